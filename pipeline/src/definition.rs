@@ -1,0 +1,27 @@
+//! The definition the engine runs.
+
+use crate::data::Data;
+use crate::graph::Graph;
+
+/// A pipeline definition: a name and a graph of typed nodes, with typed inputs and output.
+///
+/// `pipeline!` implements it for the unit struct it generates; a [`Graph`] built at run time
+/// implements it too, so both run on the same [`PipelineEngine`](crate::PipelineEngine).
+pub trait Pipeline: Send + Sync + 'static {
+    /// The pipeline's inputs.
+    type Inputs: Data;
+    /// What a completed run returns.
+    type Output: Send + 'static;
+
+    /// The graph to run. Called once, when an engine is built.
+    fn graph(&self) -> Graph<Self::Inputs, Self::Output>;
+}
+
+impl<I: Data, O: Send + 'static> Pipeline for Graph<I, O> {
+    type Inputs = I;
+    type Output = O;
+
+    fn graph(&self) -> Graph<I, O> {
+        self.clone()
+    }
+}

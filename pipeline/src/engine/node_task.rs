@@ -1,0 +1,257 @@
+//! One node's life on its own tokio task: condition gate, attempts with timeout and backoff,
+//! then its checkpoint record and audit entry, in that order.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::FutureExt;
+
+use super::RunShared;
+use crate::data::{Json, Value};
+use crate::graph::NodeDef;
+use crate::node::{NodeContext, NodeError, TimeoutError};
+use crate::store::{AuditEntry, AuditStatus, NodeRecord};
+use crate::{PersistenceWarning, Store};
+
+pub(crate) enum Outcome {
+    Completed { value: Value, json: Option<Json> },
+    Failed { error: String, attempts: u32 },
+    Skipped,
+}
+
+/// What a node task reports back to the scheduler.
+pub(crate) struct Report {
+    pub outcome: Outcome,
+    pub warnings: Vec<PersistenceWarning>,
+    pub ran: bool,
+}
+
+pub(crate) struct NodeJob {
+    pub index: u32,
+    pub args: Vec<Value>,
+    pub gate_args: Vec<Value>,
+    /// The JSON of each argument, by the name of its source, when there is an audit log.
+    pub snapshot: Option<BTreeMap<String, Json>>,
+}
+
+struct Attempt {
+    number: u32,
+    started_at_ms: u64,
+    clock: Instant,
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn panic_text(payload: Box<dyn Any + Send>) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned());
+    format!("panicked: {text}")
+}
+
+pub(crate) async fn run_node(shared: Arc<RunShared>, node: &NodeDef, job: NodeJob) -> Report {
+    let mut task = NodeTask {
+        shared: &shared,
+        node,
+        job,
+        warnings: Vec::new(),
+    };
+    let (outcome, ran) = match task.gate() {
+        Ok(true) => (task.attempts().await, true),
+        Ok(false) => (Outcome::Skipped, false),
+        Err(error) => {
+            let attempt = task.start(1);
+            task.audit_failure(&attempt, &error).await;
+            task.shared
+                .events
+                .on_node_fail(&task.shared.run_id, &task.node.id, 1, &error);
+            (Outcome::Failed { error, attempts: 1 }, true)
+        }
+    };
+    Report {
+        outcome,
+        warnings: task.warnings,
+        ran,
+    }
+}
+
+struct NodeTask<'a> {
+    shared: &'a RunShared,
+    node: &'a NodeDef,
+    job: NodeJob,
+    warnings: Vec<PersistenceWarning>,
+}
+
+impl NodeTask<'_> {
+    /// Evaluates the condition gate; a panicking or mistyped gate fails the node.
+    fn gate(&self) -> Result<bool, String> {
+        let Some(gate) = &self.node.gate else {
+            return Ok(true);
+        };
+        let values: Vec<&Value> = self.job.gate_args.iter().collect();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| (gate.pred)(&values))) {
+            Ok(Some(open)) => Ok(open),
+            Ok(None) => Err("internal error: a condition input has an unexpected type".into()),
+            Err(payload) => Err(format!("condition {}", panic_text(payload))),
+        }
+    }
+
+    fn start(&self, number: u32) -> Attempt {
+        self.shared
+            .events
+            .on_node_start(&self.shared.run_id, &self.node.id, number);
+        Attempt {
+            number,
+            started_at_ms: now_ms(),
+            clock: Instant::now(),
+        }
+    }
+
+    async fn attempts(&mut self) -> Outcome {
+        let max = self.node.options.max_attempts();
+        let mut number = 1;
+        loop {
+            let attempt = self.start(number);
+            match self.call(number).await {
+                Ok(value) => return self.complete(&attempt, value).await,
+                Err(error) => {
+                    let error = error.to_string();
+                    self.audit_failure(&attempt, &error).await;
+                    let (run_id, id) = (&self.shared.run_id, &*self.node.id);
+                    if number >= max {
+                        self.shared.events.on_node_fail(run_id, id, number, &error);
+                        tracing::warn!(node = id, attempt = number, error, "node failed");
+                        return Outcome::Failed {
+                            error,
+                            attempts: number,
+                        };
+                    }
+                    let delay = self.node.options.backoff.delay(number);
+                    self.shared
+                        .events
+                        .on_node_retry(run_id, id, number, &error, delay);
+                    tracing::info!(node = id, attempt = number, error, ?delay, "retrying node");
+                    tokio::time::sleep(delay).await;
+                    number += 1;
+                }
+            }
+        }
+    }
+
+    /// One call of the node fn, with its panics caught and its timeout applied.
+    async fn call(&self, attempt: u32) -> Result<Value, NodeError> {
+        let ctx = NodeContext {
+            run_id: self.shared.run_id.clone(),
+            node_id: Arc::clone(&self.node.id),
+            attempt,
+        };
+        let values: Vec<&Value> = self.job.args.iter().collect();
+        let future = std::panic::catch_unwind(AssertUnwindSafe(|| (self.node.run)(&values, ctx)))
+            .map_err(panic_text)?;
+        let future = AssertUnwindSafe(future).catch_unwind();
+        let result = match self.node.options.timeout {
+            Some(limit) => tokio::time::timeout(limit, future)
+                .await
+                .map_err(|_| Box::new(TimeoutError(limit)) as NodeError)?,
+            None => future.await,
+        };
+        result.map_err(panic_text)?
+    }
+
+    async fn complete(&mut self, attempt: &Attempt, value: Value) -> Outcome {
+        let duration = attempt.clock.elapsed();
+        let json = if self.shared.persists() {
+            match (self.node.codec.encode)(&value) {
+                Ok(json) => Some(json),
+                Err(e) => {
+                    self.warn(
+                        Store::Checkpoint,
+                        format!("cannot serialize the output: {e}"),
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let finished_at_ms = now_ms();
+        if let (Some(checkpointer), Some(output)) = (&self.shared.checkpointer, &json) {
+            let record = NodeRecord {
+                node: self.node.id.to_string(),
+                attempt: attempt.number,
+                started_at_ms: attempt.started_at_ms,
+                finished_at_ms,
+                duration_us: duration.as_micros() as u64,
+                output: Arc::clone(output),
+            };
+            if let Err(e) = checkpointer.save(&self.shared.run_id, &record).await {
+                self.warn(Store::Checkpoint, e.to_string());
+            }
+        }
+        if self.shared.audit.is_some() {
+            let mut entry = self.entry(attempt, AuditStatus::Completed);
+            entry.output = json.clone();
+            self.append(entry).await;
+        }
+        self.shared.events.on_node_complete(
+            &self.shared.run_id,
+            &self.node.id,
+            attempt.number,
+            duration,
+        );
+        Outcome::Completed { value, json }
+    }
+
+    async fn audit_failure(&mut self, attempt: &Attempt, error: &str) {
+        if self.shared.audit.is_some() {
+            let mut entry = self.entry(attempt, AuditStatus::Failed);
+            entry.error = Some(error.to_owned());
+            self.append(entry).await;
+        }
+    }
+
+    fn entry(&self, attempt: &Attempt, status: AuditStatus) -> AuditEntry {
+        AuditEntry {
+            run_id: self.shared.run_id.clone(),
+            node: self.node.id.to_string(),
+            status,
+            attempt: attempt.number,
+            started_at_ms: attempt.started_at_ms,
+            finished_at_ms: now_ms(),
+            duration_us: attempt.clock.elapsed().as_micros() as u64,
+            inputs: self.job.snapshot.clone().unwrap_or_default(),
+            output: None,
+            error: None,
+        }
+    }
+
+    async fn append(&mut self, entry: AuditEntry) {
+        if let Some(audit) = &self.shared.audit
+            && let Err(e) = audit.append(&entry).await
+        {
+            self.warn(Store::Audit, e.to_string());
+        }
+    }
+
+    fn warn(&mut self, store: Store, message: String) {
+        let warning = PersistenceWarning {
+            store,
+            node: Some(self.node.id.to_string()),
+            message,
+        };
+        tracing::warn!(node = &*self.node.id, %warning, "persistence failed");
+        self.shared
+            .events
+            .on_persistence_warning(&self.shared.run_id, &warning);
+        self.warnings.push(warning);
+    }
+}

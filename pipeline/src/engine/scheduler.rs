@@ -1,0 +1,359 @@
+//! The scheduler of one run: releases a node when its last upstream node resolves, so the work is
+//! O(nodes + edges) in all, and runs each node on its own tokio task.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use tokio::task::{Id, JoinSet};
+use tracing::Instrument;
+
+use super::node_task::{self, NodeJob, Outcome, Report};
+use super::{CancelHandle, RunShared};
+use crate::data::{Json, Value};
+use crate::graph::{Graph, GraphInner, Slot};
+use crate::result::NodeFailure;
+use crate::{NodeStatus, OnError, PersistenceWarning, PipelineResult, RunId, RunStatus};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Running,
+    Done(NodeStatus),
+}
+
+pub(crate) struct Run<I, O> {
+    graph: Arc<GraphInner<I, O>>,
+    shared: Arc<RunShared>,
+    on_error: OnError,
+    cap: usize,
+    state: Vec<State>,
+    /// Upstream nodes not yet resolved, per node.
+    waiting: Vec<u32>,
+    values: Vec<Option<Value>>,
+    json: Vec<Option<Json>>,
+    input_values: Vec<Value>,
+    input_json: Vec<Option<Json>>,
+    ready: VecDeque<u32>,
+    running: JoinSet<(u32, Report)>,
+    tasks: HashMap<Id, u32>,
+    stopped: bool,
+    failures: BTreeMap<String, NodeFailure>,
+    restored: Vec<String>,
+    executed: Vec<String>,
+    warnings: Vec<PersistenceWarning>,
+}
+
+impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
+    pub fn new(
+        graph: &Graph<I, O>,
+        shared: RunShared,
+        on_error: OnError,
+        cap: Option<usize>,
+        warnings: Vec<PersistenceWarning>,
+    ) -> Self {
+        let n = graph.inner.nodes.len();
+        Run {
+            graph: Arc::clone(&graph.inner),
+            shared: Arc::new(shared),
+            on_error,
+            cap: cap.unwrap_or(usize::MAX),
+            state: vec![State::Waiting; n],
+            waiting: graph
+                .inner
+                .nodes
+                .iter()
+                .map(|n| n.upstream.len() as u32)
+                .collect(),
+            values: vec![None; n],
+            json: vec![None; n],
+            input_values: Vec::new(),
+            input_json: Vec::new(),
+            ready: VecDeque::new(),
+            running: JoinSet::new(),
+            tasks: HashMap::new(),
+            stopped: false,
+            failures: BTreeMap::new(),
+            restored: Vec::new(),
+            executed: Vec::new(),
+            warnings,
+        }
+    }
+
+    pub fn run_id(&self) -> &RunId {
+        &self.shared.run_id
+    }
+
+    pub async fn execute(
+        mut self,
+        inputs: &I,
+        restored: Vec<(u32, Value, Json)>,
+        cancel: Option<CancelHandle>,
+        resumed: bool,
+    ) -> PipelineResult<O> {
+        let events = Arc::clone(&self.shared.events);
+        let name = Arc::clone(&self.graph.name);
+        events.on_pipeline_start(&name, &self.shared.run_id, resumed);
+        self.load_inputs(inputs);
+        self.restore(restored);
+        let cancelled = self.drive(cancel).await;
+        let result = self.finish(cancelled).await;
+        events.on_pipeline_end(&name, &result.run_id, result.status);
+        tracing::info!(status = %result.status, "run finished");
+        result
+    }
+
+    fn load_inputs(&mut self, inputs: &I) {
+        let audited = self.shared.audit.is_some();
+        for input in &self.graph.inputs {
+            let value = (input.extract)(inputs);
+            self.input_json
+                .push(audited.then(|| (input.codec.encode)(&value).ok()).flatten());
+            self.input_values.push(value);
+        }
+    }
+
+    fn restore(&mut self, restored: Vec<(u32, Value, Json)>) {
+        for (index, value, json) in restored {
+            self.restored
+                .push(self.graph.nodes[index as usize].id.to_string());
+            self.values[index as usize] = Some(value);
+            self.json[index as usize] = Some(json);
+            self.state[index as usize] = State::Done(NodeStatus::Completed);
+        }
+        for index in 0..self.graph.nodes.len() {
+            if self.state[index] == State::Done(NodeStatus::Completed) {
+                self.release_downstream(index as u32);
+            }
+        }
+        for index in 0..self.graph.nodes.len() as u32 {
+            if self.state[index as usize] == State::Waiting && self.waiting[index as usize] == 0 {
+                self.ready.push_back(index);
+            }
+        }
+    }
+
+    /// Runs until nothing is ready or running; returns whether the run was cancelled.
+    async fn drive(&mut self, cancel: Option<CancelHandle>) -> bool {
+        loop {
+            while !self.stopped && self.running.len() < self.cap {
+                let Some(index) = self.ready.pop_front() else {
+                    break;
+                };
+                self.dispatch(index);
+            }
+            if self.running.is_empty() {
+                return false;
+            }
+            let cancelled = async {
+                match &cancel {
+                    Some(handle) => handle.cancelled().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = cancelled => {
+                    self.running.abort_all();
+                    while self.running.join_next().await.is_some() {}
+                    return true;
+                }
+                Some(joined) = self.running.join_next_with_id() => self.on_joined(joined),
+            }
+        }
+    }
+
+    /// Starts node `index`, or skips it when an upstream node was skipped or failed.
+    fn dispatch(&mut self, index: u32) {
+        let graph = Arc::clone(&self.graph);
+        let node = &graph.nodes[index as usize];
+        let blocked = node.upstream.iter().any(|&up| {
+            matches!(
+                self.state[up as usize],
+                State::Done(NodeStatus::Skipped | NodeStatus::Failed)
+            )
+        });
+        if blocked {
+            self.skip(index);
+            return;
+        }
+        let job = NodeJob {
+            index,
+            args: node.args.iter().map(|&s| self.value(s)).collect(),
+            gate_args: node
+                .gate
+                .iter()
+                .flat_map(|g| &g.args)
+                .map(|&s| self.value(s))
+                .collect(),
+            snapshot: self
+                .shared
+                .audit
+                .is_some()
+                .then(|| self.snapshot(&node.args)),
+        };
+        self.state[index as usize] = State::Running;
+        let shared = Arc::clone(&self.shared);
+        let span = tracing::info_span!("pipeline.node", run_id = %shared.run_id, node = &*node.id);
+        let task = async move {
+            let node = &graph.nodes[job.index as usize];
+            let report = node_task::run_node(shared, node, job).await;
+            (index, report)
+        };
+        let handle = self.running.spawn(task.instrument(span));
+        self.tasks.insert(handle.id(), index);
+    }
+
+    fn value(&self, slot: Slot) -> Value {
+        match slot {
+            Slot::Input(i) => Arc::clone(&self.input_values[i as usize]),
+            // A node is dispatched only once every upstream node completed, so the value is there.
+            Slot::Node(i) => self.values[i as usize]
+                .clone()
+                .unwrap_or_else(|| Arc::new(())),
+        }
+    }
+
+    fn snapshot(&self, args: &[Slot]) -> BTreeMap<String, Json> {
+        args.iter()
+            .map(|&slot| {
+                let (name, json) = match slot {
+                    Slot::Input(i) => (
+                        &self.graph.inputs[i as usize].name,
+                        &self.input_json[i as usize],
+                    ),
+                    Slot::Node(i) => (&self.graph.nodes[i as usize].id, &self.json[i as usize]),
+                };
+                (name.to_string(), json.clone().unwrap_or_else(null_json))
+            })
+            .collect()
+    }
+
+    fn on_joined(&mut self, joined: Result<(Id, (u32, Report)), tokio::task::JoinError>) {
+        let (index, report) = match joined {
+            Ok((id, done)) => {
+                self.tasks.remove(&id);
+                done
+            }
+            Err(error) => {
+                // Node tasks catch their own panics, so this is a task torn down from outside.
+                let Some(index) = self.tasks.remove(&error.id()) else {
+                    return;
+                };
+                let report = Report {
+                    outcome: Outcome::Failed {
+                        error: error.to_string(),
+                        attempts: 1,
+                    },
+                    warnings: Vec::new(),
+                    ran: true,
+                };
+                (index, report)
+            }
+        };
+        self.warnings.extend(report.warnings);
+        let id = self.graph.nodes[index as usize].id.to_string();
+        if report.ran {
+            self.executed.push(id.clone());
+        }
+        match report.outcome {
+            Outcome::Completed { value, json } => {
+                self.values[index as usize] = Some(value);
+                self.json[index as usize] = json;
+                self.resolve(index, NodeStatus::Completed);
+            }
+            Outcome::Skipped => self.skip(index),
+            Outcome::Failed { error, attempts } => {
+                self.failures.insert(id, NodeFailure { error, attempts });
+                let policy = self.graph.nodes[index as usize]
+                    .options
+                    .on_error
+                    .unwrap_or(self.on_error);
+                if policy == OnError::FailFast {
+                    self.stopped = true;
+                }
+                self.resolve(index, NodeStatus::Failed);
+            }
+        }
+    }
+
+    fn skip(&mut self, index: u32) {
+        self.shared
+            .events
+            .on_node_skip(&self.shared.run_id, &self.graph.nodes[index as usize].id);
+        self.resolve(index, NodeStatus::Skipped);
+    }
+
+    fn resolve(&mut self, index: u32, status: NodeStatus) {
+        self.state[index as usize] = State::Done(status);
+        self.release_downstream(index);
+    }
+
+    fn release_downstream(&mut self, index: u32) {
+        let graph = Arc::clone(&self.graph);
+        for &down in &graph.downstream[index as usize] {
+            let waiting = &mut self.waiting[down as usize];
+            *waiting -= 1;
+            if *waiting == 0 && self.state[down as usize] == State::Waiting {
+                self.ready.push_back(down);
+            }
+        }
+    }
+
+    async fn finish(self, cancelled: bool) -> PipelineResult<O> {
+        let nodes: BTreeMap<String, NodeStatus> = self
+            .graph
+            .nodes
+            .iter()
+            .zip(&self.state)
+            .map(|(node, state)| {
+                let status = match state {
+                    State::Done(status) => *status,
+                    State::Waiting | State::Running => NodeStatus::NotRun,
+                };
+                (node.id.to_string(), status)
+            })
+            .collect();
+        let status = if cancelled {
+            RunStatus::Cancelled
+        } else if !self.failures.is_empty() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Completed
+        };
+        let output = self.output();
+        let run_id = &self.shared.run_id;
+        if let Some(checkpointer) = &self.shared.checkpointer {
+            let _ = checkpointer.finish_run(run_id).await;
+        }
+        if let Some(audit) = &self.shared.audit {
+            let _ = audit.finish_run(run_id).await;
+        }
+        PipelineResult {
+            run_id: run_id.clone(),
+            status,
+            output,
+            nodes,
+            failures: self.failures,
+            restored: self.restored,
+            executed: self.executed,
+            warnings: self.warnings,
+        }
+    }
+
+    fn output(&self) -> Option<O> {
+        let values: Option<Vec<&Value>> = self
+            .graph
+            .output_slots
+            .iter()
+            .map(|&slot| match slot {
+                Slot::Input(i) => self.input_values.get(i as usize),
+                Slot::Node(i) => self.values[i as usize].as_ref(),
+            })
+            .collect();
+        (self.graph.output)(&values?)
+    }
+}
+
+fn null_json() -> Json {
+    Arc::from(serde_json::value::RawValue::NULL.to_owned())
+}

@@ -1,0 +1,75 @@
+//! Why a run could not start or resume.
+
+use crate::RunId;
+use crate::graph::GraphError;
+use crate::store::StoreError;
+
+/// A run that could not start or resume. A run whose nodes fail is not an error: it returns
+/// `Ok(PipelineResult)` with [`RunStatus::Failed`](crate::RunStatus::Failed).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// `resume` (or `checkpoint`) needs a checkpointer.
+    #[error(
+        "cannot resume run `{0}`: the engine has no checkpointer; \
+         configure one with `.checkpointer(..)` before running and resuming"
+    )]
+    NoCheckpointer(RunId),
+    /// The checkpointer has no run with this id.
+    #[error("unknown run `{0}`: the checkpointer has no run with this id")]
+    UnknownRun(RunId),
+    /// `run_with_id` was given an id that is already taken.
+    #[error("run `{0}` already exists; resume it with `resume`, or choose another id")]
+    RunExists(RunId),
+    /// The checkpoint was written by another pipeline.
+    #[error("run `{run_id}` belongs to pipeline `{found}`, not `{expected}`")]
+    PipelineMismatch {
+        /// The run.
+        run_id: RunId,
+        /// This engine's pipeline.
+        expected: String,
+        /// The pipeline that wrote the checkpoint.
+        found: String,
+    },
+    /// The checkpoint was written by this pipeline before its graph changed.
+    #[error(
+        "run `{run_id}` of pipeline `{pipeline}` was written by a different version of the graph \
+         (fingerprint {stored}, now {current}): {}; start a new run",
+        changes.join("; ")
+    )]
+    GraphChanged {
+        /// The run.
+        run_id: RunId,
+        /// The pipeline.
+        pipeline: String,
+        /// The fingerprint in the checkpoint.
+        stored: String,
+        /// The fingerprint of this engine's graph.
+        current: String,
+        /// What changed, one line per difference.
+        changes: Vec<String>,
+    },
+    /// A stored value could not be decoded into its current Rust type.
+    #[error("run `{run_id}`: cannot decode the stored {what}: {source}")]
+    Decode {
+        /// The run.
+        run_id: RunId,
+        /// "inputs" or "output of node `x`".
+        what: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The store could not be read or written.
+    #[error("run `{run_id}`: {source}")]
+    Store {
+        /// The run.
+        run_id: RunId,
+        /// What the store said.
+        #[source]
+        source: StoreError,
+    },
+    /// The graph is malformed.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}

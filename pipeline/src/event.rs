@@ -1,0 +1,43 @@
+//! Hooks into a run's life: start and end, and each node's start, completion, failure, retry and skip.
+
+use std::time::Duration;
+
+use crate::{PersistenceWarning, RunId, RunStatus};
+
+/// Receives the events of every run of an engine. Every method does nothing by default: implement
+/// the ones you need. Methods are called on the engine's tasks, so keep them quick.
+///
+/// The same events also go out through `tracing`: one span per run (`pipeline.run`, with
+/// `pipeline` and `run_id` fields) and one per node (`pipeline.node`, with `run_id` and `node`).
+#[allow(unused_variables)]
+pub trait EventHandler: Send + Sync {
+    /// A run starts (or resumes).
+    fn on_pipeline_start(&self, pipeline: &str, run_id: &RunId, resumed: bool) {}
+    /// A run ends.
+    fn on_pipeline_end(&self, pipeline: &str, run_id: &RunId, status: RunStatus) {}
+    /// An attempt of a node starts.
+    fn on_node_start(&self, run_id: &RunId, node: &str, attempt: u32) {}
+    /// A node completed (after its checkpoint and audit writes).
+    fn on_node_complete(&self, run_id: &RunId, node: &str, attempt: u32, duration: Duration) {}
+    /// A node failed for good, after `attempt` attempts.
+    fn on_node_fail(&self, run_id: &RunId, node: &str, attempt: u32, error: &str) {}
+    /// Attempt `attempt` failed and the node will be retried after `delay`.
+    fn on_node_retry(
+        &self,
+        run_id: &RunId,
+        node: &str,
+        attempt: u32,
+        error: &str,
+        delay: Duration,
+    ) {
+    }
+    /// A node was skipped (its gate was false, or an upstream node was skipped or failed).
+    fn on_node_skip(&self, run_id: &RunId, node: &str) {}
+    /// A checkpoint or audit write failed; the run goes on.
+    fn on_persistence_warning(&self, run_id: &RunId, warning: &PersistenceWarning) {}
+}
+
+/// The handler used when none is set.
+pub(crate) struct NoEvents;
+
+impl EventHandler for NoEvents {}

@@ -1,0 +1,142 @@
+//! Typed lists of upstream values: what a node (or a condition, or the pipeline output) reads.
+
+use std::marker::PhantomData;
+
+use crate::data::{Data, Value};
+
+/// Where a value lives while a run is in flight: a pipeline input or a node output.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Slot {
+    Input(u32),
+    Node(u32),
+}
+
+/// A typed reference to a pipeline input or a node's output, returned by
+/// [`GraphBuilder::input`](super::GraphBuilder::input) and
+/// [`NodeBuilder::run`](super::NodeBuilder::run). It is `Copy`: pass it to every node that reads it.
+pub struct Handle<T> {
+    pub(crate) graph: u64,
+    pub(crate) slot: Slot,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Handle<T> {
+    pub(crate) fn new(graph: u64, slot: Slot) -> Self {
+        Handle {
+            graph,
+            slot,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> Clone for Handle<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Handle<T> {}
+
+impl<T> std::fmt::Debug for Handle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Handle<{}>({:?})", std::any::type_name::<T>(), self.slot)
+    }
+}
+
+/// A list of [`Handle`]s whose values are gathered, cloned, into [`Deps::Values`].
+///
+/// Implemented for `()`, a single `Handle<T>` (values: `T`), tuples of up to twelve handles (values:
+/// the tuple of their types) and `Vec<Handle<T>>` (values: `Vec<T>`, for fan-in over a number of
+/// nodes known only at run time).
+pub trait Deps: sealed::Sealed + Send + Sync + 'static {
+    /// The owned values a consumer receives.
+    type Values: Send + 'static;
+
+    /// Appends `(graph id, slot)` of each handle, in order.
+    #[doc(hidden)]
+    fn slots(&self, out: &mut Vec<(u64, Slot)>);
+
+    /// Clones the values out of `values`, which hold one entry per slot in order. `None` only when a
+    /// value has another type than its handle says, which the builder rules out.
+    #[doc(hidden)]
+    fn extract(values: &[&Value]) -> Option<Self::Values>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for () {}
+    impl<T> Sealed for super::Handle<T> {}
+    impl<T> Sealed for Vec<super::Handle<T>> {}
+    macro_rules! tuples {
+        ($(($($name:ident),+))+) => { $(impl<$($name),+> Sealed for ($(super::Handle<$name>,)+) {})+ };
+    }
+    tuples! {
+        (A) (A, B) (A, B, C) (A, B, C, D) (A, B, C, D, E) (A, B, C, D, E, F) (A, B, C, D, E, F, G)
+        (A, B, C, D, E, F, G, H) (A, B, C, D, E, F, G, H, I) (A, B, C, D, E, F, G, H, I, J)
+        (A, B, C, D, E, F, G, H, I, J, K) (A, B, C, D, E, F, G, H, I, J, K, L)
+    }
+}
+
+fn cloned<T: Data>(value: Option<&&Value>) -> Option<T> {
+    value?.downcast_ref::<T>().cloned()
+}
+
+impl Deps for () {
+    type Values = ();
+    fn slots(&self, _: &mut Vec<(u64, Slot)>) {}
+    fn extract(_: &[&Value]) -> Option<()> {
+        Some(())
+    }
+}
+
+impl<T: Data> Deps for Handle<T> {
+    type Values = T;
+    fn slots(&self, out: &mut Vec<(u64, Slot)>) {
+        out.push((self.graph, self.slot));
+    }
+    fn extract(values: &[&Value]) -> Option<T> {
+        cloned(values.first())
+    }
+}
+
+impl<T: Data> Deps for Vec<Handle<T>> {
+    type Values = Vec<T>;
+    fn slots(&self, out: &mut Vec<(u64, Slot)>) {
+        out.extend(self.iter().map(|h| (h.graph, h.slot)));
+    }
+    fn extract(values: &[&Value]) -> Option<Vec<T>> {
+        values
+            .iter()
+            .map(|v| v.downcast_ref::<T>().cloned())
+            .collect()
+    }
+}
+
+macro_rules! tuple_deps {
+    ($($name:ident $idx:tt),+) => {
+        impl<$($name: Data),+> Deps for ($(Handle<$name>,)+) {
+            type Values = ($($name,)+);
+            fn slots(&self, out: &mut Vec<(u64, Slot)>) {
+                $(out.push((self.$idx.graph, self.$idx.slot));)+
+            }
+            fn extract(values: &[&Value]) -> Option<Self::Values> {
+                Some(($(cloned::<$name>(values.get($idx))?,)+))
+            }
+        }
+    };
+}
+
+tuple_deps!(A 0);
+tuple_deps!(A 0, B 1);
+tuple_deps!(A 0, B 1, C 2);
+tuple_deps!(A 0, B 1, C 2, D 3);
+tuple_deps!(A 0, B 1, C 2, D 3, E 4);
+tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);

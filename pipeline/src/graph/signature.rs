@@ -1,0 +1,189 @@
+//! The shape of a graph as plain data: stored in every checkpoint header, hashed into the fingerprint,
+//! and compared on resume to say exactly what changed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// A pipeline input as the checkpoint header records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputSignature {
+    /// The input's name.
+    pub name: String,
+    /// The input's Rust type name.
+    pub type_name: String,
+}
+
+/// A node as the checkpoint header records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSignature {
+    /// The node id (the binding name).
+    pub id: String,
+    /// What the node runs (the `#[node]` fn's name).
+    pub kind: String,
+    /// The output's Rust type name.
+    pub output_type: String,
+    /// The inputs and nodes it reads, in argument order.
+    pub inputs: Vec<String>,
+    /// The inputs and nodes its condition gate reads (empty without a gate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub condition_inputs: Vec<String>,
+}
+
+/// The shape of a pipeline: its inputs and nodes with their edges and types.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphSignature {
+    /// The pipeline inputs, in declaration order.
+    pub inputs: Vec<InputSignature>,
+    /// The nodes, in declaration (topological) order.
+    pub nodes: Vec<NodeSignature>,
+}
+
+impl GraphSignature {
+    /// A stable 64-bit FNV-1a hash of the signature, as 16 hex digits. Equal shapes give equal
+    /// fingerprints on every platform and in every process.
+    pub fn fingerprint(&self) -> String {
+        let mut text = String::new();
+        for input in &self.inputs {
+            let _ = writeln!(text, "input {}: {}", input.name, input.type_name);
+        }
+        for node in &self.nodes {
+            let _ = writeln!(
+                text,
+                "node {} = {}({}) if ({}) -> {}",
+                node.id,
+                node.kind,
+                node.inputs.join(","),
+                node.condition_inputs.join(","),
+                node.output_type
+            );
+        }
+        format!("{:016x}", fnv1a64(text.as_bytes()))
+    }
+
+    /// What changed from `stored` (the graph a checkpoint was written by) to `self`, one line per
+    /// difference, e.g. "node `n` added" or "node `sum` output type changed from `i64` to `u64`".
+    pub fn changes_since(&self, stored: &GraphSignature) -> Vec<String> {
+        let mut changes = Vec::new();
+        diff_inputs(&stored.inputs, &self.inputs, &mut changes);
+        let old: BTreeMap<&str, &NodeSignature> =
+            stored.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+        let new: BTreeMap<&str, &NodeSignature> =
+            self.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+        for id in old.keys().filter(|id| !new.contains_key(*id)) {
+            changes.push(format!("node `{id}` removed"));
+        }
+        for (id, node) in &new {
+            match old.get(id) {
+                None => changes.push(format!("node `{id}` added")),
+                Some(before) => diff_node(before, node, &mut changes),
+            }
+        }
+        if changes.is_empty() && stored != self {
+            changes.push("node order changed".to_owned());
+        }
+        changes
+    }
+}
+
+fn diff_inputs(old: &[InputSignature], new: &[InputSignature], changes: &mut Vec<String>) {
+    for input in old.iter().filter(|i| !new.iter().any(|n| n.name == i.name)) {
+        changes.push(format!("input `{}` removed", input.name));
+    }
+    for input in new {
+        match old.iter().find(|o| o.name == input.name) {
+            None => changes.push(format!("input `{}` added", input.name)),
+            Some(o) if o.type_name != input.type_name => changes.push(format!(
+                "input `{}` type changed from `{}` to `{}`",
+                input.name, o.type_name, input.type_name
+            )),
+            Some(_) => {}
+        }
+    }
+}
+
+fn diff_node(old: &NodeSignature, new: &NodeSignature, changes: &mut Vec<String>) {
+    let id = &new.id;
+    if old.kind != new.kind {
+        changes.push(format!(
+            "node `{id}` now runs `{}` instead of `{}`",
+            new.kind, old.kind
+        ));
+    }
+    if old.output_type != new.output_type {
+        changes.push(format!(
+            "node `{id}` output type changed from `{}` to `{}`",
+            old.output_type, new.output_type
+        ));
+    }
+    if old.inputs != new.inputs {
+        changes.push(format!(
+            "node `{id}` inputs changed from ({}) to ({})",
+            old.inputs.join(", "),
+            new.inputs.join(", ")
+        ));
+    }
+    if old.condition_inputs != new.condition_inputs {
+        changes.push(format!("node `{id}` condition changed"));
+    }
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str, ty: &str, inputs: &[&str]) -> NodeSignature {
+        NodeSignature {
+            id: id.into(),
+            kind: id.into(),
+            output_type: ty.into(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            condition_inputs: vec![],
+        }
+    }
+
+    fn sig(nodes: Vec<NodeSignature>) -> GraphSignature {
+        GraphSignature {
+            inputs: vec![InputSignature {
+                name: "x".into(),
+                type_name: "u64".into(),
+            }],
+            nodes,
+        }
+    }
+
+    #[test]
+    fn fingerprint_is_stable_and_sensitive() {
+        let a = sig(vec![node("a", "u64", &["x"]), node("b", "u64", &["a"])]);
+        assert_eq!(a.fingerprint(), a.clone().fingerprint());
+        assert_eq!(a.fingerprint().len(), 16);
+        let mut retyped = a.clone();
+        retyped.nodes[1].output_type = "i64".into();
+        assert_ne!(a.fingerprint(), retyped.fingerprint());
+        let mut rewired = a.clone();
+        rewired.nodes[1].inputs = vec!["x".into()];
+        assert_ne!(a.fingerprint(), rewired.fingerprint());
+    }
+
+    #[test]
+    fn changes_name_what_changed() {
+        let old = sig(vec![node("a", "u64", &["x"]), node("b", "u64", &["a"])]);
+        let new = sig(vec![node("a", "i64", &["x"]), node("c", "u64", &["a"])]);
+        let changes = new.changes_since(&old);
+        assert_eq!(
+            changes,
+            vec![
+                "node `b` removed",
+                "node `a` output type changed from `u64` to `i64`",
+                "node `c` added",
+            ]
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! Typed, durable DAG pipelines of async fns on tokio.
+//!
+//! A pipeline is a graph of nodes: plain `async fn`s whose inputs are pipeline inputs or other
+//! nodes' outputs. The [`PipelineEngine`] runs every node whose dependencies are satisfied,
+//! independent nodes concurrently, and after each node appends one record to a [`Checkpointer`]
+//! and one entry to an [`AuditLog`], so a failed or killed run [`resume`s](PipelineEngine::resume)
+//! without running again what completed.
+//!
+//! Graphs are built with the low-level [`GraphBuilder`] (any shape, known at run time) and every edge
+//! is typed through [`Handle`]s.
+//!
+//! # Semantics
+//!
+//! | situation | checkpoint | audit | node status | dependents |
+//! |---|---|---|---|---|
+//! | node succeeds | one record, before dependents start | one entry | `Completed` | become ready |
+//! | node fails (error, panic, timeout) after its retries | none | one entry per failed attempt | `Failed` | fail-fast: run stops scheduling; skip-downstream: `Skipped` |
+//! | condition gate false | none | none | `Skipped` | `Skipped` |
+//! | upstream `Skipped` | none | none | `Skipped` | `Skipped` |
+//! | never reached (run stopped or cancelled) | none | none | `NotRun` | `NotRun` |
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+extern crate self as pipeline;
+
+mod data;
+mod definition;
+mod engine;
+mod error;
+mod event;
+pub mod graph;
+mod node;
+mod result;
+mod run_id;
+pub mod store;
+
+pub use data::{Data, Json};
+pub use definition::Pipeline;
+pub use engine::{CancelHandle, PipelineEngine};
+pub use error::PipelineError;
+pub use event::EventHandler;
+pub use graph::{Graph, GraphBuilder, GraphError, Handle};
+pub use node::{Backoff, NodeContext, NodeError, NodeOptions, OnError, TimeoutError};
+pub use result::{NodeFailure, NodeStatus, PersistenceWarning, PipelineResult, RunStatus, Store};
+pub use run_id::{InvalidRunId, MAX_RUN_ID_LEN, RunId};
+pub use store::{
+    AuditEntry, AuditLog, AuditStatus, Checkpoint, Checkpointer, Durability, FileAuditLog,
+    FileCheckpointer, InMemoryAuditLog, InMemoryCheckpointer, NodeRecord, RunHeader, StoreError,
+};
+
+/// Everything a pipeline author needs, in one `use`.
+pub mod prelude {
+    pub use crate::{
+        CancelHandle, Durability, FileAuditLog, FileCheckpointer, GraphBuilder, InMemoryAuditLog,
+        InMemoryCheckpointer, NodeContext, NodeError, NodeStatus, OnError, Pipeline,
+        PipelineEngine, PipelineError, PipelineResult, RunId, RunStatus,
+    };
+    pub use serde::{Deserialize, Serialize};
+}

@@ -1,0 +1,160 @@
+//! What a node sees while it runs and how it is configured.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::RunId;
+
+/// The error a node returns. Any `std::error::Error + Send + Sync` converts into it with `?` or
+/// `.into()`, so `std::io::Error`, `thiserror` enums and `anyhow::Error` all work.
+pub type NodeError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Where a node runs: handed to a node that asks for it.
+#[derive(Clone, Debug)]
+pub struct NodeContext {
+    pub(crate) run_id: RunId,
+    pub(crate) node_id: Arc<str>,
+    pub(crate) attempt: u32,
+}
+
+impl NodeContext {
+    /// The run this node belongs to.
+    pub fn run_id(&self) -> &RunId {
+        &self.run_id
+    }
+
+    /// The node's id in its pipeline (the binding name).
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// Which attempt this is: 1 for the first, 2 for the first retry, and so on.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+}
+
+/// What the engine does when a node fails after all its retries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OnError {
+    /// Stop scheduling new nodes, let running ones finish, and end the run `Failed`.
+    #[default]
+    FailFast,
+    /// Skip every node downstream of the failed one; independent branches keep running. The run
+    /// ends `Failed` because a node failed.
+    SkipDownstream,
+}
+
+/// Exponential backoff between retries: `initial`, then doubled each retry up to `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// The wait before the first retry.
+    pub initial: Duration,
+    /// The longest wait between two attempts.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait after failed attempt `attempt` (1-based) before the next one.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Per-node settings: retries, timeout, backoff and failure policy.
+///
+/// ```
+/// use std::time::Duration;
+/// use pipeline::{NodeOptions, OnError};
+///
+/// let options = NodeOptions::default()
+///     .retries(3)
+///     .timeout(Duration::from_secs(30))
+///     .on_error(OnError::SkipDownstream);
+/// assert_eq!(options.max_attempts(), 4);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// How many times a failed attempt is retried (0: run once).
+    pub retries: u32,
+    /// The longest one attempt may take; a slower attempt fails with a timeout error.
+    pub timeout: Option<Duration>,
+    /// The wait between attempts.
+    pub backoff: Backoff,
+    /// Overrides the pipeline's failure policy for this node.
+    pub on_error: Option<OnError>,
+}
+
+impl NodeOptions {
+    /// Sets how many times a failed attempt is retried.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Sets the time limit of one attempt.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the backoff between attempts.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Overrides the pipeline's failure policy for this node.
+    pub fn on_error(mut self, on_error: OnError) -> Self {
+        self.on_error = Some(on_error);
+        self
+    }
+
+    /// Attempts in all: the first plus the retries.
+    pub fn max_attempts(&self) -> u32 {
+        self.retries.saturating_add(1)
+    }
+}
+
+/// The error of an attempt that ran longer than its node's timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutError(pub Duration);
+
+impl fmt::Display for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "timed out after {:?}", self.0)
+    }
+}
+
+impl std::error::Error for TimeoutError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let b = Backoff {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+        };
+        assert_eq!(b.delay(1), Duration::from_millis(10));
+        assert_eq!(b.delay(2), Duration::from_millis(20));
+        assert_eq!(b.delay(3), Duration::from_millis(40));
+        assert_eq!(b.delay(4), Duration::from_millis(50));
+        assert_eq!(b.delay(100), Duration::from_millis(50));
+    }
+}

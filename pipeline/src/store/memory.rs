@@ -1,0 +1,127 @@
+//! Stores that keep everything in memory: for tests, and for runs that need resume only within
+//! one process. Clones share the same storage.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{AuditEntry, AuditLog, Checkpoint, Checkpointer, NodeRecord, RunHeader, StoreError};
+use crate::RunId;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding this lock cannot leave the maps half-updated (every update is a single
+    // insert or push), so a poisoned lock is still consistent.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A [`Checkpointer`] in memory. Clones share the same runs.
+///
+/// ```
+/// use pipeline::InMemoryCheckpointer;
+///
+/// let store = InMemoryCheckpointer::new();
+/// let shared = store.clone(); // hand one to the engine, keep one to look at
+/// # let _ = shared;
+/// ```
+#[derive(Clone, Default, Debug)]
+pub struct InMemoryCheckpointer {
+    runs: Arc<Mutex<BTreeMap<RunId, Checkpoint>>>,
+}
+
+impl InMemoryCheckpointer {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl Checkpointer for InMemoryCheckpointer {
+    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+        let mut runs = lock(&self.runs);
+        if runs.contains_key(&header.run_id) {
+            return Err(StoreError::RunExists(header.run_id.clone()));
+        }
+        runs.insert(
+            header.run_id.clone(),
+            Checkpoint {
+                header: header.clone(),
+                nodes: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        self.load(run_id).await
+    }
+
+    async fn save(&self, run_id: &RunId, record: &NodeRecord) -> Result<(), StoreError> {
+        match lock(&self.runs).get_mut(run_id) {
+            Some(checkpoint) => {
+                checkpoint.nodes.push(record.clone());
+                Ok(())
+            }
+            None => Err(StoreError::UnknownRun(run_id.clone())),
+        }
+    }
+
+    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        Ok(lock(&self.runs).get(run_id).cloned())
+    }
+
+    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        Ok(lock(&self.runs).keys().cloned().collect())
+    }
+}
+
+/// An [`AuditLog`] in memory. Clones share the same trails.
+#[derive(Clone, Default, Debug)]
+pub struct InMemoryAuditLog {
+    runs: Arc<Mutex<BTreeMap<RunId, Vec<AuditEntry>>>>,
+}
+
+impl InMemoryAuditLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl AuditLog for InMemoryAuditLog {
+    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+        let mut runs = lock(&self.runs);
+        if runs.contains_key(&header.run_id) {
+            return Err(StoreError::RunExists(header.run_id.clone()));
+        }
+        runs.insert(header.run_id.clone(), Vec::new());
+        Ok(())
+    }
+
+    async fn resume_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+        lock(&self.runs).entry(header.run_id.clone()).or_default();
+        Ok(())
+    }
+
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        match lock(&self.runs).get_mut(&entry.run_id) {
+            Some(entries) => {
+                entries.push(entry.clone());
+                Ok(())
+            }
+            None => Err(StoreError::UnknownRun(entry.run_id.clone())),
+        }
+    }
+
+    async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
+        Ok(lock(&self.runs).get(run_id).cloned())
+    }
+
+    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        Ok(lock(&self.runs).keys().cloned().collect())
+    }
+}

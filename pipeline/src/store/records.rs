@@ -1,0 +1,108 @@
+//! The records every store keeps, as plain serde data.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::RunId;
+use crate::data::Json;
+use crate::graph::GraphSignature;
+
+/// The version of the record format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The first record of a run: what ran, on which inputs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunHeader {
+    /// The record format version ([`FORMAT_VERSION`] when written by this build).
+    pub format_version: u32,
+    /// The run.
+    pub run_id: RunId,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The fingerprint of the pipeline's graph when the run started.
+    pub fingerprint: String,
+    /// The shape of the graph when the run started, to say what changed on a mismatch.
+    pub graph: GraphSignature,
+    /// The pipeline inputs, as JSON.
+    pub inputs: Json,
+    /// When the run started, in milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+}
+
+/// One completed node in a checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// The node id.
+    pub node: String,
+    /// Which attempt succeeded (1 for the first).
+    pub attempt: u32,
+    /// When the successful attempt started, in milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+    /// When it finished, in milliseconds since the Unix epoch.
+    pub finished_at_ms: u64,
+    /// How long it took, in microseconds.
+    pub duration_us: u64,
+    /// The node's output, as JSON.
+    pub output: Json,
+}
+
+/// A run's checkpoint: its header and the completed nodes, in completion order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The run's header.
+    pub header: RunHeader,
+    /// One record per completed node.
+    pub nodes: Vec<NodeRecord>,
+}
+
+impl Checkpoint {
+    /// The record of node `id`, if it completed. When a node was recorded twice (it ran again after
+    /// a torn write), the first record wins, as on resume.
+    pub fn node(&self, id: &str) -> Option<&NodeRecord> {
+        self.nodes.iter().find(|n| n.node == id)
+    }
+
+    /// The ids of the completed nodes, in completion order.
+    pub fn completed(&self) -> impl Iterator<Item = &str> {
+        self.nodes.iter().map(|n| n.node.as_str())
+    }
+}
+
+/// How an attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditStatus {
+    /// The attempt returned an output.
+    Completed,
+    /// The attempt returned an error, panicked, or timed out.
+    Failed,
+}
+
+/// One node attempt in the audit trail.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// The run.
+    pub run_id: RunId,
+    /// The node id.
+    pub node: String,
+    /// How the attempt ended.
+    pub status: AuditStatus,
+    /// The attempt number (1 for the first).
+    pub attempt: u32,
+    /// When the attempt started, in milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+    /// When it ended, in milliseconds since the Unix epoch.
+    pub finished_at_ms: u64,
+    /// How long it took, in microseconds.
+    pub duration_us: u64,
+    /// The values the node received, by the name of the input or node they came from. A value that
+    /// could not be serialized is `null` (and was reported as a persistence warning).
+    pub inputs: BTreeMap<String, Json>,
+    /// The output, when the attempt completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Json>,
+    /// The error text, when the attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -1,0 +1,1 @@
+//! Integration tests of the `pipeline` workspace live in `tests/`.

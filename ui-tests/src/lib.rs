@@ -1,0 +1,1 @@
+//! Compile-fail tests of the `pipeline` macros live in `tests/`.
