@@ -205,10 +205,8 @@ impl<P: Pipeline> PipelineEngine<P> {
                         .await?;
                 }
                 Err(e) => {
-                    warnings.push(header_warning(
-                        Store::Checkpoint,
-                        format!("cannot serialize the inputs: {e}"),
-                    ));
+                    let message = format!("cannot serialize the inputs: {e}");
+                    header_warning(&shared, &mut warnings, Store::Checkpoint, message);
                     shared.checkpointer = None;
                     shared.audit = None;
                 }
@@ -253,7 +251,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         if let Some(audit) = &shared.audit
             && let Err(e) = audit.resume_run(&checkpoint.header).await
         {
-            warnings.push(header_warning(Store::Audit, e.to_string()));
+            header_warning(&shared, &mut warnings, Store::Audit, e.to_string());
             shared.audit = None;
         }
         let run = scheduler::Run::new(
@@ -315,7 +313,7 @@ impl<P: Pipeline> PipelineEngine<P> {
                 Ok(()) => {}
                 Err(StoreError::RunExists(id)) => return Err(PipelineError::RunExists(id)),
                 Err(e) => {
-                    warnings.push(header_warning(Store::Checkpoint, e.to_string()));
+                    header_warning(shared, warnings, Store::Checkpoint, e.to_string());
                     shared.checkpointer = None;
                 }
             }
@@ -325,7 +323,7 @@ impl<P: Pipeline> PipelineEngine<P> {
                 Ok(()) => {}
                 Err(StoreError::RunExists(id)) => return Err(PipelineError::RunExists(id)),
                 Err(e) => {
-                    warnings.push(header_warning(Store::Audit, e.to_string()));
+                    header_warning(shared, warnings, Store::Audit, e.to_string());
                     shared.audit = None;
                 }
             }
@@ -388,12 +386,20 @@ impl<P: Pipeline> PipelineEngine<P> {
     }
 }
 
-fn header_warning(store: Store, message: String) -> PersistenceWarning {
-    PersistenceWarning {
+fn header_warning(
+    shared: &RunShared,
+    warnings: &mut Vec<PersistenceWarning>,
+    store: Store,
+    message: String,
+) {
+    let warning = PersistenceWarning {
         store,
         node: None,
         message,
-    }
+    };
+    tracing::warn!(%warning, "persistence disabled for this run");
+    shared.events.on_persistence_warning(&shared.run_id, &warning);
+    warnings.push(warning);
 }
 
 fn store_error(run_id: &RunId) -> impl FnOnce(StoreError) -> PipelineError + '_ {

@@ -114,20 +114,20 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     fn restore(&mut self, restored: Vec<(u32, Value, Json)>) {
         for (index, value, json) in restored {
-            self.restored
-                .push(self.graph.nodes[index as usize].id.to_string());
+            self.restored.push(self.graph.nodes[index as usize].id.to_string());
             self.values[index as usize] = Some(value);
             self.json[index as usize] = Some(json);
             self.state[index as usize] = State::Done(NodeStatus::Completed);
         }
-        for index in 0..self.graph.nodes.len() {
-            if self.state[index] == State::Done(NodeStatus::Completed) {
-                self.release_downstream(index as u32);
-            }
-        }
-        for index in 0..self.graph.nodes.len() as u32 {
-            if self.state[index as usize] == State::Waiting && self.waiting[index as usize] == 0 {
-                self.ready.push_back(index);
+        for (index, node) in self.graph.nodes.iter().enumerate() {
+            let unresolved = node
+                .upstream
+                .iter()
+                .filter(|&&up| self.state[up as usize] == State::Waiting)
+                .count();
+            self.waiting[index] = unresolved as u32;
+            if self.state[index] == State::Waiting && unresolved == 0 {
+                self.ready.push_back(index as u32);
             }
         }
     }
@@ -292,7 +292,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         let graph = Arc::clone(&self.graph);
         for &down in &graph.downstream[index as usize] {
             let waiting = &mut self.waiting[down as usize];
-            *waiting -= 1;
+            debug_assert!(*waiting > 0, "node {down} released more often than it has upstream nodes");
+            *waiting = waiting.saturating_sub(1);
             if *waiting == 0 && self.state[down as usize] == State::Waiting {
                 self.ready.push_back(down);
             }
