@@ -17,7 +17,9 @@ struct Faults(Arc<Mutex<HashSet<String>>>);
 
 impl Faults {
     fn of(ids: &[&str]) -> Self {
-        Faults(Arc::new(Mutex::new(ids.iter().map(|s| s.to_string()).collect())))
+        Faults(Arc::new(Mutex::new(
+            ids.iter().map(|s| s.to_string()).collect(),
+        )))
     }
     fn clear(&self) {
         self.0.lock().unwrap().clear();
@@ -97,7 +99,9 @@ async fn independent_nodes_run_concurrently_and_outputs_feed_every_consumer() {
     };
     let left = g.node("left").run(x, waiter(Arc::clone(&barrier)));
     let right = g.node("right").run(x, waiter(barrier));
-    let sum = g.node("sum").run((left, right), |(l, r), _| async move { ok(l + r) });
+    let sum = g
+        .node("sum")
+        .run((left, right), |(l, r), _| async move { ok(l + r) });
     let engine = PipelineEngine::new(g.build(sum).unwrap());
     let result = tokio::time::timeout(Duration::from_secs(30), engine.run(21))
         .await
@@ -126,12 +130,20 @@ async fn each_completed_node_checkpoints_then_audits_once_before_any_dependent_s
         let audit = format!("audit:{node}:completed");
         assert_eq!(log.count(&checkpoint), 1, "{node}: {:?}", log.lines());
         assert_eq!(log.count(&audit), 1, "{node}: {:?}", log.lines());
-        assert!(log.position(&checkpoint) < log.position(&audit), "{node}: {:?}", log.lines());
+        assert!(
+            log.position(&checkpoint) < log.position(&audit),
+            "{node}: {:?}",
+            log.lines()
+        );
     }
     for (up, down) in edges {
         let audited = log.position(&format!("audit:{up}:completed")).unwrap();
         let started = log.position(&format!("start:{down}")).unwrap();
-        assert!(audited < started, "{down} started before {up} was persisted: {:?}", log.lines());
+        assert!(
+            audited < started,
+            "{down} started before {up} was persisted: {:?}",
+            log.lines()
+        );
     }
 }
 
@@ -149,7 +161,11 @@ async fn failed_node_is_audited_with_its_error_not_checkpointed_and_rerun_on_res
     assert_eq!(result.failures["b"].error, "boom in b");
     assert_eq!(result.output, None);
 
-    let checkpoint = engine.load_checkpoint(&result.run_id).await.unwrap().unwrap();
+    let checkpoint = engine
+        .load_checkpoint(&result.run_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(checkpoint.node("b").is_none());
     let trail = engine.audit_trail(&result.run_id).await.unwrap().unwrap();
     let b: Vec<_> = trail.iter().filter(|e| e.node == "b").collect();
@@ -181,7 +197,9 @@ async fn a_panicking_node_is_a_failed_node_and_the_engine_stays_usable() {
         }
         ok(x)
     });
-    let both = g.node("both").run((boom, blocking), |(a, b), _| async move { ok(a + b) });
+    let both = g
+        .node("both")
+        .run((boom, blocking), |(a, b), _| async move { ok(a + b) });
     let audit = InMemoryAuditLog::new();
     let engine = PipelineEngine::new(g.build(both).unwrap())
         .audit_log(audit.clone())
@@ -189,10 +207,17 @@ async fn a_panicking_node_is_a_failed_node_and_the_engine_stays_usable() {
     let failed = engine.run(0).await.unwrap();
     assert_eq!(failed.status, RunStatus::Failed);
     assert_eq!(failed.failures["boom"].error, "panicked: division by zero");
-    assert_eq!(failed.failures["blocking"].error, "panicked: blocking panic");
+    assert_eq!(
+        failed.failures["blocking"].error,
+        "panicked: blocking panic"
+    );
     assert_eq!(failed.node("both"), Some(NodeStatus::Skipped));
     let trail = engine.audit_trail(&failed.run_id).await.unwrap().unwrap();
-    assert!(trail.iter().any(|e| e.node == "boom" && e.status == AuditStatus::Failed));
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.node == "boom" && e.status == AuditStatus::Failed)
+    );
 
     let fine = engine.run(5).await.unwrap();
     assert_eq!(fine.output, Some(25));
@@ -205,7 +230,9 @@ async fn a_node_that_never_returns_fails_with_a_timeout() {
     let hang = g
         .node("hang")
         .timeout(Duration::from_secs(5))
-        .run(x, |_, _| std::future::pending::<Result<u64, std::io::Error>>());
+        .run(x, |_, _| {
+            std::future::pending::<Result<u64, std::io::Error>>()
+        });
     let engine = PipelineEngine::new(g.build(hang).unwrap()).audit_log(InMemoryAuditLog::new());
     let result = engine.run(1).await.unwrap();
     assert_eq!(result.node("hang"), Some(NodeStatus::Failed));
@@ -272,7 +299,10 @@ async fn a_panicking_gate_fails_its_node() {
     let engine = PipelineEngine::new(g.build(n).unwrap());
     let result = engine.run(1).await.unwrap();
     assert_eq!(result.node("n"), Some(NodeStatus::Failed));
-    assert_eq!(result.failures["n"].error, "condition panicked: gate exploded");
+    assert_eq!(
+        result.failures["n"].error,
+        "condition panicked: gate exploded"
+    );
 }
 
 #[tokio::test]
@@ -315,8 +345,7 @@ async fn fail_fast_stops_scheduling_and_lets_running_nodes_finish() {
 #[tokio::test]
 async fn skip_downstream_skips_dependents_and_keeps_independent_branches_running() {
     let (log, faults) = (Log::default(), Faults::of(&["b"]));
-    let engine =
-        PipelineEngine::new(diamond(&log, &faults)).on_error(OnError::SkipDownstream);
+    let engine = PipelineEngine::new(diamond(&log, &faults)).on_error(OnError::SkipDownstream);
     let result = engine.run(1).await.unwrap();
     assert_eq!(result.status, RunStatus::Failed);
     assert_eq!(
@@ -338,7 +367,9 @@ async fn a_node_policy_overrides_the_pipeline_policy() {
     let flaky = g
         .node("flaky")
         .on_error(OnError::SkipDownstream)
-        .run(x, |_, _| async { Err::<u64, _>(std::io::Error::other("flaky")) });
+        .run(x, |_, _| async {
+            Err::<u64, _>(std::io::Error::other("flaky"))
+        });
     let _after = g.node("after").run(flaky, |f, _| async move { ok(f) });
     let release = Arc::new(Notify::new());
     let r = Arc::clone(&release);
@@ -350,7 +381,8 @@ async fn a_node_policy_overrides_the_pipeline_policy() {
         }
     });
     let second = g.node("second").run(first, |x, _| async move { ok(x + 1) });
-    let engine = PipelineEngine::new(g.build(second).unwrap()).event_handler(ReleaseOnFail(release));
+    let engine =
+        PipelineEngine::new(g.build(second).unwrap()).event_handler(ReleaseOnFail(release));
     let result = engine.run(1).await.unwrap();
     // `flaky` fails under its own SkipDownstream: the fail-fast pipeline keeps scheduling.
     assert_eq!(result.node("after"), Some(NodeStatus::Skipped));
@@ -410,7 +442,10 @@ async fn resume_without_a_checkpointer_is_an_error() {
     let engine = PipelineEngine::new(diamond(&Log::default(), &Faults::default()));
     let id = RunId::new("some-run").unwrap();
     let err = engine.resume(&id).await.unwrap_err();
-    assert!(matches!(err, PipelineError::NoCheckpointer(ref r) if *r == id), "{err:?}");
+    assert!(
+        matches!(err, PipelineError::NoCheckpointer(ref r) if *r == id),
+        "{err:?}"
+    );
     assert!(err.to_string().contains(".checkpointer("), "{err}");
 }
 
@@ -420,7 +455,10 @@ async fn resume_of_an_unknown_run_is_an_error() {
         .checkpointer(InMemoryCheckpointer::new());
     let id = RunId::new("never-ran").unwrap();
     let err = engine.resume(&id).await.unwrap_err();
-    assert!(matches!(err, PipelineError::UnknownRun(ref r) if *r == id), "{err:?}");
+    assert!(
+        matches!(err, PipelineError::UnknownRun(ref r) if *r == id),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -430,7 +468,10 @@ async fn a_run_id_that_is_taken_is_refused() {
     let id = RunId::new("daily").unwrap();
     engine.run_with_id(id.clone(), 1).await.unwrap();
     let err = engine.run_with_id(id.clone(), 1).await.unwrap_err();
-    assert!(matches!(err, PipelineError::RunExists(ref r) if *r == id), "{err:?}");
+    assert!(
+        matches!(err, PipelineError::RunExists(ref r) if *r == id),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -454,9 +495,17 @@ async fn persistence_failures_never_fail_the_run_and_are_reported() {
         .event_handler(events.clone());
     let result = failing_saves.run(1).await.unwrap();
     assert_eq!(result.status, RunStatus::Completed);
-    let nodes: BTreeSet<String> = result.warnings.iter().filter_map(|w| w.node.clone()).collect();
+    let nodes: BTreeSet<String> = result
+        .warnings
+        .iter()
+        .filter_map(|w| w.node.clone())
+        .collect();
     assert_eq!(nodes, ids(&["a", "b", "c", "d", "e"]));
-    assert!(result.warnings[0].to_string().contains("checkpoint write for node"));
+    assert!(
+        result.warnings[0]
+            .to_string()
+            .contains("checkpoint write for node")
+    );
 }
 
 #[tokio::test]
@@ -464,7 +513,11 @@ async fn the_checkpoint_holds_inputs_and_each_output_with_timing_as_serde_data()
     let engine = PipelineEngine::new(diamond(&Log::default(), &Faults::default()))
         .checkpointer(InMemoryCheckpointer::new());
     let result = engine.run(7).await.unwrap();
-    let checkpoint = engine.load_checkpoint(&result.run_id).await.unwrap().unwrap();
+    let checkpoint = engine
+        .load_checkpoint(&result.run_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(checkpoint.header.pipeline, "diamond");
     assert_eq!(checkpoint.header.inputs.get(), "7");
     assert_eq!(checkpoint.header.fingerprint, engine.graph().fingerprint());
@@ -518,10 +571,9 @@ async fn retries_audit_every_attempt_and_only_the_last_decides() {
             }
         }
     });
-    let never = g
-        .node("never")
-        .retries(2)
-        .run(x, |_, _| async { Err::<u64, _>(std::io::Error::other("always")) });
+    let never = g.node("never").retries(2).run(x, |_, _| async {
+        Err::<u64, _>(std::io::Error::other("always"))
+    });
     let events = RecordingEvents::default();
     let engine = PipelineEngine::new(g.build((flaky, never)).unwrap())
         .audit_log(InMemoryAuditLog::new())
@@ -539,7 +591,11 @@ async fn retries_audit_every_attempt_and_only_the_last_decides() {
         .collect();
     assert_eq!(
         flaky_attempts,
-        vec![(1, AuditStatus::Failed), (2, AuditStatus::Failed), (3, AuditStatus::Completed)]
+        vec![
+            (1, AuditStatus::Failed),
+            (2, AuditStatus::Failed),
+            (3, AuditStatus::Completed)
+        ]
     );
     assert_eq!(trail.iter().filter(|e| e.node == "never").count(), 3);
     assert_eq!(events.0.count("node_retry:flaky:1"), 1);
@@ -603,7 +659,11 @@ fn cancellable(started: Arc<Notify>, open: Arc<Mutex<bool>>, log: Log) -> Graph<
 
 #[tokio::test]
 async fn a_cancel_handle_stops_the_run_and_leaves_a_resumable_checkpoint() {
-    let (started, open, log) = (Arc::new(Notify::new()), Arc::new(Mutex::new(false)), Log::default());
+    let (started, open, log) = (
+        Arc::new(Notify::new()),
+        Arc::new(Mutex::new(false)),
+        Log::default(),
+    );
     let engine = PipelineEngine::new(cancellable(started.clone(), open.clone(), log.clone()))
         .checkpointer(InMemoryCheckpointer::new());
     let cancel = CancelHandle::new();
@@ -630,7 +690,11 @@ async fn a_cancel_handle_stops_the_run_and_leaves_a_resumable_checkpoint() {
 
 #[tokio::test]
 async fn dropping_the_run_future_leaves_a_resumable_checkpoint() {
-    let (started, open, log) = (Arc::new(Notify::new()), Arc::new(Mutex::new(false)), Log::default());
+    let (started, open, log) = (
+        Arc::new(Notify::new()),
+        Arc::new(Mutex::new(false)),
+        Log::default(),
+    );
     let engine = PipelineEngine::new(cancellable(started.clone(), open.clone(), log.clone()))
         .checkpointer(InMemoryCheckpointer::new());
     let id = RunId::new("dropped").unwrap();
@@ -654,64 +718,23 @@ async fn the_event_handler_hears_every_callback_in_order() {
         .on_error(OnError::SkipDownstream);
     engine.run(1).await.unwrap();
     let lines = events.0.lines();
-    assert_eq!(lines.first().map(String::as_str), Some("pipeline_start:diamond:false"));
-    assert_eq!(lines.last().map(String::as_str), Some("pipeline_end:diamond:failed"));
-    for line in ["node_start:a:1", "node_complete:a:1", "node_fail:b:1", "node_skip:d"] {
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some("pipeline_start:diamond:false")
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("pipeline_end:diamond:failed")
+    );
+    for line in [
+        "node_start:a:1",
+        "node_complete:a:1",
+        "node_fail:b:1",
+        "node_skip:d",
+    ] {
         assert_eq!(events.0.count(line), 1, "{line} in {lines:?}");
     }
     assert!(events.0.position("node_start:a:1") < events.0.position("node_complete:a:1"));
-}
-
-mod tracing_spans {
-    use super::*;
-    use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id};
-    use tracing_subscriber::layer::{Context, SubscriberExt};
-    use tracing_subscriber::Layer;
-
-    #[derive(Clone, Default)]
-    struct Spans(Log);
-
-    struct Fields(Vec<String>);
-
-    impl Visit for Fields {
-        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-            self.0.push(format!("{}={:?}", field.name(), value));
-        }
-        fn record_str(&mut self, field: &Field, value: &str) {
-            self.0.push(format!("{}={value}", field.name()));
-        }
-    }
-
-    impl<S: tracing::Subscriber> Layer<S> for Spans {
-        fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
-            let mut fields = Fields(Vec::new());
-            attrs.record(&mut fields);
-            fields.0.sort();
-            self.0.push(format!("{} {}", attrs.metadata().name(), fields.0.join(" ")));
-        }
-    }
-
-    #[test]
-    fn one_span_per_run_and_per_node_with_run_and_node_ids() {
-        let spans = Spans::default();
-        let subscriber = tracing_subscriber::registry().with(spans.clone());
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let id = RunId::new("traced").unwrap();
-        runtime.block_on(async {
-            let engine = PipelineEngine::new(diamond(&Log::default(), &Faults::default()));
-            engine.run_with_id(id, 1).await.unwrap();
-        });
-        let lines = spans.0.lines();
-        let runs: Vec<_> = lines.iter().filter(|l| l.starts_with("pipeline.run ")).collect();
-        assert_eq!(runs.len(), 1, "{lines:?}");
-        assert!(runs[0].contains("pipeline=diamond") && runs[0].contains("run_id=traced"), "{runs:?}");
-        for node in ["a", "b", "c", "d", "e"] {
-            let span = format!("pipeline.node node={node} run_id=traced");
-            assert_eq!(spans.0.count(&span), 1, "{span} in {lines:?}");
-        }
-    }
 }
 
 #[tokio::test]
@@ -723,8 +746,15 @@ async fn resume_refuses_a_checkpoint_of_another_pipeline_or_a_changed_graph() {
 
     let other = PipelineEngine::new(gated(&Log::default())).checkpointer(checkpointer.clone());
     let err = other.resume(&run.run_id).await.unwrap_err();
-    assert!(matches!(err, PipelineError::PipelineMismatch { .. }), "{err:?}");
-    assert!(err.to_string().contains("belongs to pipeline `diamond`, not `gated`"), "{err}");
+    assert!(
+        matches!(err, PipelineError::PipelineMismatch { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("belongs to pipeline `diamond`, not `gated`"),
+        "{err}"
+    );
 
     // Same name, one node retyped and one added.
     let mut g = GraphBuilder::<u64>::new("diamond");
@@ -736,9 +766,18 @@ async fn resume_refuses_a_checkpoint_of_another_pipeline_or_a_changed_graph() {
     let PipelineError::GraphChanged { changes, .. } = &err else {
         panic!("expected GraphChanged, got {err:?}");
     };
-    assert!(changes.contains(&"node `a` output type changed from `u64` to `i64`".to_string()), "{changes:?}");
-    assert!(changes.contains(&"node `f` added".to_string()), "{changes:?}");
-    assert!(changes.contains(&"node `b` removed".to_string()), "{changes:?}");
+    assert!(
+        changes.contains(&"node `a` output type changed from `u64` to `i64`".to_string()),
+        "{changes:?}"
+    );
+    assert!(
+        changes.contains(&"node `f` added".to_string()),
+        "{changes:?}"
+    );
+    assert!(
+        changes.contains(&"node `b` removed".to_string()),
+        "{changes:?}"
+    );
 }
 
 #[test]
@@ -747,12 +786,24 @@ fn graph_builder_reports_duplicate_ids_and_foreign_handles() {
     let x = g.input("x", |x: &u64| *x);
     let _a = g.node("x").run(x, |x, _| async move { ok(x) });
     let err = g.build(()).unwrap_err();
-    assert_eq!(err, GraphError::DuplicateId { pipeline: "dup".into(), id: "x".into() });
+    assert_eq!(
+        err,
+        GraphError::DuplicateId {
+            pipeline: "dup".into(),
+            id: "x".into()
+        }
+    );
 
     let mut one = GraphBuilder::<u64>::new("one");
     let foreign = one.input("x", |x: &u64| *x);
     let mut two = GraphBuilder::<u64>::new("two");
     let _n = two.node("n").run(foreign, |x, _| async move { ok(x) });
-    assert!(matches!(two.build(()), Err(GraphError::ForeignHandle { .. })));
-    assert_eq!(GraphBuilder::<u64>::new("").build(()).unwrap_err(), GraphError::EmptyPipelineName);
+    assert!(matches!(
+        two.build(()),
+        Err(GraphError::ForeignHandle { .. })
+    ));
+    assert_eq!(
+        GraphBuilder::<u64>::new("").build(()).unwrap_err(),
+        GraphError::EmptyPipelineName
+    );
 }

@@ -398,7 +398,9 @@ fn header_warning(
         message,
     };
     tracing::warn!(%warning, "persistence disabled for this run");
-    shared.events.on_persistence_warning(&shared.run_id, &warning);
+    shared
+        .events
+        .on_persistence_warning(&shared.run_id, &warning);
     warnings.push(warning);
 }
 

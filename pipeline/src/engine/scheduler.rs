@@ -114,7 +114,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     fn restore(&mut self, restored: Vec<(u32, Value, Json)>) {
         for (index, value, json) in restored {
-            self.restored.push(self.graph.nodes[index as usize].id.to_string());
+            self.restored
+                .push(self.graph.nodes[index as usize].id.to_string());
             self.values[index as usize] = Some(value);
             self.json[index as usize] = Some(json);
             self.state[index as usize] = State::Done(NodeStatus::Completed);
@@ -292,7 +293,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         let graph = Arc::clone(&self.graph);
         for &down in &graph.downstream[index as usize] {
             let waiting = &mut self.waiting[down as usize];
-            debug_assert!(*waiting > 0, "node {down} released more often than it has upstream nodes");
+            debug_assert!(
+                *waiting > 0,
+                "node {down} released more often than it has upstream nodes"
+            );
             *waiting = waiting.saturating_sub(1);
             if *waiting == 0 && self.state[down as usize] == State::Waiting {
                 self.ready.push_back(down);

@@ -47,9 +47,9 @@ impl<T> std::fmt::Debug for Handle<T> {
 
 /// A list of [`Handle`]s whose values are gathered, cloned, into [`Deps::Values`].
 ///
-/// Implemented for `()`, a single `Handle<T>` (values: `T`), tuples of up to twelve handles (values:
-/// the tuple of their types) and `Vec<Handle<T>>` (values: `Vec<T>`, for fan-in over a number of
-/// nodes known only at run time).
+/// Implemented for `()`, a single `Handle<T>` (values: `T`), `Vec<Handle<T>>` (values: `Vec<T>`,
+/// for fan-in over a number of nodes known only at run time) and tuples of up to twelve of these
+/// (values: the tuple of their values), nested as deep as needed.
 pub trait Deps: sealed::Sealed + Send + Sync + 'static {
     /// The owned values a consumer receives.
     type Values: Send + 'static;
@@ -58,10 +58,10 @@ pub trait Deps: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn slots(&self, out: &mut Vec<(u64, Slot)>);
 
-    /// Clones the values out of `values`, which hold one entry per slot in order. `None` only when a
-    /// value has another type than its handle says, which the builder rules out.
+    /// Clones this list's values off the front of `values` (one entry per slot, in order). `None`
+    /// only when a value has another type than its handle says, which the builder rules out.
     #[doc(hidden)]
-    fn extract(values: &[&Value]) -> Option<Self::Values>;
+    fn extract(&self, values: &mut &[&Value]) -> Option<Self::Values>;
 }
 
 mod sealed {
@@ -70,7 +70,7 @@ mod sealed {
     impl<T> Sealed for super::Handle<T> {}
     impl<T> Sealed for Vec<super::Handle<T>> {}
     macro_rules! tuples {
-        ($(($($name:ident),+))+) => { $(impl<$($name),+> Sealed for ($(super::Handle<$name>,)+) {})+ };
+        ($(($($name:ident),+))+) => { $(impl<$($name: Sealed),+> Sealed for ($($name,)+) {})+ };
     }
     tuples! {
         (A) (A, B) (A, B, C) (A, B, C, D) (A, B, C, D, E) (A, B, C, D, E, F) (A, B, C, D, E, F, G)
@@ -79,14 +79,16 @@ mod sealed {
     }
 }
 
-fn cloned<T: Data>(value: Option<&&Value>) -> Option<T> {
-    value?.downcast_ref::<T>().cloned()
+fn take<'v, 'a>(values: &mut &'v [&'a Value], n: usize) -> Option<&'v [&'a Value]> {
+    let (head, rest) = values.split_at_checked(n)?;
+    *values = rest;
+    Some(head)
 }
 
 impl Deps for () {
     type Values = ();
     fn slots(&self, _: &mut Vec<(u64, Slot)>) {}
-    fn extract(_: &[&Value]) -> Option<()> {
+    fn extract(&self, _: &mut &[&Value]) -> Option<()> {
         Some(())
     }
 }
@@ -96,8 +98,8 @@ impl<T: Data> Deps for Handle<T> {
     fn slots(&self, out: &mut Vec<(u64, Slot)>) {
         out.push((self.graph, self.slot));
     }
-    fn extract(values: &[&Value]) -> Option<T> {
-        cloned(values.first())
+    fn extract(&self, values: &mut &[&Value]) -> Option<T> {
+        take(values, 1)?[0].downcast_ref::<T>().cloned()
     }
 }
 
@@ -106,8 +108,8 @@ impl<T: Data> Deps for Vec<Handle<T>> {
     fn slots(&self, out: &mut Vec<(u64, Slot)>) {
         out.extend(self.iter().map(|h| (h.graph, h.slot)));
     }
-    fn extract(values: &[&Value]) -> Option<Vec<T>> {
-        values
+    fn extract(&self, values: &mut &[&Value]) -> Option<Vec<T>> {
+        take(values, self.len())?
             .iter()
             .map(|v| v.downcast_ref::<T>().cloned())
             .collect()
@@ -116,13 +118,13 @@ impl<T: Data> Deps for Vec<Handle<T>> {
 
 macro_rules! tuple_deps {
     ($($name:ident $idx:tt),+) => {
-        impl<$($name: Data),+> Deps for ($(Handle<$name>,)+) {
-            type Values = ($($name,)+);
+        impl<$($name: Deps),+> Deps for ($($name,)+) {
+            type Values = ($($name::Values,)+);
             fn slots(&self, out: &mut Vec<(u64, Slot)>) {
-                $(out.push((self.$idx.graph, self.$idx.slot));)+
+                $(self.$idx.slots(out);)+
             }
-            fn extract(values: &[&Value]) -> Option<Self::Values> {
-                Some(($(cloned::<$name>(values.get($idx))?,)+))
+            fn extract(&self, values: &mut &[&Value]) -> Option<Self::Values> {
+                Some(($(self.$idx.extract(values)?,)+))
             }
         }
     };

@@ -45,7 +45,7 @@ pub(crate) type RunFn = Arc<
 >;
 pub(crate) type GateFn = Arc<dyn Fn(&[&Value]) -> Option<bool> + Send + Sync>;
 type ExtractInputFn<I> = Box<dyn Fn(&I) -> Value + Send + Sync>;
-type OutputFn<O> = fn(&[&Value]) -> Option<O>;
+type OutputFn<O> = Box<dyn Fn(&[&Value]) -> Option<O> + Send + Sync>;
 
 /// A mistake in a graph under construction, reported by [`GraphBuilder::build`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -261,7 +261,7 @@ impl<I: Data> GraphBuilder<I> {
                 downstream,
                 index,
                 output_slots,
-                output: D::extract,
+                output: Box::new(move |mut values| output.extract(&mut values)),
             }),
         })
     }
@@ -405,7 +405,7 @@ impl<I: Data> NodeBuilder<'_, I> {
         let args = self.builder.resolve(&self.id, &deps);
         self.gate = Some(GateDef {
             args,
-            pred: Arc::new(move |values| D::extract(values).map(&condition)),
+            pred: Arc::new(move |mut values| deps.extract(&mut values).map(&condition)),
         });
         self
     }
@@ -420,7 +420,8 @@ impl<I: Data> NodeBuilder<'_, I> {
         T: Data,
         E: Into<NodeError>,
     {
-        let run: RunFn = Arc::new(move |values, ctx| match D::extract(values) {
+        let args = self.builder.resolve(&self.id, &deps);
+        let run: RunFn = Arc::new(move |mut values, ctx| match deps.extract(&mut values) {
             Some(args) => {
                 let fut = f(args, ctx);
                 Box::pin(async move {
@@ -432,7 +433,7 @@ impl<I: Data> NodeBuilder<'_, I> {
             }
             None => Box::pin(std::future::ready(Err(mismatch()))),
         });
-        self.add(deps, run, Codec::of::<T>())
+        self.add(args, run, Codec::of::<T>())
     }
 
     /// Adds a node whose body is a blocking (sync) fn; it runs on tokio's blocking thread pool.
@@ -444,7 +445,8 @@ impl<I: Data> NodeBuilder<'_, I> {
         E: Into<NodeError>,
     {
         let f = Arc::new(f);
-        let run: RunFn = Arc::new(move |values, ctx| match D::extract(values) {
+        let args = self.builder.resolve(&self.id, &deps);
+        let run: RunFn = Arc::new(move |mut values, ctx| match deps.extract(&mut values) {
             Some(args) => {
                 let f = Arc::clone(&f);
                 Box::pin(async move {
@@ -461,10 +463,10 @@ impl<I: Data> NodeBuilder<'_, I> {
             }
             None => Box::pin(std::future::ready(Err(mismatch()))),
         });
-        self.add(deps, run, Codec::of::<T>())
+        self.add(args, run, Codec::of::<T>())
     }
 
-    fn add<D: Deps, T>(self, deps: D, run: RunFn, codec: Codec) -> Handle<T> {
+    fn add<T>(self, args: Vec<Slot>, run: RunFn, codec: Codec) -> Handle<T> {
         let NodeBuilder {
             builder,
             id,
@@ -472,7 +474,6 @@ impl<I: Data> NodeBuilder<'_, I> {
             options,
             gate,
         } = self;
-        let args = builder.resolve(&id, &deps);
         let mut upstream: Vec<u32> = args
             .iter()
             .chain(gate.iter().flat_map(|g| &g.args))
