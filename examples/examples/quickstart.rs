@@ -26,28 +26,41 @@ fn sales(count_is_down: Arc<AtomicBool>) -> Result<Graph<u64, String>, pipeline:
     let orders = g.node("orders").run(days, |days, _| async move {
         CALLS.fetch_add(1, Ordering::SeqCst);
         let orders: Vec<Order> = (1..=days * 3)
-            .map(|id| Order { id, cents: 1_250 * id as i64 })
+            .map(|id| Order {
+                id,
+                cents: 1_250 * id as i64,
+            })
             .collect();
         Ok::<_, std::io::Error>(orders)
     });
-    let sum = g.node("sum").run(orders, |orders: Vec<Order>, _| async move {
-        CALLS.fetch_add(1, Ordering::SeqCst);
-        Ok::<_, std::io::Error>(orders.iter().map(|o| o.cents).sum::<i64>())
-    });
-    let count = g.node("count").retries(1).run(orders, move |orders: Vec<Order>, ctx| {
-        CALLS.fetch_add(1, Ordering::SeqCst);
-        let down = count_is_down.load(Ordering::SeqCst);
-        async move {
-            if down {
-                return Err(anyhow::anyhow!("order service unavailable (attempt {})", ctx.attempt()));
+    let sum = g
+        .node("sum")
+        .run(orders, |orders: Vec<Order>, _| async move {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(orders.iter().map(|o| o.cents).sum::<i64>())
+        });
+    let count = g
+        .node("count")
+        .retries(1)
+        .run(orders, move |orders: Vec<Order>, ctx| {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            let down = count_is_down.load(Ordering::SeqCst);
+            async move {
+                if down {
+                    return Err(anyhow::anyhow!(
+                        "order service unavailable (attempt {})",
+                        ctx.attempt()
+                    ));
+                }
+                Ok(orders.len())
             }
-            Ok(orders.len())
-        }
-    });
-    let report = g.node("report").run((sum, count), |(sum, n), _| async move {
-        CALLS.fetch_add(1, Ordering::SeqCst);
-        Ok::<_, std::io::Error>(format!("{n} orders, {sum} cents"))
-    });
+        });
+    let report = g
+        .node("report")
+        .run((sum, count), |(sum, n), _| async move {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(format!("{n} orders, {sum} cents"))
+        });
     g.build(report)
 }
 
@@ -87,6 +100,9 @@ async fn main() -> anyhow::Result<()> {
         resumed.executed.join(", ")
     );
     println!("checkpoint and audit files: {}", store.display());
-    anyhow::ensure!(resumed.status == RunStatus::Completed, "the resumed run did not complete");
+    anyhow::ensure!(
+        resumed.status == RunStatus::Completed,
+        "the resumed run did not complete"
+    );
     Ok(())
 }
