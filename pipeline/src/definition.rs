@@ -2,6 +2,7 @@
 
 use crate::data::Data;
 use crate::graph::Graph;
+use crate::store::Checkpoint;
 
 /// A pipeline definition: a name and a graph of typed nodes, with typed inputs and output.
 ///
@@ -12,6 +13,9 @@ pub trait Pipeline: Send + Sync + 'static {
     type Inputs: Data;
     /// What a completed run returns.
     type Output: Send + 'static;
+    /// The typed form of a run's checkpoint (`pipeline!` generates one; a [`Graph`] uses the raw
+    /// [`Checkpoint`]).
+    type Checkpoint: FromCheckpoint;
 
     /// The graph to run. Called once, when an engine is built.
     fn graph(&self) -> Graph<Self::Inputs, Self::Output>;
@@ -20,8 +24,21 @@ pub trait Pipeline: Send + Sync + 'static {
 impl<I: Data, O: Send + 'static> Pipeline for Graph<I, O> {
     type Inputs = I;
     type Output = O;
+    type Checkpoint = Checkpoint;
 
     fn graph(&self) -> Graph<I, O> {
         self.clone()
+    }
+}
+
+/// Decodes a stored [`Checkpoint`] into a typed one.
+pub trait FromCheckpoint: Sized {
+    /// Decodes `checkpoint`.
+    fn from_checkpoint(checkpoint: &Checkpoint) -> Result<Self, serde_json::Error>;
+}
+
+impl FromCheckpoint for Checkpoint {
+    fn from_checkpoint(checkpoint: &Checkpoint) -> Result<Self, serde_json::Error> {
+        Ok(checkpoint.clone())
     }
 }

@@ -29,18 +29,25 @@ mod engine;
 mod error;
 mod event;
 pub mod graph;
+#[doc(hidden)]
+pub mod macro_support;
 mod node;
+pub mod registry;
 mod result;
 mod run_id;
 pub mod store;
 
+#[doc(hidden)]
+pub use macro_support as __private;
+
 pub use data::{Data, Json};
-pub use definition::Pipeline;
+pub use definition::{FromCheckpoint, Pipeline};
 pub use engine::{CancelHandle, PipelineEngine};
 pub use error::PipelineError;
 pub use event::EventHandler;
 pub use graph::{Graph, GraphBuilder, GraphError, Handle};
-pub use node::{Backoff, NodeContext, NodeError, NodeOptions, OnError, TimeoutError};
+pub use node::{Backoff, Node, NodeContext, NodeError, NodeOptions, OnError, TimeoutError};
+pub use pipeline_macros::{node, pipeline};
 pub use result::{NodeFailure, NodeStatus, PersistenceWarning, PipelineResult, RunStatus, Store};
 pub use run_id::{InvalidRunId, MAX_RUN_ID_LEN, RunId};
 pub use store::{
@@ -53,7 +60,7 @@ pub mod prelude {
     pub use crate::{
         CancelHandle, Durability, FileAuditLog, FileCheckpointer, GraphBuilder, InMemoryAuditLog,
         InMemoryCheckpointer, NodeContext, NodeError, NodeStatus, OnError, Pipeline,
-        PipelineEngine, PipelineError, PipelineResult, RunId, RunStatus,
+        PipelineEngine, PipelineError, PipelineResult, RunId, RunStatus, node, pipeline,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::RunId;
+use crate::data::Data;
 
 /// The error a node returns. Any `std::error::Error + Send + Sync` converts into it with `?` or
 /// `.into()`, so `std::io::Error`, `thiserror` enums and `anyhow::Error` all work.
@@ -127,6 +128,31 @@ impl NodeOptions {
     pub fn max_attempts(&self) -> u32 {
         self.retries.saturating_add(1)
     }
+}
+
+/// A `#[node]` fn as the engine sees it. `#[node]` implements it on a hidden type named like the
+/// fn (the fn itself stays an ordinary fn); `pipeline!` reads the node's types from it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `#[node]` fn",
+    label = "pipeline statements must call a `#[node]` fn",
+    note = "add `#[node]` above the fn's definition"
+)]
+pub trait Node: 'static {
+    /// The inputs, as a tuple in parameter order (a `NodeContext` parameter is not an input).
+    #[doc(hidden)]
+    type Inputs: crate::macro_support::NodeInputs;
+    /// The output: the return type, or its `Ok` type when it returns a `Result`.
+    type Output: Data;
+    /// The fn's name.
+    const NAME: &'static str;
+    /// The options given in `#[node(...)]`.
+    fn options() -> NodeOptions;
+    /// Calls the fn (a sync fn runs on tokio's blocking pool).
+    #[doc(hidden)]
+    fn call(
+        inputs: Self::Inputs,
+        ctx: NodeContext,
+    ) -> crate::macro_support::NodeFuture<Self::Output>;
 }
 
 /// The error of an attempt that ran longer than its node's timeout.

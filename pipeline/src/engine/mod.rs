@@ -11,7 +11,7 @@ use tracing::Instrument;
 pub use cancel::CancelHandle;
 
 use crate::data::{Json, Value, to_json};
-use crate::definition::Pipeline;
+use crate::definition::{FromCheckpoint, Pipeline};
 use crate::event::{EventHandler, NoEvents};
 use crate::graph::{Graph, GraphInner};
 use crate::store::{
@@ -175,6 +175,21 @@ impl<P: Pipeline> PipelineEngine<P> {
             .as_ref()
             .ok_or_else(|| PipelineError::NoCheckpointer(run_id.clone()))?;
         checkpointer.load(run_id).await.map_err(store_error(run_id))
+    }
+
+    /// The typed checkpoint of run `run_id` (for a `pipeline!`, its generated `<Name>Checkpoint`:
+    /// the inputs and each completed node's output); `Ok(None)` for an unknown run.
+    pub async fn checkpoint(&self, run_id: &RunId) -> Result<Option<P::Checkpoint>, PipelineError> {
+        let Some(stored) = self.load_checkpoint(run_id).await? else {
+            return Ok(None);
+        };
+        P::Checkpoint::from_checkpoint(&stored)
+            .map(Some)
+            .map_err(|source| PipelineError::Decode {
+                run_id: run_id.clone(),
+                what: "checkpoint".into(),
+                source,
+            })
     }
 
     /// The audit trail of run `run_id`; `Ok(None)` for an unknown run or an engine without an

@@ -235,6 +235,17 @@ impl<I: Data> GraphBuilder<I> {
     /// Finishes the graph; `output` names what a completed run returns (a handle or a tuple of them).
     pub fn build<D: Deps>(mut self, output: D) -> Result<Graph<I, D::Values>, GraphError> {
         let output_slots = self.resolve("output", &output);
+        self.finish(
+            output_slots,
+            Box::new(move |mut values| output.extract(&mut values)),
+        )
+    }
+
+    pub(crate) fn finish<O>(
+        self,
+        output_slots: Vec<Slot>,
+        output: OutputFn<O>,
+    ) -> Result<Graph<I, O>, GraphError> {
         if let Some(first) = self.errors.into_iter().next() {
             return Err(first);
         }
@@ -261,9 +272,30 @@ impl<I: Data> GraphBuilder<I> {
                 downstream,
                 index,
                 output_slots,
-                output: Box::new(move |mut values| output.extract(&mut values)),
+                output,
             }),
         })
+    }
+
+    /// Adds a node whose argument and gate slots were checked by
+    /// [`check_slots`](Self::check_slots); its `upstream` list is derived here.
+    pub(crate) fn push_node<T>(&mut self, mut node: NodeDef) -> Handle<T> {
+        let mut upstream: Vec<u32> = node
+            .args
+            .iter()
+            .chain(node.gate.iter().flat_map(|g| &g.args))
+            .filter_map(|slot| match *slot {
+                Slot::Node(i) => Some(i),
+                Slot::Input(_) => None,
+            })
+            .collect();
+        upstream.sort_unstable();
+        upstream.dedup();
+        node.upstream = upstream;
+        let slot = Slot::Node(self.nodes.len() as u32);
+        self.claim(&node.id, slot);
+        self.nodes.push(node);
+        Handle::new(self.id, slot)
     }
 
     fn claim(&mut self, id: &Arc<str>, slot: Slot) {
@@ -282,6 +314,11 @@ impl<I: Data> GraphBuilder<I> {
     fn resolve<D: Deps>(&mut self, reader: &str, deps: &D) -> Vec<Slot> {
         let mut raw = Vec::new();
         deps.slots(&mut raw);
+        self.check_slots(reader, raw)
+    }
+
+    /// Checks that every slot belongs to this builder; `reader` names the node that reads them.
+    pub(crate) fn check_slots(&mut self, reader: &str, raw: Vec<(u64, Slot)>) -> Vec<Slot> {
         if raw.iter().any(|&(graph, _)| graph != self.id) {
             self.errors.push(GraphError::ForeignHandle {
                 pipeline: self.name.to_string(),
@@ -467,36 +504,16 @@ impl<I: Data> NodeBuilder<'_, I> {
     }
 
     fn add<T>(self, args: Vec<Slot>, run: RunFn, codec: Codec) -> Handle<T> {
-        let NodeBuilder {
-            builder,
-            id,
-            kind,
-            options,
-            gate,
-        } = self;
-        let mut upstream: Vec<u32> = args
-            .iter()
-            .chain(gate.iter().flat_map(|g| &g.args))
-            .filter_map(|slot| match *slot {
-                Slot::Node(i) => Some(i),
-                Slot::Input(_) => None,
-            })
-            .collect();
-        upstream.sort_unstable();
-        upstream.dedup();
-        let slot = Slot::Node(builder.nodes.len() as u32);
-        builder.claim(&id, slot);
-        builder.nodes.push(NodeDef {
-            kind: kind.unwrap_or_else(|| id.to_string()),
-            id,
+        self.builder.push_node(NodeDef {
+            kind: self.kind.unwrap_or_else(|| self.id.to_string()),
+            id: self.id,
             args,
-            gate,
-            upstream,
-            options,
+            gate: self.gate,
+            upstream: Vec::new(),
+            options: self.options,
             run,
             codec,
-        });
-        Handle::new(builder.id, slot)
+        })
     }
 }
 

@@ -1,0 +1,183 @@
+//! Code generation for `#[node]`: no validation here.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::ItemFn;
+use syn::spanned::Spanned;
+
+use super::options::Options;
+use super::parse::{NodeFn, Output};
+
+pub fn node(item: &ItemFn, node: &NodeFn, options: &Options) -> TokenStream {
+    let name = &node.name;
+    let vis = &item.vis;
+    let impl_node = impl_node(node, options);
+    let shadow = shadow(node);
+    let register = register(item, node);
+    let assertions = assertions(node);
+    quote! {
+        #item
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #name {}
+
+        const _: () = {
+            #impl_node
+            #shadow
+            #register
+            #assertions
+        };
+    }
+}
+
+fn output_type(node: &NodeFn) -> TokenStream {
+    match &node.output {
+        Output::Infallible(ty) => quote!(#ty),
+        Output::Fallible(ty) => {
+            quote_spanned!(ty.span()=> <#ty as ::pipeline::__private::Fallible>::Ok)
+        }
+    }
+}
+
+fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
+    let name = &node.name;
+    let name_text = name.to_string();
+    let input_types = node.inputs.iter().map(|i| &i.ty);
+    let input_names: Vec<_> = node
+        .inputs
+        .iter()
+        .map(|i| format_ident!("__pipeline_{}", i.name))
+        .collect();
+    let ctx = format_ident!("__pipeline_ctx");
+    let mut args: Vec<TokenStream> = input_names.iter().map(|n| quote!(#n)).collect();
+    if let Some(position) = node.ctx_position {
+        args.insert(position.min(args.len()), quote!(#ctx));
+    }
+    let call = quote!(#name(#(#args),*));
+    let result = |call: TokenStream| match &node.output {
+        Output::Fallible(_) => quote!(::pipeline::__private::Fallible::into_node_result(#call)),
+        Output::Infallible(_) => quote!(::core::result::Result::Ok(#call)),
+    };
+    let body = if node.is_async {
+        let result = result(quote!(#call.await));
+        quote!(::std::boxed::Box::pin(async move { #result }))
+    } else {
+        let result = result(call);
+        quote!(::pipeline::__private::blocking(move || #result))
+    };
+    let output = output_type(node);
+    let options = options_tokens(options);
+    quote! {
+        #[automatically_derived]
+        impl ::pipeline::__private::Node for #name {
+            type Inputs = (#(#input_types,)*);
+            type Output = #output;
+            const NAME: &'static str = #name_text;
+
+            fn options() -> ::pipeline::__private::NodeOptions {
+                #options
+            }
+
+            #[allow(unused_variables)]
+            fn call(
+                __pipeline_inputs: Self::Inputs,
+                #ctx: ::pipeline::__private::NodeContext,
+            ) -> ::pipeline::__private::NodeFuture<Self::Output> {
+                let (#(#input_names,)*) = __pipeline_inputs;
+                #body
+            }
+        }
+    }
+}
+
+fn options_tokens(options: &Options) -> TokenStream {
+    let retries = options.retries;
+    let duration = |nanos: Option<u64>| match nanos {
+        Some(n) => {
+            quote!(::core::option::Option::Some(::pipeline::__private::Duration::from_nanos(#n)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let timeout = duration(options.timeout_nanos);
+    let backoff = duration(options.backoff_nanos);
+    let on_error = match options.skip_downstream {
+        Some(true) => quote!(::core::option::Option::Some(
+            ::pipeline::__private::OnError::SkipDownstream
+        )),
+        Some(false) => quote!(::core::option::Option::Some(
+            ::pipeline::__private::OnError::FailFast
+        )),
+        None => quote!(::core::option::Option::None),
+    };
+    quote!(::pipeline::__private::options(#retries, #timeout, #backoff, #on_error))
+}
+
+/// The signature `pipeline!`'s shadow code calls: the data parameters only, spanned on the user's
+/// tokens so that type errors point at them.
+fn shadow(node: &NodeFn) -> TokenStream {
+    let name = &node.name;
+    let params = node.inputs.iter().map(|i| {
+        let (n, ty) = (&i.name, &i.ty);
+        quote!(#n: #ty)
+    });
+    let output = output_type(node);
+    quote! {
+        #[automatically_derived]
+        impl #name {
+            #[doc(hidden)]
+            #[allow(unused_variables, clippy::all)]
+            pub fn __pipeline_shadow(#(#params),*) -> #output {
+                ::core::unreachable!()
+            }
+        }
+    }
+}
+
+fn register(item: &ItemFn, node: &NodeFn) -> TokenStream {
+    let name_text = node.name.to_string();
+    let inputs = node.inputs.iter().map(|i| {
+        let (n, t) = (i.name.to_string(), super::type_text(&i.ty));
+        quote!(::pipeline::__private::Param { name: #n, type_name: #t })
+    });
+    let output = node.output.text();
+    let doc = super::doc_text(&item.attrs);
+    let blocking = !node.is_async;
+    let line = quote_spanned!(node.name.span()=> ::core::line!());
+    quote! {
+        ::pipeline::__private::inventory::submit! {
+            ::pipeline::__private::NodeInfo {
+                name: #name_text,
+                module_path: ::core::module_path!(),
+                file: ::core::file!(),
+                line: #line,
+                inputs: &[#(#inputs),*],
+                output_type: #output,
+                doc: #doc,
+                blocking: #blocking,
+            }
+        }
+    }
+}
+
+/// Compile-time checks that each input and the output can cross an edge, spanned on their types.
+fn assertions(node: &NodeFn) -> TokenStream {
+    let inputs = node.inputs.iter().map(|i| {
+        let ty = &i.ty;
+        quote_spanned!(ty.span()=> ::pipeline::__private::assert_data::<#ty>();)
+    });
+    let output = match &node.output {
+        Output::Infallible(ty) => {
+            quote_spanned!(ty.span()=> ::pipeline::__private::assert_data::<#ty>();)
+        }
+        Output::Fallible(ty) => quote_spanned!(ty.span()=>
+            ::pipeline::__private::assert_data::<<#ty as ::pipeline::__private::Fallible>::Ok>();
+        ),
+    };
+    quote! {
+        const _: () = {
+            #(#inputs)*
+            #output
+        };
+    }
+}

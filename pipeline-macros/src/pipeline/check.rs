@@ -1,0 +1,223 @@
+//! The rules a `pipeline!` must follow, one function each. Every broken rule is recorded in the
+//! context, so one build reports all of them.
+
+use std::collections::{BTreeSet, HashMap};
+
+use syn::visit::Visit;
+use syn::{Expr, Ident};
+
+use super::ast::PipelineDef;
+use super::did_you_mean;
+use crate::ctxt::Ctxt;
+
+/// Runs every check; returns the statements in dependency order when the graph is sound.
+pub fn all(cx: &Ctxt, def: &PipelineDef) -> Option<Vec<usize>> {
+    duplicate_inputs(cx, def);
+    duplicate_bindings(cx, def);
+    bindings_shadowing_inputs(cx, def);
+    unknown_arguments(cx, def);
+    unknown_outputs(cx, def);
+    if !cx.is_ok() {
+        return None;
+    }
+    topological_order(cx, def)
+}
+
+fn duplicate_inputs(cx: &Ctxt, def: &PipelineDef) {
+    let mut seen = BTreeSet::new();
+    for input in &def.inputs {
+        if !seen.insert(input.name.to_string()) {
+            cx.error_spanned_by(
+                &input.name,
+                format!("the pipeline input `{}` is declared twice", input.name),
+            );
+        }
+    }
+}
+
+fn duplicate_bindings(cx: &Ctxt, def: &PipelineDef) {
+    let mut first: HashMap<String, &super::ast::Statement> = HashMap::new();
+    for statement in &def.statements {
+        let name = statement.binding.to_string();
+        match first.get(&name) {
+            Some(earlier) => {
+                let func = &earlier.func;
+                cx.error_spanned_by(
+                    &statement.binding,
+                    format!(
+                        "the binding `{name}` is defined twice (first as `{name} = {}(...)`); \
+                         each binding is one node, so give this one another name",
+                        quote::quote!(#func).to_string().replace(' ', "")
+                    ),
+                );
+            }
+            None => {
+                first.insert(name, statement);
+            }
+        }
+    }
+}
+
+fn bindings_shadowing_inputs(cx: &Ctxt, def: &PipelineDef) {
+    for statement in &def.statements {
+        if def.inputs.iter().any(|i| i.name == statement.binding) {
+            cx.error_spanned_by(
+                &statement.binding,
+                format!(
+                    "the binding `{}` has the name of a pipeline input; rename the binding",
+                    statement.binding
+                ),
+            );
+        }
+    }
+}
+
+fn known_names(def: &PipelineDef) -> Vec<String> {
+    def.inputs
+        .iter()
+        .map(|i| i.name.to_string())
+        .chain(def.statements.iter().map(|s| s.binding.to_string()))
+        .collect()
+}
+
+fn unknown_name(cx: &Ctxt, known: &[String], name: &Ident, what: &str) {
+    let text = name.to_string();
+    if known.contains(&text) {
+        return;
+    }
+    let hint = did_you_mean(&text, known.iter().map(String::as_str))
+        .map(|close| format!("; did you mean `{close}`?"))
+        .unwrap_or_default();
+    cx.error_spanned_by(
+        name,
+        format!("no input or binding named `{text}`{what}{hint}"),
+    );
+}
+
+fn unknown_arguments(cx: &Ctxt, def: &PipelineDef) {
+    let known = known_names(def);
+    for statement in &def.statements {
+        for arg in &statement.args {
+            unknown_name(cx, &known, arg, "");
+        }
+    }
+}
+
+fn unknown_outputs(cx: &Ctxt, def: &PipelineDef) {
+    let known = known_names(def);
+    for name in &def.tail.names {
+        unknown_name(cx, &known, name, " (the pipeline's output)");
+    }
+}
+
+/// The pipeline inputs and bindings a condition reads: the single-segment names in it that are
+/// inputs or bindings. Other names (constants, fns) are left to the compiler.
+pub fn condition_names(def: &PipelineDef, condition: &Expr) -> Vec<Ident> {
+    struct Names<'a> {
+        known: &'a [String],
+        found: Vec<Ident>,
+    }
+    impl<'ast> Visit<'ast> for Names<'_> {
+        fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
+            if let Some(ident) = path.path.get_ident()
+                && path.qself.is_none()
+                && self.known.contains(&ident.to_string())
+                && !self.found.contains(ident)
+            {
+                self.found.push(ident.clone());
+            }
+        }
+    }
+    let known = known_names(def);
+    let mut names = Names {
+        known: &known,
+        found: Vec::new(),
+    };
+    names.visit_expr(condition);
+    names.found
+}
+
+/// The bindings statement `index` reads (arguments and condition).
+pub fn upstream_bindings(def: &PipelineDef, index: usize) -> Vec<usize> {
+    let statement = &def.statements[index];
+    let condition = statement
+        .condition
+        .iter()
+        .flat_map(|c| condition_names(def, c));
+    let mut upstream: Vec<usize> = statement
+        .args
+        .iter()
+        .cloned()
+        .chain(condition)
+        .filter_map(|name| def.statements.iter().position(|s| s.binding == name))
+        .collect();
+    upstream.sort_unstable();
+    upstream.dedup();
+    upstream
+}
+
+/// Orders the statements so that each comes after the bindings it reads, keeping the written
+/// order where it is free; a cycle is an error naming it, at a binding in it.
+fn topological_order(cx: &Ctxt, def: &PipelineDef) -> Option<Vec<usize>> {
+    let n = def.statements.len();
+    let upstream: Vec<Vec<usize>> = (0..n).map(|i| upstream_bindings(def, i)).collect();
+    let mut state = vec![Visit3::New; n];
+    let mut order = Vec::with_capacity(n);
+    let mut stack = Vec::new();
+    for start in 0..n {
+        if let Some(cycle) = visit(start, &upstream, &mut state, &mut order, &mut stack) {
+            let names: Vec<String> = cycle
+                .iter()
+                .map(|&i| def.statements[i].binding.to_string())
+                .collect();
+            cx.error_spanned_by(
+                &def.statements[cycle[0]].binding,
+                format!(
+                    "these bindings form a cycle: `{}`; a node cannot depend, directly or \
+                     through others, on its own output",
+                    names.join(" -> ")
+                ),
+            );
+            return None;
+        }
+    }
+    Some(order)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Visit3 {
+    New,
+    OnStack,
+    Done,
+}
+
+/// Depth-first post-order; returns the cycle (first binding repeated at the end) if one is found.
+fn visit(
+    node: usize,
+    upstream: &[Vec<usize>],
+    state: &mut [Visit3],
+    order: &mut Vec<usize>,
+    stack: &mut Vec<usize>,
+) -> Option<Vec<usize>> {
+    match state[node] {
+        Visit3::Done => return None,
+        Visit3::OnStack => {
+            let from = stack.iter().position(|&s| s == node).unwrap_or(0);
+            let mut cycle = stack[from..].to_vec();
+            cycle.push(node);
+            return Some(cycle);
+        }
+        Visit3::New => {}
+    }
+    state[node] = Visit3::OnStack;
+    stack.push(node);
+    for &up in &upstream[node] {
+        if let Some(cycle) = visit(up, upstream, state, order, stack) {
+            return Some(cycle);
+        }
+    }
+    stack.pop();
+    state[node] = Visit3::Done;
+    order.push(node);
+    None
+}

@@ -1,0 +1,349 @@
+//! Code generation for `pipeline!`: no validation here (see `check`).
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Ident, Type};
+
+use super::ast::{PipelineDef, Statement};
+use super::check;
+use crate::node::{doc_text, type_text};
+
+struct Names {
+    name: Ident,
+    inputs: Ident,
+    checkpoint: Ident,
+}
+
+fn names(def: &PipelineDef) -> Names {
+    Names {
+        name: def.name.clone(),
+        inputs: format_ident!("{}Inputs", def.name),
+        checkpoint: format_ident!("{}Checkpoint", def.name),
+    }
+}
+
+fn local(name: &Ident) -> Ident {
+    format_ident!("__pipeline_{}", name)
+}
+
+fn node_output(func: &syn::Path) -> TokenStream {
+    quote_spanned!(func.span()=> <#func as ::pipeline::__private::Node>::Output)
+}
+
+/// The Rust type of an input or binding.
+fn type_of(def: &PipelineDef, name: &Ident) -> TokenStream {
+    match def.inputs.iter().find(|i| i.name == *name) {
+        Some(input) => {
+            let ty = &input.ty;
+            quote!(#ty)
+        }
+        None => match def.statements.iter().find(|s| s.binding == *name) {
+            Some(statement) => node_output(&statement.func),
+            None => quote!(()),
+        },
+    }
+}
+
+pub fn pipeline(def: &PipelineDef, order: &[usize]) -> TokenStream {
+    let Names {
+        name,
+        inputs,
+        checkpoint,
+    } = names(def);
+    let output = &def.output;
+    let items = items(def, true);
+    let graph = graph_fn(def, order);
+    let shadow = shadow(def, order);
+    let register = register(def, order);
+    quote! {
+        #items
+
+        const _: () = {
+            #[automatically_derived]
+            impl ::pipeline::__private::Pipeline for #name {
+                type Inputs = #inputs;
+                type Output = #output;
+                type Checkpoint = #checkpoint;
+
+                fn graph(&self) -> ::pipeline::__private::Graph<#inputs, #output> {
+                    static GRAPH: ::pipeline::__private::OnceLock<
+                        ::pipeline::__private::Graph<#inputs, #output>,
+                    > = ::pipeline::__private::OnceLock::new();
+                    ::core::clone::Clone::clone(GRAPH.get_or_init(__pipeline_graph))
+                }
+            }
+
+            #[automatically_derived]
+            impl ::pipeline::__private::FromCheckpoint for #checkpoint {
+                fn from_checkpoint(
+                    checkpoint: &::pipeline::__private::Checkpoint,
+                ) -> ::core::result::Result<Self, ::pipeline::__private::serde_json::Error> {
+                    ::pipeline::__private::typed_checkpoint(checkpoint)
+                }
+            }
+
+            #graph
+            #shadow
+            #register
+        };
+    }
+}
+
+/// The public items: the pipeline struct, its inputs, and its typed checkpoint. With `complete`
+/// false (the pipeline has errors) the checkpoint has only the inputs.
+fn items(def: &PipelineDef, complete: bool) -> TokenStream {
+    let Names {
+        name,
+        inputs,
+        checkpoint,
+    } = names(def);
+    let vis = &def.vis;
+    let attrs = &def.attrs;
+    let default_doc = if doc_text(attrs).is_empty() {
+        let text = format!("The `{name}` pipeline.");
+        quote!(#[doc = #text])
+    } else {
+        quote!()
+    };
+    let input_fields: Vec<TokenStream> = def
+        .inputs
+        .iter()
+        .map(|i| {
+            let (n, ty) = (&i.name, &i.ty);
+            let doc = format!("The pipeline input `{n}`.");
+            quote!(#[doc = #doc] pub #n: #ty,)
+        })
+        .collect();
+    let binding_fields = def.statements.iter().filter(|_| complete).map(|s| {
+        let (n, ty) = (&s.binding, node_output(&s.func));
+        let func = type_text(&Type::Path(syn::TypePath {
+            qself: None,
+            path: s.func.clone(),
+        }));
+        let doc = format!("The output of node `{n}` (`{func}`), once it has completed.");
+        quote!(#[doc = #doc] pub #n: ::core::option::Option<#ty>,)
+    });
+    let inputs_doc = format!("The inputs of the [`{name}`] pipeline.");
+    let checkpoint_doc = format!(
+        "The typed checkpoint of a run of [`{name}`]: its inputs, and the recorded output of each \
+         node (`None` until the node has completed)."
+    );
+    quote! {
+        #(#attrs)*
+        #default_doc
+        #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default)]
+        #vis struct #name;
+
+        #[doc = #inputs_doc]
+        #[derive(
+            ::core::clone::Clone,
+            ::core::fmt::Debug,
+            ::pipeline::__private::serde::Serialize,
+            ::pipeline::__private::serde::Deserialize,
+        )]
+        #[serde(crate = "::pipeline::__private::serde")]
+        #vis struct #inputs {
+            #(#input_fields)*
+        }
+
+        #[doc = #checkpoint_doc]
+        #[derive(
+            ::core::clone::Clone,
+            ::core::fmt::Debug,
+            ::pipeline::__private::serde::Serialize,
+            ::pipeline::__private::serde::Deserialize,
+        )]
+        #[serde(crate = "::pipeline::__private::serde")]
+        #vis struct #checkpoint {
+            #(#input_fields)*
+            #(#binding_fields)*
+        }
+    }
+}
+
+/// The items of a pipeline with errors, so that its uses add no errors of their own.
+pub fn stubs(def: &PipelineDef) -> TokenStream {
+    let Names {
+        name,
+        inputs,
+        checkpoint,
+    } = names(def);
+    let output = &def.output;
+    let items = items(def, false);
+    quote! {
+        #items
+
+        const _: () = {
+            impl ::pipeline::__private::Pipeline for #name {
+                type Inputs = #inputs;
+                type Output = #output;
+                type Checkpoint = ::pipeline::__private::Checkpoint;
+
+                fn graph(&self) -> ::pipeline::__private::Graph<#inputs, #output> {
+                    ::core::unreachable!("`pipeline!` reported errors for `{}`", stringify!(#checkpoint))
+                }
+            }
+        };
+    }
+}
+
+fn graph_fn(def: &PipelineDef, order: &[usize]) -> TokenStream {
+    let Names { name, inputs, .. } = names(def);
+    let name_text = name.to_string();
+    let output = &def.output;
+    let input_handles = def.inputs.iter().map(|i| {
+        let (n, local) = (i.name.to_string(), local(&i.name));
+        let field = &i.name;
+        quote! {
+            let #local: ::pipeline::__private::AnyHandle = __pipeline_builder
+                .input(#n, |__pipeline_inputs: &#inputs| {
+                    ::core::clone::Clone::clone(&__pipeline_inputs.#field)
+                })
+                .into();
+        }
+    });
+    let nodes = order.iter().map(|&i| node_handle(def, &def.statements[i]));
+    let outputs = def.tail.names.iter().map(local);
+    let extract = if def.tail.tuple {
+        quote!(<#output as ::pipeline::__private::NodeInputs>::from_values)
+    } else {
+        quote!(::pipeline::__private::single::<#output>)
+    };
+    quote! {
+        fn __pipeline_graph() -> ::pipeline::__private::Graph<#inputs, #output> {
+            let mut __pipeline_builder = ::pipeline::__private::GraphBuilder::<#inputs>::new(#name_text);
+            #(#input_handles)*
+            #(#nodes)*
+            ::pipeline::__private::build(__pipeline_builder, &[#(#outputs),*], #extract)
+        }
+    }
+}
+
+fn node_handle(def: &PipelineDef, statement: &Statement) -> TokenStream {
+    let (binding, func) = (&statement.binding, &statement.func);
+    let id = binding.to_string();
+    let local_binding = local(binding);
+    let args = statement.args.iter().map(local);
+    let gate = match &statement.condition {
+        None => quote!(::core::option::Option::None),
+        Some(condition) => {
+            let names = check::condition_names(def, condition);
+            let locals = names.iter().map(local);
+            let types = names.iter().map(|n| type_of(def, n));
+            quote! {
+                ::core::option::Option::Some((
+                    &[#(#locals),*],
+                    ::pipeline::__private::gate(|__pipeline_values| {
+                        let (#(#names,)*) = <(#(#types,)*) as ::pipeline::__private::NodeInputs>
+                            ::from_values(__pipeline_values)?;
+                        ::core::option::Option::Some(#condition)
+                    }),
+                ))
+            }
+        }
+    };
+    let node = quote_spanned!(func.span()=> #func);
+    quote! {
+        let #local_binding = ::pipeline::__private::add_node::<_, #node>(
+            &mut __pipeline_builder,
+            #id,
+            &[#(#args),*],
+            #gate,
+        );
+    }
+}
+
+/// A never-run copy of the pipeline that calls each node's typed signature with the user's own
+/// tokens, so the compiler checks every edge and reports mistakes at them.
+fn shadow(def: &PipelineDef, order: &[usize]) -> TokenStream {
+    let params = def.inputs.iter().map(|i| {
+        let (n, ty) = (&i.name, &i.ty);
+        quote!(#n: #ty)
+    });
+    let output = &def.output;
+    let statements = order.iter().map(|&i| {
+        let statement = &def.statements[i];
+        let (binding, func) = (&statement.binding, &statement.func);
+        let args = statement
+            .args
+            .iter()
+            .map(|arg| quote_spanned!(arg.span()=> #arg.clone()));
+        let call = quote_spanned!(statement.args_span=> (#(#args),*));
+        let callee = quote_spanned!(func.span()=> <#func>::__pipeline_shadow);
+        quote!(let #binding = #callee #call;)
+    });
+    let names = &def.tail.names;
+    let tail = if def.tail.tuple {
+        quote_spanned!(def.tail.span=> (#(#names.clone(),)*))
+    } else {
+        quote_spanned!(def.tail.span=> #(#names)*)
+    };
+    quote! {
+        #[allow(unused_variables, unreachable_code, dead_code, clippy::all)]
+        fn __pipeline_shadow(#(#params),*) -> #output {
+            #(#statements)*
+            #tail
+        }
+    }
+}
+
+fn register(def: &PipelineDef, order: &[usize]) -> TokenStream {
+    let Names { name, .. } = names(def);
+    let name_text = name.to_string();
+    let doc = doc_text(&def.attrs);
+    let inputs = def.inputs.iter().map(|i| {
+        let (n, t) = (i.name.to_string(), type_text(&i.ty));
+        quote!(::pipeline::__private::Param { name: #n, type_name: #t })
+    });
+    let nodes = order.iter().map(|&i| {
+        let s = &def.statements[i];
+        let id = s.binding.to_string();
+        let kind = type_text(&Type::Path(syn::TypePath {
+            qself: None,
+            path: s.func.clone(),
+        }));
+        quote!(::pipeline::__private::PipelineNode { id: #id, kind: #kind })
+    });
+    let edges = order.iter().flat_map(|&i| {
+        let s = &def.statements[i];
+        let to = s.binding.to_string();
+        let condition = s
+            .condition
+            .iter()
+            .flat_map(|c| check::condition_names(def, c));
+        let mut from: Vec<String> = s
+            .args
+            .iter()
+            .cloned()
+            .chain(condition)
+            .map(|n| n.to_string())
+            .collect();
+        from.sort();
+        from.dedup();
+        from.into_iter().map(move |f| quote!((#f, #to)))
+    });
+    let output = type_text(&def.output);
+    let line = quote_spanned!(name.span()=> ::core::line!());
+    quote! {
+        fn __pipeline_fingerprint() -> ::std::string::String {
+            let graph = ::pipeline::__private::Pipeline::graph(&#name);
+            ::std::string::ToString::to_string(graph.fingerprint())
+        }
+
+        ::pipeline::__private::inventory::submit! {
+            ::pipeline::__private::PipelineInfo {
+                name: #name_text,
+                doc: #doc,
+                module_path: ::core::module_path!(),
+                file: ::core::file!(),
+                line: #line,
+                inputs: &[#(#inputs),*],
+                output_type: #output,
+                nodes: &[#(#nodes),*],
+                edges: &[#(#edges),*],
+                fingerprint: __pipeline_fingerprint,
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Every `#[node]` fn and `pipeline!` compiled into the program, collected at link time with
+//! [`inventory`](https://docs.rs/inventory), so any binary can list, draw and run them.
+//!
+//! ```
+//! for pipeline in pipeline::registry::pipelines() {
+//!     println!("{} ({} nodes): {}", pipeline.name, pipeline.nodes.len(), pipeline.doc);
+//! }
+//! ```
+
+/// A named, typed value: a node parameter or a pipeline input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param {
+    /// The parameter's name.
+    pub name: &'static str,
+    /// Its Rust type, as written.
+    pub type_name: &'static str,
+}
+
+/// A `#[node]` fn.
+#[derive(Debug)]
+pub struct NodeInfo {
+    /// The fn's name.
+    pub name: &'static str,
+    /// The module it is defined in.
+    pub module_path: &'static str,
+    /// The source file it is defined in.
+    pub file: &'static str,
+    /// The line of its `#[node]` attribute.
+    pub line: u32,
+    /// Its inputs (a `NodeContext` parameter is not an input).
+    pub inputs: &'static [Param],
+    /// Its output type, as written (the `Ok` type of a `Result`).
+    pub output_type: &'static str,
+    /// Its doc comment.
+    pub doc: &'static str,
+    /// Whether it is a sync fn, run on tokio's blocking pool.
+    pub blocking: bool,
+}
+
+/// A node of a pipeline: a binding and the fn it calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineNode {
+    /// The binding name (the node id).
+    pub id: &'static str,
+    /// The `#[node]` fn it calls, as written.
+    pub kind: &'static str,
+}
+
+/// A `pipeline!`.
+#[derive(Debug)]
+pub struct PipelineInfo {
+    /// The pipeline's name.
+    pub name: &'static str,
+    /// Its doc comment.
+    pub doc: &'static str,
+    /// The module it is defined in.
+    pub module_path: &'static str,
+    /// The source file it is defined in.
+    pub file: &'static str,
+    /// The line of its `pipeline!`.
+    pub line: u32,
+    /// Its inputs.
+    pub inputs: &'static [Param],
+    /// Its output type, as written.
+    pub output_type: &'static str,
+    /// Its nodes, in topological order.
+    pub nodes: &'static [PipelineNode],
+    /// Its edges `(from, to)`: from an input or node to a node that reads it (as an argument or
+    /// in its condition).
+    pub edges: &'static [(&'static str, &'static str)],
+    /// Computes the fingerprint of its graph.
+    pub fingerprint: fn() -> String,
+}
+
+impl PipelineInfo {
+    /// The fingerprint of the pipeline's graph, as stored in its checkpoints.
+    pub fn fingerprint(&self) -> String {
+        (self.fingerprint)()
+    }
+}
+
+inventory::collect!(NodeInfo);
+inventory::collect!(PipelineInfo);
+
+/// Every `#[node]` fn in the program, by module path and name.
+pub fn nodes() -> Vec<&'static NodeInfo> {
+    let mut nodes: Vec<_> = inventory::iter::<NodeInfo>.into_iter().collect();
+    nodes.sort_by_key(|n| (n.module_path, n.name));
+    nodes
+}
+
+/// Every `pipeline!` in the program, by name.
+pub fn pipelines() -> Vec<&'static PipelineInfo> {
+    let mut pipelines: Vec<_> = inventory::iter::<PipelineInfo>.into_iter().collect();
+    pipelines.sort_by_key(|p| (p.name, p.module_path));
+    pipelines
+}
+
+/// The pipeline named `name`, if one is compiled in.
+pub fn pipeline(name: &str) -> Option<&'static PipelineInfo> {
+    inventory::iter::<PipelineInfo>
+        .into_iter()
+        .find(|p| p.name == name)
+}
