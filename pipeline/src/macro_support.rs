@@ -64,24 +64,54 @@ pub fn single<T: Data>(values: &[&Value]) -> Option<T> {
     values.first()?.downcast_ref::<T>().cloned()
 }
 
-/// A `#[node]` fn's return type that is a `Result`.
+/// A `#[node]` fn's return type whose last path segment is `Result`.
 #[diagnostic::on_unimplemented(
-    message = "the error type of `{Self}` cannot be returned from a node",
-    label = "the error must convert into `Box<dyn std::error::Error + Send + Sync>`",
-    note = "node errors are recorded in the audit trail as text; use `std::io::Error`, a `thiserror` enum or `anyhow::Error`"
+    message = "`{Self}` is not a `std::result::Result`",
+    label = "`#[node]` reads a return type named `Result` as `Result<Output, Error>`",
+    note = "use `std::result::Result<T, E>` (or an alias of it such as `anyhow::Result<T>`)"
 )]
 pub trait Fallible {
     /// The `Ok` type: the node's output.
     type Ok;
-    /// Converts the error into a [`NodeError`].
-    fn into_node_result(self) -> Result<Self::Ok, NodeError>;
+    /// The error type.
+    type Error;
+    /// The value as a `Result`.
+    fn into_result(self) -> Result<Self::Ok, Self::Error>;
 }
 
-impl<T, E: Into<NodeError>> Fallible for Result<T, E> {
+impl<T, E> Fallible for Result<T, E> {
     type Ok = T;
-    fn into_node_result(self) -> Result<T, NodeError> {
-        self.map_err(Into::into)
+    type Error = E;
+    fn into_result(self) -> Result<T, E> {
+        self
     }
+}
+
+/// An error type a node may return.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the error type of a node",
+    label = "the error type must convert into `Box<dyn std::error::Error + Send + Sync>`",
+    note = "failed attempts are recorded in the audit trail by their error text; return \
+            `std::io::Error`, a `thiserror` enum, `anyhow::Error`, or any type implementing \
+            `std::error::Error + Send + Sync + 'static`"
+)]
+pub trait IntoNodeError {
+    /// Boxes the error.
+    fn into_node_error(self) -> NodeError;
+}
+
+impl<E: Into<NodeError>> IntoNodeError for E {
+    fn into_node_error(self) -> NodeError {
+        self.into()
+    }
+}
+
+/// The result of a fallible node, with its error boxed.
+pub fn node_result<R: Fallible>(result: R) -> Result<R::Ok, NodeError>
+where
+    R::Error: IntoNodeError,
+{
+    result.into_result().map_err(IntoNodeError::into_node_error)
 }
 
 /// Runs a sync node body on tokio's blocking pool; a panic in it is re-raised for the engine to catch.
@@ -125,16 +155,6 @@ pub fn gate(condition: impl Fn(&[&Value]) -> Option<bool> + Send + Sync + 'stati
     Arc::new(condition)
 }
 
-/// Adds node `N` as `id`, reading `args` (and gated on `gate`).
-pub fn add_node<I: Data, N: Node>(
-    builder: &mut GraphBuilder<I>,
-    id: &str,
-    args: &[AnyHandle],
-    gate: Option<(&[AnyHandle], Gate)>,
-) -> AnyHandle {
-    builder.add_erased::<N>(id, args, gate).into()
-}
-
 /// Finishes a graph whose output is read from `outputs` by `extract`.
 pub fn build<I: Data, O: Send + 'static>(
     builder: GraphBuilder<I>,
@@ -170,7 +190,11 @@ impl<I: Data> GraphBuilder<I> {
         id: &str,
         args: &[AnyHandle],
         gate: Option<(&[AnyHandle], Gate)>,
-    ) -> Handle<N::Output> {
+    ) -> Handle<N::Output>
+    where
+        N::Inputs: NodeInputs,
+        N::Output: Data,
+    {
         let run: crate::graph::RunFn =
             Arc::new(
                 |values, ctx: NodeContext| match N::Inputs::from_values(values) {

@@ -140,9 +140,9 @@ impl NodeOptions {
 pub trait Node: 'static {
     /// The inputs, as a tuple in parameter order (a `NodeContext` parameter is not an input).
     #[doc(hidden)]
-    type Inputs: crate::macro_support::NodeInputs;
+    type Inputs: Send + 'static;
     /// The output: the return type, or its `Ok` type when it returns a `Result`.
-    type Output: Data;
+    type Output: Send + 'static;
     /// The fn's name.
     const NAME: &'static str;
     /// The options given in `#[node(...)]`.
@@ -153,6 +153,25 @@ pub trait Node: 'static {
         inputs: Self::Inputs,
         ctx: NodeContext,
     ) -> crate::macro_support::NodeFuture<Self::Output>;
+
+    /// Adds this node to a graph (used by `pipeline!`).
+    #[doc(hidden)]
+    fn __add_to<I: Data>(
+        builder: &mut crate::GraphBuilder<I>,
+        id: &str,
+        args: &[crate::macro_support::AnyHandle],
+        gate: Option<(
+            &[crate::macro_support::AnyHandle],
+            crate::macro_support::Gate,
+        )>,
+    ) -> crate::macro_support::AnyHandle
+    where
+        Self: Sized,
+        Self::Inputs: crate::macro_support::NodeInputs,
+        Self::Output: Data,
+    {
+        builder.add_erased::<Self>(id, args, gate).into()
+    }
 }
 
 /// The error of an attempt that ran longer than its node's timeout.

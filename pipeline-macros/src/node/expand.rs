@@ -55,8 +55,12 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
         args.insert(position.min(args.len()), quote!(#ctx));
     }
     let call = quote!(#name(#(#args),*));
+    // A wrong error type is reported once, here, at the user's return type.
     let result = |call: TokenStream| match &node.output {
-        Output::Fallible(_) => quote!(::pipeline::__private::Fallible::into_node_result(#call)),
+        Output::Fallible(ty) => quote_spanned!(ty.span()=> {
+            let __pipeline_result = #call;
+            ::pipeline::__private::node_result(__pipeline_result)
+        }),
         Output::Infallible(_) => quote!(::core::result::Result::Ok(#call)),
     };
     let body = if node.is_async {
@@ -122,12 +126,14 @@ fn shadow(node: &NodeFn) -> TokenStream {
         quote!(#n: #ty)
     });
     let output = output_type(node);
+    // Spanned on the fn's name, so "defined here" notes point at the user's fn.
+    let shadow = syn::Ident::new("__pipeline_shadow", name.span());
     quote! {
         #[automatically_derived]
         impl #name {
             #[doc(hidden)]
             #[allow(unused_variables, clippy::all)]
-            pub fn __pipeline_shadow(#(#params),*) -> #output {
+            pub fn #shadow(#(#params),*) -> #output {
                 ::core::unreachable!()
             }
         }

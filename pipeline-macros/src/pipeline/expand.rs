@@ -231,21 +231,24 @@ fn node_handle(def: &PipelineDef, statement: &Statement) -> TokenStream {
             let names = check::condition_names(def, condition);
             let locals = names.iter().map(local);
             let types = names.iter().map(|n| type_of(def, n));
+            let bool_type = quote_spanned!(condition.span()=> bool);
+            let open = quote!(let __pipeline_open: #bool_type = #condition;);
             quote! {
                 ::core::option::Option::Some((
                     &[#(#locals),*],
                     ::pipeline::__private::gate(|__pipeline_values| {
                         let (#(#names,)*) = <(#(#types,)*) as ::pipeline::__private::NodeInputs>
                             ::from_values(__pipeline_values)?;
-                        ::core::option::Option::Some(#condition)
+                        #open
+                        ::core::option::Option::Some(__pipeline_open)
                     }),
                 ))
             }
         }
     };
-    let node = quote_spanned!(func.span()=> #func);
+    let add = quote_spanned!(func.span()=> <#func as ::pipeline::__private::Node>::__add_to);
     quote! {
-        let #local_binding = ::pipeline::__private::add_node::<_, #node>(
+        let #local_binding = #add(
             &mut __pipeline_builder,
             #id,
             &[#(#args),*],

@@ -38,7 +38,9 @@ pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
+    // One edit in three characters; none for names too short for a typo to be recognizable.
+    let len = name.chars().count();
+    let limit = if len < 3 { 0 } else { (len / 3).max(1) };
     candidates
         .into_iter()
         .map(|c| (edit_distance(name, c), c))
@@ -76,5 +78,6 @@ mod tests {
         );
         assert_eq!(did_you_mean("sun", ["orders", "sum"]), Some("sum"));
         assert_eq!(did_you_mean("zzz", ["orders", "sum"]), None);
+        assert_eq!(did_you_mean("y", ["x"]), None);
     }
 }
