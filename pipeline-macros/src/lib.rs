@@ -68,3 +68,6 @@ pub fn node(attr: TokenStream, item: TokenStream) -> TokenStream {
 pub fn pipeline(input: TokenStream) -> TokenStream {
     pipeline::expand(input.into()).into()
 }
+
+#[cfg(test)]
+mod snapshot_tests;

@@ -101,7 +101,7 @@ fn items(def: &PipelineDef, complete: bool) -> TokenStream {
     let vis = &def.vis;
     let attrs = &def.attrs;
     let default_doc = if doc_text(attrs).is_empty() {
-        let text = format!("The `{name}` pipeline.");
+        let text = format!(" The `{name}` pipeline.");
         quote!(#[doc = #text])
     } else {
         quote!()
@@ -111,7 +111,7 @@ fn items(def: &PipelineDef, complete: bool) -> TokenStream {
         .iter()
         .map(|i| {
             let (n, ty) = (&i.name, &i.ty);
-            let doc = format!("The pipeline input `{n}`.");
+            let doc = format!(" The pipeline input `{n}`.");
             quote!(#[doc = #doc] pub #n: #ty,)
         })
         .collect();
@@ -121,12 +121,12 @@ fn items(def: &PipelineDef, complete: bool) -> TokenStream {
             qself: None,
             path: s.func.clone(),
         }));
-        let doc = format!("The output of node `{n}` (`{func}`), once it has completed.");
+        let doc = format!(" The output of node `{n}` (`{func}`), once it has completed.");
         quote!(#[doc = #doc] pub #n: ::core::option::Option<#ty>,)
     });
-    let inputs_doc = format!("The inputs of the [`{name}`] pipeline.");
+    let inputs_doc = format!(" The inputs of the [`{name}`] pipeline.");
     let checkpoint_doc = format!(
-        "The typed checkpoint of a run of [`{name}`]: its inputs, and the recorded output of each \
+        " The typed checkpoint of a run of [`{name}`]: its inputs, and the recorded output of each \
          node (`None` until the node has completed)."
     );
     quote! {

@@ -1,0 +1,52 @@
+fn render(total: i64, n: usize) -> String {
+    format!("{n} orders, {total} cents")
+}
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+struct render {}
+const _: () = {
+    #[automatically_derived]
+    impl ::pipeline::__private::Node for render {
+        type Inputs = (i64, usize);
+        type Output = String;
+        const NAME: &'static str = "render";
+        fn options() -> ::pipeline::__private::NodeOptions {
+            ::pipeline::__private::options(
+                0u32,
+                ::core::option::Option::None,
+                ::core::option::Option::None,
+                ::core::option::Option::None,
+            )
+        }
+        #[allow(unused_variables)]
+        fn call(
+            __pipeline_inputs: Self::Inputs,
+            __pipeline_ctx: ::pipeline::__private::NodeContext,
+        ) -> ::pipeline::__private::NodeFuture<Self::Output> {
+            let (__pipeline_total, __pipeline_n) = __pipeline_inputs;
+            ::pipeline::__private::blocking(move || ::core::result::Result::Ok(
+                render(__pipeline_total, __pipeline_n),
+            ))
+        }
+    }
+    #[automatically_derived]
+    impl render {
+        #[doc(hidden)]
+        #[allow(unused_variables, clippy::all)]
+        pub fn __pipeline_shadow(total: i64, n: usize) -> String {
+            ::core::unreachable!()
+        }
+    }
+    ::pipeline::__private::inventory::submit! {
+        ::pipeline::__private::NodeInfo { name : "render", module_path :
+        ::core::module_path!(), file : ::core::file!(), line : ::core::line!(), inputs :
+        & [::pipeline::__private::Param { name : "total", type_name : "i64" },
+        ::pipeline::__private::Param { name : "n", type_name : "usize" }], output_type :
+        "String", doc : "", blocking : true, }
+    }
+    const _: () = {
+        ::pipeline::__private::assert_data::<i64>();
+        ::pipeline::__private::assert_data::<usize>();
+        ::pipeline::__private::assert_data::<String>();
+    };
+};

@@ -1,0 +1,151 @@
+/// Daily sales report.
+#[derive(
+    ::core::clone::Clone,
+    ::core::marker::Copy,
+    ::core::fmt::Debug,
+    ::core::default::Default
+)]
+pub struct Sales;
+/// The inputs of the [`Sales`] pipeline.
+#[derive(
+    ::core::clone::Clone,
+    ::core::fmt::Debug,
+    ::pipeline::__private::serde::Serialize,
+    ::pipeline::__private::serde::Deserialize,
+)]
+#[serde(crate = "::pipeline::__private::serde")]
+pub struct SalesInputs {
+    /// The pipeline input `path`.
+    pub path: String,
+}
+/// The typed checkpoint of a run of [`Sales`]: its inputs, and the recorded output of each node (`None` until the node has completed).
+#[derive(
+    ::core::clone::Clone,
+    ::core::fmt::Debug,
+    ::pipeline::__private::serde::Serialize,
+    ::pipeline::__private::serde::Deserialize,
+)]
+#[serde(crate = "::pipeline::__private::serde")]
+pub struct SalesCheckpoint {
+    /// The pipeline input `path`.
+    pub path: String,
+    /// The output of node `orders` (`load`), once it has completed.
+    pub orders: ::core::option::Option<<load as ::pipeline::__private::Node>::Output>,
+    /// The output of node `sum` (`total`), once it has completed.
+    pub sum: ::core::option::Option<<total as ::pipeline::__private::Node>::Output>,
+    /// The output of node `n` (`count`), once it has completed.
+    pub n: ::core::option::Option<<count as ::pipeline::__private::Node>::Output>,
+    /// The output of node `alert` (`page_oncall`), once it has completed.
+    pub alert: ::core::option::Option<
+        <page_oncall as ::pipeline::__private::Node>::Output,
+    >,
+    /// The output of node `report` (`render`), once it has completed.
+    pub report: ::core::option::Option<<render as ::pipeline::__private::Node>::Output>,
+}
+const _: () = {
+    #[automatically_derived]
+    impl ::pipeline::__private::Pipeline for Sales {
+        type Inputs = SalesInputs;
+        type Output = String;
+        type Checkpoint = SalesCheckpoint;
+        fn graph(&self) -> ::pipeline::__private::Graph<SalesInputs, String> {
+            static GRAPH: ::pipeline::__private::OnceLock<
+                ::pipeline::__private::Graph<SalesInputs, String>,
+            > = ::pipeline::__private::OnceLock::new();
+            ::core::clone::Clone::clone(GRAPH.get_or_init(__pipeline_graph))
+        }
+    }
+    #[automatically_derived]
+    impl ::pipeline::__private::FromCheckpoint for SalesCheckpoint {
+        fn from_checkpoint(
+            checkpoint: &::pipeline::__private::Checkpoint,
+        ) -> ::core::result::Result<Self, ::pipeline::__private::serde_json::Error> {
+            ::pipeline::__private::typed_checkpoint(checkpoint)
+        }
+    }
+    fn __pipeline_graph() -> ::pipeline::__private::Graph<SalesInputs, String> {
+        let mut __pipeline_builder = ::pipeline::__private::GraphBuilder::<
+            SalesInputs,
+        >::new("Sales");
+        let __pipeline_path: ::pipeline::__private::AnyHandle = __pipeline_builder
+            .input(
+                "path",
+                |__pipeline_inputs: &SalesInputs| {
+                    ::core::clone::Clone::clone(&__pipeline_inputs.path)
+                },
+            )
+            .into();
+        let __pipeline_orders = <load as ::pipeline::__private::Node>::__add_to(
+            &mut __pipeline_builder,
+            "orders",
+            &[__pipeline_path],
+            ::core::option::Option::None,
+        );
+        let __pipeline_sum = <total as ::pipeline::__private::Node>::__add_to(
+            &mut __pipeline_builder,
+            "sum",
+            &[__pipeline_orders],
+            ::core::option::Option::None,
+        );
+        let __pipeline_n = <count as ::pipeline::__private::Node>::__add_to(
+            &mut __pipeline_builder,
+            "n",
+            &[__pipeline_orders],
+            ::core::option::Option::None,
+        );
+        let __pipeline_alert = <page_oncall as ::pipeline::__private::Node>::__add_to(
+            &mut __pipeline_builder,
+            "alert",
+            &[__pipeline_sum],
+            ::core::option::Option::Some((
+                &[__pipeline_sum],
+                ::pipeline::__private::gate(|__pipeline_values| {
+                    let (sum,) = <(
+                        <total as ::pipeline::__private::Node>::Output,
+                    ) as ::pipeline::__private::NodeInputs>::from_values(
+                        __pipeline_values,
+                    )?;
+                    let __pipeline_open: bool = sum > 1_000_000;
+                    ::core::option::Option::Some(__pipeline_open)
+                }),
+            )),
+        );
+        let __pipeline_report = <render as ::pipeline::__private::Node>::__add_to(
+            &mut __pipeline_builder,
+            "report",
+            &[__pipeline_sum, __pipeline_n],
+            ::core::option::Option::None,
+        );
+        ::pipeline::__private::build(
+            __pipeline_builder,
+            &[__pipeline_report],
+            ::pipeline::__private::single::<String>,
+        )
+    }
+    #[allow(unused_variables, unreachable_code, dead_code, clippy::all)]
+    fn __pipeline_shadow(path: String) -> String {
+        let orders = <load>::__pipeline_shadow(path.clone());
+        let sum = <total>::__pipeline_shadow(orders.clone());
+        let n = <count>::__pipeline_shadow(orders.clone());
+        let alert = <page_oncall>::__pipeline_shadow(sum.clone());
+        let report = <render>::__pipeline_shadow(sum.clone(), n.clone());
+        report
+    }
+    fn __pipeline_fingerprint() -> ::std::string::String {
+        let graph = ::pipeline::__private::Pipeline::graph(&Sales);
+        ::std::string::ToString::to_string(graph.fingerprint())
+    }
+    ::pipeline::__private::inventory::submit! {
+        ::pipeline::__private::PipelineInfo { name : "Sales", doc :
+        "Daily sales report.", module_path : ::core::module_path!(), file :
+        ::core::file!(), line : ::core::line!(), inputs : & [::pipeline::__private::Param
+        { name : "path", type_name : "String" }], output_type : "String", nodes : &
+        [::pipeline::__private::PipelineNode { id : "orders", kind : "load" },
+        ::pipeline::__private::PipelineNode { id : "sum", kind : "total" },
+        ::pipeline::__private::PipelineNode { id : "n", kind : "count" },
+        ::pipeline::__private::PipelineNode { id : "alert", kind : "page_oncall" },
+        ::pipeline::__private::PipelineNode { id : "report", kind : "render" }], edges :
+        & [("path", "orders"), ("orders", "sum"), ("orders", "n"), ("sum", "alert"),
+        ("n", "report"), ("sum", "report")], fingerprint : __pipeline_fingerprint, }
+    }
+};
