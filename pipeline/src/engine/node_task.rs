@@ -43,6 +43,22 @@ struct Attempt {
     clock: Instant,
 }
 
+/// When an attempt's own work ended, before anything was persisted.
+#[derive(Clone, Copy)]
+struct Ended {
+    finished_at_ms: u64,
+    duration: std::time::Duration,
+}
+
+impl Attempt {
+    fn end(&self) -> Ended {
+        Ended {
+            finished_at_ms: now_ms(),
+            duration: self.clock.elapsed(),
+        }
+    }
+}
+
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -70,7 +86,7 @@ pub(crate) async fn run_node(shared: Arc<RunShared>, node: &NodeDef, job: NodeJo
         Ok(false) => (Outcome::Skipped, false),
         Err(error) => {
             let attempt = task.start(1);
-            task.audit_failure(&attempt, &error).await;
+            task.audit_failure(&attempt, attempt.end(), &error).await;
             task.shared
                 .events
                 .on_node_fail(&task.shared.run_id, &task.node.id, 1, &error);
@@ -121,11 +137,13 @@ impl NodeTask<'_> {
         let mut number = 1;
         loop {
             let attempt = self.start(number);
-            match self.call(number).await {
-                Ok(value) => return self.complete(&attempt, value).await,
+            let result = self.call(number).await;
+            let ended = attempt.end();
+            match result {
+                Ok(value) => return self.complete(&attempt, ended, value).await,
                 Err(error) => {
                     let error = error.to_string();
-                    self.audit_failure(&attempt, &error).await;
+                    self.audit_failure(&attempt, ended, &error).await;
                     let (run_id, id) = (&self.shared.run_id, &*self.node.id);
                     if number >= max {
                         self.shared.events.on_node_fail(run_id, id, number, &error);
@@ -167,8 +185,7 @@ impl NodeTask<'_> {
         result.map_err(panic_text)?
     }
 
-    async fn complete(&mut self, attempt: &Attempt, value: Value) -> Outcome {
-        let duration = attempt.clock.elapsed();
+    async fn complete(&mut self, attempt: &Attempt, ended: Ended, value: Value) -> Outcome {
         let json = if self.shared.persists() {
             match (self.node.codec.encode)(&value) {
                 Ok(json) => Some(json),
@@ -183,14 +200,13 @@ impl NodeTask<'_> {
         } else {
             None
         };
-        let finished_at_ms = now_ms();
         if let (Some(checkpointer), Some(output)) = (&self.shared.checkpointer, &json) {
             let record = NodeRecord {
                 node: self.node.id.to_string(),
                 attempt: attempt.number,
                 started_at_ms: attempt.started_at_ms,
-                finished_at_ms,
-                duration_us: duration.as_micros() as u64,
+                finished_at_ms: ended.finished_at_ms,
+                duration_us: ended.duration.as_micros() as u64,
                 output: Arc::clone(output),
             };
             if let Err(e) = checkpointer.save(&self.shared.run_id, &record).await {
@@ -198,7 +214,7 @@ impl NodeTask<'_> {
             }
         }
         if self.shared.audit.is_some() {
-            let mut entry = self.entry(attempt, AuditStatus::Completed);
+            let mut entry = self.entry(attempt, ended, AuditStatus::Completed);
             entry.output = json.clone();
             self.append(entry).await;
         }
@@ -206,28 +222,28 @@ impl NodeTask<'_> {
             &self.shared.run_id,
             &self.node.id,
             attempt.number,
-            duration,
+            ended.duration,
         );
         Outcome::Completed { value, json }
     }
 
-    async fn audit_failure(&mut self, attempt: &Attempt, error: &str) {
+    async fn audit_failure(&mut self, attempt: &Attempt, ended: Ended, error: &str) {
         if self.shared.audit.is_some() {
-            let mut entry = self.entry(attempt, AuditStatus::Failed);
+            let mut entry = self.entry(attempt, ended, AuditStatus::Failed);
             entry.error = Some(error.to_owned());
             self.append(entry).await;
         }
     }
 
-    fn entry(&self, attempt: &Attempt, status: AuditStatus) -> AuditEntry {
+    fn entry(&self, attempt: &Attempt, ended: Ended, status: AuditStatus) -> AuditEntry {
         AuditEntry {
             run_id: self.shared.run_id.clone(),
             node: self.node.id.to_string(),
             status,
             attempt: attempt.number,
             started_at_ms: attempt.started_at_ms,
-            finished_at_ms: now_ms(),
-            duration_us: attempt.clock.elapsed().as_micros() as u64,
+            finished_at_ms: ended.finished_at_ms,
+            duration_us: ended.duration.as_micros() as u64,
             inputs: self.job.snapshot.clone().unwrap_or_default(),
             output: None,
             error: None,

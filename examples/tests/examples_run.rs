@@ -1,0 +1,103 @@
+//! Every example runs here, so none can rot. Each example's `run` is called with a buffer for its
+//! output and a temporary store.
+
+#[allow(dead_code)]
+#[path = "../examples/quickstart.rs"]
+mod quickstart;
+
+#[allow(dead_code)]
+#[path = "../examples/etl.rs"]
+mod etl;
+
+#[allow(dead_code)]
+#[path = "../examples/inspect.rs"]
+mod inspect;
+
+use pipeline::{NodeStatus, RunStatus};
+
+fn text(out: Vec<u8>) -> String {
+    String::from_utf8(out).expect("examples print UTF-8")
+}
+
+#[tokio::test]
+async fn quickstart_fails_then_resumes_without_rerunning_completed_nodes() {
+    let store = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    quickstart::run(store.path(), &mut out).await.unwrap();
+    let out = text(out);
+    assert!(
+        out.contains("first run: run ") && out.contains(" failed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("n       failed after 2 attempts: order service unavailable (attempt 2)"),
+        "{out}"
+    );
+    assert!(out.contains("report  not run"), "{out}");
+    assert!(
+        out.contains("orders  completed (restored from the checkpoint)"),
+        "{out}"
+    );
+    assert!(out.contains("output: 6 orders, 26250 cents"), "{out}");
+    assert!(
+        out.contains("node calls: 4 in the first run, 2 on resume (ran: n, report)"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn etl_fans_out_and_in_gates_the_review_and_skips_downstream_of_the_failure() {
+    let mut out = Vec::new();
+    let result = etl::run(etl::DATA, &mut out).await.unwrap();
+    let out = text(out);
+    assert_eq!(result.status, RunStatus::Failed, "{out}");
+    assert_eq!(result.node("rate"), Some(NodeStatus::Failed));
+    assert_eq!(result.node("eur"), Some(NodeStatus::Skipped));
+    assert_eq!(result.node("review"), Some(NodeStatus::Completed));
+    assert_eq!(result.node("summary"), Some(NodeStatus::Completed));
+    assert_eq!(
+        result.output.as_deref(),
+        Some(
+            "net revenue 9903.00 USD; by region: east 3839.00, north 4250.00, south 1054.00, \
+             west 760.00; 2 refunded orders"
+        )
+    );
+    assert!(out.contains("exchange-rate service unreachable"), "{out}");
+}
+
+#[tokio::test]
+async fn etl_reports_a_malformed_file_as_a_failed_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.csv");
+    std::fs::write(&path, "header\n1,acme,north\n").unwrap();
+    let result = etl::run(path.to_str().unwrap(), &mut Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(result.node("sales"), Some(NodeStatus::Failed));
+    assert!(
+        result.failures["sales"]
+            .error
+            .contains("bad.csv:2: expected 5 fields, found 3")
+    );
+}
+
+#[tokio::test]
+async fn inspect_lists_the_registry_and_prints_a_typed_checkpoint_and_audit_trail() {
+    let store = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    let checkpoint = inspect::run(store.path(), &mut out).await.unwrap();
+    let out = text(out);
+    assert_eq!(checkpoint.n, Some(6));
+    assert_eq!(checkpoint.long.as_deref(), Some("pipelines"));
+    for pipeline in ["WordStats", "Sales", "SalesEtl"] {
+        assert!(
+            out.contains(&format!("  {pipeline} (")),
+            "{pipeline} missing from:\n{out}"
+        );
+    }
+    assert!(
+        out.contains("longest(words: Vec<String>) -> String"),
+        "{out}"
+    );
+    assert!(out.contains("n attempt 1 Completed"), "{out}");
+}
