@@ -6,8 +6,51 @@
 //! and one entry to an [`AuditLog`], so a failed or killed run [`resume`s](PipelineEngine::resume)
 //! without running again what completed.
 //!
-//! Graphs are built with the low-level [`GraphBuilder`] (any shape, known at run time) and every edge
-//! is typed through [`Handle`]s.
+//! Pipelines are written with [`node`] and [`pipeline!`], which check every edge at compile time:
+//!
+//! ```
+//! use pipeline::prelude::*;
+//!
+//! #[node]
+//! async fn words(text: String) -> Vec<String> {
+//!     text.split_whitespace().map(String::from).collect()
+//! }
+//!
+//! #[node(retries = 2)]
+//! async fn count(words: Vec<String>) -> Result<usize, std::io::Error> {
+//!     Ok(words.len())
+//! }
+//!
+//! #[node]
+//! fn shout(words: Vec<String>, n: usize) -> String {
+//!     format!("{n} words: {}", words.join(" ").to_uppercase())
+//! }
+//!
+//! pipeline! {
+//!     /// Counts and shouts the words of a text.
+//!     pub Words(text: String) -> String {
+//!         all  = words(text);
+//!         n    = count(all);
+//!         loud = shout(all, n) if n > 0;
+//!         loud
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = PipelineEngine::new(Words).checkpointer(InMemoryCheckpointer::new());
+//! let result = engine.run(WordsInputs { text: "resume what failed".into() }).await?;
+//! assert_eq!(result.status, RunStatus::Completed);
+//! assert_eq!(result.output.as_deref(), Some("3 words: RESUME WHAT FAILED"));
+//!
+//! let checkpoint: WordsCheckpoint = engine.checkpoint(&result.run_id).await?.unwrap();
+//! assert_eq!(checkpoint.n, Some(3));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The macros generate calls to the low-level [`GraphBuilder`], which is public for DAGs whose shape
+//! is only known at run time; its edges are typed through [`Handle`]s.
 //!
 //! # Semantics
 //!

@@ -229,7 +229,11 @@ async fn a_pipeline_of_200_nodes_compiles_and_runs() {
         let mut n = vec![0u64; 200];
         n[0] = 1;
         for i in 1..200 {
-            n[i] = if i % 10 == 0 { n[i - 1] + n[i - 10] } else { n[i - 1] + 1 };
+            n[i] = if i % 10 == 0 {
+                n[i - 1] + n[i - 10]
+            } else {
+                n[i - 1] + 1
+            };
         }
         n[199]
     };
