@@ -21,6 +21,12 @@ pub enum PipelineError {
     /// `run_with_id` was given an id that is already taken.
     #[error("run `{0}` already exists; resume it with `resume`, or choose another id")]
     RunExists(RunId),
+    /// Another engine, in this process or another, is running or resuming this run.
+    #[error(
+        "run `{0}` is in use by another engine (in this or another process); \
+         wait for it to finish, then resume"
+    )]
+    RunLocked(RunId),
     /// The checkpoint was written by another pipeline.
     #[error("run `{run_id}` belongs to pipeline `{found}`, not `{expected}`")]
     PipelineMismatch {

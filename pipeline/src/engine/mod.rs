@@ -27,6 +27,35 @@ pub(crate) struct RunShared {
     pub events: Arc<dyn EventHandler>,
 }
 
+/// Releases the stores' hold on a run (its lock, open files) when the run ends or its future is
+/// dropped.
+pub(crate) struct Lease {
+    run_id: RunId,
+    checkpointer: Option<Arc<dyn Checkpointer>>,
+    audit: Option<Arc<dyn AuditLog>>,
+}
+
+impl Lease {
+    fn new(run_id: RunId) -> Self {
+        Lease {
+            run_id,
+            checkpointer: None,
+            audit: None,
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.release_run(&self.run_id);
+        }
+        if let Some(audit) = &self.audit {
+            audit.release_run(&self.run_id);
+        }
+    }
+}
+
 impl RunShared {
     /// Whether node outputs need serializing for a store.
     pub fn persists(&self) -> bool {
@@ -212,11 +241,12 @@ impl<P: Pipeline> PipelineEngine<P> {
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
         let mut shared = self.shared(run_id.clone());
         let mut warnings = Vec::new();
+        let mut lease = Lease::new(run_id.clone());
         if shared.persists() {
             match to_json(&inputs) {
                 Ok(json) => {
                     let header = self.header(&run_id, json);
-                    self.create_stores(&mut shared, &header, &mut warnings)
+                    self.create_stores(&mut shared, &header, &mut warnings, &mut lease)
                         .await?;
                 }
                 Err(e) => {
@@ -234,7 +264,8 @@ impl<P: Pipeline> PipelineEngine<P> {
             self.max_concurrency,
             warnings,
         );
-        self.execute(run, &inputs, Vec::new(), cancel, false).await
+        self.execute(run, &inputs, Vec::new(), cancel, false, lease)
+            .await
     }
 
     async fn resume_inner(
@@ -246,11 +277,14 @@ impl<P: Pipeline> PipelineEngine<P> {
             .checkpointer
             .as_ref()
             .ok_or_else(|| PipelineError::NoCheckpointer(run_id.clone()))?;
-        let checkpoint = checkpointer
-            .resume_run(run_id)
-            .await
-            .map_err(store_error(run_id))?
-            .ok_or_else(|| PipelineError::UnknownRun(run_id.clone()))?;
+        let checkpoint = match checkpointer.resume_run(run_id).await {
+            Ok(Some(checkpoint)) => checkpoint,
+            Ok(None) => return Err(PipelineError::UnknownRun(run_id.clone())),
+            Err(StoreError::Locked(id)) => return Err(PipelineError::RunLocked(id)),
+            Err(e) => return Err(store_error(run_id)(e)),
+        };
+        let mut lease = Lease::new(run_id.clone());
+        lease.checkpointer = Some(Arc::clone(checkpointer));
         self.check_header(&checkpoint.header)?;
         let inputs: P::Inputs =
             serde_json::from_str(checkpoint.header.inputs.get()).map_err(|source| {
@@ -263,11 +297,15 @@ impl<P: Pipeline> PipelineEngine<P> {
         let restored = self.restore(&checkpoint)?;
         let mut shared = self.shared(run_id.clone());
         let mut warnings = Vec::new();
-        if let Some(audit) = &shared.audit
-            && let Err(e) = audit.resume_run(&checkpoint.header).await
-        {
-            header_warning(&shared, &mut warnings, Store::Audit, e.to_string());
-            shared.audit = None;
+        if let Some(audit) = &shared.audit {
+            match audit.resume_run(&checkpoint.header).await {
+                Ok(()) => lease.audit = Some(Arc::clone(audit)),
+                Err(StoreError::Locked(id)) => return Err(PipelineError::RunLocked(id)),
+                Err(e) => {
+                    header_warning(&shared, &mut warnings, Store::Audit, e.to_string());
+                    shared.audit = None;
+                }
+            }
         }
         let run = scheduler::Run::new(
             &self.graph,
@@ -276,7 +314,8 @@ impl<P: Pipeline> PipelineEngine<P> {
             self.max_concurrency,
             warnings,
         );
-        self.execute(run, &inputs, restored, cancel, true).await
+        self.execute(run, &inputs, restored, cancel, true, lease)
+            .await
     }
 
     async fn execute(
@@ -286,12 +325,15 @@ impl<P: Pipeline> PipelineEngine<P> {
         restored: Vec<(u32, Value, Json)>,
         cancel: Option<CancelHandle>,
         resumed: bool,
+        lease: Lease,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
         let span = tracing::info_span!("pipeline.run", pipeline = self.graph.name(), run_id = %run.run_id(), resumed);
-        Ok(run
+        let result = run
             .execute(inputs, restored, cancel, resumed)
             .instrument(span)
-            .await)
+            .await;
+        drop(lease); // after the run, and also when this future is dropped mid-run
+        Ok(result)
     }
 
     fn shared(&self, run_id: RunId) -> RunShared {
@@ -322,11 +364,13 @@ impl<P: Pipeline> PipelineEngine<P> {
         shared: &mut RunShared,
         header: &RunHeader,
         warnings: &mut Vec<PersistenceWarning>,
+        lease: &mut Lease,
     ) -> Result<(), PipelineError> {
         if let Some(checkpointer) = &shared.checkpointer {
             match checkpointer.create_run(header).await {
-                Ok(()) => {}
+                Ok(()) => lease.checkpointer = Some(Arc::clone(checkpointer)),
                 Err(StoreError::RunExists(id)) => return Err(PipelineError::RunExists(id)),
+                Err(StoreError::Locked(id)) => return Err(PipelineError::RunLocked(id)),
                 Err(e) => {
                     header_warning(shared, warnings, Store::Checkpoint, e.to_string());
                     shared.checkpointer = None;
@@ -335,8 +379,9 @@ impl<P: Pipeline> PipelineEngine<P> {
         }
         if let Some(audit) = &shared.audit {
             match audit.create_run(header).await {
-                Ok(()) => {}
+                Ok(()) => lease.audit = Some(Arc::clone(audit)),
                 Err(StoreError::RunExists(id)) => return Err(PipelineError::RunExists(id)),
+                Err(StoreError::Locked(id)) => return Err(PipelineError::RunLocked(id)),
                 Err(e) => {
                     header_warning(shared, warnings, Store::Audit, e.to_string());
                     shared.audit = None;

@@ -96,7 +96,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         self.load_inputs(inputs);
         self.restore(restored);
         let cancelled = self.drive(cancel).await;
-        let result = self.finish(cancelled).await;
+        let result = self.finish(cancelled);
         events.on_pipeline_end(&name, &result.run_id, result.status);
         tracing::info!(status = %result.status, "run finished");
         result
@@ -304,7 +304,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         }
     }
 
-    async fn finish(self, cancelled: bool) -> PipelineResult<O> {
+    fn finish(self, cancelled: bool) -> PipelineResult<O> {
         let nodes: BTreeMap<String, NodeStatus> = self
             .graph
             .nodes
@@ -326,15 +326,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             RunStatus::Completed
         };
         let output = self.output();
-        let run_id = &self.shared.run_id;
-        if let Some(checkpointer) = &self.shared.checkpointer {
-            let _ = checkpointer.finish_run(run_id).await;
-        }
-        if let Some(audit) = &self.shared.audit {
-            let _ = audit.finish_run(run_id).await;
-        }
         PipelineResult {
-            run_id: run_id.clone(),
+            run_id: self.shared.run_id.clone(),
             status,
             output,
             nodes,

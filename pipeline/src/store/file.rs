@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -106,12 +106,25 @@ impl RunFiles {
         if self.durability == Durability::Sync {
             sync_dir(&self.dir)?;
         }
-        let file = Self::open_options()
-            .append(true)
-            .open(&path)
-            .map_err(io_error("open", &path))?;
+        let file = self.open_locked(run_id, &path)?;
         lock(&self.open).insert(run_id.clone(), Arc::new(Mutex::new(file)));
         Ok(())
+    }
+
+    /// Opens a run's file for reading and appending, holding an exclusive OS lock on it until the
+    /// handle is closed. The OS drops the lock when its process dies, so the lock of a crashed
+    /// process never blocks a resume.
+    fn open_locked(&self, run_id: &RunId, path: &Path) -> Result<File, StoreError> {
+        let file = Self::open_options()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io_error("open", path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked(run_id.clone())),
+            Err(fs::TryLockError::Error(e)) => Err(io_error("lock", path)(e)),
+        }
     }
 
     fn write_new(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
@@ -161,25 +174,32 @@ impl RunFiles {
         Ok((header, records, scanned.valid_len))
     }
 
-    /// Drops a torn tail and keeps the file open for appending.
-    fn reopen(&self, run_id: &RunId, path: &Path, valid_len: u64) -> Result<(), StoreError> {
-        let file = Self::open_options()
-            .write(true)
-            .open(path)
-            .map_err(io_error("open", path))?;
-        if file.metadata().map_err(io_error("stat", path))?.len() != valid_len {
+    /// Locks a run's file, reads it whole, drops a torn tail, and keeps the file open for
+    /// appending. `Ok(None)` when the run does not exist.
+    fn resume<H: DeserializeOwned, R: DeserializeOwned>(
+        &self,
+        run_id: &RunId,
+    ) -> Result<Option<(H, Vec<R>)>, StoreError> {
+        let path = self.path(run_id);
+        let mut file = match self.open_locked(run_id, &path) {
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(None);
+            }
+            other => other?,
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(io_error("read", &path))?;
+        let (header, records, valid_len) = self.decode(&path, &bytes)?;
+        if valid_len != bytes.len() as u64 {
             file.set_len(valid_len)
-                .map_err(io_error("truncate", path))?;
+                .map_err(io_error("truncate", &path))?;
             if self.durability == Durability::Sync {
-                file.sync_all().map_err(io_error("sync", path))?;
+                file.sync_all().map_err(io_error("sync", &path))?;
             }
         }
-        let file = Self::open_options()
-            .append(true)
-            .open(path)
-            .map_err(io_error("open", path))?;
         lock(&self.open).insert(run_id.clone(), Arc::new(Mutex::new(file)));
-        Ok(())
+        Ok(Some((header, records)))
     }
 
     fn append(&self, run_id: &RunId, record: &impl Serialize) -> Result<(), StoreError> {
@@ -315,15 +335,12 @@ impl FileCheckpointer {
         self.files.path(run_id)
     }
 
-    fn read(
-        files: &RunFiles,
-        run_id: &RunId,
-    ) -> Result<Option<(Checkpoint, PathBuf, u64)>, StoreError> {
+    fn read(files: &RunFiles, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
         let Some((path, bytes)) = files.read(run_id)? else {
             return Ok(None);
         };
-        let (header, nodes, valid_len) = files.decode(&path, &bytes)?;
-        Ok(Some((Checkpoint { header, nodes }, path, valid_len)))
+        let (header, nodes, _) = files.decode(&path, &bytes)?;
+        Ok(Some(Checkpoint { header, nodes }))
     }
 }
 
@@ -338,11 +355,8 @@ impl Checkpointer for FileCheckpointer {
         let run_id = run_id.clone();
         let files = Arc::clone(&self.files);
         tokio::task::spawn_blocking(move || {
-            let Some((checkpoint, path, valid_len)) = Self::read(&files, &run_id)? else {
-                return Ok(None);
-            };
-            files.reopen(&run_id, &path, valid_len)?;
-            Ok(Some(checkpoint))
+            let resumed = files.resume(&run_id)?;
+            Ok(resumed.map(|(header, nodes)| Checkpoint { header, nodes }))
         })
         .await
         .map_err(|e| StoreError::Backend(Box::new(e)))?
@@ -359,7 +373,7 @@ impl Checkpointer for FileCheckpointer {
     async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
         let run_id = run_id.clone();
         let files = Arc::clone(&self.files);
-        tokio::task::spawn_blocking(move || Ok(Self::read(&files, &run_id)?.map(|(c, ..)| c)))
+        tokio::task::spawn_blocking(move || Self::read(&files, &run_id))
             .await
             .map_err(|e| StoreError::Backend(Box::new(e)))?
     }
@@ -368,9 +382,8 @@ impl Checkpointer for FileCheckpointer {
         self.files.list()
     }
 
-    async fn finish_run(&self, run_id: &RunId) -> Result<(), StoreError> {
+    fn release_run(&self, run_id: &RunId) {
         self.files.close(run_id);
-        Ok(())
     }
 }
 
@@ -424,12 +437,12 @@ impl AuditLog for FileAuditLog {
     async fn resume_run(&self, header: &RunHeader) -> Result<(), StoreError> {
         let header = header.clone();
         let files = Arc::clone(&self.files);
-        tokio::task::spawn_blocking(move || match files.read(&header.run_id)? {
-            None => files.create(&header.run_id, &header),
-            Some((path, bytes)) => {
-                let (_, _, valid_len): (RunHeader, Vec<serde::de::IgnoredAny>, u64) =
-                    files.decode(&path, &bytes)?;
-                files.reopen(&header.run_id, &path, valid_len)
+        tokio::task::spawn_blocking(move || {
+            let resumed: Option<(RunHeader, Vec<serde::de::IgnoredAny>)> =
+                files.resume(&header.run_id)?;
+            match resumed {
+                Some(_) => Ok(()),
+                None => files.create(&header.run_id, &header),
             }
         })
         .await
@@ -462,8 +475,7 @@ impl AuditLog for FileAuditLog {
         self.files.list()
     }
 
-    async fn finish_run(&self, run_id: &RunId) -> Result<(), StoreError> {
+    fn release_run(&self, run_id: &RunId) {
         self.files.close(run_id);
-        Ok(())
     }
 }

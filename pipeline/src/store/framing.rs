@@ -1,10 +1,16 @@
 //! The on-disk framing shared by the file stores.
 //!
 //! A file is `magic (8 bytes) | format version (u32 LE)` followed by frames
-//! `payload length (u32 LE) | CRC-32 of payload (u32 LE) | payload (JSON)`. The first frame is the
-//! run header. A frame cut short by a crash (the process died mid-append) is a *torn tail*: it is
-//! reported and ignored, and dropped before the next append. A frame whose checksum fails while
-//! intact frames follow it is corruption: an error naming the file and offset.
+//! `payload length (u32 LE) | CRC-32 of the length (u32 LE) | CRC-32 of the payload (u32 LE) |
+//! payload (JSON)`. The first frame is the run header.
+//!
+//! - A frame cut short by a crash (the process died mid-append: fewer bytes than its header or its
+//!   length says) is a *torn tail*: it is reported and ignored, and dropped before the next append.
+//! - The last frame whose payload fails its checksum is also a torn tail (a power loss can leave
+//!   the tail's blocks allocated but unwritten).
+//! - Any other checksum failure is corruption: an error naming the file and offset. The length has
+//!   its own checksum, so a damaged length is never mistaken for a torn tail (which would silently
+//!   drop the intact records after it).
 
 use std::path::Path;
 
@@ -12,7 +18,7 @@ use super::StoreError;
 
 pub(crate) const MAGIC_LEN: usize = 8;
 pub(crate) const PREFIX_LEN: usize = MAGIC_LEN + 4;
-const FRAME_HEADER_LEN: usize = 8;
+const FRAME_HEADER_LEN: usize = 12;
 
 /// The file prefix: magic bytes and format version.
 pub(crate) fn prefix(magic: &[u8; MAGIC_LEN], version: u32) -> [u8; PREFIX_LEN] {
@@ -32,6 +38,7 @@ pub(crate) fn frame(payload: &[u8], out: &mut Vec<u8>) -> Result<(), StoreError>
     })?;
     out.reserve(FRAME_HEADER_LEN + payload.len());
     out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&len.to_le_bytes()).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
     out.extend_from_slice(payload);
     Ok(())
@@ -77,19 +84,25 @@ pub(crate) fn scan<'a>(
     }
     let mut frames = Vec::new();
     let mut at = PREFIX_LEN;
-    while at < bytes.len() {
-        let Some((payload, end)) = frame_at(bytes, at) else {
-            break;
+    while let Some(header) = bytes.get(at..at + FRAME_HEADER_LEN) {
+        let word =
+            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        if crc32fast::hash(&header[..4]) != word(4) {
+            return Err(corrupt(path, at, "record length checksum mismatch"));
+        }
+        let start = at + FRAME_HEADER_LEN;
+        let Some(payload) = start
+            .checked_add(word(0) as usize)
+            .and_then(|end| bytes.get(start..end))
+        else {
+            break; // the last frame, cut short
         };
-        if crc32fast::hash(payload) != checksum_at(bytes, at) {
+        let end = start + payload.len();
+        if crc32fast::hash(payload) != word(8) {
             if end == bytes.len() {
-                break; // the last frame, partly written before a crash
+                break; // the last frame, allocated but not fully written
             }
-            return Err(StoreError::Corrupt {
-                path: path.to_owned(),
-                offset: at as u64,
-                reason: "record checksum mismatch".into(),
-            });
+            return Err(corrupt(path, at, "record checksum mismatch"));
         }
         frames.push(Frame {
             offset: at as u64,
@@ -104,17 +117,12 @@ pub(crate) fn scan<'a>(
     })
 }
 
-/// The payload of the frame at `at` and where the frame ends, or `None` when it runs past the end.
-fn frame_at(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
-    let header = bytes.get(at..at.checked_add(FRAME_HEADER_LEN)?)?;
-    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-    let start = at + FRAME_HEADER_LEN;
-    let end = start.checked_add(len)?;
-    Some((bytes.get(start..end)?, end))
-}
-
-fn checksum_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]])
+fn corrupt(path: &Path, offset: usize, reason: &str) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_owned(),
+        offset: offset as u64,
+        reason: reason.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +169,24 @@ mod tests {
             Err(StoreError::Corrupt { offset, .. }) => assert_eq!(offset, PREFIX_LEN as u64),
             other => panic!("expected corruption, got {:?}", other.map(|p| p.0)),
         }
+    }
+
+    #[test]
+    fn a_damaged_length_is_corruption_not_a_torn_tail() {
+        let mut bytes = file(&["one", "two", "three"]);
+        bytes[PREFIX_LEN] = 0xff; // the first record's length now runs past the end
+        assert!(matches!(
+            payloads(&bytes),
+            Err(StoreError::Corrupt { offset, .. }) if offset == PREFIX_LEN as u64
+        ));
+    }
+
+    #[test]
+    fn a_garbled_last_payload_is_a_torn_tail() {
+        let mut bytes = file(&["one", "two"]);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        assert_eq!(payloads(&bytes).unwrap().0, ["one"]);
     }
 
     #[test]

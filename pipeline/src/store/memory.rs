@@ -1,7 +1,7 @@
 //! Stores that keep everything in memory: for tests, and for runs that need resume only within
 //! one process. Clones share the same storage.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -29,6 +29,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Clone, Default, Debug)]
 pub struct InMemoryCheckpointer {
     runs: Arc<Mutex<BTreeMap<RunId, Checkpoint>>>,
+    active: Arc<Mutex<BTreeSet<RunId>>>,
+}
+
+/// Marks `run_id` as written by an engine; [`StoreError::Locked`] when another already is.
+fn take(active: &Mutex<BTreeSet<RunId>>, run_id: &RunId) -> Result<(), StoreError> {
+    match lock(active).insert(run_id.clone()) {
+        true => Ok(()),
+        false => Err(StoreError::Locked(run_id.clone())),
+    }
 }
 
 impl InMemoryCheckpointer {
@@ -45,6 +54,7 @@ impl Checkpointer for InMemoryCheckpointer {
         if runs.contains_key(&header.run_id) {
             return Err(StoreError::RunExists(header.run_id.clone()));
         }
+        take(&self.active, &header.run_id)?;
         runs.insert(
             header.run_id.clone(),
             Checkpoint {
@@ -56,7 +66,11 @@ impl Checkpointer for InMemoryCheckpointer {
     }
 
     async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
-        self.load(run_id).await
+        let Some(checkpoint) = self.load(run_id).await? else {
+            return Ok(None);
+        };
+        take(&self.active, run_id)?;
+        Ok(Some(checkpoint))
     }
 
     async fn save(&self, run_id: &RunId, record: &NodeRecord) -> Result<(), StoreError> {
@@ -75,6 +89,10 @@ impl Checkpointer for InMemoryCheckpointer {
 
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         Ok(lock(&self.runs).keys().cloned().collect())
+    }
+
+    fn release_run(&self, run_id: &RunId) {
+        lock(&self.active).remove(run_id);
     }
 }
 

@@ -67,6 +67,9 @@ pub enum StoreError {
     /// A run with this id already exists in the store.
     #[error("run `{0}` already exists")]
     RunExists(RunId),
+    /// Another engine (in this process or another) is writing this run.
+    #[error("run `{0}` is in use by another engine (in this or another process)")]
+    Locked(RunId),
     /// The run was never created in this store.
     #[error("run `{0}` does not exist")]
     UnknownRun(RunId),
@@ -83,14 +86,16 @@ pub enum StoreError {
 /// A store keeps one append-only log per run: a [`RunHeader`], then one [`NodeRecord`] per completed
 /// node. The engine calls [`create_run`](Checkpointer::create_run) or
 /// [`resume_run`](Checkpointer::resume_run) once, then [`save`](Checkpointer::save) after each node
-/// succeeds, before any dependent node starts, then [`finish_run`](Checkpointer::finish_run).
+/// succeeds, before any dependent node starts, then [`release_run`](Checkpointer::release_run).
+/// One engine at a time may write a run: `create_run` and `resume_run` fail with
+/// [`StoreError::Locked`] while another holds it.
 #[async_trait]
 pub trait Checkpointer: Send + Sync {
     /// Starts a new run; [`StoreError::RunExists`] when the id is taken.
     async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError>;
 
-    /// Loads a run to resume it, and prepares to append to it (a file store drops a torn tail
-    /// here). `Ok(None)` when the run is unknown.
+    /// Takes the run's lock, loads the run to resume it, and prepares to append to it (a file store
+    /// drops a torn tail here). `Ok(None)` when the run is unknown.
     async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError>;
 
     /// Appends one completed node.
@@ -102,10 +107,10 @@ pub trait Checkpointer: Send + Sync {
     /// Every run in the store, oldest first for generated (UUID v7) ids.
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError>;
 
-    /// The run will not be written again by this engine: release what is held for it.
-    async fn finish_run(&self, run_id: &RunId) -> Result<(), StoreError> {
+    /// The run ended, or its future was dropped: release what is held for it (its lock, open
+    /// files). Called exactly once per successful `create_run` or `resume_run`.
+    fn release_run(&self, run_id: &RunId) {
         let _ = run_id;
-        Ok(())
     }
 }
 
@@ -127,10 +132,10 @@ pub trait AuditLog: Send + Sync {
     /// Every run in the store.
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError>;
 
-    /// The run will not be written again by this engine: release what is held for it.
-    async fn finish_run(&self, run_id: &RunId) -> Result<(), StoreError> {
+    /// The run ended, or its future was dropped: release what is held for it (its lock, open
+    /// files). Called exactly once per successful `create_run` or `resume_run`.
+    fn release_run(&self, run_id: &RunId) {
         let _ = run_id;
-        Ok(())
     }
 }
 
@@ -151,8 +156,8 @@ impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         (**self).list_runs().await
     }
-    async fn finish_run(&self, run_id: &RunId) -> Result<(), StoreError> {
-        (**self).finish_run(run_id).await
+    fn release_run(&self, run_id: &RunId) {
+        (**self).release_run(run_id)
     }
 }
 
@@ -173,7 +178,7 @@ impl<A: AuditLog + ?Sized> AuditLog for Arc<A> {
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         (**self).list_runs().await
     }
-    async fn finish_run(&self, run_id: &RunId) -> Result<(), StoreError> {
-        (**self).finish_run(run_id).await
+    fn release_run(&self, run_id: &RunId) {
+        (**self).release_run(run_id)
     }
 }

@@ -58,6 +58,9 @@ impl Checkpointer for RecordingCheckpointer {
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         self.inner.list_runs().await
     }
+    fn release_run(&self, run_id: &RunId) {
+        self.inner.release_run(run_id)
+    }
 }
 
 /// An in-memory audit log that logs `audit:<node>:<status>` for each entry.
@@ -88,6 +91,9 @@ impl AuditLog for RecordingAudit {
     }
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         self.inner.list_runs().await
+    }
+    fn release_run(&self, run_id: &RunId) {
+        self.inner.release_run(run_id)
     }
 }
 
@@ -137,6 +143,9 @@ impl Checkpointer for FailingSaves {
     }
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         self.0.list_runs().await
+    }
+    fn release_run(&self, run_id: &RunId) {
+        self.0.release_run(run_id)
     }
 }
 
