@@ -1,0 +1,137 @@
+//! The process the crash tests kill: runs (or resumes) a 66-node pipeline with fan-out, diamonds,
+//! condition gates and a fan-in, over file stores, with `Durability::Sync`. Every node appends its
+//! id to a side-effect log when it executes, as a real side effect (an email, a payment) would.
+//!
+//! ```text
+//! crash_subject <store dir> <run id> run|resume|hold <side-effect log>
+//! ```
+//! `run` starts the run; `resume` resumes it (or starts it if the killed process never created it);
+//! `hold` starts it and blocks one node until standard input closes. The pipeline's output is
+//! printed as `output <json>` on the last line.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pipeline::{
+    EventHandler, FileAuditLog, FileCheckpointer, Graph, GraphBuilder, Handle, PipelineEngine,
+    PipelineError, RunId,
+};
+
+/// Appends one line per executed node; one `write` of a short line on an `O_APPEND` file is atomic.
+#[derive(Clone)]
+struct SideEffects(PathBuf);
+
+impl SideEffects {
+    fn record(&self, node: &str) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.0)
+            .expect("the side-effect log opens");
+        file.write_all(format!("{node}\n").as_bytes())
+            .expect("the side-effect log is writable");
+    }
+}
+
+fn mix(a: u64, b: u64) -> u64 {
+    (a ^ b.rotate_left(17)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 3
+}
+
+/// A node body: record the side effect, take a little while, compute.
+fn step(
+    effects: &SideEffects,
+    hold: bool,
+) -> impl Fn(Vec<u64>, pipeline::NodeContext) -> std::pin::Pin<Box<dyn Future<Output = Result<u64, std::io::Error>> + Send>>
++ Send
++ Sync
++ 'static {
+    let effects = effects.clone();
+    move |inputs, ctx| {
+        let effects = effects.clone();
+        Box::pin(async move {
+            effects.record(ctx.node_id());
+            let id = ctx.node_id().bytes().fold(7u64, |h, b| mix(h, b as u64));
+            tokio::time::sleep(Duration::from_micros(200 + id % 1_500)).await;
+            if hold {
+                tokio::task::spawn_blocking(|| {
+                    let mut line = String::new();
+                    while std::io::stdin().lock().read_line(&mut line).unwrap_or(0) > 0 {}
+                })
+                .await
+                .map_err(std::io::Error::other)?;
+            }
+            Ok(inputs.iter().fold(id, |acc, v| mix(acc, *v)))
+        })
+    }
+}
+
+fn graph(effects: &SideEffects, hold: bool) -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new("crash_subject");
+    let seed = g.input("seed", |s: &u64| *s);
+    let source = g.node("source").run(vec![seed], step(effects, hold));
+    let fan: Vec<Handle<u64>> = (0..30)
+        .map(|i| g.node(format!("w{i:02}")).run(vec![source], step(effects, false)))
+        .collect();
+    let mut joins = Vec::new();
+    for (j, &w) in fan.iter().take(10).enumerate() {
+        let left = g.node(format!("d{j}_left")).run(vec![w], step(effects, false));
+        let right = g.node(format!("d{j}_right")).run(vec![w], step(effects, false));
+        joins.push(g.node(format!("d{j}_join")).run(vec![left, right], step(effects, false)));
+    }
+    let odd = g
+        .node("gate_odd")
+        .when(source, |s| s % 2 == 1)
+        .run(vec![source], step(effects, false));
+    let _even = g
+        .node("gate_even")
+        .when(source, |s| s % 2 == 0)
+        .run(vec![source], step(effects, false));
+    let _after = g.node("after_odd").run(vec![odd], step(effects, false));
+    let all: Vec<Handle<u64>> = fan.into_iter().chain(joins).collect();
+    let sink = g.node("sink").run(all, step(effects, false));
+    g.build(sink).expect("the subject's graph is valid")
+}
+
+struct AnnounceStart;
+
+impl EventHandler for AnnounceStart {
+    fn on_pipeline_start(&self, _: &str, _: &RunId, _: bool) {
+        println!("started");
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, store, run_id, mode, log] = &args[..] else {
+        return Err("usage: crash_subject <store dir> <run id> run|resume|hold <side-effect log>".into());
+    };
+    let effects = SideEffects(PathBuf::from(log));
+    let engine = PipelineEngine::new(graph(&effects, mode == "hold"))
+        .checkpointer(FileCheckpointer::new(store))
+        .audit_log(FileAuditLog::new(store))
+        .event_handler(AnnounceStart);
+    let run_id = RunId::new(run_id)?;
+    let result = match mode.as_str() {
+        "run" | "hold" => engine.run_with_id(run_id, 42).await?,
+        "resume" => match engine.resume(&run_id).await {
+            Err(PipelineError::UnknownRun(_)) => engine.run_with_id(run_id, 42).await?,
+            other => other?,
+        },
+        other => return Err(format!("unknown mode {other:?}").into()),
+    };
+    println!("status {}", result.status);
+    println!("output {}", serde_json::to_string(&result.output)?);
+    Ok(())
+}
