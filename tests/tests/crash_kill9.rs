@@ -95,16 +95,25 @@ fn kill_point(
 
     let output = finish(&store, &run_id, "resume", &resume_log)?;
     if output != expected {
-        return Err(format!("output {output} after resume, {expected} uninterrupted"));
+        return Err(format!(
+            "output {output} after resume, {expected} uninterrupted"
+        ));
     }
     let resumed = executed(&resume_log);
     if let Some(again) = resumed.iter().find(|n| checkpointed.contains(*n)) {
-        return Err(format!("`{again}` was checkpointed before the kill and ran again"));
+        return Err(format!(
+            "`{again}` was checkpointed before the kill and ran again"
+        ));
     }
-    let twice: Vec<&String> = resumed.iter().filter(|n| before_kill.contains(*n)).collect();
+    let twice: Vec<&String> = resumed
+        .iter()
+        .filter(|n| before_kill.contains(*n))
+        .collect();
     let in_flight: BTreeSet<&String> = before_kill.difference(&checkpointed).collect();
     if let Some(node) = twice.iter().find(|n| !in_flight.contains(*n)) {
-        return Err(format!("`{node}` ran twice but was not in flight at the kill"));
+        return Err(format!(
+            "`{node}` ran twice but was not in flight at the kill"
+        ));
     }
     let final_checkpoint = runtime
         .block_on(FileCheckpointer::new(&store).load(&id))
@@ -128,12 +137,19 @@ fn kill_9_at_random_moments_never_loses_or_reruns_checkpointed_work() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| fastrand::u64(..));
     let mut rng = fastrand::Rng::with_seed(seed);
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
 
     let reference = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let expected = finish(reference.path(), "reference", "run", &reference.path().join("log"))
-        .unwrap_or_else(|e| panic!("the uninterrupted run failed: {e}"));
+    let expected = finish(
+        reference.path(),
+        "reference",
+        "run",
+        &reference.path().join("log"),
+    )
+    .unwrap_or_else(|e| panic!("the uninterrupted run failed: {e}"));
     // Kill moments span process start-up, the whole run, and a little after.
     let span = started.elapsed().mul_f64(1.2).as_micros() as u64;
 
@@ -165,10 +181,16 @@ fn a_second_process_cannot_resume_a_run_that_is_running_and_takes_over_after_it_
     assert_eq!(lines.next().unwrap().unwrap(), "started");
 
     let other = finish(&store, "held", "resume", &dir.path().join("other.log")).unwrap_err();
-    assert!(other.contains("run `held` is in use by another engine"), "{other}");
+    assert!(
+        other.contains("run `held` is in use by another engine"),
+        "{other}"
+    );
 
     holder.kill().unwrap(); // the holder dies with its lock held
     holder.wait().unwrap();
     let output = finish(&store, "held", "resume", &dir.path().join("after.log"));
-    assert!(output.is_ok(), "the lock of a dead process must not block: {output:?}");
+    assert!(
+        output.is_ok(),
+        "the lock of a dead process must not block: {output:?}"
+    );
 }

@@ -157,23 +157,34 @@ impl RunFiles {
         path: &Path,
         bytes: &[u8],
     ) -> Result<(H, Vec<R>, u64), StoreError> {
-        let scanned = framing::scan(path, bytes, self.magic, FORMAT_VERSION, self.kind)?;
-        let mut frames = scanned.frames.iter();
-        let header = frames.next().ok_or_else(|| StoreError::Corrupt {
-            path: path.to_owned(),
-            offset: framing::PREFIX_LEN as u64,
-            reason: "the file has no header record".into(),
-        })?;
-        let header = decode_at(path, header)?;
-        let records = frames
-            .map(|f| decode_at(path, f))
-            .collect::<Result<_, _>>()?;
-        if let Some(at) = scanned.torn_at {
-            tracing::warn!(file = %path.display(), offset = at, "ignoring a torn last record");
-        }
-        Ok((header, records, scanned.valid_len))
+        decode_file(path, bytes, self.magic, self.kind)
     }
+}
 
+fn decode_file<H: DeserializeOwned, R: DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+    magic: &[u8; MAGIC_LEN],
+    kind: &'static str,
+) -> Result<(H, Vec<R>, u64), StoreError> {
+    let scanned = framing::scan(path, bytes, magic, FORMAT_VERSION, kind)?;
+    let mut frames = scanned.frames.iter();
+    let header = frames.next().ok_or_else(|| StoreError::Corrupt {
+        path: path.to_owned(),
+        offset: framing::PREFIX_LEN as u64,
+        reason: "the file has no header record".into(),
+    })?;
+    let header = decode_at(path, header)?;
+    let records = frames
+        .map(|f| decode_at(path, f))
+        .collect::<Result<_, _>>()?;
+    if let Some(at) = scanned.torn_at {
+        tracing::warn!(file = %path.display(), offset = at, "ignoring a torn last record");
+    }
+    Ok((header, records, scanned.valid_len))
+}
+
+impl RunFiles {
     /// Locks a run's file, reads it whole, drops a torn tail, and keeps the file open for
     /// appending. `Ok(None)` when the run does not exist.
     fn resume<H: DeserializeOwned, R: DeserializeOwned>(
@@ -244,6 +255,27 @@ impl RunFiles {
     }
 }
 
+const CHECKPOINT_MAGIC: &[u8; MAGIC_LEN] = b"PIPECKPT";
+const AUDIT_MAGIC: &[u8; MAGIC_LEN] = b"PIPEAUDT";
+
+/// Decodes the bytes of a checkpoint file as [`FileCheckpointer`] writes it: the state up to the
+/// last intact record (a torn last record is ignored), or an error naming `path` and the offset of
+/// the damage. Never panics, whatever the bytes.
+pub fn decode_checkpoint_file(path: &Path, bytes: &[u8]) -> Result<Checkpoint, StoreError> {
+    let (header, nodes, _) = decode_file(path, bytes, CHECKPOINT_MAGIC, "checkpoint")?;
+    Ok(Checkpoint { header, nodes })
+}
+
+/// Decodes the bytes of an audit file as [`FileAuditLog`] writes it, like
+/// [`decode_checkpoint_file`].
+pub fn decode_audit_file(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(RunHeader, Vec<AuditEntry>), StoreError> {
+    let (header, entries, _) = decode_file(path, bytes, AUDIT_MAGIC, "audit")?;
+    Ok((header, entries))
+}
+
 fn decode_at<T: DeserializeOwned>(
     path: &Path,
     frame: &framing::Frame<'_>,
@@ -305,7 +337,7 @@ impl FileCheckpointer {
             files: Arc::new(RunFiles {
                 dir: dir.into(),
                 extension: "ckpt",
-                magic: b"PIPECKPT",
+                magic: CHECKPOINT_MAGIC,
                 kind: "checkpoint",
                 durability: Durability::default(),
                 open: Mutex::default(),
@@ -401,7 +433,7 @@ impl FileAuditLog {
             files: Arc::new(RunFiles {
                 dir: dir.into(),
                 extension: "audit",
-                magic: b"PIPEAUDT",
+                magic: AUDIT_MAGIC,
                 kind: "audit",
                 durability: Durability::default(),
                 open: Mutex::default(),

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use file::{Durability, FileAuditLog, FileCheckpointer};
+pub use file::{
+    Durability, FileAuditLog, FileCheckpointer, decode_audit_file, decode_checkpoint_file,
+};
 pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
 pub use records::{AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader};
 

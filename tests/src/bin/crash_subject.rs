@@ -42,7 +42,10 @@ fn mix(a: u64, b: u64) -> u64 {
 fn step(
     effects: &SideEffects,
     hold: bool,
-) -> impl Fn(Vec<u64>, pipeline::NodeContext) -> std::pin::Pin<Box<dyn Future<Output = Result<u64, std::io::Error>> + Send>>
+) -> impl Fn(
+    Vec<u64>,
+    pipeline::NodeContext,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<u64, std::io::Error>> + Send>>
 + Send
 + Sync
 + 'static {
@@ -71,13 +74,23 @@ fn graph(effects: &SideEffects, hold: bool) -> Graph<u64, u64> {
     let seed = g.input("seed", |s: &u64| *s);
     let source = g.node("source").run(vec![seed], step(effects, hold));
     let fan: Vec<Handle<u64>> = (0..30)
-        .map(|i| g.node(format!("w{i:02}")).run(vec![source], step(effects, false)))
+        .map(|i| {
+            g.node(format!("w{i:02}"))
+                .run(vec![source], step(effects, false))
+        })
         .collect();
     let mut joins = Vec::new();
     for (j, &w) in fan.iter().take(10).enumerate() {
-        let left = g.node(format!("d{j}_left")).run(vec![w], step(effects, false));
-        let right = g.node(format!("d{j}_right")).run(vec![w], step(effects, false));
-        joins.push(g.node(format!("d{j}_join")).run(vec![left, right], step(effects, false)));
+        let left = g
+            .node(format!("d{j}_left"))
+            .run(vec![w], step(effects, false));
+        let right = g
+            .node(format!("d{j}_right"))
+            .run(vec![w], step(effects, false));
+        joins.push(
+            g.node(format!("d{j}_join"))
+                .run(vec![left, right], step(effects, false)),
+        );
     }
     let odd = g
         .node("gate_odd")
@@ -115,7 +128,9 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, store, run_id, mode, log] = &args[..] else {
-        return Err("usage: crash_subject <store dir> <run id> run|resume|hold <side-effect log>".into());
+        return Err(
+            "usage: crash_subject <store dir> <run id> run|resume|hold <side-effect log>".into(),
+        );
     };
     let effects = SideEffects(PathBuf::from(log));
     let engine = PipelineEngine::new(graph(&effects, mode == "hold"))
