@@ -38,17 +38,13 @@ fn mix(a: u64, b: u64) -> u64 {
     (a ^ b.rotate_left(17)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 3
 }
 
+type Body = std::pin::Pin<Box<dyn Future<Output = Result<u64, std::io::Error>> + Send>>;
+
 /// A node body: record the side effect, take a little while, compute.
 fn step(
     effects: &SideEffects,
     hold: bool,
-) -> impl Fn(
-    Vec<u64>,
-    pipeline::NodeContext,
-) -> std::pin::Pin<Box<dyn Future<Output = Result<u64, std::io::Error>> + Send>>
-+ Send
-+ Sync
-+ 'static {
+) -> impl Fn(Vec<u64>, pipeline::NodeContext) -> Body + Send + Sync + 'static {
     let effects = effects.clone();
     move |inputs, ctx| {
         let effects = effects.clone();
