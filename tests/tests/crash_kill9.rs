@@ -194,3 +194,86 @@ fn a_second_process_cannot_resume_a_run_that_is_running_and_takes_over_after_it_
         "the lock of a dead process must not block: {output:?}"
     );
 }
+
+/// The subject's stdout, run under a file-size limit that lets the run's headers be written but
+/// makes later appends fail with `EFBIG`, as a full disk would (`SIGXFSZ` is ignored so the write
+/// fails instead of killing the process).
+fn run_with_file_size_limit(store: &Path, run_id: &str, log: &Path, blocks_of_512: u32) -> String {
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks_of_512}; exec \"$0\" \"$@\""
+        ))
+        .arg(SUBJECT)
+        .arg(store)
+        .arg(run_id)
+        .arg("run")
+        .arg(log)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn a_store_that_fails_mid_run_costs_only_the_records_it_could_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = finish(
+        &dir.path().join("reference"),
+        "reference",
+        "run",
+        &dir.path().join("r.log"),
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let stdout = run_with_file_size_limit(&store, "limited", &dir.path().join("first.log"), 24);
+    assert!(
+        stdout.contains("status completed"),
+        "the business logic must go on: {stdout}"
+    );
+    assert!(stdout.contains(&format!("output {expected}")), "{stdout}");
+    let warnings: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("warnings "))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(
+        warnings > 0,
+        "the limit must make some writes fail: {stdout}"
+    );
+
+    let id = RunId::new("limited").unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let written = runtime
+        .block_on(FileCheckpointer::new(&store).load(&id))
+        .unwrap()
+        .unwrap();
+    let checkpointed: BTreeSet<String> = written.completed().map(str::to_owned).collect();
+    assert!(
+        !checkpointed.is_empty() && checkpointed.len() < 60,
+        "{} records",
+        checkpointed.len()
+    );
+
+    let resume_log = dir.path().join("resume.log");
+    assert_eq!(
+        finish(&store, "limited", "resume", &resume_log).unwrap(),
+        expected
+    );
+    let resumed = executed(&resume_log);
+    assert!(
+        resumed.iter().all(|n| !checkpointed.contains(n)),
+        "resume re-ran written nodes"
+    );
+    assert_eq!(
+        resumed.len() + checkpointed.len(),
+        executed(&dir.path().join("first.log")).len()
+    );
+}

@@ -252,3 +252,63 @@ async fn an_unreadable_store_fails_resume_with_a_store_error_and_runs_with_warni
     let err = engine.resume(&result.run_id).await.unwrap_err();
     assert!(matches!(err, PipelineError::Store { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_dropped_run_releases_its_lock_so_the_same_process_can_resume_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let blocked = Arc::new(AtomicBool::new(true));
+    let mut g = GraphBuilder::<u64>::new("droppable");
+    let x = g.input("x", |x: &u64| *x);
+    let first = g.node("first").run(x, |x, _| async move { ok(x + 1) });
+    let (s, b) = (started.clone(), blocked.clone());
+    let second = g.node("second").run(first, move |v, _| {
+        let (s, b) = (s.clone(), b.load(Ordering::SeqCst));
+        async move {
+            if b {
+                s.notify_one();
+                std::future::pending::<()>().await;
+            }
+            ok(v * 10)
+        }
+    });
+    let engine = engine(dir.path(), g.build(second).unwrap());
+    let id = RunId::new("dropped").unwrap();
+    tokio::select! {
+        _ = engine.run_with_id(id.clone(), 1) => panic!("the run cannot finish while blocked"),
+        () = started.notified() => {} // drops the run future, and with it the run's lock
+    }
+    blocked.store(false, Ordering::SeqCst);
+    let resumed = engine.resume(&id).await.unwrap();
+    assert_eq!(resumed.output, Some(20));
+    assert_eq!(resumed.restored, ["first"]);
+}
+
+#[tokio::test]
+async fn two_engines_resuming_one_run_at_once_one_gets_run_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let fail = Arc::new(AtomicBool::new(true));
+    let graph = chain(3, fail.clone(), Log::default());
+    let failed = engine(dir.path(), graph.clone()).run(0).await.unwrap();
+    fail.store(false, Ordering::SeqCst);
+    let (a, b) = (engine(dir.path(), graph.clone()), engine(dir.path(), graph));
+    let (ra, rb) = tokio::join!(a.resume(&failed.run_id), b.resume(&failed.run_id));
+    let (ok_count, locked) = [ra, rb].into_iter().fold((0, 0), |(o, l), r| match r {
+        Ok(result) => {
+            assert_eq!(result.output, Some(3));
+            (o + 1, l)
+        }
+        Err(PipelineError::RunLocked(_)) => (o, l + 1),
+        Err(e) => panic!("unexpected error: {e}"),
+    });
+    // Both may succeed one after the other; they never write at the same time.
+    assert!(ok_count >= 1 && ok_count + locked == 2);
+    let checkpoint = FileCheckpointer::new(dir.path())
+        .load(&failed.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut ids: Vec<&str> = checkpoint.completed().collect();
+    ids.sort();
+    assert_eq!(ids, ["n0", "n1", "n2"], "each node recorded exactly once");
+}

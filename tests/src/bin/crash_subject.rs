@@ -143,6 +143,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("unknown mode {other:?}").into()),
     };
     println!("status {}", result.status);
+    println!("warnings {}", result.warnings.len());
     println!("output {}", serde_json::to_string(&result.output)?);
     Ok(())
 }
