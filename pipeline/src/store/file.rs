@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -42,7 +43,47 @@ struct RunFiles {
     magic: &'static [u8; MAGIC_LEN],
     kind: &'static str,
     durability: Durability,
-    open: Mutex<HashMap<RunId, Arc<Mutex<File>>>>,
+    open: Mutex<HashMap<RunId, Arc<OpenRun>>>,
+    stats: Stats,
+}
+
+/// What a file store has done since it was created: for benchmarks and monitoring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Records appended (headers not counted).
+    pub records: u64,
+    /// Bytes appended by those records, framing included.
+    pub bytes: u64,
+    /// `fsync`s of record appends (with [`Durability::Sync`], concurrent appends share one).
+    pub fsyncs: u64,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    records: AtomicU64,
+    bytes: AtomicU64,
+    fsyncs: AtomicU64,
+}
+
+/// A run's file while a run is being written, with group commit: appends are serialized, and
+/// one `fsync` covers every append that finished before it started, so concurrent nodes share it.
+#[derive(Debug)]
+struct OpenRun {
+    file: File,
+    /// Serializes appends, so records never interleave; holds the count of records appended.
+    appended: Mutex<u64>,
+    /// How many of the appended records an `fsync` has covered.
+    synced: Mutex<u64>,
+}
+
+impl OpenRun {
+    fn new(file: File) -> Arc<OpenRun> {
+        Arc::new(OpenRun {
+            file,
+            appended: Mutex::new(0),
+            synced: Mutex::new(0),
+        })
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,7 +148,7 @@ impl RunFiles {
             sync_dir(&self.dir)?;
         }
         let file = self.open_locked(run_id, &path)?;
-        lock(&self.open).insert(run_id.clone(), Arc::new(Mutex::new(file)));
+        lock(&self.open).insert(run_id.clone(), OpenRun::new(file));
         Ok(())
     }
 
@@ -209,25 +250,50 @@ impl RunFiles {
                 file.sync_all().map_err(io_error("sync", &path))?;
             }
         }
-        lock(&self.open).insert(run_id.clone(), Arc::new(Mutex::new(file)));
+        lock(&self.open).insert(run_id.clone(), OpenRun::new(file));
         Ok(Some((header, records)))
     }
 
     fn append(&self, run_id: &RunId, record: &impl Serialize) -> Result<(), StoreError> {
         let mut bytes = Vec::new();
         framing::frame(&encode(record)?, &mut bytes)?;
-        let path = self.path(run_id);
-        let file = match lock(&self.open).get(run_id) {
-            Some(file) => Arc::clone(file),
+        let run = match lock(&self.open).get(run_id) {
+            Some(run) => Arc::clone(run),
             None => return Err(StoreError::UnknownRun(run_id.clone())),
         };
-        let mut file = lock(&file);
-        file.write_all(&bytes)
-            .map_err(io_error("append to", &path))?;
+        let number = {
+            let mut appended = lock(&run.appended);
+            (&run.file)
+                .write_all(&bytes)
+                .map_err(|e| io_error("append to", &self.path(run_id))(e))?;
+            *appended += 1;
+            *appended
+        };
+        self.stats.records.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         if self.durability == Durability::Sync {
-            file.sync_data().map_err(io_error("sync", &path))?;
+            let mut synced = lock(&run.synced);
+            if *synced < number {
+                // Covers this record and every record appended before the sync starts.
+                let covered = *lock(&run.appended);
+                run.file
+                    .sync_data()
+                    .map_err(|e| io_error("sync", &self.path(run_id))(e))?;
+                self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+                *synced = covered;
+            }
         }
         Ok(())
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            records: self.stats.records.load(Ordering::Relaxed),
+            bytes: self.stats.bytes.load(Ordering::Relaxed),
+            fsyncs: self.stats.fsyncs.load(Ordering::Relaxed),
+        }
     }
 
     fn close(&self, run_id: &RunId) {
@@ -341,6 +407,7 @@ impl FileCheckpointer {
                 kind: "checkpoint",
                 durability: Durability::default(),
                 open: Mutex::default(),
+                stats: Stats::default(),
             }),
         }
     }
@@ -352,6 +419,7 @@ impl FileCheckpointer {
                 durability,
                 dir: self.files.dir.clone(),
                 open: Mutex::default(),
+                stats: Stats::default(),
                 ..*self.files
             }),
         }
@@ -365,6 +433,11 @@ impl FileCheckpointer {
     /// The file holding run `run_id`.
     pub fn path(&self, run_id: &RunId) -> PathBuf {
         self.files.path(run_id)
+    }
+
+    /// What this store (and its clones) appended so far.
+    pub fn stats(&self) -> StoreStats {
+        self.files.stats()
     }
 
     fn read(files: &RunFiles, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
@@ -437,6 +510,7 @@ impl FileAuditLog {
                 kind: "audit",
                 durability: Durability::default(),
                 open: Mutex::default(),
+                stats: Stats::default(),
             }),
         }
     }
@@ -448,6 +522,7 @@ impl FileAuditLog {
                 durability,
                 dir: self.files.dir.clone(),
                 open: Mutex::default(),
+                stats: Stats::default(),
                 ..*self.files
             }),
         }
@@ -456,6 +531,11 @@ impl FileAuditLog {
     /// The file holding the trail of run `run_id`.
     pub fn path(&self, run_id: &RunId) -> PathBuf {
         self.files.path(run_id)
+    }
+
+    /// What this log (and its clones) appended so far.
+    pub fn stats(&self) -> StoreStats {
+        self.files.stats()
     }
 }
 

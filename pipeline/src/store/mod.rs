@@ -12,7 +12,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use file::{
-    Durability, FileAuditLog, FileCheckpointer, decode_audit_file, decode_checkpoint_file,
+    Durability, FileAuditLog, FileCheckpointer, StoreStats, decode_audit_file,
+    decode_checkpoint_file,
 };
 pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
 pub use records::{AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader};
