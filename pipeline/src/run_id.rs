@@ -23,7 +23,7 @@ pub const MAX_RUN_ID_LEN: usize = 128;
 /// # Ok::<(), pipeline::InvalidRunId>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RunId(Box<str>);
+pub struct RunId(std::sync::Arc<str>);
 
 /// Why a string was refused as a [`RunId`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,7 +55,7 @@ impl InvalidRunId {
 impl RunId {
     /// A fresh id: a UUID v7 (time-ordered) in its hyphenated form.
     pub fn generate() -> RunId {
-        RunId(uuid::Uuid::now_v7().to_string().into_boxed_str())
+        RunId(uuid::Uuid::now_v7().to_string().into())
     }
 
     /// Checks `s` against `[A-Za-z0-9_-]{1,128}`.

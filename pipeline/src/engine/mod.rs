@@ -328,10 +328,13 @@ impl<P: Pipeline> PipelineEngine<P> {
         lease: Lease,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
         let span = tracing::info_span!("pipeline.run", pipeline = self.graph.name(), run_id = %run.run_id(), resumed);
-        let result = run
-            .execute(inputs, restored, cancel, resumed)
-            .instrument(span)
-            .await;
+        let execute = run.execute(inputs, restored, cancel, resumed);
+        // Entering a disabled span on every poll costs a little; skip it when nobody listens.
+        let result = if span.is_disabled() {
+            execute.await
+        } else {
+            execute.instrument(span).await
+        };
         drop(lease); // after the run, and also when this future is dropped mid-run
         Ok(result)
     }

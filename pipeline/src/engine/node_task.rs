@@ -51,9 +51,9 @@ struct Ended {
 }
 
 impl Attempt {
-    fn end(&self) -> Ended {
+    fn end(&self, wall_clock: bool) -> Ended {
         Ended {
-            finished_at_ms: now_ms(),
+            finished_at_ms: if wall_clock { now_ms() } else { 0 },
             duration: self.clock.elapsed(),
         }
     }
@@ -65,7 +65,7 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn panic_text(payload: Box<dyn Any + Send>) -> String {
+pub(crate) fn panic_text(payload: Box<dyn Any + Send>) -> String {
     let text = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -86,7 +86,8 @@ pub(crate) async fn run_node(shared: Arc<RunShared>, node: &NodeDef, job: NodeJo
         Ok(false) => (Outcome::Skipped, false),
         Err(error) => {
             let attempt = task.start(1);
-            task.audit_failure(&attempt, attempt.end(), &error).await;
+            let ended = attempt.end(task.shared.persists());
+            task.audit_failure(&attempt, ended, &error).await;
             task.shared
                 .events
                 .on_node_fail(&task.shared.run_id, &task.node.id, 1, &error);
@@ -127,7 +128,8 @@ impl NodeTask<'_> {
             .on_node_start(&self.shared.run_id, &self.node.id, number);
         Attempt {
             number,
-            started_at_ms: now_ms(),
+            // Wall-clock times are only recorded in stores; without one, skip the clock read.
+            started_at_ms: if self.shared.persists() { now_ms() } else { 0 },
             clock: Instant::now(),
         }
     }
@@ -138,12 +140,12 @@ impl NodeTask<'_> {
         loop {
             let attempt = self.start(number);
             let result = self.call(number).await;
-            let ended = attempt.end();
+            let ended = attempt.end(self.shared.persists());
             match result {
                 Ok(value) => return self.complete(&attempt, ended, value).await,
                 Err(error) => {
                     let error = error.to_string();
-                    self.audit_failure(&attempt, ended, &error).await;
+                    Box::pin(self.audit_failure(&attempt, ended, &error)).await;
                     let (run_id, id) = (&self.shared.run_id, &*self.node.id);
                     if number >= max {
                         self.shared.events.on_node_fail(run_id, id, number, &error);
@@ -158,7 +160,8 @@ impl NodeTask<'_> {
                         .events
                         .on_node_retry(run_id, id, number, &error, delay);
                     tracing::info!(node = id, attempt = number, error, ?delay, "retrying node");
-                    tokio::time::sleep(delay).await;
+                    // Boxed: a `Sleep` is large, and only retries need one.
+                    Box::pin(tokio::time::sleep(delay)).await;
                     number += 1;
                 }
             }
@@ -177,7 +180,8 @@ impl NodeTask<'_> {
             .map_err(panic_text)?;
         let future = AssertUnwindSafe(future).catch_unwind();
         let result = match self.node.options.timeout {
-            Some(limit) => tokio::time::timeout(limit, future)
+            // Boxed: a `Timeout` is large, and only nodes with a timeout need one.
+            Some(limit) => Box::pin(tokio::time::timeout(limit, future))
                 .await
                 .map_err(|_| Box::new(TimeoutError(limit)) as NodeError)?,
             None => future.await,
@@ -187,18 +191,32 @@ impl NodeTask<'_> {
 
     async fn complete(&mut self, attempt: &Attempt, ended: Ended, value: Value) -> Outcome {
         let json = if self.shared.persists() {
-            match (self.node.codec.encode)(&value) {
-                Ok(json) => Some(json),
-                Err(e) => {
-                    self.warn(
-                        Store::Checkpoint,
-                        format!("cannot serialize the output: {e}"),
-                    );
-                    None
-                }
-            }
+            // Boxed: the records are large, and a node future is copied when it is spawned.
+            Box::pin(self.persist(attempt, ended, &value)).await
         } else {
             None
+        };
+        self.shared.events.on_node_complete(
+            &self.shared.run_id,
+            &self.node.id,
+            attempt.number,
+            ended.duration,
+        );
+        Outcome::Completed { value, json }
+    }
+
+    /// Serializes the output once, then writes the checkpoint record and the audit entry, in
+    /// that order.
+    async fn persist(&mut self, attempt: &Attempt, ended: Ended, value: &Value) -> Option<Json> {
+        let json = match (self.node.codec.encode)(value) {
+            Ok(json) => Some(json),
+            Err(e) => {
+                self.warn(
+                    Store::Checkpoint,
+                    format!("cannot serialize the output: {e}"),
+                );
+                None
+            }
         };
         if let (Some(checkpointer), Some(output)) = (&self.shared.checkpointer, &json) {
             let record = NodeRecord {
@@ -218,13 +236,7 @@ impl NodeTask<'_> {
             entry.output = json.clone();
             self.append(entry).await;
         }
-        self.shared.events.on_node_complete(
-            &self.shared.run_id,
-            &self.node.id,
-            attempt.number,
-            ended.duration,
-        );
-        Outcome::Completed { value, json }
+        json
     }
 
     async fn audit_failure(&mut self, attempt: &Attempt, ended: Ended, error: &str) {

@@ -1,10 +1,12 @@
 //! The scheduler of one run: releases a node when its last upstream node resolves, so the work is
 //! O(nodes + edges) in all, and runs each node on its own tokio task.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use tokio::task::{Id, JoinSet};
+use futures_util::FutureExt;
+use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::node_task::{self, NodeJob, Outcome, Report};
@@ -35,11 +37,11 @@ pub(crate) struct Run<I, O> {
     input_json: Vec<Option<Json>>,
     ready: VecDeque<u32>,
     running: JoinSet<(u32, Report)>,
-    tasks: HashMap<Id, u32>,
     stopped: bool,
     failures: BTreeMap<String, NodeFailure>,
     restored: Vec<String>,
-    executed: Vec<String>,
+    /// The nodes that ran, in start order.
+    executed: Vec<u32>,
     warnings: Vec<PersistenceWarning>,
 }
 
@@ -70,7 +72,6 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             input_json: Vec::new(),
             ready: VecDeque::new(),
             running: JoinSet::new(),
-            tasks: HashMap::new(),
             stopped: false,
             failures: BTreeMap::new(),
             restored: Vec::new(),
@@ -158,7 +159,12 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                     while self.running.join_next().await.is_some() {}
                     return true;
                 }
-                Some(joined) = self.running.join_next_with_id() => self.on_joined(joined),
+                joined = self.running.join_next() => {
+                    // Node tasks catch every panic, so a task ends in error only when aborted.
+                    if let Some(Ok((index, report))) = joined {
+                        self.on_report(index, report);
+                    }
+                }
             }
         }
     }
@@ -195,13 +201,28 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         self.state[index as usize] = State::Running;
         let shared = Arc::clone(&self.shared);
         let span = tracing::info_span!("pipeline.node", run_id = %shared.run_id, node = &*node.id);
-        let task = async move {
+        // Boxed: a node's future is about 1 KB, and an unboxed one is copied on every spawn.
+        let task = Box::pin(async move {
             let node = &graph.nodes[job.index as usize];
-            let report = node_task::run_node(shared, node, job).await;
+            let report = AssertUnwindSafe(node_task::run_node(shared, node, job))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|payload| Report {
+                    outcome: Outcome::Failed {
+                        error: node_task::panic_text(payload),
+                        attempts: 1,
+                    },
+                    warnings: Vec::new(),
+                    ran: true,
+                });
             (index, report)
-        };
-        let handle = self.running.spawn(task.instrument(span));
-        self.tasks.insert(handle.id(), index);
+        });
+        // Entering a disabled span on every poll costs a little; skip it when nobody listens.
+        if span.is_disabled() {
+            self.running.spawn(task);
+        } else {
+            self.running.spawn(task.instrument(span));
+        }
     }
 
     fn value(&self, slot: Slot) -> Value {
@@ -229,32 +250,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             .collect()
     }
 
-    fn on_joined(&mut self, joined: Result<(Id, (u32, Report)), tokio::task::JoinError>) {
-        let (index, report) = match joined {
-            Ok((id, done)) => {
-                self.tasks.remove(&id);
-                done
-            }
-            Err(error) => {
-                // Node tasks catch their own panics, so this is a task torn down from outside.
-                let Some(index) = self.tasks.remove(&error.id()) else {
-                    return;
-                };
-                let report = Report {
-                    outcome: Outcome::Failed {
-                        error: error.to_string(),
-                        attempts: 1,
-                    },
-                    warnings: Vec::new(),
-                    ran: true,
-                };
-                (index, report)
-            }
-        };
+    fn on_report(&mut self, index: u32, report: Report) {
         self.warnings.extend(report.warnings);
-        let id = self.graph.nodes[index as usize].id.to_string();
         if report.ran {
-            self.executed.push(id.clone());
+            self.executed.push(index);
         }
         match report.outcome {
             Outcome::Completed { value, json } => {
@@ -264,6 +263,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             }
             Outcome::Skipped => self.skip(index),
             Outcome::Failed { error, attempts } => {
+                let id = self.graph.nodes[index as usize].id.to_string();
                 self.failures.insert(id, NodeFailure { error, attempts });
                 let policy = self.graph.nodes[index as usize]
                     .options
@@ -333,7 +333,11 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             nodes,
             failures: self.failures,
             restored: self.restored,
-            executed: self.executed,
+            executed: self
+                .executed
+                .iter()
+                .map(|&i| self.graph.nodes[i as usize].id.to_string())
+                .collect(),
             warnings: self.warnings,
         }
     }

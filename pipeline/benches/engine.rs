@@ -1,0 +1,243 @@
+//! Engine overhead against hand-written tokio, checkpoint cost, resume cost and group commit.
+//! `scripts/bench` runs this and prints one table from the results.
+//!
+//! Every measured run is driven from a tokio worker thread (`tokio::spawn` of the whole run), for
+//! the engine and the baselines alike: from the `block_on` thread every hop would be a cross-thread
+//! wake-up.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use pipeline::{Durability, FileCheckpointer, Graph, InMemoryCheckpointer, PipelineEngine, RunId};
+use tokio::runtime::Runtime;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+type Engine<O> = Arc<PipelineEngine<Graph<u64, O>>>;
+
+/// One run of `engine`, driven from a worker thread.
+async fn run<O: Send + 'static>(engine: &Engine<O>) -> Option<O> {
+    let engine = Arc::clone(engine);
+    tokio::spawn(async move { engine.run(0).await.expect("the run starts").output })
+        .await
+        .expect("the run task")
+}
+
+fn chain_benches(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("chain");
+    for n in [1_000usize, 10_000] {
+        group.throughput(Throughput::Elements(n as u64));
+        let engine: Engine<u64> = Arc::new(PipelineEngine::new(chain(n)));
+        group.bench_function(BenchmarkId::new("engine", n), |b| {
+            b.to_async(&rt).iter(|| run(&engine))
+        });
+        group.bench_function(BenchmarkId::new("spawn_await", n), |b| {
+            b.to_async(&rt).iter(|| async move {
+                tokio::spawn(async move {
+                    let mut x = 0;
+                    for _ in 0..n {
+                        x = tokio::spawn(noop(x)).await.expect("task");
+                    }
+                    x
+                })
+                .await
+            })
+        });
+        group.bench_function(BenchmarkId::new("direct_await", n), |b| {
+            b.to_async(&rt).iter(|| async move {
+                tokio::spawn(async move {
+                    let mut x = 0;
+                    for _ in 0..n {
+                        x = noop(x).await;
+                    }
+                    x
+                })
+                .await
+            })
+        });
+    }
+    group.finish();
+}
+
+fn fanout_benches(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("fanout");
+    for n in [1_000usize, 10_000] {
+        group.throughput(Throughput::Elements(n as u64));
+        let engine: Engine<u64> = Arc::new(PipelineEngine::new(fanout(n)));
+        group.bench_function(BenchmarkId::new("engine", n), |b| {
+            b.to_async(&rt).iter(|| run(&engine))
+        });
+        group.bench_function(BenchmarkId::new("spawn_join_all", n), |b| {
+            b.to_async(&rt).iter(|| async move {
+                tokio::spawn(async move {
+                    let source = tokio::spawn(noop(0)).await.expect("task");
+                    let parts = (0..n).map(|_| tokio::spawn(noop(source)));
+                    let parts = futures_util::future::join_all(parts).await;
+                    let sum: u64 = parts.into_iter().map(|p| p.expect("task")).sum();
+                    tokio::spawn(async move { sum }).await.expect("task")
+                })
+                .await
+            })
+        });
+    }
+    group.finish();
+}
+
+fn scratch_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+fn checkpoint_benches(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = scratch_dir();
+    let mut group = c.benchmark_group("checkpoint");
+    let n = 1_000usize;
+    group.throughput(Throughput::Elements(n as u64));
+    let memory: Engine<String> = Arc::new(
+        PipelineEngine::new(text_chain(n, 1_024)).checkpointer(InMemoryCheckpointer::new()),
+    );
+    group.bench_function(BenchmarkId::new("memory", n), |b| {
+        b.to_async(&rt).iter(|| run(&memory))
+    });
+    for (name, durability) in [
+        ("file_async", Durability::Async),
+        ("file_sync", Durability::Sync),
+    ] {
+        let store = FileCheckpointer::new(dir.path().join(name)).durability(durability);
+        let engine: Engine<String> =
+            Arc::new(PipelineEngine::new(text_chain(n, 1_024)).checkpointer(store));
+        group.bench_function(BenchmarkId::new(name, n), |b| {
+            b.to_async(&rt).iter(|| run(&engine))
+        });
+    }
+    group.finish();
+}
+
+fn resume_benches(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = scratch_dir();
+    let mut group = c.benchmark_group("resume");
+    for n in [1_000usize, 10_000] {
+        group.throughput(Throughput::Elements(n as u64));
+        let store =
+            FileCheckpointer::new(dir.path().join(n.to_string())).durability(Durability::Async);
+        let engine = Arc::new(PipelineEngine::new(chain_failing_last(n)).checkpointer(store));
+        let id = RunId::new(format!("resume-{n}")).expect("a valid id");
+        rt.block_on(engine.run_with_id(id.clone(), 0))
+            .expect("the run starts");
+        group.bench_function(BenchmarkId::new("file", n), |b| {
+            b.to_async(&rt).iter(|| {
+                let (engine, id) = (Arc::clone(&engine), id.clone());
+                async move {
+                    tokio::spawn(async move { engine.resume(&id).await.expect("resumes").status })
+                        .await
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+fn fanout_durable_benches(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = scratch_dir();
+    let mut group = c.benchmark_group("fanout_durable");
+    let n = 1_000usize;
+    group.throughput(Throughput::Elements(n as u64));
+    let store = FileCheckpointer::new(dir.path()).durability(Durability::Sync);
+    let engine: Engine<u64> = Arc::new(PipelineEngine::new(fanout(n)).checkpointer(store));
+    group.bench_function(BenchmarkId::new("file_sync", n), |b| {
+        b.to_async(&rt).iter(|| run(&engine))
+    });
+    group.finish();
+}
+
+/// Bytes and fsyncs per node, from the stores' own counters; written next to criterion's results
+/// for `scripts/bench`.
+fn store_stats(_: &mut Criterion) {
+    let rt = runtime();
+    let dir = scratch_dir();
+    let mut lines = Vec::new();
+    for n in [100usize, 1_000, 10_000] {
+        let store = FileCheckpointer::new(dir.path().join(format!("bytes-{n}")))
+            .durability(Durability::Async);
+        let engine: Engine<String> =
+            Arc::new(PipelineEngine::new(text_chain(n, 1_024)).checkpointer(store.clone()));
+        rt.block_on(run(&engine));
+        let stats = store.stats();
+        lines.push(format!(
+            "checkpoint_bytes_per_node_{n} {:.1}",
+            stats.bytes as f64 / n as f64
+        ));
+    }
+    for (name, graph) in [
+        ("chain", text_chain(1_000, 1_024)),
+        ("fanout", text_fanout(1_000)),
+    ] {
+        let store = FileCheckpointer::new(dir.path().join(format!("sync-{name}")))
+            .durability(Durability::Sync);
+        let engine: Engine<String> =
+            Arc::new(PipelineEngine::new(graph).checkpointer(store.clone()));
+        rt.block_on(run(&engine));
+        let stats = store.stats();
+        lines.push(format!(
+            "fsyncs_per_node_{name} {:.3}",
+            stats.fsyncs as f64 / stats.records as f64
+        ));
+    }
+    let path = target_dir().join("criterion").join("pipeline-stats.txt");
+    let _ = std::fs::create_dir_all(path.parent().expect("a parent"));
+    std::fs::write(&path, lines.join("\n") + "\n").expect("stats written");
+    println!("{}", lines.join("\n"));
+}
+
+/// The fan-out of `fanout` with a string output, for the stats run.
+fn text_fanout(n: usize) -> Graph<u64, String> {
+    let mut g = pipeline::GraphBuilder::<u64>::new("text_fanout");
+    let x = g.input("x", |x: &u64| *x);
+    let parts: Vec<_> = (0..n)
+        .map(|i| {
+            g.node(format!("n{i}")).run(x, |x, _| async move {
+                Ok::<_, std::convert::Infallible>(noop(x).await)
+            })
+        })
+        .collect();
+    let sink = g.node("sink").run(parts, |xs: Vec<u64>, _| async move {
+        Ok::<_, std::convert::Infallible>(xs.len().to_string())
+    });
+    g.build(sink).expect("valid graph")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = chain_benches, fanout_benches, checkpoint_benches, resume_benches,
+        fanout_durable_benches, store_stats
+}
+criterion_main!(benches);
