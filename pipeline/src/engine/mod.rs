@@ -257,14 +257,7 @@ impl<P: Pipeline> PipelineEngine<P> {
                 }
             }
         }
-        let run = scheduler::Run::new(
-            &self.graph,
-            shared,
-            self.on_error,
-            self.max_concurrency,
-            warnings,
-        );
-        self.execute(run, &inputs, Vec::new(), cancel, false, lease)
+        self.execute(shared, warnings, &inputs, None, cancel, lease)
             .await
     }
 
@@ -307,6 +300,22 @@ impl<P: Pipeline> PipelineEngine<P> {
                 }
             }
         }
+        self.execute(shared, warnings, &inputs, Some(restored), cancel, lease)
+            .await
+    }
+
+    /// Runs what is not restored; `lease` is dropped when the run ends or this future is dropped.
+    async fn execute(
+        &self,
+        shared: RunShared,
+        warnings: Vec<PersistenceWarning>,
+        inputs: &P::Inputs,
+        restored: Option<Vec<(u32, Value, Json)>>,
+        cancel: Option<CancelHandle>,
+        lease: Lease,
+    ) -> Result<PipelineResult<P::Output>, PipelineError> {
+        let resumed = restored.is_some();
+        let restored = restored.unwrap_or_default();
         let run = scheduler::Run::new(
             &self.graph,
             shared,
@@ -314,19 +323,6 @@ impl<P: Pipeline> PipelineEngine<P> {
             self.max_concurrency,
             warnings,
         );
-        self.execute(run, &inputs, restored, cancel, true, lease)
-            .await
-    }
-
-    async fn execute(
-        &self,
-        run: scheduler::Run<P::Inputs, P::Output>,
-        inputs: &P::Inputs,
-        restored: Vec<(u32, Value, Json)>,
-        cancel: Option<CancelHandle>,
-        resumed: bool,
-        lease: Lease,
-    ) -> Result<PipelineResult<P::Output>, PipelineError> {
         let span = tracing::info_span!("pipeline.run", pipeline = self.graph.name(), run_id = %run.run_id(), resumed);
         let execute = run.execute(inputs, restored, cancel, resumed);
         // Entering a disabled span on every poll costs a little; skip it when nobody listens.

@@ -103,6 +103,35 @@ fn io_error<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> S
 }
 
 impl RunFiles {
+    fn new(
+        dir: PathBuf,
+        extension: &'static str,
+        magic: &'static [u8; MAGIC_LEN],
+        kind: &'static str,
+        durability: Durability,
+    ) -> Arc<RunFiles> {
+        Arc::new(RunFiles {
+            dir,
+            extension,
+            magic,
+            kind,
+            durability,
+            open: Mutex::default(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// The same store with another durability (and fresh state).
+    fn with_durability(&self, durability: Durability) -> Arc<RunFiles> {
+        RunFiles::new(
+            self.dir.clone(),
+            self.extension,
+            self.magic,
+            self.kind,
+            durability,
+        )
+    }
+
     fn path(&self, run_id: &RunId) -> PathBuf {
         self.dir.join(format!("{run_id}.{}", self.extension))
     }
@@ -400,28 +429,20 @@ impl FileCheckpointer {
     /// A store in `dir`, created (owner-only, 0700 on Unix) when the first run starts.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         FileCheckpointer {
-            files: Arc::new(RunFiles {
-                dir: dir.into(),
-                extension: "ckpt",
-                magic: CHECKPOINT_MAGIC,
-                kind: "checkpoint",
-                durability: Durability::default(),
-                open: Mutex::default(),
-                stats: Stats::default(),
-            }),
+            files: RunFiles::new(
+                dir.into(),
+                "ckpt",
+                CHECKPOINT_MAGIC,
+                "checkpoint",
+                Durability::default(),
+            ),
         }
     }
 
     /// Sets how records are flushed (default [`Durability::Sync`]).
     pub fn durability(self, durability: Durability) -> Self {
         FileCheckpointer {
-            files: Arc::new(RunFiles {
-                durability,
-                dir: self.files.dir.clone(),
-                open: Mutex::default(),
-                stats: Stats::default(),
-                ..*self.files
-            }),
+            files: self.files.with_durability(durability),
         }
     }
 
@@ -503,28 +524,20 @@ impl FileAuditLog {
     /// A log in `dir`, created (owner-only, 0700 on Unix) when the first run starts.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         FileAuditLog {
-            files: Arc::new(RunFiles {
-                dir: dir.into(),
-                extension: "audit",
-                magic: AUDIT_MAGIC,
-                kind: "audit",
-                durability: Durability::default(),
-                open: Mutex::default(),
-                stats: Stats::default(),
-            }),
+            files: RunFiles::new(
+                dir.into(),
+                "audit",
+                AUDIT_MAGIC,
+                "audit",
+                Durability::default(),
+            ),
         }
     }
 
     /// Sets how entries are flushed (default [`Durability::Sync`]).
     pub fn durability(self, durability: Durability) -> Self {
         FileAuditLog {
-            files: Arc::new(RunFiles {
-                durability,
-                dir: self.files.dir.clone(),
-                open: Mutex::default(),
-                stats: Stats::default(),
-                ..*self.files
-            }),
+            files: self.files.with_durability(durability),
         }
     }
 
