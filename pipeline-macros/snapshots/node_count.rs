@@ -11,6 +11,7 @@ const _: () = {
         type Inputs = (Vec<Order>,);
         type Output = <anyhow::Result<usize> as ::pipeline::__private::Fallible>::Ok;
         const NAME: &'static str = "count";
+        const OUTPUT_TYPE: &'static str = "usize";
         fn options() -> ::pipeline::__private::NodeOptions {
             ::pipeline::__private::options(
                 3u32,

@@ -10,6 +10,7 @@ const _: () = {
         type Inputs = (i64, usize);
         type Output = String;
         const NAME: &'static str = "render";
+        const OUTPUT_TYPE: &'static str = "String";
         fn options() -> ::pipeline::__private::NodeOptions {
             ::pipeline::__private::options(
                 0u32,

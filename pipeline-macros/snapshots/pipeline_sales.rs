@@ -63,18 +63,48 @@ const _: () = {
             ::pipeline::__private::typed_checkpoint(checkpoint)
         }
     }
+    const __PIPELINE_FINGERPRINT: u64 = ::pipeline::__private::fingerprint(
+        &[
+            "input path: String\n",
+            "node orders = ",
+            <load as ::pipeline::__private::Node>::NAME,
+            "(path) if () -> ",
+            <load as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            "\n",
+            "node sum = ",
+            <total as ::pipeline::__private::Node>::NAME,
+            "(orders) if () -> ",
+            <total as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            "\n",
+            "node n = ",
+            <count as ::pipeline::__private::Node>::NAME,
+            "(orders) if () -> ",
+            <count as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            "\n",
+            "node alert = ",
+            <page_oncall as ::pipeline::__private::Node>::NAME,
+            "(sum) if (sum) -> ",
+            <page_oncall as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            "\n",
+            "node report = ",
+            <render as ::pipeline::__private::Node>::NAME,
+            "(sum,n) if () -> ",
+            <render as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            "\n",
+        ],
+    );
     fn __pipeline_graph() -> ::pipeline::__private::Graph<SalesInputs, String> {
         let mut __pipeline_builder = ::pipeline::__private::GraphBuilder::<
             SalesInputs,
         >::new("Sales");
-        let __pipeline_path: ::pipeline::__private::AnyHandle = __pipeline_builder
-            .input(
-                "path",
-                |__pipeline_inputs: &SalesInputs| {
-                    ::core::clone::Clone::clone(&__pipeline_inputs.path)
-                },
-            )
-            .into();
+        let __pipeline_path = ::pipeline::__private::add_input(
+            &mut __pipeline_builder,
+            "path",
+            "String",
+            |__pipeline_inputs: &SalesInputs| ::core::clone::Clone::clone(
+                &__pipeline_inputs.path,
+            ),
+        );
         let __pipeline_orders = <load as ::pipeline::__private::Node>::__add_to(
             &mut __pipeline_builder,
             "orders",
@@ -120,6 +150,7 @@ const _: () = {
             __pipeline_builder,
             &[__pipeline_report],
             ::pipeline::__private::single::<String>,
+            __PIPELINE_FINGERPRINT,
         )
     }
     #[allow(unused_variables, unreachable_code, dead_code, clippy::all)]
@@ -130,10 +161,6 @@ const _: () = {
         let alert = <page_oncall>::__pipeline_shadow(sum.clone());
         let report = <render>::__pipeline_shadow(sum.clone(), n.clone());
         report
-    }
-    fn __pipeline_fingerprint() -> ::std::string::String {
-        let graph = ::pipeline::__private::Pipeline::graph(&Sales);
-        ::std::string::ToString::to_string(graph.fingerprint())
     }
     ::pipeline::__private::inventory::submit! {
         ::pipeline::__private::PipelineInfo { name : "Sales", doc :
@@ -146,6 +173,6 @@ const _: () = {
         ::pipeline::__private::PipelineNode { id : "alert", kind : "page_oncall" },
         ::pipeline::__private::PipelineNode { id : "report", kind : "render" }], edges :
         & [("path", "orders"), ("orders", "sum"), ("orders", "n"), ("sum", "alert"),
-        ("n", "report"), ("sum", "report")], fingerprint : __pipeline_fingerprint, }
+        ("n", "report"), ("sum", "report")], fingerprint : __PIPELINE_FINGERPRINT, }
     }
 };

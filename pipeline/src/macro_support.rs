@@ -155,13 +155,38 @@ pub fn gate(condition: impl Fn(&[&Value]) -> Option<bool> + Send + Sync + 'stati
     Arc::new(condition)
 }
 
-/// Finishes a graph whose output is read from `outputs` by `extract`.
+/// The fingerprint of a graph from the pieces of its signature's text, at compile time.
+pub const fn fingerprint(pieces: &[&str]) -> u64 {
+    let mut hash = crate::graph::FNV_OFFSET;
+    let mut i = 0;
+    while i < pieces.len() {
+        hash = crate::graph::fnv1a64_extend(hash, pieces[i].as_bytes());
+        i += 1;
+    }
+    hash
+}
+
+/// Declares a pipeline input whose type is recorded as written (`type_name`).
+pub fn add_input<I: Data, T: Data>(
+    builder: &mut GraphBuilder<I>,
+    name: &str,
+    type_name: &'static str,
+    extract: impl Fn(&I) -> T + Send + Sync + 'static,
+) -> AnyHandle {
+    let handle = builder.input(name, extract);
+    builder.set_input_type_name(type_name);
+    handle.into()
+}
+
+/// Finishes a graph whose output is read from `outputs` by `extract`, with the fingerprint
+/// computed at compile time.
 pub fn build<I: Data, O: Send + 'static>(
     builder: GraphBuilder<I>,
     outputs: &[AnyHandle],
     extract: fn(&[&Value]) -> Option<O>,
+    fingerprint: u64,
 ) -> Graph<I, O> {
-    match builder.build_erased(outputs, extract) {
+    match builder.build_erased(outputs, extract, fingerprint) {
         Ok(graph) => graph,
         // `pipeline!` checked names, duplicates and cycles before generating this call.
         Err(e) => panic!("pipeline! generated an invalid graph (a bug in pipeline-macros): {e}"),
@@ -221,7 +246,10 @@ impl<I: Data> GraphBuilder<I> {
             upstream: Vec::new(),
             options: N::options(),
             run,
-            codec: Codec::of::<N::Output>(),
+            codec: Codec {
+                type_name: N::OUTPUT_TYPE,
+                ..Codec::of::<N::Output>()
+            },
         })
     }
 
@@ -234,9 +262,10 @@ impl<I: Data> GraphBuilder<I> {
         mut self,
         outputs: &[AnyHandle],
         extract: fn(&[&Value]) -> Option<O>,
+        fingerprint: u64,
     ) -> Result<Graph<I, O>, crate::GraphError> {
         let slots = self.erased_slots("output", outputs);
-        self.finish(slots, Box::new(extract))
+        self.finish(slots, Box::new(extract), Some(fingerprint))
     }
 }
 

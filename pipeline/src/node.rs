@@ -145,6 +145,8 @@ pub trait Node: 'static {
     type Output: Send + 'static;
     /// The fn's name.
     const NAME: &'static str;
+    /// The output type as written in the fn's signature (the `Ok` type of a `Result`).
+    const OUTPUT_TYPE: &'static str;
     /// The options given in `#[node(...)]`.
     fn options() -> NodeOptions;
     /// Calls the fn (a sync fn runs on tokio's blocking pool).

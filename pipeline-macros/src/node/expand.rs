@@ -71,6 +71,7 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
         quote!(::pipeline::__private::blocking(move || #result))
     };
     let output = output_type(node);
+    let output_text = node.output.text();
     let options = options_tokens(options);
     quote! {
         #[automatically_derived]
@@ -78,6 +79,7 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
             type Inputs = (#(#input_types,)*);
             type Output = #output;
             const NAME: &'static str = #name_text;
+            const OUTPUT_TYPE: &'static str = #output_text;
 
             fn options() -> ::pipeline::__private::NodeOptions {
                 #options

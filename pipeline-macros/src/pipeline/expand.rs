@@ -54,6 +54,7 @@ pub fn pipeline(def: &PipelineDef, order: &[usize]) -> TokenStream {
     let output = &def.output;
     let items = items(def, true);
     let graph = graph_fn(def, order);
+    let fingerprint = fingerprint_const(def, order);
     let shadow = shadow(def, order);
     let register = register(def, order);
     quote! {
@@ -83,6 +84,7 @@ pub fn pipeline(def: &PipelineDef, order: &[usize]) -> TokenStream {
                 }
             }
 
+            #fingerprint
             #graph
             #shadow
             #register
@@ -194,13 +196,14 @@ fn graph_fn(def: &PipelineDef, order: &[usize]) -> TokenStream {
     let output = &def.output;
     let input_handles = def.inputs.iter().map(|i| {
         let (n, local) = (i.name.to_string(), local(&i.name));
-        let field = &i.name;
+        let (field, type_name) = (&i.name, type_text(&i.ty));
         quote! {
-            let #local: ::pipeline::__private::AnyHandle = __pipeline_builder
-                .input(#n, |__pipeline_inputs: &#inputs| {
-                    ::core::clone::Clone::clone(&__pipeline_inputs.#field)
-                })
-                .into();
+            let #local = ::pipeline::__private::add_input(
+                &mut __pipeline_builder,
+                #n,
+                #type_name,
+                |__pipeline_inputs: &#inputs| ::core::clone::Clone::clone(&__pipeline_inputs.#field),
+            );
         }
     });
     let nodes = order.iter().map(|&i| node_handle(def, &def.statements[i]));
@@ -215,8 +218,45 @@ fn graph_fn(def: &PipelineDef, order: &[usize]) -> TokenStream {
             let mut __pipeline_builder = ::pipeline::__private::GraphBuilder::<#inputs>::new(#name_text);
             #(#input_handles)*
             #(#nodes)*
-            ::pipeline::__private::build(__pipeline_builder, &[#(#outputs),*], #extract)
+            ::pipeline::__private::build(
+                __pipeline_builder,
+                &[#(#outputs),*],
+                #extract,
+                __PIPELINE_FINGERPRINT,
+            )
         }
+    }
+}
+
+/// The fingerprint, computed at compile time from the same text as
+/// `GraphSignature::fingerprint`: inputs with their written types, then each node in order with
+/// its fn, arguments, condition inputs and written output type.
+fn fingerprint_const(def: &PipelineDef, order: &[usize]) -> TokenStream {
+    let mut pieces: Vec<TokenStream> = Vec::new();
+    for input in &def.inputs {
+        let text = format!("input {}: {}\n", input.name, type_text(&input.ty));
+        pieces.push(quote!(#text));
+    }
+    for &i in order {
+        let s = &def.statements[i];
+        let func = &s.func;
+        let args: Vec<String> = s.args.iter().map(ToString::to_string).collect();
+        let condition: Vec<String> = s
+            .condition
+            .iter()
+            .flat_map(|c| check::condition_names(def, c))
+            .map(|n| n.to_string())
+            .collect();
+        let head = format!("node {} = ", s.binding);
+        let middle = format!("({}) if ({}) -> ", args.join(","), condition.join(","));
+        pieces.push(quote!(#head));
+        pieces.push(quote!(<#func as ::pipeline::__private::Node>::NAME));
+        pieces.push(quote!(#middle));
+        pieces.push(quote!(<#func as ::pipeline::__private::Node>::OUTPUT_TYPE));
+        pieces.push(quote!("\n"));
+    }
+    quote! {
+        const __PIPELINE_FINGERPRINT: u64 = ::pipeline::__private::fingerprint(&[#(#pieces),*]);
     }
 }
 
@@ -329,11 +369,6 @@ fn register(def: &PipelineDef, order: &[usize]) -> TokenStream {
     let output = type_text(&def.output);
     let line = quote_spanned!(name.span()=> ::core::line!());
     quote! {
-        fn __pipeline_fingerprint() -> ::std::string::String {
-            let graph = ::pipeline::__private::Pipeline::graph(&#name);
-            ::std::string::ToString::to_string(graph.fingerprint())
-        }
-
         ::pipeline::__private::inventory::submit! {
             ::pipeline::__private::PipelineInfo {
                 name: #name_text,
@@ -345,7 +380,7 @@ fn register(def: &PipelineDef, order: &[usize]) -> TokenStream {
                 output_type: #output,
                 nodes: &[#(#nodes),*],
                 edges: &[#(#edges),*],
-                fingerprint: __pipeline_fingerprint,
+                fingerprint: __PIPELINE_FINGERPRINT,
             }
         }
     }

@@ -35,6 +35,7 @@ use futures_util::future::BoxFuture;
 
 pub(crate) use deps::Slot;
 pub use deps::{Deps, Handle};
+pub(crate) use signature::{FNV_OFFSET, fnv1a64_extend};
 pub use signature::{GraphSignature, InputSignature, NodeSignature};
 
 use crate::data::{Codec, Data, Value};
@@ -238,13 +239,17 @@ impl<I: Data> GraphBuilder<I> {
         self.finish(
             output_slots,
             Box::new(move |mut values| output.extract(&mut values)),
+            None,
         )
     }
 
+    /// Finishes the graph; `fingerprint` is the one `pipeline!` computed at compile time (the
+    /// signature's own hash otherwise).
     pub(crate) fn finish<O>(
         self,
         output_slots: Vec<Slot>,
         output: OutputFn<O>,
+        fingerprint: Option<u64>,
     ) -> Result<Graph<I, O>, GraphError> {
         if let Some(first) = self.errors.into_iter().next() {
             return Err(first);
@@ -256,6 +261,12 @@ impl<I: Data> GraphBuilder<I> {
             }
         }
         let signature = signature(&self.inputs, &self.nodes);
+        debug_assert!(
+            fingerprint.is_none_or(|f| f == signature.fingerprint_hash()),
+            "the compile-time fingerprint of `{}` differs from its graph's",
+            self.name
+        );
+        let fingerprint = fingerprint.unwrap_or_else(|| signature.fingerprint_hash());
         let index = self
             .nodes
             .iter()
@@ -264,7 +275,7 @@ impl<I: Data> GraphBuilder<I> {
             .collect();
         Ok(Graph {
             inner: Arc::new(GraphInner {
-                fingerprint: signature.fingerprint(),
+                fingerprint: format!("{fingerprint:016x}"),
                 signature,
                 name: self.name,
                 inputs: self.inputs,
@@ -296,6 +307,13 @@ impl<I: Data> GraphBuilder<I> {
         self.claim(&node.id, slot);
         self.nodes.push(node);
         Handle::new(self.id, slot)
+    }
+
+    /// Records the last input's type as written in a `pipeline!` (instead of its full path).
+    pub(crate) fn set_input_type_name(&mut self, type_name: &'static str) {
+        if let Some(input) = self.inputs.last_mut() {
+            input.codec.type_name = type_name;
+        }
     }
 
     fn claim(&mut self, id: &Arc<str>, slot: Slot) {

@@ -44,6 +44,10 @@ impl GraphSignature {
     /// A stable 64-bit FNV-1a hash of the signature, as 16 hex digits. Equal shapes give equal
     /// fingerprints on every platform and in every process.
     pub fn fingerprint(&self) -> String {
+        format!("{:016x}", self.fingerprint_hash())
+    }
+
+    pub(crate) fn fingerprint_hash(&self) -> u64 {
         let mut text = String::new();
         for input in &self.inputs {
             let _ = writeln!(text, "input {}: {}", input.name, input.type_name);
@@ -59,7 +63,7 @@ impl GraphSignature {
                 node.output_type
             );
         }
-        format!("{:016x}", fnv1a64(text.as_bytes()))
+        fnv1a64(text.as_bytes())
     }
 
     /// What changed from `stored` (the graph a checkpoint was written by) to `self`, one line per
@@ -130,9 +134,21 @@ fn diff_node(old: &NodeSignature, new: &NodeSignature, changes: &mut Vec<String>
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    fnv1a64_extend(FNV_OFFSET, bytes)
+}
+
+/// The FNV-1a 64 offset basis: the hash of nothing.
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Extends an FNV-1a 64 hash with `bytes`; hashing pieces in turn equals hashing their
+/// concatenation, which lets `pipeline!` compute a fingerprint at compile time.
+pub(crate) const fn fnv1a64_extend(mut hash: u64, bytes: &[u8]) -> u64 {
+    let mut i = 0;
+    while i < bytes.len() {
+        hash = (hash ^ bytes[i] as u64).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
 }
 
 #[cfg(test)]
