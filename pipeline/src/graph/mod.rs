@@ -23,6 +23,7 @@
 //! ```
 
 mod deps;
+mod render;
 mod signature;
 
 use std::collections::HashMap;

@@ -1,0 +1,281 @@
+//! Pictures of a graph: Mermaid (pastes into GitHub) and Graphviz DOT, optionally coloured by the
+//! status of each node in a run.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::{Graph, GraphSignature};
+use crate::NodeStatus;
+
+/// Fill and stroke colours per status.
+fn colours(status: NodeStatus) -> (&'static str, &'static str) {
+    match status {
+        NodeStatus::Completed => ("#d3f9d8", "#2b8a3e"),
+        NodeStatus::Failed => ("#ffe3e3", "#c92a2a"),
+        NodeStatus::Skipped => ("#f1f3f5", "#868e96"),
+        NodeStatus::NotRun => ("#ffffff", "#adb5bd"),
+    }
+}
+
+fn class_name(status: NodeStatus) -> &'static str {
+    match status {
+        NodeStatus::Completed => "completed",
+        NodeStatus::Failed => "failed",
+        NodeStatus::Skipped => "skipped",
+        NodeStatus::NotRun => "not_run",
+    }
+}
+
+/// The edges of a signature: `(from, to, is_condition)`, arguments first, each pair once.
+fn edges(signature: &GraphSignature) -> Vec<(&str, &str, bool)> {
+    let mut edges = Vec::new();
+    for node in &signature.nodes {
+        let mut seen: Vec<&str> = Vec::new();
+        for from in &node.inputs {
+            if !seen.contains(&from.as_str()) {
+                seen.push(from);
+                edges.push((from.as_str(), node.id.as_str(), false));
+            }
+        }
+        for from in &node.condition_inputs {
+            edges.push((from.as_str(), node.id.as_str(), true));
+        }
+    }
+    edges
+}
+
+impl GraphSignature {
+    /// A Mermaid flowchart of the graph: inputs as parallelograms, nodes as boxes labelled with
+    /// their id, fn and output type; condition inputs as dotted edges.
+    ///
+    /// ```
+    /// use pipeline::GraphBuilder;
+    ///
+    /// let mut g = GraphBuilder::<u64>::new("double");
+    /// let x = g.input("x", |x: &u64| *x);
+    /// let y = g.node("y").run(x, |x, _| async move { Ok::<_, std::io::Error>(x * 2) });
+    /// let graph = g.build(y).unwrap();
+    /// assert!(graph.to_mermaid().contains("i0 --> n0"));
+    /// ```
+    pub fn to_mermaid(&self) -> String {
+        self.mermaid(None)
+    }
+
+    /// [`to_mermaid`](Self::to_mermaid), with each node coloured by its status in a run.
+    pub fn to_mermaid_with_status(&self, statuses: &BTreeMap<String, NodeStatus>) -> String {
+        self.mermaid(Some(statuses))
+    }
+
+    /// A Graphviz DOT digraph of the graph (render with `dot -Tsvg`).
+    pub fn to_dot(&self, name: &str) -> String {
+        self.dot(name, None)
+    }
+
+    /// [`to_dot`](Self::to_dot), with each node filled by its status in a run.
+    pub fn to_dot_with_status(
+        &self,
+        name: &str,
+        statuses: &BTreeMap<String, NodeStatus>,
+    ) -> String {
+        self.dot(name, Some(statuses))
+    }
+
+    /// Mermaid ids: `i<k>` for inputs, `n<k>` for nodes (names may hold characters Mermaid reads).
+    fn mermaid_ids(&self) -> BTreeMap<&str, String> {
+        let inputs = self
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(k, i)| (i.name.as_str(), format!("i{k}")));
+        let nodes = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(k, n)| (n.id.as_str(), format!("n{k}")));
+        inputs.chain(nodes).collect()
+    }
+
+    fn mermaid(&self, statuses: Option<&BTreeMap<String, NodeStatus>>) -> String {
+        let ids = self.mermaid_ids();
+        let text = |s: &str| {
+            s.replace('"', "#quot;")
+                .replace('<', "#lt;")
+                .replace('>', "#gt;")
+        };
+        let mut out = String::from("flowchart TD\n");
+        for (k, input) in self.inputs.iter().enumerate() {
+            let label = text(&format!("{}: {}", input.name, input.type_name));
+            let _ = writeln!(out, "    i{k}[/\"{label}\"/]");
+        }
+        for (k, node) in self.nodes.iter().enumerate() {
+            let label = format!(
+                "{} = {}()<br/>{}",
+                text(&node.id),
+                text(&node.kind),
+                text(&node.output_type)
+            );
+            let _ = writeln!(out, "    n{k}[\"{label}\"]");
+        }
+        for (from, to, condition) in edges(self) {
+            let arrow = if condition { "-.->|if|" } else { "-->" };
+            let _ = writeln!(out, "    {} {arrow} {}", ids[from], ids[to]);
+        }
+        if let Some(statuses) = statuses {
+            for status in [
+                NodeStatus::Completed,
+                NodeStatus::Failed,
+                NodeStatus::Skipped,
+                NodeStatus::NotRun,
+            ] {
+                let members: Vec<&str> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| statuses.get(&n.id) == Some(&status))
+                    .map(|n| ids[n.id.as_str()].as_str())
+                    .collect();
+                if members.is_empty() {
+                    continue;
+                }
+                let (fill, stroke) = colours(status);
+                let class = class_name(status);
+                let _ = writeln!(out, "    classDef {class} fill:{fill},stroke:{stroke}");
+                let _ = writeln!(out, "    class {} {class}", members.join(","));
+            }
+        }
+        out
+    }
+
+    fn dot(&self, name: &str, statuses: Option<&BTreeMap<String, NodeStatus>>) -> String {
+        let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let quote = |s: &str| format!("\"{}\"", escape(s));
+        let mut out = format!("digraph {} {{\n", quote(name));
+        out.push_str("    rankdir=TB;\n");
+        out.push_str("    node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", fontname=\"Helvetica\"];\n");
+        out.push_str("    edge [fontname=\"Helvetica\"];\n");
+        for input in &self.inputs {
+            let label = quote(&format!("{}: {}", input.name, input.type_name));
+            let _ = writeln!(
+                out,
+                "    {} [shape=parallelogram, label={label}];",
+                quote(&input.name)
+            );
+        }
+        for node in &self.nodes {
+            // `\n` (backslash, n) is DOT's line break inside a label.
+            let label = format!(
+                "\"{}\\n{}() -> {}\"",
+                escape(&node.id),
+                escape(&node.kind),
+                escape(&node.output_type)
+            );
+            let colour = match statuses.and_then(|s| s.get(&node.id)) {
+                Some(&status) => {
+                    let (fill, stroke) = colours(status);
+                    format!(", fillcolor=\"{fill}\", color=\"{stroke}\", tooltip=\"{status}\"")
+                }
+                None => String::new(),
+            };
+            let _ = writeln!(out, "    {} [label={label}{colour}];", quote(&node.id));
+        }
+        for (from, to, condition) in edges(self) {
+            let style = if condition {
+                " [style=dashed, label=\"if\"]"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "    {} -> {}{style};", quote(from), quote(to));
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+impl<I, O> Graph<I, O> {
+    /// A Mermaid flowchart of this graph (see [`GraphSignature::to_mermaid`]).
+    pub fn to_mermaid(&self) -> String {
+        self.signature().to_mermaid()
+    }
+
+    /// A Mermaid flowchart coloured by each node's status in a run.
+    pub fn to_mermaid_with_status(&self, statuses: &BTreeMap<String, NodeStatus>) -> String {
+        self.signature().to_mermaid_with_status(statuses)
+    }
+
+    /// A Graphviz DOT digraph of this graph (see [`GraphSignature::to_dot`]).
+    pub fn to_dot(&self) -> String {
+        self.signature().to_dot(self.name())
+    }
+
+    /// A Graphviz DOT digraph filled by each node's status in a run.
+    pub fn to_dot_with_status(&self, statuses: &BTreeMap<String, NodeStatus>) -> String {
+        self.signature().to_dot_with_status(self.name(), statuses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{InputSignature, NodeSignature};
+
+    fn sales() -> GraphSignature {
+        let node =
+            |id: &str, kind: &str, ty: &str, inputs: &[&str], condition: &[&str]| NodeSignature {
+                id: id.into(),
+                kind: kind.into(),
+                output_type: ty.into(),
+                inputs: inputs.iter().map(|s| s.to_string()).collect(),
+                condition_inputs: condition.iter().map(|s| s.to_string()).collect(),
+            };
+        GraphSignature {
+            inputs: vec![InputSignature {
+                name: "path".into(),
+                type_name: "String".into(),
+            }],
+            nodes: vec![
+                node("orders", "load", "Vec<Order>", &["path"], &[]),
+                node("sum", "total", "i64", &["orders"], &[]),
+                node("alert", "page_oncall", "bool", &["sum"], &["sum"]),
+            ],
+        }
+    }
+
+    #[test]
+    fn mermaid_shows_inputs_nodes_edges_and_conditions() {
+        let statuses: BTreeMap<String, NodeStatus> = [
+            ("orders".to_string(), NodeStatus::Completed),
+            ("sum".to_string(), NodeStatus::Completed),
+            ("alert".to_string(), NodeStatus::Skipped),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            sales().to_mermaid_with_status(&statuses),
+            "flowchart TD\n    i0[/\"path: String\"/]\n    n0[\"orders = load()<br/>Vec#lt;Order#gt;\"]\n    \
+             n1[\"sum = total()<br/>i64\"]\n    n2[\"alert = page_oncall()<br/>bool\"]\n    i0 --> n0\n    \
+             n0 --> n1\n    n1 --> n2\n    n1 -.->|if| n2\n    classDef completed fill:#d3f9d8,stroke:#2b8a3e\n    \
+             class n0,n1 completed\n    classDef skipped fill:#f1f3f5,stroke:#868e96\n    class n2 skipped\n"
+        );
+    }
+
+    #[test]
+    fn dot_quotes_names_and_marks_condition_edges() {
+        let dot = sales().to_dot("Sales \"daily\"");
+        assert!(
+            dot.starts_with("digraph \"Sales \\\"daily\\\"\" {\n"),
+            "{dot}"
+        );
+        assert!(
+            dot.contains("    \"path\" [shape=parallelogram, label=\"path: String\"];\n"),
+            "{dot}"
+        );
+        assert!(
+            dot.contains("    \"orders\" [label=\"orders\\nload() -> Vec<Order>\"];\n"),
+            "{dot}"
+        );
+        assert!(
+            dot.contains("    \"sum\" -> \"alert\" [style=dashed, label=\"if\"];\n"),
+            "{dot}"
+        );
+        assert!(dot.ends_with("}\n"));
+    }
+}
