@@ -193,3 +193,15 @@ fn nodes_and_pipelines_are_registered() {
     let render = nodes.iter().find(|n| n.name == "render").unwrap();
     assert!(render.blocking);
 }
+
+#[test]
+fn the_graph_draws_as_mermaid_and_dot() {
+    let graph = PipelineEngine::new(Sales).graph().clone();
+    let mermaid = graph.to_mermaid();
+    assert!(mermaid.contains("n1 -.->|if| n3"), "{mermaid}");
+    let dot = graph.to_dot();
+    assert!(
+        dot.contains("\"sum\" -> \"alert\" [style=dashed, label=\"if\"];"),
+        "{dot}"
+    );
+}
