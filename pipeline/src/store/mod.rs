@@ -5,6 +5,8 @@ mod file;
 mod framing;
 mod memory;
 mod records;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +19,8 @@ pub use file::{
 };
 pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
 pub use records::{AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};
 
 use crate::RunId;
 
