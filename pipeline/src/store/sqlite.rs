@@ -378,11 +378,8 @@ impl Checkpointer for SqliteCheckpointer {
     async fn save(&self, run_id: &RunId, record: &NodeRecord) -> Result<(), StoreError> {
         let (run_id, record) = (run_id.clone(), record.clone());
         blocking(&self.db, move |db| {
-            db.insert(
-                "INSERT INTO node_records (run_id, record) VALUES (?1, ?2)",
-                &run_id,
-                &record,
-            )
+            let sql = "INSERT INTO node_records (run_id, record) VALUES (?1, ?2)";
+            db.append(CHECKPOINT, sql, &run_id, &record)
         })
         .await
     }
@@ -471,11 +468,8 @@ impl AuditLog for SqliteAuditLog {
     async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         let entry = entry.clone();
         blocking(&self.db, move |db| {
-            db.insert(
-                "INSERT INTO audit_entries (run_id, entry) VALUES (?1, ?2)",
-                &entry.run_id,
-                &entry,
-            )
+            let sql = "INSERT INTO audit_entries (run_id, entry) VALUES (?1, ?2)";
+            db.append(AUDIT, sql, &entry.run_id, &entry)
         })
         .await
     }
