@@ -209,7 +209,10 @@ async fn a_failed_run_resumes_from_a_reopened_store(backend: &dyn Backend) {
     assert_eq!(resumed.restored, ["a"]);
     assert_eq!(resumed.executed, ["b", "c"]);
     let (store, audit) = backend.open();
-    assert_eq!(store.list_runs().await.unwrap(), std::slice::from_ref(&failed.run_id));
+    assert_eq!(
+        store.list_runs().await.unwrap(),
+        std::slice::from_ref(&failed.run_id)
+    );
     let trail = audit.entries(&failed.run_id).await.unwrap().unwrap();
     assert_eq!(trail.len(), 4, "a, b failed, b, c");
 }

@@ -8,14 +8,62 @@
 #![cfg(unix)]
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pipeline::store::{AuditLog, Checkpointer};
-use pipeline::{FileAuditLog, FileCheckpointer, RunId};
+use pipeline::store::{AuditLog, Checkpointer, SqliteCheckpointer};
+use pipeline::{Checkpoint, FileAuditLog, FileCheckpointer, RunId, StoreError};
 
 const SUBJECT: &str = env!("CARGO_BIN_EXE_crash_subject");
+
+/// Where the subject keeps its runs: a directory of files, or `sqlite://<file>`.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Files,
+    Sqlite,
+}
+
+impl Backend {
+    fn store(self, dir: &Path) -> PathBuf {
+        match self {
+            Backend::Files => dir.join("store"),
+            Backend::Sqlite => PathBuf::from(format!("sqlite://{}", dir.join("runs.db").display())),
+        }
+    }
+
+    /// Loads the checkpoint and the audit trail as a new process would.
+    fn load(
+        self,
+        store: &Path,
+        id: &RunId,
+    ) -> (
+        Result<Option<Checkpoint>, StoreError>,
+        Result<(), StoreError>,
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            match self {
+                Backend::Files => (
+                    FileCheckpointer::new(store).load(id).await,
+                    FileAuditLog::new(store).entries(id).await.map(drop),
+                ),
+                Backend::Sqlite => {
+                    let path = store.to_string_lossy().replacen("sqlite://", "", 1);
+                    match SqliteCheckpointer::open(&path) {
+                        Ok(db) => (
+                            db.load(id).await,
+                            db.audit_log().entries(id).await.map(drop),
+                        ),
+                        Err(e) => (Err(e), Ok(())),
+                    }
+                }
+            }
+        })
+    }
+}
 
 fn subject(store: &Path, run_id: &str, mode: &str, log: &Path) -> Command {
     let mut command = Command::new(SUBJECT);
@@ -59,15 +107,10 @@ fn executed(log: &Path) -> Vec<String> {
 }
 
 /// What a kill point found, or why it failed.
-fn kill_point(
-    k: usize,
-    delay: Duration,
-    expected: &str,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<(), String> {
+fn kill_point(backend: Backend, k: usize, delay: Duration, expected: &str) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (store, first_log, resume_log) = (
-        dir.path().join("store"),
+        backend.store(dir.path()),
         dir.path().join("first.log"),
         dir.path().join("resume.log"),
     );
@@ -80,11 +123,7 @@ fn kill_point(
     child.wait().map_err(|e| e.to_string())?;
 
     let id = RunId::new(&run_id).map_err(|e| e.to_string())?;
-    let (checkpoint, trail) = runtime.block_on(async {
-        let checkpoint = FileCheckpointer::new(&store).load(&id).await;
-        let trail = FileAuditLog::new(&store).entries(&id).await;
-        (checkpoint, trail)
-    });
+    let (checkpoint, trail) = backend.load(&store, &id);
     let checkpoint = checkpoint.map_err(|e| format!("the checkpoint does not load: {e}"))?;
     trail.map_err(|e| format!("the audit trail does not load: {e}"))?;
     let checkpointed: BTreeSet<String> = checkpoint
@@ -115,8 +154,9 @@ fn kill_point(
             "`{node}` ran twice but was not in flight at the kill"
         ));
     }
-    let final_checkpoint = runtime
-        .block_on(FileCheckpointer::new(&store).load(&id))
+    let final_checkpoint = backend
+        .load(&store, &id)
+        .0
         .map_err(|e| format!("the final checkpoint does not load: {e}"))?
         .ok_or("no checkpoint after resume")?;
     let mut seen = BTreeSet::new();
@@ -126,45 +166,47 @@ fn kill_point(
     Ok(())
 }
 
-#[test]
-fn kill_9_at_random_moments_never_loses_or_reruns_checkpointed_work() {
+fn kill_points(backend: Backend, default_points: usize) {
     let points: usize = std::env::var("PIPELINE_KILL_POINTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(default_points);
     let seed: u64 = std::env::var("PIPELINE_KILL_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| fastrand::u64(..));
     let mut rng = fastrand::Rng::with_seed(seed);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
 
     let reference = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let expected = finish(
-        reference.path(),
-        "reference",
-        "run",
-        &reference.path().join("log"),
-    )
-    .unwrap_or_else(|e| panic!("the uninterrupted run failed: {e}"));
+    let store = backend.store(reference.path());
+    let expected = finish(&store, "reference", "run", &reference.path().join("log"))
+        .unwrap_or_else(|e| panic!("the uninterrupted run failed: {e}"));
     // Kill moments span process start-up, the whole run, and a little after.
     let span = started.elapsed().mul_f64(1.2).as_micros() as u64;
 
-    let mut states = [0usize; 3]; // killed before any checkpoint, mid-run, after the last node
+    let mut states = [0usize; 3]; // kill moments by thirds of the span
     for k in 0..points {
         let delay = Duration::from_micros(rng.u64(0..=span));
-        if let Err(why) = kill_point(k, delay, &expected, &runtime) {
+        if let Err(why) = kill_point(backend, k, delay, &expected) {
             panic!(
-                "kill point {k} (after {delay:?}) failed: {why}\n\
+                "{backend:?}: kill point {k} (after {delay:?}) failed: {why}\n\
                  replay with PIPELINE_KILL_SEED={seed} PIPELINE_KILL_POINTS={points}"
             );
         }
         states[(delay.as_micros() as u64 * 3 / span.max(1)).min(2) as usize] += 1;
     }
-    println!("{points} kill points, seed {seed}, kill moments by thirds of the run: {states:?}");
+    println!("{backend:?}: {points} kill points, seed {seed}, kill moments by thirds: {states:?}");
+}
+
+#[test]
+fn kill_9_at_random_moments_never_loses_or_reruns_checkpointed_work() {
+    kill_points(Backend::Files, 200);
+}
+
+#[test]
+fn kill_9_at_random_moments_with_the_sqlite_store() {
+    kill_points(Backend::Sqlite, 100);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! id to a side-effect log when it executes, as a real side effect (an email, a payment) would.
 //!
 //! ```text
-//! crash_subject <store dir> <run id> run|resume|hold <side-effect log>
+//! crash_subject <store dir | sqlite://file> <run id> run|resume|hold <side-effect log>
 //! ```
 //! `run` starts the run; `resume` resumes it (or starts it if the killed process never created it);
 //! `hold` starts it and blocks one node until standard input closes. The pipeline's output is
@@ -13,6 +13,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use pipeline::store::SqliteCheckpointer;
 use pipeline::{
     EventHandler, FileAuditLog, FileCheckpointer, Graph, GraphBuilder, Handle, PipelineEngine,
     PipelineError, RunId,
@@ -129,10 +130,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
     };
     let effects = SideEffects(PathBuf::from(log));
-    let engine = PipelineEngine::new(graph(&effects, mode == "hold"))
-        .checkpointer(FileCheckpointer::new(store))
-        .audit_log(FileAuditLog::new(store))
-        .event_handler(AnnounceStart);
+    let engine = PipelineEngine::new(graph(&effects, mode == "hold")).event_handler(AnnounceStart);
+    let engine = match store.strip_prefix("sqlite://") {
+        Some(path) => {
+            let checkpointer = SqliteCheckpointer::open(path)?;
+            let audit = checkpointer.audit_log();
+            engine.checkpointer(checkpointer).audit_log(audit)
+        }
+        None => engine
+            .checkpointer(FileCheckpointer::new(store))
+            .audit_log(FileAuditLog::new(store)),
+    };
     let run_id = RunId::new(run_id)?;
     let result = match mode.as_str() {
         "run" | "hold" => engine.run_with_id(run_id, 42).await?,
