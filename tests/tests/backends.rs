@@ -217,6 +217,36 @@ async fn a_failed_run_resumes_from_a_reopened_store(backend: &dyn Backend) {
     assert_eq!(trail.len(), 4, "a, b failed, b, c");
 }
 
+async fn summaries_say_how_each_run_stands(backend: &dyn Backend) {
+    let down = Arc::new(AtomicBool::new(true));
+    let failed = engine(backend, down.clone()).run(1).await.unwrap();
+    let (_, audit) = backend.open();
+    let summary = audit.summary(&failed.run_id).await.unwrap().unwrap();
+    assert_eq!(summary.status, Some(RunStatus::Failed));
+    assert_eq!(summary.pipeline, "backend_suite");
+    assert_eq!(summary.nodes, failed.nodes);
+    assert_eq!(
+        (
+            summary.count(NodeStatus::Completed),
+            summary.count(NodeStatus::Failed)
+        ),
+        (1, 1)
+    );
+    down.store(false, Ordering::SeqCst);
+    engine(backend, down).resume(&failed.run_id).await.unwrap();
+    let summary = audit.summary(&failed.run_id).await.unwrap().unwrap();
+    assert_eq!(summary.status, Some(RunStatus::Completed));
+    assert_eq!(summary.count(NodeStatus::Completed), 3);
+    assert!(summary.updated_at_ms >= summary.started_at_ms);
+    assert!(
+        audit
+            .summary(&RunId::new("absent").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 macro_rules! suite {
     ($($backend:ident),*) => {
         $(
@@ -236,6 +266,10 @@ macro_rules! suite {
                 #[tokio::test]
                 async fn audit_entries_round_trip() {
                     super::audit_entries_round_trip(&super::$backend()).await;
+                }
+                #[tokio::test]
+                async fn summaries_say_how_each_run_stands() {
+                    super::summaries_say_how_each_run_stands(&super::$backend()).await;
                 }
                 #[tokio::test]
                 async fn a_failed_run_resumes_from_a_reopened_store() {

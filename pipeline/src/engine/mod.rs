@@ -15,13 +15,16 @@ use crate::definition::{FromCheckpoint, Pipeline};
 use crate::event::{EventHandler, NoEvents};
 use crate::graph::{Graph, GraphInner};
 use crate::store::{
-    AuditEntry, AuditLog, Checkpoint, Checkpointer, FORMAT_VERSION, RunHeader, StoreError,
+    AuditEntry, AuditLog, Checkpoint, Checkpointer, FORMAT_VERSION, RunHeader, RunSummary,
+    StoreError,
 };
-use crate::{OnError, PersistenceWarning, PipelineError, PipelineResult, RunId, Store};
+use crate::{NodeStatus, OnError, PersistenceWarning, PipelineError, PipelineResult, RunId, Store};
 
 /// What every node task of one run shares.
 pub(crate) struct RunShared {
     pub run_id: RunId,
+    /// When the run first started (the original start, for a resumed run).
+    pub started_at_ms: u64,
     pub checkpointer: Option<Arc<dyn Checkpointer>>,
     pub audit: Option<Arc<dyn AuditLog>>,
     pub events: Arc<dyn EventHandler>,
@@ -239,13 +242,14 @@ impl<P: Pipeline> PipelineEngine<P> {
         inputs: P::Inputs,
         cancel: Option<CancelHandle>,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
-        let mut shared = self.shared(run_id.clone());
+        let started_at_ms = node_task::now_ms();
+        let mut shared = self.shared(run_id.clone(), started_at_ms);
         let mut warnings = Vec::new();
         let mut lease = Lease::new(run_id.clone());
         if shared.persists() {
             match to_json(&inputs) {
                 Ok(json) => {
-                    let header = self.header(&run_id, json);
+                    let header = self.header(&run_id, json, started_at_ms);
                     self.create_stores(&mut shared, &header, &mut warnings, &mut lease)
                         .await?;
                 }
@@ -288,7 +292,7 @@ impl<P: Pipeline> PipelineEngine<P> {
                 }
             })?;
         let restored = self.restore(&checkpoint)?;
-        let mut shared = self.shared(run_id.clone());
+        let mut shared = self.shared(run_id.clone(), checkpoint.header.started_at_ms);
         let mut warnings = Vec::new();
         if let Some(audit) = &shared.audit {
             match audit.resume_run(&checkpoint.header).await {
@@ -314,8 +318,41 @@ impl<P: Pipeline> PipelineEngine<P> {
         cancel: Option<CancelHandle>,
         lease: Lease,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
+        let started_at_ms = shared.started_at_ms;
         let resumed = restored.is_some();
         let restored = restored.unwrap_or_default();
+        let (audit, events, run_id) = (
+            shared.audit.clone(),
+            Arc::clone(&shared.events),
+            shared.run_id.clone(),
+        );
+        let mut summary = RunSummary {
+            run_id: run_id.clone(),
+            pipeline: self.graph.name().to_owned(),
+            status: None,
+            started_at_ms,
+            updated_at_ms: node_task::now_ms(),
+            nodes: self
+                .graph
+                .node_ids()
+                .map(|id| (id.to_owned(), NodeStatus::NotRun))
+                .collect(),
+        };
+        for &(index, ..) in &restored {
+            if let Some(id) = self
+                .graph
+                .inner
+                .nodes
+                .get(index as usize)
+                .map(|n| n.id.to_string())
+            {
+                summary.nodes.insert(id, NodeStatus::Completed);
+            }
+        }
+        let mut summary_warnings = Vec::new();
+        if let Some(audit) = &audit {
+            write_summary(audit.as_ref(), &summary, &*events, &mut summary_warnings).await;
+        }
         let run = scheduler::Run::new(
             &self.graph,
             shared,
@@ -326,25 +363,33 @@ impl<P: Pipeline> PipelineEngine<P> {
         let span = tracing::info_span!("pipeline.run", pipeline = self.graph.name(), run_id = %run.run_id(), resumed);
         let execute = run.execute(inputs, restored, cancel, resumed);
         // Entering a disabled span on every poll costs a little; skip it when nobody listens.
-        let result = if span.is_disabled() {
+        let mut result = if span.is_disabled() {
             execute.await
         } else {
             execute.instrument(span).await
         };
+        if let Some(audit) = &audit {
+            summary.status = Some(result.status);
+            summary.updated_at_ms = node_task::now_ms();
+            summary.nodes = result.nodes.clone();
+            write_summary(audit.as_ref(), &summary, &*events, &mut summary_warnings).await;
+        }
+        result.warnings.extend(summary_warnings);
         drop(lease); // after the run, and also when this future is dropped mid-run
         Ok(result)
     }
 
-    fn shared(&self, run_id: RunId) -> RunShared {
+    fn shared(&self, run_id: RunId, started_at_ms: u64) -> RunShared {
         RunShared {
             run_id,
+            started_at_ms,
             checkpointer: self.checkpointer.clone(),
             audit: self.audit.clone(),
             events: Arc::clone(&self.events),
         }
     }
 
-    fn header(&self, run_id: &RunId, inputs: Json) -> RunHeader {
+    fn header(&self, run_id: &RunId, inputs: Json, started_at_ms: u64) -> RunHeader {
         RunHeader {
             format_version: FORMAT_VERSION,
             run_id: run_id.clone(),
@@ -352,7 +397,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             fingerprint: self.graph.fingerprint().to_owned(),
             graph: self.graph.signature().clone(),
             inputs,
-            started_at_ms: node_task::now_ms(),
+            started_at_ms,
         }
     }
 
@@ -442,6 +487,24 @@ impl<P: Pipeline> PipelineEngine<P> {
             restored.push((index, value, Arc::clone(&record.output)));
         }
         Ok(restored)
+    }
+}
+
+/// Writes a run summary; a failure is a persistence warning, like any other audit write.
+async fn write_summary(
+    audit: &dyn AuditLog,
+    summary: &RunSummary,
+    events: &dyn EventHandler,
+    warnings: &mut Vec<PersistenceWarning>,
+) {
+    if let Err(e) = audit.write_summary(summary).await {
+        let warning = PersistenceWarning {
+            store: Store::Audit,
+            node: None,
+            message: format!("cannot write the run summary: {e}"),
+        };
+        events.on_persistence_warning(&summary.run_id, &warning);
+        warnings.push(warning);
     }
 }
 

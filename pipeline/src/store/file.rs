@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use super::framing::{self, MAGIC_LEN};
 use super::{
     AuditEntry, AuditLog, Checkpoint, Checkpointer, FORMAT_VERSION, NodeRecord, RunHeader,
-    StoreError,
+    RunSummary, StoreError,
 };
 use crate::RunId;
 
@@ -580,6 +580,39 @@ impl AuditLog for FileAuditLog {
         }
         let entry = entry.clone();
         blocking(&self.files, move |f| f.append(&entry.run_id, &entry)).await
+    }
+
+    /// Written to `<dir>/<run id>.summary` through a temporary file and a rename, so a reader
+    /// sees the old summary or the new one, never a torn one.
+    async fn write_summary(&self, summary: &RunSummary) -> Result<(), StoreError> {
+        let summary = summary.clone();
+        blocking(&self.files, move |files| {
+            let path = files.dir.join(format!("{}.summary", summary.run_id));
+            let tmp = files.dir.join(format!(
+                ".{}.summary.{}.tmp",
+                summary.run_id,
+                std::process::id()
+            ));
+            files.write_new(&tmp, &encode(&summary)?)?;
+            fs::rename(&tmp, &path).map_err(io_error("replace", &path))
+        })
+        .await
+    }
+
+    async fn summary(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+        let path = self.files.dir.join(format!("{run_id}.summary"));
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("read", &path)(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                path,
+                offset: 0,
+                reason: format!("undecodable run summary: {e}"),
+            })
     }
 
     async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{AuditEntry, AuditLog, Checkpoint, Checkpointer, NodeRecord, RunHeader, StoreError};
+use super::{
+    AuditEntry, AuditLog, Checkpoint, Checkpointer, NodeRecord, RunHeader, RunSummary, StoreError,
+};
 use crate::RunId;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -100,6 +102,7 @@ impl Checkpointer for InMemoryCheckpointer {
 #[derive(Clone, Default, Debug)]
 pub struct InMemoryAuditLog {
     runs: Arc<Mutex<BTreeMap<RunId, Vec<AuditEntry>>>>,
+    summaries: Arc<Mutex<BTreeMap<RunId, RunSummary>>>,
 }
 
 impl InMemoryAuditLog {
@@ -137,6 +140,15 @@ impl AuditLog for InMemoryAuditLog {
 
     async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
         Ok(lock(&self.runs).get(run_id).cloned())
+    }
+
+    async fn write_summary(&self, summary: &RunSummary) -> Result<(), StoreError> {
+        lock(&self.summaries).insert(summary.run_id.clone(), summary.clone());
+        Ok(())
+    }
+
+    async fn summary(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+        Ok(lock(&self.summaries).get(run_id).cloned())
     }
 
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {

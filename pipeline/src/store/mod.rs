@@ -18,7 +18,9 @@ pub use file::{
     decode_checkpoint_file,
 };
 pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
-pub use records::{AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader};
+pub use records::{
+    AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader, RunSummary,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};
 
@@ -139,6 +141,18 @@ pub trait AuditLog: Send + Sync {
     /// Every run in the store.
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError>;
 
+    /// Replaces the run's summary (see [`RunSummary`]). Stores that keep none ignore it.
+    async fn write_summary(&self, summary: &RunSummary) -> Result<(), StoreError> {
+        let _ = summary;
+        Ok(())
+    }
+
+    /// The run's latest summary, if the store keeps one.
+    async fn summary(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+        let _ = run_id;
+        Ok(None)
+    }
+
     /// The run ended, or its future was dropped: release what is held for it (its lock, open
     /// files). Called exactly once per successful `create_run` or `resume_run`.
     fn release_run(&self, run_id: &RunId) {
@@ -181,6 +195,12 @@ impl<A: AuditLog + ?Sized> AuditLog for Arc<A> {
     }
     async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
         (**self).entries(run_id).await
+    }
+    async fn write_summary(&self, summary: &RunSummary) -> Result<(), StoreError> {
+        (**self).write_summary(summary).await
+    }
+    async fn summary(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+        (**self).summary(run_id).await
     }
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         (**self).list_runs().await

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::RunId;
 use crate::data::Json;
 use crate::graph::GraphSignature;
+use crate::{NodeStatus, RunId, RunStatus};
 
 /// The version of the record format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -105,4 +105,29 @@ pub struct AuditEntry {
     /// The error text, when the attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Where a run stands, for people and tools listing runs: written by the engine when a run starts
+/// or resumes (`status: None`) and when it ends. A run whose process died keeps `None`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The run.
+    pub run_id: RunId,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// How the run ended; `None` while it runs, or if its process died.
+    pub status: Option<RunStatus>,
+    /// When the run first started, in milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+    /// When this summary was written, in milliseconds since the Unix epoch.
+    pub updated_at_ms: u64,
+    /// Every node's status as of this summary.
+    pub nodes: BTreeMap<String, NodeStatus>,
+}
+
+impl RunSummary {
+    /// How many nodes have `status`.
+    pub fn count(&self, status: NodeStatus) -> usize {
+        self.nodes.values().filter(|s| **s == status).count()
+    }
 }

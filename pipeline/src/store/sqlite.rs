@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     AuditEntry, AuditLog, Checkpoint, Checkpointer, Durability, FORMAT_VERSION, NodeRecord,
-    RunHeader, StoreError,
+    RunHeader, RunSummary, StoreError,
 };
 use crate::RunId;
 
@@ -39,6 +39,7 @@ const SCHEMA: &str = "
         entry TEXT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS audit_entries_by_run ON audit_entries (run_id, seq);
+    CREATE TABLE IF NOT EXISTS run_summaries (run_id TEXT PRIMARY KEY, summary TEXT NOT NULL);
 ";
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -470,6 +471,34 @@ impl AuditLog for SqliteAuditLog {
         blocking(&self.db, move |db| {
             let sql = "INSERT INTO audit_entries (run_id, entry) VALUES (?1, ?2)";
             db.append(AUDIT, sql, &entry.run_id, &entry)
+        })
+        .await
+    }
+
+    async fn write_summary(&self, summary: &RunSummary) -> Result<(), StoreError> {
+        let summary = summary.clone();
+        blocking(&self.db, move |db| {
+            db.insert(
+                "INSERT OR REPLACE INTO run_summaries (run_id, summary) VALUES (?1, ?2)",
+                &summary.run_id,
+                &summary,
+            )
+        })
+        .await
+    }
+
+    async fn summary(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+        let run_id = run_id.clone();
+        blocking(&self.db, move |db| {
+            let text: Option<String> = lock(&db.connection)
+                .query_row(
+                    "SELECT summary FROM run_summaries WHERE run_id = ?1",
+                    params![run_id.as_str()],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(|e| sql_error("read", &db.path, e))?;
+            text.map(|t| db.decode("run summary", 0, &t)).transpose()
         })
         .await
     }
