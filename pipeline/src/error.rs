@@ -66,6 +66,15 @@ pub enum PipelineError {
         #[source]
         source: serde_json::Error,
     },
+    /// Inputs given as JSON do not match the pipeline's inputs.
+    #[error("invalid inputs for pipeline `{pipeline}`: {source}")]
+    InvalidInputs {
+        /// The pipeline.
+        pipeline: String,
+        /// What serde said (the missing or mistyped field, and where).
+        #[source]
+        source: serde_json::Error,
+    },
     /// The store could not be read or written.
     #[error("run `{run_id}`: {source}")]
     Store {

@@ -41,3 +41,37 @@ pub trait EventHandler: Send + Sync {
 pub(crate) struct NoEvents;
 
 impl EventHandler for NoEvents {}
+
+impl<E: EventHandler + ?Sized> EventHandler for std::sync::Arc<E> {
+    fn on_pipeline_start(&self, pipeline: &str, run_id: &RunId, resumed: bool) {
+        (**self).on_pipeline_start(pipeline, run_id, resumed)
+    }
+    fn on_pipeline_end(&self, pipeline: &str, run_id: &RunId, status: RunStatus) {
+        (**self).on_pipeline_end(pipeline, run_id, status)
+    }
+    fn on_node_start(&self, run_id: &RunId, node: &str, attempt: u32) {
+        (**self).on_node_start(run_id, node, attempt)
+    }
+    fn on_node_complete(&self, run_id: &RunId, node: &str, attempt: u32, duration: Duration) {
+        (**self).on_node_complete(run_id, node, attempt, duration)
+    }
+    fn on_node_fail(&self, run_id: &RunId, node: &str, attempt: u32, error: &str) {
+        (**self).on_node_fail(run_id, node, attempt, error)
+    }
+    fn on_node_retry(
+        &self,
+        run_id: &RunId,
+        node: &str,
+        attempt: u32,
+        error: &str,
+        delay: Duration,
+    ) {
+        (**self).on_node_retry(run_id, node, attempt, error, delay)
+    }
+    fn on_node_skip(&self, run_id: &RunId, node: &str) {
+        (**self).on_node_skip(run_id, node)
+    }
+    fn on_persistence_warning(&self, run_id: &RunId, warning: &PersistenceWarning) {
+        (**self).on_persistence_warning(run_id, warning)
+    }
+}

@@ -66,6 +66,8 @@
 
 extern crate self as pipeline;
 
+#[cfg(feature = "cli")]
+pub mod cli;
 mod data;
 mod definition;
 mod engine;

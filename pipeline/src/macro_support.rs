@@ -13,7 +13,7 @@ use crate::node::NodeError;
 pub use crate::definition::{FromCheckpoint, Pipeline};
 pub use crate::graph::{Graph, GraphBuilder};
 pub use crate::node::{Node, NodeContext, NodeOptions, OnError};
-pub use crate::registry::{NodeInfo, Param, PipelineInfo, PipelineNode};
+pub use crate::registry::{NodeInfo, Param, PipelineInfo, PipelineNode, dyn_pipeline};
 pub use crate::store::Checkpoint;
 pub use inventory;
 pub use serde;

@@ -7,6 +7,16 @@
 //! }
 //! ```
 
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::graph::GraphSignature;
+use crate::store::{AuditLog, Checkpointer};
+use crate::{EventHandler, Pipeline, PipelineEngine, PipelineError, PipelineResult, RunId};
+
 /// A named, typed value: a node parameter or a pipeline input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Param {
@@ -71,6 +81,8 @@ pub struct PipelineInfo {
     /// The fingerprint of its graph, computed at compile time from its inputs, nodes, edges and
     /// type names.
     pub fingerprint: u64,
+    /// The pipeline itself, to run or resume with inputs given as JSON.
+    pub pipeline: fn() -> Box<dyn DynPipeline>,
 }
 
 impl PipelineInfo {
@@ -102,4 +114,99 @@ pub fn pipeline(name: &str) -> Option<&'static PipelineInfo> {
     inventory::iter::<PipelineInfo>
         .into_iter()
         .find(|p| p.name == name)
+}
+
+/// The stores a pipeline started from the registry runs with.
+#[derive(Clone)]
+pub struct Stores {
+    /// Where completed nodes are checkpointed.
+    pub checkpointer: Arc<dyn Checkpointer>,
+    /// Where attempts and run summaries are recorded.
+    pub audit: Arc<dyn AuditLog>,
+}
+
+/// A registered pipeline behind a trait object: run it with JSON inputs, or resume one of its runs.
+/// Its output comes back as JSON.
+#[async_trait]
+pub trait DynPipeline: Send + Sync {
+    /// The pipeline's graph.
+    fn signature(&self) -> GraphSignature;
+
+    /// Runs the pipeline on `inputs`, a JSON object with one field per pipeline input;
+    /// [`PipelineError::InvalidInputs`] when a field is missing or mistyped.
+    async fn run(
+        &self,
+        stores: Stores,
+        inputs: &str,
+        events: Arc<dyn EventHandler>,
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
+
+    /// Resumes run `run_id`.
+    async fn resume(
+        &self,
+        stores: Stores,
+        run_id: &RunId,
+        events: Arc<dyn EventHandler>,
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
+}
+
+struct Registered<P>(PhantomData<fn() -> P>);
+
+impl<P: Pipeline + Default> Registered<P> {
+    fn engine(stores: Stores, events: Arc<dyn EventHandler>) -> PipelineEngine<P> {
+        PipelineEngine::new(P::default())
+            .checkpointer(stores.checkpointer)
+            .audit_log(stores.audit)
+            .event_handler(events)
+    }
+}
+
+fn to_json<O: Serialize>(result: PipelineResult<O>) -> PipelineResult<serde_json::Value> {
+    result.map_output(|output| serde_json::to_value(output).unwrap_or(serde_json::Value::Null))
+}
+
+#[async_trait]
+impl<P: Pipeline + Default> DynPipeline for Registered<P>
+where
+    P::Output: Serialize,
+{
+    fn signature(&self) -> GraphSignature {
+        P::default().graph().signature().clone()
+    }
+
+    async fn run(
+        &self,
+        stores: Stores,
+        inputs: &str,
+        events: Arc<dyn EventHandler>,
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+        let engine = Self::engine(stores, events);
+        let inputs: P::Inputs =
+            serde_json::from_str(inputs).map_err(|source| PipelineError::InvalidInputs {
+                pipeline: engine.graph().name().to_owned(),
+                source,
+            })?;
+        engine.run(inputs).await.map(to_json)
+    }
+
+    async fn resume(
+        &self,
+        stores: Stores,
+        run_id: &RunId,
+        events: Arc<dyn EventHandler>,
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+        Self::engine(stores, events)
+            .resume(run_id)
+            .await
+            .map(to_json)
+    }
+}
+
+/// The registry entry of pipeline `P` (used by `pipeline!`).
+#[doc(hidden)]
+pub fn dyn_pipeline<P: Pipeline + Default>() -> Box<dyn DynPipeline>
+where
+    P::Output: Serialize,
+{
+    Box::new(Registered::<P>(PhantomData))
 }

@@ -127,6 +127,20 @@ pub struct PipelineResult<O> {
 }
 
 impl<O> PipelineResult<O> {
+    /// The same result with its output converted by `f`.
+    pub fn map_output<T>(self, f: impl FnOnce(O) -> T) -> PipelineResult<T> {
+        PipelineResult {
+            run_id: self.run_id,
+            status: self.status,
+            output: self.output.map(f),
+            nodes: self.nodes,
+            failures: self.failures,
+            restored: self.restored,
+            executed: self.executed,
+            warnings: self.warnings,
+        }
+    }
+
     /// The status of node `id`, if the pipeline has such a node.
     pub fn node(&self, id: &str) -> Option<NodeStatus> {
         self.nodes.get(id).copied()

@@ -381,6 +381,7 @@ fn register(def: &PipelineDef, order: &[usize]) -> TokenStream {
                 nodes: &[#(#nodes),*],
                 edges: &[#(#edges),*],
                 fingerprint: __PIPELINE_FINGERPRINT,
+                pipeline: ::pipeline::__private::dyn_pipeline::<#name>,
             }
         }
     }

@@ -1,0 +1,72 @@
+//! `ops`: the command line of `pipeline::cli` over this program's pipelines.
+//!
+//! ```text
+//! cargo run -p examples --bin ops -- list
+//! cargo run -p examples --bin ops -- run Revenue --input '{"orders": "examples/data/orders.json", "rates": "rates.json"}'
+//! ```
+
+use std::collections::BTreeMap;
+
+use pipeline::prelude::*;
+
+/// One order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Order {
+    /// The order id.
+    pub id: u64,
+    /// Its amount in US cents.
+    pub cents: i64,
+}
+
+/// Reads the orders from a JSON file.
+#[node]
+async fn load_orders(path: String) -> anyhow::Result<Vec<Order>> {
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Sums the orders' amounts, in US cents.
+#[node]
+async fn total(orders: Vec<Order>) -> i64 {
+    orders.iter().map(|o| o.cents).sum()
+}
+
+/// Reads exchange rates (`{"EUR": 0.92}`) from a JSON file.
+#[node(retries = 1, backoff = "10ms")]
+async fn load_rates(path: String) -> anyhow::Result<BTreeMap<String, f64>> {
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Converts cents to euros.
+#[node]
+fn to_eur(cents: i64, rates: BTreeMap<String, f64>) -> anyhow::Result<f64> {
+    let rate = rates
+        .get("EUR")
+        .ok_or_else(|| anyhow::anyhow!("no EUR rate"))?;
+    Ok((cents as f64 / 100.0 * rate * 100.0).round() / 100.0)
+}
+
+/// Renders the report line.
+#[node]
+fn render(cents: i64, eur: f64) -> String {
+    format!("revenue {:.2} USD = {eur:.2} EUR", cents as f64 / 100.0)
+}
+
+pipeline! {
+    /// Revenue in dollars and euros.
+    pub Revenue(orders: String, rates: String) -> String {
+        all    = load_orders(orders);
+        cents  = total(all);
+        table  = load_rates(rates);
+        eur    = to_eur(cents, table);
+        report = render(cents, eur);
+        report
+    }
+}
+
+fn main() {
+    pipeline::cli::main()
+}

@@ -1,0 +1,108 @@
+//! Live progress of a run: a redrawn status line on a terminal, plain lines otherwise.
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::{EventHandler, RunId};
+
+pub struct Progress {
+    tty: bool,
+    total: usize,
+    started: Instant,
+    state: Mutex<State>,
+}
+
+struct State {
+    done: usize,
+    running: BTreeSet<String>,
+}
+
+impl Progress {
+    /// Progress of a run of `total` nodes, `done` of them restored from a checkpoint.
+    pub fn new(total: usize, done: usize) -> Arc<Progress> {
+        Arc::new(Progress {
+            tty: std::io::stderr().is_terminal(),
+            total,
+            started: Instant::now(),
+            state: Mutex::new(State {
+                done,
+                running: BTreeSet::new(),
+            }),
+        })
+    }
+
+    fn update(&self, change: impl FnOnce(&mut State), line: impl FnOnce() -> String) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        change(&mut state);
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let running: Vec<&str> = state.running.iter().map(String::as_str).collect();
+            let _ = write!(
+                err,
+                "\r\x1b[2K[{}/{}] {:.1}s running: {}",
+                state.done,
+                self.total,
+                self.started.elapsed().as_secs_f64(),
+                running.join(", ")
+            );
+        } else {
+            let _ = writeln!(err, "[{}/{}] {}", state.done, self.total, line());
+        }
+    }
+
+    /// Ends the status line on a terminal.
+    pub fn finish(&self) {
+        if self.tty {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
+
+impl EventHandler for Progress {
+    fn on_node_start(&self, _: &RunId, node: &str, attempt: u32) {
+        self.update(
+            |s| {
+                s.running.insert(node.to_owned());
+            },
+            || format!("{node} started (attempt {attempt})"),
+        );
+    }
+
+    fn on_node_complete(&self, _: &RunId, node: &str, _: u32, duration: Duration) {
+        self.update(
+            |s| {
+                s.running.remove(node);
+                s.done += 1;
+            },
+            || {
+                format!(
+                    "{node} completed in {:.1}ms",
+                    duration.as_secs_f64() * 1000.0
+                )
+            },
+        );
+    }
+
+    fn on_node_fail(&self, _: &RunId, node: &str, attempt: u32, error: &str) {
+        self.update(
+            |s| {
+                s.running.remove(node);
+                s.done += 1;
+            },
+            || format!("{node} failed after {attempt} attempts: {error}"),
+        );
+    }
+
+    fn on_node_retry(&self, _: &RunId, node: &str, attempt: u32, error: &str, delay: Duration) {
+        self.update(
+            |_| {},
+            || format!("{node} attempt {attempt} failed ({error}); retrying in {delay:?}"),
+        );
+    }
+
+    fn on_node_skip(&self, _: &RunId, node: &str) {
+        self.update(|s| s.done += 1, || format!("{node} skipped"));
+    }
+}
