@@ -1,0 +1,299 @@
+//! The `ops` binary (`pipeline::cli::main()`) against real stores, one test per subcommand, and
+//! bad input: a one-line error and a non-zero exit, never a panic.
+
+use std::path::Path;
+use std::process::Command;
+
+const OPS: &str = env!("CARGO_BIN_EXE_ops");
+const ORDERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/orders.json");
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn ops(store: &str, args: &[&str]) -> Output {
+    let out = Command::new(OPS)
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("ops starts");
+    let output = Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(
+        !output.stderr.contains("panicked"),
+        "ops panicked: {}",
+        output.stderr
+    );
+    output
+}
+
+/// Runs `Revenue` with a rates file that does not exist yet: `table` fails, `all` and `cents`
+/// complete. Returns the run id and the rates path.
+fn failed_run(store: &str, dir: &Path) -> (String, String) {
+    let rates = dir.join("rates.json").display().to_string();
+    let input = format!(r#"{{"orders": "{ORDERS}", "rates": "{rates}"}}"#);
+    let out = ops(store, &["run", "Revenue", "--input", &input]);
+    assert_eq!(
+        out.code, 1,
+        "a failed run exits 1: {}{}",
+        out.stdout, out.stderr
+    );
+    let first = out.stdout.lines().next().unwrap_or_default();
+    let run_id = first
+        .strip_prefix("run ")
+        .and_then(|rest| rest.strip_suffix(" failed"))
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_owned();
+    assert!(
+        out.stdout
+            .contains("table failed after 2 attempts: cannot read"),
+        "{}",
+        out.stdout
+    );
+    // Not a terminal: progress comes as plain lines.
+    assert!(out.stderr.contains("cents completed in"), "{}", out.stderr);
+    (run_id, rates)
+}
+
+fn one_line_error(out: &Output, expected: &str) {
+    assert_ne!(out.code, 0);
+    assert_eq!(
+        out.stderr.trim_end().lines().count(),
+        1,
+        "one line: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(expected),
+        "`{expected}` not in: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn list_shows_pipelines_and_nodes_with_source_and_docs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ops(dir.path().to_str().unwrap(), &["list"]);
+    assert_eq!(out.code, 0);
+    assert!(
+        out.stdout.contains("Revenue  (examples/src/bin/ops.rs:"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Revenue in dollars and euros."),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("eur = to_eur(cents, table) -> f64"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("load_rates(path: String) -> BTreeMap<String, f64>"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn graph_draws_a_pipeline_as_mermaid_or_dot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().to_str().unwrap();
+    let mermaid = ops(store, &["graph", "Revenue"]);
+    assert!(
+        mermaid.stdout.starts_with("flowchart TD\n"),
+        "{}",
+        mermaid.stdout
+    );
+    assert!(mermaid.stdout.contains("n1 --> n3"), "{}", mermaid.stdout);
+    let dot = ops(store, &["graph", "Revenue", "--format", "dot"]);
+    assert!(
+        dot.stdout.starts_with("digraph \"Revenue\" {"),
+        "{}",
+        dot.stdout
+    );
+    assert!(
+        dot.stdout.contains("\"cents\" -> \"eur\";"),
+        "{}",
+        dot.stdout
+    );
+}
+
+fn operate_a_failed_run(store: &str, dir: &Path) {
+    let (run_id, rates) = failed_run(store, dir);
+
+    let runs = ops(store, &["runs"]);
+    let row = runs
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&run_id))
+        .unwrap_or_else(|| panic!("{}", runs.stdout));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1..3], ["Revenue", "failed"], "{row}");
+    assert_eq!(
+        cells[cells.len() - 3..],
+        ["2", "1", "0"],
+        "done, failed, skipped: {row}"
+    );
+    assert!(
+        ops(store, &["runs", "--status", "failed"])
+            .stdout
+            .contains(&run_id)
+    );
+    assert!(
+        !ops(store, &["runs", "--status", "completed"])
+            .stdout
+            .contains(&run_id)
+    );
+    assert!(
+        !ops(store, &["runs", "--pipeline", "Other"])
+            .stdout
+            .contains(&run_id)
+    );
+
+    let show = ops(store, &["show", &run_id]);
+    assert!(show.stdout.contains("status   failed"), "{}", show.stdout);
+    let table = show
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("table"))
+        .unwrap();
+    assert!(
+        table.contains("failed     2") && table.contains("cannot read"),
+        "{table}"
+    );
+    assert!(
+        show.stdout
+            .lines()
+            .any(|l| l.starts_with("eur") && l.contains("not run"))
+    );
+
+    let audit = ops(store, &["audit", &run_id, "--node", "table"]);
+    assert_eq!(
+        audit
+            .stdout
+            .lines()
+            .filter(|l| l.contains(" table "))
+            .count(),
+        2,
+        "{}",
+        audit.stdout
+    );
+    let json = ops(store, &["audit", &run_id, "--json"]);
+    let entries: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(entries.len(), 4, "all, cents, and two attempts of table");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["node"] == "cents" && e["output"] == 259900)
+    );
+
+    let graph = ops(store, &["graph", &run_id]);
+    assert!(graph.stdout.contains("class n2 failed"), "{}", graph.stdout);
+
+    std::fs::write(&rates, r#"{"EUR": 0.5}"#).unwrap(); // the fix
+    let resumed = ops(store, &["resume", &run_id]);
+    assert_eq!(resumed.code, 0, "{}{}", resumed.stdout, resumed.stderr);
+    assert!(
+        resumed
+            .stdout
+            .contains(r#"output "revenue 2599.00 USD = 1299.50 EUR""#),
+        "{}",
+        resumed.stdout
+    );
+    assert!(
+        !resumed.stderr.contains("all started"),
+        "completed nodes are not run again: {}",
+        resumed.stderr
+    );
+    assert!(
+        ops(store, &["runs", "--status", "completed"])
+            .stdout
+            .contains(&run_id)
+    );
+}
+
+#[test]
+fn runs_show_audit_graph_and_resume_operate_a_failed_run_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    operate_a_failed_run(&store, dir.path());
+}
+
+#[test]
+fn runs_show_audit_graph_and_resume_operate_a_failed_run_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("runs.db").display());
+    operate_a_failed_run(&store, dir.path());
+}
+
+#[test]
+fn bad_input_is_a_one_line_error_and_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().to_str().unwrap();
+    one_line_error(
+        &ops(store, &["run", "Nope"]),
+        "unknown pipeline `Nope`; the pipelines are: Revenue",
+    );
+    one_line_error(
+        &ops(store, &["run", "Revenue", "--input", "{oops"]),
+        "invalid inputs for pipeline `Revenue`",
+    );
+    one_line_error(
+        &ops(store, &["run", "Revenue", "--input", r#"{"orders": "x"}"#]),
+        "missing field `rates`",
+    );
+    one_line_error(
+        &ops(
+            store,
+            &[
+                "run",
+                "Revenue",
+                "--input",
+                r#"{"orders": 1, "rates": "x"}"#,
+            ],
+        ),
+        "invalid type: integer `1`, expected a string",
+    );
+    one_line_error(
+        &ops(store, &["show", "no-such-run"]),
+        "unknown run `no-such-run`",
+    );
+    one_line_error(
+        &ops(store, &["resume", "no-such-run"]),
+        "unknown run `no-such-run`",
+    );
+    one_line_error(
+        &ops(store, &["audit", "../../etc/passwd"]),
+        "invalid run id",
+    );
+    one_line_error(
+        &ops(store, &["graph", "nothing"]),
+        "no pipeline or run named `nothing`",
+    );
+    one_line_error(
+        &ops(ORDERS, &["runs"]),
+        "is a file; give a directory or sqlite://FILE",
+    );
+    let not_sqlite = dir.path().join("not.db");
+    std::fs::write(&not_sqlite, "this is not a database").unwrap();
+    let store = format!("sqlite://{}", not_sqlite.display());
+    let out = ops(&store, &["runs"]);
+    one_line_error(&out, "not.db");
+    let usage = ops(dir.path().to_str().unwrap(), &["frobnicate"]);
+    assert_eq!(usage.code, 2, "a usage error exits 2: {}", usage.stderr);
+}
