@@ -173,6 +173,7 @@ const _: () = {
         ::pipeline::__private::PipelineNode { id : "alert", kind : "page_oncall" },
         ::pipeline::__private::PipelineNode { id : "report", kind : "render" }], edges :
         & [("path", "orders"), ("orders", "sum"), ("orders", "n"), ("sum", "alert"),
-        ("n", "report"), ("sum", "report")], fingerprint : __PIPELINE_FINGERPRINT, }
+        ("n", "report"), ("sum", "report")], fingerprint : __PIPELINE_FINGERPRINT,
+        pipeline : ::pipeline::__private::dyn_pipeline:: < Sales >, }
     }
 };
