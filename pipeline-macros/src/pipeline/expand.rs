@@ -131,6 +131,16 @@ fn items(def: &PipelineDef, complete: bool) -> TokenStream {
         " The typed checkpoint of a run of [`{name}`]: its inputs, and the recorded output of each \
          node (`None` until the node has completed)."
     );
+    // Users need not depend on serde: the derives go through the runtime's re-export.
+    let data = quote! {
+        #[derive(
+            ::core::clone::Clone,
+            ::core::fmt::Debug,
+            ::pipeline::__private::serde::Serialize,
+            ::pipeline::__private::serde::Deserialize,
+        )]
+        #[serde(crate = "::pipeline::__private::serde")]
+    };
     quote! {
         #(#attrs)*
         #default_doc
@@ -138,25 +148,13 @@ fn items(def: &PipelineDef, complete: bool) -> TokenStream {
         #vis struct #name;
 
         #[doc = #inputs_doc]
-        #[derive(
-            ::core::clone::Clone,
-            ::core::fmt::Debug,
-            ::pipeline::__private::serde::Serialize,
-            ::pipeline::__private::serde::Deserialize,
-        )]
-        #[serde(crate = "::pipeline::__private::serde")]
+        #data
         #vis struct #inputs {
             #(#input_fields)*
         }
 
         #[doc = #checkpoint_doc]
-        #[derive(
-            ::core::clone::Clone,
-            ::core::fmt::Debug,
-            ::pipeline::__private::serde::Serialize,
-            ::pipeline::__private::serde::Deserialize,
-        )]
-        #[serde(crate = "::pipeline::__private::serde")]
+        #data
         #vis struct #checkpoint {
             #(#input_fields)*
             #(#binding_fields)*
