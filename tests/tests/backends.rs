@@ -281,3 +281,46 @@ macro_rules! suite {
 }
 
 suite!(memory, files, sqlite);
+
+/// SQLite keeps its own pages intact across crashes (WAL); what it cannot catch is a record that
+/// decodes to garbage: that is an error naming the database and the row, never a wrong record.
+#[tokio::test]
+async fn a_garbled_sqlite_record_is_an_error_naming_the_database_and_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let store = SqliteCheckpointer::open(&path).unwrap();
+    let h = header("garbled");
+    store.create_run(&h).await.unwrap();
+    store.save(&h.run_id, &record("a", 1)).await.unwrap();
+    store.save(&h.run_id, &record("b", 2)).await.unwrap();
+    store.release_run(&h.run_id);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE node_records SET record = '{\"node\": 7' WHERE seq = 2",
+            [],
+        )
+        .unwrap();
+    let err = SqliteCheckpointer::open(&path)
+        .unwrap()
+        .load(&h.run_id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt { offset: 2, .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("runs.db") && message.contains("row 2"),
+        "{message}"
+    );
+
+    std::fs::write(
+        dir.path().join("not.db"),
+        b"not a database at all, not even close",
+    )
+    .unwrap();
+    let refused = SqliteCheckpointer::open(dir.path().join("not.db")).unwrap_err();
+    assert!(refused.to_string().contains("not.db"), "{refused}");
+}
