@@ -120,7 +120,7 @@ pub struct PipelineResult<O> {
     pub failures: BTreeMap<String, NodeFailure>,
     /// The nodes whose outputs were restored from the checkpoint instead of run (on resume).
     pub restored: Vec<String>,
-    /// The nodes that ran in this call (each at least one attempt), in start order.
+    /// The nodes that ran in this call (each at least one attempt), in the order they finished.
     pub executed: Vec<String>,
     /// Checkpoint and audit writes that failed.
     pub warnings: Vec<PersistenceWarning>,

@@ -40,7 +40,7 @@ pub(crate) struct Run<I, O> {
     stopped: bool,
     failures: BTreeMap<String, NodeFailure>,
     restored: Vec<String>,
-    /// The nodes that ran, in start order.
+    /// The nodes that ran, in the order they finished.
     executed: Vec<u32>,
     warnings: Vec<PersistenceWarning>,
 }
