@@ -15,7 +15,9 @@ fn check(name: &str, expansion: TokenStream) {
         .join("snapshots")
         .join(format!("{name}.rs"));
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, &formatted).unwrap();
+        if let Err(e) = std::fs::write(&path, &formatted) {
+            panic!("cannot write {}: {e}", path.display());
+        }
         return;
     }
     let stored = std::fs::read_to_string(&path).unwrap_or_default();

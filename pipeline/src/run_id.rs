@@ -183,11 +183,12 @@ mod tests {
     }
 
     #[test]
-    fn serde_round_trip_validates() {
-        let id = RunId::new("abc-1").unwrap();
-        let json = serde_json::to_string(&id).unwrap();
+    fn serde_round_trip_validates() -> Result<(), Box<dyn std::error::Error>> {
+        let id = RunId::new("abc-1")?;
+        let json = serde_json::to_string(&id)?;
         assert_eq!(json, "\"abc-1\"");
-        assert_eq!(serde_json::from_str::<RunId>(&json).unwrap(), id);
+        assert_eq!(serde_json::from_str::<RunId>(&json)?, id);
         assert!(serde_json::from_str::<RunId>("\"../x\"").is_err());
+        Ok(())
     }
 }
