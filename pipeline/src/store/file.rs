@@ -137,13 +137,7 @@ impl RunFiles {
     }
 
     fn create_dir(&self) -> Result<(), StoreError> {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(&self.dir)
-            .map_err(io_error("create directory", &self.dir))
+        create_private_dir(&self.dir)
     }
 
     fn open_options() -> OpenOptions {
@@ -380,6 +374,17 @@ fn decode_at<T: DeserializeOwned>(
         offset: frame.offset,
         reason: format!("undecodable record: {e}"),
     })
+}
+
+/// Creates `dir` and its parents, owner-only (0700) on Unix.
+pub(super) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(io_error("create directory", dir))
 }
 
 fn encode(value: &impl Serialize) -> Result<Vec<u8>, StoreError> {

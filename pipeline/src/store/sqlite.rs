@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::file::create_private_dir;
 use super::{
     AuditEntry, AuditLog, Checkpoint, Checkpointer, Durability, FORMAT_VERSION, NodeRecord,
     RunHeader, RunSummary, StoreError,
@@ -224,16 +225,6 @@ impl Database {
         }
         Ok(runs)
     }
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(|e| io_error("create directory", dir, e))
 }
 
 fn io_error(op: &'static str, path: &Path, source: io::Error) -> StoreError {
