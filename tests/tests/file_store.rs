@@ -285,7 +285,7 @@ async fn a_dropped_run_releases_its_lock_so_the_same_process_can_resume_it() {
 }
 
 #[tokio::test]
-async fn two_engines_resuming_one_run_at_once_one_gets_run_locked() {
+async fn two_engines_resuming_one_run_at_once_never_write_it_together() {
     let dir = tempfile::tempdir().unwrap();
     let fail = Arc::new(AtomicBool::new(true));
     let graph = chain(3, fail.clone(), Log::default());

@@ -159,23 +159,19 @@ fn execute(cli: Cli) -> CliResult<i32> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
-    runtime.block_on(async move {
+    // `list` needs no store: open it only for the commands that do.
+    let stores = || open_store(&cli.store);
+    runtime.block_on(async {
         match cli.command {
             Command::List => list().map(|()| 0),
-            command => {
-                let stores = open_store(&cli.store)?;
-                match command {
-                    Command::List => unreachable!("handled above"),
-                    Command::Graph { target, format } => graph(&stores, &target, format).await,
-                    Command::Runs { pipeline, status } => runs(&stores, pipeline, status).await,
-                    Command::Show { run_id } => show(&stores, &parse_id(&run_id)?).await,
-                    Command::Audit { run_id, node, json } => {
-                        audit(&stores, &parse_id(&run_id)?, node, json).await
-                    }
-                    Command::Run { pipeline, input } => run(stores, &pipeline, &input).await,
-                    Command::Resume { run_id } => resume(stores, &parse_id(&run_id)?).await,
-                }
+            Command::Graph { target, format } => graph(&stores()?, &target, format).await,
+            Command::Runs { pipeline, status } => runs(&stores()?, pipeline, status).await,
+            Command::Show { run_id } => show(&stores()?, &parse_id(&run_id)?).await,
+            Command::Audit { run_id, node, json } => {
+                audit(&stores()?, &parse_id(&run_id)?, node, json).await
             }
+            Command::Run { pipeline, input } => run(stores()?, &pipeline, &input).await,
+            Command::Resume { run_id } => resume(stores()?, &parse_id(&run_id)?).await,
         }
     })
 }

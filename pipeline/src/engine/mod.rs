@@ -4,6 +4,7 @@ mod cancel;
 mod node_task;
 mod scheduler;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tracing::Instrument;
@@ -318,40 +319,16 @@ impl<P: Pipeline> PipelineEngine<P> {
         cancel: Option<CancelHandle>,
         lease: Lease,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
-        let started_at_ms = shared.started_at_ms;
         let resumed = restored.is_some();
         let restored = restored.unwrap_or_default();
-        let (audit, events, run_id) = (
-            shared.audit.clone(),
-            Arc::clone(&shared.events),
-            shared.run_id.clone(),
-        );
-        let mut summary = RunSummary {
-            run_id: run_id.clone(),
-            pipeline: self.graph.name().to_owned(),
-            status: None,
-            started_at_ms,
-            updated_at_ms: node_task::now_ms(),
-            nodes: self
-                .graph
-                .node_ids()
-                .map(|id| (id.to_owned(), NodeStatus::NotRun))
-                .collect(),
-        };
-        for &(index, ..) in &restored {
-            if let Some(id) = self
-                .graph
-                .inner
-                .nodes
-                .get(index as usize)
-                .map(|n| n.id.to_string())
-            {
-                summary.nodes.insert(id, NodeStatus::Completed);
-            }
-        }
+        let (audit, events) = (shared.audit.clone(), Arc::clone(&shared.events));
+        // Summaries live in the audit log; without one, do not build them.
+        let summary = audit
+            .is_some()
+            .then(|| self.start_summary(&shared, &restored));
         let mut summary_warnings = Vec::new();
-        if let Some(audit) = &audit {
-            write_summary(audit.as_ref(), &summary, &*events, &mut summary_warnings).await;
+        if let (Some(audit), Some(summary)) = (&audit, &summary) {
+            write_summary(audit.as_ref(), summary, &*events, &mut summary_warnings).await;
         }
         let run = scheduler::Run::new(
             &self.graph,
@@ -368,7 +345,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         } else {
             execute.instrument(span).await
         };
-        if let Some(audit) = &audit {
+        if let (Some(audit), Some(mut summary)) = (&audit, summary) {
             summary.status = Some(result.status);
             summary.updated_at_ms = node_task::now_ms();
             summary.nodes = result.nodes.clone();
@@ -377,6 +354,27 @@ impl<P: Pipeline> PipelineEngine<P> {
         result.warnings.extend(summary_warnings);
         drop(lease); // after the run, and also when this future is dropped mid-run
         Ok(result)
+    }
+
+    /// The summary of a run as it starts: the restored nodes completed, the rest not run yet.
+    fn start_summary(&self, shared: &RunShared, restored: &[(u32, Value, Json)]) -> RunSummary {
+        let mut nodes: BTreeMap<String, NodeStatus> = self
+            .graph
+            .node_ids()
+            .map(|id| (id.to_owned(), NodeStatus::NotRun))
+            .collect();
+        for &(index, ..) in restored {
+            let id = &self.graph.inner.nodes[index as usize].id;
+            nodes.insert(id.to_string(), NodeStatus::Completed);
+        }
+        RunSummary {
+            run_id: shared.run_id.clone(),
+            pipeline: self.graph.name().to_owned(),
+            status: None,
+            started_at_ms: shared.started_at_ms,
+            updated_at_ms: node_task::now_ms(),
+            nodes,
+        }
     }
 
     fn shared(&self, run_id: RunId, started_at_ms: u64) -> RunShared {

@@ -60,12 +60,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             on_error,
             cap: cap.unwrap_or(usize::MAX),
             state: vec![State::Waiting; n],
-            waiting: graph
-                .inner
-                .nodes
-                .iter()
-                .map(|n| n.upstream.len() as u32)
-                .collect(),
+            waiting: vec![0; n], // counted in `restore`, once completed nodes are known
             values: vec![None; n],
             json: vec![None; n],
             input_values: Vec::new(),

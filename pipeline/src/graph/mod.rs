@@ -346,14 +346,6 @@ impl<I: Data> GraphBuilder<I> {
         }
         raw.into_iter().map(|(_, slot)| slot).collect()
     }
-
-    fn slot_name(&self, slot: Slot) -> String {
-        match slot {
-            Slot::Input(i) => self.inputs.get(i as usize).map(|d| d.name.to_string()),
-            Slot::Node(i) => self.nodes.get(i as usize).map(|d| d.id.to_string()),
-        }
-        .unwrap_or_default()
-    }
 }
 
 fn signature<I>(inputs: &[InputDef<I>], nodes: &[NodeDef]) -> GraphSignature {
@@ -538,14 +530,4 @@ impl<I: Data> NodeBuilder<'_, I> {
 
 fn mismatch() -> NodeError {
     "internal error: an upstream value has another type than its handle".into()
-}
-
-impl<I: Data> GraphBuilder<I> {
-    /// The id of the input or node behind `handle` (empty for a handle of another builder).
-    pub fn name_of<T>(&self, handle: Handle<T>) -> String {
-        if handle.graph != self.id {
-            return String::new();
-        }
-        self.slot_name(handle.slot)
-    }
 }

@@ -277,9 +277,21 @@ impl RunFiles {
         Ok(Some((header, records)))
     }
 
-    fn append(&self, run_id: &RunId, record: &impl Serialize) -> Result<(), StoreError> {
+    /// Serializes and frames `record` on the caller's thread, then appends it: inline with
+    /// [`Durability::Async`], on the blocking pool with [`Durability::Sync`] (it may wait for
+    /// an `fsync`).
+    async fn append(
+        self: &Arc<Self>,
+        run_id: &RunId,
+        record: &impl Serialize,
+    ) -> Result<(), StoreError> {
         let mut bytes = Vec::new();
         framing::frame(&encode(record)?, &mut bytes)?;
+        let run_id = run_id.clone();
+        blocking(self, move |files| files.append_bytes(&run_id, &bytes)).await
+    }
+
+    fn append_bytes(&self, run_id: &RunId, bytes: &[u8]) -> Result<(), StoreError> {
         let run = match lock(&self.open).get(run_id) {
             Some(run) => Arc::clone(run),
             None => return Err(StoreError::UnknownRun(run_id.clone())),
@@ -287,7 +299,7 @@ impl RunFiles {
         let number = {
             let mut appended = lock(&run.appended);
             (&run.file)
-                .write_all(&bytes)
+                .write_all(bytes)
                 .map_err(|e| io_error("append to", &self.path(run_id))(e))?;
             *appended += 1;
             *appended
@@ -494,11 +506,7 @@ impl Checkpointer for FileCheckpointer {
     }
 
     async fn save(&self, run_id: &RunId, record: &NodeRecord) -> Result<(), StoreError> {
-        if self.files.durability == Durability::Async {
-            return self.files.append(run_id, record);
-        }
-        let (run_id, record) = (run_id.clone(), record.clone());
-        blocking(&self.files, move |f| f.append(&run_id, &record)).await
+        self.files.append(run_id, record).await
     }
 
     async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
@@ -580,11 +588,7 @@ impl AuditLog for FileAuditLog {
     }
 
     async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        if self.files.durability == Durability::Async {
-            return self.files.append(&entry.run_id, entry);
-        }
-        let entry = entry.clone();
-        blocking(&self.files, move |f| f.append(&entry.run_id, &entry)).await
+        self.files.append(&entry.run_id, entry).await
     }
 
     /// Written to `<dir>/<run id>.summary` through a temporary file and a rename, so a reader
