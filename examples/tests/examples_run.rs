@@ -13,6 +13,10 @@ mod etl;
 #[path = "../examples/inspect.rs"]
 mod inspect;
 
+#[allow(dead_code)]
+#[path = "../src/bin/ops.rs"]
+mod ops;
+
 use pipeline::{NodeStatus, RunStatus};
 
 fn text(out: Vec<u8>) -> String {
@@ -100,4 +104,19 @@ async fn inspect_lists_the_registry_and_prints_a_typed_checkpoint_and_audit_trai
         "{out}"
     );
     assert!(out.contains("n attempt 1 Completed"), "{out}");
+}
+
+/// The registry lists each pipeline with the fingerprint `pipeline!` computed at compile time; a
+/// run stores the one computed at run time from its graph. They must agree for every pipeline.
+#[test]
+fn every_example_pipeline_has_the_same_fingerprint_at_compile_time_and_run_time() {
+    let registered = pipeline::registry::pipelines();
+    let names: Vec<&str> = registered.iter().map(|p| p.name).collect();
+    for expected in ["Sales", "SalesEtl", "WordStats", "Revenue"] {
+        assert!(names.contains(&expected), "{expected} not in {names:?}");
+    }
+    for info in registered {
+        let run_time = (info.pipeline)().signature().fingerprint();
+        assert_eq!(info.fingerprint(), run_time, "pipeline `{}`", info.name);
+    }
 }

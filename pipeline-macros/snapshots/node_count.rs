@@ -13,7 +13,7 @@ const _: () = {
         const NAME: &'static str = "count";
         const OUTPUT_TYPE: &'static str = "usize";
         fn options() -> ::pipeline::__private::NodeOptions {
-            ::pipeline::__private::options(
+            ::pipeline::__private::node_options(
                 3u32,
                 ::core::option::Option::Some(
                     ::pipeline::__private::Duration::from_nanos(30000000000u64),

@@ -12,7 +12,7 @@ const _: () = {
         const NAME: &'static str = "render";
         const OUTPUT_TYPE: &'static str = "String";
         fn options() -> ::pipeline::__private::NodeOptions {
-            ::pipeline::__private::options(
+            ::pipeline::__private::node_options(
                 0u32,
                 ::core::option::Option::None,
                 ::core::option::Option::None,
@@ -25,9 +25,11 @@ const _: () = {
             __pipeline_ctx: ::pipeline::__private::NodeContext,
         ) -> ::pipeline::__private::NodeFuture<Self::Output> {
             let (__pipeline_total, __pipeline_n) = __pipeline_inputs;
-            ::pipeline::__private::blocking(move || ::core::result::Result::Ok(
-                render(__pipeline_total, __pipeline_n),
-            ))
+            ::std::boxed::Box::pin(
+                ::pipeline::__private::blocking(move || ::core::result::Result::Ok(
+                    render(__pipeline_total, __pipeline_n),
+                )),
+            )
         }
     }
     #[automatically_derived]

@@ -63,36 +63,44 @@ const _: () = {
             ::pipeline::__private::typed_checkpoint(checkpoint)
         }
     }
-    const __PIPELINE_FINGERPRINT: u64 = ::pipeline::__private::fingerprint(
-        &[
-            "input path: String\n",
-            "node orders = ",
+    const __PIPELINE_FINGERPRINT: u64 = ::pipeline::__private::Fingerprint::new()
+        .input("path", "String")
+        .node(
+            "orders",
             <load as ::pipeline::__private::Node>::NAME,
-            "(path) if () -> ",
+            &["path"],
+            &[],
             <load as ::pipeline::__private::Node>::OUTPUT_TYPE,
-            "\n",
-            "node sum = ",
+        )
+        .node(
+            "sum",
             <total as ::pipeline::__private::Node>::NAME,
-            "(orders) if () -> ",
+            &["orders"],
+            &[],
             <total as ::pipeline::__private::Node>::OUTPUT_TYPE,
-            "\n",
-            "node n = ",
+        )
+        .node(
+            "n",
             <count as ::pipeline::__private::Node>::NAME,
-            "(orders) if () -> ",
+            &["orders"],
+            &[],
             <count as ::pipeline::__private::Node>::OUTPUT_TYPE,
-            "\n",
-            "node alert = ",
+        )
+        .node(
+            "alert",
             <page_oncall as ::pipeline::__private::Node>::NAME,
-            "(sum) if (sum) -> ",
+            &["sum"],
+            &["sum"],
             <page_oncall as ::pipeline::__private::Node>::OUTPUT_TYPE,
-            "\n",
-            "node report = ",
+        )
+        .node(
+            "report",
             <render as ::pipeline::__private::Node>::NAME,
-            "(sum,n) if () -> ",
+            &["sum", "n"],
+            &[],
             <render as ::pipeline::__private::Node>::OUTPUT_TYPE,
-            "\n",
-        ],
-    );
+        )
+        .finish();
     fn __pipeline_graph() -> ::pipeline::__private::Graph<SalesInputs, String> {
         let mut __pipeline_builder = ::pipeline::__private::GraphBuilder::<
             SalesInputs,
@@ -105,25 +113,25 @@ const _: () = {
                 &__pipeline_inputs.path,
             ),
         );
-        let __pipeline_orders = <load as ::pipeline::__private::Node>::__add_to(
+        let __pipeline_orders = <load as ::pipeline::__private::NodeWiring>::add_to(
             &mut __pipeline_builder,
             "orders",
             &[__pipeline_path],
             ::core::option::Option::None,
         );
-        let __pipeline_sum = <total as ::pipeline::__private::Node>::__add_to(
+        let __pipeline_sum = <total as ::pipeline::__private::NodeWiring>::add_to(
             &mut __pipeline_builder,
             "sum",
             &[__pipeline_orders],
             ::core::option::Option::None,
         );
-        let __pipeline_n = <count as ::pipeline::__private::Node>::__add_to(
+        let __pipeline_n = <count as ::pipeline::__private::NodeWiring>::add_to(
             &mut __pipeline_builder,
             "n",
             &[__pipeline_orders],
             ::core::option::Option::None,
         );
-        let __pipeline_alert = <page_oncall as ::pipeline::__private::Node>::__add_to(
+        let __pipeline_alert = <page_oncall as ::pipeline::__private::NodeWiring>::add_to(
             &mut __pipeline_builder,
             "alert",
             &[__pipeline_sum],
@@ -140,7 +148,7 @@ const _: () = {
                 }),
             )),
         );
-        let __pipeline_report = <render as ::pipeline::__private::Node>::__add_to(
+        let __pipeline_report = <render as ::pipeline::__private::NodeWiring>::add_to(
             &mut __pipeline_builder,
             "report",
             &[__pipeline_sum, __pipeline_n],
@@ -150,7 +158,6 @@ const _: () = {
             __pipeline_builder,
             &[__pipeline_report],
             ::pipeline::__private::single::<String>,
-            __PIPELINE_FINGERPRINT,
         )
     }
     #[allow(unused_variables, unreachable_code, dead_code, clippy::all)]

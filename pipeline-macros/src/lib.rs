@@ -10,6 +10,7 @@ mod ctxt;
 mod debug;
 mod node;
 mod pipeline;
+mod text;
 
 use proc_macro::TokenStream;
 

@@ -21,6 +21,10 @@ pub trait Data: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 
 impl<T> Data for T where T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 
+/// Asserts at compile time that a node input or output type can cross an edge (used by `#[node]`).
+#[doc(hidden)]
+pub const fn assert_data<T: Data>() {}
+
 /// A type-erased value held by the engine between nodes.
 pub(crate) type Value = Arc<dyn Any + Send + Sync>;
 

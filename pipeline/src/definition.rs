@@ -1,4 +1,7 @@
-//! The definition the engine runs.
+//! What the engine runs: the [`Pipeline`] trait, and the decoding of a stored checkpoint into a
+//! pipeline's typed checkpoint struct.
+
+use serde::de::DeserializeOwned;
 
 use crate::data::Data;
 use crate::graph::Graph;
@@ -41,4 +44,21 @@ impl FromCheckpoint for Checkpoint {
     fn from_checkpoint(checkpoint: &Checkpoint) -> Result<Self, serde_json::Error> {
         Ok(checkpoint.clone())
     }
+}
+
+/// Decodes a stored checkpoint into a `pipeline!`'s typed checkpoint struct: the inputs, and one
+/// field per completed node (the first record of a node wins, as on resume).
+#[doc(hidden)]
+pub fn typed_checkpoint<T: DeserializeOwned>(
+    checkpoint: &Checkpoint,
+) -> Result<T, serde_json::Error> {
+    let mut fields: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(checkpoint.header.inputs.get())?;
+    for record in checkpoint.nodes.iter().rev() {
+        fields.insert(
+            record.node.clone(),
+            serde_json::from_str(record.output.get())?,
+        );
+    }
+    serde_json::from_value(serde_json::Value::Object(fields))
 }

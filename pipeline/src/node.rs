@@ -1,11 +1,12 @@
-//! What a node sees while it runs and how it is configured.
+//! What a node is to the engine: the [`Node`] trait `#[node]` implements, what a node sees while it
+//! runs ([`NodeContext`]), how it is configured ([`NodeOptions`]), and how its errors are boxed.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::RunId;
-use crate::data::Data;
+use crate::graph::node_fn::NodeFuture;
+use crate::run_id::RunId;
 
 /// The error a node returns. Any `std::error::Error + Send + Sync` converts into it with `?` or
 /// `.into()`, so `std::io::Error`, `thiserror` enums and `anyhow::Error` all work.
@@ -151,29 +152,77 @@ pub trait Node: 'static {
     fn options() -> NodeOptions;
     /// Calls the fn (a sync fn runs on tokio's blocking pool).
     #[doc(hidden)]
-    fn call(
-        inputs: Self::Inputs,
-        ctx: NodeContext,
-    ) -> crate::macro_support::NodeFuture<Self::Output>;
+    fn call(inputs: Self::Inputs, ctx: NodeContext) -> NodeFuture<Self::Output>;
+}
 
-    /// Adds this node to a graph (used by `pipeline!`).
-    #[doc(hidden)]
-    fn __add_to<I: Data>(
-        builder: &mut crate::GraphBuilder<I>,
-        id: &str,
-        args: &[crate::macro_support::AnyHandle],
-        gate: Option<(
-            &[crate::macro_support::AnyHandle],
-            crate::macro_support::Gate,
-        )>,
-    ) -> crate::macro_support::AnyHandle
-    where
-        Self: Sized,
-        Self::Inputs: crate::macro_support::NodeInputs,
-        Self::Output: Data,
-    {
-        builder.add_erased::<Self>(id, args, gate).into()
+/// Options of a node with the given settings (used by `#[node(...)]`).
+#[doc(hidden)]
+pub fn node_options(
+    retries: u32,
+    timeout: Option<Duration>,
+    backoff: Option<Duration>,
+    on_error: Option<OnError>,
+) -> NodeOptions {
+    let mut options = NodeOptions::default().retries(retries);
+    options.timeout = timeout;
+    if let Some(initial) = backoff {
+        options.backoff.initial = initial;
     }
+    options.on_error = on_error;
+    options
+}
+
+/// A `#[node]` fn's return type whose last path segment is `Result`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `std::result::Result`",
+    label = "`#[node]` reads a return type named `Result` as `Result<Output, Error>`",
+    note = "use `std::result::Result<T, E>` (or an alias of it such as `anyhow::Result<T>`)"
+)]
+pub trait Fallible {
+    /// The `Ok` type: the node's output.
+    type Ok;
+    /// The error type.
+    type Error;
+    /// The value as a `Result`.
+    fn into_result(self) -> Result<Self::Ok, Self::Error>;
+}
+
+impl<T, E> Fallible for Result<T, E> {
+    type Ok = T;
+    type Error = E;
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+}
+
+/// An error type a node may return.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the error type of a node",
+    label = "the error type must convert into `Box<dyn std::error::Error + Send + Sync>`",
+    note = "failed attempts are recorded in the audit trail by their error text; return \
+            `std::io::Error`, a `thiserror` enum, `anyhow::Error`, or any type implementing \
+            `std::error::Error + Send + Sync + 'static`"
+)]
+pub trait IntoNodeError {
+    /// Boxes the error.
+    fn into_node_error(self) -> NodeError;
+}
+
+impl<E: Into<NodeError>> IntoNodeError for E {
+    fn into_node_error(self) -> NodeError {
+        self.into()
+    }
+}
+
+/// The result of a fallible node, with its error boxed.
+#[doc(hidden)]
+pub fn node_result<R: Fallible>(result: R) -> Result<R::Ok, NodeError>
+where
+    R::Error: IntoNodeError,
+{
+    result.into_result().map_err(IntoNodeError::into_node_error)
 }
 
 /// The error of an attempt that ran longer than its node's timeout.

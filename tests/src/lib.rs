@@ -1,1 +1,230 @@
-//! Integration tests of the `pipeline` workspace live in `tests/`.
+//! Helpers shared by the integration tests of the `pipeline` workspace (in `tests/`): recording
+//! stores and event handlers, failing stores, and the fingerprint check every test binary with
+//! `pipeline!`s runs.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pipeline::store::*;
+use pipeline::{EventHandler, PersistenceWarning, RunId, RunStatus};
+
+/// `Ok` for infallible node bodies.
+pub fn ok<T>(value: T) -> Result<T, Infallible> {
+    Ok(value)
+}
+
+/// An ordered log of what happened, shared between nodes, stores and handlers.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    pub fn push(&self, line: impl Into<String>) {
+        self.0.lock().unwrap().push(line.into());
+    }
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+    pub fn position(&self, line: &str) -> Option<usize> {
+        self.lines().iter().position(|l| l == line)
+    }
+    pub fn count(&self, line: &str) -> usize {
+        self.lines().iter().filter(|l| *l == line).count()
+    }
+}
+
+/// An in-memory checkpointer that logs `checkpoint:<node>` for each save.
+#[derive(Clone)]
+pub struct RecordingCheckpointer {
+    pub inner: InMemoryCheckpointer,
+    pub log: Log,
+}
+
+#[async_trait]
+impl Checkpointer for RecordingCheckpointer {
+    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+        self.inner.create_run(header).await
+    }
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        self.inner.resume_run(run_id).await
+    }
+    async fn save(&self, run_id: &RunId, record: &NodeRecord) -> Result<(), StoreError> {
+        self.log.push(format!("checkpoint:{}", record.node));
+        self.inner.save(run_id, record).await
+    }
+    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        self.inner.load(run_id).await
+    }
+    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        self.inner.list_runs().await
+    }
+    fn release_run(&self, run_id: &RunId) {
+        self.inner.release_run(run_id)
+    }
+}
+
+/// An in-memory audit log that logs `audit:<node>:<status>` for each entry.
+#[derive(Clone)]
+pub struct RecordingAudit {
+    pub inner: InMemoryAuditLog,
+    pub log: Log,
+}
+
+#[async_trait]
+impl AuditLog for RecordingAudit {
+    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+        self.inner.create_run(header).await
+    }
+    async fn resume_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+        self.inner.resume_run(header).await
+    }
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let status = match entry.status {
+            AuditStatus::Completed => "completed",
+            AuditStatus::Failed => "failed",
+        };
+        self.log.push(format!("audit:{}:{status}", entry.node));
+        self.inner.append(entry).await
+    }
+    async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
+        self.inner.entries(run_id).await
+    }
+    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        self.inner.list_runs().await
+    }
+    fn release_run(&self, run_id: &RunId) {
+        self.inner.release_run(run_id)
+    }
+}
+
+fn broken() -> StoreError {
+    StoreError::Backend("disk on fire".into())
+}
+
+/// A checkpointer whose every call fails.
+pub struct FailingCheckpointer;
+
+#[async_trait]
+impl Checkpointer for FailingCheckpointer {
+    async fn create_run(&self, _: &RunHeader) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn resume_run(&self, _: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        Err(broken())
+    }
+    async fn save(&self, _: &RunId, _: &NodeRecord) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn load(&self, _: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        Err(broken())
+    }
+    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        Err(broken())
+    }
+}
+
+/// A checkpointer that creates runs but fails every save.
+#[derive(Clone, Default)]
+pub struct FailingSaves(pub InMemoryCheckpointer);
+
+#[async_trait]
+impl Checkpointer for FailingSaves {
+    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+        self.0.create_run(header).await
+    }
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        self.0.resume_run(run_id).await
+    }
+    async fn save(&self, _: &RunId, _: &NodeRecord) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        self.0.load(run_id).await
+    }
+    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        self.0.list_runs().await
+    }
+    fn release_run(&self, run_id: &RunId) {
+        self.0.release_run(run_id)
+    }
+}
+
+/// An audit log whose every call fails.
+pub struct FailingAudit;
+
+#[async_trait]
+impl AuditLog for FailingAudit {
+    async fn create_run(&self, _: &RunHeader) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn resume_run(&self, _: &RunHeader) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn append(&self, _: &AuditEntry) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn entries(&self, _: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
+        Err(broken())
+    }
+    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        Err(broken())
+    }
+}
+
+/// An event handler that logs every callback.
+#[derive(Clone, Default)]
+pub struct RecordingEvents(pub Log);
+
+impl EventHandler for RecordingEvents {
+    fn on_pipeline_start(&self, pipeline: &str, _: &RunId, resumed: bool) {
+        self.0.push(format!("pipeline_start:{pipeline}:{resumed}"));
+    }
+    fn on_pipeline_end(&self, pipeline: &str, _: &RunId, status: RunStatus) {
+        self.0.push(format!("pipeline_end:{pipeline}:{status}"));
+    }
+    fn on_node_start(&self, _: &RunId, node: &str, attempt: u32) {
+        self.0.push(format!("node_start:{node}:{attempt}"));
+    }
+    fn on_node_complete(&self, _: &RunId, node: &str, attempt: u32, _: Duration) {
+        self.0.push(format!("node_complete:{node}:{attempt}"));
+    }
+    fn on_node_fail(&self, _: &RunId, node: &str, attempt: u32, _: &str) {
+        self.0.push(format!("node_fail:{node}:{attempt}"));
+    }
+    fn on_node_retry(&self, _: &RunId, node: &str, attempt: u32, _: &str, _: Duration) {
+        self.0.push(format!("node_retry:{node}:{attempt}"));
+    }
+    fn on_node_skip(&self, _: &RunId, node: &str) {
+        self.0.push(format!("node_skip:{node}"));
+    }
+    fn on_persistence_warning(&self, _: &RunId, warning: &PersistenceWarning) {
+        self.0.push(format!(
+            "warning:{}",
+            warning.node.as_deref().unwrap_or("header")
+        ));
+    }
+}
+
+/// Asserts that every `pipeline!` registered in this binary has the same fingerprint at compile
+/// time (what the registry lists) as at run time (what a run stores and resume compares), and
+/// that each of `expected` is among them. A drift between the two would refuse every stored run
+/// on resume.
+pub fn assert_compile_time_fingerprints_agree(expected: &[&str]) {
+    let registered = pipeline::registry::pipelines();
+    for name in expected {
+        assert!(
+            registered.iter().any(|p| p.name == *name),
+            "pipeline `{name}` is not registered"
+        );
+    }
+    for info in registered {
+        let run_time = (info.pipeline)().signature().fingerprint();
+        assert_eq!(
+            info.fingerprint(),
+            run_time,
+            "pipeline `{}`: compile-time and run-time fingerprints differ",
+            info.name
+        );
+    }
+}

@@ -205,3 +205,8 @@ fn the_graph_draws_as_mermaid_and_dot() {
         "{dot}"
     );
 }
+
+#[test]
+fn the_fingerprint_is_the_same_at_compile_time_and_run_time() {
+    tests::assert_compile_time_fingerprints_agree(&["Sales"]);
+}

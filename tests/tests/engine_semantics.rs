@@ -1,14 +1,12 @@
 //! The engine's run semantics, one named test each, through the public low-level graph API.
 
-mod common;
-
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
 use pipeline::*;
+use tests::*;
 use tokio::sync::{Barrier, Notify};
 
 /// Which node ids fail (with an error) while they are in the set.

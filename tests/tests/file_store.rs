@@ -1,15 +1,13 @@
 //! The file checkpointer and audit log: durable across engines, append-only, torn-tail tolerant,
 //! corruption-detecting.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::*;
 use pipeline::*;
+use tests::*;
 
 /// A chain of `n` nodes, each adding 1; the first fails while `fail` is set. Nodes log their starts.
 fn chain(n: usize, fail: Arc<AtomicBool>, log: Log) -> Graph<u64, u64> {

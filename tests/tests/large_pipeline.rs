@@ -239,3 +239,8 @@ async fn a_pipeline_of_200_nodes_compiles_and_runs() {
     };
     assert_eq!(result.output, Some(expected));
 }
+
+#[test]
+fn the_fingerprint_is_the_same_at_compile_time_and_run_time() {
+    tests::assert_compile_time_fingerprints_agree(&["Large"]);
+}

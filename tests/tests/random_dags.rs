@@ -2,15 +2,13 @@
 //! respected, statuses partition the nodes, and resume reaches the uninterrupted run's outputs
 //! without re-running a checkpointed node.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::*;
 use pipeline::*;
 use proptest::prelude::*;
+use tests::*;
 
 #[derive(Clone, Debug)]
 struct Spec {

@@ -1,10 +1,8 @@
 //! Runs and nodes go out as `tracing` spans. In a test binary of its own: `tracing` caches whether a
 //! callsite is enabled process-wide, which races with tests that run without a subscriber.
 
-mod common;
-
-use common::*;
 use pipeline::*;
+use tests::*;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing_subscriber::Layer;

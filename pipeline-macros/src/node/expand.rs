@@ -68,7 +68,7 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
         quote!(::std::boxed::Box::pin(async move { #result }))
     } else {
         let result = result(call);
-        quote!(::pipeline::__private::blocking(move || #result))
+        quote!(::std::boxed::Box::pin(::pipeline::__private::blocking(move || #result)))
     };
     let output = output_type(node);
     let output_text = node.output.text();
@@ -116,7 +116,7 @@ fn options_tokens(options: &Options) -> TokenStream {
         )),
         None => quote!(::core::option::Option::None),
     };
-    quote!(::pipeline::__private::options(#retries, #timeout, #backoff, #on_error))
+    quote!(::pipeline::__private::node_options(#retries, #timeout, #backoff, #on_error))
 }
 
 /// The signature `pipeline!`'s shadow code calls: the data parameters only, spanned on the user's
@@ -145,11 +145,11 @@ fn shadow(node: &NodeFn) -> TokenStream {
 fn register(item: &ItemFn, node: &NodeFn) -> TokenStream {
     let name_text = node.name.to_string();
     let inputs = node.inputs.iter().map(|i| {
-        let (n, t) = (i.name.to_string(), super::type_text(&i.ty));
+        let (n, t) = (i.name.to_string(), crate::text::type_text(&i.ty));
         quote!(::pipeline::__private::Param { name: #n, type_name: #t })
     });
     let output = node.output.text();
-    let doc = super::doc_text(&item.attrs);
+    let doc = crate::text::doc_text(&item.attrs);
     let blocking = !node.is_async;
     let line = quote_spanned!(node.name.span()=> ::core::line!());
     quote! {

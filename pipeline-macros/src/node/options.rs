@@ -65,7 +65,7 @@ pub fn parse(cx: &Ctxt, attr: TokenStream) -> Options {
 
 fn unknown_key_message(key: &str) -> String {
     let keys: Vec<String> = KEYS.iter().map(|(k, _)| format!("`{k}`")).collect();
-    let hint = crate::pipeline::did_you_mean(key, KEYS.iter().map(|(k, _)| *k))
+    let hint = crate::text::did_you_mean(key, KEYS.iter().map(|(k, _)| *k))
         .map(|k| format!("; did you mean `{k}`?"))
         .unwrap_or_default();
     format!(

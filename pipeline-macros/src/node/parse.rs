@@ -149,13 +149,13 @@ impl Output {
     /// The written output type for the registry: `T` of `Result<T, E>`, or the type itself.
     pub fn text(&self) -> String {
         match self {
-            Output::Infallible(ty) => super::type_text(ty),
+            Output::Infallible(ty) => crate::text::type_text(ty),
             Output::Fallible(ty) => match last_segment(ty).map(|s| &s.arguments) {
                 Some(syn::PathArguments::AngleBracketed(args)) => match args.args.first() {
-                    Some(syn::GenericArgument::Type(ok)) => super::type_text(ok),
-                    _ => super::type_text(ty),
+                    Some(syn::GenericArgument::Type(ok)) => crate::text::type_text(ok),
+                    _ => crate::text::type_text(ty),
                 },
-                _ => super::type_text(ty),
+                _ => crate::text::type_text(ty),
             },
         }
     }

@@ -7,11 +7,23 @@ use syn::visit::Visit;
 use syn::{Expr, Ident};
 
 use super::ast::PipelineDef;
-use super::did_you_mean;
 use crate::ctxt::Ctxt;
+use crate::text::did_you_mean;
 
-/// Runs every check; returns the statements in dependency order when the graph is sound.
-pub fn all(cx: &Ctxt, def: &PipelineDef) -> Option<Vec<usize>> {
+/// What the checks resolved about a sound pipeline, for `expand` to read: edges and condition
+/// names are derived here once.
+pub struct Plan {
+    /// The statements in dependency order (each after the bindings it reads).
+    pub order: Vec<usize>,
+    /// Per statement: the inputs and bindings its condition reads (empty without a condition).
+    pub condition_names: Vec<Vec<Ident>>,
+    /// Per statement: every input and binding it reads (arguments and condition), sorted by name,
+    /// each once: the graph's edges into it.
+    pub sources: Vec<Vec<String>>,
+}
+
+/// Runs every check; returns the resolved plan when the pipeline is sound.
+pub fn all(cx: &Ctxt, def: &PipelineDef) -> Option<Plan> {
     duplicate_inputs(cx, def);
     duplicate_bindings(cx, def);
     bindings_shadowing_inputs(cx, def);
@@ -20,7 +32,42 @@ pub fn all(cx: &Ctxt, def: &PipelineDef) -> Option<Vec<usize>> {
     if !cx.is_ok() {
         return None;
     }
-    topological_order(cx, def)
+    let condition_names: Vec<Vec<Ident>> = def
+        .statements
+        .iter()
+        .map(|s| {
+            s.condition
+                .as_ref()
+                .map(|c| condition_names(def, c))
+                .unwrap_or_default()
+        })
+        .collect();
+    let upstream: Vec<Vec<usize>> = (0..def.statements.len())
+        .map(|i| upstream_bindings(def, i, &condition_names[i]))
+        .collect();
+    let order = topological_order(cx, def, &upstream)?;
+    let sources = def
+        .statements
+        .iter()
+        .zip(&condition_names)
+        .map(|(s, condition)| sources(&s.args, condition))
+        .collect();
+    Some(Plan {
+        order,
+        condition_names,
+        sources,
+    })
+}
+
+fn sources(args: &[Ident], condition: &[Ident]) -> Vec<String> {
+    let mut from: Vec<String> = args
+        .iter()
+        .chain(condition)
+        .map(ToString::to_string)
+        .collect();
+    from.sort();
+    from.dedup();
+    from
 }
 
 fn duplicate_inputs(cx: &Ctxt, def: &PipelineDef) {
@@ -112,7 +159,7 @@ fn unknown_outputs(cx: &Ctxt, def: &PipelineDef) {
 
 /// The pipeline inputs and bindings a condition reads: the single-segment names in it that are
 /// inputs or bindings. Other names (constants, fns) are left to the compiler.
-pub fn condition_names(def: &PipelineDef, condition: &Expr) -> Vec<Ident> {
+fn condition_names(def: &PipelineDef, condition: &Expr) -> Vec<Ident> {
     struct Names<'a> {
         known: &'a [String],
         found: Vec<Ident>,
@@ -138,18 +185,12 @@ pub fn condition_names(def: &PipelineDef, condition: &Expr) -> Vec<Ident> {
 }
 
 /// The bindings statement `index` reads (arguments and condition).
-pub fn upstream_bindings(def: &PipelineDef, index: usize) -> Vec<usize> {
-    let statement = &def.statements[index];
-    let condition = statement
-        .condition
-        .iter()
-        .flat_map(|c| condition_names(def, c));
-    let mut upstream: Vec<usize> = statement
+fn upstream_bindings(def: &PipelineDef, index: usize, condition: &[Ident]) -> Vec<usize> {
+    let mut upstream: Vec<usize> = def.statements[index]
         .args
         .iter()
-        .cloned()
         .chain(condition)
-        .filter_map(|name| def.statements.iter().position(|s| s.binding == name))
+        .filter_map(|name| def.statements.iter().position(|s| s.binding == *name))
         .collect();
     upstream.sort_unstable();
     upstream.dedup();
@@ -158,14 +199,13 @@ pub fn upstream_bindings(def: &PipelineDef, index: usize) -> Vec<usize> {
 
 /// Orders the statements so that each comes after the bindings it reads, keeping the written
 /// order where it is free; a cycle is an error naming it, at a binding in it.
-fn topological_order(cx: &Ctxt, def: &PipelineDef) -> Option<Vec<usize>> {
+fn topological_order(cx: &Ctxt, def: &PipelineDef, upstream: &[Vec<usize>]) -> Option<Vec<usize>> {
     let n = def.statements.len();
-    let upstream: Vec<Vec<usize>> = (0..n).map(|i| upstream_bindings(def, i)).collect();
     let mut state = vec![Visit3::New; n];
     let mut order = Vec::with_capacity(n);
     let mut stack = Vec::new();
     for start in 0..n {
-        if let Some(cycle) = visit(start, &upstream, &mut state, &mut order, &mut stack) {
+        if let Some(cycle) = visit(start, upstream, &mut state, &mut order, &mut stack) {
             let names: Vec<String> = cycle
                 .iter()
                 .map(|&i| def.statements[i].binding.to_string())

@@ -6,8 +6,8 @@ use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
 use super::ast::{PipelineDef, Statement};
-use super::check;
-use crate::node::{doc_text, type_text};
+use super::check::Plan;
+use crate::text::{doc_text, type_text};
 
 struct Names {
     name: Ident,
@@ -45,7 +45,7 @@ fn type_of(def: &PipelineDef, name: &Ident) -> TokenStream {
     }
 }
 
-pub fn pipeline(def: &PipelineDef, order: &[usize]) -> TokenStream {
+pub fn pipeline(def: &PipelineDef, plan: &Plan) -> TokenStream {
     let Names {
         name,
         inputs,
@@ -53,10 +53,10 @@ pub fn pipeline(def: &PipelineDef, order: &[usize]) -> TokenStream {
     } = names(def);
     let output = &def.output;
     let items = items(def, true);
-    let graph = graph_fn(def, order);
-    let fingerprint = fingerprint_const(def, order);
-    let shadow = shadow(def, order);
-    let register = register(def, order);
+    let graph = graph_fn(def, plan);
+    let fingerprint = fingerprint_const(def, plan);
+    let shadow = shadow(def, &plan.order);
+    let register = register(def, plan);
     quote! {
         #items
 
@@ -188,7 +188,7 @@ pub fn stubs(def: &PipelineDef) -> TokenStream {
     }
 }
 
-fn graph_fn(def: &PipelineDef, order: &[usize]) -> TokenStream {
+fn graph_fn(def: &PipelineDef, plan: &Plan) -> TokenStream {
     let Names { name, inputs, .. } = names(def);
     let name_text = name.to_string();
     let output = &def.output;
@@ -204,7 +204,10 @@ fn graph_fn(def: &PipelineDef, order: &[usize]) -> TokenStream {
             );
         }
     });
-    let nodes = order.iter().map(|&i| node_handle(def, &def.statements[i]));
+    let nodes = plan
+        .order
+        .iter()
+        .map(|&i| node_handle(def, &def.statements[i], &plan.condition_names[i]));
     let outputs = def.tail.names.iter().map(local);
     let extract = if def.tail.tuple {
         quote!(<#output as ::pipeline::__private::NodeInputs>::from_values)
@@ -220,45 +223,43 @@ fn graph_fn(def: &PipelineDef, order: &[usize]) -> TokenStream {
                 __pipeline_builder,
                 &[#(#outputs),*],
                 #extract,
-                __PIPELINE_FINGERPRINT,
             )
         }
     }
 }
 
-/// The fingerprint, computed at compile time from the same text as
-/// `GraphSignature::fingerprint`: inputs with their written types, then each node in order with
-/// its fn, arguments, condition inputs and written output type.
-fn fingerprint_const(def: &PipelineDef, order: &[usize]) -> TokenStream {
-    let mut pieces: Vec<TokenStream> = Vec::new();
-    for input in &def.inputs {
-        let text = format!("input {}: {}\n", input.name, type_text(&input.ty));
-        pieces.push(quote!(#text));
-    }
-    for &i in order {
+/// The fingerprint, computed at compile time by the runtime's own const fns (the format lives
+/// there once): inputs with their written types, then each node in order with its fn, arguments,
+/// condition inputs and written output type.
+fn fingerprint_const(def: &PipelineDef, plan: &Plan) -> TokenStream {
+    let inputs = def.inputs.iter().map(|input| {
+        let (name, ty) = (input.name.to_string(), type_text(&input.ty));
+        quote!(.input(#name, #ty))
+    });
+    let nodes = plan.order.iter().map(|&i| {
         let s = &def.statements[i];
-        let func = &s.func;
-        let args: Vec<String> = s.args.iter().map(ToString::to_string).collect();
-        let condition: Vec<String> = s
-            .condition
-            .iter()
-            .flat_map(|c| check::condition_names(def, c))
-            .map(|n| n.to_string())
-            .collect();
-        let head = format!("node {} = ", s.binding);
-        let middle = format!("({}) if ({}) -> ", args.join(","), condition.join(","));
-        pieces.push(quote!(#head));
-        pieces.push(quote!(<#func as ::pipeline::__private::Node>::NAME));
-        pieces.push(quote!(#middle));
-        pieces.push(quote!(<#func as ::pipeline::__private::Node>::OUTPUT_TYPE));
-        pieces.push(quote!("\n"));
-    }
+        let (id, func) = (s.binding.to_string(), &s.func);
+        let args = s.args.iter().map(ToString::to_string);
+        let condition = plan.condition_names[i].iter().map(ToString::to_string);
+        quote! {
+            .node(
+                #id,
+                <#func as ::pipeline::__private::Node>::NAME,
+                &[#(#args),*],
+                &[#(#condition),*],
+                <#func as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            )
+        }
+    });
     quote! {
-        const __PIPELINE_FINGERPRINT: u64 = ::pipeline::__private::fingerprint(&[#(#pieces),*]);
+        const __PIPELINE_FINGERPRINT: u64 = ::pipeline::__private::Fingerprint::new()
+            #(#inputs)*
+            #(#nodes)*
+            .finish();
     }
 }
 
-fn node_handle(def: &PipelineDef, statement: &Statement) -> TokenStream {
+fn node_handle(def: &PipelineDef, statement: &Statement, names: &[Ident]) -> TokenStream {
     let (binding, func) = (&statement.binding, &statement.func);
     let id = binding.to_string();
     let local_binding = local(binding);
@@ -266,7 +267,6 @@ fn node_handle(def: &PipelineDef, statement: &Statement) -> TokenStream {
     let gate = match &statement.condition {
         None => quote!(::core::option::Option::None),
         Some(condition) => {
-            let names = check::condition_names(def, condition);
             let locals = names.iter().map(local);
             let types = names.iter().map(|n| type_of(def, n));
             let bool_type = quote_spanned!(condition.span()=> bool);
@@ -284,7 +284,7 @@ fn node_handle(def: &PipelineDef, statement: &Statement) -> TokenStream {
             }
         }
     };
-    let add = quote_spanned!(func.span()=> <#func as ::pipeline::__private::Node>::__add_to);
+    let add = quote_spanned!(func.span()=> <#func as ::pipeline::__private::NodeWiring>::add_to);
     quote! {
         let #local_binding = #add(
             &mut __pipeline_builder,
@@ -329,7 +329,7 @@ fn shadow(def: &PipelineDef, order: &[usize]) -> TokenStream {
     }
 }
 
-fn register(def: &PipelineDef, order: &[usize]) -> TokenStream {
+fn register(def: &PipelineDef, plan: &Plan) -> TokenStream {
     let Names { name, .. } = names(def);
     let name_text = name.to_string();
     let doc = doc_text(&def.attrs);
@@ -337,7 +337,7 @@ fn register(def: &PipelineDef, order: &[usize]) -> TokenStream {
         let (n, t) = (i.name.to_string(), type_text(&i.ty));
         quote!(::pipeline::__private::Param { name: #n, type_name: #t })
     });
-    let nodes = order.iter().map(|&i| {
+    let nodes = plan.order.iter().map(|&i| {
         let s = &def.statements[i];
         let id = s.binding.to_string();
         let kind = type_text(&Type::Path(syn::TypePath {
@@ -346,23 +346,9 @@ fn register(def: &PipelineDef, order: &[usize]) -> TokenStream {
         }));
         quote!(::pipeline::__private::PipelineNode { id: #id, kind: #kind })
     });
-    let edges = order.iter().flat_map(|&i| {
-        let s = &def.statements[i];
-        let to = s.binding.to_string();
-        let condition = s
-            .condition
-            .iter()
-            .flat_map(|c| check::condition_names(def, c));
-        let mut from: Vec<String> = s
-            .args
-            .iter()
-            .cloned()
-            .chain(condition)
-            .map(|n| n.to_string())
-            .collect();
-        from.sort();
-        from.dedup();
-        from.into_iter().map(move |f| quote!((#f, #to)))
+    let edges = plan.order.iter().flat_map(|&i| {
+        let to = def.statements[i].binding.to_string();
+        plan.sources[i].iter().map(move |from| quote!((#from, #to)))
     });
     let output = type_text(&def.output);
     let line = quote_spanned!(name.span()=> ::core::line!());

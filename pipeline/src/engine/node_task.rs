@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,7 +66,16 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-pub(crate) fn panic_text(payload: Box<dyn Any + Send>) -> String {
+/// Runs `future`, turning a panic in it into the error text the audit trail records. The one
+/// place the engine catches panics: in node bodies, condition gates, and its own code around them.
+pub(crate) async fn caught<T>(future: impl Future<Output = T>) -> Result<T, String> {
+    AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .map_err(panic_text)
+}
+
+fn panic_text(payload: Box<dyn Any + Send>) -> String {
     let text = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -81,7 +91,7 @@ pub(crate) async fn run_node(shared: Arc<RunShared>, node: &NodeDef, job: NodeJo
         job,
         warnings: Vec::new(),
     };
-    let (outcome, ran) = match task.gate() {
+    let (outcome, ran) = match task.gate().await {
         Ok(true) => (task.attempts().await, true),
         Ok(false) => (Outcome::Skipped, false),
         Err(error) => {
@@ -110,15 +120,15 @@ struct NodeTask<'a> {
 
 impl NodeTask<'_> {
     /// Evaluates the condition gate; a panicking or mistyped gate fails the node.
-    fn gate(&self) -> Result<bool, String> {
+    async fn gate(&self) -> Result<bool, String> {
         let Some(gate) = &self.node.gate else {
             return Ok(true);
         };
         let values: Vec<&Value> = self.job.gate_args.iter().collect();
-        match std::panic::catch_unwind(AssertUnwindSafe(|| (gate.pred)(&values))) {
+        match caught(async { (gate.pred)(&values) }).await {
             Ok(Some(open)) => Ok(open),
             Ok(None) => Err("internal error: a condition input has an unexpected type".into()),
-            Err(payload) => Err(format!("condition {}", panic_text(payload))),
+            Err(panic) => Err(format!("condition {panic}")),
         }
     }
 
@@ -176,9 +186,7 @@ impl NodeTask<'_> {
             attempt,
         };
         let values: Vec<&Value> = self.job.args.iter().collect();
-        let future = std::panic::catch_unwind(AssertUnwindSafe(|| (self.node.run)(&values, ctx)))
-            .map_err(panic_text)?;
-        let future = AssertUnwindSafe(future).catch_unwind();
+        let future = caught(async { (self.node.run)(&values, ctx).await });
         let result = match self.node.options.timeout {
             // Boxed: a `Timeout` is large, and only nodes with a timeout need one.
             Some(limit) => Box::pin(tokio::time::timeout(limit, future))
@@ -186,7 +194,7 @@ impl NodeTask<'_> {
                 .map_err(|_| Box::new(TimeoutError(limit)) as NodeError)?,
             None => future.await,
         };
-        result.map_err(panic_text)?
+        result.map_err(NodeError::from)?
     }
 
     async fn complete(&mut self, attempt: &Attempt, ended: Ended, value: Value) -> Outcome {

@@ -2,10 +2,8 @@
 //! O(nodes + edges) in all, and runs each node on its own tokio task.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use futures_util::FutureExt;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -199,14 +197,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         // Boxed: a node's future is about 1 KB, and an unboxed one is copied on every spawn.
         let task = Box::pin(async move {
             let node = &graph.nodes[job.index as usize];
-            let report = AssertUnwindSafe(node_task::run_node(shared, node, job))
-                .catch_unwind()
+            let report = node_task::caught(node_task::run_node(shared, node, job))
                 .await
-                .unwrap_or_else(|payload| Report {
-                    outcome: Outcome::Failed {
-                        error: node_task::panic_text(payload),
-                        attempts: 1,
-                    },
+                .unwrap_or_else(|error| Report {
+                    outcome: Outcome::Failed { error, attempts: 1 },
                     warnings: Vec::new(),
                     ran: true,
                 });

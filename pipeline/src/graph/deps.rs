@@ -2,6 +2,7 @@
 
 use std::marker::PhantomData;
 
+use super::tuples::all_tuples;
 use crate::data::{Data, Value};
 
 /// Where a value lives while a run is in flight: a pipeline input or a node output.
@@ -48,7 +49,7 @@ impl<T> std::fmt::Debug for Handle<T> {
 /// A list of [`Handle`]s whose values are gathered, cloned, into [`Deps::Values`].
 ///
 /// Implemented for `()`, a single `Handle<T>` (values: `T`), `Vec<Handle<T>>` (values: `Vec<T>`,
-/// for fan-in over a number of nodes known only at run time) and tuples of up to twelve of these
+/// for fan-in over a number of nodes known only at run time) and tuples of up to sixteen of these
 /// (values: the tuple of their values), nested as deep as needed.
 pub trait Deps: sealed::Sealed + Send + Sync + 'static {
     /// The owned values a consumer receives.
@@ -66,31 +67,18 @@ pub trait Deps: sealed::Sealed + Send + Sync + 'static {
 
 mod sealed {
     pub trait Sealed {}
-    impl Sealed for () {}
     impl<T> Sealed for super::Handle<T> {}
     impl<T> Sealed for Vec<super::Handle<T>> {}
-    macro_rules! tuples {
-        ($(($($name:ident),+))+) => { $(impl<$($name: Sealed),+> Sealed for ($($name,)+) {})+ };
+    macro_rules! sealed_tuple {
+        ($($name:ident $idx:tt),*) => { impl<$($name: Sealed),*> Sealed for ($($name,)*) {} };
     }
-    tuples! {
-        (A) (A, B) (A, B, C) (A, B, C, D) (A, B, C, D, E) (A, B, C, D, E, F) (A, B, C, D, E, F, G)
-        (A, B, C, D, E, F, G, H) (A, B, C, D, E, F, G, H, I) (A, B, C, D, E, F, G, H, I, J)
-        (A, B, C, D, E, F, G, H, I, J, K) (A, B, C, D, E, F, G, H, I, J, K, L)
-    }
+    super::all_tuples!(sealed_tuple);
 }
 
 fn take<'v, 'a>(values: &mut &'v [&'a Value], n: usize) -> Option<&'v [&'a Value]> {
     let (head, rest) = values.split_at_checked(n)?;
     *values = rest;
     Some(head)
-}
-
-impl Deps for () {
-    type Values = ();
-    fn slots(&self, _: &mut Vec<(u64, Slot)>) {}
-    fn extract(&self, _: &mut &[&Value]) -> Option<()> {
-        Some(())
-    }
 }
 
 impl<T: Data> Deps for Handle<T> {
@@ -117,28 +105,19 @@ impl<T: Data> Deps for Vec<Handle<T>> {
 }
 
 macro_rules! tuple_deps {
-    ($($name:ident $idx:tt),+) => {
-        impl<$($name: Deps),+> Deps for ($($name,)+) {
-            type Values = ($($name::Values,)+);
+    ($($name:ident $idx:tt),*) => {
+        impl<$($name: Deps),*> Deps for ($($name,)*) {
+            type Values = ($($name::Values,)*);
+            #[allow(unused_variables)]
             fn slots(&self, out: &mut Vec<(u64, Slot)>) {
-                $(self.$idx.slots(out);)+
+                $(self.$idx.slots(out);)*
             }
+            #[allow(unused_variables)]
             fn extract(&self, values: &mut &[&Value]) -> Option<Self::Values> {
-                Some(($(self.$idx.extract(values)?,)+))
+                Some(($(self.$idx.extract(values)?,)*))
             }
         }
     };
 }
 
-tuple_deps!(A 0);
-tuple_deps!(A 0, B 1);
-tuple_deps!(A 0, B 1, C 2);
-tuple_deps!(A 0, B 1, C 2, D 3);
-tuple_deps!(A 0, B 1, C 2, D 3, E 4);
-tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5);
-tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
-tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
-tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
-tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
-tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
-tuple_deps!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+all_tuples!(tuple_deps);

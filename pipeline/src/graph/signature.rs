@@ -2,9 +2,10 @@
 //! and compared on resume to say exactly what changed.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
+
+use super::fingerprint::Fingerprint;
 
 /// A pipeline input as the checkpoint header records it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,22 +49,20 @@ impl GraphSignature {
     }
 
     pub(crate) fn fingerprint_hash(&self) -> u64 {
-        let mut text = String::new();
+        let mut fingerprint = Fingerprint::new();
         for input in &self.inputs {
-            let _ = writeln!(text, "input {}: {}", input.name, input.type_name);
+            fingerprint = fingerprint.input(&input.name, &input.type_name);
         }
         for node in &self.nodes {
-            let _ = writeln!(
-                text,
-                "node {} = {}({}) if ({}) -> {}",
-                node.id,
-                node.kind,
-                node.inputs.join(","),
-                node.condition_inputs.join(","),
-                node.output_type
+            fingerprint = fingerprint.node(
+                &node.id,
+                &node.kind,
+                &strs(&node.inputs),
+                &strs(&node.condition_inputs),
+                &node.output_type,
             );
         }
-        fnv1a64(text.as_bytes())
+        fingerprint.finish()
     }
 
     /// What changed from `stored` (the graph a checkpoint was written by) to `self`, one line per
@@ -89,6 +88,10 @@ impl GraphSignature {
         }
         changes
     }
+}
+
+fn strs(names: &[String]) -> Vec<&str> {
+    names.iter().map(String::as_str).collect()
 }
 
 fn diff_inputs(old: &[InputSignature], new: &[InputSignature], changes: &mut Vec<String>) {
@@ -131,24 +134,6 @@ fn diff_node(old: &NodeSignature, new: &NodeSignature, changes: &mut Vec<String>
     if old.condition_inputs != new.condition_inputs {
         changes.push(format!("node `{id}` condition changed"));
     }
-}
-
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    fnv1a64_extend(FNV_OFFSET, bytes)
-}
-
-/// The FNV-1a 64 offset basis: the hash of nothing.
-pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-/// Extends an FNV-1a 64 hash with `bytes`; hashing pieces in turn equals hashing their
-/// concatenation, which lets `pipeline!` compute a fingerprint at compile time.
-pub(crate) const fn fnv1a64_extend(mut hash: u64, bytes: &[u8]) -> u64 {
-    let mut i = 0;
-    while i < bytes.len() {
-        hash = (hash ^ bytes[i] as u64).wrapping_mul(0x0100_0000_01b3);
-        i += 1;
-    }
-    hash
 }
 
 #[cfg(test)]

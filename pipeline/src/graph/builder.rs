@@ -1,0 +1,152 @@
+//! [`GraphBuilder`]: declares inputs and nodes, checks ids and handles, and builds a [`Graph`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::built::{Graph, InputDef, NodeDef, OutputFn};
+use super::deps::{Deps, Handle, Slot};
+use super::error::GraphError;
+use super::node_builder::NodeBuilder;
+use crate::data::{Codec, Data, Value};
+
+static NEXT_BUILDER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Builds a [`Graph`] node by node. A node can read only handles that exist when it is added, so a
+/// graph built this way is acyclic by construction, and every edge's type is checked by the compiler.
+pub struct GraphBuilder<I> {
+    id: u64,
+    name: Arc<str>,
+    inputs: Vec<InputDef<I>>,
+    nodes: Vec<NodeDef>,
+    names: HashMap<Arc<str>, Slot>,
+    errors: Vec<GraphError>,
+}
+
+impl<I: Data> GraphBuilder<I> {
+    /// Starts a graph for the pipeline `name`, whose inputs are an `I`.
+    pub fn new(name: impl Into<String>) -> Self {
+        let name: String = name.into();
+        GraphBuilder {
+            id: NEXT_BUILDER_ID.fetch_add(1, Ordering::Relaxed),
+            errors: if name.is_empty() {
+                vec![GraphError::EmptyPipelineName]
+            } else {
+                Vec::new()
+            },
+            name: name.into(),
+            inputs: Vec::new(),
+            nodes: Vec::new(),
+            names: HashMap::new(),
+        }
+    }
+
+    /// Declares a pipeline input named `name`, taken out of the inputs value by `extract`.
+    pub fn input<T: Data>(
+        &mut self,
+        name: impl Into<String>,
+        extract: impl Fn(&I) -> T + Send + Sync + 'static,
+    ) -> Handle<T> {
+        let name: Arc<str> = name.into().into();
+        let slot = Slot::Input(self.inputs.len() as u32);
+        self.claim(&name, slot);
+        self.inputs.push(InputDef {
+            name,
+            extract: Box::new(move |inputs| Arc::new(extract(inputs)) as Value),
+            codec: Codec::of::<T>(),
+        });
+        Handle::new(self.id, slot)
+    }
+
+    /// Starts a node with id `id`; finish it with [`NodeBuilder::run`] or
+    /// [`NodeBuilder::run_blocking`].
+    pub fn node(&mut self, id: impl Into<String>) -> NodeBuilder<'_, I> {
+        NodeBuilder::new(self, id.into().into())
+    }
+
+    /// Finishes the graph; `output` names what a completed run returns (a handle or a tuple of them).
+    pub fn build<D: Deps>(mut self, output: D) -> Result<Graph<I, D::Values>, GraphError> {
+        let output_slots = self.resolve("output", &output);
+        self.finish(
+            output_slots,
+            Box::new(move |mut values| output.extract(&mut values)),
+        )
+    }
+
+    /// Finishes the graph, or reports its first mistake.
+    pub(crate) fn finish<O>(
+        self,
+        output_slots: Vec<Slot>,
+        output: OutputFn<O>,
+    ) -> Result<Graph<I, O>, GraphError> {
+        if let Some(first) = self.errors.into_iter().next() {
+            return Err(first);
+        }
+        Ok(Graph::assemble(
+            self.name,
+            self.inputs,
+            self.nodes,
+            output_slots,
+            output,
+        ))
+    }
+
+    /// Adds a node whose argument and gate slots were checked by
+    /// [`check_slots`](Self::check_slots); its `upstream` list is derived here.
+    pub(crate) fn push_node<T>(&mut self, mut node: NodeDef) -> Handle<T> {
+        let mut upstream: Vec<u32> = node
+            .args
+            .iter()
+            .chain(node.gate.iter().flat_map(|g| &g.args))
+            .filter_map(|slot| match *slot {
+                Slot::Node(i) => Some(i),
+                Slot::Input(_) => None,
+            })
+            .collect();
+        upstream.sort_unstable();
+        upstream.dedup();
+        node.upstream = upstream;
+        let slot = Slot::Node(self.nodes.len() as u32);
+        self.claim(&node.id, slot);
+        self.nodes.push(node);
+        Handle::new(self.id, slot)
+    }
+
+    /// Records the last input's type as written in a `pipeline!` (instead of its full path).
+    pub(crate) fn set_input_type_name(&mut self, type_name: &'static str) {
+        if let Some(input) = self.inputs.last_mut() {
+            input.codec.type_name = type_name;
+        }
+    }
+
+    fn claim(&mut self, id: &Arc<str>, slot: Slot) {
+        if id.is_empty() {
+            self.errors.push(GraphError::EmptyId {
+                pipeline: self.name.to_string(),
+            });
+        } else if self.names.insert(Arc::clone(id), slot).is_some() {
+            self.errors.push(GraphError::DuplicateId {
+                pipeline: self.name.to_string(),
+                id: id.to_string(),
+            });
+        }
+    }
+
+    /// The slots of `deps`, checked to belong to this builder; `reader` names who reads them.
+    pub(crate) fn resolve<D: Deps>(&mut self, reader: &str, deps: &D) -> Vec<Slot> {
+        let mut raw = Vec::new();
+        deps.slots(&mut raw);
+        self.check_slots(reader, raw)
+    }
+
+    /// Checks that every slot belongs to this builder; `reader` names the node that reads them.
+    pub(crate) fn check_slots(&mut self, reader: &str, raw: Vec<(u64, Slot)>) -> Vec<Slot> {
+        if raw.iter().any(|&(graph, _)| graph != self.id) {
+            self.errors.push(GraphError::ForeignHandle {
+                pipeline: self.name.to_string(),
+                id: reader.to_owned(),
+            });
+        }
+        raw.into_iter().map(|(_, slot)| slot).collect()
+    }
+}

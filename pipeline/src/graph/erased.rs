@@ -1,0 +1,140 @@
+//! The wiring `pipeline!` generates: handles and inputs with their types erased. The shadow code
+//! `pipeline!` emits has the compiler check every edge's type, so this path need not; it ends in
+//! the same [`NodeBuilder`](super::NodeBuilder) and run closure as the typed API.
+
+use std::sync::Arc;
+
+use super::builder::GraphBuilder;
+use super::built::{GateDef, GateFn, Graph};
+use super::deps::{Handle, Slot};
+use super::node_fn::run_fn;
+use super::tuples::all_tuples;
+use crate::data::{Codec, Data, Value};
+use crate::node::Node;
+
+/// A handle with its type erased.
+#[derive(Clone, Copy, Debug)]
+pub struct AnyHandle {
+    graph: u64,
+    slot: Slot,
+}
+
+impl<T> From<Handle<T>> for AnyHandle {
+    fn from(handle: Handle<T>) -> Self {
+        AnyHandle {
+            graph: handle.graph,
+            slot: handle.slot,
+        }
+    }
+}
+
+/// A node's inputs, gathered from the engine's erased values: a tuple of `Data` types.
+pub trait NodeInputs: Sized + Send + 'static {
+    /// Clones the values, one per tuple element; `None` if one has another type.
+    fn from_values(values: &[&Value]) -> Option<Self>;
+}
+
+macro_rules! node_inputs {
+    ($($name:ident $idx:tt),*) => {
+        impl<$($name: Data),*> NodeInputs for ($($name,)*) {
+            #[allow(unused_variables)]
+            fn from_values(values: &[&Value]) -> Option<Self> {
+                Some(($(values.get($idx)?.downcast_ref::<$name>()?.clone(),)*))
+            }
+        }
+    };
+}
+
+all_tuples!(node_inputs);
+
+/// The single value of a one-binding pipeline output.
+pub fn single<T: Data>(values: &[&Value]) -> Option<T> {
+    values.first()?.downcast_ref::<T>().cloned()
+}
+
+/// A condition gate from a closure over the erased values of the names it reads.
+pub fn gate(condition: impl Fn(&[&Value]) -> Option<bool> + Send + Sync + 'static) -> GateFn {
+    Arc::new(condition)
+}
+
+/// Declares a pipeline input whose type is recorded as written (`type_name`).
+pub fn add_input<I: Data, T: Data>(
+    builder: &mut GraphBuilder<I>,
+    name: &str,
+    type_name: &'static str,
+    extract: impl Fn(&I) -> T + Send + Sync + 'static,
+) -> AnyHandle {
+    let handle = builder.input(name, extract);
+    builder.set_input_type_name(type_name);
+    handle.into()
+}
+
+/// How `pipeline!` adds a call of a `#[node]` fn to a graph. Implemented for every [`Node`] and
+/// called as `<load as NodeWiring>::add_to(..)`, which keeps the fn's name in a type position: a
+/// plain fn there is one clear error ("expected type, found function").
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `#[node]` fn",
+    label = "pipeline statements must call a `#[node]` fn",
+    note = "add `#[node]` above the fn's definition"
+)]
+pub trait NodeWiring: Node {
+    /// Adds node `id`, a call of this node on `args`, gated by `gate` if given.
+    fn add_to<I: Data>(
+        builder: &mut GraphBuilder<I>,
+        id: &str,
+        args: &[AnyHandle],
+        gate: Option<(&[AnyHandle], GateFn)>,
+    ) -> AnyHandle
+    where
+        Self::Inputs: NodeInputs,
+        Self::Output: Data;
+}
+
+impl<N: Node> NodeWiring for N {
+    fn add_to<I: Data>(
+        builder: &mut GraphBuilder<I>,
+        id: &str,
+        args: &[AnyHandle],
+        gate: Option<(&[AnyHandle], GateFn)>,
+    ) -> AnyHandle
+    where
+        N::Inputs: NodeInputs,
+        N::Output: Data,
+    {
+        let gate = gate.map(|(handles, pred)| GateDef {
+            args: slots(builder, id, handles),
+            pred,
+        });
+        let args = slots(builder, id, args);
+        let codec = Codec {
+            type_name: N::OUTPUT_TYPE,
+            ..Codec::of::<N::Output>()
+        };
+        builder
+            .node(id)
+            .kind(N::NAME)
+            .options(N::options())
+            .set_gate(gate)
+            .add::<N::Output>(args, run_fn(N::Inputs::from_values, N::call), codec)
+            .into()
+    }
+}
+
+/// Finishes a graph whose output is read from `outputs` by `extract`.
+pub fn build<I: Data, O: Send + 'static>(
+    mut builder: GraphBuilder<I>,
+    outputs: &[AnyHandle],
+    extract: fn(&[&Value]) -> Option<O>,
+) -> Graph<I, O> {
+    let slots = slots(&mut builder, "output", outputs);
+    match builder.finish(slots, Box::new(extract)) {
+        Ok(graph) => graph,
+        // `pipeline!` checked names, duplicates and cycles before generating this call.
+        Err(e) => panic!("pipeline! generated an invalid graph (a bug in pipeline-macros): {e}"),
+    }
+}
+
+fn slots<I: Data>(builder: &mut GraphBuilder<I>, reader: &str, handles: &[AnyHandle]) -> Vec<Slot> {
+    let raw = handles.iter().map(|h| (h.graph, h.slot)).collect();
+    builder.check_slots(reader, raw)
+}

@@ -1,0 +1,169 @@
+//! [`NodeBuilder`]: one node's id, kind, options and gate, then its typed body.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::builder::GraphBuilder;
+use super::built::{GateDef, NodeDef, RunFn};
+use super::deps::{Deps, Handle, Slot};
+use super::node_fn::{blocking, run_fn};
+use crate::data::{Codec, Data};
+use crate::node::{Backoff, NodeContext, NodeError, NodeOptions, OnError};
+
+/// A node being added to a [`GraphBuilder`]: set its options, then [`run`](NodeBuilder::run) it.
+///
+/// ```
+/// use std::time::Duration;
+/// use pipeline::{GraphBuilder, OnError};
+///
+/// let mut g = GraphBuilder::<i64>::new("alerts");
+/// let sum = g.input("sum", |s: &i64| *s);
+/// let alert = g
+///     .node("alert")
+///     .kind("page_oncall")
+///     .retries(3)
+///     .timeout(Duration::from_secs(30))
+///     .on_error(OnError::SkipDownstream)
+///     .when(sum, |sum| sum > 1_000_000)
+///     .run(sum, |sum, _ctx| async move { Ok::<_, std::io::Error>(sum > 0) });
+/// let graph = g.build(alert).unwrap();
+/// assert_eq!(graph.len(), 1);
+/// ```
+#[must_use = "a node is added only by `.run(..)` or `.run_blocking(..)`"]
+pub struct NodeBuilder<'g, I> {
+    builder: &'g mut GraphBuilder<I>,
+    id: Arc<str>,
+    kind: Option<String>,
+    options: NodeOptions,
+    gate: Option<GateDef>,
+}
+
+impl<'g, I: Data> NodeBuilder<'g, I> {
+    pub(crate) fn new(builder: &'g mut GraphBuilder<I>, id: Arc<str>) -> Self {
+        NodeBuilder {
+            builder,
+            id,
+            kind: None,
+            options: NodeOptions::default(),
+            gate: None,
+        }
+    }
+
+    /// Names what the node runs (the `#[node]` fn); defaults to the node id.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// Replaces all options at once.
+    pub fn options(mut self, options: NodeOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Retries a failed attempt up to `retries` times, with exponential backoff.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.options.retries = retries;
+        self
+    }
+
+    /// Fails an attempt that runs longer than `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the backoff between attempts.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.options.backoff = backoff;
+        self
+    }
+
+    /// Overrides the pipeline's failure policy for this node.
+    pub fn on_error(mut self, on_error: OnError) -> Self {
+        self.options.on_error = Some(on_error);
+        self
+    }
+
+    /// Gates the node: it runs only when `condition` returns `true` for the values of `deps`, and is
+    /// skipped (with everything downstream of it) otherwise. The gate's inputs become dependencies.
+    pub fn when<D: Deps>(
+        mut self,
+        deps: D,
+        condition: impl Fn(D::Values) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let args = self.builder.resolve(&self.id, &deps);
+        self.gate = Some(GateDef {
+            args,
+            pred: Arc::new(move |mut values| deps.extract(&mut values).map(&condition)),
+        });
+        self
+    }
+
+    /// Adds the node: an async fn of the values of `deps` (and a [`NodeContext`]) that returns
+    /// `Result<T, E>`. Returns the handle of its output.
+    pub fn run<D, F, Fut, T, E>(self, deps: D, f: F) -> Handle<T>
+    where
+        D: Deps,
+        F: Fn(D::Values, NodeContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Data,
+        E: Into<NodeError>,
+    {
+        self.add_typed(deps, move |args, ctx| {
+            let call = f(args, ctx);
+            async move { call.await.map_err(Into::into) }
+        })
+    }
+
+    /// Adds a node whose body is a blocking (sync) fn; it runs on tokio's blocking thread pool.
+    pub fn run_blocking<D, F, T, E>(self, deps: D, f: F) -> Handle<T>
+    where
+        D: Deps,
+        F: Fn(D::Values, NodeContext) -> Result<T, E> + Send + Sync + 'static,
+        T: Data,
+        E: Into<NodeError>,
+    {
+        let f = Arc::new(f);
+        self.add_typed(deps, move |args, ctx| {
+            let f = Arc::clone(&f);
+            blocking(move || f(args, ctx).map_err(Into::into))
+        })
+    }
+
+    fn add_typed<D, T, Fut>(
+        self,
+        deps: D,
+        call: impl Fn(D::Values, NodeContext) -> Fut + Send + Sync + 'static,
+    ) -> Handle<T>
+    where
+        D: Deps,
+        T: Data,
+        Fut: Future<Output = Result<T, NodeError>> + Send + 'static,
+    {
+        let args = self.builder.resolve(&self.id, &deps);
+        let gather = move |mut values: &[&_]| deps.extract(&mut values);
+        self.add(args, run_fn(gather, call), Codec::of::<T>())
+    }
+
+    /// Adds the node with its checked argument slots, run closure and output codec.
+    pub(crate) fn add<T>(self, args: Vec<Slot>, run: RunFn, codec: Codec) -> Handle<T> {
+        self.builder.push_node(NodeDef {
+            kind: self.kind.unwrap_or_else(|| self.id.to_string()),
+            id: self.id,
+            args,
+            gate: self.gate,
+            upstream: Vec::new(),
+            options: self.options,
+            run,
+            codec,
+        })
+    }
+
+    /// Sets the gate from slots already checked.
+    pub(crate) fn set_gate(mut self, gate: Option<GateDef>) -> Self {
+        self.gate = gate;
+        self
+    }
+}

@@ -1,0 +1,48 @@
+//! How a node's body becomes the engine's erased run closure: the one place for both the typed
+//! builder ([`NodeBuilder`](super::NodeBuilder)) and `pipeline!` wiring, and the one place a
+//! sync body is moved to tokio's blocking pool.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+use super::built::RunFn;
+use crate::data::{Data, Value};
+use crate::node::{NodeContext, NodeError};
+
+/// The boxed future of one node call.
+pub type NodeFuture<T> = BoxFuture<'static, Result<T, NodeError>>;
+
+/// Builds a node's run closure: `gather` clones the node's inputs out of the engine's erased
+/// values, `call` runs the body on them, and the output is erased for the engine.
+pub(crate) fn run_fn<A, T, Fut>(
+    gather: impl Fn(&[&Value]) -> Option<A> + Send + Sync + 'static,
+    call: impl Fn(A, NodeContext) -> Fut + Send + Sync + 'static,
+) -> RunFn
+where
+    T: Data,
+    Fut: Future<Output = Result<T, NodeError>> + Send + 'static,
+{
+    Arc::new(move |values, ctx| match gather(values) {
+        Some(inputs) => {
+            let call = call(inputs, ctx);
+            Box::pin(async move { call.await.map(|v| Arc::new(v) as Value) })
+        }
+        None => Box::pin(std::future::ready(Err(
+            "internal error: an upstream value has another type than the node takes".into(),
+        ))),
+    })
+}
+
+/// Runs a sync node body on tokio's blocking pool; a panic in it is re-raised in the calling task,
+/// where the engine catches it like any other node panic.
+pub async fn blocking<T: Send + 'static>(
+    body: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
+    match tokio::task::spawn_blocking(body).await {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(join) => Err(join.to_string().into()),
+    }
+}
