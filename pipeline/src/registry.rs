@@ -14,8 +14,14 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::graph::GraphSignature;
-use crate::store::{AuditLog, Checkpointer};
-use crate::{EventHandler, Pipeline, PipelineEngine, PipelineError, PipelineResult, RunId};
+pub use crate::store::Stores;
+
+use crate::definition::Pipeline;
+use crate::engine::PipelineEngine;
+use crate::error::PipelineError;
+use crate::event::EventHandler;
+use crate::result::PipelineResult;
+use crate::run_id::RunId;
 
 /// A named, typed value: a node parameter or a pipeline input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,15 +120,6 @@ pub fn pipeline(name: &str) -> Option<&'static PipelineInfo> {
     inventory::iter::<PipelineInfo>
         .into_iter()
         .find(|p| p.name == name)
-}
-
-/// The stores a pipeline started from the registry runs with.
-#[derive(Clone)]
-pub struct Stores {
-    /// Where completed nodes are checkpointed.
-    pub checkpointer: Arc<dyn Checkpointer>,
-    /// Where attempts and run summaries are recorded.
-    pub audit: Arc<dyn AuditLog>,
 }
 
 /// A registered pipeline behind a trait object: run it with JSON inputs, or resume one of its runs.

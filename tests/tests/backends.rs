@@ -307,7 +307,7 @@ async fn a_garbled_sqlite_record_is_an_error_naming_the_database_and_row() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Corrupt { offset: 2, .. }),
+        matches!(err, StoreError::CorruptRow { row: 2, .. }),
         "{err:?}"
     );
     let message = err.to_string();

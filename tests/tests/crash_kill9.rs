@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pipeline::store::{AuditLog, Checkpointer, SqliteCheckpointer};
-use pipeline::{Checkpoint, FileAuditLog, FileCheckpointer, RunId, StoreError};
+use pipeline::store::Stores;
+use pipeline::{Checkpoint, Checkpointer, FileCheckpointer, RunId, StoreError};
 
 const SUBJECT: &str = env!("CARGO_BIN_EXE_crash_subject");
 
@@ -45,21 +45,12 @@ impl Backend {
             .build()
             .unwrap();
         runtime.block_on(async {
-            match self {
-                Backend::Files => (
-                    FileCheckpointer::new(store).load(id).await,
-                    FileAuditLog::new(store).entries(id).await.map(drop),
+            match Stores::open(&store.to_string_lossy()) {
+                Ok(stores) => (
+                    stores.checkpointer.load(id).await,
+                    stores.audit.entries(id).await.map(drop),
                 ),
-                Backend::Sqlite => {
-                    let path = store.to_string_lossy().replacen("sqlite://", "", 1);
-                    match SqliteCheckpointer::open(&path) {
-                        Ok(db) => (
-                            db.load(id).await,
-                            db.audit_log().entries(id).await.map(drop),
-                        ),
-                        Err(e) => (Err(e), Ok(())),
-                    }
-                }
+                Err(e) => (Err(e), Ok(())),
             }
         })
     }

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use super::StoreError;
+use super::error::StoreError;
 
 pub(crate) const MAGIC_LEN: usize = 8;
 pub(crate) const PREFIX_LEN: usize = MAGIC_LEN + 4;

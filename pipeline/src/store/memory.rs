@@ -2,22 +2,15 @@
 //! one process. Clones share the same storage.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{
-    AuditEntry, AuditLog, Checkpoint, Checkpointer, NodeRecord, RunHeader, RunSummary, StoreError,
-};
-use crate::RunId;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding this lock cannot leave the maps half-updated (every update is a single
-    // insert or push), so a poisoned lock is still consistent.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use super::error::StoreError;
+use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
+use super::shared::lock;
+use super::traits::{AuditLog, Checkpointer};
+use crate::run_id::RunId;
 
 /// A [`Checkpointer`] in memory. Clones share the same runs.
 ///

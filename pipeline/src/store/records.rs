@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Json;
 use crate::graph::GraphSignature;
-use crate::{NodeStatus, RunId, RunStatus};
+use crate::result::{NodeStatus, RunStatus};
+use crate::run_id::RunId;
 
 /// The version of the record format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;

@@ -13,11 +13,8 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pipeline::store::SqliteCheckpointer;
-use pipeline::{
-    EventHandler, FileAuditLog, FileCheckpointer, Graph, GraphBuilder, Handle, PipelineEngine,
-    PipelineError, RunId,
-};
+use pipeline::store::Stores;
+use pipeline::{EventHandler, Graph, GraphBuilder, Handle, PipelineEngine, PipelineError, RunId};
 
 /// Appends one line per executed node; one `write` of a short line on an `O_APPEND` file is atomic.
 #[derive(Clone)]
@@ -131,16 +128,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let effects = SideEffects(PathBuf::from(log));
     let engine = PipelineEngine::new(graph(&effects, mode == "hold")).event_handler(AnnounceStart);
-    let engine = match store.strip_prefix("sqlite://") {
-        Some(path) => {
-            let checkpointer = SqliteCheckpointer::open(path)?;
-            let audit = checkpointer.audit_log();
-            engine.checkpointer(checkpointer).audit_log(audit)
-        }
-        None => engine
-            .checkpointer(FileCheckpointer::new(store))
-            .audit_log(FileAuditLog::new(store)),
-    };
+    let stores = Stores::open(store)?;
+    let engine = engine
+        .checkpointer(stores.checkpointer)
+        .audit_log(stores.audit);
     let run_id = RunId::new(run_id)?;
     let result = match mode.as_str() {
         "run" | "hold" => engine.run_with_id(run_id, 42).await?,

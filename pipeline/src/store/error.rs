@@ -1,0 +1,113 @@
+//! [`StoreError`]: everything a store can report, typed, with its source chained.
+
+use std::path::PathBuf;
+
+use crate::run_id::RunId;
+
+/// Why a store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file or directory operation failed.
+    #[error("cannot {op} `{}`: {source}", path.display())]
+    Io {
+        /// What was being done ("create", "append to", "read", ...).
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record failed its checksum or could not be decoded.
+    #[error("`{}` is corrupt at byte offset {offset}: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Where the bad record starts.
+        offset: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The file was written by a newer (or unknown) format version.
+    #[error(
+        "`{}` has format version {found}, but this build reads only version {supported}; \
+         use the pipeline version that wrote it",
+        path.display()
+    )]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+    /// The file does not start with this store's magic bytes.
+    #[error("`{}` is not a pipeline {kind} file (wrong magic bytes)", path.display())]
+    NotAStoreFile {
+        /// The file.
+        path: PathBuf,
+        /// "checkpoint" or "audit".
+        kind: &'static str,
+    },
+    /// A row of a database store could not be decoded.
+    #[error(
+        "`{}` is corrupt: the {what} in row {row} of table `{table}` cannot be decoded: {reason}",
+        database.display()
+    )]
+    CorruptRow {
+        /// The database file.
+        database: PathBuf,
+        /// The table.
+        table: &'static str,
+        /// The row's id.
+        row: i64,
+        /// What the row holds ("node record", "run header", ...).
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A SQLite operation failed.
+    #[cfg(feature = "sqlite")]
+    #[error("cannot {op} the SQLite database `{}`: {source}", path.display())]
+    Sqlite {
+        /// What was being done ("open", "read", "write to", ...).
+        op: &'static str,
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A store spec (see [`Stores::open`](crate::store::Stores::open)) names a file where a
+    /// directory or a `sqlite://` URL was expected.
+    #[error("the store `{0}` is a file; give a directory or sqlite://FILE")]
+    SpecIsAFile(String),
+    /// A store spec needs a cargo feature of `pipeline` this program was built without.
+    #[error(
+        "the store `{spec}` needs the `{feature}` feature of `pipeline`, which this program was \
+         built without; use a directory store"
+    )]
+    FeatureDisabled {
+        /// The spec.
+        spec: String,
+        /// The missing feature.
+        feature: &'static str,
+    },
+    /// A run with this id already exists in the store.
+    #[error("run `{0}` already exists")]
+    RunExists(RunId),
+    /// Another engine (in this process or another) is writing this run.
+    #[error("run `{0}` is in use by another engine (in this or another process)")]
+    Locked(RunId),
+    /// The run was never created in this store.
+    #[error("run `{0}` does not exist")]
+    UnknownRun(RunId),
+    /// A record could not be serialized.
+    #[error("cannot encode a record: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// An error from a custom backend.
+    #[error(transparent)]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}

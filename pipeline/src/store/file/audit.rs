@@ -1,0 +1,127 @@
+//! [`FileAuditLog`]: the [`AuditLog`] adapter over the run-file log, with run summaries beside it.
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::decode::AUDIT;
+use super::log::{RunFiles, StoreStats, encode};
+use crate::run_id::RunId;
+use crate::store::Durability;
+use crate::store::error::StoreError;
+use crate::store::fs::{io_error, replace_atomically};
+use crate::store::records::{AuditEntry, RunHeader, RunSummary};
+use crate::store::shared::blocking;
+use crate::store::traits::AuditLog;
+
+/// An [`AuditLog`] that keeps one file per run, `<dir>/<run id>.audit`, appending one framed
+/// entry per node attempt.
+#[derive(Debug, Clone)]
+pub struct FileAuditLog {
+    files: Arc<RunFiles>,
+}
+
+impl FileAuditLog {
+    /// A log in `dir`, created (owner-only, 0700 on Unix) when the first run starts.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileAuditLog {
+            files: RunFiles::new(dir.into(), AUDIT, Durability::default()),
+        }
+    }
+
+    /// Sets how entries are flushed (default [`Durability::Sync`]).
+    pub fn durability(self, durability: Durability) -> Self {
+        FileAuditLog {
+            files: self.files.with_durability(durability),
+        }
+    }
+
+    /// The file holding the trail of run `run_id`.
+    pub fn path(&self, run_id: &RunId) -> PathBuf {
+        self.files.path(run_id)
+    }
+
+    /// What this log (and its clones) appended so far.
+    pub fn stats(&self) -> StoreStats {
+        self.files.stats()
+    }
+
+    fn summary_path(&self, run_id: &RunId) -> PathBuf {
+        self.files.dir.join(format!("{run_id}.summary"))
+    }
+}
+
+#[async_trait]
+impl AuditLog for FileAuditLog {
+    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+        let header = header.clone();
+        self.files
+            .run(move |f| f.create(&header.run_id, &header))
+            .await
+    }
+
+    async fn resume_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+        let (files, header) = (Arc::clone(&self.files), header.clone());
+        blocking(move || {
+            let resumed: Option<(RunHeader, Vec<serde::de::IgnoredAny>)> =
+                files.resume(&header.run_id)?;
+            match resumed {
+                Some(_) => Ok(()),
+                None => files.create(&header.run_id, &header),
+            }
+        })
+        .await
+    }
+
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.files.append(&entry.run_id, entry).await
+    }
+
+    /// Written to `<dir>/<run id>.summary` through a temporary file and a rename, so a reader
+    /// sees the old summary or the new one, never a torn one.
+    async fn write_summary(&self, summary: &RunSummary) -> Result<(), StoreError> {
+        let path = self.summary_path(&summary.run_id);
+        let bytes = encode(summary)?;
+        self.files
+            .run(move |files| {
+                replace_atomically(&path, &bytes, files.durability == Durability::Sync)
+            })
+            .await
+    }
+
+    async fn summary(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+        let path = self.summary_path(run_id);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("read", &path)(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                path,
+                offset: 0,
+                reason: format!("undecodable run summary: {e}"),
+            })
+    }
+
+    async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
+        let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
+        blocking(move || {
+            let loaded: Option<(RunHeader, Vec<AuditEntry>)> = files.load(&run_id)?;
+            Ok(loaded.map(|(_, entries)| entries))
+        })
+        .await
+    }
+
+    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        self.files.list()
+    }
+
+    fn release_run(&self, run_id: &RunId) {
+        self.files.close(run_id);
+    }
+}

@@ -1,0 +1,96 @@
+//! [`FileCheckpointer`]: the [`Checkpointer`] adapter over the run-file log.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::decode::CHECKPOINT;
+use super::log::{RunFiles, StoreStats};
+use crate::run_id::RunId;
+use crate::store::Durability;
+use crate::store::error::StoreError;
+use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
+use crate::store::shared::blocking;
+use crate::store::traits::Checkpointer;
+
+/// A [`Checkpointer`] that keeps one file per run, `<dir>/<run id>.ckpt`, appending one framed
+/// record per completed node: a run of N nodes writes O(N) bytes in all.
+///
+/// ```no_run
+/// use pipeline::{Durability, FileCheckpointer};
+///
+/// let checkpointer = FileCheckpointer::new("./.pipeline").durability(Durability::Async);
+/// # let _ = checkpointer;
+/// ```
+#[derive(Debug, Clone)]
+pub struct FileCheckpointer {
+    files: Arc<RunFiles>,
+}
+
+impl FileCheckpointer {
+    /// A store in `dir`, created (owner-only, 0700 on Unix) when the first run starts.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileCheckpointer {
+            files: RunFiles::new(dir.into(), CHECKPOINT, Durability::default()),
+        }
+    }
+
+    /// Sets how records are flushed (default [`Durability::Sync`]).
+    pub fn durability(self, durability: Durability) -> Self {
+        FileCheckpointer {
+            files: self.files.with_durability(durability),
+        }
+    }
+
+    /// The directory holding the runs.
+    pub fn dir(&self) -> &Path {
+        &self.files.dir
+    }
+
+    /// The file holding run `run_id`.
+    pub fn path(&self, run_id: &RunId) -> PathBuf {
+        self.files.path(run_id)
+    }
+
+    /// What this store (and its clones) appended so far.
+    pub fn stats(&self) -> StoreStats {
+        self.files.stats()
+    }
+}
+
+fn checkpoint((header, nodes): (RunHeader, Vec<NodeRecord>)) -> Checkpoint {
+    Checkpoint { header, nodes }
+}
+
+#[async_trait]
+impl Checkpointer for FileCheckpointer {
+    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+        let header = header.clone();
+        self.files
+            .run(move |f| f.create(&header.run_id, &header))
+            .await
+    }
+
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
+        blocking(move || Ok(files.resume(&run_id)?.map(checkpoint))).await
+    }
+
+    async fn save(&self, run_id: &RunId, record: &NodeRecord) -> Result<(), StoreError> {
+        self.files.append(run_id, record).await
+    }
+
+    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
+        blocking(move || Ok(files.load(&run_id)?.map(checkpoint))).await
+    }
+
+    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        self.files.list()
+    }
+
+    fn release_run(&self, run_id: &RunId) {
+        self.files.close(run_id);
+    }
+}

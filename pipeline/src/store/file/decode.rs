@@ -1,0 +1,82 @@
+//! Reading a whole run file back: its header and records, up to the last intact one. The public
+//! decoders here are what the corruption tests and the fuzz target call.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use crate::store::error::StoreError;
+use crate::store::framing::{self, MAGIC_LEN};
+use crate::store::records::{AuditEntry, Checkpoint, FORMAT_VERSION, RunHeader};
+
+/// What a run file holds: its extension, magic bytes and name in messages.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct FileKind {
+    pub extension: &'static str,
+    pub magic: &'static [u8; MAGIC_LEN],
+    pub name: &'static str,
+}
+
+pub(super) const CHECKPOINT: FileKind = FileKind {
+    extension: "ckpt",
+    magic: b"PIPECKPT",
+    name: "checkpoint",
+};
+
+pub(super) const AUDIT: FileKind = FileKind {
+    extension: "audit",
+    magic: b"PIPEAUDT",
+    name: "audit",
+};
+
+/// Decodes a whole file into its header, its records, and the length of its intact prefix.
+pub(super) fn decode_file<H: DeserializeOwned, R: DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+    kind: FileKind,
+) -> Result<(H, Vec<R>, u64), StoreError> {
+    let scanned = framing::scan(path, bytes, kind.magic, FORMAT_VERSION, kind.name)?;
+    let mut frames = scanned.frames.iter();
+    let header = frames.next().ok_or_else(|| StoreError::Corrupt {
+        path: path.to_owned(),
+        offset: framing::PREFIX_LEN as u64,
+        reason: "the file has no header record".into(),
+    })?;
+    let header = decode_at(path, header)?;
+    let records = frames
+        .map(|f| decode_at(path, f))
+        .collect::<Result<_, _>>()?;
+    if let Some(at) = scanned.torn_at {
+        tracing::warn!(file = %path.display(), offset = at, "ignoring a torn last record");
+    }
+    Ok((header, records, scanned.valid_len))
+}
+
+fn decode_at<T: DeserializeOwned>(
+    path: &Path,
+    frame: &framing::Frame<'_>,
+) -> Result<T, StoreError> {
+    serde_json::from_slice(frame.payload).map_err(|e| StoreError::Corrupt {
+        path: path.to_owned(),
+        offset: frame.offset,
+        reason: format!("undecodable record: {e}"),
+    })
+}
+
+/// Decodes the bytes of a checkpoint file as [`FileCheckpointer`](super::FileCheckpointer)
+/// writes it: the state up to the last intact record (a torn last record is ignored), or an error
+/// naming `path` and the offset of the damage. Never panics, whatever the bytes.
+pub fn decode_checkpoint_file(path: &Path, bytes: &[u8]) -> Result<Checkpoint, StoreError> {
+    let (header, nodes, _) = decode_file(path, bytes, CHECKPOINT)?;
+    Ok(Checkpoint { header, nodes })
+}
+
+/// Decodes the bytes of an audit file as [`FileAuditLog`](super::FileAuditLog) writes it, like
+/// [`decode_checkpoint_file`].
+pub fn decode_audit_file(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(RunHeader, Vec<AuditEntry>), StoreError> {
+    let (header, entries, _) = decode_file(path, bytes, AUDIT)?;
+    Ok((header, entries))
+}

@@ -1,0 +1,271 @@
+//! The log writer behind both file stores: one append-only, framed file per run, held open and
+//! OS-locked while its run is written, with group commit of `fsync`s.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::decode::{FileKind, decode_file};
+use crate::run_id::RunId;
+use crate::store::Durability;
+use crate::store::error::StoreError;
+use crate::store::framing;
+use crate::store::fs::{
+    create_private_dir, create_whole, io_error, lock_run, private_options, sync_dir,
+};
+use crate::store::records::FORMAT_VERSION;
+use crate::store::shared::{blocking, lock};
+
+/// One append-only, framed file per run in a directory.
+#[derive(Debug)]
+pub(super) struct RunFiles {
+    pub dir: PathBuf,
+    pub kind: FileKind,
+    pub durability: Durability,
+    open: Mutex<HashMap<RunId, Arc<OpenRun>>>,
+    stats: Stats,
+}
+
+/// What a file store has done since it was created: for benchmarks and monitoring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Records appended (headers not counted).
+    pub records: u64,
+    /// Bytes appended by those records, framing included.
+    pub bytes: u64,
+    /// `fsync`s of record appends (with [`Durability::Sync`], concurrent appends share one).
+    pub fsyncs: u64,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    records: AtomicU64,
+    bytes: AtomicU64,
+    fsyncs: AtomicU64,
+}
+
+/// A run's file while a run is being written, with group commit: appends are serialized, and
+/// one `fsync` covers every append that finished before it started, so concurrent nodes share it.
+#[derive(Debug)]
+struct OpenRun {
+    file: File,
+    /// Serializes appends, so records never interleave; holds the count of records appended.
+    appended: Mutex<u64>,
+    /// How many of the appended records an `fsync` has covered.
+    synced: Mutex<u64>,
+}
+
+impl OpenRun {
+    fn new(file: File) -> Arc<OpenRun> {
+        Arc::new(OpenRun {
+            file,
+            appended: Mutex::new(0),
+            synced: Mutex::new(0),
+        })
+    }
+}
+
+impl RunFiles {
+    pub fn new(dir: PathBuf, kind: FileKind, durability: Durability) -> Arc<RunFiles> {
+        Arc::new(RunFiles {
+            dir,
+            kind,
+            durability,
+            open: Mutex::default(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// The same store with another durability (and fresh state).
+    pub fn with_durability(&self, durability: Durability) -> Arc<RunFiles> {
+        RunFiles::new(self.dir.clone(), self.kind, durability)
+    }
+
+    pub fn path(&self, run_id: &RunId) -> PathBuf {
+        self.dir.join(format!("{run_id}.{}", self.kind.extension))
+    }
+
+    fn sync(&self) -> bool {
+        self.durability == Durability::Sync
+    }
+
+    /// Runs `work` off the async threads when it may wait for the disk (`fsync`), and inline
+    /// when it only copies into the page cache.
+    pub async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&RunFiles) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        if !self.sync() {
+            return work(self);
+        }
+        let files = Arc::clone(self);
+        blocking(move || work(&files)).await
+    }
+
+    /// Creates a run's file holding the prefix and `header`, whole or not at all, and keeps it
+    /// open and locked for appending; [`StoreError::RunExists`] when the run exists.
+    pub fn create(&self, run_id: &RunId, header: &impl Serialize) -> Result<(), StoreError> {
+        create_private_dir(&self.dir)?;
+        let mut bytes = framing::prefix(self.kind.magic, FORMAT_VERSION).to_vec();
+        framing::frame(&encode(header)?, &mut bytes)?;
+        let path = self.path(run_id);
+        if !create_whole(&path, &bytes, self.sync())? {
+            return Err(StoreError::RunExists(run_id.clone()));
+        }
+        if self.sync() {
+            sync_dir(&self.dir)?;
+        }
+        let file = self.open_locked(run_id, &path)?;
+        lock(&self.open).insert(run_id.clone(), OpenRun::new(file));
+        Ok(())
+    }
+
+    /// Opens a run's file for reading and appending, holding its OS lock until the handle closes.
+    fn open_locked(&self, run_id: &RunId, path: &Path) -> Result<File, StoreError> {
+        let file = private_options()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io_error("open", path))?;
+        lock_run(file, path, run_id)
+    }
+
+    /// Reads a run's whole file; `Ok(None)` when it does not exist.
+    pub fn read(&self, run_id: &RunId) -> Result<Option<(PathBuf, Vec<u8>)>, StoreError> {
+        let path = self.path(run_id);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some((path, bytes))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("read", &path)(e)),
+        }
+    }
+
+    /// Reads and decodes a run's whole file; `Ok(None)` when it does not exist.
+    pub fn load<H: DeserializeOwned, R: DeserializeOwned>(
+        &self,
+        run_id: &RunId,
+    ) -> Result<Option<(H, Vec<R>)>, StoreError> {
+        let Some((path, bytes)) = self.read(run_id)? else {
+            return Ok(None);
+        };
+        let (header, records, _) = decode_file(&path, &bytes, self.kind)?;
+        Ok(Some((header, records)))
+    }
+
+    /// Locks a run's file, reads it whole, drops a torn tail, and keeps the file open for
+    /// appending. `Ok(None)` when the run does not exist.
+    pub fn resume<H: DeserializeOwned, R: DeserializeOwned>(
+        &self,
+        run_id: &RunId,
+    ) -> Result<Option<(H, Vec<R>)>, StoreError> {
+        let path = self.path(run_id);
+        let mut file = match self.open_locked(run_id, &path) {
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(None);
+            }
+            other => other?,
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(io_error("read", &path))?;
+        let (header, records, valid_len) = decode_file(&path, &bytes, self.kind)?;
+        if valid_len != bytes.len() as u64 {
+            file.set_len(valid_len)
+                .map_err(io_error("truncate", &path))?;
+            if self.sync() {
+                file.sync_all().map_err(io_error("sync", &path))?;
+            }
+        }
+        lock(&self.open).insert(run_id.clone(), OpenRun::new(file));
+        Ok(Some((header, records)))
+    }
+
+    /// Serializes and frames `record` on the caller's thread, then appends it: inline with
+    /// [`Durability::Async`], on the blocking pool with [`Durability::Sync`] (it may wait for
+    /// an `fsync`).
+    pub async fn append(
+        self: &Arc<Self>,
+        run_id: &RunId,
+        record: &impl Serialize,
+    ) -> Result<(), StoreError> {
+        let mut bytes = Vec::new();
+        framing::frame(&encode(record)?, &mut bytes)?;
+        let run_id = run_id.clone();
+        self.run(move |files| files.append_bytes(&run_id, &bytes))
+            .await
+    }
+
+    fn append_bytes(&self, run_id: &RunId, bytes: &[u8]) -> Result<(), StoreError> {
+        let run = match lock(&self.open).get(run_id) {
+            Some(run) => Arc::clone(run),
+            None => return Err(StoreError::UnknownRun(run_id.clone())),
+        };
+        let number = {
+            let mut appended = lock(&run.appended);
+            (&run.file)
+                .write_all(bytes)
+                .map_err(|e| io_error("append to", &self.path(run_id))(e))?;
+            *appended += 1;
+            *appended
+        };
+        self.stats.records.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if self.sync() {
+            let mut synced = lock(&run.synced);
+            if *synced < number {
+                // Covers this record and every record appended before the sync starts.
+                let covered = *lock(&run.appended);
+                run.file
+                    .sync_data()
+                    .map_err(|e| io_error("sync", &self.path(run_id))(e))?;
+                self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+                *synced = covered;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            records: self.stats.records.load(Ordering::Relaxed),
+            bytes: self.stats.bytes.load(Ordering::Relaxed),
+            fsyncs: self.stats.fsyncs.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn close(&self, run_id: &RunId) {
+        lock(&self.open).remove(run_id);
+    }
+
+    pub fn list(&self) -> Result<Vec<RunId>, StoreError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error("list", &self.dir)(e)),
+        };
+        let mut runs = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(io_error("list", &self.dir))?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some(self.kind.extension) {
+                continue;
+            }
+            if let Some(id) = path.file_stem().and_then(|s| s.to_str()) {
+                runs.extend(RunId::new(id).ok());
+            }
+        }
+        runs.sort();
+        Ok(runs)
+    }
+}
+
+pub(super) fn encode(value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(StoreError::Encode)
+}

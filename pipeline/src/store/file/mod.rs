@@ -1,0 +1,12 @@
+//! Stores that keep one append-only file per run in a directory: the log writer ([`log`]), the
+//! decoders of whole files ([`decode`]), and the two trait adapters over them.
+
+mod audit;
+mod checkpointer;
+mod decode;
+mod log;
+
+pub use audit::FileAuditLog;
+pub use checkpointer::FileCheckpointer;
+pub use decode::{decode_audit_file, decode_checkpoint_file};
+pub use log::StoreStats;

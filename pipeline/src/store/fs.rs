@@ -1,0 +1,121 @@
+//! The file-system plumbing every store on disk shares: owner-only directories, exclusive
+//! creation of new files, atomic replacement, directory `fsync`, and the per-run OS lock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::error::StoreError;
+use crate::run_id::RunId;
+
+/// The error of file-system operation `op` on `path`.
+pub(crate) fn io_error<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Creates `dir` and its parents, owner-only (0700) on Unix.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(io_error("create directory", dir))
+}
+
+/// `fsync`s a directory, so that the files created or renamed in it survive a power loss.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error("sync directory", dir))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Open options for store files: owner-only (0600) on Unix.
+pub(crate) fn private_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Writes `bytes` to a new temporary file beside `path` and returns the temporary's path. The
+/// file is created exclusively (never through an existing file or symlink) under a name no other
+/// caller, in this process or another, uses at the same time.
+fn write_temporary(path: &Path, bytes: &[u8], sync: bool) -> Result<PathBuf, StoreError> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = private_options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io_error("create", &tmp))
+        .and_then(|mut file| {
+            file.write_all(bytes).map_err(io_error("write", &tmp))?;
+            if sync {
+                file.sync_all().map_err(io_error("sync", &tmp))?;
+            }
+            Ok(())
+        });
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Creates `path` holding `bytes`, whole or not at all: written to a temporary file, then linked
+/// into place. `Ok(false)` when `path` already exists (another creator won).
+pub(crate) fn create_whole(path: &Path, bytes: &[u8], sync: bool) -> Result<bool, StoreError> {
+    let tmp = write_temporary(path, bytes, sync)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io_error("create", path)(e)),
+    }
+}
+
+/// Replaces `path` with `bytes` atomically: a reader sees the old file or the new one, never a
+/// torn one.
+pub(crate) fn replace_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
+    let tmp = write_temporary(path, bytes, sync)?;
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io_error("replace", path)(e)
+    })
+}
+
+/// Takes the exclusive OS lock on `file` for run `run_id`: [`StoreError::Locked`] while another
+/// handle (in this process or another) holds it. The OS drops the lock when its process dies, so
+/// the lock of a crashed process never blocks a resume.
+pub(crate) fn lock_run(file: File, path: &Path, run_id: &RunId) -> Result<File, StoreError> {
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked(run_id.clone())),
+        Err(fs::TryLockError::Error(e)) => Err(io_error("lock", path)(e)),
+    }
+}

@@ -1,0 +1,112 @@
+//! [`SqliteAuditLog`]: the [`AuditLog`] adapter over the SQLite database, with run summaries.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::checkpointer::SqliteCheckpointer;
+use super::database::{Database, Kind};
+use crate::run_id::RunId;
+use crate::store::error::StoreError;
+use crate::store::records::{AuditEntry, RunHeader, RunSummary};
+use crate::store::shared::blocking;
+use crate::store::traits::AuditLog;
+
+const CREATE: &str = "INSERT INTO audit_runs (run_id, header) VALUES (?1, ?2)";
+
+/// An [`AuditLog`] in a SQLite database; get one from [`SqliteCheckpointer::audit_log`] or
+/// [`SqliteAuditLog::open`].
+#[derive(Clone)]
+pub struct SqliteAuditLog {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for SqliteAuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteAuditLog")
+            .field("path", &self.db.path)
+            .finish()
+    }
+}
+
+impl SqliteAuditLog {
+    pub(super) fn new(db: Arc<Database>) -> Self {
+        SqliteAuditLog { db }
+    }
+
+    /// Opens (or creates) the database at `path`, with [`Durability::Sync`](crate::Durability::Sync).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Ok(SqliteCheckpointer::open(path)?.audit_log())
+    }
+}
+
+#[async_trait]
+impl AuditLog for SqliteAuditLog {
+    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+        let (db, header) = (Arc::clone(&self.db), header.clone());
+        blocking(move || {
+            let run_id = &header.run_id;
+            db.locked(Kind::Audit, run_id, || db.insert(CREATE, run_id, &header))
+        })
+        .await
+    }
+
+    async fn resume_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+        let (db, header) = (Arc::clone(&self.db), header.clone());
+        blocking(move || {
+            let run_id = &header.run_id;
+            db.locked(Kind::Audit, run_id, || {
+                match db.header("audit_runs", run_id)? {
+                    Some(_) => Ok(()),
+                    None => db.insert(CREATE, run_id, &header),
+                }
+            })
+        })
+        .await
+    }
+
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let (db, entry) = (Arc::clone(&self.db), entry.clone());
+        blocking(move || {
+            let sql = "INSERT INTO audit_entries (run_id, entry) VALUES (?1, ?2)";
+            db.append(Kind::Audit, sql, &entry.run_id, &entry)
+        })
+        .await
+    }
+
+    async fn write_summary(&self, summary: &RunSummary) -> Result<(), StoreError> {
+        let (db, summary) = (Arc::clone(&self.db), summary.clone());
+        blocking(move || {
+            let sql = "INSERT OR REPLACE INTO run_summaries (run_id, summary) VALUES (?1, ?2)";
+            db.insert(sql, &summary.run_id, &summary)
+        })
+        .await
+    }
+
+    async fn summary(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
+        blocking(move || db.by_run("run_summaries", "summary", "run summary", &run_id)).await
+    }
+
+    async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
+        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
+        blocking(move || {
+            if db.header("audit_runs", &run_id)?.is_none() {
+                return Ok(None);
+            }
+            db.rows("audit_entries", "entry", "audit entry", &run_id)
+                .map(Some)
+        })
+        .await
+    }
+
+    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        let db = Arc::clone(&self.db);
+        blocking(move || db.list("audit_runs")).await
+    }
+
+    fn release_run(&self, run_id: &RunId) {
+        self.db.release(Kind::Audit, run_id);
+    }
+}

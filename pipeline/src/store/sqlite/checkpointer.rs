@@ -1,0 +1,128 @@
+//! [`SqliteCheckpointer`]: the [`Checkpointer`] adapter over the SQLite database.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::params;
+
+use super::audit::SqliteAuditLog;
+use super::database::{Database, Kind};
+use crate::run_id::RunId;
+use crate::store::Durability;
+use crate::store::error::StoreError;
+use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
+use crate::store::shared::blocking;
+use crate::store::traits::Checkpointer;
+
+/// A [`Checkpointer`] in one SQLite database file (WAL mode; each record its own transaction).
+///
+/// ```no_run
+/// use pipeline::store::SqliteCheckpointer;
+///
+/// let checkpointer = SqliteCheckpointer::open("./.pipeline/runs.db")?;
+/// let audit_log = checkpointer.audit_log(); // same database
+/// # Ok::<(), pipeline::StoreError>(())
+/// ```
+#[derive(Clone)]
+pub struct SqliteCheckpointer {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for SqliteCheckpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteCheckpointer")
+            .field("path", &self.db.path)
+            .finish()
+    }
+}
+
+impl SqliteCheckpointer {
+    /// Opens (or creates) the database at `path`, with [`Durability::Sync`] (`synchronous=FULL`).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, Durability::Sync)
+    }
+
+    /// Opens (or creates) the database at `path`; [`Durability::Async`] uses
+    /// `synchronous=NORMAL`, which in WAL mode may lose the last transactions on power loss.
+    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self, StoreError> {
+        Ok(SqliteCheckpointer {
+            db: Arc::new(Database::open(path.as_ref(), durability)?),
+        })
+    }
+
+    /// An audit log in the same database.
+    pub fn audit_log(&self) -> SqliteAuditLog {
+        SqliteAuditLog::new(Arc::clone(&self.db))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.db.path
+    }
+}
+
+fn load_checkpoint(db: &Database, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    let Some(header) = db.header("runs", run_id)? else {
+        return Ok(None);
+    };
+    let nodes = db.rows("node_records", "record", "node record", run_id)?;
+    Ok(Some(Checkpoint { header, nodes }))
+}
+
+#[async_trait]
+impl Checkpointer for SqliteCheckpointer {
+    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+        let (db, header) = (Arc::clone(&self.db), header.clone());
+        blocking(move || {
+            let run_id = &header.run_id;
+            db.locked(Kind::Checkpoint, run_id, || {
+                let text = serde_json::to_string(&header).map_err(StoreError::Encode)?;
+                let sql = "INSERT INTO runs (run_id, pipeline, started_at_ms, header) \
+                           VALUES (?1, ?2, ?3, ?4)";
+                let values = params![
+                    run_id.as_str(),
+                    header.pipeline,
+                    header.started_at_ms as i64,
+                    text
+                ];
+                db.execute(sql, run_id, values)
+            })
+        })
+        .await
+    }
+
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
+        blocking(move || {
+            if db.header("runs", &run_id)?.is_none() {
+                return Ok(None);
+            }
+            db.locked(Kind::Checkpoint, &run_id, || load_checkpoint(&db, &run_id))
+        })
+        .await
+    }
+
+    async fn save(&self, run_id: &RunId, record: &NodeRecord) -> Result<(), StoreError> {
+        let (db, run_id, record) = (Arc::clone(&self.db), run_id.clone(), record.clone());
+        blocking(move || {
+            let sql = "INSERT INTO node_records (run_id, record) VALUES (?1, ?2)";
+            db.append(Kind::Checkpoint, sql, &run_id, &record)
+        })
+        .await
+    }
+
+    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
+        blocking(move || load_checkpoint(&db, &run_id)).await
+    }
+
+    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        let db = Arc::clone(&self.db);
+        blocking(move || db.list("runs")).await
+    }
+
+    fn release_run(&self, run_id: &RunId) {
+        self.db.release(Kind::Checkpoint, run_id);
+    }
+}

@@ -1,0 +1,300 @@
+//! The SQLite database behind both SQLite stores: schema and format version, the per-run OS
+//! locks, and typed errors (SQLite's own, and rows that do not decode).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::run_id::RunId;
+use crate::store::Durability;
+use crate::store::error::StoreError;
+use crate::store::fs::{create_private_dir, io_error, lock_run, private_options};
+use crate::store::records::{FORMAT_VERSION, RunHeader};
+use crate::store::shared::lock;
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT PRIMARY KEY,
+        pipeline TEXT NOT NULL,
+        started_at_ms INTEGER NOT NULL,
+        header TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS node_records (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        record TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS node_records_by_run ON node_records (run_id, seq);
+    CREATE TABLE IF NOT EXISTS audit_runs (run_id TEXT PRIMARY KEY, header TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS audit_entries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES audit_runs (run_id),
+        entry TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS audit_entries_by_run ON audit_entries (run_id, seq);
+    CREATE TABLE IF NOT EXISTS run_summaries (run_id TEXT PRIMARY KEY, summary TEXT NOT NULL);
+";
+
+/// Which store of the database a run lock belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Kind {
+    Checkpoint,
+    Audit,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Checkpoint => "checkpoint",
+            Kind::Audit => "audit",
+        }
+    }
+}
+
+/// The database shared by a checkpointer and its audit log.
+pub(super) struct Database {
+    pub path: PathBuf,
+    connection: Mutex<Connection>,
+    /// The runs this process writes, each held by an OS lock on `<db>.locks/<kind>-<run>.lock`.
+    locks: Mutex<HashMap<(Kind, RunId), File>>,
+}
+
+/// The typed error of SQLite operation `op` on the database at `path`.
+pub(super) fn sql_error<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
+    move |source| StoreError::Sqlite {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Whether `error` is a violated `PRIMARY KEY` or `UNIQUE` constraint.
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::ConstraintViolation
+        && matches!(e.extended_code, rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE))
+}
+
+impl Database {
+    pub fn open(path: &Path, durability: Durability) -> Result<Database, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir)?;
+        }
+        let connection = Connection::open(path).map_err(sql_error("open", path))?;
+        let synchronous = match durability {
+            Durability::Sync => "FULL",
+            Durability::Async => "NORMAL",
+        };
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .and_then(|()| connection.pragma_update(None, "synchronous", synchronous))
+            .and_then(|()| connection.busy_timeout(std::time::Duration::from_secs(5)))
+            .and_then(|()| connection.execute_batch(SCHEMA))
+            .map_err(sql_error("open", path))?;
+        check_version(&connection, path)?;
+        Ok(Database {
+            path: path.to_owned(),
+            connection: Mutex::new(connection),
+            locks: Mutex::default(),
+        })
+    }
+
+    /// Takes this process's OS lock on `(kind, run_id)`; [`StoreError::Locked`] if another holds it.
+    pub fn take_lock(&self, kind: Kind, run_id: &RunId) -> Result<(), StoreError> {
+        let dir = PathBuf::from(format!("{}.locks", self.path.display()));
+        create_private_dir(&dir)?;
+        let path = dir.join(format!("{}-{run_id}.lock", kind.name()));
+        let file = private_options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_error("create", &path))?;
+        let file = lock_run(file, &path, run_id)?;
+        lock(&self.locks).insert((kind, run_id.clone()), file);
+        Ok(())
+    }
+
+    pub fn release(&self, kind: Kind, run_id: &RunId) {
+        lock(&self.locks).remove(&(kind, run_id.clone()));
+    }
+
+    /// Runs `work` holding `(kind, run_id)`'s lock, and releases the lock if `work` fails.
+    pub fn locked<T>(
+        &self,
+        kind: Kind,
+        run_id: &RunId,
+        work: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.take_lock(kind, run_id)?;
+        let result = work();
+        if result.is_err() {
+            self.release(kind, run_id);
+        }
+        result
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        what: &'static str,
+        row: i64,
+        text: &str,
+    ) -> Result<T, StoreError> {
+        serde_json::from_str(text).map_err(|e| StoreError::CorruptRow {
+            database: self.path.clone(),
+            table,
+            row,
+            what,
+            reason: e.to_string(),
+        })
+    }
+
+    /// The JSON column `column` of the row of `table` keyed by `run_id`, decoded.
+    pub fn by_run<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        what: &'static str,
+        run_id: &RunId,
+    ) -> Result<Option<T>, StoreError> {
+        let row: Option<(i64, String)> = lock(&self.connection)
+            .query_row(
+                &format!("SELECT rowid, {column} FROM {table} WHERE run_id = ?1"),
+                params![run_id.as_str()],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(sql_error("read", &self.path))?;
+        row.map(|(id, text)| self.decode(table, what, id, &text))
+            .transpose()
+    }
+
+    pub fn header(
+        &self,
+        table: &'static str,
+        run_id: &RunId,
+    ) -> Result<Option<RunHeader>, StoreError> {
+        self.by_run(table, "header", "run header", run_id)
+    }
+
+    /// The decoded JSON rows `(seq, json)` of a run in `table`, in order.
+    pub fn rows<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        what: &'static str,
+        run_id: &RunId,
+    ) -> Result<Vec<T>, StoreError> {
+        let sql = format!("SELECT seq, {column} FROM {table} WHERE run_id = ?1 ORDER BY seq");
+        let connection = lock(&self.connection);
+        let read = sql_error("read", &self.path);
+        let mut statement = connection.prepare_cached(&sql).map_err(read)?;
+        let rows = statement
+            .query_map(params![run_id.as_str()], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(sql_error("read", &self.path))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, text) = row.map_err(sql_error("read", &self.path))?;
+            out.push(self.decode(table, what, seq, &text)?);
+        }
+        Ok(out)
+    }
+
+    /// Appends a record to a run this process holds; [`StoreError::UnknownRun`] for any other.
+    pub fn append(
+        &self,
+        kind: Kind,
+        sql: &str,
+        run_id: &RunId,
+        value: &impl Serialize,
+    ) -> Result<(), StoreError> {
+        if !lock(&self.locks).contains_key(&(kind, run_id.clone())) {
+            return Err(StoreError::UnknownRun(run_id.clone()));
+        }
+        self.insert(sql, run_id, value)
+    }
+
+    /// Runs `sql` with `?1` the run id and `?2` the JSON of `value`;
+    /// [`StoreError::RunExists`] when it would duplicate a run.
+    pub fn insert(
+        &self,
+        sql: &str,
+        run_id: &RunId,
+        value: &impl Serialize,
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string(value).map_err(StoreError::Encode)?;
+        self.execute(sql, run_id, params![run_id.as_str(), text])
+    }
+
+    pub fn execute(
+        &self,
+        sql: &str,
+        run_id: &RunId,
+        params: impl rusqlite::Params,
+    ) -> Result<(), StoreError> {
+        match lock(&self.connection).execute(sql, params) {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::RunExists(run_id.clone())),
+            Err(e) => Err(sql_error("write to", &self.path)(e)),
+        }
+    }
+
+    pub fn list(&self, table: &str) -> Result<Vec<RunId>, StoreError> {
+        let connection = lock(&self.connection);
+        let read = || sql_error("read", &self.path);
+        let mut statement = connection
+            .prepare(&format!("SELECT run_id FROM {table} ORDER BY run_id"))
+            .map_err(read())?;
+        let ids = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(read())?;
+        let mut runs = Vec::new();
+        for id in ids {
+            runs.extend(RunId::new(id.map_err(read())?).ok());
+        }
+        Ok(runs)
+    }
+}
+
+/// Records this build's format version in a new database; refuses a database of another version.
+fn check_version(connection: &Connection, path: &Path) -> Result<(), StoreError> {
+    let version: Option<String> = connection
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'format_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql_error("open", path))?;
+    match version.map(|v| v.parse::<u32>()) {
+        None => connection
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ('format_version', ?1)",
+                params![FORMAT_VERSION.to_string()],
+            )
+            .map(drop)
+            .map_err(sql_error("open", path)),
+        Some(Ok(FORMAT_VERSION)) => Ok(()),
+        Some(Ok(found)) => Err(StoreError::UnsupportedVersion {
+            path: path.to_owned(),
+            found,
+            supported: FORMAT_VERSION,
+        }),
+        Some(Err(_)) => Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            offset: 0,
+            reason: "the format version in table `meta` is not a number".into(),
+        }),
+    }
+}
