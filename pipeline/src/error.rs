@@ -1,7 +1,7 @@
 //! Why a run could not start or resume.
 
-use crate::RunId;
 use crate::graph::GraphError;
+use crate::run_id::RunId;
 use crate::store::StoreError;
 
 /// A run that could not start or resume. A run whose nodes fail is not an error: it returns
@@ -87,4 +87,20 @@ pub enum PipelineError {
     /// The graph is malformed.
     #[error(transparent)]
     Graph(#[from] GraphError),
+}
+
+impl PipelineError {
+    /// The error a store's failure is to the caller of run `run_id`. A store that refuses to hand
+    /// the run over (its id is taken, or another engine holds it) gets its own variant, so the
+    /// caller can tell "choose another id" and "wait" from a broken store.
+    pub(crate) fn from_store(run_id: &RunId, source: StoreError) -> PipelineError {
+        match source {
+            StoreError::RunExists(id) => PipelineError::RunExists(id),
+            StoreError::Locked(id) => PipelineError::RunLocked(id),
+            source => PipelineError::Store {
+                run_id: run_id.clone(),
+                source,
+            },
+        }
+    }
 }

@@ -111,7 +111,9 @@ pub use event::EventHandler;
 pub use graph::{Graph, GraphBuilder, GraphError, Handle};
 pub use node::{Backoff, Node, NodeContext, NodeError, NodeOptions, OnError, TimeoutError};
 pub use pipeline_macros::{node, pipeline};
-pub use result::{NodeFailure, NodeStatus, PersistenceWarning, PipelineResult, RunStatus, Store};
+pub use result::{
+    NodeFailure, NodeStatus, PersistenceWarning, PipelineResult, RunStatus, StoreKind,
+};
 pub use run_id::{InvalidRunId, MAX_RUN_ID_LEN, RunId};
 pub use store::{
     AuditEntry, AuditLog, AuditStatus, Checkpoint, Checkpointer, Durability, FileAuditLog,

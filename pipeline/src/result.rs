@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::RunId;
+use crate::run_id::RunId;
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -53,9 +53,9 @@ impl fmt::Display for RunStatus {
     }
 }
 
-/// Which store a persistence warning is about.
+/// Which of a run's two stores a persistence warning is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Store {
+pub enum StoreKind {
     /// The checkpointer.
     Checkpoint,
     /// The audit log.
@@ -67,7 +67,7 @@ pub enum Store {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PersistenceWarning {
     /// The store that failed.
-    pub store: Store,
+    pub store: StoreKind,
     /// The node whose record was lost, or `None` for the run's header.
     pub node: Option<String>,
     /// What went wrong.
@@ -77,8 +77,8 @@ pub struct PersistenceWarning {
 impl fmt::Display for PersistenceWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let store = match self.store {
-            Store::Checkpoint => "checkpoint",
-            Store::Audit => "audit",
+            StoreKind::Checkpoint => "checkpoint",
+            StoreKind::Audit => "audit",
         };
         match &self.node {
             Some(node) => write!(

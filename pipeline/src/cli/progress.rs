@@ -5,7 +5,8 @@ use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::{EventHandler, RunId};
+use crate::event::EventHandler;
+use crate::run_id::RunId;
 
 pub struct Progress {
     tty: bool,

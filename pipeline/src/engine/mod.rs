@@ -1,71 +1,28 @@
-//! The engine: builds runs from a [`Pipeline`], starts, resumes and inspects them.
+//! The engine's public face: [`PipelineEngine`] builds runs of a [`Pipeline`], starts, resumes
+//! and inspects them. A run's life around the scheduler is in `lifecycle`; the scheduler and a
+//! node's life each have their own module.
 
 mod cancel;
+mod lifecycle;
 mod node_task;
 mod scheduler;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tracing::Instrument;
 
 pub use cancel::CancelHandle;
 
-use crate::data::{Json, Value, to_json};
+use crate::data::to_json;
 use crate::definition::{FromCheckpoint, Pipeline};
+use crate::error::PipelineError;
 use crate::event::{EventHandler, NoEvents};
-use crate::graph::{Graph, GraphInner};
-use crate::store::{
-    AuditEntry, AuditLog, Checkpoint, Checkpointer, FORMAT_VERSION, RunHeader, RunSummary,
-    StoreError,
-};
-use crate::{NodeStatus, OnError, PersistenceWarning, PipelineError, PipelineResult, RunId, Store};
-
-/// What every node task of one run shares.
-pub(crate) struct RunShared {
-    pub run_id: RunId,
-    /// When the run first started (the original start, for a resumed run).
-    pub started_at_ms: u64,
-    pub checkpointer: Option<Arc<dyn Checkpointer>>,
-    pub audit: Option<Arc<dyn AuditLog>>,
-    pub events: Arc<dyn EventHandler>,
-}
-
-/// Releases the stores' hold on a run (its lock, open files) when the run ends or its future is
-/// dropped.
-pub(crate) struct Lease {
-    run_id: RunId,
-    checkpointer: Option<Arc<dyn Checkpointer>>,
-    audit: Option<Arc<dyn AuditLog>>,
-}
-
-impl Lease {
-    fn new(run_id: RunId) -> Self {
-        Lease {
-            run_id,
-            checkpointer: None,
-            audit: None,
-        }
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.release_run(&self.run_id);
-        }
-        if let Some(audit) = &self.audit {
-            audit.release_run(&self.run_id);
-        }
-    }
-}
-
-impl RunShared {
-    /// Whether node outputs need serializing for a store.
-    pub fn persists(&self) -> bool {
-        self.checkpointer.is_some() || self.audit.is_some()
-    }
-}
+use crate::graph::Graph;
+use crate::node::OnError;
+use crate::result::{PersistenceWarning, PipelineResult};
+use crate::run_id::RunId;
+use crate::store::{AuditEntry, AuditLog, Checkpoint, Checkpointer};
+use lifecycle::{Lease, Restored, RunShared};
 
 /// Runs a [`Pipeline`]: every node whose dependencies are satisfied, independent nodes concurrently on
 /// tokio, with a checkpoint record and an audit entry after each node.
@@ -207,7 +164,10 @@ impl<P: Pipeline> PipelineEngine<P> {
             .checkpointer
             .as_ref()
             .ok_or_else(|| PipelineError::NoCheckpointer(run_id.clone()))?;
-        checkpointer.load(run_id).await.map_err(store_error(run_id))
+        checkpointer
+            .load(run_id)
+            .await
+            .map_err(|e| PipelineError::from_store(run_id, e))
     }
 
     /// The typed checkpoint of run `run_id` (for a `pipeline!`, its generated `<Name>Checkpoint`:
@@ -232,7 +192,10 @@ impl<P: Pipeline> PipelineEngine<P> {
         run_id: &RunId,
     ) -> Result<Option<Vec<AuditEntry>>, PipelineError> {
         match &self.audit {
-            Some(audit) => audit.entries(run_id).await.map_err(store_error(run_id)),
+            Some(audit) => audit
+                .entries(run_id)
+                .await
+                .map_err(|e| PipelineError::from_store(run_id, e)),
             None => Ok(None),
         }
     }
@@ -250,16 +213,11 @@ impl<P: Pipeline> PipelineEngine<P> {
         if shared.persists() {
             match to_json(&inputs) {
                 Ok(json) => {
-                    let header = self.header(&run_id, json, started_at_ms);
-                    self.create_stores(&mut shared, &header, &mut warnings, &mut lease)
+                    let header = lifecycle::header(&self.graph, &run_id, json, started_at_ms);
+                    lifecycle::create_stores(&mut shared, &header, &mut warnings, &mut lease)
                         .await?;
                 }
-                Err(e) => {
-                    let message = format!("cannot serialize the inputs: {e}");
-                    header_warning(&shared, &mut warnings, Store::Checkpoint, message);
-                    shared.checkpointer = None;
-                    shared.audit = None;
-                }
+                Err(e) => lifecycle::unpersistable_inputs(&mut shared, &e, &mut warnings),
             }
         }
         self.execute(shared, warnings, &inputs, None, cancel, lease)
@@ -278,12 +236,11 @@ impl<P: Pipeline> PipelineEngine<P> {
         let checkpoint = match checkpointer.resume_run(run_id).await {
             Ok(Some(checkpoint)) => checkpoint,
             Ok(None) => return Err(PipelineError::UnknownRun(run_id.clone())),
-            Err(StoreError::Locked(id)) => return Err(PipelineError::RunLocked(id)),
-            Err(e) => return Err(store_error(run_id)(e)),
+            Err(e) => return Err(PipelineError::from_store(run_id, e)),
         };
         let mut lease = Lease::new(run_id.clone());
-        lease.checkpointer = Some(Arc::clone(checkpointer));
-        self.check_header(&checkpoint.header)?;
+        lease.hold_checkpointer(checkpointer);
+        lifecycle::check_header(&self.graph, &checkpoint.header)?;
         let inputs: P::Inputs =
             serde_json::from_str(checkpoint.header.inputs.get()).map_err(|source| {
                 PipelineError::Decode {
@@ -292,19 +249,10 @@ impl<P: Pipeline> PipelineEngine<P> {
                     source,
                 }
             })?;
-        let restored = self.restore(&checkpoint)?;
+        let restored = lifecycle::restore(&self.graph, &checkpoint)?;
         let mut shared = self.shared(run_id.clone(), checkpoint.header.started_at_ms);
         let mut warnings = Vec::new();
-        if let Some(audit) = &shared.audit {
-            match audit.resume_run(&checkpoint.header).await {
-                Ok(()) => lease.audit = Some(Arc::clone(audit)),
-                Err(StoreError::Locked(id)) => return Err(PipelineError::RunLocked(id)),
-                Err(e) => {
-                    header_warning(&shared, &mut warnings, Store::Audit, e.to_string());
-                    shared.audit = None;
-                }
-            }
-        }
+        lifecycle::resume_audit(&mut shared, &checkpoint.header, &mut warnings, &mut lease).await?;
         self.execute(shared, warnings, &inputs, Some(restored), cancel, lease)
             .await
     }
@@ -315,7 +263,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         shared: RunShared,
         warnings: Vec<PersistenceWarning>,
         inputs: &P::Inputs,
-        restored: Option<Vec<(u32, Value, Json)>>,
+        restored: Option<Vec<Restored>>,
         cancel: Option<CancelHandle>,
         lease: Lease,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
@@ -325,10 +273,11 @@ impl<P: Pipeline> PipelineEngine<P> {
         // Summaries live in the audit log; without one, do not build them.
         let summary = audit
             .is_some()
-            .then(|| self.start_summary(&shared, &restored));
+            .then(|| lifecycle::start_summary(&self.graph, &shared, &restored));
         let mut summary_warnings = Vec::new();
         if let (Some(audit), Some(summary)) = (&audit, &summary) {
-            write_summary(audit.as_ref(), summary, &*events, &mut summary_warnings).await;
+            lifecycle::write_summary(audit.as_ref(), summary, &*events, &mut summary_warnings)
+                .await;
         }
         let run = scheduler::Run::new(
             &self.graph,
@@ -349,32 +298,12 @@ impl<P: Pipeline> PipelineEngine<P> {
             summary.status = Some(result.status);
             summary.updated_at_ms = node_task::now_ms();
             summary.nodes = result.nodes.clone();
-            write_summary(audit.as_ref(), &summary, &*events, &mut summary_warnings).await;
+            lifecycle::write_summary(audit.as_ref(), &summary, &*events, &mut summary_warnings)
+                .await;
         }
         result.warnings.extend(summary_warnings);
         drop(lease); // after the run, and also when this future is dropped mid-run
         Ok(result)
-    }
-
-    /// The summary of a run as it starts: the restored nodes completed, the rest not run yet.
-    fn start_summary(&self, shared: &RunShared, restored: &[(u32, Value, Json)]) -> RunSummary {
-        let mut nodes: BTreeMap<String, NodeStatus> = self
-            .graph
-            .node_ids()
-            .map(|id| (id.to_owned(), NodeStatus::NotRun))
-            .collect();
-        for &(index, ..) in restored {
-            let id = &self.graph.inner.nodes[index as usize].id;
-            nodes.insert(id.to_string(), NodeStatus::Completed);
-        }
-        RunSummary {
-            run_id: shared.run_id.clone(),
-            pipeline: self.graph.name().to_owned(),
-            status: None,
-            started_at_ms: shared.started_at_ms,
-            updated_at_ms: node_task::now_ms(),
-            nodes,
-        }
     }
 
     fn shared(&self, run_id: RunId, started_at_ms: u64) -> RunShared {
@@ -385,148 +314,5 @@ impl<P: Pipeline> PipelineEngine<P> {
             audit: self.audit.clone(),
             events: Arc::clone(&self.events),
         }
-    }
-
-    fn header(&self, run_id: &RunId, inputs: Json, started_at_ms: u64) -> RunHeader {
-        RunHeader {
-            format_version: FORMAT_VERSION,
-            run_id: run_id.clone(),
-            pipeline: self.graph.name().to_owned(),
-            fingerprint: self.graph.fingerprint().to_owned(),
-            graph: self.graph.signature().clone(),
-            inputs,
-            started_at_ms,
-        }
-    }
-
-    /// Creates the run in each store. A taken id is an error; any other failure disables that
-    /// store for this run with one warning, so the business logic goes on.
-    async fn create_stores(
-        &self,
-        shared: &mut RunShared,
-        header: &RunHeader,
-        warnings: &mut Vec<PersistenceWarning>,
-        lease: &mut Lease,
-    ) -> Result<(), PipelineError> {
-        if let Some(checkpointer) = &shared.checkpointer {
-            match checkpointer.create_run(header).await {
-                Ok(()) => lease.checkpointer = Some(Arc::clone(checkpointer)),
-                Err(StoreError::RunExists(id)) => return Err(PipelineError::RunExists(id)),
-                Err(StoreError::Locked(id)) => return Err(PipelineError::RunLocked(id)),
-                Err(e) => {
-                    header_warning(shared, warnings, Store::Checkpoint, e.to_string());
-                    shared.checkpointer = None;
-                }
-            }
-        }
-        if let Some(audit) = &shared.audit {
-            match audit.create_run(header).await {
-                Ok(()) => lease.audit = Some(Arc::clone(audit)),
-                Err(StoreError::RunExists(id)) => return Err(PipelineError::RunExists(id)),
-                Err(StoreError::Locked(id)) => return Err(PipelineError::RunLocked(id)),
-                Err(e) => {
-                    header_warning(shared, warnings, Store::Audit, e.to_string());
-                    shared.audit = None;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn check_header(&self, header: &RunHeader) -> Result<(), PipelineError> {
-        if header.pipeline != self.graph.name() {
-            return Err(PipelineError::PipelineMismatch {
-                run_id: header.run_id.clone(),
-                expected: self.graph.name().to_owned(),
-                found: header.pipeline.clone(),
-            });
-        }
-        if header.fingerprint != self.graph.fingerprint() {
-            return Err(PipelineError::GraphChanged {
-                run_id: header.run_id.clone(),
-                pipeline: header.pipeline.clone(),
-                stored: header.fingerprint.clone(),
-                current: self.graph.fingerprint().to_owned(),
-                changes: self.graph.signature().changes_since(&header.graph),
-            });
-        }
-        Ok(())
-    }
-
-    /// Decodes each completed node's output; the first record of a node wins.
-    fn restore(&self, checkpoint: &Checkpoint) -> Result<Vec<(u32, Value, Json)>, PipelineError> {
-        let inner: &GraphInner<_, _> = &self.graph.inner;
-        let run_id = &checkpoint.header.run_id;
-        let mut seen = vec![false; inner.nodes.len()];
-        let mut restored = Vec::with_capacity(checkpoint.nodes.len());
-        for record in &checkpoint.nodes {
-            let Some(&index) = inner.index.get(record.node.as_str()) else {
-                return Err(PipelineError::GraphChanged {
-                    run_id: run_id.clone(),
-                    pipeline: checkpoint.header.pipeline.clone(),
-                    stored: checkpoint.header.fingerprint.clone(),
-                    current: self.graph.fingerprint().to_owned(),
-                    changes: vec![format!(
-                        "the checkpoint has a record for unknown node `{}`",
-                        record.node
-                    )],
-                });
-            };
-            if std::mem::replace(&mut seen[index as usize], true) {
-                continue;
-            }
-            let node = &inner.nodes[index as usize];
-            let value =
-                (node.codec.decode)(&record.output).map_err(|source| PipelineError::Decode {
-                    run_id: run_id.clone(),
-                    what: format!("output of node `{}`", record.node),
-                    source,
-                })?;
-            restored.push((index, value, Arc::clone(&record.output)));
-        }
-        Ok(restored)
-    }
-}
-
-/// Writes a run summary; a failure is a persistence warning, like any other audit write.
-async fn write_summary(
-    audit: &dyn AuditLog,
-    summary: &RunSummary,
-    events: &dyn EventHandler,
-    warnings: &mut Vec<PersistenceWarning>,
-) {
-    if let Err(e) = audit.write_summary(summary).await {
-        let warning = PersistenceWarning {
-            store: Store::Audit,
-            node: None,
-            message: format!("cannot write the run summary: {e}"),
-        };
-        events.on_persistence_warning(&summary.run_id, &warning);
-        warnings.push(warning);
-    }
-}
-
-fn header_warning(
-    shared: &RunShared,
-    warnings: &mut Vec<PersistenceWarning>,
-    store: Store,
-    message: String,
-) {
-    let warning = PersistenceWarning {
-        store,
-        node: None,
-        message,
-    };
-    tracing::warn!(%warning, "persistence disabled for this run");
-    shared
-        .events
-        .on_persistence_warning(&shared.run_id, &warning);
-    warnings.push(warning);
-}
-
-fn store_error(run_id: &RunId) -> impl FnOnce(StoreError) -> PipelineError + '_ {
-    move |source| PipelineError::Store {
-        run_id: run_id.clone(),
-        source,
     }
 }

@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use futures_util::FutureExt;
 
-use super::RunShared;
+use super::lifecycle::RunShared;
 use crate::data::{Json, Value};
 use crate::graph::NodeDef;
 use crate::node::{NodeContext, NodeError, TimeoutError};
+use crate::result::{PersistenceWarning, StoreKind};
 use crate::store::{AuditEntry, AuditStatus, NodeRecord};
-use crate::{PersistenceWarning, Store};
 
 pub(crate) enum Outcome {
     Completed { value: Value, json: Option<Json> },
@@ -220,7 +220,7 @@ impl NodeTask<'_> {
             Ok(json) => Some(json),
             Err(e) => {
                 self.warn(
-                    Store::Checkpoint,
+                    StoreKind::Checkpoint,
                     format!("cannot serialize the output: {e}"),
                 );
                 None
@@ -236,7 +236,7 @@ impl NodeTask<'_> {
                 output: Arc::clone(output),
             };
             if let Err(e) = checkpointer.save(&self.shared.run_id, &record).await {
-                self.warn(Store::Checkpoint, e.to_string());
+                self.warn(StoreKind::Checkpoint, e.to_string());
             }
         }
         if self.shared.audit.is_some() {
@@ -274,11 +274,11 @@ impl NodeTask<'_> {
         if let Some(audit) = &self.shared.audit
             && let Err(e) = audit.append(&entry).await
         {
-            self.warn(Store::Audit, e.to_string());
+            self.warn(StoreKind::Audit, e.to_string());
         }
     }
 
-    fn warn(&mut self, store: Store, message: String) {
+    fn warn(&mut self, store: StoreKind, message: String) {
         let warning = PersistenceWarning {
             store,
             node: Some(self.node.id.to_string()),

@@ -7,12 +7,15 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::cancel::CancelHandle;
+use super::lifecycle::{Restored, RunShared};
 use super::node_task::{self, NodeJob, Outcome, Report};
-use super::{CancelHandle, RunShared};
 use crate::data::{Json, Value};
 use crate::graph::{Graph, GraphInner, Slot};
+use crate::node::OnError;
 use crate::result::NodeFailure;
-use crate::{NodeStatus, OnError, PersistenceWarning, PipelineResult, RunId, RunStatus};
+use crate::result::{NodeStatus, PersistenceWarning, PipelineResult, RunStatus};
+use crate::run_id::RunId;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -80,7 +83,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     pub async fn execute(
         mut self,
         inputs: &I,
-        restored: Vec<(u32, Value, Json)>,
+        restored: Vec<Restored>,
         cancel: Option<CancelHandle>,
         resumed: bool,
     ) -> PipelineResult<O> {
@@ -106,7 +109,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         }
     }
 
-    fn restore(&mut self, restored: Vec<(u32, Value, Json)>) {
+    fn restore(&mut self, restored: Vec<Restored>) {
         for (index, value, json) in restored {
             self.restored
                 .push(self.graph.nodes[index as usize].id.to_string());

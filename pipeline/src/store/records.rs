@@ -68,6 +68,21 @@ impl Checkpoint {
     pub fn completed(&self) -> impl Iterator<Item = &str> {
         self.nodes.iter().map(|n| n.node.as_str())
     }
+
+    /// What the checkpoint alone says of its run: the completed nodes, the rest not run, no final
+    /// status (for a run whose audit log keeps no summary).
+    pub fn summary(&self) -> RunSummary {
+        let header = &self.header;
+        let updated_at_ms = self.nodes.iter().map(|n| n.finished_at_ms).max();
+        RunSummary::in_progress(
+            header.run_id.clone(),
+            &header.pipeline,
+            header.started_at_ms,
+            updated_at_ms.unwrap_or(header.started_at_ms),
+            header.graph.nodes.iter().map(|n| n.id.as_str()),
+            self.completed(),
+        )
+    }
 }
 
 /// How an attempt ended.
@@ -127,6 +142,34 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// The summary of a run that has not ended: the `completed` nodes completed, every other node
+    /// of `nodes` not run yet, no final status. The engine writes it when a run starts; a reader
+    /// derives it from a checkpoint when a run has no summary.
+    pub fn in_progress<'a>(
+        run_id: RunId,
+        pipeline: impl Into<String>,
+        started_at_ms: u64,
+        updated_at_ms: u64,
+        nodes: impl IntoIterator<Item = &'a str>,
+        completed: impl IntoIterator<Item = &'a str>,
+    ) -> RunSummary {
+        let mut statuses: BTreeMap<String, NodeStatus> = nodes
+            .into_iter()
+            .map(|id| (id.to_owned(), NodeStatus::NotRun))
+            .collect();
+        for id in completed {
+            statuses.insert(id.to_owned(), NodeStatus::Completed);
+        }
+        RunSummary {
+            run_id,
+            pipeline: pipeline.into(),
+            status: None,
+            started_at_ms,
+            updated_at_ms,
+            nodes: statuses,
+        }
+    }
+
     /// How many nodes have `status`.
     pub fn count(&self, status: NodeStatus) -> usize {
         self.nodes.values().filter(|s| **s == status).count()

@@ -1,0 +1,25 @@
+//! `resume`: restores a stored run's completed nodes and runs the rest, with live progress.
+
+use super::run::report;
+use super::{find_pipeline, load_run, parse_id};
+use crate::cli::error::CliError;
+use crate::cli::progress::Progress;
+use crate::store::Stores;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// The run id.
+    run_id: String,
+}
+
+pub(super) async fn exec(args: Args, stores: Stores) -> Result<i32, CliError> {
+    let run_id = parse_id(&args.run_id)?;
+    let stored = load_run(&stores, &run_id).await?;
+    let info = find_pipeline(&stored.summary.pipeline)?;
+    let pipeline = (info.pipeline)();
+    let done = stored.checkpoint.completed().count();
+    let progress = Progress::new(pipeline.signature().nodes.len(), done);
+    let result = pipeline.resume(stores, &run_id, progress.clone()).await;
+    progress.finish();
+    Ok(report(&result?))
+}

@@ -1,0 +1,49 @@
+//! `run`: starts a run of a pipeline on JSON inputs, with live progress, and reports how it ended.
+
+use super::find_pipeline;
+use crate::cli::error::CliError;
+use crate::cli::output::outln;
+use crate::cli::progress::Progress;
+use crate::result::{PipelineResult, RunStatus};
+use crate::store::Stores;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// The pipeline's name.
+    pipeline: String,
+    /// The inputs, as a JSON object with one field per pipeline input.
+    #[arg(long, default_value = "{}")]
+    input: String,
+}
+
+pub(super) async fn exec(args: Args, stores: Stores) -> Result<i32, CliError> {
+    let info = find_pipeline(&args.pipeline)?;
+    let pipeline = (info.pipeline)();
+    let progress = Progress::new(pipeline.signature().nodes.len(), 0);
+    let result = pipeline.run(stores, &args.input, progress.clone()).await;
+    progress.finish();
+    Ok(report(&result?))
+}
+
+/// Prints how a run ended; the exit code is 0 only for a completed run.
+pub(super) fn report(result: &PipelineResult<serde_json::Value>) -> i32 {
+    outln!("run {} {}", result.run_id, result.status);
+    for (node, failure) in &result.failures {
+        outln!(
+            "  {node} failed after {} attempts: {}",
+            failure.attempts,
+            failure.error
+        );
+    }
+    for warning in &result.warnings {
+        outln!("  warning: {warning}");
+    }
+    if let Some(output) = &result.output {
+        outln!("output {output}");
+    }
+    if result.status == RunStatus::Completed {
+        0
+    } else {
+        1
+    }
+}

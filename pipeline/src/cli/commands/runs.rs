@@ -1,0 +1,76 @@
+//! `runs`: the runs in the store, one line each, filtered by pipeline or status.
+
+use clap::ValueEnum;
+
+use super::{load_run, status_text};
+use crate::cli::error::CliError;
+use crate::cli::output::out;
+use crate::cli::table::{Table, format_ms, format_time};
+use crate::result::{NodeStatus, RunStatus};
+use crate::store::{RunSummary, Stores};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// Only runs of this pipeline.
+    #[arg(long)]
+    pipeline: Option<String>,
+    /// Only runs with this status.
+    #[arg(long, value_enum)]
+    status: Option<StatusFilter>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StatusFilter {
+    Completed,
+    Failed,
+    Cancelled,
+    /// Running, or interrupted (its process died).
+    Running,
+}
+
+impl StatusFilter {
+    fn admits(self, status: Option<RunStatus>) -> bool {
+        match self {
+            StatusFilter::Running => status.is_none(),
+            StatusFilter::Completed => status == Some(RunStatus::Completed),
+            StatusFilter::Failed => status == Some(RunStatus::Failed),
+            StatusFilter::Cancelled => status == Some(RunStatus::Cancelled),
+        }
+    }
+}
+
+impl Args {
+    fn admits(&self, summary: &RunSummary) -> bool {
+        self.pipeline
+            .as_ref()
+            .is_none_or(|p| *p == summary.pipeline)
+            && self.status.is_none_or(|s| s.admits(summary.status))
+    }
+}
+
+pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
+    let mut table = Table::new([
+        "RUN ID", "PIPELINE", "STATUS", "STARTED", "DURATION", "DONE", "FAILED", "SKIPPED",
+    ]);
+    for id in stores.checkpointer.list_runs().await? {
+        let summary = match stores.audit.summary(&id).await? {
+            Some(summary) => summary,
+            None => load_run(stores, &id).await?.summary,
+        };
+        if !args.admits(&summary) {
+            continue;
+        }
+        table.row([
+            summary.run_id.to_string(),
+            summary.pipeline.clone(),
+            status_text(summary.status),
+            format_time(summary.started_at_ms),
+            format_ms(summary.updated_at_ms.saturating_sub(summary.started_at_ms)),
+            summary.count(NodeStatus::Completed).to_string(),
+            summary.count(NodeStatus::Failed).to_string(),
+            summary.count(NodeStatus::Skipped).to_string(),
+        ]);
+    }
+    out!("{table}");
+    Ok(0)
+}

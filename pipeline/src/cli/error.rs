@@ -1,0 +1,44 @@
+//! [`CliError`]: why a command failed, typed, with the library's errors chained as sources. The
+//! command line prints its one-line `Display`.
+
+use crate::error::PipelineError;
+use crate::run_id::{InvalidRunId, RunId};
+use crate::store::StoreError;
+
+/// Why a command of [`main`](super::main) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The tokio runtime could not start.
+    #[error("cannot start the tokio runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// A store could not be opened, read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A run could not start or resume.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// A run id on the command line is malformed.
+    #[error(transparent)]
+    InvalidRunId(#[from] InvalidRunId),
+    /// No pipeline of this name is compiled into the program.
+    #[error("unknown pipeline `{name}`; the pipelines are: {}", known.join(", "))]
+    UnknownPipeline {
+        /// The name given.
+        name: String,
+        /// The pipelines compiled in.
+        known: Vec<String>,
+    },
+    /// The store has no run with this id.
+    #[error("unknown run `{0}`: the store has no run with this id")]
+    UnknownRun(RunId),
+    /// The store has no audit trail for this run.
+    #[error("unknown run `{0}`: the store has no audit trail for it")]
+    NoAuditTrail(RunId),
+    /// `graph` was given neither a pipeline name nor a stored run.
+    #[error("no pipeline or run named `{0}`")]
+    NoPipelineOrRun(String),
+    /// An audit entry could not be written as JSON.
+    #[error("cannot write an audit entry as JSON: {0}")]
+    Json(#[source] serde_json::Error),
+}
