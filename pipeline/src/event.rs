@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::{PersistenceWarning, RunId, RunStatus};
+use crate::result::{PersistenceWarning, RunStatus};
+use crate::run_id::RunId;
 
 /// Receives the events of every run of an engine. Every method does nothing by default: implement
 /// the ones you need. Methods are called on the engine's tasks, so keep them quick.

@@ -89,10 +89,11 @@ pub mod __private {
     pub use crate::graph::erased::{
         AnyHandle, NodeInputs, NodeWiring, add_input, build, gate, single,
     };
-    pub use crate::graph::node_fn::{NodeFuture, blocking};
+    pub use crate::graph::node_fn::blocking;
     pub use crate::graph::{Fingerprint, Graph, GraphBuilder};
     pub use crate::node::{
-        Fallible, IntoNodeError, Node, NodeContext, NodeOptions, OnError, node_options, node_result,
+        Fallible, IntoNodeError, Node, NodeContext, NodeFuture, NodeOptions, OnError, node_options,
+        node_result,
     };
     pub use crate::registry::{NodeInfo, Param, PipelineInfo, PipelineNode, dyn_pipeline};
     pub use crate::store::Checkpoint;

@@ -5,12 +5,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::graph::node_fn::NodeFuture;
+use futures_util::future::BoxFuture;
+
 use crate::run_id::RunId;
 
 /// The error a node returns. Any `std::error::Error + Send + Sync` converts into it with `?` or
 /// `.into()`, so `std::io::Error`, `thiserror` enums and `anyhow::Error` all work.
 pub type NodeError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The boxed future of one node call.
+pub type NodeFuture<T> = BoxFuture<'static, Result<T, NodeError>>;
 
 /// Where a node runs: handed to a node that asks for it.
 #[derive(Clone, Debug)]

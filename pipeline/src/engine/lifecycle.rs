@@ -14,7 +14,12 @@ use crate::store::{
     AuditLog, Checkpoint, Checkpointer, FORMAT_VERSION, RunHeader, RunSummary, StoreError,
 };
 
-use super::node_task::now_ms;
+/// The wall clock, in milliseconds since the Unix epoch, as stores record it.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
 
 /// What every node task of one run shares.
 pub(crate) struct RunShared {

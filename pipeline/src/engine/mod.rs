@@ -206,7 +206,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         inputs: P::Inputs,
         cancel: Option<CancelHandle>,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
-        let started_at_ms = node_task::now_ms();
+        let started_at_ms = lifecycle::now_ms();
         let mut shared = self.shared(run_id.clone(), started_at_ms);
         let mut warnings = Vec::new();
         let mut lease = Lease::new(run_id.clone());
@@ -296,7 +296,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         };
         if let (Some(audit), Some(mut summary)) = (&audit, summary) {
             summary.status = Some(result.status);
-            summary.updated_at_ms = node_task::now_ms();
+            summary.updated_at_ms = lifecycle::now_ms();
             summary.nodes = result.nodes.clone();
             lifecycle::write_summary(audit.as_ref(), &summary, &*events, &mut summary_warnings)
                 .await;

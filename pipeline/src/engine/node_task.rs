@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use futures_util::FutureExt;
 
-use super::lifecycle::RunShared;
+use super::lifecycle::{RunShared, now_ms};
 use crate::data::{Json, Value};
 use crate::graph::NodeDef;
 use crate::node::{NodeContext, NodeError, TimeoutError};
@@ -58,12 +58,6 @@ impl Attempt {
             duration: self.clock.elapsed(),
         }
     }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Runs `future`, turning a panic in it into the error text the audit trail records. The one

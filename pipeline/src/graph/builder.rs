@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::built::{Graph, InputDef, NodeDef, OutputFn};
 use super::deps::{Deps, Handle, Slot};
 use super::error::GraphError;
-use super::node_builder::NodeBuilder;
 use crate::data::{Codec, Data, Value};
 
 static NEXT_BUILDER_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Builds a [`Graph`] node by node. A node can read only handles that exist when it is added, so a
+/// Builds a [`Graph`] node by node: [`input`](GraphBuilder::input)s, then
+/// [`node`](GraphBuilder::node)s, then [`build`](GraphBuilder::build). A node can read only handles that exist when it is added, so a
 /// graph built this way is acyclic by construction, and every edge's type is checked by the compiler.
 pub struct GraphBuilder<I> {
     id: u64,
@@ -56,12 +56,6 @@ impl<I: Data> GraphBuilder<I> {
             codec: Codec::of::<T>(),
         });
         Handle::new(self.id, slot)
-    }
-
-    /// Starts a node with id `id`; finish it with [`NodeBuilder::run`] or
-    /// [`NodeBuilder::run_blocking`].
-    pub fn node(&mut self, id: impl Into<String>) -> NodeBuilder<'_, I> {
-        NodeBuilder::new(self, id.into().into())
     }
 
     /// Finishes the graph; `output` names what a completed run returns (a handle or a tuple of them).

@@ -1,4 +1,5 @@
-//! [`NodeBuilder`]: one node's id, kind, options and gate, then its typed body.
+//! [`NodeBuilder`]: one node's id, kind, options and gate, then its typed body; started by
+//! [`GraphBuilder::node`], which is defined here so that the builder does not depend on it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,6 +11,14 @@ use super::deps::{Deps, Handle, Slot};
 use super::node_fn::{blocking, run_fn};
 use crate::data::{Codec, Data};
 use crate::node::{Backoff, NodeContext, NodeError, NodeOptions, OnError};
+
+impl<I: Data> GraphBuilder<I> {
+    /// Starts a node with id `id`; finish it with [`NodeBuilder::run`] or
+    /// [`NodeBuilder::run_blocking`].
+    pub fn node(&mut self, id: impl Into<String>) -> NodeBuilder<'_, I> {
+        NodeBuilder::new(self, id.into().into())
+    }
+}
 
 /// A node being added to a [`GraphBuilder`]: set its options, then [`run`](NodeBuilder::run) it.
 ///

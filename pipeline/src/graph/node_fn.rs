@@ -5,14 +5,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
-
 use super::built::RunFn;
 use crate::data::{Data, Value};
 use crate::node::{NodeContext, NodeError};
-
-/// The boxed future of one node call.
-pub type NodeFuture<T> = BoxFuture<'static, Result<T, NodeError>>;
 
 /// Builds a node's run closure: `gather` clones the node's inputs out of the engine's erased
 /// values, `call` runs the body on them, and the output is erased for the engine.

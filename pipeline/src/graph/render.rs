@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{Graph, GraphSignature};
-use crate::NodeStatus;
+use super::built::Graph;
+use super::signature::GraphSignature;
+use crate::result::NodeStatus;
 
 /// Fill and stroke colours per status.
 fn colours(status: NodeStatus) -> (&'static str, &'static str) {

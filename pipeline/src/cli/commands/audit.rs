@@ -1,8 +1,8 @@
 //! `audit`: a run's audit trail as a table, or as JSON lines for `jq`.
 
-use super::parse_id;
 use crate::cli::error::CliError;
 use crate::cli::output::{out, outln};
+use crate::cli::stored::parse_id;
 use crate::cli::table::{self, Table, format_time, format_us};
 use crate::store::{AuditEntry, AuditStatus, Stores};
 

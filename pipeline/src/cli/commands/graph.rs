@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use clap::ValueEnum;
 
-use super::load_run;
 use crate::cli::error::CliError;
 use crate::cli::output::out;
+use crate::cli::stored::load_run;
 use crate::graph::GraphSignature;
 use crate::registry;
 use crate::result::NodeStatus;

@@ -1,5 +1,5 @@
-//! The subcommands, one module each (`cli()`-style clap args and an `exec`), and what several of
-//! them share: finding a pipeline, and loading a stored run with its summary.
+//! The subcommands, one module each with its clap `Args` and an `exec`; this module only
+//! dispatches.
 
 mod audit;
 mod graph;
@@ -12,10 +12,7 @@ mod show;
 use clap::Subcommand;
 
 use super::error::CliError;
-use crate::registry::{self, PipelineInfo};
-use crate::result::RunStatus;
-use crate::run_id::RunId;
-use crate::store::{Checkpoint, RunSummary, Stores};
+use crate::store::Stores;
 
 #[derive(Subcommand, Debug)]
 pub(super) enum Command {
@@ -50,44 +47,4 @@ impl Command {
             Command::Resume(args) => resume::exec(args, stores()?).await,
         }
     }
-}
-
-fn parse_id(text: &str) -> Result<RunId, CliError> {
-    Ok(RunId::new(text)?)
-}
-
-fn find_pipeline(name: &str) -> Result<&'static PipelineInfo, CliError> {
-    registry::pipeline(name).ok_or_else(|| CliError::UnknownPipeline {
-        name: name.to_owned(),
-        known: registry::pipelines()
-            .iter()
-            .map(|p| p.name.to_owned())
-            .collect(),
-    })
-}
-
-/// A stored run: its checkpoint and its summary (or the one its checkpoint implies).
-struct StoredRun {
-    checkpoint: Checkpoint,
-    summary: RunSummary,
-}
-
-async fn load_run(stores: &Stores, run_id: &RunId) -> Result<StoredRun, CliError> {
-    let checkpoint = stores
-        .checkpointer
-        .load(run_id)
-        .await?
-        .ok_or_else(|| CliError::UnknownRun(run_id.clone()))?;
-    let summary = match stores.audit.summary(run_id).await? {
-        Some(summary) => summary,
-        None => checkpoint.summary(),
-    };
-    Ok(StoredRun {
-        checkpoint,
-        summary,
-    })
-}
-
-fn status_text(status: Option<RunStatus>) -> String {
-    status.map_or_else(|| "running or interrupted".to_owned(), |s| s.to_string())
 }

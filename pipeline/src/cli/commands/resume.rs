@@ -1,9 +1,9 @@
 //! `resume`: restores a stored run's completed nodes and runs the rest, with live progress.
 
 use super::run::report;
-use super::{find_pipeline, load_run, parse_id};
 use crate::cli::error::CliError;
 use crate::cli::progress::Progress;
+use crate::cli::stored::{find_pipeline, load_run, parse_id};
 use crate::store::Stores;
 
 #[derive(clap::Args, Debug)]

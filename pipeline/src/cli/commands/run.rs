@@ -1,9 +1,9 @@
 //! `run`: starts a run of a pipeline on JSON inputs, with live progress, and reports how it ended.
 
-use super::find_pipeline;
 use crate::cli::error::CliError;
 use crate::cli::output::outln;
 use crate::cli::progress::Progress;
+use crate::cli::stored::find_pipeline;
 use crate::result::{PipelineResult, RunStatus};
 use crate::store::Stores;
 

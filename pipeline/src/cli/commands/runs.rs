@@ -2,9 +2,9 @@
 
 use clap::ValueEnum;
 
-use super::{load_run, status_text};
 use crate::cli::error::CliError;
 use crate::cli::output::out;
+use crate::cli::stored::{load_run, status_text};
 use crate::cli::table::{Table, format_ms, format_time};
 use crate::result::{NodeStatus, RunStatus};
 use crate::store::{RunSummary, Stores};

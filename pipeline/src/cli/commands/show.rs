@@ -1,8 +1,8 @@
 //! `show`: one run's nodes with their status, attempts, duration and last error.
 
-use super::{load_run, parse_id, status_text};
 use crate::cli::error::CliError;
 use crate::cli::output::{out, outln};
+use crate::cli::stored::{load_run, parse_id, status_text};
 use crate::cli::table::{Table, format_time, format_us};
 use crate::result::NodeStatus;
 use crate::store::{AuditEntry, AuditStatus, Stores};

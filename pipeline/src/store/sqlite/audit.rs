@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::checkpointer::SqliteCheckpointer;
 use super::database::{Database, Kind};
 use crate::run_id::RunId;
+use crate::store::Durability;
 use crate::store::error::StoreError;
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
 use crate::store::shared::blocking;
@@ -15,7 +15,8 @@ use crate::store::traits::AuditLog;
 
 const CREATE: &str = "INSERT INTO audit_runs (run_id, header) VALUES (?1, ?2)";
 
-/// An [`AuditLog`] in a SQLite database; get one from [`SqliteCheckpointer::audit_log`] or
+/// An [`AuditLog`] in a SQLite database; get one from
+/// [`SqliteCheckpointer::audit_log`](super::SqliteCheckpointer::audit_log) or
 /// [`SqliteAuditLog::open`].
 #[derive(Clone)]
 pub struct SqliteAuditLog {
@@ -35,9 +36,10 @@ impl SqliteAuditLog {
         SqliteAuditLog { db }
     }
 
-    /// Opens (or creates) the database at `path`, with [`Durability::Sync`](crate::Durability::Sync).
+    /// Opens (or creates) the database at `path`, with [`Durability::Sync`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Ok(SqliteCheckpointer::open(path)?.audit_log())
+        let db = Database::open(path.as_ref(), Durability::Sync)?;
+        Ok(SqliteAuditLog::new(Arc::new(db)))
     }
 }
 
