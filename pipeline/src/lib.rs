@@ -66,6 +66,7 @@
 
 extern crate self as pipeline;
 
+mod blocking;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod data;

@@ -47,12 +47,20 @@ fn type_of(def: &PipelineDef, name: &Ident) -> TokenStream {
 
 pub fn pipeline(def: &PipelineDef, plan: &Plan) -> TokenStream {
     let Names {
-        name,
-        inputs,
-        checkpoint,
+        inputs, checkpoint, ..
     } = names(def);
     let output = &def.output;
     let items = items(def, true);
+    let impl_pipeline = impl_pipeline(
+        def,
+        quote!(#checkpoint),
+        quote! {
+            static GRAPH: ::pipeline::__private::OnceLock<
+                ::pipeline::__private::Graph<#inputs, #output>,
+            > = ::pipeline::__private::OnceLock::new();
+            ::core::clone::Clone::clone(GRAPH.get_or_init(__pipeline_graph))
+        },
+    );
     let graph = graph_fn(def, plan);
     let fingerprint = fingerprint_const(def, plan);
     let shadow = shadow(def, &plan.order);
@@ -61,19 +69,7 @@ pub fn pipeline(def: &PipelineDef, plan: &Plan) -> TokenStream {
         #items
 
         const _: () = {
-            #[automatically_derived]
-            impl ::pipeline::__private::Pipeline for #name {
-                type Inputs = #inputs;
-                type Output = #output;
-                type Checkpoint = #checkpoint;
-
-                fn graph(&self) -> ::pipeline::__private::Graph<#inputs, #output> {
-                    static GRAPH: ::pipeline::__private::OnceLock<
-                        ::pipeline::__private::Graph<#inputs, #output>,
-                    > = ::pipeline::__private::OnceLock::new();
-                    ::core::clone::Clone::clone(GRAPH.get_or_init(__pipeline_graph))
-                }
-            }
+            #impl_pipeline
 
             #[automatically_derived]
             impl ::pipeline::__private::FromCheckpoint for #checkpoint {
@@ -89,6 +85,24 @@ pub fn pipeline(def: &PipelineDef, plan: &Plan) -> TokenStream {
             #shadow
             #register
         };
+    }
+}
+
+/// The `Pipeline` impl of the pipeline struct, with its checkpoint type and `graph()` body.
+fn impl_pipeline(def: &PipelineDef, checkpoint: TokenStream, graph: TokenStream) -> TokenStream {
+    let Names { name, inputs, .. } = names(def);
+    let output = &def.output;
+    quote! {
+        #[automatically_derived]
+        impl ::pipeline::__private::Pipeline for #name {
+            type Inputs = #inputs;
+            type Output = #output;
+            type Checkpoint = #checkpoint;
+
+            fn graph(&self) -> ::pipeline::__private::Graph<#inputs, #output> {
+                #graph
+            }
+        }
     }
 }
 
@@ -164,26 +178,21 @@ fn items(def: &PipelineDef, complete: bool) -> TokenStream {
 
 /// The items of a pipeline with errors, so that its uses add no errors of their own.
 pub fn stubs(def: &PipelineDef) -> TokenStream {
-    let Names {
-        name,
-        inputs,
-        checkpoint,
-    } = names(def);
-    let output = &def.output;
+    let checkpoint = &names(def).checkpoint;
     let items = items(def, false);
+    let impl_pipeline = impl_pipeline(
+        def,
+        quote!(::pipeline::__private::Checkpoint),
+        quote!(::core::unreachable!(
+            "`pipeline!` reported errors for `{}`",
+            stringify!(#checkpoint)
+        )),
+    );
     quote! {
         #items
 
         const _: () = {
-            impl ::pipeline::__private::Pipeline for #name {
-                type Inputs = #inputs;
-                type Output = #output;
-                type Checkpoint = ::pipeline::__private::Checkpoint;
-
-                fn graph(&self) -> ::pipeline::__private::Graph<#inputs, #output> {
-                    ::core::unreachable!("`pipeline!` reported errors for `{}`", stringify!(#checkpoint))
-                }
-            }
+            #impl_pipeline
         };
     }
 }

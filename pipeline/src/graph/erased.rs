@@ -87,19 +87,7 @@ pub trait NodeWiring: Node {
     ) -> AnyHandle
     where
         Self::Inputs: NodeInputs,
-        Self::Output: Data;
-}
-
-impl<N: Node> NodeWiring for N {
-    fn add_to<I: Data>(
-        builder: &mut GraphBuilder<I>,
-        id: &str,
-        args: &[AnyHandle],
-        gate: Option<(&[AnyHandle], GateFn)>,
-    ) -> AnyHandle
-    where
-        N::Inputs: NodeInputs,
-        N::Output: Data,
+        Self::Output: Data,
     {
         let gate = gate.map(|(handles, pred)| GateDef {
             args: slots(builder, id, handles),
@@ -107,18 +95,21 @@ impl<N: Node> NodeWiring for N {
         });
         let args = slots(builder, id, args);
         let codec = Codec {
-            type_name: N::OUTPUT_TYPE,
-            ..Codec::of::<N::Output>()
+            type_name: Self::OUTPUT_TYPE,
+            ..Codec::of::<Self::Output>()
         };
+        let run = run_fn(Self::Inputs::from_values, Self::call);
         builder
             .node(id)
-            .kind(N::NAME)
-            .options(N::options())
+            .kind(Self::NAME)
+            .options(Self::options())
             .set_gate(gate)
-            .add::<N::Output>(args, run_fn(N::Inputs::from_values, N::call), codec)
+            .add::<Self::Output>(args, run, codec)
             .into()
     }
 }
+
+impl<N: Node> NodeWiring for N {}
 
 /// Finishes a graph whose output is read from `outputs` by `extract`.
 pub fn build<I: Data, O: Send + 'static>(

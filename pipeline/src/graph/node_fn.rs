@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::built::RunFn;
+use crate::blocking::on_blocking_pool;
 use crate::data::{Data, Value};
 use crate::node::{NodeContext, NodeError};
 
@@ -35,7 +36,7 @@ where
 pub async fn blocking<T: Send + 'static>(
     body: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, NodeError> {
-    match tokio::task::spawn_blocking(body).await {
+    match on_blocking_pool(body).await {
         Ok(result) => result,
         Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
         Err(join) => Err(join.to_string().into()),

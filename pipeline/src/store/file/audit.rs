@@ -57,10 +57,7 @@ impl FileAuditLog {
 #[async_trait]
 impl AuditLog for FileAuditLog {
     async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
-        let header = header.clone();
-        self.files
-            .run(move |f| f.create(&header.run_id, &header))
-            .await
+        self.files.create_run(header).await
     }
 
     async fn resume_run(&self, header: &RunHeader) -> Result<(), StoreError> {

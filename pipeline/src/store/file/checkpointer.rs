@@ -66,10 +66,7 @@ fn checkpoint((header, nodes): (RunHeader, Vec<NodeRecord>)) -> Checkpoint {
 #[async_trait]
 impl Checkpointer for FileCheckpointer {
     async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
-        let header = header.clone();
-        self.files
-            .run(move |f| f.create(&header.run_id, &header))
-            .await
+        self.files.create_run(header).await
     }
 
     async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {

@@ -19,7 +19,7 @@ use crate::store::framing;
 use crate::store::fs::{
     create_private_dir, create_whole, io_error, lock_run, private_options, sync_dir,
 };
-use crate::store::records::FORMAT_VERSION;
+use crate::store::records::{FORMAT_VERSION, RunHeader};
 use crate::store::shared::{blocking, lock};
 
 /// One append-only, framed file per run in a directory.
@@ -124,6 +124,13 @@ impl RunFiles {
         let file = self.open_locked(run_id, &path)?;
         lock(&self.open).insert(run_id.clone(), OpenRun::new(file));
         Ok(())
+    }
+
+    /// [`create`](Self::create) off the async threads when it may wait for the disk.
+    pub async fn create_run(self: &Arc<Self>, header: &RunHeader) -> Result<(), StoreError> {
+        let header = header.clone();
+        self.run(move |files| files.create(&header.run_id, &header))
+            .await
     }
 
     /// Opens a run's file for reading and appending, holding its OS lock until the handle closes.

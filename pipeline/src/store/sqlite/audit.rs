@@ -18,17 +18,9 @@ const CREATE: &str = "INSERT INTO audit_runs (run_id, header) VALUES (?1, ?2)";
 /// An [`AuditLog`] in a SQLite database; get one from
 /// [`SqliteCheckpointer::audit_log`](super::SqliteCheckpointer::audit_log) or
 /// [`SqliteAuditLog::open`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SqliteAuditLog {
     db: Arc<Database>,
-}
-
-impl std::fmt::Debug for SqliteAuditLog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteAuditLog")
-            .field("path", &self.db.path)
-            .finish()
-    }
 }
 
 impl SqliteAuditLog {

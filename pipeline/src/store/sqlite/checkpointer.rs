@@ -24,17 +24,9 @@ use crate::store::traits::Checkpointer;
 /// let audit_log = checkpointer.audit_log(); // same database
 /// # Ok::<(), pipeline::StoreError>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SqliteCheckpointer {
     db: Arc<Database>,
-}
-
-impl std::fmt::Debug for SqliteCheckpointer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteCheckpointer")
-            .field("path", &self.db.path)
-            .finish()
-    }
 }
 
 impl SqliteCheckpointer {
