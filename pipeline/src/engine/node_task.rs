@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::FutureExt;
+use futures_util::future::Either;
 
 use super::lifecycle::{RunShared, now_ms};
 use crate::data::{Json, Value};
@@ -60,13 +61,21 @@ impl Attempt {
     }
 }
 
-/// Runs `future`, turning a panic in it into the error text the audit trail records. The one
-/// place the engine catches panics: in node bodies, condition gates, and its own code around them.
-pub(crate) async fn caught<T>(future: impl Future<Output = T>) -> Result<T, String> {
-    AssertUnwindSafe(future)
-        .catch_unwind()
-        .await
-        .map_err(panic_text)
+/// Starts a future with `start` and runs it, turning a panic in either into the error text the
+/// audit trail records. The one place the engine catches panics: in node bodies, condition gates,
+/// and its own code around them. Not an `async fn`, so the returned future is no bigger than the
+/// started one plus a tag.
+pub(crate) fn caught<F: Future>(
+    start: impl FnOnce() -> F,
+) -> impl Future<Output = Result<F::Output, String>> {
+    match std::panic::catch_unwind(AssertUnwindSafe(start)) {
+        Ok(future) => Either::Left(
+            AssertUnwindSafe(future)
+                .catch_unwind()
+                .map(|result| result.map_err(panic_text)),
+        ),
+        Err(payload) => Either::Right(std::future::ready(Err(panic_text(payload)))),
+    }
 }
 
 fn panic_text(payload: Box<dyn Any + Send>) -> String {
@@ -119,7 +128,7 @@ impl NodeTask<'_> {
             return Ok(true);
         };
         let values: Vec<&Value> = self.job.gate_args.iter().collect();
-        match caught(async { (gate.pred)(&values) }).await {
+        match caught(|| std::future::ready((gate.pred)(&values))).await {
             Ok(Some(open)) => Ok(open),
             Ok(None) => Err("internal error: a condition input has an unexpected type".into()),
             Err(panic) => Err(format!("condition {panic}")),
@@ -180,7 +189,7 @@ impl NodeTask<'_> {
             attempt,
         };
         let values: Vec<&Value> = self.job.args.iter().collect();
-        let future = caught(async { (self.node.run)(&values, ctx).await });
+        let future = caught(|| (self.node.run)(&values, ctx));
         let result = match self.node.options.timeout {
             // Boxed: a `Timeout` is large, and only nodes with a timeout need one.
             Some(limit) => Box::pin(tokio::time::timeout(limit, future))

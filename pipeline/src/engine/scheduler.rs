@@ -200,7 +200,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         // Boxed: a node's future is about 1 KB, and an unboxed one is copied on every spawn.
         let task = Box::pin(async move {
             let node = &graph.nodes[job.index as usize];
-            let report = node_task::caught(node_task::run_node(shared, node, job))
+            let report = node_task::caught(|| node_task::run_node(shared, node, job))
                 .await
                 .unwrap_or_else(|error| Report {
                     outcome: Outcome::Failed { error, attempts: 1 },
