@@ -15,6 +15,9 @@ pub enum RunStatus {
     Failed,
     /// The run was cancelled (cancel handle, or its future was dropped) before it finished.
     Cancelled,
+    /// Another engine took the run over (it resumed the run after this one lost it), so a store
+    /// refused this engine's writes and it stopped scheduling. The new owner's run is the run.
+    TakenOver,
 }
 
 /// How one node ended in a run.
@@ -49,6 +52,7 @@ impl fmt::Display for RunStatus {
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
+            RunStatus::TakenOver => "taken over",
         })
     }
 }

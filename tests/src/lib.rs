@@ -43,15 +43,20 @@ pub struct RecordingCheckpointer {
 
 #[async_trait]
 impl Checkpointer for RecordingCheckpointer {
-    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         self.inner.create_run(header).await
     }
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
         self.inner.resume_run(run_id).await
     }
-    async fn save(&self, run_id: &RunId, record: &NodeRecord) -> Result<(), StoreError> {
+    async fn save(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        record: &NodeRecord,
+    ) -> Result<(), StoreError> {
         self.log.push(format!("checkpoint:{}", record.node));
-        self.inner.save(run_id, record).await
+        self.inner.save(run_id, epoch, record).await
     }
     async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
         self.inner.load(run_id).await
@@ -59,8 +64,8 @@ impl Checkpointer for RecordingCheckpointer {
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         self.inner.list_runs().await
     }
-    fn release_run(&self, run_id: &RunId) {
-        self.inner.release_run(run_id)
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        self.inner.release_run(run_id, epoch)
     }
 }
 
@@ -73,19 +78,19 @@ pub struct RecordingAudit {
 
 #[async_trait]
 impl AuditLog for RecordingAudit {
-    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         self.inner.create_run(header).await
     }
-    async fn resume_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn resume_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         self.inner.resume_run(header).await
     }
-    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> Result<(), StoreError> {
         let status = match entry.status {
             AuditStatus::Completed => "completed",
             AuditStatus::Failed => "failed",
         };
         self.log.push(format!("audit:{}:{status}", entry.node));
-        self.inner.append(entry).await
+        self.inner.append(epoch, entry).await
     }
     async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
         self.inner.entries(run_id).await
@@ -93,8 +98,8 @@ impl AuditLog for RecordingAudit {
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         self.inner.list_runs().await
     }
-    fn release_run(&self, run_id: &RunId) {
-        self.inner.release_run(run_id)
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        self.inner.release_run(run_id, epoch)
     }
 }
 
@@ -107,13 +112,13 @@ pub struct FailingCheckpointer;
 
 #[async_trait]
 impl Checkpointer for FailingCheckpointer {
-    async fn create_run(&self, _: &RunHeader) -> Result<(), StoreError> {
+    async fn create_run(&self, _: &RunHeader) -> Result<Epoch, StoreError> {
         Err(broken())
     }
-    async fn resume_run(&self, _: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn resume_run(&self, _: &RunId) -> Result<Option<Resumed>, StoreError> {
         Err(broken())
     }
-    async fn save(&self, _: &RunId, _: &NodeRecord) -> Result<(), StoreError> {
+    async fn save(&self, _: &RunId, _: Epoch, _: &NodeRecord) -> Result<(), StoreError> {
         Err(broken())
     }
     async fn load(&self, _: &RunId) -> Result<Option<Checkpoint>, StoreError> {
@@ -122,6 +127,7 @@ impl Checkpointer for FailingCheckpointer {
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         Err(broken())
     }
+    fn release_run(&self, _: &RunId, _: Epoch) {}
 }
 
 /// A checkpointer that creates runs but fails every save.
@@ -130,13 +136,13 @@ pub struct FailingSaves(pub InMemoryCheckpointer);
 
 #[async_trait]
 impl Checkpointer for FailingSaves {
-    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         self.0.create_run(header).await
     }
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
         self.0.resume_run(run_id).await
     }
-    async fn save(&self, _: &RunId, _: &NodeRecord) -> Result<(), StoreError> {
+    async fn save(&self, _: &RunId, _: Epoch, _: &NodeRecord) -> Result<(), StoreError> {
         Err(broken())
     }
     async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
@@ -145,8 +151,8 @@ impl Checkpointer for FailingSaves {
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         self.0.list_runs().await
     }
-    fn release_run(&self, run_id: &RunId) {
-        self.0.release_run(run_id)
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        self.0.release_run(run_id, epoch)
     }
 }
 
@@ -155,13 +161,13 @@ pub struct FailingAudit;
 
 #[async_trait]
 impl AuditLog for FailingAudit {
-    async fn create_run(&self, _: &RunHeader) -> Result<(), StoreError> {
+    async fn create_run(&self, _: &RunHeader) -> Result<Epoch, StoreError> {
         Err(broken())
     }
-    async fn resume_run(&self, _: &RunHeader) -> Result<(), StoreError> {
+    async fn resume_run(&self, _: &RunHeader) -> Result<Epoch, StoreError> {
         Err(broken())
     }
-    async fn append(&self, _: &AuditEntry) -> Result<(), StoreError> {
+    async fn append(&self, _: Epoch, _: &AuditEntry) -> Result<(), StoreError> {
         Err(broken())
     }
     async fn entries(&self, _: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
@@ -170,6 +176,7 @@ impl AuditLog for FailingAudit {
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         Err(broken())
     }
+    fn release_run(&self, _: &RunId, _: Epoch) {}
 }
 
 /// An event handler that logs every callback.

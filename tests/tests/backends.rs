@@ -108,14 +108,14 @@ fn record(node: &str, output: u64) -> NodeRecord {
 async fn records_round_trip_in_order(backend: &dyn Backend) {
     let (store, _) = backend.open();
     let h = header("round-trip");
-    store.create_run(&h).await.unwrap();
+    let epoch = store.create_run(&h).await.unwrap();
     for (i, node) in ["a", "b", "c"].iter().enumerate() {
         store
-            .save(&h.run_id, &record(node, i as u64))
+            .save(&h.run_id, epoch, &record(node, i as u64))
             .await
             .unwrap();
     }
-    store.release_run(&h.run_id);
+    store.release_run(&h.run_id, epoch);
     let (reopened, _) = backend.open();
     let loaded = reopened.load(&h.run_id).await.unwrap().unwrap();
     assert_eq!(loaded.header.fingerprint, h.fingerprint);
@@ -140,10 +140,10 @@ async fn records_round_trip_in_order(backend: &dyn Backend) {
 async fn a_taken_id_is_refused(backend: &dyn Backend) {
     let (store, audit) = backend.open();
     let h = header("taken");
-    store.create_run(&h).await.unwrap();
-    audit.create_run(&h).await.unwrap();
-    store.release_run(&h.run_id);
-    audit.release_run(&h.run_id);
+    let epoch = store.create_run(&h).await.unwrap();
+    let audit_epoch = audit.create_run(&h).await.unwrap();
+    store.release_run(&h.run_id, epoch);
+    audit.release_run(&h.run_id, audit_epoch);
     let (store, audit) = backend.open();
     assert!(matches!(
         store.create_run(&h).await,
@@ -159,14 +159,15 @@ async fn one_writer_per_run(backend: &dyn Backend) {
     let (first, _) = backend.open();
     let (second, _) = backend.open();
     let h = header("locked");
-    first.create_run(&h).await.unwrap();
+    let epoch = first.create_run(&h).await.unwrap();
     assert!(matches!(
         second.resume_run(&h.run_id).await,
         Err(StoreError::Locked(_))
     ));
-    first.release_run(&h.run_id);
-    assert!(second.resume_run(&h.run_id).await.unwrap().is_some());
-    second.release_run(&h.run_id);
+    first.release_run(&h.run_id, epoch);
+    let resumed = second.resume_run(&h.run_id).await.unwrap();
+    assert!(resumed.is_some());
+    second.release_run(&h.run_id, resumed.unwrap().epoch);
 }
 
 async fn audit_entries_round_trip(backend: &dyn Backend) {
@@ -247,6 +248,340 @@ async fn summaries_say_how_each_run_stands(backend: &dyn Backend) {
     );
 }
 
+/// Every store refuses a write whose epoch is not the run's current one, and a stale holder's
+/// release does not release the new holder.
+async fn a_stale_epoch_is_fenced(backend: &dyn Backend) {
+    let (store, audit) = backend.open();
+    let h = header("fenced");
+    let first = store.create_run(&h).await.unwrap();
+    let first_audit = audit.create_run(&h).await.unwrap();
+    store.release_run(&h.run_id, first);
+    audit.release_run(&h.run_id, first_audit);
+    let (store, audit) = backend.open();
+    let second = store.resume_run(&h.run_id).await.unwrap().unwrap().epoch;
+    let second_audit = audit.resume_run(&h).await.unwrap();
+    assert!(second > first && second_audit > first_audit);
+    assert!(matches!(
+        store.save(&h.run_id, first, &record("a", 1)).await,
+        Err(StoreError::Fenced { .. })
+    ));
+    let entry = audit_entry(&h.run_id);
+    assert!(matches!(
+        audit.append(first_audit, &entry).await,
+        Err(StoreError::Fenced { .. })
+    ));
+    store.release_run(&h.run_id, first); // stale: releases nothing
+    store
+        .save(&h.run_id, second, &record("a", 2))
+        .await
+        .unwrap();
+    audit.append(second_audit, &entry).await.unwrap();
+    let (other, _) = backend.open();
+    assert!(matches!(
+        other.resume_run(&h.run_id).await,
+        Err(StoreError::Locked(_))
+    ));
+    store.release_run(&h.run_id, second);
+    audit.release_run(&h.run_id, second_audit);
+    let loaded = store.load(&h.run_id).await.unwrap().unwrap();
+    assert_eq!(loaded.nodes.len(), 1);
+    assert_eq!(loaded.nodes[0].output.get(), "2");
+}
+
+fn audit_entry(run_id: &RunId) -> AuditEntry {
+    AuditEntry {
+        run_id: run_id.clone(),
+        node: "a".into(),
+        status: AuditStatus::Completed,
+        attempt: 1,
+        started_at_ms: 1,
+        finished_at_ms: 2,
+        duration_us: 3,
+        inputs: Default::default(),
+        output: None,
+        error: None,
+    }
+}
+
+/// Finding: 8 tasks starting the same run id at once (300 ids) got 1,186 winners of 2,400 and
+/// corrupt or mixed-up files. Exactly one caller may win; the others run nothing.
+async fn one_caller_wins_a_run_id_started_at_once(backend: Arc<dyn Backend + Send + Sync>) {
+    const IDS: u64 = 300;
+    const CALLERS: u64 = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for id in 0..IDS {
+        for caller in 0..CALLERS {
+            let backend = Arc::clone(&backend);
+            tasks.spawn(async move {
+                let engine = engine(&*backend, Arc::default());
+                let run_id = RunId::new(format!("race-{id}")).unwrap();
+                let input = id * 1_000 + caller;
+                (id, input, engine.run_with_id(run_id, input).await)
+            });
+        }
+    }
+    let mut winners: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+    while let Some(joined) = tasks.join_next().await {
+        let (id, input, result) = joined.unwrap();
+        match result {
+            Ok(result) => {
+                assert_eq!(result.status, RunStatus::Completed);
+                winners.entry(id).or_default().push(input);
+            }
+            Err(PipelineError::RunExists(_) | PipelineError::RunLocked(_)) => {}
+            Err(other) => panic!("race-{id}: {other}"),
+        }
+    }
+    let (store, _) = backend.open();
+    for id in 0..IDS {
+        let won = winners.get(&id).cloned().unwrap_or_default();
+        assert_eq!(won.len(), 1, "race-{id}: winners {won:?}");
+        let run_id = RunId::new(format!("race-{id}")).unwrap();
+        let stored = store.load(&run_id).await.unwrap().unwrap();
+        assert_eq!(stored.header.inputs.get(), won[0].to_string(), "race-{id}");
+        assert_eq!(stored.nodes.len(), 3, "race-{id}");
+        let c: u64 = serde_json::from_str(stored.node("c").unwrap().output.get()).unwrap();
+        assert_eq!(c, (won[0] + 1) * 10 + 3, "race-{id}");
+    }
+}
+
+/// Resumes `run_id` until no dropped engine holds it any more; `None` for a run never created.
+async fn resume_when_free<O: Send + 'static>(
+    engine: &PipelineEngine<Graph<u64, O>>,
+    run_id: &RunId,
+) -> Option<PipelineResult<O>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match engine.resume(run_id).await {
+            Ok(result) => return Some(result),
+            Err(PipelineError::UnknownRun(_)) => return None,
+            Err(PipelineError::RunLocked(_)) if std::time::Instant::now() < deadline => {
+                // The dropped engine's store work is still finishing on the blocking pool.
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Err(other) => panic!("{run_id}: {other}"),
+        }
+    }
+}
+
+/// Finding: dropping 200 run futures at random moments left 16 runs `RunLocked` until the
+/// process exited. A lock taken for a dropped caller must always be released.
+async fn a_dropped_run_never_keeps_its_lock(backend: Arc<dyn Backend + Send + Sync>) {
+    let mut rng = fastrand::Rng::with_seed(7);
+    for round in 0..200 {
+        let run_id = RunId::new(format!("dropped-{round}")).unwrap();
+        let dropped = engine(&*backend, Arc::default());
+        let wait = std::time::Duration::from_micros(rng.u64(0..3_000));
+        let _ = tokio::time::timeout(wait, dropped.run_with_id(run_id.clone(), 1)).await;
+        let resumer = engine(&*backend, Arc::default());
+        if let Some(result) = resume_when_free(&resumer, &run_id).await {
+            assert_eq!(result.output, Some(23), "{run_id}");
+        }
+    }
+}
+
+/// x -> n1 -> ... -> n6: each node's output is `(value, engine that computed its input, engine
+/// that computed it)`, so a checkpoint that mixes two engines' values shows it.
+fn tagged_chain(engine_tag: u64) -> Graph<u64, (u64, u64, u64)> {
+    let mut g = GraphBuilder::<u64>::new("tagged_chain");
+    let x = g.input("x", |x: &u64| *x);
+    let mut last = g.node("n1").run(x, move |x, _| async move {
+        tokio::task::yield_now().await;
+        Ok::<_, std::io::Error>((x + 1, 0, engine_tag))
+    });
+    for i in 2..=6 {
+        last = g
+            .node(format!("n{i}"))
+            .run(last, move |(v, _, tag), _| async move {
+                tokio::task::yield_now().await;
+                Ok::<_, std::io::Error>((v + 1, tag, engine_tag))
+            });
+    }
+    g.build(last).unwrap()
+}
+
+/// Finding: a dropped run's in-flight saves landed in the run that resumed it, pairing a stale
+/// output with downstream outputs computed from another value (13 of 383 checkpoints). With
+/// epochs, a taken-over writer's saves are refused.
+async fn writes_of_a_dropped_run_never_land_after_a_takeover(
+    backend: Arc<dyn Backend + Send + Sync>,
+) {
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut checked = 0;
+    for round in 0..400u64 {
+        let run_id = RunId::new(format!("takeover-{round}")).unwrap();
+        let (store, audit) = backend.open();
+        let first = PipelineEngine::new(tagged_chain(1))
+            .checkpointer(store)
+            .audit_log(audit);
+        let wait = std::time::Duration::from_micros(rng.u64(0..20_000));
+        let _ = tokio::time::timeout(wait, first.run_with_id(run_id.clone(), 0)).await;
+        let (store, audit) = backend.open();
+        let second = PipelineEngine::new(tagged_chain(2))
+            .checkpointer(store)
+            .audit_log(audit);
+        let Some(result) = resume_when_free(&second, &run_id).await else {
+            continue;
+        };
+        assert_eq!(result.status, RunStatus::Completed, "{run_id}");
+        let (store, _) = backend.open();
+        let stored = store.load(&run_id).await.unwrap().unwrap();
+        let tags: Vec<(u64, u64, u64)> = (1..=6)
+            .map(|i| {
+                let record = stored.node(&format!("n{i}")).unwrap();
+                serde_json::from_str(record.output.get()).unwrap()
+            })
+            .collect();
+        for pair in tags.windows(2) {
+            assert_eq!(pair[1].1, pair[0].2, "{run_id}: mixed checkpoint {tags:?}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 300, "only {checked} rounds created a run");
+}
+
+/// A checkpointer whose saves wait, on a task of their own, until the test lets them through:
+/// a write still in flight when its engine's future is dropped, like a blocking-pool append. Each
+/// save announces itself on `started` and reports its result on `landed`.
+struct HeldSaves {
+    inner: Arc<dyn Checkpointer>,
+    gate: Arc<tokio::sync::Semaphore>,
+    started: tokio::sync::mpsc::UnboundedSender<()>,
+    landed: tokio::sync::mpsc::UnboundedSender<Result<(), String>>,
+}
+
+#[async_trait::async_trait]
+impl Checkpointer for HeldSaves {
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+        self.inner.create_run(header).await
+    }
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
+        self.inner.resume_run(run_id).await
+    }
+    async fn save(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        record: &NodeRecord,
+    ) -> Result<(), StoreError> {
+        let (inner, gate, landed) = (
+            Arc::clone(&self.inner),
+            Arc::clone(&self.gate),
+            self.landed.clone(),
+        );
+        let (run_id, record) = (run_id.clone(), record.clone());
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let _ = self.started.send(());
+        tokio::spawn(async move {
+            let _permit = gate.acquire().await;
+            let result = inner.save(&run_id, epoch, &record).await;
+            let _ = landed.send(result.as_ref().map(drop).map_err(ToString::to_string));
+            let _ = sender.send(result);
+        });
+        receiver
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Backend("the write task ended".into())))
+    }
+    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        self.inner.load(run_id).await
+    }
+    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        self.inner.list_runs().await
+    }
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        self.inner.release_run(run_id, epoch)
+    }
+}
+
+/// Finding 3, made deterministic: engine 1 completes `n1`, and its save is still in flight when
+/// its future is dropped; engine 2 resumes the run (nothing recorded yet) and starts `n1`; then the
+/// stale save lands. It must be refused, so the checkpoint holds engine 2's values only.
+async fn a_stale_save_in_flight_during_a_takeover_is_refused(backend: &dyn Backend) {
+    let run_id = RunId::new("stale-save").unwrap();
+    let (store, _) = backend.open();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (started, mut saves) = tokio::sync::mpsc::unbounded_channel();
+    let (landed, mut writes) = tokio::sync::mpsc::unbounded_channel();
+    let held = HeldSaves {
+        inner: Arc::clone(&store),
+        gate: Arc::clone(&gate),
+        started,
+        landed,
+    };
+    let first = Arc::new(PipelineEngine::new(tagged_chain(1)).checkpointer(held));
+    let first_run = {
+        let (first, run_id) = (Arc::clone(&first), run_id.clone());
+        tokio::spawn(async move { first.run_with_id(run_id, 0).await })
+    };
+    saves.recv().await.expect("n1's save starts");
+    first_run.abort();
+    assert!(first_run.await.unwrap_err().is_cancelled());
+
+    let (started, go) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let (store, _) = backend.open();
+    let second = Arc::new(
+        PipelineEngine::new(tagged_chain_waiting(
+            2,
+            Arc::clone(&started),
+            Arc::clone(&go),
+        ))
+        .checkpointer(store),
+    );
+    let second_run = {
+        let (second, run_id) = (Arc::clone(&second), run_id.clone());
+        tokio::spawn(async move { resume_when_free(&second, &run_id).await })
+    };
+    started.notified().await;
+    gate.add_permits(1);
+    let stale = writes.recv().await.expect("the stale save lands");
+    assert!(
+        stale.as_ref().is_err_and(|e| e.contains("taken over")),
+        "the stale save of engine 1 was accepted: {stale:?}"
+    );
+    go.notify_one();
+    let resumed = second_run.await.unwrap().expect("the run exists");
+    assert_eq!(resumed.status, RunStatus::Completed);
+    let (store, _) = backend.open();
+    let stored = store.load(&run_id).await.unwrap().unwrap();
+    let n1: (u64, u64, u64) =
+        serde_json::from_str(stored.node("n1").unwrap().output.get()).unwrap();
+    assert_eq!(
+        n1.2, 2,
+        "the stale save of engine 1 landed: {:?}",
+        stored.nodes
+    );
+    assert_eq!(stored.nodes.len(), 6, "{:?}", stored.nodes);
+}
+
+/// [`tagged_chain`] whose `n1` says it started and then waits for `go`.
+fn tagged_chain_waiting(
+    engine_tag: u64,
+    started: Arc<tokio::sync::Notify>,
+    go: Arc<tokio::sync::Notify>,
+) -> Graph<u64, (u64, u64, u64)> {
+    let mut g = GraphBuilder::<u64>::new("tagged_chain");
+    let x = g.input("x", |x: &u64| *x);
+    let mut last = g.node("n1").run(x, move |x, _| {
+        let (started, go) = (Arc::clone(&started), Arc::clone(&go));
+        async move {
+            started.notify_one();
+            go.notified().await;
+            Ok::<_, std::io::Error>((x + 1, 0, engine_tag))
+        }
+    });
+    for i in 2..=6 {
+        last = g
+            .node(format!("n{i}"))
+            .run(last, move |(v, _, tag), _| async move {
+                Ok::<_, std::io::Error>((v + 1, tag, engine_tag))
+            });
+    }
+    g.build(last).unwrap()
+}
+
 macro_rules! suite {
     ($($backend:ident),*) => {
         $(
@@ -275,6 +610,26 @@ macro_rules! suite {
                 async fn a_failed_run_resumes_from_a_reopened_store() {
                     super::a_failed_run_resumes_from_a_reopened_store(&super::$backend()).await;
                 }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn a_stale_save_in_flight_during_a_takeover_is_refused() {
+                    super::a_stale_save_in_flight_during_a_takeover_is_refused(&super::$backend()).await;
+                }
+                #[tokio::test]
+                async fn a_stale_epoch_is_fenced() {
+                    super::a_stale_epoch_is_fenced(&super::$backend()).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn one_caller_wins_a_run_id_started_at_once() {
+                    super::one_caller_wins_a_run_id_started_at_once(std::sync::Arc::new(super::$backend())).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn a_dropped_run_never_keeps_its_lock() {
+                    super::a_dropped_run_never_keeps_its_lock(std::sync::Arc::new(super::$backend())).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn writes_of_a_dropped_run_never_land_after_a_takeover() {
+                    super::writes_of_a_dropped_run_never_land_after_a_takeover(std::sync::Arc::new(super::$backend())).await;
+                }
             }
         )*
     };
@@ -290,10 +645,10 @@ async fn a_garbled_sqlite_record_is_an_error_naming_the_database_and_row() {
     let path = dir.path().join("runs.db");
     let store = SqliteCheckpointer::open(&path).unwrap();
     let h = header("garbled");
-    store.create_run(&h).await.unwrap();
-    store.save(&h.run_id, &record("a", 1)).await.unwrap();
-    store.save(&h.run_id, &record("b", 2)).await.unwrap();
-    store.release_run(&h.run_id);
+    let epoch = store.create_run(&h).await.unwrap();
+    store.save(&h.run_id, epoch, &record("a", 1)).await.unwrap();
+    store.save(&h.run_id, epoch, &record("b", 2)).await.unwrap();
+    store.release_run(&h.run_id, epoch);
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute(

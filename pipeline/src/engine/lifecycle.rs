@@ -2,6 +2,7 @@
 //! a stored run against the graph, restoring completed outputs, writing run summaries, and
 //! releasing the stores when the run ends or its future is dropped.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::data::{Json, Value};
@@ -11,7 +12,8 @@ use crate::graph::Graph;
 use crate::result::{PersistenceWarning, StoreKind};
 use crate::run_id::RunId;
 use crate::store::{
-    AuditLog, Checkpoint, Checkpointer, FORMAT_VERSION, RunHeader, RunSummary, StoreError,
+    AuditLog, Checkpoint, Checkpointer, Epoch, FORMAT_VERSION, Resumed, RunHeader, RunSummary,
+    StoreError,
 };
 
 /// The wall clock, in milliseconds since the Unix epoch, as stores record it.
@@ -28,6 +30,9 @@ pub(crate) struct RunShared {
     pub started_at_ms: u64,
     pub checkpointer: Option<Arc<dyn Checkpointer>>,
     pub audit: Option<Arc<dyn AuditLog>>,
+    /// The epochs the run was taken at in each store: every write carries its store's.
+    pub checkpoint_epoch: Epoch,
+    pub audit_epoch: Epoch,
     pub events: Arc<dyn EventHandler>,
 }
 
@@ -63,37 +68,46 @@ impl RunShared {
 /// A node output restored from a checkpoint: its node index, value, and stored JSON.
 pub(crate) type Restored = (u32, Value, Json);
 
-/// Releases the stores' hold on a run (its lock, open files) when the run ends or its future is
-/// dropped.
+/// Releases the stores' holds on a run (their locks, open files) when the run ends or its future
+/// is dropped.
+#[derive(Default)]
 pub(crate) struct Lease {
-    run_id: RunId,
-    checkpointer: Option<Arc<dyn Checkpointer>>,
-    audit: Option<Arc<dyn AuditLog>>,
+    holds: Vec<Hold>,
 }
 
-impl Lease {
-    pub fn new(run_id: RunId) -> Self {
-        Lease {
-            run_id,
-            checkpointer: None,
-            audit: None,
-        }
-    }
+/// One store's hold on a run at one epoch: released when dropped.
+struct Hold(Option<Box<dyn FnOnce() + Send + Sync>>);
 
-    pub fn hold_checkpointer(&mut self, checkpointer: &Arc<dyn Checkpointer>) {
-        self.checkpointer = Some(Arc::clone(checkpointer));
+impl Hold {
+    fn new(release: impl FnOnce() + Send + Sync + 'static) -> Hold {
+        Hold(Some(Box::new(release)))
     }
 }
 
-impl Drop for Lease {
+impl Drop for Hold {
     fn drop(&mut self) {
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.release_run(&self.run_id);
-        }
-        if let Some(audit) = &self.audit {
-            audit.release_run(&self.run_id);
+        if let Some(release) = self.0.take() {
+            release();
         }
     }
+}
+
+/// Takes a run in a store on a task of its own. The store's work (often on the blocking pool)
+/// can finish after the caller's future was dropped; the hold it yields then drops with the
+/// unread result and releases the run, instead of leaving it locked until the process exits.
+async fn claim<T: Send + 'static>(
+    work: impl Future<Output = Result<(T, Option<Hold>), StoreError>> + Send + 'static,
+) -> Result<(T, Option<Hold>), StoreError> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        // An unread result is dropped here, or with the channel: either way its hold releases.
+        let _ = sender.send(work.await);
+    });
+    receiver.await.unwrap_or_else(|_| {
+        Err(StoreError::Backend(
+            "the store panicked while taking the run".into(),
+        ))
+    })
 }
 
 /// The header a new run of `graph` starts its stores with.
@@ -114,24 +128,39 @@ pub(crate) fn header<I, O>(
     }
 }
 
-/// Whether taking a run in a store worked: a refusal to hand it over (a taken id, a held lock) is
-/// the caller's error; any other failure disables that store for this run with a warning.
-fn taken(
-    result: Result<(), StoreError>,
+/// What taking a run in a store came to: its epoch and hold, or `None` when the store failed and
+/// is disabled for this run (with a warning). A refusal to hand the run over (a taken id, a held
+/// lock) is the caller's error.
+fn taken<T>(
+    result: Result<(T, Option<Hold>), StoreError>,
     shared: &mut RunShared,
     store: StoreKind,
     warnings: &mut Vec<PersistenceWarning>,
-) -> Result<bool, PipelineError> {
+    lease: &mut Lease,
+) -> Result<Option<T>, PipelineError> {
     match result {
-        Ok(()) => Ok(true),
+        Ok((value, hold)) => {
+            lease.holds.extend(hold);
+            Ok(Some(value))
+        }
         Err(e @ (StoreError::RunExists(_) | StoreError::Locked(_))) => {
             Err(PipelineError::from_store(&shared.run_id, e))
         }
         Err(e) => {
             shared.disable(store, e.to_string(), warnings);
-            Ok(false)
+            Ok(None)
         }
     }
+}
+
+fn checkpoint_hold(store: &Arc<dyn Checkpointer>, run_id: &RunId, epoch: Epoch) -> Hold {
+    let (store, run_id) = (Arc::clone(store), run_id.clone());
+    Hold::new(move || store.release_run(&run_id, epoch))
+}
+
+fn audit_hold(store: &Arc<dyn AuditLog>, run_id: &RunId, epoch: Epoch) -> Hold {
+    let (store, run_id) = (Arc::clone(store), run_id.clone());
+    Hold::new(move || store.release_run(&run_id, epoch))
 }
 
 /// Creates a new run in each store, holding each in `lease`.
@@ -141,19 +170,49 @@ pub(crate) async fn create_stores(
     warnings: &mut Vec<PersistenceWarning>,
     lease: &mut Lease,
 ) -> Result<(), PipelineError> {
-    if let Some(checkpointer) = shared.checkpointer.clone() {
-        let created = checkpointer.create_run(header).await;
-        if taken(created, shared, StoreKind::Checkpoint, warnings)? {
-            lease.checkpointer = Some(checkpointer);
+    if let Some(store) = shared.checkpointer.clone() {
+        let header = header.clone();
+        let created = claim(async move {
+            let epoch = store.create_run(&header).await?;
+            Ok((epoch, Some(checkpoint_hold(&store, &header.run_id, epoch))))
+        })
+        .await;
+        if let Some(epoch) = taken(created, shared, StoreKind::Checkpoint, warnings, lease)? {
+            shared.checkpoint_epoch = epoch;
         }
     }
-    if let Some(audit) = shared.audit.clone() {
-        let created = audit.create_run(header).await;
-        if taken(created, shared, StoreKind::Audit, warnings)? {
-            lease.audit = Some(audit);
+    if let Some(store) = shared.audit.clone() {
+        let header = header.clone();
+        let created = claim(async move {
+            let epoch = store.create_run(&header).await?;
+            Ok((epoch, Some(audit_hold(&store, &header.run_id, epoch))))
+        })
+        .await;
+        if let Some(epoch) = taken(created, shared, StoreKind::Audit, warnings, lease)? {
+            shared.audit_epoch = epoch;
         }
     }
     Ok(())
+}
+
+/// Takes a stored run in the checkpointer, holding it in `lease`; `Ok(None)` for an unknown run.
+pub(crate) async fn resume_checkpoint(
+    store: &Arc<dyn Checkpointer>,
+    run_id: &RunId,
+    lease: &mut Lease,
+) -> Result<Option<Resumed>, PipelineError> {
+    let (store, id) = (Arc::clone(store), run_id.clone());
+    let resumed = claim(async move {
+        let resumed = store.resume_run(&id).await?;
+        let hold = resumed
+            .as_ref()
+            .map(|r| checkpoint_hold(&store, &id, r.epoch));
+        Ok((resumed, hold))
+    })
+    .await;
+    let (resumed, hold) = resumed.map_err(|e| PipelineError::from_store(run_id, e))?;
+    lease.holds.extend(hold);
+    Ok(resumed)
 }
 
 /// Takes a resumed run's audit trail, holding it in `lease`.
@@ -163,10 +222,15 @@ pub(crate) async fn resume_audit(
     warnings: &mut Vec<PersistenceWarning>,
     lease: &mut Lease,
 ) -> Result<(), PipelineError> {
-    if let Some(audit) = shared.audit.clone() {
-        let resumed = audit.resume_run(header).await;
-        if taken(resumed, shared, StoreKind::Audit, warnings)? {
-            lease.audit = Some(audit);
+    if let Some(store) = shared.audit.clone() {
+        let header = header.clone();
+        let resumed = claim(async move {
+            let epoch = store.resume_run(&header).await?;
+            Ok((epoch, Some(audit_hold(&store, &header.run_id, epoch))))
+        })
+        .await;
+        if let Some(epoch) = taken(resumed, shared, StoreKind::Audit, warnings, lease)? {
+            shared.audit_epoch = epoch;
         }
     }
     Ok(())
@@ -272,11 +336,12 @@ pub(crate) fn start_summary<I, O>(
 /// Writes a run summary; a failure is a persistence warning, like any other audit write.
 pub(crate) async fn write_summary(
     audit: &dyn AuditLog,
+    epoch: Epoch,
     summary: &RunSummary,
     events: &dyn EventHandler,
     warnings: &mut Vec<PersistenceWarning>,
 ) {
-    if let Err(e) = audit.write_summary(summary).await {
+    if let Err(e) = audit.write_summary(epoch, summary).await {
         let warning = PersistenceWarning {
             store: StoreKind::Audit,
             node: None,

@@ -21,7 +21,7 @@ use crate::graph::Graph;
 use crate::node::OnError;
 use crate::result::{PersistenceWarning, PipelineResult};
 use crate::run_id::RunId;
-use crate::store::{AuditEntry, AuditLog, Checkpoint, Checkpointer};
+use crate::store::{AuditEntry, AuditLog, Checkpoint, Checkpointer, Epoch};
 use lifecycle::{Lease, Restored, RunShared};
 
 /// Runs a [`Pipeline`]: every node whose dependencies are satisfied, independent nodes concurrently on
@@ -209,7 +209,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         let started_at_ms = lifecycle::now_ms();
         let mut shared = self.shared(run_id.clone(), started_at_ms);
         let mut warnings = Vec::new();
-        let mut lease = Lease::new(run_id.clone());
+        let mut lease = Lease::default();
         if shared.persists() {
             match to_json(&inputs) {
                 Ok(json) => {
@@ -233,13 +233,12 @@ impl<P: Pipeline> PipelineEngine<P> {
             .checkpointer
             .as_ref()
             .ok_or_else(|| PipelineError::NoCheckpointer(run_id.clone()))?;
-        let checkpoint = match checkpointer.resume_run(run_id).await {
-            Ok(Some(checkpoint)) => checkpoint,
-            Ok(None) => return Err(PipelineError::UnknownRun(run_id.clone())),
-            Err(e) => return Err(PipelineError::from_store(run_id, e)),
+        let mut lease = Lease::default();
+        let Some(resumed) = lifecycle::resume_checkpoint(checkpointer, run_id, &mut lease).await?
+        else {
+            return Err(PipelineError::UnknownRun(run_id.clone()));
         };
-        let mut lease = Lease::new(run_id.clone());
-        lease.hold_checkpointer(checkpointer);
+        let checkpoint = resumed.checkpoint;
         lifecycle::check_header(&self.graph, &checkpoint.header)?;
         let inputs: P::Inputs =
             serde_json::from_str(checkpoint.header.inputs.get()).map_err(|source| {
@@ -251,6 +250,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             })?;
         let restored = lifecycle::restore(&self.graph, &checkpoint)?;
         let mut shared = self.shared(run_id.clone(), checkpoint.header.started_at_ms);
+        shared.checkpoint_epoch = resumed.epoch;
         let mut warnings = Vec::new();
         lifecycle::resume_audit(&mut shared, &checkpoint.header, &mut warnings, &mut lease).await?;
         self.execute(shared, warnings, &inputs, Some(restored), cancel, lease)
@@ -270,14 +270,21 @@ impl<P: Pipeline> PipelineEngine<P> {
         let resumed = restored.is_some();
         let restored = restored.unwrap_or_default();
         let (audit, events) = (shared.audit.clone(), Arc::clone(&shared.events));
+        let audit_epoch = shared.audit_epoch;
         // Summaries live in the audit log; without one, do not build them.
         let summary = audit
             .is_some()
             .then(|| lifecycle::start_summary(&self.graph, &shared, &restored));
         let mut summary_warnings = Vec::new();
         if let (Some(audit), Some(summary)) = (&audit, &summary) {
-            lifecycle::write_summary(audit.as_ref(), summary, &*events, &mut summary_warnings)
-                .await;
+            lifecycle::write_summary(
+                audit.as_ref(),
+                audit_epoch,
+                summary,
+                &*events,
+                &mut summary_warnings,
+            )
+            .await;
         }
         let run = scheduler::Run::new(
             &self.graph,
@@ -298,8 +305,14 @@ impl<P: Pipeline> PipelineEngine<P> {
             summary.status = Some(result.status);
             summary.updated_at_ms = lifecycle::now_ms();
             summary.nodes = result.nodes.clone();
-            lifecycle::write_summary(audit.as_ref(), &summary, &*events, &mut summary_warnings)
-                .await;
+            lifecycle::write_summary(
+                audit.as_ref(),
+                audit_epoch,
+                &summary,
+                &*events,
+                &mut summary_warnings,
+            )
+            .await;
         }
         result.warnings.extend(summary_warnings);
         drop(lease); // after the run, and also when this future is dropped mid-run
@@ -312,6 +325,8 @@ impl<P: Pipeline> PipelineEngine<P> {
             started_at_ms,
             checkpointer: self.checkpointer.clone(),
             audit: self.audit.clone(),
+            checkpoint_epoch: Epoch::FIRST,
+            audit_epoch: Epoch::FIRST,
             events: Arc::clone(&self.events),
         }
     }

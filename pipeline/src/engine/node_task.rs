@@ -16,7 +16,7 @@ use crate::data::{Json, Value};
 use crate::graph::NodeDef;
 use crate::node::{NodeContext, NodeError, TimeoutError};
 use crate::result::{PersistenceWarning, StoreKind};
-use crate::store::{AuditEntry, AuditStatus, NodeRecord};
+use crate::store::{AuditEntry, AuditStatus, NodeRecord, StoreError};
 
 pub(crate) enum Outcome {
     Completed { value: Value, json: Option<Json> },
@@ -29,6 +29,8 @@ pub(crate) struct Report {
     pub outcome: Outcome,
     pub warnings: Vec<PersistenceWarning>,
     pub ran: bool,
+    /// A store refused a write because another engine took the run over.
+    pub taken_over: bool,
 }
 
 pub(crate) struct NodeJob {
@@ -93,6 +95,7 @@ pub(crate) async fn run_node(shared: Arc<RunShared>, node: &NodeDef, job: NodeJo
         node,
         job,
         warnings: Vec::new(),
+        taken_over: false,
     };
     let (outcome, ran) = match task.gate().await {
         Ok(true) => (task.attempts().await, true),
@@ -111,6 +114,7 @@ pub(crate) async fn run_node(shared: Arc<RunShared>, node: &NodeDef, job: NodeJo
         outcome,
         warnings: task.warnings,
         ran,
+        taken_over: task.taken_over,
     }
 }
 
@@ -119,6 +123,7 @@ struct NodeTask<'a> {
     node: &'a NodeDef,
     job: NodeJob,
     warnings: Vec<PersistenceWarning>,
+    taken_over: bool,
 }
 
 impl NodeTask<'_> {
@@ -238,8 +243,9 @@ impl NodeTask<'_> {
                 duration_us: ended.duration.as_micros() as u64,
                 output: Arc::clone(output),
             };
-            if let Err(e) = checkpointer.save(&self.shared.run_id, &record).await {
-                self.warn(StoreKind::Checkpoint, e.to_string());
+            let epoch = self.shared.checkpoint_epoch;
+            if let Err(e) = checkpointer.save(&self.shared.run_id, epoch, &record).await {
+                self.store_failed(StoreKind::Checkpoint, e);
             }
         }
         if self.shared.audit.is_some() {
@@ -275,10 +281,19 @@ impl NodeTask<'_> {
 
     async fn append(&mut self, entry: AuditEntry) {
         if let Some(audit) = &self.shared.audit
-            && let Err(e) = audit.append(&entry).await
+            && let Err(e) = audit.append(self.shared.audit_epoch, &entry).await
         {
-            self.warn(StoreKind::Audit, e.to_string());
+            self.store_failed(StoreKind::Audit, e);
         }
+    }
+
+    /// A store refused a write: a persistence warning, and, when the refusal says another engine
+    /// took the run over, the end of this run's scheduling.
+    fn store_failed(&mut self, store: StoreKind, error: StoreError) {
+        if matches!(error, StoreError::Fenced { .. }) {
+            self.taken_over = true;
+        }
+        self.warn(store, error.to_string());
     }
 
     fn warn(&mut self, store: StoreKind, message: String) {

@@ -39,6 +39,8 @@ pub(crate) struct Run<I, O> {
     ready: VecDeque<u32>,
     running: JoinSet<(u32, Report)>,
     stopped: bool,
+    /// A store refused a write because another engine took the run over.
+    taken_over: bool,
     failures: BTreeMap<String, NodeFailure>,
     restored: Vec<String>,
     /// The nodes that ran, in the order they finished.
@@ -69,6 +71,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             ready: VecDeque::new(),
             running: JoinSet::new(),
             stopped: false,
+            taken_over: false,
             failures: BTreeMap::new(),
             restored: Vec::new(),
             executed: Vec::new(),
@@ -206,6 +209,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                     outcome: Outcome::Failed { error, attempts: 1 },
                     warnings: Vec::new(),
                     ran: true,
+                    taken_over: false,
                 });
             (index, report)
         });
@@ -244,6 +248,11 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     fn on_report(&mut self, index: u32, report: Report) {
         self.warnings.extend(report.warnings);
+        if report.taken_over {
+            // Another engine owns the run now: whatever this one computes can no longer be kept.
+            self.taken_over = true;
+            self.stopped = true;
+        }
         if report.ran {
             self.executed.push(index);
         }
@@ -310,7 +319,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 (node.id.to_string(), status)
             })
             .collect();
-        let status = if cancelled {
+        let status = if self.taken_over {
+            RunStatus::TakenOver
+        } else if cancelled {
             RunStatus::Cancelled
         } else if !self.failures.is_empty() {
             RunStatus::Failed

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::epoch::Epoch;
 use crate::run_id::RunId;
 
 /// Why a store could not do what was asked.
@@ -101,6 +102,23 @@ pub enum StoreError {
     /// Another engine (in this process or another) is writing this run.
     #[error("run `{0}` is in use by another engine (in this or another process)")]
     Locked(RunId),
+    /// A write carried an epoch that is not the run's current one: the writer lost the run (its
+    /// future was dropped, and another engine resumed it). The write was refused.
+    #[error(
+        "run `{run_id}` was taken over: this writer holds epoch {epoch}, the run {}",
+        match current {
+            Some(current) => format!("is at epoch {current}"),
+            None => "is no longer held in this process".to_owned(),
+        }
+    )]
+    Fenced {
+        /// The run.
+        run_id: RunId,
+        /// The epoch the refused write carried.
+        epoch: Epoch,
+        /// The run's current epoch, when the store knows it.
+        current: Option<Epoch>,
+    },
     /// The run was never created in this store.
     #[error("run `{0}` does not exist")]
     UnknownRun(RunId),

@@ -1,15 +1,16 @@
 //! Stores that keep everything in memory: for tests, and for runs that need resume only within
 //! one process. Clones share the same storage.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use super::epoch::Epoch;
 use super::error::StoreError;
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
-use super::shared::lock;
-use super::traits::{AuditLog, Checkpointer};
+use super::shared::{Holders, lock};
+use super::traits::{AuditLog, Checkpointer, Resumed};
 use crate::run_id::RunId;
 
 /// A [`Checkpointer`] in memory. Clones share the same runs.
@@ -23,16 +24,8 @@ use crate::run_id::RunId;
 /// ```
 #[derive(Clone, Default, Debug)]
 pub struct InMemoryCheckpointer {
-    runs: Arc<Mutex<BTreeMap<RunId, Checkpoint>>>,
-    active: Arc<Mutex<BTreeSet<RunId>>>,
-}
-
-/// Marks `run_id` as written by an engine; [`StoreError::Locked`] when another already is.
-fn take(active: &Mutex<BTreeSet<RunId>>, run_id: &RunId) -> Result<(), StoreError> {
-    match lock(active).insert(run_id.clone()) {
-        true => Ok(()),
-        false => Err(StoreError::Locked(run_id.clone())),
-    }
+    runs: Arc<Mutex<BTreeMap<RunId, (Checkpoint, Epoch)>>>,
+    holders: Arc<Holders>,
 }
 
 impl InMemoryCheckpointer {
@@ -44,58 +37,71 @@ impl InMemoryCheckpointer {
 
 #[async_trait]
 impl Checkpointer for InMemoryCheckpointer {
-    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         let mut runs = lock(&self.runs);
         if runs.contains_key(&header.run_id) {
             return Err(StoreError::RunExists(header.run_id.clone()));
         }
-        take(&self.active, &header.run_id)?;
-        runs.insert(
-            header.run_id.clone(),
-            Checkpoint {
-                header: header.clone(),
-                nodes: Vec::new(),
-            },
-        );
+        self.holders.take(&header.run_id, Epoch::FIRST)?;
+        let checkpoint = Checkpoint {
+            header: header.clone(),
+            nodes: Vec::new(),
+        };
+        runs.insert(header.run_id.clone(), (checkpoint, Epoch::FIRST));
+        Ok(Epoch::FIRST)
+    }
+
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
+        let mut runs = lock(&self.runs);
+        let Some((checkpoint, epoch)) = runs.get_mut(run_id) else {
+            return Ok(None);
+        };
+        let next = epoch.next();
+        self.holders.take(run_id, next)?;
+        *epoch = next;
+        Ok(Some(Resumed {
+            checkpoint: checkpoint.clone(),
+            epoch: next,
+        }))
+    }
+
+    async fn save(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        record: &NodeRecord,
+    ) -> Result<(), StoreError> {
+        let mut runs = lock(&self.runs);
+        let Some((checkpoint, _)) = runs.get_mut(run_id) else {
+            return Err(StoreError::UnknownRun(run_id.clone()));
+        };
+        self.holders.check(run_id, epoch)?;
+        checkpoint.nodes.push(record.clone());
         Ok(())
     }
 
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
-        let Some(checkpoint) = self.load(run_id).await? else {
-            return Ok(None);
-        };
-        take(&self.active, run_id)?;
-        Ok(Some(checkpoint))
-    }
-
-    async fn save(&self, run_id: &RunId, record: &NodeRecord) -> Result<(), StoreError> {
-        match lock(&self.runs).get_mut(run_id) {
-            Some(checkpoint) => {
-                checkpoint.nodes.push(record.clone());
-                Ok(())
-            }
-            None => Err(StoreError::UnknownRun(run_id.clone())),
-        }
-    }
-
     async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
-        Ok(lock(&self.runs).get(run_id).cloned())
+        Ok(lock(&self.runs).get(run_id).map(|(c, _)| c.clone()))
     }
 
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         Ok(lock(&self.runs).keys().cloned().collect())
     }
 
-    fn release_run(&self, run_id: &RunId) {
-        lock(&self.active).remove(run_id);
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        self.holders.release(run_id, epoch);
     }
 }
+
+/// A run's audit entries and its current epoch.
+type Trail = (Vec<AuditEntry>, Epoch);
 
 /// An [`AuditLog`] in memory. Clones share the same trails.
 #[derive(Clone, Default, Debug)]
 pub struct InMemoryAuditLog {
-    runs: Arc<Mutex<BTreeMap<RunId, Vec<AuditEntry>>>>,
+    runs: Arc<Mutex<BTreeMap<RunId, Trail>>>,
     summaries: Arc<Mutex<BTreeMap<RunId, RunSummary>>>,
+    holders: Arc<Holders>,
 }
 
 impl InMemoryAuditLog {
@@ -107,35 +113,43 @@ impl InMemoryAuditLog {
 
 #[async_trait]
 impl AuditLog for InMemoryAuditLog {
-    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         let mut runs = lock(&self.runs);
         if runs.contains_key(&header.run_id) {
             return Err(StoreError::RunExists(header.run_id.clone()));
         }
-        runs.insert(header.run_id.clone(), Vec::new());
-        Ok(())
+        self.holders.take(&header.run_id, Epoch::FIRST)?;
+        runs.insert(header.run_id.clone(), (Vec::new(), Epoch::FIRST));
+        Ok(Epoch::FIRST)
     }
 
-    async fn resume_run(&self, header: &RunHeader) -> Result<(), StoreError> {
-        lock(&self.runs).entry(header.run_id.clone()).or_default();
-        Ok(())
+    async fn resume_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+        let mut runs = lock(&self.runs);
+        let (_, epoch) = runs
+            .entry(header.run_id.clone())
+            .or_insert((Vec::new(), Epoch::new(0)));
+        let next = epoch.next();
+        self.holders.take(&header.run_id, next)?;
+        *epoch = next;
+        Ok(next)
     }
 
-    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        match lock(&self.runs).get_mut(&entry.run_id) {
-            Some(entries) => {
-                entries.push(entry.clone());
-                Ok(())
-            }
-            None => Err(StoreError::UnknownRun(entry.run_id.clone())),
-        }
+    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> Result<(), StoreError> {
+        let mut runs = lock(&self.runs);
+        let Some((entries, _)) = runs.get_mut(&entry.run_id) else {
+            return Err(StoreError::UnknownRun(entry.run_id.clone()));
+        };
+        self.holders.check(&entry.run_id, epoch)?;
+        entries.push(entry.clone());
+        Ok(())
     }
 
     async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
-        Ok(lock(&self.runs).get(run_id).cloned())
+        Ok(lock(&self.runs).get(run_id).map(|(e, _)| e.clone()))
     }
 
-    async fn write_summary(&self, summary: &RunSummary) -> Result<(), StoreError> {
+    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> Result<(), StoreError> {
+        self.holders.check(&summary.run_id, epoch)?;
         lock(&self.summaries).insert(summary.run_id.clone(), summary.clone());
         Ok(())
     }
@@ -146,5 +160,9 @@ impl AuditLog for InMemoryAuditLog {
 
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         Ok(lock(&self.runs).keys().cloned().collect())
+    }
+
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        self.holders.release(run_id, epoch);
     }
 }

@@ -1,6 +1,7 @@
 //! Where runs are kept: the [`Checkpointer`] (completed node outputs, for resume) and the
 //! [`AuditLog`] (every attempt, for people), with in-memory, file and SQLite backends.
 
+mod epoch;
 mod error;
 mod file;
 mod framing;
@@ -13,6 +14,7 @@ mod spec;
 mod sqlite;
 mod traits;
 
+pub use epoch::Epoch;
 pub use error::StoreError;
 pub use file::{
     FileAuditLog, FileCheckpointer, StoreStats, decode_audit_file, decode_checkpoint_file,
@@ -24,7 +26,7 @@ pub use records::{
 pub use spec::Stores;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};
-pub use traits::{AuditLog, Checkpointer};
+pub use traits::{AuditLog, Checkpointer, Resumed};
 
 /// How hard a store on disk works to make each record survive a crash.
 ///

@@ -1,10 +1,13 @@
-//! What every store implementation shares: a mutex that survives a panic elsewhere, and moving
-//! blocking work off the async threads.
+//! What every store implementation shares: a mutex that survives a panic elsewhere, moving
+//! blocking work off the async threads, and the table of runs this process holds at which epoch.
 
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use super::epoch::Epoch;
 use super::error::StoreError;
 use crate::blocking::on_blocking_pool;
+use crate::run_id::RunId;
 
 /// Locks `mutex`, recovering it if a panic poisoned it: every critical section in the stores is a
 /// single map operation, write or statement, so a panic inside one leaves nothing half-done that
@@ -23,4 +26,43 @@ pub(crate) async fn blocking<T: Send + 'static>(
     on_blocking_pool(work)
         .await
         .map_err(|e| StoreError::Backend(Box::new(e)))?
+}
+
+/// The runs this process holds, each at the epoch it was taken with.
+#[derive(Debug, Default)]
+pub(crate) struct Holders(Mutex<HashMap<RunId, Epoch>>);
+
+impl Holders {
+    /// Records that this process holds `run_id` at `epoch`; [`StoreError::Locked`] when it
+    /// already holds the run.
+    pub fn take(&self, run_id: &RunId, epoch: Epoch) -> Result<(), StoreError> {
+        let mut held = lock(&self.0);
+        if held.contains_key(run_id) {
+            return Err(StoreError::Locked(run_id.clone()));
+        }
+        held.insert(run_id.clone(), epoch);
+        Ok(())
+    }
+
+    /// `Ok` when `epoch` is the epoch `run_id` is held at; [`StoreError::Fenced`] otherwise.
+    pub fn check(&self, run_id: &RunId, epoch: Epoch) -> Result<(), StoreError> {
+        match lock(&self.0).get(run_id) {
+            Some(&current) if current == epoch => Ok(()),
+            current => Err(StoreError::Fenced {
+                run_id: run_id.clone(),
+                epoch,
+                current: current.copied(),
+            }),
+        }
+    }
+
+    /// Releases `run_id` if it is held at `epoch` (a stale holder releases nothing).
+    pub fn release(&self, run_id: &RunId, epoch: Epoch) -> bool {
+        let mut held = lock(&self.0);
+        if held.get(run_id) == Some(&epoch) {
+            held.remove(run_id);
+            return true;
+        }
+        false
+    }
 }

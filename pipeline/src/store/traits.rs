@@ -5,9 +5,20 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::epoch::Epoch;
 use super::error::StoreError;
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
 use crate::run_id::RunId;
+
+/// A run taken for writing by [`Checkpointer::resume_run`]: what it holds so far, and the epoch
+/// every write to it must carry.
+#[derive(Clone, Debug)]
+pub struct Resumed {
+    /// The run's header and completed nodes.
+    pub checkpoint: Checkpoint,
+    /// The epoch of this takeover.
+    pub epoch: Epoch,
+}
 
 /// Keeps each completed node's output so a run can resume without re-running it.
 ///
@@ -15,19 +26,29 @@ use crate::run_id::RunId;
 /// node. The engine calls [`create_run`](Checkpointer::create_run) or
 /// [`resume_run`](Checkpointer::resume_run) once, then [`save`](Checkpointer::save) after each node
 /// succeeds, before any dependent node starts, then [`release_run`](Checkpointer::release_run).
+///
 /// One engine at a time may write a run: `create_run` and `resume_run` fail with
-/// [`StoreError::Locked`] while another holds it.
+/// [`StoreError::Locked`] while another holds it. Taking a run yields an [`Epoch`] that grows with
+/// every takeover and is kept with the run; `save` must refuse, with [`StoreError::Fenced`], a
+/// record whose epoch is not the run's current one, so that a writer that lost the run never
+/// writes into its new owner's. The shared backend suite checks every built-in store for this.
 #[async_trait]
 pub trait Checkpointer: Send + Sync {
-    /// Starts a new run; [`StoreError::RunExists`] when the id is taken.
-    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError>;
+    /// Starts a new run at [`Epoch::FIRST`]; [`StoreError::RunExists`] when the id is taken.
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError>;
 
-    /// Takes the run's lock, loads the run to resume it, and prepares to append to it (a file store
-    /// drops a torn tail here). `Ok(None)` when the run is unknown.
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError>;
+    /// Takes the run at its next epoch, loads it to resume it, and prepares to append to it (a
+    /// file store drops a torn tail here). `Ok(None)` when the run is unknown.
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError>;
 
-    /// Appends one completed node.
-    async fn save(&self, run_id: &RunId, record: &NodeRecord) -> Result<(), StoreError>;
+    /// Appends one completed node, written by the holder of `epoch`;
+    /// [`StoreError::Fenced`] when that is not the run's current epoch.
+    async fn save(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        record: &NodeRecord,
+    ) -> Result<(), StoreError>;
 
     /// Reads a run without preparing to write. `Ok(None)` when the run is unknown.
     async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError>;
@@ -35,24 +56,28 @@ pub trait Checkpointer: Send + Sync {
     /// Every run in the store, oldest first for generated (UUID v7) ids.
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError>;
 
-    /// The run ended, or its future was dropped: release what is held for it (its lock, open
-    /// files). Called exactly once per successful `create_run` or `resume_run`.
-    fn release_run(&self, run_id: &RunId) {
-        let _ = run_id;
-    }
+    /// The holder of `epoch` is done with the run (it ended, or its future was dropped): release
+    /// what is held for it (its lock, open files). Called exactly once per successful
+    /// `create_run` or `resume_run`; a release by a holder whose epoch is no longer current
+    /// releases nothing.
+    fn release_run(&self, run_id: &RunId, epoch: Epoch);
 }
 
 /// Records every node attempt (completed or failed) with its inputs, output or error, and timing.
+///
+/// Like a [`Checkpointer`], a log hands out an [`Epoch`] when a run is taken and refuses, with
+/// [`StoreError::Fenced`], an entry or summary whose epoch is not the run's current one.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
-    /// Starts the trail of a new run; [`StoreError::RunExists`] when the id is taken.
-    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError>;
+    /// Starts the trail of a new run at [`Epoch::FIRST`]; [`StoreError::RunExists`] when the id
+    /// is taken.
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError>;
 
-    /// Prepares to append to the trail of a resumed run, creating it if it does not exist yet.
-    async fn resume_run(&self, header: &RunHeader) -> Result<(), StoreError>;
+    /// Takes the trail of a resumed run at its next epoch, creating it if it does not exist yet.
+    async fn resume_run(&self, header: &RunHeader) -> Result<Epoch, StoreError>;
 
-    /// Appends one entry.
-    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Appends one entry, written by the holder of `epoch`.
+    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> Result<(), StoreError>;
 
     /// A run's entries in the order they were written; `Ok(None)` when the run is unknown.
     async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError>;
@@ -60,9 +85,10 @@ pub trait AuditLog: Send + Sync {
     /// Every run in the store.
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError>;
 
-    /// Replaces the run's summary (see [`RunSummary`]). Stores that keep none ignore it.
-    async fn write_summary(&self, summary: &RunSummary) -> Result<(), StoreError> {
-        let _ = summary;
+    /// Replaces the run's summary (see [`RunSummary`]), written by the holder of `epoch`. Stores
+    /// that keep none ignore it.
+    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> Result<(), StoreError> {
+        let _ = (epoch, summary);
         Ok(())
     }
 
@@ -72,23 +98,26 @@ pub trait AuditLog: Send + Sync {
         Ok(None)
     }
 
-    /// The run ended, or its future was dropped: release what is held for it (its lock, open
-    /// files). Called exactly once per successful `create_run` or `resume_run`.
-    fn release_run(&self, run_id: &RunId) {
-        let _ = run_id;
-    }
+    /// The holder of `epoch` is done with the run: release what is held for it. Called exactly
+    /// once per successful `create_run` or `resume_run`.
+    fn release_run(&self, run_id: &RunId, epoch: Epoch);
 }
 
 #[async_trait]
 impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
-    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         (**self).create_run(header).await
     }
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
         (**self).resume_run(run_id).await
     }
-    async fn save(&self, run_id: &RunId, record: &NodeRecord) -> Result<(), StoreError> {
-        (**self).save(run_id, record).await
+    async fn save(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        record: &NodeRecord,
+    ) -> Result<(), StoreError> {
+        (**self).save(run_id, epoch, record).await
     }
     async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
         (**self).load(run_id).await
@@ -96,27 +125,27 @@ impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         (**self).list_runs().await
     }
-    fn release_run(&self, run_id: &RunId) {
-        (**self).release_run(run_id)
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        (**self).release_run(run_id, epoch)
     }
 }
 
 #[async_trait]
 impl<A: AuditLog + ?Sized> AuditLog for Arc<A> {
-    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         (**self).create_run(header).await
     }
-    async fn resume_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn resume_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         (**self).resume_run(header).await
     }
-    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        (**self).append(entry).await
+    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> Result<(), StoreError> {
+        (**self).append(epoch, entry).await
     }
     async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
         (**self).entries(run_id).await
     }
-    async fn write_summary(&self, summary: &RunSummary) -> Result<(), StoreError> {
-        (**self).write_summary(summary).await
+    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> Result<(), StoreError> {
+        (**self).write_summary(epoch, summary).await
     }
     async fn summary(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
         (**self).summary(run_id).await
@@ -124,7 +153,7 @@ impl<A: AuditLog + ?Sized> AuditLog for Arc<A> {
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         (**self).list_runs().await
     }
-    fn release_run(&self, run_id: &RunId) {
-        (**self).release_run(run_id)
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        (**self).release_run(run_id, epoch)
     }
 }

@@ -24,6 +24,8 @@ enum StatusFilter {
     Completed,
     Failed,
     Cancelled,
+    /// Stopped because another engine took the run over.
+    TakenOver,
     /// Running, or interrupted (its process died).
     Running,
 }
@@ -35,6 +37,7 @@ impl StatusFilter {
             StatusFilter::Completed => status == Some(RunStatus::Completed),
             StatusFilter::Failed => status == Some(RunStatus::Failed),
             StatusFilter::Cancelled => status == Some(RunStatus::Cancelled),
+            StatusFilter::TakenOver => status == Some(RunStatus::TakenOver),
         }
     }
 }

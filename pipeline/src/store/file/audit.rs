@@ -11,6 +11,7 @@ use super::decode::AUDIT;
 use super::log::{RunFiles, StoreStats, encode};
 use crate::run_id::RunId;
 use crate::store::Durability;
+use crate::store::epoch::Epoch;
 use crate::store::error::StoreError;
 use crate::store::fs::{io_error, replace_atomically};
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
@@ -56,34 +57,36 @@ impl FileAuditLog {
 
 #[async_trait]
 impl AuditLog for FileAuditLog {
-    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         self.files.create_run(header).await
     }
 
-    async fn resume_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn resume_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         let (files, header) = (Arc::clone(&self.files), header.clone());
         blocking(move || {
-            let resumed: Option<(RunHeader, Vec<serde::de::IgnoredAny>)> =
+            let resumed: Option<(RunHeader, Vec<serde::de::IgnoredAny>, Epoch)> =
                 files.resume(&header.run_id)?;
             match resumed {
-                Some(_) => Ok(()),
+                Some((_, _, epoch)) => Ok(epoch),
                 None => files.create(&header.run_id, &header),
             }
         })
         .await
     }
 
-    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        self.files.append(&entry.run_id, entry).await
+    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.files.append(&entry.run_id, epoch, entry).await
     }
 
     /// Written to `<dir>/<run id>.summary` through a temporary file and a rename, so a reader
     /// sees the old summary or the new one, never a torn one.
-    async fn write_summary(&self, summary: &RunSummary) -> Result<(), StoreError> {
+    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> Result<(), StoreError> {
         let path = self.summary_path(&summary.run_id);
         let bytes = encode(summary)?;
+        let run_id = summary.run_id.clone();
         self.files
             .run(move |files| {
+                files.check(&run_id, epoch)?;
                 replace_atomically(&path, &bytes, files.durability == Durability::Sync)
             })
             .await
@@ -118,7 +121,7 @@ impl AuditLog for FileAuditLog {
         self.files.list()
     }
 
-    fn release_run(&self, run_id: &RunId) {
-        self.files.close(run_id);
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        self.files.close(run_id, epoch);
     }
 }

@@ -9,10 +9,11 @@ use super::decode::CHECKPOINT;
 use super::log::{RunFiles, StoreStats};
 use crate::run_id::RunId;
 use crate::store::Durability;
+use crate::store::epoch::Epoch;
 use crate::store::error::StoreError;
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
-use crate::store::traits::Checkpointer;
+use crate::store::traits::{Checkpointer, Resumed};
 
 /// A [`Checkpointer`] that keeps one file per run, `<dir>/<run id>.ckpt`, appending one framed
 /// record per completed node: a run of N nodes writes O(N) bytes in all.
@@ -59,35 +60,44 @@ impl FileCheckpointer {
     }
 }
 
-fn checkpoint((header, nodes): (RunHeader, Vec<NodeRecord>)) -> Checkpoint {
-    Checkpoint { header, nodes }
+fn resumed((header, nodes, epoch): (RunHeader, Vec<NodeRecord>, Epoch)) -> Resumed {
+    Resumed {
+        checkpoint: Checkpoint { header, nodes },
+        epoch,
+    }
 }
 
 #[async_trait]
 impl Checkpointer for FileCheckpointer {
-    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         self.files.create_run(header).await
     }
 
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
         let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
-        blocking(move || Ok(files.resume(&run_id)?.map(checkpoint))).await
+        blocking(move || Ok(files.resume(&run_id)?.map(resumed))).await
     }
 
-    async fn save(&self, run_id: &RunId, record: &NodeRecord) -> Result<(), StoreError> {
-        self.files.append(run_id, record).await
+    async fn save(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        record: &NodeRecord,
+    ) -> Result<(), StoreError> {
+        self.files.append(run_id, epoch, record).await
     }
 
     async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
         let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
-        blocking(move || Ok(files.load(&run_id)?.map(checkpoint))).await
+        let loaded = blocking(move || files.load(&run_id)).await?;
+        Ok(loaded.map(|(header, nodes)| Checkpoint { header, nodes }))
     }
 
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
         self.files.list()
     }
 
-    fn release_run(&self, run_id: &RunId) {
-        self.files.close(run_id);
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        self.files.close(run_id, epoch);
     }
 }

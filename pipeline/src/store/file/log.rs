@@ -14,10 +14,12 @@ use serde::de::DeserializeOwned;
 use super::decode::{FileKind, decode_file};
 use crate::run_id::RunId;
 use crate::store::Durability;
+use crate::store::epoch::Epoch;
 use crate::store::error::StoreError;
 use crate::store::framing;
 use crate::store::fs::{
-    create_private_dir, create_whole, io_error, lock_run, private_options, sync_dir,
+    create_private_dir, create_whole, io_error, lock_run, private_options, replace_atomically,
+    sync_dir,
 };
 use crate::store::records::{FORMAT_VERSION, RunHeader};
 use crate::store::shared::{blocking, lock};
@@ -55,6 +57,8 @@ struct Stats {
 #[derive(Debug)]
 struct OpenRun {
     file: File,
+    /// The epoch this process holds the run at.
+    epoch: Epoch,
     /// Serializes appends, so records never interleave; holds the count of records appended.
     appended: Mutex<u64>,
     /// How many of the appended records an `fsync` has covered.
@@ -62,9 +66,10 @@ struct OpenRun {
 }
 
 impl OpenRun {
-    fn new(file: File) -> Arc<OpenRun> {
+    fn new(file: File, epoch: Epoch) -> Arc<OpenRun> {
         Arc::new(OpenRun {
             file,
+            epoch,
             appended: Mutex::new(0),
             synced: Mutex::new(0),
         })
@@ -109,8 +114,9 @@ impl RunFiles {
     }
 
     /// Creates a run's file holding the prefix and `header`, whole or not at all, and keeps it
-    /// open and locked for appending; [`StoreError::RunExists`] when the run exists.
-    pub fn create(&self, run_id: &RunId, header: &impl Serialize) -> Result<(), StoreError> {
+    /// open and locked for appending at [`Epoch::FIRST`]; [`StoreError::RunExists`] when the run
+    /// exists.
+    pub fn create(&self, run_id: &RunId, header: &impl Serialize) -> Result<Epoch, StoreError> {
         create_private_dir(&self.dir)?;
         let mut bytes = framing::prefix(self.kind.magic, FORMAT_VERSION).to_vec();
         framing::frame(&encode(header)?, &mut bytes)?;
@@ -118,16 +124,47 @@ impl RunFiles {
         if !create_whole(&path, &bytes, self.sync())? {
             return Err(StoreError::RunExists(run_id.clone()));
         }
+        let file = self.open_locked(run_id, &path)?;
+        self.write_epoch(run_id, Epoch::FIRST)?;
         if self.sync() {
             sync_dir(&self.dir)?;
         }
-        let file = self.open_locked(run_id, &path)?;
-        lock(&self.open).insert(run_id.clone(), OpenRun::new(file));
-        Ok(())
+        lock(&self.open).insert(run_id.clone(), OpenRun::new(file, Epoch::FIRST));
+        Ok(Epoch::FIRST)
+    }
+
+    /// Where a run's epoch is kept: `<run id>.<extension>.epoch`, beside its file.
+    fn epoch_path(&self, run_id: &RunId) -> PathBuf {
+        self.dir
+            .join(format!("{run_id}.{}.epoch", self.kind.extension))
+    }
+
+    /// The run's last epoch; a run file written before epochs existed is at [`Epoch::FIRST`].
+    fn read_epoch(&self, run_id: &RunId) -> Result<Epoch, StoreError> {
+        let path = self.epoch_path(run_id);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Epoch::FIRST),
+            Err(e) => return Err(io_error("read", &path)(e)),
+        };
+        text.trim()
+            .parse()
+            .map(Epoch::new)
+            .map_err(|_| StoreError::Corrupt {
+                path,
+                offset: 0,
+                reason: format!("the epoch file holds {text:?}, not a number"),
+            })
+    }
+
+    /// Records `epoch` as the run's current one, atomically (called holding the run's lock).
+    fn write_epoch(&self, run_id: &RunId, epoch: Epoch) -> Result<(), StoreError> {
+        let text = epoch.to_string();
+        replace_atomically(&self.epoch_path(run_id), text.as_bytes(), self.sync())
     }
 
     /// [`create`](Self::create) off the async threads when it may wait for the disk.
-    pub async fn create_run(self: &Arc<Self>, header: &RunHeader) -> Result<(), StoreError> {
+    pub async fn create_run(self: &Arc<Self>, header: &RunHeader) -> Result<Epoch, StoreError> {
         let header = header.clone();
         self.run(move |files| files.create(&header.run_id, &header))
             .await
@@ -165,12 +202,12 @@ impl RunFiles {
         Ok(Some((header, records)))
     }
 
-    /// Locks a run's file, reads it whole, drops a torn tail, and keeps the file open for
-    /// appending. `Ok(None)` when the run does not exist.
+    /// Locks a run's file at its next epoch, reads it whole, drops a torn tail, and keeps the
+    /// file open for appending. `Ok(None)` when the run does not exist.
     pub fn resume<H: DeserializeOwned, R: DeserializeOwned>(
         &self,
         run_id: &RunId,
-    ) -> Result<Option<(H, Vec<R>)>, StoreError> {
+    ) -> Result<Option<(H, Vec<R>, Epoch)>, StoreError> {
         let path = self.path(run_id);
         let mut file = match self.open_locked(run_id, &path) {
             Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
@@ -189,8 +226,13 @@ impl RunFiles {
                 file.sync_all().map_err(io_error("sync", &path))?;
             }
         }
-        lock(&self.open).insert(run_id.clone(), OpenRun::new(file));
-        Ok(Some((header, records)))
+        let epoch = self.read_epoch(run_id)?.next();
+        self.write_epoch(run_id, epoch)?;
+        if self.sync() {
+            sync_dir(&self.dir)?;
+        }
+        lock(&self.open).insert(run_id.clone(), OpenRun::new(file, epoch));
+        Ok(Some((header, records, epoch)))
     }
 
     /// Serializes and frames `record` on the caller's thread, then appends it: inline with
@@ -199,20 +241,41 @@ impl RunFiles {
     pub async fn append(
         self: &Arc<Self>,
         run_id: &RunId,
+        epoch: Epoch,
         record: &impl Serialize,
     ) -> Result<(), StoreError> {
         let mut bytes = Vec::new();
         framing::frame(&encode(record)?, &mut bytes)?;
         let run_id = run_id.clone();
-        self.run(move |files| files.append_bytes(&run_id, &bytes))
+        self.run(move |files| files.append_bytes(&run_id, epoch, &bytes))
             .await
     }
 
-    fn append_bytes(&self, run_id: &RunId, bytes: &[u8]) -> Result<(), StoreError> {
-        let run = match lock(&self.open).get(run_id) {
-            Some(run) => Arc::clone(run),
-            None => return Err(StoreError::UnknownRun(run_id.clone())),
-        };
+    /// The open run `run_id`, if this process holds it at `epoch`.
+    fn held(&self, run_id: &RunId, epoch: Epoch) -> Result<Arc<OpenRun>, StoreError> {
+        match lock(&self.open).get(run_id) {
+            Some(run) if run.epoch == epoch => Ok(Arc::clone(run)),
+            Some(run) => Err(StoreError::Fenced {
+                run_id: run_id.clone(),
+                epoch,
+                current: Some(run.epoch),
+            }),
+            // Writes come only from a holder: one whose run is gone lost it (its hold was released).
+            None => Err(StoreError::Fenced {
+                run_id: run_id.clone(),
+                epoch,
+                current: None,
+            }),
+        }
+    }
+
+    /// Checks that this process holds `run_id` at `epoch`, for writes beside the run's file.
+    pub fn check(&self, run_id: &RunId, epoch: Epoch) -> Result<(), StoreError> {
+        self.held(run_id, epoch).map(drop)
+    }
+
+    fn append_bytes(&self, run_id: &RunId, epoch: Epoch, bytes: &[u8]) -> Result<(), StoreError> {
+        let run = self.held(run_id, epoch)?;
         let number = {
             let mut appended = lock(&run.appended);
             (&run.file)
@@ -248,8 +311,12 @@ impl RunFiles {
         }
     }
 
-    pub fn close(&self, run_id: &RunId) {
-        lock(&self.open).remove(run_id);
+    /// Closes the run's file (dropping its lock) if this process holds it at `epoch`.
+    pub fn close(&self, run_id: &RunId, epoch: Epoch) {
+        let mut open = lock(&self.open);
+        if open.get(run_id).is_some_and(|run| run.epoch == epoch) {
+            open.remove(run_id);
+        }
     }
 
     pub fn list(&self) -> Result<Vec<RunId>, StoreError> {

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use super::database::{Database, Kind};
 use crate::run_id::RunId;
 use crate::store::Durability;
+use crate::store::epoch::Epoch;
 use crate::store::error::StoreError;
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
 use crate::store::shared::blocking;
@@ -37,43 +38,51 @@ impl SqliteAuditLog {
 
 #[async_trait]
 impl AuditLog for SqliteAuditLog {
-    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         let (db, header) = (Arc::clone(&self.db), header.clone());
         blocking(move || {
             let run_id = &header.run_id;
-            db.locked(Kind::Audit, run_id, || db.insert(CREATE, run_id, &header))
+            db.take(Kind::Audit, run_id, || {
+                db.insert(CREATE, run_id, &header)?;
+                Ok(Some(((), Epoch::FIRST)))
+            })?;
+            Ok(Epoch::FIRST)
         })
         .await
     }
 
-    async fn resume_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn resume_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         let (db, header) = (Arc::clone(&self.db), header.clone());
         blocking(move || {
             let run_id = &header.run_id;
-            db.locked(Kind::Audit, run_id, || {
-                match db.header("audit_runs", run_id)? {
-                    Some(_) => Ok(()),
-                    None => db.insert(CREATE, run_id, &header),
+            let taken = db.take(Kind::Audit, run_id, || {
+                if let Some(epoch) = db.next_epoch(Kind::Audit, run_id)? {
+                    return Ok(Some(((), epoch)));
                 }
-            })
+                db.insert(CREATE, run_id, &header)?;
+                Ok(Some(((), Epoch::FIRST)))
+            })?;
+            Ok(taken.map_or(Epoch::FIRST, |(_, epoch)| epoch))
         })
         .await
     }
 
-    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> Result<(), StoreError> {
         let (db, entry) = (Arc::clone(&self.db), entry.clone());
         blocking(move || {
-            let sql = "INSERT INTO audit_entries (run_id, entry) VALUES (?1, ?2)";
-            db.append(Kind::Audit, sql, &entry.run_id, &entry)
+            let sql = "INSERT INTO audit_entries (run_id, entry) SELECT ?1, ?2 \
+                       WHERE EXISTS (SELECT 1 FROM audit_runs WHERE run_id = ?1 AND epoch = ?3)";
+            db.append(Kind::Audit, sql, &entry.run_id, epoch, &entry)
         })
         .await
     }
 
-    async fn write_summary(&self, summary: &RunSummary) -> Result<(), StoreError> {
+    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> Result<(), StoreError> {
         let (db, summary) = (Arc::clone(&self.db), summary.clone());
         blocking(move || {
-            let sql = "INSERT OR REPLACE INTO run_summaries (run_id, summary) VALUES (?1, ?2)";
-            db.insert(sql, &summary.run_id, &summary)
+            let sql = "INSERT OR REPLACE INTO run_summaries (run_id, summary) SELECT ?1, ?2 \
+                       WHERE EXISTS (SELECT 1 FROM audit_runs WHERE run_id = ?1 AND epoch = ?3)";
+            db.append(Kind::Audit, sql, &summary.run_id, epoch, &summary)
         })
         .await
     }
@@ -100,7 +109,7 @@ impl AuditLog for SqliteAuditLog {
         blocking(move || db.list("audit_runs")).await
     }
 
-    fn release_run(&self, run_id: &RunId) {
-        self.db.release(Kind::Audit, run_id);
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        self.db.release(Kind::Audit, run_id, epoch);
     }
 }

@@ -10,10 +10,11 @@ use super::audit::SqliteAuditLog;
 use super::database::{Database, Kind};
 use crate::run_id::RunId;
 use crate::store::Durability;
+use crate::store::epoch::Epoch;
 use crate::store::error::StoreError;
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
-use crate::store::traits::Checkpointer;
+use crate::store::traits::{Checkpointer, Resumed};
 
 /// A [`Checkpointer`] in one SQLite database file (WAL mode; each record its own transaction).
 ///
@@ -64,42 +65,52 @@ fn load_checkpoint(db: &Database, run_id: &RunId) -> Result<Option<Checkpoint>, 
 
 #[async_trait]
 impl Checkpointer for SqliteCheckpointer {
-    async fn create_run(&self, header: &RunHeader) -> Result<(), StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         let (db, header) = (Arc::clone(&self.db), header.clone());
         blocking(move || {
             let run_id = &header.run_id;
-            db.locked(Kind::Checkpoint, run_id, || {
+            let taken = db.take(Kind::Checkpoint, run_id, || {
                 let text = serde_json::to_string(&header).map_err(StoreError::Encode)?;
-                let sql = "INSERT INTO runs (run_id, pipeline, started_at_ms, header) \
-                           VALUES (?1, ?2, ?3, ?4)";
-                let values = params![
-                    run_id.as_str(),
-                    header.pipeline,
-                    header.started_at_ms as i64,
-                    text
-                ];
-                db.execute(sql, run_id, values)
-            })
+                let sql = "INSERT INTO runs (run_id, pipeline, started_at_ms, header, epoch) \
+                           VALUES (?1, ?2, ?3, ?4, 1)";
+                let started = header.started_at_ms as i64;
+                let values = params![run_id.as_str(), header.pipeline, started, text];
+                db.execute(sql, run_id, values)?;
+                Ok(Some(((), Epoch::FIRST)))
+            })?;
+            Ok(taken.map_or(Epoch::FIRST, |(_, epoch)| epoch))
         })
         .await
     }
 
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
         let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
         blocking(move || {
             if db.header("runs", &run_id)?.is_none() {
                 return Ok(None);
             }
-            db.locked(Kind::Checkpoint, &run_id, || load_checkpoint(&db, &run_id))
+            let taken = db.take(Kind::Checkpoint, &run_id, || {
+                let Some(epoch) = db.next_epoch(Kind::Checkpoint, &run_id)? else {
+                    return Ok(None);
+                };
+                Ok(load_checkpoint(&db, &run_id)?.map(|c| (c, epoch)))
+            })?;
+            Ok(taken.map(|(checkpoint, epoch)| Resumed { checkpoint, epoch }))
         })
         .await
     }
 
-    async fn save(&self, run_id: &RunId, record: &NodeRecord) -> Result<(), StoreError> {
+    async fn save(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        record: &NodeRecord,
+    ) -> Result<(), StoreError> {
         let (db, run_id, record) = (Arc::clone(&self.db), run_id.clone(), record.clone());
         blocking(move || {
-            let sql = "INSERT INTO node_records (run_id, record) VALUES (?1, ?2)";
-            db.append(Kind::Checkpoint, sql, &run_id, &record)
+            let sql = "INSERT INTO node_records (run_id, record) SELECT ?1, ?2 \
+                       WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1 AND epoch = ?3)";
+            db.append(Kind::Checkpoint, sql, &run_id, epoch, &record)
         })
         .await
     }
@@ -114,7 +125,7 @@ impl Checkpointer for SqliteCheckpointer {
         blocking(move || db.list("runs")).await
     }
 
-    fn release_run(&self, run_id: &RunId) {
-        self.db.release(Kind::Checkpoint, run_id);
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        self.db.release(Kind::Checkpoint, run_id, epoch);
     }
 }

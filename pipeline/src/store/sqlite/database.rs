@@ -6,12 +6,13 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::run_id::RunId;
 use crate::store::Durability;
+use crate::store::epoch::Epoch;
 use crate::store::error::StoreError;
 use crate::store::fs::{create_private_dir, io_error, lock_run, private_options};
 use crate::store::records::{FORMAT_VERSION, RunHeader};
@@ -23,7 +24,8 @@ const SCHEMA: &str = "
         run_id TEXT PRIMARY KEY,
         pipeline TEXT NOT NULL,
         started_at_ms INTEGER NOT NULL,
-        header TEXT NOT NULL
+        header TEXT NOT NULL,
+        epoch INTEGER NOT NULL DEFAULT 1
     );
     CREATE TABLE IF NOT EXISTS node_records (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -31,7 +33,11 @@ const SCHEMA: &str = "
         record TEXT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS node_records_by_run ON node_records (run_id, seq);
-    CREATE TABLE IF NOT EXISTS audit_runs (run_id TEXT PRIMARY KEY, header TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS audit_runs (
+        run_id TEXT PRIMARY KEY,
+        header TEXT NOT NULL,
+        epoch INTEGER NOT NULL DEFAULT 1
+    );
     CREATE TABLE IF NOT EXISTS audit_entries (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         run_id TEXT NOT NULL REFERENCES audit_runs (run_id),
@@ -55,14 +61,23 @@ impl Kind {
             Kind::Audit => "audit",
         }
     }
+
+    /// The table holding this kind's runs and their epochs.
+    pub fn runs_table(self) -> &'static str {
+        match self {
+            Kind::Checkpoint => "runs",
+            Kind::Audit => "audit_runs",
+        }
+    }
 }
 
 /// The database shared by a checkpointer and its audit log.
 pub(super) struct Database {
     pub path: PathBuf,
     connection: Mutex<Connection>,
-    /// The runs this process writes, each held by an OS lock on `<db>.locks/<kind>-<run>.lock`.
-    locks: Mutex<HashMap<(Kind, RunId), File>>,
+    /// The runs this process writes, each held by an OS lock on `<db>.locks/<kind>-<run>.lock`,
+    /// at the epoch it was taken with.
+    locks: Mutex<HashMap<(Kind, RunId), (File, Epoch)>>,
 }
 
 /// The typed error of SQLite operation `op` on the database at `path`.
@@ -92,11 +107,19 @@ fn is_unique_violation(error: &rusqlite::Error) -> bool {
 }
 
 impl Database {
+    /// Opens (or creates, owner-only) the database at `path`. Safe to race: several processes
+    /// opening one new file at once all succeed, because the busy timeout is set before anything
+    /// else and the schema and version are written in one immediate transaction.
     pub fn open(path: &Path, durability: Durability) -> Result<Database, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir)?;
         }
-        let connection = Connection::open(path).map_err(sql_error("open", path))?;
+        create_owner_only(path)?;
+        let sql = || sql_error("open", path);
+        let mut connection = Connection::open(path).map_err(sql())?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(sql())?;
         let synchronous = match durability {
             Durability::Sync => "FULL",
             Durability::Async => "NORMAL",
@@ -104,10 +127,14 @@ impl Database {
         connection
             .pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| connection.pragma_update(None, "synchronous", synchronous))
-            .and_then(|()| connection.busy_timeout(std::time::Duration::from_secs(5)))
-            .and_then(|()| connection.execute_batch(SCHEMA))
-            .map_err(sql_error("open", path))?;
-        check_version(&connection, path)?;
+            .map_err(sql())?;
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql())?;
+        transaction.execute_batch(SCHEMA).map_err(sql())?;
+        add_epoch_columns(&transaction).map_err(sql())?;
+        check_version(&transaction, path)?;
+        transaction.commit().map_err(sql())?;
         Ok(Database {
             path: path.to_owned(),
             connection: Mutex::new(connection),
@@ -116,7 +143,7 @@ impl Database {
     }
 
     /// Takes this process's OS lock on `(kind, run_id)`; [`StoreError::Locked`] if another holds it.
-    pub fn take_lock(&self, kind: Kind, run_id: &RunId) -> Result<(), StoreError> {
+    fn lock_file(&self, kind: Kind, run_id: &RunId) -> Result<File, StoreError> {
         let dir = PathBuf::from(format!("{}.locks", self.path.display()));
         create_private_dir(&dir)?;
         let path = dir.join(format!("{}-{run_id}.lock", kind.name()));
@@ -126,28 +153,54 @@ impl Database {
             .truncate(false)
             .open(&path)
             .map_err(io_error("create", &path))?;
-        let file = lock_run(file, &path, run_id)?;
-        lock(&self.locks).insert((kind, run_id.clone()), file);
-        Ok(())
+        lock_run(file, &path, run_id)
     }
 
-    pub fn release(&self, kind: Kind, run_id: &RunId) {
-        lock(&self.locks).remove(&(kind, run_id.clone()));
+    /// Releases `(kind, run_id)` if this process holds it at `epoch`.
+    pub fn release(&self, kind: Kind, run_id: &RunId, epoch: Epoch) {
+        let mut locks = lock(&self.locks);
+        let key = (kind, run_id.clone());
+        if locks.get(&key).is_some_and(|(_, held)| *held == epoch) {
+            locks.remove(&key);
+        }
     }
 
-    /// Runs `work` holding `(kind, run_id)`'s lock, and releases the lock if `work` fails.
-    pub fn locked<T>(
+    /// Runs `take` holding `(kind, run_id)`'s OS lock, and keeps the lock at the epoch `take`
+    /// returns (none when it returns `None`); the lock is dropped if `take` fails.
+    pub fn take<T>(
         &self,
         kind: Kind,
         run_id: &RunId,
-        work: impl FnOnce() -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.take_lock(kind, run_id)?;
-        let result = work();
-        if result.is_err() {
-            self.release(kind, run_id);
+        take: impl FnOnce() -> Result<Option<(T, Epoch)>, StoreError>,
+    ) -> Result<Option<(T, Epoch)>, StoreError> {
+        let file = self.lock_file(kind, run_id)?;
+        let taken = take()?;
+        if let Some((_, epoch)) = &taken {
+            lock(&self.locks).insert((kind, run_id.clone()), (file, *epoch));
         }
-        result
+        Ok(taken)
+    }
+
+    /// Moves `run_id` of `kind` to its next epoch and returns it; `None` for an unknown run.
+    pub fn next_epoch(&self, kind: Kind, run_id: &RunId) -> Result<Option<Epoch>, StoreError> {
+        let sql = format!(
+            "UPDATE {} SET epoch = epoch + 1 WHERE run_id = ?1 RETURNING epoch",
+            kind.runs_table()
+        );
+        lock(&self.connection)
+            .query_row(&sql, params![run_id.as_str()], |row| row.get::<_, i64>(0))
+            .optional()
+            .map(|epoch| epoch.map(|e| Epoch::new(e.max(0) as u64)))
+            .map_err(sql_error("write to", &self.path))
+    }
+
+    /// The run's current epoch, for the message of a refused write.
+    fn current_epoch(&self, kind: Kind, run_id: &RunId) -> Option<Epoch> {
+        let sql = format!("SELECT epoch FROM {} WHERE run_id = ?1", kind.runs_table());
+        lock(&self.connection)
+            .query_row(&sql, params![run_id.as_str()], |row| row.get::<_, i64>(0))
+            .ok()
+            .map(|e| Epoch::new(e.max(0) as u64))
     }
 
     fn decode<T: DeserializeOwned>(
@@ -219,18 +272,30 @@ impl Database {
         Ok(out)
     }
 
-    /// Appends a record to a run this process holds; [`StoreError::UnknownRun`] for any other.
+    /// Runs `sql` (an insert with `?1` the run id, `?2` the JSON of `value` and `?3` the epoch,
+    /// which inserts only while the run is at that epoch) for the holder of `epoch`;
+    /// [`StoreError::Fenced`] when the run is at another epoch.
     pub fn append(
         &self,
         kind: Kind,
         sql: &str,
         run_id: &RunId,
+        epoch: Epoch,
         value: &impl Serialize,
     ) -> Result<(), StoreError> {
-        if !lock(&self.locks).contains_key(&(kind, run_id.clone())) {
-            return Err(StoreError::UnknownRun(run_id.clone()));
+        let text = serde_json::to_string(value).map_err(StoreError::Encode)?;
+        let values = params![run_id.as_str(), text, epoch.get() as i64];
+        let inserted = lock(&self.connection)
+            .execute(sql, values)
+            .map_err(sql_error("write to", &self.path))?;
+        if inserted == 0 {
+            return Err(StoreError::Fenced {
+                run_id: run_id.clone(),
+                epoch,
+                current: self.current_epoch(kind, run_id),
+            });
         }
-        self.insert(sql, run_id, value)
+        Ok(())
     }
 
     /// Runs `sql` with `?1` the run id and `?2` the JSON of `value`;
@@ -275,31 +340,56 @@ impl Database {
     }
 }
 
+/// Creates the database file owner-only (0600) if it does not exist, never through a symlink, so
+/// SQLite (and its `-wal` and `-shm` files, which take the database's permissions) never starts
+/// one with the umask's.
+fn create_owner_only(path: &Path) -> Result<(), StoreError> {
+    match private_options().write(true).create_new(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_error("create", path)(e)),
+    }
+}
+
+/// Adds the `epoch` columns to a database written before epochs existed.
+fn add_epoch_columns(connection: &Connection) -> rusqlite::Result<()> {
+    for table in [Kind::Checkpoint.runs_table(), Kind::Audit.runs_table()] {
+        let mut statement = connection.prepare(&format!("PRAGMA table_info({table})"))?;
+        let columns: Vec<String> = statement
+            .query_map([], |row| row.get::<_, String>(1))?
+            .collect::<rusqlite::Result<_>>()?;
+        if !columns.iter().any(|c| c == "epoch") {
+            connection.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
 /// Records this build's format version in a new database; refuses a database of another version.
 fn check_version(connection: &Connection, path: &Path) -> Result<(), StoreError> {
-    let version: Option<String> = connection
+    connection
+        .execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('format_version', ?1)",
+            params![FORMAT_VERSION.to_string()],
+        )
+        .map_err(sql_error("open", path))?;
+    let version: String = connection
         .query_row(
             "SELECT value FROM meta WHERE key = 'format_version'",
             [],
             |r| r.get(0),
         )
-        .optional()
         .map_err(sql_error("open", path))?;
-    match version.map(|v| v.parse::<u32>()) {
-        None => connection
-            .execute(
-                "INSERT INTO meta (key, value) VALUES ('format_version', ?1)",
-                params![FORMAT_VERSION.to_string()],
-            )
-            .map(drop)
-            .map_err(sql_error("open", path)),
-        Some(Ok(FORMAT_VERSION)) => Ok(()),
-        Some(Ok(found)) => Err(StoreError::UnsupportedVersion {
+    match version.parse::<u32>() {
+        Ok(FORMAT_VERSION) => Ok(()),
+        Ok(found) => Err(StoreError::UnsupportedVersion {
             path: path.to_owned(),
             found,
             supported: FORMAT_VERSION,
         }),
-        Some(Err(_)) => Err(StoreError::Corrupt {
+        Err(_) => Err(StoreError::Corrupt {
             path: path.to_owned(),
             offset: 0,
             reason: "the format version in table `meta` is not a number".into(),
