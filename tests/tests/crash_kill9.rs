@@ -310,3 +310,32 @@ fn a_store_that_fails_mid_run_costs_only_the_records_it_could_not_write() {
         executed(&dir.path().join("first.log")).len()
     );
 }
+
+/// Finding: 6 of 160 opens of a fresh SQLite database from racing processes failed
+/// (`UNIQUE constraint failed: meta.key`, `database is locked`). 16 processes x 20 opens each,
+/// all racing on one new file, must all succeed.
+#[test]
+fn processes_racing_to_open_a_new_sqlite_database_all_succeed() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let store = format!("sqlite://{}", dir.path().join("new.db").display());
+        let children: Vec<_> = (0..16)
+            .map(|_| {
+                Command::new(SUBJECT)
+                    .args([store.as_str(), "-", "open", "-"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

@@ -7,7 +7,8 @@
 //! ```
 //! `run` starts the run; `resume` resumes it (or starts it if the killed process never created it);
 //! `hold` starts it and blocks one node until standard input closes. The pipeline's output is
-//! printed as `output <json>` on the last line.
+//! printed as `output <json>` on the last line. `open` only opens the store 20 times (for races
+//! between processes opening one new database) and prints `opened`.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -126,6 +127,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             "usage: crash_subject <store dir> <run id> run|resume|hold <side-effect log>".into(),
         );
     };
+    if mode == "open" {
+        for _ in 0..20 {
+            Stores::open(store)?;
+        }
+        println!("opened");
+        return Ok(());
+    }
     let effects = SideEffects(PathBuf::from(log));
     let engine = PipelineEngine::new(graph(&effects, mode == "hold")).event_handler(AnnounceStart);
     let stores = Stores::open(store)?;
