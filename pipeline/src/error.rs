@@ -84,6 +84,15 @@ pub enum PipelineError {
         #[source]
         source: StoreError,
     },
+    /// User code outside any node panicked (a pipeline input's extractor, or a `Clone` of the
+    /// output); the run's stores hold what was written before.
+    #[error("run `{run_id}`: user code outside any node {message}")]
+    Panicked {
+        /// The run.
+        run_id: RunId,
+        /// The panic.
+        message: String,
+    },
     /// The graph is malformed.
     #[error(transparent)]
     Graph(#[from] GraphError),

@@ -57,22 +57,26 @@ impl fmt::Display for RunStatus {
     }
 }
 
-/// Which of a run's two stores a persistence warning is about.
+/// What a warning is about: one of a run's two stores, or its event handler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StoreKind {
+pub enum WarningSource {
     /// The checkpointer.
     Checkpoint,
     /// The audit log.
     Audit,
+    /// The engine's [`EventHandler`](crate::EventHandler), which panicked; the run went on as if
+    /// the call had returned.
+    EventHandler,
 }
 
-/// A checkpoint or audit write that failed. The run went on; what was not written cannot be
-/// resumed from or read back later.
+/// Something that went wrong beside the business logic: a checkpoint or audit write that failed
+/// (what was not written cannot be resumed from or read back later), or an event handler that
+/// panicked. The run went on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PersistenceWarning {
-    /// The store that failed.
-    pub store: StoreKind,
-    /// The node whose record was lost, or `None` for the run's header.
+    /// What failed.
+    pub source: WarningSource,
+    /// The node whose record was lost (or whose event it was), or `None` for the run itself.
     pub node: Option<String>,
     /// What went wrong.
     pub message: String,
@@ -80,9 +84,15 @@ pub struct PersistenceWarning {
 
 impl fmt::Display for PersistenceWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let store = match self.store {
-            StoreKind::Checkpoint => "checkpoint",
-            StoreKind::Audit => "audit",
+        let store = match self.source {
+            WarningSource::Checkpoint => "checkpoint",
+            WarningSource::Audit => "audit",
+            WarningSource::EventHandler => {
+                return match &self.node {
+                    Some(node) => write!(f, "event handler for node `{node}`: {}", self.message),
+                    None => write!(f, "event handler: {}", self.message),
+                };
+            }
         };
         match &self.node {
             Some(node) => write!(

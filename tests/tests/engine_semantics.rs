@@ -483,8 +483,11 @@ async fn persistence_failures_never_fail_the_run_and_are_reported() {
     assert_eq!(result.status, RunStatus::Completed);
     assert_eq!(result.output, Some(10));
     // Creating the run failed in both stores: one warning each, then no more writes are tried.
-    let stores: Vec<StoreKind> = result.warnings.iter().map(|w| w.store).collect();
-    assert_eq!(stores, vec![StoreKind::Checkpoint, StoreKind::Audit]);
+    let stores: Vec<WarningSource> = result.warnings.iter().map(|w| w.source).collect();
+    assert_eq!(
+        stores,
+        vec![WarningSource::Checkpoint, WarningSource::Audit]
+    );
     assert!(result.warnings[0].message.contains("disk on fire"));
     assert_eq!(events.0.count("warning:header"), 2);
 

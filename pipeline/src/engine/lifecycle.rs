@@ -5,11 +5,12 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::data::{Json, Value};
+use super::guard::GuardedEvents;
+use crate::data::{Json, RoundTrip, Value};
 use crate::error::PipelineError;
 use crate::event::EventHandler;
 use crate::graph::Graph;
-use crate::result::{PersistenceWarning, StoreKind};
+use crate::result::{PersistenceWarning, WarningSource};
 use crate::run_id::RunId;
 use crate::store::{
     AuditLog, Checkpoint, Checkpointer, Epoch, FORMAT_VERSION, Resumed, RunHeader, RunSummary,
@@ -33,7 +34,9 @@ pub(crate) struct RunShared {
     /// The epochs the run was taken at in each store: every write carries its store's.
     pub checkpoint_epoch: Epoch,
     pub audit_epoch: Epoch,
-    pub events: Arc<dyn EventHandler>,
+    pub events: Arc<GuardedEvents>,
+    /// Whether outputs are checked to read back as the same value before they are checkpointed.
+    pub round_trip: RoundTrip,
 }
 
 impl RunShared {
@@ -46,21 +49,22 @@ impl RunShared {
     /// goes on without it.
     fn disable(
         &mut self,
-        store: StoreKind,
+        source: WarningSource,
         message: String,
         warnings: &mut Vec<PersistenceWarning>,
     ) {
         let warning = PersistenceWarning {
-            store,
+            source,
             node: None,
             message,
         };
         tracing::warn!(%warning, "persistence disabled for this run");
         self.events.on_persistence_warning(&self.run_id, &warning);
         warnings.push(warning);
-        match store {
-            StoreKind::Checkpoint => self.checkpointer = None,
-            StoreKind::Audit => self.audit = None,
+        match source {
+            WarningSource::Checkpoint => self.checkpointer = None,
+            WarningSource::Audit => self.audit = None,
+            WarningSource::EventHandler => {}
         }
     }
 }
@@ -134,7 +138,7 @@ pub(crate) fn header<I, O>(
 fn taken<T>(
     result: Result<(T, Option<Hold>), StoreError>,
     shared: &mut RunShared,
-    store: StoreKind,
+    store: WarningSource,
     warnings: &mut Vec<PersistenceWarning>,
     lease: &mut Lease,
 ) -> Result<Option<T>, PipelineError> {
@@ -177,7 +181,7 @@ pub(crate) async fn create_stores(
             Ok((epoch, Some(checkpoint_hold(&store, &header.run_id, epoch))))
         })
         .await;
-        if let Some(epoch) = taken(created, shared, StoreKind::Checkpoint, warnings, lease)? {
+        if let Some(epoch) = taken(created, shared, WarningSource::Checkpoint, warnings, lease)? {
             shared.checkpoint_epoch = epoch;
         }
     }
@@ -188,7 +192,7 @@ pub(crate) async fn create_stores(
             Ok((epoch, Some(audit_hold(&store, &header.run_id, epoch))))
         })
         .await;
-        if let Some(epoch) = taken(created, shared, StoreKind::Audit, warnings, lease)? {
+        if let Some(epoch) = taken(created, shared, WarningSource::Audit, warnings, lease)? {
             shared.audit_epoch = epoch;
         }
     }
@@ -229,7 +233,7 @@ pub(crate) async fn resume_audit(
             Ok((epoch, Some(audit_hold(&store, &header.run_id, epoch))))
         })
         .await;
-        if let Some(epoch) = taken(resumed, shared, StoreKind::Audit, warnings, lease)? {
+        if let Some(epoch) = taken(resumed, shared, WarningSource::Audit, warnings, lease)? {
             shared.audit_epoch = epoch;
         }
     }
@@ -239,11 +243,11 @@ pub(crate) async fn resume_audit(
 /// Disables both stores for a run whose inputs cannot be serialized.
 pub(crate) fn unpersistable_inputs(
     shared: &mut RunShared,
-    error: &serde_json::Error,
+    error: &str,
     warnings: &mut Vec<PersistenceWarning>,
 ) {
     let message = format!("cannot serialize the inputs: {error}");
-    shared.disable(StoreKind::Checkpoint, message, warnings);
+    shared.disable(WarningSource::Checkpoint, message, warnings);
     shared.audit = None;
 }
 
@@ -343,7 +347,7 @@ pub(crate) async fn write_summary(
 ) {
     if let Err(e) = audit.write_summary(epoch, summary).await {
         let warning = PersistenceWarning {
-            store: StoreKind::Audit,
+            source: WarningSource::Audit,
             node: None,
             message: format!("cannot write the run summary: {e}"),
         };

@@ -3,6 +3,7 @@
 //! node's life each have their own module.
 
 mod cancel;
+mod guard;
 mod lifecycle;
 mod node_task;
 mod scheduler;
@@ -13,7 +14,7 @@ use tracing::Instrument;
 
 pub use cancel::CancelHandle;
 
-use crate::data::to_json;
+use crate::data::{RoundTrip, to_json};
 use crate::definition::{FromCheckpoint, Pipeline};
 use crate::error::PipelineError;
 use crate::event::{EventHandler, NoEvents};
@@ -22,6 +23,7 @@ use crate::node::OnError;
 use crate::result::{PersistenceWarning, PipelineResult};
 use crate::run_id::RunId;
 use crate::store::{AuditEntry, AuditLog, Checkpoint, Checkpointer, Epoch};
+use guard::GuardedEvents;
 use lifecycle::{Lease, Restored, RunShared};
 
 /// Runs a [`Pipeline`]: every node whose dependencies are satisfied, independent nodes concurrently on
@@ -59,6 +61,7 @@ pub struct PipelineEngine<P: Pipeline> {
     events: Arc<dyn EventHandler>,
     on_error: OnError,
     max_concurrency: Option<usize>,
+    round_trip: RoundTrip,
 }
 
 impl<P: Pipeline> PipelineEngine<P> {
@@ -72,6 +75,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             events: Arc::new(NoEvents),
             on_error: OnError::default(),
             max_concurrency: None,
+            round_trip: RoundTrip::default(),
         }
     }
 
@@ -96,6 +100,13 @@ impl<P: Pipeline> PipelineEngine<P> {
     /// Sets the failure policy for nodes that do not set their own (default [`OnError::FailFast`]).
     pub fn on_error(mut self, on_error: OnError) -> Self {
         self.on_error = on_error;
+        self
+    }
+
+    /// Whether each node output is checked to read back from its JSON as the same value before it
+    /// is checkpointed (default [`RoundTrip::Verify`]; see [`RoundTrip`]).
+    pub fn round_trip(mut self, round_trip: RoundTrip) -> Self {
+        self.round_trip = round_trip;
         self
     }
 
@@ -211,7 +222,11 @@ impl<P: Pipeline> PipelineEngine<P> {
         let mut warnings = Vec::new();
         let mut lease = Lease::default();
         if shared.persists() {
-            match to_json(&inputs) {
+            // The inputs' `Serialize` is user code: a panic there only disables persistence.
+            match guard::caught_sync(|| to_json(&inputs))
+                .map_err(|panic| format!("their `Serialize` {panic}"))
+                .and_then(|json| json.map_err(|e| e.to_string()))
+            {
                 Ok(json) => {
                     let header = lifecycle::header(&self.graph, &run_id, json, started_at_ms);
                     lifecycle::create_stores(&mut shared, &header, &mut warnings, &mut lease)
@@ -294,13 +309,17 @@ impl<P: Pipeline> PipelineEngine<P> {
             warnings,
         );
         let span = tracing::info_span!("pipeline.run", pipeline = self.graph.name(), run_id = %run.run_id(), resumed);
-        let execute = run.execute(inputs, restored, cancel, resumed);
+        let run_id = run.run_id().clone();
+        // A panic in user code outside any node (an input's extractor, a `Clone` of the output)
+        // is an error of this call, never an unwind into the caller.
+        let execute = guard::caught(|| run.execute(inputs, restored, cancel, resumed));
         // Entering a disabled span on every poll costs a little; skip it when nobody listens.
-        let mut result = if span.is_disabled() {
+        let result = if span.is_disabled() {
             execute.await
         } else {
             execute.instrument(span).await
         };
+        let mut result = result.map_err(|message| PipelineError::Panicked { run_id, message })?;
         if let (Some(audit), Some(mut summary)) = (&audit, summary) {
             summary.status = Some(result.status);
             summary.updated_at_ms = lifecycle::now_ms();
@@ -315,6 +334,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             .await;
         }
         result.warnings.extend(summary_warnings);
+        result.warnings.extend(events.take_panics());
         drop(lease); // after the run, and also when this future is dropped mid-run
         Ok(result)
     }
@@ -327,7 +347,8 @@ impl<P: Pipeline> PipelineEngine<P> {
             audit: self.audit.clone(),
             checkpoint_epoch: Epoch::FIRST,
             audit_epoch: Epoch::FIRST,
-            events: Arc::clone(&self.events),
+            events: Arc::new(GuardedEvents::new(Arc::clone(&self.events))),
+            round_trip: self.round_trip,
         }
     }
 }

@@ -1,21 +1,17 @@
 //! One node's life on its own tokio task: condition gate, attempts with timeout and backoff,
 //! then its checkpoint record and audit entry, in that order.
 
-use std::any::Any;
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures_util::FutureExt;
-use futures_util::future::Either;
-
+use super::guard::{caught, caught_sync};
 use super::lifecycle::{RunShared, now_ms};
-use crate::data::{Json, Value};
+use crate::data::{Json, RoundTrip, Value};
+use crate::event::EventHandler;
 use crate::graph::NodeDef;
 use crate::node::{NodeContext, NodeError, TimeoutError};
-use crate::result::{PersistenceWarning, StoreKind};
+use crate::result::{PersistenceWarning, WarningSource};
 use crate::store::{AuditEntry, AuditStatus, NodeRecord, StoreError};
 
 pub(crate) enum Outcome {
@@ -31,6 +27,23 @@ pub(crate) struct Report {
     pub ran: bool,
     /// A store refused a write because another engine took the run over.
     pub taken_over: bool,
+}
+
+/// A node's output as the stores hold it.
+#[derive(Default)]
+struct Encoded {
+    json: Option<Json>,
+    /// Whether the JSON reads back as the same value, so it may be checkpointed.
+    checkpoint: bool,
+}
+
+impl Encoded {
+    fn new(json: Json, checkpoint: bool) -> Self {
+        Encoded {
+            json: Some(json),
+            checkpoint,
+        }
+    }
 }
 
 pub(crate) struct NodeJob {
@@ -61,32 +74,6 @@ impl Attempt {
             duration: self.clock.elapsed(),
         }
     }
-}
-
-/// Starts a future with `start` and runs it, turning a panic in either into the error text the
-/// audit trail records. The one place the engine catches panics: in node bodies, condition gates,
-/// and its own code around them. Not an `async fn`, so the returned future is no bigger than the
-/// started one plus a tag.
-pub(crate) fn caught<F: Future>(
-    start: impl FnOnce() -> F,
-) -> impl Future<Output = Result<F::Output, String>> {
-    match std::panic::catch_unwind(AssertUnwindSafe(start)) {
-        Ok(future) => Either::Left(
-            AssertUnwindSafe(future)
-                .catch_unwind()
-                .map(|result| result.map_err(panic_text)),
-        ),
-        Err(payload) => Either::Right(std::future::ready(Err(panic_text(payload)))),
-    }
-}
-
-fn panic_text(payload: Box<dyn Any + Send>) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".to_owned());
-    format!("panicked: {text}")
 }
 
 pub(crate) async fn run_node(shared: Arc<RunShared>, node: &NodeDef, job: NodeJob) -> Report {
@@ -159,8 +146,12 @@ impl NodeTask<'_> {
             let attempt = self.start(number);
             let result = self.call(number).await;
             let ended = attempt.end(self.shared.persists());
+            // Encoding runs user `Serialize` code: a panic there fails this attempt too.
+            let result = result.and_then(|value| Ok((self.encode(&value)?, value)));
             match result {
-                Ok(value) => return self.complete(&attempt, ended, value).await,
+                Ok((encoded, value)) => {
+                    return self.complete(&attempt, ended, value, encoded).await;
+                }
                 Err(error) => {
                     let error = error.to_string();
                     Box::pin(self.audit_failure(&attempt, ended, &error)).await;
@@ -205,36 +196,68 @@ impl NodeTask<'_> {
         result.map_err(NodeError::from)?
     }
 
-    async fn complete(&mut self, attempt: &Attempt, ended: Ended, value: Value) -> Outcome {
-        let json = if self.shared.persists() {
-            // Boxed: the records are large, and a node future is copied when it is spawned.
-            Box::pin(self.persist(attempt, ended, &value)).await
-        } else {
-            None
+    /// The output as the stores will hold it, when any store is configured: its JSON, and whether
+    /// that JSON may be checkpointed (it reads back as the same value). `Err` only when user
+    /// `Serialize`/`Deserialize` code panicked, which fails the attempt.
+    fn encode(&mut self, value: &Value) -> Result<Encoded, NodeError> {
+        if !self.shared.persists() {
+            return Ok(Encoded::default());
+        }
+        let codec = &self.node.codec;
+        let json = match caught_sync(|| (codec.encode)(value)) {
+            Ok(Ok(json)) => json,
+            Ok(Err(e)) => {
+                let message = format!("cannot serialize the output: {e}");
+                self.warn(WarningSource::Checkpoint, message);
+                return Ok(Encoded::default());
+            }
+            Err(panic) => return Err(format!("serializing the output {panic}").into()),
         };
+        if self.shared.round_trip == RoundTrip::Trust {
+            return Ok(Encoded::new(json, true));
+        }
+        match caught_sync(|| (codec.verify)(value, &json)) {
+            Ok(Ok(())) => Ok(Encoded::new(json, true)),
+            Ok(Err(reason)) => {
+                let message =
+                    format!("output not checkpointed, the node runs again on resume: {reason}");
+                self.warn(WarningSource::Checkpoint, message);
+                Ok(Encoded::new(json, false))
+            }
+            Err(panic) => Err(format!("reading the output back {panic}").into()),
+        }
+    }
+
+    async fn complete(
+        &mut self,
+        attempt: &Attempt,
+        ended: Ended,
+        value: Value,
+        encoded: Encoded,
+    ) -> Outcome {
+        if self.shared.persists() {
+            // Boxed: the records are large, and a node future is copied when it is spawned.
+            Box::pin(self.persist(attempt, ended, &encoded)).await;
+        }
         self.shared.events.on_node_complete(
             &self.shared.run_id,
             &self.node.id,
             attempt.number,
             ended.duration,
         );
-        Outcome::Completed { value, json }
+        Outcome::Completed {
+            value,
+            json: encoded.json,
+        }
     }
 
-    /// Serializes the output once, then writes the checkpoint record and the audit entry, in
-    /// that order.
-    async fn persist(&mut self, attempt: &Attempt, ended: Ended, value: &Value) -> Option<Json> {
-        let json = match (self.node.codec.encode)(value) {
-            Ok(json) => Some(json),
-            Err(e) => {
-                self.warn(
-                    StoreKind::Checkpoint,
-                    format!("cannot serialize the output: {e}"),
-                );
-                None
-            }
-        };
-        if let (Some(checkpointer), Some(output)) = (&self.shared.checkpointer, &json) {
+    /// Writes the checkpoint record (when the output round-trips) and the audit entry, in that
+    /// order, sharing the one encoding.
+    async fn persist(&mut self, attempt: &Attempt, ended: Ended, encoded: &Encoded) {
+        let json = &encoded.json;
+        if let (Some(checkpointer), Some(output), true) =
+            (&self.shared.checkpointer, json, encoded.checkpoint)
+        {
             let record = NodeRecord {
                 node: self.node.id.to_string(),
                 attempt: attempt.number,
@@ -245,7 +268,7 @@ impl NodeTask<'_> {
             };
             let epoch = self.shared.checkpoint_epoch;
             if let Err(e) = checkpointer.save(&self.shared.run_id, epoch, &record).await {
-                self.store_failed(StoreKind::Checkpoint, e);
+                self.store_failed(WarningSource::Checkpoint, e);
             }
         }
         if self.shared.audit.is_some() {
@@ -253,7 +276,6 @@ impl NodeTask<'_> {
             entry.output = json.clone();
             self.append(entry).await;
         }
-        json
     }
 
     async fn audit_failure(&mut self, attempt: &Attempt, ended: Ended, error: &str) {
@@ -283,22 +305,22 @@ impl NodeTask<'_> {
         if let Some(audit) = &self.shared.audit
             && let Err(e) = audit.append(self.shared.audit_epoch, &entry).await
         {
-            self.store_failed(StoreKind::Audit, e);
+            self.store_failed(WarningSource::Audit, e);
         }
     }
 
     /// A store refused a write: a persistence warning, and, when the refusal says another engine
     /// took the run over, the end of this run's scheduling.
-    fn store_failed(&mut self, store: StoreKind, error: StoreError) {
+    fn store_failed(&mut self, source: WarningSource, error: StoreError) {
         if matches!(error, StoreError::Fenced { .. }) {
             self.taken_over = true;
         }
-        self.warn(store, error.to_string());
+        self.warn(source, error.to_string());
     }
 
-    fn warn(&mut self, store: StoreKind, message: String) {
+    fn warn(&mut self, source: WarningSource, message: String) {
         let warning = PersistenceWarning {
-            store,
+            source,
             node: Some(self.node.id.to_string()),
             message,
         };

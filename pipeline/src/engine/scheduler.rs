@@ -8,9 +8,11 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::cancel::CancelHandle;
+use super::guard::{caught, caught_sync};
 use super::lifecycle::{Restored, RunShared};
 use super::node_task::{self, NodeJob, Outcome, Report};
 use crate::data::{Json, Value};
+use crate::event::EventHandler;
 use crate::graph::{Graph, GraphInner, Slot};
 use crate::node::OnError;
 use crate::result::NodeFailure;
@@ -106,8 +108,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         let audited = self.shared.audit.is_some();
         for input in &self.graph.inputs {
             let value = (input.extract)(inputs);
-            self.input_json
-                .push(audited.then(|| (input.codec.encode)(&value).ok()).flatten());
+            // A panicking `Serialize` leaves the audit without this input's JSON, nothing more.
+            let json = audited.then(|| caught_sync(|| (input.codec.encode)(&value)).ok());
+            self.input_json.push(json.flatten().and_then(Result::ok));
             self.input_values.push(value);
         }
     }
@@ -203,7 +206,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         // Boxed: a node's future is about 1 KB, and an unboxed one is copied on every spawn.
         let task = Box::pin(async move {
             let node = &graph.nodes[job.index as usize];
-            let report = node_task::caught(|| node_task::run_node(shared, node, job))
+            let report = caught(|| node_task::run_node(shared, node, job))
                 .await
                 .unwrap_or_else(|error| Report {
                     outcome: Outcome::Failed { error, attempts: 1 },

@@ -6,9 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::built::RunFn;
-use crate::blocking::on_blocking_pool;
 use crate::data::{Data, Value};
 use crate::node::{NodeContext, NodeError};
+use crate::sync::on_blocking_pool;
 
 /// Builds a node's run closure: `gather` clones the node's inputs out of the engine's erased
 /// values, `call` runs the body on them, and the output is erased for the engine.

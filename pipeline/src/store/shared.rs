@@ -1,22 +1,14 @@
-//! What every store implementation shares: a mutex that survives a panic elsewhere, moving
-//! blocking work off the async threads, and the table of runs this process holds at which epoch.
+//! What every store implementation shares: moving blocking work off the async threads, and the
+//! table of runs this process holds at which epoch.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use super::epoch::Epoch;
 use super::error::StoreError;
-use crate::blocking::on_blocking_pool;
 use crate::run_id::RunId;
-
-/// Locks `mutex`, recovering it if a panic poisoned it: every critical section in the stores is a
-/// single map operation, write or statement, so a panic inside one leaves nothing half-done that
-/// a later caller could misread.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+pub(crate) use crate::sync::lock;
+use crate::sync::on_blocking_pool;
 
 /// Runs blocking store work (file or database I/O) on tokio's blocking pool; a panic in it is a
 /// [`StoreError::Backend`], which the engine reports as a persistence warning.

@@ -64,11 +64,18 @@ impl AuditLog for FileAuditLog {
     async fn resume_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         let (files, header) = (Arc::clone(&self.files), header.clone());
         blocking(move || {
-            let resumed: Option<(RunHeader, Vec<serde::de::IgnoredAny>, Epoch)> =
-                files.resume(&header.run_id)?;
-            match resumed {
-                Some((_, _, epoch)) => Ok(epoch),
-                None => files.create(&header.run_id, &header),
+            let resume = || -> Result<Option<Epoch>, StoreError> {
+                let resumed: Option<(RunHeader, Vec<serde::de::IgnoredAny>, Epoch)> =
+                    files.resume(&header.run_id)?;
+                Ok(resumed.map(|(_, _, epoch)| epoch))
+            };
+            if let Some(epoch) = resume()? {
+                return Ok(epoch);
+            }
+            match files.create(&header.run_id, &header) {
+                // Created meanwhile by an engine that lost the run: take it over.
+                Err(StoreError::RunExists(id)) => resume()?.ok_or(StoreError::UnknownRun(id)),
+                created => created,
             }
         })
         .await

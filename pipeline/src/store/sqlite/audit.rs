@@ -59,8 +59,15 @@ impl AuditLog for SqliteAuditLog {
                 if let Some(epoch) = db.next_epoch(Kind::Audit, run_id)? {
                     return Ok(Some(((), epoch)));
                 }
-                db.insert(CREATE, run_id, &header)?;
-                Ok(Some(((), Epoch::FIRST)))
+                match db.insert(CREATE, run_id, &header) {
+                    Ok(()) => Ok(Some(((), Epoch::FIRST))),
+                    // Created meanwhile by an engine that lost the run: take it over.
+                    Err(StoreError::RunExists(id)) => match db.next_epoch(Kind::Audit, run_id)? {
+                        Some(epoch) => Ok(Some(((), epoch))),
+                        None => Err(StoreError::UnknownRun(id)),
+                    },
+                    Err(e) => Err(e),
+                }
             })?;
             Ok(taken.map_or(Epoch::FIRST, |(_, epoch)| epoch))
         })

@@ -1,4 +1,7 @@
-//! The bound every value that crosses an edge must meet, and the erased forms the engine moves.
+//! The bound every value that crosses an edge must meet, the erased forms the engine moves, and
+//! how one type is written to a checkpoint and checked to read back as the same value.
+
+mod finite;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -52,14 +55,67 @@ pub(crate) fn erased_from_json<T: Data>(json: &RawValue) -> Result<Value, serde_
     Ok(Arc::new(value))
 }
 
+/// Whether the engine checks that each node output reads back from its JSON as the same value
+/// before checkpointing it.
+///
+/// JSON has no `NaN` or infinity (`serde_json` writes them as `null`), nests at most 128 deep on
+/// reading, and some types decode to another value (an untagged enum whose variants overlap, a
+/// lossy custom impl). A checkpoint holding such an output would make resume fail forever, or
+/// return a different value than the dependents received. With [`RoundTrip::Verify`] (the
+/// default) such an output is not checkpointed: the run goes on with the value itself, a
+/// [`PersistenceWarning`](crate::PersistenceWarning) names the node and the reason, and the node
+/// runs again on resume.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RoundTrip {
+    /// Decode each output's JSON and encode it again; checkpoint it only if the bytes agree and no
+    /// float was lost. Costs about one more decode and encode per node.
+    #[default]
+    Verify,
+    /// Checkpoint every output that serializes, unchecked: for types known to round-trip.
+    Trust,
+}
+
+/// Whether `json`, the encoding of `value` (a `T`), decodes to the same value: no float lost to
+/// `null`, and decoding then encoding again gives the same bytes (an untagged enum or a lossy
+/// custom impl can decode to another value). `Err` says why not.
+pub(crate) fn round_trips<T: Data>(value: &Value, json: &RawValue) -> Result<(), String> {
+    let Some(value) = value.downcast_ref::<T>() else {
+        return Err(format!(
+            "internal error: value is not a `{}`",
+            std::any::type_name::<T>()
+        ));
+    };
+    finite::check(value).map_err(|e| e.to_string())?;
+    let back: T = serde_json::from_str(json.get())
+        .map_err(|e| format!("its JSON does not decode back: {e}"))?;
+    let again = serde_json::to_string(&back).map_err(|e| e.to_string())?;
+    if again != json.get() {
+        return Err(format!(
+            "its JSON decodes to a different value (written {}, read back as {})",
+            clip(json.get()),
+            clip(&again)
+        ));
+    }
+    Ok(())
+}
+
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(120) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 pub(crate) type EncodeFn = fn(&Value) -> Result<Json, serde_json::Error>;
 pub(crate) type DecodeFn = fn(&RawValue) -> Result<Value, serde_json::Error>;
+pub(crate) type VerifyFn = fn(&Value, &RawValue) -> Result<(), String>;
 
 /// How values of one type are written to and read back from a checkpoint.
 #[derive(Clone, Copy)]
 pub(crate) struct Codec {
     pub encode: EncodeFn,
     pub decode: DecodeFn,
+    pub verify: VerifyFn,
     pub type_name: &'static str,
 }
 
@@ -68,6 +124,7 @@ impl Codec {
         Codec {
             encode: erased_to_json::<T>,
             decode: erased_from_json::<T>,
+            verify: round_trips::<T>,
             type_name: std::any::type_name::<T>(),
         }
     }
