@@ -20,6 +20,19 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The store's directory can be written by other users, who could plant files or links in it.
+    #[error(
+        "the store directory `{}` is writable by other users (mode {mode:04o}); make it \
+         owner-only with `chmod 700 {}`, or use another directory",
+        path.display(),
+        path.display()
+    )]
+    InsecureDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A record failed its checksum or could not be decoded.
     #[error("`{}` is corrupt at byte offset {offset}: {reason}", path.display())]
     Corrupt {

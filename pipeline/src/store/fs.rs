@@ -21,7 +21,8 @@ pub(crate) fn io_error<'a>(
     }
 }
 
-/// Creates `dir` and its parents, owner-only (0700) on Unix.
+/// Creates `dir` and its parents, owner-only (0700) on Unix, and refuses it if other users can
+/// write to it (see [`check_private_dir`]).
 pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
@@ -29,7 +30,32 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(dir)
-        .map_err(io_error("create directory", dir))
+        .map_err(io_error("create directory", dir))?;
+    check_private_dir(dir)
+}
+
+/// Refuses a store directory that another user could write to, as ssh's `StrictModes` does: one
+/// that is group- or world-writable, unless it is sticky and owned by this user (then others can
+/// add files but not replace this user's).
+#[cfg(unix)]
+pub(crate) fn check_private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(dir).map_err(io_error("inspect", dir))?;
+    let mode = meta.mode() & 0o7777;
+    let writable_by_others = mode & 0o022 != 0;
+    let sticky_and_mine = mode & 0o1000 != 0 && meta.uid() == rustix::process::geteuid().as_raw();
+    if writable_by_others && !sticky_and_mine {
+        return Err(StoreError::InsecureDirectory {
+            path: dir.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub(crate) fn check_private_dir(_: &Path) -> Result<(), StoreError> {
+    Ok(())
 }
 
 /// `fsync`s a directory, so that the files created or renamed in it survive a power loss.
@@ -43,11 +69,16 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Open options for store files: owner-only (0600) on Unix.
+/// Open options for store files: owner-only (0600) on Unix, and never through a symlink (a link
+/// planted at a store file's name is an error, not a way to make the store write elsewhere).
 pub(crate) fn private_options() -> OpenOptions {
     let mut options = OpenOptions::new();
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
     options
 }
 

@@ -18,8 +18,8 @@ use crate::store::epoch::Epoch;
 use crate::store::error::StoreError;
 use crate::store::framing;
 use crate::store::fs::{
-    create_private_dir, create_whole, io_error, lock_run, private_options, replace_atomically,
-    sync_dir,
+    check_private_dir, create_private_dir, create_whole, io_error, lock_run, private_options,
+    replace_atomically, sync_dir,
 };
 use crate::store::records::{FORMAT_VERSION, RunHeader};
 use crate::store::shared::{blocking, lock};
@@ -208,6 +208,9 @@ impl RunFiles {
         &self,
         run_id: &RunId,
     ) -> Result<Option<(H, Vec<R>, Epoch)>, StoreError> {
+        if self.dir.exists() {
+            check_private_dir(&self.dir)?;
+        }
         let path = self.path(run_id);
         let mut file = match self.open_locked(run_id, &path) {
             Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
