@@ -297,3 +297,51 @@ fn bad_input_is_a_one_line_error_and_a_non_zero_exit() {
     let usage = ops(dir.path().to_str().unwrap(), &["frobnicate"]);
     assert_eq!(usage.code, 2, "a usage error exits 2: {}", usage.stderr);
 }
+
+/// `repair` keeps the valid prefix of a run whose checkpoint is damaged before valid records,
+/// copies the damaged file aside and says what it dropped; then `show` and `resume` work.
+#[test]
+fn repair_keeps_the_valid_prefix_of_a_damaged_run_and_says_what_it_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let store = store_dir.display().to_string();
+    let (run_id, _) = failed_run(&store, dir.path());
+    let ckpt = store_dir.join(format!("{run_id}.ckpt"));
+    let mut bytes = std::fs::read(&ckpt).unwrap();
+    let first_record = String::from_utf8_lossy(&bytes).find("{\"node\":").unwrap();
+    bytes[first_record + 3] ^= 0x20; // the first record is damaged; the next one is intact
+    std::fs::write(&ckpt, &bytes).unwrap();
+    one_line_error(&ops(&store, &["show", &run_id]), "valid records follow");
+
+    let repaired = ops(&store, &["repair", &run_id]);
+    assert_eq!(repaired.code, 0, "{}{}", repaired.stdout, repaired.stderr);
+    assert!(
+        repaired
+            .stdout
+            .contains("checkpoint  kept 0 records; dropped")
+            && repaired
+                .stdout
+                .contains("damaged records and every record after them")
+            && repaired.stdout.contains(".damaged-"),
+        "{}",
+        repaired.stdout
+    );
+    assert!(
+        repaired.stdout.contains("audit       intact"),
+        "{}",
+        repaired.stdout
+    );
+    let show = ops(&store, &["show", &run_id]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    let again = ops(&store, &["repair", &run_id]);
+    assert!(
+        again.stdout.contains("checkpoint  intact"),
+        "{}",
+        again.stdout
+    );
+    one_line_error(&ops(&store, &["repair", "no-such-run"]), "no-such-run");
+
+    let sqlite = format!("sqlite://{}", dir.path().join("runs.db").display());
+    let out = ops(&sqlite, &["repair", &run_id]);
+    assert!(out.stdout.contains("nothing to repair"), "{}", out.stdout);
+}

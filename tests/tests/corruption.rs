@@ -161,17 +161,28 @@ fn empty_foreign_and_future_files_are_refused_with_the_file_named() {
 }
 
 #[test]
-fn garbage_appended_after_the_last_record_is_ignored_or_an_error_at_its_offset() {
+fn garbage_appended_after_the_last_record_is_a_torn_tail() {
     let (ckpt, _) = files();
     let mut with_garbage = ckpt.clone();
-    with_garbage.extend_from_slice(b"\x01\x02\x03"); // shorter than a frame header: a torn tail
+    with_garbage.extend_from_slice(b"\x01\x02\x03"); // shorter than a frame header
     assert_eq!(checkpoint(&with_garbage).unwrap().1.len(), 6);
-    with_garbage.extend_from_slice(&[0xab; 64]);
-    match checkpoint(&with_garbage) {
-        Err(StoreError::Corrupt { offset, .. }) => assert_eq!(offset, ckpt.len() as u64),
+    with_garbage.extend_from_slice(&[0xab; 64]); // no valid record follows: still a torn tail
+    assert_eq!(checkpoint(&with_garbage).unwrap().1.len(), 6);
+}
+
+#[test]
+fn a_damaged_record_followed_by_valid_ones_is_an_error_at_its_offset() {
+    let (ckpt, _) = files();
+    let whole = checkpoint(ckpt).unwrap().1;
+    // Damage the payload of the second-to-last record: the last one still follows intact.
+    let mut damaged = ckpt.clone();
+    let at = ckpt.len() - 1_100;
+    damaged[at] ^= 0x55;
+    match checkpoint(&damaged) {
+        Err(StoreError::Corrupt { offset, .. }) => assert!(offset < at as u64),
         other => panic!(
-            "expected corruption at the end of the records, got {:?}",
-            other.map(|d| d.1.len())
+            "expected corruption, got {:?}",
+            other.map(|d| d.1.len() == whole.len())
         ),
     }
 }

@@ -9,6 +9,7 @@
 //! ops audit <run id> [--node N] [--json]    the audit trail (JSON lines with --json)
 //! ops run Sales --input '{"path": "..."}'   start a run
 //! ops resume <run id>                       resume a run
+//! ops repair <run id>                       keep the valid prefix of a damaged run's files
 //! ```
 //!
 //! The store is `--store DIR` or `--store sqlite://FILE` (with the `sqlite` feature), or the

@@ -14,7 +14,7 @@ use crate::result::{PersistenceWarning, WarningSource};
 use crate::run_id::RunId;
 use crate::store::{
     AuditLog, Checkpoint, Checkpointer, Epoch, FORMAT_VERSION, Resumed, RunHeader, RunSummary,
-    StoreError,
+    StoreError, Truncated,
 };
 
 /// The wall clock, in milliseconds since the Unix epoch, as stores record it.
@@ -249,6 +249,32 @@ pub(crate) fn unpersistable_inputs(
     let message = format!("cannot serialize the inputs: {error}");
     shared.disable(WarningSource::Checkpoint, message, warnings);
     shared.audit = None;
+}
+
+/// Reports the bytes the checkpointer dropped from the end of a resumed run's log.
+pub(crate) fn report_truncation(
+    shared: &RunShared,
+    truncated: &Truncated,
+    warnings: &mut Vec<PersistenceWarning>,
+) {
+    let what = match truncated.dropped_valid_records {
+        true => "damaged records and the records after them (point-in-time recovery)",
+        false => "a torn tail",
+    };
+    let warning = PersistenceWarning {
+        source: WarningSource::Checkpoint,
+        node: None,
+        message: format!(
+            "dropped {} bytes at offset {} of the checkpoint, {what}; the nodes recorded there \
+             run again",
+            truncated.bytes, truncated.offset
+        ),
+    };
+    tracing::warn!(%warning, "recovered a damaged checkpoint");
+    shared
+        .events
+        .on_persistence_warning(&shared.run_id, &warning);
+    warnings.push(warning);
 }
 
 /// Refuses a stored run written by another pipeline or another shape of this one.

@@ -267,6 +267,9 @@ impl<P: Pipeline> PipelineEngine<P> {
         let mut shared = self.shared(run_id.clone(), checkpoint.header.started_at_ms);
         shared.checkpoint_epoch = resumed.epoch;
         let mut warnings = Vec::new();
+        if let Some(truncated) = resumed.truncated {
+            lifecycle::report_truncation(&shared, &truncated, &mut warnings);
+        }
         lifecycle::resume_audit(&mut shared, &checkpoint.header, &mut warnings, &mut lease).await?;
         self.execute(shared, warnings, &inputs, Some(restored), cancel, lease)
             .await

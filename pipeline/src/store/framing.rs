@@ -4,16 +4,17 @@
 //! `payload length (u32 LE) | CRC-32 of the length (u32 LE) | CRC-32 of the payload (u32 LE) |
 //! payload (JSON)`. The first frame is the run header.
 //!
-//! - A frame cut short by a crash (the process died mid-append: fewer bytes than its header or its
-//!   length says) is a *torn tail*: it is reported and ignored, and dropped before the next append.
-//! - The last frame whose payload fails its checksum is also a torn tail (a power loss can leave
-//!   the tail's blocks allocated but unwritten).
-//! - Any other checksum failure is corruption: an error naming the file and offset. The length has
-//!   its own checksum, so a damaged length is never mistaken for a torn tail (which would silently
-//!   drop the intact records after it).
+//! - Invalid bytes after the last valid frame are a *torn tail*, whatever they are: a frame cut
+//!   short by a crash, zeros or garbage a power loss left in allocated blocks, a last record
+//!   zeroed in place. The valid prefix is kept; the tail is reported and dropped before the next
+//!   append (point-in-time recovery, as RocksDB and SQLite's WAL do).
+//! - A bad frame followed by a valid one is corruption: an error naming the file and offset,
+//!   unless the caller asks for [`Recovery::PointInTime`], which keeps the valid prefix. The length
+//!   has its own checksum, so a damaged length is never mistaken for a torn tail by accident.
 
 use std::path::Path;
 
+use super::Recovery;
 use super::error::StoreError;
 
 pub(crate) const MAGIC_LEN: usize = 8;
@@ -53,9 +54,28 @@ pub(crate) struct Frame<'a> {
 /// The intact frames of a file, and where its torn tail (if any) starts.
 pub(crate) struct Scanned<'a> {
     pub frames: Vec<Frame<'a>>,
-    /// The length of the intact part: everything from here on is a torn tail.
-    pub valid_len: u64,
+    /// Where the intact part ends, when bytes follow it: everything from there on is dropped.
     pub torn_at: Option<u64>,
+    /// Whether valid frames were dropped after the damage (only with [`Recovery::PointInTime`]).
+    pub dropped_valid: bool,
+}
+
+/// Whether a whole, valid frame starts at `at`.
+fn frame_at(bytes: &[u8], at: usize) -> Option<usize> {
+    let header = bytes.get(at..at + FRAME_HEADER_LEN)?;
+    let word =
+        |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+    if crc32fast::hash(&header[..4]) != word(4) {
+        return None;
+    }
+    let start = at + FRAME_HEADER_LEN;
+    let payload = bytes.get(start..start.checked_add(word(0) as usize)?)?;
+    (crc32fast::hash(payload) == word(8)).then_some(start + payload.len())
+}
+
+/// Whether any valid frame starts after `at`: if none does, the bytes from `at` are a torn tail.
+fn valid_frame_after(bytes: &[u8], at: usize) -> bool {
+    (at + 1..bytes.len().saturating_sub(FRAME_HEADER_LEN - 1)).any(|i| frame_at(bytes, i).is_some())
 }
 
 /// Splits a whole file into frames, checking the prefix and every checksum.
@@ -65,6 +85,7 @@ pub(crate) fn scan<'a>(
     magic: &[u8; MAGIC_LEN],
     version: u32,
     kind: &'static str,
+    recovery: Recovery,
 ) -> Result<Scanned<'a>, StoreError> {
     if bytes.len() < PREFIX_LEN || bytes[..MAGIC_LEN] != magic[..] {
         return Err(StoreError::NotAStoreFile {
@@ -84,37 +105,38 @@ pub(crate) fn scan<'a>(
     }
     let mut frames = Vec::new();
     let mut at = PREFIX_LEN;
-    while let Some(header) = bytes.get(at..at + FRAME_HEADER_LEN) {
-        let word =
-            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
-        if crc32fast::hash(&header[..4]) != word(4) {
-            return Err(corrupt(path, at, "record length checksum mismatch"));
-        }
-        let start = at + FRAME_HEADER_LEN;
-        let Some(payload) = start
-            .checked_add(word(0) as usize)
-            .and_then(|end| bytes.get(start..end))
-        else {
-            break; // the last frame, cut short
+    while at < bytes.len() {
+        let Some(end) = frame_at(bytes, at) else {
+            break;
         };
-        let end = start + payload.len();
-        if crc32fast::hash(payload) != word(8) {
-            if end == bytes.len() {
-                break; // the last frame, allocated but not fully written
-            }
-            return Err(corrupt(path, at, "record checksum mismatch"));
-        }
         frames.push(Frame {
             offset: at as u64,
-            payload,
+            payload: &bytes[at + FRAME_HEADER_LEN..end],
         });
         at = end;
     }
+    let mut dropped_valid = false;
+    if at < bytes.len() && valid_frame_after(bytes, at) {
+        match recovery {
+            Recovery::Strict => return Err(corrupt(path, at, damage(bytes, at))),
+            Recovery::PointInTime => dropped_valid = true,
+        }
+    }
     Ok(Scanned {
         frames,
-        valid_len: at as u64,
         torn_at: (at < bytes.len()).then_some(at as u64),
+        dropped_valid,
     })
+}
+
+/// What is wrong with the frame at `at`.
+fn damage(bytes: &[u8], at: usize) -> &'static str {
+    match bytes.get(at..at + 8) {
+        Some(h) if crc32fast::hash(&h[..4]).to_le_bytes() != h[4..8] => {
+            "record length checksum mismatch, and valid records follow"
+        }
+        _ => "record checksum mismatch, and valid records follow",
+    }
 }
 
 fn corrupt(path: &Path, offset: usize, reason: &str) -> StoreError {
@@ -140,7 +162,7 @@ mod tests {
     }
 
     fn payloads(bytes: &[u8]) -> Result<(Vec<String>, Option<u64>), StoreError> {
-        let s = scan(Path::new("t"), bytes, MAGIC, 1, "test")?;
+        let s = scan(Path::new("t"), bytes, MAGIC, 1, "test", Recovery::Strict)?;
         let texts = s
             .frames
             .iter()
@@ -189,6 +211,44 @@ mod tests {
         bytes[last] ^= 0xff;
         assert_eq!(payloads(&bytes)?.0, ["one"]);
         Ok(())
+    }
+
+    #[test]
+    fn zeros_garbage_and_a_zeroed_last_record_are_a_torn_tail() -> Result<(), StoreError> {
+        let two = file(&["one", "two"]);
+        for tail in [vec![0u8; 12], vec![0u8; 4096], vec![0xab; 64]] {
+            let mut bytes = two.clone();
+            bytes.extend_from_slice(&tail);
+            assert_eq!(
+                payloads(&bytes)?,
+                (vec!["one".into(), "two".into()], Some(two.len() as u64))
+            );
+        }
+        let one = file(&["one"]).len();
+        let mut zeroed = two.clone();
+        zeroed[one..].fill(0);
+        assert_eq!(payloads(&zeroed)?.0, ["one"]);
+        Ok(())
+    }
+
+    #[test]
+    fn point_in_time_recovery_keeps_the_prefix_before_damage() {
+        let mut bytes = file(&["one", "two", "three"]);
+        let one = file(&["one"]).len();
+        bytes[one + FRAME_HEADER_LEN] ^= 0x01; // "two" damaged, "three" intact after it
+        assert!(payloads(&bytes).is_err());
+        let scanned = scan(
+            Path::new("t"),
+            &bytes,
+            MAGIC,
+            1,
+            "test",
+            Recovery::PointInTime,
+        );
+        let scanned = scanned
+            .ok()
+            .filter(|s| s.dropped_valid && s.torn_at == Some(one as u64));
+        assert!(scanned.is_some_and(|s| s.frames.len() == 1));
     }
 
     #[test]

@@ -62,6 +62,7 @@ impl Checkpointer for InMemoryCheckpointer {
         Ok(Some(Resumed {
             checkpoint: checkpoint.clone(),
             epoch: next,
+            truncated: None,
         }))
     }
 

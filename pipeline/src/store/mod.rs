@@ -17,16 +17,16 @@ mod traits;
 pub use epoch::Epoch;
 pub use error::StoreError;
 pub use file::{
-    FileAuditLog, FileCheckpointer, StoreStats, decode_audit_file, decode_checkpoint_file,
+    FileAuditLog, FileCheckpointer, Repair, StoreStats, decode_audit_file, decode_checkpoint_file,
 };
 pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
 pub use records::{
     AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader, RunSummary,
 };
-pub use spec::Stores;
+pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};
-pub use traits::{AuditLog, Checkpointer, Resumed};
+pub use traits::{AuditLog, Checkpointer, Resumed, Truncated};
 
 /// How hard a store on disk works to make each record survive a crash.
 ///
@@ -43,4 +43,19 @@ pub enum Durability {
     /// records may be lost, so the nodes they recorded run again on resume (a torn last record is
     /// detected and dropped, never misread).
     Async,
+}
+
+/// What to do with a run file whose damage is followed by valid records (a torn tail, damage with
+/// nothing valid after it, is always dropped).
+///
+/// A checkpoint is a cache of completed work: dropping a suffix of it only costs running those
+/// nodes again on resume. An audit trail loses the dropped attempts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Recovery {
+    /// Refuse the file: an error names it and the offset of the damage. Use
+    /// [`FileCheckpointer::repair`] (or the CLI's `repair RUN`) to keep the valid prefix.
+    #[default]
+    Strict,
+    /// Keep the valid prefix before the damage and drop the rest (point-in-time recovery).
+    PointInTime,
 }

@@ -1,7 +1,7 @@
 //! Opening the stores a store spec names (`DIR` for files, `sqlite://FILE`): the one parser that
 //! the CLI, the crash tests and any other tool share.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Durability;
@@ -34,34 +34,65 @@ impl std::fmt::Debug for Stores {
     }
 }
 
+/// Where a store spec says runs are kept.
+///
+/// ```
+/// use pipeline::store::StoreSpec;
+///
+/// assert!(matches!(StoreSpec::parse("sqlite://runs.db")?, StoreSpec::Sqlite(_)));
+/// assert!(matches!(StoreSpec::parse("./.pipeline")?, StoreSpec::Directory(_)));
+/// # Ok::<(), pipeline::StoreError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// A directory of run files (`FileCheckpointer`, `FileAuditLog`).
+    Directory(PathBuf),
+    /// One SQLite database file, spelled `sqlite://FILE` (feature `sqlite`).
+    Sqlite(PathBuf),
+}
+
+impl StoreSpec {
+    /// Reads `DIR` or `sqlite://FILE`; [`StoreError::SpecIsAFile`] when a directory spec names an
+    /// existing file.
+    pub fn parse(spec: &str) -> Result<StoreSpec, StoreError> {
+        if let Some(path) = spec.strip_prefix("sqlite://") {
+            return Ok(StoreSpec::Sqlite(path.into()));
+        }
+        if Path::new(spec).is_file() {
+            return Err(StoreError::SpecIsAFile(spec.to_owned()));
+        }
+        Ok(StoreSpec::Directory(spec.into()))
+    }
+
+    /// Opens the stores this spec names; [`StoreError::FeatureDisabled`] for SQLite in a build
+    /// without the `sqlite` feature.
+    pub fn open(&self, durability: Durability) -> Result<Stores, StoreError> {
+        match self {
+            StoreSpec::Directory(dir) => Ok(Stores {
+                checkpointer: Arc::new(FileCheckpointer::new(dir).durability(durability)),
+                audit: Arc::new(FileAuditLog::new(dir).durability(durability)),
+            }),
+            StoreSpec::Sqlite(path) => open_sqlite(path, durability),
+        }
+    }
+}
+
 impl Stores {
-    /// Opens the stores `spec` names, with [`Durability::Sync`]:
+    /// Opens the stores `spec` names (see [`StoreSpec`]), with [`Durability::Sync`]:
     /// - `sqlite://FILE`: one SQLite database (feature `sqlite`), created if missing;
     /// - anything else: a directory of run files, created when the first run starts.
-    ///
-    /// [`StoreError::SpecIsAFile`] when a directory spec names an existing file, and
-    /// [`StoreError::FeatureDisabled`] for `sqlite://` in a build without the feature.
     pub fn open(spec: &str) -> Result<Stores, StoreError> {
         Stores::open_with(spec, Durability::Sync)
     }
 
     /// [`open`](Stores::open) with the given durability.
     pub fn open_with(spec: &str, durability: Durability) -> Result<Stores, StoreError> {
-        if let Some(path) = spec.strip_prefix("sqlite://") {
-            return open_sqlite(spec, path, durability);
-        }
-        if Path::new(spec).is_file() {
-            return Err(StoreError::SpecIsAFile(spec.to_owned()));
-        }
-        Ok(Stores {
-            checkpointer: Arc::new(FileCheckpointer::new(spec).durability(durability)),
-            audit: Arc::new(FileAuditLog::new(spec).durability(durability)),
-        })
+        StoreSpec::parse(spec)?.open(durability)
     }
 }
 
 #[cfg(feature = "sqlite")]
-fn open_sqlite(_spec: &str, path: &str, durability: Durability) -> Result<Stores, StoreError> {
+fn open_sqlite(path: &Path, durability: Durability) -> Result<Stores, StoreError> {
     let checkpointer = super::sqlite::SqliteCheckpointer::open_with(path, durability)?;
     let audit = checkpointer.audit_log();
     Ok(Stores {
@@ -71,9 +102,9 @@ fn open_sqlite(_spec: &str, path: &str, durability: Durability) -> Result<Stores
 }
 
 #[cfg(not(feature = "sqlite"))]
-fn open_sqlite(spec: &str, _path: &str, _durability: Durability) -> Result<Stores, StoreError> {
+fn open_sqlite(path: &Path, _durability: Durability) -> Result<Stores, StoreError> {
     Err(StoreError::FeatureDisabled {
-        spec: spec.to_owned(),
+        spec: format!("sqlite://{}", path.display()),
         feature: "sqlite",
     })
 }

@@ -18,6 +18,22 @@ pub struct Resumed {
     pub checkpoint: Checkpoint,
     /// The epoch of this takeover.
     pub epoch: Epoch,
+    /// Bytes the store dropped from the end of the run's log before appending, if any.
+    pub truncated: Option<Truncated>,
+}
+
+/// Bytes dropped from the end of a run's log: a torn tail (invalid bytes after the last valid
+/// record, as a crash or power loss leaves them) or, with
+/// [`Recovery::PointInTime`](super::Recovery::PointInTime), damage and everything after it.
+/// The nodes recorded there run again on resume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Truncated {
+    /// Where the dropped bytes started.
+    pub offset: u64,
+    /// How many bytes were dropped.
+    pub bytes: u64,
+    /// Whether valid records were among them (only with point-in-time recovery).
+    pub dropped_valid_records: bool,
 }
 
 /// Keeps each completed node's output so a run can resume without re-running it.

@@ -4,6 +4,7 @@
 mod audit;
 mod graph;
 mod list;
+mod repair;
 mod resume;
 mod run;
 mod runs;
@@ -12,7 +13,7 @@ mod show;
 use clap::Subcommand;
 
 use super::error::CliError;
-use crate::store::Stores;
+use crate::store::{StoreSpec, Stores};
 
 #[derive(Subcommand, Debug)]
 pub(super) enum Command {
@@ -30,6 +31,9 @@ pub(super) enum Command {
     Run(run::Args),
     /// Resume a run: restore its completed nodes and run the rest.
     Resume(resume::Args),
+    /// Keep the valid prefix of a run whose files are damaged (the damaged file is copied aside;
+    /// the nodes whose records are dropped run again on resume).
+    Repair(repair::Args),
 }
 
 impl Command {
@@ -45,6 +49,7 @@ impl Command {
             Command::Audit(args) => audit::exec(args, &stores()?).await,
             Command::Run(args) => run::exec(args, stores()?).await,
             Command::Resume(args) => resume::exec(args, stores()?).await,
+            Command::Repair(args) => repair::exec(args, &StoreSpec::parse(store)?),
         }
     }
 }

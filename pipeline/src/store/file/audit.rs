@@ -7,16 +7,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::decode::AUDIT;
-use super::log::{RunFiles, StoreStats, encode};
+use super::decode::{AUDIT, Decoded};
+use super::log::{Repair, RunFiles, StoreStats, encode};
 use crate::run_id::RunId;
-use crate::store::Durability;
 use crate::store::epoch::Epoch;
 use crate::store::error::StoreError;
 use crate::store::fs::{io_error, replace_atomically};
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
 use crate::store::shared::blocking;
 use crate::store::traits::AuditLog;
+use crate::store::{Durability, Recovery};
 
 /// An [`AuditLog`] that keeps one file per run, `<dir>/<run id>.audit`, appending one framed
 /// entry per node attempt.
@@ -29,15 +29,34 @@ impl FileAuditLog {
     /// A log in `dir`, created (owner-only, 0700 on Unix) when the first run starts.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         FileAuditLog {
-            files: RunFiles::new(dir.into(), AUDIT, Durability::default()),
+            files: RunFiles::new(
+                dir.into(),
+                AUDIT,
+                Durability::default(),
+                Recovery::default(),
+            ),
         }
     }
 
     /// Sets how entries are flushed (default [`Durability::Sync`]).
     pub fn durability(self, durability: Durability) -> Self {
         FileAuditLog {
-            files: self.files.with_durability(durability),
+            files: self.files.with(durability, self.files.recovery),
         }
+    }
+
+    /// Sets what loading and resuming do with damage followed by valid entries (default
+    /// [`Recovery::Strict`]: an error). A torn tail is always dropped.
+    pub fn recovery(self, recovery: Recovery) -> Self {
+        FileAuditLog {
+            files: self.files.with(self.files.durability, recovery),
+        }
+    }
+
+    /// Keeps the valid prefix of run `run_id`'s damaged audit file (see [`Repair`]); `Ok(None)`
+    /// when it is intact.
+    pub fn repair(&self, run_id: &RunId) -> Result<Option<Repair>, StoreError> {
+        self.files.repair(run_id)
     }
 
     /// The file holding the trail of run `run_id`.
@@ -65,9 +84,9 @@ impl AuditLog for FileAuditLog {
         let (files, header) = (Arc::clone(&self.files), header.clone());
         blocking(move || {
             let resume = || -> Result<Option<Epoch>, StoreError> {
-                let resumed: Option<(RunHeader, Vec<serde::de::IgnoredAny>, Epoch)> =
+                let resumed: Option<(Decoded<RunHeader, serde::de::IgnoredAny>, Epoch)> =
                     files.resume(&header.run_id)?;
-                Ok(resumed.map(|(_, _, epoch)| epoch))
+                Ok(resumed.map(|(_, epoch)| epoch))
             };
             if let Some(epoch) = resume()? {
                 return Ok(epoch);

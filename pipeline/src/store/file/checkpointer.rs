@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::decode::CHECKPOINT;
-use super::log::{RunFiles, StoreStats};
+use super::decode::{CHECKPOINT, Decoded};
+use super::log::{Repair, RunFiles, StoreStats};
 use crate::run_id::RunId;
-use crate::store::Durability;
 use crate::store::epoch::Epoch;
 use crate::store::error::StoreError;
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
 use crate::store::traits::{Checkpointer, Resumed};
+use crate::store::{Durability, Recovery};
 
 /// A [`Checkpointer`] that keeps one file per run, `<dir>/<run id>.ckpt`, appending one framed
 /// record per completed node: a run of N nodes writes O(N) bytes in all.
@@ -33,15 +33,34 @@ impl FileCheckpointer {
     /// A store in `dir`, created (owner-only, 0700 on Unix) when the first run starts.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         FileCheckpointer {
-            files: RunFiles::new(dir.into(), CHECKPOINT, Durability::default()),
+            files: RunFiles::new(
+                dir.into(),
+                CHECKPOINT,
+                Durability::default(),
+                Recovery::default(),
+            ),
         }
     }
 
     /// Sets how records are flushed (default [`Durability::Sync`]).
     pub fn durability(self, durability: Durability) -> Self {
         FileCheckpointer {
-            files: self.files.with_durability(durability),
+            files: self.files.with(durability, self.files.recovery),
         }
+    }
+
+    /// Sets what loading and resuming do with damage followed by valid records (default
+    /// [`Recovery::Strict`]: an error). A torn tail is always dropped.
+    pub fn recovery(self, recovery: Recovery) -> Self {
+        FileCheckpointer {
+            files: self.files.with(self.files.durability, recovery),
+        }
+    }
+
+    /// Keeps the valid prefix of run `run_id`'s damaged checkpoint (see [`Repair`]); `Ok(None)`
+    /// when it is intact. Fails with [`StoreError::Locked`] while an engine holds the run.
+    pub fn repair(&self, run_id: &RunId) -> Result<Option<Repair>, StoreError> {
+        self.files.repair(run_id)
     }
 
     /// The directory holding the runs.
@@ -60,10 +79,14 @@ impl FileCheckpointer {
     }
 }
 
-fn resumed((header, nodes, epoch): (RunHeader, Vec<NodeRecord>, Epoch)) -> Resumed {
+fn resumed((decoded, epoch): (Decoded<RunHeader, NodeRecord>, Epoch)) -> Resumed {
     Resumed {
-        checkpoint: Checkpoint { header, nodes },
+        checkpoint: Checkpoint {
+            header: decoded.header,
+            nodes: decoded.records,
+        },
         epoch,
+        truncated: decoded.truncated,
     }
 }
 

@@ -5,9 +5,11 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
+use crate::store::Recovery;
 use crate::store::error::StoreError;
 use crate::store::framing::{self, MAGIC_LEN};
 use crate::store::records::{AuditEntry, Checkpoint, FORMAT_VERSION, RunHeader};
+use crate::store::traits::Truncated;
 
 /// What a run file holds: its extension, magic bytes and name in messages.
 #[derive(Clone, Copy, Debug)]
@@ -29,13 +31,23 @@ pub(super) const AUDIT: FileKind = FileKind {
     name: "audit",
 };
 
-/// Decodes a whole file into its header, its records, and the length of its intact prefix.
+/// A whole run file, decoded.
+pub(super) struct Decoded<H, R> {
+    pub header: H,
+    pub records: Vec<R>,
+    /// The bytes dropped from its end, if any.
+    pub truncated: Option<Truncated>,
+}
+
+/// Decodes a whole file into its header and records, dropping a torn tail (and, with
+/// [`Recovery::PointInTime`], damage followed by valid records).
 pub(super) fn decode_file<H: DeserializeOwned, R: DeserializeOwned>(
     path: &Path,
     bytes: &[u8],
     kind: FileKind,
-) -> Result<(H, Vec<R>, u64), StoreError> {
-    let scanned = framing::scan(path, bytes, kind.magic, FORMAT_VERSION, kind.name)?;
+    recovery: Recovery,
+) -> Result<Decoded<H, R>, StoreError> {
+    let scanned = framing::scan(path, bytes, kind.magic, FORMAT_VERSION, kind.name, recovery)?;
     let mut frames = scanned.frames.iter();
     let header = frames.next().ok_or_else(|| StoreError::Corrupt {
         path: path.to_owned(),
@@ -46,10 +58,19 @@ pub(super) fn decode_file<H: DeserializeOwned, R: DeserializeOwned>(
     let records = frames
         .map(|f| decode_at(path, f))
         .collect::<Result<_, _>>()?;
-    if let Some(at) = scanned.torn_at {
-        tracing::warn!(file = %path.display(), offset = at, "ignoring a torn last record");
+    let truncated = scanned.torn_at.map(|offset| Truncated {
+        offset,
+        bytes: bytes.len() as u64 - offset,
+        dropped_valid_records: scanned.dropped_valid,
+    });
+    if let Some(t) = &truncated {
+        tracing::warn!(file = %path.display(), offset = t.offset, bytes = t.bytes, "dropping a torn tail");
     }
-    Ok((header, records, scanned.valid_len))
+    Ok(Decoded {
+        header,
+        records,
+        truncated,
+    })
 }
 
 fn decode_at<T: DeserializeOwned>(
@@ -64,11 +85,15 @@ fn decode_at<T: DeserializeOwned>(
 }
 
 /// Decodes the bytes of a checkpoint file as [`FileCheckpointer`](super::FileCheckpointer)
-/// writes it: the state up to the last intact record (a torn last record is ignored), or an error
-/// naming `path` and the offset of the damage. Never panics, whatever the bytes.
+/// writes it: the state up to the last intact record (invalid bytes after it, a torn tail, are
+/// ignored), or an error naming `path` and the offset of damage followed by valid records. Never
+/// panics, whatever the bytes.
 pub fn decode_checkpoint_file(path: &Path, bytes: &[u8]) -> Result<Checkpoint, StoreError> {
-    let (header, nodes, _) = decode_file(path, bytes, CHECKPOINT)?;
-    Ok(Checkpoint { header, nodes })
+    let decoded = decode_file(path, bytes, CHECKPOINT, Recovery::Strict)?;
+    Ok(Checkpoint {
+        header: decoded.header,
+        nodes: decoded.records,
+    })
 }
 
 /// Decodes the bytes of an audit file as [`FileAuditLog`](super::FileAuditLog) writes it, like
@@ -77,6 +102,6 @@ pub fn decode_audit_file(
     path: &Path,
     bytes: &[u8],
 ) -> Result<(RunHeader, Vec<AuditEntry>), StoreError> {
-    let (header, entries, _) = decode_file(path, bytes, AUDIT)?;
-    Ok((header, entries))
+    let decoded = decode_file(path, bytes, AUDIT, Recovery::Strict)?;
+    Ok((decoded.header, decoded.records))
 }

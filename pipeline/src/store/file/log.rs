@@ -11,9 +11,8 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::decode::{FileKind, decode_file};
+use super::decode::{Decoded, FileKind, decode_file};
 use crate::run_id::RunId;
-use crate::store::Durability;
 use crate::store::epoch::Epoch;
 use crate::store::error::StoreError;
 use crate::store::framing;
@@ -23,6 +22,8 @@ use crate::store::fs::{
 };
 use crate::store::records::{FORMAT_VERSION, RunHeader};
 use crate::store::shared::{blocking, lock};
+use crate::store::traits::Truncated;
+use crate::store::{Durability, Recovery};
 
 /// One append-only, framed file per run in a directory.
 #[derive(Debug)]
@@ -30,8 +31,26 @@ pub(super) struct RunFiles {
     pub dir: PathBuf,
     pub kind: FileKind,
     pub durability: Durability,
+    pub recovery: Recovery,
     open: Mutex<HashMap<RunId, Arc<OpenRun>>>,
     stats: Stats,
+}
+
+/// A run file taken for appending: its decoded contents, and the epoch it was taken at.
+pub(super) type Taken<H, R> = (Decoded<H, R>, Epoch);
+
+/// What [`FileCheckpointer::repair`](super::FileCheckpointer::repair) or
+/// [`FileAuditLog::repair`](super::FileAuditLog::repair) did to a damaged run file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Repair {
+    /// The repaired file.
+    pub file: PathBuf,
+    /// The records (besides the header) it keeps.
+    pub kept_records: usize,
+    /// What was dropped from its end.
+    pub truncated: Truncated,
+    /// The whole damaged file, copied aside before the repair.
+    pub damaged_copy: PathBuf,
 }
 
 /// What a file store has done since it was created: for benchmarks and monitoring.
@@ -77,19 +96,25 @@ impl OpenRun {
 }
 
 impl RunFiles {
-    pub fn new(dir: PathBuf, kind: FileKind, durability: Durability) -> Arc<RunFiles> {
+    pub fn new(
+        dir: PathBuf,
+        kind: FileKind,
+        durability: Durability,
+        recovery: Recovery,
+    ) -> Arc<RunFiles> {
         Arc::new(RunFiles {
             dir,
             kind,
             durability,
+            recovery,
             open: Mutex::default(),
             stats: Stats::default(),
         })
     }
 
-    /// The same store with another durability (and fresh state).
-    pub fn with_durability(&self, durability: Durability) -> Arc<RunFiles> {
-        RunFiles::new(self.dir.clone(), self.kind, durability)
+    /// The same store with other settings (and fresh state).
+    pub fn with(&self, durability: Durability, recovery: Recovery) -> Arc<RunFiles> {
+        RunFiles::new(self.dir.clone(), self.kind, durability, recovery)
     }
 
     pub fn path(&self, run_id: &RunId) -> PathBuf {
@@ -198,8 +223,8 @@ impl RunFiles {
         let Some((path, bytes)) = self.read(run_id)? else {
             return Ok(None);
         };
-        let (header, records, _) = decode_file(&path, &bytes, self.kind)?;
-        Ok(Some((header, records)))
+        let decoded = decode_file(&path, &bytes, self.kind, self.recovery)?;
+        Ok(Some((decoded.header, decoded.records)))
     }
 
     /// Locks a run's file at its next epoch, reads it whole, drops a torn tail, and keeps the
@@ -207,7 +232,7 @@ impl RunFiles {
     pub fn resume<H: DeserializeOwned, R: DeserializeOwned>(
         &self,
         run_id: &RunId,
-    ) -> Result<Option<(H, Vec<R>, Epoch)>, StoreError> {
+    ) -> Result<Option<Taken<H, R>>, StoreError> {
         if self.dir.exists() {
             check_private_dir(&self.dir)?;
         }
@@ -221,13 +246,9 @@ impl RunFiles {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(io_error("read", &path))?;
-        let (header, records, valid_len) = decode_file(&path, &bytes, self.kind)?;
-        if valid_len != bytes.len() as u64 {
-            file.set_len(valid_len)
-                .map_err(io_error("truncate", &path))?;
-            if self.sync() {
-                file.sync_all().map_err(io_error("sync", &path))?;
-            }
+        let decoded = decode_file(&path, &bytes, self.kind, self.recovery)?;
+        if let Some(truncated) = &decoded.truncated {
+            self.truncate(&file, &path, truncated.offset)?;
         }
         let epoch = self.read_epoch(run_id)?.next();
         self.write_epoch(run_id, epoch)?;
@@ -235,7 +256,50 @@ impl RunFiles {
             sync_dir(&self.dir)?;
         }
         lock(&self.open).insert(run_id.clone(), OpenRun::new(file, epoch));
-        Ok(Some((header, records, epoch)))
+        Ok(Some((decoded, epoch)))
+    }
+
+    fn truncate(&self, file: &File, path: &Path, len: u64) -> Result<(), StoreError> {
+        file.set_len(len).map_err(io_error("truncate", path))?;
+        if self.sync() {
+            file.sync_all().map_err(io_error("sync", path))?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the valid prefix of a damaged run file: the whole file is first copied aside to
+    /// `<file>.damaged-<unix ms>`, then truncated to its last record before the damage. Holds the
+    /// run's lock meanwhile. `Ok(None)` when the file is intact or missing.
+    pub fn repair(&self, run_id: &RunId) -> Result<Option<Repair>, StoreError> {
+        let path = self.path(run_id);
+        let mut file = match self.open_locked(run_id, &path) {
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(None);
+            }
+            other => other?,
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(io_error("read", &path))?;
+        let decoded: Decoded<serde::de::IgnoredAny, serde::de::IgnoredAny> =
+            decode_file(&path, &bytes, self.kind, Recovery::PointInTime)?;
+        let Some(truncated) = decoded.truncated else {
+            return Ok(None);
+        };
+        let aside = PathBuf::from(format!("{}.damaged-{}", path.display(), now_ms()));
+        if !create_whole(&aside, &bytes, true)? {
+            return Err(io_error("create", &aside)(
+                io::ErrorKind::AlreadyExists.into(),
+            ));
+        }
+        self.truncate(&file, &path, truncated.offset)?;
+        file.sync_all().map_err(io_error("sync", &path))?;
+        Ok(Some(Repair {
+            file: path,
+            kept_records: decoded.records.len(),
+            truncated,
+            damaged_copy: aside,
+        }))
     }
 
     /// Serializes and frames `record` on the caller's thread, then appends it: inline with
@@ -345,4 +409,10 @@ impl RunFiles {
 
 pub(super) fn encode(value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(StoreError::Encode)
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
 }

@@ -9,4 +9,4 @@ mod log;
 pub use audit::FileAuditLog;
 pub use checkpointer::FileCheckpointer;
 pub use decode::{decode_audit_file, decode_checkpoint_file};
-pub use log::StoreStats;
+pub use log::{Repair, StoreStats};

@@ -95,7 +95,11 @@ impl Checkpointer for SqliteCheckpointer {
                 };
                 Ok(load_checkpoint(&db, &run_id)?.map(|c| (c, epoch)))
             })?;
-            Ok(taken.map(|(checkpoint, epoch)| Resumed { checkpoint, epoch }))
+            Ok(taken.map(|(checkpoint, epoch)| Resumed {
+                checkpoint,
+                epoch,
+                truncated: None,
+            }))
         })
         .await
     }

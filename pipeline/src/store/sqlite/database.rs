@@ -115,26 +115,19 @@ impl Database {
             create_private_dir(dir)?;
         }
         create_owner_only(path)?;
-        let sql = || sql_error("open", path);
-        let mut connection = Connection::open(path).map_err(sql())?;
-        connection
-            .busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(sql())?;
-        let synchronous = match durability {
-            Durability::Sync => "FULL",
-            Durability::Async => "NORMAL",
+        // SQLite answers "busy" without waiting in a few cases (switching to WAL, recovering a
+        // WAL another process left), which the busy timeout does not cover: try again.
+        let mut attempt = 0;
+        let connection = loop {
+            match connect(path, durability) {
+                Err(e) if is_busy(&e) && attempt < 100 => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other.map_err(sql_error("open", path))?,
+            }
         };
-        connection
-            .pragma_update(None, "journal_mode", "WAL")
-            .and_then(|()| connection.pragma_update(None, "synchronous", synchronous))
-            .map_err(sql())?;
-        let transaction = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql())?;
-        transaction.execute_batch(SCHEMA).map_err(sql())?;
-        add_epoch_columns(&transaction).map_err(sql())?;
-        check_version(&transaction, path)?;
-        transaction.commit().map_err(sql())?;
+        check_version(&connection, path)?;
         Ok(Database {
             path: path.to_owned(),
             connection: Mutex::new(connection),
@@ -340,6 +333,34 @@ impl Database {
     }
 }
 
+/// Opens a connection with the busy timeout set before anything else, then writes the schema
+/// and the epoch columns in one immediate transaction, so racing openers of a new file all
+/// succeed.
+fn connect(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
+    let mut connection = Connection::open(path)?;
+    connection.busy_timeout(std::time::Duration::from_secs(30))?;
+    let synchronous = match durability {
+        Durability::Sync => "FULL",
+        Durability::Async => "NORMAL",
+    };
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", synchronous)?;
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    transaction.execute_batch(SCHEMA)?;
+    add_epoch_columns(&transaction)?;
+    transaction.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('format_version', ?1)",
+        params![FORMAT_VERSION.to_string()],
+    )?;
+    transaction.commit()?;
+    Ok(connection)
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _)
+        if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
 /// Creates the database file owner-only (0600) if it does not exist, never through a symlink, so
 /// SQLite (and its `-wal` and `-shm` files, which take the database's permissions) never starts
 /// one with the umask's.
@@ -367,14 +388,8 @@ fn add_epoch_columns(connection: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Records this build's format version in a new database; refuses a database of another version.
+/// Refuses a database of another format version than this build's.
 fn check_version(connection: &Connection, path: &Path) -> Result<(), StoreError> {
-    connection
-        .execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('format_version', ?1)",
-            params![FORMAT_VERSION.to_string()],
-        )
-        .map_err(sql_error("open", path))?;
     let version: String = connection
         .query_row(
             "SELECT value FROM meta WHERE key = 'format_version'",
