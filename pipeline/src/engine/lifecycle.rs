@@ -69,8 +69,9 @@ impl RunShared {
     }
 }
 
-/// A node output restored from a checkpoint: its node index, value, and stored JSON.
-pub(crate) type Restored = (u32, Value, Json);
+/// A node completed in a stored run: its index, and its decoded value and stored JSON when a node
+/// that will run still needs them.
+pub(crate) type Restored = (u32, Option<(Value, Json)>);
 
 /// Releases the stores' holds on a run (their locks, open files) when the run ends or its future
 /// is dropped.
@@ -313,14 +314,16 @@ fn graph_changed<I, O>(
     }
 }
 
-/// Decodes each completed node's output; the first record of a node wins.
+/// The completed nodes of a stored run, the first record of a node winning; each with its
+/// decoded output and JSON when a node that will run (or the pipeline's output) still needs it.
+/// Outputs nothing will read are not decoded or kept, so resuming holds only the live frontier.
 pub(crate) fn restore<I, O>(
     graph: &Graph<I, O>,
     checkpoint: &Checkpoint,
 ) -> Result<Vec<Restored>, PipelineError> {
     let inner = &graph.inner;
-    let mut seen = vec![false; inner.nodes.len()];
-    let mut restored = Vec::with_capacity(checkpoint.nodes.len());
+    let mut first = vec![None; inner.nodes.len()];
+    let mut order = Vec::with_capacity(checkpoint.nodes.len());
     for record in &checkpoint.nodes {
         let Some(&index) = inner.index.get(record.node.as_str()) else {
             let change = format!(
@@ -329,9 +332,24 @@ pub(crate) fn restore<I, O>(
             );
             return Err(graph_changed(graph, &checkpoint.header, vec![change]));
         };
-        if std::mem::replace(&mut seen[index as usize], true) {
-            continue;
+        if first[index as usize].is_none() {
+            first[index as usize] = Some(record);
+            order.push(index);
         }
+    }
+    let pinned = graph.output_nodes();
+    let needed = |index: u32| {
+        pinned.contains(&index)
+            || inner.downstream[index as usize]
+                .iter()
+                .any(|&d| first[d as usize].is_none())
+    };
+    let mut restored = Vec::with_capacity(order.len());
+    for index in order {
+        let Some(record) = first[index as usize].filter(|_| needed(index)) else {
+            restored.push((index, None));
+            continue;
+        };
         let node = &inner.nodes[index as usize];
         let value =
             (node.codec.decode)(&record.output).map_err(|source| PipelineError::Decode {
@@ -339,7 +357,7 @@ pub(crate) fn restore<I, O>(
                 what: format!("output of node `{}`", record.node),
                 source,
             })?;
-        restored.push((index, value, Arc::clone(&record.output)));
+        restored.push((index, Some((value, Arc::clone(&record.output)))));
     }
     Ok(restored)
 }

@@ -34,6 +34,10 @@ pub(crate) struct Run<I, O> {
     state: Vec<State>,
     /// Upstream nodes not yet resolved, per node.
     waiting: Vec<u32>,
+    /// Downstream nodes not yet resolved, per node: its output is dropped when none is left.
+    readers: Vec<u32>,
+    /// Nodes whose outputs the pipeline's output reads, kept to the end.
+    pinned: Vec<bool>,
     values: Vec<Option<Value>>,
     json: Vec<Option<Json>>,
     input_values: Vec<Value>,
@@ -66,6 +70,19 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             cap: cap.unwrap_or(usize::MAX),
             state: vec![State::Waiting; n],
             waiting: vec![0; n], // counted in `restore`, once completed nodes are known
+            readers: graph
+                .inner
+                .downstream
+                .iter()
+                .map(|d| d.len() as u32)
+                .collect(),
+            pinned: {
+                let mut pinned = vec![false; n];
+                for i in graph.output_nodes() {
+                    pinned[i as usize] = true;
+                }
+                pinned
+            },
             values: vec![None; n],
             json: vec![None; n],
             input_values: Vec::new(),
@@ -116,12 +133,18 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     }
 
     fn restore(&mut self, restored: Vec<Restored>) {
-        for (index, value, json) in restored {
+        let restored_nodes: Vec<u32> = restored.iter().map(|&(index, _)| index).collect();
+        for (index, kept) in restored {
             self.restored
                 .push(self.graph.nodes[index as usize].id.to_string());
-            self.values[index as usize] = Some(value);
-            self.json[index as usize] = Some(json);
+            if let Some((value, json)) = kept {
+                self.values[index as usize] = Some(value);
+                self.json[index as usize] = Some(json);
+            }
             self.state[index as usize] = State::Done(NodeStatus::Completed);
+        }
+        for index in restored_nodes {
+            self.release_upstream(index);
         }
         for (index, node) in self.graph.nodes.iter().enumerate() {
             let unresolved = node
@@ -290,7 +313,22 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     fn resolve(&mut self, index: u32, status: NodeStatus) {
         self.state[index as usize] = State::Done(status);
+        self.release_upstream(index);
         self.release_downstream(index);
+    }
+
+    /// Node `index` will read its upstream outputs no more: drops each one no other node needs,
+    /// so a run holds only its live frontier.
+    fn release_upstream(&mut self, index: u32) {
+        let graph = Arc::clone(&self.graph);
+        for &up in &graph.nodes[index as usize].upstream {
+            let readers = &mut self.readers[up as usize];
+            *readers = readers.saturating_sub(1);
+            if *readers == 0 && !self.pinned[up as usize] {
+                self.values[up as usize] = None;
+                self.json[up as usize] = None;
+            }
+        }
     }
 
     fn release_downstream(&mut self, index: u32) {

@@ -116,6 +116,18 @@ impl<I, O> Graph<I, O> {
         }
     }
 
+    /// The nodes whose outputs the pipeline's output reads: kept until the run ends.
+    pub(crate) fn output_nodes(&self) -> Vec<u32> {
+        self.inner
+            .output_slots
+            .iter()
+            .filter_map(|slot| match *slot {
+                Slot::Node(i) => Some(i),
+                Slot::Input(_) => None,
+            })
+            .collect()
+    }
+
     /// The pipeline's name.
     pub fn name(&self) -> &str {
         &self.inner.name
