@@ -102,12 +102,15 @@ pub async fn run(store: &Path, out: &mut impl Write) -> anyhow::Result<WordStats
         .await?
         .unwrap_or_default()
     {
-        let inputs: Vec<String> = entry
-            .inputs
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.get()))
-            .collect();
-        let output = entry.output.as_ref().map_or("-", |o| o.get());
+        // Values the run's header or checkpoint holds are referred to, not copied.
+        let copies = entry.inputs.iter().map(|(k, v)| format!("{k}={}", v.get()));
+        let refs = entry.input_refs.iter().map(|k| format!("{k} (stored)"));
+        let inputs: Vec<String> = copies.chain(refs).collect();
+        let output = match (&entry.output, entry.output_in_checkpoint) {
+            (Some(output), _) => output.get().to_owned(),
+            (None, true) => "(in the checkpoint)".to_owned(),
+            (None, false) => "-".to_owned(),
+        };
         writeln!(
             out,
             "  {} attempt {} {:?} in {}µs: ({}) -> {output}",

@@ -118,8 +118,9 @@ pub use result::{
 };
 pub use run_id::{InvalidRunId, MAX_RUN_ID_LEN, RunId};
 pub use store::{
-    AuditEntry, AuditLog, AuditStatus, Checkpoint, Checkpointer, Durability, FileAuditLog,
-    FileCheckpointer, InMemoryAuditLog, InMemoryCheckpointer, NodeRecord, RunHeader, StoreError,
+    AuditDetail, AuditEntry, AuditLog, AuditStatus, Checkpoint, Checkpointer, Durability,
+    FileAuditLog, FileCheckpointer, InMemoryAuditLog, InMemoryCheckpointer, NodeRecord, RunHeader,
+    StoreError,
 };
 
 /// Everything a pipeline author needs, in one `use`.

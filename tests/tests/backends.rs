@@ -174,7 +174,8 @@ async fn audit_entries_round_trip(backend: &dyn Backend) {
     let (store, audit) = backend.open();
     let engine = PipelineEngine::new(graph(Arc::new(AtomicBool::new(true))))
         .checkpointer(store)
-        .audit_log(audit);
+        .audit_log(audit)
+        .audit_detail(AuditDetail::Full);
     let failed = engine.run(1).await.unwrap();
     let (_, reopened) = backend.open();
     let trail = reopened.entries(&failed.run_id).await.unwrap().unwrap();
@@ -298,7 +299,9 @@ fn audit_entry(run_id: &RunId) -> AuditEntry {
         finished_at_ms: 2,
         duration_us: 3,
         inputs: Default::default(),
+        input_refs: Vec::new(),
         output: None,
+        output_in_checkpoint: false,
         error: None,
     }
 }

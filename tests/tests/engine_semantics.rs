@@ -539,7 +539,8 @@ async fn the_checkpoint_holds_inputs_and_each_output_with_timing_as_serde_data()
 #[tokio::test]
 async fn an_audit_entry_holds_the_inputs_the_node_received_and_its_output() {
     let engine = PipelineEngine::new(diamond(&Log::default(), &Faults::default()))
-        .audit_log(InMemoryAuditLog::new());
+        .audit_log(InMemoryAuditLog::new())
+        .audit_detail(AuditDetail::Full);
     let result = engine.run(2).await.unwrap();
     let trail = engine.audit_trail(&result.run_id).await.unwrap().unwrap();
     assert_eq!(trail.len(), 5);

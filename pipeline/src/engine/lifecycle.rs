@@ -13,8 +13,8 @@ use crate::graph::Graph;
 use crate::result::{PersistenceWarning, WarningSource};
 use crate::run_id::RunId;
 use crate::store::{
-    AuditLog, Checkpoint, Checkpointer, Epoch, FORMAT_VERSION, Resumed, RunHeader, RunSummary,
-    StoreError, Truncated,
+    AuditDetail, AuditLog, Checkpoint, Checkpointer, Epoch, FORMAT_VERSION, Resumed, RunHeader,
+    RunSummary, StoreError, Truncated,
 };
 
 /// The wall clock, in milliseconds since the Unix epoch, as stores record it.
@@ -37,6 +37,8 @@ pub(crate) struct RunShared {
     pub events: Arc<GuardedEvents>,
     /// Whether outputs are checked to read back as the same value before they are checkpointed.
     pub round_trip: RoundTrip,
+    /// How much of the values an attempt read and wrote its audit entry holds.
+    pub audit_detail: AuditDetail,
 }
 
 impl RunShared {

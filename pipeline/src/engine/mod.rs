@@ -22,7 +22,7 @@ use crate::graph::Graph;
 use crate::node::OnError;
 use crate::result::{PersistenceWarning, PipelineResult};
 use crate::run_id::RunId;
-use crate::store::{AuditEntry, AuditLog, Checkpoint, Checkpointer, Epoch};
+use crate::store::{AuditDetail, AuditEntry, AuditLog, Checkpoint, Checkpointer, Epoch};
 use guard::GuardedEvents;
 use lifecycle::{Lease, Restored, RunShared};
 
@@ -62,6 +62,7 @@ pub struct PipelineEngine<P: Pipeline> {
     on_error: OnError,
     max_concurrency: Option<usize>,
     round_trip: RoundTrip,
+    audit_detail: AuditDetail,
 }
 
 impl<P: Pipeline> PipelineEngine<P> {
@@ -76,6 +77,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             on_error: OnError::default(),
             max_concurrency: None,
             round_trip: RoundTrip::default(),
+            audit_detail: AuditDetail::default(),
         }
     }
 
@@ -107,6 +109,13 @@ impl<P: Pipeline> PipelineEngine<P> {
     /// is checkpointed (default [`RoundTrip::Verify`]; see [`RoundTrip`]).
     pub fn round_trip(mut self, round_trip: RoundTrip) -> Self {
         self.round_trip = round_trip;
+        self
+    }
+
+    /// How much of the values each attempt read and wrote its audit entry holds (default
+    /// [`AuditDetail::References`]: what a checkpoint already holds is referred to, not copied).
+    pub fn audit_detail(mut self, detail: AuditDetail) -> Self {
+        self.audit_detail = detail;
         self
     }
 
@@ -352,6 +361,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             audit_epoch: Epoch::FIRST,
             events: Arc::new(GuardedEvents::new(Arc::clone(&self.events))),
             round_trip: self.round_trip,
+            audit_detail: self.audit_detail,
         }
     }
 }

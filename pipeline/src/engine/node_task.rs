@@ -12,11 +12,19 @@ use crate::event::EventHandler;
 use crate::graph::NodeDef;
 use crate::node::{NodeContext, NodeError, TimeoutError};
 use crate::result::{PersistenceWarning, WarningSource};
-use crate::store::{AuditEntry, AuditStatus, NodeRecord, StoreError};
+use crate::store::{AuditDetail, AuditEntry, AuditStatus, NodeRecord, StoreError};
 
 pub(crate) enum Outcome {
-    Completed { value: Value, json: Option<Json> },
-    Failed { error: String, attempts: u32 },
+    Completed {
+        value: Value,
+        json: Option<Json>,
+        /// Whether the run's checkpoint holds the output.
+        checkpointed: bool,
+    },
+    Failed {
+        error: String,
+        attempts: u32,
+    },
     Skipped,
 }
 
@@ -46,12 +54,20 @@ impl Encoded {
     }
 }
 
+/// An attempt's arguments as its audit entries record them: copies, and references to values a
+/// store already holds.
+#[derive(Default)]
+pub(crate) struct AuditedInputs {
+    pub copies: BTreeMap<String, Json>,
+    pub refs: Vec<String>,
+}
+
 pub(crate) struct NodeJob {
     pub index: u32,
     pub args: Vec<Value>,
     pub gate_args: Vec<Value>,
-    /// The JSON of each argument, by the name of its source, when there is an audit log.
-    pub snapshot: Option<BTreeMap<String, Json>>,
+    /// What the audit entries record of the arguments, when there is an audit log.
+    pub inputs: Option<AuditedInputs>,
 }
 
 struct Attempt {
@@ -235,10 +251,12 @@ impl NodeTask<'_> {
         value: Value,
         encoded: Encoded,
     ) -> Outcome {
-        if self.shared.persists() {
+        let checkpointed = if self.shared.persists() {
             // Boxed: the records are large, and a node future is copied when it is spawned.
-            Box::pin(self.persist(attempt, ended, &encoded)).await;
-        }
+            Box::pin(self.persist(attempt, ended, &encoded)).await
+        } else {
+            false
+        };
         self.shared.events.on_node_complete(
             &self.shared.run_id,
             &self.node.id,
@@ -248,13 +266,15 @@ impl NodeTask<'_> {
         Outcome::Completed {
             value,
             json: encoded.json,
+            checkpointed,
         }
     }
 
     /// Writes the checkpoint record (when the output round-trips) and the audit entry, in that
-    /// order, sharing the one encoding.
-    async fn persist(&mut self, attempt: &Attempt, ended: Ended, encoded: &Encoded) {
+    /// order, sharing the one encoding; returns whether the checkpoint now holds the output.
+    async fn persist(&mut self, attempt: &Attempt, ended: Ended, encoded: &Encoded) -> bool {
         let json = &encoded.json;
+        let mut checkpointed = false;
         if let (Some(checkpointer), Some(output), true) =
             (&self.shared.checkpointer, json, encoded.checkpoint)
         {
@@ -267,15 +287,21 @@ impl NodeTask<'_> {
                 output: Arc::clone(output),
             };
             let epoch = self.shared.checkpoint_epoch;
-            if let Err(e) = checkpointer.save(&self.shared.run_id, epoch, &record).await {
-                self.store_failed(WarningSource::Checkpoint, e);
+            match checkpointer.save(&self.shared.run_id, epoch, &record).await {
+                Ok(()) => checkpointed = true,
+                Err(e) => self.store_failed(WarningSource::Checkpoint, e),
             }
         }
         if self.shared.audit.is_some() {
             let mut entry = self.entry(attempt, ended, AuditStatus::Completed);
-            entry.output = json.clone();
+            match self.shared.audit_detail {
+                AuditDetail::References if checkpointed => entry.output_in_checkpoint = true,
+                AuditDetail::None => {}
+                _ => entry.output = json.clone(),
+            }
             self.append(entry).await;
         }
+        checkpointed
     }
 
     async fn audit_failure(&mut self, attempt: &Attempt, ended: Ended, error: &str) {
@@ -295,8 +321,20 @@ impl NodeTask<'_> {
             started_at_ms: attempt.started_at_ms,
             finished_at_ms: ended.finished_at_ms,
             duration_us: ended.duration.as_micros() as u64,
-            inputs: self.job.snapshot.clone().unwrap_or_default(),
+            inputs: self
+                .job
+                .inputs
+                .as_ref()
+                .map(|i| i.copies.clone())
+                .unwrap_or_default(),
+            input_refs: self
+                .job
+                .inputs
+                .as_ref()
+                .map(|i| i.refs.clone())
+                .unwrap_or_default(),
             output: None,
+            output_in_checkpoint: false,
             error: None,
         }
     }

@@ -10,7 +10,7 @@ use tracing::Instrument;
 use super::cancel::CancelHandle;
 use super::guard::{caught, caught_sync};
 use super::lifecycle::{Restored, RunShared};
-use super::node_task::{self, NodeJob, Outcome, Report};
+use super::node_task::{self, AuditedInputs, NodeJob, Outcome, Report};
 use crate::data::{Json, Value};
 use crate::event::EventHandler;
 use crate::graph::{Graph, GraphInner, Slot};
@@ -18,6 +18,7 @@ use crate::node::OnError;
 use crate::result::NodeFailure;
 use crate::result::{NodeStatus, PersistenceWarning, PipelineResult, RunStatus};
 use crate::run_id::RunId;
+use crate::store::AuditDetail;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -39,7 +40,10 @@ pub(crate) struct Run<I, O> {
     /// Nodes whose outputs the pipeline's output reads, kept to the end.
     pinned: Vec<bool>,
     values: Vec<Option<Value>>,
+    /// A node's output as JSON, kept only while an audit entry may copy it.
     json: Vec<Option<Json>>,
+    /// Whether the run's checkpoint holds a node's output.
+    checkpointed: Vec<bool>,
     input_values: Vec<Value>,
     input_json: Vec<Option<Json>>,
     ready: VecDeque<u32>,
@@ -85,6 +89,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             },
             values: vec![None; n],
             json: vec![None; n],
+            checkpointed: vec![false; n],
             input_values: Vec::new(),
             input_json: Vec::new(),
             ready: VecDeque::new(),
@@ -122,7 +127,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     }
 
     fn load_inputs(&mut self, inputs: &I) {
-        let audited = self.shared.audit.is_some();
+        // Pipeline inputs are copied into audit entries only in full detail (otherwise the run's
+        // header holds them once).
+        let audited = self.shared.audit.is_some() && self.shared.audit_detail == AuditDetail::Full;
         for input in &self.graph.inputs {
             let value = (input.extract)(inputs);
             // A panicking `Serialize` leaves the audit without this input's JSON, nothing more.
@@ -139,8 +146,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 .push(self.graph.nodes[index as usize].id.to_string());
             if let Some((value, json)) = kept {
                 self.values[index as usize] = Some(value);
-                self.json[index as usize] = Some(json);
+                self.json[index as usize] = self.keep_json(true).then_some(json);
             }
+            self.checkpointed[index as usize] = true;
             self.state[index as usize] = State::Done(NodeStatus::Completed);
         }
         for index in restored_nodes {
@@ -217,11 +225,11 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 .flat_map(|g| &g.args)
                 .map(|&s| self.value(s))
                 .collect(),
-            snapshot: self
+            inputs: self
                 .shared
                 .audit
                 .is_some()
-                .then(|| self.snapshot(&node.args)),
+                .then(|| self.audited_inputs(&node.args)),
         };
         self.state[index as usize] = State::Running;
         let shared = Arc::clone(&self.shared);
@@ -257,19 +265,45 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         }
     }
 
-    fn snapshot(&self, args: &[Slot]) -> BTreeMap<String, Json> {
-        args.iter()
-            .map(|&slot| {
-                let (name, json) = match slot {
-                    Slot::Input(i) => (
-                        &self.graph.inputs[i as usize].name,
-                        &self.input_json[i as usize],
-                    ),
-                    Slot::Node(i) => (&self.graph.nodes[i as usize].id, &self.json[i as usize]),
-                };
-                (name.to_string(), json.clone().unwrap_or_else(null_json))
-            })
-            .collect()
+    /// What an attempt's audit entries record of its arguments: with references, a pipeline
+    /// input (in the run's header) and a checkpointed output are named, anything else is copied.
+    fn audited_inputs(&self, args: &[Slot]) -> AuditedInputs {
+        let detail = self.shared.audit_detail;
+        let mut inputs = AuditedInputs::default();
+        if detail == AuditDetail::None {
+            return inputs;
+        }
+        for &slot in args {
+            let (name, json, stored) = match slot {
+                Slot::Input(i) => (
+                    &self.graph.inputs[i as usize].name,
+                    &self.input_json[i as usize],
+                    true,
+                ),
+                Slot::Node(i) => (
+                    &self.graph.nodes[i as usize].id,
+                    &self.json[i as usize],
+                    self.checkpointed[i as usize],
+                ),
+            };
+            if detail == AuditDetail::References && stored {
+                inputs.refs.push(name.to_string());
+            } else {
+                let json = json.clone().unwrap_or_else(null_json);
+                inputs.copies.insert(name.to_string(), json);
+            }
+        }
+        inputs
+    }
+
+    /// Whether a node's JSON must be kept for the audit entries of its readers.
+    fn keep_json(&self, checkpointed: bool) -> bool {
+        self.shared.audit.is_some()
+            && match self.shared.audit_detail {
+                AuditDetail::Full => true,
+                AuditDetail::References => !checkpointed,
+                AuditDetail::None => false,
+            }
     }
 
     fn on_report(&mut self, index: u32, report: Report) {
@@ -283,9 +317,14 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             self.executed.push(index);
         }
         match report.outcome {
-            Outcome::Completed { value, json } => {
+            Outcome::Completed {
+                value,
+                json,
+                checkpointed,
+            } => {
                 self.values[index as usize] = Some(value);
-                self.json[index as usize] = json;
+                self.json[index as usize] = json.filter(|_| self.keep_json(checkpointed));
+                self.checkpointed[index as usize] = checkpointed;
                 self.resolve(index, NodeStatus::Completed);
             }
             Outcome::Skipped => self.skip(index),

@@ -21,7 +21,8 @@ pub use file::{
 };
 pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
 pub use records::{
-    AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader, RunSummary,
+    AuditDetail, AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader,
+    RunSummary,
 };
 pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]

@@ -95,6 +95,20 @@ pub enum AuditStatus {
     Failed,
 }
 
+/// How much of the values an attempt read and wrote its audit entry holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuditDetail {
+    /// Refer to what a checkpoint already holds (pipeline inputs are in the run's header, node
+    /// outputs in their checkpoint records) and copy only the rest, so the trail stays about the
+    /// size of the checkpoint, not a multiple of it.
+    #[default]
+    References,
+    /// Copy every input value and the output into each entry.
+    Full,
+    /// Keep no values: status, attempt, timing and error only.
+    None,
+}
+
 /// One node attempt in the audit trail.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -112,12 +126,24 @@ pub struct AuditEntry {
     pub finished_at_ms: u64,
     /// How long it took, in microseconds.
     pub duration_us: u64,
-    /// The values the node received, by the name of the input or node they came from. A value that
-    /// could not be serialized is `null` (and was reported as a persistence warning).
+    /// Copies of the values the node received, by the name of the input or node they came from:
+    /// all of them with [`AuditDetail::Full`], and with [`AuditDetail::References`] those no
+    /// checkpoint holds. A value that could not be serialized is `null` (and was reported as a
+    /// persistence warning).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub inputs: BTreeMap<String, Json>,
-    /// The output, when the attempt completed.
+    /// The inputs and nodes whose values the node received and this entry refers to instead of
+    /// copying them ([`AuditDetail::References`]): a pipeline input's value is in the run's
+    /// header, a node's in the run's checkpoint record of that node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_refs: Vec<String>,
+    /// The output, when the attempt completed and it is copied here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Json>,
+    /// Whether the output is not copied here because the run's checkpoint holds it
+    /// ([`AuditDetail::References`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_in_checkpoint: bool,
     /// The error text, when the attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -4,7 +4,8 @@ use crate::cli::error::CliError;
 use crate::cli::output::{out, outln};
 use crate::cli::stored::parse_id;
 use crate::cli::table::{self, Table, format_time, format_us};
-use crate::store::{AuditEntry, AuditStatus, Stores};
+use crate::data::Json;
+use crate::store::{AuditEntry, AuditStatus, Checkpoint, Stores};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -25,12 +26,15 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
         .entries(&run_id)
         .await?
         .ok_or_else(|| CliError::NoAuditTrail(run_id.clone()))?;
+    // Entries refer to values the run's header and checkpoint hold: show them in place.
+    let stored = stores.checkpointer.load(&run_id).await.ok().flatten();
     let entries = trail
         .iter()
-        .filter(|e| args.node.as_ref().is_none_or(|n| *n == e.node));
+        .filter(|e| args.node.as_ref().is_none_or(|n| *n == e.node))
+        .map(|e| resolved(e, stored.as_ref()));
     if args.json {
         for entry in entries {
-            outln!("{}", serde_json::to_string(entry).map_err(CliError::Json)?);
+            outln!("{}", serde_json::to_string(&entry).map_err(CliError::Json)?);
         }
         return Ok(0);
     }
@@ -44,18 +48,47 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
         "OUTPUT / ERROR",
     ]);
     for entry in entries {
-        table.row(row(entry));
+        table.row(row(&entry));
     }
     out!("{table}");
     Ok(0)
 }
 
+/// The stored value an entry refers to by `name`: a pipeline input (in the header) or a node
+/// output (in its checkpoint record).
+fn referred(stored: Option<&Checkpoint>, name: &str) -> Option<Json> {
+    let checkpoint = stored?;
+    if let Some(record) = checkpoint.node(name) {
+        return Some(record.output.clone());
+    }
+    let inputs: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(checkpoint.header.inputs.get()).ok()?;
+    let value = inputs.get(name)?;
+    serde_json::value::to_raw_value(value).ok().map(Json::from)
+}
+
+/// The entry with the values it refers to copied in, where the store still has them.
+fn resolved(entry: &AuditEntry, stored: Option<&Checkpoint>) -> AuditEntry {
+    let mut entry = entry.clone();
+    let refs = std::mem::take(&mut entry.input_refs);
+    for name in refs {
+        match referred(stored, &name) {
+            Some(value) => {
+                entry.inputs.insert(name, value);
+            }
+            None => entry.input_refs.push(name),
+        }
+    }
+    if entry.output.is_none() && entry.output_in_checkpoint {
+        entry.output = referred(stored, &entry.node);
+    }
+    entry
+}
+
 fn row(entry: &AuditEntry) -> [String; 7] {
-    let inputs: Vec<String> = entry
-        .inputs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.get()))
-        .collect();
+    let copies = entry.inputs.iter().map(|(k, v)| format!("{k}={}", v.get()));
+    let refs = entry.input_refs.iter().map(|k| format!("{k}=(not stored)"));
+    let inputs: Vec<String> = copies.chain(refs).collect();
     let result = match (&entry.output, &entry.error) {
         (_, Some(error)) => error.clone(),
         (Some(output), None) => output.get().to_owned(),
