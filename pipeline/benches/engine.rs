@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use common::*;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use pipeline::{Durability, FileCheckpointer, Graph, InMemoryCheckpointer, PipelineEngine, RunId};
+use pipeline::{
+    Durability, FileCheckpointer, Graph, InMemoryCheckpointer, PipelineEngine, RoundTrip, RunId,
+};
 use tokio::runtime::Runtime;
 
 fn runtime() -> Runtime {
@@ -111,6 +113,15 @@ fn checkpoint_benches(c: &mut Criterion) {
     );
     group.bench_function(BenchmarkId::new("memory", n), |b| {
         b.to_async(&rt).iter(|| run(&memory))
+    });
+    // The same without the round-trip check of each output: its cost is the difference.
+    let trusted: Engine<String> = Arc::new(
+        PipelineEngine::new(text_chain(n, 1_024))
+            .checkpointer(InMemoryCheckpointer::new())
+            .round_trip(RoundTrip::Trust),
+    );
+    group.bench_function(BenchmarkId::new("memory_trust", n), |b| {
+        b.to_async(&rt).iter(|| run(&trusted))
     });
     for (name, durability) in [
         ("file_async", Durability::Async),

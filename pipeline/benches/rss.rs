@@ -1,6 +1,16 @@
-//! Peak resident memory of one run of the 10,000-node fan-out, read from `/proc/self/status`.
+//! Peak resident memory, read from `/proc/self/status` (each measurement in a process of its own,
+//! since the peak only grows):
+//! - `rss` (no argument): one run of the 10,000-node fan-out;
+//! - `rss chain-run DIR`: a 2,000-node chain with 1 MB outputs over a file store in `DIR`, whose
+//!   last node fails;
+//! - `rss chain-resume DIR`: the resume of that run (only the last node runs again).
 
 mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use pipeline::{Durability, FileAuditLog, FileCheckpointer, GraphBuilder, PipelineEngine, RunId};
 
 fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -10,26 +20,94 @@ fn peak_rss_kb() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+fn report(name: &str, before: Option<u64>) {
+    match (before, peak_rss_kb()) {
+        (Some(before), Some(after)) => println!(
+            "{name} {:.1} (before {:.1})",
+            after as f64 / 1024.0,
+            before as f64 / 1024.0
+        ),
+        _ => println!("{name} unavailable (no /proc/self/status)"),
+    }
+}
+
+const NODES: usize = 2_000;
+const OUTPUT: usize = 1 << 20;
+
+/// A chain of 2,000 nodes, each producing a fresh 1 MB string from its input; the last fails
+/// while `fail_last` is set.
+fn big_chain(fail_last: bool) -> pipeline::Graph<u64, usize> {
+    let mut g = GraphBuilder::<u64>::new("big_chain");
+    let x = g.input("x", |x: &u64| *x);
+    let mut last = g.node("n0").run(x, |x, _| async move {
+        // (A format width this large panics: widths are limited to 16 bits.)
+        let digits = x.to_string();
+        Ok::<_, std::io::Error>("0".repeat(OUTPUT - digits.len()) + &digits)
+    });
+    for i in 1..NODES {
+        last = g
+            .node(format!("n{i}"))
+            .run(last, move |s: String, _| async move {
+                if fail_last && i == NODES - 1 {
+                    return Err(std::io::Error::other("the last node is down"));
+                }
+                let mut bytes = s.into_bytes();
+                bytes.rotate_left(1);
+                Ok(String::from_utf8(bytes).unwrap_or_default())
+            });
+    }
+    let len = g.node("len").run(last, |s: String, _| async move {
+        Ok::<_, std::io::Error>(s.len())
+    });
+    g.build(len).expect("valid graph")
+}
+
+fn engine(dir: &Path, fail_last: bool) -> PipelineEngine<pipeline::Graph<u64, usize>> {
+    PipelineEngine::new(big_chain(fail_last))
+        .checkpointer(FileCheckpointer::new(dir).durability(Durability::Async))
+        .audit_log(FileAuditLog::new(dir).durability(Durability::Async))
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    let args: Vec<String> = std::env::args().collect();
     let before = peak_rss_kb();
-    let engine = std::sync::Arc::new(pipeline::PipelineEngine::new(common::fanout(10_000)));
-    let output = rt.block_on(async move {
-        tokio::spawn(async move { engine.run(0).await.expect("runs").output })
-            .await
-            .expect("the run task")
-    });
-    assert_eq!(output, Some(20_000));
-    match (before, peak_rss_kb()) {
-        (Some(before), Some(after)) => println!(
-            "peak_rss_mb {:.1} (before the run {:.1})",
-            after as f64 / 1024.0,
-            before as f64 / 1024.0
-        ),
-        _ => println!("peak_rss_mb unavailable (no /proc/self/status)"),
+    match (args.get(1).map(String::as_str), args.get(2)) {
+        (Some("chain-run"), Some(dir)) => {
+            let engine = Arc::new(engine(Path::new(dir), true));
+            let run_id = RunId::new("big").expect("a valid id");
+            let result = rt.block_on(async move {
+                tokio::spawn(async move { engine.run_with_id(run_id, 0).await.expect("runs") })
+                    .await
+                    .expect("the run task")
+            });
+            assert_eq!(result.status, pipeline::RunStatus::Failed);
+            report("chain_1mb_run_peak_rss_mb", before);
+        }
+        (Some("chain-resume"), Some(dir)) => {
+            let engine = Arc::new(engine(Path::new(dir), false));
+            let run_id = RunId::new("big").expect("a valid id");
+            let result = rt.block_on(async move {
+                tokio::spawn(async move { engine.resume(&run_id).await.expect("resumes") })
+                    .await
+                    .expect("the resume task")
+            });
+            assert_eq!(result.output, Some(OUTPUT));
+            report("chain_1mb_resume_peak_rss_mb", before);
+        }
+        _ => {
+            let engine = Arc::new(PipelineEngine::new(common::fanout(10_000)));
+            let output = rt.block_on(async move {
+                tokio::spawn(async move { engine.run(0).await.expect("runs").output })
+                    .await
+                    .expect("the run task")
+            });
+            assert_eq!(output, Some(20_000));
+            report("peak_rss_mb", before);
+        }
     }
 }

@@ -13,8 +13,8 @@ use crate::graph::Graph;
 use crate::result::{PersistenceWarning, WarningSource};
 use crate::run_id::RunId;
 use crate::store::{
-    AuditDetail, AuditLog, Checkpoint, Checkpointer, Epoch, FORMAT_VERSION, Resumed, RunHeader,
-    RunSummary, StoreError, Truncated,
+    AuditDetail, AuditLog, Checkpoint, Checkpointer, Epoch, FORMAT_VERSION, OutputFilter, Resumed,
+    RunHeader, RunSummary, StoreError, Truncated,
 };
 
 /// The wall clock, in milliseconds since the Unix epoch, as stores record it.
@@ -203,14 +203,16 @@ pub(crate) async fn create_stores(
 }
 
 /// Takes a stored run in the checkpointer, holding it in `lease`; `Ok(None)` for an unknown run.
-pub(crate) async fn resume_checkpoint(
+/// The store may leave out the outputs no node that will run needs.
+pub(crate) async fn resume_checkpoint<I, O>(
+    graph: &Graph<I, O>,
     store: &Arc<dyn Checkpointer>,
     run_id: &RunId,
     lease: &mut Lease,
 ) -> Result<Option<Resumed>, PipelineError> {
-    let (store, id) = (Arc::clone(store), run_id.clone());
+    let (store, id, filter) = (Arc::clone(store), run_id.clone(), output_filter(graph));
     let resumed = claim(async move {
-        let resumed = store.resume_run(&id).await?;
+        let resumed = store.resume_run_keeping(&id, &filter).await?;
         let hold = resumed
             .as_ref()
             .map(|r| checkpoint_hold(&store, &id, r.epoch));
@@ -220,6 +222,24 @@ pub(crate) async fn resume_checkpoint(
     let (resumed, hold) = resumed.map_err(|e| PipelineError::from_store(run_id, e))?;
     lease.holds.extend(hold);
     Ok(resumed)
+}
+
+/// Which stored outputs a resume of `graph` needs (see [`OutputFilter`]): the same rule as
+/// [`restore`] applies when it decodes them.
+fn output_filter<I, O>(graph: &Graph<I, O>) -> OutputFilter {
+    let nodes = &graph.inner.nodes;
+    let readers = nodes
+        .iter()
+        .zip(&graph.inner.downstream)
+        .map(|(node, down)| {
+            let ids = down.iter().map(|&d| nodes[d as usize].id.to_string());
+            (node.id.to_string(), ids.collect())
+        });
+    let pinned = graph
+        .output_nodes()
+        .into_iter()
+        .map(|i| nodes[i as usize].id.to_string());
+    OutputFilter::new(readers, pinned)
 }
 
 /// Takes a resumed run's audit trail, holding it in `lease`.

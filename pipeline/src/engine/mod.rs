@@ -258,7 +258,8 @@ impl<P: Pipeline> PipelineEngine<P> {
             .as_ref()
             .ok_or_else(|| PipelineError::NoCheckpointer(run_id.clone()))?;
         let mut lease = Lease::default();
-        let Some(resumed) = lifecycle::resume_checkpoint(checkpointer, run_id, &mut lease).await?
+        let Some(resumed) =
+            lifecycle::resume_checkpoint(&self.graph, checkpointer, run_id, &mut lease).await?
         else {
             return Err(PipelineError::UnknownRun(run_id.clone()));
         };

@@ -19,7 +19,7 @@ use super::error::StoreError;
 
 pub(crate) const MAGIC_LEN: usize = 8;
 pub(crate) const PREFIX_LEN: usize = MAGIC_LEN + 4;
-const FRAME_HEADER_LEN: usize = 12;
+pub(crate) const FRAME_HEADER_LEN: usize = 12;
 
 /// The file prefix: magic bytes and format version.
 pub(crate) fn prefix(magic: &[u8; MAGIC_LEN], version: u32) -> [u8; PREFIX_LEN] {
@@ -74,7 +74,7 @@ fn frame_at(bytes: &[u8], at: usize) -> Option<usize> {
 }
 
 /// Whether any valid frame starts after `at`: if none does, the bytes from `at` are a torn tail.
-fn valid_frame_after(bytes: &[u8], at: usize) -> bool {
+pub(crate) fn valid_frame_after(bytes: &[u8], at: usize) -> bool {
     (at + 1..bytes.len().saturating_sub(FRAME_HEADER_LEN - 1)).any(|i| frame_at(bytes, i).is_some())
 }
 

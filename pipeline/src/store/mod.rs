@@ -27,7 +27,7 @@ pub use records::{
 pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};
-pub use traits::{AuditLog, Checkpointer, Resumed, Truncated};
+pub use traits::{AuditLog, Checkpointer, OutputFilter, Resumed, Truncated};
 
 /// How hard a store on disk works to make each record survive a crash.
 ///

@@ -1,6 +1,7 @@
 //! The two store traits the engine writes through: [`Checkpointer`] (completed outputs, for
 //! resume) and [`AuditLog`] (every attempt, for people), and their impls for `Arc`.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -36,6 +37,40 @@ pub struct Truncated {
     pub dropped_valid_records: bool,
 }
 
+/// Which stored outputs a resume still needs: those a node that will run reads (a node is run
+/// again unless the checkpoint records it), and those the pipeline's output reads. A store may
+/// leave the others out of the checkpoint it hands to a resume (their records stay, with a `null`
+/// output), so resuming a long run holds only its live frontier.
+#[derive(Clone, Debug, Default)]
+pub struct OutputFilter {
+    readers: HashMap<String, Vec<String>>,
+    pinned: HashSet<String>,
+}
+
+impl OutputFilter {
+    /// A filter from each node's readers (the nodes that take its output as an argument or in
+    /// their condition) and the nodes the pipeline's output reads.
+    pub fn new(
+        readers: impl IntoIterator<Item = (String, Vec<String>)>,
+        pinned: impl IntoIterator<Item = String>,
+    ) -> Self {
+        OutputFilter {
+            readers: readers.into_iter().collect(),
+            pinned: pinned.into_iter().collect(),
+        }
+    }
+
+    /// Whether a resume needs `node`'s output, given the nodes the checkpoint records. A node the
+    /// filter does not know is needed (the resume will refuse the changed graph anyway).
+    pub fn needs(&self, node: &str, recorded: &HashSet<String>) -> bool {
+        self.pinned.contains(node)
+            || self
+                .readers
+                .get(node)
+                .is_none_or(|readers| readers.iter().any(|r| !recorded.contains(r)))
+    }
+}
+
 /// Keeps each completed node's output so a run can resume without re-running it.
 ///
 /// A store keeps one append-only log per run: a [`RunHeader`], then one [`NodeRecord`] per completed
@@ -56,6 +91,18 @@ pub trait Checkpointer: Send + Sync {
     /// Takes the run at its next epoch, loads it to resume it, and prepares to append to it (a
     /// file store drops a torn tail here). `Ok(None)` when the run is unknown.
     async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError>;
+
+    /// [`resume_run`](Checkpointer::resume_run), except that the checkpoint may leave out (as
+    /// `null`) the outputs `filter` says the resume does not need. Stores that can read a run
+    /// piece by piece override it; the default keeps every output.
+    async fn resume_run_keeping(
+        &self,
+        run_id: &RunId,
+        filter: &OutputFilter,
+    ) -> Result<Option<Resumed>, StoreError> {
+        let _ = filter;
+        self.resume_run(run_id).await
+    }
 
     /// Appends one completed node, written by the holder of `epoch`;
     /// [`StoreError::Fenced`] when that is not the run's current epoch.
@@ -126,6 +173,13 @@ impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
     }
     async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
         (**self).resume_run(run_id).await
+    }
+    async fn resume_run_keeping(
+        &self,
+        run_id: &RunId,
+        filter: &OutputFilter,
+    ) -> Result<Option<Resumed>, StoreError> {
+        (**self).resume_run_keeping(run_id, filter).await
     }
     async fn save(
         &self,

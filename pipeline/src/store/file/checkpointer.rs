@@ -7,12 +7,13 @@ use async_trait::async_trait;
 
 use super::decode::{CHECKPOINT, Decoded};
 use super::log::{Repair, RunFiles, StoreStats};
+use super::stream;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::StoreError;
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
-use crate::store::traits::{Checkpointer, Resumed};
+use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
 use crate::store::{Durability, Recovery};
 
 /// A [`Checkpointer`] that keeps one file per run, `<dir>/<run id>.ckpt`, appending one framed
@@ -99,6 +100,23 @@ impl Checkpointer for FileCheckpointer {
     async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
         let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
         blocking(move || Ok(files.resume(&run_id)?.map(resumed))).await
+    }
+
+    /// Reads the run frame by frame, keeping only the outputs the resume needs.
+    async fn resume_run_keeping(
+        &self,
+        run_id: &RunId,
+        filter: &OutputFilter,
+    ) -> Result<Option<Resumed>, StoreError> {
+        let (files, run_id, filter) = (Arc::clone(&self.files), run_id.clone(), filter.clone());
+        blocking(move || {
+            let (kind, recovery) = (files.kind, files.recovery);
+            let taken = files.take(&run_id, |file, path| {
+                stream::read_checkpoint(file, path, kind, recovery, &filter)
+            })?;
+            Ok(taken.map(resumed))
+        })
+        .await
     }
 
     async fn save(

@@ -233,6 +233,22 @@ impl RunFiles {
         &self,
         run_id: &RunId,
     ) -> Result<Option<Taken<H, R>>, StoreError> {
+        self.take(run_id, |file, path| {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)
+                .map_err(io_error("read", path))?;
+            decode_file(path, &bytes, self.kind, self.recovery)
+        })
+    }
+
+    /// Locks a run's file at its next epoch, decodes it with `read`, drops what `read` says is
+    /// damaged at its end, and keeps the file open for appending. `Ok(None)` when the run does
+    /// not exist.
+    pub fn take<H, R>(
+        &self,
+        run_id: &RunId,
+        read: impl FnOnce(&mut File, &Path) -> Result<Decoded<H, R>, StoreError>,
+    ) -> Result<Option<Taken<H, R>>, StoreError> {
         if self.dir.exists() {
             check_private_dir(&self.dir)?;
         }
@@ -243,10 +259,7 @@ impl RunFiles {
             }
             other => other?,
         };
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(io_error("read", &path))?;
-        let decoded = decode_file(&path, &bytes, self.kind, self.recovery)?;
+        let decoded = read(&mut file, &path)?;
         if let Some(truncated) = &decoded.truncated {
             self.truncate(&file, &path, truncated.offset)?;
         }

@@ -5,6 +5,7 @@ mod audit;
 mod checkpointer;
 mod decode;
 mod log;
+mod stream;
 
 pub use audit::FileAuditLog;
 pub use checkpointer::FileCheckpointer;

@@ -1,0 +1,208 @@
+//! Reading a run's checkpoint for resume frame by frame, without holding the file: a first pass
+//! finds the valid prefix and which nodes it records, a second keeps only the outputs a resume
+//! still needs (see [`OutputFilter`]). Resuming a long run then holds its live frontier, not the
+//! whole checkpoint.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::decode::{Decoded, FileKind};
+use crate::store::Recovery;
+use crate::store::error::StoreError;
+use crate::store::framing::{self, FRAME_HEADER_LEN, MAGIC_LEN, PREFIX_LEN};
+use crate::store::fs::io_error;
+use crate::store::records::{FORMAT_VERSION, NodeRecord, RunHeader};
+use crate::store::traits::{OutputFilter, Truncated};
+
+/// A record's fields without its output.
+#[derive(Deserialize)]
+struct RecordMeta {
+    node: String,
+    attempt: u32,
+    started_at_ms: u64,
+    finished_at_ms: u64,
+    duration_us: u64,
+}
+
+/// The frames of a run file, read one at a time into one reused buffer.
+struct Frames<'f> {
+    reader: BufReader<&'f File>,
+    path: &'f Path,
+    at: u64,
+    payload: Vec<u8>,
+}
+
+impl<'f> Frames<'f> {
+    /// Checks the file's magic bytes and version, and starts at its first frame.
+    fn open(file: &'f File, path: &'f Path, kind: FileKind) -> Result<Self, StoreError> {
+        let mut reader = BufReader::with_capacity(1 << 16, file);
+        (&*file)
+            .seek(SeekFrom::Start(0))
+            .map_err(io_error("read", path))?;
+        let mut prefix = [0u8; PREFIX_LEN];
+        if reader.read_exact(&mut prefix).is_err() || prefix[..MAGIC_LEN] != kind.magic[..] {
+            return Err(StoreError::NotAStoreFile {
+                path: path.to_owned(),
+                kind: kind.name,
+            });
+        }
+        let found = u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]);
+        if found != FORMAT_VERSION {
+            return Err(StoreError::UnsupportedVersion {
+                path: path.to_owned(),
+                found,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Ok(Frames {
+            reader,
+            path,
+            at: PREFIX_LEN as u64,
+            payload: Vec::new(),
+        })
+    }
+
+    /// The next intact frame's payload, or `None` at the end of the valid prefix.
+    fn next(&mut self) -> Result<Option<&[u8]>, StoreError> {
+        let mut head = [0u8; FRAME_HEADER_LEN];
+        if !self.fill(&mut head)? {
+            return Ok(None);
+        }
+        let word = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+        if crc32fast::hash(&head[..4]) != word(4) {
+            return Ok(None);
+        }
+        self.payload.resize(word(0) as usize, 0);
+        let mut payload = std::mem::take(&mut self.payload);
+        let whole = self.fill(&mut payload)?;
+        self.payload = payload;
+        if !whole || crc32fast::hash(&self.payload) != word(8) {
+            return Ok(None);
+        }
+        self.at += (FRAME_HEADER_LEN + self.payload.len()) as u64;
+        Ok(Some(&self.payload))
+    }
+
+    /// Fills `buf`; `false` when the file ends first.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<bool, StoreError> {
+        match self.reader.read_exact(buf) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(e) => Err(io_error("read", self.path)(e)),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(&self, offset: u64) -> Result<T, StoreError> {
+        serde_json::from_slice(&self.payload).map_err(|e| StoreError::Corrupt {
+            path: self.path.to_owned(),
+            offset,
+            reason: format!("undecodable record: {e}"),
+        })
+    }
+}
+
+/// Reads a checkpoint for resume: its header, every record, and the outputs `filter` says a
+/// resume needs (the others are `null`), holding at most one frame beyond them.
+pub(super) fn read_checkpoint(
+    file: &File,
+    path: &Path,
+    kind: FileKind,
+    recovery: Recovery,
+    filter: &OutputFilter,
+) -> Result<Decoded<RunHeader, NodeRecord>, StoreError> {
+    // Pass 1: the valid prefix, the header, and which nodes are recorded.
+    let mut frames = Frames::open(file, path, kind)?;
+    let mut header: Option<RunHeader> = None;
+    let mut recorded = HashSet::new();
+    loop {
+        let offset = frames.at;
+        if frames.next()?.is_none() {
+            break;
+        }
+        match header {
+            None => header = Some(frames.decode(offset)?),
+            Some(_) => {
+                recorded.insert(frames.decode::<RecordMeta>(offset)?.node);
+            }
+        }
+    }
+    let valid_end = frames.at;
+    let truncated = tail(file, path, valid_end, recovery)?;
+    let header = header.ok_or_else(|| StoreError::Corrupt {
+        path: path.to_owned(),
+        offset: PREFIX_LEN as u64,
+        reason: "the file has no header record".into(),
+    })?;
+    // Pass 2: the records, with the outputs a resume needs.
+    let mut frames = Frames::open(file, path, kind)?;
+    frames.next()?; // the header
+    let mut records = Vec::with_capacity(recorded.len());
+    let mut kept = HashSet::new();
+    let null: Arc<serde_json::value::RawValue> =
+        Arc::from(serde_json::value::RawValue::NULL.to_owned());
+    while frames.at < valid_end {
+        let offset = frames.at;
+        if frames.next()?.is_none() {
+            break;
+        }
+        let meta: RecordMeta = frames.decode(offset)?;
+        let output = if filter.needs(&meta.node, &recorded) && kept.insert(meta.node.clone()) {
+            frames.decode::<NodeRecord>(offset)?.output
+        } else {
+            Arc::clone(&null)
+        };
+        records.push(NodeRecord {
+            node: meta.node,
+            attempt: meta.attempt,
+            started_at_ms: meta.started_at_ms,
+            finished_at_ms: meta.finished_at_ms,
+            duration_us: meta.duration_us,
+            output,
+        });
+    }
+    Ok(Decoded {
+        header,
+        records,
+        truncated,
+    })
+}
+
+/// What follows the valid prefix: nothing, a torn tail, or (with valid frames after the damage)
+/// corruption, an error unless `recovery` keeps the prefix.
+fn tail(
+    file: &File,
+    path: &Path,
+    valid_end: u64,
+    recovery: Recovery,
+) -> Result<Option<Truncated>, StoreError> {
+    let len = file.metadata().map_err(io_error("read", path))?.len();
+    if valid_end >= len {
+        return Ok(None);
+    }
+    // Damage is rare: read what follows it whole to look for valid frames after it.
+    let mut rest = Vec::new();
+    let mut reader = file;
+    reader
+        .seek(SeekFrom::Start(valid_end))
+        .and_then(|_| reader.read_to_end(&mut rest))
+        .map_err(io_error("read", path))?;
+    let dropped_valid_records = framing::valid_frame_after(&rest, 0);
+    if dropped_valid_records && recovery == Recovery::Strict {
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            offset: valid_end,
+            reason: "a damaged record, and valid records follow".into(),
+        });
+    }
+    Ok(Some(Truncated {
+        offset: valid_end,
+        bytes: len - valid_end,
+        dropped_valid_records,
+    }))
+}
