@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::decode::{AUDIT, Decoded};
+use super::decode::AUDIT;
 use super::log::{Repair, RunFiles, StoreStats, encode};
+use super::stream;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::StoreError;
@@ -83,9 +84,12 @@ impl AuditLog for FileAuditLog {
     async fn resume_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
         let (files, header) = (Arc::clone(&self.files), header.clone());
         blocking(move || {
+            // Streamed: the trail is checked for appending, never held in memory.
+            let (kind, recovery) = (files.kind, files.recovery);
             let resume = || -> Result<Option<Epoch>, StoreError> {
-                let resumed: Option<(Decoded<RunHeader, serde::de::IgnoredAny>, Epoch)> =
-                    files.resume(&header.run_id)?;
+                let resumed = files.take(&header.run_id, |file, path| {
+                    stream::read_for_append(file, path, kind, recovery)
+                })?;
                 Ok(resumed.map(|(_, epoch)| epoch))
             };
             if let Some(epoch) = resume()? {

@@ -1,7 +1,7 @@
-//! Reading a run's checkpoint for resume frame by frame, without holding the file: a first pass
-//! finds the valid prefix and which nodes it records, a second keeps only the outputs a resume
-//! still needs (see [`OutputFilter`]). Resuming a long run then holds its live frontier, not the
-//! whole checkpoint.
+//! Reading run files for resume frame by frame, without holding them: for a checkpoint, a first
+//! pass finds the valid prefix and which nodes it records, a second keeps only the outputs a
+//! resume still needs (see [`OutputFilter`]); for an audit trail, one pass finds where to append.
+//! Resuming a long run then holds its live frontier, not its files.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -117,28 +117,12 @@ pub(super) fn read_checkpoint(
     filter: &OutputFilter,
 ) -> Result<Decoded<RunHeader, NodeRecord>, StoreError> {
     // Pass 1: the valid prefix, the header, and which nodes are recorded.
-    let mut frames = Frames::open(file, path, kind)?;
-    let mut header: Option<RunHeader> = None;
     let mut recorded = HashSet::new();
-    loop {
-        let offset = frames.at;
-        if frames.next()?.is_none() {
-            break;
-        }
-        match header {
-            None => header = Some(frames.decode(offset)?),
-            Some(_) => {
-                recorded.insert(frames.decode::<RecordMeta>(offset)?.node);
-            }
-        }
-    }
-    let valid_end = frames.at;
-    let truncated = tail(file, path, valid_end, recovery)?;
-    let header = header.ok_or_else(|| StoreError::Corrupt {
-        path: path.to_owned(),
-        offset: PREFIX_LEN as u64,
-        reason: "the file has no header record".into(),
+    let first = first_pass(file, path, kind, recovery, |frames, offset| {
+        recorded.insert(frames.decode::<RecordMeta>(offset)?.node);
+        Ok(())
     })?;
+    let (header, valid_end, truncated) = (first.header, first.valid_end, first.truncated);
     // Pass 2: the records, with the outputs a resume needs.
     let mut frames = Frames::open(file, path, kind)?;
     frames.next()?; // the header
@@ -170,6 +154,65 @@ pub(super) fn read_checkpoint(
         header,
         records,
         truncated,
+    })
+}
+
+/// What a first pass over a run file found.
+struct FirstPass {
+    header: RunHeader,
+    /// Where the valid prefix ends.
+    valid_end: u64,
+    truncated: Option<Truncated>,
+}
+
+/// Reads every intact frame once, decoding the header and handing each record to `record`, then
+/// classifies what follows the valid prefix.
+fn first_pass(
+    file: &File,
+    path: &Path,
+    kind: FileKind,
+    recovery: Recovery,
+    mut record: impl FnMut(&Frames<'_>, u64) -> Result<(), StoreError>,
+) -> Result<FirstPass, StoreError> {
+    let mut frames = Frames::open(file, path, kind)?;
+    let mut header: Option<RunHeader> = None;
+    loop {
+        let offset = frames.at;
+        if frames.next()?.is_none() {
+            break;
+        }
+        match header {
+            None => header = Some(frames.decode(offset)?),
+            Some(_) => record(&frames, offset)?,
+        }
+    }
+    let valid_end = frames.at;
+    let truncated = tail(file, path, valid_end, recovery)?;
+    let header = header.ok_or_else(|| StoreError::Corrupt {
+        path: path.to_owned(),
+        offset: PREFIX_LEN as u64,
+        reason: "the file has no header record".into(),
+    })?;
+    Ok(FirstPass {
+        header,
+        valid_end,
+        truncated,
+    })
+}
+
+/// Checks a run file for appending (an audit trail on resume) without decoding its records or
+/// holding it: its header, and what to drop from its end.
+pub(super) fn read_for_append(
+    file: &File,
+    path: &Path,
+    kind: FileKind,
+    recovery: Recovery,
+) -> Result<Decoded<RunHeader, serde::de::IgnoredAny>, StoreError> {
+    let first = first_pass(file, path, kind, recovery, |_, _| Ok(()))?;
+    Ok(Decoded {
+        header: first.header,
+        records: Vec::new(),
+        truncated: first.truncated,
     })
 }
 
