@@ -585,6 +585,68 @@ fn tagged_chain_waiting(
     g.build(last).unwrap()
 }
 
+/// The public conformance checks that custom stores can run pass on every built-in store.
+async fn the_conformance_checks_pass(backend: &dyn Backend) {
+    conformance::check_checkpointer(|| backend.open().0)
+        .await
+        .unwrap();
+    conformance::check_audit_log(|| backend.open().1)
+        .await
+        .unwrap();
+}
+
+/// A checkpointer that ignores the epoch it is given: it writes with the latest one it handed out.
+struct IgnoresEpochs {
+    inner: InMemoryCheckpointer,
+    latest: Arc<std::sync::Mutex<Epoch>>,
+}
+
+#[async_trait::async_trait]
+impl Checkpointer for IgnoresEpochs {
+    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+        let epoch = self.inner.create_run(header).await?;
+        *self.latest.lock().unwrap() = epoch;
+        Ok(epoch)
+    }
+    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
+        let resumed = self.inner.resume_run(run_id).await?;
+        if let Some(r) = &resumed {
+            *self.latest.lock().unwrap() = r.epoch;
+        }
+        Ok(resumed)
+    }
+    async fn save(&self, run_id: &RunId, _: Epoch, record: &NodeRecord) -> Result<(), StoreError> {
+        let latest = *self.latest.lock().unwrap();
+        self.inner.save(run_id, latest, record).await
+    }
+    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+        self.inner.load(run_id).await
+    }
+    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        self.inner.list_runs().await
+    }
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        self.inner.release_run(run_id, epoch)
+    }
+}
+
+/// A custom store that ignores epochs is caught by the conformance check.
+#[tokio::test]
+async fn the_conformance_check_catches_a_store_that_ignores_epochs() {
+    let (inner, latest) = (
+        InMemoryCheckpointer::new(),
+        Arc::new(std::sync::Mutex::new(Epoch::FIRST)),
+    );
+    let open = || {
+        Arc::new(IgnoresEpochs {
+            inner: inner.clone(),
+            latest: Arc::clone(&latest),
+        }) as Arc<dyn Checkpointer>
+    };
+    let violation = conformance::check_checkpointer(open).await.unwrap_err();
+    assert!(violation.rule.contains("stale epoch"), "{violation}");
+}
+
 macro_rules! suite {
     ($($backend:ident),*) => {
         $(
@@ -616,6 +678,10 @@ macro_rules! suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn a_stale_save_in_flight_during_a_takeover_is_refused() {
                     super::a_stale_save_in_flight_during_a_takeover_is_refused(&super::$backend()).await;
+                }
+                #[tokio::test]
+                async fn the_conformance_checks_pass() {
+                    super::the_conformance_checks_pass(&super::$backend()).await;
                 }
                 #[tokio::test]
                 async fn a_stale_epoch_is_fenced() {

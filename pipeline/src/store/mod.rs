@@ -1,6 +1,7 @@
 //! Where runs are kept: the [`Checkpointer`] (completed node outputs, for resume) and the
 //! [`AuditLog`] (every attempt, for people), with in-memory, file and SQLite backends.
 
+pub mod conformance;
 mod epoch;
 mod error;
 mod file;

@@ -82,7 +82,8 @@ impl OutputFilter {
 /// [`StoreError::Locked`] while another holds it. Taking a run yields an [`Epoch`] that grows with
 /// every takeover and is kept with the run; `save` must refuse, with [`StoreError::Fenced`], a
 /// record whose epoch is not the run's current one, so that a writer that lost the run never
-/// writes into its new owner's. The shared backend suite checks every built-in store for this.
+/// writes into its new owner's. [`conformance::check_checkpointer`](super::conformance::check_checkpointer)
+/// checks a store for all of this; run it in a test of a custom store (the built-in ones pass it).
 #[async_trait]
 pub trait Checkpointer: Send + Sync {
     /// Starts a new run at [`Epoch::FIRST`]; [`StoreError::RunExists`] when the id is taken.

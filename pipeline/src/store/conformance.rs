@@ -1,0 +1,212 @@
+//! Checks a store against the protocol the engine relies on, for the authors of custom stores:
+//! a run id is taken once, one writer holds a run at a time, and ownership epochs fence a writer
+//! that lost its run. Call [`check_checkpointer`] and [`check_audit_log`] from a test of your
+//! store; the built-in stores pass them in this crate's backend suite.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use pipeline::store::{conformance, Checkpointer, InMemoryCheckpointer};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let store = InMemoryCheckpointer::new();
+//! let open = || Arc::new(store.clone()) as Arc<dyn Checkpointer>;
+//! conformance::check_checkpointer(open).await.expect("the in-memory store conforms");
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use super::epoch::Epoch;
+use super::error::StoreError;
+use super::records::{AuditEntry, AuditStatus, FORMAT_VERSION, NodeRecord, RunHeader};
+use super::traits::{AuditLog, Checkpointer};
+use crate::graph::GraphSignature;
+use crate::run_id::RunId;
+
+/// A rule of the store protocol that a store broke.
+#[derive(Debug, thiserror::Error)]
+#[error("the store breaks the protocol: {rule} (it answered {answer})")]
+pub struct Violation {
+    /// The rule.
+    pub rule: &'static str,
+    /// What the store did instead.
+    pub answer: String,
+}
+
+fn expect(ok: bool, rule: &'static str, answer: impl std::fmt::Debug) -> Result<(), Violation> {
+    match ok {
+        true => Ok(()),
+        false => Err(Violation {
+            rule,
+            answer: format!("{answer:?}"),
+        }),
+    }
+}
+
+fn header() -> RunHeader {
+    RunHeader {
+        format_version: FORMAT_VERSION,
+        run_id: RunId::generate(),
+        pipeline: "conformance".into(),
+        fingerprint: "0".repeat(16),
+        graph: GraphSignature {
+            inputs: Vec::new(),
+            nodes: Vec::new(),
+        },
+        inputs: Arc::from(serde_json::value::RawValue::NULL.to_owned()),
+        started_at_ms: 0,
+    }
+}
+
+fn record(node: &str) -> NodeRecord {
+    NodeRecord {
+        node: node.into(),
+        attempt: 1,
+        started_at_ms: 0,
+        finished_at_ms: 0,
+        duration_us: 0,
+        output: Arc::from(serde_json::value::RawValue::NULL.to_owned()),
+    }
+}
+
+/// Checks a checkpointer; `open` gives a new handle on the same storage each call, as another
+/// engine (or process) would hold.
+pub async fn check_checkpointer(open: impl Fn() -> Arc<dyn Checkpointer>) -> Result<(), Violation> {
+    let (first, other) = (open(), open());
+    let h = header();
+    let id = &h.run_id;
+    let created = first.create_run(&h).await;
+    expect(
+        matches!(created, Ok(Epoch::FIRST)),
+        "create_run starts a run at Epoch::FIRST",
+        &created,
+    )?;
+    let again = other.create_run(&h).await;
+    expect(
+        matches!(again, Err(StoreError::RunExists(_) | StoreError::Locked(_))),
+        "a run id is taken once",
+        &again,
+    )?;
+    let held = other.resume_run(id).await.map(|r| r.map(|r| r.epoch));
+    expect(
+        matches!(held, Err(StoreError::Locked(_))),
+        "resume_run refuses a run another holder writes",
+        &held,
+    )?;
+    first
+        .save(id, Epoch::FIRST, &record("a"))
+        .await
+        .map_err(|e| Violation {
+            rule: "save accepts the holder's epoch",
+            answer: e.to_string(),
+        })?;
+    first.release_run(id, Epoch::FIRST);
+    let resumed = other.resume_run(id).await;
+    let second = match &resumed {
+        Ok(Some(r)) if r.epoch > Epoch::FIRST && r.checkpoint.nodes.len() == 1 => r.epoch,
+        _ => {
+            let rule = "resume_run takes a released run at a greater epoch, with its records";
+            return Err(Violation {
+                rule,
+                answer: format!("{:?}", resumed.map(|r| r.map(|r| r.epoch))),
+            });
+        }
+    };
+    let stale = first.save(id, Epoch::FIRST, &record("b")).await;
+    expect(
+        matches!(stale, Err(StoreError::Fenced { .. })),
+        "save refuses a stale epoch with StoreError::Fenced",
+        &stale,
+    )?;
+    first.release_run(id, Epoch::FIRST);
+    let still_held = open().resume_run(id).await.map(|r| r.map(|r| r.epoch));
+    expect(
+        matches!(still_held, Err(StoreError::Locked(_))),
+        "release_run with a stale epoch releases nothing",
+        &still_held,
+    )?;
+    other
+        .save(id, second, &record("c"))
+        .await
+        .map_err(|e| Violation {
+            rule: "save accepts the new holder's epoch",
+            answer: e.to_string(),
+        })?;
+    other.release_run(id, second);
+    let nodes: Vec<String> = match open().load(id).await {
+        Ok(Some(c)) => c.nodes.into_iter().map(|n| n.node).collect(),
+        other => {
+            return Err(Violation {
+                rule: "load reads a released run",
+                answer: format!("{:?}", other.map(|c| c.map(|c| c.nodes.len()))),
+            });
+        }
+    };
+    expect(
+        nodes == ["a", "c"],
+        "records are kept in order, and a refused one is not kept",
+        nodes,
+    )
+}
+
+/// Checks an audit log like [`check_checkpointer`].
+pub async fn check_audit_log(open: impl Fn() -> Arc<dyn AuditLog>) -> Result<(), Violation> {
+    let (first, other) = (open(), open());
+    let h = header();
+    let id = &h.run_id;
+    let entry = AuditEntry {
+        run_id: id.clone(),
+        node: "a".into(),
+        status: AuditStatus::Completed,
+        attempt: 1,
+        started_at_ms: 0,
+        finished_at_ms: 0,
+        duration_us: 0,
+        inputs: Default::default(),
+        input_refs: Vec::new(),
+        output: None,
+        output_in_checkpoint: false,
+        error: None,
+    };
+    let created = first.create_run(&h).await;
+    expect(
+        matches!(created, Ok(Epoch::FIRST)),
+        "create_run starts a trail at Epoch::FIRST",
+        &created,
+    )?;
+    let held = other.resume_run(&h).await;
+    expect(
+        matches!(held, Err(StoreError::Locked(_))),
+        "resume_run refuses a trail another holder writes",
+        &held,
+    )?;
+    first.release_run(id, Epoch::FIRST);
+    let second = other.resume_run(&h).await;
+    let second = match second {
+        Ok(epoch) if epoch > Epoch::FIRST => epoch,
+        other => {
+            return Err(Violation {
+                rule: "resume_run takes a released trail at a greater epoch",
+                answer: format!("{other:?}"),
+            });
+        }
+    };
+    let stale = first.append(Epoch::FIRST, &entry).await;
+    expect(
+        matches!(stale, Err(StoreError::Fenced { .. })),
+        "append refuses a stale epoch with StoreError::Fenced",
+        &stale,
+    )?;
+    other.append(second, &entry).await.map_err(|e| Violation {
+        rule: "append accepts the holder's epoch",
+        answer: e.to_string(),
+    })?;
+    other.release_run(id, second);
+    let entries = open().entries(id).await.map(|e| e.map(|e| e.len()));
+    expect(
+        matches!(entries, Ok(Some(1))),
+        "a refused entry is not kept",
+        entries,
+    )
+}
