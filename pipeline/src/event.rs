@@ -23,15 +23,7 @@ pub trait EventHandler: Send + Sync {
     /// A node failed for good, after `attempt` attempts.
     fn on_node_fail(&self, run_id: &RunId, node: &str, attempt: u32, error: &str) {}
     /// Attempt `attempt` failed and the node will be retried after `delay`.
-    fn on_node_retry(
-        &self,
-        run_id: &RunId,
-        node: &str,
-        attempt: u32,
-        error: &str,
-        delay: Duration,
-    ) {
-    }
+    fn on_node_retry(&self, run_id: &RunId, node: &str, attempt: u32, err: &str, delay: Duration) {}
     /// A node was skipped (its gate was false, or an upstream node was skipped or failed).
     fn on_node_skip(&self, run_id: &RunId, node: &str) {}
     /// A checkpoint or audit write failed; the run goes on.
@@ -59,15 +51,8 @@ impl<E: EventHandler + ?Sized> EventHandler for std::sync::Arc<E> {
     fn on_node_fail(&self, run_id: &RunId, node: &str, attempt: u32, error: &str) {
         (**self).on_node_fail(run_id, node, attempt, error)
     }
-    fn on_node_retry(
-        &self,
-        run_id: &RunId,
-        node: &str,
-        attempt: u32,
-        error: &str,
-        delay: Duration,
-    ) {
-        (**self).on_node_retry(run_id, node, attempt, error, delay)
+    fn on_node_retry(&self, run_id: &RunId, node: &str, attempt: u32, err: &str, delay: Duration) {
+        (**self).on_node_retry(run_id, node, attempt, err, delay)
     }
     fn on_node_skip(&self, run_id: &RunId, node: &str) {
         (**self).on_node_skip(run_id, node)

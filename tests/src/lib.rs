@@ -34,38 +34,69 @@ impl Log {
     }
 }
 
-/// An in-memory checkpointer that logs `checkpoint:<node>` for each save.
+/// What a test checkpointer does with each save: log it, delay it, change it or fail it. Wrap
+/// it in [`Hooked`] to get a [`Checkpointer`] that forwards everything else to [`inner`](OnSave::inner).
+pub trait OnSave: Send + Sync + 'static {
+    /// The store every other call goes to.
+    fn inner(&self) -> &dyn Checkpointer;
+    /// The save.
+    fn save<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        epoch: Epoch,
+        record: &'a NodeRecord,
+    ) -> BoxFuture<'a, StoreResult<()>>;
+}
+
+/// A boxed future, as [`OnSave::save`] returns one.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The [`Checkpointer`] of an [`OnSave`].
+#[derive(Clone, Default)]
+pub struct Hooked<T>(pub T);
+
+#[async_trait]
+impl<T: OnSave> Checkpointer for Hooked<T> {
+    async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
+        self.0.inner().create_run(header).await
+    }
+    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
+        self.0.inner().resume_run(run_id).await
+    }
+    async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
+        self.0.save(run_id, epoch, record).await
+    }
+    async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
+        self.0.inner().load(run_id).await
+    }
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
+        self.0.inner().list_runs().await
+    }
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        self.0.inner().release_run(run_id, epoch)
+    }
+}
+
+/// An in-memory checkpointer that logs `checkpoint:<node>` for each save (use it as
+/// `Hooked(RecordingCheckpointer { .. })`).
 #[derive(Clone)]
 pub struct RecordingCheckpointer {
     pub inner: InMemoryCheckpointer,
     pub log: Log,
 }
 
-#[async_trait]
-impl Checkpointer for RecordingCheckpointer {
-    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
-        self.inner.create_run(header).await
+impl OnSave for RecordingCheckpointer {
+    fn inner(&self) -> &dyn Checkpointer {
+        &self.inner
     }
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
-        self.inner.resume_run(run_id).await
-    }
-    async fn save(
-        &self,
-        run_id: &RunId,
+    fn save<'a>(
+        &'a self,
+        run_id: &'a RunId,
         epoch: Epoch,
-        record: &NodeRecord,
-    ) -> Result<(), StoreError> {
+        record: &'a NodeRecord,
+    ) -> BoxFuture<'a, StoreResult<()>> {
         self.log.push(format!("checkpoint:{}", record.node));
-        self.inner.save(run_id, epoch, record).await
-    }
-    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
-        self.inner.load(run_id).await
-    }
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
-        self.inner.list_runs().await
-    }
-    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
-        self.inner.release_run(run_id, epoch)
+        Box::pin(self.inner.save(run_id, epoch, record))
     }
 }
 
@@ -78,13 +109,13 @@ pub struct RecordingAudit {
 
 #[async_trait]
 impl AuditLog for RecordingAudit {
-    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         self.inner.create_run(header).await
     }
-    async fn resume_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn resume_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         self.inner.resume_run(header).await
     }
-    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> StoreResult<()> {
         let status = match entry.status {
             AuditStatus::Completed => "completed",
             AuditStatus::Failed => "failed",
@@ -92,10 +123,10 @@ impl AuditLog for RecordingAudit {
         self.log.push(format!("audit:{}:{status}", entry.node));
         self.inner.append(epoch, entry).await
     }
-    async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
+    async fn entries(&self, run_id: &RunId) -> StoreResult<Option<Vec<AuditEntry>>> {
         self.inner.entries(run_id).await
     }
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         self.inner.list_runs().await
     }
     fn release_run(&self, run_id: &RunId, epoch: Epoch) {
@@ -112,47 +143,39 @@ pub struct FailingCheckpointer;
 
 #[async_trait]
 impl Checkpointer for FailingCheckpointer {
-    async fn create_run(&self, _: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn create_run(&self, _: &RunHeader) -> StoreResult<Epoch> {
         Err(broken())
     }
-    async fn resume_run(&self, _: &RunId) -> Result<Option<Resumed>, StoreError> {
+    async fn resume_run(&self, _: &RunId) -> StoreResult<Option<Resumed>> {
         Err(broken())
     }
-    async fn save(&self, _: &RunId, _: Epoch, _: &NodeRecord) -> Result<(), StoreError> {
+    async fn save(&self, _: &RunId, _: Epoch, _: &NodeRecord) -> StoreResult<()> {
         Err(broken())
     }
-    async fn load(&self, _: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn load(&self, _: &RunId) -> StoreResult<Option<Checkpoint>> {
         Err(broken())
     }
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         Err(broken())
     }
     fn release_run(&self, _: &RunId, _: Epoch) {}
 }
 
-/// A checkpointer that creates runs but fails every save.
+/// A checkpointer that creates runs but fails every save (use it as `Hooked(FailingSaves::default())`).
 #[derive(Clone, Default)]
 pub struct FailingSaves(pub InMemoryCheckpointer);
 
-#[async_trait]
-impl Checkpointer for FailingSaves {
-    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
-        self.0.create_run(header).await
+impl OnSave for FailingSaves {
+    fn inner(&self) -> &dyn Checkpointer {
+        &self.0
     }
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
-        self.0.resume_run(run_id).await
-    }
-    async fn save(&self, _: &RunId, _: Epoch, _: &NodeRecord) -> Result<(), StoreError> {
-        Err(broken())
-    }
-    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
-        self.0.load(run_id).await
-    }
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
-        self.0.list_runs().await
-    }
-    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
-        self.0.release_run(run_id, epoch)
+    fn save<'a>(
+        &'a self,
+        _: &'a RunId,
+        _: Epoch,
+        _: &'a NodeRecord,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(std::future::ready(Err(broken())))
     }
 }
 
@@ -161,19 +184,19 @@ pub struct FailingAudit;
 
 #[async_trait]
 impl AuditLog for FailingAudit {
-    async fn create_run(&self, _: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn create_run(&self, _: &RunHeader) -> StoreResult<Epoch> {
         Err(broken())
     }
-    async fn resume_run(&self, _: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn resume_run(&self, _: &RunHeader) -> StoreResult<Epoch> {
         Err(broken())
     }
-    async fn append(&self, _: Epoch, _: &AuditEntry) -> Result<(), StoreError> {
+    async fn append(&self, _: Epoch, _: &AuditEntry) -> StoreResult<()> {
         Err(broken())
     }
-    async fn entries(&self, _: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
+    async fn entries(&self, _: &RunId) -> StoreResult<Option<Vec<AuditEntry>>> {
         Err(broken())
     }
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         Err(broken())
     }
     fn release_run(&self, _: &RunId, _: Epoch) {}

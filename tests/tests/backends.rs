@@ -453,20 +453,16 @@ struct HeldSaves {
     landed: tokio::sync::mpsc::UnboundedSender<Result<(), String>>,
 }
 
-#[async_trait::async_trait]
-impl Checkpointer for HeldSaves {
-    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
-        self.inner.create_run(header).await
+impl tests::OnSave for HeldSaves {
+    fn inner(&self) -> &dyn Checkpointer {
+        &*self.inner
     }
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
-        self.inner.resume_run(run_id).await
-    }
-    async fn save(
-        &self,
-        run_id: &RunId,
+    fn save<'a>(
+        &'a self,
+        run_id: &'a RunId,
         epoch: Epoch,
-        record: &NodeRecord,
-    ) -> Result<(), StoreError> {
+        record: &'a NodeRecord,
+    ) -> tests::BoxFuture<'a, StoreResult<()>> {
         let (inner, gate, landed) = (
             Arc::clone(&self.inner),
             Arc::clone(&self.gate),
@@ -481,18 +477,11 @@ impl Checkpointer for HeldSaves {
             let _ = landed.send(result.as_ref().map(drop).map_err(ToString::to_string));
             let _ = sender.send(result);
         });
-        receiver
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Backend("the write task ended".into())))
-    }
-    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
-        self.inner.load(run_id).await
-    }
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
-        self.inner.list_runs().await
-    }
-    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
-        self.inner.release_run(run_id, epoch)
+        Box::pin(async move {
+            receiver
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Backend("the write task ended".into())))
+        })
     }
 }
 
@@ -511,7 +500,7 @@ async fn a_stale_save_in_flight_during_a_takeover_is_refused(backend: &dyn Backe
         started,
         landed,
     };
-    let first = Arc::new(PipelineEngine::new(tagged_chain(1)).checkpointer(held));
+    let first = Arc::new(PipelineEngine::new(tagged_chain(1)).checkpointer(tests::Hooked(held)));
     let first_run = {
         let (first, run_id) = (Arc::clone(&first), run_id.clone());
         tokio::spawn(async move { first.run_with_id(run_id, 0).await })
@@ -603,26 +592,26 @@ struct IgnoresEpochs {
 
 #[async_trait::async_trait]
 impl Checkpointer for IgnoresEpochs {
-    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         let epoch = self.inner.create_run(header).await?;
         *self.latest.lock().unwrap() = epoch;
         Ok(epoch)
     }
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
+    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
         let resumed = self.inner.resume_run(run_id).await?;
         if let Some(r) = &resumed {
             *self.latest.lock().unwrap() = r.epoch;
         }
         Ok(resumed)
     }
-    async fn save(&self, run_id: &RunId, _: Epoch, record: &NodeRecord) -> Result<(), StoreError> {
+    async fn save(&self, run_id: &RunId, _: Epoch, record: &NodeRecord) -> StoreResult<()> {
         let latest = *self.latest.lock().unwrap();
         self.inner.save(run_id, latest, record).await
     }
-    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
         self.inner.load(run_id).await
     }
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         self.inner.list_runs().await
     }
     fn release_run(&self, run_id: &RunId, epoch: Epoch) {

@@ -111,10 +111,10 @@ async fn independent_nodes_run_concurrently_and_outputs_feed_every_consumer() {
 async fn each_completed_node_checkpoints_then_audits_once_before_any_dependent_starts() {
     let log = Log::default();
     let engine = PipelineEngine::new(diamond(&log, &Faults::default()))
-        .checkpointer(RecordingCheckpointer {
+        .checkpointer(Hooked(RecordingCheckpointer {
             inner: InMemoryCheckpointer::new(),
             log: log.clone(),
-        })
+        }))
         .audit_log(RecordingAudit {
             inner: InMemoryAuditLog::new(),
             log: log.clone(),
@@ -261,10 +261,10 @@ fn gated(log: &Log) -> Graph<u64, u64> {
 async fn a_false_gate_skips_the_node_and_everything_downstream_writing_nothing() {
     let log = Log::default();
     let engine = PipelineEngine::new(gated(&log))
-        .checkpointer(RecordingCheckpointer {
+        .checkpointer(Hooked(RecordingCheckpointer {
             inner: InMemoryCheckpointer::new(),
             log: log.clone(),
-        })
+        }))
         .audit_log(RecordingAudit {
             inner: InMemoryAuditLog::new(),
             log: log.clone(),
@@ -492,7 +492,7 @@ async fn persistence_failures_never_fail_the_run_and_are_reported() {
     assert_eq!(events.0.count("warning:header"), 2);
 
     let failing_saves = PipelineEngine::new(diamond(&Log::default(), &Faults::default()))
-        .checkpointer(FailingSaves::default())
+        .checkpointer(Hooked(FailingSaves::default()))
         .event_handler(events.clone());
     let result = failing_saves.run(1).await.unwrap();
     assert_eq!(result.status, RunStatus::Completed);

@@ -107,10 +107,10 @@ async fn check(spec: Spec) {
     let store = InMemoryCheckpointer::new();
     armed.store(true, Ordering::SeqCst);
     let engine = PipelineEngine::new(build(&spec, &armed, &log))
-        .checkpointer(RecordingCheckpointer {
+        .checkpointer(Hooked(RecordingCheckpointer {
             inner: store.clone(),
             log: log.clone(),
-        })
+        }))
         .on_error(spec.policy);
     let faulty = engine.run(5).await.unwrap();
     let keys: BTreeSet<String> = faulty.nodes.keys().cloned().collect();

@@ -32,6 +32,9 @@ pub(crate) fn check<T: Serialize + ?Sized>(value: &T) -> Result<(), NotFinite> {
 struct Finite;
 
 type Done = Result<(), NotFinite>;
+type Compound = Result<Finite, NotFinite>;
+/// A type, field or variant name.
+type Name = &'static str;
 
 fn float(v: f64) -> Done {
     if v.is_finite() {
@@ -111,55 +114,43 @@ impl ser::Serializer for Finite {
     fn serialize_unit(self) -> Done {
         Ok(())
     }
-    fn serialize_unit_struct(self, _: &'static str) -> Done {
+    fn serialize_unit_struct(self, _: Name) -> Done {
         Ok(())
     }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Done {
+    fn serialize_unit_variant(self, _: Name, _: u32, _: Name) -> Done {
         Ok(())
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Done {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: Name, value: &T) -> Done {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
-        _: &'static str,
+        _: Name,
         _: u32,
-        _: &'static str,
+        _: Name,
         value: &T,
     ) -> Done {
         value.serialize(self)
     }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Finite, NotFinite> {
+    fn serialize_seq(self, _: Option<usize>) -> Compound {
         Ok(Finite)
     }
-    fn serialize_tuple(self, _: usize) -> Result<Finite, NotFinite> {
+    fn serialize_tuple(self, _: usize) -> Compound {
         Ok(Finite)
     }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Finite, NotFinite> {
+    fn serialize_tuple_struct(self, _: Name, _: usize) -> Compound {
         Ok(Finite)
     }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Finite, NotFinite> {
+    fn serialize_tuple_variant(self, _: Name, _: u32, _: Name, _: usize) -> Compound {
         Ok(Finite)
     }
-    fn serialize_map(self, _: Option<usize>) -> Result<Finite, NotFinite> {
+    fn serialize_map(self, _: Option<usize>) -> Compound {
         Ok(Finite)
     }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Finite, NotFinite> {
+    fn serialize_struct(self, _: Name, _: usize) -> Compound {
         Ok(Finite)
     }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Finite, NotFinite> {
+    fn serialize_struct_variant(self, _: Name, _: u32, _: Name, _: usize) -> Compound {
         Ok(Finite)
     }
 }

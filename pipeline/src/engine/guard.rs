@@ -105,16 +105,9 @@ impl EventHandler for GuardedEvents {
             h.on_node_fail(run_id, node, attempt, error)
         });
     }
-    fn on_node_retry(
-        &self,
-        run_id: &RunId,
-        node: &str,
-        attempt: u32,
-        error: &str,
-        delay: Duration,
-    ) {
+    fn on_node_retry(&self, run_id: &RunId, node: &str, attempt: u32, err: &str, delay: Duration) {
         self.guard("on_node_retry", Some(node), |h| {
-            h.on_node_retry(run_id, node, attempt, error, delay)
+            h.on_node_retry(run_id, node, attempt, err, delay)
         });
     }
     fn on_node_skip(&self, run_id: &RunId, node: &str) {

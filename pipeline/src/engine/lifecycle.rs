@@ -170,6 +170,24 @@ fn audit_hold(store: &Arc<dyn AuditLog>, run_id: &RunId, epoch: Epoch) -> Hold {
     Hold::new(move || store.release_run(&run_id, epoch))
 }
 
+/// Takes the run in one store (`work` creates or resumes it there) on a task of its own, records
+/// the epoch it was taken at, and holds it in `lease`; a failing store is disabled for the run.
+async fn take_in(
+    shared: &mut RunShared,
+    store: WarningSource,
+    warnings: &mut Vec<PersistenceWarning>,
+    lease: &mut Lease,
+    work: impl Future<Output = Result<(Epoch, Option<Hold>), StoreError>> + Send + 'static,
+) -> Result<(), PipelineError> {
+    let epoch = taken(claim(work).await, shared, store, warnings, lease)?;
+    match (store, epoch) {
+        (WarningSource::Checkpoint, Some(epoch)) => shared.checkpoint_epoch = epoch,
+        (WarningSource::Audit, Some(epoch)) => shared.audit_epoch = epoch,
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Creates a new run in each store, holding each in `lease`.
 pub(crate) async fn create_stores(
     shared: &mut RunShared,
@@ -179,25 +197,19 @@ pub(crate) async fn create_stores(
 ) -> Result<(), PipelineError> {
     if let Some(store) = shared.checkpointer.clone() {
         let header = header.clone();
-        let created = claim(async move {
+        let work = async move {
             let epoch = store.create_run(&header).await?;
             Ok((epoch, Some(checkpoint_hold(&store, &header.run_id, epoch))))
-        })
-        .await;
-        if let Some(epoch) = taken(created, shared, WarningSource::Checkpoint, warnings, lease)? {
-            shared.checkpoint_epoch = epoch;
-        }
+        };
+        take_in(shared, WarningSource::Checkpoint, warnings, lease, work).await?;
     }
     if let Some(store) = shared.audit.clone() {
         let header = header.clone();
-        let created = claim(async move {
+        let work = async move {
             let epoch = store.create_run(&header).await?;
             Ok((epoch, Some(audit_hold(&store, &header.run_id, epoch))))
-        })
-        .await;
-        if let Some(epoch) = taken(created, shared, WarningSource::Audit, warnings, lease)? {
-            shared.audit_epoch = epoch;
-        }
+        };
+        take_in(shared, WarningSource::Audit, warnings, lease, work).await?;
     }
     Ok(())
 }
@@ -251,14 +263,11 @@ pub(crate) async fn resume_audit(
 ) -> Result<(), PipelineError> {
     if let Some(store) = shared.audit.clone() {
         let header = header.clone();
-        let resumed = claim(async move {
+        let work = async move {
             let epoch = store.resume_run(&header).await?;
             Ok((epoch, Some(audit_hold(&store, &header.run_id, epoch))))
-        })
-        .await;
-        if let Some(epoch) = taken(resumed, shared, WarningSource::Audit, warnings, lease)? {
-            shared.audit_epoch = epoch;
-        }
+        };
+        take_in(shared, WarningSource::Audit, warnings, lease, work).await?;
     }
     Ok(())
 }

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use super::epoch::Epoch;
 use crate::run_id::RunId;
 
+/// The result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
 /// Why a store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use super::Recovery;
-use super::error::StoreError;
+use super::error::{StoreError, StoreResult};
 
 pub(crate) const MAGIC_LEN: usize = 8;
 pub(crate) const PREFIX_LEN: usize = MAGIC_LEN + 4;
@@ -30,7 +30,7 @@ pub(crate) fn prefix(magic: &[u8; MAGIC_LEN], version: u32) -> [u8; PREFIX_LEN] 
 }
 
 /// Appends one frame holding `payload` to `out`.
-pub(crate) fn frame(payload: &[u8], out: &mut Vec<u8>) -> Result<(), StoreError> {
+pub(crate) fn frame(payload: &[u8], out: &mut Vec<u8>) -> StoreResult<()> {
     let len = u32::try_from(payload.len()).map_err(|_| {
         StoreError::Encode(serde::ser::Error::custom(format_args!(
             "record of {} bytes exceeds the 4 GiB frame limit",
@@ -86,7 +86,7 @@ pub(crate) fn scan<'a>(
     version: u32,
     kind: &'static str,
     recovery: Recovery,
-) -> Result<Scanned<'a>, StoreError> {
+) -> StoreResult<Scanned<'a>> {
     if bytes.len() < PREFIX_LEN || bytes[..MAGIC_LEN] != magic[..] {
         return Err(StoreError::NotAStoreFile {
             path: path.to_owned(),
@@ -161,7 +161,7 @@ mod tests {
         out
     }
 
-    fn payloads(bytes: &[u8]) -> Result<(Vec<String>, Option<u64>), StoreError> {
+    fn payloads(bytes: &[u8]) -> StoreResult<(Vec<String>, Option<u64>)> {
         let s = scan(Path::new("t"), bytes, MAGIC, 1, "test", Recovery::Strict)?;
         let texts = s
             .frames
@@ -172,7 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn every_truncation_of_the_last_record_keeps_the_earlier_ones() -> Result<(), StoreError> {
+    fn every_truncation_of_the_last_record_keeps_the_earlier_ones() -> StoreResult<()> {
         let whole = file(&["one", "two", "three"]);
         let two = file(&["one", "two"]).len();
         for cut in two..whole.len() {
@@ -205,7 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn a_garbled_last_payload_is_a_torn_tail() -> Result<(), StoreError> {
+    fn a_garbled_last_payload_is_a_torn_tail() -> StoreResult<()> {
         let mut bytes = file(&["one", "two"]);
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
@@ -214,7 +214,7 @@ mod tests {
     }
 
     #[test]
-    fn zeros_garbage_and_a_zeroed_last_record_are_a_torn_tail() -> Result<(), StoreError> {
+    fn zeros_garbage_and_a_zeroed_last_record_are_a_torn_tail() -> StoreResult<()> {
         let two = file(&["one", "two"]);
         for tail in [vec![0u8; 12], vec![0u8; 4096], vec![0xab; 64]] {
             let mut bytes = two.clone();

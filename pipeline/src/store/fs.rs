@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::error::StoreError;
+use super::error::{StoreError, StoreResult};
 use crate::run_id::RunId;
 
 /// The error of file-system operation `op` on `path`.
@@ -23,7 +23,7 @@ pub(crate) fn io_error<'a>(
 
 /// Creates `dir` and its parents, owner-only (0700) on Unix, and refuses it if other users can
 /// write to it (see [`check_private_dir`]).
-pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn create_private_dir(dir: &Path) -> StoreResult<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -38,7 +38,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
 /// that is group- or world-writable, unless it is sticky and owned by this user (then others can
 /// add files but not replace this user's).
 #[cfg(unix)]
-pub(crate) fn check_private_dir(dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn check_private_dir(dir: &Path) -> StoreResult<()> {
     use std::os::unix::fs::MetadataExt;
     let meta = fs::metadata(dir).map_err(io_error("inspect", dir))?;
     let mode = meta.mode() & 0o7777;
@@ -54,12 +54,12 @@ pub(crate) fn check_private_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 #[cfg(not(unix))]
-pub(crate) fn check_private_dir(_: &Path) -> Result<(), StoreError> {
+pub(crate) fn check_private_dir(_: &Path) -> StoreResult<()> {
     Ok(())
 }
 
 /// `fsync`s a directory, so that the files created or renamed in it survive a power loss.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn sync_dir(dir: &Path) -> StoreResult<()> {
     #[cfg(unix)]
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -85,7 +85,7 @@ pub(crate) fn private_options() -> OpenOptions {
 /// Writes `bytes` to a new temporary file beside `path` and returns the temporary's path. The
 /// file is created exclusively (never through an existing file or symlink) under a name no other
 /// caller, in this process or another, uses at the same time.
-fn write_temporary(path: &Path, bytes: &[u8], sync: bool) -> Result<PathBuf, StoreError> {
+fn write_temporary(path: &Path, bytes: &[u8], sync: bool) -> StoreResult<PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = path
         .file_name()
@@ -119,7 +119,7 @@ fn write_temporary(path: &Path, bytes: &[u8], sync: bool) -> Result<PathBuf, Sto
 
 /// Creates `path` holding `bytes`, whole or not at all: written to a temporary file, then linked
 /// into place. `Ok(false)` when `path` already exists (another creator won).
-pub(crate) fn create_whole(path: &Path, bytes: &[u8], sync: bool) -> Result<bool, StoreError> {
+pub(crate) fn create_whole(path: &Path, bytes: &[u8], sync: bool) -> StoreResult<bool> {
     let tmp = write_temporary(path, bytes, sync)?;
     let linked = fs::hard_link(&tmp, path);
     let _ = fs::remove_file(&tmp);
@@ -132,7 +132,7 @@ pub(crate) fn create_whole(path: &Path, bytes: &[u8], sync: bool) -> Result<bool
 
 /// Replaces `path` with `bytes` atomically: a reader sees the old file or the new one, never a
 /// torn one.
-pub(crate) fn replace_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
+pub(crate) fn replace_atomically(path: &Path, bytes: &[u8], sync: bool) -> StoreResult<()> {
     let tmp = write_temporary(path, bytes, sync)?;
     fs::rename(&tmp, path).map_err(|e| {
         let _ = fs::remove_file(&tmp);
@@ -143,7 +143,7 @@ pub(crate) fn replace_atomically(path: &Path, bytes: &[u8], sync: bool) -> Resul
 /// Takes the exclusive OS lock on `file` for run `run_id`: [`StoreError::Locked`] while another
 /// handle (in this process or another) holds it. The OS drops the lock when its process dies, so
 /// the lock of a crashed process never blocks a resume.
-pub(crate) fn lock_run(file: File, path: &Path, run_id: &RunId) -> Result<File, StoreError> {
+pub(crate) fn lock_run(file: File, path: &Path, run_id: &RunId) -> StoreResult<File> {
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked(run_id.clone())),

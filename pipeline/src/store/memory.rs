@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::epoch::Epoch;
-use super::error::StoreError;
+use super::error::{StoreError, StoreResult};
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
 use super::shared::{Holders, lock};
 use super::traits::{AuditLog, Checkpointer, Resumed};
@@ -37,7 +37,7 @@ impl InMemoryCheckpointer {
 
 #[async_trait]
 impl Checkpointer for InMemoryCheckpointer {
-    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         let mut runs = lock(&self.runs);
         if runs.contains_key(&header.run_id) {
             return Err(StoreError::RunExists(header.run_id.clone()));
@@ -51,7 +51,7 @@ impl Checkpointer for InMemoryCheckpointer {
         Ok(Epoch::FIRST)
     }
 
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
+    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
         let mut runs = lock(&self.runs);
         let Some((checkpoint, epoch)) = runs.get_mut(run_id) else {
             return Ok(None);
@@ -66,12 +66,7 @@ impl Checkpointer for InMemoryCheckpointer {
         }))
     }
 
-    async fn save(
-        &self,
-        run_id: &RunId,
-        epoch: Epoch,
-        record: &NodeRecord,
-    ) -> Result<(), StoreError> {
+    async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
         let mut runs = lock(&self.runs);
         let Some((checkpoint, _)) = runs.get_mut(run_id) else {
             return Err(StoreError::UnknownRun(run_id.clone()));
@@ -81,11 +76,11 @@ impl Checkpointer for InMemoryCheckpointer {
         Ok(())
     }
 
-    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
         Ok(lock(&self.runs).get(run_id).map(|(c, _)| c.clone()))
     }
 
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         Ok(lock(&self.runs).keys().cloned().collect())
     }
 
@@ -114,7 +109,7 @@ impl InMemoryAuditLog {
 
 #[async_trait]
 impl AuditLog for InMemoryAuditLog {
-    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         let mut runs = lock(&self.runs);
         if runs.contains_key(&header.run_id) {
             return Err(StoreError::RunExists(header.run_id.clone()));
@@ -124,7 +119,7 @@ impl AuditLog for InMemoryAuditLog {
         Ok(Epoch::FIRST)
     }
 
-    async fn resume_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn resume_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         let mut runs = lock(&self.runs);
         let (_, epoch) = runs
             .entry(header.run_id.clone())
@@ -135,7 +130,7 @@ impl AuditLog for InMemoryAuditLog {
         Ok(next)
     }
 
-    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> StoreResult<()> {
         let mut runs = lock(&self.runs);
         let Some((entries, _)) = runs.get_mut(&entry.run_id) else {
             return Err(StoreError::UnknownRun(entry.run_id.clone()));
@@ -145,21 +140,21 @@ impl AuditLog for InMemoryAuditLog {
         Ok(())
     }
 
-    async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
+    async fn entries(&self, run_id: &RunId) -> StoreResult<Option<Vec<AuditEntry>>> {
         Ok(lock(&self.runs).get(run_id).map(|(e, _)| e.clone()))
     }
 
-    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> Result<(), StoreError> {
+    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> StoreResult<()> {
         self.holders.check(&summary.run_id, epoch)?;
         lock(&self.summaries).insert(summary.run_id.clone(), summary.clone());
         Ok(())
     }
 
-    async fn summary(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+    async fn summary(&self, run_id: &RunId) -> StoreResult<Option<RunSummary>> {
         Ok(lock(&self.summaries).get(run_id).cloned())
     }
 
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         Ok(lock(&self.runs).keys().cloned().collect())
     }
 

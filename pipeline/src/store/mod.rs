@@ -16,7 +16,7 @@ mod sqlite;
 mod traits;
 
 pub use epoch::Epoch;
-pub use error::StoreError;
+pub use error::{StoreError, StoreResult};
 pub use file::{
     FileAuditLog, FileCheckpointer, Repair, StoreStats, decode_audit_file, decode_checkpoint_file,
 };

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::epoch::Epoch;
-use super::error::StoreError;
+use super::error::{StoreError, StoreResult};
 use crate::run_id::RunId;
 pub(crate) use crate::sync::lock;
 use crate::sync::on_blocking_pool;
@@ -14,7 +14,7 @@ use crate::sync::on_blocking_pool;
 /// [`StoreError::Backend`], which the engine reports as a persistence warning.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
+) -> StoreResult<T> {
     on_blocking_pool(work)
         .await
         .map_err(|e| StoreError::Backend(Box::new(e)))?
@@ -27,7 +27,7 @@ pub(crate) struct Holders(Mutex<HashMap<RunId, Epoch>>);
 impl Holders {
     /// Records that this process holds `run_id` at `epoch`; [`StoreError::Locked`] when it
     /// already holds the run.
-    pub fn take(&self, run_id: &RunId, epoch: Epoch) -> Result<(), StoreError> {
+    pub fn take(&self, run_id: &RunId, epoch: Epoch) -> StoreResult<()> {
         let mut held = lock(&self.0);
         if held.contains_key(run_id) {
             return Err(StoreError::Locked(run_id.clone()));
@@ -37,7 +37,7 @@ impl Holders {
     }
 
     /// `Ok` when `epoch` is the epoch `run_id` is held at; [`StoreError::Fenced`] otherwise.
-    pub fn check(&self, run_id: &RunId, epoch: Epoch) -> Result<(), StoreError> {
+    pub fn check(&self, run_id: &RunId, epoch: Epoch) -> StoreResult<()> {
         match lock(&self.0).get(run_id) {
             Some(&current) if current == epoch => Ok(()),
             current => Err(StoreError::Fenced {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Durability;
-use super::error::StoreError;
+use super::error::{StoreError, StoreResult};
 use super::file::{FileAuditLog, FileCheckpointer};
 use super::traits::{AuditLog, Checkpointer};
 
@@ -54,7 +54,7 @@ pub enum StoreSpec {
 impl StoreSpec {
     /// Reads `DIR` or `sqlite://FILE`; [`StoreError::SpecIsAFile`] when a directory spec names an
     /// existing file.
-    pub fn parse(spec: &str) -> Result<StoreSpec, StoreError> {
+    pub fn parse(spec: &str) -> StoreResult<StoreSpec> {
         if let Some(path) = spec.strip_prefix("sqlite://") {
             return Ok(StoreSpec::Sqlite(path.into()));
         }
@@ -66,7 +66,7 @@ impl StoreSpec {
 
     /// Opens the stores this spec names; [`StoreError::FeatureDisabled`] for SQLite in a build
     /// without the `sqlite` feature.
-    pub fn open(&self, durability: Durability) -> Result<Stores, StoreError> {
+    pub fn open(&self, durability: Durability) -> StoreResult<Stores> {
         match self {
             StoreSpec::Directory(dir) => Ok(Stores {
                 checkpointer: Arc::new(FileCheckpointer::new(dir).durability(durability)),
@@ -81,18 +81,18 @@ impl Stores {
     /// Opens the stores `spec` names (see [`StoreSpec`]), with [`Durability::Sync`]:
     /// - `sqlite://FILE`: one SQLite database (feature `sqlite`), created if missing;
     /// - anything else: a directory of run files, created when the first run starts.
-    pub fn open(spec: &str) -> Result<Stores, StoreError> {
+    pub fn open(spec: &str) -> StoreResult<Stores> {
         Stores::open_with(spec, Durability::Sync)
     }
 
     /// [`open`](Stores::open) with the given durability.
-    pub fn open_with(spec: &str, durability: Durability) -> Result<Stores, StoreError> {
+    pub fn open_with(spec: &str, durability: Durability) -> StoreResult<Stores> {
         StoreSpec::parse(spec)?.open(durability)
     }
 }
 
 #[cfg(feature = "sqlite")]
-fn open_sqlite(path: &Path, durability: Durability) -> Result<Stores, StoreError> {
+fn open_sqlite(path: &Path, durability: Durability) -> StoreResult<Stores> {
     let checkpointer = super::sqlite::SqliteCheckpointer::open_with(path, durability)?;
     let audit = checkpointer.audit_log();
     Ok(Stores {
@@ -102,7 +102,7 @@ fn open_sqlite(path: &Path, durability: Durability) -> Result<Stores, StoreError
 }
 
 #[cfg(not(feature = "sqlite"))]
-fn open_sqlite(path: &Path, _durability: Durability) -> Result<Stores, StoreError> {
+fn open_sqlite(path: &Path, _durability: Durability) -> StoreResult<Stores> {
     Err(StoreError::FeatureDisabled {
         spec: format!("sqlite://{}", path.display()),
         feature: "sqlite",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::epoch::Epoch;
-use super::error::StoreError;
+use super::error::{StoreError, StoreResult};
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
 use crate::run_id::RunId;
 
@@ -100,7 +100,7 @@ pub trait Checkpointer: Send + Sync {
         &self,
         run_id: &RunId,
         filter: &OutputFilter,
-    ) -> Result<Option<Resumed>, StoreError> {
+    ) -> StoreResult<Option<Resumed>> {
         let _ = filter;
         self.resume_run(run_id).await
     }
@@ -151,13 +151,13 @@ pub trait AuditLog: Send + Sync {
 
     /// Replaces the run's summary (see [`RunSummary`]), written by the holder of `epoch`. Stores
     /// that keep none ignore it.
-    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> Result<(), StoreError> {
+    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> StoreResult<()> {
         let _ = (epoch, summary);
         Ok(())
     }
 
     /// The run's latest summary, if the store keeps one.
-    async fn summary(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+    async fn summary(&self, run_id: &RunId) -> StoreResult<Option<RunSummary>> {
         let _ = run_id;
         Ok(None)
     }
@@ -169,31 +169,26 @@ pub trait AuditLog: Send + Sync {
 
 #[async_trait]
 impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
-    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         (**self).create_run(header).await
     }
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
+    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
         (**self).resume_run(run_id).await
     }
     async fn resume_run_keeping(
         &self,
         run_id: &RunId,
         filter: &OutputFilter,
-    ) -> Result<Option<Resumed>, StoreError> {
+    ) -> StoreResult<Option<Resumed>> {
         (**self).resume_run_keeping(run_id, filter).await
     }
-    async fn save(
-        &self,
-        run_id: &RunId,
-        epoch: Epoch,
-        record: &NodeRecord,
-    ) -> Result<(), StoreError> {
+    async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
         (**self).save(run_id, epoch, record).await
     }
-    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
         (**self).load(run_id).await
     }
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         (**self).list_runs().await
     }
     fn release_run(&self, run_id: &RunId, epoch: Epoch) {
@@ -203,25 +198,25 @@ impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
 
 #[async_trait]
 impl<A: AuditLog + ?Sized> AuditLog for Arc<A> {
-    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         (**self).create_run(header).await
     }
-    async fn resume_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn resume_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         (**self).resume_run(header).await
     }
-    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> StoreResult<()> {
         (**self).append(epoch, entry).await
     }
-    async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
+    async fn entries(&self, run_id: &RunId) -> StoreResult<Option<Vec<AuditEntry>>> {
         (**self).entries(run_id).await
     }
-    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> Result<(), StoreError> {
+    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> StoreResult<()> {
         (**self).write_summary(epoch, summary).await
     }
-    async fn summary(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+    async fn summary(&self, run_id: &RunId) -> StoreResult<Option<RunSummary>> {
         (**self).summary(run_id).await
     }
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         (**self).list_runs().await
     }
     fn release_run(&self, run_id: &RunId, epoch: Epoch) {

@@ -12,7 +12,7 @@ use super::log::{Repair, RunFiles, StoreStats, encode};
 use super::stream;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
-use crate::store::error::StoreError;
+use crate::store::error::{StoreError, StoreResult};
 use crate::store::fs::{io_error, replace_atomically};
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
 use crate::store::shared::blocking;
@@ -56,7 +56,7 @@ impl FileAuditLog {
 
     /// Keeps the valid prefix of run `run_id`'s damaged audit file (see [`Repair`]); `Ok(None)`
     /// when it is intact.
-    pub fn repair(&self, run_id: &RunId) -> Result<Option<Repair>, StoreError> {
+    pub fn repair(&self, run_id: &RunId) -> StoreResult<Option<Repair>> {
         self.files.repair(run_id)
     }
 
@@ -77,16 +77,16 @@ impl FileAuditLog {
 
 #[async_trait]
 impl AuditLog for FileAuditLog {
-    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         self.files.create_run(header).await
     }
 
-    async fn resume_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn resume_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         let (files, header) = (Arc::clone(&self.files), header.clone());
         blocking(move || {
             // Streamed: the trail is checked for appending, never held in memory.
             let (kind, recovery) = (files.kind, files.recovery);
-            let resume = || -> Result<Option<Epoch>, StoreError> {
+            let resume = || -> StoreResult<Option<Epoch>> {
                 let resumed = files.take(&header.run_id, |file, path| {
                     stream::read_for_append(file, path, kind, recovery)
                 })?;
@@ -104,13 +104,13 @@ impl AuditLog for FileAuditLog {
         .await
     }
 
-    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> StoreResult<()> {
         self.files.append(&entry.run_id, epoch, entry).await
     }
 
     /// Written to `<dir>/<run id>.summary` through a temporary file and a rename, so a reader
     /// sees the old summary or the new one, never a torn one.
-    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> Result<(), StoreError> {
+    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> StoreResult<()> {
         let path = self.summary_path(&summary.run_id);
         let bytes = encode(summary)?;
         let run_id = summary.run_id.clone();
@@ -122,7 +122,7 @@ impl AuditLog for FileAuditLog {
             .await
     }
 
-    async fn summary(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+    async fn summary(&self, run_id: &RunId) -> StoreResult<Option<RunSummary>> {
         let path = self.summary_path(run_id);
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
@@ -138,7 +138,7 @@ impl AuditLog for FileAuditLog {
             })
     }
 
-    async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
+    async fn entries(&self, run_id: &RunId) -> StoreResult<Option<Vec<AuditEntry>>> {
         let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
         blocking(move || {
             let loaded: Option<(RunHeader, Vec<AuditEntry>)> = files.load(&run_id)?;
@@ -147,7 +147,7 @@ impl AuditLog for FileAuditLog {
         .await
     }
 
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         self.files.list()
     }
 

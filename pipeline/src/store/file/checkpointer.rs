@@ -10,7 +10,7 @@ use super::log::{Repair, RunFiles, StoreStats};
 use super::stream;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
-use crate::store::error::StoreError;
+use crate::store::error::StoreResult;
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
 use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
@@ -60,7 +60,7 @@ impl FileCheckpointer {
 
     /// Keeps the valid prefix of run `run_id`'s damaged checkpoint (see [`Repair`]); `Ok(None)`
     /// when it is intact. Fails with [`StoreError::Locked`] while an engine holds the run.
-    pub fn repair(&self, run_id: &RunId) -> Result<Option<Repair>, StoreError> {
+    pub fn repair(&self, run_id: &RunId) -> StoreResult<Option<Repair>> {
         self.files.repair(run_id)
     }
 
@@ -93,11 +93,11 @@ fn resumed((decoded, epoch): (Decoded<RunHeader, NodeRecord>, Epoch)) -> Resumed
 
 #[async_trait]
 impl Checkpointer for FileCheckpointer {
-    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         self.files.create_run(header).await
     }
 
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
+    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
         let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
         blocking(move || Ok(files.resume(&run_id)?.map(resumed))).await
     }
@@ -107,7 +107,7 @@ impl Checkpointer for FileCheckpointer {
         &self,
         run_id: &RunId,
         filter: &OutputFilter,
-    ) -> Result<Option<Resumed>, StoreError> {
+    ) -> StoreResult<Option<Resumed>> {
         let (files, run_id, filter) = (Arc::clone(&self.files), run_id.clone(), filter.clone());
         blocking(move || {
             let (kind, recovery) = (files.kind, files.recovery);
@@ -119,22 +119,17 @@ impl Checkpointer for FileCheckpointer {
         .await
     }
 
-    async fn save(
-        &self,
-        run_id: &RunId,
-        epoch: Epoch,
-        record: &NodeRecord,
-    ) -> Result<(), StoreError> {
+    async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
         self.files.append(run_id, epoch, record).await
     }
 
-    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
         let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
         let loaded = blocking(move || files.load(&run_id)).await?;
         Ok(loaded.map(|(header, nodes)| Checkpoint { header, nodes }))
     }
 
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         self.files.list()
     }
 

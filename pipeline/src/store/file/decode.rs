@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 use crate::store::Recovery;
-use crate::store::error::StoreError;
+use crate::store::error::{StoreError, StoreResult};
 use crate::store::framing::{self, MAGIC_LEN};
 use crate::store::records::{AuditEntry, Checkpoint, FORMAT_VERSION, RunHeader};
 use crate::store::traits::Truncated;
@@ -46,7 +46,7 @@ pub(super) fn decode_file<H: DeserializeOwned, R: DeserializeOwned>(
     bytes: &[u8],
     kind: FileKind,
     recovery: Recovery,
-) -> Result<Decoded<H, R>, StoreError> {
+) -> StoreResult<Decoded<H, R>> {
     let scanned = framing::scan(path, bytes, kind.magic, FORMAT_VERSION, kind.name, recovery)?;
     let mut frames = scanned.frames.iter();
     let header = frames.next().ok_or_else(|| StoreError::Corrupt {
@@ -73,10 +73,7 @@ pub(super) fn decode_file<H: DeserializeOwned, R: DeserializeOwned>(
     })
 }
 
-fn decode_at<T: DeserializeOwned>(
-    path: &Path,
-    frame: &framing::Frame<'_>,
-) -> Result<T, StoreError> {
+fn decode_at<T: DeserializeOwned>(path: &Path, frame: &framing::Frame<'_>) -> StoreResult<T> {
     serde_json::from_slice(frame.payload).map_err(|e| StoreError::Corrupt {
         path: path.to_owned(),
         offset: frame.offset,
@@ -88,7 +85,7 @@ fn decode_at<T: DeserializeOwned>(
 /// writes it: the state up to the last intact record (invalid bytes after it, a torn tail, are
 /// ignored), or an error naming `path` and the offset of damage followed by valid records. Never
 /// panics, whatever the bytes.
-pub fn decode_checkpoint_file(path: &Path, bytes: &[u8]) -> Result<Checkpoint, StoreError> {
+pub fn decode_checkpoint_file(path: &Path, bytes: &[u8]) -> StoreResult<Checkpoint> {
     let decoded = decode_file(path, bytes, CHECKPOINT, Recovery::Strict)?;
     Ok(Checkpoint {
         header: decoded.header,
@@ -98,10 +95,7 @@ pub fn decode_checkpoint_file(path: &Path, bytes: &[u8]) -> Result<Checkpoint, S
 
 /// Decodes the bytes of an audit file as [`FileAuditLog`](super::FileAuditLog) writes it, like
 /// [`decode_checkpoint_file`].
-pub fn decode_audit_file(
-    path: &Path,
-    bytes: &[u8],
-) -> Result<(RunHeader, Vec<AuditEntry>), StoreError> {
+pub fn decode_audit_file(path: &Path, bytes: &[u8]) -> StoreResult<(RunHeader, Vec<AuditEntry>)> {
     let decoded = decode_file(path, bytes, AUDIT, Recovery::Strict)?;
     Ok((decoded.header, decoded.records))
 }

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use super::decode::{Decoded, FileKind, decode_file};
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
-use crate::store::error::StoreError;
+use crate::store::error::{StoreError, StoreResult};
 use crate::store::framing;
 use crate::store::fs::{
     check_private_dir, create_private_dir, create_whole, io_error, lock_run, private_options,
@@ -130,7 +130,7 @@ impl RunFiles {
     pub async fn run<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&RunFiles) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
+    ) -> StoreResult<T> {
         if !self.sync() {
             return work(self);
         }
@@ -141,7 +141,7 @@ impl RunFiles {
     /// Creates a run's file holding the prefix and `header`, whole or not at all, and keeps it
     /// open and locked for appending at [`Epoch::FIRST`]; [`StoreError::RunExists`] when the run
     /// exists.
-    pub fn create(&self, run_id: &RunId, header: &impl Serialize) -> Result<Epoch, StoreError> {
+    pub fn create(&self, run_id: &RunId, header: &impl Serialize) -> StoreResult<Epoch> {
         create_private_dir(&self.dir)?;
         let mut bytes = framing::prefix(self.kind.magic, FORMAT_VERSION).to_vec();
         framing::frame(&encode(header)?, &mut bytes)?;
@@ -165,7 +165,7 @@ impl RunFiles {
     }
 
     /// The run's last epoch; a run file written before epochs existed is at [`Epoch::FIRST`].
-    fn read_epoch(&self, run_id: &RunId) -> Result<Epoch, StoreError> {
+    fn read_epoch(&self, run_id: &RunId) -> StoreResult<Epoch> {
         let path = self.epoch_path(run_id);
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
@@ -183,20 +183,20 @@ impl RunFiles {
     }
 
     /// Records `epoch` as the run's current one, atomically (called holding the run's lock).
-    fn write_epoch(&self, run_id: &RunId, epoch: Epoch) -> Result<(), StoreError> {
+    fn write_epoch(&self, run_id: &RunId, epoch: Epoch) -> StoreResult<()> {
         let text = epoch.to_string();
         replace_atomically(&self.epoch_path(run_id), text.as_bytes(), self.sync())
     }
 
     /// [`create`](Self::create) off the async threads when it may wait for the disk.
-    pub async fn create_run(self: &Arc<Self>, header: &RunHeader) -> Result<Epoch, StoreError> {
+    pub async fn create_run(self: &Arc<Self>, header: &RunHeader) -> StoreResult<Epoch> {
         let header = header.clone();
         self.run(move |files| files.create(&header.run_id, &header))
             .await
     }
 
     /// Opens a run's file for reading and appending, holding its OS lock until the handle closes.
-    fn open_locked(&self, run_id: &RunId, path: &Path) -> Result<File, StoreError> {
+    fn open_locked(&self, run_id: &RunId, path: &Path) -> StoreResult<File> {
         let file = private_options()
             .read(true)
             .append(true)
@@ -206,7 +206,7 @@ impl RunFiles {
     }
 
     /// Reads a run's whole file; `Ok(None)` when it does not exist.
-    pub fn read(&self, run_id: &RunId) -> Result<Option<(PathBuf, Vec<u8>)>, StoreError> {
+    pub fn read(&self, run_id: &RunId) -> StoreResult<Option<(PathBuf, Vec<u8>)>> {
         let path = self.path(run_id);
         match fs::read(&path) {
             Ok(bytes) => Ok(Some((path, bytes))),
@@ -219,7 +219,7 @@ impl RunFiles {
     pub fn load<H: DeserializeOwned, R: DeserializeOwned>(
         &self,
         run_id: &RunId,
-    ) -> Result<Option<(H, Vec<R>)>, StoreError> {
+    ) -> StoreResult<Option<(H, Vec<R>)>> {
         let Some((path, bytes)) = self.read(run_id)? else {
             return Ok(None);
         };
@@ -232,7 +232,7 @@ impl RunFiles {
     pub fn resume<H: DeserializeOwned, R: DeserializeOwned>(
         &self,
         run_id: &RunId,
-    ) -> Result<Option<Taken<H, R>>, StoreError> {
+    ) -> StoreResult<Option<Taken<H, R>>> {
         self.take(run_id, |file, path| {
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes)
@@ -248,7 +248,7 @@ impl RunFiles {
         &self,
         run_id: &RunId,
         read: impl FnOnce(&mut File, &Path) -> Result<Decoded<H, R>, StoreError>,
-    ) -> Result<Option<Taken<H, R>>, StoreError> {
+    ) -> StoreResult<Option<Taken<H, R>>> {
         if self.dir.exists() {
             check_private_dir(&self.dir)?;
         }
@@ -272,7 +272,7 @@ impl RunFiles {
         Ok(Some((decoded, epoch)))
     }
 
-    fn truncate(&self, file: &File, path: &Path, len: u64) -> Result<(), StoreError> {
+    fn truncate(&self, file: &File, path: &Path, len: u64) -> StoreResult<()> {
         file.set_len(len).map_err(io_error("truncate", path))?;
         if self.sync() {
             file.sync_all().map_err(io_error("sync", path))?;
@@ -283,7 +283,7 @@ impl RunFiles {
     /// Keeps the valid prefix of a damaged run file: the whole file is first copied aside to
     /// `<file>.damaged-<unix ms>`, then truncated to its last record before the damage. Holds the
     /// run's lock meanwhile. `Ok(None)` when the file is intact or missing.
-    pub fn repair(&self, run_id: &RunId) -> Result<Option<Repair>, StoreError> {
+    pub fn repair(&self, run_id: &RunId) -> StoreResult<Option<Repair>> {
         let path = self.path(run_id);
         let mut file = match self.open_locked(run_id, &path) {
             Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
@@ -323,7 +323,7 @@ impl RunFiles {
         run_id: &RunId,
         epoch: Epoch,
         record: &impl Serialize,
-    ) -> Result<(), StoreError> {
+    ) -> StoreResult<()> {
         let mut bytes = Vec::new();
         framing::frame(&encode(record)?, &mut bytes)?;
         let run_id = run_id.clone();
@@ -332,7 +332,7 @@ impl RunFiles {
     }
 
     /// The open run `run_id`, if this process holds it at `epoch`.
-    fn held(&self, run_id: &RunId, epoch: Epoch) -> Result<Arc<OpenRun>, StoreError> {
+    fn held(&self, run_id: &RunId, epoch: Epoch) -> StoreResult<Arc<OpenRun>> {
         match lock(&self.open).get(run_id) {
             Some(run) if run.epoch == epoch => Ok(Arc::clone(run)),
             Some(run) => Err(StoreError::Fenced {
@@ -350,11 +350,11 @@ impl RunFiles {
     }
 
     /// Checks that this process holds `run_id` at `epoch`, for writes beside the run's file.
-    pub fn check(&self, run_id: &RunId, epoch: Epoch) -> Result<(), StoreError> {
+    pub fn check(&self, run_id: &RunId, epoch: Epoch) -> StoreResult<()> {
         self.held(run_id, epoch).map(drop)
     }
 
-    fn append_bytes(&self, run_id: &RunId, epoch: Epoch, bytes: &[u8]) -> Result<(), StoreError> {
+    fn append_bytes(&self, run_id: &RunId, epoch: Epoch, bytes: &[u8]) -> StoreResult<()> {
         let run = self.held(run_id, epoch)?;
         let number = {
             let mut appended = lock(&run.appended);
@@ -399,7 +399,7 @@ impl RunFiles {
         }
     }
 
-    pub fn list(&self) -> Result<Vec<RunId>, StoreError> {
+    pub fn list(&self) -> StoreResult<Vec<RunId>> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -420,7 +420,7 @@ impl RunFiles {
     }
 }
 
-pub(super) fn encode(value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
+pub(super) fn encode(value: &impl Serialize) -> StoreResult<Vec<u8>> {
     serde_json::to_vec(value).map_err(StoreError::Encode)
 }
 

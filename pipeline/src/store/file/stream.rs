@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::decode::{Decoded, FileKind};
 use crate::store::Recovery;
-use crate::store::error::StoreError;
+use crate::store::error::{StoreError, StoreResult};
 use crate::store::framing::{self, FRAME_HEADER_LEN, MAGIC_LEN, PREFIX_LEN};
 use crate::store::fs::io_error;
 use crate::store::records::{FORMAT_VERSION, NodeRecord, RunHeader};
@@ -40,7 +40,7 @@ struct Frames<'f> {
 
 impl<'f> Frames<'f> {
     /// Checks the file's magic bytes and version, and starts at its first frame.
-    fn open(file: &'f File, path: &'f Path, kind: FileKind) -> Result<Self, StoreError> {
+    fn open(file: &'f File, path: &'f Path, kind: FileKind) -> StoreResult<Self> {
         let mut reader = BufReader::with_capacity(1 << 16, file);
         (&*file)
             .seek(SeekFrom::Start(0))
@@ -69,7 +69,7 @@ impl<'f> Frames<'f> {
     }
 
     /// The next intact frame's payload, or `None` at the end of the valid prefix.
-    fn next(&mut self) -> Result<Option<&[u8]>, StoreError> {
+    fn next(&mut self) -> StoreResult<Option<&[u8]>> {
         let mut head = [0u8; FRAME_HEADER_LEN];
         if !self.fill(&mut head)? {
             return Ok(None);
@@ -90,7 +90,7 @@ impl<'f> Frames<'f> {
     }
 
     /// Fills `buf`; `false` when the file ends first.
-    fn fill(&mut self, buf: &mut [u8]) -> Result<bool, StoreError> {
+    fn fill(&mut self, buf: &mut [u8]) -> StoreResult<bool> {
         match self.reader.read_exact(buf) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
@@ -98,7 +98,7 @@ impl<'f> Frames<'f> {
         }
     }
 
-    fn decode<T: DeserializeOwned>(&self, offset: u64) -> Result<T, StoreError> {
+    fn decode<T: DeserializeOwned>(&self, offset: u64) -> StoreResult<T> {
         serde_json::from_slice(&self.payload).map_err(|e| StoreError::Corrupt {
             path: self.path.to_owned(),
             offset,
@@ -115,7 +115,7 @@ pub(super) fn read_checkpoint(
     kind: FileKind,
     recovery: Recovery,
     filter: &OutputFilter,
-) -> Result<Decoded<RunHeader, NodeRecord>, StoreError> {
+) -> StoreResult<Decoded<RunHeader, NodeRecord>> {
     // Pass 1: the valid prefix, the header, and which nodes are recorded.
     let mut recorded = HashSet::new();
     let first = first_pass(file, path, kind, recovery, |frames, offset| {
@@ -173,7 +173,7 @@ fn first_pass(
     kind: FileKind,
     recovery: Recovery,
     mut record: impl FnMut(&Frames<'_>, u64) -> Result<(), StoreError>,
-) -> Result<FirstPass, StoreError> {
+) -> StoreResult<FirstPass> {
     let mut frames = Frames::open(file, path, kind)?;
     let mut header: Option<RunHeader> = None;
     loop {
@@ -207,7 +207,7 @@ pub(super) fn read_for_append(
     path: &Path,
     kind: FileKind,
     recovery: Recovery,
-) -> Result<Decoded<RunHeader, serde::de::IgnoredAny>, StoreError> {
+) -> StoreResult<Decoded<RunHeader, serde::de::IgnoredAny>> {
     let first = first_pass(file, path, kind, recovery, |_, _| Ok(()))?;
     Ok(Decoded {
         header: first.header,
@@ -223,7 +223,7 @@ fn tail(
     path: &Path,
     valid_end: u64,
     recovery: Recovery,
-) -> Result<Option<Truncated>, StoreError> {
+) -> StoreResult<Option<Truncated>> {
     let len = file.metadata().map_err(io_error("read", path))?.len();
     if valid_end >= len {
         return Ok(None);

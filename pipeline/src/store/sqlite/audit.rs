@@ -9,7 +9,7 @@ use super::database::{Database, Kind};
 use crate::run_id::RunId;
 use crate::store::Durability;
 use crate::store::epoch::Epoch;
-use crate::store::error::StoreError;
+use crate::store::error::{StoreError, StoreResult};
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
 use crate::store::shared::blocking;
 use crate::store::traits::AuditLog;
@@ -30,7 +30,7 @@ impl SqliteAuditLog {
     }
 
     /// Opens (or creates) the database at `path`, with [`Durability::Sync`].
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         let db = Database::open(path.as_ref(), Durability::Sync)?;
         Ok(SqliteAuditLog::new(Arc::new(db)))
     }
@@ -38,7 +38,7 @@ impl SqliteAuditLog {
 
 #[async_trait]
 impl AuditLog for SqliteAuditLog {
-    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         let (db, header) = (Arc::clone(&self.db), header.clone());
         blocking(move || {
             let run_id = &header.run_id;
@@ -51,7 +51,7 @@ impl AuditLog for SqliteAuditLog {
         .await
     }
 
-    async fn resume_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn resume_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         let (db, header) = (Arc::clone(&self.db), header.clone());
         blocking(move || {
             let run_id = &header.run_id;
@@ -74,7 +74,7 @@ impl AuditLog for SqliteAuditLog {
         .await
     }
 
-    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> StoreResult<()> {
         let (db, entry) = (Arc::clone(&self.db), entry.clone());
         blocking(move || {
             let sql = "INSERT INTO audit_entries (run_id, entry) SELECT ?1, ?2 \
@@ -84,7 +84,7 @@ impl AuditLog for SqliteAuditLog {
         .await
     }
 
-    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> Result<(), StoreError> {
+    async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> StoreResult<()> {
         let (db, summary) = (Arc::clone(&self.db), summary.clone());
         blocking(move || {
             let sql = "INSERT OR REPLACE INTO run_summaries (run_id, summary) SELECT ?1, ?2 \
@@ -94,12 +94,12 @@ impl AuditLog for SqliteAuditLog {
         .await
     }
 
-    async fn summary(&self, run_id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+    async fn summary(&self, run_id: &RunId) -> StoreResult<Option<RunSummary>> {
         let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
         blocking(move || db.by_run("run_summaries", "summary", "run summary", &run_id)).await
     }
 
-    async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError> {
+    async fn entries(&self, run_id: &RunId) -> StoreResult<Option<Vec<AuditEntry>>> {
         let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
         blocking(move || {
             if db.header("audit_runs", &run_id)?.is_none() {
@@ -111,7 +111,7 @@ impl AuditLog for SqliteAuditLog {
         .await
     }
 
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         let db = Arc::clone(&self.db);
         blocking(move || db.list("audit_runs")).await
     }

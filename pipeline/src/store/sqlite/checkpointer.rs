@@ -11,7 +11,7 @@ use super::database::{Database, Kind};
 use crate::run_id::RunId;
 use crate::store::Durability;
 use crate::store::epoch::Epoch;
-use crate::store::error::StoreError;
+use crate::store::error::{StoreError, StoreResult};
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
 use crate::store::traits::{Checkpointer, Resumed};
@@ -32,13 +32,13 @@ pub struct SqliteCheckpointer {
 
 impl SqliteCheckpointer {
     /// Opens (or creates) the database at `path`, with [`Durability::Sync`] (`synchronous=FULL`).
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         Self::open_with(path, Durability::Sync)
     }
 
     /// Opens (or creates) the database at `path`; [`Durability::Async`] uses
     /// `synchronous=NORMAL`, which in WAL mode may lose the last transactions on power loss.
-    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self, StoreError> {
+    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> StoreResult<Self> {
         Ok(SqliteCheckpointer {
             db: Arc::new(Database::open(path.as_ref(), durability)?),
         })
@@ -55,7 +55,7 @@ impl SqliteCheckpointer {
     }
 }
 
-fn load_checkpoint(db: &Database, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+fn load_checkpoint(db: &Database, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
     let Some(header) = db.header("runs", run_id)? else {
         return Ok(None);
     };
@@ -65,7 +65,7 @@ fn load_checkpoint(db: &Database, run_id: &RunId) -> Result<Option<Checkpoint>, 
 
 #[async_trait]
 impl Checkpointer for SqliteCheckpointer {
-    async fn create_run(&self, header: &RunHeader) -> Result<Epoch, StoreError> {
+    async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         let (db, header) = (Arc::clone(&self.db), header.clone());
         blocking(move || {
             let run_id = &header.run_id;
@@ -83,7 +83,7 @@ impl Checkpointer for SqliteCheckpointer {
         .await
     }
 
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError> {
+    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
         let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
         blocking(move || {
             if db.header("runs", &run_id)?.is_none() {
@@ -104,12 +104,7 @@ impl Checkpointer for SqliteCheckpointer {
         .await
     }
 
-    async fn save(
-        &self,
-        run_id: &RunId,
-        epoch: Epoch,
-        record: &NodeRecord,
-    ) -> Result<(), StoreError> {
+    async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
         let (db, run_id, record) = (Arc::clone(&self.db), run_id.clone(), record.clone());
         blocking(move || {
             let sql = "INSERT INTO node_records (run_id, record) SELECT ?1, ?2 \
@@ -119,12 +114,12 @@ impl Checkpointer for SqliteCheckpointer {
         .await
     }
 
-    async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError> {
+    async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
         let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
         blocking(move || load_checkpoint(&db, &run_id)).await
     }
 
-    async fn list_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         let db = Arc::clone(&self.db);
         blocking(move || db.list("runs")).await
     }

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::run_id::RunId;
 use crate::store::Durability;
 use crate::store::epoch::Epoch;
-use crate::store::error::StoreError;
+use crate::store::error::{StoreError, StoreResult};
 use crate::store::fs::{create_private_dir, io_error, lock_run, private_options};
 use crate::store::records::{FORMAT_VERSION, RunHeader};
 use crate::store::shared::lock;
@@ -110,7 +110,7 @@ impl Database {
     /// Opens (or creates, owner-only) the database at `path`. Safe to race: several processes
     /// opening one new file at once all succeed, because the busy timeout is set before anything
     /// else and the schema and version are written in one immediate transaction.
-    pub fn open(path: &Path, durability: Durability) -> Result<Database, StoreError> {
+    pub fn open(path: &Path, durability: Durability) -> StoreResult<Database> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir)?;
         }
@@ -136,7 +136,7 @@ impl Database {
     }
 
     /// Takes this process's OS lock on `(kind, run_id)`; [`StoreError::Locked`] if another holds it.
-    fn lock_file(&self, kind: Kind, run_id: &RunId) -> Result<File, StoreError> {
+    fn lock_file(&self, kind: Kind, run_id: &RunId) -> StoreResult<File> {
         let dir = PathBuf::from(format!("{}.locks", self.path.display()));
         create_private_dir(&dir)?;
         let path = dir.join(format!("{}-{run_id}.lock", kind.name()));
@@ -165,7 +165,7 @@ impl Database {
         kind: Kind,
         run_id: &RunId,
         take: impl FnOnce() -> Result<Option<(T, Epoch)>, StoreError>,
-    ) -> Result<Option<(T, Epoch)>, StoreError> {
+    ) -> StoreResult<Option<(T, Epoch)>> {
         let file = self.lock_file(kind, run_id)?;
         let taken = take()?;
         if let Some((_, epoch)) = &taken {
@@ -175,7 +175,7 @@ impl Database {
     }
 
     /// Moves `run_id` of `kind` to its next epoch and returns it; `None` for an unknown run.
-    pub fn next_epoch(&self, kind: Kind, run_id: &RunId) -> Result<Option<Epoch>, StoreError> {
+    pub fn next_epoch(&self, kind: Kind, run_id: &RunId) -> StoreResult<Option<Epoch>> {
         let sql = format!(
             "UPDATE {} SET epoch = epoch + 1 WHERE run_id = ?1 RETURNING epoch",
             kind.runs_table()
@@ -202,7 +202,7 @@ impl Database {
         what: &'static str,
         row: i64,
         text: &str,
-    ) -> Result<T, StoreError> {
+    ) -> StoreResult<T> {
         serde_json::from_str(text).map_err(|e| StoreError::CorruptRow {
             database: self.path.clone(),
             table,
@@ -219,7 +219,7 @@ impl Database {
         column: &'static str,
         what: &'static str,
         run_id: &RunId,
-    ) -> Result<Option<T>, StoreError> {
+    ) -> StoreResult<Option<T>> {
         let row: Option<(i64, String)> = lock(&self.connection)
             .query_row(
                 &format!("SELECT rowid, {column} FROM {table} WHERE run_id = ?1"),
@@ -232,11 +232,7 @@ impl Database {
             .transpose()
     }
 
-    pub fn header(
-        &self,
-        table: &'static str,
-        run_id: &RunId,
-    ) -> Result<Option<RunHeader>, StoreError> {
+    pub fn header(&self, table: &'static str, run_id: &RunId) -> StoreResult<Option<RunHeader>> {
         self.by_run(table, "header", "run header", run_id)
     }
 
@@ -247,7 +243,7 @@ impl Database {
         column: &'static str,
         what: &'static str,
         run_id: &RunId,
-    ) -> Result<Vec<T>, StoreError> {
+    ) -> StoreResult<Vec<T>> {
         let sql = format!("SELECT seq, {column} FROM {table} WHERE run_id = ?1 ORDER BY seq");
         let connection = lock(&self.connection);
         let read = sql_error("read", &self.path);
@@ -275,7 +271,7 @@ impl Database {
         run_id: &RunId,
         epoch: Epoch,
         value: &impl Serialize,
-    ) -> Result<(), StoreError> {
+    ) -> StoreResult<()> {
         let text = serde_json::to_string(value).map_err(StoreError::Encode)?;
         let values = params![run_id.as_str(), text, epoch.get() as i64];
         let inserted = lock(&self.connection)
@@ -293,12 +289,7 @@ impl Database {
 
     /// Runs `sql` with `?1` the run id and `?2` the JSON of `value`;
     /// [`StoreError::RunExists`] when it would duplicate a run.
-    pub fn insert(
-        &self,
-        sql: &str,
-        run_id: &RunId,
-        value: &impl Serialize,
-    ) -> Result<(), StoreError> {
+    pub fn insert(&self, sql: &str, run_id: &RunId, value: &impl Serialize) -> StoreResult<()> {
         let text = serde_json::to_string(value).map_err(StoreError::Encode)?;
         self.execute(sql, run_id, params![run_id.as_str(), text])
     }
@@ -308,7 +299,7 @@ impl Database {
         sql: &str,
         run_id: &RunId,
         params: impl rusqlite::Params,
-    ) -> Result<(), StoreError> {
+    ) -> StoreResult<()> {
         match lock(&self.connection).execute(sql, params) {
             Ok(_) => Ok(()),
             Err(e) if is_unique_violation(&e) => Err(StoreError::RunExists(run_id.clone())),
@@ -316,7 +307,7 @@ impl Database {
         }
     }
 
-    pub fn list(&self, table: &str) -> Result<Vec<RunId>, StoreError> {
+    pub fn list(&self, table: &str) -> StoreResult<Vec<RunId>> {
         let connection = lock(&self.connection);
         let read = || sql_error("read", &self.path);
         let mut statement = connection
@@ -364,7 +355,7 @@ fn is_busy(error: &rusqlite::Error) -> bool {
 /// Creates the database file owner-only (0600) if it does not exist, never through a symlink, so
 /// SQLite (and its `-wal` and `-shm` files, which take the database's permissions) never starts
 /// one with the umask's.
-fn create_owner_only(path: &Path) -> Result<(), StoreError> {
+fn create_owner_only(path: &Path) -> StoreResult<()> {
     match private_options().write(true).create_new(true).open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
@@ -389,7 +380,7 @@ fn add_epoch_columns(connection: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Refuses a database of another format version than this build's.
-fn check_version(connection: &Connection, path: &Path) -> Result<(), StoreError> {
+fn check_version(connection: &Connection, path: &Path) -> StoreResult<()> {
     let version: String = connection
         .query_row(
             "SELECT value FROM meta WHERE key = 'format_version'",
