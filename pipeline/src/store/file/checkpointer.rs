@@ -59,7 +59,7 @@ impl FileCheckpointer {
     }
 
     /// Keeps the valid prefix of run `run_id`'s damaged checkpoint (see [`Repair`]); `Ok(None)`
-    /// when it is intact. Fails with [`StoreError::Locked`] while an engine holds the run.
+    /// when it is intact. Fails with [`StoreError::Locked`](crate::store::StoreError::Locked) while an engine holds the run.
     pub fn repair(&self, run_id: &RunId) -> StoreResult<Option<Repair>> {
         self.files.repair(run_id)
     }
