@@ -89,7 +89,10 @@ fn row(entry: &AuditEntry) -> [String; 7] {
     let copies = entry.inputs.iter().map(|(k, v)| format!("{k}={}", v.get()));
     // A reference the store could not resolve: a pipeline input of a graph built at run time
     // (its header holds the inputs whole, not by name), or a record since repaired away.
-    let refs = entry.input_refs.iter().map(|k| format!("{k}=(stored with the run)"));
+    let refs = entry
+        .input_refs
+        .iter()
+        .map(|k| format!("{k}=(stored with the run)"));
     let inputs: Vec<String> = copies.chain(refs).collect();
     let result = match (&entry.output, &entry.error) {
         (_, Some(error)) => error.clone(),
