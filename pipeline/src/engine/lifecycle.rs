@@ -2,6 +2,7 @@
 //! a stored run against the graph, restoring completed outputs, writing run summaries, and
 //! releasing the stores when the run ends or its future is dropped.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -368,13 +369,14 @@ pub(crate) fn restore<I, O>(
             order.push(index);
         }
     }
-    let pinned = graph.output_nodes();
-    let needed = |index: u32| {
-        pinned.contains(&index)
-            || inner.downstream[index as usize]
-                .iter()
-                .any(|&d| first[d as usize].is_none())
-    };
+    // The same rule the store was given (`output_filter`), so a record it left out (`null`) is
+    // never one decoded here.
+    let filter = output_filter(graph);
+    let recorded: HashSet<String> = order
+        .iter()
+        .map(|&i| inner.nodes[i as usize].id.to_string())
+        .collect();
+    let needed = |index: u32| filter.needs(&inner.nodes[index as usize].id, &recorded);
     let mut restored = Vec::with_capacity(order.len());
     for index in order {
         let Some(record) = first[index as usize].filter(|_| needed(index)) else {

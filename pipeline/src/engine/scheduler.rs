@@ -151,8 +151,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             self.checkpointed[index as usize] = true;
             self.state[index as usize] = State::Done(NodeStatus::Completed);
         }
+        let graph = Arc::clone(&self.graph);
         for index in restored_nodes {
-            self.release_upstream(index);
+            self.release_upstream(&graph, index);
         }
         for (index, node) in self.graph.nodes.iter().enumerate() {
             let unresolved = node
@@ -352,14 +353,14 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     fn resolve(&mut self, index: u32, status: NodeStatus) {
         self.state[index as usize] = State::Done(status);
-        self.release_upstream(index);
-        self.release_downstream(index);
+        let graph = Arc::clone(&self.graph);
+        self.release_upstream(&graph, index);
+        self.release_downstream(&graph, index);
     }
 
     /// Node `index` will read its upstream outputs no more: drops each one no other node needs,
     /// so a run holds only its live frontier.
-    fn release_upstream(&mut self, index: u32) {
-        let graph = Arc::clone(&self.graph);
+    fn release_upstream(&mut self, graph: &GraphInner<I, O>, index: u32) {
         for &up in &graph.nodes[index as usize].upstream {
             let readers = &mut self.readers[up as usize];
             *readers = readers.saturating_sub(1);
@@ -370,8 +371,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         }
     }
 
-    fn release_downstream(&mut self, index: u32) {
-        let graph = Arc::clone(&self.graph);
+    fn release_downstream(&mut self, graph: &GraphInner<I, O>, index: u32) {
         for &down in &graph.downstream[index as usize] {
             let waiting = &mut self.waiting[down as usize];
             debug_assert!(

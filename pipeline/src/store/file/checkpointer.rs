@@ -98,8 +98,9 @@ impl Checkpointer for FileCheckpointer {
     }
 
     async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
-        let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
-        blocking(move || Ok(files.resume(&run_id)?.map(resumed))).await
+        // The default filter keeps every output.
+        self.resume_run_keeping(run_id, &OutputFilter::default())
+            .await
     }
 
     /// Reads the run frame by frame, keeping only the outputs the resume needs.

@@ -227,20 +227,6 @@ impl RunFiles {
         Ok(Some((decoded.header, decoded.records)))
     }
 
-    /// Locks a run's file at its next epoch, reads it whole, drops a torn tail, and keeps the
-    /// file open for appending. `Ok(None)` when the run does not exist.
-    pub fn resume<H: DeserializeOwned, R: DeserializeOwned>(
-        &self,
-        run_id: &RunId,
-    ) -> StoreResult<Option<Taken<H, R>>> {
-        self.take(run_id, |file, path| {
-            let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes)
-                .map_err(io_error("read", path))?;
-            decode_file(path, &bytes, self.kind, self.recovery)
-        })
-    }
-
     /// Locks a run's file at its next epoch, decodes it with `read`, drops what `read` says is
     /// damaged at its end, and keeps the file open for appending. `Ok(None)` when the run does
     /// not exist.
