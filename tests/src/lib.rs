@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests of the `pipeline` workspace (in `tests/`): recording
-//! stores and event handlers, failing stores, and the fingerprint check every test binary with
+//! stores and event handlers, failing stores, a PostgreSQL database per test, and the fingerprint check every test binary with
 //! `pipeline!`s runs.
+
+pub mod postgres;
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

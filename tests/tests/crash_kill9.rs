@@ -19,11 +19,13 @@ use pipeline::{Checkpoint, Checkpointer, FileCheckpointer, RunId, StoreError};
 
 const SUBJECT: &str = env!("CARGO_BIN_EXE_crash_subject");
 
-/// Where the subject keeps its runs: a directory of files, or `sqlite://<file>`.
+/// Where the subject keeps its runs: a directory of files, `sqlite://<file>`, or a PostgreSQL
+/// database (its URL; run ids differ between kill points, so they share it).
 #[derive(Clone, Copy, Debug)]
 enum Backend {
     Files,
     Sqlite,
+    Postgres(&'static str),
 }
 
 impl Backend {
@@ -31,7 +33,16 @@ impl Backend {
         match self {
             Backend::Files => dir.join("store"),
             Backend::Sqlite => PathBuf::from(format!("sqlite://{}", dir.join("runs.db").display())),
+            Backend::Postgres(url) => PathBuf::from(url),
         }
+    }
+
+    /// A database of its own for the test (kept alive by the returned guard), or `None` when
+    /// the server is down outside CI.
+    fn postgres() -> Option<(Backend, tests::postgres::TestDatabase)> {
+        let db = tests::postgres::TestDatabase::create()?;
+        let url: &'static str = Box::leak(db.url.clone().into_boxed_str());
+        Some((Backend::Postgres(url), db))
     }
 
     /// Appends 4 KiB of zeros to each of the run's log files that exists (the WAL for SQLite).
@@ -42,6 +53,8 @@ impl Backend {
                 dir.join("store").join(format!("{run_id}.audit")),
             ],
             Backend::Sqlite => vec![dir.join("runs.db-wal")],
+            // The server's own WAL is its business: a killed client leaves no file behind.
+            Backend::Postgres(_) => vec![],
         };
         for file in files.iter().filter(|f| f.exists()) {
             use std::io::Write;
@@ -64,6 +77,7 @@ impl Backend {
         Result<(), StoreError>,
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
             .unwrap();
         runtime.block_on(async {
@@ -197,7 +211,8 @@ fn kill_points(backend: Backend, default_points: usize) {
     let reference = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let store = backend.store(reference.path());
-    let expected = finish(&store, "reference", "run", &reference.path().join("log"))
+    let reference_id = format!("reference-{seed}");
+    let expected = finish(&store, &reference_id, "run", &reference.path().join("log"))
         .unwrap_or_else(|e| panic!("the uninterrupted run failed: {e}"));
     // Kill moments span process start-up, the whole run, and a little after.
     let span = started.elapsed().mul_f64(1.2).as_micros() as u64;
@@ -227,11 +242,31 @@ fn kill_9_at_random_moments_with_the_sqlite_store() {
 }
 
 #[test]
+fn kill_9_at_random_moments_with_the_postgres_store() {
+    let Some((backend, _db)) = Backend::postgres() else {
+        return;
+    };
+    kill_points(backend, 50);
+}
+
+#[test]
 fn a_second_process_cannot_resume_a_run_that_is_running_and_takes_over_after_it_dies() {
+    second_process_waits_for_a_running_run(Backend::Files);
+}
+
+#[test]
+fn a_second_process_cannot_resume_a_postgres_run_that_is_running_and_takes_over_after_it_dies() {
+    let Some((backend, _db)) = Backend::postgres() else {
+        return;
+    };
+    second_process_waits_for_a_running_run(backend);
+}
+
+fn second_process_waits_for_a_running_run(backend: Backend) {
     use std::io::{BufRead, BufReader};
 
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
+    let store = backend.store(dir.path());
     let mut holder = subject(&store, "held", "hold", &dir.path().join("log"))
         .stdin(Stdio::piped())
         .spawn()

@@ -97,6 +97,31 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A PostgreSQL operation failed (feature `postgres`): the server is unreachable, refused
+    /// the connection, or answered with an error.
+    #[error("cannot {op} the PostgreSQL database {target}: {source}")]
+    Postgres {
+        /// What was being done ("connect to", "read", "write to", ...).
+        op: &'static str,
+        /// Where the store connects (never the password).
+        target: String,
+        /// The driver's or the pool's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database was migrated by a newer build of the program than this one.
+    #[error(
+        "the PostgreSQL database {target} has schema version {found}, but this build knows \
+         versions up to {supported}; run a build at least as new as the one that migrated it"
+    )]
+    SchemaTooNew {
+        /// Where the store connects.
+        target: String,
+        /// The database's schema version.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
     /// A store spec (see [`Stores::open`](crate::store::Stores::open)) names a file where a
     /// directory or a `sqlite://` URL was expected.
     #[error("the store `{0}` is a file; give a directory or sqlite://FILE")]

@@ -1,5 +1,5 @@
 //! Where runs are kept: the [`Checkpointer`] (completed node outputs, for resume) and the
-//! [`AuditLog`] (every attempt, for people), with in-memory, file and SQLite backends.
+//! [`AuditLog`] (every attempt, for people), with in-memory, file, SQLite and PostgreSQL backends.
 
 pub mod conformance;
 mod epoch;
@@ -8,6 +8,8 @@ mod file;
 mod framing;
 mod fs;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod records;
 mod shared;
 mod spec;
@@ -21,6 +23,8 @@ pub use file::{
     FileAuditLog, FileCheckpointer, Repair, StoreStats, decode_audit_file, decode_checkpoint_file,
 };
 pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION};
 pub use records::{
     AuditDetail, AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader,
     RunSummary,

@@ -1,5 +1,5 @@
-//! Opening the stores a store spec names (`DIR` for files, `sqlite://FILE`): the one parser that
-//! the CLI, the crash tests and any other tool share.
+//! Opening the stores a store spec names (`DIR` for files, `sqlite://FILE`, `postgres://...`):
+//! the one parser that the CLI, the crash tests and any other tool share.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,12 +49,18 @@ pub enum StoreSpec {
     Directory(PathBuf),
     /// One SQLite database file, spelled `sqlite://FILE` (feature `sqlite`).
     Sqlite(PathBuf),
+    /// A PostgreSQL database, spelled as its URL, `postgres://...` or `postgresql://...`
+    /// (feature `postgres`).
+    Postgres(String),
 }
 
 impl StoreSpec {
-    /// Reads `DIR` or `sqlite://FILE`; [`StoreError::SpecIsAFile`] when a directory spec names an
-    /// existing file.
+    /// Reads `DIR`, `sqlite://FILE` or a `postgres://` URL; [`StoreError::SpecIsAFile`] when a
+    /// directory spec names an existing file.
     pub fn parse(spec: &str) -> StoreResult<StoreSpec> {
+        if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+            return Ok(StoreSpec::Postgres(spec.to_owned()));
+        }
         if let Some(path) = spec.strip_prefix("sqlite://") {
             return Ok(StoreSpec::Sqlite(path.into()));
         }
@@ -73,6 +79,7 @@ impl StoreSpec {
                 audit: Arc::new(FileAuditLog::new(dir).durability(durability)),
             }),
             StoreSpec::Sqlite(path) => open_sqlite(path, durability),
+            StoreSpec::Postgres(url) => open_postgres(url),
         }
     }
 }
@@ -80,6 +87,8 @@ impl StoreSpec {
 impl Stores {
     /// Opens the stores `spec` names (see [`StoreSpec`]), with [`Durability::Sync`]:
     /// - `sqlite://FILE`: one SQLite database (feature `sqlite`), created if missing;
+    /// - `postgres://...`: a PostgreSQL database (feature `postgres`), its schema created on
+    ///   first use (PostgreSQL makes every commit durable: `durability` does not apply);
     /// - anything else: a directory of run files, created when the first run starts.
     pub fn open(spec: &str) -> StoreResult<Stores> {
         Stores::open_with(spec, Durability::Sync)
@@ -106,5 +115,22 @@ fn open_sqlite(path: &Path, _durability: Durability) -> StoreResult<Stores> {
     Err(StoreError::FeatureDisabled {
         spec: format!("sqlite://{}", path.display()),
         feature: "sqlite",
+    })
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str) -> StoreResult<Stores> {
+    let store = super::postgres::PostgresStore::open(url)?;
+    Ok(Stores {
+        checkpointer: Arc::new(store.clone()),
+        audit: Arc::new(store),
+    })
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(url: &str) -> StoreResult<Stores> {
+    Err(StoreError::FeatureDisabled {
+        spec: url.to_owned(),
+        feature: "postgres",
     })
 }

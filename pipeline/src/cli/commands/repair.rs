@@ -20,6 +20,10 @@ pub(super) fn exec(args: Args, spec: &StoreSpec) -> Result<i32, CliError> {
             outln!("SQLite stores keep their own pages intact (WAL): nothing to repair");
             return Ok(0);
         }
+        StoreSpec::Postgres(_) => {
+            outln!("PostgreSQL keeps its own pages intact (WAL, transactions): nothing to repair");
+            return Ok(0);
+        }
     };
     let checkpoint = FileCheckpointer::new(dir).repair(&run_id)?;
     let audit = FileAuditLog::new(dir).repair(&run_id)?;

@@ -1,0 +1,286 @@
+//! The [`Checkpointer`] of [`PostgresStore`]: `pipeline_runs` (header and epoch) and
+//! `pipeline_node_records` (one row per completed node; a second record of a node is refused
+//! by a unique key, so the first one wins, as on resume).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+use tokio_postgres::GenericClient;
+
+use super::PostgresStore;
+use super::locks::Kind;
+use crate::run_id::RunId;
+use crate::store::epoch::Epoch;
+use crate::store::error::{StoreError, StoreResult};
+use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
+use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
+
+const RECORDS: &str = "pipeline_node_records";
+
+impl PostgresStore {
+    /// The header of `run_id` in `table` (`pipeline_runs` or `pipeline_audit_runs`).
+    pub(super) async fn header(
+        &self,
+        client: &impl GenericClient,
+        table: &'static str,
+        run_id: &RunId,
+    ) -> StoreResult<Option<RunHeader>> {
+        let sql = match table {
+            "pipeline_runs" => "SELECT header FROM pipeline_runs WHERE run_id = $1",
+            _ => "SELECT header FROM pipeline_audit_runs WHERE run_id = $1",
+        };
+        let row = client
+            .query_opt(sql, &[&run_id.as_str()])
+            .await
+            .map_err(self.error("read"))?;
+        row.map(|row| {
+            serde_json::from_slice(row.get::<_, &[u8]>(0))
+                .map_err(|e| self.corrupt(table, 0, "run header", e))
+        })
+        .transpose()
+    }
+
+    /// The run's checkpoint, with the outputs `keep` does not want left out as `null`.
+    async fn checkpoint(
+        &self,
+        client: &impl GenericClient,
+        run_id: &RunId,
+        keep: impl Fn(&str) -> bool,
+    ) -> StoreResult<Option<Checkpoint>> {
+        let Some(header) = self.header(client, "pipeline_runs", run_id).await? else {
+            return Ok(None);
+        };
+        let sql = "SELECT seq, node, attempt, started_at_ms, finished_at_ms, duration_us, \
+                   output FROM pipeline_node_records WHERE run_id = $1 ORDER BY seq";
+        let rows = client
+            .query(sql, &[&run_id.as_str()])
+            .await
+            .map_err(self.error("read"))?;
+        let mut nodes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let seq: i64 = row.get(0);
+            let node: String = row.get(1);
+            let output = match keep(&node) {
+                true => {
+                    let text = super::utf8(row.get::<_, Vec<u8>>(6))
+                        .map_err(|e| self.corrupt(RECORDS, seq, "node output", e))?;
+                    RawValue::from_string(text)
+                        .map_err(|e| self.corrupt(RECORDS, seq, "node output", e))?
+                }
+                false => null(),
+            };
+            nodes.push(NodeRecord {
+                node,
+                attempt: row.get::<_, i32>(2).try_into().unwrap_or(0),
+                started_at_ms: non_negative(row.get::<_, i64>(3)),
+                finished_at_ms: non_negative(row.get::<_, i64>(4)),
+                duration_us: non_negative(row.get::<_, i64>(5)),
+                output: Arc::from(output),
+            });
+        }
+        Ok(Some(Checkpoint { header, nodes }))
+    }
+
+    /// Moves a run of `table` to its next epoch; `None` for an unknown run.
+    pub(super) async fn next_epoch(
+        &self,
+        client: &impl GenericClient,
+        table: &'static str,
+        run_id: &RunId,
+    ) -> StoreResult<Option<Epoch>> {
+        let sql = match table {
+            "pipeline_runs" => {
+                "UPDATE pipeline_runs SET epoch = epoch + 1 WHERE run_id = $1 RETURNING epoch"
+            }
+            _ => {
+                "UPDATE pipeline_audit_runs SET epoch = epoch + 1 WHERE run_id = $1 RETURNING epoch"
+            }
+        };
+        let row = client
+            .query_opt(sql, &[&run_id.as_str()])
+            .await
+            .map_err(self.error("write to"))?;
+        Ok(row.map(|r| Epoch::new(non_negative(r.get::<_, i64>(0)))))
+    }
+
+    /// The run's current epoch in `table`, for the message of a refused write.
+    pub(super) async fn current_epoch(
+        &self,
+        client: &impl GenericClient,
+        table: &'static str,
+        run_id: &RunId,
+    ) -> StoreResult<Option<Epoch>> {
+        let sql = match table {
+            "pipeline_runs" => "SELECT epoch FROM pipeline_runs WHERE run_id = $1",
+            _ => "SELECT epoch FROM pipeline_audit_runs WHERE run_id = $1",
+        };
+        let row = client
+            .query_opt(sql, &[&run_id.as_str()])
+            .await
+            .map_err(self.error("read"))?;
+        Ok(row.map(|r| Epoch::new(non_negative(r.get::<_, i64>(0)))))
+    }
+
+    pub(super) async fn list(&self, table: &'static str) -> StoreResult<Vec<RunId>> {
+        let sql = match table {
+            "pipeline_runs" => "SELECT run_id FROM pipeline_runs ORDER BY run_id",
+            _ => "SELECT run_id FROM pipeline_audit_runs ORDER BY run_id",
+        };
+        let client = self.client().await?;
+        let rows = client.query(sql, &[]).await.map_err(self.error("read"))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| RunId::new(r.get::<_, String>(0)).ok())
+            .collect())
+    }
+
+    async fn resume(
+        &self,
+        run_id: &RunId,
+        keep: impl Fn(&str) -> bool,
+    ) -> StoreResult<Option<Resumed>> {
+        let client = self.client().await?;
+        if self
+            .header(&**client, "pipeline_runs", run_id)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let taken = self
+            .inner
+            .locks
+            .take(Kind::Checkpoint, run_id, async {
+                let Some(epoch) = self.next_epoch(&**client, "pipeline_runs", run_id).await? else {
+                    return Ok(None);
+                };
+                let checkpoint = self.checkpoint(&**client, run_id, keep).await?;
+                Ok(checkpoint.map(|c| (c, epoch)))
+            })
+            .await?;
+        Ok(taken.map(|(checkpoint, epoch)| Resumed {
+            checkpoint,
+            epoch,
+            truncated: None,
+        }))
+    }
+}
+
+fn null() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable!("`null` is JSON"))
+}
+
+pub(super) fn non_negative<T: TryInto<u64> + Copy>(n: T) -> u64 {
+    n.try_into().unwrap_or(0)
+}
+
+#[async_trait]
+impl Checkpointer for PostgresStore {
+    async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
+        let client = self.client().await?;
+        let run_id = &header.run_id;
+        let bytes = serde_json::to_vec(header).map_err(StoreError::Encode)?;
+        let started = header.started_at_ms as i64;
+        let exists = "SELECT 1 FROM pipeline_runs WHERE run_id = $1";
+        let found = client.query_opt(exists, &[&run_id.as_str()]).await;
+        if found.map_err(self.error("read"))?.is_some() {
+            return Err(StoreError::RunExists(run_id.clone()));
+        }
+        self.inner
+            .locks
+            .take(Kind::Checkpoint, run_id, async {
+                let sql = "INSERT INTO pipeline_runs (run_id, pipeline, started_at_ms, header) \
+                           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                    [&run_id.as_str(), &header.pipeline, &started, &bytes];
+                let inserted = client
+                    .execute(sql, &params)
+                    .await
+                    .map_err(self.error("write to"))?;
+                match inserted {
+                    0 => Err(StoreError::RunExists(run_id.clone())),
+                    _ => Ok(Some(((), Epoch::FIRST))),
+                }
+            })
+            .await?;
+        Ok(Epoch::FIRST)
+    }
+
+    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
+        self.resume(run_id, |_| true).await
+    }
+
+    /// Reads which nodes the run recorded first, then only the outputs `filter` says are needed.
+    async fn resume_run_keeping(
+        &self,
+        run_id: &RunId,
+        filter: &OutputFilter,
+    ) -> StoreResult<Option<Resumed>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT node FROM pipeline_node_records WHERE run_id = $1",
+                &[&run_id.as_str()],
+            )
+            .await
+            .map_err(self.error("read"))?;
+        drop(client);
+        let recorded: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        self.resume(run_id, |node| filter.needs(node, &recorded))
+            .await
+    }
+
+    async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
+        let client = self.client().await?;
+        // `FOR SHARE` holds off a takeover (which moves the epoch) until this insert commits.
+        let sql = "INSERT INTO pipeline_node_records \
+                   (run_id, node, attempt, started_at_ms, finished_at_ms, duration_us, output) \
+                   SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM pipeline_runs \
+                   WHERE run_id = $1 AND epoch = $8 FOR SHARE) ON CONFLICT (run_id, node) DO NOTHING";
+        let output = record.output.get().as_bytes();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+            &run_id.as_str(),
+            &record.node,
+            &(record.attempt as i32),
+            &(record.started_at_ms as i64),
+            &(record.finished_at_ms as i64),
+            &(record.duration_us as i64),
+            &output,
+            &(epoch.get() as i64),
+        ];
+        let inserted = client
+            .execute(sql, &params)
+            .await
+            .map_err(self.error("write to"))?;
+        if inserted == 1 {
+            return Ok(());
+        }
+        match self
+            .current_epoch(&**client, "pipeline_runs", run_id)
+            .await?
+        {
+            // The node was recorded already: the first record wins.
+            Some(current) if current == epoch => Ok(()),
+            current => Err(StoreError::Fenced {
+                run_id: run_id.clone(),
+                epoch,
+                current,
+            }),
+        }
+    }
+
+    async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
+        let client = self.client().await?;
+        self.checkpoint(&**client, run_id, |_| true).await
+    }
+
+    async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
+        self.list("pipeline_runs").await
+    }
+
+    fn release_run(&self, run_id: &RunId, epoch: Epoch) {
+        self.inner.locks.release(Kind::Checkpoint, run_id, epoch);
+    }
+}

@@ -1,0 +1,104 @@
+//! A PostgreSQL database of its own for each test: created with a random name on the local
+//! server, dropped when the test ends, so tests never see each other's rows.
+//!
+//! The server is `PIPELINE_TEST_POSTGRES` (a URL of a database the tests may create databases
+//! from), by default `postgres://postgres@127.0.0.1:5432/postgres`. Under `CI=true` a server
+//! that does not answer fails the test; elsewhere the test says loudly that it was skipped and
+//! how to start the server.
+
+use std::time::Duration;
+
+use tokio_postgres::NoTls;
+
+const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A database created for one test and dropped with this value.
+pub struct TestDatabase {
+    name: String,
+    admin: String,
+    /// The URL of the test's database.
+    pub url: String,
+}
+
+impl std::fmt::Debug for TestDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabase")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+/// Runs `work` to completion on a runtime of its own, on a thread of its own, so it can be
+/// called from anywhere (a `Drop`, a sync helper inside an async test).
+fn on_own_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the test database")
+            .block_on(work)
+    })
+    .join()
+    .expect("the test database thread does not panic")
+}
+
+async fn admin_client(admin: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let mut config: tokio_postgres::Config = admin.parse()?;
+    config.connect_timeout(Duration::from_secs(5));
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+impl TestDatabase {
+    /// A fresh database, or `None` (after saying so on stderr) when no server answers outside
+    /// CI. Panics under `CI=true` when the server does not answer.
+    pub fn create() -> Option<TestDatabase> {
+        let admin = std::env::var("PIPELINE_TEST_POSTGRES").unwrap_or(DEFAULT_SERVER.to_owned());
+        let name = format!(
+            "pipeline_test_{}_{:016x}",
+            std::process::id(),
+            fastrand::u64(..)
+        );
+        let (admin_url, create) = (admin.clone(), format!("CREATE DATABASE {name}"));
+        let created = on_own_runtime(async move {
+            let client = admin_client(&admin_url).await?;
+            client.batch_execute(&create).await
+        });
+        if let Err(e) = created {
+            let hint = "start it with: pg_ctlcluster --skip-systemctl-redirect \
+                        $(ls /etc/postgresql) main start";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("PostgreSQL at {admin} does not answer under CI=true ({e}); {hint}");
+            }
+            eprintln!(
+                "\n*** SKIPPED: this test needs PostgreSQL at {admin}, which does not answer \
+                 ({e}).\n*** {hint}\n"
+            );
+            return None;
+        }
+        let url = match admin.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("PIPELINE_TEST_POSTGRES must be a URL ending in /DATABASE: {admin}"),
+        };
+        Some(TestDatabase { name, admin, url })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin, drop) = (
+            self.admin.clone(),
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+        let dropped = on_own_runtime(async move {
+            let client = admin_client(&admin).await?;
+            client.batch_execute(&drop).await
+        });
+        if let Err(e) = dropped {
+            eprintln!("could not drop the test database {}: {e}", self.name);
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! What is particular to the PostgreSQL store: payloads kept byte for byte, the schema's
+//! versions, and the errors a user sees when the server is not there.
+
+use std::sync::Arc;
+
+use pipeline::store::*;
+use pipeline::*;
+use tests::postgres::TestDatabase;
+
+fn header(run_id: &RunId) -> RunHeader {
+    RunHeader {
+        format_version: FORMAT_VERSION,
+        run_id: run_id.clone(),
+        pipeline: "exact".into(),
+        fingerprint: "0".into(),
+        graph: pipeline::graph::GraphSignature {
+            inputs: vec![],
+            nodes: vec![],
+        },
+        inputs: serde_json::value::to_raw_value(&()).unwrap().into(),
+        started_at_ms: 1,
+    }
+}
+
+/// Outputs are stored as the engine's exact JSON bytes: `jsonb` would reorder keys, drop a
+/// duplicate key and refuse a NUL character (`\u0000`) in a string, so a checkpoint would differ
+/// from what the dependents received, or not be written at all.
+#[tokio::test]
+async fn outputs_keep_their_exact_bytes() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = PostgresStore::open(&db.url).unwrap();
+    let run_id = RunId::new("exact").unwrap();
+    let epoch = Checkpointer::create_run(&store, &header(&run_id))
+        .await
+        .unwrap();
+    let outputs = [
+        r#"{"zeta":1,"alpha":2}"#,
+        r#""a\u0000b""#,
+        r#"{"k":1,"k":2}"#,
+        r#"1.50"#,
+    ];
+    for (i, output) in outputs.iter().enumerate() {
+        let record = NodeRecord {
+            node: format!("n{i}"),
+            attempt: 1,
+            started_at_ms: 1,
+            finished_at_ms: 2,
+            duration_us: 3,
+            output: Arc::from(serde_json::value::RawValue::from_string((*output).into()).unwrap()),
+        };
+        store.save(&run_id, epoch, &record).await.unwrap();
+    }
+    let loaded = store.load(&run_id).await.unwrap().unwrap();
+    let read: Vec<&str> = loaded.nodes.iter().map(|n| n.output.get()).collect();
+    assert_eq!(read, outputs);
+}
+
+/// A database migrated by a newer build is refused with both versions named, and nothing is
+/// written to it.
+#[tokio::test]
+async fn a_schema_newer_than_the_build_is_refused() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    PostgresStore::open(&db.url)
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
+    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let newer = SCHEMA_VERSION + 1;
+    client
+        .execute(
+            "INSERT INTO pipeline_schema (version, name) VALUES ($1, 'from the future')",
+            &[&newer],
+        )
+        .await
+        .unwrap();
+
+    let store = PostgresStore::open(&db.url).unwrap();
+    let error = Checkpointer::list_runs(&store).await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::SchemaTooNew { found, supported, .. }
+            if found == newer && supported == SCHEMA_VERSION),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("schema version {newer}")),
+        "{message}"
+    );
+    assert!(
+        message.contains(db.url.rsplit('/').next().unwrap()),
+        "{message}"
+    );
+}
+
+/// Migrating is idempotent and safe to race: eight stores opening one new database at once all
+/// succeed, and the schema is recorded once per version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_racing_to_migrate_a_new_database_all_succeed() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let url = db.url.clone();
+        tasks.spawn(async move { PostgresStore::open(&url).unwrap().migrate().await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().unwrap();
+    }
+    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let rows = client
+        .query("SELECT version FROM pipeline_schema ORDER BY version", &[])
+        .await
+        .unwrap();
+    let versions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+}
+
+/// A server that does not answer is a typed error naming where the store tried to connect,
+/// never the password, and never a panic; the engine runs on with a persistence warning.
+#[tokio::test]
+async fn an_unreachable_server_is_a_clear_error() {
+    // Port 1 on loopback: nothing listens there.
+    let options = PostgresOptions::default().connect_timeout(std::time::Duration::from_secs(2));
+    let store =
+        PostgresStore::open_with("postgres://app:secret@127.0.0.1:1/runs", options).unwrap();
+    let error = Checkpointer::list_runs(&store).await.unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, StoreError::Postgres { .. }), "{error:?}");
+    assert!(
+        message.contains("postgres://app@127.0.0.1:1/runs"),
+        "{message}"
+    );
+    assert!(!message.contains("secret"), "{message}");
+
+    let mut g = GraphBuilder::<u64>::new("unreachable");
+    let x = g.input("x", |x: &u64| *x);
+    let y = g
+        .node("y")
+        .run(x, |x, _| async move { Ok::<_, std::io::Error>(x + 1) });
+    let result = PipelineEngine::new(g.build(y).unwrap())
+        .checkpointer(store)
+        .run(1)
+        .await
+        .unwrap();
+    assert_eq!(result.output, Some(2));
+    assert!(
+        result
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("127.0.0.1:1")),
+        "{:?}",
+        result.warnings
+    );
+}
+
+/// A URL that does not parse is refused at open, with the password hidden.
+#[test]
+fn a_bad_url_is_refused_without_its_password() {
+    let error = PostgresStore::open("postgres://app:secret@host:notaport/db").unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("postgres://app:***@host:notaport/db"),
+        "{message}"
+    );
+    assert!(!message.contains("secret"), "{message}");
+}
+
+/// `Stores::open` and the CLI take the URL as a store spec.
+#[tokio::test]
+async fn a_postgres_url_is_a_store_spec() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    assert_eq!(
+        StoreSpec::parse(&db.url).unwrap(),
+        StoreSpec::Postgres(db.url.clone())
+    );
+    let stores = Stores::open(&db.url).unwrap();
+    assert!(stores.checkpointer.list_runs().await.unwrap().is_empty());
+}
