@@ -15,6 +15,12 @@ pub enum PipelineError {
          configure one with `.checkpointer(..)` before running and resuming"
     )]
     NoCheckpointer(RunId),
+    /// `submit`, `wait` or `cancel` was called on an engine without a fleet store.
+    #[error(
+        "run `{0}`: submitting, waiting for and cancelling fleet runs needs a fleet store; \
+         configure one with `.fleet(PostgresStore::open(url)?)`"
+    )]
+    NoFleet(RunId),
     /// The checkpointer has no run with this id.
     #[error("unknown run `{0}`: the checkpointer has no run with this id")]
     UnknownRun(RunId),

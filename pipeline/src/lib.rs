@@ -73,6 +73,8 @@ mod definition;
 mod engine;
 mod error;
 mod event;
+#[cfg(feature = "postgres")]
+pub mod fleet;
 pub mod graph;
 mod node;
 pub mod registry;

@@ -145,6 +145,13 @@ pub trait DynPipeline: Send + Sync {
         run_id: &RunId,
         events: Arc<dyn EventHandler>,
     ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
+
+    /// The graph as a fleet worker serves it.
+    #[cfg(feature = "postgres")]
+    #[doc(hidden)]
+    fn fleet_graph(&self) -> Option<crate::fleet::FleetGraph> {
+        None
+    }
 }
 
 struct Registered<P>(PhantomData<fn() -> P>);
@@ -196,6 +203,11 @@ where
             .resume(run_id)
             .await
             .map(to_json)
+    }
+
+    #[cfg(feature = "postgres")]
+    fn fleet_graph(&self) -> Option<crate::fleet::FleetGraph> {
+        Some(crate::fleet::FleetGraph::of(&P::default().graph()))
     }
 }
 

@@ -332,6 +332,7 @@ fn audit_entry(run_id: &RunId) -> AuditEntry {
         output: None,
         output_in_checkpoint: false,
         error: None,
+        worker: None,
     }
 }
 

@@ -3,9 +3,11 @@
 //! node's life each have their own module.
 
 mod cancel;
+#[cfg(feature = "postgres")]
+mod fleet;
 mod guard;
 mod lifecycle;
-mod node_task;
+pub(crate) mod node_task;
 mod scheduler;
 
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 pub use cancel::CancelHandle;
+pub(crate) use lifecycle::now_ms;
 
 use crate::data::{RoundTrip, to_json};
 use crate::definition::{FromCheckpoint, Pipeline};
@@ -63,6 +66,8 @@ pub struct PipelineEngine<P: Pipeline> {
     max_concurrency: Option<usize>,
     round_trip: RoundTrip,
     audit_detail: AuditDetail,
+    #[cfg(feature = "postgres")]
+    fleet: Option<crate::store::PostgresStore>,
 }
 
 impl<P: Pipeline> PipelineEngine<P> {
@@ -78,6 +83,8 @@ impl<P: Pipeline> PipelineEngine<P> {
             max_concurrency: None,
             round_trip: RoundTrip::default(),
             audit_detail: AuditDetail::default(),
+            #[cfg(feature = "postgres")]
+            fleet: None,
         }
     }
 

@@ -92,6 +92,57 @@ impl Attempt {
     }
 }
 
+/// Evaluates a node's condition gate over its values; a panicking or mistyped gate is an error
+/// that fails the node.
+pub(crate) fn gate(node: &NodeDef, gate_args: &[Value]) -> Result<bool, String> {
+    let Some(gate) = &node.gate else {
+        return Ok(true);
+    };
+    let values: Vec<&Value> = gate_args.iter().collect();
+    match caught_sync(|| (gate.pred)(&values)) {
+        Ok(Some(open)) => Ok(open),
+        Ok(None) => Err("internal error: a condition input has an unexpected type".into()),
+        Err(panic) => Err(format!("condition {panic}")),
+    }
+}
+
+/// One call of a node fn, with its panics caught and its timeout applied.
+pub(crate) async fn call(
+    node: &NodeDef,
+    args: &[Value],
+    ctx: NodeContext,
+) -> Result<Value, NodeError> {
+    let values: Vec<&Value> = args.iter().collect();
+    let future = caught(|| (node.run)(&values, ctx));
+    let result = match node.options.timeout {
+        // Boxed: a `Timeout` is large, and only nodes with a timeout need one.
+        Some(limit) => Box::pin(tokio::time::timeout(limit, future))
+            .await
+            .map_err(|_| Box::new(TimeoutError(limit)) as NodeError)?,
+        None => future.await,
+    };
+    result.map_err(NodeError::from)?
+}
+
+/// A node's output as JSON that reads back as the same value, for a store that hands it to other
+/// processes (a worker fleet): `Err` says why it cannot be stored, which fails the attempt.
+#[cfg(feature = "postgres")]
+pub(crate) fn stored_output(node: &NodeDef, value: &Value) -> Result<Json, String> {
+    let codec = &node.codec;
+    let json = match caught_sync(|| (codec.encode)(value)) {
+        Ok(Ok(json)) => json,
+        Ok(Err(e)) => return Err(format!("cannot serialize the output: {e}")),
+        Err(panic) => return Err(format!("serializing the output {panic}")),
+    };
+    match caught_sync(|| (codec.verify)(value, &json)) {
+        Ok(Ok(())) => Ok(json),
+        Ok(Err(reason)) => Err(format!(
+            "the output cannot be stored, and a fleet passes outputs through the store: {reason}"
+        )),
+        Err(panic) => Err(format!("reading the output back {panic}")),
+    }
+}
+
 pub(crate) async fn run_node(shared: Arc<RunShared>, node: &NodeDef, job: NodeJob) -> Report {
     let mut task = NodeTask {
         shared: &shared,
@@ -130,17 +181,8 @@ struct NodeTask<'a> {
 }
 
 impl NodeTask<'_> {
-    /// Evaluates the condition gate; a panicking or mistyped gate fails the node.
     fn gate(&self) -> Result<bool, String> {
-        let Some(gate) = &self.node.gate else {
-            return Ok(true);
-        };
-        let values: Vec<&Value> = self.job.gate_args.iter().collect();
-        match caught_sync(|| (gate.pred)(&values)) {
-            Ok(Some(open)) => Ok(open),
-            Ok(None) => Err("internal error: a condition input has an unexpected type".into()),
-            Err(panic) => Err(format!("condition {panic}")),
-        }
+        gate(self.node, &self.job.gate_args)
     }
 
     fn start(&self, number: u32) -> Attempt {
@@ -193,23 +235,13 @@ impl NodeTask<'_> {
         }
     }
 
-    /// One call of the node fn, with its panics caught and its timeout applied.
     async fn call(&self, attempt: u32) -> Result<Value, NodeError> {
         let ctx = NodeContext {
             run_id: self.shared.run_id.clone(),
             node_id: Arc::clone(&self.node.id),
             attempt,
         };
-        let values: Vec<&Value> = self.job.args.iter().collect();
-        let future = caught(|| (self.node.run)(&values, ctx));
-        let result = match self.node.options.timeout {
-            // Boxed: a `Timeout` is large, and only nodes with a timeout need one.
-            Some(limit) => Box::pin(tokio::time::timeout(limit, future))
-                .await
-                .map_err(|_| Box::new(TimeoutError(limit)) as NodeError)?,
-            None => future.await,
-        };
-        result.map_err(NodeError::from)?
+        call(self.node, &self.job.args, ctx).await
     }
 
     /// The output as the stores will hold it, when any store is configured: its JSON, and whether
@@ -337,6 +369,7 @@ impl NodeTask<'_> {
             output: None,
             output_in_checkpoint: false,
             error: None,
+            worker: None,
         }
     }
 

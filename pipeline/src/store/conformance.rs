@@ -168,6 +168,7 @@ pub async fn check_audit_log(open: impl Fn() -> Arc<dyn AuditLog>) -> Result<(),
         output: None,
         output_in_checkpoint: false,
         error: None,
+        worker: None,
     };
     let created = first.create_run(&h).await;
     expect(

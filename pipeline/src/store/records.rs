@@ -147,6 +147,10 @@ pub struct AuditEntry {
     /// The error text, when the attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The fleet worker that ran the attempt (`pipeline::fleet::Worker`, feature `postgres`); `None` for
+    /// an attempt run by an engine in its own process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
 }
 
 /// Where a run stands, for people and tools listing runs: written by the engine when a run starts

@@ -21,7 +21,7 @@ const RECORDS: &str = "pipeline_node_records";
 
 impl PostgresStore {
     /// The header of `run_id` in `table` (`pipeline_runs` or `pipeline_audit_runs`).
-    pub(super) async fn header(
+    pub(crate) async fn header(
         &self,
         client: &impl GenericClient,
         table: &'static str,

@@ -108,6 +108,7 @@ pub struct PostgresStore {
 
 struct Inner {
     pool: Pool,
+    config: tokio_postgres::Config,
     /// Where the store connects, without the password, for messages.
     target: String,
     migrated: OnceCell<()>,
@@ -160,10 +161,11 @@ impl PostgresStore {
                 target: target.clone(),
                 source: DriverError::boxed(source),
             })?;
-        let locks = Locks::new(config, target.clone(), options.lock_wait);
+        let locks = Locks::new(config.clone(), target.clone(), options.lock_wait);
         Ok(PostgresStore {
             inner: Arc::new(Inner {
                 pool,
+                config,
                 target,
                 migrated: OnceCell::new(),
                 locks,
@@ -188,6 +190,11 @@ impl PostgresStore {
     /// Where the store connects (user, host, port and database; never the password).
     pub fn target(&self) -> &str {
         &self.inner.target
+    }
+
+    /// How to open a connection of its own (to `LISTEN` on it).
+    pub(crate) fn config(&self) -> &tokio_postgres::Config {
+        &self.inner.config
     }
 
     /// A pooled connection to a migrated database.

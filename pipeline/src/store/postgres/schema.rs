@@ -12,14 +12,21 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "store",
-    sql: include_str!("migrations/0001_store.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "store",
+        sql: include_str!("migrations/0001_store.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "fleet",
+        sql: include_str!("migrations/0002_fleet.sql"),
+    },
+];
 
 /// The schema version this build creates and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
 

@@ -1,0 +1,215 @@
+//! The engine's side of a fleet (feature `postgres`): submitting a run for workers, waiting for
+//! it wherever it ran, and cancelling it from any process.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{PipelineEngine, lifecycle};
+use crate::data::{Value, to_json};
+use crate::definition::Pipeline;
+use crate::error::PipelineError;
+use crate::fleet::{DONE, Listener, NewNode, node_status, sql};
+use crate::graph::Slot;
+use crate::node::OnError;
+use crate::result::{NodeFailure, PipelineResult, RunStatus};
+use crate::run_id::RunId;
+use crate::store::{PostgresStore, RunSummary};
+
+impl<P: Pipeline> PipelineEngine<P> {
+    /// Runs this engine's pipeline on a fleet of [`Worker`](crate::fleet::Worker)s sharing
+    /// `store`: [`submit`](PipelineEngine::submit) records runs for them,
+    /// [`wait`](PipelineEngine::wait) returns a run's result, [`cancel`](PipelineEngine::cancel)
+    /// stops one. The store is also the engine's checkpointer and audit log.
+    pub fn fleet(mut self, store: PostgresStore) -> Self {
+        self.checkpointer = Some(Arc::new(store.clone()));
+        self.audit = Some(Arc::new(store.clone()));
+        self.fleet = Some(store);
+        self
+    }
+
+    fn fleet_store(&self, run_id: &RunId) -> Result<&PostgresStore, PipelineError> {
+        self.fleet
+            .as_ref()
+            .ok_or_else(|| PipelineError::NoFleet(run_id.clone()))
+    }
+
+    /// Records a run of `inputs` for the fleet and returns its id at once; any worker that
+    /// serves this pipeline (same fingerprint) runs its nodes.
+    pub async fn submit(&self, inputs: P::Inputs) -> Result<RunId, PipelineError> {
+        self.submit_with_id(RunId::generate(), inputs).await
+    }
+
+    /// [`submit`](PipelineEngine::submit) with a chosen id;
+    /// [`PipelineError::RunExists`] when it is taken.
+    pub async fn submit_with_id(
+        &self,
+        run_id: RunId,
+        inputs: P::Inputs,
+    ) -> Result<RunId, PipelineError> {
+        let store = self.fleet_store(&run_id)?;
+        let json = to_json(&inputs).map_err(|source| PipelineError::Decode {
+            run_id: run_id.clone(),
+            what: "inputs (they do not serialize)".into(),
+            source,
+        })?;
+        let started_at_ms = lifecycle::now_ms();
+        let header = lifecycle::header(&self.graph, &run_id, json, started_at_ms);
+        let graph = &self.graph.inner;
+        let nodes: Vec<NewNode<'_>> = graph
+            .nodes
+            .iter()
+            .map(|node| NewNode {
+                id: &node.id,
+                upstream: node.upstream.len(),
+                fail_fast: node.options.on_error.unwrap_or(self.on_error) == OnError::FailFast,
+            })
+            .collect();
+        let summary = RunSummary::in_progress(
+            run_id.clone(),
+            self.graph.name(),
+            started_at_ms,
+            started_at_ms,
+            self.graph.node_ids(),
+            [],
+        );
+        sql::submit(store, &header, &nodes, &summary)
+            .await
+            .map_err(|e| PipelineError::from_store(&run_id, e))?;
+        Ok(run_id)
+    }
+
+    /// Waits until the run ends, whichever workers ran it, and returns its result. Woken by
+    /// `LISTEN/NOTIFY`, and looking every second in case a notification was lost.
+    pub async fn wait(&self, run_id: &RunId) -> Result<PipelineResult<P::Output>, PipelineError> {
+        let store = self.fleet_store(run_id)?;
+        let listener = Listener::start(store.config().clone(), DONE);
+        loop {
+            if let Some(result) = self.ended(store, run_id).await? {
+                return Ok(result);
+            }
+            tokio::select! {
+                () = listener.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// The result of a fleet run, or `None` while it runs.
+    async fn ended(
+        &self,
+        store: &PostgresStore,
+        run_id: &RunId,
+    ) -> Result<Option<PipelineResult<P::Output>>, PipelineError> {
+        let from_store = |e| PipelineError::from_store(run_id, e);
+        let Some(run) = sql::run_row(store, run_id).await.map_err(from_store)? else {
+            return Err(PipelineError::UnknownRun(run_id.clone()));
+        };
+        let status = match run.state.as_str() {
+            "completed" => RunStatus::Completed,
+            "failed" => RunStatus::Failed,
+            "cancelled" => RunStatus::Cancelled,
+            _ => return Ok(None),
+        };
+        let mut failures = BTreeMap::new();
+        let mut executed = Vec::new();
+        for node in &run.nodes {
+            if let Some(error) = &node.error
+                && node.state == "failed"
+            {
+                let failure = NodeFailure {
+                    error: error.clone(),
+                    attempts: node.attempt,
+                };
+                failures.insert(node.id.clone(), failure);
+            }
+            if matches!(node.state.as_str(), "completed" | "failed") {
+                executed.push(node.id.clone());
+            }
+        }
+        Ok(Some(PipelineResult {
+            run_id: run_id.clone(),
+            status,
+            output: self.fleet_output(store, run_id).await?,
+            nodes: run
+                .nodes
+                .iter()
+                .map(|n| (n.id.clone(), node_status(&n.state)))
+                .collect(),
+            failures,
+            restored: Vec::new(),
+            executed,
+            warnings: Vec::new(),
+        }))
+    }
+
+    /// The pipeline's output, from the stored outputs of the nodes it reads (`None` when one of
+    /// them did not complete).
+    async fn fleet_output(
+        &self,
+        store: &PostgresStore,
+        run_id: &RunId,
+    ) -> Result<Option<P::Output>, PipelineError> {
+        let graph = &self.graph.inner;
+        let ids: Vec<&str> = self
+            .graph
+            .output_nodes()
+            .into_iter()
+            .map(|i| &*graph.nodes[i as usize].id)
+            .collect();
+        let stored = sql::outputs(store, run_id, &ids)
+            .await
+            .map_err(|e| PipelineError::from_store(run_id, e))?;
+        let Some(header) = self.load_checkpoint(run_id).await?.map(|c| c.header) else {
+            return Ok(None);
+        };
+        let decode = |what: String, source| PipelineError::Decode {
+            run_id: run_id.clone(),
+            what,
+            source,
+        };
+        let mut values: Vec<Value> = Vec::new();
+        for slot in &graph.output_slots {
+            match *slot {
+                Slot::Input(i) => {
+                    let inputs: P::Inputs = serde_json::from_str(header.inputs.get())
+                        .map_err(|e| decode("inputs".into(), e))?;
+                    values.push((graph.inputs[i as usize].extract)(&inputs));
+                }
+                Slot::Node(i) => {
+                    let node = &graph.nodes[i as usize];
+                    let Some(json) = stored.get(&*node.id) else {
+                        return Ok(None);
+                    };
+                    let value = (node.codec.decode)(json)
+                        .map_err(|e| decode(format!("output of `{}`", node.id), e))?;
+                    values.push(value);
+                }
+            }
+        }
+        let refs: Vec<&Value> = values.iter().collect();
+        Ok((graph.output)(&refs))
+    }
+
+    /// Cancels a fleet run from any process: no node of it starts or commits any more, and its
+    /// waiters return [`RunStatus::Cancelled`]. `Ok(false)` when it had already ended.
+    pub async fn cancel(&self, run_id: &RunId) -> Result<bool, PipelineError> {
+        let store = self.fleet_store(run_id)?;
+        let Some(header) = self.load_checkpoint(run_id).await?.map(|c| c.header) else {
+            return Err(PipelineError::UnknownRun(run_id.clone()));
+        };
+        let summary = |nodes| RunSummary {
+            run_id: run_id.clone(),
+            pipeline: header.pipeline.clone(),
+            status: Some(RunStatus::Cancelled),
+            started_at_ms: header.started_at_ms,
+            updated_at_ms: lifecycle::now_ms(),
+            nodes,
+        };
+        match sql::cancel(store, run_id, summary).await {
+            Ok(Some(cancelled)) => Ok(cancelled),
+            Ok(None) => Err(PipelineError::UnknownRun(run_id.clone())),
+            Err(e) => Err(PipelineError::from_store(run_id, e)),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! One claimed node on a worker: its arguments read back from the store, its condition gate,
+//! one attempt, and the [`Resolution`] that records how it went.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::queue::{self, Claimed, Resolution};
+use super::served::ServedGraph;
+use crate::data::{Json, Value};
+use crate::engine::node_task;
+use crate::engine::now_ms;
+use crate::graph::{NodeDef, Slot};
+use crate::node::NodeContext;
+use crate::store::{AuditEntry, AuditStatus, NodeRecord, PostgresStore, StoreResult};
+
+/// The values a node reads, decoded from the run's header and its upstream nodes' records.
+struct Arguments {
+    args: Vec<Value>,
+    gate: Vec<Value>,
+    names: Vec<String>,
+}
+
+async fn arguments(
+    store: &PostgresStore,
+    graph: &dyn ServedGraph,
+    node: &NodeDef,
+    claimed: &Claimed,
+    inputs: &[Value],
+) -> StoreResult<Result<Arguments, String>> {
+    let nodes = graph.nodes();
+    let upstream: Vec<&str> = node
+        .upstream
+        .iter()
+        .map(|&u| &*nodes[u as usize].id)
+        .collect();
+    let stored = queue::outputs(store, &claimed.run_id, &upstream).await?;
+    let value = |slot: &Slot| -> Result<(Value, String), String> {
+        match *slot {
+            Slot::Input(i) => match (inputs.get(i as usize), graph.input_name(i as usize)) {
+                (Some(value), Some(name)) => Ok((Arc::clone(value), name.to_owned())),
+                _ => Err(format!("the run has no pipeline input {i}")),
+            },
+            Slot::Node(i) => {
+                let up = &nodes[i as usize];
+                let json = stored.get(&*up.id).ok_or_else(|| {
+                    format!("the output of `{}` is not in the run's checkpoint", up.id)
+                })?;
+                let value = (up.codec.decode)(json).map_err(|e| {
+                    format!("the stored output of `{}` does not decode: {e}", up.id)
+                })?;
+                Ok((value, up.id.to_string()))
+            }
+        }
+    };
+    let mut arguments = Arguments {
+        args: Vec::new(),
+        gate: Vec::new(),
+        names: Vec::new(),
+    };
+    for slot in &node.args {
+        match value(slot) {
+            Ok((value, name)) => {
+                arguments.args.push(value);
+                arguments.names.push(name);
+            }
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    for slot in node.gate.iter().flat_map(|g| &g.args) {
+        match value(slot) {
+            Ok((value, _)) => arguments.gate.push(value),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok(arguments))
+}
+
+/// Runs one claimed node's attempt (or skips it) and says how to resolve it. `inputs` are the
+/// run's pipeline input values.
+pub(crate) async fn execute(
+    store: &PostgresStore,
+    graph: &dyn ServedGraph,
+    claimed: &Claimed,
+    inputs: Result<&[Value], &str>,
+    worker: &str,
+) -> StoreResult<Resolution> {
+    let node = &graph.nodes()[claimed.node as usize];
+    if claimed.blocked {
+        return Ok(Resolution::Skipped);
+    }
+    let started_at_ms = now_ms();
+    let clock = Instant::now();
+    let entry = |status, names: Vec<String>| AuditEntry {
+        run_id: claimed.run_id.clone(),
+        node: node.id.to_string(),
+        status,
+        attempt: claimed.attempt,
+        started_at_ms,
+        finished_at_ms: now_ms(),
+        duration_us: clock.elapsed().as_micros() as u64,
+        inputs: Default::default(),
+        input_refs: names,
+        output: None,
+        output_in_checkpoint: false,
+        error: None,
+        worker: Some(worker.to_owned()),
+    };
+    let failed = |error: String, names: Vec<String>, retry: bool| {
+        let mut entry = entry(AuditStatus::Failed, names);
+        entry.error = Some(error);
+        let max = node.options.max_attempts();
+        match retry && claimed.attempt < max {
+            true => Resolution::Retry {
+                entry,
+                delay: node.options.backoff.delay(claimed.attempt),
+            },
+            false => Resolution::Failed { entry },
+        }
+    };
+    let inputs = match inputs {
+        Ok(inputs) => inputs,
+        Err(error) => return Ok(failed(error.to_owned(), Vec::new(), false)),
+    };
+    let arguments = match arguments(store, graph, node, claimed, inputs).await? {
+        Ok(arguments) => arguments,
+        Err(error) => return Ok(failed(error, Vec::new(), false)),
+    };
+    match node_task::gate(node, &arguments.gate) {
+        Ok(true) => {}
+        Ok(false) => return Ok(Resolution::Skipped),
+        // As in one process: a broken gate fails the node without retries.
+        Err(error) => return Ok(failed(error, arguments.names, false)),
+    }
+    let ctx = NodeContext {
+        run_id: claimed.run_id.clone(),
+        node_id: Arc::clone(&node.id),
+        attempt: claimed.attempt,
+    };
+    let output = node_task::call(node, &arguments.args, ctx)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|value| node_task::stored_output(node, &value));
+    Ok(match output {
+        Ok(json) => completed(
+            node,
+            claimed,
+            entry(AuditStatus::Completed, arguments.names),
+            json,
+        ),
+        Err(error) => failed(error, arguments.names, true),
+    })
+}
+
+fn completed(node: &NodeDef, claimed: &Claimed, mut entry: AuditEntry, json: Json) -> Resolution {
+    entry.output_in_checkpoint = true;
+    let record = NodeRecord {
+        node: node.id.to_string(),
+        attempt: claimed.attempt,
+        started_at_ms: entry.started_at_ms,
+        finished_at_ms: entry.finished_at_ms,
+        duration_us: entry.duration_us,
+        output: json,
+    };
+    Resolution::Completed { record, entry }
+}
