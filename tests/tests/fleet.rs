@@ -32,7 +32,11 @@ impl Fleet {
             _db: db,
         };
         for i in 0..n {
-            fleet.add(Worker::new(fleet.store.clone()).serve(graph).id(format!("w{i}")));
+            fleet.add(
+                Worker::new(fleet.store.clone())
+                    .serve(graph)
+                    .id(format!("w{i}")),
+            );
         }
         Some(fleet)
     }
@@ -47,10 +51,12 @@ impl Fleet {
         PipelineEngine::new(graph).fleet(self.store.clone())
     }
 
-    async fn stop(self) -> Vec<WorkerReport> {
+    /// Stops the workers gracefully and returns their reports (the database stays until the
+    /// fleet is dropped).
+    async fn stop(&mut self) -> Vec<WorkerReport> {
         self.shutdown.stop();
         let mut reports = Vec::new();
-        for worker in self.workers {
+        for worker in self.workers.drain(..) {
             reports.push(worker.await.unwrap().unwrap());
         }
         reports
@@ -65,7 +71,7 @@ struct Probe {
 }
 
 impl Probe {
-    /// `id` fails its first `times` attempts.
+    /// `id` fails its next `times` attempts.
     fn failing(self, id: &str, times: usize) -> Self {
         self.fail.lock().unwrap().insert(id.into(), times);
         self
@@ -108,6 +114,30 @@ fn diamond(probe: &Probe) -> Graph<u64, u64> {
     g.build(d).unwrap()
 }
 
+/// Waits for a run, failing the test after a minute instead of hanging it.
+async fn wait<O: Send + 'static>(
+    engine: &PipelineEngine<Graph<u64, O>>,
+    run_id: &RunId,
+) -> PipelineResult<O> {
+    tokio::time::timeout(Duration::from_secs(60), engine.wait(run_id))
+        .await
+        .unwrap_or_else(|_| panic!("run {run_id} did not end within a minute"))
+        .unwrap()
+}
+
+/// Submits `input` and waits for the run.
+async fn submit_and_wait<O: Send + 'static>(
+    engine: &PipelineEngine<Graph<u64, O>>,
+    input: u64,
+) -> PipelineResult<O> {
+    let run_id = engine.submit(input).await.unwrap();
+    wait(engine, &run_id).await
+}
+
+fn ok<T>(value: T) -> Result<T, std::io::Error> {
+    Ok(value)
+}
+
 fn statuses<O>(result: &PipelineResult<O>) -> Vec<(String, NodeStatus)> {
     result.nodes.iter().map(|(k, v)| (k.clone(), *v)).collect()
 }
@@ -115,14 +145,17 @@ fn statuses<O>(result: &PipelineResult<O>) -> Vec<(String, NodeStatus)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submitted_run_completes_on_the_workers_with_the_in_process_result() {
     let probe = Probe::default();
-    let Some(fleet) = Fleet::start(&diamond(&probe), 4).await else {
+    let Some(mut fleet) = Fleet::start(&diamond(&probe), 4).await else {
         return;
     };
     let engine = fleet.engine(diamond(&probe));
     let run_id = engine.submit(1).await.unwrap();
-    let result = engine.wait(&run_id).await.unwrap();
+    let result = wait(&engine, &run_id).await;
 
-    let local = PipelineEngine::new(diamond(&Probe::default())).run(1).await.unwrap();
+    let local = PipelineEngine::new(diamond(&Probe::default()))
+        .run(1)
+        .await
+        .unwrap();
     assert_eq!(result.status, RunStatus::Completed);
     assert_eq!(result.output, local.output);
     assert_eq!(result.output, Some((2 * 2) + (2 * 3)));
@@ -133,10 +166,599 @@ async fn a_submitted_run_completes_on_the_workers_with_the_in_process_result() {
     assert_eq!(recorded, ["a", "b", "c", "d", "e"]);
     let trail = engine.audit_trail(&run_id).await.unwrap().unwrap();
     assert_eq!(trail.len(), 5);
-    assert!(trail.iter().all(|e| e.worker.as_deref().is_some_and(|w| w.starts_with('w'))));
+    assert!(
+        trail
+            .iter()
+            .all(|e| e.worker.as_deref().is_some_and(|w| w.starts_with('w')))
+    );
     for id in ["a", "b", "c", "d", "e"] {
         assert_eq!(probe.ran(id), 1, "{id}");
     }
     let reports = fleet.stop().await;
     assert_eq!(reports.iter().map(|r| r.completed).sum::<u64>(), 5);
+}
+
+fn gated() -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new("gated");
+    let x = g.input("x", |x: &u64| *x);
+    let small = g
+        .node("small")
+        .when(x, |x| x < 10)
+        .run(x, |x, _| async move { ok(x) });
+    let _after = g
+        .node("after_small")
+        .run(small, |s, _| async move { ok(s + 1) });
+    let other = g.node("other").run(x, |x, _| async move { ok(x * 2) });
+    g.build(other).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_false_gate_skips_the_node_and_everything_downstream_writing_nothing() {
+    let Some(mut fleet) = Fleet::start(&gated(), 4).await else {
+        return;
+    };
+    let engine = fleet.engine(gated());
+    let result = submit_and_wait(&engine, 50).await;
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(result.output, Some(100));
+    assert_eq!(result.node("small"), Some(NodeStatus::Skipped));
+    assert_eq!(result.node("after_small"), Some(NodeStatus::Skipped));
+    let checkpoint = engine
+        .load_checkpoint(&result.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(checkpoint.completed().collect::<Vec<_>>(), ["other"]);
+    let trail = engine.audit_trail(&result.run_id).await.unwrap().unwrap();
+    assert!(trail.iter().all(|e| e.node == "other"), "{trail:?}");
+
+    let open = submit_and_wait(&engine, 5).await;
+    assert_eq!(open.node("small"), Some(NodeStatus::Completed));
+    assert_eq!(open.node("after_small"), Some(NodeStatus::Completed));
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_gate_fails_its_node() {
+    let graph = || {
+        let mut g = GraphBuilder::<u64>::new("bad_gate");
+        let x = g.input("x", |x: &u64| *x);
+        let n = g
+            .node("n")
+            .when(x, |_| panic!("gate exploded"))
+            .run(x, |x, _| async move { ok(x) });
+        g.build(n).unwrap()
+    };
+    let Some(mut fleet) = Fleet::start(&graph(), 2).await else {
+        return;
+    };
+    let result = submit_and_wait(&fleet.engine(graph()), 1).await;
+    assert_eq!(result.node("n"), Some(NodeStatus::Failed));
+    assert_eq!(
+        result.failures["n"].error,
+        "condition panicked: gate exploded"
+    );
+    fleet.stop().await;
+}
+
+/// `fail` fails while `slow` runs on another worker; `slow` finishes, nothing new starts.
+fn fail_fast(release: &Arc<tokio::sync::Notify>) -> Graph<u64, ()> {
+    let mut g = GraphBuilder::<u64>::new("fail_fast");
+    let x = g.input("x", |x: &u64| *x);
+    let r = Arc::clone(release);
+    let fail = g.node("fail").run(x, move |_, _| {
+        let r = Arc::clone(&r);
+        async move {
+            r.notify_one(); // `slow` is running now and finishes after this failure
+            Err::<u64, _>(std::io::Error::other("fail"))
+        }
+    });
+    let r = Arc::clone(release);
+    let slow = g.node("slow").run(x, move |x, _| {
+        let r = Arc::clone(&r);
+        async move {
+            r.notified().await;
+            ok(x)
+        }
+    });
+    let _after = g.node("after_slow").run(slow, |s, _| async move { ok(s) });
+    let _after_fail = g.node("after_fail").run(fail, |s, _| async move { ok(s) });
+    g.build(()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fast_stops_scheduling_and_lets_running_nodes_finish() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let Some(mut fleet) = Fleet::start(&fail_fast(&release), 4).await else {
+        return;
+    };
+    let result = submit_and_wait(&fleet.engine(fail_fast(&release)), 1).await;
+    assert_eq!(result.status, RunStatus::Failed);
+    assert_eq!(
+        statuses(&result),
+        vec![
+            ("after_fail".into(), NodeStatus::NotRun),
+            ("after_slow".into(), NodeStatus::NotRun),
+            ("fail".into(), NodeStatus::Failed),
+            ("slow".into(), NodeStatus::Completed),
+        ]
+    );
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_downstream_skips_dependents_and_keeps_independent_branches_running() {
+    let probe = Probe::default().failing("b", usize::MAX);
+    let Some(mut fleet) = Fleet::start(&diamond(&probe), 4).await else {
+        return;
+    };
+    let engine = fleet
+        .engine(diamond(&probe))
+        .on_error(OnError::SkipDownstream);
+    let result = submit_and_wait(&engine, 1).await;
+    assert_eq!(result.status, RunStatus::Failed);
+    assert_eq!(
+        statuses(&result),
+        vec![
+            ("a".into(), NodeStatus::Completed),
+            ("b".into(), NodeStatus::Failed),
+            ("c".into(), NodeStatus::Completed),
+            ("d".into(), NodeStatus::Skipped),
+            ("e".into(), NodeStatus::Completed),
+        ]
+    );
+    assert_eq!(result.failures["b"].error, "boom in b");
+    assert_eq!(result.output, None);
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_policy_overrides_the_pipeline_policy() {
+    let graph = || {
+        let mut g = GraphBuilder::<u64>::new("override");
+        let x = g.input("x", |x: &u64| *x);
+        let flaky = g
+            .node("flaky")
+            .on_error(OnError::SkipDownstream)
+            .run(x, |_, _| async {
+                Err::<u64, _>(std::io::Error::other("flaky"))
+            });
+        let _after = g.node("after").run(flaky, |f, _| async move { ok(f) });
+        let first = g.node("first").run(x, |x, _| async move { ok(x) });
+        let second = g.node("second").run(first, |x, _| async move { ok(x + 1) });
+        g.build(second).unwrap()
+    };
+    let Some(mut fleet) = Fleet::start(&graph(), 4).await else {
+        return;
+    };
+    let result = submit_and_wait(&fleet.engine(graph()), 1).await;
+    // `flaky` fails under its own SkipDownstream: the fail-fast pipeline keeps scheduling.
+    assert_eq!(result.node("after"), Some(NodeStatus::Skipped));
+    assert_eq!(result.node("second"), Some(NodeStatus::Completed));
+    assert_eq!(result.output, Some(2));
+    assert_eq!(result.status, RunStatus::Failed);
+    fleet.stop().await;
+}
+
+/// A node that fails twice then succeeds: three audited attempts, one checkpoint record, and
+/// the retries wait in the queue (a ready row with a later time), not in a sleeping worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_audit_every_attempt_and_only_the_last_decides() {
+    let graph = |probe: &Probe| {
+        let mut g = GraphBuilder::<u64>::new("retries");
+        let x = g.input("x", |x: &u64| *x);
+        let p = probe.clone();
+        let n = g
+            .node("n")
+            .retries(2)
+            .backoff(Backoff {
+                initial: Duration::from_millis(20),
+                max: Duration::from_millis(20),
+            })
+            .run(x, move |x, ctx| {
+                let p = p.clone();
+                async move {
+                    p.enter("n")?;
+                    Ok::<_, std::io::Error>(x * 100 + u64::from(ctx.attempt()))
+                }
+            });
+        g.build(n).unwrap()
+    };
+    let probe = Probe::default().failing("n", 2);
+    let Some(mut fleet) = Fleet::start(&graph(&probe), 2).await else {
+        return;
+    };
+    let engine = fleet.engine(graph(&probe));
+    let result = submit_and_wait(&engine, 7).await;
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(result.output, Some(703));
+    assert_eq!(probe.ran("n"), 3);
+    let trail = engine.audit_trail(&result.run_id).await.unwrap().unwrap();
+    let attempts: Vec<(u32, AuditStatus)> = trail.iter().map(|e| (e.attempt, e.status)).collect();
+    assert_eq!(
+        attempts,
+        [
+            (1, AuditStatus::Failed),
+            (2, AuditStatus::Failed),
+            (3, AuditStatus::Completed)
+        ]
+    );
+    assert_eq!(trail[0].error.as_deref(), Some("boom in n"));
+    let checkpoint = engine
+        .load_checkpoint(&result.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(checkpoint.nodes.len(), 1);
+    assert_eq!(checkpoint.nodes[0].attempt, 3);
+
+    let _ = probe.failing("n", 3);
+    let result = submit_and_wait(&engine, 7).await;
+    assert_eq!(result.status, RunStatus::Failed);
+    assert_eq!(result.failures["n"].attempts, 3);
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_never_returns_fails_with_a_timeout() {
+    let graph = || {
+        let mut g = GraphBuilder::<u64>::new("hangs");
+        let x = g.input("x", |x: &u64| *x);
+        let n = g
+            .node("n")
+            .timeout(Duration::from_millis(100))
+            .run(x, |x, _| async move {
+                std::future::pending::<()>().await;
+                ok(x)
+            });
+        g.build(n).unwrap()
+    };
+    let Some(mut fleet) = Fleet::start(&graph(), 1).await else {
+        return;
+    };
+    let result = submit_and_wait(&fleet.engine(graph()), 1).await;
+    assert_eq!(result.status, RunStatus::Failed);
+    assert_eq!(result.failures["n"].error, "timed out after 100ms");
+    fleet.stop().await;
+}
+
+/// `block` starts (and tells the test), then never returns; `after` depends on it.
+fn blocking(started: &Arc<tokio::sync::Notify>, probe: &Probe) -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new("blocking");
+    let x = g.input("x", |x: &u64| *x);
+    let (started, probe) = (Arc::clone(started), probe.clone());
+    let block = g.node("block").run(x, move |x, _| {
+        let (started, probe) = (Arc::clone(&started), probe.clone());
+        async move {
+            probe.enter("block")?;
+            started.notify_one();
+            if probe.ran("block") == 1 {
+                // The first attempt hangs: its worker dies or the run is cancelled meanwhile.
+                std::future::pending::<()>().await;
+            }
+            ok(x)
+        }
+    });
+    let after = g.node("after").run(block, |b, _| async move { ok(b + 1) });
+    g.build(after).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_from_another_engine_stops_the_run_and_its_running_node() {
+    let (started, probe) = (Arc::new(tokio::sync::Notify::new()), Probe::default());
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = PostgresStore::open(&db.url).unwrap();
+    let shutdown = Shutdown::new();
+    let worker = Worker::new(store.clone())
+        .serve(&blocking(&started, &probe))
+        .lease(Duration::from_millis(500), Duration::from_millis(50));
+    let worker = tokio::spawn(worker.run(shutdown.clone()));
+    let engine = PipelineEngine::new(blocking(&started, &probe)).fleet(store.clone());
+    let run_id = engine.submit(1).await.unwrap();
+    started.notified().await;
+
+    // Another engine (as another process would) cancels it.
+    let other = PipelineEngine::new(blocking(&started, &probe))
+        .fleet(PostgresStore::open(&db.url).unwrap());
+    assert!(other.cancel(&run_id).await.unwrap());
+    assert!(
+        !other.cancel(&run_id).await.unwrap(),
+        "a second cancel finds it ended"
+    );
+    let result = wait(&engine, &run_id).await;
+    assert_eq!(result.status, RunStatus::Cancelled);
+    assert_eq!(
+        statuses(&result),
+        vec![
+            ("after".into(), NodeStatus::NotRun),
+            ("block".into(), NodeStatus::NotRun)
+        ]
+    );
+    shutdown.stop();
+    let report = worker.await.unwrap().unwrap();
+    assert_eq!(
+        report.lost, 1,
+        "the running node's claim was fenced: {report:?}"
+    );
+    assert_eq!(report.completed, 0);
+    assert!(
+        engine
+            .load_checkpoint(&run_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .nodes
+            .is_empty()
+    );
+    let summary = AuditLog::summary(&store, &run_id).await.unwrap().unwrap();
+    assert_eq!(summary.status, Some(RunStatus::Cancelled));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workers_concurrency_caps_the_nodes_it_runs_at_once() {
+    let graph = |gauge: &Arc<(AtomicUsize, AtomicUsize)>, pairs: &Arc<tokio::sync::Barrier>| {
+        let mut g = GraphBuilder::<u64>::new("wide");
+        let x = g.input("x", |x: &u64| *x);
+        let mut outs = Vec::new();
+        for i in 0..6 {
+            let (gauge, pairs) = (Arc::clone(gauge), Arc::clone(pairs));
+            outs.push(g.node(format!("n{i}")).run(x, move |x, _| {
+                let (gauge, pairs) = (Arc::clone(&gauge), Arc::clone(&pairs));
+                async move {
+                    let now = gauge.0.fetch_add(1, Ordering::SeqCst) + 1;
+                    gauge.1.fetch_max(now, Ordering::SeqCst);
+                    // Two at a time meet here: with a cap of one this would never return.
+                    pairs.wait().await;
+                    gauge.0.fetch_sub(1, Ordering::SeqCst);
+                    ok(x)
+                }
+            }));
+        }
+        g.build(outs).unwrap()
+    };
+    let gauge = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let pairs = Arc::new(tokio::sync::Barrier::new(2));
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = PostgresStore::open(&db.url).unwrap();
+    let shutdown = Shutdown::new();
+    let worker = Worker::new(store.clone())
+        .serve(&graph(&gauge, &pairs))
+        .concurrency(2);
+    let worker = tokio::spawn(worker.run(shutdown.clone()));
+    let engine = PipelineEngine::new(graph(&gauge, &pairs)).fleet(store);
+    let run_id = engine.submit(1).await.unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(60), engine.wait(&run_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(gauge.1.load(Ordering::SeqCst), 2);
+    shutdown.stop();
+    assert_eq!(worker.await.unwrap().unwrap().completed, 6);
+}
+
+/// A worker built from another version of a pipeline (its fingerprint differs) never runs the
+/// nodes of runs submitted by this one: it leaves them for a worker of the same build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_of_another_build_leaves_the_nodes_alone() {
+    let version = |nodes: usize| {
+        let mut g = GraphBuilder::<u64>::new("versioned");
+        let mut last = g.input("x", |x: &u64| *x);
+        for i in 0..nodes {
+            last = g
+                .node(format!("n{i}"))
+                .run(last, |x, _| async move { ok(x + 1) });
+        }
+        g.build(last).unwrap()
+    };
+    let Some(mut fleet) = Fleet::start(&version(3), 1).await else {
+        return;
+    };
+    let engine = fleet.engine(version(2));
+    let run_id = engine.submit(1).await.unwrap();
+    fleet.add(
+        Worker::new(fleet.store.clone())
+            .serve(&version(2))
+            .id("same-build"),
+    );
+    let result = wait(&engine, &run_id).await;
+    assert_eq!(result.output, Some(3));
+    let trail = engine.audit_trail(&run_id).await.unwrap().unwrap();
+    assert!(
+        trail
+            .iter()
+            .all(|e| e.worker.as_deref() == Some("same-build")),
+        "{trail:?}"
+    );
+    let reports = fleet.stop().await;
+    assert_eq!(reports[0].completed, 0, "the other build ran nothing");
+}
+
+/// A worker that dies mid-node (stopped at once: no commit, no release) loses the node to
+/// another worker when its lease expires; the node is checkpointed once, by the new worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_node_runs_again_elsewhere_after_its_lease() {
+    let (started, probe) = (Arc::new(tokio::sync::Notify::new()), Probe::default());
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = PostgresStore::open(&db.url).unwrap();
+    let worker = |id: &str| {
+        Worker::new(store.clone())
+            .serve(&blocking(&started, &probe))
+            .lease(Duration::from_millis(300), Duration::from_millis(100))
+            .poll_interval(Duration::from_millis(50))
+            .id(id)
+    };
+    let dies = Shutdown::new();
+    let first = tokio::spawn(worker("dies").run(dies.clone()));
+    let engine = PipelineEngine::new(blocking(&started, &probe)).fleet(store.clone());
+    let run_id = engine.submit(1).await.unwrap();
+    started.notified().await;
+    dies.stop_now();
+    first.await.unwrap().unwrap();
+
+    let survives = Shutdown::new();
+    let second = tokio::spawn(worker("survives").run(survives.clone()));
+    let result = wait(&engine, &run_id).await;
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(result.output, Some(2));
+    assert_eq!(
+        probe.ran("block"),
+        2,
+        "at least once: the lost attempt ran again"
+    );
+    let checkpoint = engine.load_checkpoint(&run_id).await.unwrap().unwrap();
+    assert_eq!(checkpoint.completed().filter(|n| *n == "block").count(), 1);
+    let trail = engine.audit_trail(&run_id).await.unwrap().unwrap();
+    assert!(
+        trail
+            .iter()
+            .all(|e| e.worker.as_deref() == Some("survives")),
+        "{trail:?}"
+    );
+    survives.stop();
+    second.await.unwrap().unwrap();
+}
+
+/// A worker frozen past its lease (its whole runtime blocked, heartbeats too) finishes its node
+/// after another worker took it over: its commit is fenced, the other one's stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_commit_after_the_lease_lapsed_is_fenced() {
+    let graph = |probe: &Probe| {
+        let mut g = GraphBuilder::<u64>::new("frozen");
+        let x = g.input("x", |x: &u64| *x);
+        let p = probe.clone();
+        let n = g.node("n").run(x, move |x, _| {
+            let p = p.clone();
+            async move {
+                p.enter("n")?;
+                if p.ran("n") == 1 {
+                    // Freezes this worker's runtime (a GC pause, a stopped VM) past the lease.
+                    std::thread::sleep(Duration::from_millis(1500));
+                }
+                Ok::<_, std::io::Error>(x + p.ran("n") as u64 * 100)
+            }
+        });
+        g.build(n).unwrap()
+    };
+    let probe = Probe::default();
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = PostgresStore::open(&db.url).unwrap();
+    let worker = |id: &str| {
+        Worker::new(store.clone())
+            .serve(&graph(&probe))
+            .lease(Duration::from_millis(300), Duration::from_millis(100))
+            .poll_interval(Duration::from_millis(50))
+            .id(id)
+    };
+    // The frozen worker on a runtime of its own, one thread: the sleep stops all of it.
+    let (frozen_worker, frozen_stop) = (worker("frozen"), Shutdown::new());
+    let stop = frozen_stop.clone();
+    let frozen = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(frozen_worker.run(stop))
+    });
+    let engine = PipelineEngine::new(graph(&probe)).fleet(store.clone());
+    let run_id = engine.submit(1).await.unwrap();
+    let other_stop = Shutdown::new();
+    let other = tokio::spawn(worker("other").run(other_stop.clone()));
+    let result = wait(&engine, &run_id).await;
+    assert_eq!(probe.ran("n"), 2);
+    assert_eq!(
+        result.output,
+        Some(201),
+        "the second attempt's output stands"
+    );
+    frozen_stop.stop();
+    other_stop.stop();
+    let frozen = frozen.join().unwrap().unwrap();
+    assert_eq!(frozen.lost, 1, "{frozen:?}");
+    assert_eq!(frozen.completed, 0, "{frozen:?}");
+    assert_eq!(other.await.unwrap().unwrap().completed, 1);
+    let trail = engine.audit_trail(&run_id).await.unwrap().unwrap();
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0].worker.as_deref(), Some("other"));
+}
+
+/// A graceful stop finishes the node in flight; past the drain deadline it gives the claim
+/// back, and another worker takes the node at once (without waiting for the lease).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_drains_then_gives_back_what_is_left() {
+    let (started, probe) = (Arc::new(tokio::sync::Notify::new()), Probe::default());
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = PostgresStore::open(&db.url).unwrap();
+    let stop = Shutdown::new();
+    let first = Worker::new(store.clone())
+        .serve(&blocking(&started, &probe))
+        .drain_deadline(Duration::from_millis(200))
+        .id("leaving");
+    let first = tokio::spawn(first.run(stop.clone()));
+    let engine = PipelineEngine::new(blocking(&started, &probe)).fleet(store.clone());
+    let run_id = engine.submit(1).await.unwrap();
+    started.notified().await;
+    stop.stop();
+    let report = first.await.unwrap().unwrap();
+    assert_eq!(report.released, 1, "{report:?}");
+
+    // A lease of an hour: the node is taken at once only because it was given back.
+    let stays = Shutdown::new();
+    let second = Worker::new(store.clone())
+        .serve(&blocking(&started, &probe))
+        .lease(Duration::from_secs(3600), Duration::from_secs(1200))
+        .id("staying");
+    let second = tokio::spawn(second.run(stays.clone()));
+    let result = wait(&engine, &run_id).await;
+    assert_eq!(result.status, RunStatus::Completed);
+    stays.stop();
+    assert_eq!(second.await.unwrap().unwrap().completed, 2);
+}
+
+/// Two workers race for the same ready nodes: 2,000 single-node runs submitted at once, each
+/// node claimed by exactly one of them and committed exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_racing_for_each_node_commit_it_exactly_once() {
+    const RUNS: usize = 2_000;
+    let graph = || {
+        let mut g = GraphBuilder::<u64>::new("single");
+        let x = g.input("x", |x: &u64| *x);
+        let n = g.node("n").run(x, |x, _| async move { ok(x * 2) });
+        g.build(n).unwrap()
+    };
+    let Some(mut fleet) = Fleet::start(&graph(), 2).await else {
+        return;
+    };
+    let engine = fleet.engine(graph());
+    let mut ids = Vec::new();
+    for i in 0..RUNS {
+        ids.push(engine.submit(i as u64).await.unwrap());
+    }
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(wait(&engine, id).await.output, Some(i as u64 * 2));
+    }
+    let reports = fleet.stop().await;
+    assert_eq!(
+        reports.iter().map(|r| r.completed).sum::<u64>(),
+        RUNS as u64,
+        "{reports:?}"
+    );
+    assert!(
+        reports.iter().all(|r| r.lost == 0 && r.completed > 0),
+        "{reports:?}"
+    );
+    for id in ids.iter().step_by(97) {
+        let trail = engine.audit_trail(id).await.unwrap().unwrap();
+        assert_eq!(trail.len(), 1, "{id}");
+    }
 }

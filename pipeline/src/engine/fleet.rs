@@ -34,6 +34,12 @@ impl<P: Pipeline> PipelineEngine<P> {
             .ok_or_else(|| PipelineError::NoFleet(run_id.clone()))
     }
 
+    /// The engine's one listener for ended runs, shared by all its waits.
+    fn done_listener(&self, store: &PostgresStore) -> &Listener {
+        self.fleet_done
+            .get_or_init(|| Listener::start(store.config().clone(), DONE))
+    }
+
     /// Records a run of `inputs` for the fleet and returns its id at once; any worker that
     /// serves this pipeline (same fingerprint) runs its nodes.
     pub async fn submit(&self, inputs: P::Inputs) -> Result<RunId, PipelineError> {
@@ -83,13 +89,14 @@ impl<P: Pipeline> PipelineEngine<P> {
     /// `LISTEN/NOTIFY`, and looking every second in case a notification was lost.
     pub async fn wait(&self, run_id: &RunId) -> Result<PipelineResult<P::Output>, PipelineError> {
         let store = self.fleet_store(run_id)?;
-        let listener = Listener::start(store.config().clone(), DONE);
+        let listener = self.done_listener(store);
         loop {
+            let woken = listener.armed();
             if let Some(result) = self.ended(store, run_id).await? {
                 return Ok(result);
             }
             tokio::select! {
-                () = listener.notified() => {}
+                () = woken => {}
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }

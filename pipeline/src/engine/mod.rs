@@ -68,6 +68,8 @@ pub struct PipelineEngine<P: Pipeline> {
     audit_detail: AuditDetail,
     #[cfg(feature = "postgres")]
     fleet: Option<crate::store::PostgresStore>,
+    #[cfg(feature = "postgres")]
+    fleet_done: std::sync::OnceLock<crate::fleet::Listener>,
 }
 
 impl<P: Pipeline> PipelineEngine<P> {
@@ -85,6 +87,8 @@ impl<P: Pipeline> PipelineEngine<P> {
             audit_detail: AuditDetail::default(),
             #[cfg(feature = "postgres")]
             fleet: None,
+            #[cfg(feature = "postgres")]
+            fleet_done: std::sync::OnceLock::new(),
         }
     }
 

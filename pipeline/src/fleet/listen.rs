@@ -3,11 +3,13 @@
 //! also polls; a reconnect counts as a wake-up, so nothing waits a whole poll interval for a
 //! notification it missed.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::poll_fn;
 use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 use tokio_postgres::{AsyncMessage, Config, NoTls};
 
 /// Wakes its waiters when a notification arrives on its channel.
@@ -32,9 +34,13 @@ impl Listener {
         Listener { notify, task }
     }
 
-    /// Waits for the next notification (one that arrived since the last call counts).
-    pub async fn notified(&self) {
-        self.notify.notified().await
+    /// A wake-up for the next notification, armed now: take it before looking for work (or
+    /// checking a run), then await it, and nothing that arrives in between is missed. Every
+    /// armed wake-up fires on each notification.
+    pub fn armed(&self) -> Pin<Box<Notified<'_>>> {
+        let mut notified = Box::pin(self.notify.notified());
+        notified.as_mut().enable();
+        notified
     }
 }
 
@@ -69,9 +75,9 @@ async fn listen(
     });
     client.batch_execute(&format!("LISTEN {channel}")).await?;
     // Anything that happened while the connection was down was missed: wake everyone once.
-    wake.notify_one();
+    wake.notify_waiters();
     while messages.recv().await.is_some() {
-        wake.notify_one();
+        wake.notify_waiters();
     }
     driver.abort();
     Ok(())

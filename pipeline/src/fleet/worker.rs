@@ -238,17 +238,43 @@ type RunInputs = Result<Arc<Vec<Value>>, String>;
 
 /// What one node task reports back.
 enum Done {
-    Resolved(Resolution, Resolved),
+    Resolved(Kind, Resolved),
     Lost,
+}
+
+/// How a node task resolved its node, for the worker's report.
+#[derive(Clone, Copy)]
+enum Kind {
+    Completed,
+    FailedAttempt,
+    Skipped,
+}
+
+impl Kind {
+    fn of(resolution: &Resolution) -> Kind {
+        match resolution {
+            Resolution::Completed { .. } => Kind::Completed,
+            Resolution::Retry { .. } | Resolution::Failed { .. } => Kind::FailedAttempt,
+            Resolution::Skipped => Kind::Skipped,
+        }
+    }
 }
 
 /// A worker at work: its tasks, their claims, and what it did.
 struct Running {
     ctx: Arc<Context>,
     tasks: JoinSet<(Key, Done)>,
-    claims: HashMap<Key, (i32, tokio::task::AbortHandle)>,
+    claims: HashMap<Key, Held>,
     report: WorkerReport,
     warned: HashSet<(String, String)>,
+}
+
+/// A claim in flight: its fencing token, its task, and whether the task is committing (a lost
+/// lease then no longer aborts it: the commit's own fence decides).
+struct Held {
+    token: i32,
+    task: tokio::task::AbortHandle,
+    committing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What every node task of a worker shares.
@@ -295,6 +321,7 @@ impl Running {
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_check = None::<tokio::time::Instant>;
         loop {
+            let woken = listener.armed();
             let free = self.ctx.concurrency.saturating_sub(self.tasks.len());
             let mut pause = self.ctx.poll;
             if free > 0 {
@@ -325,7 +352,7 @@ impl Running {
                     self.finished(joined);
                 }
                 _ = heartbeat.tick() => self.renew().await,
-                () = listener.notified() => {}
+                () = woken => {}
                 () = tokio::time::sleep(pause) => {}
             }
         }
@@ -340,12 +367,19 @@ impl Running {
             let key = (claim.run_id.clone(), claim.node);
             let token = claim.claim;
             let ctx = Arc::clone(&self.ctx);
+            let committing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = Arc::clone(&committing);
             let task = Box::pin(async move {
-                let done = run_claimed(&ctx, &claim).await;
+                let done = run_claimed(&ctx, &claim, &flag).await;
                 ((claim.run_id, claim.node), done)
             });
-            let abort = self.tasks.spawn(task);
-            self.claims.insert(key, (token, abort));
+            let task = self.tasks.spawn(task);
+            let held = Held {
+                token,
+                task,
+                committing,
+            };
+            self.claims.insert(key, held);
         }
         Ok(n)
     }
@@ -354,46 +388,48 @@ impl Running {
         let Ok((key, done)) = joined else {
             return; // aborted: counted where it was aborted
         };
-        self.claims.remove(&key);
+        if self.claims.remove(&key).is_none() {
+            return; // its lease was found lost meanwhile, and counted then
+        }
         match done {
             Done::Resolved(_, Resolved::Fenced) | Done::Lost => self.report.lost += 1,
             Done::Resolved(resolution, Resolved::Done { ended }) => {
                 if ended {
                     tracing::info!(worker = %self.ctx.id, run = %key.0, "run ended");
                 }
-                self.count(&resolution);
+                match resolution {
+                    Kind::Completed => self.report.completed += 1,
+                    Kind::FailedAttempt => self.report.failed_attempts += 1,
+                    Kind::Skipped => self.report.skipped += 1,
+                }
             }
         }
     }
 
-    fn count(&mut self, resolution: &Resolution) {
-        match resolution {
-            Resolution::Completed { .. } => self.report.completed += 1,
-            Resolution::Retry { .. } | Resolution::Failed { .. } => {
-                self.report.failed_attempts += 1
-            }
-            Resolution::Skipped => self.report.skipped += 1,
-        }
-    }
-
-    /// Renews the leases of the nodes in flight; aborts those whose claim was lost.
-    async fn renew(&mut self) {
-        let held: Vec<(RunId, u32, i32)> = self
-            .claims
+    fn held(&self) -> Vec<(RunId, u32, i32)> {
+        self.claims
             .iter()
-            .map(|((run, node), (token, _))| (run.clone(), *node, *token))
-            .collect();
+            .map(|((run, node), held)| (run.clone(), *node, held.token))
+            .collect()
+    }
+
+    /// Renews the leases of the nodes in flight; aborts those whose claim was lost while they
+    /// still run the node (one that is committing, or done, is left to its commit's fence).
+    async fn renew(&mut self) {
+        let held = self.held();
         match queue::heartbeat(&self.ctx.store, &held, self.ctx.lease).await {
             Ok(kept) => {
                 let kept: HashSet<Key> = kept.into_iter().map(|(r, n, _)| (r, n)).collect();
-                self.claims.retain(|key, (_, abort)| {
-                    let keep = kept.contains(key);
-                    if !keep {
-                        tracing::warn!(run = %key.0, node = key.1, "lease lost; abandoning the node");
-                        abort.abort();
-                        self.report.lost += 1;
+                self.claims.retain(|key, held| {
+                    let busy = !held.task.is_finished()
+                        && !held.committing.load(std::sync::atomic::Ordering::SeqCst);
+                    if kept.contains(key) || !busy {
+                        return true;
                     }
-                    keep
+                    tracing::warn!(run = %key.0, node = key.1, "lease lost; abandoning the node");
+                    held.task.abort();
+                    self.report.lost += 1;
+                    false
                 });
             }
             Err(e) => tracing::warn!(worker = %self.ctx.id, error = %e, "cannot renew leases"),
@@ -449,11 +485,7 @@ impl Running {
         }
         if !self.claims.is_empty() {
             self.tasks.abort_all();
-            let held: Vec<(RunId, u32, i32)> = self
-                .claims
-                .iter()
-                .map(|((run, node), (token, _))| (run.clone(), *node, *token))
-                .collect();
+            let held = self.held();
             self.report.released += held.len() as u64;
             if let Err(e) = queue::release(&self.ctx.store, &held).await {
                 tracing::warn!(worker = %self.ctx.id, error = %e, "cannot release leases");
@@ -486,7 +518,11 @@ async fn retried<T, F: Future<Output = StoreResult<T>>>(
 use std::future::Future;
 
 /// Runs one claimed node and resolves it.
-async fn run_claimed(ctx: &Context, claimed: &Claimed) -> Done {
+async fn run_claimed(
+    ctx: &Context,
+    claimed: &Claimed,
+    committing: &std::sync::atomic::AtomicBool,
+) -> Done {
     let Some(graph) = ctx.served.get(&claimed.fingerprint) else {
         return Done::Lost;
     };
@@ -504,6 +540,7 @@ async fn run_claimed(ctx: &Context, claimed: &Claimed) -> Done {
     })
     .await;
     let downstream = &graph.downstream()[claimed.node as usize];
+    committing.store(true, std::sync::atomic::Ordering::SeqCst);
     let resolved = retried("commit the node", || {
         let summary = |status, nodes| RunSummary {
             run_id: claimed.run_id.clone(),
@@ -523,7 +560,7 @@ async fn run_claimed(ctx: &Context, claimed: &Claimed) -> Done {
         )
     })
     .await;
-    Done::Resolved(resolution, resolved)
+    Done::Resolved(Kind::of(&resolution), resolved)
 }
 
 /// The run's decoded pipeline inputs (or why they do not decode, which fails the node) and its
