@@ -629,15 +629,17 @@ async fn a_dead_workers_node_runs_again_elsewhere_after_its_lease() {
 /// after another worker took it over: its commit is fenced, the other one's stands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_commit_after_the_lease_lapsed_is_fenced() {
+    let started = Arc::new(tokio::sync::Notify::new());
     let graph = |probe: &Probe| {
         let mut g = GraphBuilder::<u64>::new("frozen");
         let x = g.input("x", |x: &u64| *x);
-        let p = probe.clone();
+        let (p, started) = (probe.clone(), Arc::clone(&started));
         let n = g.node("n").run(x, move |x, _| {
-            let p = p.clone();
+            let (p, started) = (p.clone(), Arc::clone(&started));
             async move {
                 p.enter("n")?;
                 if p.ran("n") == 1 {
+                    started.notify_one();
                     // Freezes this worker's runtime (a GC pause, a stopped VM) past the lease.
                     std::thread::sleep(Duration::from_millis(1500));
                 }
@@ -670,6 +672,7 @@ async fn a_late_commit_after_the_lease_lapsed_is_fenced() {
     });
     let engine = PipelineEngine::new(graph(&probe)).fleet(store.clone());
     let run_id = engine.submit(1).await.unwrap();
+    started.notified().await; // the frozen worker has the node
     let other_stop = Shutdown::new();
     let other = tokio::spawn(worker("other").run(other_stop.clone()));
     let result = wait(&engine, &run_id).await;
