@@ -152,6 +152,23 @@ pub trait DynPipeline: Send + Sync {
     fn fleet_graph(&self) -> Option<crate::fleet::FleetGraph> {
         None
     }
+
+    /// Submits a run on `inputs` (a JSON object) to the fleet on `store` (see
+    /// [`PipelineEngine::submit`]) and returns its id at once.
+    #[cfg(feature = "postgres")]
+    async fn submit(
+        &self,
+        store: crate::store::PostgresStore,
+        inputs: &str,
+    ) -> Result<RunId, PipelineError>;
+
+    /// Waits for a fleet run on `store` to end (see [`PipelineEngine::wait`]).
+    #[cfg(feature = "postgres")]
+    async fn wait(
+        &self,
+        store: crate::store::PostgresStore,
+        run_id: &RunId,
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
 }
 
 struct Registered<P>(PhantomData<fn() -> P>);
@@ -208,6 +225,31 @@ where
     #[cfg(feature = "postgres")]
     fn fleet_graph(&self) -> Option<crate::fleet::FleetGraph> {
         Some(crate::fleet::FleetGraph::of(&P::default().graph()))
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn submit(
+        &self,
+        store: crate::store::PostgresStore,
+        inputs: &str,
+    ) -> Result<RunId, PipelineError> {
+        let engine = PipelineEngine::new(P::default()).fleet(store);
+        let inputs: P::Inputs =
+            serde_json::from_str(inputs).map_err(|source| PipelineError::InvalidInputs {
+                pipeline: engine.graph().name().to_owned(),
+                source,
+            })?;
+        engine.submit(inputs).await
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn wait(
+        &self,
+        store: crate::store::PostgresStore,
+        run_id: &RunId,
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+        let engine = PipelineEngine::new(P::default()).fleet(store);
+        engine.wait(run_id).await.map(to_json)
     }
 }
 

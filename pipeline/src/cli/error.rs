@@ -38,6 +38,25 @@ pub enum CliError {
     /// `graph` was given neither a pipeline name nor a stored run.
     #[error("no pipeline or run named `{0}`")]
     NoPipelineOrRun(String),
+    /// A command-line option has a value it cannot take.
+    #[error("{option}: {reason}")]
+    InvalidOption {
+        /// The option.
+        option: String,
+        /// Why its value is refused.
+        reason: String,
+    },
+    /// The command needs a PostgreSQL store (a fleet command given another store).
+    #[error(
+        "`{command}` needs a PostgreSQL store: give --store postgres://USER@HOST/DB \
+         (or PIPELINE_STORE); `{store}` is not one"
+    )]
+    NeedsPostgres {
+        /// The command.
+        command: &'static str,
+        /// The store given.
+        store: String,
+    },
     /// An audit entry could not be written as JSON.
     #[error("cannot write an audit entry as JSON: {0}")]
     Json(#[source] serde_json::Error),

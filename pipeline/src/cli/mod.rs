@@ -10,9 +10,12 @@
 //! ops run Sales --input '{"path": "..."}'   start a run
 //! ops resume <run id>                       resume a run
 //! ops repair <run id>                       keep the valid prefix of a damaged run's files
+//! ops worker [--concurrency N]              run the fleet's nodes (postgres store) until Ctrl-C
+//! ops submit Sales --input '{..}' [--wait]  submit a run to the fleet's workers
 //! ```
 //!
-//! The store is `--store DIR` or `--store sqlite://FILE` (with the `sqlite` feature), or the
+//! The store is `--store DIR`, `--store sqlite://FILE` (with the `sqlite` feature) or
+//! `--store postgres://USER@HOST/DB` (with the `postgres` feature), or the
 //! `PIPELINE_STORE` environment variable; `./.pipeline` by default. It is opened by
 //! [`Stores::open`](crate::store::Stores::open), which other tools can call too.
 //!
@@ -34,7 +37,7 @@ pub use error::CliError;
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Cli {
-    /// Where runs are kept: a directory, or sqlite://FILE.
+    /// Where runs are kept: a directory, sqlite://FILE, or postgres://USER@HOST/DB.
     #[arg(
         long,
         global = true,

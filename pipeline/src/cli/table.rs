@@ -17,6 +17,21 @@ impl Table {
     pub fn row<const N: usize>(&mut self, cells: [String; N]) {
         self.rows.push(cells.into());
     }
+
+    /// The header with `more` columns after it.
+    pub fn with<const N: usize>(mut self, more: [&str; N]) -> Self {
+        self.rows[0].extend(more.iter().map(|h| h.to_string()));
+        self
+    }
+
+    /// A row of `first` then `rest` (for a table made with [`with`](Table::with)).
+    pub fn row_with<const A: usize, const B: usize>(
+        &mut self,
+        first: [String; A],
+        rest: [String; B],
+    ) {
+        self.rows.push(first.into_iter().chain(rest).collect());
+    }
 }
 
 impl fmt::Display for Table {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 pub use cancel::CancelHandle;
+#[cfg(feature = "postgres")]
 pub(crate) use lifecycle::now_ms;
 
 use crate::data::{RoundTrip, to_json};

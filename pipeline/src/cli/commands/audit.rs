@@ -38,7 +38,7 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
         }
         return Ok(0);
     }
-    let mut table = Table::new([
+    let header = [
         "STARTED",
         "NODE",
         "ATTEMPT",
@@ -46,9 +46,19 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
         "DURATION",
         "INPUTS",
         "OUTPUT / ERROR",
-    ]);
+    ];
+    // Runs done by a fleet say which worker ran each attempt.
+    let fleet = trail.iter().any(|e| e.worker.is_some());
+    let mut table = match fleet {
+        true => Table::new(["WORKER"]).with(header),
+        false => Table::new(header),
+    };
     for entry in entries {
-        table.row(row(&entry));
+        let cells = row(&entry);
+        match fleet {
+            true => table.row_with([entry.worker.clone().unwrap_or_default()], cells),
+            false => table.row(cells),
+        }
     }
     out!("{table}");
     Ok(0)

@@ -9,6 +9,10 @@ mod resume;
 mod run;
 mod runs;
 mod show;
+#[cfg(feature = "postgres")]
+mod submit;
+#[cfg(feature = "postgres")]
+mod worker;
 
 use clap::Subcommand;
 
@@ -34,6 +38,12 @@ pub(super) enum Command {
     /// Keep the valid prefix of a run whose files are damaged (the damaged file is copied aside;
     /// the nodes whose records are dropped run again on resume).
     Repair(repair::Args),
+    /// Submit a run to the fleet's workers (PostgreSQL store) and print its id.
+    #[cfg(feature = "postgres")]
+    Submit(submit::Args),
+    /// Run nodes of the fleet's runs (PostgreSQL store) until Ctrl-C.
+    #[cfg(feature = "postgres")]
+    Worker(worker::Args),
 }
 
 impl Command {
@@ -50,6 +60,22 @@ impl Command {
             Command::Run(args) => run::exec(args, stores()?).await,
             Command::Resume(args) => resume::exec(args, stores()?).await,
             Command::Repair(args) => repair::exec(args, &StoreSpec::parse(store)?),
+            #[cfg(feature = "postgres")]
+            Command::Submit(args) => submit::exec(args, postgres("submit", store)?).await,
+            #[cfg(feature = "postgres")]
+            Command::Worker(args) => worker::exec(args, postgres("worker", store)?).await,
         }
+    }
+}
+
+/// The PostgreSQL store `store` names, for the fleet's commands.
+#[cfg(feature = "postgres")]
+fn postgres(command: &'static str, store: &str) -> Result<crate::store::PostgresStore, CliError> {
+    match StoreSpec::parse(store)? {
+        StoreSpec::Postgres(url) => Ok(crate::store::PostgresStore::open(&url)?),
+        _ => Err(CliError::NeedsPostgres {
+            command,
+            store: store.to_owned(),
+        }),
     }
 }

@@ -22,7 +22,13 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
     outln!("pipeline {}", summary.pipeline);
     outln!("status   {}", status_text(summary.status));
     outln!("started  {}", format_time(summary.started_at_ms));
-    let mut table = Table::new(["NODE", "STATUS", "ATTEMPTS", "DURATION", "ERROR"]);
+    let header = ["NODE", "STATUS", "ATTEMPTS", "DURATION", "ERROR"];
+    // Runs done by a fleet say which worker ran each node's last attempt.
+    let fleet = trail.iter().any(|e| e.worker.is_some());
+    let mut table = match fleet {
+        true => Table::new(header).with(["WORKER"]),
+        false => Table::new(header),
+    };
     for node in &run.checkpoint.header.graph.nodes {
         let attempts: Vec<&AuditEntry> = trail.iter().filter(|e| e.node == node.id).collect();
         let duration = run
@@ -40,13 +46,18 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
             .get(&node.id)
             .copied()
             .unwrap_or(NodeStatus::NotRun);
-        table.row([
+        let worker = attempts.last().and_then(|e| e.worker.clone());
+        let cells = [
             node.id.clone(),
             status.to_string(),
             attempts.len().to_string(),
             duration.map_or_else(String::new, format_us),
             error,
-        ]);
+        ];
+        match fleet {
+            true => table.row_with(cells, [worker.unwrap_or_default()]),
+            false => table.row(cells),
+        }
     }
     out!("{table}");
     Ok(0)

@@ -1,0 +1,32 @@
+//! `submit`: records a run of a pipeline for the fleet's workers and prints its id (and, with
+//! `--wait`, waits for it and reports how it ended).
+
+use super::run::report;
+use crate::cli::error::CliError;
+use crate::cli::output::outln;
+use crate::cli::stored::find_pipeline;
+use crate::store::PostgresStore;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// The pipeline's name.
+    pipeline: String,
+    /// The inputs, as a JSON object with one field per pipeline input.
+    #[arg(long, default_value = "{}")]
+    input: String,
+    /// Wait for the run to end and report it, as `run` does.
+    #[arg(long)]
+    wait: bool,
+}
+
+pub(super) async fn exec(args: Args, store: PostgresStore) -> Result<i32, CliError> {
+    let info = find_pipeline(&args.pipeline)?;
+    let pipeline = (info.pipeline)();
+    let run_id = pipeline.submit(store.clone(), &args.input).await?;
+    outln!("submitted {run_id}");
+    if !args.wait {
+        return Ok(0);
+    }
+    let result = pipeline.wait(store, &run_id).await?;
+    Ok(report(&result))
+}
