@@ -345,3 +345,94 @@ fn repair_keeps_the_valid_prefix_of_a_damaged_run_and_says_what_it_dropped() {
     let out = ops(&sqlite, &["repair", &run_id]);
     assert!(out.stdout.contains("nothing to repair"), "{}", out.stdout);
 }
+
+/// Three `ops worker` processes on one PostgreSQL database run what `ops submit` records: a
+/// run that completes and one that fails, as `run` would report them, with `show` naming the
+/// worker of each node; Ctrl-C stops each worker cleanly.
+#[test]
+fn three_worker_processes_run_what_submit_records() {
+    let Some(db) = tests::postgres::TestDatabase::create() else {
+        return;
+    };
+    let store = db.url.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let mut workers: Vec<std::process::Child> = (0..3)
+        .map(|i| {
+            Command::new(OPS)
+                .args(["--store", store, "worker", "--concurrency", "2", "--id"])
+                .arg(format!("proc-{i}"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("a worker starts")
+        })
+        .collect();
+    // Each says it serves once its Ctrl-C handler is in place.
+    let mut banners = Vec::new();
+    for worker in &mut workers {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(worker.stdout.take().unwrap()).lines();
+        let banner = lines.next().unwrap().unwrap();
+        assert!(banner.contains("serving Revenue"), "{banner}");
+        banners.push(lines);
+    }
+
+    let rates = dir.path().join("rates.json");
+    std::fs::write(&rates, r#"{"EUR": 0.5}"#).unwrap();
+    let input = format!(
+        r#"{{"orders": "{ORDERS}", "rates": "{}"}}"#,
+        rates.display()
+    );
+    let good = ops(store, &["submit", "Revenue", "--input", &input, "--wait"]);
+    assert_eq!(good.code, 0, "{}{}", good.stdout, good.stderr);
+    assert!(good.stdout.starts_with("submitted "), "{}", good.stdout);
+    assert!(
+        good.stdout
+            .contains("output \"revenue 2599.00 USD = 1299.50 EUR\""),
+        "{}",
+        good.stdout
+    );
+
+    let missing = dir.path().join("missing.json");
+    let input = format!(
+        r#"{{"orders": "{ORDERS}", "rates": "{}"}}"#,
+        missing.display()
+    );
+    let bad = ops(store, &["submit", "Revenue", "--input", &input, "--wait"]);
+    assert_eq!(bad.code, 1, "{}{}", bad.stdout, bad.stderr);
+    assert!(
+        bad.stdout
+            .contains("table failed after 2 attempts: cannot read"),
+        "{}",
+        bad.stdout
+    );
+    let run_id = bad
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("submitted ");
+    let show = ops(store, &["show", run_id]);
+    assert!(show.stdout.contains("status   failed"), "{}", show.stdout);
+    let all = show.stdout.lines().find(|l| l.starts_with("all ")).unwrap();
+    assert!(all.contains("completed") && all.contains("proc-"), "{all}");
+
+    for (worker, lines) in workers.into_iter().zip(banners) {
+        let status = Command::new("kill")
+            .args(["-INT", &worker.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = worker.wait_with_output().unwrap();
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{rest:?}{stderr}");
+        assert!(
+            rest.iter().any(|l| l.starts_with("worker stopped: ")),
+            "{rest:?}"
+        );
+    }
+
+    let elsewhere = ops(dir.path().to_str().unwrap(), &["worker"]);
+    one_line_error(&elsewhere, "`worker` needs a PostgreSQL store");
+}

@@ -45,18 +45,34 @@ impl Shutdown {
     }
 
     /// A shutdown driven by Ctrl-C (SIGINT): the first stops gracefully, the second at once.
+    /// The signal handler is in place when this returns.
     pub fn on_ctrl_c() -> Shutdown {
         let shutdown = Shutdown::new();
         let signal = shutdown.clone();
+        #[cfg(unix)]
+        let mut interrupts =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::info!(
-                    "stopping: finishing the nodes in flight (Ctrl-C again to stop now)"
-                );
-                signal.stop();
-            }
-            if tokio::signal::ctrl_c().await.is_ok() {
-                signal.stop_now();
+            for stop_now in [false, true] {
+                #[cfg(unix)]
+                let received = match interrupts.as_mut() {
+                    Some(interrupts) => interrupts.recv().await.is_some(),
+                    None => false,
+                };
+                #[cfg(not(unix))]
+                let received = tokio::signal::ctrl_c().await.is_ok();
+                if !received {
+                    return;
+                }
+                match stop_now {
+                    false => {
+                        tracing::info!(
+                            "stopping: finishing the nodes in flight (Ctrl-C again to stop now)"
+                        );
+                        signal.stop();
+                    }
+                    true => signal.stop_now(),
+                }
             }
         });
         shutdown

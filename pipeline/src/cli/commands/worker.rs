@@ -58,13 +58,14 @@ pub(super) async fn exec(args: Args, store: PostgresStore) -> Result<i32, CliErr
             seconds("--heartbeat", args.heartbeat)?,
         )
         .drain_deadline(seconds("--drain", args.drain)?);
+    let shutdown = Shutdown::on_ctrl_c();
     outln!(
         "worker {} serving {} (concurrency {}); Ctrl-C to stop",
         worker.worker_id(),
         worker.pipelines().join(", "),
         args.concurrency
     );
-    let report = worker.run(Shutdown::on_ctrl_c()).await?;
+    let report = worker.run(shutdown).await?;
     outln!(
         "worker stopped: {} completed, {} failed attempts, {} skipped, {} lost, {} given back",
         report.completed,
