@@ -2,6 +2,7 @@
 //! stores and event handlers, failing stores, a PostgreSQL database per test, and the fingerprint check every test binary with
 //! `pipeline!`s runs.
 
+pub mod chaos;
 pub mod postgres;
 
 use std::convert::Infallible;
