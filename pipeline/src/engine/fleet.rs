@@ -86,14 +86,29 @@ impl<P: Pipeline> PipelineEngine<P> {
     }
 
     /// Waits until the run ends, whichever workers ran it, and returns its result. Woken by
-    /// `LISTEN/NOTIFY`, and looking every second in case a notification was lost.
+    /// `LISTEN/NOTIFY`, and looking every second in case a notification was lost. While the
+    /// server cannot be reached it keeps trying (with a warning in the log), as workers do: wrap
+    /// it in a timeout to give up.
     pub async fn wait(&self, run_id: &RunId) -> Result<PipelineResult<P::Output>, PipelineError> {
         let store = self.fleet_store(run_id)?;
         let listener = self.done_listener(store);
+        let mut pause = Duration::from_millis(50);
         loop {
             let woken = listener.armed();
-            if let Some(result) = self.ended(store, run_id).await? {
-                return Ok(result);
+            match self.ended(store, run_id).await {
+                Ok(Some(result)) => return Ok(result),
+                Ok(None) => pause = Duration::from_millis(50),
+                // The server is restarting or unreachable: keep waiting, as the workers do.
+                Err(PipelineError::Store {
+                    source: source @ crate::store::StoreError::Postgres { .. },
+                    ..
+                }) => {
+                    tracing::warn!(run = %run_id, error = %source, "cannot read the run; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
             tokio::select! {
                 () = woken => {}
