@@ -34,7 +34,7 @@ fn worker(url: &str, id: &str, log: &Path) -> Child {
 }
 
 /// The nodes `worker` holds now (running under its lease).
-async fn held_by(client: &tokio_postgres::Client, worker: &str) -> Vec<(String, i32, i32)> {
+async fn held_by(client: &tokio_postgres::Client, worker: &str) -> Vec<(String, i32, i64)> {
     client
         .query(
             "SELECT run_id, node, claim FROM pipeline_fleet_nodes \
@@ -49,7 +49,7 @@ async fn held_by(client: &tokio_postgres::Client, worker: &str) -> Vec<(String, 
 }
 
 /// How long until every node in `held` was claimed again by another worker (or resolved).
-async fn takeover(url: String, held: Vec<(String, i32, i32)>, killed: Instant) -> Duration {
+async fn takeover(url: String, held: Vec<(String, i32, i64)>, killed: Instant) -> Duration {
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -68,7 +68,7 @@ async fn takeover(url: String, held: Vec<(String, i32, i32)>, killed: Instant) -
                 .unwrap();
             // Still the killed worker's claim, running: not taken over yet. (Resolved means
             // the worker committed it between the look and the kill.)
-            if row.get::<_, i32>(0) == claim && row.get::<_, &str>(1) == "running" {
+            if row.get::<_, i64>(0) == claim && row.get::<_, &str>(1) == "running" {
                 still.push((run, node, claim));
             }
         }

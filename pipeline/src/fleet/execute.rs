@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::queue::{self, Claimed, Resolution};
+use super::commit::Resolution;
+use super::queue::Claimed;
+use super::read;
 use super::served::ServedGraph;
 use crate::data::{Json, Value};
 use crate::engine::node_task;
@@ -33,7 +35,7 @@ async fn arguments(
         .iter()
         .map(|&u| &*nodes[u as usize].id)
         .collect();
-    let stored = queue::outputs(store, &claimed.run_id, &upstream).await?;
+    let stored = read::outputs(store, &claimed.run_id, &upstream).await?;
     let value = |slot: &Slot| -> Result<(Value, String), String> {
         match *slot {
             Slot::Input(i) => match (inputs.get(i as usize), graph.input_name(i as usize)) {

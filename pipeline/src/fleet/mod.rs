@@ -21,9 +21,12 @@
 //! fences its late commit. A node's [`attempt`](crate::NodeContext::attempt) counts failed
 //! attempts only, so a worker killed mid-attempt does not use up the node's retries.
 
+mod commit;
 mod execute;
 mod listen;
 mod queue;
+mod read;
+mod running;
 mod served;
 mod worker;
 
@@ -32,8 +35,11 @@ pub use served::FleetGraph;
 pub use worker::{Shutdown, Worker, WorkerReport};
 
 pub(crate) use listen::Listener;
-pub(crate) use queue::{DONE, NewNode, node_status};
+pub(crate) use queue::{DONE, NewNode};
+pub(crate) use read::node_status;
 pub(crate) mod sql {
     //! The queue operations the engine's `submit`, `wait` and `cancel` call.
-    pub(crate) use super::queue::{cancel, outputs, run_row, submit};
+    pub(crate) use super::commit::cancel;
+    pub(crate) use super::queue::submit;
+    pub(crate) use super::read::{outputs, run_row};
 }

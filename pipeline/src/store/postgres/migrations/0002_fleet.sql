@@ -1,6 +1,6 @@
 -- The worker fleet's queue: one row per submitted run and one per node of it. A worker claims
--- ready nodes of any run (FOR UPDATE SKIP LOCKED) under a lease; `claim` counts the claims of a
--- node and fences every write of a worker that lost its lease.
+-- ready nodes of any run (FOR UPDATE SKIP LOCKED) under a lease; `claim` is the claim's token and
+-- fences every write of a worker that lost its lease.
 CREATE TABLE pipeline_fleet_runs (
     run_id text PRIMARY KEY REFERENCES pipeline_runs (run_id) ON DELETE CASCADE,
     pipeline text NOT NULL,
@@ -12,6 +12,7 @@ CREATE TABLE pipeline_fleet_runs (
     submitted_at timestamptz NOT NULL DEFAULT now(),
     ended_at timestamptz
 );
+CREATE SEQUENCE pipeline_fleet_claims;
 CREATE TABLE pipeline_fleet_nodes (
     run_id text NOT NULL REFERENCES pipeline_fleet_runs (run_id) ON DELETE CASCADE,
     node integer NOT NULL,
@@ -26,8 +27,8 @@ CREATE TABLE pipeline_fleet_nodes (
     fail_fast boolean NOT NULL,
     -- the attempt the next run of the node is (1 + failed attempts so far)
     attempt integer NOT NULL DEFAULT 1,
-    -- how often the node was claimed: the fencing token of the current claim
-    claim integer NOT NULL DEFAULT 0,
+    -- the fencing token of the current claim, from pipeline_fleet_claims (never reused)
+    claim bigint NOT NULL DEFAULT 0,
     not_before timestamptz NOT NULL DEFAULT now(),
     worker text,
     lease_expires_at timestamptz,

@@ -1,0 +1,220 @@
+//! The fleet against the local PostgreSQL server, printed as rows for `scripts/bench`:
+//! node completions per second with 1, 2 and 4 workers (no-op nodes), beside the in-process
+//! engine with the SQLite store in the same run; latency from `submit` to the first node
+//! starting (p50, p99); rows and bytes per node at 100, 1,000 and 10,000 nodes.
+//!
+//! `PIPELINE_BENCH_POSTGRES` names a database to create the bench's own database from
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`); the bench drops it at the end.
+
+use std::time::{Duration, Instant};
+
+use pipeline::fleet::{Shutdown, Worker};
+use pipeline::store::{PostgresStore, SqliteCheckpointer};
+use pipeline::{Graph, GraphBuilder, PipelineEngine};
+
+const RUNS: usize = 100;
+const WIDTH: usize = 50;
+
+fn wide(n: usize) -> Graph<u64, Vec<u64>> {
+    let mut g = GraphBuilder::<u64>::new(format!("wide{n}"));
+    let x = g.input("x", |x: &u64| *x);
+    let nodes: Vec<_> = (0..n)
+        .map(|i| {
+            g.node(format!("n{i}")).run(
+                x,
+                |x, _| async move { Ok::<_, std::convert::Infallible>(x) },
+            )
+        })
+        .collect();
+    g.build(nodes).unwrap()
+}
+
+async fn admin(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL answers (start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)");
+    tokio::spawn(connection);
+    client
+}
+
+/// A fresh database; returns its URL.
+async fn database(admin: &tokio_postgres::Client, server: &str, name: &str) -> String {
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin.batch_execute(&sql).await.unwrap();
+    }
+    format!("{}/{name}", server.rsplit_once('/').unwrap().0)
+}
+
+/// Node completions per second: RUNS runs of WIDTH no-op nodes submitted first, then `workers`
+/// workers (concurrency 32 each: no-op nodes finish at once, so a worker holds many to keep its
+/// claims and commits in batches) run them all.
+async fn throughput(url: &str, workers: usize) -> f64 {
+    let store = PostgresStore::open(url).unwrap();
+    store.migrate().await.unwrap();
+    let engine = PipelineEngine::new(wide(WIDTH)).fleet(store);
+    let mut ids = Vec::new();
+    for i in 0..RUNS {
+        ids.push(engine.submit(i as u64).await.unwrap());
+    }
+    let shutdown = Shutdown::new();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..workers {
+        let worker = Worker::new(PostgresStore::open(url).unwrap())
+            .serve(&wide(WIDTH))
+            .id(format!("bench-{i}"))
+            .concurrency(32);
+        tasks.push(tokio::spawn(worker.run(shutdown.clone())));
+    }
+    for id in &ids {
+        engine.wait(id).await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    shutdown.stop();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    (RUNS * WIDTH) as f64 / elapsed.as_secs_f64()
+}
+
+/// The same work in one process, run after run, with the SQLite checkpointer and audit log.
+async fn in_process_sqlite() -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteCheckpointer::open(dir.path().join("runs.db")).unwrap();
+    let engine = PipelineEngine::new(wide(WIDTH))
+        .audit_log(store.audit_log())
+        .checkpointer(store);
+    let started = Instant::now();
+    for i in 0..RUNS {
+        engine.run(i as u64).await.unwrap();
+    }
+    (RUNS * WIDTH) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// From `submit` to the node starting on an idle worker, over 200 one-node runs.
+async fn latency(url: &str) -> (Duration, Duration) {
+    let (sender, mut started) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let graph = move || {
+        let sender = sender.clone();
+        let mut g = GraphBuilder::<u64>::new("latency");
+        let x = g.input("x", |x: &u64| *x);
+        let n = g.node("n").run(x, move |x, _| {
+            let _ = sender.send(Instant::now());
+            async move { Ok::<_, std::convert::Infallible>(x) }
+        });
+        g.build(n).unwrap()
+    };
+    let store = PostgresStore::open(url).unwrap();
+    store.migrate().await.unwrap();
+    let shutdown = Shutdown::new();
+    let worker = Worker::new(store.clone()).serve(&graph()).concurrency(4);
+    let task = tokio::spawn(worker.run(shutdown.clone()));
+    let engine = PipelineEngine::new(graph()).fleet(store);
+    // Warm up the connections.
+    let id = engine.submit(0).await.unwrap();
+    started.recv().await.unwrap();
+    engine.wait(&id).await.unwrap();
+    let mut samples = Vec::new();
+    for i in 0..200 {
+        let submitted = Instant::now();
+        let id = engine.submit(i).await.unwrap();
+        let began = started.recv().await.unwrap();
+        samples.push(began - submitted);
+        engine.wait(&id).await.unwrap();
+    }
+    shutdown.stop();
+    task.await.unwrap().unwrap();
+    samples.sort();
+    (
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+    )
+}
+
+/// Rows and bytes (row data, `pg_column_size`) the store adds per node for one run of `n`
+/// no-op nodes.
+async fn footprint(url: &str, n: usize) -> (f64, f64) {
+    let client = admin(url).await;
+    let measure = || async {
+        let row = client
+            .query_one(
+                "SELECT \
+                 (SELECT count(*) FROM pipeline_node_records) + \
+                 (SELECT count(*) FROM pipeline_audit_entries) + \
+                 (SELECT count(*) FROM pipeline_fleet_nodes) + \
+                 (SELECT count(*) FROM pipeline_fleet_runs) + \
+                 (SELECT count(*) FROM pipeline_runs) + \
+                 (SELECT count(*) FROM pipeline_audit_runs) + \
+                 (SELECT count(*) FROM pipeline_run_summaries), \
+                 coalesce((SELECT sum(pg_column_size(t.*)) FROM pipeline_node_records t), 0) + \
+                 coalesce((SELECT sum(pg_column_size(t.*)) FROM pipeline_audit_entries t), 0) + \
+                 coalesce((SELECT sum(pg_column_size(t.*)) FROM pipeline_fleet_nodes t), 0) + \
+                 coalesce((SELECT sum(pg_column_size(t.*)) FROM pipeline_fleet_runs t), 0) + \
+                 coalesce((SELECT sum(pg_column_size(t.*)) FROM pipeline_runs t), 0) + \
+                 coalesce((SELECT sum(pg_column_size(t.*)) FROM pipeline_audit_runs t), 0) + \
+                 coalesce((SELECT sum(pg_column_size(t.*)) FROM pipeline_run_summaries t), 0)",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get::<_, i64>(0) as f64, row.get::<_, i64>(1) as f64)
+    };
+    let store = PostgresStore::open(url).unwrap();
+    store.migrate().await.unwrap();
+    let before = measure().await;
+    let engine = PipelineEngine::new(wide(n)).fleet(store.clone());
+    let id = engine.submit(1).await.unwrap();
+    let shutdown = Shutdown::new();
+    let worker = Worker::new(store).serve(&wide(n)).concurrency(16);
+    let task = tokio::spawn(worker.run(shutdown.clone()));
+    engine.wait(&id).await.unwrap();
+    shutdown.stop();
+    task.await.unwrap().unwrap();
+    let after = measure().await;
+    (
+        (after.0 - before.0) / n as f64,
+        (after.1 - before.1) / n as f64,
+    )
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let server = std::env::var("PIPELINE_BENCH_POSTGRES")
+            .unwrap_or("postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let admin_client = admin(&server).await;
+        let sqlite = in_process_sqlite().await;
+        println!("fleet_sqlite_in_process_nodes_per_s {sqlite:.0}");
+        for workers in [1, 2, 4] {
+            let url = database(&admin_client, &server, "pipeline_bench_fleet").await;
+            let rate = throughput(&url, workers).await;
+            println!("fleet_workers_{workers}_nodes_per_s {rate:.0}");
+        }
+        let url = database(&admin_client, &server, "pipeline_bench_fleet").await;
+        let (p50, p99) = latency(&url).await;
+        println!(
+            "fleet_submit_to_start_p50_ms {:.2}",
+            p50.as_secs_f64() * 1000.0
+        );
+        println!(
+            "fleet_submit_to_start_p99_ms {:.2}",
+            p99.as_secs_f64() * 1000.0
+        );
+        for n in [100, 1_000, 10_000] {
+            let (rows, bytes) = footprint(&url, n).await;
+            println!("fleet_rows_per_node_{n} {rows:.2}");
+            println!("fleet_bytes_per_node_{n} {bytes:.0}");
+        }
+        admin_client
+            .batch_execute("DROP DATABASE IF EXISTS pipeline_bench_fleet WITH (FORCE)")
+            .await
+            .unwrap();
+    });
+}

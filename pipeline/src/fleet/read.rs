@@ -1,0 +1,110 @@
+//! Reading the fleet's runs: a run's state and nodes, stored outputs, a run's header.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::data::Json;
+use crate::result::NodeStatus;
+use crate::run_id::RunId;
+use crate::store::{PostgresStore, RunHeader, StoreResult};
+
+/// A run as the fleet tables hold it.
+pub(crate) struct RunRow {
+    pub state: String,
+    pub nodes: Vec<NodeRow>,
+}
+
+/// A node as the fleet tables hold it.
+pub(crate) struct NodeRow {
+    pub id: String,
+    pub state: String,
+    pub attempt: u32,
+    pub error: Option<String>,
+}
+
+/// A node state of the fleet tables as a [`NodeStatus`] (a node not resolved is not run).
+pub(crate) fn node_status(state: &str) -> NodeStatus {
+    match state {
+        "completed" => NodeStatus::Completed,
+        "failed" => NodeStatus::Failed,
+        "skipped" => NodeStatus::Skipped,
+        _ => NodeStatus::NotRun,
+    }
+}
+
+/// The run's state and its nodes, in graph order; `None` when the fleet never had the run.
+pub(crate) async fn run_row(store: &PostgresStore, run_id: &RunId) -> StoreResult<Option<RunRow>> {
+    let client = store.client().await?;
+    let id = run_id.as_str();
+    let Some(run) = client
+        .query_opt(
+            "SELECT state FROM pipeline_fleet_runs WHERE run_id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(store.error("read"))?
+    else {
+        return Ok(None);
+    };
+    let rows = client
+        .query(
+            "SELECT node_id, state, attempt, error FROM pipeline_fleet_nodes \
+             WHERE run_id = $1 ORDER BY node",
+            &[&id],
+        )
+        .await
+        .map_err(store.error("read"))?;
+    let nodes = rows
+        .iter()
+        .map(|r| NodeRow {
+            id: r.get(0),
+            state: r.get(1),
+            attempt: r.get::<_, i32>(2).max(0) as u32,
+            error: r.get(3),
+        })
+        .collect();
+    Ok(Some(RunRow {
+        state: run.get(0),
+        nodes,
+    }))
+}
+
+/// The stored outputs of `nodes` of a run, by node id.
+pub(crate) async fn outputs(
+    store: &PostgresStore,
+    run_id: &RunId,
+    nodes: &[&str],
+) -> StoreResult<HashMap<String, Json>> {
+    if nodes.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let client = store.client().await?;
+    let rows = client
+        .query(
+            "SELECT seq, node, output FROM pipeline_node_records \
+             WHERE run_id = $1 AND node = ANY($2)",
+            &[&run_id.as_str(), &nodes],
+        )
+        .await
+        .map_err(store.error("read"))?;
+    let mut outputs = HashMap::new();
+    for row in rows {
+        let seq: i64 = row.get(0);
+        let corrupt = |e: &dyn std::fmt::Display| {
+            store.corrupt("pipeline_node_records", seq, "node output", e)
+        };
+        let text = String::from_utf8(row.get::<_, Vec<u8>>(2)).map_err(|e| corrupt(&e))?;
+        let json = serde_json::value::RawValue::from_string(text).map_err(|e| corrupt(&e))?;
+        outputs.insert(row.get(1), Arc::from(json));
+    }
+    Ok(outputs)
+}
+
+/// The header of a stored run.
+pub(crate) async fn header(
+    store: &PostgresStore,
+    run_id: &RunId,
+) -> StoreResult<Option<RunHeader>> {
+    let client = store.client().await?;
+    store.header(&**client, "pipeline_runs", run_id).await
+}

@@ -1,0 +1,428 @@
+//! A worker at work: claims ready nodes, runs each on a task of its own, commits their
+//! resolutions in batches (one transaction for whatever finished meanwhile), renews its leases,
+//! and drains when told to stop.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use super::commit::{self, Item, Resolution, Resolved};
+use super::execute::execute;
+use super::listen::Listener;
+use super::queue::{self, Claimed};
+use super::read;
+use super::served::{Served, ServedGraph};
+use super::worker::{Shutdown, WorkerReport};
+use crate::data::Value;
+use crate::run_id::RunId;
+use crate::store::{PostgresStore, StoreResult};
+
+/// How a worker works (see `Worker`'s builder methods).
+pub(crate) struct Settings {
+    pub id: String,
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    pub poll: Duration,
+    pub drain: Duration,
+}
+
+/// The most resolutions one commit writes.
+const BATCH: usize = 64;
+
+/// How long a worker with fewer than half its slots free waits for more to free up before it
+/// claims.
+const GATHER: Duration = Duration::from_millis(3);
+
+type Key = (RunId, u32);
+type RunInputs = Result<Arc<Vec<Value>>, String>;
+
+/// What one node task reports back.
+enum Done {
+    Resolved(Kind, Resolved),
+    Lost,
+}
+
+/// How a node task resolved its node, for the worker's report.
+#[derive(Clone, Copy)]
+enum Kind {
+    Completed,
+    FailedAttempt,
+    Skipped,
+}
+
+impl Kind {
+    fn of(resolution: &Resolution) -> Kind {
+        match resolution {
+            Resolution::Completed { .. } => Kind::Completed,
+            Resolution::Retry { .. } | Resolution::Failed { .. } => Kind::FailedAttempt,
+            Resolution::Skipped => Kind::Skipped,
+        }
+    }
+}
+
+/// A worker at work: its tasks, their claims, and what it did.
+pub(crate) struct Running {
+    ctx: Arc<Context>,
+    committer: tokio::task::JoinHandle<()>,
+    tasks: JoinSet<(Key, Done)>,
+    claims: HashMap<Key, Held>,
+    report: WorkerReport,
+    warned: HashSet<(String, String)>,
+}
+
+/// A claim in flight: its fencing token, its task, and whether the task is committing (a lost
+/// lease then no longer aborts it: the commit's own fence decides).
+struct Held {
+    token: i64,
+    task: tokio::task::AbortHandle,
+    committing: Arc<AtomicBool>,
+}
+
+/// What every node task of a worker shares.
+struct Context {
+    store: PostgresStore,
+    served: Served,
+    fingerprints: Vec<String>,
+    id: String,
+    concurrency: usize,
+    lease: Duration,
+    heartbeat: Duration,
+    poll: Duration,
+    drain: Duration,
+    /// Each run's decoded pipeline inputs and start time, read once per run.
+    runs: std::sync::Mutex<HashMap<RunId, (RunInputs, u64)>>,
+    /// Where node tasks hand their resolutions to the committer.
+    commits: mpsc::UnboundedSender<(Item, oneshot::Sender<Resolved>)>,
+}
+
+impl Running {
+    pub fn new(store: PostgresStore, served: Served, settings: Settings) -> Running {
+        let fingerprints = served.fingerprints();
+        let (commits, queue) = mpsc::unbounded_channel();
+        let committer = tokio::spawn(committer(store.clone(), settings.id.clone(), queue));
+        Running {
+            ctx: Arc::new(Context {
+                store,
+                served,
+                fingerprints,
+                id: settings.id,
+                concurrency: settings.concurrency,
+                lease: settings.lease,
+                heartbeat: settings.heartbeat,
+                poll: settings.poll,
+                drain: settings.drain,
+                runs: Default::default(),
+                commits,
+            }),
+            committer,
+            tasks: JoinSet::new(),
+            claims: HashMap::new(),
+            report: WorkerReport::default(),
+            warned: HashSet::new(),
+        }
+    }
+
+    /// Claims and runs nodes until a stop is asked for.
+    pub async fn work(&mut self, listener: &Listener, shutdown: &Shutdown) {
+        let mut heartbeat = tokio::time::interval(self.ctx.heartbeat);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_check = None::<tokio::time::Instant>;
+        let mut gather = None::<tokio::time::Instant>;
+        loop {
+            let woken = listener.armed();
+            let free = self.ctx.concurrency.saturating_sub(self.tasks.len());
+            let mut pause = self.ctx.poll;
+            // Claim in batches: at once when half the slots are free (or all are), otherwise a
+            // few milliseconds later, so one claim serves several finished nodes.
+            let now = tokio::time::Instant::now();
+            let eager = free * 2 >= self.ctx.concurrency || self.tasks.is_empty();
+            let wait = match (free > 0 && !eager, gather) {
+                (false, _) => None,
+                (true, None) => Some(now + GATHER),
+                (true, Some(at)) => Some(at),
+            };
+            gather = wait.filter(|at| *at > now);
+            if let Some(at) = gather {
+                pause = at - now;
+            } else if free > 0 {
+                match self.claim(free).await {
+                    Ok(claimed) if claimed == free => pause = Duration::ZERO,
+                    Ok(_) => {
+                        let due = queue::next_due(&self.ctx.store, &self.ctx.fingerprints).await;
+                        if let Ok(Some(due)) = due {
+                            pause = pause.min(due);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(worker = %self.ctx.id, error = %e, "cannot claim nodes")
+                    }
+                }
+            }
+            if last_check.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                self.warn_unserved().await;
+                last_check = Some(tokio::time::Instant::now());
+            }
+            if pause.is_zero() && !shutdown.graceful.is_cancelled() {
+                continue;
+            }
+            tokio::select! {
+                biased;
+                () = shutdown.graceful.cancelled() => return,
+                Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    self.finished(joined);
+                }
+                _ = heartbeat.tick() => self.renew().await,
+                () = woken => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// Claims up to `free` nodes and starts a task for each; returns how many it claimed.
+    async fn claim(&mut self, free: usize) -> StoreResult<usize> {
+        let ctx = &self.ctx;
+        let claimed = queue::claim(&ctx.store, &ctx.id, &ctx.fingerprints, free, ctx.lease).await?;
+        let n = claimed.len();
+        for claim in claimed {
+            let key = (claim.run_id.clone(), claim.node);
+            let token = claim.claim;
+            let ctx = Arc::clone(&self.ctx);
+            let committing = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&committing);
+            let task = Box::pin(async move {
+                let done = run_claimed(&ctx, &claim, &flag).await;
+                ((claim.run_id, claim.node), done)
+            });
+            let task = self.tasks.spawn(task);
+            let held = Held {
+                token,
+                task,
+                committing,
+            };
+            self.claims.insert(key, held);
+        }
+        Ok(n)
+    }
+
+    fn finished(&mut self, joined: Result<(Key, Done), tokio::task::JoinError>) {
+        let Ok((key, done)) = joined else {
+            return; // aborted: counted where it was aborted
+        };
+        if self.claims.remove(&key).is_none() {
+            return; // its lease was found lost meanwhile, and counted then
+        }
+        match done {
+            Done::Resolved(_, Resolved::Fenced) | Done::Lost => self.report.lost += 1,
+            Done::Resolved(resolution, Resolved::Done { ended }) => {
+                if ended {
+                    tracing::info!(worker = %self.ctx.id, run = %key.0, "run ended");
+                }
+                match resolution {
+                    Kind::Completed => self.report.completed += 1,
+                    Kind::FailedAttempt => self.report.failed_attempts += 1,
+                    Kind::Skipped => self.report.skipped += 1,
+                }
+            }
+        }
+    }
+
+    fn held(&self) -> Vec<(RunId, u32, i64)> {
+        self.claims
+            .iter()
+            .map(|((run, node), held)| (run.clone(), *node, held.token))
+            .collect()
+    }
+
+    /// Renews the leases of the nodes in flight; aborts those whose claim was lost while they
+    /// still run the node (one that is committing, or done, is left to its commit's fence).
+    async fn renew(&mut self) {
+        let held = self.held();
+        match queue::heartbeat(&self.ctx.store, &held, self.ctx.lease).await {
+            Ok(kept) => {
+                let kept: HashSet<Key> = kept.into_iter().map(|(r, n, _)| (r, n)).collect();
+                self.claims.retain(|key, held| {
+                    let busy = !held.task.is_finished() && !held.committing.load(Ordering::SeqCst);
+                    if kept.contains(key) || !busy {
+                        return true;
+                    }
+                    tracing::warn!(run = %key.0, node = key.1, "lease lost; abandoning the node");
+                    held.task.abort();
+                    self.report.lost += 1;
+                    false
+                });
+            }
+            Err(e) => tracing::warn!(worker = %self.ctx.id, error = %e, "cannot renew leases"),
+        }
+    }
+
+    /// Logs, once per version, the runs of a pipeline this worker knows by name that wait for a
+    /// worker of another build (their fingerprint differs): it leaves their nodes alone.
+    async fn warn_unserved(&mut self) {
+        let names = self.ctx.served.names();
+        let Ok(client) = self.ctx.store.client().await else {
+            return;
+        };
+        let rows = client
+            .query(
+                "SELECT DISTINCT pipeline, fingerprint FROM pipeline_fleet_runs \
+                 WHERE state = 'running' AND pipeline = ANY($1) AND fingerprint <> ALL($2)",
+                &[&names, &self.ctx.fingerprints],
+            )
+            .await;
+        for row in rows.iter().flatten() {
+            let key: (String, String) = (row.get(0), row.get(1));
+            if self.warned.insert(key.clone()) {
+                tracing::warn!(
+                    worker = %self.ctx.id,
+                    pipeline = key.0,
+                    fingerprint = key.1,
+                    "runs of this pipeline were submitted by another build (fingerprint \
+                     differs); this worker leaves their nodes for a worker of that build"
+                );
+            }
+        }
+    }
+
+    /// Finishes the nodes in flight within the drain deadline (or none, on a stop now), gives
+    /// the rest back, and reports.
+    pub async fn drain(mut self, shutdown: &Shutdown) -> WorkerReport {
+        let deadline = tokio::time::sleep(self.ctx.drain);
+        tokio::pin!(deadline);
+        let mut heartbeat = tokio::time::interval(self.ctx.heartbeat);
+        while !self.tasks.is_empty() {
+            tokio::select! {
+                biased;
+                () = shutdown.now.cancelled() => {
+                    self.tasks.abort_all();
+                    self.committer.abort();
+                    tracing::warn!(worker = %self.ctx.id, "stopped at once; leases will expire");
+                    return self.report;
+                }
+                () = &mut deadline => break,
+                Some(joined) = self.tasks.join_next() => self.finished(joined),
+                _ = heartbeat.tick() => self.renew().await,
+            }
+        }
+        if !self.claims.is_empty() {
+            self.tasks.abort_all();
+            let held = self.held();
+            self.report.released += held.len() as u64;
+            if let Err(e) = queue::release(&self.ctx.store, &held).await {
+                tracing::warn!(worker = %self.ctx.id, error = %e, "cannot release leases");
+            }
+        }
+        tracing::info!(worker = %self.ctx.id, report = ?self.report, "worker stopped");
+        self.report
+    }
+}
+
+/// Retries a store operation until it succeeds: the server may be restarting. The node's lease
+/// decides meanwhile whether this worker still holds the node.
+async fn retried<T, F: Future<Output = StoreResult<T>>>(
+    what: &str,
+    mut op: impl FnMut() -> F,
+) -> T {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match op().await {
+            Ok(value) => return value,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot {what}; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Runs one claimed node and resolves it.
+async fn run_claimed(ctx: &Context, claimed: &Claimed, committing: &AtomicBool) -> Done {
+    let Some(graph) = ctx.served.get(&claimed.fingerprint) else {
+        return Done::Lost;
+    };
+    let Some((inputs, started_at_ms)) =
+        retried("read the run", || run_inputs(ctx, graph, claimed)).await
+    else {
+        return Done::Lost;
+    };
+    let resolution = retried("read the node's arguments", || {
+        let inputs = inputs
+            .as_deref()
+            .map(|v| v.as_slice())
+            .map_err(String::as_str);
+        execute(&ctx.store, &**graph, claimed, inputs, &ctx.id)
+    })
+    .await;
+    let kind = Kind::of(&resolution);
+    let item = Item {
+        claimed: claimed.clone(),
+        resolution,
+        downstream: graph.downstream()[claimed.node as usize].clone(),
+        pipeline: graph.name().to_owned(),
+        started_at_ms,
+    };
+    committing.store(true, Ordering::SeqCst);
+    let (answer, resolved) = oneshot::channel();
+    if ctx.commits.send((item, answer)).is_err() {
+        return Done::Lost;
+    }
+    match resolved.await {
+        Ok(resolved) => Done::Resolved(kind, resolved),
+        Err(_) => Done::Lost,
+    }
+}
+
+/// Commits what the node tasks hand over, in batches: whatever is waiting when a commit starts
+/// goes into it (at most [`BATCH`]), so a busy worker writes many nodes per transaction.
+async fn committer(
+    store: PostgresStore,
+    worker: String,
+    mut queue: mpsc::UnboundedReceiver<(Item, oneshot::Sender<Resolved>)>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (items, answers): (Vec<Item>, Vec<_>) = batch.into_iter().unzip();
+        let resolved = retried("commit nodes", || commit::resolve(&store, &worker, &items)).await;
+        for (answer, resolved) in answers.into_iter().zip(resolved) {
+            let _ = answer.send(resolved);
+        }
+    }
+}
+
+/// The run's decoded pipeline inputs (or why they do not decode, which fails the node) and its
+/// start time; `None` when the run is gone.
+async fn run_inputs(
+    ctx: &Context,
+    graph: &Arc<dyn ServedGraph>,
+    claimed: &Claimed,
+) -> StoreResult<Option<(RunInputs, u64)>> {
+    if let Some(known) = crate::sync::lock(&ctx.runs).get(&claimed.run_id) {
+        return Ok(Some(known.clone()));
+    }
+    let Some(header) = read::header(&ctx.store, &claimed.run_id).await? else {
+        return Ok(None);
+    };
+    let inputs = graph
+        .inputs(&header.inputs)
+        .map(Arc::new)
+        .map_err(|e| format!("the run's inputs do not decode: {e}"));
+    let mut runs = crate::sync::lock(&ctx.runs);
+    if runs.len() > 1024 {
+        runs.clear();
+    }
+    let known = (inputs, header.started_at_ms);
+    runs.insert(claimed.run_id.clone(), known.clone());
+    Ok(Some(known))
+}
