@@ -17,6 +17,8 @@ mod inspect;
 #[path = "../src/bin/ops.rs"]
 mod ops;
 
+use std::path::Path;
+
 use pipeline::{NodeStatus, RunStatus};
 
 fn text(out: Vec<u8>) -> String {
@@ -119,4 +121,36 @@ fn every_example_pipeline_has_the_same_fingerprint_at_compile_time_and_run_time(
         let run_time = (info.pipeline)().signature().fingerprint();
         assert_eq!(info.fingerprint(), run_time, "pipeline `{}`", info.name);
     }
+}
+
+/// `cargo run -p examples --example fleet`: three worker processes run five submitted runs. The
+/// example's binary is built by `cargo test` beside this test's.
+#[test]
+fn fleet_runs_submitted_runs_on_three_worker_processes() {
+    let Some(db) = tests::postgres::TestDatabase::create() else {
+        return;
+    };
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|target| target.join("examples").join("fleet"))
+        .unwrap();
+    assert!(example.exists(), "cargo test builds {}", example.display());
+    let out = std::process::Command::new(&example)
+        .env("PIPELINE_EXAMPLE_POSTGRES", &db.url)
+        .output()
+        .unwrap();
+    let stdout = text(out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(out.stderr));
+    assert!(
+        stdout.starts_with("submitted 5 runs of Revenue"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches(" completed: revenue 2599.00 USD = ").count(),
+        5,
+        "{stdout}"
+    );
+    assert!(stdout.contains("report@worker-"), "{stdout}");
 }
