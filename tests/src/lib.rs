@@ -261,3 +261,48 @@ pub fn assert_compile_time_fingerprints_agree(expected: &[&str]) {
         );
     }
 }
+
+/// x -> a -> {b, c} -> d (a diamond), and x -> e (an independent branch); output `d`. Each
+/// node's body is `node(id, f)`, where `f` computes its output from its two arguments.
+pub fn diamond<N, Fut>(
+    node: impl Fn(&'static str, fn(u64, u64) -> u64) -> N,
+) -> pipeline::Graph<u64, u64>
+where
+    N: Fn((u64, u64), pipeline::NodeContext) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<u64, std::io::Error>> + Send + 'static,
+{
+    let mut g = pipeline::GraphBuilder::<u64>::new("diamond");
+    let x = g.input("x", |x: &u64| *x);
+    let a = g.node("a").run((x, x), node("a", |x, _| x + 1));
+    let b = g.node("b").run((a, a), node("b", |a, _| a * 2));
+    let c = g.node("c").run((a, a), node("c", |a, _| a * 3));
+    let d = g.node("d").run((b, c), node("d", |b, c| b + c));
+    let _e = g.node("e").run((x, x), node("e", |x, _| x * 10));
+    g.build(d).expect("the diamond is a valid graph")
+}
+
+/// `fail` fails (after telling `slow`, which runs meanwhile, to finish) and `slow` completes;
+/// `after_fail` and `after_slow` read them. Under fail-fast, neither `after_` node runs.
+pub fn fail_fast(release: &Arc<tokio::sync::Notify>) -> pipeline::Graph<u64, ()> {
+    let mut g = pipeline::GraphBuilder::<u64>::new("fail_fast");
+    let x = g.input("x", |x: &u64| *x);
+    let r = Arc::clone(release);
+    let fail = g.node("fail").run(x, move |_, _| {
+        let r = Arc::clone(&r);
+        async move {
+            r.notify_one(); // `slow` is running now and finishes after this failure
+            Err::<u64, _>(std::io::Error::other("fail"))
+        }
+    });
+    let r = Arc::clone(release);
+    let slow = g.node("slow").run(x, move |x, _| {
+        let r = Arc::clone(&r);
+        async move {
+            r.notified().await;
+            ok(x)
+        }
+    });
+    let _after = g.node("after_slow").run(slow, |s, _| async move { ok(s) });
+    let _after_fail = g.node("after_fail").run(fail, |s, _| async move { ok(s) });
+    g.build(()).expect("the fail-fast graph is valid")
+}

@@ -65,6 +65,7 @@ impl TestDatabase {
         let (admin_url, create) = (admin.clone(), format!("CREATE DATABASE {name}"));
         let created = on_own_runtime(async move {
             let client = admin_client(&admin_url).await?;
+            drop_orphans(&client).await?;
             client.batch_execute(&create).await
         });
         if let Err(e) = created {
@@ -85,6 +86,32 @@ impl TestDatabase {
         };
         Some(TestDatabase { name, admin, url })
     }
+}
+
+/// Drops the databases of test processes that died before they could drop their own (killed,
+/// or stopped at a timeout): their names carry the process id, and on Linux `/proc` says whether
+/// it still runs.
+async fn drop_orphans(client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
+    if !std::path::Path::new("/proc/self").exists() {
+        return Ok(());
+    }
+    let rows = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'pipeline\\_test\\_%'",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+            // Another test process may be dropping it too: either way it goes.
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+    Ok(())
 }
 
 impl Drop for TestDatabase {

@@ -32,9 +32,7 @@ impl Faults {
 
 /// x -> a -> {b, c} -> d (a diamond), and x -> e (an independent branch). Output: d.
 fn diamond(log: &Log, faults: &Faults) -> Graph<u64, u64> {
-    let mut g = GraphBuilder::<u64>::new("diamond");
-    let x = g.input("x", |x: &u64| *x);
-    let node = |id: &'static str, f: fn(u64, u64) -> u64| {
+    tests::diamond(|id: &'static str, f: fn(u64, u64) -> u64| {
         let (log, faults) = (log.clone(), faults.clone());
         move |(p, q): (u64, u64), ctx: NodeContext| {
             let (log, faults) = (log.clone(), faults.clone());
@@ -45,13 +43,7 @@ fn diamond(log: &Log, faults: &Faults) -> Graph<u64, u64> {
                 Ok::<_, std::io::Error>(f(p, q))
             }
         }
-    };
-    let a = g.node("a").run((x, x), node("a", |x, _| x + 1));
-    let b = g.node("b").run((a, a), node("b", |a, _| a * 2));
-    let c = g.node("c").run((a, a), node("c", |a, _| a * 3));
-    let d = g.node("d").run((b, c), node("d", |b, c| b + c));
-    let _e = g.node("e").run((x, x), node("e", |x, _| x * 10));
-    g.build(d).unwrap()
+    })
 }
 
 fn statuses(result: &PipelineResult<impl Sized>) -> Vec<(String, NodeStatus)> {
@@ -306,27 +298,7 @@ async fn a_panicking_gate_fails_its_node() {
 #[tokio::test]
 async fn fail_fast_stops_scheduling_and_lets_running_nodes_finish() {
     let release = Arc::new(Notify::new());
-    let mut g = GraphBuilder::<u64>::new("fail_fast");
-    let x = g.input("x", |x: &u64| *x);
-    let r = Arc::clone(&release);
-    let fail = g.node("fail").run(x, move |_, _| {
-        let r = Arc::clone(&r);
-        async move {
-            r.notify_one(); // `slow` is running now and finishes after this failure
-            Err::<u64, _>(std::io::Error::other("fail"))
-        }
-    });
-    let r = Arc::clone(&release);
-    let slow = g.node("slow").run(x, move |x, _| {
-        let r = Arc::clone(&r);
-        async move {
-            r.notified().await;
-            ok(x)
-        }
-    });
-    let _after = g.node("after_slow").run(slow, |s, _| async move { ok(s) });
-    let _after_fail = g.node("after_fail").run(fail, |s, _| async move { ok(s) });
-    let engine = PipelineEngine::new(g.build(()).unwrap());
+    let engine = PipelineEngine::new(tests::fail_fast(&release));
     let result = engine.run(1).await.unwrap();
     assert_eq!(result.status, RunStatus::Failed);
     assert_eq!(

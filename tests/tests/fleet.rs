@@ -94,9 +94,7 @@ impl Probe {
 
 /// x -> a -> {b, c} -> d (a diamond), and x -> e (an independent branch). Output: d.
 fn diamond(probe: &Probe) -> Graph<u64, u64> {
-    let mut g = GraphBuilder::<u64>::new("diamond");
-    let x = g.input("x", |x: &u64| *x);
-    let node = |id: &'static str, f: fn(u64, u64) -> u64| {
+    tests::diamond(|id: &'static str, f: fn(u64, u64) -> u64| {
         let probe = probe.clone();
         move |(p, q): (u64, u64), _ctx: NodeContext| {
             let probe = probe.clone();
@@ -105,13 +103,7 @@ fn diamond(probe: &Probe) -> Graph<u64, u64> {
                 Ok::<_, std::io::Error>(f(p, q))
             }
         }
-    };
-    let a = g.node("a").run((x, x), node("a", |x, _| x + 1));
-    let b = g.node("b").run((a, a), node("b", |a, _| a * 2));
-    let c = g.node("c").run((a, a), node("c", |a, _| a * 3));
-    let d = g.node("d").run((b, c), node("d", |b, c| b + c));
-    let _e = g.node("e").run((x, x), node("e", |x, _| x * 10));
-    g.build(d).unwrap()
+    })
 }
 
 /// Waits for a run, failing the test after a minute instead of hanging it.
@@ -241,38 +233,13 @@ async fn a_panicking_gate_fails_its_node() {
     fleet.stop().await;
 }
 
-/// `fail` fails while `slow` runs on another worker; `slow` finishes, nothing new starts.
-fn fail_fast(release: &Arc<tokio::sync::Notify>) -> Graph<u64, ()> {
-    let mut g = GraphBuilder::<u64>::new("fail_fast");
-    let x = g.input("x", |x: &u64| *x);
-    let r = Arc::clone(release);
-    let fail = g.node("fail").run(x, move |_, _| {
-        let r = Arc::clone(&r);
-        async move {
-            r.notify_one(); // `slow` is running now and finishes after this failure
-            Err::<u64, _>(std::io::Error::other("fail"))
-        }
-    });
-    let r = Arc::clone(release);
-    let slow = g.node("slow").run(x, move |x, _| {
-        let r = Arc::clone(&r);
-        async move {
-            r.notified().await;
-            ok(x)
-        }
-    });
-    let _after = g.node("after_slow").run(slow, |s, _| async move { ok(s) });
-    let _after_fail = g.node("after_fail").run(fail, |s, _| async move { ok(s) });
-    g.build(()).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_fast_stops_scheduling_and_lets_running_nodes_finish() {
     let release = Arc::new(tokio::sync::Notify::new());
-    let Some(mut fleet) = Fleet::start(&fail_fast(&release), 4).await else {
+    let Some(mut fleet) = Fleet::start(&tests::fail_fast(&release), 4).await else {
         return;
     };
-    let result = submit_and_wait(&fleet.engine(fail_fast(&release)), 1).await;
+    let result = submit_and_wait(&fleet.engine(tests::fail_fast(&release)), 1).await;
     assert_eq!(result.status, RunStatus::Failed);
     assert_eq!(
         statuses(&result),
@@ -625,23 +592,35 @@ async fn a_dead_workers_node_runs_again_elsewhere_after_its_lease() {
     second.await.unwrap().unwrap();
 }
 
-/// A worker frozen past its lease (its whole runtime blocked, heartbeats too) finishes its node
-/// after another worker took it over: its commit is fenced, the other one's stands.
+/// A worker frozen past its lease (its whole runtime blocked, heartbeats too, until another
+/// worker has taken the node over) finishes its node late: its commit is fenced, the other one's
+/// stands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_commit_after_the_lease_lapsed_is_fenced() {
     let started = Arc::new(tokio::sync::Notify::new());
+    let (taken_over, thawed) = std::sync::mpsc::channel::<()>();
+    let (taken_over, thawed) = (
+        Arc::new(Mutex::new(taken_over)),
+        Arc::new(Mutex::new(thawed)),
+    );
     let graph = |probe: &Probe| {
         let mut g = GraphBuilder::<u64>::new("frozen");
         let x = g.input("x", |x: &u64| *x);
         let (p, started) = (probe.clone(), Arc::clone(&started));
+        let (taken_over, thawed) = (Arc::clone(&taken_over), Arc::clone(&thawed));
         let n = g.node("n").run(x, move |x, _| {
             let (p, started) = (p.clone(), Arc::clone(&started));
+            let (taken_over, thawed) = (Arc::clone(&taken_over), Arc::clone(&thawed));
             async move {
                 p.enter("n")?;
                 if p.ran("n") == 1 {
                     started.notify_one();
-                    // Freezes this worker's runtime (a GC pause, a stopped VM) past the lease.
-                    std::thread::sleep(Duration::from_millis(1500));
+                    // Freezes this worker's runtime (a GC pause, a stopped VM) until the node
+                    // was taken over; a minute at most, so a broken takeover fails the test.
+                    let thawed = thawed.lock().unwrap();
+                    let _ = thawed.recv_timeout(Duration::from_secs(60));
+                } else {
+                    let _ = taken_over.lock().unwrap().send(());
                 }
                 Ok::<_, std::io::Error>(x + p.ran("n") as u64 * 100)
             }
@@ -660,8 +639,17 @@ async fn a_late_commit_after_the_lease_lapsed_is_fenced() {
             .poll_interval(Duration::from_millis(50))
             .id(id)
     };
-    // The frozen worker on a runtime of its own, one thread: the sleep stops all of it.
-    let (frozen_worker, frozen_stop) = (worker("frozen"), Shutdown::new());
+    // The frozen worker on a runtime of its own, one thread: the freeze stops all of it. With a
+    // store of its own, as another process would have: a pooled connection is driven by the
+    // runtime that opened it, so a shared pool would hand the frozen runtime's connections to
+    // the other worker.
+    let own_store = PostgresStore::open(&db.url).unwrap();
+    let frozen_worker = Worker::new(own_store)
+        .serve(&graph(&probe))
+        .lease(Duration::from_millis(300), Duration::from_millis(100))
+        .poll_interval(Duration::from_millis(50))
+        .id("frozen");
+    let frozen_stop = Shutdown::new();
     let stop = frozen_stop.clone();
     let frozen = std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()

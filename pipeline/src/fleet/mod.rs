@@ -22,6 +22,7 @@
 //! attempts only, so a worker killed mid-attempt does not use up the node's retries.
 
 mod commit;
+mod control;
 mod execute;
 mod listen;
 mod queue;
@@ -30,9 +31,10 @@ mod running;
 mod served;
 mod worker;
 
+pub use control::{Shutdown, WorkerReport};
 #[doc(hidden)]
 pub use served::FleetGraph;
-pub use worker::{Shutdown, Worker, WorkerReport};
+pub use worker::Worker;
 
 pub(crate) use listen::Listener;
 pub(crate) use queue::{DONE, NewNode};

@@ -12,12 +12,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::commit::{self, Item, Resolution, Resolved};
+use super::control::{Shutdown, WorkerReport};
 use super::execute::execute;
 use super::listen::Listener;
 use super::queue::{self, Claimed};
 use super::read;
 use super::served::{Served, ServedGraph};
-use super::worker::{Shutdown, WorkerReport};
 use crate::data::Value;
 use crate::run_id::RunId;
 use crate::store::{PostgresStore, StoreResult};
@@ -89,12 +89,7 @@ struct Context {
     store: PostgresStore,
     served: Served,
     fingerprints: Vec<String>,
-    id: String,
-    concurrency: usize,
-    lease: Duration,
-    heartbeat: Duration,
-    poll: Duration,
-    drain: Duration,
+    settings: Settings,
     /// Each run's decoded pipeline inputs and start time, read once per run.
     runs: std::sync::Mutex<HashMap<RunId, (RunInputs, u64)>>,
     /// Where node tasks hand their resolutions to the committer.
@@ -111,12 +106,7 @@ impl Running {
                 store,
                 served,
                 fingerprints,
-                id: settings.id,
-                concurrency: settings.concurrency,
-                lease: settings.lease,
-                heartbeat: settings.heartbeat,
-                poll: settings.poll,
-                drain: settings.drain,
+                settings,
                 runs: Default::default(),
                 commits,
             }),
@@ -130,18 +120,22 @@ impl Running {
 
     /// Claims and runs nodes until a stop is asked for.
     pub async fn work(&mut self, listener: &Listener, shutdown: &Shutdown) {
-        let mut heartbeat = tokio::time::interval(self.ctx.heartbeat);
+        let mut heartbeat = tokio::time::interval(self.ctx.settings.heartbeat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_check = None::<tokio::time::Instant>;
         let mut gather = None::<tokio::time::Instant>;
         loop {
             let woken = listener.armed();
-            let free = self.ctx.concurrency.saturating_sub(self.tasks.len());
-            let mut pause = self.ctx.poll;
+            let free = self
+                .ctx
+                .settings
+                .concurrency
+                .saturating_sub(self.tasks.len());
+            let mut pause = self.ctx.settings.poll;
             // Claim in batches: at once when half the slots are free (or all are), otherwise a
             // few milliseconds later, so one claim serves several finished nodes.
             let now = tokio::time::Instant::now();
-            let eager = free * 2 >= self.ctx.concurrency || self.tasks.is_empty();
+            let eager = free * 2 >= self.ctx.settings.concurrency || self.tasks.is_empty();
             let wait = match (free > 0 && !eager, gather) {
                 (false, _) => None,
                 (true, None) => Some(now + GATHER),
@@ -160,7 +154,7 @@ impl Running {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(worker = %self.ctx.id, error = %e, "cannot claim nodes")
+                        tracing::warn!(worker = %self.ctx.settings.id, error = %e, "cannot claim nodes")
                     }
                 }
             }
@@ -187,7 +181,14 @@ impl Running {
     /// Claims up to `free` nodes and starts a task for each; returns how many it claimed.
     async fn claim(&mut self, free: usize) -> StoreResult<usize> {
         let ctx = &self.ctx;
-        let claimed = queue::claim(&ctx.store, &ctx.id, &ctx.fingerprints, free, ctx.lease).await?;
+        let claimed = queue::claim(
+            &ctx.store,
+            &ctx.settings.id,
+            &ctx.fingerprints,
+            free,
+            ctx.settings.lease,
+        )
+        .await?;
         let n = claimed.len();
         for claim in claimed {
             let key = (claim.run_id.clone(), claim.node);
@@ -221,7 +222,7 @@ impl Running {
             Done::Resolved(_, Resolved::Fenced) | Done::Lost => self.report.lost += 1,
             Done::Resolved(resolution, Resolved::Done { ended }) => {
                 if ended {
-                    tracing::info!(worker = %self.ctx.id, run = %key.0, "run ended");
+                    tracing::info!(worker = %self.ctx.settings.id, run = %key.0, "run ended");
                 }
                 match resolution {
                     Kind::Completed => self.report.completed += 1,
@@ -243,7 +244,7 @@ impl Running {
     /// still run the node (one that is committing, or done, is left to its commit's fence).
     async fn renew(&mut self) {
         let held = self.held();
-        match queue::heartbeat(&self.ctx.store, &held, self.ctx.lease).await {
+        match queue::heartbeat(&self.ctx.store, &held, self.ctx.settings.lease).await {
             Ok(kept) => {
                 let kept: HashSet<Key> = kept.into_iter().map(|(r, n, _)| (r, n)).collect();
                 self.claims.retain(|key, held| {
@@ -257,7 +258,9 @@ impl Running {
                     false
                 });
             }
-            Err(e) => tracing::warn!(worker = %self.ctx.id, error = %e, "cannot renew leases"),
+            Err(e) => {
+                tracing::warn!(worker = %self.ctx.settings.id, error = %e, "cannot renew leases")
+            }
         }
     }
 
@@ -279,7 +282,7 @@ impl Running {
             let key: (String, String) = (row.get(0), row.get(1));
             if self.warned.insert(key.clone()) {
                 tracing::warn!(
-                    worker = %self.ctx.id,
+                    worker = %self.ctx.settings.id,
                     pipeline = key.0,
                     fingerprint = key.1,
                     "runs of this pipeline were submitted by another build (fingerprint \
@@ -292,16 +295,16 @@ impl Running {
     /// Finishes the nodes in flight within the drain deadline (or none, on a stop now), gives
     /// the rest back, and reports.
     pub async fn drain(mut self, shutdown: &Shutdown) -> WorkerReport {
-        let deadline = tokio::time::sleep(self.ctx.drain);
+        let deadline = tokio::time::sleep(self.ctx.settings.drain);
         tokio::pin!(deadline);
-        let mut heartbeat = tokio::time::interval(self.ctx.heartbeat);
+        let mut heartbeat = tokio::time::interval(self.ctx.settings.heartbeat);
         while !self.tasks.is_empty() {
             tokio::select! {
                 biased;
                 () = shutdown.now.cancelled() => {
                     self.tasks.abort_all();
                     self.committer.abort();
-                    tracing::warn!(worker = %self.ctx.id, "stopped at once; leases will expire");
+                    tracing::warn!(worker = %self.ctx.settings.id, "stopped at once; leases will expire");
                     return self.report;
                 }
                 () = &mut deadline => break,
@@ -314,10 +317,10 @@ impl Running {
             let held = self.held();
             self.report.released += held.len() as u64;
             if let Err(e) = queue::release(&self.ctx.store, &held).await {
-                tracing::warn!(worker = %self.ctx.id, error = %e, "cannot release leases");
+                tracing::warn!(worker = %self.ctx.settings.id, error = %e, "cannot release leases");
             }
         }
-        tracing::info!(worker = %self.ctx.id, report = ?self.report, "worker stopped");
+        tracing::info!(worker = %self.ctx.settings.id, report = ?self.report, "worker stopped");
         self.report
     }
 }
@@ -356,7 +359,7 @@ async fn run_claimed(ctx: &Context, claimed: &Claimed, committing: &AtomicBool) 
             .as_deref()
             .map(|v| v.as_slice())
             .map_err(String::as_str);
-        execute(&ctx.store, &**graph, claimed, inputs, &ctx.id)
+        execute(&ctx.store, &**graph, claimed, inputs, &ctx.settings.id)
     })
     .await;
     let kind = Kind::of(&resolution);

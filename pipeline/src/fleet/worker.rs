@@ -1,10 +1,8 @@
-//! [`Worker`]: what a member of a fleet serves and how (its work loop is in `running`), and
-//! [`Shutdown`], how it is told to stop.
+//! [`Worker`]: what a member of a fleet serves and how (its work loop is in `running`).
 
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
+use super::control::{Shutdown, WorkerReport};
 use super::listen::Listener;
 use super::queue::READY;
 use super::running::{Running, Settings};
@@ -12,84 +10,6 @@ use super::served::Served;
 use crate::definition::Pipeline;
 use crate::engine::now_ms;
 use crate::store::{PostgresStore, StoreError, StoreResult};
-
-/// Tells a [`Worker`] to stop: [`stop`](Shutdown::stop) lets the nodes in flight finish (within
-/// the worker's drain deadline), [`stop_now`](Shutdown::stop_now) abandons them (their leases
-/// expire and other workers take them over). Clones stop the same workers.
-#[derive(Clone, Debug, Default)]
-pub struct Shutdown {
-    pub(crate) graceful: CancellationToken,
-    pub(crate) now: CancellationToken,
-}
-
-impl Shutdown {
-    /// A shutdown signal that has not fired.
-    pub fn new() -> Shutdown {
-        Shutdown::default()
-    }
-
-    /// Stop claiming nodes; finish those in flight, then return.
-    pub fn stop(&self) {
-        self.graceful.cancel();
-    }
-
-    /// Stop at once, abandoning the nodes in flight.
-    pub fn stop_now(&self) {
-        self.graceful.cancel();
-        self.now.cancel();
-    }
-
-    /// A shutdown driven by Ctrl-C (SIGINT): the first stops gracefully, the second at once.
-    /// The signal handler is in place when this returns.
-    pub fn on_ctrl_c() -> Shutdown {
-        let shutdown = Shutdown::new();
-        let signal = shutdown.clone();
-        #[cfg(unix)]
-        let mut interrupts =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
-        tokio::spawn(async move {
-            for stop_now in [false, true] {
-                #[cfg(unix)]
-                let received = match interrupts.as_mut() {
-                    Some(interrupts) => interrupts.recv().await.is_some(),
-                    None => false,
-                };
-                #[cfg(not(unix))]
-                let received = tokio::signal::ctrl_c().await.is_ok();
-                if !received {
-                    return;
-                }
-                match stop_now {
-                    false => {
-                        tracing::info!(
-                            "stopping: finishing the nodes in flight (Ctrl-C again to stop now)"
-                        );
-                        signal.stop();
-                    }
-                    true => signal.stop_now(),
-                }
-            }
-        });
-        shutdown
-    }
-}
-
-/// What a worker did before it stopped.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WorkerReport {
-    /// Nodes it completed.
-    pub completed: u64,
-    /// Attempts that failed (retried or not).
-    pub failed_attempts: u64,
-    /// Nodes it skipped (condition false, or an upstream node failed or was skipped).
-    pub skipped: u64,
-    /// Claims it lost before resolving them: the lease lapsed and another worker took the node,
-    /// or the run was cancelled. Their results were not written.
-    pub lost: u64,
-    /// Claims it gave back unfinished when its drain deadline passed.
-    pub released: u64,
-}
 
 /// A member of a fleet: claims ready nodes of any run of the pipelines it serves from a
 /// [`PostgresStore`], runs them, and writes each node's checkpoint record, audit entry and its
@@ -116,20 +36,15 @@ pub struct WorkerReport {
 pub struct Worker {
     store: PostgresStore,
     served: Served,
-    id: String,
-    concurrency: usize,
-    lease: Duration,
-    heartbeat: Duration,
-    poll: Duration,
-    drain: Duration,
+    settings: Settings,
 }
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker")
-            .field("id", &self.id)
+            .field("id", &self.settings.id)
             .field("pipelines", &self.served.names())
-            .field("concurrency", &self.concurrency)
+            .field("concurrency", &self.settings.concurrency)
             .finish_non_exhaustive()
     }
 }
@@ -143,12 +58,14 @@ impl Worker {
         Worker {
             store,
             served: Served::default(),
-            id: format!("{host}-{}-{:04x}", std::process::id(), now_ms() & 0xffff),
-            concurrency: 4,
-            lease: Duration::from_secs(30),
-            heartbeat: Duration::from_secs(10),
-            poll: Duration::from_secs(1),
-            drain: Duration::from_secs(30),
+            settings: Settings {
+                id: format!("{host}-{}-{:04x}", std::process::id(), now_ms() & 0xffff),
+                concurrency: 4,
+                lease: Duration::from_secs(30),
+                heartbeat: Duration::from_secs(10),
+                poll: Duration::from_secs(1),
+                drain: Duration::from_secs(30),
+            },
         }
     }
 
@@ -186,41 +103,41 @@ impl Worker {
     /// Names the worker in leases, audit entries and logs (default: host, process id and a
     /// few random digits).
     pub fn id(mut self, id: impl Into<String>) -> Worker {
-        self.id = id.into();
+        self.settings.id = id.into();
         self
     }
 
     /// How many nodes it runs at once (default 4).
     pub fn concurrency(mut self, n: usize) -> Worker {
-        self.concurrency = n.max(1);
+        self.settings.concurrency = n.max(1);
         self
     }
 
     /// How long a claim holds a node without a heartbeat (default 30 s), and how often the
     /// worker renews its claims (default 10 s; at most a third of the lease is sensible).
     pub fn lease(mut self, lease: Duration, heartbeat: Duration) -> Worker {
-        self.lease = lease.max(Duration::from_millis(100));
-        self.heartbeat = heartbeat.clamp(Duration::from_millis(10), self.lease);
+        self.settings.lease = lease.max(Duration::from_millis(100));
+        self.settings.heartbeat = heartbeat.clamp(Duration::from_millis(10), self.settings.lease);
         self
     }
 
     /// How often it looks for work without a notification (default 1 s): notifications are lost
     /// while a connection is down.
     pub fn poll_interval(mut self, poll: Duration) -> Worker {
-        self.poll = poll.max(Duration::from_millis(1));
+        self.settings.poll = poll.max(Duration::from_millis(1));
         self
     }
 
     /// How long a graceful stop waits for the nodes in flight (default 30 s) before it gives
     /// their claims back for other workers.
     pub fn drain_deadline(mut self, deadline: Duration) -> Worker {
-        self.drain = deadline;
+        self.settings.drain = deadline;
         self
     }
 
     /// The worker's id.
     pub fn worker_id(&self) -> &str {
-        &self.id
+        &self.settings.id
     }
 
     /// The names of the pipelines it serves.
@@ -236,17 +153,9 @@ impl Worker {
                 "the worker serves no pipeline: call `serve` or `serve_registered`".into(),
             ));
         }
-        tracing::info!(worker = %self.id, pipelines = ?self.served.names(), "worker started");
+        tracing::info!(worker = %self.settings.id, pipelines = ?self.served.names(), "worker started");
         let listener = Listener::start(self.store.config().clone(), READY);
-        let settings = Settings {
-            id: self.id,
-            concurrency: self.concurrency,
-            lease: self.lease,
-            heartbeat: self.heartbeat,
-            poll: self.poll,
-            drain: self.drain,
-        };
-        let mut state = Running::new(self.store, self.served, settings);
+        let mut state = Running::new(self.store, self.served, self.settings);
         state.work(&listener, &shutdown).await;
         Ok(state.drain(&shutdown).await)
     }

@@ -51,23 +51,11 @@ impl PostgresStore {
 #[async_trait]
 impl AuditLog for PostgresStore {
     async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
-        let client = self.client().await?;
-        let run_id = &header.run_id;
         let bytes = serde_json::to_vec(header).map_err(StoreError::Encode)?;
-        self.inner
-            .locks
-            .take(Kind::Audit, run_id, async {
-                let inserted = client
-                    .execute(CREATE, &[&run_id.as_str(), &bytes])
-                    .await
-                    .map_err(self.error("write to"))?;
-                match inserted {
-                    0 => Err(StoreError::RunExists(run_id.clone())),
-                    _ => Ok(Some(((), Epoch::FIRST))),
-                }
-            })
-            .await?;
-        Ok(Epoch::FIRST)
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+            [&header.run_id.as_str(), &bytes];
+        self.create(Kind::Audit, &header.run_id, CREATE, &params)
+            .await
     }
 
     async fn resume_run(&self, header: &RunHeader) -> StoreResult<Epoch> {

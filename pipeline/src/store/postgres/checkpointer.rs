@@ -20,19 +20,17 @@ use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
 const RECORDS: &str = "pipeline_node_records";
 
 impl PostgresStore {
-    /// The header of `run_id` in `table` (`pipeline_runs` or `pipeline_audit_runs`).
+    /// The header of `run_id` in `table` (`pipeline_runs` or `pipeline_audit_runs`; the table
+    /// names in these helpers are this module's constants, never input).
     pub(crate) async fn header(
         &self,
         client: &impl GenericClient,
         table: &'static str,
         run_id: &RunId,
     ) -> StoreResult<Option<RunHeader>> {
-        let sql = match table {
-            "pipeline_runs" => "SELECT header FROM pipeline_runs WHERE run_id = $1",
-            _ => "SELECT header FROM pipeline_audit_runs WHERE run_id = $1",
-        };
+        let sql = format!("SELECT header FROM {table} WHERE run_id = $1");
         let row = client
-            .query_opt(sql, &[&run_id.as_str()])
+            .query_opt(&sql, &[&run_id.as_str()])
             .await
             .map_err(self.error("read"))?;
         row.map(|row| {
@@ -90,16 +88,9 @@ impl PostgresStore {
         table: &'static str,
         run_id: &RunId,
     ) -> StoreResult<Option<Epoch>> {
-        let sql = match table {
-            "pipeline_runs" => {
-                "UPDATE pipeline_runs SET epoch = epoch + 1 WHERE run_id = $1 RETURNING epoch"
-            }
-            _ => {
-                "UPDATE pipeline_audit_runs SET epoch = epoch + 1 WHERE run_id = $1 RETURNING epoch"
-            }
-        };
+        let sql = format!("UPDATE {table} SET epoch = epoch + 1 WHERE run_id = $1 RETURNING epoch");
         let row = client
-            .query_opt(sql, &[&run_id.as_str()])
+            .query_opt(&sql, &[&run_id.as_str()])
             .await
             .map_err(self.error("write to"))?;
         Ok(row.map(|r| Epoch::new(non_negative(r.get::<_, i64>(0)))))
@@ -112,28 +103,49 @@ impl PostgresStore {
         table: &'static str,
         run_id: &RunId,
     ) -> StoreResult<Option<Epoch>> {
-        let sql = match table {
-            "pipeline_runs" => "SELECT epoch FROM pipeline_runs WHERE run_id = $1",
-            _ => "SELECT epoch FROM pipeline_audit_runs WHERE run_id = $1",
-        };
+        let sql = format!("SELECT epoch FROM {table} WHERE run_id = $1");
         let row = client
-            .query_opt(sql, &[&run_id.as_str()])
+            .query_opt(&sql, &[&run_id.as_str()])
             .await
             .map_err(self.error("read"))?;
         Ok(row.map(|r| Epoch::new(non_negative(r.get::<_, i64>(0)))))
     }
 
     pub(super) async fn list(&self, table: &'static str) -> StoreResult<Vec<RunId>> {
-        let sql = match table {
-            "pipeline_runs" => "SELECT run_id FROM pipeline_runs ORDER BY run_id",
-            _ => "SELECT run_id FROM pipeline_audit_runs ORDER BY run_id",
-        };
+        let sql = format!("SELECT run_id FROM {table} ORDER BY run_id");
         let client = self.client().await?;
-        let rows = client.query(sql, &[]).await.map_err(self.error("read"))?;
+        let rows = client.query(&sql, &[]).await.map_err(self.error("read"))?;
         Ok(rows
             .iter()
             .filter_map(|r| RunId::new(r.get::<_, String>(0)).ok())
             .collect())
+    }
+
+    /// Takes a new run of `kind` by running `insert` (which inserts it, or nothing when the id
+    /// is taken) with `params`, holding the run's lock; [`StoreError::RunExists`] when the id is
+    /// taken.
+    pub(super) async fn create(
+        &self,
+        kind: Kind,
+        run_id: &RunId,
+        insert: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> StoreResult<Epoch> {
+        let client = self.client().await?;
+        self.inner
+            .locks
+            .take(kind, run_id, async {
+                let inserted = client
+                    .execute(insert, params)
+                    .await
+                    .map_err(self.error("write to"))?;
+                match inserted {
+                    0 => Err(StoreError::RunExists(run_id.clone())),
+                    _ => Ok(Some(((), Epoch::FIRST))),
+                }
+            })
+            .await?;
+        Ok(Epoch::FIRST)
     }
 
     async fn resume(
@@ -179,33 +191,23 @@ pub(super) fn non_negative<T: TryInto<u64> + Copy>(n: T) -> u64 {
 #[async_trait]
 impl Checkpointer for PostgresStore {
     async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
-        let client = self.client().await?;
         let run_id = &header.run_id;
         let bytes = serde_json::to_vec(header).map_err(StoreError::Encode)?;
         let started = header.started_at_ms as i64;
         let exists = "SELECT 1 FROM pipeline_runs WHERE run_id = $1";
-        let found = client.query_opt(exists, &[&run_id.as_str()]).await;
+        let found = self
+            .client()
+            .await?
+            .query_opt(exists, &[&run_id.as_str()])
+            .await;
         if found.map_err(self.error("read"))?.is_some() {
             return Err(StoreError::RunExists(run_id.clone()));
         }
-        self.inner
-            .locks
-            .take(Kind::Checkpoint, run_id, async {
-                let sql = "INSERT INTO pipeline_runs (run_id, pipeline, started_at_ms, header) \
-                           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-                    [&run_id.as_str(), &header.pipeline, &started, &bytes];
-                let inserted = client
-                    .execute(sql, &params)
-                    .await
-                    .map_err(self.error("write to"))?;
-                match inserted {
-                    0 => Err(StoreError::RunExists(run_id.clone())),
-                    _ => Ok(Some(((), Epoch::FIRST))),
-                }
-            })
-            .await?;
-        Ok(Epoch::FIRST)
+        let insert = "INSERT INTO pipeline_runs (run_id, pipeline, started_at_ms, header) \
+                      VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&run_id.as_str(), &header.pipeline, &started, &bytes];
+        self.create(Kind::Checkpoint, run_id, insert, &params).await
     }
 
     async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio_postgres::{Client, Config, NoTls};
 
+use super::driver::DriverError;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
@@ -58,7 +59,7 @@ impl Locks {
         move |source| StoreError::Postgres {
             op,
             target: self.target.clone(),
-            source: super::DriverError::boxed(source),
+            source: DriverError::boxed(source),
         }
     }
 

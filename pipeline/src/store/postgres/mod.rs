@@ -4,9 +4,11 @@
 //! - [`schema`]: versioned migrations embedded in the build and recorded in the database.
 //! - [`locks`]: which process writes a run, as session-level advisory locks.
 //! - [`checkpointer`] and [`audit`]: the two store traits over the tables.
+//! - [`driver`]: errors that say what the server said.
 
 mod audit;
 mod checkpointer;
+mod driver;
 mod locks;
 mod schema;
 
@@ -18,6 +20,7 @@ use tokio::sync::OnceCell;
 use tokio_postgres::NoTls;
 
 use crate::store::error::{StoreError, StoreResult};
+use driver::DriverError;
 use locks::Locks;
 pub use schema::SCHEMA_VERSION;
 
@@ -90,7 +93,9 @@ impl PostgresOptions {
 ///
 /// Opening connects nothing: the first operation connects, and creates or migrates the schema
 /// (see [`SCHEMA_VERSION`]); call [`migrate`](PostgresStore::migrate) to do that up front.
-/// Clones share one connection pool.
+/// Clones share one connection pool. A pooled connection is driven by a task on the tokio
+/// runtime that opened it: use a store within one runtime (open another store for another
+/// runtime), or a runtime that stalls stalls the connections it opened for everyone.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), pipeline::StoreError> {
@@ -271,56 +276,6 @@ fn redacted(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
-    }
-}
-
-/// A driver or pool error whose message says what the server said (tokio-postgres prints only
-/// "db error" for an error the server sent), with the original as its source.
-#[derive(Debug)]
-pub(crate) struct DriverError {
-    message: String,
-    source: Box<dyn std::error::Error + Send + Sync>,
-}
-
-impl std::fmt::Display for DriverError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for DriverError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.source)
-    }
-}
-
-impl DriverError {
-    /// Boxes `error` with a message that includes what its sources say.
-    pub(crate) fn boxed(
-        error: impl std::error::Error + Send + Sync + 'static,
-    ) -> Box<dyn std::error::Error + Send + Sync> {
-        let mut message = error.to_string();
-        let mut next = error.source();
-        while let Some(source) = next {
-            let text = match source.downcast_ref::<tokio_postgres::error::DbError>() {
-                Some(db) => format!("{} ({})", db.message(), db.code().code()),
-                None => source.to_string(),
-            };
-            if !message.contains(&text) {
-                message = format!("{message}: {text}");
-            }
-            next = source.source();
-        }
-        if let Some(db) = (&error as &dyn std::error::Error)
-            .downcast_ref::<tokio_postgres::Error>()
-            .and_then(tokio_postgres::Error::as_db_error)
-        {
-            message = format!("{} ({})", db.message(), db.code().code());
-        }
-        Box::new(DriverError {
-            message,
-            source: Box::new(error),
-        })
     }
 }
 

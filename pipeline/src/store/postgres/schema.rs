@@ -4,6 +4,7 @@
 
 use deadpool_postgres::Object;
 
+use super::driver::DriverError;
 use crate::store::error::{StoreError, StoreResult};
 
 struct Migration {
@@ -36,7 +37,7 @@ pub(super) async fn migrate(client: &mut Object, target: &str) -> StoreResult<()
         move |source: tokio_postgres::Error| StoreError::Postgres {
             op,
             target: target.to_owned(),
-            source: super::DriverError::boxed(source),
+            source: DriverError::boxed(source),
         }
     };
     let tx = client.transaction().await.map_err(error("migrate"))?;
