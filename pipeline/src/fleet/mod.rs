@@ -29,11 +29,13 @@ mod queue;
 mod read;
 mod running;
 mod served;
+mod waiting;
 mod worker;
 
 pub use control::{Shutdown, WorkerReport};
 #[doc(hidden)]
 pub use served::FleetGraph;
+pub use waiting::unserved_runs;
 pub use worker::Worker;
 
 pub(crate) use listen::Listener;

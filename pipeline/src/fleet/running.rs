@@ -240,9 +240,24 @@ impl Running {
             .collect()
     }
 
+    /// Says this worker is alive and what it serves (see `fleet::unserved_runs`).
+    async fn announce(&self) {
+        let (names, fingerprints) = self.ctx.served.served();
+        let announced = queue::announce(
+            &self.ctx.store,
+            &self.ctx.settings.id,
+            &names,
+            &fingerprints,
+        );
+        if let Err(e) = announced.await {
+            tracing::warn!(worker = %self.ctx.settings.id, error = %e, "cannot announce the worker");
+        }
+    }
+
     /// Renews the leases of the nodes in flight; aborts those whose claim was lost while they
     /// still run the node (one that is committing, or done, is left to its commit's fence).
     async fn renew(&mut self) {
+        self.announce().await;
         let held = self.held();
         match queue::heartbeat(&self.ctx.store, &held, self.ctx.settings.lease).await {
             Ok(kept) => {
@@ -319,6 +334,9 @@ impl Running {
             if let Err(e) = queue::release(&self.ctx.store, &held).await {
                 tracing::warn!(worker = %self.ctx.settings.id, error = %e, "cannot release leases");
             }
+        }
+        if let Err(e) = queue::retire(&self.ctx.store, &self.ctx.settings.id).await {
+            tracing::warn!(worker = %self.ctx.settings.id, error = %e, "cannot retire the worker");
         }
         tracing::info!(worker = %self.ctx.settings.id, report = ?self.report, "worker stopped");
         self.report

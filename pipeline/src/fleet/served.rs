@@ -75,6 +75,14 @@ impl Served {
         self.graphs.keys().cloned().collect()
     }
 
+    /// The pipelines' names and fingerprints, pairwise.
+    pub fn served(&self) -> (Vec<String>, Vec<String>) {
+        self.graphs
+            .iter()
+            .map(|(fingerprint, graph)| (graph.name().to_owned(), fingerprint.clone()))
+            .unzip()
+    }
+
     /// The names of the pipelines served, sorted.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.graphs.values().map(|g| g.name().to_owned()).collect();

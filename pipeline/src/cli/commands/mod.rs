@@ -54,7 +54,7 @@ impl Command {
         match self {
             Command::List => list::exec(),
             Command::Graph(args) => graph::exec(args, &stores()?).await,
-            Command::Runs(args) => runs::exec(args, &stores()?).await,
+            Command::Runs(args) => runs::exec(args, &stores()?, &StoreSpec::parse(store)?).await,
             Command::Show(args) => show::exec(args, &stores()?).await,
             Command::Audit(args) => audit::exec(args, &stores()?).await,
             Command::Run(args) => run::exec(args, stores()?).await,

@@ -7,7 +7,8 @@ use crate::cli::output::out;
 use crate::cli::stored::{load_run, status_text};
 use crate::cli::table::{Table, format_ms, format_time};
 use crate::result::{NodeStatus, RunStatus};
-use crate::store::{RunSummary, Stores};
+use crate::run_id::RunId;
+use crate::store::{RunSummary, StoreSpec, Stores};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -51,7 +52,21 @@ impl Args {
     }
 }
 
-pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
+/// The fleet runs in a PostgreSQL store that no live worker can run, with why.
+async fn unserved(spec: &StoreSpec) -> Result<std::collections::BTreeMap<RunId, String>, CliError> {
+    match spec {
+        #[cfg(feature = "postgres")]
+        StoreSpec::Postgres(url) => {
+            let store = crate::store::PostgresStore::open(url)?;
+            Ok(crate::fleet::unserved_runs(&store).await?)
+        }
+        _ => Ok(Default::default()),
+    }
+}
+
+pub(super) async fn exec(args: Args, stores: &Stores, spec: &StoreSpec) -> Result<i32, CliError> {
+    let unserved = unserved(spec).await?;
+    let mut notes = Vec::new();
     let mut table = Table::new([
         "RUN ID", "PIPELINE", "STATUS", "STARTED", "DURATION", "DONE", "FAILED", "SKIPPED",
     ]);
@@ -63,10 +78,17 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
         if !args.admits(&summary) {
             continue;
         }
+        let status = match unserved.get(&summary.run_id) {
+            Some(why) => {
+                notes.push(format!("{}: {why}", summary.run_id));
+                "waiting for a worker".to_owned()
+            }
+            None => status_text(summary.status),
+        };
         table.row([
             summary.run_id.to_string(),
             summary.pipeline.clone(),
-            status_text(summary.status),
+            status,
             format_time(summary.started_at_ms),
             format_ms(summary.updated_at_ms.saturating_sub(summary.started_at_ms)),
             summary.count(NodeStatus::Completed).to_string(),
@@ -75,5 +97,8 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
         ]);
     }
     out!("{table}");
+    for note in notes {
+        crate::cli::output::outln!("{note}");
+    }
     Ok(0)
 }

@@ -41,3 +41,11 @@ CREATE INDEX pipeline_fleet_nodes_ready ON pipeline_fleet_nodes (not_before)
 CREATE INDEX pipeline_fleet_nodes_leased ON pipeline_fleet_nodes (lease_expires_at)
     WHERE state = 'running';
 ALTER TABLE pipeline_audit_entries ADD COLUMN worker text;
+-- The workers alive: each announces what it serves when it starts and on every heartbeat, and
+-- leaves when it stops, so `runs` can say which runs wait for a worker of their build.
+CREATE TABLE pipeline_fleet_workers (
+    id text PRIMARY KEY,
+    pipelines text[] NOT NULL,
+    fingerprints text[] NOT NULL,
+    last_seen timestamptz NOT NULL DEFAULT now()
+);
