@@ -426,6 +426,15 @@ async fn cancel_from_another_engine_stops_the_run_and_its_running_node() {
     let run_id = engine.submit(1).await.unwrap();
     started.notified().await;
 
+    // An engine in another process cannot resume it beside the workers.
+    let resumed = PipelineEngine::new(blocking(&started, &probe))
+        .checkpointer(PostgresStore::open(&db.url).unwrap())
+        .resume(&run_id)
+        .await;
+    assert!(
+        matches!(resumed, Err(PipelineError::RunLocked(_))),
+        "{resumed:?}"
+    );
     // Another engine (as another process would) cancels it.
     let other = PipelineEngine::new(blocking(&started, &probe))
         .fleet(PostgresStore::open(&db.url).unwrap());

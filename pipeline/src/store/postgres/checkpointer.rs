@@ -161,6 +161,13 @@ impl PostgresStore {
         {
             return Ok(None);
         }
+        // A run the fleet is running belongs to its workers: an engine in this process would
+        // run its nodes beside them.
+        let fleet = "SELECT 1 FROM pipeline_fleet_runs WHERE run_id = $1 AND state = 'running'";
+        let running = client.query_opt(fleet, &[&run_id.as_str()]).await;
+        if running.map_err(self.error("read"))?.is_some() {
+            return Err(StoreError::Locked(run_id.clone()));
+        }
         let taken = self
             .inner
             .locks
