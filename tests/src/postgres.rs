@@ -74,9 +74,15 @@ impl TestDatabase {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("PostgreSQL at {admin} does not answer under CI=true ({e}); {hint}");
             }
-            eprintln!(
-                "\n*** SKIPPED: this test needs PostgreSQL at {admin}, which does not answer \
-                 ({e}).\n*** {hint}\n"
+            // Straight to the process's stderr: the test harness hides what `eprintln!` prints
+            // in a passing test, and a skip must be seen.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!(
+                    "\n*** SKIPPED: this test needs PostgreSQL at {admin}, which does not \
+                     answer ({e}).\n*** {hint}\n"
+                )
+                .as_bytes(),
             );
             return None;
         }
