@@ -59,13 +59,13 @@ impl AuditLog for PostgresStore {
     }
 
     async fn resume_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
-        let client = self.client().await?;
         let run_id = &header.run_id;
         let bytes = serde_json::to_vec(header).map_err(StoreError::Encode)?;
         let taken = self
             .inner
             .locks
             .take(Kind::Audit, run_id, async {
+                let client = self.client().await?;
                 client
                     .execute(CREATE, &[&run_id.as_str(), &bytes])
                     .await

@@ -131,10 +131,12 @@ impl PostgresStore {
         insert: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> StoreResult<Epoch> {
-        let client = self.client().await?;
+        // The connection is taken once the run's lock is: waiting for a lock never holds one
+        // of the pool's connections (8 callers racing for one id starved the pool).
         self.inner
             .locks
             .take(kind, run_id, async {
+                let client = self.client().await?;
                 let inserted = client
                     .execute(insert, params)
                     .await
@@ -168,10 +170,12 @@ impl PostgresStore {
         if running.map_err(self.error("read"))?.is_some() {
             return Err(StoreError::Locked(run_id.clone()));
         }
+        drop(client); // not held while waiting for the run's lock
         let taken = self
             .inner
             .locks
             .take(Kind::Checkpoint, run_id, async {
+                let client = self.client().await?;
                 let Some(epoch) = self.next_epoch(&**client, "pipeline_runs", run_id).await? else {
                     return Ok(None);
                 };
