@@ -182,7 +182,10 @@ impl<P: Pipeline> PipelineEngine<P> {
         let stored = sql::outputs(store, run_id, &ids)
             .await
             .map_err(|e| PipelineError::from_store(run_id, e))?;
-        let Some(header) = self.load_checkpoint(run_id).await?.map(|c| c.header) else {
+        let header = sql::header(store, run_id)
+            .await
+            .map_err(|e| PipelineError::from_store(run_id, e))?;
+        let Some(header) = header else {
             return Ok(None);
         };
         let decode = |what: String, source| PipelineError::Decode {
@@ -217,7 +220,10 @@ impl<P: Pipeline> PipelineEngine<P> {
     /// waiters return [`RunStatus::Cancelled`]. `Ok(false)` when it had already ended.
     pub async fn cancel(&self, run_id: &RunId) -> Result<bool, PipelineError> {
         let store = self.fleet_store(run_id)?;
-        let Some(header) = self.load_checkpoint(run_id).await?.map(|c| c.header) else {
+        let header = sql::header(store, run_id)
+            .await
+            .map_err(|e| PipelineError::from_store(run_id, e))?;
+        let Some(header) = header else {
             return Err(PipelineError::UnknownRun(run_id.clone()));
         };
         let summary = |nodes| RunSummary {

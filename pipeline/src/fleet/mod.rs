@@ -45,5 +45,5 @@ pub(crate) mod sql {
     //! The queue operations the engine's `submit`, `wait` and `cancel` call.
     pub(crate) use super::commit::cancel;
     pub(crate) use super::queue::submit;
-    pub(crate) use super::read::{outputs, run_row};
+    pub(crate) use super::read::{header, outputs, run_row};
 }
