@@ -190,3 +190,30 @@ async fn a_postgres_url_is_a_store_spec() {
     let stores = Stores::open(&db.url).unwrap();
     assert!(stores.checkpointer.list_runs().await.unwrap().is_empty());
 }
+
+/// Taking a run whose future is dropped midway (a caller's timeout) leaves nothing held: the same
+/// store takes the run at once afterwards, at every moment of dropping.
+#[tokio::test]
+async fn a_take_dropped_midway_leaves_the_run_free() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = PostgresStore::open(&db.url).unwrap();
+    store.migrate().await.unwrap();
+    let mut rng = fastrand::Rng::with_seed(11);
+    for round in 0..100 {
+        let run_id = RunId::new(format!("dropped-{round}")).unwrap();
+        let header = header(&run_id);
+        let wait = std::time::Duration::from_micros(rng.u64(0..3_000));
+        if let Ok(taken) =
+            tokio::time::timeout(wait, Checkpointer::create_run(&store, &header)).await
+        {
+            Checkpointer::release_run(&store, &run_id, taken.unwrap());
+        }
+        match Checkpointer::resume_run(&store, &run_id).await {
+            Ok(Some(resumed)) => Checkpointer::release_run(&store, &run_id, resumed.epoch),
+            Ok(None) => {} // dropped before the run was written
+            Err(e) => panic!("{run_id} after a take dropped at {wait:?}: {e}"),
+        }
+    }
+}

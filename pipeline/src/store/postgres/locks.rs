@@ -127,23 +127,20 @@ impl Locks {
             }
             held.insert(entry.clone(), None);
         }
-        let key = kind.key(run_id);
-        let taken = match self.lock(&key).await {
+        // Until the run is taken, giving up (an error, a refusal, or this future dropped midway)
+        // forgets the entry and releases the server lock, which may have been taken.
+        let mut taking = Taking {
+            locks: self,
+            entry: Some(entry),
+            key: kind.key(run_id),
+        };
+        let taken = match self.lock(&taking.key).await {
             Ok(true) => take.await,
-            Ok(false) => {
-                lock(&self.held).remove(&entry);
-                return Err(StoreError::Locked(run_id.clone()));
-            }
+            Ok(false) => Err(StoreError::Locked(run_id.clone())),
             Err(e) => Err(e),
         };
-        match &taken {
-            Ok(Some((_, epoch))) => {
-                lock(&self.held).insert(entry, Some(*epoch));
-            }
-            _ => {
-                lock(&self.held).remove(&entry);
-                self.unlock(key);
-            }
+        if let (Ok(Some((_, epoch))), Some(entry)) = (&taken, taking.entry.take()) {
+            lock(&self.held).insert(entry, Some(*epoch));
         }
         taken
     }
@@ -175,5 +172,21 @@ impl Locks {
                 }
             }
         });
+    }
+}
+
+/// A run being taken: dropped before it is taken, it undoes what taking did.
+struct Taking<'a> {
+    locks: &'a Locks,
+    entry: Option<(Kind, RunId)>,
+    key: String,
+}
+
+impl Drop for Taking<'_> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            lock(&self.locks.held).remove(&entry);
+            self.locks.unlock(std::mem::take(&mut self.key));
+        }
     }
 }
