@@ -133,13 +133,19 @@ impl Locks {
             locks: self,
             entry: Some(entry),
             key: kind.key(run_id),
+            server_lock: true, // not known until `lock` answers
         };
         let taken = match self.lock(&taking.key).await {
             Ok(true) => take.await,
-            Ok(false) => Err(StoreError::Locked(run_id.clone())),
+            Ok(false) => {
+                taking.server_lock = false;
+                Err(StoreError::Locked(run_id.clone()))
+            }
             Err(e) => Err(e),
         };
-        if let (Ok(Some((_, epoch))), Some(entry)) = (&taken, taking.entry.take()) {
+        if let Ok(Some((_, epoch))) = &taken
+            && let Some(entry) = taking.entry.take()
+        {
             lock(&self.held).insert(entry, Some(*epoch));
         }
         taken
@@ -175,18 +181,23 @@ impl Locks {
     }
 }
 
-/// A run being taken: dropped before it is taken, it undoes what taking did.
+/// A run being taken: dropped before it is taken, it undoes what taking did (the server lock
+/// too, unless the server refused it: unlocking a lock another take of this session holds would
+/// release that one).
 struct Taking<'a> {
     locks: &'a Locks,
     entry: Option<(Kind, RunId)>,
     key: String,
+    server_lock: bool,
 }
 
 impl Drop for Taking<'_> {
     fn drop(&mut self) {
         if let Some(entry) = self.entry.take() {
             lock(&self.locks.held).remove(&entry);
-            self.locks.unlock(std::mem::take(&mut self.key));
+            if self.server_lock {
+                self.locks.unlock(std::mem::take(&mut self.key));
+            }
         }
     }
 }
