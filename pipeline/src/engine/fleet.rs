@@ -194,12 +194,18 @@ impl<P: Pipeline> PipelineEngine<P> {
             source,
         };
         let mut values: Vec<Value> = Vec::new();
+        let mut inputs: Option<P::Inputs> = None;
         for slot in &graph.output_slots {
             match *slot {
                 Slot::Input(i) => {
-                    let inputs: P::Inputs = serde_json::from_str(header.inputs.get())
-                        .map_err(|e| decode("inputs".into(), e))?;
-                    values.push((graph.inputs[i as usize].extract)(&inputs));
+                    if inputs.is_none() {
+                        let decoded = serde_json::from_str(header.inputs.get())
+                            .map_err(|e| decode("inputs".into(), e))?;
+                        inputs = Some(decoded);
+                    }
+                    if let Some(inputs) = &inputs {
+                        values.push((graph.inputs[i as usize].extract)(inputs));
+                    }
                 }
                 Slot::Node(i) => {
                     let node = &graph.nodes[i as usize];

@@ -215,9 +215,7 @@ pub(crate) async fn heartbeat(
     if claims.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<&str> = claims.iter().map(|c| c.0.as_str()).collect();
-    let nodes: Vec<i32> = claims.iter().map(|c| c.1 as i32).collect();
-    let tokens: Vec<i64> = claims.iter().map(|c| c.2).collect();
+    let (ids, nodes, tokens) = columns(claims);
     let client = store.client().await?;
     let rows = client
         .query(
@@ -249,9 +247,7 @@ pub(crate) async fn release(
     if claims.is_empty() {
         return Ok(());
     }
-    let ids: Vec<&str> = claims.iter().map(|c| c.0.as_str()).collect();
-    let nodes: Vec<i32> = claims.iter().map(|c| c.1 as i32).collect();
-    let tokens: Vec<i64> = claims.iter().map(|c| c.2).collect();
+    let (ids, nodes, tokens) = columns(claims);
     let client = store.client().await?;
     client
         .execute(
@@ -299,4 +295,12 @@ pub(crate) async fn retire(store: &PostgresStore, id: &str) -> StoreResult<()> {
         .await
         .map_err(store.error("write to"))?;
     Ok(())
+}
+
+/// Claims as the columns `unnest` takes: run ids, node indexes, tokens.
+fn columns(claims: &[(RunId, u32, i64)]) -> (Vec<&str>, Vec<i32>, Vec<i64>) {
+    let ids = claims.iter().map(|c| c.0.as_str()).collect();
+    let nodes = claims.iter().map(|c| c.1 as i32).collect();
+    let tokens = claims.iter().map(|c| c.2).collect();
+    (ids, nodes, tokens)
 }

@@ -89,12 +89,7 @@ pub(crate) async fn outputs(
         .map_err(store.error("read"))?;
     let mut outputs = HashMap::new();
     for row in rows {
-        let seq: i64 = row.get(0);
-        let corrupt = |e: &dyn std::fmt::Display| {
-            store.corrupt("pipeline_node_records", seq, "node output", e)
-        };
-        let text = String::from_utf8(row.get::<_, Vec<u8>>(2)).map_err(|e| corrupt(&e))?;
-        let json = serde_json::value::RawValue::from_string(text).map_err(|e| corrupt(&e))?;
+        let json = store.stored_output(row.get(0), row.get(2))?;
         outputs.insert(row.get(1), Arc::from(json));
     }
     Ok(outputs)

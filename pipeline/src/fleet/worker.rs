@@ -78,9 +78,7 @@ impl Worker {
     /// Serves every `pipeline!` compiled into the program (see [`registry`](crate::registry)).
     pub fn serve_registered(mut self) -> Worker {
         for info in crate::registry::pipelines() {
-            if let Some(graph) = (info.pipeline)().fleet_graph() {
-                self.served.insert(graph.0);
-            }
+            self.serve_info(info);
         }
         self
     }
@@ -93,11 +91,15 @@ impl Worker {
             let info = crate::registry::pipeline(name).ok_or_else(|| {
                 StoreError::Backend(format!("no pipeline named `{name}` is compiled in").into())
             })?;
-            if let Some(graph) = (info.pipeline)().fleet_graph() {
-                self.served.insert(graph.0);
-            }
+            self.serve_info(info);
         }
         Ok(self)
+    }
+
+    fn serve_info(&mut self, info: &crate::registry::PipelineInfo) {
+        if let Some(graph) = (info.pipeline)().fleet_graph() {
+            self.served.insert(graph.0);
+        }
     }
 
     /// Names the worker in leases, audit entries and logs (default: host, process id and a

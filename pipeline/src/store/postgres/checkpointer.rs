@@ -61,12 +61,7 @@ impl PostgresStore {
             let seq: i64 = row.get(0);
             let node: String = row.get(1);
             let output = match keep(&node) {
-                true => {
-                    let text = super::utf8(row.get::<_, Vec<u8>>(6))
-                        .map_err(|e| self.corrupt(RECORDS, seq, "node output", e))?;
-                    RawValue::from_string(text)
-                        .map_err(|e| self.corrupt(RECORDS, seq, "node output", e))?
-                }
+                true => self.stored_output(seq, row.get(6))?,
                 false => null(),
             };
             nodes.push(NodeRecord {
@@ -79,6 +74,13 @@ impl PostgresStore {
             });
         }
         Ok(Some(Checkpoint { header, nodes }))
+    }
+
+    /// The output of node record `seq`, as its stored bytes (which must be JSON text) say.
+    pub(crate) fn stored_output(&self, seq: i64, bytes: Vec<u8>) -> StoreResult<Box<RawValue>> {
+        let corrupt = |e: &dyn std::fmt::Display| self.corrupt(RECORDS, seq, "node output", e);
+        let text = String::from_utf8(bytes).map_err(|e| corrupt(&e))?;
+        RawValue::from_string(text).map_err(|e| corrupt(&e))
     }
 
     /// Moves a run of `table` to its next epoch; `None` for an unknown run.

@@ -278,8 +278,3 @@ fn redacted(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
-
-/// The JSON text of a stored payload, or why it is not JSON text.
-pub(crate) fn utf8(bytes: Vec<u8>) -> Result<String, std::string::FromUtf8Error> {
-    String::from_utf8(bytes)
-}
