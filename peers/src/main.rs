@@ -80,18 +80,29 @@ fn micros(d: Option<Duration>) -> String {
 struct Args {
     n: usize,
     reps: usize,
+    /// Only run ours over this shape, `reps` times: for a profiler (`valgrind --tool=callgrind`).
+    profile: Option<Shape>,
 }
 
 fn args() -> Args {
-    let mut args = Args { n: 1_000, reps: 21 };
+    let mut args = Args {
+        n: 1_000,
+        reps: 21,
+        profile: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it.next().and_then(|v| v.parse().ok());
-        match (flag.as_str(), value) {
-            ("--n", Some(v)) => args.n = v,
-            ("--reps", Some(v)) => args.reps = v,
+        let value = it.next();
+        let number = value.as_deref().and_then(|v| v.parse().ok());
+        match (flag.as_str(), number, value.as_deref()) {
+            ("--n", Some(v), _) => args.n = v,
+            ("--reps", Some(v), _) => args.reps = v,
+            ("--profile", _, Some("chain")) => args.profile = Some(Shape::Chain),
+            ("--profile", _, Some("wide")) => args.profile = Some(Shape::Wide),
             _ => {
-                eprintln!("usage: pipeline-peers [--n NODES] [--reps REPETITIONS]");
+                eprintln!(
+                    "usage: pipeline-peers [--n NODES] [--reps REPETITIONS] [--profile chain|wide]"
+                );
                 std::process::exit(2);
             }
         }
@@ -100,12 +111,19 @@ fn args() -> Args {
 }
 
 fn main() {
-    let Args { n, reps } = args();
+    let Args { n, reps, profile } = args();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    if let Some(shape) = profile {
+        for _ in 0..reps {
+            rt.block_on(rt.spawn(ours::total(shape, n, ours::Stores::None)))
+                .expect("the profiled run");
+        }
+        return;
+    }
     let dir = tempfile::tempdir().expect("a temporary directory");
 
     println!(

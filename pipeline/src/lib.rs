@@ -116,7 +116,8 @@ pub use graph::{Graph, GraphBuilder, GraphError, Handle};
 pub use node::{Backoff, Node, NodeContext, NodeError, NodeOptions, OnError, TimeoutError};
 pub use pipeline_macros::{node, pipeline};
 pub use result::{
-    NodeFailure, NodeStatus, PersistenceWarning, PipelineResult, RunStatus, WarningSource,
+    NodeFailure, NodeIdIter, NodeList, NodeStatus, NodeStatusIter, NodeStatuses,
+    PersistenceWarning, PipelineResult, RunStatus, WarningSource,
 };
 pub use run_id::{InvalidRunId, MAX_RUN_ID_LEN, RunId};
 pub use store::{

@@ -134,7 +134,7 @@ async fn node_options_and_context_reach_the_engine() -> anyhow::Result<()> {
     let resumed = engine.resume(&failed.run_id).await?;
     assert_eq!(resumed.output.as_deref(), Some("3 orders, 6 cents"));
     assert!(
-        resumed.restored.contains(&"orders".to_string()),
+        resumed.restored.contains("orders"),
         "`orders` was not loaded again"
     );
     assert_eq!(resumed.executed, ["n", "report"]);

@@ -131,7 +131,8 @@ fn ok<T>(value: T) -> Result<T, std::io::Error> {
 }
 
 fn statuses<O>(result: &PipelineResult<O>) -> Vec<(String, NodeStatus)> {
-    result.nodes.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    // Sorted by id, as the expected lists are.
+    result.nodes.to_map().into_iter().collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

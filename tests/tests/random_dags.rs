@@ -113,7 +113,7 @@ async fn check(spec: Spec) {
         }))
         .on_error(spec.policy);
     let faulty = engine.run(5).await.unwrap();
-    let keys: BTreeSet<String> = faulty.nodes.keys().cloned().collect();
+    let keys: BTreeSet<String> = faulty.nodes.keys().map(str::to_owned).collect();
     assert_eq!(keys, all, "every node has exactly one status");
     let failed = with(&faulty, NodeStatus::Failed);
     for id in &failed {
@@ -154,7 +154,11 @@ async fn check(spec: Spec) {
     assert_eq!(resumed.nodes, expected.nodes);
     assert_eq!(resumed.output, expected.output);
     assert_eq!(
-        resumed.restored.iter().cloned().collect::<BTreeSet<_>>(),
+        resumed
+            .restored
+            .iter()
+            .map(str::to_owned)
+            .collect::<BTreeSet<_>>(),
         completed
     );
     for id in &resumed.executed {

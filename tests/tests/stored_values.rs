@@ -78,7 +78,7 @@ async fn assert_not_checkpointed<T: Data>(value: T, reason: &str, same: impl Fn(
     );
     let resumed = resumed.expect("resume works");
     assert_eq!(resumed.status, RunStatus::Completed);
-    assert!(resumed.executed.contains(&"v".to_owned()), "v runs again");
+    assert!(resumed.executed.contains("v"), "v runs again");
     assert!(
         same(resumed.output.as_ref().unwrap()),
         "a different value came back"

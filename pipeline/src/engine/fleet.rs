@@ -12,7 +12,9 @@ use crate::error::PipelineError;
 use crate::fleet::{DONE, Listener, NewNode, node_status, sql};
 use crate::graph::Slot;
 use crate::node::OnError;
-use crate::result::{NodeFailure, PipelineResult, RunStatus};
+use crate::result::{
+    NodeFailure, NodeList, NodeNames, NodeStatus, NodeStatuses, PipelineResult, RunStatus,
+};
 use crate::run_id::RunId;
 use crate::store::{PostgresStore, RunSummary};
 
@@ -65,9 +67,10 @@ impl<P: Pipeline> PipelineEngine<P> {
         let nodes: Vec<NewNode<'_>> = graph
             .nodes
             .iter()
-            .map(|node| NewNode {
+            .enumerate()
+            .map(|(i, node)| NewNode {
                 id: &node.id,
-                upstream: node.upstream.len(),
+                upstream: graph.upstream.of(i as u32).len(),
                 fail_fast: node.options.on_error.unwrap_or(self.on_error) == OnError::FailFast,
             })
             .collect();
@@ -133,9 +136,17 @@ impl<P: Pipeline> PipelineEngine<P> {
             "cancelled" => RunStatus::Cancelled,
             _ => return Ok(None),
         };
+        let graph = &self.graph.inner;
         let mut failures = BTreeMap::new();
         let mut executed = Vec::new();
+        // A fleet run was submitted by this graph (same fingerprint), so its nodes are the
+        // graph's; every node starts as not run.
+        let mut statuses = vec![NodeStatus::NotRun; graph.nodes.len()];
         for node in &run.nodes {
+            let Some(index) = graph.node_index(&node.id) else {
+                continue;
+            };
+            statuses[index as usize] = node_status(&node.state);
             if let Some(error) = &node.error
                 && node.state == "failed"
             {
@@ -146,21 +157,18 @@ impl<P: Pipeline> PipelineEngine<P> {
                 failures.insert(node.id.clone(), failure);
             }
             if matches!(node.state.as_str(), "completed" | "failed") {
-                executed.push(node.id.clone());
+                executed.push(index);
             }
         }
+        let names: Arc<dyn NodeNames> = graph.clone();
         Ok(Some(PipelineResult {
             run_id: run_id.clone(),
             status,
             output: self.fleet_output(store, run_id).await?,
-            nodes: run
-                .nodes
-                .iter()
-                .map(|n| (n.id.clone(), node_status(&n.state)))
-                .collect(),
+            nodes: NodeStatuses::new(names.clone(), statuses),
             failures,
-            restored: Vec::new(),
-            executed,
+            restored: NodeList::new(names.clone(), Vec::new()),
+            executed: NodeList::new(names, executed),
             warnings: Vec::new(),
         }))
     }

@@ -23,13 +23,16 @@ pub(crate) fn caught<F: Future>(
     start: impl FnOnce() -> F,
 ) -> impl Future<Output = Result<F::Output, String>> {
     match caught_sync(start) {
-        Ok(future) => Either::Left(
-            AssertUnwindSafe(future)
-                .catch_unwind()
-                .map(|result| result.map_err(panic_text)),
-        ),
+        Ok(future) => Either::Left(catching(future)),
         Err(panic) => Either::Right(std::future::ready(Err(panic))),
     }
+}
+
+/// Runs `future`, turning a panic in it into its error text.
+pub(crate) fn catching<F: Future>(future: F) -> impl Future<Output = Result<F::Output, String>> {
+    AssertUnwindSafe(future)
+        .catch_unwind()
+        .map(|result| result.map_err(panic_text))
 }
 
 /// Runs `work`, turning a panic in it into its error text.

@@ -241,13 +241,11 @@ pub(crate) async fn resume_checkpoint<I, O>(
 /// [`restore`] applies when it decodes them.
 fn output_filter<I, O>(graph: &Graph<I, O>) -> OutputFilter {
     let nodes = &graph.inner.nodes;
-    let readers = nodes
-        .iter()
-        .zip(&graph.inner.downstream)
-        .map(|(node, down)| {
-            let ids = down.iter().map(|&d| nodes[d as usize].id.to_string());
-            (node.id.to_string(), ids.collect())
-        });
+    let readers = nodes.iter().enumerate().map(|(i, node)| {
+        let down = graph.inner.downstream.of(i as u32);
+        let ids = down.iter().map(|&d| nodes[d as usize].id.to_string());
+        (node.id.to_string(), ids.collect())
+    });
     let pinned = graph
         .output_nodes()
         .into_iter()
@@ -357,7 +355,7 @@ pub(crate) fn restore<I, O>(
     let mut first = vec![None; inner.nodes.len()];
     let mut order = Vec::with_capacity(checkpoint.nodes.len());
     for record in &checkpoint.nodes {
-        let Some(&index) = inner.index.get(record.node.as_str()) else {
+        let Some(index) = inner.node_index(&record.node) else {
             let change = format!(
                 "the checkpoint has a record for unknown node `{}`",
                 record.node

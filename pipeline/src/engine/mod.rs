@@ -2,6 +2,7 @@
 //! and inspects them. A run's life around the scheduler is in `lifecycle`; the scheduler and a
 //! node's life each have their own module.
 
+mod args;
 mod cancel;
 #[cfg(feature = "postgres")]
 mod fleet;
@@ -9,11 +10,14 @@ mod guard;
 mod lifecycle;
 pub(crate) mod node_task;
 mod scheduler;
+mod tasks;
 
 use std::sync::Arc;
 
 use tracing::Instrument;
 
+#[cfg(feature = "postgres")]
+pub(crate) use args::Values;
 pub use cancel::CancelHandle;
 #[cfg(feature = "postgres")]
 pub(crate) use lifecycle::now_ms;
@@ -348,7 +352,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         if let (Some(audit), Some(mut summary)) = (&audit, summary) {
             summary.status = Some(result.status);
             summary.updated_at_ms = lifecycle::now_ms();
-            summary.nodes = result.nodes.clone();
+            summary.nodes = result.nodes.to_map();
             lifecycle::write_summary(
                 audit.as_ref(),
                 audit_epoch,

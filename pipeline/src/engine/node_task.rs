@@ -2,10 +2,12 @@
 //! then its checkpoint record and audit entry, in that order.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::guard::{caught, caught_sync};
+use super::args::Values;
+use super::guard::{catching, caught, caught_sync};
 use super::lifecycle::{RunShared, now_ms};
 use crate::data::{Json, RoundTrip, Value};
 use crate::event::EventHandler;
@@ -62,10 +64,9 @@ pub(crate) struct AuditedInputs {
     pub refs: Vec<String>,
 }
 
-pub(crate) struct NodeJob {
-    pub index: u32,
-    pub args: Vec<Value>,
-    pub gate_args: Vec<Value>,
+pub(crate) struct NodeJob<'a> {
+    pub args: Values<'a>,
+    pub gate_args: Values<'a>,
     /// What the audit entries record of the arguments, when there is an audit log.
     pub inputs: Option<AuditedInputs>,
 }
@@ -94,34 +95,37 @@ impl Attempt {
 
 /// Evaluates a node's condition gate over its values; a panicking or mistyped gate is an error
 /// that fails the node.
-pub(crate) fn gate(node: &NodeDef, gate_args: &[Value]) -> Result<bool, String> {
+pub(crate) fn gate(node: &NodeDef, gate_args: &Values<'_>) -> Result<bool, String> {
     let Some(gate) = &node.gate else {
         return Ok(true);
     };
-    let values: Vec<&Value> = gate_args.iter().collect();
-    match caught_sync(|| (gate.pred)(&values)) {
+    match caught_sync(|| gate_args.with_refs(|values| (gate.pred)(values))) {
         Ok(Some(open)) => Ok(open),
         Ok(None) => Err("internal error: a condition input has an unexpected type".into()),
         Err(panic) => Err(format!("condition {panic}")),
     }
 }
 
-/// One call of a node fn, with its panics caught and its timeout applied.
-pub(crate) async fn call(
+/// One call of a node fn, with its panics caught and its timeout applied. The call starts here
+/// (the arguments are cloned out of `args`); the future it returns borrows nothing.
+pub(crate) fn call(
     node: &NodeDef,
-    args: &[Value],
+    args: &Values<'_>,
     ctx: NodeContext,
-) -> Result<Value, NodeError> {
-    let values: Vec<&Value> = args.iter().collect();
-    let future = caught(|| (node.run)(&values, ctx));
-    let result = match node.options.timeout {
-        // Boxed: a `Timeout` is large, and only nodes with a timeout need one.
-        Some(limit) => Box::pin(tokio::time::timeout(limit, future))
-            .await
-            .map_err(|_| Box::new(TimeoutError(limit)) as NodeError)?,
-        None => future.await,
-    };
-    result.map_err(NodeError::from)?
+) -> impl Future<Output = Result<Value, NodeError>> + Send + 'static {
+    let started = caught_sync(|| args.with_refs(|values| (node.run)(values, ctx)));
+    let timeout = node.options.timeout;
+    async move {
+        let future = catching(started?);
+        let result = match timeout {
+            // Boxed: a `Timeout` is large, and only nodes with a timeout need one.
+            Some(limit) => Box::pin(tokio::time::timeout(limit, future))
+                .await
+                .map_err(|_| Box::new(TimeoutError(limit)) as NodeError)?,
+            None => future.await,
+        };
+        result.map_err(NodeError::from)?
+    }
 }
 
 /// A node's output as JSON that reads back as the same value, for a store that hands it to other
@@ -143,9 +147,9 @@ pub(crate) fn stored_output(node: &NodeDef, value: &Value) -> Result<Json, Strin
     }
 }
 
-pub(crate) async fn run_node(shared: Arc<RunShared>, node: &NodeDef, job: NodeJob) -> Report {
+pub(crate) async fn run_node(shared: &RunShared, node: &NodeDef, job: NodeJob<'_>) -> Report {
     let mut task = NodeTask {
-        shared: &shared,
+        shared,
         node,
         job,
         warnings: Vec::new(),
@@ -172,10 +176,26 @@ pub(crate) async fn run_node(shared: Arc<RunShared>, node: &NodeDef, job: NodeJo
     }
 }
 
+/// A node's life (gate, attempts, persistence), with a panic anywhere in it a failed attempt.
+pub(super) async fn report(
+    shared: &RunShared,
+    node: &crate::graph::NodeDef,
+    job: NodeJob<'_>,
+) -> Report {
+    caught(|| run_node(shared, node, job))
+        .await
+        .unwrap_or_else(|error| Report {
+            outcome: Outcome::Failed { error, attempts: 1 },
+            warnings: Vec::new(),
+            ran: true,
+            taken_over: false,
+        })
+}
+
 struct NodeTask<'a> {
     shared: &'a RunShared,
     node: &'a NodeDef,
-    job: NodeJob,
+    job: NodeJob<'a>,
     warnings: Vec<PersistenceWarning>,
     taken_over: bool,
 }
@@ -235,13 +255,13 @@ impl NodeTask<'_> {
         }
     }
 
-    async fn call(&self, attempt: u32) -> Result<Value, NodeError> {
+    fn call(&self, attempt: u32) -> impl Future<Output = Result<Value, NodeError>> + 'static {
         let ctx = NodeContext {
             run_id: self.shared.run_id.clone(),
             node_id: Arc::clone(&self.node.id),
             attempt,
         };
-        call(self.node, &self.job.args, ctx).await
+        call(self.node, &self.job.args, ctx)
     }
 
     /// The output as the stores will hold it, when any store is configured: its JSON, and whether

@@ -9,6 +9,7 @@ use super::queue::Claimed;
 use super::read;
 use super::served::ServedGraph;
 use crate::data::{Json, Value};
+use crate::engine::Values;
 use crate::engine::node_task;
 use crate::engine::now_ms;
 use crate::graph::{NodeDef, Slot};
@@ -30,8 +31,8 @@ async fn arguments(
     inputs: &[Value],
 ) -> StoreResult<Result<Arguments, String>> {
     let nodes = graph.nodes();
-    let upstream: Vec<&str> = node
-        .upstream
+    let upstream: Vec<&str> = graph
+        .upstream(claimed.node)
         .iter()
         .map(|&u| &*nodes[u as usize].id)
         .collect();
@@ -127,7 +128,7 @@ pub(crate) async fn execute(
         Ok(arguments) => arguments,
         Err(error) => return Ok(failed(error, Vec::new(), false)),
     };
-    match node_task::gate(node, &arguments.gate) {
+    match node_task::gate(node, &Values::Owned(arguments.gate)) {
         Ok(true) => {}
         Ok(false) => return Ok(Resolution::Skipped),
         // As in one process: a broken gate fails the node without retries.
@@ -138,7 +139,7 @@ pub(crate) async fn execute(
         node_id: Arc::clone(&node.id),
         attempt: claimed.attempt,
     };
-    let output = node_task::call(node, &arguments.args, ctx)
+    let output = node_task::call(node, &Values::Owned(arguments.args), ctx)
         .await
         .map_err(|e| e.to_string())
         .and_then(|value| node_task::stored_output(node, &value));

@@ -384,7 +384,7 @@ async fn run_claimed(ctx: &Context, claimed: &Claimed, committing: &AtomicBool) 
     let item = Item {
         claimed: claimed.clone(),
         resolution,
-        downstream: graph.downstream()[claimed.node as usize].clone(),
+        downstream: graph.downstream(claimed.node).to_vec(),
         pipeline: graph.name().to_owned(),
         started_at_ms,
     };

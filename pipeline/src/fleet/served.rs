@@ -15,7 +15,10 @@ pub(crate) trait ServedGraph: Send + Sync {
     fn name(&self) -> &str;
     fn fingerprint(&self) -> &str;
     fn nodes(&self) -> &[NodeDef];
-    fn downstream(&self) -> &[Vec<u32>];
+    /// Node `node`'s distinct upstream nodes.
+    fn upstream(&self, node: u32) -> &[u32];
+    /// Node `node`'s dependents.
+    fn downstream(&self, node: u32) -> &[u32];
     /// The name of pipeline input `i`.
     fn input_name(&self, i: usize) -> Option<&str>;
     /// The pipeline input values of a run, from the inputs JSON of its header.
@@ -31,13 +34,16 @@ where
         &self.name
     }
     fn fingerprint(&self) -> &str {
-        &self.fingerprint
+        GraphInner::fingerprint(self)
     }
     fn nodes(&self) -> &[NodeDef] {
         &self.nodes
     }
-    fn downstream(&self) -> &[Vec<u32>] {
-        &self.downstream
+    fn upstream(&self, node: u32) -> &[u32] {
+        self.upstream.of(node)
+    }
+    fn downstream(&self, node: u32) -> &[u32] {
+        self.downstream.of(node)
     }
     fn input_name(&self, i: usize) -> Option<&str> {
         self.inputs.get(i).map(|input| &*input.name)

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::built::{Graph, InputDef, NodeDef, OutputFn};
+use super::built::{Edges, FastHash, Graph, InputDef, NodeDef, OutputFn, Parts};
 use super::deps::{Deps, Handle, Slot};
 use super::error::GraphError;
 use crate::data::{Codec, Data, Value};
@@ -19,7 +19,8 @@ pub struct GraphBuilder<I> {
     name: Arc<str>,
     inputs: Vec<InputDef<I>>,
     nodes: Vec<NodeDef>,
-    names: HashMap<Arc<str>, Slot>,
+    upstream: Edges,
+    names: HashMap<Arc<str>, Slot, FastHash>,
     errors: Vec<GraphError>,
 }
 
@@ -37,7 +38,8 @@ impl<I: Data> GraphBuilder<I> {
             name: name.into(),
             inputs: Vec::new(),
             nodes: Vec::new(),
-            names: HashMap::new(),
+            upstream: Edges::with_capacity(0),
+            names: HashMap::default(),
         }
     }
 
@@ -76,30 +78,38 @@ impl<I: Data> GraphBuilder<I> {
         if let Some(first) = self.errors.into_iter().next() {
             return Err(first);
         }
-        Ok(Graph::assemble(
-            self.name,
-            self.inputs,
-            self.nodes,
-            output_slots,
-            output,
-        ))
+        let parts = Parts {
+            name: self.name,
+            inputs: self.inputs,
+            nodes: self.nodes,
+            upstream: self.upstream,
+            names: self.names,
+        };
+        Ok(Graph::assemble(parts, output_slots, output))
     }
 
     /// Adds a node whose argument and gate slots were checked by
-    /// [`check_slots`](Self::check_slots); its `upstream` list is derived here.
-    pub(crate) fn push_node<T>(&mut self, mut node: NodeDef) -> Handle<T> {
-        let mut upstream: Vec<u32> = node
+    /// [`check_slots`](Self::check_slots); its upstream list is derived here.
+    pub(crate) fn push_node<T>(&mut self, node: NodeDef) -> Handle<T> {
+        let mut upstream = node
             .args
             .iter()
             .chain(node.gate.iter().flat_map(|g| &g.args))
             .filter_map(|slot| match *slot {
                 Slot::Node(i) => Some(i),
                 Slot::Input(_) => None,
-            })
-            .collect();
-        upstream.sort_unstable();
-        upstream.dedup();
-        node.upstream = upstream;
+            });
+        match node.args.len() + node.gate.as_ref().map_or(0, |g| g.args.len()) {
+            // The common cases, without sorting a list.
+            0 => self.upstream.push([]),
+            1 => self.upstream.push(upstream.next()),
+            _ => {
+                let mut upstream: Vec<u32> = upstream.collect();
+                upstream.sort_unstable();
+                upstream.dedup();
+                self.upstream.push(upstream);
+            }
+        }
         let slot = Slot::Node(self.nodes.len() as u32);
         self.claim(&node.id, slot);
         self.nodes.push(node);
@@ -128,19 +138,25 @@ impl<I: Data> GraphBuilder<I> {
 
     /// The slots of `deps`, checked to belong to this builder; `reader` names who reads them.
     pub(crate) fn resolve<D: Deps>(&mut self, reader: &str, deps: &D) -> Vec<Slot> {
-        let mut raw = Vec::new();
-        deps.slots(&mut raw);
-        self.check_slots(reader, raw)
+        let mut slots = Vec::with_capacity(deps.count());
+        let mine = deps.slots(self.id, &mut slots);
+        self.check_slots(reader, mine);
+        slots
     }
 
-    /// Checks that every slot belongs to this builder; `reader` names the node that reads them.
-    pub(crate) fn check_slots(&mut self, reader: &str, raw: Vec<(u64, Slot)>) -> Vec<Slot> {
-        if raw.iter().any(|&(graph, _)| graph != self.id) {
+    /// Records a [`GraphError::ForeignHandle`] unless every handle `reader` reads is `mine`
+    /// (belongs to this builder).
+    pub(crate) fn check_slots(&mut self, reader: &str, mine: bool) {
+        if !mine {
             self.errors.push(GraphError::ForeignHandle {
                 pipeline: self.name.to_string(),
                 id: reader.to_owned(),
             });
         }
-        raw.into_iter().map(|(_, slot)| slot).collect()
+    }
+
+    /// This builder's id, which its handles carry.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 }

@@ -1,7 +1,7 @@
 //! A built graph: the immutable definitions of inputs and nodes that the engine runs.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures_util::future::BoxFuture;
 
@@ -9,6 +9,7 @@ use super::deps::Slot;
 use super::signature::{GraphSignature, InputSignature, NodeSignature};
 use crate::data::{Codec, Value};
 use crate::node::{NodeContext, NodeError, NodeOptions};
+use crate::result::NodeNames;
 
 /// A node's body as the engine calls it: erased input values in, an erased output out.
 pub(crate) type RunFn = Arc<
@@ -25,6 +26,15 @@ pub(crate) struct InputDef<I> {
     pub codec: Codec,
 }
 
+/// What a [`GraphBuilder`](super::GraphBuilder) hands over to assemble a graph.
+pub(crate) struct Parts<I> {
+    pub name: Arc<str>,
+    pub inputs: Vec<InputDef<I>>,
+    pub nodes: Vec<NodeDef>,
+    pub upstream: Edges,
+    pub names: HashMap<Arc<str>, Slot, FastHash>,
+}
+
 pub(crate) struct GateDef {
     pub args: Vec<Slot>,
     pub pred: GateFn,
@@ -32,26 +42,156 @@ pub(crate) struct GateDef {
 
 pub(crate) struct NodeDef {
     pub id: Arc<str>,
-    pub kind: String,
+    pub kind: Arc<str>,
     pub args: Vec<Slot>,
     pub gate: Option<GateDef>,
-    /// Distinct upstream nodes (arguments and gate), each counted once.
-    pub upstream: Vec<u32>,
     pub options: NodeOptions,
     pub run: RunFn,
     pub codec: Codec,
+}
+
+/// Each node's neighbours on one side, in one flat list (no allocation per node): node `i`'s
+/// are `to[start[i]..start[i + 1]]`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Edges {
+    start: Vec<u32>,
+    to: Vec<u32>,
+}
+
+impl Edges {
+    pub fn with_capacity(nodes: usize) -> Self {
+        let mut start = Vec::with_capacity(nodes + 1);
+        start.push(0);
+        Edges {
+            start,
+            to: Vec::with_capacity(nodes),
+        }
+    }
+
+    /// Appends the next node's neighbours.
+    pub fn push(&mut self, neighbours: impl IntoIterator<Item = u32>) {
+        self.to.extend(neighbours);
+        self.start.push(self.to.len() as u32);
+    }
+
+    /// Node `node`'s neighbours.
+    pub fn of(&self, node: u32) -> &[u32] {
+        let i = node as usize;
+        &self.to[self.start[i] as usize..self.start[i + 1] as usize]
+    }
+
+    /// The reverse edges of `self`, over `nodes` nodes.
+    fn reversed(&self, nodes: usize) -> Edges {
+        let mut count = vec![0u32; nodes + 1];
+        for &t in &self.to {
+            count[t as usize + 1] += 1;
+        }
+        for i in 0..nodes {
+            count[i + 1] += count[i];
+        }
+        let mut to = vec![0; self.to.len()];
+        let mut next = count.clone();
+        for from in 0..nodes as u32 {
+            for &t in self.of(from) {
+                to[next[t as usize] as usize] = from;
+                next[t as usize] += 1;
+            }
+        }
+        Edges { start: count, to }
+    }
 }
 
 pub(crate) struct GraphInner<I, O> {
     pub name: Arc<str>,
     pub inputs: Vec<InputDef<I>>,
     pub nodes: Vec<NodeDef>,
-    pub downstream: Vec<Vec<u32>>,
-    pub index: HashMap<Arc<str>, u32>,
+    /// Each node's distinct upstream nodes (arguments and gate), in index order.
+    pub upstream: Edges,
+    /// Each node's dependents, in index order.
+    pub downstream: Edges,
+    /// Every input and node by name.
+    pub names: HashMap<Arc<str>, Slot, FastHash>,
     pub output_slots: Vec<Slot>,
     pub output: OutputFn<O>,
-    pub signature: GraphSignature,
-    pub fingerprint: String,
+    /// Derived on first use: a run without stores never needs them.
+    signature: OnceLock<GraphSignature>,
+    fingerprint: OnceLock<String>,
+}
+
+impl<I, O> GraphInner<I, O> {
+    /// The graph's shape, derived on first use.
+    pub fn signature(&self) -> &GraphSignature {
+        self.signature
+            .get_or_init(|| signature(&self.inputs, &self.nodes))
+    }
+
+    /// The fingerprint of the graph's shape, derived on first use.
+    pub fn fingerprint(&self) -> &str {
+        self.fingerprint
+            .get_or_init(|| self.signature().fingerprint())
+    }
+
+    /// The index of node `id`.
+    pub fn node_index(&self, id: &str) -> Option<u32> {
+        match self.names.get(id) {
+            Some(&Slot::Node(i)) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+impl<I, O> NodeNames for GraphInner<I, O> {
+    fn id(&self, index: u32) -> &str {
+        &self.nodes[index as usize].id
+    }
+    fn index(&self, id: &str) -> Option<u32> {
+        self.node_index(id)
+    }
+}
+
+/// A fast hash for the names of a graph (the FxHash function), which the program defines: not
+/// untrusted input, so a collision-resistant hash would only slow every build down.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FastHash;
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0)
+    }
+}
+
+pub(crate) struct FastHasher(u64);
+
+impl FastHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// A built, immutable pipeline graph: cheap to clone, shareable between engines and threads.
@@ -73,45 +213,29 @@ impl<I, O> std::fmt::Debug for Graph<I, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Graph")
             .field("name", &self.inner.name)
-            .field("fingerprint", &self.inner.fingerprint)
+            .field("fingerprint", &self.fingerprint())
             .field("nodes", &self.inner.nodes.len())
             .finish()
     }
 }
 
 impl<I, O> Graph<I, O> {
-    /// Assembles a graph from checked definitions: derives the downstream lists, the id index,
-    /// the signature and its fingerprint.
-    pub(crate) fn assemble(
-        name: Arc<str>,
-        inputs: Vec<InputDef<I>>,
-        nodes: Vec<NodeDef>,
-        output_slots: Vec<Slot>,
-        output: OutputFn<O>,
-    ) -> Self {
-        let mut downstream = vec![Vec::new(); nodes.len()];
-        for (i, node) in nodes.iter().enumerate() {
-            for &up in &node.upstream {
-                downstream[up as usize].push(i as u32);
-            }
-        }
-        let signature = signature(&inputs, &nodes);
-        let index = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (Arc::clone(&n.id), i as u32))
-            .collect();
+    /// Assembles a graph from checked definitions: derives the downstream lists. The signature
+    /// and its fingerprint are derived when first asked for.
+    pub(crate) fn assemble(parts: Parts<I>, output_slots: Vec<Slot>, output: OutputFn<O>) -> Self {
+        let downstream = parts.upstream.reversed(parts.nodes.len());
         Graph {
             inner: Arc::new(GraphInner {
-                fingerprint: signature.fingerprint(),
-                signature,
-                name,
-                inputs,
-                nodes,
+                name: parts.name,
+                inputs: parts.inputs,
+                nodes: parts.nodes,
+                upstream: parts.upstream,
                 downstream,
-                index,
+                names: parts.names,
                 output_slots,
                 output,
+                signature: OnceLock::new(),
+                fingerprint: OnceLock::new(),
             }),
         }
     }
@@ -135,12 +259,12 @@ impl<I, O> Graph<I, O> {
 
     /// The fingerprint of the graph's shape (see [`GraphSignature::fingerprint`]).
     pub fn fingerprint(&self) -> &str {
-        &self.inner.fingerprint
+        self.inner.fingerprint()
     }
 
     /// The graph's shape: inputs, nodes, edges, types.
     pub fn signature(&self) -> &GraphSignature {
-        &self.inner.signature
+        self.inner.signature()
     }
 
     /// The node ids in declaration (topological) order.
@@ -176,7 +300,7 @@ fn signature<I>(inputs: &[InputDef<I>], nodes: &[NodeDef]) -> GraphSignature {
             .iter()
             .map(|n| NodeSignature {
                 id: n.id.to_string(),
-                kind: n.kind.clone(),
+                kind: n.kind.to_string(),
                 output_type: n.codec.type_name.to_owned(),
                 inputs: n.args.iter().map(name).collect(),
                 condition_inputs: n

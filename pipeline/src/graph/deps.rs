@@ -55,9 +55,14 @@ pub trait Deps: sealed::Sealed + Send + Sync + 'static {
     /// The owned values a consumer receives.
     type Values: Send + 'static;
 
-    /// Appends `(graph id, slot)` of each handle, in order.
+    /// Appends the slot of each handle, in order; `false` if a handle belongs to another graph
+    /// than `graph`.
     #[doc(hidden)]
-    fn slots(&self, out: &mut Vec<(u64, Slot)>);
+    fn slots(&self, graph: u64, out: &mut Vec<Slot>) -> bool;
+
+    /// How many handles the list has.
+    #[doc(hidden)]
+    fn count(&self) -> usize;
 
     /// Clones this list's values off the front of `values` (one entry per slot, in order). `None`
     /// only when a value has another type than its handle says, which the builder rules out.
@@ -83,8 +88,12 @@ fn take<'v, 'a>(values: &mut &'v [&'a Value], n: usize) -> Option<&'v [&'a Value
 
 impl<T: Data> Deps for Handle<T> {
     type Values = T;
-    fn slots(&self, out: &mut Vec<(u64, Slot)>) {
-        out.push((self.graph, self.slot));
+    fn slots(&self, graph: u64, out: &mut Vec<Slot>) -> bool {
+        out.push(self.slot);
+        self.graph == graph
+    }
+    fn count(&self) -> usize {
+        1
     }
     fn extract(&self, values: &mut &[&Value]) -> Option<T> {
         take(values, 1)?[0].downcast_ref::<T>().cloned()
@@ -93,8 +102,12 @@ impl<T: Data> Deps for Handle<T> {
 
 impl<T: Data> Deps for Vec<Handle<T>> {
     type Values = Vec<T>;
-    fn slots(&self, out: &mut Vec<(u64, Slot)>) {
-        out.extend(self.iter().map(|h| (h.graph, h.slot)));
+    fn slots(&self, graph: u64, out: &mut Vec<Slot>) -> bool {
+        out.extend(self.iter().map(|h| h.slot));
+        self.iter().all(|h| h.graph == graph)
+    }
+    fn count(&self) -> usize {
+        Vec::len(self)
     }
     fn extract(&self, values: &mut &[&Value]) -> Option<Vec<T>> {
         take(values, self.len())?
@@ -109,8 +122,11 @@ macro_rules! tuple_deps {
         impl<$($name: Deps),*> Deps for ($($name,)*) {
             type Values = ($($name::Values,)*);
             #[allow(unused_variables)]
-            fn slots(&self, out: &mut Vec<(u64, Slot)>) {
-                $(self.$idx.slots(out);)*
+            fn slots(&self, graph: u64, out: &mut Vec<Slot>) -> bool {
+                true $(& self.$idx.slots(graph, out))*
+            }
+            fn count(&self) -> usize {
+                0 $(+ self.$idx.count())*
             }
             #[allow(unused_variables)]
             fn extract(&self, values: &mut &[&Value]) -> Option<Self::Values> {

@@ -126,6 +126,7 @@ pub fn build<I: Data, O: Send + 'static>(
 }
 
 fn slots<I: Data>(builder: &mut GraphBuilder<I>, reader: &str, handles: &[AnyHandle]) -> Vec<Slot> {
-    let raw = handles.iter().map(|h| (h.graph, h.slot)).collect();
-    builder.check_slots(reader, raw)
+    let mine = handles.iter().all(|h| h.graph == builder.id());
+    builder.check_slots(reader, mine);
+    handles.iter().map(|h| h.slot).collect()
 }

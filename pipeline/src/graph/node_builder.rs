@@ -43,7 +43,7 @@ impl<I: Data> GraphBuilder<I> {
 pub struct NodeBuilder<'g, I> {
     builder: &'g mut GraphBuilder<I>,
     id: Arc<str>,
-    kind: Option<String>,
+    kind: Option<Arc<str>>,
     options: NodeOptions,
     gate: Option<GateDef>,
 }
@@ -61,7 +61,7 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
 
     /// Names what the node runs (the `#[node]` fn); defaults to the node id.
     pub fn kind(mut self, kind: impl Into<String>) -> Self {
-        self.kind = Some(kind.into());
+        self.kind = Some(kind.into().into());
         self
     }
 
@@ -159,11 +159,10 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
     /// Adds the node with its checked argument slots, run closure and output codec.
     pub(crate) fn add<T>(self, args: Vec<Slot>, run: RunFn, codec: Codec) -> Handle<T> {
         self.builder.push_node(NodeDef {
-            kind: self.kind.unwrap_or_else(|| self.id.to_string()),
+            kind: self.kind.unwrap_or_else(|| Arc::clone(&self.id)),
             id: self.id,
             args,
             gate: self.gate,
-            upstream: Vec::new(),
             options: self.options,
             run,
             codec,

@@ -84,29 +84,36 @@ pub(crate) fn private_options() -> OpenOptions {
 
 /// Writes `bytes` to a new temporary file beside `path` and returns the temporary's path. The
 /// file is created exclusively (never through an existing file or symlink) under a name no other
-/// caller, in this process or another, uses at the same time.
+/// caller, in this process or another, uses at the same time. A name something else already
+/// holds (a file left by a process that had this pid, a planted link) is skipped for the next.
 fn write_temporary(path: &Path, bytes: &[u8], sync: bool) -> StoreResult<PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
+    const TRIES: u32 = 16;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = private_options()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(io_error("create", &tmp))
-        .and_then(|mut file| {
-            file.write_all(bytes).map_err(io_error("write", &tmp))?;
-            if sync {
-                file.sync_all().map_err(io_error("sync", &tmp))?;
-            }
-            Ok(())
+    let mut tries = 0;
+    let (tmp, mut file) = loop {
+        let tmp = path.with_file_name(format!(
+            ".{name}.{}.{}.tmp",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        tries += 1;
+        match private_options().write(true).create_new(true).open(&tmp) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < TRIES => continue,
+            // Not removed on failure: what is there is not ours.
+            Err(e) => return Err(io_error("create", &tmp)(e)),
+            Ok(file) => break (tmp, file),
+        }
+    };
+    let written = file
+        .write_all(bytes)
+        .map_err(io_error("write", &tmp))
+        .and_then(|()| match sync {
+            true => file.sync_all().map_err(io_error("sync", &tmp)),
+            false => Ok(()),
         });
     match written {
         Ok(()) => Ok(tmp),

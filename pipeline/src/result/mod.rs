@@ -1,9 +1,13 @@
 //! What a run returns.
 
+mod nodes;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::run_id::RunId;
+pub(crate) use nodes::NodeNames;
+pub use nodes::{NodeIdIter, NodeList, NodeStatusIter, NodeStatuses};
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -129,13 +133,13 @@ pub struct PipelineResult<O> {
     /// The pipeline's output, when the nodes it comes from completed.
     pub output: Option<O>,
     /// Every node's status, by node id.
-    pub nodes: BTreeMap<String, NodeStatus>,
+    pub nodes: NodeStatuses,
     /// Why each failed node failed, by node id.
     pub failures: BTreeMap<String, NodeFailure>,
     /// The nodes whose outputs were restored from the checkpoint instead of run (on resume).
-    pub restored: Vec<String>,
+    pub restored: NodeList,
     /// The nodes that ran in this call (each at least one attempt), in the order they finished.
-    pub executed: Vec<String>,
+    pub executed: NodeList,
     /// Checkpoint and audit writes that failed.
     pub warnings: Vec<PersistenceWarning>,
 }
@@ -157,14 +161,14 @@ impl<O> PipelineResult<O> {
 
     /// The status of node `id`, if the pipeline has such a node.
     pub fn node(&self, id: &str) -> Option<NodeStatus> {
-        self.nodes.get(id).copied()
+        self.nodes.get(id)
     }
 
     /// The ids of the nodes that ended with `status`.
     pub fn nodes_with(&self, status: NodeStatus) -> impl Iterator<Item = &str> {
         self.nodes
             .iter()
-            .filter(move |(_, s)| **s == status)
-            .map(|(id, _)| id.as_str())
+            .filter(move |&(_, s)| s == status)
+            .map(|(id, _)| id)
     }
 }

@@ -1,22 +1,25 @@
 //! The scheduler of one run: releases a node when its last upstream node resolves, so the work is
-//! O(nodes + edges) in all, and runs each node on its own tokio task.
+//! O(nodes + edges) in all. A node that is the only one able to run runs on the scheduler's own
+//! task (no spawn, no copy of its arguments); nodes that can run together go to tokio tasks
+//! (`tasks`), so independent nodes use every core and overlap their waits.
+
+mod finish;
+mod job;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use tokio::task::JoinSet;
-use tracing::Instrument;
-
+use super::args::Values;
 use super::cancel::CancelHandle;
-use super::guard::{caught, caught_sync};
+use super::guard::caught_sync;
 use super::lifecycle::{Restored, RunShared};
-use super::node_task::{self, AuditedInputs, NodeJob, Outcome, Report};
+use super::node_task::{Outcome, Report, report};
+use super::tasks::Tasks;
 use crate::data::{Json, Value};
 use crate::event::EventHandler;
-use crate::graph::{Graph, GraphInner, Slot};
+use crate::graph::{Graph, GraphInner};
 use crate::node::OnError;
-use crate::result::NodeFailure;
-use crate::result::{NodeStatus, PersistenceWarning, PipelineResult, RunStatus};
+use crate::result::{NodeFailure, NodeStatus, PersistenceWarning, PipelineResult};
 use crate::run_id::RunId;
 use crate::store::AuditDetail;
 
@@ -47,12 +50,12 @@ pub(crate) struct Run<I, O> {
     input_values: Vec<Value>,
     input_json: Vec<Option<Json>>,
     ready: VecDeque<u32>,
-    running: JoinSet<(u32, Report)>,
+    tasks: Tasks,
     stopped: bool,
     /// A store refused a write because another engine took the run over.
     taken_over: bool,
     failures: BTreeMap<String, NodeFailure>,
-    restored: Vec<String>,
+    restored: Vec<u32>,
     /// The nodes that ran, in the order they finished.
     executed: Vec<u32>,
     warnings: Vec<PersistenceWarning>,
@@ -74,11 +77,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             cap: cap.unwrap_or(usize::MAX),
             state: vec![State::Waiting; n],
             waiting: vec![0; n], // counted in `restore`, once completed nodes are known
-            readers: graph
-                .inner
-                .downstream
-                .iter()
-                .map(|d| d.len() as u32)
+            readers: (0..n as u32)
+                .map(|i| graph.inner.downstream.of(i).len() as u32)
                 .collect(),
             pinned: {
                 let mut pinned = vec![false; n];
@@ -93,7 +93,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             input_values: Vec::new(),
             input_json: Vec::new(),
             ready: VecDeque::new(),
-            running: JoinSet::new(),
+            tasks: Tasks::new(),
             stopped: false,
             taken_over: false,
             failures: BTreeMap::new(),
@@ -142,8 +142,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     fn restore(&mut self, restored: Vec<Restored>) {
         let restored_nodes: Vec<u32> = restored.iter().map(|&(index, _)| index).collect();
         for (index, kept) in restored {
-            self.restored
-                .push(self.graph.nodes[index as usize].id.to_string());
+            self.restored.push(index);
             if let Some((value, json)) = kept {
                 self.values[index as usize] = Some(value);
                 self.json[index as usize] = self.keep_json(true).then_some(json);
@@ -155,9 +154,11 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         for index in restored_nodes {
             self.release_upstream(&graph, index);
         }
-        for (index, node) in self.graph.nodes.iter().enumerate() {
-            let unresolved = node
+        for index in 0..self.graph.nodes.len() {
+            let unresolved = self
+                .graph
                 .upstream
+                .of(index as u32)
                 .iter()
                 .filter(|&&up| self.state[up as usize] == State::Waiting)
                 .count();
@@ -170,32 +171,55 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     /// Runs until nothing is ready or running; returns whether the run was cancelled.
     async fn drive(&mut self, cancel: Option<CancelHandle>) -> bool {
-        loop {
-            while !self.stopped && self.running.len() < self.cap {
-                let Some(index) = self.ready.pop_front() else {
-                    break;
-                };
-                self.dispatch(index);
+        let cancelled = || async {
+            match &cancel {
+                Some(handle) => handle.cancelled().await,
+                None => std::future::pending().await,
             }
-            if self.running.is_empty() {
+        };
+        loop {
+            let room = self.cap.saturating_sub(self.tasks.running());
+            if !self.stopped && room > 0 && !self.ready.is_empty() {
+                if self.tasks.running() == 0 && (self.ready.len() == 1 || room == 1) {
+                    // The only node that can run now: run it here, without a task.
+                    let Some(index) = self.ready.pop_front() else {
+                        continue;
+                    };
+                    if self.blocked(index) {
+                        continue;
+                    }
+                    let report = {
+                        let node = &self.graph.nodes[index as usize];
+                        let args = Values::Run {
+                            slots: &node.args,
+                            inputs: &self.input_values,
+                            nodes: &self.values,
+                        };
+                        let job = self.job(index, args);
+                        let node = self.traced(index, report(&self.shared, node, job));
+                        tokio::select! {
+                            biased;
+                            () = cancelled() => return true,
+                            report = node => report,
+                        }
+                    };
+                    self.on_report(index, report);
+                } else {
+                    self.start_tasks(room);
+                }
+                continue;
+            }
+            if self.tasks.running() == 0 {
                 return false;
             }
-            let cancelled = async {
-                match &cancel {
-                    Some(handle) => handle.cancelled().await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 biased;
-                () = cancelled => {
-                    self.running.abort_all();
-                    while self.running.join_next().await.is_some() {}
+                () = cancelled() => {
+                    self.tasks.abort().await;
                     return true;
                 }
-                joined = self.running.join_next() => {
-                    // Node tasks catch every panic, so a task ends in error only when aborted.
-                    if let Some(Ok((index, report))) = joined {
+                reported = self.tasks.next() => {
+                    if let Some((index, report)) = reported {
                         self.on_report(index, report);
                     }
                 }
@@ -203,11 +227,32 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         }
     }
 
-    /// Starts node `index`, or skips it when an upstream node was skipped or failed.
-    fn dispatch(&mut self, index: u32) {
+    /// Starts up to `room` ready nodes on tasks, each with its own copy of its arguments.
+    fn start_tasks(&mut self, room: usize) {
+        let mut batch = Vec::with_capacity(room.min(self.ready.len()));
+        while batch.len() < room {
+            let Some(index) = self.ready.pop_front() else {
+                break;
+            };
+            if self.blocked(index) {
+                continue;
+            }
+            let args = self.graph.nodes[index as usize].args.iter();
+            let args = Values::Owned(args.map(|&slot| self.value(slot)).collect());
+            let job = self.job(index, args);
+            let (graph, shared) = (Arc::clone(&self.graph), Arc::clone(&self.shared));
+            let node = async move { report(&shared, &graph.nodes[index as usize], job).await };
+            // Boxed: a node's future is large, and is moved into its task.
+            batch.push((index, Box::pin(self.traced(index, node))));
+        }
+        self.tasks.spawn(batch);
+    }
+
+    /// Whether node `index` cannot run because an upstream node was skipped or failed; it is then
+    /// skipped. Otherwise it is marked running.
+    fn blocked(&mut self, index: u32) -> bool {
         let graph = Arc::clone(&self.graph);
-        let node = &graph.nodes[index as usize];
-        let blocked = node.upstream.iter().any(|&up| {
+        let blocked = graph.upstream.of(index).iter().any(|&up| {
             matches!(
                 self.state[up as usize],
                 State::Done(NodeStatus::Skipped | NodeStatus::Failed)
@@ -215,96 +260,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         });
         if blocked {
             self.skip(index);
-            return;
-        }
-        let job = NodeJob {
-            index,
-            args: node.args.iter().map(|&s| self.value(s)).collect(),
-            gate_args: node
-                .gate
-                .iter()
-                .flat_map(|g| &g.args)
-                .map(|&s| self.value(s))
-                .collect(),
-            inputs: self
-                .shared
-                .audit
-                .is_some()
-                .then(|| self.audited_inputs(&node.args)),
-        };
-        self.state[index as usize] = State::Running;
-        let shared = Arc::clone(&self.shared);
-        let span = tracing::info_span!("pipeline.node", run_id = %shared.run_id, node = &*node.id);
-        // Boxed: a node's future is about 1 KB, and an unboxed one is copied on every spawn.
-        let task = Box::pin(async move {
-            let node = &graph.nodes[job.index as usize];
-            let report = caught(|| node_task::run_node(shared, node, job))
-                .await
-                .unwrap_or_else(|error| Report {
-                    outcome: Outcome::Failed { error, attempts: 1 },
-                    warnings: Vec::new(),
-                    ran: true,
-                    taken_over: false,
-                });
-            (index, report)
-        });
-        // Entering a disabled span on every poll costs a little; skip it when nobody listens.
-        if span.is_disabled() {
-            self.running.spawn(task);
         } else {
-            self.running.spawn(task.instrument(span));
+            self.state[index as usize] = State::Running;
         }
-    }
-
-    fn value(&self, slot: Slot) -> Value {
-        match slot {
-            Slot::Input(i) => Arc::clone(&self.input_values[i as usize]),
-            // A node is dispatched only once every upstream node completed, so the value is there.
-            Slot::Node(i) => self.values[i as usize]
-                .clone()
-                .unwrap_or_else(|| Arc::new(())),
-        }
-    }
-
-    /// What an attempt's audit entries record of its arguments: with references, a pipeline
-    /// input (in the run's header) and a checkpointed output are named, anything else is copied.
-    fn audited_inputs(&self, args: &[Slot]) -> AuditedInputs {
-        let detail = self.shared.audit_detail;
-        let mut inputs = AuditedInputs::default();
-        if detail == AuditDetail::None {
-            return inputs;
-        }
-        for &slot in args {
-            let (name, json, stored) = match slot {
-                Slot::Input(i) => (
-                    &self.graph.inputs[i as usize].name,
-                    &self.input_json[i as usize],
-                    true,
-                ),
-                Slot::Node(i) => (
-                    &self.graph.nodes[i as usize].id,
-                    &self.json[i as usize],
-                    self.checkpointed[i as usize],
-                ),
-            };
-            if detail == AuditDetail::References && stored {
-                inputs.refs.push(name.to_string());
-            } else {
-                let json = json.clone().unwrap_or_else(null_json);
-                inputs.copies.insert(name.to_string(), json);
-            }
-        }
-        inputs
-    }
-
-    /// Whether a node's JSON must be kept for the audit entries of its readers.
-    fn keep_json(&self, checkpointed: bool) -> bool {
-        self.shared.audit.is_some()
-            && match self.shared.audit_detail {
-                AuditDetail::Full => true,
-                AuditDetail::References => !checkpointed,
-                AuditDetail::None => false,
-            }
+        blocked
     }
 
     fn on_report(&mut self, index: u32, report: Report) {
@@ -361,7 +320,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// Node `index` will read its upstream outputs no more: drops each one no other node needs,
     /// so a run holds only its live frontier.
     fn release_upstream(&mut self, graph: &GraphInner<I, O>, index: u32) {
-        for &up in &graph.nodes[index as usize].upstream {
+        for &up in graph.upstream.of(index) {
             let readers = &mut self.readers[up as usize];
             *readers = readers.saturating_sub(1);
             if *readers == 0 && !self.pinned[up as usize] {
@@ -372,7 +331,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     }
 
     fn release_downstream(&mut self, graph: &GraphInner<I, O>, index: u32) {
-        for &down in &graph.downstream[index as usize] {
+        for &down in graph.downstream.of(index) {
             let waiting = &mut self.waiting[down as usize];
             debug_assert!(
                 *waiting > 0,
@@ -384,61 +343,4 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             }
         }
     }
-
-    fn finish(self, cancelled: bool) -> PipelineResult<O> {
-        let nodes: BTreeMap<String, NodeStatus> = self
-            .graph
-            .nodes
-            .iter()
-            .zip(&self.state)
-            .map(|(node, state)| {
-                let status = match state {
-                    State::Done(status) => *status,
-                    State::Waiting | State::Running => NodeStatus::NotRun,
-                };
-                (node.id.to_string(), status)
-            })
-            .collect();
-        let status = if self.taken_over {
-            RunStatus::TakenOver
-        } else if cancelled {
-            RunStatus::Cancelled
-        } else if !self.failures.is_empty() {
-            RunStatus::Failed
-        } else {
-            RunStatus::Completed
-        };
-        let output = self.output();
-        PipelineResult {
-            run_id: self.shared.run_id.clone(),
-            status,
-            output,
-            nodes,
-            failures: self.failures,
-            restored: self.restored,
-            executed: self
-                .executed
-                .iter()
-                .map(|&i| self.graph.nodes[i as usize].id.to_string())
-                .collect(),
-            warnings: self.warnings,
-        }
-    }
-
-    fn output(&self) -> Option<O> {
-        let values: Option<Vec<&Value>> = self
-            .graph
-            .output_slots
-            .iter()
-            .map(|&slot| match slot {
-                Slot::Input(i) => self.input_values.get(i as usize),
-                Slot::Node(i) => self.values[i as usize].as_ref(),
-            })
-            .collect();
-        (self.graph.output)(&values?)
-    }
-}
-
-fn null_json() -> Json {
-    Arc::from(serde_json::value::RawValue::NULL.to_owned())
 }

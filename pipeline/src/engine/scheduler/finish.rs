@@ -1,0 +1,52 @@
+//! The result of a run, from the scheduler's state when it ends.
+
+use std::sync::Arc;
+
+use super::{Run, State};
+use crate::data::Value;
+use crate::graph::Slot;
+use crate::result::{NodeList, NodeNames, NodeStatus, NodeStatuses, PipelineResult, RunStatus};
+
+impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
+    /// The run's result; `cancelled` says whether it was cancelled.
+    pub(super) fn finish(self, cancelled: bool) -> PipelineResult<O> {
+        let statuses = self.state.iter().map(|state| match state {
+            State::Done(status) => *status,
+            State::Waiting | State::Running => NodeStatus::NotRun,
+        });
+        let status = if self.taken_over {
+            RunStatus::TakenOver
+        } else if cancelled {
+            RunStatus::Cancelled
+        } else if !self.failures.is_empty() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Completed
+        };
+        let output = self.output();
+        let names: Arc<dyn NodeNames> = self.graph.clone();
+        PipelineResult {
+            run_id: self.shared.run_id.clone(),
+            status,
+            output,
+            nodes: NodeStatuses::new(Arc::clone(&names), statuses.collect()),
+            failures: self.failures,
+            restored: NodeList::new(Arc::clone(&names), self.restored),
+            executed: NodeList::new(names, self.executed),
+            warnings: self.warnings,
+        }
+    }
+
+    pub(super) fn output(&self) -> Option<O> {
+        let values: Option<Vec<&Value>> = self
+            .graph
+            .output_slots
+            .iter()
+            .map(|&slot| match slot {
+                Slot::Input(i) => self.input_values.get(i as usize),
+                Slot::Node(i) => self.values[i as usize].as_ref(),
+            })
+            .collect();
+        (self.graph.output)(&values?)
+    }
+}
