@@ -16,6 +16,7 @@ mod ours;
 mod rivals;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
@@ -48,19 +49,38 @@ pub fn check(who: &str, shape: Shape, n: usize, got: u64) {
     );
 }
 
-/// The median time per node of `reps` repetitions of `sample`, after a few unmeasured ones.
-/// Each repetition runs on a worker thread of `rt` and measures itself.
-fn per_node<F, Fut>(rt: &Runtime, n: usize, reps: usize, sample: F) -> Duration
+/// A contender's one measured repetition: builds and runs once, checks the output, and says how
+/// long it took.
+type Sample = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Duration> + Send>>>;
+
+fn sample<F, Fut>(f: F) -> Sample
 where
-    F: Fn() -> Fut,
+    F: Fn() -> Fut + 'static,
     Fut: Future<Output = Duration> + Send + 'static,
 {
-    let mut times: Vec<Duration> = (0..reps + 3)
-        .map(|_| rt.block_on(rt.spawn(sample())).expect("the sample task"))
-        .skip(3)
-        .collect();
-    times.sort();
-    times[times.len() / 2] / n as u32
+    Box::new(move || Box::pin(f()))
+}
+
+/// The median time per node of each contender over `reps` rounds, after three unmeasured ones.
+/// A round runs every contender once, in turn, so that a slow spell of the machine weighs on
+/// all of them alike. Each repetition runs on a worker thread of `rt` and measures itself.
+fn medians(rt: &Runtime, n: usize, reps: usize, contenders: &[Sample]) -> Vec<Duration> {
+    let mut times = vec![Vec::with_capacity(reps); contenders.len()];
+    for round in 0..reps + 3 {
+        for (times, contender) in times.iter_mut().zip(contenders) {
+            let time = rt.block_on(rt.spawn(contender())).expect("the sample task");
+            if round >= 3 {
+                times.push(time);
+            }
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[t.len() / 2] / n as u32
+        })
+        .collect()
 }
 
 /// Times `work`, returning how long it took.
@@ -82,6 +102,8 @@ struct Args {
     reps: usize,
     /// Only run ours over this shape, `reps` times: for a profiler (`valgrind --tool=callgrind`).
     profile: Option<Shape>,
+    /// With `profile`: only build the graph.
+    build_only: bool,
 }
 
 fn args() -> Args {
@@ -89,6 +111,7 @@ fn args() -> Args {
         n: 1_000,
         reps: 21,
         profile: None,
+        build_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -99,9 +122,13 @@ fn args() -> Args {
             ("--reps", Some(v), _) => args.reps = v,
             ("--profile", _, Some("chain")) => args.profile = Some(Shape::Chain),
             ("--profile", _, Some("wide")) => args.profile = Some(Shape::Wide),
+            ("--profile", _, Some("build")) => {
+                args.profile = Some(Shape::Chain);
+                args.build_only = true;
+            }
             _ => {
                 eprintln!(
-                    "usage: pipeline-peers [--n NODES] [--reps REPETITIONS] [--profile chain|wide]"
+                    "usage: pipeline-peers [--n NODES] [--reps REPETITIONS] [--profile chain|wide|build]"
                 );
                 std::process::exit(2);
             }
@@ -111,7 +138,12 @@ fn args() -> Args {
 }
 
 fn main() {
-    let Args { n, reps, profile } = args();
+    let Args {
+        n,
+        reps,
+        profile,
+        build_only,
+    } = args();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -119,80 +151,62 @@ fn main() {
         .expect("a tokio runtime");
     if let Some(shape) = profile {
         for _ in 0..reps {
-            rt.block_on(rt.spawn(ours::total(shape, n, ours::Stores::None)))
-                .expect("the profiled run");
+            if build_only {
+                rt.block_on(rt.spawn(ours::build_only(shape, n)))
+            } else {
+                rt.block_on(rt.spawn(ours::total(shape, n, ours::Stores::None)))
+            }
+            .expect("the profiled run");
         }
         return;
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
 
     println!(
-        "n = {n} no-op nodes, total = build + run, per node, median of {reps}; 2-thread tokio runtime\n"
+        "n = {n} no-op nodes, total = build + run, per node, median of {reps} rounds; 2-thread \
+         tokio runtime\n"
     );
-    let columns: Vec<(&str, Box<dyn Fn(Shape) -> Option<Duration>>)> = vec![
-        (
-            "plain .await",
-            Box::new(|s| Some(per_node(&rt, n, reps, move || baseline::plain(s, n)))),
-        ),
-        (
-            "spawn + await",
-            Box::new(|s| Some(per_node(&rt, n, reps, move || baseline::spawned(s, n)))),
-        ),
-        (
-            "join_all",
-            Box::new(|s| {
-                (s == Shape::Wide).then(|| per_node(&rt, n, reps, move || baseline::join_all(n)))
-            }),
-        ),
-        (
-            "graph-flow 0.8.1",
-            Box::new(|s| Some(per_node(&rt, n, reps, move || rivals::graph_flow(s, n)))),
-        ),
-        (
-            "dagx 0.3.1",
-            Box::new(|s| Some(per_node(&rt, n, reps, move || rivals::dagx(s, n)))),
-        ),
-        (
-            "dagrs 0.9.0",
-            Box::new(|s| Some(per_node(&rt, n, reps, move || rivals::dagrs(s, n)))),
-        ),
-        (
-            "ours, no store",
-            Box::new(|s| {
-                Some(per_node(&rt, n, reps, move || {
-                    ours::total(s, n, ours::Stores::None)
-                }))
-            }),
-        ),
-        (
-            "ours, in-memory stores",
-            Box::new(|s| {
-                Some(per_node(&rt, n, reps, move || {
-                    ours::total(s, n, ours::Stores::Memory)
-                }))
-            }),
-        ),
-        (
-            "ours, file stores (Async)",
-            Box::new(|s| {
-                let dir = dir.path().to_owned();
-                Some(per_node(&rt, n, reps, move || {
-                    ours::total(s, n, ours::Stores::Files(dir.clone()))
-                }))
-            }),
-        ),
+    let names = [
+        "plain .await",
+        "spawn + await",
+        "join_all",
+        "graph-flow 0.8.1",
+        "dagx 0.3.1",
+        "dagrs 0.9.0",
+        "ours, no store",
+        "ours, in-memory stores",
+        "ours, file stores (Async)",
     ];
-    let mut rows = Vec::new();
-    for shape in [Shape::Chain, Shape::Wide] {
-        let cells: Vec<String> = columns.iter().map(|(_, f)| micros(f(shape))).collect();
-        rows.push((format!("{shape:?}").to_lowercase(), cells));
-    }
     print!("| shape |");
-    for (name, _) in &columns {
+    for name in names {
         print!(" {name} |");
     }
-    println!("\n|---|{}", "---|".repeat(columns.len()));
-    for (shape, cells) in &rows {
+    println!("\n|---|{}", "---|".repeat(names.len()));
+    for shape in [Shape::Chain, Shape::Wide] {
+        let files = dir.path().to_owned();
+        let mut contenders = vec![
+            sample(move || baseline::plain(shape, n)),
+            sample(move || baseline::spawned(shape, n)),
+            sample(move || baseline::join_all(n)),
+            sample(move || rivals::graph_flow(shape, n)),
+            sample(move || rivals::dagx(shape, n)),
+            sample(move || rivals::dagrs(shape, n)),
+            sample(move || ours::total(shape, n, ours::Stores::None)),
+            sample(move || ours::total(shape, n, ours::Stores::Memory)),
+            sample(move || ours::total(shape, n, ours::Stores::Files(files.clone()))),
+        ];
+        if shape == Shape::Chain {
+            // join_all has no chain: nodes in a line cannot be polled together.
+            drop(contenders.remove(2));
+        }
+        let mut cells: Vec<String> = medians(&rt, n, reps, &contenders)
+            .into_iter()
+            .map(|d| micros(Some(d)))
+            .collect();
+        if shape == Shape::Chain {
+            cells.insert(2, micros(None));
+        }
+        let shape = format!("{shape:?}").to_lowercase();
         println!("| {shape} | {} |", cells.join(" | "));
     }
 
@@ -200,31 +214,35 @@ fn main() {
     println!("| shape | build only | run only (graph built once) |");
     println!("|---|---|---|");
     for shape in [Shape::Chain, Shape::Wide] {
-        let build = per_node(&rt, n, reps, move || ours::build_only(shape, n));
         let engine = ours::engine(shape, n);
-        let run = per_node(&rt, n, reps, move || {
-            ours::run_only(engine.clone(), shape, n)
-        });
-        println!(
-            "| {shape:?} | {} | {} |",
-            micros(Some(build)),
-            micros(Some(run))
-        );
+        let contenders = [
+            sample(move || ours::build_only(shape, n)),
+            sample(move || ours::run_only(engine.clone(), shape, n)),
+        ];
+        let parts = medians(&rt, n, reps, &contenders);
+        let shape = format!("{shape:?}").to_lowercase();
+        let (build, run) = (micros(Some(parts[0])), micros(Some(parts[1])));
+        println!("| {shape} | {build} | {run} |");
     }
 
     let nodes = large::NODES;
     println!(
-        "\n`pipeline!` against `GraphBuilder`: the {nodes}-node generated pipeline, run only, per node:\n"
+        "\n`pipeline!` against `GraphBuilder`: the {nodes}-node generated pipeline, run only, per \
+         node:\n"
     );
-    let by_macro = per_node(&rt, nodes, reps, large::by_macro);
-    let by_builder = per_node(&rt, nodes, reps, large::by_builder);
+    let large = medians(
+        &rt,
+        nodes,
+        reps,
+        &[sample(large::by_macro), sample(large::by_builder)],
+    );
     println!("| `pipeline!` | `GraphBuilder` | ratio |");
     println!("|---|---|---|");
     println!(
         "| {} | {} | {:.2} |",
-        micros(Some(by_macro)),
-        micros(Some(by_builder)),
-        by_macro.as_secs_f64() / by_builder.as_secs_f64()
+        micros(Some(large[0])),
+        micros(Some(large[1])),
+        large[0].as_secs_f64() / large[1].as_secs_f64()
     );
 
     println!(

@@ -30,11 +30,6 @@ pub trait EventHandler: Send + Sync {
     fn on_persistence_warning(&self, run_id: &RunId, warning: &PersistenceWarning) {}
 }
 
-/// The handler used when none is set.
-pub(crate) struct NoEvents;
-
-impl EventHandler for NoEvents {}
-
 impl<E: EventHandler + ?Sized> EventHandler for std::sync::Arc<E> {
     fn on_pipeline_start(&self, pipeline: &str, run_id: &RunId, resumed: bool) {
         (**self).on_pipeline_start(pipeline, run_id, resumed)

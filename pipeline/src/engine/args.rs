@@ -6,10 +6,13 @@ use std::sync::{Arc, LazyLock};
 use crate::data::Value;
 use crate::graph::Slot;
 
-/// The values a node reads: owned by a node on a task of its own, borrowed from the run by a node
-/// run on the scheduler's own task.
+/// The values a node reads: borrowed from the run by a node run on the scheduler's own task, from
+/// its batch by a node started on another task (or owned, by a fleet worker's node).
 pub(crate) enum Values<'a> {
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Owned(Vec<Value>),
+    /// A node's share of the values of a batch of nodes started on one task.
+    Slice(&'a [Value]),
     Run {
         slots: &'a [Slot],
         inputs: &'a [Value],
@@ -25,6 +28,7 @@ impl Values<'_> {
     fn len(&self) -> usize {
         match self {
             Values::Owned(values) => values.len(),
+            Values::Slice(values) => values.len(),
             Values::Run { slots, .. } => slots.len(),
         }
     }
@@ -32,6 +36,7 @@ impl Values<'_> {
     fn get(&self, i: usize) -> &Value {
         match self {
             Values::Owned(values) => &values[i],
+            Values::Slice(values) => &values[i],
             Values::Run {
                 slots,
                 inputs,

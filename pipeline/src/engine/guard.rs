@@ -52,12 +52,13 @@ fn panic_text(payload: Box<dyn Any + Send>) -> String {
 /// The engine's event handler for one run, with its panics caught: a panicking handler is
 /// logged and reported as a warning, and never changes a node's status.
 pub(crate) struct GuardedEvents {
-    inner: Arc<dyn EventHandler>,
+    /// `None` when the engine has no handler: every event is then a no-op.
+    inner: Option<Arc<dyn EventHandler>>,
     panics: Mutex<Vec<PersistenceWarning>>,
 }
 
 impl GuardedEvents {
-    pub fn new(inner: Arc<dyn EventHandler>) -> Self {
+    pub fn new(inner: Option<Arc<dyn EventHandler>>) -> Self {
         GuardedEvents {
             inner,
             panics: Mutex::default(),
@@ -69,8 +70,16 @@ impl GuardedEvents {
         std::mem::take(&mut *lock(&self.panics))
     }
 
+    /// Whether a handler listens (so events are worth timing).
+    pub fn active(&self) -> bool {
+        self.inner.is_some()
+    }
+
     fn guard(&self, hook: &str, node: Option<&str>, call: impl FnOnce(&dyn EventHandler)) {
-        if let Err(panic) = caught_sync(|| call(&*self.inner)) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        if let Err(panic) = caught_sync(|| call(&**inner)) {
             let warning = PersistenceWarning {
                 source: WarningSource::EventHandler,
                 node: node.map(str::to_owned),

@@ -25,7 +25,7 @@ pub(crate) use lifecycle::now_ms;
 use crate::data::{RoundTrip, to_json};
 use crate::definition::{FromCheckpoint, Pipeline};
 use crate::error::PipelineError;
-use crate::event::{EventHandler, NoEvents};
+use crate::event::EventHandler;
 use crate::graph::Graph;
 use crate::node::OnError;
 use crate::result::{PersistenceWarning, PipelineResult};
@@ -66,7 +66,8 @@ pub struct PipelineEngine<P: Pipeline> {
     graph: Graph<P::Inputs, P::Output>,
     checkpointer: Option<Arc<dyn Checkpointer>>,
     audit: Option<Arc<dyn AuditLog>>,
-    events: Arc<dyn EventHandler>,
+    /// `None`: no handler, and no event is built or timed.
+    events: Option<Arc<dyn EventHandler>>,
     on_error: OnError,
     max_concurrency: Option<usize>,
     round_trip: RoundTrip,
@@ -85,7 +86,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             pipeline,
             checkpointer: None,
             audit: None,
-            events: Arc::new(NoEvents),
+            events: None,
             on_error: OnError::default(),
             max_concurrency: None,
             round_trip: RoundTrip::default(),
@@ -111,7 +112,7 @@ impl<P: Pipeline> PipelineEngine<P> {
 
     /// Sends run and node events to `handler`.
     pub fn event_handler(mut self, handler: impl EventHandler + 'static) -> Self {
-        self.events = Arc::new(handler);
+        self.events = Some(Arc::new(handler));
         self
     }
 
@@ -376,7 +377,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             audit: self.audit.clone(),
             checkpoint_epoch: Epoch::FIRST,
             audit_epoch: Epoch::FIRST,
-            events: Arc::new(GuardedEvents::new(Arc::clone(&self.events))),
+            events: Arc::new(GuardedEvents::new(self.events.clone())),
             round_trip: self.round_trip,
             audit_detail: self.audit_detail,
         }

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
 
 use super::args::Values;
 use super::guard::{catching, caught, caught_sync};
@@ -74,21 +76,22 @@ pub(crate) struct NodeJob<'a> {
 struct Attempt {
     number: u32,
     started_at_ms: u64,
-    clock: Instant,
+    /// `None` when nothing records how long the attempt took (no store, no event handler).
+    clock: Option<Instant>,
 }
 
 /// When an attempt's own work ended, before anything was persisted.
 #[derive(Clone, Copy)]
 struct Ended {
     finished_at_ms: u64,
-    duration: std::time::Duration,
+    duration: Duration,
 }
 
 impl Attempt {
     fn end(&self, wall_clock: bool) -> Ended {
         Ended {
             finished_at_ms: if wall_clock { now_ms() } else { 0 },
-            duration: self.clock.elapsed(),
+            duration: self.clock.map_or(Duration::ZERO, |clock| clock.elapsed()),
         }
     }
 }
@@ -147,49 +150,37 @@ pub(crate) fn stored_output(node: &NodeDef, value: &Value) -> Result<Json, Strin
     }
 }
 
-pub(crate) async fn run_node(shared: &RunShared, node: &NodeDef, job: NodeJob<'_>) -> Report {
-    let mut task = NodeTask {
+/// A node's life: gate, attempts, persistence. Not an `async fn`: its arguments are moved into
+/// the future once (a node future is moved into its task whole, so its size counts).
+pub(crate) fn run_node<'a>(
+    shared: &'a RunShared,
+    node: &'a NodeDef,
+    job: NodeJob<'a>,
+) -> impl Future<Output = Report> + Send + 'a {
+    let task = NodeTask {
         shared,
         node,
         job,
         warnings: Vec::new(),
         taken_over: false,
     };
-    let (outcome, ran) = match task.gate() {
-        Ok(true) => (task.attempts().await, true),
-        Ok(false) => (Outcome::Skipped, false),
-        Err(error) => {
-            let attempt = task.start(1);
-            let ended = attempt.end(task.shared.persists());
-            task.audit_failure(&attempt, ended, &error).await;
-            task.shared
-                .events
-                .on_node_fail(&task.shared.run_id, &task.node.id, 1, &error);
-            (Outcome::Failed { error, attempts: 1 }, true)
-        }
-    };
-    Report {
-        outcome,
-        warnings: task.warnings,
-        ran,
-        taken_over: task.taken_over,
-    }
+    task.run()
 }
 
 /// A node's life (gate, attempts, persistence), with a panic anywhere in it a failed attempt.
-pub(super) async fn report(
-    shared: &RunShared,
-    node: &crate::graph::NodeDef,
-    job: NodeJob<'_>,
-) -> Report {
-    caught(|| run_node(shared, node, job))
-        .await
-        .unwrap_or_else(|error| Report {
+pub(crate) fn report<'a>(
+    shared: &'a RunShared,
+    node: &'a NodeDef,
+    job: NodeJob<'a>,
+) -> impl Future<Output = Report> + Send + 'a {
+    caught(|| run_node(shared, node, job)).map(|report| {
+        report.unwrap_or_else(|error| Report {
             outcome: Outcome::Failed { error, attempts: 1 },
             warnings: Vec::new(),
             ran: true,
             taken_over: false,
         })
+    })
 }
 
 struct NodeTask<'a> {
@@ -201,6 +192,29 @@ struct NodeTask<'a> {
 }
 
 impl NodeTask<'_> {
+    async fn run(mut self) -> Report {
+        let task = &mut self;
+        let (outcome, ran) = match task.gate() {
+            Ok(true) => (task.attempts().await, true),
+            Ok(false) => (Outcome::Skipped, false),
+            Err(error) => {
+                let attempt = task.start(1);
+                let ended = attempt.end(task.shared.persists());
+                Box::pin(task.audit_failure(&attempt, ended, &error)).await;
+                task.shared
+                    .events
+                    .on_node_fail(&task.shared.run_id, &task.node.id, 1, &error);
+                (Outcome::Failed { error, attempts: 1 }, true)
+            }
+        };
+        Report {
+            outcome,
+            warnings: self.warnings,
+            ran,
+            taken_over: self.taken_over,
+        }
+    }
+
     fn gate(&self) -> Result<bool, String> {
         gate(self.node, &self.job.gate_args)
     }
@@ -213,7 +227,7 @@ impl NodeTask<'_> {
             number,
             // Wall-clock times are only recorded in stores; without one, skip the clock read.
             started_at_ms: if self.shared.persists() { now_ms() } else { 0 },
-            clock: Instant::now(),
+            clock: (self.shared.persists() || self.shared.events.active()).then(Instant::now),
         }
     }
 

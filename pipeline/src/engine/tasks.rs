@@ -1,16 +1,24 @@
-//! Where the scheduler's nodes run when there is parallel work to give away: tokio tasks, each
-//! running one node or, when many nodes are ready at once, a share of them polled together; each
-//! node's report comes back on one channel as soon as it is done. Aborted when the run is
-//! cancelled or its future dropped.
+//! The tokio tasks a run's nodes run on when there is parallel work to give away: each runs one
+//! node or, when many nodes are ready at once, a share of them polled together, and sends each
+//! node's report back on one channel as soon as it is done. Aborted when the run is cancelled or
+//! its future dropped.
 
 use std::future::Future;
+use std::ops::Range;
+use std::sync::Arc;
 
-use futures_util::StreamExt;
+use futures_util::future::Either;
 use futures_util::stream::FuturesUnordered;
-use tokio::sync::mpsc;
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::task::JoinHandle;
+use tracing::{Instrument, Span};
 
-use super::node_task::Report;
+use super::args::Values;
+use super::lifecycle::RunShared;
+use super::node_task::{AuditedInputs, NodeJob, Report, report};
+use crate::data::Value;
+use crate::graph::GraphInner;
 
 /// A node's report, by node index.
 pub(crate) type Reported = (u32, Report);
@@ -28,8 +36,12 @@ pub(crate) struct Tasks {
 /// a larger batch is shared out among them. A tokio task costs far more than a no-op node, and a
 /// few dozen tasks already keep every core busy.
 fn max_tasks() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (4 * cores).max(64)
+    // Asking for the cores reads files (cgroup quotas): ask once.
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (4 * cores).max(64)
+    })
 }
 
 impl Tasks {
@@ -48,46 +60,25 @@ impl Tasks {
         self.running
     }
 
-    /// Starts `nodes` (each a node's index and future) on tasks of their own, or, for a large
-    /// batch, shared out among [`max_tasks`] tasks.
-    pub fn spawn<F>(&mut self, nodes: Vec<(u32, F)>)
-    where
-        F: Future<Output = Report> + Send + 'static,
-    {
-        self.running += nodes.len();
+    /// How many tasks a batch of `nodes` ready nodes is shared out among: one per node, up to
+    /// [`max_tasks`].
+    pub fn shares(nodes: usize) -> usize {
+        nodes.min(max_tasks())
+    }
+
+    /// Where a task sends the reports of its nodes.
+    pub fn sender(&self) -> mpsc::UnboundedSender<Reported> {
+        self.sender.clone()
+    }
+
+    /// Starts `task`, which runs `nodes` nodes and sends a report for each.
+    pub fn spawn(&mut self, nodes: usize, task: impl Future<Output = ()> + Send + 'static) {
+        self.running += nodes;
         // Finished tasks' handles are dropped now and then, so a long run keeps only live ones.
         if self.handles.len() >= 2 * max_tasks() {
             self.handles.retain(|handle| !handle.is_finished());
         }
-        let share = nodes.len().div_ceil(max_tasks());
-        if share <= 1 {
-            for (index, node) in nodes {
-                let sender = self.sender.clone();
-                self.handles.push(tokio::spawn(async move {
-                    // The receiver goes only with the run, which aborts its tasks first.
-                    let _ = sender.send((index, node.await));
-                }));
-            }
-            return;
-        }
-        let mut nodes = nodes.into_iter();
-        loop {
-            let share: FuturesUnordered<_> = nodes
-                .by_ref()
-                .take(share)
-                .map(|(index, node)| async move { (index, node.await) })
-                .collect();
-            if share.is_empty() {
-                break;
-            }
-            let sender = self.sender.clone();
-            self.handles.push(tokio::spawn(async move {
-                let mut share = share;
-                while let Some(reported) = share.next().await {
-                    let _ = sender.send(reported);
-                }
-            }));
-        }
+        self.handles.push(tokio::spawn(task));
     }
 
     /// The next report of a node running on a task; `None` when none is running.
@@ -119,5 +110,96 @@ impl Drop for Tasks {
         for handle in &self.handles {
             handle.abort();
         }
+    }
+}
+
+/// Nodes started together on one task, with copies of the values they read.
+#[derive(Default)]
+pub(crate) struct Batch {
+    values: Vec<Value>,
+    nodes: Vec<Started>,
+}
+
+impl Batch {
+    /// How many nodes the batch holds.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Adds node `index`, with copies of its arguments and gate values.
+    pub fn push(
+        &mut self,
+        index: u32,
+        args: impl Iterator<Item = Value>,
+        gate_args: impl Iterator<Item = Value>,
+        inputs: Option<AuditedInputs>,
+        span: Option<Span>,
+    ) {
+        let start = self.values.len();
+        self.values.extend(args);
+        let gate = self.values.len();
+        self.values.extend(gate_args);
+        self.nodes.push(Started {
+            index,
+            args: start..gate,
+            gate: gate..self.values.len(),
+            inputs,
+            span,
+        });
+    }
+}
+
+/// A node of a batch: where its arguments and gate values are in the batch's values.
+struct Started {
+    index: u32,
+    args: Range<usize>,
+    gate: Range<usize>,
+    inputs: Option<AuditedInputs>,
+    span: Option<Span>,
+}
+
+/// Runs the nodes of `batch` together (their waits overlap), sending each one's report as soon
+/// as it is done.
+pub(crate) async fn run_batch<I, O>(
+    graph: Arc<GraphInner<I, O>>,
+    shared: Arc<RunShared>,
+    batch: Batch,
+    sender: UnboundedSender<Reported>,
+) {
+    let Batch { values, nodes } = batch;
+    let (graph, shared, values) = (&*graph, &*shared, &values[..]);
+    let run = |started: Started| {
+        let job = NodeJob {
+            args: Values::Slice(&values[started.args]),
+            gate_args: Values::Slice(&values[started.gate]),
+            inputs: started.inputs,
+        };
+        let (index, node) = (started.index, &graph.nodes[started.index as usize]);
+        traced(
+            started.span,
+            report(shared, node, job).map(move |r| (index, r)),
+        )
+    };
+    // The receiver goes only with the run, which aborts its tasks first: a send cannot fail.
+    if nodes.len() == 1 {
+        for started in nodes {
+            let _ = sender.send(run(started).await);
+        }
+        return;
+    }
+    let mut running: FuturesUnordered<_> = nodes.into_iter().map(run).collect();
+    while let Some(reported) = running.next().await {
+        let _ = sender.send(reported);
+    }
+}
+
+/// `node` inside `span`, if any.
+pub(crate) fn traced<F: Future>(
+    span: Option<Span>,
+    node: F,
+) -> Either<F, tracing::instrument::Instrumented<F>> {
+    match span {
+        Some(span) => Either::Right(node.instrument(span)),
+        None => Either::Left(node),
     }
 }

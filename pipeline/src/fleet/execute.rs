@@ -60,7 +60,7 @@ async fn arguments(
         gate: Vec::new(),
         names: Vec::new(),
     };
-    for slot in &node.args {
+    for slot in graph.args(claimed.node) {
         match value(slot) {
             Ok((value, name)) => {
                 arguments.args.push(value);

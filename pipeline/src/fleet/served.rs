@@ -8,13 +8,15 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::data::Value;
-use crate::graph::{Graph, GraphInner, NodeDef};
+use crate::graph::{Graph, GraphInner, NodeDef, Slot};
 
 /// A graph with its types erased, as a worker runs its nodes.
 pub(crate) trait ServedGraph: Send + Sync {
     fn name(&self) -> &str;
     fn fingerprint(&self) -> &str;
     fn nodes(&self) -> &[NodeDef];
+    /// Node `node`'s arguments.
+    fn args(&self, node: u32) -> &[Slot];
     /// Node `node`'s distinct upstream nodes.
     fn upstream(&self, node: u32) -> &[u32];
     /// Node `node`'s dependents.
@@ -38,6 +40,9 @@ where
     }
     fn nodes(&self) -> &[NodeDef] {
         &self.nodes
+    }
+    fn args(&self, node: u32) -> &[Slot] {
+        self.args.of(node)
     }
     fn upstream(&self, node: u32) -> &[u32] {
         self.upstream.of(node)

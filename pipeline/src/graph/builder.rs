@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::built::{Edges, FastHash, Graph, InputDef, NodeDef, OutputFn, Parts};
+use super::built::{Edges, FastHash, Flat, Graph, InputDef, NodeDef, OutputFn, Parts};
 use super::deps::{Deps, Handle, Slot};
 use super::error::GraphError;
 use crate::data::{Codec, Data, Value};
@@ -19,9 +19,13 @@ pub struct GraphBuilder<I> {
     name: Arc<str>,
     inputs: Vec<InputDef<I>>,
     nodes: Vec<NodeDef>,
+    args: Flat<Slot>,
     upstream: Edges,
-    names: HashMap<Arc<str>, Slot, FastHash>,
-    errors: Vec<GraphError>,
+    /// Every input and node, in the order they were declared: their names are checked for
+    /// duplicates when the graph is built, into a map sized once.
+    claims: Vec<Slot>,
+    /// Each mistake, with how many names were declared when it was made (to report the first).
+    errors: Vec<(usize, GraphError)>,
 }
 
 impl<I: Data> GraphBuilder<I> {
@@ -31,15 +35,16 @@ impl<I: Data> GraphBuilder<I> {
         GraphBuilder {
             id: NEXT_BUILDER_ID.fetch_add(1, Ordering::Relaxed),
             errors: if name.is_empty() {
-                vec![GraphError::EmptyPipelineName]
+                vec![(0, GraphError::EmptyPipelineName)]
             } else {
                 Vec::new()
             },
             name: name.into(),
             inputs: Vec::new(),
             nodes: Vec::new(),
-            upstream: Edges::with_capacity(0),
-            names: HashMap::default(),
+            args: Flat::default(),
+            upstream: Edges::default(),
+            claims: Vec::new(),
         }
     }
 
@@ -71,38 +76,62 @@ impl<I: Data> GraphBuilder<I> {
 
     /// Finishes the graph, or reports its first mistake.
     pub(crate) fn finish<O>(
-        self,
+        mut self,
         output_slots: Vec<Slot>,
         output: OutputFn<O>,
     ) -> Result<Graph<I, O>, GraphError> {
-        if let Some(first) = self.errors.into_iter().next() {
+        let names = self.names();
+        if let Some((_, first)) = self.errors.into_iter().min_by_key(|(at, _)| *at) {
             return Err(first);
         }
         let parts = Parts {
             name: self.name,
             inputs: self.inputs,
             nodes: self.nodes,
+            args: self.args,
             upstream: self.upstream,
-            names: self.names,
+            names,
         };
         Ok(Graph::assemble(parts, output_slots, output))
     }
 
-    /// Adds a node whose argument and gate slots were checked by
-    /// [`check_slots`](Self::check_slots); its upstream list is derived here.
+    /// Every input and node by name; a name declared twice is a [`GraphError::DuplicateId`].
+    fn names(&mut self) -> HashMap<Arc<str>, Slot, FastHash> {
+        let mut names = HashMap::with_capacity_and_hasher(self.claims.len(), FastHash);
+        for (at, &slot) in self.claims.iter().enumerate() {
+            let name = match slot {
+                Slot::Input(i) => &self.inputs[i as usize].name,
+                Slot::Node(i) => &self.nodes[i as usize].id,
+            };
+            // An empty name was reported when it was declared.
+            if !name.is_empty() && names.insert(Arc::clone(name), slot).is_some() {
+                let error = GraphError::DuplicateId {
+                    pipeline: self.name.to_string(),
+                    id: name.to_string(),
+                };
+                self.errors.push((at, error));
+            }
+        }
+        names
+    }
+
+    /// Adds a node whose gate slots were checked by [`check_slots`](Self::check_slots) and
+    /// whose arguments were pushed by [`push_args`](Self::push_args) or
+    /// [`resolve_args`](Self::resolve_args); its upstream list is derived here.
     pub(crate) fn push_node<T>(&mut self, node: NodeDef) -> Handle<T> {
-        let mut upstream = node
-            .args
-            .iter()
-            .chain(node.gate.iter().flat_map(|g| &g.args))
-            .filter_map(|slot| match *slot {
-                Slot::Node(i) => Some(i),
-                Slot::Input(_) => None,
-            });
-        match node.args.len() + node.gate.as_ref().map_or(0, |g| g.args.len()) {
+        let args = self.args.pending();
+        let gate = node.gate.iter().flat_map(|g| &g.args);
+        let mut upstream = args.iter().chain(gate).filter_map(|slot| match *slot {
+            Slot::Node(i) => Some(i),
+            Slot::Input(_) => None,
+        });
+        match args.len() + node.gate.as_ref().map_or(0, |g| g.args.len()) {
             // The common cases, without sorting a list.
             0 => self.upstream.push([]),
-            1 => self.upstream.push(upstream.next()),
+            1 => {
+                let first = upstream.next();
+                self.upstream.push(first);
+            }
             _ => {
                 let mut upstream: Vec<u32> = upstream.collect();
                 upstream.sort_unstable();
@@ -110,6 +139,7 @@ impl<I: Data> GraphBuilder<I> {
                 self.upstream.push(upstream);
             }
         }
+        self.args.close();
         let slot = Slot::Node(self.nodes.len() as u32);
         self.claim(&node.id, slot);
         self.nodes.push(node);
@@ -123,17 +153,35 @@ impl<I: Data> GraphBuilder<I> {
         }
     }
 
-    fn claim(&mut self, id: &Arc<str>, slot: Slot) {
+    fn claim(&mut self, id: &str, slot: Slot) {
         if id.is_empty() {
-            self.errors.push(GraphError::EmptyId {
+            let error = GraphError::EmptyId {
                 pipeline: self.name.to_string(),
-            });
-        } else if self.names.insert(Arc::clone(id), slot).is_some() {
-            self.errors.push(GraphError::DuplicateId {
-                pipeline: self.name.to_string(),
-                id: id.to_string(),
-            });
+            };
+            self.errors.push((self.claims.len(), error));
         }
+        self.claims.push(slot);
+    }
+
+    /// Pushes the slots of the next node's arguments `deps`, checked to belong to this builder;
+    /// `reader` names the node.
+    pub(crate) fn resolve_args<D: Deps>(&mut self, reader: &str, deps: &D) {
+        let mine = deps.slots(self.id, self.args.open());
+        self.check_slots(reader, mine);
+    }
+
+    /// Pushes the next node's argument slots, checked to belong to this builder; `reader` names
+    /// the node.
+    pub(crate) fn push_args(&mut self, reader: &str, args: impl IntoIterator<Item = (u64, Slot)>) {
+        let mut mine = true;
+        let id = self.id;
+        self.args
+            .open()
+            .extend(args.into_iter().map(|(graph, slot)| {
+                mine &= graph == id;
+                slot
+            }));
+        self.check_slots(reader, mine);
     }
 
     /// The slots of `deps`, checked to belong to this builder; `reader` names who reads them.
@@ -148,10 +196,11 @@ impl<I: Data> GraphBuilder<I> {
     /// (belongs to this builder).
     pub(crate) fn check_slots(&mut self, reader: &str, mine: bool) {
         if !mine {
-            self.errors.push(GraphError::ForeignHandle {
+            let error = GraphError::ForeignHandle {
                 pipeline: self.name.to_string(),
                 id: reader.to_owned(),
-            });
+            };
+            self.errors.push((self.claims.len(), error));
         }
     }
 

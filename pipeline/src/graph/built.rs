@@ -31,6 +31,7 @@ pub(crate) struct Parts<I> {
     pub name: Arc<str>,
     pub inputs: Vec<InputDef<I>>,
     pub nodes: Vec<NodeDef>,
+    pub args: Flat<Slot>,
     pub upstream: Edges,
     pub names: HashMap<Arc<str>, Slot, FastHash>,
 }
@@ -43,61 +44,85 @@ pub(crate) struct GateDef {
 pub(crate) struct NodeDef {
     pub id: Arc<str>,
     pub kind: Arc<str>,
-    pub args: Vec<Slot>,
     pub gate: Option<GateDef>,
     pub options: NodeOptions,
     pub run: RunFn,
     pub codec: Codec,
 }
 
-/// Each node's neighbours on one side, in one flat list (no allocation per node): node `i`'s
-/// are `to[start[i]..start[i + 1]]`.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Edges {
+/// A list per node, all in one flat list (no allocation per node): node `i`'s items are
+/// `items[start[i]..start[i + 1]]`. Items pushed since the last [`close`](Flat::close) belong
+/// to the next node.
+#[derive(Clone, Debug)]
+pub(crate) struct Flat<T> {
     start: Vec<u32>,
-    to: Vec<u32>,
+    items: Vec<T>,
 }
 
-impl Edges {
-    pub fn with_capacity(nodes: usize) -> Self {
-        let mut start = Vec::with_capacity(nodes + 1);
-        start.push(0);
-        Edges {
-            start,
-            to: Vec::with_capacity(nodes),
+impl<T> Default for Flat<T> {
+    fn default() -> Self {
+        Flat {
+            start: vec![0],
+            items: Vec::new(),
         }
     }
+}
 
-    /// Appends the next node's neighbours.
-    pub fn push(&mut self, neighbours: impl IntoIterator<Item = u32>) {
-        self.to.extend(neighbours);
-        self.start.push(self.to.len() as u32);
+impl<T: Copy> Flat<T> {
+    /// Where the next node's items are pushed.
+    pub fn open(&mut self) -> &mut Vec<T> {
+        &mut self.items
     }
 
-    /// Node `node`'s neighbours.
-    pub fn of(&self, node: u32) -> &[u32] {
+    /// The items pushed since the last close.
+    pub fn pending(&self) -> &[T] {
+        let last = self.start.last().copied().unwrap_or(0);
+        &self.items[last as usize..]
+    }
+
+    /// Ends the next node's list.
+    pub fn close(&mut self) {
+        self.start.push(self.items.len() as u32);
+    }
+
+    /// Appends the next node's list.
+    pub fn push(&mut self, items: impl IntoIterator<Item = T>) {
+        self.items.extend(items);
+        self.close();
+    }
+
+    /// Node `node`'s items.
+    pub fn of(&self, node: u32) -> &[T] {
         let i = node as usize;
-        &self.to[self.start[i] as usize..self.start[i + 1] as usize]
+        &self.items[self.start[i] as usize..self.start[i + 1] as usize]
     }
+}
 
+/// Each node's neighbours on one side.
+pub(crate) type Edges = Flat<u32>;
+
+impl Edges {
     /// The reverse edges of `self`, over `nodes` nodes.
     fn reversed(&self, nodes: usize) -> Edges {
         let mut count = vec![0u32; nodes + 1];
-        for &t in &self.to {
+        for &t in &self.items {
             count[t as usize + 1] += 1;
         }
         for i in 0..nodes {
             count[i + 1] += count[i];
         }
-        let mut to = vec![0; self.to.len()];
+        let mut items = vec![0; self.items.len()];
         let mut next = count.clone();
         for from in 0..nodes as u32 {
             for &t in self.of(from) {
-                to[next[t as usize] as usize] = from;
+                items[next[t as usize] as usize] = from;
                 next[t as usize] += 1;
             }
         }
-        Edges { start: count, to }
+        Edges {
+            start: count,
+            items,
+        }
     }
 }
 
@@ -105,6 +130,8 @@ pub(crate) struct GraphInner<I, O> {
     pub name: Arc<str>,
     pub inputs: Vec<InputDef<I>>,
     pub nodes: Vec<NodeDef>,
+    /// Each node's arguments, in order.
+    pub args: Flat<Slot>,
     /// Each node's distinct upstream nodes (arguments and gate), in index order.
     pub upstream: Edges,
     /// Each node's dependents, in index order.
@@ -122,7 +149,7 @@ impl<I, O> GraphInner<I, O> {
     /// The graph's shape, derived on first use.
     pub fn signature(&self) -> &GraphSignature {
         self.signature
-            .get_or_init(|| signature(&self.inputs, &self.nodes))
+            .get_or_init(|| signature(&self.inputs, &self.nodes, &self.args))
     }
 
     /// The fingerprint of the graph's shape, derived on first use.
@@ -229,6 +256,7 @@ impl<I, O> Graph<I, O> {
                 name: parts.name,
                 inputs: parts.inputs,
                 nodes: parts.nodes,
+                args: parts.args,
                 upstream: parts.upstream,
                 downstream,
                 names: parts.names,
@@ -283,7 +311,7 @@ impl<I, O> Graph<I, O> {
     }
 }
 
-fn signature<I>(inputs: &[InputDef<I>], nodes: &[NodeDef]) -> GraphSignature {
+fn signature<I>(inputs: &[InputDef<I>], nodes: &[NodeDef], args: &Flat<Slot>) -> GraphSignature {
     let name = |slot: &Slot| match *slot {
         Slot::Input(i) => inputs[i as usize].name.to_string(),
         Slot::Node(i) => nodes[i as usize].id.to_string(),
@@ -298,11 +326,12 @@ fn signature<I>(inputs: &[InputDef<I>], nodes: &[NodeDef]) -> GraphSignature {
             .collect(),
         nodes: nodes
             .iter()
-            .map(|n| NodeSignature {
+            .zip(0..)
+            .map(|(n, i)| NodeSignature {
                 id: n.id.to_string(),
                 kind: n.kind.to_string(),
                 output_type: n.codec.type_name.to_owned(),
-                inputs: n.args.iter().map(name).collect(),
+                inputs: args.of(i).iter().map(name).collect(),
                 condition_inputs: n
                     .gate
                     .as_ref()

@@ -93,7 +93,7 @@ pub trait NodeWiring: Node {
             args: slots(builder, id, handles),
             pred,
         });
-        let args = slots(builder, id, args);
+        builder.push_args(id, args.iter().map(|h| (h.graph, h.slot)));
         let codec = Codec {
             type_name: Self::OUTPUT_TYPE,
             ..Codec::of::<Self::Output>()
@@ -104,7 +104,7 @@ pub trait NodeWiring: Node {
             .kind(Self::NAME)
             .options(Self::options())
             .set_gate(gate)
-            .add::<Self::Output>(args, run, codec)
+            .add::<Self::Output>(run, codec)
             .into()
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::builder::GraphBuilder;
 use super::built::{GateDef, NodeDef, RunFn};
-use super::deps::{Deps, Handle, Slot};
+use super::deps::{Deps, Handle};
 use super::node_fn::{blocking, run_fn};
 use crate::data::{Codec, Data};
 use crate::node::{Backoff, NodeContext, NodeError, NodeOptions, OnError};
@@ -151,17 +151,16 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
         T: Data,
         Fut: Future<Output = Result<T, NodeError>> + Send + 'static,
     {
-        let args = self.builder.resolve(&self.id, &deps);
+        self.builder.resolve_args(&self.id, &deps);
         let gather = move |mut values: &[&_]| deps.extract(&mut values);
-        self.add(args, run_fn(gather, call), Codec::of::<T>())
+        self.add(run_fn(gather, call), Codec::of::<T>())
     }
 
-    /// Adds the node with its checked argument slots, run closure and output codec.
-    pub(crate) fn add<T>(self, args: Vec<Slot>, run: RunFn, codec: Codec) -> Handle<T> {
+    /// Adds the node, whose argument slots were pushed, with its run closure and output codec.
+    pub(crate) fn add<T>(self, run: RunFn, codec: Codec) -> Handle<T> {
         self.builder.push_node(NodeDef {
             kind: self.kind.unwrap_or_else(|| Arc::clone(&self.id)),
             id: self.id,
-            args,
             gate: self.gate,
             options: self.options,
             run,

@@ -1,49 +1,64 @@
-//! What a node runs on: its arguments and gate values, what its audit entries record of them,
-//! and its future, traced and with its panics caught.
+//! What a node runs on: its arguments and gate values (borrowed, or copied into a batch for
+//! another task), what its audit entries record of them, and its tracing span.
 
-use std::future::Future;
 use std::sync::Arc;
 
-use futures_util::future::Either;
-use tracing::Instrument;
+use tracing::{Level, Span};
 
 use super::Run;
 use crate::data::{Json, Value};
 use crate::engine::args::Values;
 use crate::engine::node_task::{AuditedInputs, NodeJob};
+use crate::engine::tasks::Batch;
 use crate::graph::Slot;
 use crate::store::AuditDetail;
 
 impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
-    /// What node `index` runs on: `args`, its gate's values, and what its audit entries record.
-    pub(super) fn job<'a>(&self, index: u32, args: Values<'a>) -> NodeJob<'a> {
+    /// What `node` runs on when it runs on the scheduler's task: its arguments and gate values
+    /// borrowed from the run, and what its audit entries record.
+    pub(super) fn job(&self, index: u32) -> NodeJob<'_> {
         let node = &self.graph.nodes[index as usize];
-        let gate_args = node.gate.iter().flat_map(|gate| &gate.args);
+        let values = |slots| Values::Run {
+            slots,
+            inputs: &self.input_values,
+            nodes: &self.values,
+        };
         NodeJob {
-            args,
-            gate_args: Values::Owned(gate_args.map(|&slot| self.value(slot)).collect()),
-            inputs: self
-                .shared
-                .audit
-                .is_some()
-                .then(|| self.audited_inputs(&node.args)),
+            args: values(self.graph.args.of(index)),
+            gate_args: values(node.gate.as_ref().map_or(&[], |gate| &gate.args)),
+            inputs: self.audit_inputs(index),
         }
     }
 
-    /// `node` inside node `index`'s tracing span, when anyone listens.
-    pub(super) fn traced<F: Future>(
-        &self,
-        index: u32,
-        node: F,
-    ) -> Either<F, tracing::instrument::Instrumented<F>> {
+    /// Adds node `index` to `batch`, with copies of its arguments and gate values.
+    pub(super) fn add_to(&self, batch: &mut Batch, index: u32) {
+        let node = &self.graph.nodes[index as usize];
+        let args = self.graph.args.of(index).iter();
+        let gate_args = node.gate.iter().flat_map(|gate| &gate.args);
+        batch.push(
+            index,
+            args.map(|&slot| self.value(slot)),
+            gate_args.map(|&slot| self.value(slot)),
+            self.audit_inputs(index),
+            self.span(index),
+        );
+    }
+
+    fn audit_inputs(&self, index: u32) -> Option<AuditedInputs> {
+        let audited = self.shared.audit.is_some();
+        audited.then(|| self.audited_inputs(self.graph.args.of(index)))
+    }
+
+    /// Node `index`'s tracing span, when anyone listens.
+    pub(super) fn span(&self, index: u32) -> Option<Span> {
+        // Creating a span that nobody listens to costs a little: skip it when no subscriber
+        // takes info-level spans at all.
+        if !tracing::level_enabled!(Level::INFO) {
+            return None;
+        }
         let id = &*self.graph.nodes[index as usize].id;
         let span = tracing::info_span!("pipeline.node", run_id = %self.shared.run_id, node = id);
-        // Entering a disabled span on every poll costs a little; skip it when nobody listens.
-        if span.is_disabled() {
-            Either::Left(node)
-        } else {
-            Either::Right(node.instrument(span))
-        }
+        (!span.is_disabled()).then_some(span)
     }
 
     pub(super) fn value(&self, slot: Slot) -> Value {

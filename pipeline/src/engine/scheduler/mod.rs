@@ -9,12 +9,11 @@ mod job;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::args::Values;
 use super::cancel::CancelHandle;
 use super::guard::caught_sync;
 use super::lifecycle::{Restored, RunShared};
 use super::node_task::{Outcome, Report, report};
-use super::tasks::Tasks;
+use super::tasks::{self, Batch, Tasks};
 use crate::data::{Json, Value};
 use crate::event::EventHandler;
 use crate::graph::{Graph, GraphInner};
@@ -190,13 +189,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                     }
                     let report = {
                         let node = &self.graph.nodes[index as usize];
-                        let args = Values::Run {
-                            slots: &node.args,
-                            inputs: &self.input_values,
-                            nodes: &self.values,
-                        };
-                        let job = self.job(index, args);
-                        let node = self.traced(index, report(&self.shared, node, job));
+                        let job = self.job(index);
+                        let node = tasks::traced(self.span(index), report(&self.shared, node, job));
                         tokio::select! {
                             biased;
                             () = cancelled() => return true,
@@ -227,25 +221,31 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         }
     }
 
-    /// Starts up to `room` ready nodes on tasks, each with its own copy of its arguments.
+    /// Starts up to `room` ready nodes on tasks: one task per node, or batches of nodes when
+    /// more are ready than [`Tasks::shares`] allows tasks; each batch has its own copy of its
+    /// nodes' arguments.
     fn start_tasks(&mut self, room: usize) {
-        let mut batch = Vec::with_capacity(room.min(self.ready.len()));
-        while batch.len() < room {
-            let Some(index) = self.ready.pop_front() else {
-                break;
-            };
-            if self.blocked(index) {
-                continue;
+        let count = room.min(self.ready.len());
+        let per_task = count.div_ceil(Tasks::shares(count));
+        let mut taken = 0;
+        while taken < count {
+            let mut batch = Batch::default();
+            while batch.len() < per_task && taken < count {
+                let Some(index) = self.ready.pop_front() else {
+                    break;
+                };
+                taken += 1;
+                if !self.blocked(index) {
+                    self.add_to(&mut batch, index);
+                }
             }
-            let args = self.graph.nodes[index as usize].args.iter();
-            let args = Values::Owned(args.map(|&slot| self.value(slot)).collect());
-            let job = self.job(index, args);
-            let (graph, shared) = (Arc::clone(&self.graph), Arc::clone(&self.shared));
-            let node = async move { report(&shared, &graph.nodes[index as usize], job).await };
-            // Boxed: a node's future is large, and is moved into its task.
-            batch.push((index, Box::pin(self.traced(index, node))));
+            if batch.len() > 0 {
+                let (graph, shared) = (Arc::clone(&self.graph), Arc::clone(&self.shared));
+                let nodes = batch.len();
+                let task = tasks::run_batch(graph, shared, batch, self.tasks.sender());
+                self.tasks.spawn(nodes, task);
+            }
         }
-        self.tasks.spawn(batch);
     }
 
     /// Whether node `index` cannot run because an upstream node was skipped or failed; it is then
