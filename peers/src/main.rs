@@ -104,6 +104,8 @@ struct Args {
     profile: Option<Shape>,
     /// With `profile`: only build the graph.
     build_only: bool,
+    /// With `profile`: the stores of the runs.
+    stores: ours::Stores,
 }
 
 fn args() -> Args {
@@ -112,6 +114,7 @@ fn args() -> Args {
         reps: 21,
         profile: None,
         build_only: false,
+        stores: ours::Stores::None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -122,13 +125,15 @@ fn args() -> Args {
             ("--reps", Some(v), _) => args.reps = v,
             ("--profile", _, Some("chain")) => args.profile = Some(Shape::Chain),
             ("--profile", _, Some("wide")) => args.profile = Some(Shape::Wide),
+            ("--stores", _, Some("memory")) => args.stores = ours::Stores::Memory,
+            ("--stores", _, Some(dir)) => args.stores = ours::Stores::Files(dir.into()),
             ("--profile", _, Some("build")) => {
                 args.profile = Some(Shape::Chain);
                 args.build_only = true;
             }
             _ => {
                 eprintln!(
-                    "usage: pipeline-peers [--n NODES] [--reps REPETITIONS] [--profile chain|wide|build]"
+                    "usage: pipeline-peers [--n NODES] [--reps REPETITIONS] [--profile chain|wide|build] [--stores memory|DIR]"
                 );
                 std::process::exit(2);
             }
@@ -143,6 +148,7 @@ fn main() {
         reps,
         profile,
         build_only,
+        stores,
     } = args();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -154,7 +160,7 @@ fn main() {
             if build_only {
                 rt.block_on(rt.spawn(ours::build_only(shape, n)))
             } else {
-                rt.block_on(rt.spawn(ours::total(shape, n, ours::Stores::None)))
+                rt.block_on(rt.spawn(ours::total(shape, n, stores.clone())))
             }
             .expect("the profiled run");
         }

@@ -117,7 +117,7 @@ fn header(run_id: &str) -> RunHeader {
         run_id: RunId::new(run_id).unwrap(),
         pipeline: graph.name().into(),
         fingerprint: graph.fingerprint().into(),
-        graph: graph.signature().clone(),
+        graph: graph.signature().clone().into(),
         inputs: serde_json::value::to_raw_value(&1u64).unwrap().into(),
         started_at_ms: 1,
     }

@@ -125,7 +125,7 @@ fn header(graph: &Graph<u64, u64>) -> RunHeader {
         run_id: RunId::new("dir-check").unwrap(),
         pipeline: graph.name().into(),
         fingerprint: graph.fingerprint().into(),
-        graph: graph.signature().clone(),
+        graph: graph.signature().clone().into(),
         inputs: serde_json::value::to_raw_value(&1u64).unwrap().into(),
         started_at_ms: 1,
     }

@@ -13,10 +13,10 @@ fn header(run_id: &RunId) -> RunHeader {
         run_id: run_id.clone(),
         pipeline: "exact".into(),
         fingerprint: "0".into(),
-        graph: pipeline::graph::GraphSignature {
+        graph: std::sync::Arc::new(pipeline::graph::GraphSignature {
             inputs: vec![],
             nodes: vec![],
-        },
+        }),
         inputs: serde_json::value::to_raw_value(&()).unwrap().into(),
         started_at_ms: 1,
     }

@@ -130,7 +130,7 @@ pub(crate) fn header<I, O>(
         run_id: run_id.clone(),
         pipeline: graph.name().to_owned(),
         fingerprint: graph.fingerprint().to_owned(),
-        graph: graph.signature().clone(),
+        graph: Arc::clone(graph.inner.signature()),
         inputs,
         started_at_ms,
     }
@@ -243,13 +243,15 @@ fn output_filter<I, O>(graph: &Graph<I, O>) -> OutputFilter {
     let nodes = &graph.inner.nodes;
     let readers = nodes.iter().enumerate().map(|(i, node)| {
         let down = graph.inner.downstream.of(i as u32);
-        let ids = down.iter().map(|&d| nodes[d as usize].id.to_string());
-        (node.id.to_string(), ids.collect())
+        let ids = down
+            .iter()
+            .map(|&d| nodes[d as usize].id.as_ref().to_owned());
+        (node.id.as_ref().to_owned(), ids.collect())
     });
     let pinned = graph
         .output_nodes()
         .into_iter()
-        .map(|i| nodes[i as usize].id.to_string());
+        .map(|i| nodes[i as usize].id.as_ref().to_owned());
     OutputFilter::new(readers, pinned)
 }
 
@@ -372,7 +374,7 @@ pub(crate) fn restore<I, O>(
     let filter = output_filter(graph);
     let recorded: HashSet<String> = order
         .iter()
-        .map(|&i| inner.nodes[i as usize].id.to_string())
+        .map(|&i| inner.nodes[i as usize].id.as_ref().to_owned())
         .collect();
     let needed = |index: u32| filter.needs(&inner.nodes[index as usize].id, &recorded);
     let mut restored = Vec::with_capacity(order.len());

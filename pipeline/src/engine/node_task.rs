@@ -200,7 +200,7 @@ impl NodeTask<'_> {
             Err(error) => {
                 let attempt = task.start(1);
                 let ended = attempt.end(task.shared.persists());
-                Box::pin(task.audit_failure(&attempt, ended, &error)).await;
+                Box::pin(task.audit_failure(&attempt, ended, &error, true)).await;
                 task.shared
                     .events
                     .on_node_fail(&task.shared.run_id, &task.node.id, 1, &error);
@@ -246,7 +246,8 @@ impl NodeTask<'_> {
                 }
                 Err(error) => {
                     let error = error.to_string();
-                    Box::pin(self.audit_failure(&attempt, ended, &error)).await;
+                    let last = number >= max;
+                    Box::pin(self.audit_failure(&attempt, ended, &error, last)).await;
                     let (run_id, id) = (&self.shared.run_id, &*self.node.id);
                     if number >= max {
                         self.shared.events.on_node_fail(run_id, id, number, &error);
@@ -346,7 +347,7 @@ impl NodeTask<'_> {
             (&self.shared.checkpointer, json, encoded.checkpoint)
         {
             let record = NodeRecord {
-                node: self.node.id.to_string(),
+                node: self.node.id.as_ref().to_owned(),
                 attempt: attempt.number,
                 started_at_ms: attempt.started_at_ms,
                 finished_at_ms: ended.finished_at_ms,
@@ -360,7 +361,7 @@ impl NodeTask<'_> {
             }
         }
         if self.shared.audit.is_some() {
-            let mut entry = self.entry(attempt, ended, AuditStatus::Completed);
+            let mut entry = self.entry(attempt, ended, AuditStatus::Completed, true);
             match self.shared.audit_detail {
                 AuditDetail::References if checkpointed => entry.output_in_checkpoint = true,
                 AuditDetail::None => {}
@@ -371,35 +372,41 @@ impl NodeTask<'_> {
         checkpointed
     }
 
-    async fn audit_failure(&mut self, attempt: &Attempt, ended: Ended, error: &str) {
+    async fn audit_failure(&mut self, attempt: &Attempt, ended: Ended, error: &str, last: bool) {
         if self.shared.audit.is_some() {
-            let mut entry = self.entry(attempt, ended, AuditStatus::Failed);
+            let mut entry = self.entry(attempt, ended, AuditStatus::Failed, last);
             entry.error = Some(error.to_owned());
             self.append(entry).await;
         }
     }
 
-    fn entry(&self, attempt: &Attempt, ended: Ended, status: AuditStatus) -> AuditEntry {
+    /// The audit entry of an attempt; `last` when the node makes no other (its recorded
+    /// arguments are then moved into the entry, not copied).
+    fn entry(
+        &mut self,
+        attempt: &Attempt,
+        ended: Ended,
+        status: AuditStatus,
+        last: bool,
+    ) -> AuditEntry {
+        let inputs = match last {
+            true => self.job.inputs.take(),
+            false => self.job.inputs.as_ref().map(|i| AuditedInputs {
+                copies: i.copies.clone(),
+                refs: i.refs.clone(),
+            }),
+        };
+        let inputs = inputs.unwrap_or_default();
         AuditEntry {
             run_id: self.shared.run_id.clone(),
-            node: self.node.id.to_string(),
+            node: self.node.id.as_ref().to_owned(),
             status,
             attempt: attempt.number,
             started_at_ms: attempt.started_at_ms,
             finished_at_ms: ended.finished_at_ms,
             duration_us: ended.duration.as_micros() as u64,
-            inputs: self
-                .job
-                .inputs
-                .as_ref()
-                .map(|i| i.copies.clone())
-                .unwrap_or_default(),
-            input_refs: self
-                .job
-                .inputs
-                .as_ref()
-                .map(|i| i.refs.clone())
-                .unwrap_or_default(),
+            inputs: inputs.copies,
+            input_refs: inputs.refs,
             output: None,
             output_in_checkpoint: false,
             error: None,
@@ -427,7 +434,7 @@ impl NodeTask<'_> {
     fn warn(&mut self, source: WarningSource, message: String) {
         let warning = PersistenceWarning {
             source,
-            node: Some(self.node.id.to_string()),
+            node: Some(self.node.id.as_ref().to_owned()),
             message,
         };
         tracing::warn!(node = &*self.node.id, %warning, "persistence failed");

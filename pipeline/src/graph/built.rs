@@ -141,15 +141,15 @@ pub(crate) struct GraphInner<I, O> {
     pub output_slots: Vec<Slot>,
     pub output: OutputFn<O>,
     /// Derived on first use: a run without stores never needs them.
-    signature: OnceLock<GraphSignature>,
+    signature: OnceLock<Arc<GraphSignature>>,
     fingerprint: OnceLock<String>,
 }
 
 impl<I, O> GraphInner<I, O> {
     /// The graph's shape, derived on first use.
-    pub fn signature(&self) -> &GraphSignature {
+    pub fn signature(&self) -> &Arc<GraphSignature> {
         self.signature
-            .get_or_init(|| signature(&self.inputs, &self.nodes, &self.args))
+            .get_or_init(|| Arc::new(signature(&self.inputs, &self.nodes, &self.args)))
     }
 
     /// The fingerprint of the graph's shape, derived on first use.
@@ -313,14 +313,14 @@ impl<I, O> Graph<I, O> {
 
 fn signature<I>(inputs: &[InputDef<I>], nodes: &[NodeDef], args: &Flat<Slot>) -> GraphSignature {
     let name = |slot: &Slot| match *slot {
-        Slot::Input(i) => inputs[i as usize].name.to_string(),
-        Slot::Node(i) => nodes[i as usize].id.to_string(),
+        Slot::Input(i) => inputs[i as usize].name.as_ref().to_owned(),
+        Slot::Node(i) => nodes[i as usize].id.as_ref().to_owned(),
     };
     GraphSignature {
         inputs: inputs
             .iter()
             .map(|i| InputSignature {
-                name: i.name.to_string(),
+                name: String::from(&*i.name),
                 type_name: i.codec.type_name.to_owned(),
             })
             .collect(),
@@ -328,8 +328,8 @@ fn signature<I>(inputs: &[InputDef<I>], nodes: &[NodeDef], args: &Flat<Slot>) ->
             .iter()
             .zip(0..)
             .map(|(n, i)| NodeSignature {
-                id: n.id.to_string(),
-                kind: n.kind.to_string(),
+                id: n.id.as_ref().to_owned(),
+                kind: n.kind.as_ref().to_owned(),
                 output_type: n.codec.type_name.to_owned(),
                 inputs: args.of(i).iter().map(name).collect(),
                 condition_inputs: n

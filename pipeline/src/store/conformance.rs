@@ -50,10 +50,10 @@ fn header() -> RunHeader {
         run_id: RunId::generate(),
         pipeline: "conformance".into(),
         fingerprint: "0".repeat(16),
-        graph: GraphSignature {
+        graph: std::sync::Arc::new(GraphSignature {
             inputs: Vec::new(),
             nodes: Vec::new(),
-        },
+        }),
         inputs: Arc::from(serde_json::value::RawValue::NULL.to_owned()),
         started_at_ms: 0,
     }

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::data::Json;
@@ -23,8 +25,9 @@ pub struct RunHeader {
     pub pipeline: String,
     /// The fingerprint of the pipeline's graph when the run started.
     pub fingerprint: String,
-    /// The shape of the graph when the run started, to say what changed on a mismatch.
-    pub graph: GraphSignature,
+    /// The shape of the graph when the run started, to say what changed on a mismatch. Shared:
+    /// a run's stores and the graph hold one copy.
+    pub graph: Arc<GraphSignature>,
     /// The pipeline inputs, as JSON.
     pub inputs: Json,
     /// When the run started, in milliseconds since the Unix epoch.

@@ -93,10 +93,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 ),
             };
             if detail == AuditDetail::References && stored {
-                inputs.refs.push(name.to_string());
+                inputs.refs.push(String::from(&**name));
             } else {
                 let json = json.clone().unwrap_or_else(null_json);
-                inputs.copies.insert(name.to_string(), json);
+                inputs.copies.insert(String::from(&**name), json);
             }
         }
         inputs

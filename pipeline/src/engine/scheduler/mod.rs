@@ -289,7 +289,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             }
             Outcome::Skipped => self.skip(index),
             Outcome::Failed { error, attempts } => {
-                let id = self.graph.nodes[index as usize].id.to_string();
+                let id = self.graph.nodes[index as usize].id.as_ref().to_owned();
                 self.failures.insert(id, NodeFailure { error, attempts });
                 let policy = self.graph.nodes[index as usize]
                     .options
