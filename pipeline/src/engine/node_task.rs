@@ -191,28 +191,35 @@ struct NodeTask<'a> {
     taken_over: bool,
 }
 
-impl NodeTask<'_> {
-    async fn run(mut self) -> Report {
-        let task = &mut self;
-        let (outcome, ran) = match task.gate() {
-            Ok(true) => (task.attempts().await, true),
-            Ok(false) => (Outcome::Skipped, false),
-            Err(error) => {
-                let attempt = task.start(1);
-                let ended = attempt.end(task.shared.persists());
-                Box::pin(task.audit_failure(&attempt, ended, &error, true)).await;
-                task.shared
-                    .events
-                    .on_node_fail(&task.shared.run_id, &task.node.id, 1, &error);
-                (Outcome::Failed { error, attempts: 1 }, true)
+impl<'a> NodeTask<'a> {
+    /// The node's life. Not an `async fn`: the async block holds the task once (an `async fn`
+    /// would hold its argument twice, and a node's future is moved whole into its task).
+    fn run(mut self) -> impl Future<Output = Report> + Send + 'a {
+        async move {
+            let (outcome, ran) = match self.gate() {
+                Ok(true) => (self.attempts().await, true),
+                Ok(false) => (Outcome::Skipped, false),
+                Err(error) => (Box::pin(self.gate_failed(error)).await, true),
+            };
+            Report {
+                outcome,
+                warnings: self.warnings,
+                ran,
+                taken_over: self.taken_over,
             }
-        };
-        Report {
-            outcome,
-            warnings: self.warnings,
-            ran,
-            taken_over: self.taken_over,
         }
+    }
+
+    /// A condition gate that panicked or saw a value of an unexpected type: the node fails,
+    /// without retries.
+    async fn gate_failed(&mut self, error: String) -> Outcome {
+        let attempt = self.start(1);
+        let ended = attempt.end(self.shared.persists());
+        self.audit_failure(&attempt, ended, &error, true).await;
+        self.shared
+            .events
+            .on_node_fail(&self.shared.run_id, &self.node.id, 1, &error);
+        Outcome::Failed { error, attempts: 1 }
     }
 
     fn gate(&self) -> Result<bool, String> {
@@ -242,7 +249,12 @@ impl NodeTask<'_> {
             let result = result.and_then(|value| Ok((self.encode(&value)?, value)));
             match result {
                 Ok((encoded, value)) => {
-                    return self.complete(&attempt, ended, value, encoded).await;
+                    let checkpointed = match self.shared.persists() {
+                        // Boxed: the records are large, and a node's future is moved whole.
+                        true => Box::pin(self.persist(&attempt, ended, &encoded)).await,
+                        false => false,
+                    };
+                    return self.completed(&attempt, ended, value, encoded, checkpointed);
                 }
                 Err(error) => {
                     let error = error.to_string();
@@ -312,19 +324,15 @@ impl NodeTask<'_> {
         }
     }
 
-    async fn complete(
-        &mut self,
+    /// A completed attempt, its output persisted (`checkpointed`: into the checkpoint).
+    fn completed(
+        &self,
         attempt: &Attempt,
         ended: Ended,
         value: Value,
         encoded: Encoded,
+        checkpointed: bool,
     ) -> Outcome {
-        let checkpointed = if self.shared.persists() {
-            // Boxed: the records are large, and a node future is copied when it is spawned.
-            Box::pin(self.persist(attempt, ended, &encoded)).await
-        } else {
-            false
-        };
         self.shared.events.on_node_complete(
             &self.shared.run_id,
             &self.node.id,

@@ -6,8 +6,9 @@
 use std::future::Future;
 use std::ops::Range;
 use std::sync::Arc;
+use std::task::Poll;
 
-use futures_util::future::Either;
+use futures_util::future::{Either, OptionFuture};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::mpsc::{self, UnboundedSender};
@@ -187,9 +188,32 @@ pub(crate) async fn run_batch<I, O>(
         }
         return;
     }
-    let mut running: FuturesUnordered<_> = nodes.into_iter().map(run).collect();
-    while let Some(reported) = running.next().await {
-        let _ = sender.send(reported);
+    // Each node is polled once as it starts, in a slot that is reused while nodes finish on
+    // that first poll (no-op and CPU-bound nodes do); a node that waits keeps its slot and joins
+    // the set polled together, where its wake-ups find it.
+    let mut waiting = FuturesUnordered::new();
+    let mut slot = Box::pin(OptionFuture::from(None));
+    for started in nodes {
+        slot.set(OptionFuture::from(Some(run(started))));
+        match std::future::poll_fn(|cx| Poll::Ready(slot.as_mut().poll(cx))).await {
+            Poll::Ready(reported) => {
+                if let Some(reported) = reported {
+                    let _ = sender.send(reported);
+                }
+            }
+            Poll::Pending => {
+                waiting.push(std::mem::replace(
+                    &mut slot,
+                    Box::pin(OptionFuture::from(None)),
+                ));
+            }
+        }
+    }
+    drop(slot);
+    while let Some(reported) = waiting.next().await {
+        if let Some(reported) = reported {
+            let _ = sender.send(reported);
+        }
     }
 }
 
