@@ -1,5 +1,5 @@
-//! One node's life on its own tokio task: condition gate, attempts with timeout and backoff,
-//! then its checkpoint record and audit entry, in that order.
+//! One node's life, on the run's own task or on another: condition gate, attempts with timeout
+//! and backoff, then its checkpoint record and audit entry, in that order.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -194,6 +194,7 @@ struct NodeTask<'a> {
 impl<'a> NodeTask<'a> {
     /// The node's life. Not an `async fn`: the async block holds the task once (an `async fn`
     /// would hold its argument twice, and a node's future is moved whole into its task).
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
     fn run(mut self) -> impl Future<Output = Report> + Send + 'a {
         async move {
             let (outcome, ran) = match self.gate() {

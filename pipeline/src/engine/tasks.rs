@@ -1,12 +1,13 @@
 //! The tokio tasks a run's nodes run on when there is parallel work to give away: each runs one
-//! node or, when many nodes are ready at once, a share of them polled together, and sends each
-//! node's report back on one channel as soon as it is done. Aborted when the run is cancelled or
-//! its future dropped.
+//! node or, when many nodes are ready at once, a share of them polled together, and sends the
+//! nodes' reports back on one channel as they finish (those of a quick succession together).
+//! Aborted when the run is cancelled or its future dropped.
 
 use std::future::Future;
 use std::ops::Range;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, OptionFuture};
 use futures_util::stream::FuturesUnordered;
@@ -24,12 +25,23 @@ use crate::graph::GraphInner;
 /// A node's report, by node index.
 pub(crate) type Reported = (u32, Report);
 
+/// What a task sends back: reports, in the order their nodes finished.
+pub(crate) type Sent = Vec<Reported>;
+
+/// How long a batch gathers the reports of nodes that finished on their first poll before it
+/// sends them together (checked after each first poll, and at the end of the pass): one message
+/// for a run of quick nodes, instead of one each; the dependents of a quick node wait at most
+/// this long, or until the first poll of the node after it ends.
+const GATHER: Duration = Duration::from_micros(50);
+
 /// The run's node tasks and the channel their reports come back on.
 pub(crate) struct Tasks {
     handles: Vec<JoinHandle<()>>,
-    sender: mpsc::UnboundedSender<Reported>,
-    receiver: mpsc::UnboundedReceiver<Reported>,
-    /// Nodes started on tasks whose reports have not come back yet.
+    sender: mpsc::UnboundedSender<Sent>,
+    receiver: mpsc::UnboundedReceiver<Sent>,
+    /// Reports received and not handed out yet.
+    received: std::vec::IntoIter<Reported>,
+    /// Nodes started on tasks whose reports have not been handed out yet.
     running: usize,
 }
 
@@ -52,6 +64,7 @@ impl Tasks {
             handles: Vec::new(),
             sender,
             receiver,
+            received: Vec::new().into_iter(),
             running: 0,
         }
     }
@@ -68,7 +81,7 @@ impl Tasks {
     }
 
     /// Where a task sends the reports of its nodes.
-    pub fn sender(&self) -> mpsc::UnboundedSender<Reported> {
+    pub fn sender(&self) -> mpsc::UnboundedSender<Sent> {
         self.sender.clone()
     }
 
@@ -87,9 +100,14 @@ impl Tasks {
         if self.running == 0 {
             return None;
         }
-        let reported = self.receiver.recv().await;
-        self.running -= 1;
-        reported
+        loop {
+            if let Some(reported) = self.received.next() {
+                self.running -= 1;
+                return Some(reported);
+            }
+            // The run holds a sender itself: the channel never closes while it waits.
+            self.received = self.receiver.recv().await?.into_iter();
+        }
     }
 
     /// Aborts every task and waits until each has stopped, so that no node of the run is still
@@ -101,6 +119,7 @@ impl Tasks {
         for handle in self.handles.drain(..) {
             let _ = handle.await;
         }
+        self.received = Vec::new().into_iter();
         self.running = 0;
     }
 }
@@ -148,6 +167,32 @@ impl Batch {
             span,
         });
     }
+
+    /// The node added last, if any.
+    pub fn last(&self) -> Option<u32> {
+        self.nodes.last().map(|started| started.index)
+    }
+
+    /// Adds node `index`, which reads the same values as the node added last: it shares their
+    /// copies (many readers of one value, as in a fan-out, clone it once per batch).
+    pub fn push_like_last(
+        &mut self,
+        index: u32,
+        inputs: Option<AuditedInputs>,
+        span: Option<Span>,
+    ) {
+        let Some(last) = self.nodes.last() else {
+            return;
+        };
+        let (args, gate) = (last.args.clone(), last.gate.clone());
+        self.nodes.push(Started {
+            index,
+            args,
+            gate,
+            inputs,
+            span,
+        });
+    }
 }
 
 /// A node of a batch: where its arguments and gate values are in the batch's values.
@@ -165,7 +210,7 @@ pub(crate) async fn run_batch<I, O>(
     graph: Arc<GraphInner<I, O>>,
     shared: Arc<RunShared>,
     batch: Batch,
-    sender: UnboundedSender<Reported>,
+    sender: UnboundedSender<Sent>,
 ) {
     let Batch { values, nodes } = batch;
     let (graph, shared, values) = (&*graph, &*shared, &values[..]);
@@ -184,7 +229,7 @@ pub(crate) async fn run_batch<I, O>(
     // The receiver goes only with the run, which aborts its tasks first: a send cannot fail.
     if nodes.len() == 1 {
         for started in nodes {
-            let _ = sender.send(run(started).await);
+            let _ = sender.send(vec![run(started).await]);
         }
         return;
     }
@@ -193,27 +238,27 @@ pub(crate) async fn run_batch<I, O>(
     // the set polled together, where its wake-ups find it.
     let mut waiting = FuturesUnordered::new();
     let mut slot = Box::pin(OptionFuture::from(None));
+    let (mut done, mut since) = (Vec::new(), Instant::now());
     for started in nodes {
         slot.set(OptionFuture::from(Some(run(started))));
         match std::future::poll_fn(|cx| Poll::Ready(slot.as_mut().poll(cx))).await {
-            Poll::Ready(reported) => {
-                if let Some(reported) = reported {
-                    let _ = sender.send(reported);
-                }
-            }
+            Poll::Ready(reported) => done.extend(reported),
             Poll::Pending => {
-                waiting.push(std::mem::replace(
-                    &mut slot,
-                    Box::pin(OptionFuture::from(None)),
-                ));
+                let fresh = Box::pin(OptionFuture::from(None));
+                waiting.push(std::mem::replace(&mut slot, fresh));
             }
+        }
+        if !done.is_empty() && since.elapsed() >= GATHER {
+            let _ = sender.send(std::mem::take(&mut done));
+            since = Instant::now();
         }
     }
     drop(slot);
+    if !done.is_empty() {
+        let _ = sender.send(done);
+    }
     while let Some(reported) = waiting.next().await {
-        if let Some(reported) = reported {
-            let _ = sender.send(reported);
-        }
+        let _ = sender.send(reported.into_iter().collect());
     }
 }
 

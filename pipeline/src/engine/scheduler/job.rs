@@ -32,6 +32,13 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     /// Adds node `index` to `batch`, with copies of its arguments and gate values.
     pub(super) fn add_to(&self, batch: &mut Batch, index: u32) {
+        let (inputs, span) = (self.audit_inputs(index), self.span(index));
+        if let Some(last) = batch.last()
+            && self.same_reads(last, index)
+        {
+            batch.push_like_last(index, inputs, span);
+            return;
+        }
         let node = &self.graph.nodes[index as usize];
         let args = self.graph.args.of(index).iter();
         let gate_args = node.gate.iter().flat_map(|gate| &gate.args);
@@ -39,9 +46,20 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             index,
             args.map(|&slot| self.value(slot)),
             gate_args.map(|&slot| self.value(slot)),
-            self.audit_inputs(index),
-            self.span(index),
+            inputs,
+            span,
         );
+    }
+
+    /// Whether nodes `a` and `b` read the same values, in the same order.
+    fn same_reads(&self, a: u32, b: u32) -> bool {
+        let gate = |i: u32| {
+            self.graph.nodes[i as usize]
+                .gate
+                .as_ref()
+                .map(|g| &g.args[..])
+        };
+        self.graph.args.of(a) == self.graph.args.of(b) && gate(a) == gate(b)
     }
 
     fn audit_inputs(&self, index: u32) -> Option<AuditedInputs> {
