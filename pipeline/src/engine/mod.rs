@@ -3,6 +3,7 @@
 //! node's life each have their own module.
 
 mod args;
+pub(crate) mod call;
 mod cancel;
 #[cfg(feature = "postgres")]
 mod fleet;

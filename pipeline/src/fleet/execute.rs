@@ -10,7 +10,7 @@ use super::read;
 use super::served::ServedGraph;
 use crate::data::{Json, Value};
 use crate::engine::Values;
-use crate::engine::node_task;
+use crate::engine::call;
 use crate::engine::now_ms;
 use crate::graph::{NodeDef, Slot};
 use crate::node::NodeContext;
@@ -128,7 +128,7 @@ pub(crate) async fn execute(
         Ok(arguments) => arguments,
         Err(error) => return Ok(failed(error, Vec::new(), false)),
     };
-    match node_task::gate(node, &Values::Owned(arguments.gate)) {
+    match call::gate(node, &Values::Owned(arguments.gate)) {
         Ok(true) => {}
         Ok(false) => return Ok(Resolution::Skipped),
         // As in one process: a broken gate fails the node without retries.
@@ -139,10 +139,10 @@ pub(crate) async fn execute(
         node_id: Arc::clone(&node.id),
         attempt: claimed.attempt,
     };
-    let output = node_task::call(node, &Values::Owned(arguments.args), ctx)
+    let output = call::call(node, &Values::Owned(arguments.args), ctx)
         .await
         .map_err(|e| e.to_string())
-        .and_then(|value| node_task::stored_output(node, &value));
+        .and_then(|value| call::stored_output(node, &value));
     Ok(match output {
         Ok(json) => completed(
             node,
