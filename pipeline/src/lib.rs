@@ -95,8 +95,8 @@ pub mod __private {
     pub use crate::graph::node_fn::blocking;
     pub use crate::graph::{Fingerprint, Graph, GraphBuilder};
     pub use crate::node::{
-        Fallible, IntoNodeError, Node, NodeContext, NodeFuture, NodeOptions, OnError, node_options,
-        node_result,
+        ErasedFuture, Fallible, IntoNodeError, Node, NodeContext, NodeError, NodeFuture,
+        NodeOptions, OnError, erase, node_options, node_result,
     };
     pub use crate::registry::{NodeInfo, Param, PipelineInfo, PipelineNode, dyn_pipeline};
     pub use crate::store::Checkpoint;

@@ -157,6 +157,26 @@ pub trait Node: 'static {
     /// Calls the fn (a sync fn runs on tokio's blocking pool).
     #[doc(hidden)]
     fn call(inputs: Self::Inputs, ctx: NodeContext) -> NodeFuture<Self::Output>;
+
+    /// [`call`](Node::call) with the output erased as the engine keeps it, in one boxed future
+    /// (`#[node]` generates it; this default boxes `call`'s future a second time).
+    #[doc(hidden)]
+    fn call_erased(inputs: Self::Inputs, ctx: NodeContext) -> ErasedFuture
+    where
+        Self::Output: Sync,
+    {
+        Box::pin(async move { Self::call(inputs, ctx).await.map(erase) })
+    }
+}
+
+/// A node's future with its output erased, as the engine runs it.
+#[doc(hidden)]
+pub type ErasedFuture = BoxFuture<'static, Result<crate::data::Value, NodeError>>;
+
+/// A node's output as the engine keeps it.
+#[doc(hidden)]
+pub fn erase<T: Send + Sync + 'static>(output: T) -> crate::data::Value {
+    Arc::new(output)
 }
 
 /// Options of a node with the given settings (used by `#[node(...)]`).

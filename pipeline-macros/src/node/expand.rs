@@ -63,12 +63,21 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
         }),
         Output::Infallible(_) => quote!(::core::result::Result::Ok(#call)),
     };
-    let body = if node.is_async {
+    // The output, as `Result<Output, NodeError>`, in an async block.
+    let run = if node.is_async {
         let result = result(quote!(#call.await));
-        quote!(::std::boxed::Box::pin(async move { #result }))
+        quote!(#result)
     } else {
         let result = result(call);
-        quote!(::std::boxed::Box::pin(::pipeline::__private::blocking(move || #result)))
+        quote!(::pipeline::__private::blocking(move || #result).await)
+    };
+    let body = quote!(::std::boxed::Box::pin(async move { #run }));
+    // One boxed future whose output is already erased for the engine (`call` would be boxed again).
+    let erased = quote! {
+        ::std::boxed::Box::pin(async move {
+            let __pipeline_output: ::core::result::Result<Self::Output, ::pipeline::__private::NodeError> = #run;
+            __pipeline_output.map(::pipeline::__private::erase)
+        })
     };
     let output = output_type(node);
     let output_text = node.output.text();
@@ -92,6 +101,18 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
             ) -> ::pipeline::__private::NodeFuture<Self::Output> {
                 let (#(#input_names,)*) = __pipeline_inputs;
                 #body
+            }
+
+            #[allow(unused_variables)]
+            fn call_erased(
+                __pipeline_inputs: Self::Inputs,
+                #ctx: ::pipeline::__private::NodeContext,
+            ) -> ::pipeline::__private::ErasedFuture
+            where
+                Self::Output: ::core::marker::Sync,
+            {
+                let (#(#input_names,)*) = __pipeline_inputs;
+                #erased
             }
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::builder::GraphBuilder;
 use super::built::{GateDef, GateFn, Graph};
 use super::deps::{Handle, Slot};
-use super::node_fn::run_fn;
+use super::node_fn::erased_run_fn;
 use super::tuples::all_tuples;
 use crate::data::{Codec, Data, Value};
 use crate::node::Node;
@@ -98,7 +98,7 @@ pub trait NodeWiring: Node {
             type_name: Self::OUTPUT_TYPE,
             ..Codec::of::<Self::Output>()
         };
-        let run = run_fn(Self::Inputs::from_values, Self::call);
+        let run = erased_run_fn(Self::Inputs::from_values, Self::call_erased);
         builder
             .node(id)
             .kind(Self::NAME)

@@ -25,11 +25,23 @@ where
             let call = call(inputs, ctx);
             Box::pin(async move { call.await.map(|v| Arc::new(v) as Value) })
         }
-        None => Box::pin(std::future::ready(Err(
-            "internal error: an upstream value has another type than the node takes".into(),
-        ))),
+        None => Box::pin(std::future::ready(Err(MISTYPED.into()))),
     })
 }
+
+/// Builds a node's run closure from a body whose future already erases its output (a `#[node]`
+/// fn's `call_erased`): one boxed future per call, where [`run_fn`] boxes a second.
+pub(crate) fn erased_run_fn<A>(
+    gather: impl Fn(&[&Value]) -> Option<A> + Send + Sync + 'static,
+    call: impl Fn(A, NodeContext) -> crate::node::ErasedFuture + Send + Sync + 'static,
+) -> RunFn {
+    Arc::new(move |values, ctx| match gather(values) {
+        Some(inputs) => call(inputs, ctx),
+        None => Box::pin(std::future::ready(Err(MISTYPED.into()))),
+    })
+}
+
+const MISTYPED: &str = "internal error: an upstream value has another type than the node takes";
 
 /// Runs a sync node body on tokio's blocking pool; a panic in it is re-raised in the calling task,
 /// where the engine catches it like any other node panic.
