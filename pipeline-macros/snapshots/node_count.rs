@@ -36,6 +36,27 @@ const _: () = {
                 }
             })
         }
+        #[allow(unused_variables)]
+        fn call_erased(
+            __pipeline_inputs: Self::Inputs,
+            __pipeline_ctx: ::pipeline::__private::NodeContext,
+        ) -> ::pipeline::__private::ErasedFuture
+        where
+            Self::Output: ::core::marker::Sync,
+        {
+            let (__pipeline_orders,) = __pipeline_inputs;
+            ::std::boxed::Box::pin(async move {
+                let __pipeline_output: ::core::result::Result<
+                    Self::Output,
+                    ::pipeline::__private::NodeError,
+                > = {
+                    let __pipeline_result = count(__pipeline_orders, __pipeline_ctx)
+                        .await;
+                    ::pipeline::__private::node_result(__pipeline_result)
+                };
+                __pipeline_output.map(::pipeline::__private::erase)
+            })
+        }
     }
     #[automatically_derived]
     impl count {

@@ -31,6 +31,26 @@ const _: () = {
                 )),
             )
         }
+        #[allow(unused_variables)]
+        fn call_erased(
+            __pipeline_inputs: Self::Inputs,
+            __pipeline_ctx: ::pipeline::__private::NodeContext,
+        ) -> ::pipeline::__private::ErasedFuture
+        where
+            Self::Output: ::core::marker::Sync,
+        {
+            let (__pipeline_total, __pipeline_n) = __pipeline_inputs;
+            ::std::boxed::Box::pin(async move {
+                let __pipeline_output: ::core::result::Result<
+                    Self::Output,
+                    ::pipeline::__private::NodeError,
+                > = ::pipeline::__private::blocking(move || ::core::result::Result::Ok(
+                        render(__pipeline_total, __pipeline_n),
+                    ))
+                    .await;
+                __pipeline_output.map(::pipeline::__private::erase)
+            })
+        }
     }
     #[automatically_derived]
     impl render {

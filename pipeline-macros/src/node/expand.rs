@@ -63,15 +63,21 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
         }),
         Output::Infallible(_) => quote!(::core::result::Result::Ok(#call)),
     };
-    // The output, as `Result<Output, NodeError>`, in an async block.
-    let run = if node.is_async {
+    // The output, as `Result<Output, NodeError>`, in an async block; and `call`'s future.
+    let (run, body) = if node.is_async {
         let result = result(quote!(#call.await));
-        quote!(#result)
+        (
+            quote!(#result),
+            quote!(::std::boxed::Box::pin(async move { #result })),
+        )
     } else {
         let result = result(call);
-        quote!(::pipeline::__private::blocking(move || #result).await)
+        let blocking = quote!(::pipeline::__private::blocking(move || #result));
+        (
+            quote!(#blocking.await),
+            quote!(::std::boxed::Box::pin(#blocking)),
+        )
     };
-    let body = quote!(::std::boxed::Box::pin(async move { #run }));
     // One boxed future whose output is already erased for the engine (`call` would be boxed again).
     let erased = quote! {
         ::std::boxed::Box::pin(async move {
