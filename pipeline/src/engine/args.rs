@@ -9,10 +9,13 @@ use crate::graph::Slot;
 /// The values a node reads: borrowed from the run by a node run on the scheduler's own task, from
 /// its batch by a node started on another task (or owned, by a fleet worker's node).
 pub(crate) enum Values<'a> {
+    /// The values themselves (a fleet worker decodes them from the store).
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Owned(Vec<Value>),
     /// A node's share of the values of a batch of nodes started on one task.
     Slice(&'a [Value]),
+    /// Where the run keeps them: the node's argument (or gate) slots into the pipeline inputs and
+    /// the node outputs.
     Run {
         slots: &'a [Slot],
         inputs: &'a [Value],

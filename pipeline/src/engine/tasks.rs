@@ -204,8 +204,9 @@ struct Started {
     span: Option<Span>,
 }
 
-/// Runs the nodes of `batch` together (their waits overlap), sending each one's report as soon
-/// as it is done.
+/// Runs the nodes of `batch` together (their waits overlap) and sends their reports as they
+/// finish: those of nodes that finish on their first poll gathered for up to [`GATHER`], the
+/// others one by one.
 pub(crate) async fn run_batch<I, O>(
     graph: Arc<GraphInner<I, O>>,
     shared: Arc<RunShared>,
