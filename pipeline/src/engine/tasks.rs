@@ -45,15 +45,15 @@ pub(crate) struct Tasks {
     running: usize,
 }
 
-/// Up to this many tasks per batch of nodes that became ready together (at least one per core);
-/// a larger batch is shared out among them. A tokio task costs far more than a no-op node, and a
-/// few dozen tasks already keep every core busy.
+/// Up to this many tasks per batch of nodes that became ready together: four per core, so that
+/// CPU-bound nodes spread over every core (tokio moves tasks between them); a larger batch is
+/// shared out among them. A tokio task costs far more than a no-op node.
 fn max_tasks() -> usize {
     // Asking for the cores reads files (cgroup quotas): ask once.
     static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MAX.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        (4 * cores).max(64)
+        4 * cores
     })
 }
 
