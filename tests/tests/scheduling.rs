@@ -1,6 +1,6 @@
 //! How the engine places nodes: a node that is the only one able to run runs on the run's own
-//! task; nodes that can run together go to tokio tasks (one each, or shared out among a few
-//! dozen when hundreds are ready at once). These tests hold the promises that placement must
+//! task; nodes that can run together go to tokio tasks (one each, or shared out among four tasks
+//! per core when more are ready at once). These tests hold the promises that placement must
 //! keep: CPU-bound nodes use every core, waiting nodes overlap however many there are,
 //! `max_concurrency` holds, and cancelling stops the nodes on other tasks before `run` returns.
 
