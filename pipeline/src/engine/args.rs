@@ -27,6 +27,11 @@ pub(crate) enum Values<'a> {
 /// its upstream nodes completed): the node's body then reports a type mismatch.
 static MISSING: LazyLock<Value> = LazyLock::new(|| Arc::new(()));
 
+/// A copy of the stand-in for a value that is not there.
+pub(crate) fn missing() -> Value {
+    Arc::clone(&MISSING)
+}
+
 impl Values<'_> {
     fn len(&self) -> usize {
         match self {

@@ -70,8 +70,8 @@ impl NodeStatuses {
     }
 
     /// Each node's id and status, in declaration order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, NodeStatus)> + '_ {
-        (0..self.statuses.len() as u32).map(|i| (self.names.id(i), self.statuses[i as usize]))
+    pub fn iter(&self) -> NodeStatusIter<'_> {
+        NodeStatusIter { of: self, next: 0 }
     }
 
     /// The node ids, in declaration order.
@@ -94,7 +94,7 @@ impl<'a> IntoIterator for &'a NodeStatuses {
     type Item = (&'a str, NodeStatus);
     type IntoIter = NodeStatusIter<'a>;
     fn into_iter(self) -> NodeStatusIter<'a> {
-        NodeStatusIter { of: self, next: 0 }
+        self.iter()
     }
 }
 
@@ -111,7 +111,14 @@ impl<'a> Iterator for NodeStatusIter<'a> {
         self.next += 1;
         Some((self.of.names.id(self.next - 1), status))
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.of.statuses.len() - self.next as usize;
+        (left, Some(left))
+    }
 }
+
+impl ExactSizeIterator for NodeStatusIter<'_> {}
 
 impl std::ops::Index<&str> for NodeStatuses {
     type Output = NodeStatus;
@@ -176,8 +183,8 @@ impl NodeList {
     }
 
     /// The ids, in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.nodes.iter().map(|&i| self.names.id(i))
+    pub fn iter(&self) -> NodeIdIter<'_> {
+        NodeIdIter { of: self, next: 0 }
     }
 
     /// Whether node `id` is in the list.
@@ -200,7 +207,7 @@ impl<'a> IntoIterator for &'a NodeList {
     type Item = &'a str;
     type IntoIter = NodeIdIter<'a>;
     fn into_iter(self) -> NodeIdIter<'a> {
-        NodeIdIter { of: self, next: 0 }
+        self.iter()
     }
 }
 
@@ -217,7 +224,14 @@ impl<'a> Iterator for NodeIdIter<'a> {
         self.next += 1;
         Some(self.of.names.id(index))
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.of.nodes.len() - self.next;
+        (left, Some(left))
+    }
 }
+
+impl ExactSizeIterator for NodeIdIter<'_> {}
 
 impl PartialEq for NodeList {
     fn eq(&self, other: &Self) -> bool {

@@ -7,7 +7,7 @@ use tracing::{Level, Span};
 
 use super::Run;
 use crate::data::{Json, Value};
-use crate::engine::args::Values;
+use crate::engine::args::{Values, missing};
 use crate::engine::node_task::{AuditedInputs, NodeJob};
 use crate::engine::tasks::Batch;
 use crate::graph::Slot;
@@ -62,11 +62,6 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         self.graph.args.of(a) == self.graph.args.of(b) && gate(a) == gate(b)
     }
 
-    fn audit_inputs(&self, index: u32) -> Option<AuditedInputs> {
-        let audited = self.shared.audit.is_some();
-        audited.then(|| self.audited_inputs(self.graph.args.of(index)))
-    }
-
     /// Node `index`'s tracing span, when anyone listens.
     pub(super) fn span(&self, index: u32) -> Option<Span> {
         // Creating a span that nobody listens to costs a little: skip it when no subscriber
@@ -83,21 +78,21 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         match slot {
             Slot::Input(i) => Arc::clone(&self.input_values[i as usize]),
             // A node is dispatched only once every upstream node completed, so the value is there.
-            Slot::Node(i) => self.values[i as usize]
-                .clone()
-                .unwrap_or_else(|| Arc::new(())),
+            Slot::Node(i) => self.values[i as usize].clone().unwrap_or_else(missing),
         }
     }
 
-    /// What an attempt's audit entries record of its arguments: with references, a pipeline
-    /// input (in the run's header) and a checkpointed output are named, anything else is copied.
-    pub(super) fn audited_inputs(&self, args: &[Slot]) -> AuditedInputs {
+    /// What node `index`'s audit entries record of its arguments, when there is an audit log:
+    /// with references, a pipeline input (in the run's header) and a checkpointed output are
+    /// named, anything else is copied.
+    fn audit_inputs(&self, index: u32) -> Option<AuditedInputs> {
+        self.shared.audit.as_ref()?;
         let detail = self.shared.audit_detail;
         let mut inputs = AuditedInputs::default();
         if detail == AuditDetail::None {
-            return inputs;
+            return Some(inputs);
         }
-        for &slot in args {
+        for &slot in self.graph.args.of(index) {
             let (name, json, stored) = match slot {
                 Slot::Input(i) => (
                     &self.graph.inputs[i as usize].name,
@@ -117,7 +112,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 inputs.copies.insert(String::from(&**name), json);
             }
         }
-        inputs
+        Some(inputs)
     }
 
     /// Whether a node's JSON must be kept for the audit entries of its readers.
