@@ -47,18 +47,18 @@ impl FromCheckpoint for Checkpoint {
 }
 
 /// Decodes a stored checkpoint into a `pipeline!`'s typed checkpoint struct: the inputs, and one
-/// field per completed node (the first record of a node wins, as on resume).
+/// field per completed node (the first record of a node wins, as on resume; a mapped node's
+/// field is set only when every item has a record).
 #[doc(hidden)]
 pub fn typed_checkpoint<T: DeserializeOwned>(
     checkpoint: &Checkpoint,
 ) -> Result<T, serde_json::Error> {
     let mut fields: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(checkpoint.header.inputs.get())?;
-    for record in checkpoint.nodes.iter().rev() {
-        fields.insert(
-            record.node.clone(),
-            serde_json::from_str(record.output.get())?,
-        );
+    for (id, stored) in checkpoint.stored() {
+        if let Some(output) = stored.output() {
+            fields.insert(id.to_owned(), serde_json::from_str(output.get())?);
+        }
     }
     serde_json::from_value(serde_json::Value::Object(fields))
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::node::MapItem;
 use crate::result::{PersistenceWarning, RunStatus};
 use crate::run_id::RunId;
 
@@ -28,6 +29,19 @@ pub trait EventHandler: Send + Sync {
     fn on_node_skip(&self, run_id: &RunId, node: &str) {}
     /// A checkpoint or audit write failed; the run goes on.
     fn on_persistence_warning(&self, run_id: &RunId, warning: &PersistenceWarning) {}
+    /// An item of a mapped node (`each`) ended after `attempt` attempts: completed (`error` is
+    /// `None`) or failed for good. The mapped node itself starts once (`on_node_start`, attempt
+    /// 1, when its items begin) and completes or fails once, when its last item has ended;
+    /// retries of an item are reported by `on_node_retry`.
+    fn on_item_end(
+        &self,
+        run_id: &RunId,
+        node: &str,
+        item: MapItem,
+        attempt: u32,
+        error: Option<&str>,
+    ) {
+    }
 }
 
 impl<E: EventHandler + ?Sized> EventHandler for std::sync::Arc<E> {
@@ -54,5 +68,15 @@ impl<E: EventHandler + ?Sized> EventHandler for std::sync::Arc<E> {
     }
     fn on_persistence_warning(&self, run_id: &RunId, warning: &PersistenceWarning) {
         (**self).on_persistence_warning(run_id, warning)
+    }
+    fn on_item_end(
+        &self,
+        run_id: &RunId,
+        node: &str,
+        item: MapItem,
+        attempt: u32,
+        error: Option<&str>,
+    ) {
+        (**self).on_item_end(run_id, node, item, attempt, error)
     }
 }

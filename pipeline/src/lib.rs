@@ -92,6 +92,7 @@ pub mod __private {
     pub use crate::graph::erased::{
         AnyHandle, NodeInputs, NodeWiring, add_input, build, gate, single,
     };
+    pub use crate::graph::map::{EachList, each_shadow};
     pub use crate::graph::node_fn::blocking;
     pub use crate::graph::{Fingerprint, Graph, GraphBuilder};
     pub use crate::node::{
@@ -113,10 +114,12 @@ pub use engine::{CancelHandle, PipelineEngine};
 pub use error::PipelineError;
 pub use event::EventHandler;
 pub use graph::{Graph, GraphBuilder, GraphError, Handle};
-pub use node::{Backoff, Node, NodeContext, NodeError, NodeOptions, OnError, TimeoutError};
+pub use node::{
+    Backoff, MapItem, Node, NodeContext, NodeError, NodeOptions, OnError, TimeoutError,
+};
 pub use pipeline_macros::{node, pipeline};
 pub use result::{
-    NodeFailure, NodeIdIter, NodeList, NodeStatus, NodeStatusIter, NodeStatuses,
+    ItemFailure, NodeFailure, NodeIdIter, NodeList, NodeStatus, NodeStatusIter, NodeStatuses,
     PersistenceWarning, PipelineResult, RunStatus, WarningSource,
 };
 pub use run_id::{InvalidRunId, MAX_RUN_ID_LEN, RunId};

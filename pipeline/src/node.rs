@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 
 use crate::run_id::RunId;
 
@@ -22,6 +23,7 @@ pub struct NodeContext {
     pub(crate) run_id: RunId,
     pub(crate) node_id: Arc<str>,
     pub(crate) attempt: u32,
+    pub(crate) item: Option<MapItem>,
 }
 
 impl NodeContext {
@@ -38,6 +40,26 @@ impl NodeContext {
     /// Which attempt this is: 1 for the first, 2 for the first retry, and so on.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// For a node mapped over a list (`each`), the item this call runs on; `None` otherwise.
+    pub fn item(&self) -> Option<MapItem> {
+        self.item
+    }
+}
+
+/// Which item of a mapped node (`each`) a record or an audit entry is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MapItem {
+    /// The item's index in the list the node is mapped over (0 for the first).
+    pub index: u32,
+    /// How many items the list has.
+    pub of: u32,
+}
+
+impl fmt::Display for MapItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "item {} of {}", self.index, self.of)
     }
 }
 
@@ -102,6 +124,9 @@ pub struct NodeOptions {
     pub backoff: Backoff,
     /// Overrides the pipeline's failure policy for this node.
     pub on_error: Option<OnError>,
+    /// For a node mapped over a list (`each`), the most items that run at once; `None`: as many
+    /// as the engine's `max_concurrency` allows.
+    pub max_in_flight: Option<usize>,
 }
 
 impl NodeOptions {
@@ -126,6 +151,12 @@ impl NodeOptions {
     /// Overrides the pipeline's failure policy for this node.
     pub fn on_error(mut self, on_error: OnError) -> Self {
         self.on_error = Some(on_error);
+        self
+    }
+
+    /// Bounds how many items of a mapped node (`each`) run at once (at least 1).
+    pub fn max_in_flight(mut self, items: usize) -> Self {
+        self.max_in_flight = Some(items.max(1));
         self
     }
 

@@ -131,6 +131,7 @@ fn record(node: &str, output: u64) -> NodeRecord {
         finished_at_ms: 2,
         duration_us: 3,
         output: serde_json::value::to_raw_value(&output).unwrap().into(),
+        item: None,
     }
 }
 
@@ -322,6 +323,7 @@ fn audit_entry(run_id: &RunId) -> AuditEntry {
     AuditEntry {
         run_id: run_id.clone(),
         node: "a".into(),
+        item: None,
         status: AuditStatus::Completed,
         attempt: 1,
         started_at_ms: 1,

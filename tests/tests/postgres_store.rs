@@ -49,6 +49,7 @@ async fn outputs_keep_their_exact_bytes() {
             finished_at_ms: 2,
             duration_us: 3,
             output: Arc::from(serde_json::value::RawValue::from_string((*output).into()).unwrap()),
+            item: None,
         };
         store.save(&run_id, epoch, &record).await.unwrap();
     }

@@ -143,7 +143,15 @@ fn options_tokens(options: &Options) -> TokenStream {
         )),
         None => quote!(::core::option::Option::None),
     };
-    quote!(::pipeline::__private::node_options(#retries, #timeout, #backoff, #on_error))
+    let tokens =
+        quote!(::pipeline::__private::node_options(#retries, #timeout, #backoff, #on_error));
+    match options.max_in_flight {
+        Some(n) => {
+            let n = n as usize;
+            quote!(#tokens.max_in_flight(#n))
+        }
+        None => tokens,
+    }
 }
 
 /// The signature `pipeline!`'s shadow code calls: the data parameters only, spanned on the user's

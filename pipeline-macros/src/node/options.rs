@@ -13,6 +13,10 @@ const KEYS: &[(&str, &str)] = &[
     ("timeout", "a duration string, e.g. `timeout = \"30s\"`"),
     ("backoff", "a duration string, e.g. `backoff = \"200ms\"`"),
     ("on_error", "`skip_downstream` or `fail_fast`"),
+    (
+        "max_in_flight",
+        "a whole number of at least 1, e.g. `max_in_flight = 8` (items of a node mapped with `each` run at once)",
+    ),
 ];
 
 #[derive(Default)]
@@ -22,6 +26,7 @@ pub struct Options {
     pub backoff_nanos: Option<u64>,
     /// `Some(true)` for `skip_downstream`, `Some(false)` for `fail_fast`.
     pub skip_downstream: Option<bool>,
+    pub max_in_flight: Option<u32>,
 }
 
 pub fn parse(cx: &Ctxt, attr: TokenStream) -> Options {
@@ -89,6 +94,15 @@ fn set(cx: &Ctxt, options: &mut Options, key: &str, value: &Expr) {
             }) => match int.base10_parse::<u32>() {
                 Ok(n) => options.retries = n,
                 Err(_) => cx.error_spanned_by(value, bad()),
+            },
+            _ => cx.error_spanned_by(value, bad()),
+        },
+        "max_in_flight" => match value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(int), ..
+            }) => match int.base10_parse::<u32>() {
+                Ok(n) if n >= 1 => options.max_in_flight = Some(n),
+                _ => cx.error_spanned_by(value, bad()),
             },
             _ => cx.error_spanned_by(value, bad()),
         },

@@ -16,6 +16,8 @@ pub struct Statement {
     /// The `#[node]` fn called, as written (`load`, `crate::io::load`).
     pub func: Path,
     pub args: Vec<Ident>,
+    /// The argument marked `each` (the node runs once per item of it), with the keyword.
+    pub each: Option<(usize, Ident)>,
     /// The parenthesized argument list, for arity errors.
     pub args_span: Span,
     pub condition: Option<Expr>,
@@ -98,27 +100,32 @@ impl Statement {
         })?;
         let content;
         let parens = syn::parenthesized!(content in input);
-        let args = Punctuated::<Expr, Token![,]>::parse_terminated(&content)?
-            .into_iter()
-            .filter_map(|arg| match &arg {
-                Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => {
-                    match path.path.get_ident() {
-                        Some(ident) => Some(ident.clone()),
-                        None => {
-                            errors.push(not_a_name(&arg));
-                            None
-                        }
-                    }
+        let mut each: Option<(usize, Ident)> = None;
+        let mut args = Vec::new();
+        for arg in Punctuated::<Arg, Token![,]>::parse_terminated(&content)? {
+            let Some(name) = name_of(&arg.expr) else {
+                errors.push(not_a_name(&arg.expr));
+                continue;
+            };
+            if let Some(keyword) = arg.each {
+                match &each {
+                    Some((first, _)) => errors.push(syn::Error::new(
+                        keyword.span(),
+                        format!(
+                            "`each` marks one argument, and `{}` is marked already: a node maps \
+                             over one list; pair the lists up in a node of their own (e.g. a \
+                             `Vec<(A, B)>`) and map over that",
+                            args[*first]
+                        ),
+                    )),
+                    None => each = Some((args.len(), keyword)),
                 }
-                _ => {
-                    errors.push(not_a_name(&arg));
-                    None
-                }
-            })
-            .collect();
+            }
+            args.push(name);
+        }
         let condition = if input.peek(Token![if]) {
             input.parse::<Token![if]>()?;
-            Some(input.parse()?)
+            condition(input, errors)?
         } else {
             None
         };
@@ -127,10 +134,88 @@ impl Statement {
             binding,
             func,
             args,
+            each,
             args_span: parens.span.join(),
             condition,
         })
     }
+}
+
+/// A node argument as written: a name, optionally marked `each`.
+struct Arg {
+    each: Option<Ident>,
+    expr: Expr,
+}
+
+impl Parse for Arg {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let marked = input.peek(Ident)
+            && input.peek2(Ident)
+            && input.fork().parse::<Ident>().is_ok_and(|i| i == "each");
+        Ok(Arg {
+            each: marked.then(|| input.parse()).transpose()?,
+            expr: input.parse()?,
+        })
+    }
+}
+
+fn name_of(arg: &Expr) -> Option<Ident> {
+    match arg {
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => {
+            path.path.get_ident().cloned()
+        }
+        _ => None,
+    }
+}
+
+/// A statement's condition, up to its `;`. `each` there is an error (a condition gates the
+/// whole map), reported at the keyword; the condition is then left out.
+fn condition(input: ParseStream, errors: &mut Vec<syn::Error>) -> syn::Result<Option<Expr>> {
+    let tokens: proc_macro2::TokenStream = input.step(|cursor| {
+        let mut rest = *cursor;
+        let mut tokens = proc_macro2::TokenStream::new();
+        while let Some((tt, next)) = rest.token_tree() {
+            if matches!(&tt, proc_macro2::TokenTree::Punct(p) if p.as_char() == ';') {
+                break;
+            }
+            tokens.extend([tt]);
+            rest = next;
+        }
+        Ok((tokens, rest))
+    })?;
+    if let Some((keyword, name)) = find_each(tokens.clone()) {
+        errors.push(syn::Error::new(
+            keyword.span(),
+            format!(
+                "`each` cannot be used in a condition: a condition gates the whole map; read \
+                 `{name}` whole (e.g. `if !{name}.is_empty()`), or let a mapped node decide per item"
+            ),
+        ));
+        return Ok(None);
+    }
+    syn::parse2(tokens).map(Some)
+}
+
+/// The first `each NAME` in `tokens`, at any depth.
+fn find_each(tokens: proc_macro2::TokenStream) -> Option<(Ident, Ident)> {
+    let mut keyword: Option<Ident> = None;
+    for tt in tokens {
+        match tt {
+            proc_macro2::TokenTree::Ident(ident) => match keyword.take() {
+                Some(each) => return Some((each, ident)),
+                None if ident == "each" => keyword = Some(ident),
+                None => {}
+            },
+            proc_macro2::TokenTree::Group(group) => {
+                keyword = None;
+                if let Some(found) = find_each(group.stream()) {
+                    return Some(found);
+                }
+            }
+            _ => keyword = None,
+        }
+    }
+    None
 }
 
 fn not_a_name(arg: &Expr) -> syn::Error {

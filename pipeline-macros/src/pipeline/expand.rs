@@ -31,6 +31,15 @@ fn node_output(func: &syn::Path) -> TokenStream {
     quote_spanned!(func.span()=> <#func as ::pipeline::__private::Node>::Output)
 }
 
+/// The type of a binding: the node's output, or the `Vec` of them for a node mapped with `each`.
+fn binding_type(statement: &Statement) -> TokenStream {
+    let output = node_output(&statement.func);
+    match statement.each {
+        Some(_) => quote!(::std::vec::Vec<#output>),
+        None => output,
+    }
+}
+
 /// The Rust type of an input or binding.
 fn type_of(def: &PipelineDef, name: &Ident) -> TokenStream {
     match def.inputs.iter().find(|i| i.name == *name) {
@@ -39,7 +48,7 @@ fn type_of(def: &PipelineDef, name: &Ident) -> TokenStream {
             quote!(#ty)
         }
         None => match def.statements.iter().find(|s| s.binding == *name) {
-            Some(statement) => node_output(&statement.func),
+            Some(statement) => binding_type(statement),
             None => quote!(()),
         },
     }
@@ -132,7 +141,7 @@ fn items(def: &PipelineDef, complete: bool) -> TokenStream {
         })
         .collect();
     let binding_fields = def.statements.iter().filter(|_| complete).map(|s| {
-        let (n, ty) = (&s.binding, node_output(&s.func));
+        let (n, ty) = (&s.binding, binding_type(s));
         let func = type_text(&Type::Path(syn::TypePath {
             qself: None,
             path: s.func.clone(),
@@ -248,10 +257,17 @@ fn fingerprint_const(def: &PipelineDef, plan: &Plan) -> TokenStream {
     let nodes = plan.order.iter().map(|&i| {
         let s = &def.statements[i];
         let (id, func) = (s.binding.to_string(), &s.func);
-        let args = s.args.iter().map(ToString::to_string);
+        let args = s.args.iter().enumerate().map(|(i, arg)| match &s.each {
+            Some((each, _)) if *each == i => format!("each {arg}"),
+            _ => arg.to_string(),
+        });
         let condition = plan.condition_names[i].iter().map(ToString::to_string);
+        let method = match s.each {
+            Some(_) => quote!(mapped_node),
+            None => quote!(node),
+        };
         quote! {
-            .node(
+            .#method(
                 #id,
                 <#func as ::pipeline::__private::Node>::NAME,
                 &[#(#args),*],
@@ -293,6 +309,19 @@ fn node_handle(def: &PipelineDef, statement: &Statement, names: &[Ident]) -> Tok
             }
         }
     };
+    if let Some((each, _)) = &statement.each {
+        let add =
+            quote_spanned!(func.span()=> <#func as ::pipeline::__private::NodeWiring>::add_each_to);
+        return quote! {
+            let #local_binding = #add(
+                &mut __pipeline_builder,
+                #id,
+                &[#(#args),*],
+                #each,
+                #gate,
+            );
+        };
+    }
     let add = quote_spanned!(func.span()=> <#func as ::pipeline::__private::NodeWiring>::add_to);
     quote! {
         let #local_binding = #add(
@@ -315,13 +344,32 @@ fn shadow(def: &PipelineDef, order: &[usize]) -> TokenStream {
     let statements = order.iter().map(|&i| {
         let statement = &def.statements[i];
         let (binding, func) = (&statement.binding, &statement.func);
+        let item = quote!(__pipeline_item);
         let args = statement
             .args
             .iter()
-            .map(|arg| quote_spanned!(arg.span()=> #arg.clone()));
+            .enumerate()
+            .map(|(i, arg)| match &statement.each {
+                // The item, spanned on the list's name: a type mismatch points there.
+                Some((each, _)) if *each == i => {
+                    let item = Ident::new("__pipeline_item", arg.span());
+                    quote!(#item)
+                }
+                _ => quote_spanned!(arg.span()=> #arg.clone()),
+            });
         let call = quote_spanned!(statement.args_span=> (#(#args),*));
         let callee = quote_spanned!(func.span()=> <#func>::__pipeline_shadow);
-        quote!(let #binding = #callee #call;)
+        match &statement.each {
+            Some((each, _)) => {
+                let list = &statement.args[*each];
+                let shadow = quote_spanned!(list.span()=> ::pipeline::__private::each_shadow);
+                let list = quote_spanned!(list.span()=> #list.clone());
+                quote! {
+                    let #binding = #shadow(#list, |#item| #callee #call);
+                }
+            }
+            None => quote!(let #binding = #callee #call;),
+        }
     });
     let names = &def.tail.names;
     let tail = if def.tail.tuple {

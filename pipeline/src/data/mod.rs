@@ -39,6 +39,19 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Json, serde_js
     Ok(Arc::from(serde_json::value::to_raw_value(value)?))
 }
 
+/// The JSON list of `items`, in order; `None` only if an item is not valid JSON.
+pub(crate) fn json_list<'a>(items: impl IntoIterator<Item = &'a RawValue>) -> Option<Json> {
+    let mut text = String::from("[");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(item.get());
+    }
+    text.push(']');
+    RawValue::from_string(text).ok().map(Arc::from)
+}
+
 /// Serializes an erased value of type `T`; a value of another type is reported, never a panic.
 pub(crate) fn erased_to_json<T: Data>(value: &Value) -> Result<Json, serde_json::Error> {
     match value.downcast_ref::<T>() {

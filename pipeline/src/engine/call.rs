@@ -9,6 +9,7 @@ use super::guard::{catching, caught_sync};
 use crate::data::Json;
 use crate::data::Value;
 use crate::graph::NodeDef;
+use crate::graph::map::MISTYPED;
 use crate::node::{NodeContext, NodeError, TimeoutError};
 
 /// Evaluates a node's condition gate over its values; a panicking or mistyped gate is an error
@@ -31,7 +32,17 @@ pub(crate) fn call(
     args: &Values<'_>,
     ctx: NodeContext,
 ) -> impl Future<Output = Result<Value, NodeError>> + Send + 'static {
-    let started = caught_sync(|| args.with_refs(|values| (node.run)(values, ctx)));
+    let started = caught_sync(|| {
+        args.with_refs(|values| match (&node.map, ctx.item) {
+            (None, _) => (node.run)(values, ctx),
+            (Some(map), Some(item)) => (map.run)(values, item.index, ctx),
+            // A mapped node runs whole only over an empty list (or to fail its gate).
+            (Some(map), None) => {
+                let empty = (map.collect)(Vec::new()).ok_or_else(|| MISTYPED.into());
+                Box::pin(std::future::ready(empty))
+            }
+        })
+    });
     let timeout = node.options.timeout;
     async move {
         let future = catching(started?);

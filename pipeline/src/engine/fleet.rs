@@ -31,9 +31,17 @@ impl<P: Pipeline> PipelineEngine<P> {
     }
 
     fn fleet_store(&self, run_id: &RunId) -> Result<&PostgresStore, PipelineError> {
-        self.fleet
+        let store = self
+            .fleet
             .as_ref()
-            .ok_or_else(|| PipelineError::NoFleet(run_id.clone()))
+            .ok_or_else(|| PipelineError::NoFleet(run_id.clone()))?;
+        match self.graph.inner.nodes.iter().find(|n| n.map.is_some()) {
+            Some(node) => Err(PipelineError::FleetUnsupported {
+                run_id: run_id.clone(),
+                node: node.id.as_ref().to_owned(),
+            }),
+            None => Ok(store),
+        }
     }
 
     /// The engine's one listener for ended runs, shared by all its waits.
@@ -151,6 +159,7 @@ impl<P: Pipeline> PipelineEngine<P> {
                 && node.state == "failed"
             {
                 let failure = NodeFailure {
+                    items: Vec::new(),
                     error: error.clone(),
                     attempts: node.attempt,
                 };

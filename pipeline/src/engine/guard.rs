@@ -12,6 +12,7 @@ use futures_util::FutureExt;
 use futures_util::future::Either;
 
 use crate::event::EventHandler;
+use crate::node::MapItem;
 use crate::result::{PersistenceWarning, RunStatus, WarningSource};
 use crate::run_id::RunId;
 use crate::sync::lock;
@@ -128,6 +129,18 @@ impl EventHandler for GuardedEvents {
     fn on_persistence_warning(&self, run_id: &RunId, warning: &PersistenceWarning) {
         self.guard("on_persistence_warning", warning.node.as_deref(), |h| {
             h.on_persistence_warning(run_id, warning)
+        });
+    }
+    fn on_item_end(
+        &self,
+        run_id: &RunId,
+        node: &str,
+        item: MapItem,
+        attempt: u32,
+        error: Option<&str>,
+    ) {
+        self.guard("on_item_end", Some(node), |h| {
+            h.on_item_end(run_id, node, item, attempt, error)
         });
     }
 }

@@ -2,20 +2,20 @@
 //! a stored run against the graph, restoring completed outputs, writing run summaries, and
 //! releasing the stores when the run ends or its future is dropped.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 
 use super::guard::GuardedEvents;
-use crate::data::{Json, RoundTrip, Value};
+use super::restore::{StoredRun, graph_changed, output_filter};
+use crate::data::{Json, RoundTrip};
 use crate::error::PipelineError;
 use crate::event::EventHandler;
 use crate::graph::Graph;
 use crate::result::{PersistenceWarning, WarningSource};
 use crate::run_id::RunId;
 use crate::store::{
-    AuditDetail, AuditLog, Checkpoint, Checkpointer, Epoch, FORMAT_VERSION, OutputFilter, Resumed,
-    RunHeader, RunSummary, StoreError, Truncated,
+    AuditDetail, AuditLog, Checkpointer, Epoch, FORMAT_VERSION, Resumed, RunHeader, RunSummary,
+    StoreError, Truncated,
 };
 
 /// The wall clock, in milliseconds since the Unix epoch, as stores record it.
@@ -71,10 +71,6 @@ impl RunShared {
         }
     }
 }
-
-/// A node completed in a stored run: its index, and its decoded value and stored JSON when a node
-/// that will run still needs them.
-pub(crate) type Restored = (u32, Option<(Value, Json)>);
 
 /// Releases the stores' holds on a run (their locks, open files) when the run ends or its future
 /// is dropped.
@@ -237,24 +233,6 @@ pub(crate) async fn resume_checkpoint<I, O>(
     Ok(resumed)
 }
 
-/// Which stored outputs a resume of `graph` needs (see [`OutputFilter`]): the same rule as
-/// [`restore`] applies when it decodes them.
-fn output_filter<I, O>(graph: &Graph<I, O>) -> OutputFilter {
-    let nodes = &graph.inner.nodes;
-    let readers = nodes.iter().enumerate().map(|(i, node)| {
-        let down = graph.inner.downstream.of(i as u32);
-        let ids = down
-            .iter()
-            .map(|&d| nodes[d as usize].id.as_ref().to_owned());
-        (node.id.as_ref().to_owned(), ids.collect())
-    });
-    let pinned = graph
-        .output_nodes()
-        .into_iter()
-        .map(|i| nodes[i as usize].id.as_ref().to_owned());
-    OutputFilter::new(readers, pinned)
-}
-
 /// Takes a resumed run's audit trail, holding it in `lease`.
 pub(crate) async fn resume_audit(
     shared: &mut RunShared,
@@ -332,74 +310,11 @@ pub(crate) fn check_header<I, O>(
     Ok(())
 }
 
-fn graph_changed<I, O>(
-    graph: &Graph<I, O>,
-    header: &RunHeader,
-    changes: Vec<String>,
-) -> PipelineError {
-    PipelineError::GraphChanged {
-        run_id: header.run_id.clone(),
-        pipeline: header.pipeline.clone(),
-        stored: header.fingerprint.clone(),
-        current: graph.fingerprint().to_owned(),
-        changes,
-    }
-}
-
-/// The completed nodes of a stored run, the first record of a node winning; each with its
-/// decoded output and JSON when a node that will run (or the pipeline's output) still needs it.
-/// Outputs nothing will read are not decoded or kept, so resuming holds only the live frontier.
-pub(crate) fn restore<I, O>(
-    graph: &Graph<I, O>,
-    checkpoint: &Checkpoint,
-) -> Result<Vec<Restored>, PipelineError> {
-    let inner = &graph.inner;
-    let mut first = vec![None; inner.nodes.len()];
-    let mut order = Vec::with_capacity(checkpoint.nodes.len());
-    for record in &checkpoint.nodes {
-        let Some(index) = inner.node_index(&record.node) else {
-            let change = format!(
-                "the checkpoint has a record for unknown node `{}`",
-                record.node
-            );
-            return Err(graph_changed(graph, &checkpoint.header, vec![change]));
-        };
-        if first[index as usize].is_none() {
-            first[index as usize] = Some(record);
-            order.push(index);
-        }
-    }
-    // The same rule the store was given (`output_filter`), so a record it left out (`null`) is
-    // never one decoded here.
-    let filter = output_filter(graph);
-    let recorded: HashSet<String> = order
-        .iter()
-        .map(|&i| inner.nodes[i as usize].id.as_ref().to_owned())
-        .collect();
-    let needed = |index: u32| filter.needs(&inner.nodes[index as usize].id, &recorded);
-    let mut restored = Vec::with_capacity(order.len());
-    for index in order {
-        let Some(record) = first[index as usize].filter(|_| needed(index)) else {
-            restored.push((index, None));
-            continue;
-        };
-        let node = &inner.nodes[index as usize];
-        let value =
-            (node.codec.decode)(&record.output).map_err(|source| PipelineError::Decode {
-                run_id: checkpoint.header.run_id.clone(),
-                what: format!("output of node `{}`", record.node),
-                source,
-            })?;
-        restored.push((index, Some((value, Arc::clone(&record.output)))));
-    }
-    Ok(restored)
-}
-
 /// The summary of a run as it starts: the restored nodes completed, the rest not run yet.
 pub(crate) fn start_summary<I, O>(
     graph: &Graph<I, O>,
     shared: &RunShared,
-    restored: &[Restored],
+    restored: &StoredRun,
 ) -> RunSummary {
     let nodes = &graph.inner.nodes;
     RunSummary::in_progress(
@@ -409,6 +324,7 @@ pub(crate) fn start_summary<I, O>(
         now_ms(),
         graph.node_ids(),
         restored
+            .complete
             .iter()
             .map(|&(index, ..)| &*nodes[index as usize].id),
     )

@@ -10,6 +10,7 @@ mod fleet;
 mod guard;
 mod lifecycle;
 pub(crate) mod node_task;
+mod restore;
 mod scheduler;
 mod tasks;
 
@@ -33,7 +34,8 @@ use crate::result::{PersistenceWarning, PipelineResult};
 use crate::run_id::RunId;
 use crate::store::{AuditDetail, AuditEntry, AuditLog, Checkpoint, Checkpointer, Epoch};
 use guard::GuardedEvents;
-use lifecycle::{Lease, Restored, RunShared};
+use lifecycle::{Lease, RunShared};
+use restore::StoredRun;
 
 /// Runs a [`Pipeline`]: every node whose dependencies are satisfied, independent nodes concurrently on
 /// tokio, with a checkpoint record and an audit entry after each node.
@@ -291,7 +293,7 @@ impl<P: Pipeline> PipelineEngine<P> {
                     source,
                 }
             })?;
-        let restored = lifecycle::restore(&self.graph, &checkpoint)?;
+        let restored = restore::restore(&self.graph, &checkpoint)?;
         let mut shared = self.shared(run_id.clone(), checkpoint.header.started_at_ms);
         shared.checkpoint_epoch = resumed.epoch;
         let mut warnings = Vec::new();
@@ -309,7 +311,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         shared: RunShared,
         warnings: Vec<PersistenceWarning>,
         inputs: &P::Inputs,
-        restored: Option<Vec<Restored>>,
+        restored: Option<StoredRun>,
         cancel: Option<CancelHandle>,
         lease: Lease,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {

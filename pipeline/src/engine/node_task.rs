@@ -15,7 +15,7 @@ use super::lifecycle::{RunShared, now_ms};
 use crate::data::{Json, RoundTrip, Value};
 use crate::event::EventHandler;
 use crate::graph::NodeDef;
-use crate::node::{NodeContext, NodeError};
+use crate::node::{MapItem, NodeContext, NodeError};
 use crate::result::{PersistenceWarning, WarningSource};
 use crate::store::{AuditDetail, AuditEntry, AuditStatus, NodeRecord, StoreError};
 
@@ -40,6 +40,8 @@ pub(crate) struct Report {
     pub ran: bool,
     /// A store refused a write because another engine took the run over.
     pub taken_over: bool,
+    /// The item of a mapped node this report is about.
+    pub item: Option<MapItem>,
 }
 
 /// A node's output as the stores hold it.
@@ -72,6 +74,9 @@ pub(crate) struct NodeJob<'a> {
     pub gate_args: Values<'a>,
     /// What the audit entries record of the arguments, when there is an audit log.
     pub inputs: Option<AuditedInputs>,
+    /// For a mapped node, the item to run; `None` runs the node whole (for a mapped node: its
+    /// gate, and a map over an empty list).
+    pub item: Option<MapItem>,
 }
 
 struct Attempt {
@@ -120,12 +125,14 @@ pub(crate) fn report<'a>(
     node: &'a NodeDef,
     job: NodeJob<'a>,
 ) -> impl Future<Output = Report> + Send + 'a {
-    caught(|| run_node(shared, node, job)).map(|report| {
+    let item = job.item;
+    caught(|| run_node(shared, node, job)).map(move |report| {
         report.unwrap_or_else(|error| Report {
             outcome: Outcome::Failed { error, attempts: 1 },
             warnings: Vec::new(),
             ran: true,
             taken_over: false,
+            item,
         })
     })
 }
@@ -154,6 +161,7 @@ impl<'a> NodeTask<'a> {
                 warnings: self.warnings,
                 ran,
                 taken_over: self.taken_over,
+                item: self.job.item,
             }
         }
     }
@@ -170,14 +178,20 @@ impl<'a> NodeTask<'a> {
         Outcome::Failed { error, attempts: 1 }
     }
 
+    /// The node's gate; an item's map was let through it before its items started.
     fn gate(&self) -> Result<bool, String> {
-        gate(self.node, &self.job.gate_args)
+        match self.job.item {
+            Some(_) => Ok(true),
+            None => gate(self.node, &self.job.gate_args),
+        }
     }
 
     fn start(&self, number: u32) -> Attempt {
-        self.shared
-            .events
-            .on_node_start(&self.shared.run_id, &self.node.id, number);
+        if self.job.item.is_none() {
+            self.shared
+                .events
+                .on_node_start(&self.shared.run_id, &self.node.id, number);
+        }
         Attempt {
             number,
             // Wall-clock times are only recorded in stores; without one, skip the clock read.
@@ -210,8 +224,23 @@ impl<'a> NodeTask<'a> {
                     Box::pin(self.audit_failure(&attempt, ended, &error, last)).await;
                     let (run_id, id) = (&self.shared.run_id, &*self.node.id);
                     if number >= max {
-                        self.shared.events.on_node_fail(run_id, id, number, &error);
-                        tracing::warn!(node = id, attempt = number, error, "node failed");
+                        match self.job.item {
+                            Some(item) => {
+                                let events = &self.shared.events;
+                                events.on_item_end(run_id, id, item, number, Some(&error));
+                                tracing::warn!(
+                                    node = id,
+                                    item = item.index,
+                                    attempt = number,
+                                    error,
+                                    "item failed"
+                                );
+                            }
+                            None => {
+                                self.shared.events.on_node_fail(run_id, id, number, &error);
+                                tracing::warn!(node = id, attempt = number, error, "node failed");
+                            }
+                        }
                         return Outcome::Failed {
                             error,
                             attempts: number,
@@ -235,6 +264,7 @@ impl<'a> NodeTask<'a> {
             run_id: self.shared.run_id.clone(),
             node_id: Arc::clone(&self.node.id),
             attempt,
+            item: self.job.item,
         };
         call(self.node, &self.job.args, ctx)
     }
@@ -246,7 +276,10 @@ impl<'a> NodeTask<'a> {
         if !self.shared.persists() {
             return Ok(Encoded::default());
         }
-        let codec = &self.node.codec;
+        let codec = match (self.job.item, &self.node.map) {
+            (Some(_), Some(map)) => &map.item_codec,
+            _ => &self.node.codec,
+        };
         let json = match caught_sync(|| (codec.encode)(value)) {
             Ok(Ok(json)) => json,
             Ok(Err(e)) => {
@@ -281,12 +314,17 @@ impl<'a> NodeTask<'a> {
         encoded: Encoded,
         checkpointed: bool,
     ) -> Outcome {
-        self.shared.events.on_node_complete(
-            &self.shared.run_id,
-            &self.node.id,
-            attempt.number,
-            ended.duration,
-        );
+        let (run_id, id) = (&self.shared.run_id, &*self.node.id);
+        match self.job.item {
+            Some(item) => {
+                let events = &self.shared.events;
+                events.on_item_end(run_id, id, item, attempt.number, None);
+            }
+            None => {
+                let events = &self.shared.events;
+                events.on_node_complete(run_id, id, attempt.number, ended.duration);
+            }
+        }
         Outcome::Completed {
             value,
             json: encoded.json,
@@ -309,6 +347,7 @@ impl<'a> NodeTask<'a> {
                 finished_at_ms: ended.finished_at_ms,
                 duration_us: ended.duration.as_micros() as u64,
                 output: Arc::clone(output),
+                item: self.job.item,
             };
             let epoch = self.shared.checkpoint_epoch;
             match checkpointer.save(&self.shared.run_id, epoch, &record).await {
@@ -356,6 +395,7 @@ impl<'a> NodeTask<'a> {
         AuditEntry {
             run_id: self.shared.run_id.clone(),
             node: self.node.id.as_ref().to_owned(),
+            item: self.job.item,
             status,
             attempt: attempt.number,
             started_at_ms: attempt.started_at_ms,
@@ -388,6 +428,10 @@ impl<'a> NodeTask<'a> {
     }
 
     fn warn(&mut self, source: WarningSource, message: String) {
+        let message = match self.job.item {
+            Some(item) => format!("{item}: {message}"),
+            None => message,
+        };
         let warning = PersistenceWarning {
             source,
             node: Some(self.node.id.as_ref().to_owned()),

@@ -21,6 +21,7 @@ use super::lifecycle::RunShared;
 use super::node_task::{AuditedInputs, NodeJob, Report, report};
 use crate::data::Value;
 use crate::graph::GraphInner;
+use crate::node::MapItem;
 
 /// A node's report, by node index.
 pub(crate) type Reported = (u32, Report);
@@ -154,6 +155,7 @@ impl Batch {
         gate_args: impl Iterator<Item = Value>,
         inputs: Option<AuditedInputs>,
         span: Option<Span>,
+        item: Option<MapItem>,
     ) {
         let start = self.values.len();
         self.values.extend(args);
@@ -165,6 +167,7 @@ impl Batch {
             gate: gate..self.values.len(),
             inputs,
             span,
+            item,
         });
     }
 
@@ -180,6 +183,7 @@ impl Batch {
         index: u32,
         inputs: Option<AuditedInputs>,
         span: Option<Span>,
+        item: Option<MapItem>,
     ) {
         let Some(last) = self.nodes.last() else {
             return;
@@ -191,6 +195,7 @@ impl Batch {
             gate,
             inputs,
             span,
+            item,
         });
     }
 }
@@ -202,6 +207,7 @@ struct Started {
     gate: Range<usize>,
     inputs: Option<AuditedInputs>,
     span: Option<Span>,
+    item: Option<MapItem>,
 }
 
 /// Runs the nodes of `batch` together (their waits overlap) and sends their reports as they
@@ -220,6 +226,7 @@ pub(crate) async fn run_batch<I, O>(
             args: Values::Slice(&values[started.args]),
             gate_args: Values::Slice(&values[started.gate]),
             inputs: started.inputs,
+            item: started.item,
         };
         let (index, node) = (started.index, &graph.nodes[started.index as usize]);
         traced(

@@ -187,7 +187,7 @@ async fn insert_records(
          (run_id, node, attempt, started_at_ms, finished_at_ms, duration_us, output) \
          SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[], \
                               $6::bigint[], $7::bytea[]) \
-         ON CONFLICT (run_id, node) DO NOTHING",
+         ON CONFLICT (run_id, node, item) DO NOTHING",
         &params,
     )
     .await

@@ -96,6 +96,7 @@ pub(crate) async fn execute(
     let entry = |status, names: Vec<String>| AuditEntry {
         run_id: claimed.run_id.clone(),
         node: node.id.to_string(),
+        item: None,
         status,
         attempt: claimed.attempt,
         started_at_ms,
@@ -138,6 +139,7 @@ pub(crate) async fn execute(
         run_id: claimed.run_id.clone(),
         node_id: Arc::clone(&node.id),
         attempt: claimed.attempt,
+        item: None,
     };
     let output = call::call(node, &Values::Owned(arguments.args), ctx)
         .await
@@ -163,6 +165,7 @@ fn completed(node: &NodeDef, claimed: &Claimed, mut entry: AuditEntry, json: Jso
         finished_at_ms: entry.finished_at_ms,
         duration_us: entry.duration_us,
         output: json,
+        item: None,
     };
     Resolution::Completed { record, entry }
 }

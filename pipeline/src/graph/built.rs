@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use futures_util::future::BoxFuture;
 
 use super::deps::Slot;
+use super::map::MapDef;
 use super::signature::{GraphSignature, InputSignature, NodeSignature};
 use crate::data::{Codec, Value};
 use crate::node::{NodeContext, NodeError, NodeOptions};
@@ -48,6 +49,8 @@ pub(crate) struct NodeDef {
     pub options: NodeOptions,
     pub run: RunFn,
     pub codec: Codec,
+    /// How the node runs per item, when it is mapped over a list (`each`).
+    pub map: Option<MapDef>,
 }
 
 /// A list per node, all in one flat list (no allocation per node): node `i`'s items are
@@ -330,7 +333,11 @@ fn signature<I>(inputs: &[InputDef<I>], nodes: &[NodeDef], args: &Flat<Slot>) ->
             .map(|(n, i)| NodeSignature {
                 id: n.id.as_ref().to_owned(),
                 kind: n.kind.as_ref().to_owned(),
-                output_type: n.codec.type_name.to_owned(),
+                output_type: match &n.map {
+                    Some(map) => format!("Vec<{}>", map.item_codec.type_name),
+                    None => n.codec.type_name.to_owned(),
+                },
+                each: n.map.as_ref().map(|map| map.each),
                 inputs: args.of(i).iter().map(name).collect(),
                 condition_inputs: n
                     .gate

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use super::builder::GraphBuilder;
 use super::built::{GateDef, GateFn, Graph};
 use super::deps::{Handle, Slot};
+use super::map::{ItemRunFn, MISTYPED, MapDef, collect, item_json, item_of, list_len};
 use super::node_fn::erased_run_fn;
 use super::tuples::all_tuples;
-use crate::data::{Codec, Data, Value};
+use crate::data::{Codec, Data, Json, Value};
 use crate::node::Node;
 
 /// A handle with its type erased.
@@ -32,6 +33,20 @@ impl<T> From<Handle<T>> for AnyHandle {
 pub trait NodeInputs: Sized + Send + 'static {
     /// Clones the values, one per tuple element; `None` if one has another type.
     fn from_values(values: &[&Value]) -> Option<Self>;
+
+    /// Like [`from_values`](NodeInputs::from_values) for one item of a node mapped over its
+    /// argument `each`: that value is a `Vec` of the element's type, and item `index` of it is
+    /// cloned; the others are cloned whole.
+    #[doc(hidden)]
+    fn from_item(values: &[&Value], each: usize, index: u32) -> Option<Self>;
+
+    /// The length of `list` when it is a `Vec` of element `each`'s type.
+    #[doc(hidden)]
+    fn list_len(list: &Value, each: usize) -> Option<usize>;
+
+    /// Item `index` of `list`, a `Vec` of element `each`'s type, as JSON.
+    #[doc(hidden)]
+    fn item_json(list: &Value, each: usize, index: u32) -> Option<Json>;
 }
 
 macro_rules! node_inputs {
@@ -40,6 +55,29 @@ macro_rules! node_inputs {
             #[allow(unused_variables)]
             fn from_values(values: &[&Value]) -> Option<Self> {
                 Some(($(values.get($idx)?.downcast_ref::<$name>()?.clone(),)*))
+            }
+            #[allow(unused_variables)]
+            fn from_item(values: &[&Value], each: usize, index: u32) -> Option<Self> {
+                Some(($(
+                    match each == $idx {
+                        true => item_of::<$name>(values.get($idx)?, index)?,
+                        false => values.get($idx)?.downcast_ref::<$name>()?.clone(),
+                    },
+                )*))
+            }
+            #[allow(unused_variables)]
+            fn list_len(list: &Value, each: usize) -> Option<usize> {
+                $(if each == $idx {
+                    return list_len::<$name>(list);
+                })*
+                None
+            }
+            #[allow(unused_variables)]
+            fn item_json(list: &Value, each: usize, index: u32) -> Option<Json> {
+                $(if each == $idx {
+                    return item_json::<$name>(list, index);
+                })*
+                None
             }
         }
     };
@@ -105,6 +143,51 @@ pub trait NodeWiring: Node {
             .options(Self::options())
             .set_gate(gate)
             .add::<Self::Output>(run, codec)
+            .into()
+    }
+
+    /// Adds node `id`, a call of this node per item of its argument `each` (a `Vec` of that
+    /// parameter's type), gated by `gate` if given; its output is the `Vec` of the calls'.
+    fn add_each_to<I: Data>(
+        builder: &mut GraphBuilder<I>,
+        id: &str,
+        args: &[AnyHandle],
+        each: usize,
+        gate: Option<(&[AnyHandle], GateFn)>,
+    ) -> AnyHandle
+    where
+        Self::Inputs: NodeInputs,
+        Self::Output: Data,
+    {
+        let gate = gate.map(|(handles, pred)| GateDef {
+            args: slots(builder, id, handles),
+            pred,
+        });
+        builder.push_args(id, args.iter().map(|h| (h.graph, h.slot)));
+        let item_codec = Codec {
+            type_name: Self::OUTPUT_TYPE,
+            ..Codec::of::<Self::Output>()
+        };
+        let run: ItemRunFn = Arc::new(move |values, index, ctx| {
+            match Self::Inputs::from_item(values, each, index) {
+                Some(inputs) => Self::call_erased(inputs, ctx),
+                None => Box::pin(std::future::ready(Err(MISTYPED.into()))),
+            }
+        });
+        let map = MapDef {
+            each,
+            len: Self::Inputs::list_len,
+            run,
+            collect: collect::<Self::Output>,
+            item_codec,
+            item_input: Self::Inputs::item_json,
+        };
+        builder
+            .node(id)
+            .kind(Self::NAME)
+            .options(Self::options())
+            .set_gate(gate)
+            .add_map::<Vec<Self::Output>>(map, Codec::of::<Vec<Self::Output>>())
             .into()
     }
 }

@@ -3,7 +3,8 @@
 //! evaluates it from a [`GraphSignature`](super::GraphSignature), so the two cannot drift.
 
 /// A 64-bit FNV-1a hash over the text
-/// `input NAME: TYPE\n` per input, then `node ID = KIND(IN,IN) if (COND,COND) -> TYPE\n` per node,
+/// `input NAME: TYPE\n` per input, then `node ID = KIND(IN,IN) if (COND,COND) -> TYPE\n` per node
+/// (a node mapped over a list writes its list input `each IN` and its type `Vec<ITEM_TYPE>`),
 /// fed piece by piece (hashing pieces in turn equals hashing their concatenation).
 ///
 /// ```
@@ -64,6 +65,29 @@ impl Fingerprint {
             .text(") -> ")
             .text(output_type)
             .text("\n")
+    }
+
+    /// Adds a node mapped over a list (`each`): its inputs list the mapped one as `each NAME`,
+    /// and its output type is the `Vec` of `item_output_type`, what one item's call returns.
+    pub const fn mapped_node(
+        self,
+        id: &str,
+        kind: &str,
+        inputs: &[&str],
+        condition_inputs: &[&str],
+        item_output_type: &str,
+    ) -> Self {
+        self.text("node ")
+            .text(id)
+            .text(" = ")
+            .text(kind)
+            .text("(")
+            .list(inputs)
+            .text(") if (")
+            .list(condition_inputs)
+            .text(") -> Vec<")
+            .text(item_output_type)
+            .text(">\n")
     }
 
     /// The hash.

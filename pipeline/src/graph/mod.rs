@@ -25,9 +25,11 @@
 mod builder;
 mod built;
 mod deps;
+mod each;
 pub(crate) mod erased;
 mod error;
 mod fingerprint;
+pub(crate) mod map;
 mod node_builder;
 pub(crate) mod node_fn;
 mod render;

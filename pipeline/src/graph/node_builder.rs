@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::builder::GraphBuilder;
 use super::built::{GateDef, NodeDef, RunFn};
 use super::deps::{Deps, Handle};
+use super::map::MapDef;
 use super::node_fn::{blocking, run_fn};
 use crate::data::{Codec, Data};
 use crate::node::{Backoff, NodeContext, NodeError, NodeOptions, OnError};
@@ -41,8 +42,8 @@ impl<I: Data> GraphBuilder<I> {
 /// ```
 #[must_use = "a node is added only by `.run(..)` or `.run_blocking(..)`"]
 pub struct NodeBuilder<'g, I> {
-    builder: &'g mut GraphBuilder<I>,
-    id: Arc<str>,
+    pub(super) builder: &'g mut GraphBuilder<I>,
+    pub(super) id: Arc<str>,
     kind: Option<Arc<str>>,
     options: NodeOptions,
     gate: Option<GateDef>,
@@ -86,6 +87,13 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
     /// Sets the backoff between attempts.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.options.backoff = backoff;
+        self
+    }
+
+    /// For a node mapped over a list ([`each`](NodeBuilder::each)), runs at most `items` of its
+    /// items at once (at least 1); the engine's `max_concurrency` bounds them too.
+    pub fn max_in_flight(mut self, items: usize) -> Self {
+        self.options = self.options.max_in_flight(items);
         self
     }
 
@@ -165,6 +173,21 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
             options: self.options,
             run,
             codec,
+            map: None,
+        })
+    }
+
+    /// Adds a node mapped over a list, whose argument slots were pushed; `codec` is the codec of
+    /// its whole output (the `Vec`).
+    pub(crate) fn add_map<T>(self, map: MapDef, codec: Codec) -> Handle<T> {
+        self.builder.push_node(NodeDef {
+            kind: self.kind.unwrap_or_else(|| Arc::clone(&self.id)),
+            id: self.id,
+            gate: self.gate,
+            options: self.options,
+            run: whole_run_fn(),
+            codec,
+            map: Some(map),
         })
     }
 
@@ -173,4 +196,13 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
         self.gate = gate;
         self
     }
+}
+
+/// The whole-node body of a mapped node, which the engine never calls (it calls each item's).
+fn whole_run_fn() -> RunFn {
+    Arc::new(|_, _| {
+        Box::pin(std::future::ready(Err(
+            "internal error: a mapped node was called whole".into(),
+        )))
+    })
 }

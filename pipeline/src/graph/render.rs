@@ -221,6 +221,7 @@ mod tests {
     fn sales() -> GraphSignature {
         let node =
             |id: &str, kind: &str, ty: &str, inputs: &[&str], condition: &[&str]| NodeSignature {
+                each: None,
                 id: id.into(),
                 kind: kind.into(),
                 output_type: ty.into(),

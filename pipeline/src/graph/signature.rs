@@ -30,6 +30,21 @@ pub struct NodeSignature {
     /// The inputs and nodes its condition gate reads (empty without a gate).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub condition_inputs: Vec<String>,
+    /// For a node mapped over a list (`each`), which of its inputs is the list (an index into
+    /// `inputs`); its output type is then the `Vec` of what one item's call returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub each: Option<usize>,
+}
+
+impl NodeSignature {
+    /// The inputs as the fingerprint and people read them: the mapped one as `each NAME`.
+    pub fn written_inputs(&self) -> Vec<String> {
+        let mut inputs = self.inputs.clone();
+        if let Some(name) = self.each.and_then(|i| inputs.get_mut(i)) {
+            *name = format!("each {name}");
+        }
+        inputs
+    }
 }
 
 /// The shape of a pipeline: its inputs and nodes with their edges and types.
@@ -57,7 +72,7 @@ impl GraphSignature {
             fingerprint = fingerprint.node(
                 &node.id,
                 &node.kind,
-                &strs(&node.inputs),
+                &strs(&node.written_inputs()),
                 &strs(&node.condition_inputs),
                 &node.output_type,
             );
@@ -124,11 +139,12 @@ fn diff_node(old: &NodeSignature, new: &NodeSignature, changes: &mut Vec<String>
             old.output_type, new.output_type
         ));
     }
-    if old.inputs != new.inputs {
+    let (before, after) = (old.written_inputs(), new.written_inputs());
+    if before != after {
         changes.push(format!(
             "node `{id}` inputs changed from ({}) to ({})",
-            old.inputs.join(", "),
-            new.inputs.join(", ")
+            before.join(", "),
+            after.join(", ")
         ));
     }
     if old.condition_inputs != new.condition_inputs {
@@ -142,6 +158,7 @@ mod tests {
 
     fn node(id: &str, ty: &str, inputs: &[&str]) -> NodeSignature {
         NodeSignature {
+            each: None,
             id: id.into(),
             kind: id.into(),
             output_type: ty.into(),

@@ -116,10 +116,46 @@ impl fmt::Display for PersistenceWarning {
 /// Why a node failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeFailure {
-    /// The error text of the last attempt.
+    /// The error text of the last attempt; for a mapped node (`each`), how many items failed and
+    /// the first few items' errors.
     pub error: String,
-    /// How many attempts were made.
+    /// How many attempts were made (for a mapped node, the most any failed item made).
     pub attempts: u32,
+    /// For a mapped node, every item that failed after its retries, in item order.
+    pub items: Vec<ItemFailure>,
+}
+
+/// An item of a mapped node (`each`) that failed after its retries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemFailure {
+    /// The item's index in the list.
+    pub index: u32,
+    /// The error text of its last attempt.
+    pub error: String,
+    /// How many attempts it made.
+    pub attempts: u32,
+}
+
+impl NodeFailure {
+    /// The failure of a mapped node of `of` items whose `items` failed (in item order).
+    pub(crate) fn of_items(of: u32, items: Vec<ItemFailure>) -> NodeFailure {
+        const SHOWN: usize = 3;
+        let mut error = format!("{} of {of} items failed: ", items.len());
+        for (i, item) in items.iter().take(SHOWN).enumerate() {
+            if i > 0 {
+                error.push_str("; ");
+            }
+            error.push_str(&format!("item {}: {}", item.index, item.error));
+        }
+        if items.len() > SHOWN {
+            error.push_str(&format!("; and {} more", items.len() - SHOWN));
+        }
+        NodeFailure {
+            error,
+            attempts: items.iter().map(|i| i.attempts).max().unwrap_or(1),
+            items,
+        }
+    }
 }
 
 /// The outcome of [`PipelineEngine::run`](crate::PipelineEngine::run) or

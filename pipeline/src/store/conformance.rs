@@ -22,6 +22,7 @@ use super::error::StoreError;
 use super::records::{AuditEntry, AuditStatus, FORMAT_VERSION, NodeRecord, RunHeader};
 use super::traits::{AuditLog, Checkpointer};
 use crate::graph::GraphSignature;
+use crate::node::MapItem;
 use crate::run_id::RunId;
 
 /// A rule of the store protocol that a store broke.
@@ -67,6 +68,15 @@ fn record(node: &str) -> NodeRecord {
         finished_at_ms: 0,
         duration_us: 0,
         output: Arc::from(serde_json::value::RawValue::NULL.to_owned()),
+        item: None,
+    }
+}
+
+/// The record of item `index` of 2 of mapped node `node`.
+fn item_record(node: &str, index: u32) -> NodeRecord {
+    NodeRecord {
+        item: Some(MapItem { index, of: 2 }),
+        ..record(node)
     }
 }
 
@@ -133,9 +143,22 @@ pub async fn check_checkpointer(open: impl Fn() -> Arc<dyn Checkpointer>) -> Res
             rule: "save accepts the new holder's epoch",
             answer: e.to_string(),
         })?;
+    for index in [1, 0] {
+        other
+            .save(id, second, &item_record("m", index))
+            .await
+            .map_err(|e| Violation {
+                rule: "save accepts one record per item of a mapped node",
+                answer: e.to_string(),
+            })?;
+    }
     other.release_run(id, second);
-    let nodes: Vec<String> = match open().load(id).await {
-        Ok(Some(c)) => c.nodes.into_iter().map(|n| n.node).collect(),
+    let nodes: Vec<(String, Option<u32>)> = match open().load(id).await {
+        Ok(Some(c)) => c
+            .nodes
+            .into_iter()
+            .map(|n| (n.node, n.item.map(|i| i.index)))
+            .collect(),
         other => {
             return Err(Violation {
                 rule: "load reads a released run",
@@ -143,9 +166,10 @@ pub async fn check_checkpointer(open: impl Fn() -> Arc<dyn Checkpointer>) -> Res
             });
         }
     };
+    let expected = [("a", None), ("c", None), ("m", Some(1)), ("m", Some(0))];
     expect(
-        nodes == ["a", "c"],
-        "records are kept in order, and a refused one is not kept",
+        nodes.iter().map(|(n, i)| (n.as_str(), *i)).eq(expected),
+        "records (and their items) are kept in order, and a refused one is not kept",
         nodes,
     )
 }
@@ -158,6 +182,7 @@ pub async fn check_audit_log(open: impl Fn() -> Arc<dyn AuditLog>) -> Result<(),
     let entry = AuditEntry {
         run_id: id.clone(),
         node: "a".into(),
+        item: None,
         status: AuditStatus::Completed,
         attempt: 1,
         started_at_ms: 0,

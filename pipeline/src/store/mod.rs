@@ -27,7 +27,7 @@ pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
 pub use postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION};
 pub use records::{
     AuditDetail, AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader,
-    RunSummary,
+    RunSummary, StoredNode,
 };
 pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::Json;
+use crate::data::{Json, json_list};
 use crate::graph::GraphSignature;
+use crate::node::MapItem;
 use crate::result::{NodeStatus, RunStatus};
 use crate::run_id::RunId;
 
@@ -47,8 +48,59 @@ pub struct NodeRecord {
     pub finished_at_ms: u64,
     /// How long it took, in microseconds.
     pub duration_us: u64,
-    /// The node's output, as JSON.
+    /// The node's output, as JSON: for an item of a mapped node, that item's output.
     pub output: Json,
+    /// For a node mapped over a list (`each`), which item this record holds: each completed item
+    /// has a record of its own. `None` for an ordinary node, and for a map over an empty list
+    /// (whose one record holds `[]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<MapItem>,
+}
+
+/// What a checkpoint holds of one node: its output, or the items a mapped node completed.
+#[derive(Clone, Debug)]
+pub enum StoredNode<'a> {
+    /// The node's whole output (an ordinary node, or a map over an empty list).
+    Whole(&'a NodeRecord),
+    /// A mapped node's item records, by item index (`None` where an item has no record yet),
+    /// out of `of` items.
+    Items {
+        /// One slot per item, in item order.
+        records: Vec<Option<&'a NodeRecord>>,
+        /// How many items have a record.
+        done: usize,
+    },
+}
+
+impl StoredNode<'_> {
+    /// Whether the node completed: a whole record, or a record for every item.
+    pub fn is_complete(&self) -> bool {
+        match self {
+            StoredNode::Whole(_) => true,
+            StoredNode::Items { records, done } => *done == records.len(),
+        }
+    }
+
+    /// For a mapped node, how many of its items have a record, of how many: `(n, m)`, "n of m
+    /// items". `None` for a whole output.
+    pub fn items(&self) -> Option<(usize, usize)> {
+        match self {
+            StoredNode::Whole(_) => None,
+            StoredNode::Items { records, done } => Some((*done, records.len())),
+        }
+    }
+
+    /// The node's output as JSON when it completed: a mapped node's is the list of its items'
+    /// outputs, in item order.
+    pub fn output(&self) -> Option<Json> {
+        match self {
+            StoredNode::Whole(record) => Some(Arc::clone(&record.output)),
+            StoredNode::Items { records, .. } => {
+                let items: Option<Vec<&NodeRecord>> = records.iter().copied().collect();
+                json_list(items?.iter().map(|record| &*record.output))
+            }
+        }
+    }
 }
 
 /// A run's checkpoint: its header and the completed nodes, in completion order.
@@ -61,15 +113,50 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// The record of node `id`, if it completed. When a node was recorded twice (it ran again after
-    /// a torn write), the first record wins, as on resume.
+    /// The whole-output record of node `id`, if it has one (a mapped node has one record per
+    /// item instead: see [`stored`](Checkpoint::stored)). When a node was recorded twice (it ran
+    /// again after a torn write), the first record wins, as on resume.
     pub fn node(&self, id: &str) -> Option<&NodeRecord> {
-        self.nodes.iter().find(|n| n.node == id)
+        self.nodes.iter().find(|n| n.node == id && n.item.is_none())
     }
 
-    /// The ids of the completed nodes, in completion order.
+    /// What the checkpoint holds of each node that has a record, in the order of each node's
+    /// first record: a whole output, or a mapped node's items (complete or not). The first
+    /// record of a node (or of an item) wins, as on resume.
+    pub fn stored(&self) -> Vec<(&str, StoredNode<'_>)> {
+        let mut order: Vec<(&str, StoredNode<'_>)> = Vec::new();
+        let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for record in &self.nodes {
+            let slot = *at.entry(&record.node).or_insert_with(|| {
+                let stored = match record.item {
+                    None => StoredNode::Whole(record),
+                    Some(item) => StoredNode::Items {
+                        records: vec![None; item.of as usize],
+                        done: 0,
+                    },
+                };
+                order.push((&record.node, stored));
+                order.len() - 1
+            });
+            if let (StoredNode::Items { records, done }, Some(item)) =
+                (&mut order[slot].1, record.item)
+                && item.of as usize == records.len()
+                && let Some(entry @ None) = records.get_mut(item.index as usize)
+            {
+                *entry = Some(record);
+                *done += 1;
+            }
+        }
+        order
+    }
+
+    /// The ids of the completed nodes (a mapped node once all its items are recorded), in the
+    /// order of their first record.
     pub fn completed(&self) -> impl Iterator<Item = &str> {
-        self.nodes.iter().map(|n| n.node.as_str())
+        self.stored()
+            .into_iter()
+            .filter(|(_, stored)| stored.is_complete())
+            .map(|(id, _)| id)
     }
 
     /// What the checkpoint alone says of its run: the completed nodes, the rest not run, no final
@@ -85,6 +172,48 @@ impl Checkpoint {
             header.graph.nodes.iter().map(|n| n.id.as_str()),
             self.completed(),
         )
+    }
+}
+
+/// Which nodes a run's records complete, fed record by record (without their outputs): a node
+/// with a whole record, or a mapped node with a record for each of its items.
+#[derive(Default)]
+pub(crate) struct Completion {
+    nodes: std::collections::HashMap<String, Progress>,
+}
+
+enum Progress {
+    Whole,
+    /// The item indices recorded so far, of how many.
+    Items(std::collections::HashSet<u32>, u32),
+}
+
+impl Completion {
+    /// Counts a record of `node` (of one item, if `item`). The first record of a node says
+    /// whether it is mapped, as on resume.
+    pub fn add(&mut self, node: String, item: Option<MapItem>) {
+        let progress = self.nodes.entry(node).or_insert_with(|| match item {
+            None => Progress::Whole,
+            Some(item) => Progress::Items(Default::default(), item.of),
+        });
+        if let (Progress::Items(seen, of), Some(item)) = (progress, item)
+            && item.of == *of
+            && item.index < *of
+        {
+            seen.insert(item.index);
+        }
+    }
+
+    /// The completed nodes.
+    pub fn complete(self) -> std::collections::HashSet<String> {
+        self.nodes
+            .into_iter()
+            .filter(|(_, progress)| match progress {
+                Progress::Whole => true,
+                Progress::Items(seen, of) => seen.len() == *of as usize,
+            })
+            .map(|(node, _)| node)
+            .collect()
     }
 }
 
@@ -119,6 +248,9 @@ pub struct AuditEntry {
     pub run_id: RunId,
     /// The node id.
     pub node: String,
+    /// For a mapped node (`each`), the item the attempt ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<MapItem>,
     /// How the attempt ended.
     pub status: AuditStatus,
     /// The attempt number (1 for the first).

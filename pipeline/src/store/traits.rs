@@ -38,13 +38,15 @@ pub struct Truncated {
 }
 
 /// Which stored outputs a resume still needs: those a node that will run reads (a node is run
-/// again unless the checkpoint records it), and those the pipeline's output reads. A store may
+/// again unless the checkpoint records it: a mapped node, every one of its items), those the
+/// pipeline's output reads, and the recorded items of a mapped node that will run again. A store may
 /// leave the others out of the checkpoint it hands to a resume (their records stay, with a `null`
 /// output), so resuming a long run holds only its live frontier.
 #[derive(Clone, Debug, Default)]
 pub struct OutputFilter {
     readers: HashMap<String, Vec<String>>,
     pinned: HashSet<String>,
+    mapped: HashSet<String>,
 }
 
 impl OutputFilter {
@@ -57,13 +59,22 @@ impl OutputFilter {
         OutputFilter {
             readers: readers.into_iter().collect(),
             pinned: pinned.into_iter().collect(),
+            mapped: HashSet::new(),
         }
+    }
+
+    /// The same filter, told which nodes are mapped over a list (`each`): a resume that runs
+    /// one of them again (not every item is recorded) needs its recorded items' outputs.
+    pub fn with_mapped(mut self, mapped: impl IntoIterator<Item = String>) -> Self {
+        self.mapped = mapped.into_iter().collect();
+        self
     }
 
     /// Whether a resume needs `node`'s output, given the nodes the checkpoint records. A node the
     /// filter does not know is needed (the resume will refuse the changed graph anyway).
     pub fn needs(&self, node: &str, recorded: &HashSet<String>) -> bool {
         self.pinned.contains(node)
+            || (self.mapped.contains(node) && !recorded.contains(node))
             || self
                 .readers
                 .get(node)

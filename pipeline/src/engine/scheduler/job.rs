@@ -11,12 +11,13 @@ use crate::engine::args::{Values, missing};
 use crate::engine::node_task::{AuditedInputs, NodeJob};
 use crate::engine::tasks::Batch;
 use crate::graph::Slot;
+use crate::node::MapItem;
 use crate::store::AuditDetail;
 
 impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// What `node` runs on when it runs on the scheduler's task: its arguments and gate values
     /// borrowed from the run, and what its audit entries record.
-    pub(super) fn job(&self, index: u32) -> NodeJob<'_> {
+    pub(super) fn job(&self, index: u32, item: Option<MapItem>) -> NodeJob<'_> {
         let node = &self.graph.nodes[index as usize];
         let values = |slots| Values::Run {
             slots,
@@ -26,17 +27,18 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         NodeJob {
             args: values(self.graph.args.of(index)),
             gate_args: values(node.gate.as_ref().map_or(&[], |gate| &gate.args)),
-            inputs: self.audit_inputs(index),
+            inputs: self.audit_inputs(index, item),
+            item,
         }
     }
 
     /// Adds node `index` to `batch`, with copies of its arguments and gate values.
-    pub(super) fn add_to(&self, batch: &mut Batch, index: u32) {
-        let (inputs, span) = (self.audit_inputs(index), self.span(index));
+    pub(super) fn add_to(&self, batch: &mut Batch, index: u32, item: Option<MapItem>) {
+        let (inputs, span) = (self.audit_inputs(index, item), self.span(index));
         if let Some(last) = batch.last()
             && self.same_reads(last, index)
         {
-            batch.push_like_last(index, inputs, span);
+            batch.push_like_last(index, inputs, span, item);
             return;
         }
         let node = &self.graph.nodes[index as usize];
@@ -48,6 +50,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             gate_args.map(|&slot| self.value(slot)),
             inputs,
             span,
+            item,
         );
     }
 
@@ -85,14 +88,21 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// What node `index`'s audit entries record of its arguments, when there is an audit log:
     /// with references, a pipeline input (in the run's header) and a checkpointed output are
     /// named, anything else is copied.
-    fn audit_inputs(&self, index: u32) -> Option<AuditedInputs> {
+    ///
+    /// An item's entries record only its item of the mapped argument: a copy of it, or the
+    /// reference (the entry's `item` says which item of the referred value it read).
+    fn audit_inputs(&self, index: u32, item: Option<MapItem>) -> Option<AuditedInputs> {
         self.shared.audit.as_ref()?;
         let detail = self.shared.audit_detail;
         let mut inputs = AuditedInputs::default();
         if detail == AuditDetail::None {
             return Some(inputs);
         }
-        for &slot in self.graph.args.of(index) {
+        let each = self.graph.nodes[index as usize]
+            .map
+            .as_ref()
+            .filter(|_| item.is_some());
+        for (position, &slot) in self.graph.args.of(index).iter().enumerate() {
             let (name, json, stored) = match slot {
                 Slot::Input(i) => (
                     &self.graph.inputs[i as usize].name,
@@ -107,6 +117,13 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             };
             if detail == AuditDetail::References && stored {
                 inputs.refs.push(String::from(&**name));
+            } else if let (Some(map), Some(item)) = (each, item)
+                && map.each == position
+            {
+                let json = (map.item_input)(&self.value(slot), map.each, item.index);
+                inputs
+                    .copies
+                    .insert(String::from(&**name), json.unwrap_or_else(null_json));
             } else {
                 let json = json.clone().unwrap_or_else(null_json);
                 inputs.copies.insert(String::from(&**name), json);

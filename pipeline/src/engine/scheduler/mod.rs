@@ -4,15 +4,20 @@
 //! (`tasks`), so independent nodes use every core and overlap their waits.
 
 mod finish;
+mod items;
 mod job;
+mod map;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
+
+use items::MapRun;
 
 use super::cancel::CancelHandle;
 use super::guard::caught_sync;
-use super::lifecycle::{Restored, RunShared};
+use super::lifecycle::RunShared;
 use super::node_task::{Outcome, Report, report};
+use super::restore::{PartialMap, StoredRun};
 use super::tasks::{self, Batch, Tasks};
 use crate::data::{Json, Value};
 use crate::event::EventHandler;
@@ -49,6 +54,14 @@ pub(crate) struct Run<I, O> {
     input_values: Vec<Value>,
     input_json: Vec<Option<Json>>,
     ready: VecDeque<u32>,
+    /// Mapped nodes that became ready, to open before anything starts.
+    to_open: Vec<u32>,
+    /// The open maps, by node.
+    maps: HashMap<u32, MapRun>,
+    /// Open maps with items to start, in the order they will start them.
+    open: VecDeque<u32>,
+    /// Items of mapped nodes restored from the checkpoint, until their maps open.
+    partial: Vec<PartialMap>,
     tasks: Tasks,
     stopped: bool,
     /// A store refused a write because another engine took the run over.
@@ -92,6 +105,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             input_values: Vec::new(),
             input_json: Vec::new(),
             ready: VecDeque::new(),
+            to_open: Vec::new(),
+            maps: HashMap::new(),
+            open: VecDeque::new(),
+            partial: Vec::new(),
             tasks: Tasks::new(),
             stopped: false,
             taken_over: false,
@@ -109,7 +126,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     pub async fn execute(
         mut self,
         inputs: &I,
-        restored: Vec<Restored>,
+        restored: StoredRun,
         cancel: Option<CancelHandle>,
         resumed: bool,
     ) -> PipelineResult<O> {
@@ -138,7 +155,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         }
     }
 
-    fn restore(&mut self, restored: Vec<Restored>) {
+    fn restore(&mut self, restored: StoredRun) {
+        self.partial = restored.partial;
+        let restored = restored.complete;
         let restored_nodes: Vec<u32> = restored.iter().map(|&(index, _)| index).collect();
         for (index, kept) in restored {
             self.restored.push(index);
@@ -163,7 +182,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 .count();
             self.waiting[index] = unresolved as u32;
             if self.state[index] == State::Waiting && unresolved == 0 {
-                self.ready.push_back(index as u32);
+                self.make_ready(index as u32);
             }
         }
     }
@@ -177,19 +196,21 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             }
         };
         loop {
+            self.open_maps();
             let room = self.cap.saturating_sub(self.tasks.running());
-            if !self.stopped && room > 0 && !self.ready.is_empty() {
-                if self.tasks.running() == 0 && (self.ready.len() == 1 || room == 1) {
+            let startable = self.startable();
+            if !self.stopped && room > 0 && startable > 0 {
+                if self.tasks.running() == 0 && (startable == 1 || room == 1) {
                     // The only node that can run now: run it here, without a task.
-                    let Some(index) = self.ready.pop_front() else {
+                    let Some((index, item)) = self.pop_work() else {
                         continue;
                     };
-                    if self.blocked(index) {
+                    if item.is_none() && self.blocked(index) {
                         continue;
                     }
                     let report = {
                         let node = &self.graph.nodes[index as usize];
-                        let job = self.job(index);
+                        let job = self.job(index, item);
                         let node = tasks::traced(self.span(index), report(&self.shared, node, job));
                         tokio::select! {
                             biased;
@@ -225,18 +246,20 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// more are ready than [`Tasks::shares`] allows tasks; each batch has its own copy of its
     /// nodes' arguments.
     fn start_tasks(&mut self, room: usize) {
-        let count = room.min(self.ready.len());
+        let count = room.min(self.startable());
         let per_task = count.div_ceil(Tasks::shares(count));
-        let mut taken = 0;
-        while taken < count {
+        // `count` may overestimate: a map counts the restored items ahead of its cursor.
+        let (mut taken, mut exhausted) = (0, false);
+        while taken < count && !exhausted {
             let mut batch = Batch::default();
             while batch.len() < per_task && taken < count {
-                let Some(index) = self.ready.pop_front() else {
+                let Some((index, item)) = self.pop_work() else {
+                    exhausted = true;
                     break;
                 };
                 taken += 1;
-                if !self.blocked(index) {
-                    self.add_to(&mut batch, index);
+                if item.is_some() || !self.blocked(index) {
+                    self.add_to(&mut batch, index, item);
                 }
             }
             if batch.len() > 0 {
@@ -266,12 +289,15 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         blocked
     }
 
-    fn on_report(&mut self, index: u32, report: Report) {
-        self.warnings.extend(report.warnings);
+    fn on_report(&mut self, index: u32, mut report: Report) {
+        self.warnings.append(&mut report.warnings);
         if report.taken_over {
             // Another engine owns the run now: whatever this one computes can no longer be kept.
             self.taken_over = true;
             self.stopped = true;
+        }
+        if let Some(item) = report.item {
+            return self.on_item(index, item, report);
         }
         if report.ran {
             self.executed.push(index);
@@ -290,7 +316,12 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             Outcome::Skipped => self.skip(index),
             Outcome::Failed { error, attempts } => {
                 let id = self.graph.nodes[index as usize].id.as_ref().to_owned();
-                self.failures.insert(id, NodeFailure { error, attempts });
+                let failure = NodeFailure {
+                    error,
+                    attempts,
+                    items: Vec::new(),
+                };
+                self.failures.insert(id, failure);
                 let policy = self.graph.nodes[index as usize]
                     .options
                     .on_error
@@ -339,7 +370,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             );
             *waiting = waiting.saturating_sub(1);
             if *waiting == 0 && self.state[down as usize] == State::Waiting {
-                self.ready.push_back(down);
+                self.make_ready(down);
             }
         }
     }

@@ -13,11 +13,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::decode::{Decoded, FileKind};
+use crate::node::MapItem;
 use crate::store::Recovery;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::framing::{self, FRAME_HEADER_LEN, MAGIC_LEN, PREFIX_LEN};
 use crate::store::fs::io_error;
-use crate::store::records::{FORMAT_VERSION, NodeRecord, RunHeader};
+use crate::store::records::{Completion, FORMAT_VERSION, NodeRecord, RunHeader};
 use crate::store::traits::{OutputFilter, Truncated};
 
 /// A record's fields without its output.
@@ -28,6 +29,8 @@ struct RecordMeta {
     started_at_ms: u64,
     finished_at_ms: u64,
     duration_us: u64,
+    #[serde(default)]
+    item: Option<MapItem>,
 }
 
 /// The frames of a run file, read one at a time into one reused buffer.
@@ -116,12 +119,14 @@ pub(super) fn read_checkpoint(
     recovery: Recovery,
     filter: &OutputFilter,
 ) -> StoreResult<Decoded<RunHeader, NodeRecord>> {
-    // Pass 1: the valid prefix, the header, and which nodes are recorded.
-    let mut recorded = HashSet::new();
+    // Pass 1: the valid prefix, the header, and which nodes are recorded (complete).
+    let mut completion = Completion::default();
     let first = first_pass(file, path, kind, recovery, |frames, offset| {
-        recorded.insert(frames.decode::<RecordMeta>(offset)?.node);
+        let meta = frames.decode::<RecordMeta>(offset)?;
+        completion.add(meta.node, meta.item);
         Ok(())
     })?;
+    let recorded = completion.complete();
     let (header, valid_end, truncated) = (first.header, first.valid_end, first.truncated);
     // Pass 2: the records, with the outputs a resume needs.
     let mut frames = Frames::open(file, path, kind)?;
@@ -136,7 +141,8 @@ pub(super) fn read_checkpoint(
             break;
         }
         let meta: RecordMeta = frames.decode(offset)?;
-        let output = if filter.needs(&meta.node, &recorded) && kept.insert(meta.node.clone()) {
+        let first_of_its_kind = kept.insert((meta.node.clone(), meta.item.map(|i| i.index)));
+        let output = if filter.needs(&meta.node, &recorded) && first_of_its_kind {
             frames.decode::<NodeRecord>(offset)?.output
         } else {
             Arc::clone(&null)
@@ -148,6 +154,7 @@ pub(super) fn read_checkpoint(
             finished_at_ms: meta.finished_at_ms,
             duration_us: meta.duration_us,
             output,
+            item: meta.item,
         });
     }
     Ok(Decoded {

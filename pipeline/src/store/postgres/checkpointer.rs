@@ -2,7 +2,6 @@
 //! `pipeline_node_records` (one row per completed node; a second record of a node is refused
 //! by a unique key, so the first one wins, as on resume).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,10 +10,11 @@ use tokio_postgres::GenericClient;
 
 use super::PostgresStore;
 use super::locks::Kind;
+use crate::node::MapItem;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
-use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
+use crate::store::records::{Checkpoint, Completion, NodeRecord, RunHeader};
 use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
 
 const RECORDS: &str = "pipeline_node_records";
@@ -51,7 +51,7 @@ impl PostgresStore {
             return Ok(None);
         };
         let sql = "SELECT seq, node, attempt, started_at_ms, finished_at_ms, duration_us, \
-                   output FROM pipeline_node_records WHERE run_id = $1 ORDER BY seq";
+                   output, item, items FROM pipeline_node_records WHERE run_id = $1 ORDER BY seq";
         let rows = client
             .query(sql, &[&run_id.as_str()])
             .await
@@ -60,6 +60,17 @@ impl PostgresStore {
         for row in rows {
             let seq: i64 = row.get(0);
             let node: String = row.get(1);
+            let item = match (row.get::<_, i32>(7), row.get::<_, Option<i32>>(8)) {
+                (-1, None) => None,
+                (index, Some(of)) if (0..of).contains(&index) => Some(MapItem {
+                    index: index as u32,
+                    of: of as u32,
+                }),
+                (index, of) => {
+                    let reason = format!("item {index} of {of:?} is not an item of a list");
+                    return Err(self.corrupt(RECORDS, seq, "node record", &reason));
+                }
+            };
             let output = match keep(&node) {
                 true => self.stored_output(seq, row.get(6))?,
                 false => null(),
@@ -71,6 +82,7 @@ impl PostgresStore {
                 finished_at_ms: non_negative(row.get::<_, i64>(4)),
                 duration_us: non_negative(row.get::<_, i64>(5)),
                 output: Arc::from(output),
+                item,
             });
         }
         Ok(Some(Checkpoint { header, nodes }))
@@ -236,13 +248,25 @@ impl Checkpointer for PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT node FROM pipeline_node_records WHERE run_id = $1",
+                "SELECT node, item, items FROM pipeline_node_records WHERE run_id = $1 \
+                 ORDER BY seq",
                 &[&run_id.as_str()],
             )
             .await
             .map_err(self.error("read"))?;
         drop(client);
-        let recorded: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        let mut completion = Completion::default();
+        for row in &rows {
+            let item = match (row.get::<_, i32>(1), row.get::<_, Option<i32>>(2)) {
+                (index, Some(of)) => u32::try_from(index)
+                    .ok()
+                    .zip(u32::try_from(of).ok())
+                    .map(|(index, of)| MapItem { index, of }),
+                _ => None,
+            };
+            completion.add(row.get(0), item);
+        }
+        let recorded = completion.complete();
         self.resume(run_id, |node| filter.needs(node, &recorded))
             .await
     }
@@ -250,12 +274,15 @@ impl Checkpointer for PostgresStore {
     async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
         let client = self.client().await?;
         // `FOR SHARE` holds off a takeover (which moves the epoch) until this insert commits.
-        let sql = "INSERT INTO pipeline_node_records \
-                   (run_id, node, attempt, started_at_ms, finished_at_ms, duration_us, output) \
-                   SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM pipeline_runs \
-                   WHERE run_id = $1 AND epoch = $8 FOR SHARE) ON CONFLICT (run_id, node) DO NOTHING";
+        let sql = "INSERT INTO pipeline_node_records (run_id, node, attempt, started_at_ms, \
+                   finished_at_ms, duration_us, output, item, items) \
+                   SELECT $1, $2, $3, $4, $5, $6, $7, $9, $10 WHERE EXISTS (SELECT 1 FROM \
+                   pipeline_runs WHERE run_id = $1 AND epoch = $8 FOR SHARE) \
+                   ON CONFLICT (run_id, node, item) DO NOTHING";
         let output = record.output.get().as_bytes();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+        let item = record.item.map_or(-1, |i| i.index as i32);
+        let items = record.item.map(|i| i.of as i32);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
             &run_id.as_str(),
             &record.node,
             &(record.attempt as i32),
@@ -264,6 +291,8 @@ impl Checkpointer for PostgresStore {
             &(record.duration_us as i64),
             &output,
             &(epoch.get() as i64),
+            &item,
+            &items,
         ];
         let inserted = client
             .execute(sql, &params)

@@ -24,10 +24,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "fleet",
         sql: include_str!("migrations/0002_fleet.sql"),
     },
+    Migration {
+        version: 3,
+        name: "items",
+        sql: include_str!("migrations/0003_items.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
 

@@ -1,0 +1,324 @@
+//! Nodes mapped over a list (`each`) through the low-level API: item order, one checkpoint
+//! record and one audit entry per item attempt, retries per item, failures naming their items,
+//! fail-fast and skip-downstream, gates, the bounds on items in flight, and resume re-running
+//! only the items without a record.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use pipeline::graph::NodeBuilder;
+use pipeline::store::{AuditStatus, InMemoryAuditLog, InMemoryCheckpointer, StoredNode};
+use pipeline::*;
+use tokio::sync::Barrier;
+
+/// The items that fail while they are in the set, and every item call made.
+#[derive(Clone, Default)]
+struct Items {
+    failing: Arc<Mutex<HashSet<u64>>>,
+    calls: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Items {
+    fn failing(items: &[u64]) -> Self {
+        let this = Items::default();
+        this.failing.lock().unwrap().extend(items);
+        this
+    }
+    fn call(&self, item: u64) -> Result<u64, std::io::Error> {
+        self.calls.lock().unwrap().push(item);
+        match self.failing.lock().unwrap().contains(&item) {
+            true => Err(std::io::Error::other(format!("item {item} is bad"))),
+            false => Ok(item * 10),
+        }
+    }
+    fn calls(&self) -> Vec<u64> {
+        let mut calls = self.calls.lock().unwrap().clone();
+        calls.sort();
+        calls
+    }
+    fn heal(&self) {
+        self.failing.lock().unwrap().clear();
+        self.calls.lock().unwrap().clear();
+    }
+}
+
+/// The graph of [`mapped`].
+type Mapped = Graph<Vec<u64>, (Vec<u64>, u64)>;
+
+/// xs -> times_ten (each) -> sum. Output: (the mapped list, its sum).
+fn mapped(
+    items: &Items,
+    configure: impl FnOnce(NodeBuilder<'_, Vec<u64>>) -> NodeBuilder<'_, Vec<u64>>,
+) -> Mapped {
+    let mut g = GraphBuilder::<Vec<u64>>::new("mapped");
+    let xs = g.input("xs", |xs: &Vec<u64>| xs.clone());
+    let items = items.clone();
+    let tens = configure(g.node("tens")).each(xs, (), move |x, (), _ctx| {
+        let items = items.clone();
+        async move { items.call(x) }
+    });
+    let sum = g.node("sum").run(tens, |tens, _ctx| async move {
+        tests::ok(tens.iter().sum::<u64>())
+    });
+    g.build((tens, sum)).unwrap()
+}
+
+fn stores(graph: Mapped) -> PipelineEngine<Mapped> {
+    PipelineEngine::new(graph)
+        .checkpointer(InMemoryCheckpointer::new())
+        .audit_log(InMemoryAuditLog::new())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_output_is_the_items_outputs_in_item_order() {
+    let mut g = GraphBuilder::<Vec<u64>>::new("order");
+    let xs = g.input("xs", |xs: &Vec<u64>| xs.clone());
+    // Later items finish first: the output keeps item order anyway.
+    let out = g.node("slow_first").each(xs, (), |x, (), ctx| async move {
+        for _ in 0..(100 - x) {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(ctx.item().map(|i| i.index as u64), Some(x));
+        tests::ok(x * 2)
+    });
+    let graph = g.build(out).unwrap();
+    let result = PipelineEngine::new(graph)
+        .run((0..100).collect())
+        .await
+        .unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(result.output, Some((0..100).map(|x| x * 2).collect()));
+}
+
+#[tokio::test]
+async fn each_item_has_its_own_checkpoint_record_and_audit_entries() {
+    let items = Items::default();
+    let engine = stores(mapped(&items, |n| n));
+    let result = engine.run(vec![3, 1, 2]).await.unwrap();
+    assert_eq!(result.output, Some((vec![30, 10, 20], 60)));
+    let checkpoint = engine
+        .load_checkpoint(&result.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let tens: Vec<_> = checkpoint
+        .nodes
+        .iter()
+        .filter(|r| r.node == "tens")
+        .collect();
+    assert_eq!(tens.len(), 3, "one record per item");
+    let mut seen: Vec<(u32, u32, String)> = tens
+        .iter()
+        .map(|r| {
+            let item = r.item.unwrap();
+            (item.index, item.of, r.output.get().to_owned())
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (0, 3, "30".into()),
+            (1, 3, "10".into()),
+            (2, 3, "20".into())
+        ]
+    );
+    let stored = checkpoint.stored();
+    let (_, tens) = stored.iter().find(|(id, _)| *id == "tens").unwrap();
+    assert_eq!(tens.items(), Some((3, 3)));
+    assert_eq!(tens.output().unwrap().get(), "[30,10,20]");
+    let trail = engine.audit_trail(&result.run_id).await.unwrap().unwrap();
+    let entries: Vec<_> = trail.iter().filter(|e| e.node == "tens").collect();
+    assert_eq!(entries.len(), 3);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.status == AuditStatus::Completed && e.item.is_some())
+    );
+}
+
+#[tokio::test]
+async fn retries_and_failures_are_per_item_and_the_failure_names_the_items() {
+    let items = Items::failing(&[4, 7]);
+    let engine = stores(mapped(&items, |n| {
+        n.retries(1).backoff(Backoff {
+            initial: std::time::Duration::ZERO,
+            max: std::time::Duration::ZERO,
+        })
+    }))
+    .on_error(OnError::SkipDownstream);
+    let result = engine.run((0..10).collect()).await.unwrap();
+    assert_eq!(result.status, RunStatus::Failed);
+    assert_eq!(result.node("tens"), Some(NodeStatus::Failed));
+    assert_eq!(result.node("sum"), Some(NodeStatus::Skipped));
+    let failure = &result.failures["tens"];
+    let failed: Vec<(u32, u32)> = failure
+        .items
+        .iter()
+        .map(|f| (f.index, f.attempts))
+        .collect();
+    assert_eq!(failed, [(4, 2), (7, 2)]);
+    assert!(
+        failure
+            .error
+            .starts_with("2 of 10 items failed: item 4: item 4 is bad"),
+        "{}",
+        failure.error
+    );
+    // Under skip-downstream every other item ran, once.
+    let mut expected: Vec<u64> = (0..10).collect();
+    expected.extend([4, 7]);
+    expected.sort();
+    assert_eq!(items.calls(), expected);
+    let trail = engine.audit_trail(&result.run_id).await.unwrap().unwrap();
+    let failed_attempts = trail
+        .iter()
+        .filter(|e| e.status == AuditStatus::Failed)
+        .map(|e| (e.item.unwrap().index, e.attempt))
+        .collect::<Vec<_>>();
+    assert_eq!(failed_attempts.len(), 4, "{failed_attempts:?}");
+}
+
+#[tokio::test]
+async fn under_fail_fast_no_new_item_starts_after_a_failure() {
+    let items = Items::failing(&[2]);
+    let engine = stores(mapped(&items, |n| n.max_in_flight(1)));
+    let result = engine.run((0..10).collect()).await.unwrap();
+    assert_eq!(result.status, RunStatus::Failed);
+    assert_eq!(result.node("tens"), Some(NodeStatus::Failed));
+    assert_eq!(result.node("sum"), Some(NodeStatus::NotRun));
+    assert_eq!(items.calls(), [0, 1, 2]);
+}
+
+#[tokio::test]
+async fn resume_runs_only_the_items_without_a_record() {
+    let items = Items::failing(&[5, 8]);
+    let engine = stores(mapped(&items, |n| n)).on_error(OnError::SkipDownstream);
+    let input: Vec<u64> = (0..12).collect();
+    let failed = engine.run(input.clone()).await.unwrap();
+    assert_eq!(failed.status, RunStatus::Failed);
+    let checkpoint = engine
+        .load_checkpoint(&failed.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = checkpoint.stored();
+    let (_, tens) = stored.iter().find(|(id, _)| *id == "tens").unwrap();
+    assert_eq!(
+        tens.items(),
+        Some((10, 12)),
+        "load_checkpoint shows the partial map"
+    );
+    assert!(!tens.is_complete());
+    assert!(matches!(tens, StoredNode::Items { .. }));
+
+    items.heal();
+    let resumed = engine.resume(&failed.run_id).await.unwrap();
+    assert_eq!(resumed.status, RunStatus::Completed);
+    assert_eq!(items.calls(), [5, 8], "only the items without a record ran");
+    let undisturbed = stores(mapped(&Items::default(), |n| n))
+        .run(input)
+        .await
+        .unwrap();
+    assert_eq!(resumed.output, undisturbed.output);
+
+    // A completed run resumes as a no-op with the same output.
+    items.heal();
+    let again = engine.resume(&failed.run_id).await.unwrap();
+    assert_eq!(again.output, undisturbed.output);
+    assert!(items.calls().is_empty());
+    assert_eq!(again.restored.iter().collect::<Vec<_>>(), ["tens", "sum"]);
+}
+
+#[tokio::test]
+async fn a_map_over_an_empty_list_completes_at_once_with_an_empty_list() {
+    let items = Items::default();
+    let engine = stores(mapped(&items, |n| n));
+    let result = engine.run(Vec::new()).await.unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(result.output, Some((Vec::new(), 0)));
+    assert!(items.calls().is_empty());
+    let checkpoint = engine
+        .load_checkpoint(&result.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(checkpoint.node("tens").unwrap().output.get(), "[]");
+    let resumed = engine.resume(&result.run_id).await.unwrap();
+    assert_eq!(resumed.output, Some((Vec::new(), 0)));
+}
+
+#[tokio::test]
+async fn a_gate_on_a_mapped_node_gates_the_whole_map() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut g = GraphBuilder::<Vec<u64>>::new("gated");
+    let xs = g.input("xs", |xs: &Vec<u64>| xs.clone());
+    let counter = Arc::clone(&calls);
+    let out = g
+        .node("big_only")
+        .when(xs, |xs| xs.len() > 3)
+        .each(xs, (), move |x, (), _ctx| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move { tests::ok(x) }
+        });
+    let engine = PipelineEngine::new(g.build(out).unwrap());
+    let small = engine.run(vec![1, 2]).await.unwrap();
+    assert_eq!(small.node("big_only"), Some(NodeStatus::Skipped));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let big = engine.run(vec![1, 2, 3, 4]).await.unwrap();
+    assert_eq!(big.output, Some(vec![1, 2, 3, 4]));
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}
+
+/// A map of `n` items that each wait at a barrier of `group` parties; returns the most items
+/// that were in flight at once.
+async fn most_in_flight(
+    n: u64,
+    group: usize,
+    max_in_flight: Option<usize>,
+    max_concurrency: Option<usize>,
+) -> usize {
+    let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let barrier = Arc::new(Barrier::new(group));
+    let mut g = GraphBuilder::<Vec<u64>>::new("bounded");
+    let xs = g.input("xs", |xs: &Vec<u64>| xs.clone());
+    let (n2, m2) = (Arc::clone(&now), Arc::clone(&most));
+    let mut node = g.node("bounded");
+    if let Some(limit) = max_in_flight {
+        node = node.max_in_flight(limit);
+    }
+    let out = node.each(xs, (), move |x, (), _ctx| {
+        let (now, most, barrier) = (Arc::clone(&n2), Arc::clone(&m2), Arc::clone(&barrier));
+        async move {
+            let in_flight = now.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(in_flight, Ordering::SeqCst);
+            barrier.wait().await;
+            now.fetch_sub(1, Ordering::SeqCst);
+            tests::ok(x)
+        }
+    });
+    let mut engine = PipelineEngine::new(g.build(out).unwrap());
+    if let Some(cap) = max_concurrency {
+        engine = engine.max_concurrency(cap);
+    }
+    let result = engine.run((0..n).collect()).await.unwrap();
+    assert_eq!(result.output, Some((0..n).collect()));
+    most.load(Ordering::SeqCst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_in_flight_bounds_the_items_of_one_map() {
+    // Groups of three meet at the barrier: three in flight at once, never more.
+    assert_eq!(most_in_flight(30, 3, Some(3), None).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_concurrency_bounds_items_in_flight_too() {
+    assert_eq!(most_in_flight(20, 2, None, Some(2)).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_bounds_all_items_wait_at_once() {
+    assert_eq!(most_in_flight(200, 200, None, None).await, 200);
+}
