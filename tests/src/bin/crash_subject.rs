@@ -6,7 +6,9 @@
 //! crash_subject <store dir | sqlite://file> <run id> run|resume|hold <side-effect log>
 //! ```
 //! `run` starts the run; `resume` resumes it (or starts it if the killed process never created it);
-//! `hold` starts it and blocks one node until standard input closes. The pipeline's output is
+//! `hold` starts it and blocks one node until standard input closes. `map-run` and `map-resume`
+//! do the same with a pipeline whose middle node is mapped (`each`) over 10,000 items, each
+//! item logging `m#INDEX` as its side effect. The pipeline's output is
 //! printed as `output <json>` on the last line. `open` only opens the store 20 times (for races
 //! between processes opening one new database) and prints `opened`.
 
@@ -101,6 +103,32 @@ fn graph(effects: &SideEffects, hold: bool) -> Graph<u64, u64> {
     g.build(sink).expect("the subject's graph is valid")
 }
 
+/// seed -> list (10,000 numbers) -> m (each, at most 64 items in flight) -> sum.
+fn map_graph(effects: &SideEffects) -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new("crash_subject_map");
+    let seed = g.input("seed", |s: &u64| *s);
+    let list = g.node("list").run(seed, |seed, _ctx| async move {
+        Ok::<_, std::io::Error>((0..10_000u64).map(|i| mix(seed, i)).collect::<Vec<u64>>())
+    });
+    let effects = effects.clone();
+    let m = g
+        .node("m")
+        .max_in_flight(64)
+        .each(list, seed, move |x, seed, ctx| {
+            let effects = effects.clone();
+            async move {
+                let index = ctx.item().map_or(0, |i| i.index);
+                effects.record(&format!("m#{index}"));
+                tokio::time::sleep(Duration::from_micros(100 + x % 200)).await;
+                Ok::<_, std::io::Error>(mix(x, seed))
+            }
+        });
+    let sum = g.node("sum").run(m, |m, _ctx| async move {
+        Ok::<_, std::io::Error>(m.iter().fold(0u64, |acc, v| mix(acc, *v)))
+    });
+    g.build(sum).expect("the subject's map graph is valid")
+}
+
 struct AnnounceStart;
 
 impl EventHandler for AnnounceStart {
@@ -135,13 +163,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let effects = SideEffects(PathBuf::from(log));
-    let engine = PipelineEngine::new(graph(&effects, mode == "hold")).event_handler(AnnounceStart);
+    let (graph, mode) = match mode.strip_prefix("map-") {
+        Some(mode) => (map_graph(&effects), mode),
+        None => (graph(&effects, mode == "hold"), mode.as_str()),
+    };
+    let engine = PipelineEngine::new(graph).event_handler(AnnounceStart);
     let stores = Stores::open(store)?;
     let engine = engine
         .checkpointer(stores.checkpointer)
         .audit_log(stores.audit);
     let run_id = RunId::new(run_id)?;
-    let result = match mode.as_str() {
+    let result = match mode {
         "run" | "hold" => engine.run_with_id(run_id, 42).await?,
         "resume" => match engine.resume(&run_id).await {
             Err(PipelineError::UnknownRun(_)) => engine.run_with_id(run_id, 42).await?,
