@@ -241,6 +241,109 @@ fn runs_show_audit_graph_and_resume_operate_a_failed_run_in_sqlite() {
     operate_a_failed_run(&store, dir.path());
 }
 
+/// A run of `Sizes` over five files, one of them missing: `show` and `graph` draw the mapped
+/// node once with its counts, `audit` lists each item's attempt; after the file appears,
+/// `resume` runs only that item.
+fn operate_a_mapped_run(store: &str, dir: &Path) {
+    let paths: Vec<String> = (0..5)
+        .map(|i| dir.join(format!("f{i}.txt")).display().to_string())
+        .collect();
+    for (i, path) in paths.iter().enumerate().filter(|(i, _)| *i != 2) {
+        std::fs::write(path, "x".repeat(i + 1)).unwrap();
+    }
+    let input = serde_json::json!({ "paths": paths }).to_string();
+    let out = ops(store, &["run", "Sizes", "--input", &input]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let run_id = out.stdout.lines().next().unwrap()["run ".len()..]
+        .trim_end_matches(" failed")
+        .to_owned();
+
+    let show = ops(store, &["show", &run_id]);
+    let row = show
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("sizes"))
+        .unwrap_or_else(|| panic!("{}", show.stdout));
+    assert!(row.starts_with("sizes ×5"), "{row}");
+    assert!(row.contains("failed: 4 completed, 1 failed"), "{row}");
+    assert!(row.contains("item 2: cannot read"), "{row}");
+
+    let graph = ops(store, &["graph", &run_id]);
+    assert_eq!(
+        graph.stdout.matches("sizes = file_size()").count(),
+        1,
+        "{}",
+        graph.stdout
+    );
+    assert!(
+        graph.stdout.contains("×5: 4 completed, 1 failed"),
+        "{}",
+        graph.stdout
+    );
+    let dot = ops(store, &["graph", &run_id, "--format", "dot"]);
+    assert!(
+        dot.stdout.contains("×5: 4 completed, 1 failed"),
+        "{}",
+        dot.stdout
+    );
+
+    let audit = ops(store, &["audit", &run_id, "--node", "sizes"]);
+    assert!(audit.stdout.contains("sizes[2]"), "{}", audit.stdout);
+    let json = ops(store, &["audit", &run_id, "--json"]);
+    let entries: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let item = |e: &serde_json::Value| e["item"]["index"].as_u64();
+    let third = entries.iter().find(|e| item(e) == Some(3)).unwrap();
+    // The entry of item 3 shows the one path it read, and its own output.
+    assert_eq!(
+        third["inputs"]["paths"],
+        serde_json::json!(paths[3]),
+        "{third}"
+    );
+    assert_eq!(third["output"], serde_json::json!(4), "{third}");
+
+    std::fs::write(&paths[2], "xyz").unwrap();
+    let resumed = ops(store, &["resume", &run_id]);
+    assert_eq!(resumed.code, 0, "{}{}", resumed.stdout, resumed.stderr);
+    assert!(resumed.stdout.contains("15"), "{}", resumed.stdout);
+    let show = ops(store, &["show", &run_id]);
+    assert!(
+        show.stdout.contains("completed: 5 completed"),
+        "{}",
+        show.stdout
+    );
+    let json = ops(store, &["audit", &run_id, "--json"]);
+    let item_two = json
+        .stdout
+        .lines()
+        .filter(|l| l.contains(r#""index":2"#))
+        .count();
+    assert_eq!(item_two, 2, "item 2 failed once, then ran once on resume");
+    let others = json
+        .stdout
+        .lines()
+        .filter(|l| l.contains(r#""index":3"#))
+        .count();
+    assert_eq!(others, 1, "item 3 ran once in all");
+}
+
+#[test]
+fn a_mapped_run_is_shown_once_with_counts_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    operate_a_mapped_run(&store, dir.path());
+}
+
+#[test]
+fn a_mapped_run_is_shown_once_with_counts_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("runs.db").display());
+    operate_a_mapped_run(&store, dir.path());
+}
+
 #[test]
 fn bad_input_is_a_one_line_error_and_a_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();

@@ -198,7 +198,10 @@ fn kill_point(
     if let Some(dup) = final_checkpoint.completed().find(|n| !seen.insert(*n)) {
         return Err(format!("`{dup}` is recorded twice"));
     }
-    let (records, distinct) = (final_checkpoint.nodes.len(), recorded(&final_checkpoint).len());
+    let (records, distinct) = (
+        final_checkpoint.nodes.len(),
+        recorded(&final_checkpoint).len(),
+    );
     if records != distinct {
         return Err(format!("{records} records for {distinct} nodes and items"));
     }
@@ -255,8 +258,13 @@ fn kill_points_of(backend: Backend, mode: Mode, default_points: usize) {
     let started = Instant::now();
     let store = backend.store(reference.path());
     let reference_id = format!("reference-{seed}");
-    let expected = finish(&store, &reference_id, mode.run, &reference.path().join("log"))
-        .unwrap_or_else(|e| panic!("the uninterrupted run failed: {e}"));
+    let expected = finish(
+        &store,
+        &reference_id,
+        mode.run,
+        &reference.path().join("log"),
+    )
+    .unwrap_or_else(|e| panic!("the uninterrupted run failed: {e}"));
     // Kill moments span process start-up, the whole run, and a little after.
     let span = started.elapsed().mul_f64(1.2).as_micros() as u64;
 

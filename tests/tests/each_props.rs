@@ -20,8 +20,15 @@ impl World {
     fn call(&self, node: &'static str, ctx: &NodeContext, x: u64) -> Result<u64, std::io::Error> {
         let index = ctx.item().map_or(0, |i| i.index);
         self.calls.lock().unwrap().push((node.to_owned(), index));
-        match self.failing.lock().unwrap().contains(&(node, u64::from(index))) {
-            true => Err(std::io::Error::other(format!("{node} fails on item {index}"))),
+        match self
+            .failing
+            .lock()
+            .unwrap()
+            .contains(&(node, u64::from(index)))
+        {
+            true => Err(std::io::Error::other(format!(
+                "{node} fails on item {index}"
+            ))),
             false => Ok(x.wrapping_mul(3).wrapping_add(u64::from(index))),
         }
     }
@@ -52,7 +59,11 @@ fn graph(world: &World) -> Graph<(Vec<u64>, bool), u64> {
 }
 
 async fn check(xs: Vec<u64>, open: bool, failing: Vec<(bool, usize)>, skip: bool) {
-    let policy = if skip { OnError::SkipDownstream } else { OnError::FailFast };
+    let policy = if skip {
+        OnError::SkipDownstream
+    } else {
+        OnError::FailFast
+    };
     let undisturbed = PipelineEngine::new(graph(&World::default()))
         .on_error(policy)
         .run((xs.clone(), open))
@@ -63,7 +74,11 @@ async fn check(xs: Vec<u64>, open: bool, failing: Vec<(bool, usize)>, skip: bool
     for (in_b, at) in &failing {
         if !xs.is_empty() {
             let node = if *in_b { "b" } else { "a" };
-            world.failing.lock().unwrap().insert((node, (*at % xs.len()) as u64));
+            world
+                .failing
+                .lock()
+                .unwrap()
+                .insert((node, (*at % xs.len()) as u64));
         }
     }
     let checkpointer = Arc::new(InMemoryCheckpointer::new());
@@ -75,7 +90,11 @@ async fn check(xs: Vec<u64>, open: bool, failing: Vec<(bool, usize)>, skip: bool
         assert_eq!(first.output, undisturbed.output);
         return;
     }
-    let checkpoint = engine.load_checkpoint(&first.run_id).await.unwrap().unwrap();
+    let checkpoint = engine
+        .load_checkpoint(&first.run_id)
+        .await
+        .unwrap()
+        .unwrap();
     let recorded: BTreeSet<(String, u32)> = checkpoint
         .nodes
         .iter()
@@ -90,7 +109,11 @@ async fn check(xs: Vec<u64>, open: bool, failing: Vec<(bool, usize)>, skip: bool
     let again: Vec<_> = calls.iter().filter(|c| recorded.contains(*c)).collect();
     assert!(again.is_empty(), "items with a record ran again: {again:?}");
     let distinct: BTreeSet<_> = calls.iter().collect();
-    assert_eq!(distinct.len(), calls.len(), "an item ran twice in one resume");
+    assert_eq!(
+        distinct.len(),
+        calls.len(),
+        "an item ran twice in one resume"
+    );
 }
 
 proptest! {

@@ -67,6 +67,29 @@ pipeline! {
     }
 }
 
+/// The size of one file, in bytes.
+#[node]
+async fn file_size(path: String) -> anyhow::Result<u64> {
+    let metadata =
+        std::fs::metadata(&path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
+    Ok(metadata.len())
+}
+
+/// Adds sizes up.
+#[node]
+async fn add_up(sizes: Vec<u64>) -> u64 {
+    sizes.iter().sum()
+}
+
+pipeline! {
+    /// The total size of some files: one `file_size` per path.
+    pub Sizes(paths: Vec<String>) -> u64 {
+        sizes = file_size(each paths);
+        bytes = add_up(sizes);
+        bytes
+    }
+}
+
 fn main() {
     pipeline::cli::main()
 }

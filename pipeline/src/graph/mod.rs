@@ -44,4 +44,5 @@ pub use deps::{Deps, Handle};
 pub use error::GraphError;
 pub use fingerprint::Fingerprint;
 pub use node_builder::NodeBuilder;
+pub use render::ItemCounts;
 pub use signature::{GraphSignature, InputSignature, NodeSignature};

@@ -5,8 +5,50 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::built::Graph;
-use super::signature::GraphSignature;
+use super::signature::{GraphSignature, NodeSignature};
 use crate::result::NodeStatus;
+
+/// How far a node mapped over a list (`each`) got in a run: drawn once, with these counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ItemCounts {
+    /// How many items the list has.
+    pub of: u32,
+    /// Items with a checkpoint record.
+    pub completed: u32,
+    /// Items whose last attempt failed, with no record.
+    pub failed: u32,
+}
+
+impl ItemCounts {
+    /// `996 completed, 4 failed` (the failures only when there are some).
+    pub fn outcomes(&self) -> String {
+        match self.failed {
+            0 => format!("{} completed", self.completed),
+            failed => format!("{} completed, {failed} failed", self.completed),
+        }
+    }
+}
+
+impl std::fmt::Display for ItemCounts {
+    /// `×1000: 996 completed, 4 failed`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "×{}: {}", self.of, self.outcomes())
+    }
+}
+
+/// What a picture shows of a run: each node's status, and each mapped node's item counts.
+type Run<'a> = Option<(
+    &'a BTreeMap<String, NodeStatus>,
+    Option<&'a BTreeMap<String, ItemCounts>>,
+)>;
+
+/// The label line of a node's output, or, for a mapped node, of its items: `×each` without a
+/// run, its counts with one.
+fn items_text(node: &NodeSignature, run: Run<'_>) -> Option<String> {
+    node.each?;
+    let counts = run.and_then(|(_, counts)| counts?.get(&node.id));
+    Some(counts.map_or_else(|| "×each".to_owned(), ToString::to_string))
+}
 
 /// Fill and stroke colours per status.
 fn colours(status: NodeStatus) -> (&'static str, &'static str) {
@@ -27,19 +69,31 @@ fn class_name(status: NodeStatus) -> &'static str {
     }
 }
 
-/// The edges of a signature: `(from, to, is_condition)`, arguments first, each pair once.
-fn edges(signature: &GraphSignature) -> Vec<(&str, &str, bool)> {
+/// What an edge carries: an argument, the list a mapped node runs over, or a condition input.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    Argument,
+    Each,
+    Condition,
+}
+
+/// The edges of a signature: `(from, to, kind)`, arguments first, each pair once.
+fn edges(signature: &GraphSignature) -> Vec<(&str, &str, Edge)> {
     let mut edges = Vec::new();
     for node in &signature.nodes {
         let mut seen: Vec<&str> = Vec::new();
-        for from in &node.inputs {
+        for (k, from) in node.inputs.iter().enumerate() {
             if !seen.contains(&from.as_str()) {
                 seen.push(from);
-                edges.push((from.as_str(), node.id.as_str(), false));
+                let kind = match node.each == Some(k) {
+                    true => Edge::Each,
+                    false => Edge::Argument,
+                };
+                edges.push((from.as_str(), node.id.as_str(), kind));
             }
         }
         for from in &node.condition_inputs {
-            edges.push((from.as_str(), node.id.as_str(), true));
+            edges.push((from.as_str(), node.id.as_str(), Edge::Condition));
         }
     }
     edges
@@ -64,7 +118,17 @@ impl GraphSignature {
 
     /// [`to_mermaid`](Self::to_mermaid), with each node coloured by its status in a run.
     pub fn to_mermaid_with_status(&self, statuses: &BTreeMap<String, NodeStatus>) -> String {
-        self.mermaid(Some(statuses))
+        self.mermaid(Some((statuses, None)))
+    }
+
+    /// [`to_mermaid_with_status`](Self::to_mermaid_with_status), with each mapped node's item
+    /// counts in its box (`×1000: 996 completed, 4 failed`).
+    pub fn to_mermaid_with_items(
+        &self,
+        statuses: &BTreeMap<String, NodeStatus>,
+        items: &BTreeMap<String, ItemCounts>,
+    ) -> String {
+        self.mermaid(Some((statuses, Some(items))))
     }
 
     /// A Graphviz DOT digraph of the graph (render with `dot -Tsvg`).
@@ -78,7 +142,17 @@ impl GraphSignature {
         name: &str,
         statuses: &BTreeMap<String, NodeStatus>,
     ) -> String {
-        self.dot(name, Some(statuses))
+        self.dot(name, Some((statuses, None)))
+    }
+
+    /// [`to_dot_with_status`](Self::to_dot_with_status), with each mapped node's item counts.
+    pub fn to_dot_with_items(
+        &self,
+        name: &str,
+        statuses: &BTreeMap<String, NodeStatus>,
+        items: &BTreeMap<String, ItemCounts>,
+    ) -> String {
+        self.dot(name, Some((statuses, Some(items))))
     }
 
     /// Mermaid ids: `i<k>` for inputs, `n<k>` for nodes (names may hold characters Mermaid reads).
@@ -96,7 +170,8 @@ impl GraphSignature {
         inputs.chain(nodes).collect()
     }
 
-    fn mermaid(&self, statuses: Option<&BTreeMap<String, NodeStatus>>) -> String {
+    fn mermaid(&self, run: Run<'_>) -> String {
+        let statuses = run.map(|(statuses, _)| statuses);
         let ids = self.mermaid_ids();
         let text = |s: &str| {
             s.replace('"', "#quot;")
@@ -109,16 +184,23 @@ impl GraphSignature {
             let _ = writeln!(out, "    i{k}[/\"{label}\"/]");
         }
         for (k, node) in self.nodes.iter().enumerate() {
-            let label = format!(
+            let mut label = format!(
                 "{} = {}()<br/>{}",
                 text(&node.id),
                 text(&node.kind),
                 text(&node.output_type)
             );
+            if let Some(items) = items_text(node, run) {
+                let _ = write!(label, "<br/>{}", text(&items));
+            }
             let _ = writeln!(out, "    n{k}[\"{label}\"]");
         }
-        for (from, to, condition) in edges(self) {
-            let arrow = if condition { "-.->|if|" } else { "-->" };
+        for (from, to, kind) in edges(self) {
+            let arrow = match kind {
+                Edge::Argument => "-->",
+                Edge::Each => "-->|each|",
+                Edge::Condition => "-.->|if|",
+            };
             let _ = writeln!(out, "    {} {arrow} {}", ids[from], ids[to]);
         }
         if let Some(statuses) = statuses {
@@ -146,7 +228,8 @@ impl GraphSignature {
         out
     }
 
-    fn dot(&self, name: &str, statuses: Option<&BTreeMap<String, NodeStatus>>) -> String {
+    fn dot(&self, name: &str, run: Run<'_>) -> String {
+        let statuses = run.map(|(statuses, _)| statuses);
         let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         let quote = |s: &str| format!("\"{}\"", escape(s));
         let mut out = format!("digraph {} {{\n", quote(name));
@@ -163,8 +246,11 @@ impl GraphSignature {
         }
         for node in &self.nodes {
             // `\n` (backslash, n) is DOT's line break inside a label.
+            let items = items_text(node, run)
+                .map(|items| format!("\\n{}", escape(&items)))
+                .unwrap_or_default();
             let label = format!(
-                "\"{}\\n{}() -> {}\"",
+                "\"{}\\n{}() -> {}{items}\"",
                 escape(&node.id),
                 escape(&node.kind),
                 escape(&node.output_type)
@@ -178,11 +264,11 @@ impl GraphSignature {
             };
             let _ = writeln!(out, "    {} [label={label}{colour}];", quote(&node.id));
         }
-        for (from, to, condition) in edges(self) {
-            let style = if condition {
-                " [style=dashed, label=\"if\"]"
-            } else {
-                ""
+        for (from, to, kind) in edges(self) {
+            let style = match kind {
+                Edge::Argument => "",
+                Edge::Each => " [label=\"each\"]",
+                Edge::Condition => " [style=dashed, label=\"if\"]",
             };
             let _ = writeln!(out, "    {} -> {}{style};", quote(from), quote(to));
         }
@@ -216,7 +302,7 @@ impl<I, O> Graph<I, O> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{InputSignature, NodeSignature};
+    use crate::graph::InputSignature;
 
     fn sales() -> GraphSignature {
         let node =
@@ -256,6 +342,41 @@ mod tests {
              n1[\"sum = total()<br/>i64\"]\n    n2[\"alert = page_oncall()<br/>bool\"]\n    i0 --> n0\n    \
              n0 --> n1\n    n1 --> n2\n    n1 -.->|if| n2\n    classDef completed fill:#d3f9d8,stroke:#2b8a3e\n    \
              class n0,n1 completed\n    classDef skipped fill:#f1f3f5,stroke:#868e96\n    class n2 skipped\n"
+        );
+    }
+
+    #[test]
+    fn a_mapped_node_is_drawn_once_with_its_item_counts() {
+        let mut graph = sales();
+        graph.nodes[1].each = Some(0);
+        graph.nodes[1].output_type = "Vec<i64>".into();
+        let statuses: BTreeMap<String, NodeStatus> = [("sum".to_string(), NodeStatus::Failed)]
+            .into_iter()
+            .collect();
+        let counts = ItemCounts {
+            of: 1000,
+            completed: 996,
+            failed: 4,
+        };
+        let items: BTreeMap<String, ItemCounts> = [("sum".to_string(), counts)].into();
+        assert!(
+            graph
+                .to_mermaid()
+                .contains("n1[\"sum = total()<br/>Vec#lt;i64#gt;<br/>×each\"]")
+        );
+        let mermaid = graph.to_mermaid_with_items(&statuses, &items);
+        assert!(
+            mermaid.contains(
+                "n1[\"sum = total()<br/>Vec#lt;i64#gt;<br/>×1000: 996 completed, 4 failed\"]"
+            ),
+            "{mermaid}"
+        );
+        assert_eq!(mermaid.matches("sum = total()").count(), 1);
+        assert!(mermaid.contains("n0 -->|each| n1"), "{mermaid}");
+        let dot = graph.to_dot_with_items("Sales", &statuses, &items);
+        assert!(
+            dot.contains("label=\"sum\\ntotal() -> Vec<i64>\\n×1000: 996 completed, 4 failed\""),
+            "{dot}"
         );
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Json, json_list};
-use crate::graph::GraphSignature;
+use crate::graph::{GraphSignature, ItemCounts};
 use crate::node::MapItem;
 use crate::result::{NodeStatus, RunStatus};
 use crate::run_id::RunId;
@@ -157,6 +157,47 @@ impl Checkpoint {
             .into_iter()
             .filter(|(_, stored)| stored.is_complete())
             .map(|(id, _)| id)
+    }
+
+    /// How far each mapped node (`each`) of the run got, from its item records and the audit
+    /// `trail`: how many items, how many recorded, how many whose last attempt failed. Mapped
+    /// nodes that never started are left out.
+    pub fn item_counts(&self, trail: &[AuditEntry]) -> BTreeMap<String, ItemCounts> {
+        let mut counts = BTreeMap::new();
+        let stored = self.stored();
+        for node in self.header.graph.nodes.iter().filter(|n| n.each.is_some()) {
+            let mut last: BTreeMap<u32, (u32, AuditStatus)> = BTreeMap::new();
+            for entry in trail.iter().filter(|e| e.node == node.id) {
+                if let Some(item) = entry.item {
+                    last.insert(item.index, (item.of, entry.status));
+                }
+            }
+            let recorded = stored.iter().find(|(id, _)| *id == node.id).map(|(_, s)| s);
+            let (of, completed, items) = match recorded {
+                Some(StoredNode::Whole(_)) => (0, 0, &[][..]),
+                Some(StoredNode::Items { records, done }) => {
+                    (records.len() as u32, *done as u32, &records[..])
+                }
+                None => match last.values().next() {
+                    Some(&(of, _)) => (of, 0, &[][..]),
+                    None => continue,
+                },
+            };
+            let has_record = |i: u32| items.get(i as usize).is_some_and(Option::is_some);
+            let failed = last
+                .iter()
+                .filter(|&(&i, &(_, status))| status == AuditStatus::Failed && !has_record(i))
+                .count() as u32;
+            counts.insert(
+                node.id.clone(),
+                ItemCounts {
+                    of,
+                    completed,
+                    failed,
+                },
+            );
+        }
+        counts
     }
 
     /// What the checkpoint alone says of its run: the completed nodes, the rest not run, no final

@@ -1,5 +1,8 @@
 //! `audit`: a run's audit trail as a table, or as JSON lines for `jq`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use crate::cli::error::CliError;
 use crate::cli::output::{out, outln};
 use crate::cli::stored::parse_id;
@@ -28,10 +31,11 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
         .ok_or_else(|| CliError::NoAuditTrail(run_id.clone()))?;
     // Entries refer to values the run's header and checkpoint hold: show them in place.
     let stored = stores.checkpointer.load(&run_id).await.ok().flatten();
+    let lookup = Lookup::new(stored.as_ref());
     let entries = trail
         .iter()
         .filter(|e| args.node.as_ref().is_none_or(|n| *n == e.node))
-        .map(|e| resolved(e, stored.as_ref()));
+        .map(|e| lookup.resolved(e));
     if args.json {
         for entry in entries {
             outln!("{}", serde_json::to_string(&entry).map_err(CliError::Json)?);
@@ -64,35 +68,98 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
     Ok(0)
 }
 
-/// The stored value an entry refers to by `name`: a pipeline input (in the header) or a node
-/// output (in its checkpoint record).
-fn referred(stored: Option<&Checkpoint>, name: &str) -> Option<Json> {
-    let checkpoint = stored?;
-    if let Some(record) = checkpoint.node(name) {
-        return Some(record.output.clone());
-    }
-    let inputs: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(checkpoint.header.inputs.get()).ok()?;
-    let value = inputs.get(name)?;
-    serde_json::value::to_raw_value(value).ok().map(Json::from)
+/// The values a run's checkpoint holds, found by the names audit entries refer to them by; each
+/// list an item's entry reads one element of is parsed once.
+struct Lookup<'a> {
+    checkpoint: Option<&'a Checkpoint>,
+    /// Each node's output (a mapped node's assembled from its items).
+    outputs: HashMap<&'a str, Json>,
+    /// Each item record's output, by node and item.
+    items: HashMap<(&'a str, u32), &'a Json>,
+    /// The lists parsed so far, by name.
+    lists: RefCell<HashMap<String, Option<Vec<Json>>>>,
 }
 
-/// The entry with the values it refers to copied in, where the store still has them.
-fn resolved(entry: &AuditEntry, stored: Option<&Checkpoint>) -> AuditEntry {
-    let mut entry = entry.clone();
-    let refs = std::mem::take(&mut entry.input_refs);
-    for name in refs {
-        match referred(stored, &name) {
-            Some(value) => {
-                entry.inputs.insert(name, value);
-            }
-            None => entry.input_refs.push(name),
+impl<'a> Lookup<'a> {
+    fn new(checkpoint: Option<&'a Checkpoint>) -> Self {
+        let stored = checkpoint.map(Checkpoint::stored).unwrap_or_default();
+        let outputs = stored
+            .into_iter()
+            .filter_map(|(id, node)| Some((id, node.output()?)))
+            .collect();
+        let items = checkpoint
+            .iter()
+            .flat_map(|c| &c.nodes)
+            .filter_map(|r| Some(((r.node.as_str(), r.item?.index), &r.output)))
+            .collect();
+        Lookup {
+            checkpoint,
+            outputs,
+            items,
+            lists: RefCell::default(),
         }
     }
-    if entry.output.is_none() && entry.output_in_checkpoint {
-        entry.output = referred(stored, &entry.node);
+
+    /// The stored value an entry refers to by `name`: a pipeline input (in the header) or a
+    /// node output (in its checkpoint records).
+    fn referred(&self, name: &str) -> Option<Json> {
+        if let Some(output) = self.outputs.get(name) {
+            return Some(output.clone());
+        }
+        let inputs: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(self.checkpoint?.header.inputs.get()).ok()?;
+        let value = inputs.get(name)?;
+        serde_json::value::to_raw_value(value).ok().map(Json::from)
     }
-    entry
+
+    /// Item `index` of what `name` refers to: a mapped node's item record, or an element of a
+    /// stored list.
+    fn referred_item(&self, name: &str, index: u32) -> Option<Json> {
+        if let Some(output) = self.items.get(&(name, index)) {
+            return Some(Json::clone(output));
+        }
+        let mut lists = self.lists.borrow_mut();
+        let list = lists.entry(name.to_owned()).or_insert_with(|| {
+            let list: Vec<Box<serde_json::value::RawValue>> =
+                serde_json::from_str(self.referred(name)?.get()).ok()?;
+            Some(list.into_iter().map(Json::from).collect())
+        });
+        list.as_ref()?.get(index as usize).cloned()
+    }
+
+    /// The entry with the values it refers to copied in, where the store still has them. An
+    /// item's entry gets its item of the mapped argument, and its item's output.
+    fn resolved(&self, entry: &AuditEntry) -> AuditEntry {
+        let mut entry = entry.clone();
+        // The argument an item's entry read one item of.
+        let mapped = self.checkpoint.zip(entry.item).and_then(|(checkpoint, _)| {
+            let graph = &checkpoint.header.graph;
+            let node = graph.nodes.iter().find(|n| n.id == entry.node)?;
+            node.inputs.get(node.each?).cloned()
+        });
+        let refs = std::mem::take(&mut entry.input_refs);
+        for name in refs {
+            let value = match entry.item {
+                Some(item) if mapped.as_ref() == Some(&name) => {
+                    self.referred_item(&name, item.index)
+                }
+                _ => self.referred(&name),
+            };
+            match value {
+                Some(value) => {
+                    entry.inputs.insert(name, value);
+                }
+                None => entry.input_refs.push(name),
+            }
+        }
+        if entry.output.is_none() && entry.output_in_checkpoint {
+            entry.output = match entry.item {
+                Some(item) => self.referred_item(&entry.node, item.index),
+                None => self.referred(&entry.node),
+            };
+        }
+        entry
+    }
 }
 
 fn row(entry: &AuditEntry) -> [String; 7] {
@@ -111,7 +178,10 @@ fn row(entry: &AuditEntry) -> [String; 7] {
     };
     [
         format_time(entry.started_at_ms),
-        entry.node.clone(),
+        match entry.item {
+            Some(item) => format!("{}[{}]", entry.node, item.index),
+            None => entry.node.clone(),
+        },
         entry.attempt.to_string(),
         match entry.status {
             AuditStatus::Completed => "completed".into(),

@@ -7,7 +7,7 @@ use clap::ValueEnum;
 use crate::cli::error::CliError;
 use crate::cli::output::out;
 use crate::cli::stored::load_run;
-use crate::graph::GraphSignature;
+use crate::graph::{GraphSignature, ItemCounts};
 use crate::registry;
 use crate::result::NodeStatus;
 use crate::run_id::RunId;
@@ -28,17 +28,18 @@ enum Format {
     Dot,
 }
 
-fn draw(
-    format: Format,
-    signature: &GraphSignature,
-    name: &str,
-    statuses: Option<&BTreeMap<String, NodeStatus>>,
-) -> String {
-    match (format, statuses) {
+/// A run's node statuses and mapped nodes' item counts.
+type Run<'a> = Option<(
+    &'a BTreeMap<String, NodeStatus>,
+    &'a BTreeMap<String, ItemCounts>,
+)>;
+
+fn draw(format: Format, signature: &GraphSignature, name: &str, run: Run<'_>) -> String {
+    match (format, run) {
         (Format::Mermaid, None) => signature.to_mermaid(),
-        (Format::Mermaid, Some(s)) => signature.to_mermaid_with_status(s),
+        (Format::Mermaid, Some((s, items))) => signature.to_mermaid_with_items(s, items),
         (Format::Dot, None) => signature.to_dot(name),
-        (Format::Dot, Some(s)) => signature.to_dot_with_status(name, s),
+        (Format::Dot, Some((s, items))) => signature.to_dot_with_items(name, s, items),
     }
 }
 
@@ -53,7 +54,11 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
     let run_id = RunId::new(&target).map_err(|_| not_found())?;
     let run = load_run(stores, &run_id).await.map_err(|_| not_found())?;
     let header = &run.checkpoint.header;
-    let statuses = Some(&run.summary.nodes);
+    let trail = stores.audit.entries(&run_id).await.ok().flatten();
+    let items = run
+        .checkpoint
+        .item_counts(trail.as_deref().unwrap_or_default());
+    let statuses = Some((&run.summary.nodes, &items));
     out!(
         "{}",
         draw(args.format, &header.graph, &header.pipeline, statuses)

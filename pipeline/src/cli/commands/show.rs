@@ -29,17 +29,31 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
         true => Table::new(header).with(["WORKER"]),
         false => Table::new(header),
     };
+    let items = run.checkpoint.item_counts(&trail);
     for node in &run.checkpoint.header.graph.nodes {
         let attempts: Vec<&AuditEntry> = trail.iter().filter(|e| e.node == node.id).collect();
-        let duration = run
-            .checkpoint
-            .node(&node.id)
-            .map(|r| r.duration_us)
-            .or_else(|| attempts.last().map(|e| e.duration_us));
-        let error = attempts
-            .last()
-            .filter(|e| e.status == AuditStatus::Failed)
-            .and_then(|e| e.error.clone())
+        let duration = match node.each {
+            // A mapped node's items overlap: from its first start to its last end.
+            Some(_) => span_us(&attempts),
+            None => run
+                .checkpoint
+                .node(&node.id)
+                .map(|r| r.duration_us)
+                .or_else(|| attempts.last().map(|e| e.duration_us)),
+        };
+        // A mapped node's last failed item, or any node's last attempt if it failed.
+        let failed = match node.each {
+            Some(_) => attempts
+                .iter()
+                .rev()
+                .find(|e| e.status == AuditStatus::Failed),
+            None => attempts.last().filter(|e| e.status == AuditStatus::Failed),
+        };
+        let error = failed
+            .and_then(|e| match (e.item, &e.error) {
+                (Some(item), Some(error)) => Some(format!("item {}: {error}", item.index)),
+                (_, error) => error.clone(),
+            })
             .unwrap_or_default();
         let status = summary
             .nodes
@@ -47,9 +61,16 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
             .copied()
             .unwrap_or(NodeStatus::NotRun);
         let worker = attempts.last().and_then(|e| e.worker.clone());
+        let (name, status) = match items.get(&node.id) {
+            Some(counts) => (
+                format!("{} ×{}", node.id, counts.of),
+                format!("{status}: {}", counts.outcomes()),
+            ),
+            None => (node.id.clone(), status.to_string()),
+        };
         let cells = [
-            node.id.clone(),
-            status.to_string(),
+            name,
+            status,
             attempts.len().to_string(),
             duration.map_or_else(String::new, format_us),
             error,
@@ -61,4 +82,11 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
     }
     out!("{table}");
     Ok(0)
+}
+
+/// From the first attempt's start to the last one's end, in microseconds.
+fn span_us(attempts: &[&AuditEntry]) -> Option<u64> {
+    let start = attempts.iter().map(|e| e.started_at_ms).min()?;
+    let end = attempts.iter().map(|e| e.finished_at_ms).max()?;
+    Some(end.saturating_sub(start) * 1000)
 }
