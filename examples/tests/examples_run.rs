@@ -10,6 +10,10 @@ mod quickstart;
 mod etl;
 
 #[allow(dead_code)]
+#[path = "../examples/each.rs"]
+mod each;
+
+#[allow(dead_code)]
 #[path = "../examples/inspect.rs"]
 mod inspect;
 
@@ -49,6 +53,28 @@ async fn quickstart_fails_then_resumes_without_rerunning_completed_nodes() {
         out.contains("node calls: 4 in the first run, 2 on resume (ran: n, report)"),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn each_scores_every_article_and_resume_scores_only_the_failed_one() {
+    let store = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    let result = each::run(store.path(), &mut out).await.unwrap();
+    let out = text(out);
+    assert_eq!(result.status, RunStatus::Completed, "{out}");
+    assert!(
+        out.contains("scores failed: 1 of 40 items failed: item 16: scoring service unavailable for article 17"),
+        "{out}"
+    );
+    assert!(
+        out.contains("checkpoint: scores has 39 of 40 items"),
+        "{out}"
+    );
+    assert!(
+        out.contains("articles scored: 41 in the first run (one failed twice), 1 on resume"),
+        "{out}"
+    );
+    assert_eq!(result.output.as_ref().map(Vec::len), Some(3), "{out}");
 }
 
 #[tokio::test]
@@ -114,7 +140,7 @@ async fn inspect_lists_the_registry_and_prints_a_typed_checkpoint_and_audit_trai
 fn every_example_pipeline_has_the_same_fingerprint_at_compile_time_and_run_time() {
     let registered = pipeline::registry::pipelines();
     let names: Vec<&str> = registered.iter().map(|p| p.name).collect();
-    for expected in ["Sales", "SalesEtl", "WordStats", "Revenue"] {
+    for expected in ["Sales", "SalesEtl", "WordStats", "Revenue", "Relevance", "Sizes"] {
         assert!(names.contains(&expected), "{expected} not in {names:?}");
     }
     for info in registered {

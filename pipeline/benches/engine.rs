@@ -98,6 +98,37 @@ fn fanout_benches(c: &mut Criterion) {
     group.finish();
 }
 
+/// A node mapped over `n` items (`each`) against a fan-out of `n` ordinary nodes doing the same
+/// work, without stores and with in-memory stores (fresh for each run).
+fn each_benches(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("each");
+    for n in [1_000usize, 10_000, 100_000] {
+        group.throughput(Throughput::Elements(n as u64));
+        for (name, graph) in [("map", mapped(n)), ("fanout", fanout(n))] {
+            let engine: Engine<u64> = Arc::new(PipelineEngine::new(graph.clone()));
+            group.bench_function(BenchmarkId::new(name, n), |b| {
+                b.to_async(&rt).iter(|| run(&engine))
+            });
+            let stored = |graph: Graph<u64, u64>| -> Engine<u64> {
+                Arc::new(
+                    PipelineEngine::new(graph)
+                        .checkpointer(InMemoryCheckpointer::new())
+                        .audit_log(pipeline::InMemoryAuditLog::new()),
+                )
+            };
+            group.bench_function(BenchmarkId::new(format!("{name}_memory_stores"), n), |b| {
+                b.to_async(&rt).iter_batched(
+                    || stored(graph.clone()),
+                    |engine| async move { run(&engine).await },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
 fn scratch_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")
 }
@@ -201,6 +232,18 @@ fn store_stats(_: &mut Criterion) {
             stats.bytes as f64 / n as f64
         ));
     }
+    for n in [1_000usize, 10_000, 100_000] {
+        let store = FileCheckpointer::new(dir.path().join(format!("items-{n}")))
+            .durability(Durability::Async);
+        let engine: Engine<usize> =
+            Arc::new(PipelineEngine::new(text_mapped(n, 1_024)).checkpointer(store.clone()));
+        rt.block_on(run(&engine));
+        let stats = store.stats();
+        lines.push(format!(
+            "checkpoint_bytes_per_item_{n} {:.1}",
+            stats.bytes as f64 / n as f64
+        ));
+    }
     for (name, graph) in [
         ("chain", text_chain(1_000, 1_024)),
         ("fanout", text_fanout(1_000)),
@@ -255,7 +298,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = chain_benches, fanout_benches, checkpoint_benches, resume_benches,
+    targets = chain_benches, fanout_benches, each_benches, checkpoint_benches, resume_benches,
         fanout_durable_benches, store_stats
 }
 criterion_main!(benches);

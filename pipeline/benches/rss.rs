@@ -3,7 +3,9 @@
 //! - `rss` (no argument): one run of the 10,000-node fan-out;
 //! - `rss chain-run DIR`: a 2,000-node chain with 1 MB outputs over a file store in `DIR`, whose
 //!   last node fails;
-//! - `rss chain-resume DIR`: the resume of that run (only the last node runs again).
+//! - `rss chain-resume DIR`: the resume of that run (only the last node runs again);
+//! - `rss map [DIR]`: a node mapped over 100,000 items of 1 KB outputs, without stores or over
+//!   file stores in `DIR`.
 
 mod common;
 
@@ -98,6 +100,26 @@ fn main() {
             });
             assert_eq!(result.output, Some(OUTPUT));
             report("chain_1mb_resume_peak_rss_mb", before);
+        }
+        (Some("map"), dir) => {
+            let mut engine = PipelineEngine::new(common::text_mapped(100_000, 1_024));
+            if let Some(dir) = dir {
+                engine = engine
+                    .checkpointer(FileCheckpointer::new(dir).durability(Durability::Async))
+                    .audit_log(FileAuditLog::new(dir).durability(Durability::Async));
+            }
+            let engine = Arc::new(engine);
+            let output = rt.block_on(async move {
+                tokio::spawn(async move { engine.run(0).await.expect("runs").output })
+                    .await
+                    .expect("the run task")
+            });
+            assert_eq!(output, Some(100_000 * 1_024));
+            let name = match dir {
+                Some(_) => "map_100k_1kb_files_peak_rss_mb",
+                None => "map_100k_1kb_peak_rss_mb",
+            };
+            report(name, before);
         }
         _ => {
             let engine = Arc::new(PipelineEngine::new(common::fanout(10_000)));

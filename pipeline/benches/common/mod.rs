@@ -81,3 +81,39 @@ pub fn chain_failing_last(n: usize) -> Graph<u64, u64> {
     });
     g.build(last).expect("valid graph")
 }
+
+/// One source making a list of `n` numbers, a no-op node mapped over it (`each`), and a sink
+/// summing the list: the mapped counterpart of [`fanout`].
+pub fn mapped(n: usize) -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new("mapped");
+    let x = g.input("x", |x: &u64| *x);
+    let source = g.node("source").run(x, move |x, _| async move {
+        Ok::<_, Infallible>(vec![noop(x).await; n])
+    });
+    let parts = g.node("items").each(source, (), |x, (), _| async move {
+        Ok::<_, Infallible>(noop(x).await)
+    });
+    let sink = g.node("sink").run(parts, |xs: Vec<u64>, _| async move {
+        Ok::<_, Infallible>(xs.iter().sum::<u64>())
+    });
+    g.build(sink).expect("valid graph")
+}
+
+/// A node mapped over `n` items, each returning a string of `len` bytes; the output is how many
+/// bytes in all.
+pub fn text_mapped(n: usize, len: usize) -> Graph<u64, usize> {
+    let mut g = GraphBuilder::<u64>::new("text_mapped");
+    let x = g.input("x", |x: &u64| *x);
+    let source = g.node("source").run(x, move |x, _| async move {
+        Ok::<_, Infallible>((0..n as u64).map(|i| x + i).collect::<Vec<u64>>())
+    });
+    let parts = g
+        .node("items")
+        .each(source, (), move |i, (), _| async move {
+            Ok::<_, Infallible>(format!("{i:0len$}"))
+        });
+    let sink = g.node("sink").run(parts, |xs: Vec<String>, _| async move {
+        Ok::<_, Infallible>(xs.iter().map(String::len).sum::<usize>())
+    });
+    g.build(sink).expect("valid graph")
+}
