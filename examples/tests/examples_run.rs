@@ -140,7 +140,14 @@ async fn inspect_lists_the_registry_and_prints_a_typed_checkpoint_and_audit_trai
 fn every_example_pipeline_has_the_same_fingerprint_at_compile_time_and_run_time() {
     let registered = pipeline::registry::pipelines();
     let names: Vec<&str> = registered.iter().map(|p| p.name).collect();
-    for expected in ["Sales", "SalesEtl", "WordStats", "Revenue", "Relevance", "Sizes"] {
+    for expected in [
+        "Sales",
+        "SalesEtl",
+        "WordStats",
+        "Revenue",
+        "Relevance",
+        "Sizes",
+    ] {
         assert!(names.contains(&expected), "{expected} not in {names:?}");
     }
     for info in registered {

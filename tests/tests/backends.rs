@@ -249,6 +249,89 @@ async fn a_failed_run_resumes_from_a_reopened_store(backend: &dyn Backend) {
     assert_eq!(trail.len(), 4, "a, b failed, b, c");
 }
 
+/// x -> list (50 numbers) -> m (each) -> sum, and `side` mapped over the list too, read by
+/// nothing; items 7 and 31 of `m` and item 3 of `side` fail while `down` is set. Every item call
+/// is logged.
+fn mapped_graph(
+    down: Arc<AtomicBool>,
+    calls: Arc<std::sync::Mutex<Vec<String>>>,
+) -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new("backend_suite_map");
+    let x = g.input("x", |x: &u64| *x);
+    let list = g.node("list").run(x, |x, _| async move {
+        Ok::<_, std::io::Error>((0..50).map(|i| x + i).collect::<Vec<u64>>())
+    });
+    let item = move |node: &'static str, failing: &'static [u32]| {
+        let (down, calls) = (down.clone(), calls.clone());
+        move |v: u64, (): (), ctx: NodeContext| {
+            let index = ctx.item().map_or(0, |i| i.index);
+            calls.lock().unwrap().push(format!("{node}#{index}"));
+            let fails = down.load(Ordering::SeqCst) && failing.contains(&index);
+            async move {
+                match fails {
+                    true => Err(std::io::Error::other(format!(
+                        "{node} item {index} is down"
+                    ))),
+                    false => Ok(v * 2),
+                }
+            }
+        }
+    };
+    let m = g.node("m").each(list, (), item("m", &[7, 31]));
+    let _side = g.node("side").each(list, (), item("side", &[3]));
+    let sum = g.node("sum").run(m, |m, _| async move {
+        Ok::<_, std::io::Error>(m.iter().sum::<u64>())
+    });
+    g.build(sum).unwrap()
+}
+
+async fn a_partial_map_resumes_from_a_reopened_store(backend: &dyn Backend) {
+    let down = Arc::new(AtomicBool::new(true));
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let engine = |down: &Arc<AtomicBool>| {
+        let (checkpointer, audit) = backend.open();
+        PipelineEngine::new(mapped_graph(down.clone(), calls.clone()))
+            .checkpointer(checkpointer)
+            .audit_log(audit)
+            .on_error(OnError::SkipDownstream)
+    };
+    let failed = engine(&down).run(1).await.unwrap();
+    assert_eq!(failed.status, RunStatus::Failed);
+    let failed_items: Vec<u32> = failed.failures["m"].items.iter().map(|f| f.index).collect();
+    assert_eq!(failed_items, [7, 31]);
+    let (store, _) = backend.open();
+    let checkpoint = store.load(&failed.run_id).await.unwrap().unwrap();
+    let items = |id: &str| {
+        let stored = checkpoint.stored();
+        stored
+            .iter()
+            .find(|(n, _)| *n == id)
+            .and_then(|(_, s)| s.items())
+    };
+    assert_eq!(items("m"), Some((48, 50)));
+    assert_eq!(items("side"), Some((49, 50)));
+
+    down.store(false, Ordering::SeqCst);
+    calls.lock().unwrap().clear();
+    let resumed = engine(&down).resume(&failed.run_id).await.unwrap();
+    assert_eq!(resumed.status, RunStatus::Completed);
+    assert_eq!(resumed.output, Some((0..50).map(|i| (1 + i) * 2).sum()));
+    let mut ran = calls.lock().unwrap().clone();
+    ran.sort();
+    assert_eq!(
+        ran,
+        ["m#31", "m#7", "side#3"],
+        "only the items without a record ran"
+    );
+    let again = engine(&down).resume(&failed.run_id).await.unwrap();
+    assert_eq!(again.output, resumed.output);
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        3,
+        "a completed run resumes without running"
+    );
+}
+
 async fn summaries_say_how_each_run_stands(backend: &dyn Backend) {
     let down = Arc::new(AtomicBool::new(true));
     let failed = engine(backend, down.clone()).run(1).await.unwrap();
@@ -708,6 +791,11 @@ macro_rules! suite {
                 async fn a_failed_run_resumes_from_a_reopened_store() {
                     let Some(backend) = super::$backend() else { return };
                     super::a_failed_run_resumes_from_a_reopened_store(&backend).await;
+                }
+                #[tokio::test]
+                async fn a_partial_map_resumes_from_a_reopened_store() {
+                    let Some(backend) = super::$backend() else { return };
+                    super::a_partial_map_resumes_from_a_reopened_store(&backend).await;
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn a_stale_save_in_flight_during_a_takeover_is_refused() {

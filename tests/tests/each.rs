@@ -322,3 +322,96 @@ async fn max_concurrency_bounds_items_in_flight_too() {
 async fn without_bounds_all_items_wait_at_once() {
     assert_eq!(most_in_flight(200, 200, None, None).await, 200);
 }
+
+/// What the event handler hears of a mapped node.
+#[derive(Default)]
+struct Heard(Mutex<Vec<String>>);
+
+impl EventHandler for Heard {
+    fn on_node_start(&self, _: &RunId, node: &str, attempt: u32) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("start {node} {attempt}"));
+    }
+    fn on_node_complete(&self, _: &RunId, node: &str, _: u32, _: std::time::Duration) {
+        self.0.lock().unwrap().push(format!("complete {node}"));
+    }
+    fn on_node_fail(&self, _: &RunId, node: &str, _: u32, _: &str) {
+        self.0.lock().unwrap().push(format!("fail {node}"));
+    }
+    fn on_item_end(&self, _: &RunId, node: &str, item: MapItem, attempt: u32, error: Option<&str>) {
+        let how = if error.is_some() { "failed" } else { "done" };
+        let line = format!(
+            "item {node} {} of {} {how} after {attempt}",
+            item.index, item.of
+        );
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+#[tokio::test]
+async fn a_mapped_node_starts_and_ends_once_and_each_item_is_reported() {
+    let heard = Arc::new(Heard::default());
+    let items = Items::failing(&[1]);
+    let engine = PipelineEngine::new(mapped(&items, |n| n.max_in_flight(1)))
+        .event_handler(Arc::clone(&heard))
+        .on_error(OnError::SkipDownstream);
+    engine.run(vec![0, 1, 2]).await.unwrap();
+    let heard = heard.0.lock().unwrap().clone();
+    assert_eq!(
+        heard,
+        [
+            "start tens 1",
+            "item tens 0 of 3 done after 1",
+            "item tens 1 of 3 failed after 1",
+            "item tens 2 of 3 done after 1",
+            "fail tens",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_fleet_refuses_a_pipeline_with_a_mapped_node() {
+    let Some(db) = tests::postgres::TestDatabase::create() else {
+        return;
+    };
+    let store = pipeline::store::PostgresStore::open(&db.url).unwrap();
+    let engine = PipelineEngine::new(mapped(&Items::default(), |n| n)).fleet(store);
+    let refused = engine.submit(vec![1, 2]).await.unwrap_err();
+    assert!(
+        matches!(&refused, PipelineError::FleetUnsupported { node, .. } if node == "tens"),
+        "{refused}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("a worker fleet does not run yet"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn the_timeout_applies_to_each_item() {
+    let mut g = GraphBuilder::<Vec<u64>>::new("timeouts");
+    let xs = g.input("xs", |xs: &Vec<u64>| xs.clone());
+    let out = g
+        .node("slow_one")
+        .timeout(std::time::Duration::from_millis(50))
+        .each(xs, (), |x, (), _ctx| async move {
+            if x == 2 {
+                std::future::pending::<()>().await;
+            }
+            tests::ok(x)
+        });
+    let engine = PipelineEngine::new(g.build(out).unwrap()).on_error(OnError::SkipDownstream);
+    let result = engine.run(vec![1, 2, 3]).await.unwrap();
+    let failure = &result.failures["slow_one"];
+    assert_eq!(failure.items.len(), 1);
+    assert_eq!(failure.items[0].index, 1);
+    assert!(
+        failure.items[0].error.contains("timed out"),
+        "{}",
+        failure.items[0].error
+    );
+}

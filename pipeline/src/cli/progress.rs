@@ -1,11 +1,12 @@
 //! Live progress of a run: a redrawn status line on a terminal, plain lines otherwise.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::event::EventHandler;
+use crate::node::MapItem;
 use crate::run_id::RunId;
 
 pub struct Progress {
@@ -18,6 +19,10 @@ pub struct Progress {
 struct State {
     done: usize,
     running: BTreeSet<String>,
+    /// Items ended so far, of how many, per mapped node running.
+    items: BTreeMap<String, (u32, u32)>,
+    /// When the status line was last drawn for an item (items redraw it at most every 50 ms).
+    drawn: Instant,
 }
 
 impl Progress {
@@ -30,6 +35,8 @@ impl Progress {
             state: Mutex::new(State {
                 done,
                 running: BTreeSet::new(),
+                items: BTreeMap::new(),
+                drawn: Instant::now(),
             }),
         })
     }
@@ -39,7 +46,14 @@ impl Progress {
         change(&mut state);
         let mut err = std::io::stderr().lock();
         if self.tty {
-            let running: Vec<&str> = state.running.iter().map(String::as_str).collect();
+            let running: Vec<String> = state
+                .running
+                .iter()
+                .map(|node| match state.items.get(node) {
+                    Some((ended, of)) => format!("{node} {ended}/{of} items"),
+                    None => node.clone(),
+                })
+                .collect();
             let _ = write!(
                 err,
                 "\r\x1b[2K[{}/{}] {:.1}s running: {}",
@@ -105,5 +119,25 @@ impl EventHandler for Progress {
 
     fn on_node_skip(&self, _: &RunId, node: &str) {
         self.update(|s| s.done += 1, || format!("{node} skipped"));
+    }
+
+    /// Counts the items of a mapped node: on a terminal in its status line, otherwise as a line
+    /// per failed item (not one per item: a map may have a million).
+    fn on_item_end(&self, _: &RunId, node: &str, item: MapItem, attempt: u32, error: Option<&str>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let ended = state.items.entry(node.to_owned()).or_insert((0, item.of));
+        ended.0 += 1;
+        let last = ended.0 == ended.1;
+        let redraw = self.tty && (last || state.drawn.elapsed() >= Duration::from_millis(50));
+        if !redraw && (self.tty || error.is_none()) {
+            return;
+        }
+        state.drawn = Instant::now();
+        drop(state);
+        let line = || match error {
+            Some(error) => format!("{node} {item} failed after {attempt} attempts: {error}"),
+            None => String::new(),
+        };
+        self.update(|_| {}, line);
     }
 }
