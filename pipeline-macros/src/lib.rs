@@ -27,8 +27,10 @@ use proc_macro::TokenStream;
 ///   `Box<dyn Error + Send + Sync>`. Any other return type is the output of an infallible node.
 ///
 /// Options: `retries = 3`, `timeout = "30s"`, `backoff = "200ms"` (the first wait between retries,
-/// doubled each time), `on_error = skip_downstream` (or `fail_fast`). Durations take `ms`, `s`,
-/// `m` and `h`, and may be combined: `"1m30s"`.
+/// doubled each time), `on_error = skip_downstream` (or `fail_fast`), `max_in_flight = 8` (when
+/// the node is mapped over a list with `each`, how many items run at once). Durations take `ms`,
+/// `s`, `m` and `h`, and may be combined: `"1m30s"`. When the node is mapped, retries and the
+/// timeout apply to each item.
 ///
 /// ```ignore
 /// #[node(retries = 3, timeout = "30s")]
@@ -57,6 +59,14 @@ pub fn node(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///     }
 /// }
 /// ```
+///
+/// `each` maps a node over a list: `pages = fetch(each urls, cfg);` calls `fetch` once per item
+/// of `urls` (a `Vec<T>`; `fetch`'s parameter takes a `T`), passing the other arguments whole to
+/// every call, and `pages` is the `Vec` of outputs in item order. Each item is its own attempt
+/// series with its own checkpoint record, so a resumed run runs only the items without one.
+/// `each` marks one argument (pair lists up in a node of their own to map over two), cannot
+/// appear in a condition (a condition gates the whole map), and a node mapped over another
+/// mapped node's output starts once that node has completed.
 ///
 /// Generates the unit struct `Sales` (implementing `pipeline::Pipeline`), `SalesInputs` (the
 /// inputs, with pub fields) and `SalesCheckpoint` (the inputs and one `Option` per binding), and
