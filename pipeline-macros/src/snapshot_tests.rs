@@ -64,3 +64,17 @@ fn pipeline_expansion() {
     };
     check("pipeline_sales", crate::pipeline::expand(input));
 }
+
+#[test]
+fn mapped_pipeline_expansion() {
+    let input = quote! {
+        /// Crawls pages.
+        pub Crawl(urls: Vec<String>, cfg: Config) -> usize {
+            pages  = fetch(each urls, cfg);
+            counts = words(each pages) if !pages.is_empty();
+            sum    = total(counts);
+            sum
+        }
+    };
+    check("pipeline_crawl", crate::pipeline::expand(input));
+}
