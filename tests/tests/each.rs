@@ -415,3 +415,30 @@ async fn the_timeout_applies_to_each_item() {
         failure.items[0].error
     );
 }
+
+#[tokio::test]
+async fn full_audit_entries_copy_one_item_per_item_and_the_whole_list_for_readers() {
+    let items = Items::default();
+    let engine = PipelineEngine::new(mapped(&items, |n| n))
+        .checkpointer(InMemoryCheckpointer::new())
+        .audit_log(InMemoryAuditLog::new())
+        .audit_detail(pipeline::store::AuditDetail::Full);
+    let result = engine.run(vec![4, 5, 6]).await.unwrap();
+    let trail = engine.audit_trail(&result.run_id).await.unwrap().unwrap();
+    let second = trail
+        .iter()
+        .find(|e| e.node == "tens" && e.item.map(|i| i.index) == Some(1))
+        .unwrap();
+    assert_eq!(
+        second.inputs["xs"].get(),
+        "5",
+        "an item's entry copies its one item"
+    );
+    assert_eq!(second.output.as_ref().unwrap().get(), "50");
+    let sum = trail.iter().find(|e| e.node == "sum").unwrap();
+    assert_eq!(
+        sum.inputs["tens"].get(),
+        "[40,50,60]",
+        "a reader's entry copies the whole list"
+    );
+}

@@ -8,6 +8,7 @@ use super::builder::GraphBuilder;
 use super::built::{GateDef, GateFn, Graph};
 use super::deps::{Handle, Slot};
 use super::map::{ItemRunFn, MISTYPED, MapDef, collect, item_json, item_of, list_len};
+use super::node_builder::NodeBuilder;
 use super::node_fn::erased_run_fn;
 use super::tuples::all_tuples;
 use crate::data::{Codec, Data, Json, Value};
@@ -127,21 +128,9 @@ pub trait NodeWiring: Node {
         Self::Inputs: NodeInputs,
         Self::Output: Data,
     {
-        let gate = gate.map(|(handles, pred)| GateDef {
-            args: slots(builder, id, handles),
-            pred,
-        });
-        builder.push_args(id, args.iter().map(|h| (h.graph, h.slot)));
-        let codec = Codec {
-            type_name: Self::OUTPUT_TYPE,
-            ..Codec::of::<Self::Output>()
-        };
         let run = erased_run_fn(Self::Inputs::from_values, Self::call_erased);
-        builder
-            .node(id)
-            .kind(Self::NAME)
-            .options(Self::options())
-            .set_gate(gate)
+        let codec = output_codec::<Self>();
+        wire::<Self, I>(builder, id, args, gate)
             .add::<Self::Output>(run, codec)
             .into()
     }
@@ -159,15 +148,6 @@ pub trait NodeWiring: Node {
         Self::Inputs: NodeInputs,
         Self::Output: Data,
     {
-        let gate = gate.map(|(handles, pred)| GateDef {
-            args: slots(builder, id, handles),
-            pred,
-        });
-        builder.push_args(id, args.iter().map(|h| (h.graph, h.slot)));
-        let item_codec = Codec {
-            type_name: Self::OUTPUT_TYPE,
-            ..Codec::of::<Self::Output>()
-        };
         let run: ItemRunFn = Arc::new(move |values, index, ctx| {
             match Self::Inputs::from_item(values, each, index) {
                 Some(inputs) => Self::call_erased(inputs, ctx),
@@ -179,20 +159,46 @@ pub trait NodeWiring: Node {
             len: Self::Inputs::list_len,
             run,
             collect: collect::<Self::Output>,
-            item_codec,
+            item_codec: output_codec::<Self>(),
             item_input: Self::Inputs::item_json,
         };
-        builder
-            .node(id)
-            .kind(Self::NAME)
-            .options(Self::options())
-            .set_gate(gate)
+        wire::<Self, I>(builder, id, args, gate)
             .add_map::<Vec<Self::Output>>(map, Codec::of::<Vec<Self::Output>>())
             .into()
     }
 }
 
 impl<N: Node> NodeWiring for N {}
+
+/// The codec of one call's output, named by its type as written in the fn's signature.
+fn output_codec<N: Node + ?Sized>() -> Codec
+where
+    N::Output: Data,
+{
+    Codec {
+        type_name: N::OUTPUT_TYPE,
+        ..Codec::of::<N::Output>()
+    }
+}
+
+/// Node `id` of kind `N` started on `builder`: its argument slots pushed, its gate and options set.
+fn wire<'g, N: Node + ?Sized, I: Data>(
+    builder: &'g mut GraphBuilder<I>,
+    id: &str,
+    args: &[AnyHandle],
+    gate: Option<(&[AnyHandle], GateFn)>,
+) -> NodeBuilder<'g, I> {
+    let gate = gate.map(|(handles, pred)| GateDef {
+        args: slots(builder, id, handles),
+        pred,
+    });
+    builder.push_args(id, args.iter().map(|h| (h.graph, h.slot)));
+    builder
+        .node(id)
+        .kind(N::NAME)
+        .options(N::options())
+        .set_gate(gate)
+}
 
 /// Finishes a graph whose output is read from `outputs` by `extract`.
 pub fn build<I: Data, O: Send + 'static>(

@@ -54,15 +54,7 @@ impl Fingerprint {
         condition_inputs: &[&str],
         output_type: &str,
     ) -> Self {
-        self.text("node ")
-            .text(id)
-            .text(" = ")
-            .text(kind)
-            .text("(")
-            .list(inputs)
-            .text(") if (")
-            .list(condition_inputs)
-            .text(") -> ")
+        self.call(id, kind, inputs, condition_inputs)
             .text(output_type)
             .text("\n")
     }
@@ -77,6 +69,14 @@ impl Fingerprint {
         condition_inputs: &[&str],
         item_output_type: &str,
     ) -> Self {
+        self.call(id, kind, inputs, condition_inputs)
+            .text("Vec<")
+            .text(item_output_type)
+            .text(">\n")
+    }
+
+    /// A node's line up to its output type: `node ID = KIND(IN,IN) if (COND,COND) -> `.
+    const fn call(self, id: &str, kind: &str, inputs: &[&str], condition_inputs: &[&str]) -> Self {
         self.text("node ")
             .text(id)
             .text(" = ")
@@ -85,9 +85,7 @@ impl Fingerprint {
             .list(inputs)
             .text(") if (")
             .list(condition_inputs)
-            .text(") -> Vec<")
-            .text(item_output_type)
-            .text(">\n")
+            .text(") -> ")
     }
 
     /// The hash.

@@ -166,6 +166,16 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
 
     /// Adds the node, whose argument slots were pushed, with its run closure and output codec.
     pub(crate) fn add<T>(self, run: RunFn, codec: Codec) -> Handle<T> {
+        self.push(run, codec, None)
+    }
+
+    /// Adds a node mapped over a list, whose argument slots were pushed; `codec` is the codec of
+    /// its whole output (the `Vec`).
+    pub(crate) fn add_map<T>(self, map: MapDef, codec: Codec) -> Handle<T> {
+        self.push(whole_run_fn(), codec, Some(map))
+    }
+
+    fn push<T>(self, run: RunFn, codec: Codec, map: Option<MapDef>) -> Handle<T> {
         self.builder.push_node(NodeDef {
             kind: self.kind.unwrap_or_else(|| Arc::clone(&self.id)),
             id: self.id,
@@ -173,21 +183,7 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
             options: self.options,
             run,
             codec,
-            map: None,
-        })
-    }
-
-    /// Adds a node mapped over a list, whose argument slots were pushed; `codec` is the codec of
-    /// its whole output (the `Vec`).
-    pub(crate) fn add_map<T>(self, map: MapDef, codec: Codec) -> Handle<T> {
-        self.builder.push_node(NodeDef {
-            kind: self.kind.unwrap_or_else(|| Arc::clone(&self.id)),
-            id: self.id,
-            gate: self.gate,
-            options: self.options,
-            run: whole_run_fn(),
-            codec,
-            map: Some(map),
+            map,
         })
     }
 

@@ -138,10 +138,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     /// An item of mapped node `index` ended.
     pub(super) fn on_item(&mut self, index: u32, item: MapItem, report: Report) {
-        let policy = self.graph.nodes[index as usize]
-            .options
-            .on_error
-            .unwrap_or(self.on_error);
+        let policy = self.policy(index);
         let Some(run) = self.maps.get_mut(&index) else {
             return;
         };

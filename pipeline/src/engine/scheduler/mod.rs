@@ -322,16 +322,20 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                     items: Vec::new(),
                 };
                 self.failures.insert(id, failure);
-                let policy = self.graph.nodes[index as usize]
-                    .options
-                    .on_error
-                    .unwrap_or(self.on_error);
-                if policy == OnError::FailFast {
+                if self.policy(index) == OnError::FailFast {
                     self.stopped = true;
                 }
                 self.resolve(index, NodeStatus::Failed);
             }
         }
+    }
+
+    /// What a failure of node `index` does: its own policy, or the run's.
+    fn policy(&self, index: u32) -> OnError {
+        self.graph.nodes[index as usize]
+            .options
+            .on_error
+            .unwrap_or(self.on_error)
     }
 
     fn skip(&mut self, index: u32) {
