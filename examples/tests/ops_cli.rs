@@ -99,6 +99,12 @@ fn list_shows_pipelines_and_nodes_with_source_and_docs() {
     );
     assert!(
         out.stdout
+            .contains("sizes = file_size(each paths) -> Vec<u64>"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
             .contains("load_rates(path: String) -> BTreeMap<String, f64>"),
         "{}",
         out.stdout

@@ -32,7 +32,7 @@ pub(super) fn exec() -> Result<i32, CliError> {
                 "    {} = {}({}) -> {}",
                 node.id,
                 node.kind,
-                node.inputs.join(", "),
+                node.written_inputs().join(", "),
                 node.output_type
             );
         }
