@@ -62,10 +62,9 @@ pub struct NodeRecord {
 pub enum StoredNode<'a> {
     /// The node's whole output (an ordinary node, or a map over an empty list).
     Whole(&'a NodeRecord),
-    /// A mapped node's item records, by item index (`None` where an item has no record yet),
-    /// out of `of` items.
+    /// A mapped node's item records, by item index (`None` where an item has no record yet).
     Items {
-        /// One slot per item, in item order.
+        /// One slot per item of the list, in item order.
         records: Vec<Option<&'a NodeRecord>>,
         /// How many items have a record.
         done: usize,

@@ -10,6 +10,7 @@
 use super::Run;
 use super::items::MapRun;
 use crate::data::{Json, Value, json_list};
+use crate::engine::args::Values;
 use crate::engine::call::gate;
 use crate::engine::node_task::{Outcome, Report};
 use crate::engine::restore::PartialMap;
@@ -51,7 +52,12 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             self.ready.push_back(index);
             return;
         };
-        match gate(node, &self.job(index, None).gate_args) {
+        let gate_args = Values::Run {
+            slots: node.gate.as_ref().map_or(&[], |gate| &gate.args),
+            inputs: &self.input_values,
+            nodes: &self.values,
+        };
+        match gate(node, &gate_args) {
             Ok(true) => {}
             Ok(false) => return self.skip(index),
             Err(_) => return self.ready.push_front(index),
@@ -239,12 +245,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             items: Vec::new(),
         };
         self.failures.insert(id.as_ref().to_owned(), failure);
-        if self.graph.nodes[index as usize]
-            .options
-            .on_error
-            .unwrap_or(self.on_error)
-            == OnError::FailFast
-        {
+        if self.policy(index) == OnError::FailFast {
             self.stopped = true;
         }
         self.resolve(index, NodeStatus::Failed);
