@@ -21,6 +21,7 @@ use super::epoch::Epoch;
 use super::error::StoreError;
 use super::records::{AuditEntry, AuditStatus, FORMAT_VERSION, NodeRecord, RunHeader};
 use super::traits::{AuditLog, Checkpointer};
+use super::waits::{SignalRecord, SignalSent, WaitingOn};
 use crate::graph::GraphSignature;
 use crate::node::MapItem;
 use crate::run_id::RunId;
@@ -171,6 +172,93 @@ pub async fn check_checkpointer(open: impl Fn() -> Arc<dyn Checkpointer>) -> Res
         nodes.iter().map(|(n, i)| (n.as_str(), *i)).eq(expected),
         "records (and their items) are kept in order, and a refused one is not kept",
         nodes,
+    )?;
+    check_signals(&open, id).await
+}
+
+fn signal(key: &str, payload: &str) -> SignalRecord {
+    SignalRecord {
+        wait: "approval".into(),
+        key: key.into(),
+        payload: Arc::from(
+            serde_json::value::RawValue::from_string(payload.into())
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
+        ),
+        sent_at_ms: 1,
+    }
+}
+
+/// Signals: stored by anyone, one per wait, idempotent by key; what a run waits on, written by
+/// its holder only. `id` is a released run of the store.
+async fn check_signals(
+    open: &impl Fn() -> Arc<dyn Checkpointer>,
+    id: &RunId,
+) -> Result<(), Violation> {
+    let unknown = RunId::new("conformance-no-such-run").map_err(|e| Violation {
+        rule: "a valid run id",
+        answer: e.to_string(),
+    })?;
+    let sent = open().send_signal(&unknown, &signal("k", "1")).await;
+    expect(
+        matches!(sent, Err(StoreError::UnknownRun(_))),
+        "a signal for an unknown run is refused with StoreError::UnknownRun",
+        &sent,
+    )?;
+    let sent = open().send_signal(id, &signal("k", "1")).await;
+    expect(
+        matches!(sent, Ok(SignalSent::Stored)),
+        "a first signal is stored",
+        &sent,
+    )?;
+    let again = open().send_signal(id, &signal("k", "1")).await;
+    expect(
+        matches!(again, Ok(SignalSent::Duplicate)),
+        "the same key and payload again is a duplicate",
+        &again,
+    )?;
+    for (key, payload) in [("k", "2"), ("other", "1")] {
+        let conflict = open().send_signal(id, &signal(key, payload)).await;
+        expect(
+            matches!(conflict, Err(StoreError::SignalConflict { .. })),
+            "another signal for a wait that has one is refused with StoreError::SignalConflict",
+            &conflict,
+        )?;
+    }
+    let waits = open().waits(id).await;
+    expect(
+        matches!(&waits, Ok(w) if w.signals.len() == 1 && w.signal("approval").is_some_and(|s| s.payload.get() == "1")),
+        "waits returns the one stored signal, to another handle",
+        &waits,
+    )?;
+    let holder = open();
+    let epoch = match holder.resume_run(id).await {
+        Ok(Some(resumed)) => resumed.epoch,
+        other => {
+            return Err(Violation {
+                rule: "resume_run takes a released run",
+                answer: format!("{:?}", other.map(|r| r.map(|r| r.epoch))),
+            });
+        }
+    };
+    let waiting = [WaitingOn {
+        wait: "approval".into(),
+        began_at_ms: 5,
+        deadline_ms: Some(10),
+    }];
+    let set = holder.set_waiting(id, epoch, &waiting).await;
+    expect(set.is_ok(), "set_waiting accepts the holder's epoch", &set)?;
+    let stale = holder.set_waiting(id, Epoch::FIRST, &[]).await;
+    expect(
+        matches!(stale, Err(StoreError::Fenced { .. })),
+        "set_waiting refuses a stale epoch with StoreError::Fenced",
+        &stale,
+    )?;
+    holder.release_run(id, epoch);
+    let waits = open().waits(id).await;
+    expect(
+        matches!(&waits, Ok(w) if w.waiting == waiting && w.signals.len() == 1),
+        "waits returns what the run waits on and keeps its signals",
+        &waits,
     )
 }
 

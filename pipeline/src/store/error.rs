@@ -160,6 +160,21 @@ pub enum StoreError {
         /// The run's current epoch, when the store knows it.
         current: Option<Epoch>,
     },
+    /// A signal for a wait that has received another one: a wait takes one signal.
+    #[error("run `{run_id}`: the wait `{wait}` has a signal already ({reason}); it holds {stored}")]
+    SignalConflict {
+        /// The run.
+        run_id: RunId,
+        /// The wait binding.
+        wait: String,
+        /// Why the new signal is refused.
+        reason: &'static str,
+        /// The payload stored first.
+        stored: String,
+    },
+    /// The store cannot keep signals (a custom store that does not implement them).
+    #[error("this store does not keep signals, so runs with waits cannot use it")]
+    SignalsUnsupported,
     /// The run was never created in this store.
     #[error("run `{0}` does not exist")]
     UnknownRun(RunId),

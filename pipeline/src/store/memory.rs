@@ -11,6 +11,7 @@ use super::error::{StoreError, StoreResult};
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
 use super::shared::{Holders, lock};
 use super::traits::{AuditLog, Checkpointer, Resumed};
+use super::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn, accept};
 use crate::run_id::RunId;
 
 /// A [`Checkpointer`] in memory. Clones share the same runs.
@@ -25,6 +26,7 @@ use crate::run_id::RunId;
 #[derive(Clone, Default, Debug)]
 pub struct InMemoryCheckpointer {
     runs: Arc<Mutex<BTreeMap<RunId, (Checkpoint, Epoch)>>>,
+    waits: Arc<Mutex<BTreeMap<RunId, RunWaits>>>,
     holders: Arc<Holders>,
 }
 
@@ -86,6 +88,34 @@ impl Checkpointer for InMemoryCheckpointer {
 
     fn release_run(&self, run_id: &RunId, epoch: Epoch) {
         self.holders.release(run_id, epoch);
+    }
+
+    async fn send_signal(&self, run_id: &RunId, signal: &SignalRecord) -> StoreResult<SignalSent> {
+        if !lock(&self.runs).contains_key(run_id) {
+            return Err(StoreError::UnknownRun(run_id.clone()));
+        }
+        let mut waits = lock(&self.waits);
+        let waits = waits.entry(run_id.clone()).or_default();
+        let sent = accept(run_id, &waits.signals, signal)?;
+        if sent == SignalSent::Stored {
+            waits.signals.push(signal.clone());
+        }
+        Ok(sent)
+    }
+
+    async fn waits(&self, run_id: &RunId) -> StoreResult<RunWaits> {
+        Ok(lock(&self.waits).get(run_id).cloned().unwrap_or_default())
+    }
+
+    async fn set_waiting(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        waiting: &[WaitingOn],
+    ) -> StoreResult<()> {
+        self.holders.check(run_id, epoch)?;
+        lock(&self.waits).entry(run_id.clone()).or_default().waiting = waiting.to_vec();
+        Ok(())
     }
 }
 

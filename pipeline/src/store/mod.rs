@@ -16,6 +16,7 @@ mod spec;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod traits;
+mod waits;
 
 pub use epoch::Epoch;
 pub use error::{StoreError, StoreResult};
@@ -33,6 +34,7 @@ pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};
 pub use traits::{AuditLog, Checkpointer, OutputFilter, Resumed, Truncated};
+pub use waits::{RunWaits, SignalRecord, SignalSent, WaitingOn};
 
 /// How hard a store on disk works to make each record survive a crash.
 ///

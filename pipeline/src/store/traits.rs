@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use super::epoch::Epoch;
 use super::error::{StoreError, StoreResult};
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
+use super::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn};
 use crate::run_id::RunId;
 
 /// A run taken for writing by [`Checkpointer::resume_run`]: what it holds so far, and the epoch
@@ -136,6 +137,36 @@ pub trait Checkpointer: Send + Sync {
     /// `create_run` or `resume_run`; a release by a holder whose epoch is no longer current
     /// releases nothing.
     fn release_run(&self, run_id: &RunId, epoch: Epoch);
+
+    /// Stores a signal for a wait of run `run_id`, durably, by anyone (no epoch: the sender
+    /// does not hold the run). A wait takes one signal: the same key and payload again is
+    /// [`SignalSent::Duplicate`], anything else for that wait [`StoreError::SignalConflict`].
+    /// [`StoreError::UnknownRun`] when the run does not exist. The default keeps none.
+    async fn send_signal(&self, run_id: &RunId, signal: &SignalRecord) -> StoreResult<SignalSent> {
+        let _ = (run_id, signal);
+        Err(StoreError::SignalsUnsupported)
+    }
+
+    /// The run's signals and what it waits on. The default: none.
+    async fn waits(&self, run_id: &RunId) -> StoreResult<RunWaits> {
+        let _ = run_id;
+        Ok(RunWaits::default())
+    }
+
+    /// Replaces what the run waits on, written by the holder of `epoch` when the run suspends
+    /// (and with an empty list when it goes on).
+    async fn set_waiting(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        waiting: &[WaitingOn],
+    ) -> StoreResult<()> {
+        let _ = (run_id, epoch);
+        match waiting.is_empty() {
+            true => Ok(()),
+            false => Err(StoreError::SignalsUnsupported),
+        }
+    }
 }
 
 /// Records every node attempt (completed or failed) with its inputs, output or error, and timing.
@@ -204,6 +235,20 @@ impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
     }
     fn release_run(&self, run_id: &RunId, epoch: Epoch) {
         (**self).release_run(run_id, epoch)
+    }
+    async fn send_signal(&self, run_id: &RunId, signal: &SignalRecord) -> StoreResult<SignalSent> {
+        (**self).send_signal(run_id, signal).await
+    }
+    async fn waits(&self, run_id: &RunId) -> StoreResult<RunWaits> {
+        (**self).waits(run_id).await
+    }
+    async fn set_waiting(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        waiting: &[WaitingOn],
+    ) -> StoreResult<()> {
+        (**self).set_waiting(run_id, epoch, waiting).await
     }
 }
 

@@ -8,12 +8,14 @@ use async_trait::async_trait;
 use super::decode::{CHECKPOINT, Decoded};
 use super::log::{Repair, RunFiles, StoreStats};
 use super::stream;
+use super::waits;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::StoreResult;
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
 use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn};
 use crate::store::{Durability, Recovery};
 
 /// A [`Checkpointer`] that keeps one file per run, `<dir>/<run id>.ckpt`, appending one framed
@@ -136,5 +138,25 @@ impl Checkpointer for FileCheckpointer {
 
     fn release_run(&self, run_id: &RunId, epoch: Epoch) {
         self.files.close(run_id, epoch);
+    }
+
+    async fn send_signal(&self, run_id: &RunId, signal: &SignalRecord) -> StoreResult<SignalSent> {
+        let (files, run_id, signal) = (Arc::clone(&self.files), run_id.clone(), signal.clone());
+        blocking(move || waits::send(&files, &run_id, &signal)).await
+    }
+
+    async fn waits(&self, run_id: &RunId) -> StoreResult<RunWaits> {
+        let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
+        blocking(move || waits::read(&files, &run_id)).await
+    }
+
+    async fn set_waiting(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        waiting: &[WaitingOn],
+    ) -> StoreResult<()> {
+        let (files, run_id, waiting) = (Arc::clone(&self.files), run_id.clone(), waiting.to_vec());
+        blocking(move || waits::set_waiting(&files, &run_id, epoch, &waiting)).await
     }
 }

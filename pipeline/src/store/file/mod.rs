@@ -6,6 +6,7 @@ mod checkpointer;
 mod decode;
 mod log;
 mod stream;
+mod waits;
 
 pub use audit::FileAuditLog;
 pub use checkpointer::FileCheckpointer;

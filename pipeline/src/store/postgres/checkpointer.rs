@@ -16,6 +16,7 @@ use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::records::{Checkpoint, Completion, NodeRecord, RunHeader};
 use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn};
 
 const RECORDS: &str = "pipeline_node_records";
 
@@ -326,5 +327,22 @@ impl Checkpointer for PostgresStore {
 
     fn release_run(&self, run_id: &RunId, epoch: Epoch) {
         self.inner.locks.release(Kind::Checkpoint, run_id, epoch);
+    }
+
+    async fn send_signal(&self, run_id: &RunId, signal: &SignalRecord) -> StoreResult<SignalSent> {
+        self.store_signal(run_id, signal).await
+    }
+
+    async fn waits(&self, run_id: &RunId) -> StoreResult<RunWaits> {
+        self.read_waits(run_id).await
+    }
+
+    async fn set_waiting(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        waiting: &[WaitingOn],
+    ) -> StoreResult<()> {
+        self.store_waiting(run_id, epoch, waiting).await
     }
 }

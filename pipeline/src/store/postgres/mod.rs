@@ -11,6 +11,7 @@ mod checkpointer;
 mod driver;
 mod locks;
 mod schema;
+mod waits;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -29,10 +29,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "items",
         sql: include_str!("migrations/0003_items.sql"),
     },
+    Migration {
+        version: 4,
+        name: "waits",
+        sql: include_str!("migrations/0004_waits.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
 

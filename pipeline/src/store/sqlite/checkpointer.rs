@@ -8,6 +8,7 @@ use rusqlite::params;
 
 use super::audit::SqliteAuditLog;
 use super::database::{Database, Kind};
+use super::waits;
 use crate::run_id::RunId;
 use crate::store::Durability;
 use crate::store::epoch::Epoch;
@@ -15,6 +16,7 @@ use crate::store::error::{StoreError, StoreResult};
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
 use crate::store::traits::{Checkpointer, Resumed};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn};
 
 /// A [`Checkpointer`] in one SQLite database file (WAL mode; each record its own transaction).
 ///
@@ -126,5 +128,25 @@ impl Checkpointer for SqliteCheckpointer {
 
     fn release_run(&self, run_id: &RunId, epoch: Epoch) {
         self.db.release(Kind::Checkpoint, run_id, epoch);
+    }
+
+    async fn send_signal(&self, run_id: &RunId, signal: &SignalRecord) -> StoreResult<SignalSent> {
+        let (db, run_id, signal) = (Arc::clone(&self.db), run_id.clone(), signal.clone());
+        blocking(move || waits::send(&db, &run_id, &signal)).await
+    }
+
+    async fn waits(&self, run_id: &RunId) -> StoreResult<RunWaits> {
+        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
+        blocking(move || waits::load(&db, &run_id)).await
+    }
+
+    async fn set_waiting(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        waiting: &[WaitingOn],
+    ) -> StoreResult<()> {
+        let (db, run_id, waiting) = (Arc::clone(&self.db), run_id.clone(), waiting.to_vec());
+        blocking(move || waits::set_waiting(&db, &run_id, epoch, &waiting)).await
     }
 }

@@ -45,6 +45,10 @@ const SCHEMA: &str = "
     );
     CREATE INDEX IF NOT EXISTS audit_entries_by_run ON audit_entries (run_id, seq);
     CREATE TABLE IF NOT EXISTS run_summaries (run_id TEXT PRIMARY KEY, summary TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS run_waits (
+        run_id TEXT PRIMARY KEY REFERENCES runs (run_id),
+        waits TEXT NOT NULL
+    );
 ";
 
 /// Which store of the database a run lock belongs to.
@@ -185,6 +189,14 @@ impl Database {
             .optional()
             .map(|epoch| epoch.map(|e| Epoch::new(e.max(0) as u64)))
             .map_err(sql_error("write to", &self.path))
+    }
+
+    /// Runs `work` on the connection (for work of its own, like a transaction).
+    pub fn with_connection<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        work(&mut lock(&self.connection))
     }
 
     /// The run's current epoch, for the message of a refused write.

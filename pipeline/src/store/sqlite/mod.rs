@@ -5,6 +5,7 @@
 mod audit;
 mod checkpointer;
 mod database;
+mod waits;
 
 pub use audit::SqliteAuditLog;
 pub use checkpointer::SqliteCheckpointer;

@@ -1,0 +1,93 @@
+//! A run's waits in a directory store: `<run id>.waits`, a JSON [`RunWaits`] replaced
+//! atomically (and fsynced: a signal comes from outside and is kept before anything else), each
+//! change made under the OS lock of `<run id>.waits.lock`, so senders in several processes and
+//! the run's holder never lose each other's changes.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::log::RunFiles;
+use crate::run_id::RunId;
+use crate::store::epoch::Epoch;
+use crate::store::error::{StoreError, StoreResult};
+use crate::store::fs::{io_error, private_options, replace_atomically};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn, accept};
+
+fn waits_path(files: &RunFiles, run_id: &RunId) -> PathBuf {
+    files.dir.join(format!("{run_id}.waits"))
+}
+
+/// The run's waits as stored; none when the file does not exist.
+pub(super) fn read(files: &RunFiles, run_id: &RunId) -> StoreResult<RunWaits> {
+    read_at(&waits_path(files, run_id))
+}
+
+fn read_at(path: &Path) -> StoreResult<RunWaits> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RunWaits::default()),
+        Err(e) => return Err(io_error("read", path)(e)),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+        path: path.to_owned(),
+        offset: 0,
+        reason: format!("undecodable waits file: {e}"),
+    })
+}
+
+/// Changes the run's waits with `change` under their lock, and writes them back if it says so.
+fn change<T>(
+    files: &RunFiles,
+    run_id: &RunId,
+    change: impl FnOnce(&mut RunWaits) -> StoreResult<(T, bool)>,
+) -> StoreResult<T> {
+    let path = waits_path(files, run_id);
+    let lock_path = files.dir.join(format!("{run_id}.waits.lock"));
+    let lock: File = private_options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(io_error("open", &lock_path))?;
+    lock.lock().map_err(io_error("lock", &lock_path))?;
+    let mut waits = read_at(&path)?;
+    let (answer, write) = change(&mut waits)?;
+    if write {
+        let bytes = serde_json::to_vec(&waits).map_err(StoreError::Encode)?;
+        replace_atomically(&path, &bytes, true)?;
+    }
+    Ok(answer)
+}
+
+/// Stores `signal` for run `run_id` (see [`Checkpointer::send_signal`](crate::store::Checkpointer::send_signal)).
+pub(super) fn send(
+    files: &RunFiles,
+    run_id: &RunId,
+    signal: &SignalRecord,
+) -> StoreResult<SignalSent> {
+    if !files.path(run_id).exists() {
+        return Err(StoreError::UnknownRun(run_id.clone()));
+    }
+    change(files, run_id, |waits| {
+        let sent = accept(run_id, &waits.signals, signal)?;
+        if sent == SignalSent::Stored {
+            waits.signals.push(signal.clone());
+        }
+        Ok((sent, sent == SignalSent::Stored))
+    })
+}
+
+/// Replaces what the run waits on, for the holder of `epoch`.
+pub(super) fn set_waiting(
+    files: &RunFiles,
+    run_id: &RunId,
+    epoch: Epoch,
+    waiting: &[WaitingOn],
+) -> StoreResult<()> {
+    files.check(run_id, epoch)?;
+    change(files, run_id, |waits| {
+        let changed = waits.waiting != waiting;
+        waits.waiting = waiting.to_vec();
+        Ok(((), changed))
+    })
+}

@@ -1,0 +1,122 @@
+//! A run's waits in PostgreSQL: one row per run in `pipeline_run_waits` holding its
+//! [`RunWaits`] as JSON, changed in a transaction that holds an advisory lock on the run's
+//! waits, so concurrent senders and the run's holder never lose each other's changes.
+
+use super::PostgresStore;
+use crate::run_id::RunId;
+use crate::store::epoch::Epoch;
+use crate::store::error::{StoreError, StoreResult};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn, accept};
+
+const TABLE: &str = "pipeline_run_waits";
+
+impl PostgresStore {
+    /// The run's waits; none while nothing was sent.
+    pub(super) async fn read_waits(&self, run_id: &RunId) -> StoreResult<RunWaits> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT waits FROM pipeline_run_waits WHERE run_id = $1",
+                &[&run_id.as_str()],
+            )
+            .await
+            .map_err(self.error("read"))?;
+        match row {
+            Some(row) => self.decode_waits(row.get(0)),
+            None => Ok(RunWaits::default()),
+        }
+    }
+
+    fn decode_waits(&self, bytes: Vec<u8>) -> StoreResult<RunWaits> {
+        serde_json::from_slice(&bytes).map_err(|e| self.corrupt(TABLE, 0, "run waits", e))
+    }
+
+    /// Changes the run's waits with `change` in one transaction; with `epoch`, only while the
+    /// run is at that epoch.
+    async fn change_waits<T>(
+        &self,
+        run_id: &RunId,
+        epoch: Option<Epoch>,
+        change: impl FnOnce(&mut RunWaits) -> StoreResult<(T, bool)>,
+    ) -> StoreResult<T> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(self.error("write to"))?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('pipeline waits ' || $1, 0))",
+            &[&run_id.as_str()],
+        )
+        .await
+        .map_err(self.error("lock"))?;
+        let run = tx
+            .query_opt(
+                "SELECT epoch FROM pipeline_runs WHERE run_id = $1",
+                &[&run_id.as_str()],
+            )
+            .await
+            .map_err(self.error("read"))?;
+        let Some(run) = run else {
+            return Err(StoreError::UnknownRun(run_id.clone()));
+        };
+        let current = Epoch::new(run.get::<_, i64>(0).max(0) as u64);
+        if let Some(epoch) = epoch.filter(|&e| e != current) {
+            return Err(StoreError::Fenced {
+                run_id: run_id.clone(),
+                epoch,
+                current: Some(current),
+            });
+        }
+        let row = tx
+            .query_opt(
+                "SELECT waits FROM pipeline_run_waits WHERE run_id = $1",
+                &[&run_id.as_str()],
+            )
+            .await
+            .map_err(self.error("read"))?;
+        let mut waits = match row {
+            Some(row) => self.decode_waits(row.get(0))?,
+            None => RunWaits::default(),
+        };
+        let (answer, write) = change(&mut waits)?;
+        if write {
+            let bytes = serde_json::to_vec(&waits).map_err(StoreError::Encode)?;
+            tx.execute(
+                "INSERT INTO pipeline_run_waits (run_id, waits) VALUES ($1, $2) \
+                 ON CONFLICT (run_id) DO UPDATE SET waits = excluded.waits",
+                &[&run_id.as_str(), &bytes],
+            )
+            .await
+            .map_err(self.error("write to"))?;
+        }
+        tx.commit().await.map_err(self.error("write to"))?;
+        Ok(answer)
+    }
+
+    pub(super) async fn store_signal(
+        &self,
+        run_id: &RunId,
+        signal: &SignalRecord,
+    ) -> StoreResult<SignalSent> {
+        self.change_waits(run_id, None, |waits| {
+            let sent = accept(run_id, &waits.signals, signal)?;
+            if sent == SignalSent::Stored {
+                waits.signals.push(signal.clone());
+            }
+            Ok((sent, sent == SignalSent::Stored))
+        })
+        .await
+    }
+
+    pub(super) async fn store_waiting(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        waiting: &[WaitingOn],
+    ) -> StoreResult<()> {
+        self.change_waits(run_id, Some(epoch), |waits| {
+            let changed = waits.waiting != waiting;
+            waits.waiting = waiting.to_vec();
+            Ok(((), changed))
+        })
+        .await
+    }
+}
