@@ -21,16 +21,19 @@ pub enum PipelineError {
          configure one with `.fleet(PostgresStore::open(url)?)`"
     )]
     NoFleet(RunId),
-    /// The pipeline has a node a worker fleet cannot run yet: one mapped over a list (`each`).
+    /// The pipeline has a node a worker fleet cannot run yet: one mapped over a list (`each`),
+    /// or a wait.
     #[error(
-        "run `{run_id}`: node `{node}` is mapped over a list (`each`), which a worker fleet does \
-         not run yet; run this pipeline in one process with `run` and `resume`"
+        "run `{run_id}`: node `{node}` is {what}, which a worker fleet does not run yet; run this \
+         pipeline in one process with `run` and `resume`"
     )]
     FleetUnsupported {
         /// The run.
         run_id: RunId,
         /// The first node the fleet cannot run.
         node: String,
+        /// What the node is.
+        what: &'static str,
     },
     /// The checkpointer has no run with this id.
     #[error("unknown run `{0}`: the checkpointer has no run with this id")]
@@ -83,6 +86,29 @@ pub enum PipelineError {
         #[source]
         source: serde_json::Error,
     },
+    /// A signal names no wait of the pipeline.
+    #[error("run `{run_id}`: the pipeline has no wait named `{wait}`; its waits: {}", waits_text(.waits))]
+    UnknownWait {
+        /// The run.
+        run_id: RunId,
+        /// The name the signal gave.
+        wait: String,
+        /// The pipeline's waits.
+        waits: Vec<String>,
+    },
+    /// A signal's payload is not a value of its wait's type.
+    #[error("run `{run_id}`: the signal for `{wait}` is not a `{type_name}`: {source}")]
+    BadSignal {
+        /// The run.
+        run_id: RunId,
+        /// The wait.
+        wait: String,
+        /// The wait's payload type.
+        type_name: &'static str,
+        /// Why the payload does not decode.
+        #[source]
+        source: serde_json::Error,
+    },
     /// Inputs given as JSON do not match the pipeline's inputs.
     #[error("invalid inputs for pipeline `{pipeline}`: {source}")]
     InvalidInputs {
@@ -123,10 +149,22 @@ impl PipelineError {
         match source {
             StoreError::RunExists(id) => PipelineError::RunExists(id),
             StoreError::Locked(id) => PipelineError::RunLocked(id),
+            StoreError::UnknownRun(id) => PipelineError::UnknownRun(id),
             source => PipelineError::Store {
                 run_id: run_id.clone(),
                 source,
             },
         }
+    }
+}
+
+fn waits_text(waits: &[String]) -> String {
+    match waits.is_empty() {
+        true => "none".to_owned(),
+        false => waits
+            .iter()
+            .map(|w| format!("`{w}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }

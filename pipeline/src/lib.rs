@@ -110,7 +110,7 @@ pub mod __private {
 
 pub use data::{Data, Json, RoundTrip};
 pub use definition::{FromCheckpoint, Pipeline};
-pub use engine::{CancelHandle, PipelineEngine};
+pub use engine::{CancelHandle, PipelineEngine, Signal, SignalOutcome};
 pub use error::PipelineError;
 pub use event::EventHandler;
 pub use graph::{Graph, GraphBuilder, GraphError, Handle};
@@ -120,7 +120,7 @@ pub use node::{
 pub use pipeline_macros::{node, pipeline};
 pub use result::{
     ItemFailure, NodeFailure, NodeIdIter, NodeList, NodeStatus, NodeStatusIter, NodeStatuses,
-    PersistenceWarning, PipelineResult, RunStatus, WarningSource,
+    PersistenceWarning, PipelineResult, RunStatus, WaitingOn, WarningSource,
 };
 pub use run_id::{InvalidRunId, MAX_RUN_ID_LEN, RunId};
 pub use store::{

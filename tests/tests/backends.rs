@@ -332,6 +332,45 @@ async fn a_partial_map_resumes_from_a_reopened_store(backend: &dyn Backend) {
     );
 }
 
+/// x -> a -> go (a signal wait, a `u64`) -> sum of a and the payload.
+fn waiting_graph() -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new("backend_suite_wait");
+    let x = g.input("x", |x: &u64| *x);
+    let a = g
+        .node("a")
+        .run(x, |x, _| async move { Ok::<_, std::io::Error>(x + 1) });
+    let go = g.node("go").signal::<u64, _>(a);
+    let sum = g.node("sum").run((a, go), |(a, go), _| async move {
+        Ok::<_, std::io::Error>(a + go)
+    });
+    g.build(sum).unwrap()
+}
+
+async fn a_waiting_run_is_continued_by_a_signal_through_another_handle(backend: &dyn Backend) {
+    let engine = || {
+        let (checkpointer, audit) = backend.open();
+        PipelineEngine::new(waiting_graph())
+            .checkpointer(checkpointer)
+            .audit_log(audit)
+    };
+    let waiting = engine().run(1).await.unwrap();
+    assert_eq!(waiting.status, RunStatus::Waiting);
+    let sent = engine()
+        .signal(&waiting.run_id, Signal::new("go", &40u64).unwrap())
+        .await
+        .unwrap();
+    let run = sent.run.expect("the signal continued the waiting run");
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.output, Some(42));
+    assert_eq!(run.restored, ["a"]);
+    let again = engine()
+        .signal(&waiting.run_id, Signal::new("go", &40u64).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(again.sent, pipeline::store::SignalSent::Duplicate);
+    assert!(again.run.is_none(), "a completed run waits on nothing");
+}
+
 async fn summaries_say_how_each_run_stands(backend: &dyn Backend) {
     let down = Arc::new(AtomicBool::new(true));
     let failed = engine(backend, down.clone()).run(1).await.unwrap();
@@ -791,6 +830,11 @@ macro_rules! suite {
                 async fn a_failed_run_resumes_from_a_reopened_store() {
                     let Some(backend) = super::$backend() else { return };
                     super::a_failed_run_resumes_from_a_reopened_store(&backend).await;
+                }
+                #[tokio::test]
+                async fn a_waiting_run_is_continued_by_a_signal_through_another_handle() {
+                    let Some(backend) = super::$backend() else { return };
+                    super::a_waiting_run_is_continued_by_a_signal_through_another_handle(&backend).await;
                 }
                 #[tokio::test]
                 async fn a_partial_map_resumes_from_a_reopened_store() {

@@ -35,10 +35,19 @@ impl<P: Pipeline> PipelineEngine<P> {
             .fleet
             .as_ref()
             .ok_or_else(|| PipelineError::NoFleet(run_id.clone()))?;
-        match self.graph.inner.nodes.iter().find(|n| n.map.is_some()) {
-            Some(node) => Err(PipelineError::FleetUnsupported {
+        let unsupported = self.graph.inner.nodes.iter().find_map(|n| {
+            let what = match (&n.map, &n.wait) {
+                (Some(_), _) => "mapped over a list (`each`)",
+                (_, Some(_)) => "a wait for a signal",
+                _ => return None,
+            };
+            Some((n, what))
+        });
+        match unsupported {
+            Some((node, what)) => Err(PipelineError::FleetUnsupported {
                 run_id: run_id.clone(),
                 node: node.id.as_ref().to_owned(),
+                what,
             }),
             None => Ok(store),
         }
@@ -179,6 +188,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             restored: NodeList::new(names.clone(), Vec::new()),
             executed: NodeList::new(names, executed),
             warnings: Vec::new(),
+            waiting: Vec::new(),
         }))
     }
 

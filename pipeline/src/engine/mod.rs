@@ -3,6 +3,7 @@
 //! node's life each have their own module.
 
 mod args;
+mod attempt;
 pub(crate) mod call;
 mod cancel;
 #[cfg(feature = "postgres")]
@@ -12,6 +13,7 @@ mod lifecycle;
 pub(crate) mod node_task;
 mod restore;
 mod scheduler;
+mod signal;
 mod tasks;
 
 use std::sync::Arc;
@@ -23,6 +25,7 @@ pub(crate) use args::Values;
 pub use cancel::CancelHandle;
 #[cfg(feature = "postgres")]
 pub(crate) use lifecycle::now_ms;
+pub use signal::{Signal, SignalOutcome};
 
 use crate::data::{RoundTrip, to_json};
 use crate::definition::{FromCheckpoint, Pipeline};
@@ -246,6 +249,10 @@ impl<P: Pipeline> PipelineEngine<P> {
         inputs: P::Inputs,
         cancel: Option<CancelHandle>,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
+        // A wait suspends the run into its checkpoint: without one, nothing could continue it.
+        if self.checkpointer.is_none() && self.graph.inner.nodes.iter().any(|n| n.wait.is_some()) {
+            return Err(PipelineError::NoCheckpointer(run_id));
+        }
         let started_at_ms = lifecycle::now_ms();
         let mut shared = self.shared(run_id.clone(), started_at_ms);
         let mut warnings = Vec::new();
@@ -369,7 +376,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         result.warnings.extend(summary_warnings);
         result.warnings.extend(events.take_panics());
         drop(lease); // after the run, and also when this future is dropped mid-run
-        Ok(result)
+        self.continue_if_signalled(result).await
     }
 
     fn shared(&self, run_id: RunId, started_at_ms: u64) -> RunShared {

@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::FutureExt;
+use futures_util::future::Either;
 
 use super::args::Values;
+use super::attempt::{Attempt, Encoded, Ended};
 use super::call::{call, gate};
 use super::guard::{caught, caught_sync};
 use super::lifecycle::{RunShared, now_ms};
@@ -44,23 +46,6 @@ pub(crate) struct Report {
     pub item: Option<MapItem>,
 }
 
-/// A node's output as the stores hold it.
-#[derive(Default)]
-struct Encoded {
-    json: Option<Json>,
-    /// Whether the JSON reads back as the same value, so it may be checkpointed.
-    checkpoint: bool,
-}
-
-impl Encoded {
-    fn new(json: Json, checkpoint: bool) -> Self {
-        Encoded {
-            json: Some(json),
-            checkpoint,
-        }
-    }
-}
-
 /// An attempt's arguments as its audit entries record them: copies, and references to values a
 /// store already holds.
 #[derive(Default)]
@@ -77,29 +62,9 @@ pub(crate) struct NodeJob<'a> {
     /// For a mapped node, the item to run; `None` runs the node whole (for a mapped node: its
     /// gate, and a map over an empty list).
     pub item: Option<MapItem>,
-}
-
-struct Attempt {
-    number: u32,
-    started_at_ms: u64,
-    /// `None` when nothing records how long the attempt took (no store, no event handler).
-    clock: Option<Instant>,
-}
-
-/// When an attempt's own work ended, before anything was persisted.
-#[derive(Clone, Copy)]
-struct Ended {
-    finished_at_ms: u64,
-    duration: Duration,
-}
-
-impl Attempt {
-    fn end(&self, wall_clock: bool) -> Ended {
-        Ended {
-            finished_at_ms: if wall_clock { now_ms() } else { 0 },
-            duration: self.clock.map_or(Duration::ZERO, |clock| clock.elapsed()),
-        }
-    }
+    /// For a wait, what it completes with (its signal's payload) or why it fails; its gate was
+    /// checked when it began.
+    pub given: Option<Result<Value, String>>,
 }
 
 /// A node's life: gate, attempts, persistence. Not an `async fn`: its arguments are moved into
@@ -180,9 +145,9 @@ impl<'a> NodeTask<'a> {
 
     /// The node's gate; an item's map was let through it before its items started.
     fn gate(&self) -> Result<bool, String> {
-        match self.job.item {
-            Some(_) => Ok(true),
-            None => gate(self.node, &self.job.gate_args),
+        match (self.job.item, &self.job.given) {
+            (None, None) => gate(self.node, &self.job.gate_args),
+            _ => Ok(true),
         }
     }
 
@@ -260,13 +225,21 @@ impl<'a> NodeTask<'a> {
     }
 
     fn call(&self, attempt: u32) -> impl Future<Output = Result<Value, NodeError>> + 'static {
+        let given = self
+            .job
+            .given
+            .clone()
+            .map(|given| given.map_err(NodeError::from));
         let ctx = NodeContext {
             run_id: self.shared.run_id.clone(),
             node_id: Arc::clone(&self.node.id),
             attempt,
             item: self.job.item,
         };
-        call(self.node, &self.job.args, ctx)
+        match given {
+            Some(given) => Either::Left(std::future::ready(given)),
+            None => Either::Right(call(self.node, &self.job.args, ctx)),
+        }
     }
 
     /// The output as the stores will hold it, when any store is configured: its JSON, and whether

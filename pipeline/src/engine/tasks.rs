@@ -227,6 +227,7 @@ pub(crate) async fn run_batch<I, O>(
             gate_args: Values::Slice(&values[started.gate]),
             inputs: started.inputs,
             item: started.item,
+            given: None,
         };
         let (index, node) = (started.index, &graph.nodes[started.index as usize]);
         traced(

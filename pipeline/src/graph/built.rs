@@ -42,6 +42,13 @@ pub(crate) struct GateDef {
     pub pred: GateFn,
 }
 
+/// What a wait waits for (see `NodeBuilder::signal`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WaitDef {
+    /// A signal whose payload is the binding's output.
+    Signal,
+}
+
 pub(crate) struct NodeDef {
     pub id: Arc<str>,
     pub kind: Arc<str>,
@@ -51,6 +58,8 @@ pub(crate) struct NodeDef {
     pub codec: Codec,
     /// How the node runs per item, when it is mapped over a list (`each`).
     pub map: Option<MapDef>,
+    /// What the node waits for, when it is a wait.
+    pub wait: Option<WaitDef>,
 }
 
 /// A list per node, all in one flat list (no allocation per node): node `i`'s items are

@@ -35,6 +35,7 @@ pub(crate) mod node_fn;
 mod render;
 mod signature;
 mod tuples;
+pub(crate) mod wait;
 
 pub use builder::GraphBuilder;
 pub use built::Graph;

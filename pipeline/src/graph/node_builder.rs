@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::builder::GraphBuilder;
-use super::built::{GateDef, NodeDef, RunFn};
+use super::built::{GateDef, NodeDef, RunFn, WaitDef};
 use super::deps::{Deps, Handle};
 use super::map::MapDef;
 use super::node_fn::{blocking, run_fn};
+
 use crate::data::{Codec, Data};
 use crate::node::{Backoff, NodeContext, NodeError, NodeOptions, OnError};
 
@@ -44,8 +45,8 @@ impl<I: Data> GraphBuilder<I> {
 pub struct NodeBuilder<'g, I> {
     pub(super) builder: &'g mut GraphBuilder<I>,
     pub(super) id: Arc<str>,
-    kind: Option<Arc<str>>,
-    options: NodeOptions,
+    pub(super) kind: Option<Arc<str>>,
+    pub(super) options: NodeOptions,
     gate: Option<GateDef>,
 }
 
@@ -169,6 +170,12 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
         self.push(run, codec, None)
     }
 
+    /// Adds a wait, whose argument slots (the nodes it comes after) were pushed; `codec` is its
+    /// payload's.
+    pub(crate) fn add_wait<T>(self, wait: WaitDef, codec: Codec) -> Handle<T> {
+        self.push_def(whole_run_fn(), codec, None, Some(wait))
+    }
+
     /// Adds a node mapped over a list, whose argument slots were pushed; `codec` is the codec of
     /// its whole output (the `Vec`).
     pub(crate) fn add_map<T>(self, map: MapDef, codec: Codec) -> Handle<T> {
@@ -176,6 +183,16 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
     }
 
     fn push<T>(self, run: RunFn, codec: Codec, map: Option<MapDef>) -> Handle<T> {
+        self.push_def(run, codec, map, None)
+    }
+
+    fn push_def<T>(
+        self,
+        run: RunFn,
+        codec: Codec,
+        map: Option<MapDef>,
+        wait: Option<WaitDef>,
+    ) -> Handle<T> {
         self.builder.push_node(NodeDef {
             kind: self.kind.unwrap_or_else(|| Arc::clone(&self.id)),
             id: self.id,
@@ -184,6 +201,7 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
             run,
             codec,
             map,
+            wait,
         })
     }
 
@@ -194,11 +212,12 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
     }
 }
 
-/// The whole-node body of a mapped node, which the engine never calls (it calls each item's).
+/// The body of a node that runs no code of its own (a mapped node, which runs its items', or a
+/// wait), which the engine never calls.
 fn whole_run_fn() -> RunFn {
     Arc::new(|_, _| {
         Box::pin(std::future::ready(Err(
-            "internal error: a mapped node was called whole".into(),
+            "internal error: a mapped node or a wait was called as a node".into(),
         )))
     })
 }

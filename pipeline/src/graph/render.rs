@@ -57,6 +57,7 @@ fn colours(status: NodeStatus) -> (&'static str, &'static str) {
         NodeStatus::Failed => ("#ffe3e3", "#c92a2a"),
         NodeStatus::Skipped => ("#f1f3f5", "#868e96"),
         NodeStatus::NotRun => ("#ffffff", "#adb5bd"),
+        NodeStatus::Waiting => ("#fff3bf", "#e67700"),
     }
 }
 
@@ -66,6 +67,7 @@ fn class_name(status: NodeStatus) -> &'static str {
         NodeStatus::Failed => "failed",
         NodeStatus::Skipped => "skipped",
         NodeStatus::NotRun => "not_run",
+        NodeStatus::Waiting => "waiting",
     }
 }
 
@@ -209,6 +211,7 @@ impl GraphSignature {
                 NodeStatus::Failed,
                 NodeStatus::Skipped,
                 NodeStatus::NotRun,
+                NodeStatus::Waiting,
             ] {
                 let members: Vec<&str> = self
                     .nodes

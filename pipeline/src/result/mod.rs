@@ -5,6 +5,8 @@ mod nodes;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::run_id::RunId;
 pub(crate) use nodes::NodeNames;
 pub use nodes::{NodeIdIter, NodeList, NodeStatusIter, NodeStatuses};
@@ -22,6 +24,9 @@ pub enum RunStatus {
     /// Another engine took the run over (it resumed the run after this one lost it), so a store
     /// refused this engine's writes and it stopped scheduling. The new owner's run is the run.
     TakenOver,
+    /// Nothing can progress but waits for signals ([`PipelineResult::waiting`] lists them): the
+    /// run holds nothing, and a signal continues it.
+    Waiting,
 }
 
 /// How one node ended in a run.
@@ -37,6 +42,8 @@ pub enum NodeStatus {
     Skipped,
     /// The node was never reached: the run stopped (fail-fast) or was cancelled first.
     NotRun,
+    /// A wait that began and has not received its signal yet.
+    Waiting,
 }
 
 impl fmt::Display for NodeStatus {
@@ -46,6 +53,7 @@ impl fmt::Display for NodeStatus {
             NodeStatus::Failed => "failed",
             NodeStatus::Skipped => "skipped",
             NodeStatus::NotRun => "not run",
+            NodeStatus::Waiting => "waiting",
         })
     }
 }
@@ -57,6 +65,7 @@ impl fmt::Display for RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
             RunStatus::TakenOver => "taken over",
+            RunStatus::Waiting => "waiting",
         })
     }
 }
@@ -111,6 +120,18 @@ impl fmt::Display for PersistenceWarning {
             ),
         }
     }
+}
+
+/// A wait a suspended run waits on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingOn {
+    /// The wait binding.
+    pub wait: String,
+    /// When the wait began, in milliseconds since the Unix epoch.
+    pub began_at_ms: u64,
+    /// When the wait times out, if it has a timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
 }
 
 /// Why a node failed.
@@ -178,6 +199,8 @@ pub struct PipelineResult<O> {
     pub executed: NodeList,
     /// Checkpoint and audit writes that failed.
     pub warnings: Vec<PersistenceWarning>,
+    /// The waits the run waits on, when it ended [`RunStatus::Waiting`].
+    pub waiting: Vec<WaitingOn>,
 }
 
 impl<O> PipelineResult<O> {
@@ -192,6 +215,7 @@ impl<O> PipelineResult<O> {
             restored: self.restored,
             executed: self.executed,
             warnings: self.warnings,
+            waiting: self.waiting,
         }
     }
 

@@ -21,9 +21,10 @@ use super::epoch::Epoch;
 use super::error::StoreError;
 use super::records::{AuditEntry, AuditStatus, FORMAT_VERSION, NodeRecord, RunHeader};
 use super::traits::{AuditLog, Checkpointer};
-use super::waits::{SignalRecord, SignalSent, WaitingOn};
+use super::waits::{SignalRecord, SignalSent};
 use crate::graph::GraphSignature;
 use crate::node::MapItem;
+use crate::result::WaitingOn;
 use crate::run_id::RunId;
 
 /// A rule of the store protocol that a store broke.

@@ -11,7 +11,8 @@ use super::error::{StoreError, StoreResult};
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
 use super::shared::{Holders, lock};
 use super::traits::{AuditLog, Checkpointer, Resumed};
-use super::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn, accept};
+use super::waits::{RunWaits, SignalRecord, SignalSent, accept};
+use crate::result::WaitingOn;
 use crate::run_id::RunId;
 
 /// A [`Checkpointer`] in memory. Clones share the same runs.

@@ -34,7 +34,7 @@ pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};
 pub use traits::{AuditLog, Checkpointer, OutputFilter, Resumed, Truncated};
-pub use waits::{RunWaits, SignalRecord, SignalSent, WaitingOn};
+pub use waits::{RunWaits, SignalRecord, SignalSent};
 
 /// How hard a store on disk works to make each record survive a crash.
 ///

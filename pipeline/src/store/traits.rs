@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use super::epoch::Epoch;
 use super::error::{StoreError, StoreResult};
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
-use super::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn};
+use super::waits::{RunWaits, SignalRecord, SignalSent};
+use crate::result::WaitingOn;
 use crate::run_id::RunId;
 
 /// A run taken for writing by [`Checkpointer::resume_run`]: what it holds so far, and the epoch

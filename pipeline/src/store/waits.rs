@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{StoreError, StoreResult};
 use crate::data::Json;
+use crate::result::WaitingOn;
 use crate::run_id::RunId;
 
 /// A signal sent to a wait of a run: stored first, then consumed when the wait begins (at once,
@@ -29,18 +30,6 @@ pub enum SignalSent {
     Stored,
     /// The same signal (key and payload) was stored already: nothing changed.
     Duplicate,
-}
-
-/// A wait a suspended run waits on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WaitingOn {
-    /// The wait binding.
-    pub wait: String,
-    /// When the wait began, in milliseconds since the Unix epoch.
-    pub began_at_ms: u64,
-    /// When the wait times out, if it has a timeout.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline_ms: Option<u64>,
 }
 
 /// What a store keeps of a run's waits.

@@ -12,6 +12,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     pub(super) fn finish(self, cancelled: bool) -> PipelineResult<O> {
         let statuses = self.state.iter().map(|state| match state {
             State::Done(status) => *status,
+            State::Suspended => NodeStatus::Waiting,
             State::Waiting | State::Running => NodeStatus::NotRun,
         });
         let status = if self.taken_over {
@@ -20,6 +21,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             RunStatus::Cancelled
         } else if !self.failures.is_empty() {
             RunStatus::Failed
+        } else if !self.suspended.is_empty() {
+            RunStatus::Waiting
         } else {
             RunStatus::Completed
         };
@@ -34,6 +37,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             restored: NodeList::new(Arc::clone(&names), self.restored),
             executed: NodeList::new(names, self.executed),
             warnings: self.warnings,
+            waiting: self.suspended,
         }
     }
 

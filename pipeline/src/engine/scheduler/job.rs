@@ -29,6 +29,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             gate_args: values(node.gate.as_ref().map_or(&[], |gate| &gate.args)),
             inputs: self.audit_inputs(index, item),
             item,
+            given: None,
         }
     }
 

@@ -22,11 +22,13 @@ use crate::store::AuditDetail;
 
 impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// Node `index` has no unresolved upstream node: a mapped node is opened before its items
-    /// are handed out, any other one is ready.
+    /// are handed out, a wait begins, any other one is ready.
     pub(super) fn make_ready(&mut self, index: u32) {
-        match self.graph.nodes[index as usize].map {
-            Some(_) => self.to_open.push(index),
-            None => self.ready.push_back(index),
+        let node = &self.graph.nodes[index as usize];
+        match (&node.map, &node.wait) {
+            (Some(_), _) => self.to_open.push(index),
+            (_, Some(_)) => self.to_begin.push(index),
+            _ => self.ready.push_back(index),
         }
     }
 

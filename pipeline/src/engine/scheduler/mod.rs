@@ -7,6 +7,7 @@ mod finish;
 mod items;
 mod job;
 mod map;
+mod wait;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -23,14 +24,18 @@ use crate::data::{Json, Value};
 use crate::event::EventHandler;
 use crate::graph::{Graph, GraphInner};
 use crate::node::OnError;
+use crate::result::WaitingOn;
 use crate::result::{NodeFailure, NodeStatus, PersistenceWarning, PipelineResult};
 use crate::run_id::RunId;
 use crate::store::AuditDetail;
+use crate::store::RunWaits;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
     Waiting,
     Running,
+    /// A wait that began and has no signal yet.
+    Suspended,
     Done(NodeStatus),
 }
 
@@ -62,6 +67,14 @@ pub(crate) struct Run<I, O> {
     open: VecDeque<u32>,
     /// Items of mapped nodes restored from the checkpoint, until their maps open.
     partial: Vec<PartialMap>,
+    /// Waits that became ready, to begin before anything starts.
+    to_begin: Vec<u32>,
+    /// The waits that began and have no signal yet.
+    suspended: Vec<WaitingOn>,
+    /// Waits whose signal (or deadline) came, to complete.
+    completing: VecDeque<(u32, wait::Given)>,
+    /// The run's signals and earlier waits, as its store had them.
+    stored_waits: RunWaits,
     tasks: Tasks,
     stopped: bool,
     /// A store refused a write because another engine took the run over.
@@ -109,6 +122,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             maps: HashMap::new(),
             open: VecDeque::new(),
             partial: Vec::new(),
+            to_begin: Vec::new(),
+            suspended: Vec::new(),
+            completing: VecDeque::new(),
+            stored_waits: RunWaits::default(),
             tasks: Tasks::new(),
             stopped: false,
             taken_over: false,
@@ -134,8 +151,15 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         let name = Arc::clone(&self.graph.name);
         events.on_pipeline_start(&name, &self.shared.run_id, resumed);
         self.load_inputs(inputs);
+        let waits = self.graph.nodes.iter().any(|node| node.wait.is_some());
+        if waits {
+            self.load_waits().await;
+        }
         self.restore(restored);
         let cancelled = self.drive(cancel).await;
+        if waits && !self.taken_over {
+            self.save_waits().await;
+        }
         let result = self.finish(cancelled);
         events.on_pipeline_end(&name, &result.run_id, result.status);
         tracing::info!(status = %result.status, "run finished");
@@ -197,6 +221,11 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         };
         loop {
             self.open_maps();
+            self.begin_waits();
+            if !self.completing.is_empty() && !self.stopped {
+                self.complete_waits().await;
+                continue;
+            }
             let room = self.cap.saturating_sub(self.tasks.running());
             let startable = self.startable();
             if !self.stopped && room > 0 && startable > 0 {
@@ -225,6 +254,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 continue;
             }
             if self.tasks.running() == 0 {
+                // Nothing else can run: a signal may have arrived for a suspended wait.
+                if !self.stopped && self.refresh_waits().await {
+                    continue;
+                }
                 return false;
             }
             tokio::select! {

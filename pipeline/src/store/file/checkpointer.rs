@@ -9,13 +9,14 @@ use super::decode::{CHECKPOINT, Decoded};
 use super::log::{Repair, RunFiles, StoreStats};
 use super::stream;
 use super::waits;
+use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::StoreResult;
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
 use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
-use crate::store::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 use crate::store::{Durability, Recovery};
 
 /// A [`Checkpointer`] that keeps one file per run, `<dir>/<run id>.ckpt`, appending one framed

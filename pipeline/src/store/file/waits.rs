@@ -7,11 +7,12 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::log::RunFiles;
+use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::fs::{io_error, private_options, replace_atomically};
-use crate::store::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn, accept};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent, accept};
 
 fn waits_path(files: &RunFiles, run_id: &RunId) -> PathBuf {
     files.dir.join(format!("{run_id}.waits"))

@@ -11,12 +11,13 @@ use tokio_postgres::GenericClient;
 use super::PostgresStore;
 use super::locks::Kind;
 use crate::node::MapItem;
+use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::records::{Checkpoint, Completion, NodeRecord, RunHeader};
 use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
-use crate::store::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 const RECORDS: &str = "pipeline_node_records";
 

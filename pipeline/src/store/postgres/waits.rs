@@ -3,10 +3,11 @@
 //! waits, so concurrent senders and the run's holder never lose each other's changes.
 
 use super::PostgresStore;
+use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
-use crate::store::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn, accept};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent, accept};
 
 const TABLE: &str = "pipeline_run_waits";
 

@@ -9,6 +9,7 @@ use rusqlite::params;
 use super::audit::SqliteAuditLog;
 use super::database::{Database, Kind};
 use super::waits;
+use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::Durability;
 use crate::store::epoch::Epoch;
@@ -16,7 +17,7 @@ use crate::store::error::{StoreError, StoreResult};
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
 use crate::store::traits::{Checkpointer, Resumed};
-use crate::store::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 /// A [`Checkpointer`] in one SQLite database file (WAL mode; each record its own transaction).
 ///

@@ -5,10 +5,11 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::database::{Database, sql_error};
+use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
-use crate::store::waits::{RunWaits, SignalRecord, SignalSent, WaitingOn, accept};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent, accept};
 
 /// The run's waits as stored; `None` when the run does not exist.
 fn read(db: &Database, connection: &Connection, run_id: &RunId) -> StoreResult<Option<RunWaits>> {

@@ -1,0 +1,47 @@
+//! One attempt of a node as the stores record it: its number and clock, when its own work
+//! ended, and its output's encoding.
+
+use std::time::{Duration, Instant};
+
+use super::lifecycle::now_ms;
+use crate::data::Json;
+
+/// A node's output as the stores hold it.
+#[derive(Default)]
+pub(crate) struct Encoded {
+    pub json: Option<Json>,
+    /// Whether the JSON reads back as the same value, so it may be checkpointed.
+    pub checkpoint: bool,
+}
+
+impl Encoded {
+    pub fn new(json: Json, checkpoint: bool) -> Self {
+        Encoded {
+            json: Some(json),
+            checkpoint,
+        }
+    }
+}
+
+pub(crate) struct Attempt {
+    pub number: u32,
+    pub started_at_ms: u64,
+    /// `None` when nothing records how long the attempt took (no store, no event handler).
+    pub clock: Option<Instant>,
+}
+
+/// When an attempt's own work ended, before anything was persisted.
+#[derive(Clone, Copy)]
+pub(crate) struct Ended {
+    pub finished_at_ms: u64,
+    pub duration: Duration,
+}
+
+impl Attempt {
+    pub fn end(&self, wall_clock: bool) -> Ended {
+        Ended {
+            finished_at_ms: if wall_clock { now_ms() } else { 0 },
+            duration: self.clock.map_or(Duration::ZERO, |clock| clock.elapsed()),
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Waits in the scheduler. A wait begins when its node is ready: a signal stored for it (sent
+//! before, or while the run ran) completes it at once, with the payload as its output, written to
+//! the checkpoint and the audit trail like any node's; a passed deadline fails it; otherwise it
+//! is suspended. When nothing else can run, the signals are read again (one may have arrived
+//! meanwhile); what is still suspended then makes the run end `Waiting`.
+
+use super::{Run, State};
+use crate::data::Value;
+use crate::engine::args::Values;
+use crate::engine::call::gate;
+use crate::engine::lifecycle::now_ms;
+use crate::engine::node_task::{NodeJob, report};
+use crate::event::EventHandler;
+use crate::result::{PersistenceWarning, WaitingOn, WarningSource};
+
+/// What a wait that begins (or resumes) completes with: the payload, or why it failed.
+pub(super) type Given = Result<Value, String>;
+
+impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
+    /// Begins the waits that became ready.
+    pub(super) fn begin_waits(&mut self) {
+        while let Some(index) = self.to_begin.pop() {
+            if !self.stopped {
+                self.begin(index);
+            }
+        }
+    }
+
+    /// Begins wait `index`: skipped when an upstream node was skipped or failed or its gate is
+    /// false; run as an ordinary node when its gate fails (to record the failure as any node's);
+    /// otherwise completed by its stored signal, failed by its deadline, or suspended.
+    fn begin(&mut self, index: u32) {
+        if self.blocked(index) {
+            return;
+        }
+        let graph = std::sync::Arc::clone(&self.graph);
+        let node = &graph.nodes[index as usize];
+        let gate_args = Values::Run {
+            slots: node.gate.as_ref().map_or(&[], |gate| &gate.args),
+            inputs: &self.input_values,
+            nodes: &self.values,
+        };
+        match gate(node, &gate_args) {
+            Ok(true) => {}
+            Ok(false) => return self.skip(index),
+            Err(_) => return self.ready.push_front(index),
+        }
+        let began_at_ms = self
+            .stored_waits
+            .waiting
+            .iter()
+            .find(|w| w.wait == *node.id)
+            .map_or_else(now_ms, |w| w.began_at_ms);
+        let deadline_ms = node
+            .options
+            .timeout
+            .map(|t| began_at_ms.saturating_add(t.as_millis() as u64));
+        self.suspended.push(WaitingOn {
+            wait: node.id.as_ref().to_owned(),
+            began_at_ms,
+            deadline_ms,
+        });
+        self.state[index as usize] = State::Suspended;
+        self.wake_suspended();
+    }
+
+    /// Moves the suspended waits that have a stored signal, or whose deadline passed, to the
+    /// queue of waits to complete; whether any moved.
+    pub(super) fn wake_suspended(&mut self) -> bool {
+        let now = now_ms();
+        let mut woken = false;
+        let mut still = Vec::with_capacity(self.suspended.len());
+        for waiting in std::mem::take(&mut self.suspended) {
+            let Some(index) = self.graph.node_index(&waiting.wait) else {
+                continue;
+            };
+            let node = &self.graph.nodes[index as usize];
+            let given = match self.stored_waits.signal(&waiting.wait) {
+                Some(signal) => Some((node.codec.decode)(&signal.payload).map_err(|e| {
+                    format!(
+                        "the signal's payload does not decode as `{}`: {e}",
+                        node.codec.type_name
+                    )
+                })),
+                None => waiting.deadline_ms.filter(|&d| d <= now).map(|_| {
+                    let limit = node.options.timeout.unwrap_or_default();
+                    Err(format!("the wait timed out: no signal within {limit:?}"))
+                }),
+            };
+            match given {
+                Some(given) => {
+                    self.state[index as usize] = State::Running;
+                    self.completing.push_back((index, given));
+                    woken = true;
+                }
+                None => still.push(waiting),
+            }
+        }
+        self.suspended = still;
+        woken
+    }
+
+    /// Completes (or fails) the waits whose signal or deadline came, one after the other on the
+    /// run's task: each writes one checkpoint record and one audit entry.
+    pub(super) async fn complete_waits(&mut self) {
+        while let Some((index, given)) = self.completing.pop_front() {
+            let report = {
+                let node = &self.graph.nodes[index as usize];
+                let mut job: NodeJob<'_> = self.job(index, None);
+                job.given = Some(given);
+                report(&self.shared, node, job).await
+            };
+            self.on_report(index, report);
+        }
+    }
+
+    /// Reads the run's signals again, for the waits still suspended when nothing else can run;
+    /// whether one of them can go on now.
+    pub(super) async fn refresh_waits(&mut self) -> bool {
+        if self.suspended.is_empty() {
+            return false;
+        }
+        if let Some(checkpointer) = self.shared.checkpointer.clone()
+            && let Ok(waits) = checkpointer.waits(&self.shared.run_id).await
+        {
+            self.stored_waits.signals = waits.signals;
+        }
+        self.wake_suspended()
+    }
+
+    /// Reads the run's signals and earlier waits before it starts, when the graph has waits.
+    pub(super) async fn load_waits(&mut self) {
+        let Some(checkpointer) = self.shared.checkpointer.clone() else {
+            return;
+        };
+        match checkpointer.waits(&self.shared.run_id).await {
+            Ok(waits) => self.stored_waits = waits,
+            Err(e) => self.warn_waits(format!("cannot read the run's signals: {e}")),
+        }
+    }
+
+    /// Records what the run waits on as it ends (nothing, unless it ends `Waiting`), so a signal
+    /// knows whether to continue it.
+    pub(super) async fn save_waits(&mut self) {
+        let Some(checkpointer) = self.shared.checkpointer.clone() else {
+            return;
+        };
+        if self.suspended.is_empty() && self.stored_waits.waiting.is_empty() {
+            return;
+        }
+        let (run_id, epoch) = (&self.shared.run_id, self.shared.checkpoint_epoch);
+        if let Err(e) = checkpointer
+            .set_waiting(run_id, epoch, &self.suspended)
+            .await
+        {
+            self.warn_waits(format!("cannot record what the run waits on: {e}"));
+        }
+    }
+
+    fn warn_waits(&mut self, message: String) {
+        let warning = PersistenceWarning {
+            source: WarningSource::Checkpoint,
+            node: None,
+            message,
+        };
+        self.shared
+            .events
+            .on_persistence_warning(&self.shared.run_id, &warning);
+        self.warnings.push(warning);
+    }
+}

@@ -1,0 +1,172 @@
+//! Sending a signal to a run's wait: [`Signal`], and [`PipelineEngine::signal`], which checks the
+//! payload against the wait's type, stores it first (durably, once per idempotency key), and then
+//! continues the run if it waits on it and nobody else holds it.
+
+use serde::Serialize;
+
+use super::PipelineEngine;
+use super::lifecycle::now_ms;
+use crate::data::{Json, to_json};
+use crate::definition::Pipeline;
+use crate::error::PipelineError;
+use crate::result::{PipelineResult, RunStatus};
+use crate::run_id::RunId;
+use crate::store::{SignalRecord, SignalSent};
+
+/// A signal for a wait of a run: the wait's binding name and its payload, with an optional
+/// idempotency key (by default the payload itself: the same payload twice is one signal).
+///
+/// ```
+/// use pipeline::Signal;
+///
+/// let signal = Signal::new("approval", &true)?.key("ticket-4711");
+/// assert_eq!(signal.wait(), "approval");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Signal {
+    wait: String,
+    payload: Json,
+    key: Option<String>,
+}
+
+impl Signal {
+    /// A signal for wait `wait` carrying `payload`.
+    pub fn new<T: Serialize + ?Sized>(
+        wait: impl Into<String>,
+        payload: &T,
+    ) -> Result<Signal, serde_json::Error> {
+        Ok(Signal {
+            wait: wait.into(),
+            payload: to_json(payload)?,
+            key: None,
+        })
+    }
+
+    /// A signal whose payload is JSON text (as the command line takes it); checked against the
+    /// wait's type when sent.
+    pub fn from_json(wait: impl Into<String>, json: &str) -> Result<Signal, serde_json::Error> {
+        let payload = serde_json::value::RawValue::from_string(json.trim().to_owned())?;
+        Ok(Signal {
+            wait: wait.into(),
+            payload: payload.into(),
+            key: None,
+        })
+    }
+
+    /// Sets the idempotency key: sending the same key and payload again is one signal.
+    pub fn key(mut self, key: impl Into<String>) -> Signal {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The wait this signal is for.
+    pub fn wait(&self) -> &str {
+        &self.wait
+    }
+}
+
+/// What [`PipelineEngine::signal`] did.
+#[derive(Debug)]
+pub struct SignalOutcome<O> {
+    /// Whether the signal was stored, or was stored already.
+    pub sent: SignalSent,
+    /// The run, when the signal continued it here (it waited on this signal and nobody else
+    /// held it). `None` when it will be consumed later: the wait has not begun yet, or the
+    /// process that runs the run picks it up.
+    pub run: Option<PipelineResult<O>>,
+}
+
+impl<P: Pipeline> PipelineEngine<P> {
+    /// Sends `signal` to run `run_id`: checks that the pipeline has that wait and that the payload
+    /// is a value of its type, stores it (durably, before anything else; once per idempotency
+    /// key, and a different second payload for the same wait is an error that says so), then
+    /// continues the run if it waits on this signal and no one else holds it. A signal for a wait
+    /// that has not begun yet is kept and consumed when it begins.
+    pub async fn signal(
+        &self,
+        run_id: &RunId,
+        signal: Signal,
+    ) -> Result<SignalOutcome<P::Output>, PipelineError> {
+        let checkpointer = self
+            .checkpointer
+            .as_ref()
+            .ok_or_else(|| PipelineError::NoCheckpointer(run_id.clone()))?;
+        let graph = &self.graph.inner;
+        let Some(node) = graph
+            .nodes
+            .iter()
+            .find(|n| n.wait.is_some() && *n.id == signal.wait)
+        else {
+            return Err(PipelineError::UnknownWait {
+                run_id: run_id.clone(),
+                wait: signal.wait,
+                waits: graph
+                    .nodes
+                    .iter()
+                    .filter(|n| n.wait.is_some())
+                    .map(|n| n.id.as_ref().to_owned())
+                    .collect(),
+            });
+        };
+        if let Err(source) = (node.codec.decode)(&signal.payload) {
+            return Err(PipelineError::BadSignal {
+                run_id: run_id.clone(),
+                wait: signal.wait,
+                type_name: node.codec.type_name,
+                source,
+            });
+        }
+        let record = SignalRecord {
+            key: signal
+                .key
+                .unwrap_or_else(|| signal.payload.get().to_owned()),
+            wait: signal.wait,
+            payload: signal.payload,
+            sent_at_ms: now_ms(),
+        };
+        let store_error = |e| PipelineError::from_store(run_id, e);
+        let sent = checkpointer
+            .send_signal(run_id, &record)
+            .await
+            .map_err(store_error)?;
+        let waits = checkpointer.waits(run_id).await.map_err(store_error)?;
+        if !waits.waiting.iter().any(|w| w.wait == record.wait) {
+            return Ok(SignalOutcome { sent, run: None });
+        }
+        match self.resume(run_id).await {
+            Ok(run) => Ok(SignalOutcome {
+                sent,
+                run: Some(run),
+            }),
+            // The holder reads the signals again before it stops waiting.
+            Err(PipelineError::RunLocked(_)) => Ok(SignalOutcome { sent, run: None }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A run that ended `Waiting` is continued at once when a signal it waits on was stored while
+    /// it still held the run (the sender then found it locked and left the signal to it).
+    pub(super) async fn continue_if_signalled(
+        &self,
+        result: PipelineResult<P::Output>,
+    ) -> Result<PipelineResult<P::Output>, PipelineError> {
+        if result.status != RunStatus::Waiting {
+            return Ok(result);
+        }
+        let Some(checkpointer) = &self.checkpointer else {
+            return Ok(result);
+        };
+        let Ok(waits) = checkpointer.waits(&result.run_id).await else {
+            return Ok(result);
+        };
+        let signalled = result
+            .waiting
+            .iter()
+            .any(|w| waits.signal(&w.wait).is_some());
+        match signalled {
+            true => Box::pin(self.resume(&result.run_id)).await,
+            false => Ok(result),
+        }
+    }
+}

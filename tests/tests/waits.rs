@@ -1,0 +1,280 @@
+//! Waits for signals through the low-level API: a run with nothing left but a wait ends
+//! `Waiting` and holds nothing; a signal is checked against the wait's type, stored first (once
+//! per key), and continues the run; a signal sent before its wait began is consumed when it
+//! begins; the payload is the wait's checkpoint record and audit entry; gates read it; a timeout
+//! fails the wait.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pipeline::graph::NodeBuilder;
+use pipeline::store::{
+    AuditStatus, InMemoryAuditLog, InMemoryCheckpointer, SignalSent, StoreError,
+};
+use pipeline::*;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Approval {
+    by: String,
+    ok: bool,
+}
+
+/// amount -> plan -> approval (a signal) -> pay (only if approved).
+fn payout(
+    plan_down: Arc<AtomicBool>,
+    hold: Option<Arc<Notify>>,
+    configure: impl FnOnce(NodeBuilder<'_, u64>) -> NodeBuilder<'_, u64>,
+) -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new("payout");
+    let amount = g.input("amount", |a: &u64| *a);
+    let plan = g.node("plan").run(amount, move |a, _| {
+        let (down, hold) = (plan_down.load(Ordering::SeqCst), hold.clone());
+        async move {
+            if let Some(hold) = hold {
+                hold.notified().await;
+            }
+            match down {
+                true => Err(std::io::Error::other("planning is down")),
+                false => Ok(a * 100),
+            }
+        }
+    });
+    let approval = configure(g.node("approval")).signal::<Approval, _>(plan);
+    let paid = g
+        .node("pay")
+        .when(approval, |a: Approval| a.ok)
+        .run((plan, approval), |(plan, a), _| async move {
+            Ok::<_, std::io::Error>(plan + a.by.len() as u64)
+        });
+    g.build(paid).unwrap()
+}
+
+fn engine(graph: Graph<u64, u64>, store: &InMemoryCheckpointer) -> PipelineEngine<Graph<u64, u64>> {
+    PipelineEngine::new(graph)
+        .checkpointer(store.clone())
+        .audit_log(InMemoryAuditLog::new())
+}
+
+fn approval(ok: bool) -> Signal {
+    Signal::new(
+        "approval",
+        &Approval {
+            by: "finance".into(),
+            ok,
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_run_with_only_a_wait_left_ends_waiting_and_a_signal_continues_it() {
+    let store = InMemoryCheckpointer::new();
+    let engine = engine(payout(Arc::default(), None, |n| n), &store);
+    let waiting = engine.run(7).await.unwrap();
+    assert_eq!(waiting.status, RunStatus::Waiting);
+    assert_eq!(waiting.node("approval"), Some(NodeStatus::Waiting));
+    assert_eq!(waiting.node("pay"), Some(NodeStatus::NotRun));
+    assert_eq!(waiting.waiting.len(), 1);
+    assert_eq!(waiting.waiting[0].wait, "approval");
+    let stored = store.waits(&waiting.run_id).await.unwrap();
+    assert_eq!(
+        stored.waiting, waiting.waiting,
+        "the store knows what the run waits on"
+    );
+
+    // Nothing holds the run: another engine resumes it, and it still waits (a no-op).
+    let again = engine.resume(&waiting.run_id).await.unwrap();
+    assert_eq!(again.status, RunStatus::Waiting);
+    assert!(again.executed.is_empty(), "{:?}", again.executed);
+    assert_eq!(again.waiting[0].began_at_ms, waiting.waiting[0].began_at_ms);
+
+    let sent = engine
+        .signal(&waiting.run_id, approval(true))
+        .await
+        .unwrap();
+    assert_eq!(sent.sent, SignalSent::Stored);
+    let run = sent.run.expect("the signal continued the run");
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.output, Some(700 + "finance".len() as u64));
+    assert_eq!(run.executed, ["approval", "pay"]);
+    assert!(
+        store
+            .waits(&waiting.run_id)
+            .await
+            .unwrap()
+            .waiting
+            .is_empty()
+    );
+
+    // The payload is the wait's checkpoint record and audit entry.
+    let checkpoint = engine
+        .load_checkpoint(&waiting.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let record = checkpoint.node("approval").unwrap();
+    assert_eq!(record.output.get(), r#"{"by":"finance","ok":true}"#);
+    let trail = engine.audit_trail(&waiting.run_id).await.unwrap().unwrap();
+    let entry = trail.iter().find(|e| e.node == "approval").unwrap();
+    assert_eq!(entry.status, AuditStatus::Completed);
+}
+
+#[tokio::test]
+async fn a_signal_sent_before_its_wait_began_is_consumed_when_it_begins() {
+    let store = InMemoryCheckpointer::new();
+    let down = Arc::new(AtomicBool::new(true));
+    let engine = engine(payout(down.clone(), None, |n| n), &store);
+    let failed = engine.run(3).await.unwrap();
+    assert_eq!(failed.status, RunStatus::Failed);
+    let sent = engine.signal(&failed.run_id, approval(true)).await.unwrap();
+    assert_eq!(sent.sent, SignalSent::Stored);
+    assert!(
+        sent.run.is_none(),
+        "the run does not wait on it yet: it is only stored"
+    );
+    down.store(false, Ordering::SeqCst);
+    let resumed = engine.resume(&failed.run_id).await.unwrap();
+    assert_eq!(resumed.status, RunStatus::Completed);
+    assert_eq!(resumed.output, Some(300 + 7));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_sent_while_the_run_runs_elsewhere_is_picked_up_by_its_holder() {
+    let store = InMemoryCheckpointer::new();
+    let hold = Arc::new(Notify::new());
+    let engine = Arc::new(engine(
+        payout(Arc::default(), Some(hold.clone()), |n| n),
+        &store,
+    ));
+    let run_id = RunId::new("held").unwrap();
+    let running = tokio::spawn({
+        let (engine, run_id) = (Arc::clone(&engine), run_id.clone());
+        async move { engine.run_with_id(run_id, 2).await }
+    });
+    // `plan` holds until notified: the run is held, its wait has not begun.
+    let sent = loop {
+        match engine.signal(&run_id, approval(true)).await {
+            Err(PipelineError::UnknownRun(_)) => tokio::task::yield_now().await,
+            other => break other.unwrap(),
+        }
+    };
+    assert!(sent.run.is_none());
+    hold.notify_one();
+    let result = running.await.unwrap().unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(result.output, Some(207));
+}
+
+#[tokio::test]
+async fn a_wait_takes_one_signal_and_says_so_when_another_comes() {
+    let store = InMemoryCheckpointer::new();
+    let engine = engine(payout(Arc::default(), None, |n| n), &store);
+    let waiting = engine.run(1).await.unwrap();
+    let first = engine
+        .signal(&waiting.run_id, approval(false).key("k1"))
+        .await
+        .unwrap();
+    assert_eq!(first.sent, SignalSent::Stored);
+    let run = first.run.unwrap();
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(
+        run.node("pay"),
+        Some(NodeStatus::Skipped),
+        "the gate read the payload"
+    );
+    let again = engine
+        .signal(&waiting.run_id, approval(false).key("k1"))
+        .await
+        .unwrap();
+    assert_eq!(again.sent, SignalSent::Duplicate);
+    let other = engine
+        .signal(&waiting.run_id, approval(true).key("k1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &other,
+            PipelineError::Store {
+                source: StoreError::SignalConflict { .. },
+                ..
+            }
+        ),
+        "{other}"
+    );
+    assert!(
+        other
+            .to_string()
+            .contains(r#"it holds {"by":"finance","ok":false}"#),
+        "{other}"
+    );
+}
+
+#[tokio::test]
+async fn a_signal_of_the_wrong_shape_or_for_no_wait_is_refused_before_it_is_stored() {
+    let store = InMemoryCheckpointer::new();
+    let engine = engine(payout(Arc::default(), None, |n| n), &store);
+    let waiting = engine.run(1).await.unwrap();
+    let wrong = Signal::from_json("approval", r#"{"by": "finance"}"#).unwrap();
+    let refused = engine.signal(&waiting.run_id, wrong).await.unwrap_err();
+    assert!(
+        matches!(refused, PipelineError::BadSignal { .. }),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("missing field `ok`"),
+        "{refused}"
+    );
+    let unknown = engine
+        .signal(&waiting.run_id, Signal::new("aproval", &true).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        unknown
+            .to_string()
+            .contains("no wait named `aproval`; its waits: `approval`"),
+        "{unknown}"
+    );
+    assert!(
+        store
+            .waits(&waiting.run_id)
+            .await
+            .unwrap()
+            .signals
+            .is_empty()
+    );
+    let missing = engine
+        .signal(&RunId::new("nope").unwrap(), approval(true))
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, PipelineError::UnknownRun(_)), "{missing}");
+}
+
+#[tokio::test]
+async fn a_wait_past_its_timeout_fails_and_skip_downstream_applies() {
+    let store = InMemoryCheckpointer::new();
+    let graph = payout(Arc::default(), None, |n| {
+        n.timeout(std::time::Duration::ZERO)
+    });
+    let engine = engine(graph, &store).on_error(OnError::SkipDownstream);
+    let result = engine.run(1).await.unwrap();
+    assert_eq!(result.status, RunStatus::Failed);
+    assert_eq!(result.node("approval"), Some(NodeStatus::Failed));
+    assert_eq!(result.node("pay"), Some(NodeStatus::Skipped));
+    assert!(
+        result.failures["approval"].error.contains("timed out"),
+        "{:?}",
+        result.failures
+    );
+}
+
+#[tokio::test]
+async fn a_pipeline_with_waits_needs_a_checkpointer() {
+    let engine = PipelineEngine::new(payout(Arc::default(), None, |n| n));
+    let refused = engine.run(1).await.unwrap_err();
+    assert!(
+        matches!(refused, PipelineError::NoCheckpointer(_)),
+        "{refused}"
+    );
+}
