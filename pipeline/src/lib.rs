@@ -89,8 +89,10 @@ mod sync;
 pub mod __private {
     pub use crate::data::assert_data;
     pub use crate::definition::{FromCheckpoint, Pipeline, typed_checkpoint};
+    pub use crate::engine::{IntoSignal, Signal};
     pub use crate::graph::erased::{
-        AnyHandle, NodeInputs, NodeWiring, add_input, build, gate, single,
+        AnyHandle, NodeInputs, NodeWiring, add_input, add_signal, build, gate, signal_shadow,
+        single,
     };
     pub use crate::graph::map::{EachList, each_shadow};
     pub use crate::graph::node_fn::blocking;
@@ -110,7 +112,7 @@ pub mod __private {
 
 pub use data::{Data, Json, RoundTrip};
 pub use definition::{FromCheckpoint, Pipeline};
-pub use engine::{CancelHandle, PipelineEngine, Signal, SignalOutcome};
+pub use engine::{CancelHandle, IntoSignal, PipelineEngine, Signal, SignalOutcome};
 pub use error::PipelineError;
 pub use event::EventHandler;
 pub use graph::{Graph, GraphBuilder, GraphError, Handle};

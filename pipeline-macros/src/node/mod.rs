@@ -1,7 +1,7 @@
 //! `#[node]`: parse the options and the fn, then generate the node's hidden type.
 
 mod expand;
-mod options;
+pub(crate) mod options;
 mod parse;
 
 use proc_macro2::TokenStream;

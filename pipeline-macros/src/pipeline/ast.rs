@@ -6,6 +6,8 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, Ident, Path, Token, Type, Visibility};
 
+use super::signal::{self, SignalSpec};
+
 pub struct Input {
     pub name: Ident,
     pub ty: Type,
@@ -18,6 +20,9 @@ pub struct Statement {
     pub args: Vec<Ident>,
     /// The argument marked `each` (the node runs once per item of it), with the keyword.
     pub each: Option<(usize, Ident)>,
+    /// For a wait (`signal::<T>(after...)`), its payload type and timeout; `func` is then the
+    /// path `signal` and `args` the names it comes after.
+    pub signal: Option<SignalSpec>,
     /// The parenthesized argument list, for arity errors.
     pub args_span: Span,
     pub condition: Option<Expr>,
@@ -92,6 +97,9 @@ impl Statement {
     fn parse(input: ParseStream, errors: &mut Vec<syn::Error>) -> syn::Result<Self> {
         let binding = input.parse()?;
         input.parse::<Token![=]>()?;
+        if signal::peek(input) {
+            return Self::parse_signal(input, binding, errors);
+        }
         let func = Path::parse_mod_style(input).map_err(|e| {
             syn::Error::new(
                 e.span(),
@@ -135,7 +143,39 @@ impl Statement {
             func,
             args,
             each,
+            signal: None,
             args_span: parens.span.join(),
+            condition,
+        })
+    }
+
+    fn parse_signal(
+        input: ParseStream,
+        binding: Ident,
+        errors: &mut Vec<syn::Error>,
+    ) -> syn::Result<Self> {
+        let (spec, after, args_span) = signal::parse(input, errors)?;
+        let mut args = Vec::new();
+        for expr in after {
+            match name_of(&expr) {
+                Some(name) => args.push(name),
+                None => errors.push(not_a_name(&expr)),
+            }
+        }
+        let condition = if input.peek(Token![if]) {
+            input.parse::<Token![if]>()?;
+            condition(input, errors)?
+        } else {
+            None
+        };
+        input.parse::<Token![;]>()?;
+        Ok(Statement {
+            binding,
+            func: Path::from(spec.keyword.clone()),
+            args,
+            each: None,
+            signal: Some(spec),
+            args_span,
             condition,
         })
     }

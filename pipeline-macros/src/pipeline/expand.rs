@@ -33,6 +33,10 @@ fn node_output(func: &syn::Path) -> TokenStream {
 
 /// The type of a binding: the node's output, or the `Vec` of them for a node mapped with `each`.
 fn binding_type(statement: &Statement) -> TokenStream {
+    if let Some(signal) = &statement.signal {
+        let ty = &signal.ty;
+        return quote!(#ty);
+    }
     let output = node_output(&statement.func);
     match statement.each {
         Some(_) => quote!(::std::vec::Vec<#output>),
@@ -73,9 +77,11 @@ pub fn pipeline(def: &PipelineDef, plan: &Plan) -> TokenStream {
     let graph = graph_fn(def, plan);
     let fingerprint = fingerprint_const(def, plan);
     let shadow = shadow(def, &plan.order);
-    let register = register(def, plan);
+    let register = super::register::register(def, plan);
+    let signals = super::signals::signal_enum(def);
     quote! {
         #items
+        #signals
 
         const _: () = {
             #impl_pipeline
@@ -146,7 +152,10 @@ fn items(def: &PipelineDef, complete: bool) -> TokenStream {
             qself: None,
             path: s.func.clone(),
         }));
-        let doc = format!(" The output of node `{n}` (`{func}`), once it has completed.");
+        let doc = match &s.signal {
+            Some(_) => format!(" The payload of the wait `{n}`, once its signal came."),
+            None => format!(" The output of node `{n}` (`{func}`), once it has completed."),
+        };
         quote!(#[doc = #doc] pub #n: ::core::option::Option<#ty>,)
     });
     let inputs_doc = format!(" The inputs of the [`{name}`] pipeline.");
@@ -262,6 +271,10 @@ fn fingerprint_const(def: &PipelineDef, plan: &Plan) -> TokenStream {
             _ => arg.to_string(),
         });
         let condition = plan.condition_names[i].iter().map(ToString::to_string);
+        if let Some(signal) = &s.signal {
+            let ty = type_text(&signal.ty);
+            return quote!(.node(#id, "signal", &[#(#args),*], &[#(#condition),*], #ty));
+        }
         let method = match s.each {
             Some(_) => quote!(mapped_node),
             None => quote!(node),
@@ -309,6 +322,12 @@ fn node_handle(def: &PipelineDef, statement: &Statement, names: &[Ident]) -> Tok
             }
         }
     };
+    if let Some(signal) = &statement.signal {
+        let inputs = format_ident!("{}Inputs", def.name);
+        let wiring =
+            super::signals::wiring(signal, &inputs, &id, statement.args.iter().map(local), gate);
+        return quote!(let #local_binding = #wiring;);
+    }
     if let Some((each, _)) = &statement.each {
         let add =
             quote_spanned!(func.span()=> <#func as ::pipeline::__private::NodeWiring>::add_each_to);
@@ -344,6 +363,9 @@ fn shadow(def: &PipelineDef, order: &[usize]) -> TokenStream {
     let statements = order.iter().map(|&i| {
         let statement = &def.statements[i];
         let (binding, func) = (&statement.binding, &statement.func);
+        if let Some(signal) = &statement.signal {
+            return super::signals::shadow(binding, signal);
+        }
         let item = quote!(__pipeline_item);
         let args = statement
             .args
@@ -382,48 +404,6 @@ fn shadow(def: &PipelineDef, order: &[usize]) -> TokenStream {
         fn __pipeline_shadow(#(#params),*) -> #output {
             #(#statements)*
             #tail
-        }
-    }
-}
-
-fn register(def: &PipelineDef, plan: &Plan) -> TokenStream {
-    let Names { name, .. } = names(def);
-    let name_text = name.to_string();
-    let doc = doc_text(&def.attrs);
-    let inputs = def.inputs.iter().map(|i| {
-        let (n, t) = (i.name.to_string(), type_text(&i.ty));
-        quote!(::pipeline::__private::Param { name: #n, type_name: #t })
-    });
-    let nodes = plan.order.iter().map(|&i| {
-        let s = &def.statements[i];
-        let id = s.binding.to_string();
-        let kind = type_text(&Type::Path(syn::TypePath {
-            qself: None,
-            path: s.func.clone(),
-        }));
-        quote!(::pipeline::__private::PipelineNode { id: #id, kind: #kind })
-    });
-    let edges = plan.order.iter().flat_map(|&i| {
-        let to = def.statements[i].binding.to_string();
-        plan.sources[i].iter().map(move |from| quote!((#from, #to)))
-    });
-    let output = type_text(&def.output);
-    let line = quote_spanned!(name.span()=> ::core::line!());
-    quote! {
-        ::pipeline::__private::inventory::submit! {
-            ::pipeline::__private::PipelineInfo {
-                name: #name_text,
-                doc: #doc,
-                module_path: ::core::module_path!(),
-                file: ::core::file!(),
-                line: #line,
-                inputs: &[#(#inputs),*],
-                output_type: #output,
-                nodes: &[#(#nodes),*],
-                edges: &[#(#edges),*],
-                fingerprint: __PIPELINE_FINGERPRINT,
-                pipeline: ::pipeline::__private::dyn_pipeline::<#name>,
-            }
         }
     }
 }

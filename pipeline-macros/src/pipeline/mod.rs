@@ -3,6 +3,9 @@
 mod ast;
 mod check;
 mod expand;
+mod register;
+mod signal;
+mod signals;
 
 use proc_macro2::TokenStream;
 

@@ -25,7 +25,7 @@ pub(crate) use args::Values;
 pub use cancel::CancelHandle;
 #[cfg(feature = "postgres")]
 pub(crate) use lifecycle::now_ms;
-pub use signal::{Signal, SignalOutcome};
+pub use signal::{IntoSignal, Signal, SignalOutcome};
 
 use crate::data::{RoundTrip, to_json};
 use crate::definition::{FromCheckpoint, Pipeline};

@@ -66,6 +66,19 @@ impl Signal {
     }
 }
 
+/// What [`PipelineEngine::signal`] takes: a [`Signal`], or the typed signal enum `pipeline!`
+/// generates for a pipeline with waits (`PayoutSignal::Approval(approval)`).
+pub trait IntoSignal {
+    /// The signal; `Err` when the payload does not serialize.
+    fn into_signal(self) -> Result<Signal, serde_json::Error>;
+}
+
+impl IntoSignal for Signal {
+    fn into_signal(self) -> Result<Signal, serde_json::Error> {
+        Ok(self)
+    }
+}
+
 /// What [`PipelineEngine::signal`] did.
 #[derive(Debug)]
 pub struct SignalOutcome<O> {
@@ -86,8 +99,15 @@ impl<P: Pipeline> PipelineEngine<P> {
     pub async fn signal(
         &self,
         run_id: &RunId,
-        signal: Signal,
+        signal: impl IntoSignal,
     ) -> Result<SignalOutcome<P::Output>, PipelineError> {
+        let signal = signal
+            .into_signal()
+            .map_err(|source| PipelineError::Decode {
+                run_id: run_id.clone(),
+                what: "signal (its payload does not serialize)".into(),
+                source,
+            })?;
         let checkpointer = self
             .checkpointer
             .as_ref()

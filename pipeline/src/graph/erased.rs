@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::builder::GraphBuilder;
-use super::built::{GateDef, GateFn, Graph};
+use super::built::{GateDef, GateFn, Graph, WaitDef};
 use super::deps::{Handle, Slot};
 use super::map::{ItemRunFn, MISTYPED, MapDef, collect, item_json, item_of, list_len};
 use super::node_builder::NodeBuilder;
@@ -198,6 +198,35 @@ fn wire<'g, N: Node + ?Sized, I: Data>(
         .kind(N::NAME)
         .options(N::options())
         .set_gate(gate)
+}
+
+/// Adds wait `id` for a signal carrying a `T` (written `type_name`), after the nodes of `after`,
+/// gated by `gate` if given, failing after `timeout` if given.
+pub fn add_signal<I: Data, T: Data>(
+    builder: &mut GraphBuilder<I>,
+    id: &str,
+    after: &[AnyHandle],
+    gate: Option<(&[AnyHandle], GateFn)>,
+    timeout: Option<std::time::Duration>,
+    type_name: &'static str,
+) -> AnyHandle {
+    let gate = gate.map(|(handles, pred)| GateDef {
+        args: slots(builder, id, handles),
+        pred,
+    });
+    builder.push_args(id, after.iter().map(|h| (h.graph, h.slot)));
+    let mut node = builder.node(id).kind("signal").set_gate(gate);
+    node.options.timeout = timeout;
+    let codec = Codec {
+        type_name,
+        ..Codec::of::<T>()
+    };
+    node.add_wait::<T>(WaitDef::Signal, codec).into()
+}
+
+/// The shadow of a wait in `pipeline!`'s never-run code: its payload type must be `Data`.
+pub fn signal_shadow<T: Data>() -> T {
+    unreachable!("pipeline! shadow code is never run")
 }
 
 /// Finishes a graph whose output is read from `outputs` by `extract`.

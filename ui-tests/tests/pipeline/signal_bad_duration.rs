@@ -1,0 +1,17 @@
+use pipeline::prelude::*;
+
+#[node]
+fn prepare(cents: u64) -> u64 {
+    cents
+}
+
+pipeline! {
+    Payout(cents: u64) -> bool {
+        plan     = prepare(cents);
+        approval = signal::<bool>(plan, timeout = "48 hours");
+        other    = signal::<bool>(plan, timout = "1h");
+        approval
+    }
+}
+
+fn main() {}
