@@ -350,6 +350,85 @@ fn a_mapped_run_is_shown_once_with_counts_in_sqlite() {
     operate_a_mapped_run(&store, dir.path());
 }
 
+/// A run of `Payout` stops waiting for its approval (exit 2, the command to send it printed); a
+/// payload of the wrong shape is refused in one line; the right one continues the run here.
+fn approve_a_waiting_run(store: &str) {
+    let out = ops(store, &["run", "Payout", "--input", r#"{"cents": 1250}"#]);
+    assert_eq!(out.code, 2, "waiting exits 2: {}{}", out.stdout, out.stderr);
+    let run_id = out.stdout.lines().next().unwrap()["run ".len()..]
+        .trim_end_matches(" waiting")
+        .to_owned();
+    let hint = format!("send it with: signal {run_id} approval --value JSON");
+    assert!(out.stdout.contains(&hint), "{}", out.stdout);
+    let show = ops(store, &["show", &run_id]);
+    assert!(show.stdout.contains("status   waiting"), "{}", show.stdout);
+
+    let wrong = ops(
+        store,
+        &[
+            "signal",
+            &run_id,
+            "approval",
+            "--value",
+            r#"{"by": "finance"}"#,
+        ],
+    );
+    one_line_error(
+        &wrong,
+        "the signal for `approval` is not a `Approval`: missing field `ok`",
+    );
+    let approve = r#"{"by": "finance", "ok": true}"#;
+    let sent = ops(store, &["signal", &run_id, "approval", "--value", approve]);
+    assert_eq!(sent.code, 0, "{}{}", sent.stdout, sent.stderr);
+    assert!(
+        sent.stdout.contains("signal for `approval` stored"),
+        "{}",
+        sent.stdout
+    );
+    assert!(
+        sent.stdout.contains(&format!("run {run_id} completed")),
+        "{}",
+        sent.stdout
+    );
+    assert!(
+        sent.stdout.contains("paid 1250 cents, approved by finance"),
+        "{}",
+        sent.stdout
+    );
+    let again = ops(store, &["signal", &run_id, "approval", "--value", approve]);
+    assert!(
+        again.stdout.contains("was stored already"),
+        "{}",
+        again.stdout
+    );
+    let other = ops(
+        store,
+        &[
+            "signal",
+            &run_id,
+            "approval",
+            "--value",
+            r#"{"by": "x", "ok": false}"#,
+        ],
+    );
+    one_line_error(&other, "the wait `approval` has a signal already");
+}
+
+#[test]
+fn a_waiting_run_is_approved_from_the_command_line_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    approve_a_waiting_run(&dir.path().join("store").display().to_string());
+}
+
+#[test]
+fn a_waiting_run_is_approved_from_the_command_line_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    approve_a_waiting_run(&format!(
+        "sqlite://{}",
+        dir.path().join("runs.db").display()
+    ));
+}
+
 #[test]
 fn bad_input_is_a_one_line_error_and_a_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();

@@ -17,7 +17,7 @@ use crate::graph::GraphSignature;
 pub use crate::store::Stores;
 
 use crate::definition::Pipeline;
-use crate::engine::PipelineEngine;
+use crate::engine::{PipelineEngine, Signal, SignalOutcome};
 use crate::error::PipelineError;
 use crate::event::EventHandler;
 use crate::result::PipelineResult;
@@ -146,6 +146,16 @@ pub trait DynPipeline: Send + Sync {
         events: Arc<dyn EventHandler>,
     ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
 
+    /// Sends `signal` to run `run_id` (see [`PipelineEngine::signal`]): the payload is checked
+    /// against the wait's type, stored, and the run continued if it waits on it.
+    async fn signal(
+        &self,
+        stores: Stores,
+        run_id: &RunId,
+        signal: Signal,
+        events: Arc<dyn EventHandler>,
+    ) -> Result<SignalOutcome<serde_json::Value>, PipelineError>;
+
     /// The graph as a fleet worker serves it.
     #[cfg(feature = "postgres")]
     #[doc(hidden)]
@@ -220,6 +230,20 @@ where
             .resume(run_id)
             .await
             .map(to_json)
+    }
+
+    async fn signal(
+        &self,
+        stores: Stores,
+        run_id: &RunId,
+        signal: Signal,
+        events: Arc<dyn EventHandler>,
+    ) -> Result<SignalOutcome<serde_json::Value>, PipelineError> {
+        let outcome = Self::engine(stores, events).signal(run_id, signal).await?;
+        Ok(SignalOutcome {
+            sent: outcome.sent,
+            run: outcome.run.map(to_json),
+        })
     }
 
     #[cfg(feature = "postgres")]

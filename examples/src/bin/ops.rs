@@ -90,6 +90,37 @@ pipeline! {
     }
 }
 
+/// A decision on a payout.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Approval {
+    /// Who decided.
+    pub by: String,
+    /// Whether to pay.
+    pub ok: bool,
+}
+
+/// Plans a payout of `cents`.
+#[node]
+fn plan_payout(cents: u64) -> u64 {
+    cents
+}
+
+/// Pays the planned amount.
+#[node]
+fn pay_out(plan: u64, approval: Approval) -> String {
+    format!("paid {plan} cents, approved by {}", approval.by)
+}
+
+pipeline! {
+    /// Pays out once someone approves: the run waits (holding nothing) for the `approval` signal.
+    pub Payout(cents: u64) -> String {
+        plan     = plan_payout(cents);
+        approval = signal::<Approval>(plan, timeout = "48h");
+        paid     = pay_out(plan, approval) if approval.ok;
+        paid
+    }
+}
+
 fn main() {
     pipeline::cli::main()
 }

@@ -57,6 +57,15 @@ pub enum CliError {
         /// The store given.
         store: String,
     },
+    /// A signal's `--value` is not JSON.
+    #[error("the value for `{wait}` is not JSON: {source}")]
+    BadValue {
+        /// The wait.
+        wait: String,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
     /// An audit entry could not be written as JSON.
     #[error("cannot write an audit entry as JSON: {0}")]
     Json(#[source] serde_json::Error),

@@ -9,6 +9,7 @@ mod resume;
 mod run;
 mod runs;
 mod show;
+mod signal;
 #[cfg(feature = "postgres")]
 mod submit;
 #[cfg(feature = "postgres")]
@@ -35,6 +36,8 @@ pub(super) enum Command {
     Run(run::Args),
     /// Resume a run: restore its completed nodes and run the rest.
     Resume(resume::Args),
+    /// Send a signal (JSON) to a run's wait; the run continues if it waits on it.
+    Signal(signal::Args),
     /// Keep the valid prefix of a run whose files are damaged (the damaged file is copied aside;
     /// the nodes whose records are dropped run again on resume).
     Repair(repair::Args),
@@ -59,6 +62,7 @@ impl Command {
             Command::Audit(args) => audit::exec(args, &stores()?).await,
             Command::Run(args) => run::exec(args, stores()?).await,
             Command::Resume(args) => resume::exec(args, stores()?).await,
+            Command::Signal(args) => signal::exec(args, stores()?).await,
             Command::Repair(args) => repair::exec(args, &StoreSpec::parse(store)?),
             #[cfg(feature = "postgres")]
             Command::Submit(args) => submit::exec(args, postgres("submit", store)?).await,

@@ -4,6 +4,7 @@ use crate::cli::error::CliError;
 use crate::cli::output::outln;
 use crate::cli::progress::Progress;
 use crate::cli::stored::find_pipeline;
+use crate::cli::table::format_time;
 use crate::result::{PipelineResult, RunStatus};
 use crate::store::Stores;
 
@@ -38,12 +39,26 @@ pub(super) fn report(result: &PipelineResult<serde_json::Value>) -> i32 {
     for warning in &result.warnings {
         outln!("  warning: {warning}");
     }
+    for waiting in &result.waiting {
+        let deadline = waiting
+            .deadline_ms
+            .map(|d| format!(", times out at {}", format_time(d)))
+            .unwrap_or_default();
+        outln!(
+            "  waits for `{}` since {}{deadline}; send it with: signal {} {} --value JSON",
+            waiting.wait,
+            format_time(waiting.began_at_ms),
+            result.run_id,
+            waiting.wait
+        );
+    }
     if let Some(output) = &result.output {
         outln!("output {output}");
     }
-    if result.status == RunStatus::Completed {
-        0
-    } else {
-        1
+    match result.status {
+        RunStatus::Completed => 0,
+        // Not an error: the run is sound and holds nothing until its signal comes.
+        RunStatus::Waiting => 2,
+        _ => 1,
     }
 }

@@ -1,0 +1,62 @@
+//! `signal`: sends a signal to a run's wait, as JSON checked against the wait's type; the run
+//! continues here if it waits on it.
+
+use super::run::report;
+use crate::cli::error::CliError;
+use crate::cli::output::outln;
+use crate::cli::progress::Progress;
+use crate::cli::stored::{find_pipeline, load_run, parse_id};
+use crate::engine::Signal;
+use crate::store::{SignalSent, Stores};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// The run id.
+    run_id: String,
+    /// The wait (its binding's name).
+    wait: String,
+    /// The payload, as JSON of the wait's type, e.g. '{"by": "finance", "ok": true}'.
+    #[arg(long)]
+    value: String,
+    /// The idempotency key: sending the same key and payload again is one signal (by default the
+    /// payload itself is the key).
+    #[arg(long)]
+    key: Option<String>,
+}
+
+pub(super) async fn exec(args: Args, stores: Stores) -> Result<i32, CliError> {
+    let run_id = parse_id(&args.run_id)?;
+    let stored = load_run(&stores, &run_id).await?;
+    let info = find_pipeline(&stored.summary.pipeline)?;
+    let pipeline = (info.pipeline)();
+    let mut signal =
+        Signal::from_json(&args.wait, &args.value).map_err(|source| CliError::BadValue {
+            wait: args.wait.clone(),
+            source,
+        })?;
+    if let Some(key) = args.key {
+        signal = signal.key(key);
+    }
+    let done = stored.checkpoint.completed().count();
+    let progress = Progress::new(pipeline.signature().nodes.len(), done);
+    let outcome = pipeline
+        .signal(stores, &run_id, signal, progress.clone())
+        .await;
+    progress.finish();
+    let outcome = outcome?;
+    match outcome.sent {
+        SignalSent::Stored => outln!("signal for `{}` stored", args.wait),
+        SignalSent::Duplicate => outln!("signal for `{}` was stored already", args.wait),
+    }
+    match &outcome.run {
+        Some(result) => Ok(report(result)),
+        None => {
+            outln!(
+                "run {run_id} does not wait on `{}` now: the signal is kept, and consumed when \
+                 the wait begins (or by the process running the run)",
+                args.wait
+            );
+            Ok(0)
+        }
+    }
+}
