@@ -91,8 +91,8 @@ pub mod __private {
     pub use crate::definition::{FromCheckpoint, Pipeline, typed_checkpoint};
     pub use crate::engine::{IntoSignal, Signal};
     pub use crate::graph::erased::{
-        AnyHandle, NodeInputs, NodeWiring, add_input, add_signal, build, gate, signal_shadow,
-        single,
+        AnyHandle, NodeInputs, NodeWiring, add_input, add_signal, add_timer, build, gate,
+        signal_shadow, single,
     };
     pub use crate::graph::map::{EachList, each_shadow};
     pub use crate::graph::node_fn::blocking;

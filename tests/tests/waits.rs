@@ -278,3 +278,84 @@ async fn a_pipeline_with_waits_needs_a_checkpointer() {
         "{refused}"
     );
 }
+
+/// amount -> plan -> cooled (a timer of `after`) -> done.
+fn cooling(after: std::time::Duration) -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new("cooling");
+    let amount = g.input("amount", |a: &u64| *a);
+    let plan = g
+        .node("plan")
+        .run(amount, |a, _| async move { Ok::<_, std::io::Error>(a * 2) });
+    let cooled = g.node("cooled").sleep(after, plan);
+    let done = g
+        .node("done")
+        .run((plan, cooled), |(plan, ()), _| async move {
+            Ok::<_, std::io::Error>(plan + 1)
+        });
+    g.build(done).unwrap()
+}
+
+#[tokio::test]
+async fn a_timer_within_the_threshold_is_awaited_in_the_process() {
+    let store = InMemoryCheckpointer::new();
+    let engine = engine(cooling(std::time::Duration::from_millis(20)), &store);
+    let result = engine.run(5).await.unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(result.output, Some(11));
+    let checkpoint = engine
+        .load_checkpoint(&result.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(checkpoint.node("cooled").unwrap().output.get(), "null");
+}
+
+#[tokio::test]
+async fn a_longer_timer_suspends_the_run_and_resume_due_continues_it_once_due() {
+    let store = InMemoryCheckpointer::new();
+    let engine = engine(cooling(std::time::Duration::from_millis(500)), &store)
+        .wait_in_process(std::time::Duration::ZERO);
+    let waiting = engine.run(5).await.unwrap();
+    assert_eq!(waiting.status, RunStatus::Waiting);
+    let due = waiting.waiting[0].deadline_ms.unwrap();
+    assert_eq!(due - waiting.waiting[0].began_at_ms, 500);
+    // Not due yet: resume_due continues nothing, and resuming leaves it waiting.
+    assert!(engine.resume_due().await.unwrap().is_empty());
+    assert_eq!(
+        engine.resume(&waiting.run_id).await.unwrap().status,
+        RunStatus::Waiting
+    );
+    // The timer's own time passes (this is the behaviour under test, not synchronisation).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    tokio::time::sleep(std::time::Duration::from_millis(
+        due.saturating_sub(now) + 5,
+    ))
+    .await;
+    let continued = engine.resume_due().await.unwrap();
+    assert_eq!(continued.len(), 1);
+    assert_eq!(continued[0].status, RunStatus::Completed);
+    assert_eq!(continued[0].output, Some(11));
+    assert!(
+        engine.resume_due().await.unwrap().is_empty(),
+        "nothing is due any more"
+    );
+}
+
+#[tokio::test]
+async fn a_signal_cannot_be_sent_to_a_timer() {
+    let store = InMemoryCheckpointer::new();
+    let engine = engine(cooling(std::time::Duration::from_secs(3600)), &store)
+        .wait_in_process(std::time::Duration::ZERO);
+    let waiting = engine.run(5).await.unwrap();
+    let refused = engine
+        .signal(&waiting.run_id, Signal::new("cooled", &()).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, PipelineError::UnknownWait { .. }),
+        "{refused}"
+    );
+}

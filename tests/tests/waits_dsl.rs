@@ -36,6 +36,45 @@ pipeline! {
     }
 }
 
+#[node]
+fn finish(plan: u64, cooled: ()) -> u64 {
+    let () = cooled;
+    plan + 1
+}
+
+pipeline! {
+    /// Waits a little after planning, then finishes.
+    pub Cooling(batch: Batch) -> u64 {
+        plan   = prepare(batch);
+        cooled = sleep("20ms", plan);
+        done   = finish(plan, cooled);
+        done
+    }
+}
+
+#[tokio::test]
+async fn a_short_sleep_is_awaited_in_the_process_and_a_long_one_suspends() {
+    let store = InMemoryCheckpointer::new();
+    let engine = PipelineEngine::new(Cooling).checkpointer(store.clone());
+    let batch = Batch { cents: vec![5] };
+    let done = engine
+        .run(CoolingInputs {
+            batch: batch.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.status, RunStatus::Completed);
+    assert_eq!(done.output, Some(6));
+    let suspending = PipelineEngine::new(Cooling)
+        .checkpointer(store)
+        .wait_in_process(std::time::Duration::ZERO);
+    let waiting = suspending.run(CoolingInputs { batch }).await.unwrap();
+    assert_eq!(waiting.status, RunStatus::Waiting);
+    let cooled = &waiting.waiting[0];
+    assert_eq!(cooled.wait, "cooled");
+    assert_eq!(cooled.deadline_ms.unwrap() - cooled.began_at_ms, 20);
+}
+
 fn engine() -> PipelineEngine<Payout> {
     PipelineEngine::new(Payout).checkpointer(InMemoryCheckpointer::new())
 }
@@ -113,5 +152,5 @@ fn the_signature_names_the_wait_and_its_type() {
 
 #[test]
 fn the_fingerprint_is_the_same_at_compile_time_and_run_time() {
-    tests::assert_compile_time_fingerprints_agree(&["Payout"]);
+    tests::assert_compile_time_fingerprints_agree(&["Payout", "Cooling"]);
 }

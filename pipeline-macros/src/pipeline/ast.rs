@@ -97,7 +97,7 @@ impl Statement {
     fn parse(input: ParseStream, errors: &mut Vec<syn::Error>) -> syn::Result<Self> {
         let binding = input.parse()?;
         input.parse::<Token![=]>()?;
-        if signal::peek(input) {
+        if signal::peek(input) || signal::peek_timer(input) {
             return Self::parse_signal(input, binding, errors);
         }
         let func = Path::parse_mod_style(input).map_err(|e| {
@@ -154,7 +154,10 @@ impl Statement {
         binding: Ident,
         errors: &mut Vec<syn::Error>,
     ) -> syn::Result<Self> {
-        let (spec, after, args_span) = signal::parse(input, errors)?;
+        let (spec, after, args_span) = match signal::peek(input) {
+            true => signal::parse(input, errors)?,
+            false => signal::parse_timer(input, errors)?,
+        };
         let mut args = Vec::new();
         for expr in after {
             match name_of(&expr) {

@@ -153,7 +153,7 @@ fn items(def: &PipelineDef, complete: bool) -> TokenStream {
             path: s.func.clone(),
         }));
         let doc = match &s.signal {
-            Some(_) => format!(" The payload of the wait `{n}`, once its signal came."),
+            Some(_) => format!(" The payload of the wait `{n}`, once it ended."),
             None => format!(" The output of node `{n}` (`{func}`), once it has completed."),
         };
         quote!(#[doc = #doc] pub #n: ::core::option::Option<#ty>,)
@@ -272,8 +272,11 @@ fn fingerprint_const(def: &PipelineDef, plan: &Plan) -> TokenStream {
         });
         let condition = plan.condition_names[i].iter().map(ToString::to_string);
         if let Some(signal) = &s.signal {
-            let ty = type_text(&signal.ty);
-            return quote!(.node(#id, "signal", &[#(#args),*], &[#(#condition),*], #ty));
+            let (kind, ty) = match signal.timer_nanos {
+                Some(_) => ("sleep", "()".to_owned()),
+                None => ("signal", type_text(&signal.ty)),
+            };
+            return quote!(.node(#id, #kind, &[#(#args),*], &[#(#condition),*], #ty));
         }
         let method = match s.each {
             Some(_) => quote!(mapped_node),

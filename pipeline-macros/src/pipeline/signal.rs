@@ -9,13 +9,16 @@ use syn::{Expr, ExprLit, Ident, Lit, Token, Type};
 
 use crate::node::options::parse_duration;
 
-/// A wait for a signal: its payload type and timeout, as written.
+/// A wait: for a signal (its payload type and timeout, as written), or a timer
+/// (`sleep("24h", after...)`, whose type is `()`).
 pub struct SignalSpec {
-    /// The `signal` keyword.
+    /// The `signal` or `sleep` keyword.
     pub keyword: Ident,
     pub ty: Type,
     /// The timeout in nanoseconds, if given.
     pub timeout_nanos: Option<u64>,
+    /// For a timer, how long after it begins it is due, in nanoseconds.
+    pub timer_nanos: Option<u64>,
 }
 
 /// One argument of `signal::<T>(...)`: a name it comes after, or `timeout = "..."`.
@@ -40,6 +43,56 @@ pub fn peek(input: ParseStream) -> bool {
     input.peek(Ident)
         && input.peek2(Token![::])
         && input.fork().parse::<Ident>().is_ok_and(|i| i == "signal")
+}
+
+/// Whether the statement's right-hand side is a timer, `sleep("24h", ..)` (a `#[node]` fn named
+/// `sleep` takes names, never a string first).
+pub fn peek_timer(input: ParseStream) -> bool {
+    let fork = input.fork();
+    let (Ok(keyword), true) = (fork.parse::<Ident>(), fork.peek(syn::token::Paren)) else {
+        return false;
+    };
+    keyword == "sleep" && first_is_string(&fork).unwrap_or(false)
+}
+
+/// Whether the parenthesized list next in `input` starts with a string literal.
+fn first_is_string(input: ParseStream) -> syn::Result<bool> {
+    let content;
+    syn::parenthesized!(content in input);
+    Ok(content.peek(syn::LitStr))
+}
+
+/// Parses `sleep("24h", after...)`: the spec, the names it comes after, the parentheses' span.
+pub fn parse_timer(
+    input: ParseStream,
+    errors: &mut Vec<syn::Error>,
+) -> syn::Result<(SignalSpec, Vec<Expr>, Span)> {
+    let keyword: Ident = input.parse()?;
+    let content;
+    let parens = syn::parenthesized!(content in input);
+    let due: Expr = content.parse()?;
+    let mut after = Vec::new();
+    while !content.is_empty() {
+        content.parse::<Token![,]>()?;
+        if content.is_empty() {
+            break;
+        }
+        after.push(content.parse::<Expr>()?);
+    }
+    let timer_nanos = match duration(&due) {
+        Ok(nanos) => Some(nanos),
+        Err(e) => {
+            errors.push(e);
+            Some(0)
+        }
+    };
+    let spec = SignalSpec {
+        ty: syn::parse_quote_spanned!(keyword.span()=> ()),
+        keyword,
+        timeout_nanos: None,
+        timer_nanos,
+    };
+    Ok((spec, after, parens.span.join()))
 }
 
 /// Parses `signal::<T>(after, ..., timeout = "..")`: the spec, the names it comes after (as
@@ -74,6 +127,7 @@ pub fn parse(
         keyword,
         ty,
         timeout_nanos,
+        timer_nanos: None,
     };
     Ok((spec, after, parens.span.join()))
 }
@@ -86,18 +140,18 @@ fn duration(value: &Expr) -> syn::Result<u64> {
     else {
         return Err(syn::Error::new(
             value.span(),
-            "a signal's timeout is a duration string, e.g. `timeout = \"48h\"`",
+            "a wait's duration is a string, e.g. `\"48h\"`",
         ));
     };
     match parse_duration(&text.value()) {
         Ok(0) => Err(syn::Error::new(
             value.span(),
-            "a timeout of zero would fail the wait at once; remove `timeout` for no limit",
+            "a duration of zero would end the wait at once; remove it",
         )),
         Ok(nanos) => Ok(nanos),
         Err(why) => Err(syn::Error::new(
             value.span(),
-            format!("bad duration {:?} for `timeout`: {why}", text.value()),
+            format!("bad duration {:?}: {why}", text.value()),
         )),
     }
 }

@@ -32,6 +32,7 @@ pub fn signal_enum(def: &PipelineDef) -> TokenStream {
         .statements
         .iter()
         .filter_map(|s| Some((s, s.signal.as_ref()?)))
+        .filter(|(_, spec)| spec.timer_nanos.is_none())
         .collect();
     if waits.is_empty() {
         return TokenStream::new();
@@ -76,7 +77,8 @@ pub fn shadow(binding: &Ident, spec: &SignalSpec) -> TokenStream {
     quote!(let #binding: #ty = #call;)
 }
 
-/// The wiring of a wait: `add_signal` with the names it comes after, its gate and timeout.
+/// The wiring of a wait: `add_signal` (or `add_timer`) with the names it comes after, its gate
+/// and timeout (or due time).
 pub fn wiring(
     spec: &SignalSpec,
     inputs: &Ident,
@@ -84,6 +86,18 @@ pub fn wiring(
     args: impl Iterator<Item = Ident>,
     gate: TokenStream,
 ) -> TokenStream {
+    if let Some(n) = spec.timer_nanos {
+        let add = quote_spanned!(spec.keyword.span()=> ::pipeline::__private::add_timer::<#inputs>);
+        return quote! {
+            #add(
+                &mut __pipeline_builder,
+                #id,
+                &[#(#args),*],
+                #gate,
+                ::pipeline::__private::Duration::from_nanos(#n),
+            )
+        };
+    }
     let ty = &spec.ty;
     let type_name = crate::text::type_text(ty);
     let timeout = match spec.timeout_nanos {

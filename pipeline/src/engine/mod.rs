@@ -76,6 +76,8 @@ pub struct PipelineEngine<P: Pipeline> {
     events: Option<Arc<dyn EventHandler>>,
     on_error: OnError,
     max_concurrency: Option<usize>,
+    /// Waits due within this long are awaited in the process.
+    in_process: std::time::Duration,
     round_trip: RoundTrip,
     audit_detail: AuditDetail,
     #[cfg(feature = "postgres")]
@@ -95,6 +97,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             events: None,
             on_error: OnError::default(),
             max_concurrency: None,
+            in_process: std::time::Duration::from_secs(60),
             round_trip: RoundTrip::default(),
             audit_detail: AuditDetail::default(),
             #[cfg(feature = "postgres")]
@@ -145,6 +148,14 @@ impl<P: Pipeline> PipelineEngine<P> {
     /// Runs at most `n` nodes of a run at once (at least 1; default: no cap).
     pub fn max_concurrency(mut self, n: usize) -> Self {
         self.max_concurrency = Some(n.max(1));
+        self
+    }
+
+    /// Awaits in the process a timer (or a signal's timeout) due within `threshold` when nothing
+    /// else can run, instead of ending the run `Waiting` (default: one minute; zero suspends
+    /// every wait at once). Meanwhile the run's signals are read again every second.
+    pub fn wait_in_process(mut self, threshold: std::time::Duration) -> Self {
+        self.in_process = threshold;
         self
     }
 
@@ -347,7 +358,8 @@ impl<P: Pipeline> PipelineEngine<P> {
             self.on_error,
             self.max_concurrency,
             warnings,
-        );
+        )
+        .wait_in_process(self.in_process);
         let span = tracing::info_span!("pipeline.run", pipeline = self.graph.name(), run_id = %run.run_id(), resumed);
         let run_id = run.run_id().clone();
         // A panic in user code outside any node (an input's extractor, a `Clone` of the output)

@@ -9,6 +9,7 @@ use super::lifecycle::now_ms;
 use crate::data::{Json, to_json};
 use crate::definition::Pipeline;
 use crate::error::PipelineError;
+use crate::graph::WaitDef;
 use crate::result::{PipelineResult, RunStatus};
 use crate::run_id::RunId;
 use crate::store::{SignalRecord, SignalSent};
@@ -113,10 +114,12 @@ impl<P: Pipeline> PipelineEngine<P> {
             .as_ref()
             .ok_or_else(|| PipelineError::NoCheckpointer(run_id.clone()))?;
         let graph = &self.graph.inner;
+        let is_signal = |n: &&crate::graph::NodeDef| matches!(n.wait, Some(WaitDef::Signal));
         let Some(node) = graph
             .nodes
             .iter()
-            .find(|n| n.wait.is_some() && *n.id == signal.wait)
+            .filter(is_signal)
+            .find(|n| *n.id == signal.wait)
         else {
             return Err(PipelineError::UnknownWait {
                 run_id: run_id.clone(),
@@ -124,7 +127,7 @@ impl<P: Pipeline> PipelineEngine<P> {
                 waits: graph
                     .nodes
                     .iter()
-                    .filter(|n| n.wait.is_some())
+                    .filter(is_signal)
                     .map(|n| n.id.as_ref().to_owned())
                     .collect(),
             });
@@ -163,6 +166,37 @@ impl<P: Pipeline> PipelineEngine<P> {
             Err(PipelineError::RunLocked(_)) => Ok(SignalOutcome { sent, run: None }),
             Err(e) => Err(e),
         }
+    }
+
+    /// Continues every run of the checkpointer that waits on something due: a timer whose time
+    /// came, or a signal whose timeout passed (which then fails, as any timed-out node). Runs
+    /// another process holds are left to it. Returns the continued runs' results.
+    pub async fn resume_due(&self) -> Result<Vec<PipelineResult<P::Output>>, PipelineError> {
+        // Errors of the store as a whole name this id (a valid constant).
+        let run_id = RunId::new("resume-due").unwrap_or_else(|_| RunId::generate());
+        let checkpointer = self
+            .checkpointer
+            .as_ref()
+            .ok_or_else(|| PipelineError::NoCheckpointer(run_id.clone()))?;
+        let store_error = |e| PipelineError::from_store(&run_id, e);
+        let now = now_ms();
+        let mut continued = Vec::new();
+        for run in checkpointer.list_runs().await.map_err(store_error)? {
+            let waits = checkpointer.waits(&run).await.map_err(store_error)?;
+            if !waits
+                .waiting
+                .iter()
+                .any(|w| w.deadline_ms.is_some_and(|d| d <= now))
+            {
+                continue;
+            }
+            match self.resume(&run).await {
+                Ok(result) => continued.push(result),
+                Err(PipelineError::RunLocked(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(continued)
     }
 
     /// A run that ended `Waiting` is continued at once when a signal it waits on was stored while

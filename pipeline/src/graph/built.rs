@@ -47,6 +47,8 @@ pub(crate) struct GateDef {
 pub(crate) enum WaitDef {
     /// A signal whose payload is the binding's output.
     Signal,
+    /// A durable timer: the binding completes (with `()`) this long after the wait began.
+    Timer(std::time::Duration),
 }
 
 pub(crate) struct NodeDef {

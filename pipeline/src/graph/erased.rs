@@ -224,6 +224,32 @@ pub fn add_signal<I: Data, T: Data>(
     node.add_wait::<T>(WaitDef::Signal, codec).into()
 }
 
+/// Adds timer `id`, due `duration` after the nodes of `after` completed, gated by `gate` if
+/// given.
+pub fn add_timer<I: Data>(
+    builder: &mut GraphBuilder<I>,
+    id: &str,
+    after: &[AnyHandle],
+    gate: Option<(&[AnyHandle], GateFn)>,
+    duration: std::time::Duration,
+) -> AnyHandle {
+    let gate = gate.map(|(handles, pred)| GateDef {
+        args: slots(builder, id, handles),
+        pred,
+    });
+    builder.push_args(id, after.iter().map(|h| (h.graph, h.slot)));
+    let codec = Codec {
+        type_name: "()",
+        ..Codec::of::<()>()
+    };
+    builder
+        .node(id)
+        .kind("sleep")
+        .set_gate(gate)
+        .add_wait::<()>(WaitDef::Timer(duration), codec)
+        .into()
+}
+
 /// The shadow of a wait in `pipeline!`'s never-run code: its payload type must be `Data`.
 pub fn signal_shadow<T: Data>() -> T {
     unreachable!("pipeline! shadow code is never run")

@@ -1,7 +1,10 @@
 //! Waits: bindings that wait for something from outside the run instead of running code. A
 //! signal wait ([`NodeBuilder::signal`]) completes with the payload sent to it
-//! (`PipelineEngine::signal`); it begins once the bindings it comes after completed, and a run
-//! with nothing left to do but wait ends `Waiting`, holding nothing, until a signal continues it.
+//! (`PipelineEngine::signal`), a timer ([`NodeBuilder::sleep`]) when it is due; a wait begins once
+//! the bindings it comes after completed, and a run with nothing left to do but wait ends
+//! `Waiting`, holding nothing, until a signal or `resume_due` continues it.
+
+use std::time::Duration;
 
 use super::built::WaitDef;
 use super::deps::{Deps, Handle};
@@ -45,5 +48,19 @@ impl<I: Data> NodeBuilder<'_, I> {
         self.options.retries = 0;
         self.kind.get_or_insert_with(|| "signal".into());
         self.add_wait(WaitDef::Signal, Codec::of::<T>())
+    }
+
+    /// Adds a durable timer: the binding completes (with `()`) `duration` after the nodes of
+    /// `after` completed. The due time is stored when the timer begins, so it survives crashes
+    /// and resumes. A timer due within the engine's
+    /// [`wait_in_process`](crate::PipelineEngine::wait_in_process) threshold is awaited in the
+    /// process; a longer one ends the run `Waiting`, and
+    /// [`PipelineEngine::resume_due`](crate::PipelineEngine::resume_due) continues it once due.
+    pub fn sleep<D: Deps>(mut self, duration: Duration, after: D) -> Handle<()> {
+        self.builder.resolve_args(&self.id, &after);
+        self.options.retries = 0;
+        self.options.timeout = None;
+        self.kind.get_or_insert_with(|| "sleep".into());
+        self.add_wait(WaitDef::Timer(duration), Codec::of::<()>())
     }
 }

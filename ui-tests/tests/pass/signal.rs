@@ -30,7 +30,8 @@ pipeline! {
         plan          = prepare(cents);
         approval      = signal::<Approval>(plan, timeout = "48h");
         second_opinion = signal::<bool>(plan);
-        paid          = pay(plan, approval) if approval.ok && second_opinion;
+        cooled        = sleep("24h", plan);
+        paid          = pay(plan, approval) if approval.ok && second_opinion && cooled == ();
         paid
     }
 }

@@ -6,6 +6,7 @@ mod graph;
 mod list;
 mod repair;
 mod resume;
+mod resume_due;
 mod run;
 mod runs;
 mod show;
@@ -36,6 +37,9 @@ pub(super) enum Command {
     Run(run::Args),
     /// Resume a run: restore its completed nodes and run the rest.
     Resume(resume::Args),
+    /// Continue every run that waits on something due: a timer whose time came, or a signal
+    /// whose timeout passed (run it from cron or a systemd timer).
+    ResumeDue,
     /// Send a signal (JSON) to a run's wait; the run continues if it waits on it.
     Signal(signal::Args),
     /// Keep the valid prefix of a run whose files are damaged (the damaged file is copied aside;
@@ -63,6 +67,7 @@ impl Command {
             Command::Run(args) => run::exec(args, stores()?).await,
             Command::Resume(args) => resume::exec(args, stores()?).await,
             Command::Signal(args) => signal::exec(args, stores()?).await,
+            Command::ResumeDue => resume_due::exec(stores()?).await,
             Command::Repair(args) => repair::exec(args, &StoreSpec::parse(store)?),
             #[cfg(feature = "postgres")]
             Command::Submit(args) => submit::exec(args, postgres("submit", store)?).await,

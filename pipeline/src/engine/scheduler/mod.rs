@@ -75,6 +75,8 @@ pub(crate) struct Run<I, O> {
     completing: VecDeque<(u32, wait::Given)>,
     /// The run's signals and earlier waits, as its store had them.
     stored_waits: RunWaits,
+    /// A wait due within this long is awaited in the process; a later one suspends the run.
+    in_process: std::time::Duration,
     tasks: Tasks,
     stopped: bool,
     /// A store refused a write because another engine took the run over.
@@ -126,6 +128,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             suspended: Vec::new(),
             completing: VecDeque::new(),
             stored_waits: RunWaits::default(),
+            in_process: std::time::Duration::ZERO,
             tasks: Tasks::new(),
             stopped: false,
             taken_over: false,
@@ -134,6 +137,12 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             executed: Vec::new(),
             warnings,
         }
+    }
+
+    /// Awaits in the process the waits due within `threshold`, instead of suspending the run.
+    pub fn wait_in_process(mut self, threshold: std::time::Duration) -> Self {
+        self.in_process = threshold;
+        self
     }
 
     pub fn run_id(&self) -> &RunId {
@@ -221,7 +230,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         };
         loop {
             self.open_maps();
-            self.begin_waits();
+            self.begin_waits().await;
             if !self.completing.is_empty() && !self.stopped {
                 self.complete_waits().await;
                 continue;
@@ -254,11 +263,26 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 continue;
             }
             if self.tasks.running() == 0 {
-                // Nothing else can run: a signal may have arrived for a suspended wait.
-                if !self.stopped && self.refresh_waits().await {
+                // Nothing else can run: a signal may have arrived for a suspended wait, or one is
+                // due soon enough to wait for here.
+                if self.stopped {
+                    return false;
+                }
+                if self.refresh_waits().await {
                     continue;
                 }
-                return false;
+                let Some(left) = self.due_soon() else {
+                    return false;
+                };
+                // Polled, so a signal another process sends meanwhile is seen within a second.
+                let nap = left.min(std::time::Duration::from_secs(1));
+                tokio::select! {
+                    biased;
+                    () = cancelled() => return true,
+                    () = tokio::time::sleep(nap) => {}
+                }
+                self.wake_suspended();
+                continue;
             }
             tokio::select! {
                 biased;

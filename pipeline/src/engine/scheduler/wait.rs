@@ -4,6 +4,9 @@
 //! is suspended. When nothing else can run, the signals are read again (one may have arrived
 //! meanwhile); what is still suspended then makes the run end `Waiting`.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::{Run, State};
 use crate::data::Value;
 use crate::engine::args::Values;
@@ -11,19 +14,25 @@ use crate::engine::call::gate;
 use crate::engine::lifecycle::now_ms;
 use crate::engine::node_task::{NodeJob, report};
 use crate::event::EventHandler;
+use crate::graph::WaitDef;
 use crate::result::{PersistenceWarning, WaitingOn, WarningSource};
 
 /// What a wait that begins (or resumes) completes with: the payload, or why it failed.
 pub(super) type Given = Result<Value, String>;
 
 impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
-    /// Begins the waits that became ready.
-    pub(super) fn begin_waits(&mut self) {
+    /// Begins the waits that became ready, and records in the store that the run waits on
+    /// them (so the time they began survives a crash, and a signal knows to continue the run).
+    pub(super) async fn begin_waits(&mut self) {
+        if self.to_begin.is_empty() {
+            return;
+        }
         while let Some(index) = self.to_begin.pop() {
             if !self.stopped {
                 self.begin(index);
             }
         }
+        self.save_waits().await;
     }
 
     /// Begins wait `index`: skipped when an upstream node was skipped or failed or its gate is
@@ -51,10 +60,11 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             .iter()
             .find(|w| w.wait == *node.id)
             .map_or_else(now_ms, |w| w.began_at_ms);
-        let deadline_ms = node
-            .options
-            .timeout
-            .map(|t| began_at_ms.saturating_add(t.as_millis() as u64));
+        let after = match node.wait {
+            Some(WaitDef::Timer(duration)) => Some(duration),
+            _ => node.options.timeout,
+        };
+        let deadline_ms = after.map(|t| began_at_ms.saturating_add(t.as_millis() as u64));
         self.suspended.push(WaitingOn {
             wait: node.id.as_ref().to_owned(),
             began_at_ms,
@@ -75,14 +85,20 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 continue;
             };
             let node = &self.graph.nodes[index as usize];
-            let given = match self.stored_waits.signal(&waiting.wait) {
-                Some(signal) => Some((node.codec.decode)(&signal.payload).map_err(|e| {
+            let due = waiting.deadline_ms.is_some_and(|d| d <= now);
+            let signal = match node.wait {
+                Some(WaitDef::Signal) => self.stored_waits.signal(&waiting.wait),
+                _ => None,
+            };
+            let given = match (signal, node.wait) {
+                (Some(signal), _) => Some((node.codec.decode)(&signal.payload).map_err(|e| {
                     format!(
                         "the signal's payload does not decode as `{}`: {e}",
                         node.codec.type_name
                     )
                 })),
-                None => waiting.deadline_ms.filter(|&d| d <= now).map(|_| {
+                (None, Some(WaitDef::Timer(_))) => due.then(|| Ok(Arc::new(()) as Value)),
+                (None, _) => due.then(|| {
                     let limit = node.options.timeout.unwrap_or_default();
                     Err(format!("the wait timed out: no signal within {limit:?}"))
                 }),
@@ -128,6 +144,14 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         self.wake_suspended()
     }
 
+    /// How long until the first suspended wait is due (a timer, or a signal's timeout), when that
+    /// is within the threshold under which the run waits in the process instead of suspending.
+    pub(super) fn due_soon(&self) -> Option<Duration> {
+        let first = self.suspended.iter().filter_map(|w| w.deadline_ms).min()?;
+        let left = Duration::from_millis(first.saturating_sub(now_ms()));
+        (left <= self.in_process).then_some(left)
+    }
+
     /// Reads the run's signals and earlier waits before it starts, when the graph has waits.
     pub(super) async fn load_waits(&mut self) {
         let Some(checkpointer) = self.shared.checkpointer.clone() else {
@@ -145,9 +169,6 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         let Some(checkpointer) = self.shared.checkpointer.clone() else {
             return;
         };
-        if self.suspended.is_empty() && self.stored_waits.waiting.is_empty() {
-            return;
-        }
         let (run_id, epoch) = (&self.shared.run_id, self.shared.checkpoint_epoch);
         if let Err(e) = checkpointer
             .set_waiting(run_id, epoch, &self.suspended)

@@ -1,0 +1,46 @@
+//! `resume-due`: continues every run of the store that waits on something due (a timer whose
+//! time came, or a signal whose timeout passed). Run it from cron or a systemd timer.
+
+use super::run::report;
+use crate::cli::error::CliError;
+use crate::cli::output::outln;
+use crate::cli::progress::Progress;
+use crate::cli::stored::{find_pipeline, load_run};
+use crate::error::PipelineError;
+use crate::store::Stores;
+
+pub(super) async fn exec(stores: Stores) -> Result<i32, CliError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut continued = 0;
+    for run_id in stores.checkpointer.list_runs().await? {
+        let waits = stores.checkpointer.waits(&run_id).await?;
+        if !waits
+            .waiting
+            .iter()
+            .any(|w| w.deadline_ms.is_some_and(|d| d <= now))
+        {
+            continue;
+        }
+        let stored = load_run(&stores, &run_id).await?;
+        let info = find_pipeline(&stored.summary.pipeline)?;
+        let pipeline = (info.pipeline)();
+        let done = stored.checkpoint.completed().count();
+        let progress = Progress::new(pipeline.signature().nodes.len(), done);
+        let result = pipeline
+            .resume(stores.clone(), &run_id, progress.clone())
+            .await;
+        progress.finish();
+        match result {
+            Ok(result) => {
+                report(&result);
+                continued += 1;
+            }
+            Err(PipelineError::RunLocked(_)) => outln!("run {run_id} is held by another process"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    outln!("{continued} due run(s) continued");
+    Ok(0)
+}
