@@ -294,6 +294,55 @@ fn kill_9_in_a_10000_item_map_reruns_no_checkpointed_item() {
     kill_points_of(Backend::Files, MAP, 8);
 }
 
+/// Kill -9 while a run waits for a signal (its wait began, a slow branch still runs), then a
+/// signal sent by another process continues it: the wait was recorded when it began, so the
+/// signal resumes the run, which completes with the output of an undisturbed run.
+#[test]
+fn kill_9_while_waiting_then_a_signal_from_another_process_completes_the_run() {
+    let reference = tempfile::tempdir().unwrap();
+    let store = reference.path().join("store");
+    let log = reference.path().join("log");
+    let waiting = subject(&store, "reference", "wait-run", &log)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&waiting.stdout).contains("status waiting"));
+    let expected = finish(&store, "reference", "wait-signal", &log).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let (store, log) = (dir.path().join("store"), dir.path().join("log"));
+    let mut child = subject(&store, "killed", "wait-run", &log).spawn().unwrap();
+    let id = RunId::new("killed").unwrap();
+    let checkpointer = FileCheckpointer::new(&store);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Until the store records that the run waits on `go` (the slow chain still runs).
+    let began = Instant::now();
+    loop {
+        let waits = runtime.block_on(checkpointer.waits(&id));
+        if waits.is_ok_and(|w| w.waiting.iter().any(|w| w.wait == "go")) {
+            break;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "the wait never began"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap(); // SIGKILL: mid-chain, or after the process suspended the run
+    child.wait().unwrap();
+
+    let output = finish(
+        &store,
+        "killed",
+        "wait-signal",
+        &dir.path().join("after.log"),
+    )
+    .unwrap();
+    assert_eq!(output, expected);
+}
+
 #[test]
 fn kill_9_at_random_moments_with_the_sqlite_store() {
     kill_points(Backend::Sqlite, 100);

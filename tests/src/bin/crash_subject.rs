@@ -8,7 +8,8 @@
 //! `run` starts the run; `resume` resumes it (or starts it if the killed process never created it);
 //! `hold` starts it and blocks one node until standard input closes. `map-run` and `map-resume`
 //! do the same with a pipeline whose middle node is mapped (`each`) over 10,000 items, each
-//! item logging `m#INDEX` as its side effect. The pipeline's output is
+//! item logging `m#INDEX` as its side effect. `wait-run` runs a pipeline with a signal wait
+//! beside a slow chain (it ends `waiting`); `wait-signal` sends that wait its signal. The pipeline's output is
 //! printed as `output <json>` on the last line. `open` only opens the store 20 times (for races
 //! between processes opening one new database) and prints `opened`.
 
@@ -17,7 +18,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pipeline::store::Stores;
-use pipeline::{EventHandler, Graph, GraphBuilder, Handle, PipelineEngine, PipelineError, RunId};
+use pipeline::{
+    EventHandler, Graph, GraphBuilder, Handle, PipelineEngine, PipelineError, RunId, Signal,
+};
 
 /// Appends one line per executed node; one `write` of a short line on an `O_APPEND` file is atomic.
 #[derive(Clone)]
@@ -129,6 +132,24 @@ fn map_graph(effects: &SideEffects) -> Graph<u64, u64> {
     g.build(sum).expect("the subject's map graph is valid")
 }
 
+/// seed -> source -> 20 slow steps in a chain, and `go` (a signal wait, after source) -> sum.
+fn wait_graph(effects: &SideEffects) -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new("crash_subject_wait");
+    let seed = g.input("seed", |s: &u64| *s);
+    let source = g.node("source").run(vec![seed], step(effects, false));
+    let mut last = source;
+    for i in 0..20 {
+        last = g
+            .node(format!("slow{i:02}"))
+            .run(vec![last], step(effects, false));
+    }
+    let go = g.node("go").signal::<u64, _>(source);
+    let sum = g.node("sum").run((last, go), |(last, go), _| async move {
+        Ok::<_, std::io::Error>(mix(last, go))
+    });
+    g.build(sum).expect("the subject's wait graph is valid")
+}
+
 struct AnnounceStart;
 
 impl EventHandler for AnnounceStart {
@@ -163,9 +184,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let effects = SideEffects(PathBuf::from(log));
-    let (graph, mode) = match mode.strip_prefix("map-") {
-        Some(mode) => (map_graph(&effects), mode),
-        None => (graph(&effects, mode == "hold"), mode.as_str()),
+    let (graph, mode) = match (mode.strip_prefix("map-"), mode.strip_prefix("wait-")) {
+        (Some(mode), _) => (map_graph(&effects), mode),
+        (_, Some(mode)) => (wait_graph(&effects), mode),
+        _ => (graph(&effects, mode == "hold"), mode.as_str()),
     };
     let engine = PipelineEngine::new(graph).event_handler(AnnounceStart);
     let stores = Stores::open(store)?;
@@ -179,6 +201,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             Err(PipelineError::UnknownRun(_)) => engine.run_with_id(run_id, 42).await?,
             other => other?,
         },
+        // Sends the signal 7 to `go`, and reports the run it continued.
+        "signal" => {
+            let sent = engine.signal(&run_id, Signal::new("go", &7u64)?).await?;
+            sent.run.ok_or("the signal did not continue the run")?
+        }
         other => return Err(format!("unknown mode {other:?}").into()),
     };
     println!("status {}", result.status);
