@@ -86,6 +86,9 @@ pub enum PipelineError {
         #[source]
         source: serde_json::Error,
     },
+    /// The run was cancelled while it waited: no signal continues it.
+    #[error("run `{0}` was cancelled while it waited; it takes no signal")]
+    RunCancelled(RunId),
     /// A signal names no wait of the pipeline.
     #[error("run `{run_id}`: the pipeline has no wait named `{wait}`; its waits: {}", waits_text(.waits))]
     UnknownWait {

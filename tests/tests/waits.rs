@@ -359,3 +359,30 @@ async fn a_signal_cannot_be_sent_to_a_timer() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn a_waiting_run_can_be_cancelled_and_then_takes_no_signal() {
+    let store = InMemoryCheckpointer::new();
+    let engine = engine(payout(Arc::default(), None, |n| n), &store);
+    let waiting = engine.run(4).await.unwrap();
+    assert_eq!(waiting.status, RunStatus::Waiting);
+    let cancelled = engine
+        .cancel_waiting(&waiting.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cancelled.status, RunStatus::Cancelled);
+    assert!(cancelled.executed.is_empty());
+    let refused = engine
+        .signal(&waiting.run_id, approval(true))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, PipelineError::RunCancelled(_)),
+        "{refused}"
+    );
+    let again = engine.resume(&waiting.run_id).await.unwrap();
+    assert_eq!(again.status, RunStatus::Cancelled, "resuming runs nothing");
+    assert!(again.executed.is_empty());
+    assert!(engine.resume_due().await.unwrap().is_empty());
+}

@@ -140,6 +140,15 @@ impl<P: Pipeline> PipelineEngine<P> {
                 source,
             });
         }
+        let store_error = |e| PipelineError::from_store(run_id, e);
+        if checkpointer
+            .waits(run_id)
+            .await
+            .map_err(store_error)?
+            .cancelled
+        {
+            return Err(PipelineError::RunCancelled(run_id.clone()));
+        }
         let record = SignalRecord {
             key: signal
                 .key
@@ -148,7 +157,6 @@ impl<P: Pipeline> PipelineEngine<P> {
             payload: signal.payload,
             sent_at_ms: now_ms(),
         };
-        let store_error = |e| PipelineError::from_store(run_id, e);
         let sent = checkpointer
             .send_signal(run_id, &record)
             .await
@@ -164,6 +172,28 @@ impl<P: Pipeline> PipelineEngine<P> {
             }),
             // The holder reads the signals again before it stops waiting.
             Err(PipelineError::RunLocked(_)) => Ok(SignalOutcome { sent, run: None }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Cancels run `run_id`, which waits (or will): the store marks it cancelled, so no signal
+    /// continues it, and it ends [`RunStatus::Cancelled`](crate::RunStatus::Cancelled) here, or
+    /// in the process that holds it when that process next reads its signals.
+    pub async fn cancel_waiting(
+        &self,
+        run_id: &RunId,
+    ) -> Result<Option<PipelineResult<P::Output>>, PipelineError> {
+        let checkpointer = self
+            .checkpointer
+            .as_ref()
+            .ok_or_else(|| PipelineError::NoCheckpointer(run_id.clone()))?;
+        checkpointer
+            .cancel_waits(run_id)
+            .await
+            .map_err(|e| PipelineError::from_store(run_id, e))?;
+        match self.resume(run_id).await {
+            Ok(result) => Ok(Some(result)),
+            Err(PipelineError::RunLocked(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }

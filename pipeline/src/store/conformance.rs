@@ -257,8 +257,26 @@ async fn check_signals(
     holder.release_run(id, epoch);
     let waits = open().waits(id).await;
     expect(
-        matches!(&waits, Ok(w) if w.waiting == waiting && w.signals.len() == 1),
+        matches!(&waits, Ok(w) if w.waiting == waiting && w.signals.len() == 1 && !w.cancelled),
         "waits returns what the run waits on and keeps its signals",
+        &waits,
+    )?;
+    let cancel = open().cancel_waits(&unknown).await;
+    expect(
+        matches!(cancel, Err(StoreError::UnknownRun(_))),
+        "cancel_waits of an unknown run is refused with StoreError::UnknownRun",
+        &cancel,
+    )?;
+    let cancel = open().cancel_waits(id).await;
+    expect(
+        cancel.is_ok(),
+        "cancel_waits marks a run cancelled",
+        &cancel,
+    )?;
+    let waits = open().waits(id).await;
+    expect(
+        matches!(&waits, Ok(w) if w.cancelled && w.signals.len() == 1),
+        "waits says the run was cancelled, and keeps its signals",
         &waits,
     )
 }

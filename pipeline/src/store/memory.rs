@@ -108,6 +108,17 @@ impl Checkpointer for InMemoryCheckpointer {
         Ok(lock(&self.waits).get(run_id).cloned().unwrap_or_default())
     }
 
+    async fn cancel_waits(&self, run_id: &RunId) -> StoreResult<()> {
+        if !lock(&self.runs).contains_key(run_id) {
+            return Err(StoreError::UnknownRun(run_id.clone()));
+        }
+        lock(&self.waits)
+            .entry(run_id.clone())
+            .or_default()
+            .cancelled = true;
+        Ok(())
+    }
+
     async fn set_waiting(
         &self,
         run_id: &RunId,

@@ -154,6 +154,13 @@ pub trait Checkpointer: Send + Sync {
         Ok(RunWaits::default())
     }
 
+    /// Marks the run cancelled (by anyone: a waiting run has no holder), so that no signal
+    /// continues it. [`StoreError::UnknownRun`] when the run does not exist.
+    async fn cancel_waits(&self, run_id: &RunId) -> StoreResult<()> {
+        let _ = run_id;
+        Err(StoreError::SignalsUnsupported)
+    }
+
     /// Replaces what the run waits on, written by the holder of `epoch` when the run suspends
     /// (and with an empty list when it goes on).
     async fn set_waiting(
@@ -242,6 +249,9 @@ impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
     }
     async fn waits(&self, run_id: &RunId) -> StoreResult<RunWaits> {
         (**self).waits(run_id).await
+    }
+    async fn cancel_waits(&self, run_id: &RunId) -> StoreResult<()> {
+        (**self).cancel_waits(run_id).await
     }
     async fn set_waiting(
         &self,

@@ -41,6 +41,9 @@ pub struct RunWaits {
     /// What the run waited on when it last suspended (empty while it runs or once it ended).
     #[serde(default)]
     pub waiting: Vec<WaitingOn>,
+    /// Whether the run was cancelled while it waited: no signal continues it any more.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
 }
 
 impl RunWaits {

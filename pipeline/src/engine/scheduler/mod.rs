@@ -165,7 +165,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             self.load_waits().await;
         }
         self.restore(restored);
-        let cancelled = self.drive(cancel).await;
+        // A run cancelled while it waited runs nothing more.
+        let cancelled = self.stored_waits.cancelled || self.drive(cancel).await;
         if waits && !self.taken_over {
             self.save_waits().await;
         }
@@ -270,6 +271,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 }
                 if self.refresh_waits().await {
                     continue;
+                }
+                if self.stored_waits.cancelled {
+                    return true;
                 }
                 let Some(left) = self.due_soon() else {
                     return false;

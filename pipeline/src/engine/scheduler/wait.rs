@@ -140,8 +140,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             && let Ok(waits) = checkpointer.waits(&self.shared.run_id).await
         {
             self.stored_waits.signals = waits.signals;
+            self.stored_waits.cancelled = waits.cancelled;
         }
-        self.wake_suspended()
+        !self.stored_waits.cancelled && self.wake_suspended()
     }
 
     /// How long until the first suspended wait is due (a timer, or a signal's timeout), when that

@@ -151,6 +151,11 @@ impl Checkpointer for FileCheckpointer {
         blocking(move || waits::read(&files, &run_id)).await
     }
 
+    async fn cancel_waits(&self, run_id: &RunId) -> StoreResult<()> {
+        let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
+        blocking(move || waits::cancel(&files, &run_id)).await
+    }
+
     async fn set_waiting(
         &self,
         run_id: &RunId,

@@ -78,6 +78,18 @@ pub(super) fn send(
     })
 }
 
+/// Marks the run cancelled (see [`Checkpointer::cancel_waits`](crate::store::Checkpointer::cancel_waits)).
+pub(super) fn cancel(files: &RunFiles, run_id: &RunId) -> StoreResult<()> {
+    if !files.path(run_id).exists() {
+        return Err(StoreError::UnknownRun(run_id.clone()));
+    }
+    change(files, run_id, |waits| {
+        let changed = !waits.cancelled;
+        waits.cancelled = true;
+        Ok(((), changed))
+    })
+}
+
 /// Replaces what the run waits on, for the holder of `epoch`.
 pub(super) fn set_waiting(
     files: &RunFiles,

@@ -338,6 +338,10 @@ impl Checkpointer for PostgresStore {
         self.read_waits(run_id).await
     }
 
+    async fn cancel_waits(&self, run_id: &RunId) -> StoreResult<()> {
+        self.cancel_waiting(run_id).await
+    }
+
     async fn set_waiting(
         &self,
         run_id: &RunId,

@@ -107,6 +107,15 @@ impl PostgresStore {
         .await
     }
 
+    pub(super) async fn cancel_waiting(&self, run_id: &RunId) -> StoreResult<()> {
+        self.change_waits(run_id, None, |waits| {
+            let changed = !waits.cancelled;
+            waits.cancelled = true;
+            Ok(((), changed))
+        })
+        .await
+    }
+
     pub(super) async fn store_waiting(
         &self,
         run_id: &RunId,

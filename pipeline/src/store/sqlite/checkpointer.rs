@@ -141,6 +141,11 @@ impl Checkpointer for SqliteCheckpointer {
         blocking(move || waits::load(&db, &run_id)).await
     }
 
+    async fn cancel_waits(&self, run_id: &RunId) -> StoreResult<()> {
+        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
+        blocking(move || waits::cancel(&db, &run_id)).await
+    }
+
     async fn set_waiting(
         &self,
         run_id: &RunId,

@@ -108,6 +108,14 @@ pub(super) fn send(
     })
 }
 
+pub(super) fn cancel(db: &Database, run_id: &RunId) -> StoreResult<()> {
+    change(db, run_id, None, |waits| {
+        let changed = !waits.cancelled;
+        waits.cancelled = true;
+        Ok(((), changed))
+    })
+}
+
 pub(super) fn load(db: &Database, run_id: &RunId) -> StoreResult<RunWaits> {
     db.with_connection(|connection| Ok(read(db, connection, run_id)?.unwrap_or_default()))
 }
