@@ -386,3 +386,31 @@ async fn a_waiting_run_can_be_cancelled_and_then_takes_no_signal() {
     assert!(again.executed.is_empty());
     assert!(engine.resume_due().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn suspended_runs_hold_no_file_or_lock() {
+    let fds = || std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    let dir = tempfile::tempdir().unwrap();
+    let engine = PipelineEngine::new(payout(Arc::default(), None, |n| n))
+        .checkpointer(FileCheckpointer::new(dir.path()).durability(Durability::Async))
+        .audit_log(FileAuditLog::new(dir.path()).durability(Durability::Async));
+    let first = engine.run(0).await.unwrap(); // the stores' directory exists from here
+    let before = fds();
+    let mut runs = vec![first.run_id];
+    for i in 1..100 {
+        let result = engine.run(i).await.unwrap();
+        assert_eq!(result.status, RunStatus::Waiting);
+        runs.push(result.run_id);
+    }
+    assert_eq!(fds(), before, "100 suspended runs keep no file open");
+    // Nothing holds them: each can be taken by another engine at once.
+    let other = PipelineEngine::new(payout(Arc::default(), None, |n| n))
+        .checkpointer(FileCheckpointer::new(dir.path()))
+        .audit_log(FileAuditLog::new(dir.path()));
+    for run_id in runs.iter().take(20) {
+        assert_eq!(
+            other.resume(run_id).await.unwrap().status,
+            RunStatus::Waiting
+        );
+    }
+}
