@@ -131,13 +131,7 @@ impl Statement {
             }
             args.push(name);
         }
-        let condition = if input.peek(Token![if]) {
-            input.parse::<Token![if]>()?;
-            condition(input, errors)?
-        } else {
-            None
-        };
-        input.parse::<Token![;]>()?;
+        let condition = condition_and_end(input, errors)?;
         Ok(Statement {
             binding,
             func,
@@ -165,13 +159,7 @@ impl Statement {
                 None => errors.push(not_a_name(&expr)),
             }
         }
-        let condition = if input.peek(Token![if]) {
-            input.parse::<Token![if]>()?;
-            condition(input, errors)?
-        } else {
-            None
-        };
-        input.parse::<Token![;]>()?;
+        let condition = condition_and_end(input, errors)?;
         Ok(Statement {
             binding,
             func: Path::from(spec.keyword.clone()),
@@ -209,6 +197,22 @@ fn name_of(arg: &Expr) -> Option<Ident> {
         }
         _ => None,
     }
+}
+
+/// A statement's optional `if condition`, and its closing `;`.
+fn condition_and_end(
+    input: ParseStream,
+    errors: &mut Vec<syn::Error>,
+) -> syn::Result<Option<Expr>> {
+    let condition = match input.peek(Token![if]) {
+        true => {
+            input.parse::<Token![if]>()?;
+            condition(input, errors)?
+        }
+        false => None,
+    };
+    input.parse::<Token![;]>()?;
+    Ok(condition)
 }
 
 /// A statement's condition, up to its `;`. `each` there is an error (a condition gates the

@@ -11,7 +11,7 @@ use super::error::{StoreError, StoreResult};
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
 use super::shared::{Holders, lock};
 use super::traits::{AuditLog, Checkpointer, Resumed};
-use super::waits::{RunWaits, SignalRecord, SignalSent, accept};
+use super::waits::{RunWaits, SignalRecord, SignalSent};
 use crate::result::WaitingOn;
 use crate::run_id::RunId;
 
@@ -97,11 +97,7 @@ impl Checkpointer for InMemoryCheckpointer {
         }
         let mut waits = lock(&self.waits);
         let waits = waits.entry(run_id.clone()).or_default();
-        let sent = accept(run_id, &waits.signals, signal)?;
-        if sent == SignalSent::Stored {
-            waits.signals.push(signal.clone());
-        }
-        Ok(sent)
+        waits.add(run_id, signal).map(|(sent, _)| sent)
     }
 
     async fn waits(&self, run_id: &RunId) -> StoreResult<RunWaits> {

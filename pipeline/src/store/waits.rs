@@ -78,3 +78,33 @@ pub(crate) fn accept(
         stored: earlier.payload.get().to_owned(),
     })
 }
+
+impl RunWaits {
+    /// Adds `signal` to the run's signals by the rule of [`accept`]; the answer, and whether the
+    /// waits changed (to be written back).
+    pub(crate) fn add(
+        &mut self,
+        run_id: &RunId,
+        signal: &SignalRecord,
+    ) -> StoreResult<(SignalSent, bool)> {
+        let sent = accept(run_id, &self.signals, signal)?;
+        if sent == SignalSent::Stored {
+            self.signals.push(signal.clone());
+        }
+        Ok((sent, sent == SignalSent::Stored))
+    }
+
+    /// Replaces what the run waits on; whether that changed anything.
+    pub(crate) fn replace_waiting(&mut self, waiting: &[WaitingOn]) -> StoreResult<((), bool)> {
+        let changed = self.waiting != waiting;
+        self.waiting = waiting.to_vec();
+        Ok(((), changed))
+    }
+
+    /// Marks the run cancelled; whether that changed anything.
+    pub(crate) fn cancel(&mut self) -> StoreResult<((), bool)> {
+        let changed = !self.cancelled;
+        self.cancelled = true;
+        Ok(((), changed))
+    }
+}

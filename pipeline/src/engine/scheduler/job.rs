@@ -8,6 +8,7 @@ use tracing::{Level, Span};
 use super::Run;
 use crate::data::{Json, Value};
 use crate::engine::args::{Values, missing};
+use crate::engine::call::gate;
 use crate::engine::node_task::{AuditedInputs, NodeJob};
 use crate::engine::tasks::Batch;
 use crate::graph::Slot;
@@ -64,6 +65,18 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 .map(|g| &g.args[..])
         };
         self.graph.args.of(a) == self.graph.args.of(b) && gate(a) == gate(b)
+    }
+
+    /// Node `index`'s condition gate over the run's values (open without a gate); `Err` when it
+    /// panicked or read a value of another type.
+    pub(super) fn gate_open(&self, index: u32) -> Result<bool, String> {
+        let node = &self.graph.nodes[index as usize];
+        let gate_args = Values::Run {
+            slots: node.gate.as_ref().map_or(&[], |gate| &gate.args),
+            inputs: &self.input_values,
+            nodes: &self.values,
+        };
+        gate(node, &gate_args)
     }
 
     /// Node `index`'s tracing span, when anyone listens.

@@ -10,8 +10,6 @@
 use super::Run;
 use super::items::MapRun;
 use crate::data::{Json, Value, json_list};
-use crate::engine::args::Values;
-use crate::engine::call::gate;
 use crate::engine::node_task::{Outcome, Report};
 use crate::engine::restore::PartialMap;
 use crate::event::EventHandler;
@@ -54,12 +52,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             self.ready.push_back(index);
             return;
         };
-        let gate_args = Values::Run {
-            slots: node.gate.as_ref().map_or(&[], |gate| &gate.args),
-            inputs: &self.input_values,
-            nodes: &self.values,
-        };
-        match gate(node, &gate_args) {
+        match self.gate_open(index) {
             Ok(true) => {}
             Ok(false) => return self.skip(index),
             Err(_) => return self.ready.push_front(index),

@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use super::{Run, State};
 use crate::data::Value;
-use crate::engine::args::Values;
-use crate::engine::call::gate;
 use crate::engine::lifecycle::now_ms;
 use crate::engine::node_task::{NodeJob, report};
 use crate::event::EventHandler;
@@ -44,12 +42,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         }
         let graph = std::sync::Arc::clone(&self.graph);
         let node = &graph.nodes[index as usize];
-        let gate_args = Values::Run {
-            slots: node.gate.as_ref().map_or(&[], |gate| &gate.args),
-            inputs: &self.input_values,
-            nodes: &self.values,
-        };
-        match gate(node, &gate_args) {
+        match self.gate_open(index) {
             Ok(true) => {}
             Ok(false) => return self.skip(index),
             Err(_) => return self.ready.push_front(index),

@@ -12,7 +12,7 @@ use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::fs::{io_error, private_options, replace_atomically};
-use crate::store::waits::{RunWaits, SignalRecord, SignalSent, accept};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 fn waits_path(files: &RunFiles, run_id: &RunId) -> PathBuf {
     files.dir.join(format!("{run_id}.waits"))
@@ -69,13 +69,7 @@ pub(super) fn send(
     if !files.path(run_id).exists() {
         return Err(StoreError::UnknownRun(run_id.clone()));
     }
-    change(files, run_id, |waits| {
-        let sent = accept(run_id, &waits.signals, signal)?;
-        if sent == SignalSent::Stored {
-            waits.signals.push(signal.clone());
-        }
-        Ok((sent, sent == SignalSent::Stored))
-    })
+    change(files, run_id, |waits| waits.add(run_id, signal))
 }
 
 /// Marks the run cancelled (see [`Checkpointer::cancel_waits`](crate::store::Checkpointer::cancel_waits)).
@@ -83,11 +77,7 @@ pub(super) fn cancel(files: &RunFiles, run_id: &RunId) -> StoreResult<()> {
     if !files.path(run_id).exists() {
         return Err(StoreError::UnknownRun(run_id.clone()));
     }
-    change(files, run_id, |waits| {
-        let changed = !waits.cancelled;
-        waits.cancelled = true;
-        Ok(((), changed))
-    })
+    change(files, run_id, |waits| waits.cancel())
 }
 
 /// Replaces what the run waits on, for the holder of `epoch`.
@@ -98,9 +88,5 @@ pub(super) fn set_waiting(
     waiting: &[WaitingOn],
 ) -> StoreResult<()> {
     files.check(run_id, epoch)?;
-    change(files, run_id, |waits| {
-        let changed = waits.waiting != waiting;
-        waits.waiting = waiting.to_vec();
-        Ok(((), changed))
-    })
+    change(files, run_id, |waits| waits.replace_waiting(waiting))
 }

@@ -7,7 +7,7 @@ use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
-use crate::store::waits::{RunWaits, SignalRecord, SignalSent, accept};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 const TABLE: &str = "pipeline_run_waits";
 
@@ -97,23 +97,13 @@ impl PostgresStore {
         run_id: &RunId,
         signal: &SignalRecord,
     ) -> StoreResult<SignalSent> {
-        self.change_waits(run_id, None, |waits| {
-            let sent = accept(run_id, &waits.signals, signal)?;
-            if sent == SignalSent::Stored {
-                waits.signals.push(signal.clone());
-            }
-            Ok((sent, sent == SignalSent::Stored))
-        })
-        .await
+        self.change_waits(run_id, None, |waits| waits.add(run_id, signal))
+            .await
     }
 
     pub(super) async fn cancel_waiting(&self, run_id: &RunId) -> StoreResult<()> {
-        self.change_waits(run_id, None, |waits| {
-            let changed = !waits.cancelled;
-            waits.cancelled = true;
-            Ok(((), changed))
-        })
-        .await
+        self.change_waits(run_id, None, |waits| waits.cancel())
+            .await
     }
 
     pub(super) async fn store_waiting(
@@ -122,11 +112,7 @@ impl PostgresStore {
         epoch: Epoch,
         waiting: &[WaitingOn],
     ) -> StoreResult<()> {
-        self.change_waits(run_id, Some(epoch), |waits| {
-            let changed = waits.waiting != waiting;
-            waits.waiting = waiting.to_vec();
-            Ok(((), changed))
-        })
-        .await
+        self.change_waits(run_id, Some(epoch), |waits| waits.replace_waiting(waiting))
+            .await
     }
 }

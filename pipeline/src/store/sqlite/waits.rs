@@ -9,7 +9,7 @@ use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
-use crate::store::waits::{RunWaits, SignalRecord, SignalSent, accept};
+use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 /// The run's waits as stored; `None` when the run does not exist.
 fn read(db: &Database, connection: &Connection, run_id: &RunId) -> StoreResult<Option<RunWaits>> {
@@ -99,21 +99,11 @@ pub(super) fn send(
     run_id: &RunId,
     signal: &SignalRecord,
 ) -> StoreResult<SignalSent> {
-    change(db, run_id, None, |waits| {
-        let sent = accept(run_id, &waits.signals, signal)?;
-        if sent == SignalSent::Stored {
-            waits.signals.push(signal.clone());
-        }
-        Ok((sent, sent == SignalSent::Stored))
-    })
+    change(db, run_id, None, |waits| waits.add(run_id, signal))
 }
 
 pub(super) fn cancel(db: &Database, run_id: &RunId) -> StoreResult<()> {
-    change(db, run_id, None, |waits| {
-        let changed = !waits.cancelled;
-        waits.cancelled = true;
-        Ok(((), changed))
-    })
+    change(db, run_id, None, |waits| waits.cancel())
 }
 
 pub(super) fn load(db: &Database, run_id: &RunId) -> StoreResult<RunWaits> {
@@ -127,8 +117,6 @@ pub(super) fn set_waiting(
     waiting: &[WaitingOn],
 ) -> StoreResult<()> {
     change(db, run_id, Some(epoch), |waits| {
-        let changed = waits.waiting != waiting;
-        waits.waiting = waiting.to_vec();
-        Ok(((), changed))
+        waits.replace_waiting(waiting)
     })
 }
