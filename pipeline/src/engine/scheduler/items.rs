@@ -1,11 +1,14 @@
-//! The state of one map in flight (a node mapped over a list with `each`): which items ended,
-//! which run, which start next.
+//! The state the scheduler keeps beside its nodes': one map in flight (a node mapped over a list
+//! with `each`: which items ended, which run, which start next), and what a wait completes with.
 
 use std::time::Instant;
 
 use crate::data::{Json, Value};
 use crate::node::MapItem;
 use crate::result::ItemFailure;
+
+/// What a wait completes with: its signal's payload (or `()` for a timer), or why it failed.
+pub(crate) type Given = Result<Value, String>;
 
 /// A map in flight.
 pub(crate) struct MapRun {

@@ -12,7 +12,7 @@ mod wait;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use items::MapRun;
+use items::{Given, MapRun};
 
 use super::cancel::CancelHandle;
 use super::guard::caught_sync;
@@ -72,7 +72,7 @@ pub(crate) struct Run<I, O> {
     /// The waits that began and have no signal yet.
     suspended: Vec<WaitingOn>,
     /// Waits whose signal (or deadline) came, to complete.
-    completing: VecDeque<(u32, wait::Given)>,
+    completing: VecDeque<(u32, Given)>,
     /// The run's signals and earlier waits, as its store had them.
     stored_waits: RunWaits,
     /// A wait due within this long is awaited in the process; a later one suspends the run.

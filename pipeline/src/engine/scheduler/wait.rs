@@ -15,9 +15,6 @@ use crate::event::EventHandler;
 use crate::graph::WaitDef;
 use crate::result::{PersistenceWarning, WaitingOn, WarningSource};
 
-/// What a wait that begins (or resumes) completes with: the payload, or why it failed.
-pub(super) type Given = Result<Value, String>;
-
 impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// Begins the waits that became ready, and records in the store that the run waits on
     /// them (so the time they began survives a crash, and a signal knows to continue the run).
