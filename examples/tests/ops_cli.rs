@@ -435,7 +435,7 @@ fn bad_input_is_a_one_line_error_and_a_non_zero_exit() {
     let store = dir.path().to_str().unwrap();
     one_line_error(
         &ops(store, &["run", "Nope"]),
-        "unknown pipeline `Nope`; the pipelines are: Revenue",
+        "unknown pipeline `Nope`; the pipelines are: Payout, Revenue, Sizes",
     );
     one_line_error(
         &ops(store, &["run", "Revenue", "--input", "{oops"]),

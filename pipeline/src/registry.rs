@@ -246,9 +246,17 @@ where
         })
     }
 
+    /// `None` for a pipeline the fleet cannot run yet (one with a mapped node or a wait), so a
+    /// worker serving every registered pipeline does not claim to serve it.
     #[cfg(feature = "postgres")]
     fn fleet_graph(&self) -> Option<crate::fleet::FleetGraph> {
-        Some(crate::fleet::FleetGraph::of(&P::default().graph()))
+        let graph = P::default().graph();
+        let unsupported = graph
+            .inner
+            .nodes
+            .iter()
+            .any(|n| n.map.is_some() || n.wait.is_some());
+        (!unsupported).then(|| crate::fleet::FleetGraph::of(&graph))
     }
 
     #[cfg(feature = "postgres")]
