@@ -3,7 +3,9 @@
 //! - suspended runs: 10,000 runs of a pipeline that waits for a signal, over file stores; the
 //!   process's open file descriptors, threads and resident memory before and after;
 //! - latency: from `PipelineEngine::signal` to the dependent node's first line, same process,
-//!   the run suspended in the store in between (median and p99 of 300).
+//!   the run suspended in the store in between (median and p99 of 300); and from another process
+//!   (this program run as `waits signal DIR RUN`), which continues the run itself: measured in
+//!   that process, and from its start to its exit (median of 30).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -40,12 +42,42 @@ fn graph(started: Arc<Mutex<Option<Instant>>>) -> Graph<u64, u64> {
     g.build(b).expect("valid graph")
 }
 
+/// `waits signal DIR RUN`: sends the signal to run `RUN` of the file stores in `DIR` and prints
+/// how long it took to start the node that reads it.
+fn signal_from_here(rt: &tokio::runtime::Runtime, dir: &str, run: &str) {
+    let started = Arc::new(Mutex::new(None));
+    let engine = PipelineEngine::new(graph(Arc::clone(&started)))
+        .checkpointer(FileCheckpointer::new(dir).durability(Durability::Async))
+        .audit_log(FileAuditLog::new(dir).durability(Durability::Async));
+    let run_id = pipeline::RunId::new(run).expect("a valid run id");
+    let sent_at = Instant::now();
+    let sent = rt
+        .block_on(engine.signal(&run_id, Signal::new("go", &1u64).expect("a payload")))
+        .expect("the signal is taken");
+    assert_eq!(sent.run.map(|r| r.status), Some(RunStatus::Completed));
+    let start = started.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let latency = start.expect("b started").duration_since(sent_at);
+    println!("latency_us {:.0}", latency.as_secs_f64() * 1e6);
+}
+
+/// Median of `values`.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    if let [_, mode, dir, run] = &args[..]
+        && mode == "signal"
+    {
+        return signal_from_here(&rt, dir, run);
+    }
     let dir = tempfile::tempdir().expect("a temporary directory");
     let started = Arc::new(Mutex::new(None));
     let engine = Arc::new(
@@ -102,5 +134,27 @@ fn main() {
             "signal_to_start_p99_us {:.0}",
             us(latencies.len() * 99 / 100)
         );
+
+        let (mut inside, mut whole) = (Vec::new(), Vec::new());
+        let me = std::env::current_exe().expect("this program");
+        let store = dir.path().display().to_string();
+        for i in 0..30 {
+            let waiting = engine.run(i).await.expect("runs");
+            let spawned = Instant::now();
+            let out = std::process::Command::new(&me)
+                .args(["signal", store.as_str(), waiting.run_id.as_str()])
+                .output()
+                .expect("the signalling process runs");
+            whole.push(spawned.elapsed().as_secs_f64() * 1e3);
+            let text = String::from_utf8_lossy(&out.stdout);
+            let latency = text
+                .lines()
+                .find_map(|l| l.strip_prefix("latency_us "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .expect("the signalling process reports its latency");
+            inside.push(latency);
+        }
+        println!("other_process_signal_to_start_p50_us {:.0}", median(inside));
+        println!("other_process_start_to_exit_p50_ms {:.1}", median(whole));
     });
 }
