@@ -1,7 +1,7 @@
 //! A run's waits in a directory store: `<run id>.waits`, a JSON [`RunWaits`] replaced
-//! atomically (and fsynced: a signal comes from outside and is kept before anything else), each
-//! change made under the OS lock of `<run id>.waits.lock`, so senders in several processes and
-//! the run's holder never lose each other's changes.
+//! atomically (file and directory fsynced: a signal comes from outside and is kept before
+//! anything else), each change made under the OS lock of `<run id>.waits.lock`, so senders in
+//! several processes and the run's holder never lose each other's changes.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
-use crate::store::fs::{io_error, private_options, replace_atomically};
+use crate::store::fs::{io_error, private_options, replace_atomically, sync_dir};
 use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 fn waits_path(files: &RunFiles, run_id: &RunId) -> PathBuf {
@@ -56,6 +56,8 @@ fn change<T>(
     if write {
         let bytes = serde_json::to_vec(&waits).map_err(StoreError::Encode)?;
         replace_atomically(&path, &bytes, true)?;
+        // The rename too must survive a power loss: a stored signal is never lost.
+        sync_dir(&files.dir)?;
     }
     Ok(answer)
 }
