@@ -48,8 +48,9 @@ async fn load(path: String) -> anyhow::Result<Vec<Article>> {
         .collect()
 }
 
-/// Scores one article: how often it names one of the keywords. Retried once per article.
-#[node(retries = 1, backoff = "10ms", timeout = "5s", max_in_flight = 8)]
+/// Scores one article: how often it names one of the keywords. Retried once per article; a
+/// failed article does not stop the others (`skip_downstream`), so they are all recorded.
+#[node(retries = 1, backoff = "10ms", timeout = "5s", max_in_flight = 8, on_error = skip_downstream)]
 async fn score(article: Article, keywords: Vec<String>) -> anyhow::Result<Score> {
     SCORED.fetch_add(1, Ordering::SeqCst);
     let down = *DOWN_FOR.lock().unwrap_or_else(|e| e.into_inner());
