@@ -251,11 +251,7 @@ where
     #[cfg(feature = "postgres")]
     fn fleet_graph(&self) -> Option<crate::fleet::FleetGraph> {
         let graph = P::default().graph();
-        let unsupported = graph
-            .inner
-            .nodes
-            .iter()
-            .any(|n| n.map.is_some() || n.wait.is_some());
+        let unsupported = graph.inner.fleet_unsupported().is_some();
         (!unsupported).then(|| crate::fleet::FleetGraph::of(&graph))
     }
 

@@ -35,15 +35,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             .fleet
             .as_ref()
             .ok_or_else(|| PipelineError::NoFleet(run_id.clone()))?;
-        let unsupported = self.graph.inner.nodes.iter().find_map(|n| {
-            let what = match (&n.map, &n.wait) {
-                (Some(_), _) => "mapped over a list (`each`)",
-                (_, Some(_)) => "a wait for a signal",
-                _ => return None,
-            };
-            Some((n, what))
-        });
-        match unsupported {
+        match self.graph.inner.fleet_unsupported() {
             Some((node, what)) => Err(PipelineError::FleetUnsupported {
                 run_id: run_id.clone(),
                 node: node.id.as_ref().to_owned(),

@@ -23,7 +23,7 @@ use tracing::Instrument;
 #[cfg(feature = "postgres")]
 pub(crate) use args::Values;
 pub use cancel::CancelHandle;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "cli"))]
 pub(crate) use lifecycle::now_ms;
 pub use signal::{IntoSignal, Signal, SignalOutcome};
 
@@ -261,7 +261,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         cancel: Option<CancelHandle>,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
         // A wait suspends the run into its checkpoint: without one, nothing could continue it.
-        if self.checkpointer.is_none() && self.graph.inner.nodes.iter().any(|n| n.wait.is_some()) {
+        if self.checkpointer.is_none() && self.graph.inner.has_waits() {
             return Err(PipelineError::NoCheckpointer(run_id));
         }
         let started_at_ms = lifecycle::now_ms();

@@ -160,6 +160,24 @@ pub(crate) struct GraphInner<I, O> {
 }
 
 impl<I, O> GraphInner<I, O> {
+    /// The first node a worker fleet cannot run yet, and what it is: a mapped node or a wait.
+    #[cfg(feature = "postgres")]
+    pub fn fleet_unsupported(&self) -> Option<(&NodeDef, &'static str)> {
+        self.nodes.iter().find_map(|n| {
+            let what = match (&n.map, &n.wait) {
+                (Some(_), _) => "mapped over a list (`each`)",
+                (_, Some(_)) => "a wait for a signal",
+                _ => return None,
+            };
+            Some((n, what))
+        })
+    }
+
+    /// Whether the graph has a wait (a signal or a timer).
+    pub fn has_waits(&self) -> bool {
+        self.nodes.iter().any(|n| n.wait.is_some())
+    }
+
     /// The graph's shape, derived on first use.
     pub fn signature(&self) -> &Arc<GraphSignature> {
         self.signature

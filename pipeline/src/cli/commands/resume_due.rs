@@ -6,13 +6,12 @@ use crate::cli::error::CliError;
 use crate::cli::output::outln;
 use crate::cli::progress::Progress;
 use crate::cli::stored::{find_pipeline, load_run};
+use crate::engine::now_ms;
 use crate::error::PipelineError;
 use crate::store::Stores;
 
 pub(super) async fn exec(stores: Stores) -> Result<i32, CliError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now = now_ms();
     let mut continued = 0;
     for run_id in stores.checkpointer.list_runs().await? {
         let waits = stores.checkpointer.waits(&run_id).await?;

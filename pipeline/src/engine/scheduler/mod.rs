@@ -160,7 +160,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         let name = Arc::clone(&self.graph.name);
         events.on_pipeline_start(&name, &self.shared.run_id, resumed);
         self.load_inputs(inputs);
-        let waits = self.graph.nodes.iter().any(|node| node.wait.is_some());
+        let waits = self.graph.has_waits();
         if waits {
             self.load_waits().await;
         }
