@@ -561,7 +561,8 @@ fn three_worker_processes_run_what_submit_records() {
         use std::io::BufRead;
         let mut lines = std::io::BufReader::new(worker.stdout.take().unwrap()).lines();
         let banner = lines.next().unwrap().unwrap();
-        assert!(banner.contains("serving Revenue"), "{banner}");
+        // Every pipeline but the mapped one (`Sizes`), which a fleet does not run yet.
+        assert!(banner.contains("serving Payout, Revenue"), "{banner}");
         banners.push(lines);
     }
 
@@ -604,6 +605,46 @@ fn three_worker_processes_run_what_submit_records() {
     assert!(show.stdout.contains("status   failed"), "{}", show.stdout);
     let all = show.stdout.lines().find(|l| l.starts_with("all ")).unwrap();
     assert!(all.contains("completed") && all.contains("proc-"), "{all}");
+
+    // A payout waits on the fleet for its approval, holding no worker; the signal, sent by
+    // another process, makes it due, and a worker (woken by NOTIFY) completes it.
+    let mut payout = Command::new(OPS)
+        .args([
+            "--store",
+            store,
+            "submit",
+            "Payout",
+            "--input",
+            r#"{"cents": 990}"#,
+        ])
+        .arg("--wait")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("submit starts");
+    let mut submitted = {
+        use std::io::BufRead;
+        std::io::BufReader::new(payout.stdout.take().unwrap()).lines()
+    };
+    let first = submitted.next().unwrap().unwrap();
+    let payout_id = first.trim_start_matches("submitted ");
+    let approve = r#"{"by": "finance", "ok": true}"#;
+    let sent = ops(
+        store,
+        &["signal", payout_id, "approval", "--value", approve],
+    );
+    assert_eq!(sent.code, 0, "{}{}", sent.stdout, sent.stderr);
+    assert!(
+        sent.stdout.contains("signal for `approval` stored"),
+        "{}",
+        sent.stdout
+    );
+    let rest: Vec<String> = submitted.map_while(Result::ok).collect();
+    assert!(payout.wait().unwrap().success(), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("paid 990 cents, approved by finance")),
+        "{rest:?}"
+    );
 
     for (worker, lines) in workers.into_iter().zip(banners) {
         let status = Command::new("kill")

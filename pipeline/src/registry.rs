@@ -246,7 +246,7 @@ where
         })
     }
 
-    /// `None` for a pipeline the fleet cannot run yet (one with a mapped node or a wait), so a
+    /// `None` for a pipeline the fleet cannot run yet (one with a mapped node), so a
     /// worker serving every registered pipeline does not claim to serve it.
     #[cfg(feature = "postgres")]
     fn fleet_graph(&self) -> Option<crate::fleet::FleetGraph> {

@@ -3,6 +3,7 @@
 //! `pipeline!`s runs.
 
 pub mod chaos;
+pub mod fleet;
 pub mod postgres;
 
 use std::convert::Infallible;

@@ -260,7 +260,14 @@ impl<P: Pipeline> PipelineEngine<P> {
             nodes,
         };
         match sql::cancel(store, run_id, summary).await {
-            Ok(Some(cancelled)) => Ok(cancelled),
+            Ok(Some(true)) => {
+                // As in one process: a signal sent after this is refused as for a cancelled run.
+                crate::store::Checkpointer::cancel_waits(store, run_id)
+                    .await
+                    .map_err(|e| PipelineError::from_store(run_id, e))?;
+                Ok(true)
+            }
+            Ok(Some(false)) => Ok(false),
             Ok(None) => Err(PipelineError::UnknownRun(run_id.clone())),
             Err(e) => Err(PipelineError::from_store(run_id, e)),
         }

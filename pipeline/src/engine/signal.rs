@@ -97,6 +97,10 @@ impl<P: Pipeline> PipelineEngine<P> {
     /// key, and a different second payload for the same wait is an error that says so), then
     /// continues the run if it waits on this signal and no one else holds it. A signal for a wait
     /// that has not begun yet is kept and consumed when it begins.
+    ///
+    /// On a [`fleet`](PipelineEngine::fleet), the transaction that stores the signal also makes
+    /// the wait due and wakes the workers (`NOTIFY`); one of them continues the run, and
+    /// [`wait`](PipelineEngine::wait) returns its result.
     pub async fn signal(
         &self,
         run_id: &RunId,
@@ -161,6 +165,10 @@ impl<P: Pipeline> PipelineEngine<P> {
             .send_signal(run_id, &record)
             .await
             .map_err(store_error)?;
+        if self.is_fleet() {
+            // Storing it made the wait due: a worker continues the run.
+            return Ok(SignalOutcome { sent, run: None });
+        }
         let waits = checkpointer.waits(run_id).await.map_err(store_error)?;
         if !waits.waiting.iter().any(|w| w.wait == record.wait) {
             return Ok(SignalOutcome { sent, run: None });
@@ -178,11 +186,18 @@ impl<P: Pipeline> PipelineEngine<P> {
 
     /// Cancels run `run_id`, which waits (or will): the store marks it cancelled, so no signal
     /// continues it, and it ends [`RunStatus::Cancelled`](crate::RunStatus::Cancelled) here, or
-    /// in the process that holds it when that process next reads its signals.
+    /// in the process that holds it when that process next reads its signals. On a
+    /// [`fleet`](PipelineEngine::fleet), this is [`cancel`](PipelineEngine::cancel), and it returns
+    /// the ended run.
     pub async fn cancel_waiting(
         &self,
         run_id: &RunId,
     ) -> Result<Option<PipelineResult<P::Output>>, PipelineError> {
+        #[cfg(feature = "postgres")]
+        if self.fleet.is_some() {
+            self.cancel(run_id).await?;
+            return self.wait(run_id).await.map(Some);
+        }
         let checkpointer = self
             .checkpointer
             .as_ref()
@@ -227,6 +242,14 @@ impl<P: Pipeline> PipelineEngine<P> {
             }
         }
         Ok(continued)
+    }
+
+    /// Whether the engine runs its pipeline on a worker fleet.
+    fn is_fleet(&self) -> bool {
+        #[cfg(feature = "postgres")]
+        return self.fleet.is_some();
+        #[cfg(not(feature = "postgres"))]
+        false
     }
 
     /// A run that ended `Waiting` is continued at once when a signal it waits on was stored while

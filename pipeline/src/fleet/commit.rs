@@ -1,6 +1,6 @@
 //! Resolving claimed nodes: a batch of them in one transaction, each fenced by its claim, with
 //! its checkpoint record, its audit entry, its dependents' readiness and, for a run's last node,
-//! the run's end; and cancelling a run.
+//! the run's end. Cancelling a run is in `cancel`.
 //!
 //! Rows are locked in one order everywhere (node rows by `(run_id, node)`, then run rows by
 //! `run_id`), so batches of different workers never deadlock on each other; a deadlock the
@@ -13,9 +13,8 @@ use std::time::Duration;
 use deadpool_postgres::Transaction;
 
 use super::queue::{Claimed, DONE, Param, READY, millis, write_summary};
-use super::read::node_status;
+use super::read::node_states;
 use crate::result::{NodeStatus, RunStatus};
-use crate::run_id::RunId;
 use crate::store::{AuditEntry, NodeRecord, PostgresStore, RunSummary, StoreError, StoreResult};
 
 /// How a claimed node ends this claim.
@@ -33,13 +32,18 @@ pub(crate) enum Resolution {
         entry: AuditEntry,
     },
     Skipped,
+    /// A wait whose gate let it through begins: it is due after `after` (a timer's duration, a
+    /// signal's timeout; never when `None`), or at once when a signal for it is stored.
+    Begin {
+        after: Option<Duration>,
+    },
 }
 
 impl Resolution {
     fn state(&self) -> &'static str {
         match self {
             Resolution::Completed { .. } => "completed",
-            Resolution::Retry { .. } => "ready",
+            Resolution::Retry { .. } | Resolution::Begin { .. } => "ready",
             Resolution::Failed { .. } => "failed",
             Resolution::Skipped => "skipped",
         }
@@ -50,8 +54,13 @@ impl Resolution {
             Resolution::Completed { entry, .. }
             | Resolution::Retry { entry, .. }
             | Resolution::Failed { entry } => Some(entry),
-            Resolution::Skipped => None,
+            Resolution::Skipped | Resolution::Begin { .. } => None,
         }
+    }
+
+    /// Whether the node stays unresolved: it is ready again later.
+    fn again(&self) -> bool {
+        matches!(self, Resolution::Retry { .. } | Resolution::Begin { .. })
     }
 }
 
@@ -93,27 +102,40 @@ pub(crate) async fn resolve(
         .iter()
         .map(|i| i.resolution.entry().and_then(|e| e.error.as_deref()))
         .collect();
-    let delays: Vec<f64> = items
+    // When the node is claimable again: after this many milliseconds, never when `None`.
+    let delays: Vec<Option<f64>> = items
         .iter()
         .map(|i| match &i.resolution {
-            Resolution::Retry { delay, .. } => millis(*delay),
-            _ => 0.0,
+            Resolution::Retry { delay, .. } => Some(millis(*delay)),
+            Resolution::Begin { after } => after.map(millis),
+            _ => Some(0.0),
         })
         .collect();
+    let begins: Vec<bool> = items
+        .iter()
+        .map(|i| matches!(i.resolution, Resolution::Begin { .. }))
+        .collect();
     // The claimed rows are this worker's alone (no other batch writes them): fence them first.
+    // A wait that begins is due at once when a signal for it was stored meanwhile: the signal's
+    // transaction sets `signalled` under the row's lock.
     let kept = tx
         .query(
             "UPDATE pipeline_fleet_nodes n SET state = c.state, error = c.error, \
-             lease_expires_at = NULL, worker = $1, \
-             attempt = n.attempt + CASE WHEN c.state = 'ready' THEN 1 ELSE 0 END, \
-             not_before = now() + make_interval(secs => c.delay / 1000.0), \
+             lease_expires_at = NULL, worker = $1, began = n.began OR c.begin, \
+             attempt = n.attempt + CASE WHEN c.state = 'ready' AND NOT c.begin THEN 1 ELSE 0 END, \
+             not_before = CASE WHEN c.begin AND n.signalled THEN now() \
+                               WHEN c.delay IS NULL THEN 'infinity' \
+                               ELSE now() + make_interval(secs => c.delay / 1000.0) END, \
              resolved_at = CASE WHEN c.state = 'ready' THEN NULL ELSE now() END \
              FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[], \
-                         $7::float8[]) AS c (run_id, node, claim, state, error, delay) \
+                         $7::float8[], $8::bool[]) \
+                  AS c (run_id, node, claim, state, error, delay, begin) \
              WHERE n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
                AND n.state = 'running' \
              RETURNING n.run_id, n.node",
-            &[&worker, &ids, &nodes, &tokens, &states, &errors, &delays],
+            &[
+                &worker, &ids, &nodes, &tokens, &states, &errors, &delays, &begins,
+            ],
         )
         .await
         .map_err(err("write to"))?;
@@ -126,7 +148,7 @@ pub(crate) async fn resolve(
     let resolved: Vec<&Item> = written
         .iter()
         .copied()
-        .filter(|i| !matches!(i.resolution, Resolution::Retry { .. }))
+        .filter(|i| !i.resolution.again())
         .collect();
     release_dependents(store, &tx, &resolved).await?;
     let mut per_run: BTreeMap<&str, i32> = BTreeMap::new();
@@ -147,8 +169,7 @@ pub(crate) async fn resolve(
         .map(|i| match is_kept(i) {
             false => Resolved::Fenced,
             true => Resolved::Done {
-                ended: !matches!(i.resolution, Resolution::Retry { .. })
-                    && ended.contains(i.claimed.run_id.as_str()),
+                ended: !i.resolution.again() && ended.contains(i.claimed.run_id.as_str()),
             },
         })
         .collect())
@@ -373,78 +394,4 @@ async fn finish(store: &PostgresStore, tx: &Transaction<'_>, item: &Item) -> Sto
         .await
         .map_err(store.error("write to"))?;
     Ok(())
-}
-
-async fn node_states(
-    store: &PostgresStore,
-    tx: &Transaction<'_>,
-    run_id: &RunId,
-) -> StoreResult<BTreeMap<String, NodeStatus>> {
-    let rows = tx
-        .query(
-            "SELECT node_id, state FROM pipeline_fleet_nodes WHERE run_id = $1",
-            &[&run_id.as_str()],
-        )
-        .await
-        .map_err(store.error("read"))?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), node_status(r.get(1))))
-        .collect())
-}
-
-/// Cancels a running run from any process: no node of it starts or commits any more (the
-/// claims of running nodes are fenced). `Some(false)` when the run had already ended, `None`
-/// when the fleet never had it.
-pub(crate) async fn cancel(
-    store: &PostgresStore,
-    run_id: &RunId,
-    summary: impl FnOnce(BTreeMap<String, NodeStatus>) -> RunSummary,
-) -> StoreResult<Option<bool>> {
-    let mut client = store.client().await?;
-    let err = |op| store.error(op);
-    let tx = client.transaction().await.map_err(err("write to"))?;
-    let id = run_id.as_str();
-    // Node rows before the run row, in key order, as every commit locks them.
-    tx.execute(
-        "SELECT 1 FROM pipeline_fleet_nodes WHERE run_id = $1 ORDER BY node FOR UPDATE",
-        &[&id],
-    )
-    .await
-    .map_err(err("write to"))?;
-    let Some(row) = tx
-        .query_opt(
-            "SELECT state FROM pipeline_fleet_runs WHERE run_id = $1 FOR UPDATE",
-            &[&id],
-        )
-        .await
-        .map_err(err("read"))?
-    else {
-        return Ok(None);
-    };
-    if row.get::<_, &str>(0) != "running" {
-        return Ok(Some(false));
-    }
-    tx.execute(
-        "UPDATE pipeline_fleet_nodes SET state = 'not_run', \
-         claim = nextval('pipeline_fleet_claims'), lease_expires_at = NULL, resolved_at = now() \
-         WHERE run_id = $1 AND state IN ('waiting', 'ready', 'running')",
-        &[&id],
-    )
-    .await
-    .map_err(err("write to"))?;
-    tx.execute(
-        "UPDATE pipeline_fleet_runs SET state = 'cancelled', remaining = 0, ended_at = now() \
-         WHERE run_id = $1",
-        &[&id],
-    )
-    .await
-    .map_err(err("write to"))?;
-    let nodes = node_states(store, &tx, run_id).await?;
-    write_summary(store, &tx, &summary(nodes)).await?;
-    tx.execute("SELECT pg_notify($1, $2)", &[&DONE, &id])
-        .await
-        .map_err(err("write to"))?;
-    tx.commit().await.map_err(err("write to"))?;
-    Ok(Some(true))
 }

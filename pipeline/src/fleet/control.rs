@@ -78,4 +78,7 @@ pub struct WorkerReport {
     pub lost: u64,
     /// Claims it gave back unfinished when its drain deadline passed.
     pub released: u64,
+    /// Waits it began (a timer, or a wait for a signal): each is claimed again, by any worker,
+    /// when it is due or signalled, and then counts as completed or failed.
+    pub waits_begun: u64,
 }

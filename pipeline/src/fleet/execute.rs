@@ -12,9 +12,9 @@ use crate::data::{Json, Value};
 use crate::engine::Values;
 use crate::engine::call;
 use crate::engine::now_ms;
-use crate::graph::{NodeDef, Slot};
+use crate::graph::{NodeDef, Slot, WaitDef};
 use crate::node::NodeContext;
-use crate::store::{AuditEntry, AuditStatus, NodeRecord, PostgresStore, StoreResult};
+use crate::store::{AuditEntry, AuditStatus, Checkpointer, NodeRecord, PostgresStore, StoreResult};
 
 /// The values a node reads, decoded from the run's header and its upstream nodes' records.
 struct Arguments {
@@ -121,6 +121,15 @@ pub(crate) async fn execute(
             false => Resolution::Failed { entry },
         }
     };
+    if claimed.began {
+        return wait_end(
+            store,
+            node,
+            claimed,
+            entry(AuditStatus::Completed, Vec::new()),
+        )
+        .await;
+    }
     let inputs = match inputs {
         Ok(inputs) => inputs,
         Err(error) => return Ok(failed(error.to_owned(), Vec::new(), false)),
@@ -134,6 +143,14 @@ pub(crate) async fn execute(
         Ok(false) => return Ok(Resolution::Skipped),
         // As in one process: a broken gate fails the node without retries.
         Err(error) => return Ok(failed(error, arguments.names, false)),
+    }
+    match node.wait {
+        Some(WaitDef::Timer(after)) => return Ok(Resolution::Begin { after: Some(after) }),
+        Some(WaitDef::Signal) => {
+            let after = node.options.timeout;
+            return Ok(Resolution::Begin { after });
+        }
+        None => {}
     }
     let ctx = NodeContext {
         run_id: claimed.run_id.clone(),
@@ -154,6 +171,45 @@ pub(crate) async fn execute(
         ),
         Err(error) => failed(error, arguments.names, true),
     })
+}
+
+/// Ends a wait that began and is now due or signalled: a timer completes with `()`; a signal
+/// wait completes with the stored signal's payload, or, without one, fails with a timeout (it is
+/// claimed again only when its timeout passed or a signal was stored).
+async fn wait_end(
+    store: &PostgresStore,
+    node: &NodeDef,
+    claimed: &Claimed,
+    mut entry: AuditEntry,
+) -> StoreResult<Resolution> {
+    let given: Result<Value, String> = match node.wait {
+        Some(WaitDef::Signal) => {
+            let waits = Checkpointer::waits(store, &claimed.run_id).await?;
+            match (waits.signal(&node.id), node.options.timeout) {
+                (Some(signal), _) => (node.codec.decode)(&signal.payload).map_err(|e| {
+                    format!(
+                        "the signal's payload does not decode as `{}`: {e}",
+                        node.codec.type_name
+                    )
+                }),
+                (None, Some(limit)) => {
+                    Err(format!("the wait timed out: no signal within {limit:?}"))
+                }
+                // Not due without a timeout: claimed again only by a signal.
+                (None, None) => return Ok(Resolution::Begin { after: None }),
+            }
+        }
+        _ => Ok(Arc::new(()) as Value),
+    };
+    entry.finished_at_ms = now_ms();
+    match given.and_then(|value| call::stored_output(node, &value)) {
+        Ok(json) => Ok(completed(node, claimed, entry, json)),
+        Err(error) => {
+            entry.status = AuditStatus::Failed;
+            entry.error = Some(error);
+            Ok(Resolution::Failed { entry })
+        }
+    }
 }
 
 fn completed(node: &NodeDef, claimed: &Claimed, mut entry: AuditEntry, json: Json) -> Resolution {

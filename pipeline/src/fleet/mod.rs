@@ -21,6 +21,7 @@
 //! fences its late commit. A node's [`attempt`](crate::NodeContext::attempt) counts failed
 //! attempts only, so a worker killed mid-attempt does not use up the node's retries.
 
+mod cancel;
 mod commit;
 mod control;
 mod execute;
@@ -39,11 +40,11 @@ pub use waiting::unserved_runs;
 pub use worker::Worker;
 
 pub(crate) use listen::Listener;
-pub(crate) use queue::{DONE, NewNode};
+pub(crate) use queue::{DONE, NewNode, READY};
 pub(crate) use read::node_status;
 pub(crate) mod sql {
     //! The queue operations the engine's `submit`, `wait` and `cancel` call.
-    pub(crate) use super::commit::cancel;
+    pub(crate) use super::cancel::cancel;
     pub(crate) use super::queue::submit;
     pub(crate) use super::read::{header, outputs, run_row};
 }

@@ -2,6 +2,7 @@
 //! renewing and giving back leases. Resolving claimed nodes is in `commit`, reading runs in
 //! `read`.
 
+use std::future::Future;
 use std::time::Duration;
 
 use deadpool_postgres::Transaction;
@@ -27,6 +28,8 @@ pub(crate) struct Claimed {
     pub blocked: bool,
     pub fail_fast: bool,
     pub fingerprint: String,
+    /// A wait claimed the second time: it began, and now it is due or signalled.
+    pub began: bool,
 }
 
 /// A node of a run to submit: its id, its number of distinct upstream nodes, and whether a
@@ -163,7 +166,8 @@ pub(crate) async fn claim(
              claim = nextval('pipeline_fleet_claims'), \
              worker = $1, lease_expires_at = now() + make_interval(secs => $4::float8 / 1000.0) \
              FROM c WHERE n.run_id = c.run_id AND n.node = c.node \
-             RETURNING n.run_id, n.node, n.claim, n.attempt, n.blocked, n.fail_fast, n.fingerprint",
+             RETURNING n.run_id, n.node, n.claim, n.attempt, n.blocked, n.fail_fast, n.fingerprint, \
+             n.began",
             &[&worker, &fingerprints, &(limit as i64), &millis(lease)],
         )
         .await
@@ -180,13 +184,14 @@ pub(crate) async fn claim(
                 blocked: row.get(4),
                 fail_fast: row.get(5),
                 fingerprint: row.get(6),
+                began: row.get(7),
             })
         })
         .collect())
 }
 
-/// When the next ready node of `fingerprints` becomes claimable (a retry's backoff), if any is
-/// waiting for its time.
+/// When the next ready node of `fingerprints` becomes claimable (a retry's backoff, a timer, a
+/// signal's timeout), if any is waiting for its time (a wait without a timeout never is).
 pub(crate) async fn next_due(
     store: &PostgresStore,
     fingerprints: &[String],
@@ -195,7 +200,7 @@ pub(crate) async fn next_due(
     let row = client
         .query_one(
             "SELECT extract(epoch FROM min(not_before) - now())::float8 FROM pipeline_fleet_nodes \
-             WHERE state = 'ready' AND fingerprint = ANY($1)",
+             WHERE state = 'ready' AND not_before < 'infinity' AND fingerprint = ANY($1)",
             &[&fingerprints],
         )
         .await
@@ -239,7 +244,8 @@ pub(crate) async fn heartbeat(
 }
 
 /// Gives back the leases of claims this worker will not finish (it is shutting down): their
-/// nodes are ready for another worker at once, instead of when the leases expire.
+/// nodes are ready for another worker at once, instead of when the leases expire (a wait that
+/// began stays due when it was).
 pub(crate) async fn release(
     store: &PostgresStore,
     claims: &[(RunId, u32, i64)],
@@ -252,7 +258,8 @@ pub(crate) async fn release(
     client
         .execute(
             "UPDATE pipeline_fleet_nodes n SET state = 'ready', worker = NULL, \
-             lease_expires_at = NULL, not_before = now() \
+             lease_expires_at = NULL, \
+             not_before = CASE WHEN n.began THEN n.not_before ELSE now() END \
              FROM unnest($1::text[], $2::int[], $3::bigint[]) AS c (run_id, node, claim) \
              WHERE n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
                AND n.state = 'running'",
@@ -303,4 +310,23 @@ fn columns(claims: &[(RunId, u32, i64)]) -> (Vec<&str>, Vec<i32>, Vec<i64>) {
     let nodes = claims.iter().map(|c| c.1 as i32).collect();
     let tokens = claims.iter().map(|c| c.2).collect();
     (ids, nodes, tokens)
+}
+
+/// Retries a store operation until it succeeds: the server may be restarting. The node's lease
+/// decides meanwhile whether this worker still holds the node.
+pub(crate) async fn retried<T, F: Future<Output = StoreResult<T>>>(
+    what: &str,
+    mut op: impl FnMut() -> F,
+) -> T {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match op().await {
+            Ok(value) => return value,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot {what}; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
 }

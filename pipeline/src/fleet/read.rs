@@ -1,7 +1,9 @@
 //! Reading the fleet's runs: a run's state and nodes, stored outputs, a run's header.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+use deadpool_postgres::Transaction;
 
 use crate::data::Json;
 use crate::result::NodeStatus;
@@ -22,9 +24,15 @@ pub(crate) struct NodeRow {
     pub error: Option<String>,
 }
 
+/// A node's state as the fleet tables hold it, with a wait that began and is not resolved as
+/// `suspended` (its row is `ready`, claimable when due or signalled).
+pub(crate) const STATE: &str =
+    "CASE WHEN began AND state = 'ready' THEN 'suspended' ELSE state END";
+
 /// A node state of the fleet tables as a [`NodeStatus`] (a node not resolved is not run).
 pub(crate) fn node_status(state: &str) -> NodeStatus {
     match state {
+        "suspended" => NodeStatus::Waiting,
         "completed" => NodeStatus::Completed,
         "failed" => NodeStatus::Failed,
         "skipped" => NodeStatus::Skipped,
@@ -48,8 +56,10 @@ pub(crate) async fn run_row(store: &PostgresStore, run_id: &RunId) -> StoreResul
     };
     let rows = client
         .query(
-            "SELECT node_id, state, attempt, error FROM pipeline_fleet_nodes \
-             WHERE run_id = $1 ORDER BY node",
+            &format!(
+                "SELECT node_id, {STATE}, attempt, error FROM pipeline_fleet_nodes \
+                 WHERE run_id = $1 ORDER BY node"
+            ),
             &[&id],
         )
         .await
@@ -102,4 +112,23 @@ pub(crate) async fn header(
 ) -> StoreResult<Option<RunHeader>> {
     let client = store.client().await?;
     store.header(&**client, "pipeline_runs", run_id).await
+}
+
+/// Each node's status in a run, read in a transaction.
+pub(crate) async fn node_states(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    run_id: &RunId,
+) -> StoreResult<BTreeMap<String, NodeStatus>> {
+    let rows = tx
+        .query(
+            &format!("SELECT node_id, {STATE} FROM pipeline_fleet_nodes WHERE run_id = $1"),
+            &[&run_id.as_str()],
+        )
+        .await
+        .map_err(store.error("read"))?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), node_status(r.get(1))))
+        .collect())
 }

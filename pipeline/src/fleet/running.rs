@@ -3,7 +3,6 @@
 //! and drains when told to stop.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -15,7 +14,7 @@ use super::commit::{self, Item, Resolution, Resolved};
 use super::control::{Shutdown, WorkerReport};
 use super::execute::execute;
 use super::listen::Listener;
-use super::queue::{self, Claimed};
+use super::queue::{self, Claimed, retried};
 use super::read;
 use super::served::{Served, ServedGraph};
 use crate::data::Value;
@@ -54,6 +53,7 @@ enum Kind {
     Completed,
     FailedAttempt,
     Skipped,
+    Began,
 }
 
 impl Kind {
@@ -62,6 +62,7 @@ impl Kind {
             Resolution::Completed { .. } => Kind::Completed,
             Resolution::Retry { .. } | Resolution::Failed { .. } => Kind::FailedAttempt,
             Resolution::Skipped => Kind::Skipped,
+            Resolution::Begin { .. } => Kind::Began,
         }
     }
 }
@@ -228,6 +229,7 @@ impl Running {
                     Kind::Completed => self.report.completed += 1,
                     Kind::FailedAttempt => self.report.failed_attempts += 1,
                     Kind::Skipped => self.report.skipped += 1,
+                    Kind::Began => self.report.waits_begun += 1,
                 }
             }
         }
@@ -340,25 +342,6 @@ impl Running {
         }
         tracing::info!(worker = %self.ctx.settings.id, report = ?self.report, "worker stopped");
         self.report
-    }
-}
-
-/// Retries a store operation until it succeeds: the server may be restarting. The node's lease
-/// decides meanwhile whether this worker still holds the node.
-async fn retried<T, F: Future<Output = StoreResult<T>>>(
-    what: &str,
-    mut op: impl FnMut() -> F,
-) -> T {
-    let mut pause = Duration::from_millis(50);
-    loop {
-        match op().await {
-            Ok(value) => return value,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot {what}; trying again");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-        }
     }
 }
 

@@ -160,17 +160,11 @@ pub(crate) struct GraphInner<I, O> {
 }
 
 impl<I, O> GraphInner<I, O> {
-    /// The first node a worker fleet cannot run yet, and what it is: a mapped node or a wait.
+    /// The first node a worker fleet cannot run yet, and what it is: a mapped node.
     #[cfg(feature = "postgres")]
     pub fn fleet_unsupported(&self) -> Option<(&NodeDef, &'static str)> {
-        self.nodes.iter().find_map(|n| {
-            let what = match (&n.map, &n.wait) {
-                (Some(_), _) => "mapped over a list (`each`)",
-                (_, Some(_)) => "a wait for a signal",
-                _ => return None,
-            };
-            Some((n, what))
-        })
+        let mapped = self.nodes.iter().find(|n| n.map.is_some())?;
+        Some((mapped, "mapped over a list (`each`)"))
     }
 
     /// Whether the graph has a wait (a signal or a timer).

@@ -52,8 +52,8 @@ pub(super) async fn exec(args: Args, stores: Stores) -> Result<i32, CliError> {
         Some(result) => Ok(report(result)),
         None => {
             outln!(
-                "run {run_id} does not wait on `{}` now: the signal is kept, and consumed when \
-                 the wait begins (or by the process running the run)",
+                "run {run_id} does not wait on `{}` here: the signal is kept, and consumed when \
+                 the wait begins, by the process or the fleet worker that runs it",
                 args.wait
             );
             Ok(0)

@@ -34,10 +34,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "waits",
         sql: include_str!("migrations/0004_waits.sql"),
     },
+    Migration {
+        version: 5,
+        name: "fleet waits",
+        sql: include_str!("migrations/0005_fleet_waits.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
 

@@ -33,11 +33,13 @@ impl PostgresStore {
     }
 
     /// Changes the run's waits with `change` in one transaction; with `epoch`, only while the
-    /// run is at that epoch.
+    /// run is at that epoch. With `signalled`, the wait of that name on a worker fleet is due at
+    /// once (or when it begins), in the same transaction.
     async fn change_waits<T>(
         &self,
         run_id: &RunId,
         epoch: Option<Epoch>,
+        signalled: Option<&str>,
         change: impl FnOnce(&mut RunWaits) -> StoreResult<(T, bool)>,
     ) -> StoreResult<T> {
         let mut client = self.client().await?;
@@ -88,6 +90,26 @@ impl PostgresStore {
             .await
             .map_err(self.error("write to"))?;
         }
+        if let Some(wait) = signalled {
+            // A fleet run's wait (no row for a run of one process): due at once when it began,
+            // and marked, so it is due as it begins otherwise. The row's lock orders this with
+            // the worker's commit that begins the wait.
+            let due = tx
+                .query(
+                    "UPDATE pipeline_fleet_nodes SET signalled = true, \
+                     not_before = CASE WHEN began AND state = 'ready' THEN least(not_before, now()) \
+                                       ELSE not_before END \
+                     WHERE run_id = $1 AND node_id = $2 RETURNING began AND state = 'ready'",
+                    &[&run_id.as_str(), &wait],
+                )
+                .await
+                .map_err(self.error("write to"))?;
+            if due.iter().any(|row| row.get::<_, bool>(0)) {
+                tx.execute(&format!("NOTIFY {}", crate::fleet::READY), &[])
+                    .await
+                    .map_err(self.error("write to"))?;
+            }
+        }
         tx.commit().await.map_err(self.error("write to"))?;
         Ok(answer)
     }
@@ -97,12 +119,14 @@ impl PostgresStore {
         run_id: &RunId,
         signal: &SignalRecord,
     ) -> StoreResult<SignalSent> {
-        self.change_waits(run_id, None, |waits| waits.add(run_id, signal))
-            .await
+        self.change_waits(run_id, None, Some(&signal.wait), |waits| {
+            waits.add(run_id, signal)
+        })
+        .await
     }
 
     pub(super) async fn cancel_waiting(&self, run_id: &RunId) -> StoreResult<()> {
-        self.change_waits(run_id, None, |waits| waits.cancel())
+        self.change_waits(run_id, None, None, |waits| waits.cancel())
             .await
     }
 
@@ -112,7 +136,9 @@ impl PostgresStore {
         epoch: Epoch,
         waiting: &[WaitingOn],
     ) -> StoreResult<()> {
-        self.change_waits(run_id, Some(epoch), |waits| waits.replace_waiting(waiting))
-            .await
+        self.change_waits(run_id, Some(epoch), None, |waits| {
+            waits.replace_waiting(waiting)
+        })
+        .await
     }
 }

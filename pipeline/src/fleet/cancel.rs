@@ -1,0 +1,66 @@
+//! Cancelling a fleet run from any process: its unresolved nodes are not run, the claims of
+//! its running nodes are fenced, its summary written and its waiters notified.
+
+use std::collections::BTreeMap;
+
+use super::queue::{DONE, write_summary};
+use super::read::node_states;
+use crate::result::NodeStatus;
+use crate::run_id::RunId;
+use crate::store::{PostgresStore, RunSummary, StoreResult};
+
+/// Cancels a running run from any process: no node of it starts or commits any more (the
+/// claims of running nodes are fenced). `Some(false)` when the run had already ended, `None`
+/// when the fleet never had it.
+pub(crate) async fn cancel(
+    store: &PostgresStore,
+    run_id: &RunId,
+    summary: impl FnOnce(BTreeMap<String, NodeStatus>) -> RunSummary,
+) -> StoreResult<Option<bool>> {
+    let mut client = store.client().await?;
+    let err = |op| store.error(op);
+    let tx = client.transaction().await.map_err(err("write to"))?;
+    let id = run_id.as_str();
+    // Node rows before the run row, in key order, as every commit locks them.
+    tx.execute(
+        "SELECT 1 FROM pipeline_fleet_nodes WHERE run_id = $1 ORDER BY node FOR UPDATE",
+        &[&id],
+    )
+    .await
+    .map_err(err("write to"))?;
+    let Some(row) = tx
+        .query_opt(
+            "SELECT state FROM pipeline_fleet_runs WHERE run_id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await
+        .map_err(err("read"))?
+    else {
+        return Ok(None);
+    };
+    if row.get::<_, &str>(0) != "running" {
+        return Ok(Some(false));
+    }
+    tx.execute(
+        "UPDATE pipeline_fleet_nodes SET state = 'not_run', \
+         claim = nextval('pipeline_fleet_claims'), lease_expires_at = NULL, resolved_at = now() \
+         WHERE run_id = $1 AND state IN ('waiting', 'ready', 'running')",
+        &[&id],
+    )
+    .await
+    .map_err(err("write to"))?;
+    tx.execute(
+        "UPDATE pipeline_fleet_runs SET state = 'cancelled', remaining = 0, ended_at = now() \
+         WHERE run_id = $1",
+        &[&id],
+    )
+    .await
+    .map_err(err("write to"))?;
+    let nodes = node_states(store, &tx, run_id).await?;
+    write_summary(store, &tx, &summary(nodes)).await?;
+    tx.execute("SELECT pg_notify($1, $2)", &[&DONE, &id])
+        .await
+        .map_err(err("write to"))?;
+    tx.commit().await.map_err(err("write to"))?;
+    Ok(Some(true))
+}

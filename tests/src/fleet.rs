@@ -1,0 +1,73 @@
+//! A worker fleet for tests: workers in this process sharing a PostgreSQL database of their own,
+//! and an engine that submits to them.
+
+use std::time::Duration;
+
+use pipeline::fleet::{Shutdown, Worker, WorkerReport};
+use pipeline::store::{PostgresStore, StoreResult};
+use pipeline::{Graph, PipelineEngine, PipelineResult, RunId};
+
+use crate::postgres::TestDatabase;
+
+/// Workers serving one graph on a database of its own.
+pub struct Fleet {
+    pub store: PostgresStore,
+    pub shutdown: Shutdown,
+    pub workers: Vec<tokio::task::JoinHandle<StoreResult<WorkerReport>>>,
+    pub db: TestDatabase,
+}
+
+impl Fleet {
+    /// `n` workers serving `graph`, or `None` without a server outside CI.
+    pub async fn start<O: Send + 'static>(graph: &Graph<u64, O>, n: usize) -> Option<Fleet> {
+        let db = TestDatabase::create()?;
+        let store = PostgresStore::open(&db.url).unwrap();
+        store.migrate().await.unwrap();
+        let mut fleet = Fleet {
+            store,
+            shutdown: Shutdown::new(),
+            workers: Vec::new(),
+            db,
+        };
+        for i in 0..n {
+            fleet.add(
+                Worker::new(fleet.store.clone())
+                    .serve(graph)
+                    .id(format!("w{i}")),
+            );
+        }
+        Some(fleet)
+    }
+
+    pub fn add(&mut self, worker: Worker) {
+        let worker = worker.poll_interval(Duration::from_millis(200));
+        self.workers
+            .push(tokio::spawn(worker.run(self.shutdown.clone())));
+    }
+
+    pub fn engine<O: Send + 'static>(&self, graph: Graph<u64, O>) -> PipelineEngine<Graph<u64, O>> {
+        PipelineEngine::new(graph).fleet(self.store.clone())
+    }
+
+    /// Stops the workers gracefully and returns their reports (the database stays until the
+    /// fleet is dropped).
+    pub async fn stop(&mut self) -> Vec<WorkerReport> {
+        self.shutdown.stop();
+        let mut reports = Vec::new();
+        for worker in self.workers.drain(..) {
+            reports.push(worker.await.unwrap().unwrap());
+        }
+        reports
+    }
+}
+
+/// Waits for a run, failing the test after a minute instead of hanging it.
+pub async fn wait<O: Send + 'static>(
+    engine: &PipelineEngine<Graph<u64, O>>,
+    run_id: &RunId,
+) -> PipelineResult<O> {
+    tokio::time::timeout(Duration::from_secs(60), engine.wait(run_id))
+        .await
+        .unwrap_or_else(|_| panic!("run {run_id} did not end within a minute"))
+        .unwrap()
+}
