@@ -414,6 +414,69 @@ fn approve_a_waiting_run(store: &str) {
     one_line_error(&other, "the wait `approval` has a signal already");
 }
 
+/// A run of `Remind` with `--wait-in-process 0` stops at its 3 s timer (exit 2, the due time and
+/// `resume-due` printed); `resume-due` continues nothing before the timer is due, and the run once
+/// it is.
+fn continue_a_due_timer(store: &str) {
+    let input = r#"{"note": "call ada"}"#;
+    let out = ops(
+        store,
+        &["--wait-in-process", "0", "run", "Remind", "--input", input],
+    );
+    assert_eq!(out.code, 2, "waiting exits 2: {}{}", out.stdout, out.stderr);
+    let run_id = out.stdout.lines().next().unwrap()["run ".len()..]
+        .trim_end_matches(" waiting")
+        .to_owned();
+    assert!(
+        out.stdout.contains("timer `later` since ")
+            && out
+                .stdout
+                .contains("; continue the run then with: resume-due"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("signal"), "{}", out.stdout);
+    let early = ops(store, &["resume-due"]);
+    assert_eq!(early.code, 0, "{}{}", early.stdout, early.stderr);
+    assert!(
+        early.stdout.contains("0 due run(s) continued"),
+        "{}",
+        early.stdout
+    );
+    // The timer began before `run` returned: three seconds from now it is due.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let due = ops(store, &["resume-due"]);
+    assert_eq!(due.code, 0, "{}{}", due.stdout, due.stderr);
+    assert!(
+        due.stdout.contains(&format!("run {run_id} completed"))
+            && due.stdout.contains("output \"reminder: call ada\"")
+            && due.stdout.contains("1 due run(s) continued"),
+        "{}",
+        due.stdout
+    );
+    let show = ops(store, &["show", &run_id]);
+    assert!(
+        show.stdout.contains("status   completed"),
+        "{}",
+        show.stdout
+    );
+}
+
+#[test]
+fn a_due_timer_is_continued_by_resume_due_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    continue_a_due_timer(&dir.path().join("store").display().to_string());
+}
+
+#[test]
+fn a_due_timer_is_continued_by_resume_due_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    continue_a_due_timer(&format!(
+        "sqlite://{}",
+        dir.path().join("runs.db").display()
+    ));
+}
+
 #[test]
 fn a_waiting_run_is_approved_from_the_command_line_in_a_directory() {
     let dir = tempfile::tempdir().unwrap();
@@ -435,7 +498,7 @@ fn bad_input_is_a_one_line_error_and_a_non_zero_exit() {
     let store = dir.path().to_str().unwrap();
     one_line_error(
         &ops(store, &["run", "Nope"]),
-        "unknown pipeline `Nope`; the pipelines are: Payout, Revenue, Sizes",
+        "unknown pipeline `Nope`; the pipelines are: Payout, Remind, Revenue, Sizes",
     );
     one_line_error(
         &ops(store, &["run", "Revenue", "--input", "{oops"]),
@@ -562,7 +625,10 @@ fn three_worker_processes_run_what_submit_records() {
         let mut lines = std::io::BufReader::new(worker.stdout.take().unwrap()).lines();
         let banner = lines.next().unwrap().unwrap();
         // Every pipeline but the mapped one (`Sizes`), which a fleet does not run yet.
-        assert!(banner.contains("serving Payout, Revenue"), "{banner}");
+        assert!(
+            banner.contains("serving Payout, Remind, Revenue ("),
+            "{banner}"
+        );
         banners.push(lines);
     }
 

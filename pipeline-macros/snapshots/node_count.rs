@@ -27,11 +27,10 @@ const _: () = {
             __pipeline_inputs: Self::Inputs,
             __pipeline_ctx: ::pipeline::__private::NodeContext,
         ) -> ::pipeline::__private::NodeFuture<Self::Output> {
-            let (__pipeline_orders,) = __pipeline_inputs;
+            let (__pipeline_arg0,) = __pipeline_inputs;
             ::std::boxed::Box::pin(async move {
                 {
-                    let __pipeline_result = count(__pipeline_orders, __pipeline_ctx)
-                        .await;
+                    let __pipeline_result = count(__pipeline_arg0, __pipeline_ctx).await;
                     ::pipeline::__private::node_result(__pipeline_result)
                 }
             })
@@ -44,14 +43,13 @@ const _: () = {
         where
             Self::Output: ::core::marker::Sync,
         {
-            let (__pipeline_orders,) = __pipeline_inputs;
+            let (__pipeline_arg0,) = __pipeline_inputs;
             ::std::boxed::Box::pin(async move {
                 let __pipeline_output: ::core::result::Result<
                     Self::Output,
                     ::pipeline::__private::NodeError,
                 > = {
-                    let __pipeline_result = count(__pipeline_orders, __pipeline_ctx)
-                        .await;
+                    let __pipeline_result = count(__pipeline_arg0, __pipeline_ctx).await;
                     ::pipeline::__private::node_result(__pipeline_result)
                 };
                 __pipeline_output.map(::pipeline::__private::erase)

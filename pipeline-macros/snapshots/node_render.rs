@@ -24,10 +24,10 @@ const _: () = {
             __pipeline_inputs: Self::Inputs,
             __pipeline_ctx: ::pipeline::__private::NodeContext,
         ) -> ::pipeline::__private::NodeFuture<Self::Output> {
-            let (__pipeline_total, __pipeline_n) = __pipeline_inputs;
+            let (__pipeline_arg0, __pipeline_arg1) = __pipeline_inputs;
             ::std::boxed::Box::pin(
                 ::pipeline::__private::blocking(move || ::core::result::Result::Ok(
-                    render(__pipeline_total, __pipeline_n),
+                    render(__pipeline_arg0, __pipeline_arg1),
                 )),
             )
         }
@@ -39,13 +39,13 @@ const _: () = {
         where
             Self::Output: ::core::marker::Sync,
         {
-            let (__pipeline_total, __pipeline_n) = __pipeline_inputs;
+            let (__pipeline_arg0, __pipeline_arg1) = __pipeline_inputs;
             ::std::boxed::Box::pin(async move {
                 let __pipeline_output: ::core::result::Result<
                     Self::Output,
                     ::pipeline::__private::NodeError,
                 > = ::pipeline::__private::blocking(move || ::core::result::Result::Ok(
-                        render(__pipeline_total, __pipeline_n),
+                        render(__pipeline_arg0, __pipeline_arg1),
                     ))
                     .await;
                 __pipeline_output.map(::pipeline::__private::erase)

@@ -112,7 +112,7 @@ pub mod __private {
 
 pub use data::{Data, Json, RoundTrip};
 pub use definition::{FromCheckpoint, Pipeline};
-pub use engine::{CancelHandle, IntoSignal, PipelineEngine, Signal, SignalOutcome};
+pub use engine::{CancelHandle, EngineSettings, IntoSignal, PipelineEngine, Signal, SignalOutcome};
 pub use error::PipelineError;
 pub use event::EventHandler;
 pub use graph::{Graph, GraphBuilder, GraphError, Handle};

@@ -17,7 +17,7 @@ use crate::graph::GraphSignature;
 pub use crate::store::Stores;
 
 use crate::definition::Pipeline;
-use crate::engine::{PipelineEngine, Signal, SignalOutcome};
+use crate::engine::{EngineSettings, PipelineEngine, Signal, SignalOutcome};
 use crate::error::PipelineError;
 use crate::event::EventHandler;
 use crate::result::PipelineResult;
@@ -129,6 +129,9 @@ pub trait DynPipeline: Send + Sync {
     /// The pipeline's graph.
     fn signature(&self) -> GraphSignature;
 
+    /// Sets the options of the engines it builds from here on (for every method below).
+    fn configure(&mut self, settings: EngineSettings);
+
     /// Runs the pipeline on `inputs`, a JSON object with one field per pipeline input;
     /// [`PipelineError::InvalidInputs`] when a field is missing or mistyped.
     async fn run(
@@ -181,11 +184,15 @@ pub trait DynPipeline: Send + Sync {
     ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
 }
 
-struct Registered<P>(PhantomData<fn() -> P>);
+struct Registered<P> {
+    settings: EngineSettings,
+    pipeline: PhantomData<fn() -> P>,
+}
 
 impl<P: Pipeline + Default> Registered<P> {
-    fn engine(stores: Stores, events: Arc<dyn EventHandler>) -> PipelineEngine<P> {
+    fn engine(&self, stores: Stores, events: Arc<dyn EventHandler>) -> PipelineEngine<P> {
         PipelineEngine::new(P::default())
+            .settings(&self.settings)
             .checkpointer(stores.checkpointer)
             .audit_log(stores.audit)
             .event_handler(events)
@@ -205,13 +212,17 @@ where
         P::default().graph().signature().clone()
     }
 
+    fn configure(&mut self, settings: EngineSettings) {
+        self.settings = settings;
+    }
+
     async fn run(
         &self,
         stores: Stores,
         inputs: &str,
         events: Arc<dyn EventHandler>,
     ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
-        let engine = Self::engine(stores, events);
+        let engine = self.engine(stores, events);
         let inputs: P::Inputs =
             serde_json::from_str(inputs).map_err(|source| PipelineError::InvalidInputs {
                 pipeline: engine.graph().name().to_owned(),
@@ -226,7 +237,7 @@ where
         run_id: &RunId,
         events: Arc<dyn EventHandler>,
     ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
-        Self::engine(stores, events)
+        self.engine(stores, events)
             .resume(run_id)
             .await
             .map(to_json)
@@ -239,7 +250,7 @@ where
         signal: Signal,
         events: Arc<dyn EventHandler>,
     ) -> Result<SignalOutcome<serde_json::Value>, PipelineError> {
-        let outcome = Self::engine(stores, events).signal(run_id, signal).await?;
+        let outcome = self.engine(stores, events).signal(run_id, signal).await?;
         Ok(SignalOutcome {
             sent: outcome.sent,
             run: outcome.run.map(to_json),
@@ -261,7 +272,9 @@ where
         store: crate::store::PostgresStore,
         inputs: &str,
     ) -> Result<RunId, PipelineError> {
-        let engine = PipelineEngine::new(P::default()).fleet(store);
+        let engine = PipelineEngine::new(P::default())
+            .settings(&self.settings)
+            .fleet(store);
         let inputs: P::Inputs =
             serde_json::from_str(inputs).map_err(|source| PipelineError::InvalidInputs {
                 pipeline: engine.graph().name().to_owned(),
@@ -276,7 +289,9 @@ where
         store: crate::store::PostgresStore,
         run_id: &RunId,
     ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
-        let engine = PipelineEngine::new(P::default()).fleet(store);
+        let engine = PipelineEngine::new(P::default())
+            .settings(&self.settings)
+            .fleet(store);
         engine.wait(run_id).await.map(to_json)
     }
 }
@@ -287,5 +302,8 @@ pub fn dyn_pipeline<P: Pipeline + Default>() -> Box<dyn DynPipeline>
 where
     P::Output: Serialize,
 {
-    Box::new(Registered::<P>(PhantomData))
+    Box::new(Registered::<P> {
+        settings: EngineSettings::default(),
+        pipeline: PhantomData,
+    })
 }

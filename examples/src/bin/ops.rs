@@ -121,6 +121,29 @@ pipeline! {
     }
 }
 
+/// Writes down what to be reminded of.
+#[node]
+fn take_note(note: String) -> String {
+    note
+}
+
+/// Sends the reminder once its timer is due.
+#[node]
+fn send_reminder(note: String, _due: ()) -> String {
+    format!("reminder: {note}")
+}
+
+pipeline! {
+    /// Reminds you later: a durable timer between taking the note and sending it. Run with
+    /// `--wait-in-process 0`, the run stops `waiting` and `resume-due` continues it once due.
+    pub Remind(note: String) -> String {
+        noted = take_note(note);
+        later = sleep("3s", noted);
+        sent  = send_reminder(noted, later);
+        sent
+    }
+}
+
 fn main() {
     pipeline::cli::main()
 }

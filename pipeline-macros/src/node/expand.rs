@@ -47,7 +47,10 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
     let input_names: Vec<_> = node
         .inputs
         .iter()
-        .map(|i| format_ident!("__pipeline_{}", i.name))
+        // By position: a name like `_unused` would make `__pipeline__unused`, which the
+        // `non_snake_case` lint rejects.
+        .enumerate()
+        .map(|(index, _)| format_ident!("__pipeline_arg{}", index))
         .collect();
     let ctx = format_ident!("__pipeline_ctx");
     let mut args: Vec<TokenStream> = input_names.iter().map(|n| quote!(#n)).collect();

@@ -46,6 +46,11 @@ struct Cli {
     )]
     store: String,
 
+    /// Timers and signal timeouts due within this many seconds are awaited in this process; a
+    /// later one ends the run `waiting` (continue it with `resume-due` once due).
+    #[arg(long, global = true, default_value_t = 60.0, value_name = "SECONDS")]
+    wait_in_process: f64,
+
     #[command(subcommand)]
     command: commands::Command,
 }
@@ -69,5 +74,12 @@ fn execute(cli: Cli) -> Result<i32, CliError> {
         .enable_all()
         .build()
         .map_err(CliError::Runtime)?;
-    runtime.block_on(cli.command.exec(&cli.store))
+    let threshold = std::time::Duration::try_from_secs_f64(cli.wait_in_process).map_err(|_| {
+        CliError::InvalidOption {
+            option: "--wait-in-process".to_owned(),
+            reason: format!("{} is not a number of seconds", cli.wait_in_process),
+        }
+    })?;
+    let settings = crate::engine::EngineSettings::new().wait_in_process(threshold);
+    runtime.block_on(cli.command.exec(&cli.store, &settings))
 }

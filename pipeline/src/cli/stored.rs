@@ -1,7 +1,8 @@
-//! What several commands share: parsing a run id, finding a pipeline, and loading a stored run
-//! with its summary.
+//! What several commands share: parsing a run id, finding a pipeline (with the engine settings
+//! of the command line), and loading a stored run with its summary.
 
 use super::error::CliError;
+use crate::engine::EngineSettings;
 use crate::registry::{self, PipelineInfo};
 use crate::result::RunStatus;
 use crate::run_id::RunId;
@@ -45,4 +46,14 @@ pub(super) async fn load_run(stores: &Stores, run_id: &RunId) -> Result<StoredRu
 
 pub(super) fn status_text(status: Option<RunStatus>) -> String {
     status.map_or_else(|| "running or interrupted".to_owned(), |s| s.to_string())
+}
+
+/// The registered pipeline of `info`, building its engines with `settings`.
+pub(super) fn configured(
+    info: &PipelineInfo,
+    settings: &EngineSettings,
+) -> Box<dyn crate::registry::DynPipeline> {
+    let mut pipeline = (info.pipeline)();
+    pipeline.configure(settings.clone());
+    pipeline
 }

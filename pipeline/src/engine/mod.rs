@@ -13,6 +13,7 @@ mod lifecycle;
 pub(crate) mod node_task;
 mod restore;
 mod scheduler;
+mod settings;
 mod signal;
 mod tasks;
 
@@ -25,6 +26,7 @@ pub(crate) use args::Values;
 pub use cancel::CancelHandle;
 #[cfg(any(feature = "postgres", feature = "cli"))]
 pub(crate) use lifecycle::now_ms;
+pub use settings::EngineSettings;
 pub use signal::{IntoSignal, Signal, SignalOutcome};
 
 use crate::data::{RoundTrip, to_json};

@@ -129,9 +129,13 @@ pub struct WaitingOn {
     pub wait: String,
     /// When the wait began, in milliseconds since the Unix epoch.
     pub began_at_ms: u64,
-    /// When the wait times out, if it has a timeout.
+    /// When the wait times out, if it has a timeout; for a timer, when it is due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_ms: Option<u64>,
+    /// Whether the wait is a durable timer (it completes by itself at `deadline_ms`) rather than
+    /// a wait for a signal.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timer: bool,
 }
 
 /// Why a node failed.

@@ -241,11 +241,20 @@ async fn check_signals(
             });
         }
     };
-    let waiting = [WaitingOn {
-        wait: "approval".into(),
-        began_at_ms: 5,
-        deadline_ms: Some(10),
-    }];
+    let waiting = [
+        WaitingOn {
+            wait: "approval".into(),
+            began_at_ms: 5,
+            deadline_ms: Some(10),
+            timer: false,
+        },
+        WaitingOn {
+            wait: "cooled".into(),
+            began_at_ms: 5,
+            deadline_ms: Some(20),
+            timer: true,
+        },
+    ];
     let set = holder.set_waiting(id, epoch, &waiting).await;
     expect(set.is_ok(), "set_waiting accepts the holder's epoch", &set)?;
     let stale = holder.set_waiting(id, Epoch::FIRST, &[]).await;

@@ -18,9 +18,9 @@ pub fn prepare(cents: u64) -> u64 {
     cents * 2
 }
 
-/// Pays.
+/// Pays (a parameter named `_cooled` only orders it after the timer).
 #[node]
-pub fn pay(plan: u64, approval: Approval) -> String {
+pub fn pay(plan: u64, approval: Approval, _cooled: ()) -> String {
     format!("{plan} by {}", approval.by)
 }
 
@@ -31,7 +31,7 @@ pipeline! {
         approval      = signal::<Approval>(plan, timeout = "48h");
         second_opinion = signal::<bool>(plan);
         cooled        = sleep("24h", plan);
-        paid          = pay(plan, approval) if approval.ok && second_opinion && cooled == ();
+        paid          = pay(plan, approval, cooled) if approval.ok && second_opinion && cooled == ();
         paid
     }
 }

@@ -19,6 +19,7 @@ mod worker;
 use clap::Subcommand;
 
 use super::error::CliError;
+use crate::engine::EngineSettings;
 use crate::store::{StoreSpec, Stores};
 
 #[derive(Subcommand, Debug)]
@@ -56,7 +57,11 @@ pub(super) enum Command {
 impl Command {
     /// Runs the command against the store `store` names (opened only by the commands that need
     /// it); returns the exit code.
-    pub(super) async fn exec(self, store: &str) -> Result<i32, CliError> {
+    pub(super) async fn exec(
+        self,
+        store: &str,
+        settings: &EngineSettings,
+    ) -> Result<i32, CliError> {
         let stores = || Stores::open(store);
         match self {
             Command::List => list::exec(),
@@ -64,13 +69,13 @@ impl Command {
             Command::Runs(args) => runs::exec(args, &stores()?, &StoreSpec::parse(store)?).await,
             Command::Show(args) => show::exec(args, &stores()?).await,
             Command::Audit(args) => audit::exec(args, &stores()?).await,
-            Command::Run(args) => run::exec(args, stores()?).await,
-            Command::Resume(args) => resume::exec(args, stores()?).await,
-            Command::Signal(args) => signal::exec(args, stores()?).await,
-            Command::ResumeDue => resume_due::exec(stores()?).await,
+            Command::Run(args) => run::exec(args, stores()?, settings).await,
+            Command::Resume(args) => resume::exec(args, stores()?, settings).await,
+            Command::Signal(args) => signal::exec(args, stores()?, settings).await,
+            Command::ResumeDue => resume_due::exec(stores()?, settings).await,
             Command::Repair(args) => repair::exec(args, &StoreSpec::parse(store)?),
             #[cfg(feature = "postgres")]
-            Command::Submit(args) => submit::exec(args, postgres("submit", store)?).await,
+            Command::Submit(args) => submit::exec(args, postgres("submit", store)?, settings).await,
             #[cfg(feature = "postgres")]
             Command::Worker(args) => worker::exec(args, postgres("worker", store)?).await,
         }

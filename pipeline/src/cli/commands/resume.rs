@@ -3,7 +3,8 @@
 use super::run::report;
 use crate::cli::error::CliError;
 use crate::cli::progress::Progress;
-use crate::cli::stored::{find_pipeline, load_run, parse_id};
+use crate::cli::stored::{configured, find_pipeline, load_run, parse_id};
+use crate::engine::EngineSettings;
 use crate::store::Stores;
 
 #[derive(clap::Args, Debug)]
@@ -12,11 +13,15 @@ pub(crate) struct Args {
     run_id: String,
 }
 
-pub(super) async fn exec(args: Args, stores: Stores) -> Result<i32, CliError> {
+pub(super) async fn exec(
+    args: Args,
+    stores: Stores,
+    settings: &EngineSettings,
+) -> Result<i32, CliError> {
     let run_id = parse_id(&args.run_id)?;
     let stored = load_run(&stores, &run_id).await?;
     let info = find_pipeline(&stored.summary.pipeline)?;
-    let pipeline = (info.pipeline)();
+    let pipeline = configured(info, settings);
     let done = stored.checkpoint.completed().count();
     let progress = Progress::new(pipeline.signature().nodes.len(), done);
     let result = pipeline.resume(stores, &run_id, progress.clone()).await;

@@ -5,12 +5,13 @@ use super::run::report;
 use crate::cli::error::CliError;
 use crate::cli::output::outln;
 use crate::cli::progress::Progress;
-use crate::cli::stored::{find_pipeline, load_run};
+use crate::cli::stored::{configured, find_pipeline, load_run};
+use crate::engine::EngineSettings;
 use crate::engine::now_ms;
 use crate::error::PipelineError;
 use crate::store::Stores;
 
-pub(super) async fn exec(stores: Stores) -> Result<i32, CliError> {
+pub(super) async fn exec(stores: Stores, settings: &EngineSettings) -> Result<i32, CliError> {
     let now = now_ms();
     let mut continued = 0;
     for run_id in stores.checkpointer.list_runs().await? {
@@ -24,7 +25,7 @@ pub(super) async fn exec(stores: Stores) -> Result<i32, CliError> {
         }
         let stored = load_run(&stores, &run_id).await?;
         let info = find_pipeline(&stored.summary.pipeline)?;
-        let pipeline = (info.pipeline)();
+        let pipeline = configured(info, settings);
         let done = stored.checkpoint.completed().count();
         let progress = Progress::new(pipeline.signature().nodes.len(), done);
         let result = pipeline

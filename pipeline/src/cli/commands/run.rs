@@ -3,8 +3,9 @@
 use crate::cli::error::CliError;
 use crate::cli::output::outln;
 use crate::cli::progress::Progress;
-use crate::cli::stored::find_pipeline;
+use crate::cli::stored::{configured, find_pipeline};
 use crate::cli::table::format_time;
+use crate::engine::EngineSettings;
 use crate::result::{PipelineResult, RunStatus};
 use crate::store::Stores;
 
@@ -17,9 +18,13 @@ pub(crate) struct Args {
     input: String,
 }
 
-pub(super) async fn exec(args: Args, stores: Stores) -> Result<i32, CliError> {
+pub(super) async fn exec(
+    args: Args,
+    stores: Stores,
+    settings: &EngineSettings,
+) -> Result<i32, CliError> {
     let info = find_pipeline(&args.pipeline)?;
-    let pipeline = (info.pipeline)();
+    let pipeline = configured(info, settings);
     let progress = Progress::new(pipeline.signature().nodes.len(), 0);
     let result = pipeline.run(stores, &args.input, progress.clone()).await;
     progress.finish();
@@ -40,17 +45,25 @@ pub(super) fn report(result: &PipelineResult<serde_json::Value>) -> i32 {
         outln!("  warning: {warning}");
     }
     for waiting in &result.waiting {
-        let deadline = waiting
-            .deadline_ms
-            .map(|d| format!(", times out at {}", format_time(d)))
-            .unwrap_or_default();
-        outln!(
-            "  waits for `{}` since {}{deadline}; send it with: signal {} {} --value JSON",
-            waiting.wait,
-            format_time(waiting.began_at_ms),
-            result.run_id,
-            waiting.wait
-        );
+        let (wait, since) = (&waiting.wait, format_time(waiting.began_at_ms));
+        match (waiting.timer, waiting.deadline_ms) {
+            (true, Some(due)) => outln!(
+                "  timer `{wait}` since {since} is due at {}; continue the run then with: \
+                 resume-due",
+                format_time(due)
+            ),
+            _ => {
+                let deadline = waiting
+                    .deadline_ms
+                    .map(|d| format!(", times out at {}", format_time(d)))
+                    .unwrap_or_default();
+                outln!(
+                    "  waits for `{wait}` since {since}{deadline}; send it with: signal {} \
+                     {wait} --value JSON",
+                    result.run_id
+                );
+            }
+        }
     }
     if let Some(output) = &result.output {
         outln!("output {output}");

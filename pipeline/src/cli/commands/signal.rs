@@ -5,7 +5,8 @@ use super::run::report;
 use crate::cli::error::CliError;
 use crate::cli::output::outln;
 use crate::cli::progress::Progress;
-use crate::cli::stored::{find_pipeline, load_run, parse_id};
+use crate::cli::stored::{configured, find_pipeline, load_run, parse_id};
+use crate::engine::EngineSettings;
 use crate::engine::Signal;
 use crate::store::{SignalSent, Stores};
 
@@ -24,11 +25,15 @@ pub(crate) struct Args {
     key: Option<String>,
 }
 
-pub(super) async fn exec(args: Args, stores: Stores) -> Result<i32, CliError> {
+pub(super) async fn exec(
+    args: Args,
+    stores: Stores,
+    settings: &EngineSettings,
+) -> Result<i32, CliError> {
     let run_id = parse_id(&args.run_id)?;
     let stored = load_run(&stores, &run_id).await?;
     let info = find_pipeline(&stored.summary.pipeline)?;
-    let pipeline = (info.pipeline)();
+    let pipeline = configured(info, settings);
     let mut signal =
         Signal::from_json(&args.wait, &args.value).map_err(|source| CliError::BadValue {
             wait: args.wait.clone(),

@@ -4,7 +4,8 @@
 use super::run::report;
 use crate::cli::error::CliError;
 use crate::cli::output::outln;
-use crate::cli::stored::find_pipeline;
+use crate::cli::stored::{configured, find_pipeline};
+use crate::engine::EngineSettings;
 use crate::store::PostgresStore;
 
 #[derive(clap::Args, Debug)]
@@ -19,9 +20,13 @@ pub(crate) struct Args {
     wait: bool,
 }
 
-pub(super) async fn exec(args: Args, store: PostgresStore) -> Result<i32, CliError> {
+pub(super) async fn exec(
+    args: Args,
+    store: PostgresStore,
+    settings: &EngineSettings,
+) -> Result<i32, CliError> {
     let info = find_pipeline(&args.pipeline)?;
-    let pipeline = (info.pipeline)();
+    let pipeline = configured(info, settings);
     let run_id = pipeline.submit(store.clone(), &args.input).await?;
     outln!("submitted {run_id}");
     if !args.wait {

@@ -67,10 +67,12 @@ pub(super) async fn exec(args: Args, store: PostgresStore) -> Result<i32, CliErr
     );
     let report = worker.run(shutdown).await?;
     outln!(
-        "worker stopped: {} completed, {} failed attempts, {} skipped, {} lost, {} given back",
+        "worker stopped: {} completed, {} failed attempts, {} skipped, {} waits begun, {} lost, \
+         {} given back",
         report.completed,
         report.failed_attempts,
         report.skipped,
+        report.waits_begun,
         report.lost,
         report.released
     );

@@ -59,6 +59,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             wait: node.id.as_ref().to_owned(),
             began_at_ms,
             deadline_ms,
+            timer: matches!(node.wait, Some(WaitDef::Timer(_))),
         });
         self.state[index as usize] = State::Suspended;
         self.wake_suspended();
