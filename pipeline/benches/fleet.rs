@@ -1,7 +1,8 @@
 //! The fleet against the local PostgreSQL server, printed as rows for `scripts/bench`:
 //! node completions per second with 1, 2 and 4 workers (no-op nodes), beside the in-process
 //! engine with the SQLite store in the same run; latency from `submit` to the first node
-//! starting (p50, p99); rows and bytes per node at 100, 1,000 and 10,000 nodes.
+//! starting (p50, p99); from `signal` to the node after the wait starting (p50, p99); rows and
+//! bytes per node at 100, 1,000 and 10,000 nodes.
 //!
 //! `PIPELINE_BENCH_POSTGRES` names a database to create the bench's own database from
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`); the bench drops it at the end.
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use pipeline::fleet::{Shutdown, Worker};
 use pipeline::store::{PostgresStore, SqliteCheckpointer};
-use pipeline::{Graph, GraphBuilder, PipelineEngine};
+use pipeline::{Graph, GraphBuilder, PipelineEngine, Signal};
 
 const RUNS: usize = 100;
 const WIDTH: usize = 50;
@@ -134,6 +135,71 @@ async fn latency(url: &str) -> (Duration, Duration) {
     )
 }
 
+/// From `signal` (sent by an engine with no worker) to the dependent node starting on an idle
+/// worker, over 100 runs whose wait has begun: the signal's transaction, its `NOTIFY`, the
+/// worker's claim and completion of the wait, and the dependent's claim.
+async fn signal_latency(url: &str) -> (Duration, Duration) {
+    let (sender, mut started) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let graph = move || {
+        let sender = sender.clone();
+        let mut g = GraphBuilder::<u64>::new("approve");
+        let x = g.input("x", |x: &u64| *x);
+        let plan = g.node("plan").run(
+            x,
+            |x, _| async move { Ok::<_, std::convert::Infallible>(x) },
+        );
+        let approval = g.node("approval").signal::<bool, _>(plan);
+        let n = g.node("n").run((plan, approval), move |(x, _), _| {
+            let _ = sender.send(Instant::now());
+            async move { Ok::<_, std::convert::Infallible>(x) }
+        });
+        g.build(n).unwrap()
+    };
+    let store = PostgresStore::open(url).unwrap();
+    store.migrate().await.unwrap();
+    let client = admin(url).await;
+    let shutdown = Shutdown::new();
+    let worker = Worker::new(store.clone()).serve(&graph()).concurrency(4);
+    let task = tokio::spawn(worker.run(shutdown.clone()));
+    let engine = PipelineEngine::new(graph()).fleet(store.clone());
+    let sender = PipelineEngine::new(graph()).fleet(store);
+    let mut samples = Vec::new();
+    for i in 0..101 {
+        let id = engine.submit(i).await.unwrap();
+        loop {
+            let began: Option<bool> = client
+                .query_opt(
+                    "SELECT began FROM pipeline_fleet_nodes WHERE run_id = $1 AND node_id = 'approval'",
+                    &[&id.as_str()],
+                )
+                .await
+                .unwrap()
+                .map(|row| row.get(0));
+            if began == Some(true) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let sent = Instant::now();
+        sender
+            .signal(&id, Signal::new("approval", &true).unwrap())
+            .await
+            .unwrap();
+        let began = started.recv().await.unwrap();
+        engine.wait(&id).await.unwrap();
+        if i > 0 {
+            samples.push(began - sent); // the first warms up the connections
+        }
+    }
+    shutdown.stop();
+    task.await.unwrap().unwrap();
+    samples.sort();
+    (
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+    )
+}
+
 /// Rows and bytes (row data, `pg_column_size`) the store adds per node for one run of `n`
 /// no-op nodes.
 async fn footprint(url: &str, n: usize) -> (f64, f64) {
@@ -205,6 +271,15 @@ fn main() {
         );
         println!(
             "fleet_submit_to_start_p99_ms {:.2}",
+            p99.as_secs_f64() * 1000.0
+        );
+        let (p50, p99) = signal_latency(&url).await;
+        println!(
+            "fleet_signal_to_start_p50_ms {:.2}",
+            p50.as_secs_f64() * 1000.0
+        );
+        println!(
+            "fleet_signal_to_start_p99_ms {:.2}",
             p99.as_secs_f64() * 1000.0
         );
         for n in [100, 1_000, 10_000] {
