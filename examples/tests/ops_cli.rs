@@ -4,35 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
-const OPS: &str = env!("CARGO_BIN_EXE_ops");
-const ORDERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/orders.json");
+mod common;
 
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn ops(store: &str, args: &[&str]) -> Output {
-    let out = Command::new(OPS)
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .expect("ops starts");
-    let output = Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(
-        !output.stderr.contains("panicked"),
-        "ops panicked: {}",
-        output.stderr
-    );
-    output
-}
+use common::{OPS, ORDERS, one_line_error, ops};
 
 /// Runs `Revenue` with a rates file that does not exist yet: `table` fails, `all` and `cents`
 /// complete. Returns the run id and the rates path.
@@ -60,21 +34,6 @@ fn failed_run(store: &str, dir: &Path) -> (String, String) {
     // Not a terminal: progress comes as plain lines.
     assert!(out.stderr.contains("cents completed in"), "{}", out.stderr);
     (run_id, rates)
-}
-
-fn one_line_error(out: &Output, expected: &str) {
-    assert_ne!(out.code, 0);
-    assert_eq!(
-        out.stderr.trim_end().lines().count(),
-        1,
-        "one line: {}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(expected),
-        "`{expected}` not in: {}",
-        out.stderr
-    );
 }
 
 #[test]
@@ -217,7 +176,7 @@ fn operate_a_failed_run(store: &str, dir: &Path) {
     assert!(
         resumed
             .stdout
-            .contains(r#"output "revenue 2599.00 USD = 1299.50 EUR""#),
+            .contains("output revenue 2599.00 USD = 1299.50 EUR\n"),
         "{}",
         resumed.stdout
     );
@@ -449,7 +408,7 @@ fn continue_a_due_timer(store: &str) {
     assert_eq!(due.code, 0, "{}{}", due.stdout, due.stderr);
     assert!(
         due.stdout.contains(&format!("run {run_id} completed"))
-            && due.stdout.contains("output \"reminder: call ada\"")
+            && due.stdout.contains("output reminder: call ada\n")
             && due.stdout.contains("1 due run(s) continued"),
         "{}",
         due.stdout
@@ -498,7 +457,7 @@ fn bad_input_is_a_one_line_error_and_a_non_zero_exit() {
     let store = dir.path().to_str().unwrap();
     one_line_error(
         &ops(store, &["run", "Nope"]),
-        "unknown pipeline `Nope`; the pipelines are: Payout, Remind, Revenue, Sizes",
+        "unknown pipeline `Nope`; the pipelines are: Payout, Remind, Revenue, Sizes, Stall",
     );
     one_line_error(
         &ops(store, &["run", "Revenue", "--input", "{oops"]),
@@ -506,7 +465,7 @@ fn bad_input_is_a_one_line_error_and_a_non_zero_exit() {
     );
     one_line_error(
         &ops(store, &["run", "Revenue", "--input", r#"{"orders": "x"}"#]),
-        "missing field `rates`",
+        "missing `rates` (String)",
     );
     one_line_error(
         &ops(
@@ -593,6 +552,13 @@ fn repair_keeps_the_valid_prefix_of_a_damaged_run_and_says_what_it_dropped() {
     one_line_error(&ops(&store, &["repair", "no-such-run"]), "no-such-run");
 
     let sqlite = format!("sqlite://{}", dir.path().join("runs.db").display());
+    let missing = ops(&sqlite, &["repair", &run_id]);
+    one_line_error(&missing, "no such database file");
+    let input = r#"{"note": "x"}"#;
+    ops(
+        &sqlite,
+        &["--wait-in-process", "0", "run", "Remind", "--input", input],
+    );
     let out = ops(&sqlite, &["repair", &run_id]);
     assert!(out.stdout.contains("nothing to repair"), "{}", out.stdout);
 }
@@ -626,7 +592,7 @@ fn three_worker_processes_run_what_submit_records() {
         let banner = lines.next().unwrap().unwrap();
         // Every pipeline but the mapped one (`Sizes`), which a fleet does not run yet.
         assert!(
-            banner.contains("serving Payout, Remind, Revenue ("),
+            banner.contains("serving Payout, Remind, Revenue, Stall ("),
             "{banner}"
         );
         banners.push(lines);
@@ -643,7 +609,7 @@ fn three_worker_processes_run_what_submit_records() {
     assert!(good.stdout.starts_with("submitted "), "{}", good.stdout);
     assert!(
         good.stdout
-            .contains("output \"revenue 2599.00 USD = 1299.50 EUR\""),
+            .contains("output revenue 2599.00 USD = 1299.50 EUR\n"),
         "{}",
         good.stdout
     );

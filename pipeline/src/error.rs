@@ -121,6 +121,19 @@ pub enum PipelineError {
         #[source]
         source: serde_json::Error,
     },
+    /// Inputs given as a JSON object miss a field, or have one the pipeline does not take.
+    #[error(
+        "invalid inputs for pipeline `{pipeline}`: {problems}; its inputs are {expected}",
+        problems = problems.join("; ")
+    )]
+    InputFields {
+        /// The pipeline.
+        pipeline: String,
+        /// Each problem: ``missing `path` (String)``, ``unknown `extra` ``.
+        problems: Vec<String>,
+        /// The pipeline's inputs with their types: `` `path`: String ``.
+        expected: String,
+    },
     /// The store could not be read or written.
     #[error("run `{run_id}`: {source}")]
     Store {

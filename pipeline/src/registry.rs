@@ -17,7 +17,7 @@ use crate::graph::GraphSignature;
 pub use crate::store::Stores;
 
 use crate::definition::Pipeline;
-use crate::engine::{EngineSettings, PipelineEngine, Signal, SignalOutcome};
+use crate::engine::{CancelHandle, EngineSettings, PipelineEngine, Signal, SignalOutcome};
 use crate::error::PipelineError;
 use crate::event::EventHandler;
 use crate::result::PipelineResult;
@@ -149,6 +149,26 @@ pub trait DynPipeline: Send + Sync {
         events: Arc<dyn EventHandler>,
     ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
 
+    /// [`run`](DynPipeline::run) with the id `run_id` and a handle that can cancel it (the
+    /// command line prints the id first, and cancels on Ctrl-C).
+    async fn run_cancellable(
+        &self,
+        stores: Stores,
+        run_id: RunId,
+        inputs: &str,
+        events: Arc<dyn EventHandler>,
+        cancel: &CancelHandle,
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
+
+    /// [`resume`](DynPipeline::resume) with a handle that can cancel it.
+    async fn resume_cancellable(
+        &self,
+        stores: Stores,
+        run_id: &RunId,
+        events: Arc<dyn EventHandler>,
+        cancel: &CancelHandle,
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
+
     /// Sends `signal` to run `run_id` (see [`PipelineEngine::signal`]): the payload is checked
     /// against the wait's type, stored, and the run continued if it waits on it.
     async fn signal(
@@ -199,6 +219,55 @@ impl<P: Pipeline + Default> Registered<P> {
     }
 }
 
+/// Decodes a pipeline's inputs from a JSON object: every input named (an `Option` may be left
+/// out), no field it does not take, each field of its type.
+fn decode_inputs<P: Pipeline>(
+    engine: &PipelineEngine<P>,
+    text: &str,
+) -> Result<P::Inputs, PipelineError> {
+    let graph = engine.graph();
+    let invalid = |source| PipelineError::InvalidInputs {
+        pipeline: graph.name().to_owned(),
+        source,
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+    let inputs = &graph.signature().inputs;
+    if let Some(fields) = value.as_object() {
+        let optional = |type_name: &str| {
+            let bare = type_name.trim_start_matches("::");
+            ["Option<", "std::option::Option<", "core::option::Option<"]
+                .iter()
+                .any(|p| bare.starts_with(p))
+        };
+        let mut problems: Vec<String> = inputs
+            .iter()
+            .filter(|i| !fields.contains_key(&i.name) && !optional(&i.type_name))
+            .map(|i| format!("missing `{}` ({})", i.name, i.type_name))
+            .collect();
+        problems.extend(
+            fields
+                .keys()
+                .filter(|k| !inputs.iter().any(|i| i.name == **k))
+                .map(|k| format!("unknown `{k}`")),
+        );
+        if !problems.is_empty() {
+            let expected: Vec<String> = inputs
+                .iter()
+                .map(|i| format!("`{}`: {}", i.name, i.type_name))
+                .collect();
+            return Err(PipelineError::InputFields {
+                pipeline: graph.name().to_owned(),
+                problems,
+                expected: match expected.is_empty() {
+                    true => "none (give `{}`)".to_owned(),
+                    false => expected.join(", "),
+                },
+            });
+        }
+    }
+    serde_json::from_value(value).map_err(invalid)
+}
+
 fn to_json<O: Serialize>(result: PipelineResult<O>) -> PipelineResult<serde_json::Value> {
     result.map_output(|output| serde_json::to_value(output).unwrap_or(serde_json::Value::Null))
 }
@@ -223,11 +292,7 @@ where
         events: Arc<dyn EventHandler>,
     ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
         let engine = self.engine(stores, events);
-        let inputs: P::Inputs =
-            serde_json::from_str(inputs).map_err(|source| PipelineError::InvalidInputs {
-                pipeline: engine.graph().name().to_owned(),
-                source,
-            })?;
+        let inputs = decode_inputs::<P>(&engine, inputs)?;
         engine.run(inputs).await.map(to_json)
     }
 
@@ -239,6 +304,35 @@ where
     ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
         self.engine(stores, events)
             .resume(run_id)
+            .await
+            .map(to_json)
+    }
+
+    async fn run_cancellable(
+        &self,
+        stores: Stores,
+        run_id: RunId,
+        inputs: &str,
+        events: Arc<dyn EventHandler>,
+        cancel: &CancelHandle,
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+        let engine = self.engine(stores, events);
+        let inputs = decode_inputs::<P>(&engine, inputs)?;
+        engine
+            .run_with_cancel(Some(run_id), inputs, cancel)
+            .await
+            .map(to_json)
+    }
+
+    async fn resume_cancellable(
+        &self,
+        stores: Stores,
+        run_id: &RunId,
+        events: Arc<dyn EventHandler>,
+        cancel: &CancelHandle,
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+        self.engine(stores, events)
+            .resume_with_cancel(run_id, cancel)
             .await
             .map(to_json)
     }
@@ -275,11 +369,7 @@ where
         let engine = PipelineEngine::new(P::default())
             .settings(&self.settings)
             .fleet(store);
-        let inputs: P::Inputs =
-            serde_json::from_str(inputs).map_err(|source| PipelineError::InvalidInputs {
-                pipeline: engine.graph().name().to_owned(),
-                source,
-            })?;
+        let inputs = decode_inputs::<P>(&engine, inputs)?;
         engine.submit(inputs).await
     }
 

@@ -144,6 +144,28 @@ pipeline! {
     }
 }
 
+/// Prepares a batch.
+#[node]
+fn prepare_batch(size: u64) -> u64 {
+    size
+}
+
+/// Works on the batch for an hour: a node to interrupt (kill -9, Ctrl-C).
+#[node]
+async fn stall(batch: u64) -> u64 {
+    tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    batch
+}
+
+pipeline! {
+    /// A run that stays in `stall` for an hour: for trying kill -9 and Ctrl-C.
+    pub Stall(size: u64) -> u64 {
+        batch = prepare_batch(size);
+        held  = stall(batch);
+        held
+    }
+}
+
 fn main() {
     pipeline::cli::main()
 }

@@ -29,12 +29,25 @@ pub enum CliError {
         /// The pipelines compiled in.
         known: Vec<String>,
     },
+    /// `--input @FILE` or `--input -` could not be read.
+    #[error("cannot read the inputs from {what}: {source}")]
+    Input {
+        /// Where they were read from.
+        what: String,
+        /// Why not.
+        #[source]
+        source: std::io::Error,
+    },
     /// The store has no run with this id.
     #[error("unknown run `{0}`: the store has no run with this id")]
     UnknownRun(RunId),
-    /// The store has no audit trail for this run.
-    #[error("unknown run `{0}`: the store has no audit trail for it")]
-    NoAuditTrail(RunId),
+    /// The run has a checkpoint but no audit trail: it ran without an audit log.
+    #[error(
+        "run `{0}` has no audit trail: it ran with a checkpointer and no audit log (give the \
+         engine both, e.g. `.stores(Stores::open(dir)?)`, so the command line can show attempts \
+         and how runs ended)"
+    )]
+    RanWithoutAuditLog(RunId),
     /// `graph` was given neither a pipeline name nor a stored run.
     #[error("no pipeline or run named `{0}`")]
     NoPipelineOrRun(String),

@@ -23,6 +23,7 @@
 
 mod commands;
 mod error;
+mod interrupt;
 mod output;
 mod progress;
 mod stored;

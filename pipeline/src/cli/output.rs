@@ -16,6 +16,20 @@ pub(super) fn emit(text: &str) {
     }
 }
 
+/// The program's name as the user typed it (its file name), for the commands the command line
+/// suggests.
+pub(super) fn program() -> String {
+    std::env::args_os()
+        .next()
+        .as_deref()
+        .map(std::path::Path::new)
+        .and_then(|p| p.file_name())
+        .map_or_else(
+            || "pipeline".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+}
+
 /// `print!` through [`emit`].
 macro_rules! out {
     ($($arg:tt)*) => { $crate::cli::output::emit(&format!($($arg)*)) };

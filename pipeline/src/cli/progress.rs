@@ -1,10 +1,12 @@
-//! Live progress of a run: a redrawn status line on a terminal, plain lines otherwise.
+//! Live progress of a run: a redrawn status line on a terminal, plain timestamped lines
+//! otherwise; both name the run, show retries and their backoff, and use one duration format.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cli::table::{format_ms, format_time, format_us};
 use crate::event::EventHandler;
 use crate::node::MapItem;
 use crate::run_id::RunId;
@@ -21,6 +23,8 @@ struct State {
     running: BTreeSet<String>,
     /// Items ended so far, of how many, per mapped node running.
     items: BTreeMap<String, (u32, u32)>,
+    /// The last retry's backoff, shown until a node starts again.
+    retrying: Option<String>,
     /// When the status line was last drawn for an item (items redraw it at most every 50 ms).
     drawn: Instant,
 }
@@ -35,10 +39,23 @@ impl Progress {
             state: Mutex::new(State {
                 done,
                 running: BTreeSet::new(),
+                retrying: None,
                 items: BTreeMap::new(),
                 drawn: Instant::now(),
             }),
         })
+    }
+
+    /// Says which run this is and how to resume it, before its first node starts (and on a
+    /// terminal above the status line, where it stays).
+    fn announce(&self, run_id: &RunId, what: &str) {
+        let program = crate::cli::output::program();
+        let line = format!("run {run_id} {what}; resume it with: {program} resume {run_id}");
+        let mut err = std::io::stderr().lock();
+        let _ = match self.tty {
+            true => writeln!(err, "{line}"),
+            false => writeln!(err, "{} {line}", now()),
+        };
     }
 
     fn update(&self, change: impl FnOnce(&mut State), line: impl FnOnce() -> String) {
@@ -54,32 +71,41 @@ impl Progress {
                     None => node.clone(),
                 })
                 .collect();
+            let doing = match (&state.retrying, running.is_empty()) {
+                (Some(retry), true) => retry.clone(),
+                (Some(retry), false) => format!("running: {}; {retry}", running.join(", ")),
+                (None, _) => format!("running: {}", running.join(", ")),
+            };
             let _ = write!(
                 err,
-                "\r\x1b[2K[{}/{}] {:.1}s running: {}",
+                "\r\x1b[2K[{}/{}] {} {doing}",
                 state.done,
                 self.total,
-                self.started.elapsed().as_secs_f64(),
-                running.join(", ")
+                format_ms(self.started.elapsed().as_millis() as u64),
             );
         } else {
-            let _ = writeln!(err, "[{}/{}] {}", state.done, self.total, line());
+            let _ = writeln!(err, "{} [{}/{}] {}", now(), state.done, self.total, line());
         }
     }
 
-    /// Ends the status line on a terminal.
+    /// Clears the status line on a terminal (what the run did is printed next).
     pub fn finish(&self) {
         if self.tty {
-            let _ = writeln!(std::io::stderr());
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
         }
     }
 }
 
 impl EventHandler for Progress {
+    fn on_pipeline_start(&self, _: &str, run_id: &RunId, resumed: bool) {
+        self.announce(run_id, if resumed { "resumed" } else { "started" });
+    }
+
     fn on_node_start(&self, _: &RunId, node: &str, attempt: u32) {
         self.update(
             |s| {
                 s.running.insert(node.to_owned());
+                s.retrying = None;
             },
             || format!("{node} started (attempt {attempt})"),
         );
@@ -93,8 +119,8 @@ impl EventHandler for Progress {
             },
             || {
                 format!(
-                    "{node} completed in {:.1}ms",
-                    duration.as_secs_f64() * 1000.0
+                    "{node} completed in {}",
+                    format_us(duration.as_micros() as u64)
                 )
             },
         );
@@ -111,9 +137,15 @@ impl EventHandler for Progress {
     }
 
     fn on_node_retry(&self, _: &RunId, node: &str, attempt: u32, error: &str, delay: Duration) {
+        let delay = format_ms(delay.as_millis() as u64);
         self.update(
-            |_| {},
-            || format!("{node} attempt {attempt} failed ({error}); retrying in {delay:?}"),
+            |s| {
+                s.running.remove(node);
+                s.retrying = Some(format!(
+                    "{node} attempt {attempt} failed, retrying in {delay}"
+                ));
+            },
+            || format!("{node} attempt {attempt} failed ({error}); retrying in {delay}"),
         );
     }
 
@@ -140,4 +172,9 @@ impl EventHandler for Progress {
         };
         self.update(|_| {}, line);
     }
+}
+
+/// The time now, as plain progress lines start with it.
+fn now() -> String {
+    format_time(crate::engine::now_ms())
 }

@@ -4,9 +4,8 @@
 use super::error::CliError;
 use crate::engine::EngineSettings;
 use crate::registry::{self, PipelineInfo};
-use crate::result::RunStatus;
 use crate::run_id::RunId;
-use crate::store::{Checkpoint, RunSummary, Stores};
+use crate::store::{RunView, Stores};
 
 pub(super) fn parse_id(text: &str) -> Result<RunId, CliError> {
     Ok(RunId::new(text)?)
@@ -22,30 +21,13 @@ pub(super) fn find_pipeline(name: &str) -> Result<&'static PipelineInfo, CliErro
     })
 }
 
-/// A stored run: its checkpoint and its summary (or the one its checkpoint implies).
-pub(super) struct StoredRun {
-    pub checkpoint: Checkpoint,
-    pub summary: RunSummary,
-}
-
-pub(super) async fn load_run(stores: &Stores, run_id: &RunId) -> Result<StoredRun, CliError> {
-    let checkpoint = stores
-        .checkpointer
-        .load(run_id)
+/// A stored run as its stores tell it: how it ended, or whether it runs or was interrupted,
+/// and each node's state.
+pub(super) async fn load_run(stores: &Stores, run_id: &RunId) -> Result<RunView, CliError> {
+    stores
+        .view(run_id)
         .await?
-        .ok_or_else(|| CliError::UnknownRun(run_id.clone()))?;
-    let summary = match stores.audit.summary(run_id).await? {
-        Some(summary) => summary,
-        None => checkpoint.summary(),
-    };
-    Ok(StoredRun {
-        checkpoint,
-        summary,
-    })
-}
-
-pub(super) fn status_text(status: Option<RunStatus>) -> String {
-    status.map_or_else(|| "running or interrupted".to_owned(), |s| s.to_string())
+        .ok_or_else(|| CliError::UnknownRun(run_id.clone()))
 }
 
 /// The registered pipeline of `info`, building its engines with `settings`.

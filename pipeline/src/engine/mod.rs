@@ -115,6 +115,23 @@ impl<P: Pipeline> PipelineEngine<P> {
         self
     }
 
+    /// Checkpoints into, and records every attempt and the run's end in, the two stores of
+    /// `stores`: what the command line reads (`runs`, `show`, `audit`) to tell how each run
+    /// went. Prefer it to a checkpointer alone.
+    ///
+    /// ```
+    /// # use pipeline::{GraphBuilder, PipelineEngine, store::Stores};
+    /// # let mut g = GraphBuilder::<u64>::new("p");
+    /// # let x = g.input("x", |x: &u64| *x);
+    /// # let graph = g.build(x).unwrap();
+    /// let engine = PipelineEngine::new(graph).stores(Stores::directory("./runs"));
+    /// ```
+    pub fn stores(mut self, stores: crate::store::Stores) -> Self {
+        self.checkpointer = Some(stores.checkpointer);
+        self.audit = Some(stores.audit);
+        self
+    }
+
     /// Records every node attempt into `audit_log`.
     pub fn audit_log(mut self, audit_log: impl AuditLog + 'static) -> Self {
         self.audit = Some(Arc::new(audit_log));

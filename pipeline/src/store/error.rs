@@ -126,6 +126,26 @@ pub enum StoreError {
     /// directory or a `sqlite://` URL was expected.
     #[error("the store `{0}` is a file; give a directory or sqlite://FILE")]
     SpecIsAFile(String),
+    /// A store spec that names no store this build can open (an unknown scheme, an empty path,
+    /// an in-memory SQLite database that would keep nothing).
+    #[error(
+        "the store `{spec}` {reason}; give a directory, sqlite://FILE or postgres://USER@HOST/DB"
+    )]
+    BadSpec {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A store that should exist does not: a command that only reads runs never creates one, and
+    /// a new directory or database is made only inside a directory that exists.
+    #[error("no store at `{}`: {reason}", path.display())]
+    NoStore {
+        /// Where it was looked for.
+        path: std::path::PathBuf,
+        /// Why it is not there, or cannot be made there.
+        reason: String,
+    },
     /// A store spec needs a cargo feature of `pipeline` this program was built without.
     #[error(
         "the store `{spec}` needs the `{feature}` feature of `pipeline`, which this program was \

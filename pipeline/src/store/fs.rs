@@ -147,6 +147,21 @@ pub(crate) fn replace_atomically(path: &Path, bytes: &[u8], sync: bool) -> Store
     })
 }
 
+/// Whether a handle (in this process or another) holds the OS lock of the run file at `path`:
+/// tried with a shared lock, given back at once. `None` when the file does not exist.
+pub(crate) fn is_locked(path: &Path) -> StoreResult<Option<bool>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error("open", path)(e)),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Some(false)),
+        Err(fs::TryLockError::WouldBlock) => Ok(Some(true)),
+        Err(fs::TryLockError::Error(e)) => Err(io_error("lock", path)(e)),
+    }
+}
+
 /// Takes the exclusive OS lock on `file` for run `run_id`: [`StoreError::Locked`] while another
 /// handle (in this process or another) holds it. The OS drops the lock when its process dies, so
 /// the lock of a crashed process never blocks a resume.

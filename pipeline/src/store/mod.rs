@@ -16,6 +16,7 @@ mod spec;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod traits;
+mod view;
 mod waits;
 
 pub use epoch::Epoch;
@@ -34,6 +35,7 @@ pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};
 pub use traits::{AuditLog, Checkpointer, OutputFilter, Resumed, Truncated};
+pub use view::{NodeState, RunState, RunView};
 pub use waits::{RunWaits, SignalRecord, SignalSent};
 
 /// How hard a store on disk works to make each record survive a crash.

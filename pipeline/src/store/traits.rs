@@ -175,6 +175,14 @@ pub trait Checkpointer: Send + Sync {
             false => Err(StoreError::SignalsUnsupported),
         }
     }
+
+    /// Whether some process holds the run now (it is running there), as its lock tells:
+    /// `Ok(None)` when the store cannot tell. A reader uses it to say "interrupted" only of a run
+    /// nobody holds. The default cannot tell.
+    async fn is_held(&self, run_id: &RunId) -> StoreResult<Option<bool>> {
+        let _ = run_id;
+        Ok(None)
+    }
 }
 
 /// Records every node attempt (completed or failed) with its inputs, output or error, and timing.
@@ -260,6 +268,9 @@ impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
         waiting: &[WaitingOn],
     ) -> StoreResult<()> {
         (**self).set_waiting(run_id, epoch, waiting).await
+    }
+    async fn is_held(&self, run_id: &RunId) -> StoreResult<Option<bool>> {
+        (**self).is_held(run_id).await
     }
 }
 

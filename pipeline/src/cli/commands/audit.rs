@@ -24,11 +24,13 @@ pub(crate) struct Args {
 
 pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
     let run_id = parse_id(&args.run_id)?;
-    let trail = stores
-        .audit
-        .entries(&run_id)
-        .await?
-        .ok_or_else(|| CliError::NoAuditTrail(run_id.clone()))?;
+    let Some(trail) = stores.audit.entries(&run_id).await? else {
+        // A run with a checkpoint and no trail ran without an audit log.
+        return Err(match stores.checkpointer.load(&run_id).await? {
+            Some(_) => CliError::RanWithoutAuditLog(run_id),
+            None => CliError::UnknownRun(run_id),
+        });
+    };
     // Entries refer to values the run's header and checkpoint hold: show them in place.
     let stored = stores.checkpointer.load(&run_id).await.ok().flatten();
     let lookup = Lookup::new(stored.as_ref());

@@ -43,7 +43,10 @@ fn draw(format: Format, signature: &GraphSignature, name: &str, run: Run<'_>) ->
     }
 }
 
-pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
+pub(super) async fn exec(
+    args: Args,
+    stores: impl FnOnce() -> Result<Stores, CliError>,
+) -> Result<i32, CliError> {
     let target = args.target;
     if let Some(info) = registry::pipeline(&target) {
         let signature = (info.pipeline)().signature();
@@ -52,13 +55,17 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
     }
     let not_found = || CliError::NoPipelineOrRun(target.clone());
     let run_id = RunId::new(&target).map_err(|_| not_found())?;
-    let run = load_run(stores, &run_id).await.map_err(|_| not_found())?;
+    let stores = &stores()?;
+    let run = match load_run(stores, &run_id).await {
+        Err(CliError::UnknownRun(_)) => return Err(not_found()),
+        other => other?,
+    };
     let header = &run.checkpoint.header;
-    let trail = stores.audit.entries(&run_id).await.ok().flatten();
     let items = run
         .checkpoint
-        .item_counts(trail.as_deref().unwrap_or_default());
-    let statuses = Some((&run.summary.nodes, &items));
+        .item_counts(run.trail.as_deref().unwrap_or_default());
+    let nodes = run.statuses();
+    let statuses = Some((&nodes, &items));
     out!(
         "{}",
         draw(args.format, &header.graph, &header.pipeline, statuses)

@@ -20,7 +20,7 @@ use clap::Subcommand;
 
 use super::error::CliError;
 use crate::engine::EngineSettings;
-use crate::store::{StoreSpec, Stores};
+use crate::store::{Durability, StoreSpec, Stores};
 
 #[derive(Subcommand, Debug)]
 pub(super) enum Command {
@@ -62,18 +62,33 @@ impl Command {
         store: &str,
         settings: &EngineSettings,
     ) -> Result<i32, CliError> {
-        let stores = || Stores::open(store);
+        // Commands that read runs never create a store; `run` makes a directory store only
+        // inside a directory that exists.
+        let stores = || -> Result<Stores, CliError> {
+            let spec = StoreSpec::parse(store)?;
+            spec.check_exists()?;
+            Ok(spec.open(Durability::Sync)?)
+        };
+        let writable = || -> Result<Stores, CliError> {
+            let spec = StoreSpec::parse(store)?;
+            spec.check_writable()?;
+            Ok(spec.open(Durability::Sync)?)
+        };
         match self {
             Command::List => list::exec(),
-            Command::Graph(args) => graph::exec(args, &stores()?).await,
+            Command::Graph(args) => graph::exec(args, stores).await,
             Command::Runs(args) => runs::exec(args, &stores()?, &StoreSpec::parse(store)?).await,
             Command::Show(args) => show::exec(args, &stores()?).await,
             Command::Audit(args) => audit::exec(args, &stores()?).await,
-            Command::Run(args) => run::exec(args, stores()?, settings).await,
+            Command::Run(args) => run::exec(args, writable()?, settings).await,
             Command::Resume(args) => resume::exec(args, stores()?, settings).await,
             Command::Signal(args) => signal::exec(args, stores()?, settings).await,
             Command::ResumeDue => resume_due::exec(stores()?, settings).await,
-            Command::Repair(args) => repair::exec(args, &StoreSpec::parse(store)?),
+            Command::Repair(args) => {
+                let spec = StoreSpec::parse(store)?;
+                spec.check_exists()?;
+                repair::exec(args, &spec)
+            }
             #[cfg(feature = "postgres")]
             Command::Submit(args) => submit::exec(args, postgres("submit", store)?, settings).await,
             #[cfg(feature = "postgres")]

@@ -2,6 +2,7 @@
 
 use super::run::report;
 use crate::cli::error::CliError;
+use crate::cli::interrupt::cancel_on_ctrl_c;
 use crate::cli::progress::Progress;
 use crate::cli::stored::{configured, find_pipeline, load_run, parse_id};
 use crate::engine::EngineSettings;
@@ -24,7 +25,10 @@ pub(super) async fn exec(
     let pipeline = configured(info, settings);
     let done = stored.checkpoint.completed().count();
     let progress = Progress::new(pipeline.signature().nodes.len(), done);
-    let result = pipeline.resume(stores, &run_id, progress.clone()).await;
+    let cancel = cancel_on_ctrl_c(&run_id);
+    let result = pipeline
+        .resume_cancellable(stores, &run_id, progress.clone(), &cancel)
+        .await;
     progress.finish();
     Ok(report(&result?))
 }

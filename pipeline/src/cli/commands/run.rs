@@ -1,21 +1,27 @@
 //! `run`: starts a run of a pipeline on JSON inputs, with live progress, and reports how it ended.
 
 use crate::cli::error::CliError;
+use crate::cli::interrupt::cancel_on_ctrl_c;
 use crate::cli::output::outln;
 use crate::cli::progress::Progress;
-use crate::cli::stored::{configured, find_pipeline};
+use crate::cli::stored::{configured, find_pipeline, parse_id};
 use crate::cli::table::format_time;
 use crate::engine::EngineSettings;
 use crate::result::{PipelineResult, RunStatus};
+use crate::run_id::RunId;
 use crate::store::Stores;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// The pipeline's name.
+    /// The pipeline's name (`list` shows each pipeline's inputs and their types).
     pipeline: String,
-    /// The inputs, as a JSON object with one field per pipeline input.
+    /// The inputs: a JSON object with one field per pipeline input, `@FILE` to read it from a
+    /// file, or `-` to read it from standard input.
     #[arg(long, default_value = "{}")]
     input: String,
+    /// The run's id (default: a new UUID v7); refused when the store has it already.
+    #[arg(long)]
+    run_id: Option<String>,
 }
 
 pub(super) async fn exec(
@@ -25,10 +31,36 @@ pub(super) async fn exec(
 ) -> Result<i32, CliError> {
     let info = find_pipeline(&args.pipeline)?;
     let pipeline = configured(info, settings);
+    let inputs = read_input(&args.input)?;
+    let run_id = match &args.run_id {
+        Some(id) => parse_id(id)?,
+        None => RunId::generate(),
+    };
     let progress = Progress::new(pipeline.signature().nodes.len(), 0);
-    let result = pipeline.run(stores, &args.input, progress.clone()).await;
+    let cancel = cancel_on_ctrl_c(&run_id);
+    let result = pipeline
+        .run_cancellable(stores, run_id, &inputs, progress.clone(), &cancel)
+        .await;
     progress.finish();
     Ok(report(&result?))
+}
+
+/// The `--input` text: as given, from a file (`@FILE`), or from standard input (`-`).
+fn read_input(input: &str) -> Result<String, CliError> {
+    let read = |what: String, result: std::io::Result<String>| {
+        result.map_err(|source| CliError::Input { what, source })
+    };
+    match input {
+        "-" => {
+            let mut text = String::new();
+            let result = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text);
+            read("standard input".into(), result.map(|_| text))
+        }
+        _ => match input.strip_prefix('@') {
+            Some(path) => read(format!("`{path}`"), std::fs::read_to_string(path)),
+            None => Ok(input.to_owned()),
+        },
+    }
 }
 
 /// Prints how a run ended; the exit code is 0 only for a completed run.
@@ -65,8 +97,15 @@ pub(super) fn report(result: &PipelineResult<serde_json::Value>) -> i32 {
             }
         }
     }
-    if let Some(output) = &result.output {
-        outln!("output {output}");
+    match &result.output {
+        // Text as it is, not as a JSON string.
+        Some(serde_json::Value::String(text)) => outln!("output {text}"),
+        Some(output) => outln!("output {output}"),
+        None => {}
+    }
+    if matches!(result.status, RunStatus::Failed | RunStatus::Cancelled) {
+        let (program, id) = (crate::cli::output::program(), &result.run_id);
+        outln!("resume it with: {program} resume {id}");
     }
     match result.status {
         RunStatus::Completed => 0,

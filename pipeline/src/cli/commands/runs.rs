@@ -3,12 +3,12 @@
 use clap::ValueEnum;
 
 use crate::cli::error::CliError;
-use crate::cli::output::out;
-use crate::cli::stored::{load_run, status_text};
+use crate::cli::output::{out, outln};
+use crate::cli::stored::load_run;
 use crate::cli::table::{Table, format_ms, format_time};
 use crate::result::{NodeStatus, RunStatus};
 use crate::run_id::RunId;
-use crate::store::{RunSummary, StoreSpec, Stores};
+use crate::store::{NodeState, RunState, RunSummary, RunView, StoreSpec, Stores};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -27,28 +27,35 @@ enum StatusFilter {
     Cancelled,
     /// Stopped because another engine took the run over.
     TakenOver,
-    /// Running, or interrupted (its process died).
+    /// Suspended until a signal or a timer.
+    Waiting,
+    /// Running now (a process holds it).
     Running,
+    /// Not ended, and no process holds it (its process died or was stopped).
+    Interrupted,
 }
 
 impl StatusFilter {
-    fn admits(self, status: Option<RunStatus>) -> bool {
+    fn admits(self, state: RunState) -> bool {
+        let ended = |status| state == RunState::Ended(status);
         match self {
-            StatusFilter::Running => status.is_none(),
-            StatusFilter::Completed => status == Some(RunStatus::Completed),
-            StatusFilter::Failed => status == Some(RunStatus::Failed),
-            StatusFilter::Cancelled => status == Some(RunStatus::Cancelled),
-            StatusFilter::TakenOver => status == Some(RunStatus::TakenOver),
+            StatusFilter::Running => state == RunState::Running || state == RunState::Unknown,
+            StatusFilter::Interrupted => matches!(state, RunState::Interrupted | RunState::Stopped),
+            StatusFilter::Waiting => ended(RunStatus::Waiting),
+            StatusFilter::Completed => ended(RunStatus::Completed),
+            StatusFilter::Failed => ended(RunStatus::Failed),
+            StatusFilter::Cancelled => ended(RunStatus::Cancelled),
+            StatusFilter::TakenOver => ended(RunStatus::TakenOver),
         }
     }
 }
 
 impl Args {
-    fn admits(&self, summary: &RunSummary) -> bool {
+    fn admits(&self, summary: &RunSummary, state: RunState) -> bool {
         self.pipeline
             .as_ref()
             .is_none_or(|p| *p == summary.pipeline)
-            && self.status.is_none_or(|s| s.admits(summary.status))
+            && self.status.is_none_or(|s| s.admits(state))
     }
 }
 
@@ -70,12 +77,23 @@ pub(super) async fn exec(args: Args, stores: &Stores, spec: &StoreSpec) -> Resul
     let mut table = Table::new([
         "RUN ID", "PIPELINE", "STATUS", "STARTED", "DURATION", "DONE", "FAILED", "SKIPPED",
     ]);
+    let mut unreadable = Vec::new();
     for id in stores.checkpointer.list_runs().await? {
-        let summary = match stores.audit.summary(&id).await? {
-            Some(summary) => summary,
-            None => load_run(stores, &id).await?.summary,
+        // A run that ended is read from its summary alone; one that has not, from all it left.
+        let line = match stores.audit.summary(&id).await {
+            Ok(Some(summary)) if summary.status.is_some() => Ok(Line::ended(summary)),
+            Ok(_) => load_run(stores, &id).await.map(Line::view),
+            Err(e) => Err(e.into()),
         };
-        if !args.admits(&summary) {
+        let line = match line {
+            Ok(line) => line,
+            Err(e) => {
+                unreadable.push(format!("{id}: {e}"));
+                continue;
+            }
+        };
+        let summary = &line.summary;
+        if !args.admits(summary, line.state) {
             continue;
         }
         let status = match unserved.get(&summary.run_id) {
@@ -83,7 +101,7 @@ pub(super) async fn exec(args: Args, stores: &Stores, spec: &StoreSpec) -> Resul
                 notes.push(format!("{}: {why}", summary.run_id));
                 "waiting for a worker".to_owned()
             }
-            None => status_text(summary.status),
+            None => line.state.to_string(),
         };
         table.row([
             summary.run_id.to_string(),
@@ -91,14 +109,54 @@ pub(super) async fn exec(args: Args, stores: &Stores, spec: &StoreSpec) -> Resul
             status,
             format_time(summary.started_at_ms),
             format_ms(summary.updated_at_ms.saturating_sub(summary.started_at_ms)),
-            summary.count(NodeStatus::Completed).to_string(),
-            summary.count(NodeStatus::Failed).to_string(),
-            summary.count(NodeStatus::Skipped).to_string(),
+            line.counts[0].to_string(),
+            line.counts[1].to_string(),
+            line.counts[2].to_string(),
         ]);
     }
     out!("{table}");
     for note in notes {
-        crate::cli::output::outln!("{note}");
+        outln!("{note}");
+    }
+    if !unreadable.is_empty() {
+        outln!("{} run(s) could not be read:", unreadable.len());
+        for line in unreadable {
+            outln!("  {line}");
+        }
     }
     Ok(0)
+}
+
+/// One run's line: its summary, where it is, and its completed, failed and skipped nodes.
+struct Line {
+    summary: RunSummary,
+    state: RunState,
+    counts: [usize; 3],
+}
+
+impl Line {
+    fn ended(summary: RunSummary) -> Line {
+        let counts = [
+            NodeStatus::Completed,
+            NodeStatus::Failed,
+            NodeStatus::Skipped,
+        ]
+        .map(|s| summary.count(s));
+        let state = summary.status.map_or(RunState::Unknown, RunState::Ended);
+        Line {
+            summary,
+            state,
+            counts,
+        }
+    }
+
+    fn view(view: RunView) -> Line {
+        let counts =
+            [NodeState::Completed, NodeState::Failed, NodeState::Skipped].map(|s| view.count(s));
+        Line {
+            summary: view.summary,
+            state: view.state,
+            counts,
+        }
+    }
 }

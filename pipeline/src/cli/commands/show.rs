@@ -2,10 +2,9 @@
 
 use crate::cli::error::CliError;
 use crate::cli::output::{out, outln};
-use crate::cli::stored::{load_run, parse_id, status_text};
+use crate::cli::stored::{load_run, parse_id};
 use crate::cli::table::{Table, format_time, format_us};
-use crate::result::NodeStatus;
-use crate::store::{AuditEntry, AuditStatus, Stores};
+use crate::store::{AuditEntry, AuditStatus, NodeState, Stores};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -16,11 +15,11 @@ pub(crate) struct Args {
 pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
     let run_id = parse_id(&args.run_id)?;
     let run = load_run(stores, &run_id).await?;
-    let trail = stores.audit.entries(&run_id).await?.unwrap_or_default();
+    let trail = run.trail.clone().unwrap_or_default();
     let summary = &run.summary;
     outln!("run {run_id}");
     outln!("pipeline {}", summary.pipeline);
-    outln!("status   {}", status_text(summary.status));
+    outln!("status   {}", run.state);
     outln!("started  {}", format_time(summary.started_at_ms));
     let header = ["NODE", "STATUS", "ATTEMPTS", "DURATION", "ERROR"];
     // Runs done by a fleet say which worker ran each node's last attempt.
@@ -55,11 +54,11 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
                 (_, error) => error.clone(),
             })
             .unwrap_or_default();
-        let status = summary
+        let status = run
             .nodes
             .get(&node.id)
             .copied()
-            .unwrap_or(NodeStatus::NotRun);
+            .unwrap_or(NodeState::NotRun);
         let worker = attempts.last().and_then(|e| e.worker.clone());
         let (name, status) = match items.get(&node.id) {
             Some(counts) => (

@@ -141,6 +141,11 @@ impl Checkpointer for FileCheckpointer {
         self.files.close(run_id, epoch);
     }
 
+    async fn is_held(&self, run_id: &RunId) -> StoreResult<Option<bool>> {
+        let path = self.files.path(run_id);
+        blocking(move || crate::store::fs::is_locked(&path)).await
+    }
+
     async fn send_signal(&self, run_id: &RunId, signal: &SignalRecord) -> StoreResult<SignalSent> {
         let (files, run_id, signal) = (Arc::clone(&self.files), run_id.clone(), signal.clone());
         blocking(move || waits::send(&files, &run_id, &signal)).await

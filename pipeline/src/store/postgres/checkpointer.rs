@@ -330,6 +330,24 @@ impl Checkpointer for PostgresStore {
         self.inner.locks.release(Kind::Checkpoint, run_id, epoch);
     }
 
+    /// Held when a session holds the run's advisory lock (a process runs it), or when the run is
+    /// a fleet run that has not ended (workers run it).
+    async fn is_held(&self, run_id: &RunId) -> StoreResult<Option<bool>> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                   AND objsubid = 1 \
+                   AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)) \
+                 OR EXISTS (SELECT 1 FROM pipeline_fleet_runs \
+                   WHERE run_id = $2 AND state = 'running')",
+                &[&Kind::Checkpoint.key(run_id), &run_id.as_str()],
+            )
+            .await
+            .map_err(self.error("read"))?;
+        Ok(Some(row.get(0)))
+    }
+
     async fn send_signal(&self, run_id: &RunId, signal: &SignalRecord) -> StoreResult<SignalSent> {
         self.store_signal(run_id, signal).await
     }

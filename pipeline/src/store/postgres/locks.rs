@@ -25,7 +25,7 @@ pub(super) enum Kind {
 }
 
 impl Kind {
-    fn key(self, run_id: &RunId) -> String {
+    pub(super) fn key(self, run_id: &RunId) -> String {
         match self {
             Kind::Checkpoint => format!("pipeline:checkpoint:{run_id}"),
             Kind::Audit => format!("pipeline:audit:{run_id}"),

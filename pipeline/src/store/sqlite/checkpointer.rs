@@ -131,6 +131,11 @@ impl Checkpointer for SqliteCheckpointer {
         self.db.release(Kind::Checkpoint, run_id, epoch);
     }
 
+    async fn is_held(&self, run_id: &RunId) -> StoreResult<Option<bool>> {
+        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
+        blocking(move || db.is_held(&run_id).map(Some)).await
+    }
+
     async fn send_signal(&self, run_id: &RunId, signal: &SignalRecord) -> StoreResult<SignalSent> {
         let (db, run_id, signal) = (Arc::clone(&self.db), run_id.clone(), signal.clone());
         blocking(move || waits::send(&db, &run_id, &signal)).await

@@ -141,9 +141,10 @@ impl Database {
 
     /// Takes this process's OS lock on `(kind, run_id)`; [`StoreError::Locked`] if another holds it.
     fn lock_file(&self, kind: Kind, run_id: &RunId) -> StoreResult<File> {
-        let dir = PathBuf::from(format!("{}.locks", self.path.display()));
-        create_private_dir(&dir)?;
-        let path = dir.join(format!("{}-{run_id}.lock", kind.name()));
+        let path = self.lock_path(kind, run_id);
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir)?;
+        }
         let file = private_options()
             .write(true)
             .create(true)
@@ -151,6 +152,18 @@ impl Database {
             .open(&path)
             .map_err(io_error("create", &path))?;
         lock_run(file, &path, run_id)
+    }
+
+    /// Where the OS lock of `(kind, run_id)` is taken: a file in `<database>.locks/`.
+    fn lock_path(&self, kind: Kind, run_id: &RunId) -> PathBuf {
+        let dir = PathBuf::from(format!("{}.locks", self.path.display()));
+        dir.join(format!("{}-{run_id}.lock", kind.name()))
+    }
+
+    /// Whether some handle holds `run_id`'s checkpoint lock now (the run is running).
+    pub fn is_held(&self, run_id: &RunId) -> StoreResult<bool> {
+        let path = self.lock_path(Kind::Checkpoint, run_id);
+        Ok(crate::store::fs::is_locked(&path)?.unwrap_or(false))
     }
 
     /// Releases `(kind, run_id)` if this process holds it at `epoch`.

@@ -1,0 +1,369 @@
+//! A newcomer's first hour with the `ops` binary (issue 15): the command line tells the truth
+//! about runs that were killed, interrupted or made without an audit log, prints a run's id
+//! before anything else, cancels on Ctrl-C, refuses stores and inputs it cannot use, and never
+//! lets one foreign file hide the other runs.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::{OPS, ORDERS, one_line_error, ops, ops_in};
+
+/// `ops run Stall` on `store`, started; returns the process, the run id it announced, and the
+/// rest of its progress lines, once `stall` has started.
+fn stalled_run(store: &str) -> (Child, String, impl Iterator<Item = String>) {
+    let mut child = Command::new(OPS)
+        .args([
+            "--store",
+            store,
+            "run",
+            "Stall",
+            "--input",
+            r#"{"size": 3}"#,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ops starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let first = lines.next().expect("a first line");
+    // `2026-11-30 01:02:03 run ID started; resume it with: ops resume ID`
+    let (_, rest) = first.split_once(" run ").expect(&first);
+    let run_id = rest.split_whitespace().next().unwrap().to_owned();
+    assert!(
+        first.ends_with(&format!("started; resume it with: ops resume {run_id}")),
+        "{first}"
+    );
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let started = line.ends_with("held started (attempt 1)");
+        seen.push(line);
+        if started {
+            return (child, run_id, lines);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("`held` never started: {seen:?}");
+}
+
+fn row<'a>(table: &'a str, start: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no line starting with {start:?} in\n{table}"))
+}
+
+#[test]
+fn a_killed_run_is_shown_interrupted_with_its_completed_nodes_and_the_attempt_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let (mut child, run_id, _) = stalled_run(&store);
+
+    let live = ops(&store, &["show", &run_id]);
+    assert!(live.stdout.contains("status   running"), "{}", live.stdout);
+    assert!(
+        row(&live.stdout, "batch").contains("completed"),
+        "{}",
+        live.stdout
+    );
+    assert!(
+        row(&live.stdout, "held").contains("running"),
+        "{}",
+        live.stdout
+    );
+
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let show = ops(&store, &["show", &run_id]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(
+        show.stdout.contains("status   interrupted"),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        row(&show.stdout, "batch").contains("completed"),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        row(&show.stdout, "held").contains("started, no outcome"),
+        "{}",
+        show.stdout
+    );
+    let runs = ops(&store, &["runs"]);
+    let line = row(&runs.stdout, &run_id);
+    assert!(line.contains("interrupted"), "{line}");
+    let counts: Vec<&str> = line.split_whitespace().rev().take(3).collect();
+    assert_eq!(
+        counts,
+        ["0", "0", "1"],
+        "done 1, failed 0, skipped 0: {line}"
+    );
+    let filtered = ops(&store, &["runs", "--status", "interrupted"]);
+    assert!(filtered.stdout.contains(&run_id), "{}", filtered.stdout);
+    // `batch` is the first node (`n0`), coloured completed.
+    let graph = ops(&store, &["graph", &run_id]);
+    assert!(
+        graph.stdout.contains("class n0 completed"),
+        "{}",
+        graph.stdout
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_the_run_cleanly_and_says_how_to_resume_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let (child, run_id, rest) = stalled_run(&store);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = rest.collect();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(&format!("cancelling run {run_id}"))),
+        "{rest:?}"
+    );
+    assert!(
+        stdout.contains(&format!("run {run_id} cancelled"))
+            && stdout.contains(&format!("resume it with: ops resume {run_id}")),
+        "{stdout}"
+    );
+    let show = ops(&store, &["show", &run_id]);
+    assert!(
+        show.stdout.contains("status   cancelled"),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        row(&show.stdout, "batch").contains("completed"),
+        "{}",
+        show.stdout
+    );
+}
+
+#[test]
+fn a_run_made_with_a_checkpointer_alone_is_read_for_what_it_is() {
+    use pipeline::{FileCheckpointer, GraphBuilder, PipelineEngine, RunStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = GraphBuilder::<u64>::new("lonely");
+    let x = g.input("x", |x: &u64| *x);
+    let double = g
+        .node("double")
+        .run(x, |x, _| async move { Ok::<_, std::io::Error>(x * 2) });
+    let graph = g.build(double).unwrap();
+    let engine = PipelineEngine::new(graph).checkpointer(FileCheckpointer::new(dir.path()));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let result = runtime.block_on(engine.run(4)).unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    let (store, id) = (dir.path().to_str().unwrap(), result.run_id.to_string());
+
+    let show = ops(store, &["show", &id]);
+    assert!(
+        show.stdout.contains("status   completed"),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        row(&show.stdout, "double").contains("completed"),
+        "{}",
+        show.stdout
+    );
+    let runs = ops(store, &["runs"]);
+    let line = row(&runs.stdout, &id);
+    assert!(line.contains("completed"), "{line}");
+    let audit = ops(store, &["audit", &id]);
+    one_line_error(&audit, "it ran with a checkpointer and no audit log");
+}
+
+#[test]
+fn a_store_that_cannot_be_used_is_an_error_that_names_it_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let inside = |name: &str| dir.path().join(name).display().to_string();
+    // A relative spec is read from the directory the command runs in.
+    let typo = ops_in(dir.path(), "sqlite:runs.db", &["runs"]);
+    one_line_error(
+        &typo,
+        "unknown scheme `sqlite:`; did you mean `sqlite://runs.db`?",
+    );
+    for (spec, says) in [
+        ("", "is empty"),
+        ("sqlite://", "names no database file"),
+        (
+            "sqlite://:memory:",
+            "an in-memory database, which keeps nothing",
+        ),
+        ("mysql://db/x", "unknown scheme `mysql:`"),
+    ] {
+        let out = ops_in(
+            dir.path(),
+            spec,
+            &["run", "Stall", "--input", r#"{"size": 1}"#],
+        );
+        one_line_error(&out, says);
+        assert!(
+            out.stderr
+                .contains("give a directory, sqlite://FILE or postgres://USER@HOST/DB"),
+            "{}",
+            out.stderr
+        );
+    }
+    let missing = inside("nowhere");
+    let runs = ops(&missing, &["runs"]);
+    one_line_error(
+        &runs,
+        &format!("no store at `{missing}`: no such directory"),
+    );
+    let sqlite = format!("sqlite://{}", inside("none.db"));
+    let show = ops(&sqlite, &["runs"]);
+    one_line_error(&show, "no such database file");
+    for spec in ["/dev/null", "/proc/self"] {
+        let out = ops(spec, &["run", "Stall", "--input", r#"{"size": 1}"#]);
+        one_line_error(&out, &format!("no store at `{spec}`"));
+        assert!(!out.stderr.contains("started"), "{}", out.stderr);
+    }
+    let deep = inside("a/b");
+    let out = ops(&deep, &["run", "Remind", "--input", r#"{"note": "x"}"#]);
+    one_line_error(&out, "its parent");
+    let postgres = ops("postgres://nobody@127.0.0.1:1/x", &["runs"]);
+    assert_ne!(postgres.code, 0);
+    // Nothing was created by any of them.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A new directory store inside one that exists is made by `run`.
+    let fresh = inside("fresh");
+    let out = ops(
+        &fresh,
+        &[
+            "--wait-in-process",
+            "0",
+            "run",
+            "Remind",
+            "--input",
+            r#"{"note": "x"}"#,
+        ],
+    );
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(Path::new(&fresh).is_dir());
+}
+
+#[test]
+fn a_foreign_file_in_the_store_is_reported_below_the_runs_that_can_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().display().to_string();
+    let input = r#"{"note": "x"}"#;
+    let out = ops(
+        &store,
+        &["--wait-in-process", "0", "run", "Remind", "--input", input],
+    );
+    let run_id = out.stdout.lines().next().unwrap()["run ".len()..]
+        .trim_end_matches(" waiting")
+        .to_owned();
+    std::fs::write(dir.path().join("foo.ckpt"), b"not a checkpoint").unwrap();
+    let runs = ops(&store, &["runs"]);
+    assert_eq!(runs.code, 0, "{}", runs.stderr);
+    assert!(
+        row(&runs.stdout, &run_id).contains("waiting"),
+        "{}",
+        runs.stdout
+    );
+    assert!(
+        runs.stdout.contains("1 run(s) could not be read:") && runs.stdout.contains("  foo: "),
+        "{}",
+        runs.stdout
+    );
+}
+
+#[test]
+fn inputs_are_named_when_missing_or_unknown_and_read_from_a_file_or_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let none = ops(&store, &["run", "Revenue"]);
+    one_line_error(
+        &none,
+        "invalid inputs for pipeline `Revenue`: missing `orders` (String); missing `rates` \
+         (String); its inputs are `orders`: String, `rates`: String",
+    );
+    let extra = ops(
+        &store,
+        &["run", "Payout", "--input", r#"{"cents": 5, "extra": true}"#],
+    );
+    one_line_error(&extra, "unknown `extra`");
+
+    // Over 128 KiB, more than an argument may hold: from a file, and from standard input.
+    let rates = dir.path().join("rates.json");
+    std::fs::write(&rates, r#"{"EUR": 0.5}"#).unwrap();
+    let padding = " ".repeat(200 * 1024);
+    let input = format!(
+        r#"{{"orders": "{ORDERS}",{padding} "rates": "{}"}}"#,
+        rates.display()
+    );
+    let file = dir.path().join("input.json");
+    std::fs::write(&file, &input).unwrap();
+    let from_file = ops(
+        &store,
+        &["run", "Revenue", "--input", &format!("@{}", file.display())],
+    );
+    assert_eq!(
+        from_file.code, 0,
+        "{}{}",
+        from_file.stdout, from_file.stderr
+    );
+    let mut child = Command::new(OPS)
+        .args(["--store", &store, "run", "Revenue", "--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("output revenue 2599.00 USD = 1299.50 EUR\n"),
+        "{stdout}"
+    );
+    let unreadable = ops(&store, &["run", "Revenue", "--input", "@/nonexistent.json"]);
+    one_line_error(
+        &unreadable,
+        "cannot read the inputs from `/nonexistent.json`",
+    );
+}
+
+#[test]
+fn run_takes_a_chosen_id_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let input = r#"{"cents": 5}"#;
+    let first = ops(
+        &store,
+        &["run", "Payout", "--run-id", "payout-1", "--input", input],
+    );
+    assert!(
+        first.stdout.starts_with("run payout-1 waiting"),
+        "{}",
+        first.stdout
+    );
+    let again = ops(
+        &store,
+        &["run", "Payout", "--run-id", "payout-1", "--input", input],
+    );
+    one_line_error(&again, "payout-1");
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+}
