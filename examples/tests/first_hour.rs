@@ -367,3 +367,195 @@ fn run_takes_a_chosen_id_once() {
     one_line_error(&again, "payout-1");
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
 }
+
+#[test]
+fn the_program_has_its_own_name_version_and_description_and_help_lists_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().display().to_string();
+    let version = ops(&store, &["-V"]);
+    assert_eq!(
+        version.stdout.trim(),
+        format!("ops {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = ops(&store, &["--help"]);
+    assert!(
+        help.stdout.starts_with("Operations: revenue reports")
+            && help.stdout.contains("Usage: ops"),
+        "{}",
+        help.stdout
+    );
+    assert!(
+        !help.stdout.contains("DAG"),
+        "the library's description: {}",
+        help.stdout
+    );
+    let run = ops(&store, &["run", "--help"]);
+    assert!(
+        run.stdout
+            .contains(r#"Revenue  {"orders": String, "rates": String}"#)
+            && run.stdout.contains(r#"Payout  {"cents": u64}"#),
+        "{}",
+        run.stdout
+    );
+}
+
+/// The README's first screen: its `src/main.rs` is `hello.rs` (verbatim), and its commands do
+/// what it says: the run fails without the file, resume completes it without running again
+/// what completed, and `runs`, `show` and `audit` tell it.
+#[test]
+fn the_readme_first_screen_runs_as_written() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("../README.md")).unwrap();
+    let hello = std::fs::read_to_string(root.join("src/bin/hello.rs")).unwrap();
+    assert!(
+        readme.contains(&format!("```rust\n{hello}```")),
+        "the README shows hello.rs"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let hello = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hello"))
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), stdout)
+    };
+    let (code, first) = hello(&["run", "WordCount", "--input", r#"{"path": "notes.txt"}"#]);
+    assert_eq!(code, Some(1), "{first}");
+    let run_id = first.lines().next().unwrap()["run ".len()..]
+        .trim_end_matches(" failed")
+        .to_owned();
+    assert!(
+        first.contains("text failed after 2 attempts: No such file or directory")
+            && first.contains(&format!("resume it with: hello resume {run_id}")),
+        "{first}"
+    );
+    std::fs::write(dir.path().join("notes.txt"), "resume what failed\n").unwrap();
+    let (code, resumed) = hello(&["resume", &run_id]);
+    assert_eq!(code, Some(0), "{resumed}");
+    assert!(resumed.contains("output 1 lines, 3 words\n"), "{resumed}");
+    let (_, runs) = hello(&["runs"]);
+    assert!(row(&runs, &run_id).contains("completed"), "{runs}");
+    let (_, show) = hello(&["show", &run_id]);
+    assert!(show.contains("status   completed"), "{show}");
+    let (_, audit) = hello(&["audit", &run_id]);
+    assert_eq!(
+        audit.matches(" text ").count(),
+        3,
+        "two failed attempts, one completed: {audit}"
+    );
+    assert!(dir.path().join(".pipeline").is_dir());
+}
+
+/// `gc` lists, then deletes, runs by status and age; never a run a process holds; and SQLite's
+/// lock files go away with the runs that used them.
+fn collect_garbage(store: &str, dir: &Path) {
+    let rates = dir.join("rates.json");
+    std::fs::write(&rates, r#"{"EUR": 0.5}"#).unwrap();
+    let good = format!(
+        r#"{{"orders": "{ORDERS}", "rates": "{}"}}"#,
+        rates.display()
+    );
+    let bad = format!(
+        r#"{{"orders": "{ORDERS}", "rates": "{}/none.json"}}"#,
+        dir.display()
+    );
+    let id = |out: common::Output| out.stdout.split_whitespace().nth(1).unwrap().to_owned();
+    let completed = id(ops(store, &["run", "Revenue", "--input", &good]));
+    let failed = id(ops(store, &["run", "Revenue", "--input", &bad]));
+    let waiting = id(ops(store, &["run", "Payout", "--input", r#"{"cents": 1}"#]));
+    let (mut child, running, _) = stalled_run(store);
+
+    let dry = ops(store, &["gc"]);
+    assert!(
+        dry.stdout.contains(&completed)
+            && dry.stdout.contains(&failed)
+            && !dry.stdout.contains(&waiting)
+            && !dry.stdout.contains(&running)
+            && dry
+                .stdout
+                .contains("2 run(s) would be deleted; run again with --delete"),
+        "{}",
+        dry.stdout
+    );
+    let young = ops(store, &["gc", "--older-than", "1d"]);
+    assert!(
+        young.stdout.contains("0 run(s) would be deleted"),
+        "{}",
+        young.stdout
+    );
+    let held = ops(
+        store,
+        &[
+            "gc",
+            "--status",
+            "running",
+            "--status",
+            "interrupted",
+            "--delete",
+        ],
+    );
+    assert!(held.stdout.contains("deleted 0 run(s)"), "{}", held.stdout);
+    let runs = ops(store, &["runs"]);
+    assert_eq!(
+        runs.stdout.lines().count(),
+        5,
+        "nothing was deleted: {}",
+        runs.stdout
+    );
+
+    let gone = ops(store, &["gc", "--delete"]);
+    assert!(gone.stdout.contains("deleted 2 run(s)"), "{}", gone.stdout);
+    let also = ops(store, &["gc", "--status", "waiting", "--delete"]);
+    assert!(also.stdout.contains("deleted 1 run(s)"), "{}", also.stdout);
+    one_line_error(&ops(store, &["show", &completed]), "unknown run");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = ops(store, &["gc", "--status", "interrupted", "--delete"]);
+    assert!(left.stdout.contains("deleted 1 run(s)"), "{}", left.stdout);
+    let runs = ops(store, &["runs"]);
+    assert_eq!(
+        runs.stdout.lines().count(),
+        1,
+        "only the header: {}",
+        runs.stdout
+    );
+    let bad_age = ops(store, &["gc", "--older-than", "a week"]);
+    one_line_error(&bad_age, "`a week` is not an age like `30d`");
+}
+
+#[test]
+fn gc_deletes_runs_by_status_and_age_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    collect_garbage(&store.display().to_string(), dir.path());
+    let files: Vec<_> = std::fs::read_dir(&store)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        files.is_empty(),
+        "every file of the deleted runs is gone: {files:?}"
+    );
+}
+
+#[test]
+fn gc_deletes_runs_by_status_and_age_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("runs.db");
+    let store = format!("sqlite://{}", db.display());
+    collect_garbage(&store, dir.path());
+    let locks: Vec<_> = std::fs::read_dir(dir.path().join("runs.db.locks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        locks.is_empty(),
+        "a run's lock files go when it ends: {locks:?}"
+    );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&db).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the database is the owner's alone");
+}

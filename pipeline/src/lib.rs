@@ -52,6 +52,18 @@
 //! The macros generate calls to the low-level [`GraphBuilder`], which is public for DAGs whose shape
 //! is only known at run time; its edges are typed through [`Handle`]s.
 //!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `cli` | yes | [`cli::main`] and [`cli::Cli`]: a command line over every pipeline in the binary |
+//! | `sqlite` | no | `SqliteCheckpointer` and `SqliteAuditLog` (SQLite compiled in), `--store sqlite://FILE` |
+//! | `postgres` | no | `store::PostgresStore` and the worker fleet (`fleet`), `--store postgres://...` |
+//!
+//! Your crate also needs `serde` with its `derive` feature (the types that cross edges derive
+//! `Serialize` and `Deserialize`, which the prelude re-exports) and `tokio` with `macros` and
+//! `rt-multi-thread` for `#[tokio::main]`.
+//!
 //! # Semantics
 //!
 //! | situation | checkpoint | audit | node status | dependents |
@@ -125,18 +137,22 @@ pub use result::{
     PersistenceWarning, PipelineResult, RunStatus, WaitingOn, WarningSource,
 };
 pub use run_id::{InvalidRunId, MAX_RUN_ID_LEN, RunId};
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
 pub use store::{
     AuditDetail, AuditEntry, AuditLog, AuditStatus, Checkpoint, Checkpointer, Durability,
     FileAuditLog, FileCheckpointer, InMemoryAuditLog, InMemoryCheckpointer, NodeRecord, RunHeader,
-    StoreError,
+    StoreError, Stores,
 };
+#[cfg(feature = "sqlite")]
+pub use store::{SqliteAuditLog, SqliteCheckpointer};
 
 /// Everything a pipeline author needs, in one `use`.
 pub mod prelude {
     pub use crate::{
         CancelHandle, Durability, FileAuditLog, FileCheckpointer, GraphBuilder, InMemoryAuditLog,
         InMemoryCheckpointer, NodeContext, NodeError, NodeStatus, OnError, Pipeline,
-        PipelineEngine, PipelineError, PipelineResult, RunId, RunStatus, node, pipeline,
+        PipelineEngine, PipelineError, PipelineResult, RunId, RunStatus, Stores, node, pipeline,
     };
     pub use serde::{Deserialize, Serialize};
 }

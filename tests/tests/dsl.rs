@@ -81,8 +81,7 @@ async fn the_dsl_compiles_and_runs_as_written() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = orders_file(dir.path(), &[1_500, 2_500]);
 
-    let engine =
-        PipelineEngine::new(Sales).checkpointer(FileCheckpointer::new(dir.path().join("ckpt")));
+    let engine = PipelineEngine::new(Sales).stores(Stores::directory(dir.path().join("runs")));
     let result = engine.run(SalesInputs { path: path.clone() }).await?;
     let again = engine.resume(&result.run_id).await?;
 

@@ -167,5 +167,9 @@ pipeline! {
 }
 
 fn main() {
-    pipeline::cli::main()
+    pipeline::cli::Cli::new()
+        .name("ops")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Operations: revenue reports, payouts, reminders and file sizes.")
+        .main()
 }

@@ -29,58 +29,14 @@ mod progress;
 mod stored;
 mod table;
 
-use clap::Parser;
+mod app;
 
+pub use app::Cli;
 pub use error::CliError;
 
-/// Operate the pipelines compiled into this program: list them, draw them, start, inspect and
-/// resume their runs.
-#[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    /// Where runs are kept: a directory, sqlite://FILE, or postgres://USER@HOST/DB.
-    #[arg(
-        long,
-        global = true,
-        env = "PIPELINE_STORE",
-        default_value = "./.pipeline"
-    )]
-    store: String,
-
-    /// Timers and signal timeouts due within this many seconds are awaited in this process; a
-    /// later one ends the run `waiting` (continue it with `resume-due` once due).
-    #[arg(long, global = true, default_value_t = 60.0, value_name = "SECONDS")]
-    wait_in_process: f64,
-
-    #[command(subcommand)]
-    command: commands::Command,
-}
-
-/// Runs the command line and exits: 0 on success, 1 on an error or a run that did not complete,
-/// 2 on a usage error.
+/// The command line with no settings: named after the program's file, and engines with their
+/// defaults. Give it your name, version and engine settings with [`Cli`]:
+/// `Cli::new().name("logetl").version(env!("CARGO_PKG_VERSION")).main()`.
 pub fn main() -> ! {
-    let cli = Cli::parse();
-    let code = match execute(cli) {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error}");
-            1
-        }
-    };
-    std::process::exit(code)
-}
-
-fn execute(cli: Cli) -> Result<i32, CliError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
-    let threshold = std::time::Duration::try_from_secs_f64(cli.wait_in_process).map_err(|_| {
-        CliError::InvalidOption {
-            option: "--wait-in-process".to_owned(),
-            reason: format!("{} is not a number of seconds", cli.wait_in_process),
-        }
-    })?;
-    let settings = crate::engine::EngineSettings::new().wait_in_process(threshold);
-    runtime.block_on(cli.command.exec(&cli.store, &settings))
+    Cli::new().main()
 }

@@ -195,6 +195,10 @@ pub enum StoreError {
     /// The store cannot keep signals (a custom store that does not implement them).
     #[error("this store does not keep signals, so runs with waits cannot use it")]
     SignalsUnsupported,
+    /// The store cannot delete runs (a custom store that does not implement it, or PostgreSQL,
+    /// where a run is deleted with SQL: `DELETE FROM pipeline_runs WHERE run_id = ...`).
+    #[error("this store cannot delete runs")]
+    DeleteUnsupported,
     /// The run was never created in this store.
     #[error("run `{0}` does not exist")]
     UnknownRun(RunId),

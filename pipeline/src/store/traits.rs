@@ -176,6 +176,14 @@ pub trait Checkpointer: Send + Sync {
         }
     }
 
+    /// Deletes the run and everything this store keeps of it (records, epochs, signals), taking
+    /// its lock first: [`StoreError::Locked`] while a process holds it. `Ok(false)` for an
+    /// unknown run. The default cannot delete ([`StoreError::DeleteUnsupported`]).
+    async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
+        let _ = run_id;
+        Err(StoreError::DeleteUnsupported)
+    }
+
     /// Whether some process holds the run now (it is running there), as its lock tells:
     /// `Ok(None)` when the store cannot tell. A reader uses it to say "interrupted" only of a run
     /// nobody holds. The default cannot tell.
@@ -218,6 +226,13 @@ pub trait AuditLog: Send + Sync {
     async fn summary(&self, run_id: &RunId) -> StoreResult<Option<RunSummary>> {
         let _ = run_id;
         Ok(None)
+    }
+
+    /// Deletes the run's trail and summary. `Ok(false)` for an unknown run. The default cannot
+    /// delete ([`StoreError::DeleteUnsupported`]).
+    async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
+        let _ = run_id;
+        Err(StoreError::DeleteUnsupported)
     }
 
     /// The holder of `epoch` is done with the run: release what is held for it. Called exactly
@@ -272,6 +287,9 @@ impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
     async fn is_held(&self, run_id: &RunId) -> StoreResult<Option<bool>> {
         (**self).is_held(run_id).await
     }
+    async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
+        (**self).delete_run(run_id).await
+    }
 }
 
 #[async_trait]
@@ -296,6 +314,9 @@ impl<A: AuditLog + ?Sized> AuditLog for Arc<A> {
     }
     async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         (**self).list_runs().await
+    }
+    async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
+        (**self).delete_run(run_id).await
     }
     fn release_run(&self, run_id: &RunId, epoch: Epoch) {
         (**self).release_run(run_id, epoch)

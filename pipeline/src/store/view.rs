@@ -131,6 +131,15 @@ impl RunView {
 }
 
 impl Stores {
+    /// Deletes run `run_id` from both stores (refused with
+    /// [`StoreError::Locked`](super::StoreError::Locked) while a process holds it); whether
+    /// either had it.
+    pub async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
+        let checkpoint = self.checkpointer.delete_run(run_id).await?;
+        let audit = self.audit.delete_run(run_id).await?;
+        Ok(checkpoint || audit)
+    }
+
     /// What the stores tell of run `run_id` (see [`RunView`]); `Ok(None)` for an unknown run.
     /// A run that has not ended is `Running` while a process holds it (its lock tells) and
     /// `Interrupted` otherwise; its nodes' states come from the checkpoint (completed), the

@@ -2,6 +2,7 @@
 //! dispatches.
 
 mod audit;
+mod gc;
 mod graph;
 mod list;
 mod repair;
@@ -21,6 +22,13 @@ use clap::Subcommand;
 use super::error::CliError;
 use crate::engine::EngineSettings;
 use crate::store::{Durability, StoreSpec, Stores};
+
+/// What every command runs with: the store spec, the engines' settings, the stores' durability.
+pub(super) struct Context {
+    pub store: String,
+    pub settings: EngineSettings,
+    pub durability: Durability,
+}
 
 #[derive(Subcommand, Debug)]
 pub(super) enum Command {
@@ -43,6 +51,8 @@ pub(super) enum Command {
     ResumeDue,
     /// Send a signal (JSON) to a run's wait; the run continues if it waits on it.
     Signal(signal::Args),
+    /// Delete old runs by age and status (lists them only, unless --delete).
+    Gc(gc::Args),
     /// Keep the valid prefix of a run whose files are damaged (the damaged file is copied aside;
     /// the nodes whose records are dropped run again on resume).
     Repair(repair::Args),
@@ -55,24 +65,21 @@ pub(super) enum Command {
 }
 
 impl Command {
-    /// Runs the command against the store `store` names (opened only by the commands that need
-    /// it); returns the exit code.
-    pub(super) async fn exec(
-        self,
-        store: &str,
-        settings: &EngineSettings,
-    ) -> Result<i32, CliError> {
+    /// Runs the command against the store the context names (opened only by the commands that
+    /// need it); returns the exit code.
+    pub(super) async fn exec(self, context: &Context) -> Result<i32, CliError> {
+        let (store, settings) = (context.store.as_str(), &context.settings);
         // Commands that read runs never create a store; `run` makes a directory store only
         // inside a directory that exists.
         let stores = || -> Result<Stores, CliError> {
             let spec = StoreSpec::parse(store)?;
             spec.check_exists()?;
-            Ok(spec.open(Durability::Sync)?)
+            Ok(spec.open(context.durability)?)
         };
         let writable = || -> Result<Stores, CliError> {
             let spec = StoreSpec::parse(store)?;
             spec.check_writable()?;
-            Ok(spec.open(Durability::Sync)?)
+            Ok(spec.open(context.durability)?)
         };
         match self {
             Command::List => list::exec(),
@@ -84,6 +91,7 @@ impl Command {
             Command::Resume(args) => resume::exec(args, stores()?, settings).await,
             Command::Signal(args) => signal::exec(args, stores()?, settings).await,
             Command::ResumeDue => resume_due::exec(stores()?, settings).await,
+            Command::Gc(args) => gc::exec(args, &stores()?).await,
             Command::Repair(args) => {
                 let spec = StoreSpec::parse(store)?;
                 spec.check_exists()?;

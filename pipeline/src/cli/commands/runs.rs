@@ -21,7 +21,7 @@ pub(crate) struct Args {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum StatusFilter {
+pub(super) enum StatusFilter {
     Completed,
     Failed,
     Cancelled,
@@ -36,7 +36,7 @@ enum StatusFilter {
 }
 
 impl StatusFilter {
-    fn admits(self, state: RunState) -> bool {
+    pub fn admits(self, state: RunState) -> bool {
         let ended = |status| state == RunState::Ended(status);
         match self {
             StatusFilter::Running => state == RunState::Running || state == RunState::Unknown,
@@ -79,13 +79,7 @@ pub(super) async fn exec(args: Args, stores: &Stores, spec: &StoreSpec) -> Resul
     ]);
     let mut unreadable = Vec::new();
     for id in stores.checkpointer.list_runs().await? {
-        // A run that ended is read from its summary alone; one that has not, from all it left.
-        let line = match stores.audit.summary(&id).await {
-            Ok(Some(summary)) if summary.status.is_some() => Ok(Line::ended(summary)),
-            Ok(_) => load_run(stores, &id).await.map(Line::view),
-            Err(e) => Err(e.into()),
-        };
-        let line = match line {
+        let line = match Line::read(stores, &id).await {
             Ok(line) => line,
             Err(e) => {
                 unreadable.push(format!("{id}: {e}"));
@@ -128,13 +122,22 @@ pub(super) async fn exec(args: Args, stores: &Stores, spec: &StoreSpec) -> Resul
 }
 
 /// One run's line: its summary, where it is, and its completed, failed and skipped nodes.
-struct Line {
-    summary: RunSummary,
-    state: RunState,
-    counts: [usize; 3],
+pub(super) struct Line {
+    pub summary: RunSummary,
+    pub state: RunState,
+    pub counts: [usize; 3],
 }
 
 impl Line {
+    /// Run `id`'s line: a run that ended is read from its summary alone, one that has not from
+    /// all it left.
+    pub async fn read(stores: &Stores, id: &RunId) -> Result<Line, CliError> {
+        match stores.audit.summary(id).await? {
+            Some(summary) if summary.status.is_some() => Ok(Line::ended(summary)),
+            _ => load_run(stores, id).await.map(Line::view),
+        }
+    }
+
     fn ended(summary: RunSummary) -> Line {
         let counts = [
             NodeStatus::Completed,

@@ -122,6 +122,12 @@ impl AuditLog for FileAuditLog {
             .await
     }
 
+    async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
+        let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
+        let summary = self.summary_path(&run_id);
+        blocking(move || super::delete::delete(&files, &run_id, &[summary])).await
+    }
+
     async fn summary(&self, run_id: &RunId) -> StoreResult<Option<RunSummary>> {
         let path = self.summary_path(run_id);
         let bytes = match fs::read(&path) {

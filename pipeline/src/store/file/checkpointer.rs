@@ -141,6 +141,15 @@ impl Checkpointer for FileCheckpointer {
         self.files.close(run_id, epoch);
     }
 
+    async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
+        let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
+        blocking(move || {
+            let others = waits::files(&files, &run_id);
+            super::delete::delete(&files, &run_id, &others)
+        })
+        .await
+    }
+
     async fn is_held(&self, run_id: &RunId) -> StoreResult<Option<bool>> {
         let path = self.files.path(run_id);
         blocking(move || crate::store::fs::is_locked(&path)).await

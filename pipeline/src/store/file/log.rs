@@ -159,7 +159,7 @@ impl RunFiles {
     }
 
     /// Where a run's epoch is kept: `<run id>.<extension>.epoch`, beside its file.
-    fn epoch_path(&self, run_id: &RunId) -> PathBuf {
+    pub(super) fn epoch_path(&self, run_id: &RunId) -> PathBuf {
         self.dir
             .join(format!("{run_id}.{}.epoch", self.kind.extension))
     }

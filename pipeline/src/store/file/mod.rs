@@ -4,6 +4,7 @@
 mod audit;
 mod checkpointer;
 mod decode;
+mod delete;
 mod log;
 mod stream;
 mod waits;

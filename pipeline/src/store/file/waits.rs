@@ -18,6 +18,14 @@ fn waits_path(files: &RunFiles, run_id: &RunId) -> PathBuf {
     files.dir.join(format!("{run_id}.waits"))
 }
 
+/// The files of the run's waits (for deleting the run).
+pub(super) fn files(files: &RunFiles, run_id: &RunId) -> Vec<PathBuf> {
+    vec![
+        waits_path(files, run_id),
+        files.dir.join(format!("{run_id}.waits.lock")),
+    ]
+}
+
 /// The run's waits as stored; none when the file does not exist.
 pub(super) fn read(files: &RunFiles, run_id: &RunId) -> StoreResult<RunWaits> {
     read_at(&waits_path(files, run_id))

@@ -116,6 +116,13 @@ impl AuditLog for SqliteAuditLog {
         blocking(move || db.list("audit_runs")).await
     }
 
+    /// Deletes the run's trail and summary (deleting the run through its checkpointer deletes
+    /// these too, in one transaction).
+    async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
+        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
+        blocking(move || db.delete_audit(&run_id)).await
+    }
+
     fn release_run(&self, run_id: &RunId, epoch: Epoch) {
         self.db.release(Kind::Audit, run_id, epoch);
     }

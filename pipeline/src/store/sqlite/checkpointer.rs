@@ -131,6 +131,11 @@ impl Checkpointer for SqliteCheckpointer {
         self.db.release(Kind::Checkpoint, run_id, epoch);
     }
 
+    async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
+        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
+        blocking(move || db.delete_run(&run_id)).await
+    }
+
     async fn is_held(&self, run_id: &RunId) -> StoreResult<Option<bool>> {
         let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
         blocking(move || db.is_held(&run_id).map(Some)).await

@@ -14,7 +14,7 @@ use crate::run_id::RunId;
 use crate::store::Durability;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
-use crate::store::fs::{create_private_dir, io_error, lock_run, private_options};
+use crate::store::fs::{create_private_dir, io_error, private_options};
 use crate::store::records::{FORMAT_VERSION, RunHeader};
 use crate::store::shared::lock;
 
@@ -59,7 +59,7 @@ pub(super) enum Kind {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Checkpoint => "checkpoint",
             Kind::Audit => "audit",
@@ -81,7 +81,7 @@ pub(super) struct Database {
     connection: Mutex<Connection>,
     /// The runs this process writes, each held by an OS lock on `<db>.locks/<kind>-<run>.lock`,
     /// at the epoch it was taken with.
-    locks: Mutex<HashMap<(Kind, RunId), (File, Epoch)>>,
+    pub(super) locks: Mutex<HashMap<(Kind, RunId), (File, Epoch)>>,
 }
 
 /// The typed error of SQLite operation `op` on the database at `path`.
@@ -137,58 +137,6 @@ impl Database {
             connection: Mutex::new(connection),
             locks: Mutex::default(),
         })
-    }
-
-    /// Takes this process's OS lock on `(kind, run_id)`; [`StoreError::Locked`] if another holds it.
-    fn lock_file(&self, kind: Kind, run_id: &RunId) -> StoreResult<File> {
-        let path = self.lock_path(kind, run_id);
-        if let Some(dir) = path.parent() {
-            create_private_dir(dir)?;
-        }
-        let file = private_options()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_error("create", &path))?;
-        lock_run(file, &path, run_id)
-    }
-
-    /// Where the OS lock of `(kind, run_id)` is taken: a file in `<database>.locks/`.
-    fn lock_path(&self, kind: Kind, run_id: &RunId) -> PathBuf {
-        let dir = PathBuf::from(format!("{}.locks", self.path.display()));
-        dir.join(format!("{}-{run_id}.lock", kind.name()))
-    }
-
-    /// Whether some handle holds `run_id`'s checkpoint lock now (the run is running).
-    pub fn is_held(&self, run_id: &RunId) -> StoreResult<bool> {
-        let path = self.lock_path(Kind::Checkpoint, run_id);
-        Ok(crate::store::fs::is_locked(&path)?.unwrap_or(false))
-    }
-
-    /// Releases `(kind, run_id)` if this process holds it at `epoch`.
-    pub fn release(&self, kind: Kind, run_id: &RunId, epoch: Epoch) {
-        let mut locks = lock(&self.locks);
-        let key = (kind, run_id.clone());
-        if locks.get(&key).is_some_and(|(_, held)| *held == epoch) {
-            locks.remove(&key);
-        }
-    }
-
-    /// Runs `take` holding `(kind, run_id)`'s OS lock, and keeps the lock at the epoch `take`
-    /// returns (none when it returns `None`); the lock is dropped if `take` fails.
-    pub fn take<T>(
-        &self,
-        kind: Kind,
-        run_id: &RunId,
-        take: impl FnOnce() -> Result<Option<(T, Epoch)>, StoreError>,
-    ) -> StoreResult<Option<(T, Epoch)>> {
-        let file = self.lock_file(kind, run_id)?;
-        let taken = take()?;
-        if let Some((_, epoch)) = &taken {
-            lock(&self.locks).insert((kind, run_id.clone()), (file, *epoch));
-        }
-        Ok(taken)
     }
 
     /// Moves `run_id` of `kind` to its next epoch and returns it; `None` for an unknown run.

@@ -5,6 +5,7 @@
 mod audit;
 mod checkpointer;
 mod database;
+mod locks;
 mod waits;
 
 pub use audit::SqliteAuditLog;
