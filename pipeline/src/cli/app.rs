@@ -112,20 +112,7 @@ impl Cli {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let mut command = Args::command();
-        let name = self.name.clone().unwrap_or_else(super::output::program);
-        command = command.name(name.clone()).bin_name(name);
-        if let Some(version) = &self.version {
-            command = command.version(version.clone());
-        }
-        if let Some(about) = &self.about {
-            command = command.about(about.clone());
-        }
-        let inputs = inputs_help();
-        for sub in ["run", "submit"] {
-            command = command.mut_subcommand(sub, |c| c.after_help(inputs.clone()));
-        }
-        let matches = command.get_matches_from(args);
+        let matches = self.command().get_matches_from(args);
         let args = match Args::from_arg_matches(&matches) {
             Ok(args) => args,
             Err(error) => error.exit(),
@@ -137,6 +124,28 @@ impl Cli {
                 1
             }
         }
+    }
+
+    /// The command line as clap sees it: the flags and commands with this application's name,
+    /// version and description, and each pipeline's inputs in the help of `run` (and `submit`,
+    /// in a build with the fleet).
+    fn command(&self) -> clap::Command {
+        let mut command = Args::command();
+        let name = self.name.clone().unwrap_or_else(super::output::program);
+        command = command.name(name.clone()).bin_name(name);
+        if let Some(version) = &self.version {
+            command = command.version(version.clone());
+        }
+        if let Some(about) = &self.about {
+            command = command.about(about.clone());
+        }
+        let inputs = inputs_help();
+        for sub in ["run", "submit"] {
+            if command.find_subcommand(sub).is_some() {
+                command = command.mut_subcommand(sub, |c| c.after_help(inputs.clone()));
+            }
+        }
+        command
     }
 
     fn execute(self, args: Args) -> Result<i32, CliError> {
@@ -175,4 +184,21 @@ fn inputs_help() -> String {
         help.push_str(&format!("  {}  {{{}}}\n", info.name, fields.join(", ")));
     }
     help
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// In every build (with or without the fleet's `submit`), the command line is consistent:
+    /// clap's own checks pass, and `run --help` lists the inputs.
+    #[test]
+    fn the_command_line_is_consistent_in_this_build() {
+        let command = Cli::new().name("app").version("1.2.3").about("An app.").command();
+        command.clone().debug_assert();
+        let run = command.find_subcommand("run").expect("run exists");
+        let help = run.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+        assert!(help.starts_with("Pipelines and their inputs"), "{help}");
+        assert_eq!(command.get_version(), Some("1.2.3"));
+    }
 }
