@@ -194,10 +194,17 @@ mod tests {
     /// clap's own checks pass, and `run --help` lists the inputs.
     #[test]
     fn the_command_line_is_consistent_in_this_build() {
-        let command = Cli::new().name("app").version("1.2.3").about("An app.").command();
+        let command = Cli::new()
+            .name("app")
+            .version("1.2.3")
+            .about("An app.")
+            .command();
         command.clone().debug_assert();
         let run = command.find_subcommand("run").expect("run exists");
-        let help = run.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+        let help = run
+            .get_after_help()
+            .map(|h| h.to_string())
+            .unwrap_or_default();
         assert!(help.starts_with("Pipelines and their inputs"), "{help}");
         assert_eq!(command.get_version(), Some("1.2.3"));
     }
