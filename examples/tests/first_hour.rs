@@ -559,3 +559,46 @@ fn gc_deletes_runs_by_status_and_age_in_sqlite() {
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&db).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "the database is the owner's alone");
 }
+
+/// `resume ID --rerun NODE` runs a node that completed again, with its dependents, as a new run
+/// (after its code, or here its input file, changed); the original run stays as it was.
+#[test]
+fn resume_rerun_runs_a_completed_node_again_as_a_new_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let hello = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hello"))
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    std::fs::write(dir.path().join("notes.txt"), "one\n").unwrap();
+    let (_, first) = hello(&["run", "WordCount", "--input", r#"{"path": "notes.txt"}"#]);
+    let run_id = first.split_whitespace().nth(1).unwrap().to_owned();
+    assert!(first.contains("output 1 lines, 1 words"), "{first}");
+    std::fs::write(dir.path().join("notes.txt"), "one two\nthree\n").unwrap();
+    let (_, resumed) = hello(&["resume", &run_id]);
+    assert!(
+        resumed.contains("output 1 lines, 1 words"),
+        "resume restores: {resumed}"
+    );
+    let (code, rerun) = hello(&["resume", &run_id, "--rerun", "text"]);
+    assert_eq!(code, Some(0), "{rerun}");
+    assert!(
+        rerun.contains("reruns text")
+            && rerun.contains(&format!("of run {run_id} (which is unchanged)")),
+        "{rerun}"
+    );
+    assert!(rerun.contains("output 2 lines, 3 words"), "{rerun}");
+    let (_, show) = hello(&["show", &run_id]);
+    assert!(
+        row(&show, "text").contains("completed  1"),
+        "one attempt, untouched: {show}"
+    );
+    let (code, unknown) = hello(&["resume", &run_id, "--rerun", "txt"]);
+    assert_eq!(code, Some(1), "{unknown}");
+}

@@ -134,6 +134,19 @@ pub enum PipelineError {
         /// The pipeline's inputs with their types: `` `path`: String ``.
         expected: String,
     },
+    /// A node named to run again is not a node of the pipeline.
+    #[error(
+        "run `{run_id}`: the pipeline has no node `{node}`; its nodes: {}",
+        nodes.join(", ")
+    )]
+    UnknownNode {
+        /// The run.
+        run_id: RunId,
+        /// The name given.
+        node: String,
+        /// The pipeline's nodes.
+        nodes: Vec<String>,
+    },
     /// The store could not be read or written.
     #[error("run `{run_id}`: {source}")]
     Store {

@@ -160,6 +160,16 @@ pub trait DynPipeline: Send + Sync {
         cancel: &CancelHandle,
     ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
 
+    /// Runs `nodes` of run `run_id` again, with everything downstream of them, as a new run
+    /// (see [`PipelineEngine::rerun`]).
+    async fn rerun(
+        &self,
+        stores: Stores,
+        run_id: &RunId,
+        nodes: &[String],
+        events: Arc<dyn EventHandler>,
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
+
     /// [`resume`](DynPipeline::resume) with a handle that can cancel it.
     async fn resume_cancellable(
         &self,
@@ -320,6 +330,20 @@ where
         let inputs = decode_inputs::<P>(&engine, inputs)?;
         engine
             .run_with_cancel(Some(run_id), inputs, cancel)
+            .await
+            .map(to_json)
+    }
+
+    async fn rerun(
+        &self,
+        stores: Stores,
+        run_id: &RunId,
+        nodes: &[String],
+        events: Arc<dyn EventHandler>,
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+        let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+        self.engine(stores, events)
+            .rerun(run_id, &nodes)
             .await
             .map(to_json)
     }

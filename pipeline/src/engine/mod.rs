@@ -11,6 +11,7 @@ mod fleet;
 mod guard;
 mod lifecycle;
 pub(crate) mod node_task;
+mod rerun;
 mod restore;
 mod scheduler;
 mod settings;

@@ -3,6 +3,7 @@
 use super::run::report;
 use crate::cli::error::CliError;
 use crate::cli::interrupt::cancel_on_ctrl_c;
+use crate::cli::output::outln;
 use crate::cli::progress::Progress;
 use crate::cli::stored::{configured, find_pipeline, load_run, parse_id};
 use crate::engine::EngineSettings;
@@ -12,6 +13,10 @@ use crate::store::Stores;
 pub(crate) struct Args {
     /// The run id.
     run_id: String,
+    /// Run this node again, with every node downstream of it, even though it completed (repeat
+    /// for several): after fixing its code. The rerun is a new run; the original stays as it was.
+    #[arg(long = "rerun", value_name = "NODE")]
+    rerun: Vec<String>,
 }
 
 pub(super) async fn exec(
@@ -25,10 +30,23 @@ pub(super) async fn exec(
     let pipeline = configured(info, settings);
     let done = stored.checkpoint.completed().count();
     let progress = Progress::new(pipeline.signature().nodes.len(), done);
-    let cancel = cancel_on_ctrl_c(&run_id);
-    let result = pipeline
-        .resume_cancellable(stores, &run_id, progress.clone(), &cancel)
-        .await;
+    let result = match args.rerun.is_empty() {
+        true => {
+            let cancel = cancel_on_ctrl_c(&run_id);
+            pipeline
+                .resume_cancellable(stores, &run_id, progress.clone(), &cancel)
+                .await
+        }
+        false => {
+            let rerun = pipeline.rerun(stores, &run_id, &args.rerun, progress.clone());
+            let result = rerun.await;
+            if let Ok(result) = &result {
+                outln!("run {} reruns {}", result.run_id, args.rerun.join(", "));
+                outln!("  of run {run_id} (which is unchanged)");
+            }
+            result
+        }
+    };
     progress.finish();
     Ok(report(&result?))
 }

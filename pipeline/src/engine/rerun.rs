@@ -1,0 +1,102 @@
+//! Running nodes of a stored run again on purpose: [`PipelineEngine::rerun`] copies the run's
+//! checkpoint, without the named nodes and every node downstream of them, into a new run and
+//! resumes that. The original run is left as it was, so its checkpoint and audit trail still tell
+//! what happened the first time.
+
+use std::collections::BTreeSet;
+
+use super::PipelineEngine;
+use super::lifecycle::{self, now_ms};
+use crate::definition::Pipeline;
+use crate::error::PipelineError;
+use crate::result::PipelineResult;
+use crate::run_id::RunId;
+
+impl<P: Pipeline> PipelineEngine<P> {
+    /// Runs `nodes` of run `run_id` again, with every node downstream of them, as a new run
+    /// (its id is the result's `run_id`) that restores the original's other completed nodes.
+    /// The original run is not changed.
+    ///
+    /// This is the way to recompute after fixing a node's body: a checkpoint's fingerprint
+    /// covers the graph's shape, not its code, so a plain [`resume`](PipelineEngine::resume)
+    /// restores the outputs the old code produced. [`PipelineError::UnknownNode`] names a node
+    /// the pipeline does not have; the run must be of this pipeline and graph, as for a resume.
+    pub async fn rerun(
+        &self,
+        run_id: &RunId,
+        nodes: &[&str],
+    ) -> Result<PipelineResult<P::Output>, PipelineError> {
+        self.rerun_as(run_id, nodes, RunId::generate()).await
+    }
+
+    /// [`rerun`](PipelineEngine::rerun) as a new run with the id `new_id`.
+    pub async fn rerun_as(
+        &self,
+        run_id: &RunId,
+        nodes: &[&str],
+        new_id: RunId,
+    ) -> Result<PipelineResult<P::Output>, PipelineError> {
+        let checkpointer = self
+            .checkpointer
+            .as_ref()
+            .ok_or_else(|| PipelineError::NoCheckpointer(run_id.clone()))?;
+        let store_error = |id: &RunId| {
+            let id = id.clone();
+            move |e| PipelineError::from_store(&id, e)
+        };
+        let Some(stored) = checkpointer
+            .load(run_id)
+            .await
+            .map_err(store_error(run_id))?
+        else {
+            return Err(PipelineError::UnknownRun(run_id.clone()));
+        };
+        lifecycle::check_header(&self.graph, &stored.header)?;
+        let again = self.downstream_of(run_id, nodes)?;
+        let header =
+            lifecycle::header(&self.graph, &new_id, stored.header.inputs.clone(), now_ms());
+        let epoch = checkpointer
+            .create_run(&header)
+            .await
+            .map_err(store_error(&new_id))?;
+        let kept = stored.nodes.iter().filter(|r| !again.contains(&r.node));
+        for record in kept {
+            if let Err(e) = checkpointer.save(&new_id, epoch, record).await {
+                checkpointer.release_run(&new_id, epoch);
+                return Err(PipelineError::from_store(&new_id, e));
+            }
+        }
+        checkpointer.release_run(&new_id, epoch);
+        self.resume(&new_id).await
+    }
+
+    /// The ids of `nodes` and of every node downstream of them.
+    fn downstream_of(
+        &self,
+        run_id: &RunId,
+        nodes: &[&str],
+    ) -> Result<BTreeSet<String>, PipelineError> {
+        let graph = &self.graph.inner;
+        let mut pending = Vec::new();
+        for &name in nodes {
+            let index = graph
+                .node_index(name)
+                .ok_or_else(|| PipelineError::UnknownNode {
+                    run_id: run_id.clone(),
+                    node: name.to_owned(),
+                    nodes: graph.nodes.iter().map(|n| n.id.to_string()).collect(),
+                })?;
+            pending.push(index);
+        }
+        let mut seen = BTreeSet::new();
+        while let Some(index) = pending.pop() {
+            if seen.insert(index) {
+                pending.extend_from_slice(graph.downstream.of(index));
+            }
+        }
+        Ok(seen
+            .into_iter()
+            .map(|i| graph.nodes[i as usize].id.to_string())
+            .collect())
+    }
+}
