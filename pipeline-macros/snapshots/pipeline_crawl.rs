@@ -75,6 +75,7 @@ const _: () = {
             &[],
             <fetch as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
+        .version(<fetch as ::pipeline::__private::Node>::VERSION)
         .mapped_node(
             "counts",
             <words as ::pipeline::__private::Node>::NAME,
@@ -82,6 +83,7 @@ const _: () = {
             &["pages"],
             <words as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
+        .version(<words as ::pipeline::__private::Node>::VERSION)
         .node(
             "sum",
             <total as ::pipeline::__private::Node>::NAME,
@@ -89,6 +91,7 @@ const _: () = {
             &[],
             <total as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
+        .version(<total as ::pipeline::__private::Node>::VERSION)
         .finish();
     fn __pipeline_graph() -> ::pipeline::__private::Graph<CrawlInputs, usize> {
         let mut __pipeline_builder = ::pipeline::__private::GraphBuilder::<

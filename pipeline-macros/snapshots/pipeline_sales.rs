@@ -72,6 +72,7 @@ const _: () = {
             &[],
             <load as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
+        .version(<load as ::pipeline::__private::Node>::VERSION)
         .node(
             "sum",
             <total as ::pipeline::__private::Node>::NAME,
@@ -79,6 +80,7 @@ const _: () = {
             &[],
             <total as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
+        .version(<total as ::pipeline::__private::Node>::VERSION)
         .node(
             "n",
             <count as ::pipeline::__private::Node>::NAME,
@@ -86,6 +88,7 @@ const _: () = {
             &[],
             <count as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
+        .version(<count as ::pipeline::__private::Node>::VERSION)
         .node(
             "alert",
             <page_oncall as ::pipeline::__private::Node>::NAME,
@@ -93,6 +96,7 @@ const _: () = {
             &["sum"],
             <page_oncall as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
+        .version(<page_oncall as ::pipeline::__private::Node>::VERSION)
         .node(
             "report",
             <render as ::pipeline::__private::Node>::NAME,
@@ -100,6 +104,7 @@ const _: () = {
             &[],
             <render as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
+        .version(<render as ::pipeline::__private::Node>::VERSION)
         .finish();
     fn __pipeline_graph() -> ::pipeline::__private::Graph<SalesInputs, String> {
         let mut __pipeline_builder = ::pipeline::__private::GraphBuilder::<

@@ -183,6 +183,9 @@ pub trait Node: 'static {
     const NAME: &'static str;
     /// The output type as written in the fn's signature (the `Ok` type of a `Result`).
     const OUTPUT_TYPE: &'static str;
+    /// The version `#[node(version = "..")]` gives (empty without one): part of the graph's
+    /// fingerprint, so a checkpoint of another version of the node is not resumed.
+    const VERSION: &'static str = "";
     /// The options given in `#[node(...)]`.
     fn options() -> NodeOptions;
     /// Calls the fn (a sync fn runs on tokio's blocking pool).

@@ -90,6 +90,10 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
     };
     let output = output_type(node);
     let output_text = node.output.text();
+    let version = options
+        .version
+        .as_ref()
+        .map(|v| quote!(const VERSION: &'static str = #v;));
     let options = options_tokens(options);
     quote! {
         #[automatically_derived]
@@ -98,6 +102,7 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
             type Output = #output;
             const NAME: &'static str = #name_text;
             const OUTPUT_TYPE: &'static str = #output_text;
+            #version
 
             fn options() -> ::pipeline::__private::NodeOptions {
                 #options

@@ -14,6 +14,11 @@ const KEYS: &[(&str, &str)] = &[
     ("backoff", "a duration string, e.g. `backoff = \"200ms\"`"),
     ("on_error", "`skip_downstream` or `fail_fast`"),
     (
+        "version",
+        "a non-empty string of one line, e.g. `version = \"2\"`: change it when a fix changes \
+         what the node returns, so checkpoints of the old code are not resumed",
+    ),
+    (
         "max_in_flight",
         "a whole number of at least 1, e.g. `max_in_flight = 8` (items of a node mapped with `each` run at once)",
     ),
@@ -27,6 +32,7 @@ pub struct Options {
     /// `Some(true)` for `skip_downstream`, `Some(false)` for `fail_fast`.
     pub skip_downstream: Option<bool>,
     pub max_in_flight: Option<u32>,
+    pub version: Option<String>,
 }
 
 pub fn parse(cx: &Ctxt, attr: TokenStream) -> Options {
@@ -122,6 +128,15 @@ fn set(cx: &Ctxt, options: &mut Options, key: &str, value: &Expr) {
                     format!("bad duration {:?} for `{key}`: {why}", text.value()),
                 ),
             },
+            _ => cx.error_spanned_by(value, bad()),
+        },
+        "version" => match value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(text),
+                ..
+            }) if !text.value().trim().is_empty() && !text.value().contains('\n') => {
+                options.version = Some(text.value())
+            }
             _ => cx.error_spanned_by(value, bad()),
         },
         "on_error" => match value {

@@ -257,7 +257,7 @@ fn graph_fn(def: &PipelineDef, plan: &Plan) -> TokenStream {
 
 /// The fingerprint, computed at compile time by the runtime's own const fns (the format lives
 /// there once): inputs with their written types, then each node in order with its fn, arguments,
-/// condition inputs and written output type.
+/// condition inputs, written output type and version.
 fn fingerprint_const(def: &PipelineDef, plan: &Plan) -> TokenStream {
     let inputs = def.inputs.iter().map(|input| {
         let (name, ty) = (input.name.to_string(), type_text(&input.ty));
@@ -290,6 +290,7 @@ fn fingerprint_const(def: &PipelineDef, plan: &Plan) -> TokenStream {
                 &[#(#condition),*],
                 <#func as ::pipeline::__private::Node>::OUTPUT_TYPE,
             )
+            .version(<#func as ::pipeline::__private::Node>::VERSION)
         }
     });
     quote! {

@@ -51,8 +51,8 @@ impl<P: Pipeline> PipelineEngine<P> {
         else {
             return Err(PipelineError::UnknownRun(run_id.clone()));
         };
-        lifecycle::check_header(&self.graph, &stored.header)?;
         let again = self.downstream_of(run_id, nodes)?;
+        self.check_rerun(&stored.header, &again)?;
         let header =
             lifecycle::header(&self.graph, &new_id, stored.header.inputs.clone(), now_ms());
         let epoch = checkpointer
@@ -68,6 +68,28 @@ impl<P: Pipeline> PipelineEngine<P> {
         }
         checkpointer.release_run(&new_id, epoch);
         self.resume(&new_id).await
+    }
+
+    /// Refuses a run of another pipeline or graph, except that the nodes to run again may have
+    /// another version now (their new code is why they run again).
+    fn check_rerun(
+        &self,
+        header: &crate::store::RunHeader,
+        again: &BTreeSet<String>,
+    ) -> Result<(), PipelineError> {
+        let current = self.graph.signature();
+        let mut stored = (*header.graph).clone();
+        for node in stored.nodes.iter_mut().filter(|n| again.contains(&n.id)) {
+            if let Some(now) = current.nodes.iter().find(|n| n.id == node.id) {
+                node.version.clone_from(&now.version);
+            }
+        }
+        let mut header = header.clone();
+        if stored.fingerprint() == current.fingerprint() {
+            header.fingerprint = current.fingerprint();
+            header.graph = std::sync::Arc::new(stored);
+        }
+        lifecycle::check_header(&self.graph, &header)
     }
 
     /// The ids of `nodes` and of every node downstream of them.

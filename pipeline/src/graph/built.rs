@@ -54,6 +54,8 @@ pub(crate) enum WaitDef {
 pub(crate) struct NodeDef {
     pub id: Arc<str>,
     pub kind: Arc<str>,
+    /// The version of what it runs (`#[node(version = "..")]`), if one is given.
+    pub version: Option<Arc<str>>,
     pub gate: Option<GateDef>,
     pub options: NodeOptions,
     pub run: RunFn,
@@ -356,6 +358,7 @@ fn signature<I>(inputs: &[InputDef<I>], nodes: &[NodeDef], args: &Flat<Slot>) ->
             .map(|(n, i)| NodeSignature {
                 id: n.id.as_ref().to_owned(),
                 kind: n.kind.as_ref().to_owned(),
+                version: n.version.as_deref().map(str::to_owned),
                 output_type: match &n.map {
                     Some(map) => format!("Vec<{}>", map.item_codec.type_name),
                     None => n.codec.type_name.to_owned(),

@@ -196,6 +196,7 @@ fn wire<'g, N: Node + ?Sized, I: Data>(
     builder
         .node(id)
         .kind(N::NAME)
+        .version(N::VERSION)
         .options(N::options())
         .set_gate(gate)
 }

@@ -59,6 +59,15 @@ impl Fingerprint {
             .text("\n")
     }
 
+    /// Adds the version of the node added last (`#[node(version = "..")]`): nothing when it is
+    /// empty, so the fingerprints of graphs without versions do not change.
+    pub const fn version(self, version: &str) -> Self {
+        match version.is_empty() {
+            true => self,
+            false => self.text("version ").text(version).text("\n"),
+        }
+    }
+
     /// Adds a node mapped over a list (`each`): its inputs list the mapped one as `each NAME`,
     /// and its output type is the `Vec` of `item_output_type`, what one item's call returns.
     pub const fn mapped_node(

@@ -46,6 +46,7 @@ pub struct NodeBuilder<'g, I> {
     pub(super) builder: &'g mut GraphBuilder<I>,
     pub(super) id: Arc<str>,
     pub(super) kind: Option<Arc<str>>,
+    pub(super) version: Option<Arc<str>>,
     pub(super) options: NodeOptions,
     gate: Option<GateDef>,
 }
@@ -56,6 +57,7 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
             builder,
             id,
             kind: None,
+            version: None,
             options: NodeOptions::default(),
             gate: None,
         }
@@ -64,6 +66,15 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
     /// Names what the node runs (the `#[node]` fn); defaults to the node id.
     pub fn kind(mut self, kind: impl Into<String>) -> Self {
         self.kind = Some(kind.into().into());
+        self
+    }
+
+    /// Names the version of what the node runs (`#[node(version = "2")]`): part of the graph's
+    /// fingerprint, so a checkpoint written by another version is not resumed. Change it when a
+    /// fix changes what the node returns. An empty version is none.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        let version = version.into();
+        self.version = (!version.is_empty()).then(|| version.into());
         self
     }
 
@@ -195,6 +206,7 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
     ) -> Handle<T> {
         self.builder.push_node(NodeDef {
             kind: self.kind.unwrap_or_else(|| Arc::clone(&self.id)),
+            version: self.version,
             id: self.id,
             gate: self.gate,
             options: self.options,

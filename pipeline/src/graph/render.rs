@@ -313,6 +313,7 @@ mod tests {
                 each: None,
                 id: id.into(),
                 kind: kind.into(),
+                version: None,
                 output_type: ty.into(),
                 inputs: inputs.iter().map(|s| s.to_string()).collect(),
                 condition_inputs: condition.iter().map(|s| s.to_string()).collect(),

@@ -23,6 +23,9 @@ pub struct NodeSignature {
     pub id: String,
     /// What the node runs (the `#[node]` fn's name).
     pub kind: String,
+    /// The version of what it runs (`#[node(version = "..")]`), if one is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// The output's Rust type name.
     pub output_type: String,
     /// The inputs and nodes it reads, in argument order.
@@ -69,13 +72,15 @@ impl GraphSignature {
             fingerprint = fingerprint.input(&input.name, &input.type_name);
         }
         for node in &self.nodes {
-            fingerprint = fingerprint.node(
-                &node.id,
-                &node.kind,
-                &strs(&node.written_inputs()),
-                &strs(&node.condition_inputs),
-                &node.output_type,
-            );
+            fingerprint = fingerprint
+                .node(
+                    &node.id,
+                    &node.kind,
+                    &strs(&node.written_inputs()),
+                    &strs(&node.condition_inputs),
+                    &node.output_type,
+                )
+                .version(node.version.as_deref().unwrap_or_default());
         }
         fingerprint.finish()
     }
@@ -133,6 +138,16 @@ fn diff_node(old: &NodeSignature, new: &NodeSignature, changes: &mut Vec<String>
             new.kind, old.kind
         ));
     }
+    if old.version != new.version {
+        let text =
+            |v: &Option<String>| v.as_deref().map_or("none".to_owned(), |v| format!("`{v}`"));
+        changes.push(format!(
+            "node `{id}` version changed from {} to {} (the code that ran is not the code now: \
+             start a new run, or rerun from it with `resume --rerun {id}`)",
+            text(&old.version),
+            text(&new.version)
+        ));
+    }
     if old.output_type != new.output_type {
         changes.push(format!(
             "node `{id}` output type changed from `{}` to `{}`",
@@ -161,6 +176,7 @@ mod tests {
             each: None,
             id: id.into(),
             kind: id.into(),
+            version: None,
             output_type: ty.into(),
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
             condition_inputs: vec![],

@@ -28,8 +28,13 @@ pub(super) fn exec() -> Result<i32, CliError> {
         );
         outln!("    inputs: {}", params(p.inputs));
         for node in (p.pipeline)().signature().nodes {
+            let version = node
+                .version
+                .as_deref()
+                .map(|v| format!("  (version {v})"))
+                .unwrap_or_default();
             outln!(
-                "    {} = {}({}) -> {}",
+                "    {} = {}({}) -> {}{version}",
                 node.id,
                 node.kind,
                 node.written_inputs().join(", "),
