@@ -1,3 +1,12 @@
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+type __PipelineCrawl_pages = fetch;
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+type __PipelineCrawl_counts = words;
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+type __PipelineCrawl_sum = total;
 /// Crawls pages.
 #[derive(
     ::core::clone::Clone,
@@ -35,14 +44,16 @@ pub struct CrawlCheckpoint {
     pub cfg: Config,
     /// The output of node `pages` (`fetch`), once it has completed.
     pub pages: ::core::option::Option<
-        ::std::vec::Vec<<fetch as ::pipeline::__private::Node>::Output>,
+        ::std::vec::Vec<<__PipelineCrawl_pages as ::pipeline::__private::Node>::Output>,
     >,
     /// The output of node `counts` (`words`), once it has completed.
     pub counts: ::core::option::Option<
-        ::std::vec::Vec<<words as ::pipeline::__private::Node>::Output>,
+        ::std::vec::Vec<<__PipelineCrawl_counts as ::pipeline::__private::Node>::Output>,
     >,
     /// The output of node `sum` (`total`), once it has completed.
-    pub sum: ::core::option::Option<<total as ::pipeline::__private::Node>::Output>,
+    pub sum: ::core::option::Option<
+        <__PipelineCrawl_sum as ::pipeline::__private::Node>::Output,
+    >,
 }
 const _: () = {
     #[automatically_derived]
@@ -70,28 +81,28 @@ const _: () = {
         .input("cfg", "Config")
         .mapped_node(
             "pages",
-            <fetch as ::pipeline::__private::Node>::NAME,
+            <__PipelineCrawl_pages as ::pipeline::__private::Node>::NAME,
             &["each urls", "cfg"],
             &[],
-            <fetch as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            <__PipelineCrawl_pages as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
-        .version(<fetch as ::pipeline::__private::Node>::VERSION)
+        .version(<__PipelineCrawl_pages as ::pipeline::__private::Node>::VERSION)
         .mapped_node(
             "counts",
-            <words as ::pipeline::__private::Node>::NAME,
+            <__PipelineCrawl_counts as ::pipeline::__private::Node>::NAME,
             &["each pages"],
             &["pages"],
-            <words as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            <__PipelineCrawl_counts as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
-        .version(<words as ::pipeline::__private::Node>::VERSION)
+        .version(<__PipelineCrawl_counts as ::pipeline::__private::Node>::VERSION)
         .node(
             "sum",
-            <total as ::pipeline::__private::Node>::NAME,
+            <__PipelineCrawl_sum as ::pipeline::__private::Node>::NAME,
             &["counts"],
             &[],
-            <total as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            <__PipelineCrawl_sum as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
-        .version(<total as ::pipeline::__private::Node>::VERSION)
+        .version(<__PipelineCrawl_sum as ::pipeline::__private::Node>::VERSION)
         .finish();
     fn __pipeline_graph() -> ::pipeline::__private::Graph<CrawlInputs, usize> {
         let mut __pipeline_builder = ::pipeline::__private::GraphBuilder::<
@@ -113,14 +124,14 @@ const _: () = {
                 &__pipeline_inputs.cfg,
             ),
         );
-        let __pipeline_pages = <fetch as ::pipeline::__private::NodeWiring>::add_each_to(
+        let __pipeline_pages = <__PipelineCrawl_pages as ::pipeline::__private::NodeWiring>::add_each_to(
             &mut __pipeline_builder,
             "pages",
             &[__pipeline_urls, __pipeline_cfg],
             0usize,
             ::core::option::Option::None,
         );
-        let __pipeline_counts = <words as ::pipeline::__private::NodeWiring>::add_each_to(
+        let __pipeline_counts = <__PipelineCrawl_counts as ::pipeline::__private::NodeWiring>::add_each_to(
             &mut __pipeline_builder,
             "counts",
             &[__pipeline_pages],
@@ -129,7 +140,9 @@ const _: () = {
                 &[__pipeline_pages],
                 ::pipeline::__private::gate(|__pipeline_values| {
                     let (pages,) = <(
-                        ::std::vec::Vec<<fetch as ::pipeline::__private::Node>::Output>,
+                        ::std::vec::Vec<
+                            <__PipelineCrawl_pages as ::pipeline::__private::Node>::Output,
+                        >,
                     ) as ::pipeline::__private::NodeInputs>::from_values(
                         __pipeline_values,
                     )?;
@@ -138,7 +151,7 @@ const _: () = {
                 }),
             )),
         );
-        let __pipeline_sum = <total as ::pipeline::__private::NodeWiring>::add_to(
+        let __pipeline_sum = <__PipelineCrawl_sum as ::pipeline::__private::NodeWiring>::add_to(
             &mut __pipeline_builder,
             "sum",
             &[__pipeline_counts],
@@ -154,13 +167,18 @@ const _: () = {
     fn __pipeline_shadow(urls: Vec<String>, cfg: Config) -> usize {
         let pages = ::pipeline::__private::each_shadow(
             urls.clone(),
-            |__pipeline_item| <fetch>::__pipeline_shadow(__pipeline_item, cfg.clone()),
+            |__pipeline_item| <__PipelineCrawl_pages>::__pipeline_shadow(
+                __pipeline_item,
+                cfg.clone(),
+            ),
         );
         let counts = ::pipeline::__private::each_shadow(
             pages.clone(),
-            |__pipeline_item| <words>::__pipeline_shadow(__pipeline_item),
+            |__pipeline_item| <__PipelineCrawl_counts>::__pipeline_shadow(
+                __pipeline_item,
+            ),
         );
-        let sum = <total>::__pipeline_shadow(counts.clone());
+        let sum = <__PipelineCrawl_sum>::__pipeline_shadow(counts.clone());
         sum
     }
     ::pipeline::__private::inventory::submit! {

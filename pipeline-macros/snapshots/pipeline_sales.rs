@@ -1,3 +1,18 @@
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+type __PipelineSales_orders = load;
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+type __PipelineSales_sum = total;
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+type __PipelineSales_n = count;
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+type __PipelineSales_alert = page_oncall;
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+type __PipelineSales_report = render;
 /// Daily sales report.
 #[derive(
     ::core::clone::Clone,
@@ -30,17 +45,25 @@ pub struct SalesCheckpoint {
     /// The pipeline input `path`.
     pub path: String,
     /// The output of node `orders` (`load`), once it has completed.
-    pub orders: ::core::option::Option<<load as ::pipeline::__private::Node>::Output>,
+    pub orders: ::core::option::Option<
+        <__PipelineSales_orders as ::pipeline::__private::Node>::Output,
+    >,
     /// The output of node `sum` (`total`), once it has completed.
-    pub sum: ::core::option::Option<<total as ::pipeline::__private::Node>::Output>,
+    pub sum: ::core::option::Option<
+        <__PipelineSales_sum as ::pipeline::__private::Node>::Output,
+    >,
     /// The output of node `n` (`count`), once it has completed.
-    pub n: ::core::option::Option<<count as ::pipeline::__private::Node>::Output>,
+    pub n: ::core::option::Option<
+        <__PipelineSales_n as ::pipeline::__private::Node>::Output,
+    >,
     /// The output of node `alert` (`page_oncall`), once it has completed.
     pub alert: ::core::option::Option<
-        <page_oncall as ::pipeline::__private::Node>::Output,
+        <__PipelineSales_alert as ::pipeline::__private::Node>::Output,
     >,
     /// The output of node `report` (`render`), once it has completed.
-    pub report: ::core::option::Option<<render as ::pipeline::__private::Node>::Output>,
+    pub report: ::core::option::Option<
+        <__PipelineSales_report as ::pipeline::__private::Node>::Output,
+    >,
 }
 const _: () = {
     #[automatically_derived]
@@ -67,44 +90,44 @@ const _: () = {
         .input("path", "String")
         .node(
             "orders",
-            <load as ::pipeline::__private::Node>::NAME,
+            <__PipelineSales_orders as ::pipeline::__private::Node>::NAME,
             &["path"],
             &[],
-            <load as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            <__PipelineSales_orders as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
-        .version(<load as ::pipeline::__private::Node>::VERSION)
+        .version(<__PipelineSales_orders as ::pipeline::__private::Node>::VERSION)
         .node(
             "sum",
-            <total as ::pipeline::__private::Node>::NAME,
+            <__PipelineSales_sum as ::pipeline::__private::Node>::NAME,
             &["orders"],
             &[],
-            <total as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            <__PipelineSales_sum as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
-        .version(<total as ::pipeline::__private::Node>::VERSION)
+        .version(<__PipelineSales_sum as ::pipeline::__private::Node>::VERSION)
         .node(
             "n",
-            <count as ::pipeline::__private::Node>::NAME,
+            <__PipelineSales_n as ::pipeline::__private::Node>::NAME,
             &["orders"],
             &[],
-            <count as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            <__PipelineSales_n as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
-        .version(<count as ::pipeline::__private::Node>::VERSION)
+        .version(<__PipelineSales_n as ::pipeline::__private::Node>::VERSION)
         .node(
             "alert",
-            <page_oncall as ::pipeline::__private::Node>::NAME,
+            <__PipelineSales_alert as ::pipeline::__private::Node>::NAME,
             &["sum"],
             &["sum"],
-            <page_oncall as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            <__PipelineSales_alert as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
-        .version(<page_oncall as ::pipeline::__private::Node>::VERSION)
+        .version(<__PipelineSales_alert as ::pipeline::__private::Node>::VERSION)
         .node(
             "report",
-            <render as ::pipeline::__private::Node>::NAME,
+            <__PipelineSales_report as ::pipeline::__private::Node>::NAME,
             &["sum", "n"],
             &[],
-            <render as ::pipeline::__private::Node>::OUTPUT_TYPE,
+            <__PipelineSales_report as ::pipeline::__private::Node>::OUTPUT_TYPE,
         )
-        .version(<render as ::pipeline::__private::Node>::VERSION)
+        .version(<__PipelineSales_report as ::pipeline::__private::Node>::VERSION)
         .finish();
     fn __pipeline_graph() -> ::pipeline::__private::Graph<SalesInputs, String> {
         let mut __pipeline_builder = ::pipeline::__private::GraphBuilder::<
@@ -118,25 +141,25 @@ const _: () = {
                 &__pipeline_inputs.path,
             ),
         );
-        let __pipeline_orders = <load as ::pipeline::__private::NodeWiring>::add_to(
+        let __pipeline_orders = <__PipelineSales_orders as ::pipeline::__private::NodeWiring>::add_to(
             &mut __pipeline_builder,
             "orders",
             &[__pipeline_path],
             ::core::option::Option::None,
         );
-        let __pipeline_sum = <total as ::pipeline::__private::NodeWiring>::add_to(
+        let __pipeline_sum = <__PipelineSales_sum as ::pipeline::__private::NodeWiring>::add_to(
             &mut __pipeline_builder,
             "sum",
             &[__pipeline_orders],
             ::core::option::Option::None,
         );
-        let __pipeline_n = <count as ::pipeline::__private::NodeWiring>::add_to(
+        let __pipeline_n = <__PipelineSales_n as ::pipeline::__private::NodeWiring>::add_to(
             &mut __pipeline_builder,
             "n",
             &[__pipeline_orders],
             ::core::option::Option::None,
         );
-        let __pipeline_alert = <page_oncall as ::pipeline::__private::NodeWiring>::add_to(
+        let __pipeline_alert = <__PipelineSales_alert as ::pipeline::__private::NodeWiring>::add_to(
             &mut __pipeline_builder,
             "alert",
             &[__pipeline_sum],
@@ -144,7 +167,7 @@ const _: () = {
                 &[__pipeline_sum],
                 ::pipeline::__private::gate(|__pipeline_values| {
                     let (sum,) = <(
-                        <total as ::pipeline::__private::Node>::Output,
+                        <__PipelineSales_sum as ::pipeline::__private::Node>::Output,
                     ) as ::pipeline::__private::NodeInputs>::from_values(
                         __pipeline_values,
                     )?;
@@ -153,7 +176,7 @@ const _: () = {
                 }),
             )),
         );
-        let __pipeline_report = <render as ::pipeline::__private::NodeWiring>::add_to(
+        let __pipeline_report = <__PipelineSales_report as ::pipeline::__private::NodeWiring>::add_to(
             &mut __pipeline_builder,
             "report",
             &[__pipeline_sum, __pipeline_n],
@@ -167,11 +190,11 @@ const _: () = {
     }
     #[allow(unused_variables, unreachable_code, dead_code, clippy::all)]
     fn __pipeline_shadow(path: String) -> String {
-        let orders = <load>::__pipeline_shadow(path.clone());
-        let sum = <total>::__pipeline_shadow(orders.clone());
-        let n = <count>::__pipeline_shadow(orders.clone());
-        let alert = <page_oncall>::__pipeline_shadow(sum.clone());
-        let report = <render>::__pipeline_shadow(sum.clone(), n.clone());
+        let orders = <__PipelineSales_orders>::__pipeline_shadow(path.clone());
+        let sum = <__PipelineSales_sum>::__pipeline_shadow(orders.clone());
+        let n = <__PipelineSales_n>::__pipeline_shadow(orders.clone());
+        let alert = <__PipelineSales_alert>::__pipeline_shadow(sum.clone());
+        let report = <__PipelineSales_report>::__pipeline_shadow(sum.clone(), n.clone());
         report
     }
     ::pipeline::__private::inventory::submit! {

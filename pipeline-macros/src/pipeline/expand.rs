@@ -27,17 +27,42 @@ fn local(name: &Ident) -> Ident {
     format_ident!("__pipeline_{}", name)
 }
 
-fn node_output(func: &syn::Path) -> TokenStream {
-    quote_spanned!(func.span()=> <#func as ::pipeline::__private::Node>::Output)
+/// The alias the expansion names a statement's node type by (`type __PipelineSales_orders =
+/// load;`), spanned at the user's fn name: a misspelt or missing node is then one error there,
+/// not one per use.
+fn node_type(def: &PipelineDef, statement: &Statement) -> Ident {
+    let name = format!("__Pipeline{}_{}", def.name, statement.binding);
+    Ident::new(&name, statement.func.span())
+}
+
+/// The node type aliases of `def`'s statements (not of its waits).
+fn node_types(def: &PipelineDef) -> TokenStream {
+    let aliases = def
+        .statements
+        .iter()
+        .filter(|s| s.signal.is_none())
+        .map(|s| {
+            let (alias, func) = (node_type(def, s), &s.func);
+            quote! {
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                type #alias = #func;
+            }
+        });
+    quote!(#(#aliases)*)
+}
+
+fn node_output(node: &Ident) -> TokenStream {
+    quote_spanned!(node.span()=> <#node as ::pipeline::__private::Node>::Output)
 }
 
 /// The type of a binding: the node's output, or the `Vec` of them for a node mapped with `each`.
-fn binding_type(statement: &Statement) -> TokenStream {
+fn binding_type(def: &PipelineDef, statement: &Statement) -> TokenStream {
     if let Some(signal) = &statement.signal {
         let ty = &signal.ty;
         return quote!(#ty);
     }
-    let output = node_output(&statement.func);
+    let output = node_output(&node_type(def, statement));
     match statement.each {
         Some(_) => quote!(::std::vec::Vec<#output>),
         None => output,
@@ -52,7 +77,7 @@ fn type_of(def: &PipelineDef, name: &Ident) -> TokenStream {
             quote!(#ty)
         }
         None => match def.statements.iter().find(|s| s.binding == *name) {
-            Some(statement) => binding_type(statement),
+            Some(statement) => binding_type(def, statement),
             None => quote!(()),
         },
     }
@@ -79,7 +104,9 @@ pub fn pipeline(def: &PipelineDef, plan: &Plan) -> TokenStream {
     let shadow = shadow(def, &plan.order);
     let register = super::register::register(def, plan);
     let signals = super::signals::signal_enum(def);
+    let node_types = node_types(def);
     quote! {
+        #node_types
         #items
         #signals
 
@@ -147,7 +174,7 @@ fn items(def: &PipelineDef, complete: bool) -> TokenStream {
         })
         .collect();
     let binding_fields = def.statements.iter().filter(|_| complete).map(|s| {
-        let (n, ty) = (&s.binding, binding_type(s));
+        let (n, ty) = (&s.binding, binding_type(def, s));
         let func = type_text(&Type::Path(syn::TypePath {
             qself: None,
             path: s.func.clone(),
@@ -265,7 +292,7 @@ fn fingerprint_const(def: &PipelineDef, plan: &Plan) -> TokenStream {
     });
     let nodes = plan.order.iter().map(|&i| {
         let s = &def.statements[i];
-        let (id, func) = (s.binding.to_string(), &s.func);
+        let (id, func) = (s.binding.to_string(), node_type(def, s));
         let args = s.args.iter().enumerate().map(|(i, arg)| match &s.each {
             Some((each, _)) if *each == i => format!("each {arg}"),
             _ => arg.to_string(),
@@ -302,7 +329,7 @@ fn fingerprint_const(def: &PipelineDef, plan: &Plan) -> TokenStream {
 }
 
 fn node_handle(def: &PipelineDef, statement: &Statement, names: &[Ident]) -> TokenStream {
-    let (binding, func) = (&statement.binding, &statement.func);
+    let (binding, func) = (&statement.binding, node_type(def, statement));
     let id = binding.to_string();
     let local_binding = local(binding);
     let args = statement.args.iter().map(local);
@@ -366,7 +393,7 @@ fn shadow(def: &PipelineDef, order: &[usize]) -> TokenStream {
     let output = &def.output;
     let statements = order.iter().map(|&i| {
         let statement = &def.statements[i];
-        let (binding, func) = (&statement.binding, &statement.func);
+        let (binding, func) = (&statement.binding, node_type(def, statement));
         if let Some(signal) = &statement.signal {
             return super::signals::shadow(binding, signal);
         }
