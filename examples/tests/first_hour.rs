@@ -51,6 +51,28 @@ fn stalled_run(store: &str) -> (Child, String, impl Iterator<Item = String>) {
     panic!("`held` never started: {seen:?}");
 }
 
+/// The README's `hello` binary run in `dir`: its exit code and standard output.
+fn hello(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hello"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code(), stdout)
+}
+
+/// Asserts that `ops show` printed `status` and that each `(node, state)` row says its state.
+fn assert_shows(show: &str, status: &str, rows: &[(&str, &str)]) {
+    assert!(show.contains(&format!("status   {status}")), "{show}");
+    for (node, state) in rows {
+        assert!(
+            row(show, node).contains(state),
+            "{node} is not {state}: {show}"
+        );
+    }
+}
+
 fn row<'a>(table: &'a str, start: &str) -> &'a str {
     table
         .lines()
@@ -65,38 +87,16 @@ fn a_killed_run_is_shown_interrupted_with_its_completed_nodes_and_the_attempt_in
     let (mut child, run_id, _) = stalled_run(&store);
 
     let live = ops(&store, &["show", &run_id]);
-    assert!(live.stdout.contains("status   running"), "{}", live.stdout);
-    assert!(
-        row(&live.stdout, "batch").contains("completed"),
-        "{}",
-        live.stdout
-    );
-    assert!(
-        row(&live.stdout, "held").contains("running"),
-        "{}",
-        live.stdout
-    );
+    let rows = [("batch", "completed"), ("held", "running")];
+    assert_shows(&live.stdout, "running", &rows);
 
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
     let show = ops(&store, &["show", &run_id]);
     assert_eq!(show.code, 0, "{}", show.stderr);
-    assert!(
-        show.stdout.contains("status   interrupted"),
-        "{}",
-        show.stdout
-    );
-    assert!(
-        row(&show.stdout, "batch").contains("completed"),
-        "{}",
-        show.stdout
-    );
-    assert!(
-        row(&show.stdout, "held").contains("started, no outcome"),
-        "{}",
-        show.stdout
-    );
+    let rows = [("batch", "completed"), ("held", "started, no outcome")];
+    assert_shows(&show.stdout, "interrupted", &rows);
     let runs = ops(&store, &["runs"]);
     let line = row(&runs.stdout, &run_id);
     assert!(line.contains("interrupted"), "{line}");
@@ -142,16 +142,7 @@ fn ctrl_c_cancels_the_run_cleanly_and_says_how_to_resume_it() {
         "{stdout}"
     );
     let show = ops(&store, &["show", &run_id]);
-    assert!(
-        show.stdout.contains("status   cancelled"),
-        "{}",
-        show.stdout
-    );
-    assert!(
-        row(&show.stdout, "batch").contains("completed"),
-        "{}",
-        show.stdout
-    );
+    assert_shows(&show.stdout, "cancelled", &[("batch", "completed")]);
 }
 
 #[test]
@@ -171,16 +162,7 @@ fn a_run_made_with_a_checkpointer_alone_is_read_for_what_it_is() {
     let (store, id) = (dir.path().to_str().unwrap(), result.run_id.to_string());
 
     let show = ops(store, &["show", &id]);
-    assert!(
-        show.stdout.contains("status   completed"),
-        "{}",
-        show.stdout
-    );
-    assert!(
-        row(&show.stdout, "double").contains("completed"),
-        "{}",
-        show.stdout
-    );
+    assert_shows(&show.stdout, "completed", &[("double", "completed")]);
     let runs = ops(store, &["runs"]);
     let line = row(&runs.stdout, &id);
     assert!(line.contains("completed"), "{line}");
@@ -406,22 +388,14 @@ fn the_program_has_its_own_name_version_and_description_and_help_lists_inputs() 
 fn the_readme_first_screen_runs_as_written() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("../README.md")).unwrap();
-    let hello = std::fs::read_to_string(root.join("src/bin/hello.rs")).unwrap();
+    let source = std::fs::read_to_string(root.join("src/bin/hello.rs")).unwrap();
     assert!(
-        readme.contains(&format!("```rust\n{hello}```")),
+        readme.contains(&format!("```rust\n{source}```")),
         "the README shows hello.rs"
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let hello = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_hello"))
-            .current_dir(dir.path())
-            .args(args)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        (out.status.code(), stdout)
-    };
+    let hello = |args: &[&str]| hello(dir.path(), args);
     let (code, first) = hello(&["run", "WordCount", "--input", r#"{"path": "notes.txt"}"#]);
     assert_eq!(code, Some(1), "{first}");
     let run_id = first.lines().next().unwrap()["run ".len()..]
@@ -565,17 +539,7 @@ fn gc_deletes_runs_by_status_and_age_in_sqlite() {
 #[test]
 fn resume_rerun_runs_a_completed_node_again_as_a_new_run() {
     let dir = tempfile::tempdir().unwrap();
-    let hello = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_hello"))
-            .current_dir(dir.path())
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
+    let hello = |args: &[&str]| hello(dir.path(), args);
     std::fs::write(dir.path().join("notes.txt"), "one\n").unwrap();
     let (_, first) = hello(&["run", "WordCount", "--input", r#"{"path": "notes.txt"}"#]);
     let run_id = first.split_whitespace().nth(1).unwrap().to_owned();

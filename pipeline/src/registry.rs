@@ -133,13 +133,18 @@ pub trait DynPipeline: Send + Sync {
     fn configure(&mut self, settings: EngineSettings);
 
     /// Runs the pipeline on `inputs`, a JSON object with one field per pipeline input;
-    /// [`PipelineError::InvalidInputs`] when a field is missing or mistyped.
+    /// [`PipelineError::InvalidInputs`] when it is not JSON, [`PipelineError::InputFields`] when
+    /// a field is missing or unknown.
     async fn run(
         &self,
         stores: Stores,
         inputs: &str,
         events: Arc<dyn EventHandler>,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+        let cancel = CancelHandle::new();
+        self.run_cancellable(stores, RunId::generate(), inputs, events, &cancel)
+            .await
+    }
 
     /// Resumes run `run_id`.
     async fn resume(
@@ -147,7 +152,11 @@ pub trait DynPipeline: Send + Sync {
         stores: Stores,
         run_id: &RunId,
         events: Arc<dyn EventHandler>,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
+    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+        let cancel = CancelHandle::new();
+        self.resume_cancellable(stores, run_id, events, &cancel)
+            .await
+    }
 
     /// [`run`](DynPipeline::run) with the id `run_id` and a handle that can cancel it (the
     /// command line prints the id first, and cancels on Ctrl-C).
@@ -293,29 +302,6 @@ where
 
     fn configure(&mut self, settings: EngineSettings) {
         self.settings = settings;
-    }
-
-    async fn run(
-        &self,
-        stores: Stores,
-        inputs: &str,
-        events: Arc<dyn EventHandler>,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
-        let engine = self.engine(stores, events);
-        let inputs = decode_inputs::<P>(&engine, inputs)?;
-        engine.run(inputs).await.map(to_json)
-    }
-
-    async fn resume(
-        &self,
-        stores: Stores,
-        run_id: &RunId,
-        events: Arc<dyn EventHandler>,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
-        self.engine(stores, events)
-            .resume(run_id)
-            .await
-            .map(to_json)
     }
 
     async fn run_cancellable(

@@ -307,3 +307,19 @@ pub fn fail_fast(release: &Arc<tokio::sync::Notify>) -> pipeline::Graph<u64, ()>
     let _after_fail = g.node("after_fail").run(fail, |s, _| async move { ok(s) });
     g.build(()).expect("the fail-fast graph is valid")
 }
+
+/// amount -> plan -> cooled (a timer of `after`) -> done.
+pub fn cooling(after: Duration) -> pipeline::Graph<u64, u64> {
+    let mut g = pipeline::GraphBuilder::<u64>::new("cooling");
+    let amount = g.input("amount", |a: &u64| *a);
+    let plan = g
+        .node("plan")
+        .run(amount, |a, _| async move { Ok::<_, std::io::Error>(a * 2) });
+    let cooled = g.node("cooled").sleep(after, plan);
+    let done = g
+        .node("done")
+        .run((plan, cooled), |(plan, ()), _| async move {
+            Ok::<_, std::io::Error>(plan + 1)
+        });
+    g.build(done).unwrap()
+}

@@ -232,26 +232,10 @@ async fn a_gate_on_the_payload_and_a_timeout_apply_as_in_one_process() {
     fleet.stop().await;
 }
 
-/// amount -> plan -> cooled (a timer of `after`) -> done.
-fn cooling(after: Duration) -> Graph<u64, u64> {
-    let mut g = GraphBuilder::<u64>::new("cooling");
-    let amount = g.input("amount", |a: &u64| *a);
-    let plan = g
-        .node("plan")
-        .run(amount, |a, _| async move { Ok::<_, std::io::Error>(a * 2) });
-    let cooled = g.node("cooled").sleep(after, plan);
-    let done = g
-        .node("done")
-        .run((plan, cooled), |(plan, ()), _| async move {
-            Ok::<_, std::io::Error>(plan + 1)
-        });
-    g.build(done).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timer_on_a_fleet_is_due_by_itself_and_runs_the_dependents_after_it() {
     let after = Duration::from_millis(400);
-    let graph = cooling(after);
+    let graph = tests::cooling(after);
     let Some(mut fleet) = Fleet::start(&graph, 0).await else {
         return;
     };

@@ -279,26 +279,10 @@ async fn a_pipeline_with_waits_needs_a_checkpointer() {
     );
 }
 
-/// amount -> plan -> cooled (a timer of `after`) -> done.
-fn cooling(after: std::time::Duration) -> Graph<u64, u64> {
-    let mut g = GraphBuilder::<u64>::new("cooling");
-    let amount = g.input("amount", |a: &u64| *a);
-    let plan = g
-        .node("plan")
-        .run(amount, |a, _| async move { Ok::<_, std::io::Error>(a * 2) });
-    let cooled = g.node("cooled").sleep(after, plan);
-    let done = g
-        .node("done")
-        .run((plan, cooled), |(plan, ()), _| async move {
-            Ok::<_, std::io::Error>(plan + 1)
-        });
-    g.build(done).unwrap()
-}
-
 #[tokio::test]
 async fn a_timer_within_the_threshold_is_awaited_in_the_process() {
     let store = InMemoryCheckpointer::new();
-    let engine = engine(cooling(std::time::Duration::from_millis(20)), &store);
+    let engine = engine(tests::cooling(std::time::Duration::from_millis(20)), &store);
     let result = engine.run(5).await.unwrap();
     assert_eq!(result.status, RunStatus::Completed);
     assert_eq!(result.output, Some(11));
@@ -313,8 +297,11 @@ async fn a_timer_within_the_threshold_is_awaited_in_the_process() {
 #[tokio::test]
 async fn a_longer_timer_suspends_the_run_and_resume_due_continues_it_once_due() {
     let store = InMemoryCheckpointer::new();
-    let engine = engine(cooling(std::time::Duration::from_millis(500)), &store)
-        .wait_in_process(std::time::Duration::ZERO);
+    let engine = engine(
+        tests::cooling(std::time::Duration::from_millis(500)),
+        &store,
+    )
+    .wait_in_process(std::time::Duration::ZERO);
     let waiting = engine.run(5).await.unwrap();
     assert_eq!(waiting.status, RunStatus::Waiting);
     let due = waiting.waiting[0].deadline_ms.unwrap();
@@ -347,7 +334,7 @@ async fn a_longer_timer_suspends_the_run_and_resume_due_continues_it_once_due() 
 #[tokio::test]
 async fn a_signal_cannot_be_sent_to_a_timer() {
     let store = InMemoryCheckpointer::new();
-    let engine = engine(cooling(std::time::Duration::from_secs(3600)), &store)
+    let engine = engine(tests::cooling(std::time::Duration::from_secs(3600)), &store)
         .wait_in_process(std::time::Duration::ZERO);
     let waiting = engine.run(5).await.unwrap();
     let refused = engine
