@@ -246,9 +246,17 @@ fn scheme(spec: &str) -> Option<&str> {
     url_like.then_some(name)
 }
 
-/// Writes and removes a file in `dir`: whether runs can be stored there.
+/// Creates and removes a file in `dir` (exclusively and without following links, as every store
+/// file is made): whether runs can be stored there.
 fn probe(dir: &Path) -> std::io::Result<()> {
-    let path = dir.join(format!(".pipeline-probe-{}", std::process::id()));
-    std::fs::write(&path, b"")?;
+    let path = dir.join(format!(
+        ".pipeline-probe-{}-{}",
+        std::process::id(),
+        crate::engine::now_ms()
+    ));
+    super::fs::private_options()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
     std::fs::remove_file(&path)
 }
