@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use pipeline::fleet::{Shutdown, Worker};
-use pipeline::store::{AuditStatus, SignalSent, StoreError};
+use pipeline::store::{AuditStatus, NodeState, RunState, SignalSent, StoreError, Stores};
 use pipeline::*;
 use serde::{Deserialize, Serialize};
 use tests::fleet::{Fleet, wait};
@@ -116,6 +116,17 @@ async fn a_waiting_fleet_run_is_continued_by_a_signal_from_another_engine() {
     let engine = fleet.engine(graph);
     let run_id = engine.submit(7).await.unwrap();
     until_began(&fleet, &run_id, "approval").await;
+
+    // A reader (`show`, the viewer) sees where the fleet has it: running, the wait waiting.
+    let stores = Stores {
+        checkpointer: Arc::new(fleet.store.clone()),
+        audit: Arc::new(fleet.store.clone()),
+    };
+    let view = stores.view(&run_id).await.unwrap().unwrap();
+    assert_eq!(view.state, RunState::Running);
+    assert_eq!(view.nodes["plan"], NodeState::Completed);
+    assert_eq!(view.nodes["approval"], NodeState::Waiting);
+    assert_eq!(view.nodes["pay"], NodeState::NotRun);
 
     // Another engine (a process with no worker) sends it: the worker wakes by NOTIFY alone.
     let sender = fleet.engine(payout(Arc::default(), None, None));

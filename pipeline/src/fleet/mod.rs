@@ -41,7 +41,7 @@ pub use worker::Worker;
 
 pub(crate) use listen::Listener;
 pub(crate) use queue::{DONE, NewNode, READY};
-pub(crate) use read::node_status;
+pub(crate) use read::{NODE_STATE, node_status};
 pub(crate) mod sql {
     //! The queue operations the engine's `submit`, `wait` and `cancel` call.
     pub(crate) use super::cancel::cancel;

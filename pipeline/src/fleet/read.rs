@@ -29,6 +29,10 @@ pub(crate) struct NodeRow {
 pub(crate) const STATE: &str =
     "CASE WHEN began AND state = 'ready' THEN 'suspended' ELSE state END";
 
+/// [`STATE`] for a query that names the node rows `n`.
+pub(crate) const NODE_STATE: &str =
+    "CASE WHEN n.began AND n.state = 'ready' THEN 'suspended' ELSE n.state END";
+
 /// A node state of the fleet tables as a [`NodeStatus`] (a node not resolved is not run).
 pub(crate) fn node_status(state: &str) -> NodeStatus {
     match state {

@@ -15,6 +15,7 @@ mod shared;
 mod spec;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod state;
 mod traits;
 mod view;
 mod waits;
@@ -34,8 +35,9 @@ pub use records::{
 pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};
+pub use state::{NodeState, RunState};
 pub use traits::{AuditLog, Checkpointer, OutputFilter, Resumed, Truncated};
-pub use view::{NodeState, RunState, RunView};
+pub use view::RunView;
 pub use waits::{RunWaits, SignalRecord, SignalSent};
 
 /// How hard a store on disk works to make each record survive a crash.

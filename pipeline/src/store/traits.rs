@@ -176,6 +176,18 @@ pub trait Checkpointer: Send + Sync {
         }
     }
 
+    /// Where each node of a run that has not ended is, as a store that runs it knows (a worker
+    /// fleet's rows: a node claimed is running, a wait that began is waiting); `Ok(None)` when
+    /// the store runs nothing itself (the default), and a reader derives the states from the
+    /// checkpoint, the trail and the lock (see [`Stores::view`](super::Stores::view)).
+    async fn live_nodes(
+        &self,
+        run_id: &RunId,
+    ) -> StoreResult<Option<std::collections::BTreeMap<String, super::state::NodeState>>> {
+        let _ = run_id;
+        Ok(None)
+    }
+
     /// Deletes the run and everything this store keeps of it (records, epochs, signals), taking
     /// its lock first: [`StoreError::Locked`] while a process holds it. `Ok(false)` for an
     /// unknown run. The default cannot delete ([`StoreError::DeleteUnsupported`]).
@@ -289,6 +301,12 @@ impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
     }
     async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
         (**self).delete_run(run_id).await
+    }
+    async fn live_nodes(
+        &self,
+        run_id: &RunId,
+    ) -> StoreResult<Option<std::collections::BTreeMap<String, super::state::NodeState>>> {
+        (**self).live_nodes(run_id).await
     }
 }
 

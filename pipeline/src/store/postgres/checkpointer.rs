@@ -16,6 +16,7 @@ use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::records::{Checkpoint, Completion, NodeRecord, RunHeader};
+use crate::store::state::NodeState;
 use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
 use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
@@ -328,6 +329,38 @@ impl Checkpointer for PostgresStore {
 
     fn release_run(&self, run_id: &RunId, epoch: Epoch) {
         self.inner.locks.release(Kind::Checkpoint, run_id, epoch);
+    }
+
+    /// A fleet run's nodes as its rows say, while it runs on the fleet.
+    async fn live_nodes(
+        &self,
+        run_id: &RunId,
+    ) -> StoreResult<Option<std::collections::BTreeMap<String, NodeState>>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT n.node_id, {} FROM pipeline_fleet_nodes n \
+                     JOIN pipeline_fleet_runs r ON r.run_id = n.run_id \
+                     WHERE n.run_id = $1 AND r.state = 'running'",
+                    crate::fleet::NODE_STATE
+                ),
+                &[&run_id.as_str()],
+            )
+            .await
+            .map_err(self.error("read"))?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let state = |text: &str| match text {
+            "running" => NodeState::Running,
+            other => crate::fleet::node_status(other).into(),
+        };
+        Ok(Some(
+            rows.iter()
+                .map(|row| (row.get::<_, String>(0), state(row.get(1))))
+                .collect(),
+        ))
     }
 
     /// Held when a session holds the run's advisory lock (a process runs it), or when the run is
