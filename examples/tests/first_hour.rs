@@ -219,6 +219,9 @@ fn a_store_that_cannot_be_used_is_an_error_that_names_it_and_creates_nothing() {
     let deep = inside("a/b");
     let out = ops(&deep, &["run", "Remind", "--input", r#"{"note": "x"}"#]);
     one_line_error(&out, "its parent");
+    // A mistake in the command makes no store either.
+    let typo = ops(&inside("new"), &["run", "Nope"]);
+    one_line_error(&typo, "unknown pipeline `Nope`");
     let postgres = ops("postgres://nobody@127.0.0.1:1/x", &["runs"]);
     assert_ne!(postgres.code, 0);
     // Nothing was created by any of them.

@@ -87,7 +87,7 @@ impl Command {
             Command::Runs(args) => runs::exec(args, &stores()?, &StoreSpec::parse(store)?).await,
             Command::Show(args) => show::exec(args, &stores()?).await,
             Command::Audit(args) => audit::exec(args, &stores()?).await,
-            Command::Run(args) => run::exec(args, writable()?, settings).await,
+            Command::Run(args) => run::exec(args, writable, settings).await,
             Command::Resume(args) => resume::exec(args, stores()?, settings).await,
             Command::Signal(args) => signal::exec(args, stores()?, settings).await,
             Command::ResumeDue => resume_due::exec(stores()?, settings).await,

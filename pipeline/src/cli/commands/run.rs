@@ -24,9 +24,11 @@ pub(crate) struct Args {
     run_id: Option<String>,
 }
 
+/// Runs the command; `stores` is opened (and a new directory store made) only once the
+/// pipeline, its inputs and the run id are known to be good.
 pub(super) async fn exec(
     args: Args,
-    stores: Stores,
+    stores: impl FnOnce() -> Result<Stores, CliError>,
     settings: &EngineSettings,
 ) -> Result<i32, CliError> {
     let info = find_pipeline(&args.pipeline)?;
@@ -36,6 +38,7 @@ pub(super) async fn exec(
         Some(id) => parse_id(id)?,
         None => RunId::generate(),
     };
+    let stores = stores()?;
     let progress = Progress::new(pipeline.signature().nodes.len(), 0);
     let cancel = cancel_on_ctrl_c(&run_id);
     let result = pipeline
