@@ -133,7 +133,7 @@ fn ctrl_c_cancels_the_run_cleanly_and_says_how_to_resume_it() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{rest:?}");
     assert!(
         rest.iter()
-            .any(|l| l.contains(&format!("cancelling run {run_id}"))),
+            .any(|l| l.starts_with(&format!("cancelling run {run_id}"))),
         "{rest:?}"
     );
     assert!(

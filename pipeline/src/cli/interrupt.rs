@@ -15,8 +15,13 @@ pub(super) fn cancel_on_ctrl_c(run_id: &RunId) -> CancelHandle {
             return;
         }
         let program = super::output::program();
+        // On a terminal, over the status line.
+        let clear = match std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            true => "\r\x1b[2K",
+            false => "",
+        };
         eprintln!(
-            "\r\x1b[2Kcancelling run {run_id} (Ctrl-C again to exit at once); resume it with: \
+            "{clear}cancelling run {run_id} (Ctrl-C again to exit at once); resume it with: \
              {program} resume {run_id}"
         );
         handle.cancel();
