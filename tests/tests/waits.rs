@@ -376,13 +376,23 @@ async fn a_waiting_run_can_be_cancelled_and_then_takes_no_signal() {
 
 #[tokio::test]
 async fn suspended_runs_hold_no_file_or_lock() {
-    let fds = || std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
     let dir = tempfile::tempdir().unwrap();
+    // The open files of this process inside the store (not all of its files: the other tests in
+    // this binary open and close runtimes and files meanwhile).
+    let store = dir.path().canonicalize().unwrap();
+    let fds = || {
+        std::fs::read_dir("/proc/self/fd").map_or(0, |fds| {
+            fds.filter_map(Result::ok)
+                .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|f| f.starts_with(&store)))
+                .count()
+        })
+    };
     let engine = PipelineEngine::new(payout(Arc::default(), None, |n| n))
         .checkpointer(FileCheckpointer::new(dir.path()).durability(Durability::Async))
         .audit_log(FileAuditLog::new(dir.path()).durability(Durability::Async));
     let first = engine.run(0).await.unwrap(); // the stores' directory exists from here
     let before = fds();
+    assert_eq!(before, 0, "a suspended run keeps no file of the store open");
     let mut runs = vec![first.run_id];
     for i in 1..100 {
         let result = engine.run(i).await.unwrap();
