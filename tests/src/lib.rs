@@ -323,3 +323,14 @@ pub fn cooling(after: Duration) -> pipeline::Graph<u64, u64> {
         });
     g.build(done).unwrap()
 }
+
+/// Whether `error` is a store's refusal of a second, different signal for a wait.
+pub fn is_signal_conflict(error: &pipeline::PipelineError) -> bool {
+    matches!(
+        error,
+        pipeline::PipelineError::Store {
+            source: StoreError::SignalConflict { .. },
+            ..
+        }
+    )
+}

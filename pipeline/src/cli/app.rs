@@ -200,6 +200,7 @@ mod tests {
             .about("An app.")
             .command();
         command.clone().debug_assert();
+        // Test code: `run` is a command of every build.
         let run = command.find_subcommand("run").expect("run exists");
         let help = run
             .get_after_help()

@@ -4,8 +4,7 @@ use super::run::report;
 use crate::cli::error::CliError;
 use crate::cli::interrupt::cancel_on_ctrl_c;
 use crate::cli::output::outln;
-use crate::cli::progress::Progress;
-use crate::cli::stored::{configured, find_pipeline, load_run, parse_id};
+use crate::cli::stored::{parse_id, stored_pipeline};
 use crate::engine::EngineSettings;
 use crate::store::Stores;
 
@@ -25,11 +24,7 @@ pub(super) async fn exec(
     settings: &EngineSettings,
 ) -> Result<i32, CliError> {
     let run_id = parse_id(&args.run_id)?;
-    let stored = load_run(&stores, &run_id).await?;
-    let info = find_pipeline(&stored.summary.pipeline)?;
-    let pipeline = configured(info, settings);
-    let done = stored.checkpoint.completed().count();
-    let progress = Progress::new(pipeline.signature().nodes.len(), done);
+    let (pipeline, progress) = stored_pipeline(&stores, &run_id, settings).await?;
     let result = match args.rerun.is_empty() {
         true => {
             let cancel = cancel_on_ctrl_c(&run_id);

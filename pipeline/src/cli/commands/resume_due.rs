@@ -4,8 +4,7 @@
 use super::run::report;
 use crate::cli::error::CliError;
 use crate::cli::output::outln;
-use crate::cli::progress::Progress;
-use crate::cli::stored::{configured, find_pipeline, load_run};
+use crate::cli::stored::stored_pipeline;
 use crate::engine::EngineSettings;
 use crate::engine::now_ms;
 use crate::error::PipelineError;
@@ -23,11 +22,7 @@ pub(super) async fn exec(stores: Stores, settings: &EngineSettings) -> Result<i3
         {
             continue;
         }
-        let stored = load_run(&stores, &run_id).await?;
-        let info = find_pipeline(&stored.summary.pipeline)?;
-        let pipeline = configured(info, settings);
-        let done = stored.checkpoint.completed().count();
-        let progress = Progress::new(pipeline.signature().nodes.len(), done);
+        let (pipeline, progress) = stored_pipeline(&stores, &run_id, settings).await?;
         let result = pipeline
             .resume(stores.clone(), &run_id, progress.clone())
             .await;

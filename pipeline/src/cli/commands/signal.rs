@@ -4,8 +4,7 @@
 use super::run::report;
 use crate::cli::error::CliError;
 use crate::cli::output::outln;
-use crate::cli::progress::Progress;
-use crate::cli::stored::{configured, find_pipeline, load_run, parse_id};
+use crate::cli::stored::{parse_id, stored_pipeline};
 use crate::engine::EngineSettings;
 use crate::engine::Signal;
 use crate::store::{SignalSent, Stores};
@@ -31,9 +30,7 @@ pub(super) async fn exec(
     settings: &EngineSettings,
 ) -> Result<i32, CliError> {
     let run_id = parse_id(&args.run_id)?;
-    let stored = load_run(&stores, &run_id).await?;
-    let info = find_pipeline(&stored.summary.pipeline)?;
-    let pipeline = configured(info, settings);
+    let (pipeline, progress) = stored_pipeline(&stores, &run_id, settings).await?;
     let mut signal =
         Signal::from_json(&args.wait, &args.value).map_err(|source| CliError::BadValue {
             wait: args.wait.clone(),
@@ -42,8 +39,6 @@ pub(super) async fn exec(
     if let Some(key) = args.key {
         signal = signal.key(key);
     }
-    let done = stored.checkpoint.completed().count();
-    let progress = Progress::new(pipeline.signature().nodes.len(), done);
     let outcome = pipeline
         .signal(stores, &run_id, signal, progress.clone())
         .await;
