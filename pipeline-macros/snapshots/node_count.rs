@@ -23,6 +23,15 @@ const _: () = {
             )
         }
         #[allow(unused_variables)]
+        #[inline]
+        fn from_values(
+            __pipeline_values: &[&::pipeline::__private::Value],
+        ) -> ::core::option::Option<Self::Inputs> {
+            ::core::option::Option::Some((
+                ::pipeline::__private::input::<Vec<Order>>(__pipeline_values, 0usize)?,
+            ))
+        }
+        #[allow(unused_variables)]
         fn call(
             __pipeline_inputs: Self::Inputs,
             __pipeline_ctx: ::pipeline::__private::NodeContext,
@@ -39,10 +48,7 @@ const _: () = {
         fn call_erased(
             __pipeline_inputs: Self::Inputs,
             __pipeline_ctx: ::pipeline::__private::NodeContext,
-        ) -> ::pipeline::__private::ErasedFuture
-        where
-            Self::Output: ::core::marker::Sync,
-        {
+        ) -> ::pipeline::__private::ErasedFuture {
             let (__pipeline_arg0,) = __pipeline_inputs;
             ::std::boxed::Box::pin(async move {
                 let __pipeline_output: ::core::result::Result<
@@ -72,10 +78,4 @@ const _: () = {
         & [::pipeline::__private::Param { name : "orders", type_name : "Vec<Order>" }],
         output_type : "usize", doc : "Counts orders.", blocking : false, }
     }
-    const _: () = {
-        ::pipeline::__private::assert_data::<Vec<Order>>();
-        ::pipeline::__private::assert_data::<
-            <anyhow::Result<usize> as ::pipeline::__private::Fallible>::Ok,
-        >();
-    };
 };

@@ -20,6 +20,16 @@ const _: () = {
             )
         }
         #[allow(unused_variables)]
+        #[inline]
+        fn from_values(
+            __pipeline_values: &[&::pipeline::__private::Value],
+        ) -> ::core::option::Option<Self::Inputs> {
+            ::core::option::Option::Some((
+                ::pipeline::__private::input::<i64>(__pipeline_values, 0usize)?,
+                ::pipeline::__private::input::<usize>(__pipeline_values, 1usize)?,
+            ))
+        }
+        #[allow(unused_variables)]
         fn call(
             __pipeline_inputs: Self::Inputs,
             __pipeline_ctx: ::pipeline::__private::NodeContext,
@@ -35,10 +45,7 @@ const _: () = {
         fn call_erased(
             __pipeline_inputs: Self::Inputs,
             __pipeline_ctx: ::pipeline::__private::NodeContext,
-        ) -> ::pipeline::__private::ErasedFuture
-        where
-            Self::Output: ::core::marker::Sync,
-        {
+        ) -> ::pipeline::__private::ErasedFuture {
             let (__pipeline_arg0, __pipeline_arg1) = __pipeline_inputs;
             ::std::boxed::Box::pin(async move {
                 let __pipeline_output: ::core::result::Result<
@@ -67,9 +74,4 @@ const _: () = {
         ::pipeline::__private::Param { name : "n", type_name : "usize" }], output_type :
         "String", doc : "", blocking : true, }
     }
-    const _: () = {
-        ::pipeline::__private::assert_data::<i64>();
-        ::pipeline::__private::assert_data::<usize>();
-        ::pipeline::__private::assert_data::<String>();
-    };
 };

@@ -43,14 +43,29 @@ pub struct CrawlCheckpoint {
     /// The pipeline input `cfg`.
     pub cfg: Config,
     /// The output of node `pages` (`fetch`), once it has completed.
+    #[serde(
+        default,
+        serialize_with = "::pipeline::__private::serialize_outputs::<__PipelineCrawl_pages, _>",
+        deserialize_with = "::pipeline::__private::deserialize_outputs::<__PipelineCrawl_pages, _>"
+    )]
     pub pages: ::core::option::Option<
         ::std::vec::Vec<<__PipelineCrawl_pages as ::pipeline::__private::Node>::Output>,
     >,
     /// The output of node `counts` (`words`), once it has completed.
+    #[serde(
+        default,
+        serialize_with = "::pipeline::__private::serialize_outputs::<__PipelineCrawl_counts, _>",
+        deserialize_with = "::pipeline::__private::deserialize_outputs::<__PipelineCrawl_counts, _>"
+    )]
     pub counts: ::core::option::Option<
         ::std::vec::Vec<<__PipelineCrawl_counts as ::pipeline::__private::Node>::Output>,
     >,
     /// The output of node `sum` (`total`), once it has completed.
+    #[serde(
+        default,
+        serialize_with = "::pipeline::__private::serialize_output::<__PipelineCrawl_sum, _>",
+        deserialize_with = "::pipeline::__private::deserialize_output::<__PipelineCrawl_sum, _>"
+    )]
     pub sum: ::core::option::Option<
         <__PipelineCrawl_sum as ::pipeline::__private::Node>::Output,
     >,

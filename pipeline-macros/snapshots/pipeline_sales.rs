@@ -45,22 +45,47 @@ pub struct SalesCheckpoint {
     /// The pipeline input `path`.
     pub path: String,
     /// The output of node `orders` (`load`), once it has completed.
+    #[serde(
+        default,
+        serialize_with = "::pipeline::__private::serialize_output::<__PipelineSales_orders, _>",
+        deserialize_with = "::pipeline::__private::deserialize_output::<__PipelineSales_orders, _>"
+    )]
     pub orders: ::core::option::Option<
         <__PipelineSales_orders as ::pipeline::__private::Node>::Output,
     >,
     /// The output of node `sum` (`total`), once it has completed.
+    #[serde(
+        default,
+        serialize_with = "::pipeline::__private::serialize_output::<__PipelineSales_sum, _>",
+        deserialize_with = "::pipeline::__private::deserialize_output::<__PipelineSales_sum, _>"
+    )]
     pub sum: ::core::option::Option<
         <__PipelineSales_sum as ::pipeline::__private::Node>::Output,
     >,
     /// The output of node `n` (`count`), once it has completed.
+    #[serde(
+        default,
+        serialize_with = "::pipeline::__private::serialize_output::<__PipelineSales_n, _>",
+        deserialize_with = "::pipeline::__private::deserialize_output::<__PipelineSales_n, _>"
+    )]
     pub n: ::core::option::Option<
         <__PipelineSales_n as ::pipeline::__private::Node>::Output,
     >,
     /// The output of node `alert` (`page_oncall`), once it has completed.
+    #[serde(
+        default,
+        serialize_with = "::pipeline::__private::serialize_output::<__PipelineSales_alert, _>",
+        deserialize_with = "::pipeline::__private::deserialize_output::<__PipelineSales_alert, _>"
+    )]
     pub alert: ::core::option::Option<
         <__PipelineSales_alert as ::pipeline::__private::Node>::Output,
     >,
     /// The output of node `report` (`render`), once it has completed.
+    #[serde(
+        default,
+        serialize_with = "::pipeline::__private::serialize_output::<__PipelineSales_report, _>",
+        deserialize_with = "::pipeline::__private::deserialize_output::<__PipelineSales_report, _>"
+    )]
     pub report: ::core::option::Option<
         <__PipelineSales_report as ::pipeline::__private::Node>::Output,
     >,

@@ -2,9 +2,11 @@
 //! pipeline's typed checkpoint struct.
 
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::data::Data;
 use crate::graph::Graph;
+use crate::node::Node;
 use crate::store::Checkpoint;
 
 /// A pipeline definition: a name and a graph of typed nodes, with typed inputs and output.
@@ -61,4 +63,40 @@ pub fn typed_checkpoint<T: DeserializeOwned>(
         }
     }
     serde_json::from_value(serde_json::Value::Object(fields))
+}
+
+/// Serializes a typed checkpoint's field of node `N` (`pipeline!` names it in the field's
+/// `serialize_with`): the bound `N::Output: Data` comes with `N: Node`, so a non-serializable
+/// output is reported once, at the node's return type, and not again by the checkpoint's derive.
+#[doc(hidden)]
+pub fn serialize_output<N: Node, S: Serializer>(
+    output: &Option<N::Output>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    output.serialize(serializer)
+}
+
+/// [`serialize_output`] for a node mapped with `each`.
+#[doc(hidden)]
+pub fn serialize_outputs<N: Node, S: Serializer>(
+    outputs: &Option<Vec<N::Output>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    outputs.serialize(serializer)
+}
+
+/// Deserializes a typed checkpoint's field of node `N` (see [`serialize_output`]).
+#[doc(hidden)]
+pub fn deserialize_output<'de, N: Node, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<N::Output>, D::Error> {
+    Option::deserialize(deserializer)
+}
+
+/// [`deserialize_output`] for a node mapped with `each`.
+#[doc(hidden)]
+pub fn deserialize_outputs<'de, N: Node, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<N::Output>>, D::Error> {
+    Option::deserialize(deserializer)
 }

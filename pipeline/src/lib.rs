@@ -99,8 +99,11 @@ mod sync;
 /// Not a public API: names and signatures here change without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::data::assert_data;
-    pub use crate::definition::{FromCheckpoint, Pipeline, typed_checkpoint};
+    pub use crate::data::{Value, input};
+    pub use crate::definition::{
+        FromCheckpoint, Pipeline, deserialize_output, deserialize_outputs, serialize_output,
+        serialize_outputs, typed_checkpoint,
+    };
     pub use crate::engine::{IntoSignal, Signal};
     pub use crate::graph::erased::{
         AnyHandle, NodeInputs, NodeWiring, add_input, add_signal, add_timer, build, gate,

@@ -177,8 +177,10 @@ pub trait Node: 'static {
     /// The inputs, as a tuple in parameter order (a `NodeContext` parameter is not an input).
     #[doc(hidden)]
     type Inputs: Send + 'static;
-    /// The output: the return type, or its `Ok` type when it returns a `Result`.
-    type Output: Send + 'static;
+    /// The output: the return type, or its `Ok` type when it returns a `Result`. It is checked
+    /// to be [`Data`](crate::Data) here, once, so that generic code over nodes needs no bound of
+    /// its own (a non-serializable output is then one error, at the fn's return type).
+    type Output: crate::data::Data;
     /// The fn's name.
     const NAME: &'static str;
     /// The output type as written in the fn's signature (the `Ok` type of a `Result`).
@@ -188,6 +190,10 @@ pub trait Node: 'static {
     const VERSION: &'static str = "";
     /// The options given in `#[node(...)]`.
     fn options() -> NodeOptions;
+    /// The inputs from the engine's values, one per parameter; `None` if one has another type.
+    /// `#[node]` generates it with a `Data` check per parameter, spanned at its type.
+    #[doc(hidden)]
+    fn from_values(values: &[&crate::data::Value]) -> Option<Self::Inputs>;
     /// Calls the fn (a sync fn runs on tokio's blocking pool).
     #[doc(hidden)]
     fn call(inputs: Self::Inputs, ctx: NodeContext) -> NodeFuture<Self::Output>;
@@ -195,10 +201,7 @@ pub trait Node: 'static {
     /// [`call`](Node::call) with the output erased as the engine keeps it, in one boxed future
     /// (`#[node]` generates it; this default boxes `call`'s future a second time).
     #[doc(hidden)]
-    fn call_erased(inputs: Self::Inputs, ctx: NodeContext) -> ErasedFuture
-    where
-        Self::Output: Sync,
-    {
+    fn call_erased(inputs: Self::Inputs, ctx: NodeContext) -> ErasedFuture {
         Box::pin(async move { Self::call(inputs, ctx).await.map(erase) })
     }
 }

@@ -14,7 +14,6 @@ pub fn node(item: &ItemFn, node: &NodeFn, options: &Options) -> TokenStream {
     let impl_node = impl_node(node, options);
     let shadow = shadow(node);
     let register = register(item, node);
-    let assertions = assertions(node);
     quote! {
         #item
 
@@ -26,11 +25,11 @@ pub fn node(item: &ItemFn, node: &NodeFn, options: &Options) -> TokenStream {
             #impl_node
             #shadow
             #register
-            #assertions
         };
     }
 }
 
+/// The output type as the fn returns it (the `Ok` type of a `Result`).
 fn output_type(node: &NodeFn) -> TokenStream {
     match &node.output {
         Output::Infallible(ty) => quote!(#ty),
@@ -95,6 +94,12 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
         .as_ref()
         .map(|v| quote!(const VERSION: &'static str = #v;));
     let options = options_tokens(options);
+    // One `Data` check per parameter, spanned at its type: the one error a non-serializable input
+    // gives (the output's is `Node::Output`'s bound, at the return type).
+    let inputs = node.inputs.iter().enumerate().map(|(index, i)| {
+        let ty = &i.ty;
+        quote_spanned!(ty.span()=> ::pipeline::__private::input::<#ty>(__pipeline_values, #index)?,)
+    });
     quote! {
         #[automatically_derived]
         impl ::pipeline::__private::Node for #name {
@@ -106,6 +111,14 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
 
             fn options() -> ::pipeline::__private::NodeOptions {
                 #options
+            }
+
+            #[allow(unused_variables)]
+            #[inline]
+            fn from_values(
+                __pipeline_values: &[&::pipeline::__private::Value],
+            ) -> ::core::option::Option<Self::Inputs> {
+                ::core::option::Option::Some((#(#inputs)*))
             }
 
             #[allow(unused_variables)]
@@ -121,10 +134,7 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
             fn call_erased(
                 __pipeline_inputs: Self::Inputs,
                 #ctx: ::pipeline::__private::NodeContext,
-            ) -> ::pipeline::__private::ErasedFuture
-            where
-                Self::Output: ::core::marker::Sync,
-            {
+            ) -> ::pipeline::__private::ErasedFuture {
                 let (#(#input_names,)*) = __pipeline_inputs;
                 #erased
             }
@@ -208,27 +218,5 @@ fn register(item: &ItemFn, node: &NodeFn) -> TokenStream {
                 blocking: #blocking,
             }
         }
-    }
-}
-
-/// Compile-time checks that each input and the output can cross an edge, spanned on their types.
-fn assertions(node: &NodeFn) -> TokenStream {
-    let inputs = node.inputs.iter().map(|i| {
-        let ty = &i.ty;
-        quote_spanned!(ty.span()=> ::pipeline::__private::assert_data::<#ty>();)
-    });
-    let output = match &node.output {
-        Output::Infallible(ty) => {
-            quote_spanned!(ty.span()=> ::pipeline::__private::assert_data::<#ty>();)
-        }
-        Output::Fallible(ty) => quote_spanned!(ty.span()=>
-            ::pipeline::__private::assert_data::<<#ty as ::pipeline::__private::Fallible>::Ok>();
-        ),
-    };
-    quote! {
-        const _: () = {
-            #(#inputs)*
-            #output
-        };
     }
 }

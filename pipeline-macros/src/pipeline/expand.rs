@@ -2,93 +2,20 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
+use syn::Ident;
 use syn::spanned::Spanned;
-use syn::{Ident, Type};
 
 use super::ast::{PipelineDef, Statement};
 use super::check::Plan;
-use crate::text::{doc_text, type_text};
-
-struct Names {
-    name: Ident,
-    inputs: Ident,
-    checkpoint: Ident,
-}
-
-fn names(def: &PipelineDef) -> Names {
-    Names {
-        name: def.name.clone(),
-        inputs: format_ident!("{}Inputs", def.name),
-        checkpoint: format_ident!("{}Checkpoint", def.name),
-    }
-}
-
-fn local(name: &Ident) -> Ident {
-    format_ident!("__pipeline_{}", name)
-}
-
-/// The alias the expansion names a statement's node type by (`type __PipelineSales_orders =
-/// load;`), spanned at the user's fn name: a misspelt or missing node is then one error there,
-/// not one per use.
-fn node_type(def: &PipelineDef, statement: &Statement) -> Ident {
-    let name = format!("__Pipeline{}_{}", def.name, statement.binding);
-    Ident::new(&name, statement.func.span())
-}
-
-/// The node type aliases of `def`'s statements (not of its waits).
-fn node_types(def: &PipelineDef) -> TokenStream {
-    let aliases = def
-        .statements
-        .iter()
-        .filter(|s| s.signal.is_none())
-        .map(|s| {
-            let (alias, func) = (node_type(def, s), &s.func);
-            quote! {
-                #[doc(hidden)]
-                #[allow(non_camel_case_types)]
-                type #alias = #func;
-            }
-        });
-    quote!(#(#aliases)*)
-}
-
-fn node_output(node: &Ident) -> TokenStream {
-    quote_spanned!(node.span()=> <#node as ::pipeline::__private::Node>::Output)
-}
-
-/// The type of a binding: the node's output, or the `Vec` of them for a node mapped with `each`.
-fn binding_type(def: &PipelineDef, statement: &Statement) -> TokenStream {
-    if let Some(signal) = &statement.signal {
-        let ty = &signal.ty;
-        return quote!(#ty);
-    }
-    let output = node_output(&node_type(def, statement));
-    match statement.each {
-        Some(_) => quote!(::std::vec::Vec<#output>),
-        None => output,
-    }
-}
-
-/// The Rust type of an input or binding.
-fn type_of(def: &PipelineDef, name: &Ident) -> TokenStream {
-    match def.inputs.iter().find(|i| i.name == *name) {
-        Some(input) => {
-            let ty = &input.ty;
-            quote!(#ty)
-        }
-        None => match def.statements.iter().find(|s| s.binding == *name) {
-            Some(statement) => binding_type(def, statement),
-            None => quote!(()),
-        },
-    }
-}
+use super::names::{Names, local, names, node_type, node_types, type_of};
+use crate::text::type_text;
 
 pub fn pipeline(def: &PipelineDef, plan: &Plan) -> TokenStream {
     let Names {
         inputs, checkpoint, ..
     } = names(def);
     let output = &def.output;
-    let items = items(def, true);
+    let items = super::items::items(def, true);
     let impl_pipeline = impl_pipeline(
         def,
         quote!(#checkpoint),
@@ -148,83 +75,10 @@ fn impl_pipeline(def: &PipelineDef, checkpoint: TokenStream, graph: TokenStream)
     }
 }
 
-/// The public items: the pipeline struct, its inputs, and its typed checkpoint. With `complete`
-/// false (the pipeline has errors) the checkpoint has only the inputs.
-fn items(def: &PipelineDef, complete: bool) -> TokenStream {
-    let Names {
-        name,
-        inputs,
-        checkpoint,
-    } = names(def);
-    let vis = &def.vis;
-    let attrs = &def.attrs;
-    let default_doc = if doc_text(attrs).is_empty() {
-        let text = format!(" The `{name}` pipeline.");
-        quote!(#[doc = #text])
-    } else {
-        quote!()
-    };
-    let input_fields: Vec<TokenStream> = def
-        .inputs
-        .iter()
-        .map(|i| {
-            let (n, ty) = (&i.name, &i.ty);
-            let doc = format!(" The pipeline input `{n}`.");
-            quote!(#[doc = #doc] pub #n: #ty,)
-        })
-        .collect();
-    let binding_fields = def.statements.iter().filter(|_| complete).map(|s| {
-        let (n, ty) = (&s.binding, binding_type(def, s));
-        let func = type_text(&Type::Path(syn::TypePath {
-            qself: None,
-            path: s.func.clone(),
-        }));
-        let doc = match &s.signal {
-            Some(_) => format!(" The payload of the wait `{n}`, once it ended."),
-            None => format!(" The output of node `{n}` (`{func}`), once it has completed."),
-        };
-        quote!(#[doc = #doc] pub #n: ::core::option::Option<#ty>,)
-    });
-    let inputs_doc = format!(" The inputs of the [`{name}`] pipeline.");
-    let checkpoint_doc = format!(
-        " The typed checkpoint of a run of [`{name}`]: its inputs, and the recorded output of each \
-         node (`None` until the node has completed)."
-    );
-    // Users need not depend on serde: the derives go through the runtime's re-export.
-    let data = quote! {
-        #[derive(
-            ::core::clone::Clone,
-            ::core::fmt::Debug,
-            ::pipeline::__private::serde::Serialize,
-            ::pipeline::__private::serde::Deserialize,
-        )]
-        #[serde(crate = "::pipeline::__private::serde")]
-    };
-    quote! {
-        #(#attrs)*
-        #default_doc
-        #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default)]
-        #vis struct #name;
-
-        #[doc = #inputs_doc]
-        #data
-        #vis struct #inputs {
-            #(#input_fields)*
-        }
-
-        #[doc = #checkpoint_doc]
-        #data
-        #vis struct #checkpoint {
-            #(#input_fields)*
-            #(#binding_fields)*
-        }
-    }
-}
-
 /// The items of a pipeline with errors, so that its uses add no errors of their own.
 pub fn stubs(def: &PipelineDef) -> TokenStream {
     let checkpoint = &names(def).checkpoint;
-    let items = items(def, false);
+    let items = super::items::items(def, false);
     let impl_pipeline = impl_pipeline(
         def,
         quote!(::pipeline::__private::Checkpoint),

@@ -3,6 +3,8 @@
 mod ast;
 mod check;
 mod expand;
+mod items;
+mod names;
 mod register;
 mod signal;
 mod signals;

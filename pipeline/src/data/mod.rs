@@ -24,12 +24,18 @@ pub trait Data: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 
 impl<T> Data for T where T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 
-/// Asserts at compile time that a node input or output type can cross an edge (used by `#[node]`).
+/// Argument `index` of a node from the engine's values: a clone, or `None` if it has another type.
+/// `#[node]` calls it once per parameter, spanned at the parameter's type, so that its `Data`
+/// bound is the one check (and the one error) of that type.
 #[doc(hidden)]
-pub const fn assert_data<T: Data>() {}
+#[inline]
+pub fn input<T: Data>(values: &[&Value], index: usize) -> Option<T> {
+    values.get(index)?.downcast_ref::<T>().cloned()
+}
 
 /// A type-erased value held by the engine between nodes.
-pub(crate) type Value = Arc<dyn Any + Send + Sync>;
+#[doc(hidden)]
+pub type Value = Arc<dyn Any + Send + Sync>;
 
 /// A serialized JSON value, shared without copying between a checkpoint record, the audit entry of the
 /// node that produced it and the input snapshots of the nodes that consume it.

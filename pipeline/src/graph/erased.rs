@@ -123,12 +123,8 @@ pub trait NodeWiring: Node {
         id: &str,
         args: &[AnyHandle],
         gate: Option<(&[AnyHandle], GateFn)>,
-    ) -> AnyHandle
-    where
-        Self::Inputs: NodeInputs,
-        Self::Output: Data,
-    {
-        let run = erased_run_fn(Self::Inputs::from_values, Self::call_erased);
+    ) -> AnyHandle {
+        let run = erased_run_fn(Self::from_values, Self::call_erased);
         let codec = output_codec::<Self>();
         wire::<Self, I>(builder, id, args, gate)
             .add::<Self::Output>(run, codec)
@@ -146,7 +142,6 @@ pub trait NodeWiring: Node {
     ) -> AnyHandle
     where
         Self::Inputs: NodeInputs,
-        Self::Output: Data,
     {
         let run: ItemRunFn = Arc::new(move |values, index, ctx| {
             match Self::Inputs::from_item(values, each, index) {
