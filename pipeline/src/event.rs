@@ -80,3 +80,8 @@ impl<E: EventHandler + ?Sized> EventHandler for std::sync::Arc<E> {
         (**self).on_item_end(run_id, node, item, attempt, error)
     }
 }
+
+/// A handler that does nothing with the events (for runs nobody watches live).
+pub(crate) struct NoEvents;
+
+impl EventHandler for NoEvents {}

@@ -198,6 +198,14 @@ pub trait DynPipeline: Send + Sync {
         events: Arc<dyn EventHandler>,
     ) -> Result<SignalOutcome<serde_json::Value>, PipelineError>;
 
+    /// Cancels run `run_id`, which waits (see [`PipelineEngine::cancel_waiting`]): no signal
+    /// continues it; it ends cancelled here, or in the process that holds it.
+    async fn cancel_waiting(
+        &self,
+        stores: Stores,
+        run_id: &RunId,
+    ) -> Result<Option<PipelineResult<serde_json::Value>>, PipelineError>;
+
     /// The graph as a fleet worker serves it.
     #[cfg(feature = "postgres")]
     #[doc(hidden)]
@@ -359,6 +367,16 @@ where
             sent: outcome.sent,
             run: outcome.run.map(to_json),
         })
+    }
+
+    async fn cancel_waiting(
+        &self,
+        stores: Stores,
+        run_id: &RunId,
+    ) -> Result<Option<PipelineResult<serde_json::Value>>, PipelineError> {
+        let events: Arc<dyn EventHandler> = Arc::new(crate::event::NoEvents);
+        let ended = self.engine(stores, events).cancel_waiting(run_id).await?;
+        Ok(ended.map(to_json))
     }
 
     /// `None` for a pipeline the fleet cannot run yet (one with a mapped node), so a

@@ -5,6 +5,7 @@
 pub mod chaos;
 pub mod fleet;
 pub mod postgres;
+pub mod web;
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

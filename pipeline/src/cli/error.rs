@@ -82,4 +82,13 @@ pub enum CliError {
     /// An audit entry could not be written as JSON.
     #[error("cannot write an audit entry as JSON: {0}")]
     Json(#[source] serde_json::Error),
+    /// `serve` could not listen on its address.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why not.
+        #[source]
+        source: std::io::Error,
+    },
 }

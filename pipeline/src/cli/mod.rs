@@ -27,7 +27,7 @@ mod interrupt;
 mod output;
 mod progress;
 mod stored;
-mod table;
+pub(crate) mod table;
 
 mod app;
 

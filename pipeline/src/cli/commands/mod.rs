@@ -10,6 +10,8 @@ mod resume;
 mod resume_due;
 mod run;
 mod runs;
+#[cfg(feature = "web")]
+mod serve;
 mod show;
 mod signal;
 #[cfg(feature = "postgres")]
@@ -56,6 +58,10 @@ pub(super) enum Command {
     /// Keep the valid prefix of a run whose files are damaged (the damaged file is copied aside;
     /// the nodes whose records are dropped run again on resume).
     Repair(repair::Args),
+    /// Show the runs in the browser: a live DAG per run, its timeline and attempts; resume,
+    /// cancel and signal runs from the page.
+    #[cfg(feature = "web")]
+    Serve(serve::Args),
     /// Submit a run to the fleet's workers (PostgreSQL store) and print its id.
     #[cfg(feature = "postgres")]
     Submit(submit::Args),
@@ -97,6 +103,8 @@ impl Command {
                 spec.check_exists()?;
                 repair::exec(args, &spec)
             }
+            #[cfg(feature = "web")]
+            Command::Serve(args) => serve::exec(args, stores()?, store, settings).await,
             #[cfg(feature = "postgres")]
             Command::Submit(args) => submit::exec(args, postgres("submit", store)?, settings).await,
             #[cfg(feature = "postgres")]

@@ -1,0 +1,206 @@
+//! A run as the viewer's run page and JSON API give it: the graph with each node's status and
+//! attempts, and one node's values.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::codes::{node_code, run_code};
+use crate::store::RunView;
+use crate::store::{AuditEntry, AuditStatus, Checkpoint};
+
+/// A run: its line, its graph with each node's status and attempts, and its waits.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunDetail {
+    /// The run's id.
+    pub run_id: String,
+    /// Its pipeline.
+    pub pipeline: String,
+    /// Its status code (see [`RunLine::status`](super::RunLine::status)).
+    pub status: &'static str,
+    /// When it started (ms since the Unix epoch).
+    pub started_at_ms: u64,
+    /// When it was last written (ms since the Unix epoch).
+    pub updated_at_ms: u64,
+    /// Whether it has an audit trail (without one, attempts are not known).
+    pub audited: bool,
+    /// Its nodes, in the graph's (topological) order.
+    pub nodes: Vec<NodeDetail>,
+    /// The waits it is suspended on (a signal can be sent to these).
+    pub waiting: Vec<String>,
+}
+
+/// A node of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeDetail {
+    /// The node's id (its binding in `pipeline!`).
+    pub id: String,
+    /// What it calls: the `#[node]` fn, or the kind of wait.
+    pub kind: String,
+    /// Its status code: `completed`, `failed`, `skipped`, `not_run`, `waiting`, `running` or
+    /// `no_outcome`.
+    pub status: &'static str,
+    /// The nodes (or pipeline inputs) whose outputs it takes.
+    pub inputs: Vec<String>,
+    /// The nodes its gate reads.
+    pub condition_inputs: Vec<String>,
+    /// Whether it is mapped over a list (`each`); then its attempts are per item.
+    pub mapped: bool,
+    /// Its attempts, in the order they ended.
+    pub attempts: Vec<Attempt>,
+}
+
+/// One attempt of a node (or of one item of a mapped node).
+#[derive(Clone, Debug, Serialize)]
+pub struct Attempt {
+    /// 1 for the first.
+    pub attempt: u32,
+    /// The item, for a mapped node.
+    pub item: Option<u32>,
+    /// `completed` or `failed`.
+    pub status: &'static str,
+    /// When it started (ms since the Unix epoch).
+    pub started_at_ms: u64,
+    /// When its outcome was recorded (ms since the Unix epoch).
+    pub finished_at_ms: u64,
+    /// How long the node's fn ran (µs); the rest up to `finished_at_ms` is persistence.
+    pub duration_us: u64,
+    /// Its error, when it failed.
+    pub error: Option<String>,
+}
+
+impl RunDetail {
+    /// The detail of `view`.
+    pub fn of(view: &RunView) -> RunDetail {
+        let graph = &view.checkpoint.header.graph;
+        let mut attempts: HashMap<&str, Vec<Attempt>> = HashMap::new();
+        for entry in view.trail.as_deref().unwrap_or_default() {
+            attempts
+                .entry(entry.node.as_str())
+                .or_default()
+                .push(Attempt::of(entry));
+        }
+        let nodes = graph
+            .nodes
+            .iter()
+            .map(|node| NodeDetail {
+                id: node.id.clone(),
+                kind: node.kind.clone(),
+                status: view
+                    .nodes
+                    .get(&node.id)
+                    .map_or("not_run", |s| node_code(*s)),
+                inputs: node.inputs.clone(),
+                condition_inputs: node.condition_inputs.clone(),
+                mapped: node.each.is_some(),
+                attempts: attempts.remove(node.id.as_str()).unwrap_or_default(),
+            })
+            .collect();
+        RunDetail {
+            run_id: view.summary.run_id.to_string(),
+            pipeline: view.summary.pipeline.clone(),
+            status: run_code(view.state),
+            started_at_ms: view.summary.started_at_ms,
+            updated_at_ms: view.summary.updated_at_ms,
+            audited: view.trail.is_some(),
+            nodes,
+            waiting: view
+                .nodes
+                .iter()
+                .filter(|(_, s)| **s == crate::store::NodeState::Waiting)
+                .map(|(id, _)| id.clone())
+                .collect(),
+        }
+    }
+}
+
+impl Attempt {
+    fn of(entry: &AuditEntry) -> Attempt {
+        Attempt {
+            attempt: entry.attempt,
+            item: entry.item.map(|i| i.index),
+            status: match entry.status {
+                AuditStatus::Completed => "completed",
+                AuditStatus::Failed => "failed",
+            },
+            started_at_ms: entry.started_at_ms,
+            finished_at_ms: entry.finished_at_ms,
+            duration_us: entry.duration_us,
+            error: entry.error.clone(),
+        }
+    }
+}
+
+/// A run's status and each node's, for a page that follows a run live.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunStatusView {
+    /// The run's status code.
+    pub status: &'static str,
+    /// When it was last written (ms since the Unix epoch).
+    pub updated_at_ms: u64,
+    /// Each node's status code, by id.
+    pub nodes: BTreeMap<String, &'static str>,
+}
+
+impl RunStatusView {
+    /// The status of `view`.
+    pub fn of(view: &RunView) -> RunStatusView {
+        RunStatusView {
+            status: run_code(view.state),
+            updated_at_ms: view.summary.updated_at_ms,
+            nodes: view
+                .nodes
+                .iter()
+                .map(|(id, s)| (id.clone(), node_code(*s)))
+                .collect(),
+        }
+    }
+}
+
+/// One node's values: what it read and what it returned, as JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeValues {
+    /// The node's id.
+    pub node: String,
+    /// Each input by the name of the node (or pipeline input) it comes from; `null` when that
+    /// value is not stored (its node has not completed).
+    pub inputs: BTreeMap<String, serde_json::Value>,
+    /// Its output, when it completed.
+    pub output: Option<serde_json::Value>,
+}
+
+impl NodeValues {
+    /// The values of node `id` in `checkpoint`; `Ok(None)` when the run has no such node, an
+    /// error when a stored value is not JSON.
+    pub fn of(checkpoint: &Checkpoint, id: &str) -> serde_json::Result<Option<NodeValues>> {
+        let graph = &checkpoint.header.graph;
+        let Some(node) = graph.nodes.iter().find(|n| n.id == id) else {
+            return Ok(None);
+        };
+        let mut outputs: HashMap<&str, serde_json::Value> = HashMap::new();
+        for (id, stored) in checkpoint.stored() {
+            if let Some(json) = stored.output() {
+                outputs.insert(id, serde_json::from_str(json.get())?);
+            }
+        }
+        let pipeline_inputs: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(checkpoint.header.inputs.get())?;
+        let inputs = node
+            .inputs
+            .iter()
+            .map(|name| {
+                let value = outputs
+                    .get(name.as_str())
+                    .or_else(|| pipeline_inputs.get(name))
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null);
+                (name.clone(), value)
+            })
+            .collect();
+        Ok(Some(NodeValues {
+            node: id.to_owned(),
+            inputs,
+            output: outputs.get(id).cloned(),
+        }))
+    }
+}

@@ -1,0 +1,186 @@
+//! The run viewer (feature `web`): `serve` shows every run of a store in the browser, as a
+//! live, coloured DAG with a timeline of its attempts and a panel per node, and can resume,
+//! cancel and signal runs.
+//!
+//! Pages are rendered on the server (the DAG and timeline as SVG) with a small script compiled
+//! into the binary (no CDN: it works offline); the same data is a JSON API, documented in
+//! `docs/web-api.md`. It binds `127.0.0.1` unless told otherwise; every action needs the
+//! server's token, and so does every page when it listens beyond this machine.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use pipeline::Stores;
+//! use pipeline::web::Viewer;
+//!
+//! let viewer = Viewer::new(Stores::directory("runs"));
+//! println!("open http://127.0.0.1:8080/?token={}", viewer.token());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! viewer.serve(listener).await
+//! # }
+//! ```
+
+mod api;
+mod auth;
+mod codes;
+mod dag;
+mod detail;
+mod html;
+mod index;
+mod pages;
+mod state;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::Mutex;
+
+use state::AppState;
+
+pub use detail::{Attempt, NodeDetail, NodeValues, RunDetail, RunStatusView};
+pub use index::{RunFilter, RunLine, RunPage};
+
+use crate::engine::EngineSettings;
+use crate::store::Stores;
+
+/// The run viewer's server: its stores, token and engine settings. See the [module](self).
+#[derive(Clone)]
+pub struct Viewer {
+    stores: Stores,
+    settings: EngineSettings,
+    token: String,
+    private: bool,
+}
+
+/// A fresh random token (244 bits, hex).
+fn new_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+impl Viewer {
+    /// A viewer of `stores` with a fresh random token, whose pages anyone who can reach it may
+    /// read (see [`private`](Viewer::private)).
+    pub fn new(stores: Stores) -> Viewer {
+        Viewer {
+            stores,
+            settings: EngineSettings::default(),
+            token: new_token(),
+            private: false,
+        }
+    }
+
+    /// Uses `token` instead of a random one.
+    pub fn with_token(mut self, token: impl Into<String>) -> Viewer {
+        self.token = token.into();
+        self
+    }
+
+    /// Whether reading needs the token too (for a server reachable from other machines).
+    pub fn private(mut self, private: bool) -> Viewer {
+        self.private = private;
+        self
+    }
+
+    /// The options of the engines that resume and signal runs.
+    pub fn settings(mut self, settings: EngineSettings) -> Viewer {
+        self.settings = settings;
+        self
+    }
+
+    /// The token actions need.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The viewer as an [`axum::Router`], to serve or to nest in an application.
+    pub fn router(&self) -> Router {
+        let state = Arc::new(AppState {
+            stores: self.stores.clone(),
+            settings: self.settings.clone(),
+            token: self.token.clone(),
+            private: self.private,
+            index: index::RunIndex::default(),
+            active: Mutex::new(HashMap::new()),
+            notes: Mutex::new(HashMap::new()),
+        });
+        let api = Router::new()
+            .route("/runs", get(api::runs))
+            .route("/runs/{id}", get(api::run))
+            .route("/runs/{id}/status", get(api::status))
+            .route("/runs/{id}/nodes/{node}", get(api::node))
+            .route("/runs/{id}/resume", post(api::resume))
+            .route("/runs/{id}/cancel", post(api::cancel))
+            .route("/runs/{id}/signal", post(api::signal));
+        Router::new()
+            .route("/", get(runs_page))
+            .route("/runs/{id}", get(run_page))
+            .route("/assets/app.js", get(script))
+            .route("/assets/style.css", get(style))
+            .nest("/api", api)
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                auth::guard,
+            ))
+            .with_state(state)
+    }
+
+    /// Serves the viewer on `listener` until the process ends.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).await
+    }
+}
+
+fn error_page(error: api::ApiError) -> Response {
+    let title = match error.status() {
+        StatusCode::NOT_FOUND => "not found",
+        _ => "error",
+    };
+    let page = pages::error_page(title, error.message());
+    (error.status(), Html(page)).into_response()
+}
+
+async fn runs_page(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<api::ListQuery>,
+) -> Response {
+    let filter = query.filter();
+    match state.index.page(&state.stores, &filter).await {
+        Ok(list) => {
+            let pipelines = state.index.pipelines().await;
+            Html(pages::runs_page(&list, &filter, &pipelines)).into_response()
+        }
+        Err(e) => error_page(api::ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        )),
+    }
+}
+
+async fn run_page(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match api::view(&state, &id).await {
+        Ok((_, view)) => Html(pages::run_page(&RunDetail::of(&view))).into_response(),
+        Err(e) => error_page(e),
+    }
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("assets/app.js"),
+    )
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("assets/style.css"),
+    )
+}

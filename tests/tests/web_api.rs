@@ -1,0 +1,274 @@
+//! The run viewer's JSON API and pages, in process (`Viewer::router` served by `tower`'s
+//! `oneshot`): statuses of completed, failed and interrupted runs, a node's error and values,
+//! paging, the token and origin rules, escaping, and resume from the API.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use pipeline::web::Viewer;
+use serde_json::Value;
+use tests::web::{Runs, SCRIPT, make_runs};
+use tower::ServiceExt;
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+async fn send(viewer: &axum::Router, request: Request<Body>) -> Reply {
+    let response = viewer.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).expect("utf-8"),
+    }
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).expect("request")
+}
+
+fn post(uri: &str) -> axum::http::request::Builder {
+    Request::post(uri).header(header::HOST, "127.0.0.1:8080")
+}
+
+async fn setup() -> (tempfile::TempDir, Runs, axum::Router) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = make_runs(dir.path()).await;
+    let router = Viewer::new(runs.stores.clone()).with_token(TOKEN).router();
+    (dir, runs, router)
+}
+
+#[tokio::test]
+async fn the_run_list_gives_each_run_its_status_newest_first() {
+    let (_dir, runs, viewer) = setup().await;
+    let list = send(&viewer, get("/api/runs")).await.json();
+    let rows: Vec<(String, String)> = list["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| {
+            (
+                r["run_id"].as_str().unwrap().to_owned(),
+                r["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (runs.interrupted.to_string(), "interrupted".to_owned()),
+            (runs.failed.to_string(), "failed".to_owned()),
+            (runs.completed.to_string(), "completed".to_owned()),
+        ]
+    );
+    // Paging and filters.
+    let first = send(&viewer, get("/api/runs?limit=2")).await.json();
+    assert_eq!(first["runs"].as_array().unwrap().len(), 2);
+    let next = first["next"].as_str().expect("a next page");
+    let second = send(&viewer, get(&format!("/api/runs?limit=2&before={next}")))
+        .await
+        .json();
+    assert_eq!(second["runs"][0]["run_id"], runs.completed.to_string());
+    assert!(second["next"].is_null());
+    let failed = send(&viewer, get("/api/runs?status=failed")).await.json();
+    assert_eq!(failed["runs"].as_array().unwrap().len(), 1);
+    let hanging = send(&viewer, get("/api/runs?pipeline=Hanging"))
+        .await
+        .json();
+    assert_eq!(hanging["runs"][0]["run_id"], runs.interrupted.to_string());
+    // The page shows the same.
+    let page = send(&viewer, get("/")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for (id, status) in [
+        (&runs.completed, "completed"),
+        (&runs.failed, "failed"),
+        (&runs.interrupted, "interrupted"),
+    ] {
+        assert!(
+            page.body
+                .contains(&format!("data-run=\"{id}\" data-status=\"{status}\"")),
+            "{id} {status} in {}",
+            page.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_run_gives_each_node_its_status_attempts_and_values() {
+    let (_dir, runs, viewer) = setup().await;
+    let failed = send(&viewer, get(&format!("/api/runs/{}", runs.failed)))
+        .await
+        .json();
+    let statuses: Vec<(&str, &str)> = failed["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![("text", "failed"), ("loud", "not_run"), ("html", "not_run")]
+    );
+    let text = send(
+        &viewer,
+        get(&format!("/api/runs/{}/nodes/text", runs.failed)),
+    )
+    .await
+    .json();
+    let error = text["node"]["attempts"][0]["error"]
+        .as_str()
+        .expect("an error");
+    assert!(error.contains("No such file"), "{error}");
+    assert_eq!(text["inputs"]["path"], runs.missing.display().to_string());
+    assert!(text["output"].is_null());
+
+    let interrupted = send(
+        &viewer,
+        get(&format!("/api/runs/{}/status", runs.interrupted)),
+    )
+    .await
+    .json();
+    assert_eq!(interrupted["status"], "interrupted");
+    assert_eq!(interrupted["nodes"]["text"], "completed");
+    assert_eq!(interrupted["nodes"]["held"], "no_outcome");
+
+    let html = send(
+        &viewer,
+        get(&format!("/api/runs/{}/nodes/html", runs.completed)),
+    )
+    .await
+    .json();
+    assert_eq!(html["output"], format!("{SCRIPT}HELLO"));
+    // The page draws each node with its status.
+    let page = send(&viewer, get(&format!("/runs/{}", runs.failed)))
+        .await
+        .body;
+    assert!(
+        page.contains("class=\"node s-failed\" data-node=\"text\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("class=\"node s-not_run\" data-node=\"loud\""),
+        "{page}"
+    );
+    assert!(
+        !page.contains("<script>window"),
+        "values are not in the page: {page}"
+    );
+
+    let unknown = send(
+        &viewer,
+        get("/api/runs/01a22a60-0000-7000-8000-000000000000"),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let bad = send(&viewer, get("/runs/%3Cscript%3Ealert(1)%3C%2Fscript%3E")).await;
+    assert!(!bad.body.contains("<script>alert"), "{}", bad.body);
+}
+
+#[tokio::test]
+async fn actions_need_the_token_and_the_same_origin() {
+    let (_dir, runs, viewer) = setup().await;
+    let uri = format!("/api/runs/{}/resume", runs.failed);
+    let bare = send(&viewer, post(&uri).body(Body::empty()).unwrap()).await;
+    assert_eq!(bare.status, StatusCode::UNAUTHORIZED, "{}", bare.body);
+    let wrong = post(&uri).header(header::AUTHORIZATION, "Bearer nope");
+    assert_eq!(
+        send(&viewer, wrong.body(Body::empty()).unwrap())
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let foreign = post(&uri)
+        .header(header::COOKIE, format!("pipeline_token={TOKEN}"))
+        .header(header::ORIGIN, "http://evil.example");
+    let refused = send(&viewer, foreign.body(Body::empty()).unwrap()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    // The URL `serve` prints sets the cookie and drops the token from the address.
+    let login = send(&viewer, get(&format!("/?token={TOKEN}"))).await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+    assert_eq!(login.headers[header::LOCATION], "/");
+    let cookie = login.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.starts_with(&format!("pipeline_token={TOKEN}")) && cookie.contains("HttpOnly"));
+    // Nothing was resumed by the refused requests.
+    let status = send(&viewer, get(&format!("/api/runs/{}/status", runs.failed)))
+        .await
+        .json();
+    assert_eq!(status["status"], "failed");
+}
+
+#[tokio::test]
+async fn a_private_viewer_needs_the_token_to_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = make_runs(dir.path()).await;
+    let viewer = Viewer::new(runs.stores.clone())
+        .with_token(TOKEN)
+        .private(true)
+        .router();
+    assert_eq!(
+        send(&viewer, get("/api/runs")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&viewer, get("/")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let with = Request::get("/api/runs")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&viewer, with).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn resume_from_the_api_completes_a_failed_run() {
+    let (_dir, runs, viewer) = setup().await;
+    let uri = format!("/api/runs/{}/resume", runs.failed);
+    let authorized = || {
+        post(&uri)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::ORIGIN, "http://127.0.0.1:8080")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let completed = send(
+        &viewer,
+        post(&format!("/api/runs/{}/resume", runs.completed))
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(completed.status, StatusCode::CONFLICT, "{}", completed.body);
+    runs.fix();
+    let accepted = send(&viewer, authorized()).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.body);
+    // The resume runs in the server; follow it as the page does.
+    let mut status = Value::Null;
+    for _ in 0..500 {
+        status = send(&viewer, get(&format!("/api/runs/{}/status", runs.failed)))
+            .await
+            .json();
+        if status["status"] == "completed" {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["nodes"]["html"], "completed");
+}
