@@ -1,0 +1,257 @@
+//! The run viewer in a real browser: Debian's `chromium`, headless, driven through
+//! `chromedriver` (`.ci/run` installs both). One test, one browser: the run list's statuses, a
+//! run page's colours (asserted on the DOM), a failed node's error in the panel, a node output
+//! holding `<script>` shown as text, an action refused without the token, and a resume from the
+//! page that the page follows live to `completed`. It saves a screenshot of a run page.
+
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use pipeline::web::Viewer;
+use serde_json::json;
+use tests::web::{SCRIPT, make_runs};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Kills chromedriver (and so its browser) when the test ends, even by a panic.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Starts chromedriver and connects a headless chromium session to it.
+async fn browser(profile: &std::path::Path) -> (Driver, Client) {
+    assert!(
+        std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
+        "the browser tests need Debian's chromium and chromium-driver: \
+         apt-get install -y chromium chromium-driver (.ci/run installs them)"
+    );
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver(child);
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1200,800",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    // chromedriver listens once it has started; try until it answers (bounded).
+    let mut last = None;
+    for _ in 0..200 {
+        match ClientBuilder::new(connector.clone())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return (driver, client),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("cannot connect to chromedriver: {last:?}");
+}
+
+/// Evaluates `script` in the page until it returns `true` (the page polls every second).
+async fn until(client: &Client, script: &str, what: &str) {
+    for _ in 0..300 {
+        if client.execute(script, vec![]).await.expect("script runs") == json!(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_in_chromium() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = make_runs(dir.path()).await;
+    let viewer = Viewer::new(runs.stores.clone());
+    let token = viewer.token().to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(viewer.serve(listener));
+    let (_driver, client) = browser(&dir.path().join("profile")).await;
+
+    // The run list: each run with its status.
+    client.goto(&format!("{base}/")).await.expect("runs page");
+    for (id, status) in [
+        (&runs.completed, "completed"),
+        (&runs.failed, "failed"),
+        (&runs.interrupted, "interrupted"),
+    ] {
+        let row = client
+            .find(Locator::Css(&format!("tr[data-run=\"{id}\"] .badge")))
+            .await
+            .expect("a row per run");
+        assert_eq!(row.text().await.expect("text"), status);
+    }
+
+    // A run page colours each node by its status.
+    client
+        .goto(&format!("{base}/runs/{}", runs.interrupted))
+        .await
+        .expect("run page");
+    let classes = client
+        .execute(
+            "return [...document.querySelectorAll('#dag .node')].map(n => n.dataset.node + ' ' + n.getAttribute('class'))",
+            vec![],
+        )
+        .await
+        .expect("nodes");
+    assert_eq!(
+        classes,
+        json!(["text node s-completed", "held node s-no_outcome"])
+    );
+
+    // A node output holding <script> is shown as text, and never runs.
+    client
+        .goto(&format!("{base}/runs/{}", runs.completed))
+        .await
+        .expect("run page");
+    client
+        .find(Locator::Css("#dag .node[data-node=\"html\"]"))
+        .await
+        .expect("node html")
+        .click()
+        .await
+        .expect("click");
+    until(
+        &client,
+        "return document.querySelectorAll('#panel-body pre').length == 2",
+        "the panel",
+    )
+    .await;
+    let output = client
+        .execute(
+            "return document.querySelectorAll('#panel-body pre')[1].textContent",
+            vec![],
+        )
+        .await
+        .expect("output");
+    assert_eq!(output, json!(format!("\"{SCRIPT}HELLO\"")));
+    let pwned = client.execute("return window.pwned === undefined && document.querySelectorAll('#panel script').length == 0", vec![]).await.expect("eval");
+    assert_eq!(
+        pwned,
+        json!(true),
+        "the output's script ran or was inserted as markup"
+    );
+
+    // A failed node's error shows in the panel.
+    client
+        .goto(&format!("{base}/runs/{}", runs.failed))
+        .await
+        .expect("run page");
+    client
+        .find(Locator::Css("#dag .node.s-failed"))
+        .await
+        .expect("a failed node")
+        .click()
+        .await
+        .expect("click");
+    until(
+        &client,
+        "return document.querySelector('#panel-body .attempt-error') !== null",
+        "the error",
+    )
+    .await;
+    let error = client
+        .execute(
+            "return document.querySelector('#panel-body .attempt-error').textContent",
+            vec![],
+        )
+        .await
+        .expect("error");
+    assert!(
+        error.as_str().unwrap_or_default().contains("No such file"),
+        "{error}"
+    );
+    let shot = client.screenshot().await.expect("screenshot");
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer-run.png");
+    std::fs::write(&target, &shot).expect("save the screenshot");
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/viewer-run.png");
+        std::fs::write(docs, &shot).expect("save the screenshot in docs/");
+    }
+
+    // Without the token (no cookie yet), the page's resume is refused.
+    client
+        .find(Locator::Css("button[data-action=\"resume\"]"))
+        .await
+        .expect("resume button")
+        .click()
+        .await
+        .expect("click");
+    until(
+        &client,
+        "return document.getElementById('action-result').textContent.startsWith('refused')",
+        "the refusal",
+    )
+    .await;
+    let refused = client
+        .execute(
+            "return document.getElementById('action-result').textContent",
+            vec![],
+        )
+        .await
+        .expect("result");
+    assert!(
+        refused.as_str().unwrap_or_default().contains("token"),
+        "{refused}"
+    );
+
+    // With it (the URL `serve` prints), resume completes the run and the page follows it live.
+    runs.fix();
+    client
+        .goto(&format!("{base}/runs/{}?token={token}", runs.failed))
+        .await
+        .expect("login");
+    client
+        .find(Locator::Css("button[data-action=\"resume\"]"))
+        .await
+        .expect("resume button")
+        .click()
+        .await
+        .expect("click");
+    until(
+        &client,
+        "return document.getElementById('run-status').textContent == 'completed'",
+        "the run to complete",
+    )
+    .await;
+    let colours = client
+        .execute("return [...document.querySelectorAll('#dag .node')].every(n => n.classList.contains('s-completed'))", vec![])
+        .await
+        .expect("colours");
+    assert_eq!(colours, json!(true));
+    client.close().await.expect("close the browser");
+}
