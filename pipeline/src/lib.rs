@@ -59,6 +59,7 @@
 //! | `cli` | yes | [`cli::main`] and [`cli::Cli`]: a command line over every pipeline in the binary |
 //! | `sqlite` | no | `SqliteCheckpointer` and `SqliteAuditLog` (SQLite compiled in), `--store sqlite://FILE` |
 //! | `postgres` | no | `store::PostgresStore` and the worker fleet (`fleet`), `--store postgres://...` |
+//! | `web` | no | the run viewer: `serve` on the command line, and `web::Viewer` (implies `cli`) |
 //!
 //! Your crate also needs `serde` with its `derive` feature (the types that cross edges derive
 //! `Serialize` and `Deserialize`, which the prelude re-exports) and `tokio` with `macros` and

@@ -255,3 +255,53 @@ async fn the_viewer_in_chromium() {
     assert_eq!(colours, json!(true));
     client.close().await.expect("close the browser");
 }
+
+/// Not a check: prints how long headless chromium takes to load the page of a 10,000-node run
+/// (for the README's figures). `cargo test -p tests --test web_browser -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn measure_a_10k_node_run_page() {
+    use pipeline::{GraphBuilder, Handle, PipelineEngine};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores = pipeline::store::Stores::directory(dir.path().join("store"));
+    let mut g = GraphBuilder::<u64>::new("fanout");
+    let x = g.input("x", |x: &u64| *x);
+    let source = g.node("source").run(
+        x,
+        |x, _| async move { Ok::<_, std::convert::Infallible>(x) },
+    );
+    let parts: Vec<Handle<u64>> = (0..10_000)
+        .map(|i| {
+            g.node(format!("n{i}")).run(source, |x, _| async move {
+                Ok::<_, std::convert::Infallible>(x)
+            })
+        })
+        .collect();
+    let sink = g.node("sink").run(parts, |xs: Vec<u64>, _| async move {
+        Ok::<_, std::convert::Infallible>(xs.iter().sum::<u64>())
+    });
+    let engine = PipelineEngine::new(g.build(sink).expect("graph")).stores(stores.clone());
+    let run_id = engine.run(1).await.expect("run").run_id;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(Viewer::new(stores).serve(listener));
+    let (_driver, client) = browser(&dir.path().join("profile")).await;
+    for round in 0..3 {
+        client
+            .goto(&format!("{base}/runs/{run_id}"))
+            .await
+            .expect("page");
+        let timing = client
+            .execute(
+                "const t = performance.getEntriesByType('navigation')[0]; \
+                 return [t.responseStart - t.requestStart, t.domContentLoadedEventEnd - t.startTime, t.loadEventEnd - t.startTime]",
+                vec![],
+            )
+            .await
+            .expect("timing");
+        println!("round {round}: server response, DOM ready, load (ms): {timing}");
+    }
+    client.close().await.expect("close");
+}
