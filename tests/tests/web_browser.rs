@@ -81,12 +81,40 @@ async fn browser(profile: &std::path::Path) -> (Driver, Client) {
 /// Evaluates `script` in the page until it returns `true` (the page polls every second).
 async fn until(client: &Client, script: &str, what: &str) {
     for _ in 0..300 {
-        if client.execute(script, vec![]).await.expect("script runs") == json!(true) {
+        if eval(client, script).await == json!(true) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// Opens `url`.
+async fn open(client: &Client, url: &str) {
+    client
+        .goto(url)
+        .await
+        .unwrap_or_else(|e| panic!("open {url}: {e}"));
+}
+
+/// Clicks the first element `css` selects.
+async fn click(client: &Client, css: &str) {
+    let element = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("find {css}: {e}"));
+    element
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// What `script` returns in the page.
+async fn eval(client: &Client, script: &str) -> serde_json::Value {
+    client
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{script}: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +131,7 @@ async fn the_viewer_in_chromium() {
     let (_driver, client) = browser(&dir.path().join("profile")).await;
 
     // The run list: each run with its status.
-    client.goto(&format!("{base}/")).await.expect("runs page");
+    open(&client, &format!("{base}/")).await;
     for (id, status) in [
         (&runs.completed, "completed"),
         (&runs.failed, "failed"),
@@ -117,49 +145,29 @@ async fn the_viewer_in_chromium() {
     }
 
     // A run page colours each node by its status.
-    client
-        .goto(&format!("{base}/runs/{}", runs.interrupted))
-        .await
-        .expect("run page");
-    let classes = client
-        .execute(
-            "return [...document.querySelectorAll('#dag .node')].map(n => n.dataset.node + ' ' + n.getAttribute('class'))",
-            vec![],
-        )
-        .await
-        .expect("nodes");
+    open(&client, &format!("{base}/runs/{}", runs.interrupted)).await;
+    let classes = eval(&client, "return [...document.querySelectorAll('#dag .node')].map(n => n.dataset.node + ' ' + n.getAttribute('class'))").await;
     assert_eq!(
         classes,
         json!(["text node s-completed", "held node s-no_outcome"])
     );
 
     // A node output holding <script> is shown as text, and never runs.
-    client
-        .goto(&format!("{base}/runs/{}", runs.completed))
-        .await
-        .expect("run page");
-    client
-        .find(Locator::Css("#dag .node[data-node=\"html\"]"))
-        .await
-        .expect("node html")
-        .click()
-        .await
-        .expect("click");
+    open(&client, &format!("{base}/runs/{}", runs.completed)).await;
+    click(&client, "#dag .node[data-node=\"html\"]").await;
     until(
         &client,
         "return document.querySelectorAll('#panel-body pre').length == 2",
         "the panel",
     )
     .await;
-    let output = client
-        .execute(
-            "return document.querySelectorAll('#panel-body pre')[1].textContent",
-            vec![],
-        )
-        .await
-        .expect("output");
+    let output = eval(
+        &client,
+        "return document.querySelectorAll('#panel-body pre')[1].textContent",
+    )
+    .await;
     assert_eq!(output, json!(format!("\"{SCRIPT}HELLO\"")));
-    let pwned = client.execute("return window.pwned === undefined && document.querySelectorAll('#panel script').length == 0", vec![]).await.expect("eval");
+    let pwned = eval(&client, "return window.pwned === undefined && document.querySelectorAll('#panel script').length == 0").await;
     assert_eq!(
         pwned,
         json!(true),
@@ -167,30 +175,19 @@ async fn the_viewer_in_chromium() {
     );
 
     // A failed node's error shows in the panel.
-    client
-        .goto(&format!("{base}/runs/{}", runs.failed))
-        .await
-        .expect("run page");
-    client
-        .find(Locator::Css("#dag .node.s-failed"))
-        .await
-        .expect("a failed node")
-        .click()
-        .await
-        .expect("click");
+    open(&client, &format!("{base}/runs/{}", runs.failed)).await;
+    click(&client, "#dag .node.s-failed").await;
     until(
         &client,
         "return document.querySelector('#panel-body .attempt-error') !== null",
         "the error",
     )
     .await;
-    let error = client
-        .execute(
-            "return document.querySelector('#panel-body .attempt-error').textContent",
-            vec![],
-        )
-        .await
-        .expect("error");
+    let error = eval(
+        &client,
+        "return document.querySelector('#panel-body .attempt-error').textContent",
+    )
+    .await;
     assert!(
         error.as_str().unwrap_or_default().contains("No such file"),
         "{error}"
@@ -204,26 +201,18 @@ async fn the_viewer_in_chromium() {
     }
 
     // Without the token (no cookie yet), the page's resume is refused.
-    client
-        .find(Locator::Css("button[data-action=\"resume\"]"))
-        .await
-        .expect("resume button")
-        .click()
-        .await
-        .expect("click");
+    click(&client, "button[data-action=\"resume\"]").await;
     until(
         &client,
         "return document.getElementById('action-result').textContent.startsWith('refused')",
         "the refusal",
     )
     .await;
-    let refused = client
-        .execute(
-            "return document.getElementById('action-result').textContent",
-            vec![],
-        )
-        .await
-        .expect("result");
+    let refused = eval(
+        &client,
+        "return document.getElementById('action-result').textContent",
+    )
+    .await;
     assert!(
         refused.as_str().unwrap_or_default().contains("token"),
         "{refused}"
@@ -231,27 +220,19 @@ async fn the_viewer_in_chromium() {
 
     // With it (the URL `serve` prints), resume completes the run and the page follows it live.
     runs.fix();
-    client
-        .goto(&format!("{base}/runs/{}?token={token}", runs.failed))
-        .await
-        .expect("login");
-    client
-        .find(Locator::Css("button[data-action=\"resume\"]"))
-        .await
-        .expect("resume button")
-        .click()
-        .await
-        .expect("click");
+    open(
+        &client,
+        &format!("{base}/runs/{}?token={token}", runs.failed),
+    )
+    .await;
+    click(&client, "button[data-action=\"resume\"]").await;
     until(
         &client,
         "return document.getElementById('run-status').textContent == 'completed'",
         "the run to complete",
     )
     .await;
-    let colours = client
-        .execute("return [...document.querySelectorAll('#dag .node')].every(n => n.classList.contains('s-completed'))", vec![])
-        .await
-        .expect("colours");
+    let colours = eval(&client, "return [...document.querySelectorAll('#dag .node')].every(n => n.classList.contains('s-completed'))").await;
     assert_eq!(colours, json!(true));
     client.close().await.expect("close the browser");
 }
@@ -289,18 +270,13 @@ async fn measure_a_10k_node_run_page() {
     tokio::spawn(Viewer::new(stores).serve(listener));
     let (_driver, client) = browser(&dir.path().join("profile")).await;
     for round in 0..3 {
-        client
-            .goto(&format!("{base}/runs/{run_id}"))
-            .await
-            .expect("page");
-        let timing = client
-            .execute(
-                "const t = performance.getEntriesByType('navigation')[0]; \
-                 return [t.responseStart - t.requestStart, t.domContentLoadedEventEnd - t.startTime, t.loadEventEnd - t.startTime]",
-                vec![],
-            )
-            .await
-            .expect("timing");
+        open(&client, &format!("{base}/runs/{run_id}")).await;
+        let timing = eval(
+            &client,
+            "const t = performance.getEntriesByType('navigation')[0]; \
+             return [t.responseStart - t.requestStart, t.domContentLoadedEventEnd - t.startTime, t.loadEventEnd - t.startTime]",
+        )
+        .await;
         println!("round {round}: server response, DOM ready, load (ms): {timing}");
     }
     client.close().await.expect("close");
