@@ -54,6 +54,30 @@ pipeline! {
     }
 }
 
+pipeline! {
+    /// Reads a file, waits for a reply, and shouts the reply.
+    pub Replied(path: String) -> String {
+        text  = source(path);
+        reply = signal::<String>(text, timeout = "1h");
+        loud  = shout(reply);
+        loud
+    }
+}
+
+/// A run of `Replied` in `stores` that ended `waiting` for its `reply` (its engine waits in
+/// process for nothing).
+pub async fn waiting_run(stores: &Stores, dir: &Path) -> RunId {
+    let input = dir.join("question.txt");
+    std::fs::write(&input, "question").expect("write input");
+    let engine = PipelineEngine::new(Replied)
+        .stores(stores.clone())
+        .wait_in_process(std::time::Duration::ZERO);
+    let inputs = RepliedInputs {
+        path: input.display().to_string(),
+    };
+    engine.run(inputs).await.expect("run").run_id
+}
+
 /// A store with three runs, and the file whose absence failed one of them.
 pub struct Runs {
     pub stores: Stores,

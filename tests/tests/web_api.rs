@@ -272,3 +272,116 @@ async fn resume_from_the_api_completes_a_failed_run() {
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(status["nodes"]["html"], "completed");
 }
+
+/// Polls the run's status as the page does until it is `want`.
+async fn until_status(viewer: &axum::Router, run_id: &str, want: &str) -> Value {
+    let mut status = Value::Null;
+    for _ in 0..1000 {
+        status = send(viewer, get(&format!("/api/runs/{run_id}/status")))
+            .await
+            .json();
+        if status["status"] == want {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("run {run_id} never became {want}: {status}");
+}
+
+fn action(uri: &str, body: Option<Value>) -> Request<Body> {
+    let builder = post(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json");
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    builder.body(body).expect("request")
+}
+
+#[tokio::test]
+async fn a_signal_from_the_api_continues_a_waiting_run_and_a_wrong_one_is_refused() {
+    let (dir, runs, viewer) = setup().await;
+    let id = tests::web::waiting_run(&runs.stores, dir.path())
+        .await
+        .to_string();
+    let run = send(&viewer, get(&format!("/api/runs/{id}"))).await.json();
+    assert_eq!(run["status"], "waiting");
+    assert_eq!(run["waiting"], serde_json::json!(["reply"]));
+    let uri = format!("/api/runs/{id}/signal");
+    let wrong_type = send(
+        &viewer,
+        action(
+            &uri,
+            Some(serde_json::json!({"wait": "reply", "payload": 5})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        wrong_type.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        wrong_type.body
+    );
+    let unknown = send(
+        &viewer,
+        action(
+            &uri,
+            Some(serde_json::json!({"wait": "nope", "payload": "x"})),
+        ),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.body);
+    assert!(
+        unknown.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nope"),
+        "{}",
+        unknown.body
+    );
+    let sent = send(
+        &viewer,
+        action(
+            &uri,
+            Some(serde_json::json!({"wait": "reply", "payload": "yes"})),
+        ),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    until_status(&viewer, &id, "completed").await;
+    let loud = send(&viewer, get(&format!("/api/runs/{id}/nodes/loud")))
+        .await
+        .json();
+    assert_eq!(loud["output"], "YES");
+}
+
+#[tokio::test]
+async fn cancel_from_the_api_ends_a_waiting_run_and_a_resume_the_server_runs() {
+    let (dir, runs, viewer) = setup().await;
+    let waiting = tests::web::waiting_run(&runs.stores, dir.path())
+        .await
+        .to_string();
+    let cancelled = send(
+        &viewer,
+        action(&format!("/api/runs/{waiting}/cancel"), None),
+    )
+    .await;
+    assert_eq!(cancelled.status, StatusCode::ACCEPTED, "{}", cancelled.body);
+    until_status(&viewer, &waiting, "cancelled").await;
+
+    // The interrupted run hangs in `held` when resumed: the server runs it until cancelled.
+    let id = runs.interrupted.to_string();
+    let resumed = send(&viewer, action(&format!("/api/runs/{id}/resume"), None)).await;
+    assert_eq!(resumed.status, StatusCode::ACCEPTED, "{}", resumed.body);
+    let running = until_status(&viewer, &id, "running").await;
+    assert_eq!(running["nodes"]["held"], "running");
+    let again = send(&viewer, action(&format!("/api/runs/{id}/resume"), None)).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let cancel = send(&viewer, action(&format!("/api/runs/{id}/cancel"), None)).await;
+    assert_eq!(cancel.status, StatusCode::ACCEPTED, "{}", cancel.body);
+    until_status(&viewer, &id, "cancelled").await;
+    let ended = send(
+        &viewer,
+        action(&format!("/api/runs/{}/cancel", runs.completed), None),
+    )
+    .await;
+    assert_eq!(ended.status, StatusCode::CONFLICT, "{}", ended.body);
+}

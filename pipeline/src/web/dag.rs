@@ -88,6 +88,15 @@ fn short(id: &str) -> String {
     crate::cli::table::clip(id, 19)
 }
 
+/// A box's text: the node's id, and for a mapped node its items done of all.
+fn label(node: &NodeDetail) -> String {
+    match node.items {
+        Some([done, of]) => format!("{} {done}/{of}", crate::cli::table::clip(&node.id, 12)),
+        None if node.mapped => format!("{} (each)", crate::cli::table::clip(&node.id, 12)),
+        None => short(&node.id),
+    }
+}
+
 /// The DAG of `run` as an SVG element: one `g.node` per node, with `data-node` its id and class
 /// `s-<status>`.
 pub fn dag_svg(run: &RunDetail) -> String {
@@ -143,7 +152,7 @@ pub fn dag_svg(run: &RunDetail) -> String {
             status = node.status,
             kind = escape(&node.kind),
             label = node_label(node.status),
-            text = escape(&short(&node.id)),
+            text = escape(&label(node)),
         );
     }
     svg.push_str("</g></svg>");

@@ -46,6 +46,8 @@ pub struct NodeDetail {
     pub condition_inputs: Vec<String>,
     /// Whether it is mapped over a list (`each`); then its attempts are per item.
     pub mapped: bool,
+    /// For a mapped node whose list is known: the items completed, of how many.
+    pub items: Option<[usize; 2]>,
     /// Its attempts, in the order they ended.
     pub attempts: Vec<Attempt>,
 }
@@ -80,6 +82,12 @@ impl RunDetail {
                 .or_default()
                 .push(Attempt::of(entry));
         }
+        let mut items: HashMap<&str, [usize; 2]> = HashMap::new();
+        for (id, stored) in view.checkpoint.stored() {
+            if let Some((done, of)) = stored.items() {
+                items.insert(id, [done, of]);
+            }
+        }
         let nodes = graph
             .nodes
             .iter()
@@ -93,6 +101,7 @@ impl RunDetail {
                 inputs: node.inputs.clone(),
                 condition_inputs: node.condition_inputs.clone(),
                 mapped: node.each.is_some(),
+                items: items.get(node.id.as_str()).copied(),
                 attempts: attempts.remove(node.id.as_str()).unwrap_or_default(),
             })
             .collect();
