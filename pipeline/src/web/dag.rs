@@ -176,7 +176,7 @@ pub fn timeline_svg(run: &RunDetail) -> String {
     let (Some(start), Some(end)) = (start, end) else {
         return "<p class=\"empty\">No attempts recorded yet.</p>".to_owned();
     };
-    let span = (end - start).max(1) as f64;
+    let span = end.saturating_sub(start).max(1) as f64;
     let scale = |ms: f64| f64::from(LABEL_W) + ms / span * f64::from(PLOT_W);
     let height = 24 + rows.len() as u32 * ROW_H;
     let width = LABEL_W + PLOT_W + PAD;
@@ -188,7 +188,7 @@ pub fn timeline_svg(run: &RunDetail) -> String {
          <text class=\"axis\" x=\"{LABEL_W}\" y=\"12\">0</text>\
          <text class=\"axis\" x=\"{end_x}\" y=\"12\" text-anchor=\"end\">{total}</text>",
         end_x = LABEL_W + PLOT_W,
-        total = escape(&crate::cli::table::format_ms(end - start)),
+        total = escape(&crate::cli::table::format_ms(end.saturating_sub(start))),
     );
     for (r, node) in rows.iter().enumerate() {
         let y = 20 + r as u32 * ROW_H;
@@ -200,10 +200,11 @@ pub fn timeline_svg(run: &RunDetail) -> String {
             text = escape(&short(&node.id)),
         );
         for attempt in &node.attempts {
-            let from = (attempt.started_at_ms - start) as f64;
-            let ran = (attempt.duration_us as f64 / 1000.0)
-                .min((attempt.finished_at_ms - attempt.started_at_ms) as f64);
-            let to = (attempt.finished_at_ms.max(attempt.started_at_ms) - start) as f64;
+            let from = attempt.started_at_ms.saturating_sub(start) as f64;
+            // Stored times come from clocks: a finish before its start is drawn as an instant.
+            let recorded = attempt.finished_at_ms.saturating_sub(attempt.started_at_ms);
+            let ran = (attempt.duration_us as f64 / 1000.0).min(recorded as f64);
+            let to = from + recorded as f64;
             let (x, x_ran, x_end) = (scale(from), scale(from + ran), scale(to));
             let item = attempt
                 .item
@@ -217,7 +218,7 @@ pub fn timeline_svg(run: &RunDetail) -> String {
                  <rect class=\"persist\" x=\"{x_ran:.1}\" y=\"{y}\" width=\"{pw:.1}\" height=\"14\"/></g>",
                 status = attempt.status,
                 n = attempt.attempt,
-                total = attempt.finished_at_ms - attempt.started_at_ms,
+                total = recorded,
                 w = (x_ran - x).max(1.0),
                 pw = (x_end - x_ran).max(0.0),
             );
@@ -226,4 +227,68 @@ pub fn timeline_svg(run: &RunDetail) -> String {
     }
     svg.push_str("</svg>");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::detail::Attempt;
+
+    fn node(id: &str, inputs: &[&str], attempts: Vec<Attempt>) -> NodeDetail {
+        NodeDetail {
+            id: id.to_owned(),
+            kind: "f".to_owned(),
+            status: "completed",
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            condition_inputs: Vec::new(),
+            mapped: false,
+            items: None,
+            attempts,
+        }
+    }
+
+    #[test]
+    fn a_node_is_one_column_right_of_its_deepest_upstream_node() {
+        let nodes = vec![
+            node("a", &["input"], vec![]),
+            node("b", &["a"], vec![]),
+            node("c", &["a"], vec![]),
+            node("d", &["b", "c", "a"], vec![]),
+        ];
+        let layout = layout(&nodes);
+        let columns: Vec<u32> = layout.at.iter().map(|(c, _)| *c).collect();
+        assert_eq!(columns, vec![0, 1, 1, 2]);
+        assert_eq!((layout.columns, layout.rows), (3, 2));
+    }
+
+    #[test]
+    fn a_finish_stored_before_its_start_draws_as_an_instant() {
+        let attempt = |started_at_ms, finished_at_ms| Attempt {
+            attempt: 1,
+            item: None,
+            status: "failed",
+            started_at_ms,
+            finished_at_ms,
+            duration_us: 5_000,
+            error: Some("<b>x</b>".to_owned()),
+        };
+        let run = RunDetail {
+            run_id: "r".to_owned(),
+            pipeline: "p".to_owned(),
+            status: "failed",
+            started_at_ms: 0,
+            updated_at_ms: 0,
+            audited: true,
+            nodes: vec![node(
+                "<a>",
+                &[],
+                vec![attempt(1_000, 900), attempt(900, 950)],
+            )],
+            waiting: Vec::new(),
+        };
+        let svg = timeline_svg(&run);
+        assert!(svg.contains("recorded after 0 ms"), "{svg}");
+        assert!(svg.contains("&lt;a&gt;") && !svg.contains("<a>"), "{svg}");
+        assert!(dag_svg(&run).contains("data-node=\"&lt;a&gt;\""));
+    }
 }

@@ -58,8 +58,8 @@ pub(super) enum Command {
     /// Keep the valid prefix of a run whose files are damaged (the damaged file is copied aside;
     /// the nodes whose records are dropped run again on resume).
     Repair(repair::Args),
-    /// Show the runs in the browser: a live DAG per run, its timeline and attempts; resume,
-    /// cancel and signal runs from the page.
+    /// Show the runs in the browser: each run's graph coloured live, its timeline and attempts;
+    /// resume, cancel and signal runs from the page.
     #[cfg(feature = "web")]
     Serve(serve::Args),
     /// Submit a run to the fleet's workers (PostgreSQL store) and print its id.
