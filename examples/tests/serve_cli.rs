@@ -54,6 +54,7 @@ fn serve(store: &str, args: &[&str]) -> Server {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("serve printed no URL: {said:?}");
 }
 
