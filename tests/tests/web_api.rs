@@ -373,6 +373,10 @@ async fn cancel_from_the_api_ends_a_waiting_run_and_a_resume_the_server_runs() {
     assert_eq!(resumed.status, StatusCode::ACCEPTED, "{}", resumed.body);
     let running = until_status(&viewer, &id, "running").await;
     assert_eq!(running["nodes"]["held"], "running");
+    assert_eq!(
+        running["nodes"]["text"], "restored",
+        "completed before, restored by the resume"
+    );
     let again = send(&viewer, action(&format!("/api/runs/{id}/resume"), None)).await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     let cancel = send(&viewer, action(&format!("/api/runs/{id}/cancel"), None)).await;

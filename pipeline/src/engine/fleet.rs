@@ -258,6 +258,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             started_at_ms: header.started_at_ms,
             updated_at_ms: lifecycle::now_ms(),
             nodes,
+            restored: Vec::new(),
         };
         match sql::cancel(store, run_id, summary).await {
             Ok(Some(true)) => {

@@ -317,17 +317,21 @@ pub(crate) fn start_summary<I, O>(
     restored: &StoredRun,
 ) -> RunSummary {
     let nodes = &graph.inner.nodes;
-    RunSummary::in_progress(
+    let restored: Vec<&str> = restored
+        .complete
+        .iter()
+        .map(|&(index, ..)| &*nodes[index as usize].id)
+        .collect();
+    let mut summary = RunSummary::in_progress(
         shared.run_id.clone(),
         graph.name(),
         shared.started_at_ms,
         now_ms(),
         graph.node_ids(),
-        restored
-            .complete
-            .iter()
-            .map(|&(index, ..)| &*nodes[index as usize].id),
-    )
+        restored.iter().copied(),
+    );
+    summary.restored = restored.into_iter().map(str::to_owned).collect();
+    summary
 }
 
 /// Writes a run summary; a failure is a persistence warning, like any other audit write.

@@ -388,6 +388,7 @@ async fn finish(store: &PostgresStore, tx: &Transaction<'_>, item: &Item) -> Sto
         started_at_ms: item.started_at_ms,
         updated_at_ms: crate::engine::now_ms(),
         nodes,
+        restored: Vec::new(),
     };
     write_summary(store, tx, &summary).await?;
     tx.execute("SELECT pg_notify($1, $2)", &[&DONE, &run_id.as_str()])

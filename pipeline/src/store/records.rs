@@ -344,6 +344,10 @@ pub struct RunSummary {
     pub updated_at_ms: u64,
     /// Every node's status as of this summary.
     pub nodes: BTreeMap<String, NodeStatus>,
+    /// The nodes the latest start of the run restored from its checkpoint instead of running
+    /// them (empty unless it was resumed): the run viewer tells them from those it ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restored: Vec<String>,
 }
 
 impl RunSummary {
@@ -372,6 +376,7 @@ impl RunSummary {
             started_at_ms,
             updated_at_ms,
             nodes: statuses,
+            restored: Vec::new(),
         }
     }
 

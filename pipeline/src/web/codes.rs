@@ -61,6 +61,7 @@ pub fn node_code(state: NodeState) -> &'static str {
 pub fn node_label(code: &str) -> &'static str {
     match code {
         "completed" => "completed",
+        "restored" => "restored",
         "failed" => "failed",
         "skipped" => "skipped",
         "waiting" => "waiting",

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::codes::{node_code, run_code};
 use crate::store::RunView;
-use crate::store::{AuditEntry, AuditStatus, Checkpoint};
+use crate::store::{AuditEntry, AuditStatus, Checkpoint, NodeState};
 
 /// A run: its line, its graph with each node's status and attempts, and its waits.
 #[derive(Clone, Debug, Serialize)]
@@ -37,8 +37,8 @@ pub struct NodeDetail {
     pub id: String,
     /// What it calls: the `#[node]` fn, or the kind of wait.
     pub kind: String,
-    /// Its status code: `completed`, `failed`, `skipped`, `not_run`, `waiting`, `running` or
-    /// `no_outcome`.
+    /// Its status code: `completed`, `restored` (completed by an earlier start of the run, restored
+    /// by the latest), `failed`, `skipped`, `not_run`, `waiting`, `running` or `no_outcome`.
     pub status: &'static str,
     /// The nodes (or pipeline inputs) whose outputs it takes.
     pub inputs: Vec<String>,
@@ -71,6 +71,15 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
+/// A node's status code, telling a node the latest start restored from the checkpoint
+/// (`restored`) from one it ran (`completed`).
+fn status_code(view: &RunView, id: &str, state: NodeState) -> &'static str {
+    match state == NodeState::Completed && view.summary.restored.iter().any(|r| r == id) {
+        true => "restored",
+        false => node_code(state),
+    }
+}
+
 impl RunDetail {
     /// The detail of `view`.
     pub fn of(view: &RunView) -> RunDetail {
@@ -97,7 +106,7 @@ impl RunDetail {
                 status: view
                     .nodes
                     .get(&node.id)
-                    .map_or("not_run", |s| node_code(*s)),
+                    .map_or("not_run", |s| status_code(view, &node.id, *s)),
                 inputs: node.inputs.clone(),
                 condition_inputs: node.condition_inputs.clone(),
                 mapped: node.each.is_some(),
@@ -116,7 +125,7 @@ impl RunDetail {
             waiting: view
                 .nodes
                 .iter()
-                .filter(|(_, s)| **s == crate::store::NodeState::Waiting)
+                .filter(|(_, s)| **s == NodeState::Waiting)
                 .map(|(id, _)| id.clone())
                 .collect(),
         }
@@ -160,7 +169,7 @@ impl RunStatusView {
             nodes: view
                 .nodes
                 .iter()
-                .map(|(id, s)| (id.clone(), node_code(*s)))
+                .map(|(id, s)| (id.clone(), status_code(view, id, *s)))
                 .collect(),
         }
     }
