@@ -139,6 +139,8 @@ fn serve_beyond_this_machine_needs_the_token_for_every_page() {
     failed_run(&store);
     let short = ops(&store, &["serve", "--token", "short"]);
     one_line_error(&short, "at least 16 characters");
+    let unsafe_token = ops(&store, &["serve", "--token", "sixteen chars; and=more"]);
+    one_line_error(&unsafe_token, "only letters, digits");
     let token = "a-token-of-enough-length";
     let mut server = serve(&store, &["--listen", "0.0.0.0:0", "--token", token]);
     assert_eq!(server.token, token);

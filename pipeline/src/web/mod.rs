@@ -77,7 +77,8 @@ impl Viewer {
         }
     }
 
-    /// Uses `token` instead of a random one.
+    /// Uses `token` instead of a random one (it goes into a URL and a cookie: keep it to letters,
+    /// digits and `-_.~`, as `serve --token` requires).
     pub fn with_token(mut self, token: impl Into<String>) -> Viewer {
         self.token = token.into();
         self

@@ -31,10 +31,18 @@ pub(super) async fn exec(
         .private(private)
         .settings(settings.clone());
     if let Some(token) = args.token {
-        if token.len() < 16 {
+        let url_safe = |c: char| c.is_ascii_alphanumeric() || "-_.~".contains(c);
+        let reason = match (token.len() < 16, token.chars().all(url_safe)) {
+            (true, _) => Some("a token must have at least 16 characters"),
+            (false, false) => Some(
+                "a token may hold only letters, digits and `-_.~` (it goes into a URL and a cookie)",
+            ),
+            (false, true) => None,
+        };
+        if let Some(reason) = reason {
             return Err(CliError::InvalidOption {
                 option: "--token".into(),
-                reason: "a token must have at least 16 characters".into(),
+                reason: reason.into(),
             });
         }
         viewer = viewer.with_token(token);
