@@ -111,10 +111,15 @@ impl EventHandler for Completed {
     }
 }
 
-/// Runs in `dir`: `Viewed` completed and failed (its file missing), and `Hanging` interrupted
-/// (its task dropped while `held` hangs, which releases the run as a killed process would).
+/// Runs in a directory store in `dir` (see [`make_runs_in`]).
 pub async fn make_runs(dir: &Path) -> Runs {
-    let stores = Stores::directory(dir.join("store"));
+    make_runs_in(Stores::directory(dir.join("store")), dir).await
+}
+
+/// Runs in `stores` (their input files in `dir`): `Viewed` completed and failed (its file
+/// missing), and `Hanging` interrupted (its task dropped while `held` hangs, which releases the
+/// run as a killed process would).
+pub async fn make_runs_in(stores: Stores, dir: &Path) -> Runs {
     let input = dir.join("input.txt");
     std::fs::write(&input, "hello").expect("write input");
     let missing = dir.join("later.txt");

@@ -399,3 +399,55 @@ async fn cancel_from_the_api_ends_a_waiting_run_and_a_resume_the_server_runs() {
     .await;
     assert_eq!(ended.status, StatusCode::CONFLICT, "{}", ended.body);
 }
+
+/// The run list, a run's statuses and a resume, on `stores`.
+async fn lists_and_resumes_on(stores: pipeline::store::Stores, dir: &std::path::Path) {
+    let runs = tests::web::make_runs_in(stores.clone(), dir).await;
+    let viewer = Viewer::new(stores).with_token(TOKEN).router();
+    let list = send(&viewer, get("/api/runs")).await.json();
+    let statuses: Vec<(&str, &str)> = list["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| (r["run_id"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    let (completed, failed, interrupted) = (
+        runs.completed.to_string(),
+        runs.failed.to_string(),
+        runs.interrupted.to_string(),
+    );
+    assert_eq!(
+        statuses,
+        vec![
+            (interrupted.as_str(), "interrupted"),
+            (failed.as_str(), "failed"),
+            (completed.as_str(), "completed"),
+        ]
+    );
+    let held = send(&viewer, get(&format!("/api/runs/{interrupted}/status")))
+        .await
+        .json();
+    assert_eq!(held["nodes"]["held"], "no_outcome", "{held}");
+    runs.fix();
+    let resumed = send(&viewer, action(&format!("/api/runs/{failed}/resume"), None)).await;
+    assert_eq!(resumed.status, StatusCode::ACCEPTED, "{}", resumed.body);
+    until_status(&viewer, &failed, "completed").await;
+}
+
+#[tokio::test]
+async fn the_viewer_reads_and_resumes_runs_in_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = format!("sqlite://{}", dir.path().join("runs.db").display());
+    let stores = pipeline::store::Stores::open(&spec).expect("sqlite store");
+    lists_and_resumes_on(stores, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_reads_and_resumes_runs_in_postgres() {
+    let Some(db) = tests::postgres::TestDatabase::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores = pipeline::store::Stores::open(&db.url).expect("postgres store");
+    lists_and_resumes_on(stores, dir.path()).await;
+}
