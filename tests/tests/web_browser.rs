@@ -1,6 +1,6 @@
 //! The run viewer in a real browser: Debian's `chromium`, headless, driven through
-//! `chromedriver` (`.ci/run` installs both). One test, one browser: the run list's statuses, a
-//! run page's colours (asserted on the DOM), a failed node's error in the panel, a node output
+//! `chromedriver` (`.ci/run` installs both). One test, one browser: the run list's statuses (and
+//! a run made meanwhile by another engine appearing in it), a run page's colours (asserted on the DOM), a failed node's error in the panel, a node output
 //! holding `<script>` shown as text, an action refused without the token, and a resume from the
 //! page that the page follows live to `completed`. It saves a screenshot of a run page.
 
@@ -143,6 +143,18 @@ async fn the_viewer_in_chromium() {
             .expect("a row per run");
         assert_eq!(row.text().await.expect("text"), status);
     }
+
+    // A run made meanwhile by another engine shows up without a reload by hand.
+    let engine = pipeline::PipelineEngine::new(tests::web::Viewed).stores(runs.stores.clone());
+    let inputs = tests::web::ViewedInputs {
+        path: dir.path().join("input.txt").display().to_string(),
+    };
+    let new = engine.run(inputs).await.expect("run").run_id;
+    let shown = format!(
+        "const row = document.querySelector('tr[data-run=\"{new}\"]'); \
+         return row !== null && row.dataset.status === 'completed'"
+    );
+    until(&client, &shown, "the new run in the list").await;
 
     // A run page colours each node by its status.
     open(&client, &format!("{base}/runs/{}", runs.interrupted)).await;

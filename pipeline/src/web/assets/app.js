@@ -101,6 +101,28 @@ async function poll() {
   if (!FINAL.includes(data.status)) timer = setTimeout(poll, 1000);
 }
 
+// The run list: new runs and changed statuses (from any process) redraw the page.
+async function watchList() {
+  try {
+    const response = await fetch("/api/runs" + location.search);
+    if (response.ok) {
+      const data = await response.json();
+      const shown = [...document.querySelectorAll("#runs tbody tr")]
+        .map((row) => row.dataset.run + " " + row.dataset.status).join(",");
+      const now = data.runs.map((run) => run.run_id + " " + run.status).join(",");
+      if (shown !== now) {
+        location.reload();
+        return;
+      }
+    }
+  } catch (e) {
+    // The server is away for a moment: try again.
+  }
+  setTimeout(watchList, 2000);
+}
+
+if (body.dataset.page === "runs") setTimeout(watchList, 2000);
+
 if (body.dataset.page === "run") {
   document.getElementById("dag").addEventListener("click", (event) => {
     const box = event.target.closest(".node");
