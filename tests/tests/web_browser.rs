@@ -1,8 +1,9 @@
 //! The run viewer in a real browser: Debian's `chromium`, headless, driven through
 //! `chromedriver` (`.ci/run` installs both). One test, one browser: the run list's statuses (and
-//! a run made meanwhile by another engine appearing in it), a run page's colours (asserted on the DOM), a failed node's error in the panel, a node output
-//! holding `<script>` shown as text, an action refused without the token, and a resume from the
-//! page that the page follows live to `completed`. It saves a screenshot of a run page.
+//! a run made meanwhile by another engine appearing in it), a run page's colours (asserted on the
+//! DOM), a failed node's error in the panel, a node output holding `<script>` shown as text, an
+//! action refused without the token, a resume from the page that the page follows live to
+//! `completed`, and a signal sent from a waiting run's page. It saves a screenshot of a run page.
 
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
@@ -246,6 +247,28 @@ async fn the_viewer_in_chromium() {
     .await;
     let colours = eval(&client, "return [...document.querySelectorAll('#dag .node')].every(n => n.classList.contains('s-completed'))").await;
     assert_eq!(colours, json!(true));
+
+    // A waiting run: its page offers the signal; a payload sent from the form continues it.
+    let waiting = tests::web::waiting_run(&runs.stores, dir.path()).await;
+    open(&client, &format!("{base}/runs/{waiting}")).await;
+    let form = eval(
+        &client,
+        "return document.querySelector('#signal select').value",
+    )
+    .await;
+    assert_eq!(form, json!("reply"));
+    eval(
+        &client,
+        "document.querySelector('#signal input[name=payload]').value = '\"yes\"'; return true",
+    )
+    .await;
+    click(&client, "#signal button[type=submit]").await;
+    until(
+        &client,
+        "return document.getElementById('run-status').textContent == 'completed'",
+        "the signalled run to complete",
+    )
+    .await;
     client.close().await.expect("close the browser");
 }
 
