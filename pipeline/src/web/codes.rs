@@ -57,6 +57,18 @@ pub fn node_code(state: NodeState) -> &'static str {
     }
 }
 
+/// Every node status code, in the order the legend shows them.
+pub const NODE_CODES: [&str; 8] = [
+    "completed",
+    "restored",
+    "failed",
+    "skipped",
+    "not_run",
+    "waiting",
+    "running",
+    "no_outcome",
+];
+
 /// How a node's status code reads on a page.
 pub fn node_label(code: &str) -> &'static str {
     match code {

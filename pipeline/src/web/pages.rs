@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::codes::{RUN_CODES, is_resumable, node_label};
+use super::codes::{NODE_CODES, RUN_CODES, is_resumable, node_label};
 use super::dag::{dag_svg, timeline_svg};
 use super::detail::RunDetail;
 use super::html::{escape, page, url_part};
@@ -131,15 +131,7 @@ pub fn run_page(run: &RunDetail) -> String {
         );
     }
     body.push_str("<section class=\"graph\"><h2>Graph</h2><div class=\"legend\">");
-    for code in [
-        "completed",
-        "failed",
-        "skipped",
-        "not_run",
-        "waiting",
-        "running",
-        "no_outcome",
-    ] {
+    for code in NODE_CODES {
         let _ = write!(
             body,
             "<span class=\"badge s-{code}\">{}</span>",
