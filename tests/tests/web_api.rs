@@ -204,6 +204,19 @@ async fn actions_need_the_token_and_the_same_origin() {
     assert_eq!(login.headers[header::LOCATION], "/");
     let cookie = login.headers[header::SET_COOKIE].to_str().unwrap();
     assert!(cookie.starts_with(&format!("pipeline_token={TOKEN}")) && cookie.contains("HttpOnly"));
+    // A page of another site pointed at 127.0.0.1 (DNS rebinding) names its own host.
+    let rebound = Request::get("/api/runs")
+        .header(header::HOST, "evil.example:8080")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&viewer, rebound).await.status, StatusCode::FORBIDDEN);
+    for host in ["127.0.0.1:8080", "localhost:8080", "[::1]:8080"] {
+        let local = Request::get("/api/runs")
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&viewer, local).await.status, StatusCode::OK, "{host}");
+    }
     // Nothing was resumed by the refused requests.
     let status = send(&viewer, get(&format!("/api/runs/{}/status", runs.failed)))
         .await

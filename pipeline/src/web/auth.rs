@@ -2,6 +2,10 @@
 //! server's token and come from the viewer's own pages (a browser's `Origin` must be this
 //! server); when the server listens beyond this machine, reading needs the token too.
 //!
+//! Listening on loopback, the server answers only requests for a loopback host name
+//! (`127.0.0.1`, `localhost`, `[::1]`): a page of another site whose name an attacker points at
+//! 127.0.0.1 (DNS rebinding) reaches the port, but not the runs.
+//!
 //! A browser gets the token once, from the URL `serve` prints (`/?token=...`): the server puts
 //! it in an `HttpOnly`, `SameSite=Strict` cookie and redirects to the same page without it.
 //! Other clients send `Authorization: Bearer <token>`.
@@ -58,6 +62,21 @@ fn same_origin(headers: &HeaderMap) -> bool {
     matches!((origin_host, host), (Some(o), Some(h)) if o == h)
 }
 
+/// Whether the request names a loopback host (or none, as a request made in process).
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    matches!(name, "127.0.0.1" | "localhost" | "::1")
+}
+
 /// The `token` query parameter of `uri`, if any, and the URI's path and query without it.
 fn token_in_query(request: &Request) -> Option<(String, String)> {
     let query = request.uri().query()?;
@@ -85,6 +104,15 @@ pub(super) async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
+    if !state.private && !loopback_host(request.headers()) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this viewer listens on loopback and answers only to 127.0.0.1, localhost or [::1] \
+             (another host name can be a DNS rebinding attack); serve with --listen to be reached \
+             by another name",
+        )
+        .into_response();
+    }
     if request.method() == Method::GET
         && let Some((token, location)) = token_in_query(&request)
     {
