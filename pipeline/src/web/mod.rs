@@ -66,8 +66,9 @@ fn new_token() -> String {
 }
 
 impl Viewer {
-    /// A viewer of `stores` with a fresh random token, whose pages anyone who can reach it may
-    /// read (see [`private`](Viewer::private)).
+    /// A viewer of `stores` with a fresh random token. Its pages and reads need no token, and it
+    /// answers only requests for a loopback host name (`127.0.0.1`, `localhost`, `[::1]`): to
+    /// serve other machines, make it [`private`](Viewer::private).
     pub fn new(stores: Stores) -> Viewer {
         Viewer {
             stores,
@@ -84,7 +85,8 @@ impl Viewer {
         self
     }
 
-    /// Whether reading needs the token too (for a server reachable from other machines).
+    /// Whether reading needs the token too (for a server reachable from other machines; a
+    /// private viewer answers any host name).
     pub fn private(mut self, private: bool) -> Viewer {
         self.private = private;
         self
