@@ -37,7 +37,7 @@ pub use spec::{StoreSpec, Stores};
 pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};
 pub use state::{NodeState, RunState};
 pub use traits::{AuditLog, Checkpointer, OutputFilter, Resumed, Truncated};
-pub use view::RunView;
+pub use view::{RunOverview, RunView};
 pub use waits::{RunWaits, SignalRecord, SignalSent};
 
 /// How hard a store on disk works to make each record survive a crash.

@@ -27,6 +27,50 @@ pub struct RunView {
     pub nodes: BTreeMap<String, NodeState>,
 }
 
+/// A run in brief, as a list of runs shows it: its summary, where it is, and how many of its
+/// nodes completed, failed and were skipped. See [`Stores::overview`].
+#[derive(Clone, Debug)]
+pub struct RunOverview {
+    /// Its summary as stored, or as its checkpoint implies.
+    pub summary: RunSummary,
+    /// Where the run is.
+    pub state: RunState,
+    /// Its completed nodes.
+    pub completed: usize,
+    /// Its failed nodes.
+    pub failed: usize,
+    /// Its skipped nodes.
+    pub skipped: usize,
+    /// Its nodes in all.
+    pub nodes: usize,
+}
+
+impl RunOverview {
+    fn ended(summary: RunSummary, status: RunStatus) -> RunOverview {
+        let count = |s| summary.count(s);
+        RunOverview {
+            completed: count(NodeStatus::Completed),
+            failed: count(NodeStatus::Failed),
+            skipped: count(NodeStatus::Skipped),
+            nodes: summary.nodes.len(),
+            state: RunState::Ended(status),
+            summary,
+        }
+    }
+
+    fn of(view: RunView) -> RunOverview {
+        let count = |s| view.count(s);
+        RunOverview {
+            completed: count(NodeState::Completed),
+            failed: count(NodeState::Failed),
+            skipped: count(NodeState::Skipped),
+            nodes: view.nodes.len(),
+            state: view.state,
+            summary: view.summary,
+        }
+    }
+}
+
 impl RunView {
     /// How many nodes are in `state`.
     pub fn count(&self, state: NodeState) -> usize {
@@ -50,6 +94,18 @@ impl Stores {
         let checkpoint = self.checkpointer.delete_run(run_id).await?;
         let audit = self.audit.delete_run(run_id).await?;
         Ok(checkpoint || audit)
+    }
+
+    /// Run `run_id` in brief (see [`RunOverview`]); `Ok(None)` for an unknown run. A run that
+    /// ended is read from its summary alone, one that has not from all it left (see
+    /// [`view`](Stores::view)).
+    pub async fn overview(&self, run_id: &RunId) -> StoreResult<Option<RunOverview>> {
+        if let Some(summary) = self.audit.summary(run_id).await?
+            && let Some(status) = summary.status
+        {
+            return Ok(Some(RunOverview::ended(summary, status)));
+        }
+        Ok(self.view(run_id).await?.map(RunOverview::of))
     }
 
     /// What the stores tell of run `run_id` (see [`RunView`]); `Ok(None)` for an unknown run.

@@ -122,7 +122,7 @@ pub(super) async fn status(
 pub(super) async fn node(
     State(state): State<Arc<AppState>>,
     Path((id, node)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<NodeValues>, ApiError> {
     let (_, view) = view(&state, &id).await?;
     let detail = RunDetail::of(&view);
     let Some(node_detail) = detail.nodes.into_iter().find(|n| n.id == node) else {
@@ -131,18 +131,12 @@ pub(super) async fn node(
             format!("run {id} has no node `{node}`"),
         ));
     };
-    let values = NodeValues::of(&view.checkpoint, &node).map_err(|e| {
+    let values = NodeValues::of(&view.checkpoint, node_detail).map_err(|e| {
         ApiError::store(format!(
             "run {id}: a stored value of `{node}` is not JSON: {e}"
         ))
     })?;
-    let values = values.map(|v| (v.inputs, v.output)).unwrap_or_default();
-    Ok(Json(serde_json::json!({
-        "node": node_detail,
-        "inputs": values.0,
-        "output": values.1,
-    }))
-    .into_response())
+    Ok(Json(values))
 }
 
 /// What an action answers when it was accepted.

@@ -175,11 +175,11 @@ impl RunStatusView {
     }
 }
 
-/// One node's values: what it read and what it returned, as JSON.
+/// One node with its values: what it read and what it returned, as JSON.
 #[derive(Clone, Debug, Serialize)]
 pub struct NodeValues {
-    /// The node's id.
-    pub node: String,
+    /// The node, as in its run's [`RunDetail`].
+    pub node: NodeDetail,
     /// Each input by the name of the node (or pipeline input) it comes from; `null` when that
     /// value is not stored (its node has not completed).
     pub inputs: BTreeMap<String, serde_json::Value>,
@@ -188,13 +188,8 @@ pub struct NodeValues {
 }
 
 impl NodeValues {
-    /// The values of node `id` in `checkpoint`; `Ok(None)` when the run has no such node, an
-    /// error when a stored value is not JSON.
-    pub fn of(checkpoint: &Checkpoint, id: &str) -> serde_json::Result<Option<NodeValues>> {
-        let graph = &checkpoint.header.graph;
-        let Some(node) = graph.nodes.iter().find(|n| n.id == id) else {
-            return Ok(None);
-        };
+    /// `node` with its values in `checkpoint`; an error when a stored value is not JSON.
+    pub fn of(checkpoint: &Checkpoint, node: NodeDetail) -> serde_json::Result<NodeValues> {
         let mut outputs: HashMap<&str, serde_json::Value> = HashMap::new();
         for (id, stored) in checkpoint.stored() {
             if let Some(json) = stored.output() {
@@ -215,10 +210,11 @@ impl NodeValues {
                 (name.clone(), value)
             })
             .collect();
-        Ok(Some(NodeValues {
-            node: id.to_owned(),
+        let output = outputs.get(node.id.as_str()).cloned();
+        Ok(NodeValues {
+            node,
             inputs,
-            output: outputs.get(id).cloned(),
-        }))
+            output,
+        })
     }
 }

@@ -9,13 +9,8 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 
 use super::codes::{is_final, run_code};
-use crate::result::NodeStatus;
 use crate::run_id::RunId;
-use crate::store::RunSummary;
-use crate::store::RunView;
-use crate::store::StoreResult;
-use crate::store::Stores;
-use crate::store::{NodeState, RunState};
+use crate::store::{RunOverview, StoreResult, Stores};
 
 /// One run as the run list shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -42,34 +37,18 @@ pub struct RunLine {
 }
 
 impl RunLine {
-    fn ended(summary: &RunSummary, state: RunState) -> RunLine {
-        let count = |s| summary.count(s);
+    /// The line of a run in brief.
+    pub fn of(run: &RunOverview) -> RunLine {
         RunLine {
-            run_id: summary.run_id.to_string(),
-            pipeline: summary.pipeline.clone(),
-            status: run_code(state),
-            started_at_ms: summary.started_at_ms,
-            updated_at_ms: summary.updated_at_ms,
-            completed: count(NodeStatus::Completed),
-            failed: count(NodeStatus::Failed),
-            skipped: count(NodeStatus::Skipped),
-            nodes: summary.nodes.len(),
-        }
-    }
-
-    /// The line of a run read whole.
-    pub fn of_view(view: &RunView) -> RunLine {
-        let count = |s| view.count(s);
-        RunLine {
-            run_id: view.summary.run_id.to_string(),
-            pipeline: view.summary.pipeline.clone(),
-            status: run_code(view.state),
-            started_at_ms: view.summary.started_at_ms,
-            updated_at_ms: view.summary.updated_at_ms,
-            completed: count(NodeState::Completed),
-            failed: count(NodeState::Failed),
-            skipped: count(NodeState::Skipped),
-            nodes: view.nodes.len(),
+            run_id: run.summary.run_id.to_string(),
+            pipeline: run.summary.pipeline.clone(),
+            status: run_code(run.state),
+            started_at_ms: run.summary.started_at_ms,
+            updated_at_ms: run.summary.updated_at_ms,
+            completed: run.completed,
+            failed: run.failed,
+            skipped: run.skipped,
+            nodes: run.nodes,
         }
     }
 }
@@ -115,9 +94,9 @@ impl RunIndex {
             if lines.get(id).is_some_and(|l| is_final(l.status)) {
                 continue;
             }
-            match read_line(stores, id).await {
-                Ok(Some(line)) => {
-                    lines.insert(id.clone(), line);
+            match stores.overview(id).await {
+                Ok(Some(run)) => {
+                    lines.insert(id.clone(), RunLine::of(&run));
                 }
                 Ok(None) => {}
                 Err(e) => unreadable.push(format!("{id}: {e}")),
@@ -166,14 +145,4 @@ impl RunIndex {
         names.dedup();
         names
     }
-}
-
-/// Run `id`'s line: a run that ended from its summary alone, one that has not from all it left.
-async fn read_line(stores: &Stores, id: &RunId) -> StoreResult<Option<RunLine>> {
-    if let Some(summary) = stores.audit.summary(id).await?
-        && let Some(status) = summary.status
-    {
-        return Ok(Some(RunLine::ended(&summary, RunState::Ended(status))));
-    }
-    Ok(stores.view(id).await?.map(|view| RunLine::of_view(&view)))
 }

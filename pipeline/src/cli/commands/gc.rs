@@ -1,7 +1,7 @@
 //! `gc`: deletes old runs by age and status. Without `--delete` it only lists what it would
 //! delete; a run some process holds is never deleted.
 
-use super::runs::{Line, StatusFilter};
+use super::runs::{StatusFilter, overview};
 use crate::cli::error::CliError;
 use crate::cli::output::{out, outln};
 use crate::cli::table::{Table, format_time};
@@ -60,7 +60,7 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
     let mut chosen = Vec::new();
     let mut unreadable = 0;
     for id in stores.checkpointer.list_runs().await? {
-        let Ok(line) = Line::read(stores, &id).await else {
+        let Ok(line) = overview(stores, &id).await else {
             unreadable += 1;
             continue;
         };

@@ -4,11 +4,10 @@ use clap::ValueEnum;
 
 use crate::cli::error::CliError;
 use crate::cli::output::{out, outln};
-use crate::cli::stored::load_run;
 use crate::cli::table::{Table, format_ms, format_time};
-use crate::result::{NodeStatus, RunStatus};
+use crate::result::RunStatus;
 use crate::run_id::RunId;
-use crate::store::{NodeState, RunState, RunSummary, RunView, StoreSpec, Stores};
+use crate::store::{RunOverview, RunState, RunSummary, StoreSpec, Stores};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -79,7 +78,7 @@ pub(super) async fn exec(args: Args, stores: &Stores, spec: &StoreSpec) -> Resul
     ]);
     let mut unreadable = Vec::new();
     for id in stores.checkpointer.list_runs().await? {
-        let line = match Line::read(stores, &id).await {
+        let line = match overview(stores, &id).await {
             Ok(line) => line,
             Err(e) => {
                 unreadable.push(format!("{id}: {e}"));
@@ -103,9 +102,9 @@ pub(super) async fn exec(args: Args, stores: &Stores, spec: &StoreSpec) -> Resul
             status,
             format_time(summary.started_at_ms),
             format_ms(summary.updated_at_ms.saturating_sub(summary.started_at_ms)),
-            line.counts[0].to_string(),
-            line.counts[1].to_string(),
-            line.counts[2].to_string(),
+            line.completed.to_string(),
+            line.failed.to_string(),
+            line.skipped.to_string(),
         ]);
     }
     out!("{table}");
@@ -121,45 +120,10 @@ pub(super) async fn exec(args: Args, stores: &Stores, spec: &StoreSpec) -> Resul
     Ok(0)
 }
 
-/// One run's line: its summary, where it is, and its completed, failed and skipped nodes.
-pub(super) struct Line {
-    pub summary: RunSummary,
-    pub state: RunState,
-    pub counts: [usize; 3],
-}
-
-impl Line {
-    /// Run `id`'s line: a run that ended is read from its summary alone, one that has not from
-    /// all it left.
-    pub async fn read(stores: &Stores, id: &RunId) -> Result<Line, CliError> {
-        match stores.audit.summary(id).await? {
-            Some(summary) if summary.status.is_some() => Ok(Line::ended(summary)),
-            _ => load_run(stores, id).await.map(Line::view),
-        }
-    }
-
-    fn ended(summary: RunSummary) -> Line {
-        let counts = [
-            NodeStatus::Completed,
-            NodeStatus::Failed,
-            NodeStatus::Skipped,
-        ]
-        .map(|s| summary.count(s));
-        let state = summary.status.map_or(RunState::Unknown, RunState::Ended);
-        Line {
-            summary,
-            state,
-            counts,
-        }
-    }
-
-    fn view(view: RunView) -> Line {
-        let counts =
-            [NodeState::Completed, NodeState::Failed, NodeState::Skipped].map(|s| view.count(s));
-        Line {
-            summary: view.summary,
-            state: view.state,
-            counts,
-        }
-    }
+/// Run `id` in brief; an error for a run the store lists but cannot find.
+pub(super) async fn overview(stores: &Stores, id: &RunId) -> Result<RunOverview, CliError> {
+    stores
+        .overview(id)
+        .await?
+        .ok_or_else(|| CliError::UnknownRun(id.clone()))
 }
