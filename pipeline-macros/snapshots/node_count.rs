@@ -22,6 +22,17 @@ const _: () = {
                 ::core::option::Option::None,
             )
         }
+        #[allow(clippy::needless_borrow)]
+        fn output_eq() -> ::core::option::Option<
+            fn(&Self::Output, &Self::Output) -> bool,
+        > {
+            #[allow(unused_imports)]
+            use ::pipeline::__private::{EqByCanonical as _, EqByValue as _};
+            (&&::pipeline::__private::EqProbe::<
+                <anyhow::Result<usize> as ::pipeline::__private::Fallible>::Ok,
+            >::new())
+                .value_eq()
+        }
         #[allow(unused_variables)]
         #[inline]
         fn from_values(

@@ -19,6 +19,14 @@ const _: () = {
                 ::core::option::Option::None,
             )
         }
+        #[allow(clippy::needless_borrow)]
+        fn output_eq() -> ::core::option::Option<
+            fn(&Self::Output, &Self::Output) -> bool,
+        > {
+            #[allow(unused_imports)]
+            use ::pipeline::__private::{EqByCanonical as _, EqByValue as _};
+            (&&::pipeline::__private::EqProbe::<String>::new()).value_eq()
+        }
         #[allow(unused_variables)]
         #[inline]
         fn from_values(

@@ -1,10 +1,13 @@
 //! What the engine runs: the [`Pipeline`] trait, and the decoding of a stored checkpoint into a
 //! pipeline's typed checkpoint struct.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 
-use crate::data::Data;
+use crate::data::{Data, Json};
 use crate::graph::Graph;
 use crate::node::Node;
 use crate::store::Checkpoint;
@@ -55,14 +58,19 @@ impl FromCheckpoint for Checkpoint {
 pub fn typed_checkpoint<T: DeserializeOwned>(
     checkpoint: &Checkpoint,
 ) -> Result<T, serde_json::Error> {
-    let mut fields: serde_json::Map<String, serde_json::Value> =
+    // Joined as text, never through `serde_json::Value`: its numbers are `f64` beyond `u64`, so
+    // a `u128` output would not read back.
+    let mut fields: BTreeMap<&str, &RawValue> =
         serde_json::from_str(checkpoint.header.inputs.get())?;
-    for (id, stored) in checkpoint.stored() {
-        if let Some(output) = stored.output() {
-            fields.insert(id.to_owned(), serde_json::from_str(output.get())?);
-        }
+    let stored: Vec<(&str, Json)> = checkpoint
+        .stored()
+        .into_iter()
+        .filter_map(|(id, stored)| Some((id, stored.output()?)))
+        .collect();
+    for (id, output) in &stored {
+        fields.insert(id, &**output);
     }
-    serde_json::from_value(serde_json::Value::Object(fields))
+    serde_json::from_str(&serde_json::to_string(&fields)?)
 }
 
 /// Serializes a typed checkpoint's field of node `N` (`pipeline!` names it in the field's

@@ -102,7 +102,7 @@ pub mod web;
 /// Not a public API: names and signatures here change without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::data::{Value, input};
+    pub use crate::data::{EqByCanonical, EqByValue, EqProbe, Value, input};
     pub use crate::definition::{
         FromCheckpoint, Pipeline, deserialize_output, deserialize_outputs, serialize_output,
         serialize_outputs, typed_checkpoint,

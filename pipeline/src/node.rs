@@ -198,6 +198,15 @@ pub trait Node: 'static {
     #[doc(hidden)]
     fn call(inputs: Self::Inputs, ctx: NodeContext) -> NodeFuture<Self::Output>;
 
+    /// How an output read back from its checkpoint is compared with the one downstream saw:
+    /// `Some` (its `PartialEq`) where the output type has one. `#[node]` generates it, so that no
+    /// bound is asked of other types; `None` compares the JSON canonically (see
+    /// [`RoundTrip`](crate::RoundTrip)).
+    #[doc(hidden)]
+    fn output_eq() -> Option<crate::data::ValueEq<Self::Output>> {
+        None
+    }
+
     /// [`call`](Node::call) with the output erased as the engine keeps it, in one boxed future
     /// (`#[node]` generates it; this default boxes `call`'s future a second time).
     #[doc(hidden)]

@@ -7,20 +7,23 @@
 //! }
 //! ```
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::graph::GraphSignature;
 pub use crate::store::Stores;
 
+use crate::data::{self, Json};
 use crate::definition::Pipeline;
 use crate::engine::{CancelHandle, EngineSettings, PipelineEngine, Signal, SignalOutcome};
 use crate::error::PipelineError;
 use crate::event::EventHandler;
-use crate::result::PipelineResult;
+use crate::result::{PersistenceWarning, PipelineResult, WarningSource};
 use crate::run_id::RunId;
 
 /// A named, typed value: a node parameter or a pipeline input.
@@ -140,7 +143,7 @@ pub trait DynPipeline: Send + Sync {
         stores: Stores,
         inputs: &str,
         events: Arc<dyn EventHandler>,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+    ) -> Result<PipelineResult<Json>, PipelineError> {
         let cancel = CancelHandle::new();
         self.run_cancellable(stores, RunId::generate(), inputs, events, &cancel)
             .await
@@ -152,7 +155,7 @@ pub trait DynPipeline: Send + Sync {
         stores: Stores,
         run_id: &RunId,
         events: Arc<dyn EventHandler>,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+    ) -> Result<PipelineResult<Json>, PipelineError> {
         let cancel = CancelHandle::new();
         self.resume_cancellable(stores, run_id, events, &cancel)
             .await
@@ -167,7 +170,7 @@ pub trait DynPipeline: Send + Sync {
         inputs: &str,
         events: Arc<dyn EventHandler>,
         cancel: &CancelHandle,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
+    ) -> Result<PipelineResult<Json>, PipelineError>;
 
     /// Runs `nodes` of run `run_id` again, with everything downstream of them, as a new run
     /// (see [`PipelineEngine::rerun`]).
@@ -177,7 +180,7 @@ pub trait DynPipeline: Send + Sync {
         run_id: &RunId,
         nodes: &[String],
         events: Arc<dyn EventHandler>,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
+    ) -> Result<PipelineResult<Json>, PipelineError>;
 
     /// [`resume`](DynPipeline::resume) with a handle that can cancel it.
     async fn resume_cancellable(
@@ -186,7 +189,7 @@ pub trait DynPipeline: Send + Sync {
         run_id: &RunId,
         events: Arc<dyn EventHandler>,
         cancel: &CancelHandle,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
+    ) -> Result<PipelineResult<Json>, PipelineError>;
 
     /// Sends `signal` to run `run_id` (see [`PipelineEngine::signal`]): the payload is checked
     /// against the wait's type, stored, and the run continued if it waits on it.
@@ -196,7 +199,7 @@ pub trait DynPipeline: Send + Sync {
         run_id: &RunId,
         signal: Signal,
         events: Arc<dyn EventHandler>,
-    ) -> Result<SignalOutcome<serde_json::Value>, PipelineError>;
+    ) -> Result<SignalOutcome<Json>, PipelineError>;
 
     /// Cancels run `run_id`, which waits (see [`PipelineEngine::cancel_waiting`]): no signal
     /// continues it; it ends cancelled here, or in the process that holds it.
@@ -204,7 +207,7 @@ pub trait DynPipeline: Send + Sync {
         &self,
         stores: Stores,
         run_id: &RunId,
-    ) -> Result<Option<PipelineResult<serde_json::Value>>, PipelineError>;
+    ) -> Result<Option<PipelineResult<Json>>, PipelineError>;
 
     /// The graph as a fleet worker serves it.
     #[cfg(feature = "postgres")]
@@ -228,7 +231,7 @@ pub trait DynPipeline: Send + Sync {
         &self,
         store: crate::store::PostgresStore,
         run_id: &RunId,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError>;
+    ) -> Result<PipelineResult<Json>, PipelineError>;
 }
 
 struct Registered<P> {
@@ -257,9 +260,11 @@ fn decode_inputs<P: Pipeline>(
         pipeline: graph.name().to_owned(),
         source,
     };
-    let value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+    // The fields as written (numbers keep every digit: a `u128` input reads back whole), to
+    // name what is missing or unknown before the inputs are decoded.
+    let value: &RawValue = serde_json::from_str(text).map_err(invalid)?;
     let inputs = &graph.signature().inputs;
-    if let Some(fields) = value.as_object() {
+    if let Ok(fields) = serde_json::from_str::<HashMap<&str, &RawValue>>(value.get()) {
         let optional = |type_name: &str| {
             let bare = type_name.trim_start_matches("::");
             ["Option<", "std::option::Option<", "core::option::Option<"]
@@ -268,15 +273,16 @@ fn decode_inputs<P: Pipeline>(
         };
         let mut problems: Vec<String> = inputs
             .iter()
-            .filter(|i| !fields.contains_key(&i.name) && !optional(&i.type_name))
+            .filter(|i| !fields.contains_key(i.name.as_str()) && !optional(&i.type_name))
             .map(|i| format!("missing `{}` ({})", i.name, i.type_name))
             .collect();
-        problems.extend(
-            fields
-                .keys()
-                .filter(|k| !inputs.iter().any(|i| i.name == **k))
-                .map(|k| format!("unknown `{k}`")),
-        );
+        let mut unknown: Vec<&str> = fields
+            .keys()
+            .copied()
+            .filter(|k| !inputs.iter().any(|i| i.name == *k))
+            .collect();
+        unknown.sort_unstable();
+        problems.extend(unknown.iter().map(|k| format!("unknown `{k}`")));
         if !problems.is_empty() {
             let expected: Vec<String> = inputs
                 .iter()
@@ -292,11 +298,26 @@ fn decode_inputs<P: Pipeline>(
             });
         }
     }
-    serde_json::from_value(value).map_err(invalid)
+    serde_json::from_str(value.get()).map_err(invalid)
 }
 
-fn to_json<O: Serialize>(result: PipelineResult<O>) -> PipelineResult<serde_json::Value> {
-    result.map_output(|output| serde_json::to_value(output).unwrap_or(serde_json::Value::Null))
+/// The result with its output as exact JSON (every digit of a `u128` kept); an output whose
+/// `Serialize` fails is left out, and a warning says why.
+fn to_json<O: Serialize>(result: PipelineResult<O>) -> PipelineResult<Json> {
+    let mut failed = None;
+    let mut result = result.filter_map_output(|output| {
+        data::to_json(&output)
+            .map_err(|e| failed = Some(e.to_string()))
+            .ok()
+    });
+    if let Some(reason) = failed {
+        result.warnings.push(PersistenceWarning {
+            source: WarningSource::Output,
+            node: None,
+            message: format!("the run's output cannot be written as JSON: {reason}"),
+        });
+    }
+    result
 }
 
 #[async_trait]
@@ -319,7 +340,7 @@ where
         inputs: &str,
         events: Arc<dyn EventHandler>,
         cancel: &CancelHandle,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+    ) -> Result<PipelineResult<Json>, PipelineError> {
         let engine = self.engine(stores, events);
         let inputs = decode_inputs::<P>(&engine, inputs)?;
         engine
@@ -334,7 +355,7 @@ where
         run_id: &RunId,
         nodes: &[String],
         events: Arc<dyn EventHandler>,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+    ) -> Result<PipelineResult<Json>, PipelineError> {
         let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
         self.engine(stores, events)
             .rerun(run_id, &nodes)
@@ -348,7 +369,7 @@ where
         run_id: &RunId,
         events: Arc<dyn EventHandler>,
         cancel: &CancelHandle,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+    ) -> Result<PipelineResult<Json>, PipelineError> {
         self.engine(stores, events)
             .resume_with_cancel(run_id, cancel)
             .await
@@ -361,7 +382,7 @@ where
         run_id: &RunId,
         signal: Signal,
         events: Arc<dyn EventHandler>,
-    ) -> Result<SignalOutcome<serde_json::Value>, PipelineError> {
+    ) -> Result<SignalOutcome<Json>, PipelineError> {
         let outcome = self.engine(stores, events).signal(run_id, signal).await?;
         Ok(SignalOutcome {
             sent: outcome.sent,
@@ -373,7 +394,7 @@ where
         &self,
         stores: Stores,
         run_id: &RunId,
-    ) -> Result<Option<PipelineResult<serde_json::Value>>, PipelineError> {
+    ) -> Result<Option<PipelineResult<Json>>, PipelineError> {
         let events: Arc<dyn EventHandler> = Arc::new(crate::event::NoEvents);
         let ended = self.engine(stores, events).cancel_waiting(run_id).await?;
         Ok(ended.map(to_json))
@@ -406,7 +427,7 @@ where
         &self,
         store: crate::store::PostgresStore,
         run_id: &RunId,
-    ) -> Result<PipelineResult<serde_json::Value>, PipelineError> {
+    ) -> Result<PipelineResult<Json>, PipelineError> {
         let engine = PipelineEngine::new(P::default())
             .settings(&self.settings)
             .fleet(store);

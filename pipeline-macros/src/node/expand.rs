@@ -113,6 +113,15 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
                 #options
             }
 
+            // `Some(PartialEq::eq)` where the output type has one: the probe's `&&` receiver
+            // picks `EqByValue` when its `T: PartialEq` bound holds, `EqByCanonical` otherwise.
+            #[allow(clippy::needless_borrow)]
+            fn output_eq() -> ::core::option::Option<fn(&Self::Output, &Self::Output) -> bool> {
+                #[allow(unused_imports)]
+                use ::pipeline::__private::{EqByCanonical as _, EqByValue as _};
+                (&&::pipeline::__private::EqProbe::<#output>::new()).value_eq()
+            }
+
             #[allow(unused_variables)]
             #[inline]
             fn from_values(

@@ -1,7 +1,12 @@
 //! The bound every value that crosses an edge must meet, the erased forms the engine moves, and
 //! how one type is written to a checkpoint and checked to read back as the same value.
 
+mod compare;
 mod finite;
+
+pub use compare::ValueEq;
+#[doc(hidden)]
+pub use compare::{EqByCanonical, EqByValue, EqProbe};
 
 use std::any::Any;
 use std::sync::Arc;
@@ -78,12 +83,31 @@ pub(crate) fn erased_from_json<T: Data>(json: &RawValue) -> Result<Value, serde_
 /// before checkpointing it.
 ///
 /// JSON has no `NaN` or infinity (`serde_json` writes them as `null`), nests at most 128 deep on
-/// reading, and some types decode to another value (an untagged enum whose variants overlap, a
-/// lossy custom impl). A checkpoint holding such an output would make resume fail forever, or
-/// return a different value than the dependents received. With [`RoundTrip::Verify`] (the
-/// default) such an output is not checkpointed: the run goes on with the value itself, a
-/// [`PersistenceWarning`](crate::PersistenceWarning) names the node and the reason, and the node
-/// runs again on resume.
+/// reading, and some types decode to another value: an untagged enum whose variants share a shape
+/// (`Dollars(5)` and `Cents(5)` are both written `5`), `Some(None)` (written `null`, read back as
+/// `None`), a lossy custom impl. A checkpoint holding such an output would make resume fail
+/// forever, or return a different value than the dependents received. With
+/// [`RoundTrip::Verify`] (the default) such an output is not checkpointed: the run goes on with
+/// the value itself, a [`PersistenceWarning`](crate::PersistenceWarning) names the node and the
+/// reason, and the node runs again on resume.
+///
+/// How the value read back is compared with the original:
+/// - **By value** when the output type of a `#[node]` fn implements `PartialEq` (found at compile
+///   time; no bound is asked of other types). This is exact: every case above is caught, and a
+///   `HashMap` or `HashSet` compares equal whatever order its entries come back in.
+/// - **Canonically** otherwise, and for nodes added through the low-level
+///   [`GraphBuilder`](crate::GraphBuilder) API: the JSON of the decoded value must equal the JSON
+///   written, up to the order of object keys (so maps, and structs holding maps, pass).
+///
+/// Every finite float reads back bit for bit (serde_json's `float_roundtrip` parsing is on), and
+/// `u128`/`i128` keep every digit: both are checkpointed.
+///
+/// What a canonical comparison cannot verify, and so never checkpoints or cannot tell apart:
+/// - a type without `PartialEq` holding a `HashSet` (a set is a JSON array, whose order counts):
+///   not checkpointed, with a warning; derive `PartialEq` to have it checkpointed;
+/// - a type without `PartialEq` whose JSON is ambiguous (an untagged enum with variants of one
+///   shape, `Option<Option<T>>`): it is checkpointed, and may read back as the other value. Derive
+///   `PartialEq` on such types.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RoundTrip {
     /// Decode each output's JSON and encode it again; checkpoint it only if the bytes agree and no
@@ -95,9 +119,14 @@ pub enum RoundTrip {
 }
 
 /// Whether `json`, the encoding of `value` (a `T`), decodes to the same value: no float lost to
-/// `null`, and decoding then encoding again gives the same bytes (an untagged enum or a lossy
-/// custom impl can decode to another value). `Err` says why not.
-pub(crate) fn round_trips<T: Data>(value: &Value, json: &RawValue) -> Result<(), String> {
+/// `null`, and the decoded value equal to `value`, by `eq` where the type has a `PartialEq`
+/// (`#[node]` finds it), canonically otherwise (the JSON of the decoded value equal to `json` up
+/// to the order of object keys). `Err` says why not.
+pub(crate) fn round_trips<T: Data>(
+    value: &Value,
+    json: &RawValue,
+    eq: Option<ValueEq<T>>,
+) -> Result<(), String> {
     let Some(value) = value.downcast_ref::<T>() else {
         return Err(format!(
             "internal error: value is not a `{}`",
@@ -107,15 +136,31 @@ pub(crate) fn round_trips<T: Data>(value: &Value, json: &RawValue) -> Result<(),
     finite::check(value).map_err(|e| e.to_string())?;
     let back: T = serde_json::from_str(json.get())
         .map_err(|e| format!("its JSON does not decode back: {e}"))?;
+    if let Some(eq) = eq {
+        return match eq(value, &back) {
+            true => Ok(()),
+            false => Err(format!(
+                "its JSON {} decodes to a different value (its `PartialEq` says they differ: \
+                 JSON cannot tell them apart)",
+                clip(json.get())
+            )),
+        };
+    }
     let again = serde_json::to_string(&back).map_err(|e| e.to_string())?;
-    if again != json.get() {
-        return Err(format!(
-            "its JSON decodes to a different value (written {}, read back as {})",
+    match compare::canonical_eq(json.get(), &again)? {
+        true => Ok(()),
+        false => Err(format!(
+            "its JSON decodes to a different value (written {}, read back as {}); if the type \
+             holds a set, derive `PartialEq` so that it is compared by value",
             clip(json.get()),
             clip(&again)
-        ));
+        )),
     }
-    Ok(())
+}
+
+/// [`round_trips`] compared canonically: for types whose `PartialEq` is not known.
+fn round_trips_canonically<T: Data>(value: &Value, json: &RawValue) -> Result<(), String> {
+    round_trips::<T>(value, json, None)
 }
 
 fn clip(text: &str) -> String {
@@ -143,7 +188,7 @@ impl Codec {
         Codec {
             encode: erased_to_json::<T>,
             decode: erased_from_json::<T>,
-            verify: round_trips::<T>,
+            verify: round_trips_canonically::<T>,
             type_name: std::any::type_name::<T>(),
         }
     }

@@ -67,7 +67,7 @@ impl RunShared {
         match source {
             WarningSource::Checkpoint => self.checkpointer = None,
             WarningSource::Audit => self.audit = None,
-            WarningSource::EventHandler => {}
+            WarningSource::EventHandler | WarningSource::Output => {}
         }
     }
 }

@@ -11,7 +11,9 @@ use super::map::{ItemRunFn, MISTYPED, MapDef, collect, item_json, item_of, list_
 use super::node_builder::NodeBuilder;
 use super::node_fn::erased_run_fn;
 use super::tuples::all_tuples;
-use crate::data::{Codec, Data, Json, Value};
+use serde_json::value::RawValue;
+
+use crate::data::{Codec, Data, Json, Value, ValueEq, round_trips};
 use crate::node::Node;
 
 /// A handle with its type erased.
@@ -158,22 +160,45 @@ pub trait NodeWiring: Node {
             item_input: Self::Inputs::item_json,
         };
         wire::<Self, I>(builder, id, args, gate)
-            .add_map::<Vec<Self::Output>>(map, Codec::of::<Vec<Self::Output>>())
+            .add_map::<Vec<Self::Output>>(map, outputs_codec::<Self>())
             .into()
     }
 }
 
 impl<N: Node> NodeWiring for N {}
 
-/// The codec of one call's output, named by its type as written in the fn's signature.
-fn output_codec<N: Node + ?Sized>() -> Codec
-where
-    N::Output: Data,
-{
+/// The codec of one call's output, named by its type as written in the fn's signature, and
+/// compared by value where the type allows it.
+fn output_codec<N: Node + ?Sized>() -> Codec {
     Codec {
         type_name: N::OUTPUT_TYPE,
+        verify: verify_output::<N>,
         ..Codec::of::<N::Output>()
     }
+}
+
+/// The codec of a mapped node's list of outputs.
+fn outputs_codec<N: Node + ?Sized>() -> Codec {
+    Codec {
+        verify: verify_outputs::<N>,
+        ..Codec::of::<Vec<N::Output>>()
+    }
+}
+
+fn verify_output<N: Node + ?Sized>(value: &Value, json: &RawValue) -> Result<(), String> {
+    round_trips::<N::Output>(value, json, N::output_eq())
+}
+
+fn verify_outputs<N: Node + ?Sized>(value: &Value, json: &RawValue) -> Result<(), String> {
+    #[allow(clippy::ptr_arg)] // a `ValueEq<Vec<_>>` takes `&Vec`
+    fn all_eq<N: Node + ?Sized>(a: &Vec<N::Output>, b: &Vec<N::Output>) -> bool {
+        let Some(eq) = N::output_eq() else {
+            return false;
+        };
+        a.len() == b.len() && a.iter().zip(b).all(|(a, b)| eq(a, b))
+    }
+    let eq = N::output_eq().map(|_| all_eq::<N> as ValueEq<Vec<N::Output>>);
+    round_trips::<Vec<N::Output>>(value, json, eq)
 }
 
 /// Node `id` of kind `N` started on `builder`: its argument slots pushed, its gate and options set.

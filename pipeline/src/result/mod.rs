@@ -70,8 +70,9 @@ impl fmt::Display for RunStatus {
     }
 }
 
-/// What a warning is about: one of a run's two stores, or its event handler.
+/// What a warning is about: one of a run's two stores, its event handler, or its output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum WarningSource {
     /// The checkpointer.
     Checkpoint,
@@ -80,6 +81,9 @@ pub enum WarningSource {
     /// The engine's [`EventHandler`](crate::EventHandler), which panicked; the run went on as if
     /// the call had returned.
     EventHandler,
+    /// The run's output, which could not be written as JSON for a caller that takes it so (the
+    /// command line, [`DynPipeline`](crate::registry::DynPipeline)): its `Serialize` failed.
+    Output,
 }
 
 /// Something that went wrong beside the business logic: a checkpoint or audit write that failed
@@ -100,6 +104,7 @@ impl fmt::Display for PersistenceWarning {
         let store = match self.source {
             WarningSource::Checkpoint => "checkpoint",
             WarningSource::Audit => "audit",
+            WarningSource::Output => return f.write_str(&self.message),
             WarningSource::EventHandler => {
                 return match &self.node {
                     Some(node) => write!(f, "event handler for node `{node}`: {}", self.message),
@@ -210,10 +215,15 @@ pub struct PipelineResult<O> {
 impl<O> PipelineResult<O> {
     /// The same result with its output converted by `f`.
     pub fn map_output<T>(self, f: impl FnOnce(O) -> T) -> PipelineResult<T> {
+        self.filter_map_output(|output| Some(f(output)))
+    }
+
+    /// [`map_output`](PipelineResult::map_output) where `f` may leave the output out.
+    pub(crate) fn filter_map_output<T>(self, f: impl FnOnce(O) -> Option<T>) -> PipelineResult<T> {
         PipelineResult {
             run_id: self.run_id,
             status: self.status,
-            output: self.output.map(f),
+            output: self.output.and_then(f),
             nodes: self.nodes,
             failures: self.failures,
             restored: self.restored,

@@ -4,8 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::codes::{node_code, run_code};
+use crate::data::Json;
 use crate::store::RunView;
 use crate::store::{AuditEntry, AuditStatus, Checkpoint, NodeState};
 
@@ -180,33 +182,33 @@ impl RunStatusView {
 pub struct NodeValues {
     /// The node, as in its run's [`RunDetail`].
     pub node: NodeDetail,
-    /// Each input by the name of the node (or pipeline input) it comes from; `null` when that
-    /// value is not stored (its node has not completed).
-    pub inputs: BTreeMap<String, serde_json::Value>,
-    /// Its output, when it completed.
-    pub output: Option<serde_json::Value>,
+    /// Each input by the name of the node (or pipeline input) it comes from, as its exact JSON;
+    /// `null` when that value is not stored (its node has not completed).
+    pub inputs: BTreeMap<String, Json>,
+    /// Its output as its exact JSON, when it completed.
+    pub output: Option<Json>,
 }
 
 impl NodeValues {
     /// `node` with its values in `checkpoint`; an error when a stored value is not JSON.
     pub fn of(checkpoint: &Checkpoint, node: NodeDetail) -> serde_json::Result<NodeValues> {
-        let mut outputs: HashMap<&str, serde_json::Value> = HashMap::new();
+        let mut outputs: HashMap<&str, Json> = HashMap::new();
         for (id, stored) in checkpoint.stored() {
             if let Some(json) = stored.output() {
-                outputs.insert(id, serde_json::from_str(json.get())?);
+                outputs.insert(id, json);
             }
         }
-        let pipeline_inputs: serde_json::Map<String, serde_json::Value> =
+        let mut pipeline_inputs: HashMap<String, Box<RawValue>> =
             serde_json::from_str(checkpoint.header.inputs.get())?;
+        let null = || Json::from(RawValue::NULL.to_owned());
         let inputs = node
             .inputs
             .iter()
             .map(|name| {
-                let value = outputs
-                    .get(name.as_str())
-                    .or_else(|| pipeline_inputs.get(name))
-                    .cloned()
-                    .unwrap_or(serde_json::Value::Null);
+                let value = match outputs.get(name.as_str()) {
+                    Some(output) => Json::clone(output),
+                    None => pipeline_inputs.remove(name).map_or_else(null, Json::from),
+                };
                 (name.clone(), value)
             })
             .collect();

@@ -108,10 +108,9 @@ impl<'a> Lookup<'a> {
         if let Some(output) = self.outputs.get(name) {
             return Some(output.clone());
         }
-        let inputs: serde_json::Map<String, serde_json::Value> =
+        let mut inputs: HashMap<String, Box<serde_json::value::RawValue>> =
             serde_json::from_str(self.checkpoint?.header.inputs.get()).ok()?;
-        let value = inputs.get(name)?;
-        serde_json::value::to_raw_value(value).ok().map(Json::from)
+        inputs.remove(name).map(Json::from)
     }
 
     /// Item `index` of what `name` refers to: a mapped node's item record, or an element of a

@@ -6,6 +6,7 @@ use crate::cli::output::outln;
 use crate::cli::progress::Progress;
 use crate::cli::stored::{configured, find_pipeline, parse_id};
 use crate::cli::table::format_time;
+use crate::data::Json;
 use crate::engine::EngineSettings;
 use crate::result::{PipelineResult, RunStatus};
 use crate::run_id::RunId;
@@ -67,7 +68,7 @@ fn read_input(input: &str) -> Result<String, CliError> {
 }
 
 /// Prints how a run ended; the exit code is 0 only for a completed run.
-pub(super) fn report(result: &PipelineResult<serde_json::Value>) -> i32 {
+pub(super) fn report(result: &PipelineResult<Json>) -> i32 {
     outln!("run {} {}", result.run_id, result.status);
     for (node, failure) in &result.failures {
         outln!(
@@ -100,11 +101,12 @@ pub(super) fn report(result: &PipelineResult<serde_json::Value>) -> i32 {
             }
         }
     }
-    match &result.output {
-        // Text as it is, not as a JSON string.
-        Some(serde_json::Value::String(text)) => outln!("output {text}"),
-        Some(output) => outln!("output {output}"),
-        None => {}
+    if let Some(output) = &result.output {
+        // Text as it is, not as a JSON string; anything else as its exact JSON.
+        match serde_json::from_str::<String>(output.get()) {
+            Ok(text) => outln!("output {text}"),
+            Err(_) => outln!("output {}", output.get()),
+        }
     }
     if matches!(result.status, RunStatus::Failed | RunStatus::Cancelled) {
         let (program, id) = (crate::cli::output::program(), &result.run_id);

@@ -1,0 +1,206 @@
+//! How a value read back from its JSON is compared with the value downstream saw.
+//!
+//! Two ways, the best one the type allows:
+//! - **By value**, where the type implements `PartialEq`: `#[node]` picks this at compile time for
+//!   its output type (autoref specialisation on [`EqProbe`], so users need no extra bound). It
+//!   catches what bytes cannot: an untagged enum whose variants share a shape (`Dollars(5)` and
+//!   `Cents(5)` are both `5`), `Some(None)` written as `null` and read back as `None`.
+//! - **Canonically** otherwise: the JSON written and the JSON of the decoded value are compared
+//!   with every object's keys in order, so a map (a `HashMap`, or a struct holding one) whose
+//!   keys come back in another order still compares equal.
+
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// Compares two values of one type (its `PartialEq`), where the type has one.
+pub type ValueEq<T> = fn(&T, &T) -> bool;
+
+/// The probe `#[node]` generates to learn whether an output type implements `PartialEq`:
+/// `(&&EqProbe::<T>::new()).value_eq()` is `Some(<T as PartialEq>::eq)` when it does (through
+/// [`EqByValue`]) and `None` otherwise (through [`EqByCanonical`]).
+#[doc(hidden)]
+pub struct EqProbe<T>(PhantomData<fn() -> T>);
+
+impl<T> EqProbe<T> {
+    /// The probe of `T`.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        EqProbe(PhantomData)
+    }
+}
+
+/// The probe's answer for a type that implements `PartialEq` (chosen first: it takes `&&EqProbe`).
+#[doc(hidden)]
+pub trait EqByValue<T> {
+    /// `Some`: compare by value.
+    fn value_eq(&self) -> Option<ValueEq<T>>;
+}
+
+impl<T: PartialEq> EqByValue<T> for &EqProbe<T> {
+    fn value_eq(&self) -> Option<ValueEq<T>> {
+        Some(<T as PartialEq>::eq)
+    }
+}
+
+/// The probe's answer for every other type.
+#[doc(hidden)]
+pub trait EqByCanonical<T> {
+    /// `None`: compare canonically.
+    fn value_eq(&self) -> Option<ValueEq<T>>;
+}
+
+impl<T> EqByCanonical<T> for EqProbe<T> {
+    fn value_eq(&self) -> Option<ValueEq<T>> {
+        None
+    }
+}
+
+/// The deepest nesting compared (`serde_json` reads at most 128 levels anyway).
+const MAX_DEPTH: usize = 256;
+
+/// Whether two JSON texts hold the same value up to the order of object keys: objects compare
+/// by their sorted entries (a key given twice is never equal), arrays in order, everything else
+/// by its text. Both texts come from `serde_json`'s writer, so equal numbers and strings have
+/// equal text. `Err` only if a text is not JSON or nests deeper than any value can be read back.
+pub(crate) fn canonical_eq(written: &str, again: &str) -> Result<bool, String> {
+    same(written, again, 0)
+}
+
+fn same(a: &str, b: &str, depth: usize) -> Result<bool, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("it nests deeper than {MAX_DEPTH} levels"));
+    }
+    let (a, b) = (a.trim(), b.trim());
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(b'{'), Some(b'{')) => {
+            let (a, b) = (entries(a)?, entries(b)?);
+            if a.len() != b.len() {
+                return Ok(false);
+            }
+            for ((ka, va), (kb, vb)) in a.iter().zip(&b) {
+                if ka != kb || !same(va.get(), vb.get(), depth + 1)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        (Some(b'['), Some(b'[')) => {
+            let a: Vec<&RawValue> = serde_json::from_str(a).map_err(|e| e.to_string())?;
+            let b: Vec<&RawValue> = serde_json::from_str(b).map_err(|e| e.to_string())?;
+            if a.len() != b.len() {
+                return Ok(false);
+            }
+            for (a, b) in a.iter().zip(&b) {
+                if !same(a.get(), b.get(), depth + 1)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        _ => Ok(a == b),
+    }
+}
+
+/// An object's entries sorted by key; `Err` for a key given twice (no order makes it one value).
+fn entries(object: &str) -> Result<Vec<(String, &RawValue)>, String> {
+    let Entries(mut entries) = serde_json::from_str(object).map_err(|e| e.to_string())?;
+    entries.sort_by(|(a, _), (b, _)| a.cmp(b));
+    if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        return Err(format!("its JSON has the key {:?} twice", pair[0].0));
+    }
+    Ok(entries)
+}
+
+/// An object's entries in the order written, keys decoded, values kept as text.
+struct Entries<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for EntriesVisitor<'a> {
+            type Value = Entries<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Entries<'a>, M::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer
+            .deserialize_map(EntriesVisitor(PhantomData))
+            .map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_compare_whatever_the_order_of_their_keys() {
+        assert_eq!(
+            canonical_eq(
+                r#"{"a":1,"b":[2,{"c":3,"d":4}]}"#,
+                r#"{"b":[2,{"d":4,"c":3}],"a":1}"#
+            ),
+            Ok(true)
+        );
+        assert_eq!(canonical_eq(r#"{"a":1}"#, r#"{"a":2}"#), Ok(false));
+        assert_eq!(canonical_eq(r#"{"a":1}"#, r#"{"a":1,"b":1}"#), Ok(false));
+        assert_eq!(canonical_eq(r#"{"a":1}"#, r#"{"b":1}"#), Ok(false));
+    }
+
+    #[test]
+    fn arrays_compare_in_order_and_leaves_by_text() {
+        assert_eq!(canonical_eq("[1,2]", "[2,1]"), Ok(false));
+        assert_eq!(canonical_eq("[1,2]", "[1,2]"), Ok(true));
+        assert_eq!(canonical_eq("null", "[]"), Ok(false));
+        assert_eq!(
+            canonical_eq(
+                "340282366920938463463374607431768211455",
+                "340282366920938463463374607431768211454"
+            ),
+            Ok(false)
+        );
+        assert_eq!(canonical_eq(r#""\u00e9""#, r#""\u00e9""#), Ok(true));
+    }
+
+    #[test]
+    fn a_key_given_twice_is_never_equal() {
+        let twice = r#"{"a":1,"a":1}"#;
+        assert!(canonical_eq(twice, twice).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    #[allow(clippy::needless_borrow)] // the `&&` is how the probe chooses
+    fn the_probe_finds_partial_eq_where_there_is_one() {
+        struct NoEq;
+        let eq = (&&EqProbe::<Option<Option<u8>>>::new()).value_eq();
+        assert!(eq.is_some_and(|eq| !eq(&Some(None), &None)));
+        assert!((&&EqProbe::<NoEq>::new()).value_eq().is_none());
+    }
+}
+
+#[cfg(test)]
+mod float_tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        /// Every finite float reads back from its JSON as the same float (serde_json's
+        /// `float_roundtrip`): otherwise an `f64` output would not be checkpointed.
+        #[test]
+        fn every_finite_float_reads_back_exactly(bits in any::<u64>()) {
+            let x = f64::from_bits(bits);
+            prop_assume!(x.is_finite());
+            let back: f64 = serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap();
+            prop_assert_eq!(back.to_bits(), x.to_bits());
+        }
+    }
+}
