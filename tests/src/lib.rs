@@ -68,6 +68,13 @@ impl<T: OnSave> Checkpointer for Hooked<T> {
     async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
         self.0.inner().resume_run(run_id).await
     }
+    async fn resume_run_keeping(
+        &self,
+        run_id: &RunId,
+        filter: &OutputFilter,
+    ) -> StoreResult<Option<Resumed>> {
+        self.0.inner().resume_run_keeping(run_id, filter).await
+    }
     async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
         self.0.save(run_id, epoch, record).await
     }

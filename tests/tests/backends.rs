@@ -132,6 +132,7 @@ fn record(node: &str, output: u64) -> NodeRecord {
         duration_us: 3,
         output: serde_json::value::to_raw_value(&output).unwrap().into(),
         item: None,
+        item_digest: None,
     }
 }
 

@@ -50,6 +50,7 @@ async fn outputs_keep_their_exact_bytes() {
             duration_us: 3,
             output: Arc::from(serde_json::value::RawValue::from_string((*output).into()).unwrap()),
             item: None,
+            item_digest: None,
         };
         store.save(&run_id, epoch, &record).await.unwrap();
     }

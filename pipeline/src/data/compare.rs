@@ -138,6 +138,54 @@ impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
     }
 }
 
+/// The canonical digest of a JSON value: SHA-256 over its canonical text (object keys sorted,
+/// arrays in order, leaves as written), the first 128 bits in hex. Equal values of one type
+/// have one digest, whatever order a map's keys were written in. `Err` for text that is not
+/// JSON or nests deeper than any value can be read back.
+pub(crate) fn canonical_digest(json: &str) -> Result<String, String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    canonical_text(json, 0, &mut |bytes| hasher.update(bytes))?;
+    let digest = hasher.finalize();
+    Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Feeds the canonical text of `json` to `out`.
+fn canonical_text(json: &str, depth: usize, out: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("it nests deeper than {MAX_DEPTH} levels"));
+    }
+    let json = json.trim();
+    match json.as_bytes().first() {
+        Some(b'{') => {
+            out(b"{");
+            for (i, (key, value)) in entries(json)?.iter().enumerate() {
+                if i > 0 {
+                    out(b",");
+                }
+                let key = serde_json::to_string(key).map_err(|e| e.to_string())?;
+                out(key.as_bytes());
+                out(b":");
+                canonical_text(value.get(), depth + 1, out)?;
+            }
+            out(b"}");
+        }
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+            out(b"[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out(b",");
+                }
+                canonical_text(item.get(), depth + 1, out)?;
+            }
+            out(b"]");
+        }
+        _ => out(json.as_bytes()),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +217,22 @@ mod tests {
             Ok(false)
         );
         assert_eq!(canonical_eq(r#""\u00e9""#, r#""\u00e9""#), Ok(true));
+    }
+
+    #[test]
+    fn a_digest_is_the_same_whatever_the_order_of_keys() {
+        let a = canonical_digest(r#"{"a":1,"b":{"c":[1,2],"d":"x"}}"#).unwrap();
+        let b = canonical_digest(r#"{"b":{"d":"x","c":[1,2]},"a":1}"#).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 32);
+        assert_ne!(
+            a,
+            canonical_digest(r#"{"a":1,"b":{"c":[2,1],"d":"x"}}"#).unwrap()
+        );
+        assert_ne!(
+            canonical_digest("1").unwrap(),
+            canonical_digest("\"1\"").unwrap()
+        );
     }
 
     #[test]

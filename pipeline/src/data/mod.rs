@@ -5,6 +5,7 @@ mod compare;
 mod finite;
 
 pub use compare::ValueEq;
+pub(crate) use compare::canonical_digest;
 #[doc(hidden)]
 pub use compare::{EqByCanonical, EqByValue, EqProbe};
 

@@ -41,7 +41,7 @@ impl Values<'_> {
         }
     }
 
-    fn get(&self, i: usize) -> &Value {
+    pub fn get(&self, i: usize) -> &Value {
         match self {
             Values::Owned(values) => &values[i],
             Values::Slice(values) => &values[i],

@@ -25,7 +25,6 @@ use tracing::Instrument;
 #[cfg(feature = "postgres")]
 pub(crate) use args::Values;
 pub use cancel::CancelHandle;
-#[cfg(any(feature = "postgres", feature = "cli"))]
 pub(crate) use lifecycle::now_ms;
 pub use settings::EngineSettings;
 pub use signal::{IntoSignal, Signal, SignalOutcome};

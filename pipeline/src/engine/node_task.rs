@@ -14,7 +14,7 @@ use super::attempt::{Attempt, Encoded, Ended};
 use super::call::{call, gate};
 use super::guard::{caught, caught_sync};
 use super::lifecycle::{RunShared, now_ms};
-use crate::data::{Json, RoundTrip, Value};
+use crate::data::{Json, RoundTrip, Value, canonical_digest};
 use crate::event::EventHandler;
 use crate::graph::NodeDef;
 use crate::node::{MapItem, NodeContext, NodeError};
@@ -321,6 +321,7 @@ impl<'a> NodeTask<'a> {
                 duration_us: ended.duration.as_micros() as u64,
                 output: Arc::clone(output),
                 item: self.job.item,
+                item_digest: self.item_digest(),
             };
             let epoch = self.shared.checkpoint_epoch;
             match checkpointer.save(&self.shared.run_id, epoch, &record).await {
@@ -338,6 +339,15 @@ impl<'a> NodeTask<'a> {
             self.append(entry).await;
         }
         checkpointed
+    }
+
+    /// The canonical digest of this call's item, for its record: a resume reuses the record only
+    /// for an item with this digest. `None` for an ordinary node, or an item that does not
+    /// serialize (its record is then never reused).
+    fn item_digest(&self) -> Option<String> {
+        let (item, map) = (self.job.item?, self.node.map.as_ref()?);
+        let json = (map.item_input)(self.job.args.get(map.each), map.each, item.index)?;
+        canonical_digest(json.get()).ok()
     }
 
     async fn audit_failure(&mut self, attempt: &Attempt, ended: Ended, error: &str, last: bool) {

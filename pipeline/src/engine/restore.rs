@@ -2,25 +2,26 @@
 //! never decoded or held), the completed nodes with their decoded outputs, and the items a
 //! mapped node completed before the run stopped.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::data::{Json, Value};
 use crate::error::PipelineError;
-use crate::graph::Graph;
+use crate::graph::{Graph, Slot};
 use crate::store::{Checkpoint, OutputFilter, RunHeader, StoredNode};
 
 /// A node completed in a stored run: its index, and its decoded value and stored JSON when a node
 /// that will run still needs them.
 pub(crate) type Restored = (u32, Option<(Value, Json)>);
 
-/// A mapped node some of whose items completed in a stored run: they do not run again.
+/// A mapped node some of whose items completed in a stored run (or all of them, over a list
+/// that is computed again): an item of the list it opens on does not run again when a record
+/// has its digest.
 pub(crate) struct PartialMap {
     pub index: u32,
-    /// How many items the map had when they were recorded.
-    pub of: u32,
-    /// The completed items: index, decoded output, stored JSON.
-    pub items: Vec<(u32, Value, Json)>,
+    /// The completed items by the digest of the item they were computed from: decoded output,
+    /// stored JSON. Records without a digest are never reused.
+    pub items: HashMap<String, (Value, Json)>,
 }
 
 /// What a stored run gives back to resume it.
@@ -51,7 +52,19 @@ pub(crate) fn output_filter<I, O>(graph: &Graph<I, O>) -> OutputFilter {
         .iter()
         .filter(|node| node.map.is_some())
         .map(|node| node.id.as_ref().to_owned());
-    OutputFilter::new(readers, pinned).with_mapped(mapped)
+    let lists = nodes.iter().enumerate().filter_map(|(i, node)| {
+        let each = node.map.as_ref()?.each;
+        match graph.inner.args.of(i as u32).get(each)? {
+            Slot::Node(list) => Some((
+                node.id.as_ref().to_owned(),
+                nodes[*list as usize].id.as_ref().to_owned(),
+            )),
+            Slot::Input(_) => None,
+        }
+    });
+    OutputFilter::new(readers, pinned)
+        .with_mapped(mapped)
+        .with_lists(lists)
 }
 
 pub(crate) fn graph_changed<I, O>(
@@ -101,6 +114,7 @@ pub(crate) fn restore<I, O>(
         .filter(|(_, node)| node.is_complete())
         .map(|&(i, _)| inner.nodes[i as usize].id.as_ref().to_owned())
         .collect();
+    let recorded = filter.settled(recorded);
     let mut run = StoredRun::default();
     for (index, node) in found {
         let def = &inner.nodes[index as usize];
@@ -110,7 +124,7 @@ pub(crate) fn restore<I, O>(
             source,
         };
         let needed = filter.needs(&def.id, &recorded);
-        if node.is_complete() {
+        if recorded.contains(def.id.as_ref()) {
             let kept = match node.output().filter(|_| needed) {
                 Some(json) => {
                     let value = (def.codec.decode)(&json)
@@ -125,16 +139,21 @@ pub(crate) fn restore<I, O>(
         let (StoredNode::Items { records, .. }, Some(map), true) = (node, &def.map, needed) else {
             continue;
         };
-        let of = records.len() as u32;
-        let mut items = Vec::new();
+        let mut items = HashMap::new();
         for record in records.into_iter().flatten() {
+            let Some(digest) = &record.item_digest else {
+                continue;
+            };
+            if items.contains_key(digest) {
+                continue;
+            }
             let item = record.item.map_or(0, |item| item.index);
             let value = (map.item_codec.decode)(&record.output).map_err(|e| {
                 decode_error(format!("output of item {item} of node `{}`", def.id), e)
             })?;
-            items.push((item, value, Arc::clone(&record.output)));
+            items.insert(digest.clone(), (value, Arc::clone(&record.output)));
         }
-        run.partial.push(PartialMap { index, of, items });
+        run.partial.push(PartialMap { index, items });
     }
     Ok(run)
 }

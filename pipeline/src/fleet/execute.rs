@@ -222,6 +222,7 @@ fn completed(node: &NodeDef, claimed: &Claimed, mut entry: AuditEntry, json: Jso
         duration_us: entry.duration_us,
         output: json,
         item: None,
+        item_digest: None,
     };
     Resolution::Completed { record, entry }
 }

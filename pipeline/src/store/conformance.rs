@@ -71,6 +71,7 @@ fn record(node: &str) -> NodeRecord {
         duration_us: 0,
         output: Arc::from(serde_json::value::RawValue::NULL.to_owned()),
         item: None,
+        item_digest: None,
     }
 }
 
@@ -78,6 +79,7 @@ fn record(node: &str) -> NodeRecord {
 fn item_record(node: &str, index: u32) -> NodeRecord {
     NodeRecord {
         item: Some(MapItem { index, of: 2 }),
+        item_digest: Some(format!("digest-of-item-{index}")),
         ..record(node)
     }
 }
@@ -155,11 +157,11 @@ pub async fn check_checkpointer(open: impl Fn() -> Arc<dyn Checkpointer>) -> Res
             })?;
     }
     other.release_run(id, second);
-    let nodes: Vec<(String, Option<u32>)> = match open().load(id).await {
+    let nodes: Vec<(String, Option<u32>, Option<String>)> = match open().load(id).await {
         Ok(Some(c)) => c
             .nodes
             .into_iter()
-            .map(|n| (n.node, n.item.map(|i| i.index)))
+            .map(|n| (n.node, n.item.map(|i| i.index), n.item_digest))
             .collect(),
         other => {
             return Err(Violation {
@@ -168,10 +170,19 @@ pub async fn check_checkpointer(open: impl Fn() -> Arc<dyn Checkpointer>) -> Res
             });
         }
     };
-    let expected = [("a", None), ("c", None), ("m", Some(1)), ("m", Some(0))];
+    let digest = |i: u32| Some(format!("digest-of-item-{i}"));
+    let expected = [
+        ("a", None, None),
+        ("c", None, None),
+        ("m", Some(1), digest(1)),
+        ("m", Some(0), digest(0)),
+    ];
     expect(
-        nodes.iter().map(|(n, i)| (n.as_str(), *i)).eq(expected),
-        "records (and their items) are kept in order, and a refused one is not kept",
+        nodes
+            .iter()
+            .map(|(n, i, d)| (n.as_str(), *i, d.clone()))
+            .eq(expected),
+        "records (with their items and item digests) are kept in order, and a refused one is not kept",
         nodes,
     )?;
     check_signals(&open, id).await

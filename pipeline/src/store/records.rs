@@ -55,6 +55,12 @@ pub struct NodeRecord {
     /// (whose one record holds `[]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<MapItem>,
+    /// For an item's record, the canonical digest of the item it was computed from: a resume
+    /// reuses the record only for an item with the same digest, wherever that item now is in the
+    /// list. `None` for an ordinary node (and in records written before digests were kept, which
+    /// are never reused for an item).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_digest: Option<String>,
 }
 
 /// What a checkpoint holds of one node: its output, or the items a mapped node completed.

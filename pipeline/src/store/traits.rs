@@ -49,6 +49,8 @@ pub struct OutputFilter {
     readers: HashMap<String, Vec<String>>,
     pinned: HashSet<String>,
     mapped: HashSet<String>,
+    /// For a mapped node whose list is another node's output, that node.
+    lists: HashMap<String, String>,
 }
 
 impl OutputFilter {
@@ -62,6 +64,7 @@ impl OutputFilter {
             readers: readers.into_iter().collect(),
             pinned: pinned.into_iter().collect(),
             mapped: HashSet::new(),
+            lists: HashMap::new(),
         }
     }
 
@@ -72,7 +75,36 @@ impl OutputFilter {
         self
     }
 
-    /// Whether a resume needs `node`'s output, given the nodes the checkpoint records. A node the
+    /// The same filter, told which node's output each mapped node maps over (see
+    /// [`settled`](OutputFilter::settled)).
+    pub fn with_lists(mut self, lists: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.lists = lists.into_iter().collect();
+        self
+    }
+
+    /// Of the nodes a checkpoint records completely, those a resume restores whole. A mapped
+    /// node whose list comes from a node that runs again is not: its list may now hold other
+    /// items, or the same in another order, so it opens again and reuses its item records by
+    /// the items' digests. Stores pass the result to [`needs`](OutputFilter::needs).
+    pub fn settled(&self, mut recorded: HashSet<String>) -> HashSet<String> {
+        loop {
+            let unsettled: Vec<String> = self
+                .lists
+                .iter()
+                .filter(|(map, list)| recorded.contains(*map) && !recorded.contains(*list))
+                .map(|(map, _)| map.clone())
+                .collect();
+            if unsettled.is_empty() {
+                return recorded;
+            }
+            for map in &unsettled {
+                recorded.remove(map);
+            }
+        }
+    }
+
+    /// Whether a resume needs `node`'s output, given the nodes the checkpoint records (as
+    /// [`settled`](OutputFilter::settled) leaves them). A node the
     /// filter does not know is needed (the resume will refuse the changed graph anyway).
     pub fn needs(&self, node: &str, recorded: &HashSet<String>) -> bool {
         self.pinned.contains(node)

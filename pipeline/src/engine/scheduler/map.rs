@@ -9,7 +9,7 @@
 
 use super::Run;
 use super::items::MapRun;
-use crate::data::{Json, Value, json_list};
+use crate::data::{Json, Value, canonical_digest, json_list};
 use crate::engine::node_task::{Outcome, Report};
 use crate::engine::restore::PartialMap;
 use crate::event::EventHandler;
@@ -73,14 +73,17 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             .min(self.cap);
         let mut run = MapRun::new(of, limit, keep_json);
         if let Some(at) = self.partial.iter().position(|p| p.index == index) {
-            let PartialMap { of: was, items, .. } = self.partial.swap_remove(at);
-            // Items recorded against a list of another length are not this list's.
-            for (item, value, json) in items.into_iter().filter(|_| was == of) {
-                let slot = &mut run.outputs[item as usize];
-                if slot.is_none() {
-                    *slot = Some(value);
+            let PartialMap { items, .. } = self.partial.swap_remove(at);
+            // Bound to the item, not to its place: the list may have been computed again, with
+            // other items or in another order.
+            for item in 0..of {
+                let found = (map.item_input)(&list, map.each, item)
+                    .and_then(|json| canonical_digest(json.get()).ok())
+                    .and_then(|digest| items.get(&digest));
+                if let Some((value, json)) = found {
+                    run.outputs[item as usize] = Some(Value::clone(value));
                     if let Some(kept) = &mut run.json {
-                        kept[item as usize] = Some(json);
+                        kept[item as usize] = Some(Json::clone(json));
                     }
                     run.left -= 1;
                 }

@@ -31,6 +31,8 @@ struct RecordMeta {
     duration_us: u64,
     #[serde(default)]
     item: Option<MapItem>,
+    #[serde(default)]
+    item_digest: Option<String>,
 }
 
 /// The frames of a run file, read one at a time into one reused buffer.
@@ -126,7 +128,7 @@ pub(super) fn read_checkpoint(
         completion.add(meta.node, meta.item);
         Ok(())
     })?;
-    let recorded = completion.complete();
+    let recorded = filter.settled(completion.complete());
     let (header, valid_end, truncated) = (first.header, first.valid_end, first.truncated);
     // Pass 2: the records, with the outputs a resume needs.
     let mut frames = Frames::open(file, path, kind)?;
@@ -155,6 +157,7 @@ pub(super) fn read_checkpoint(
             duration_us: meta.duration_us,
             output,
             item: meta.item,
+            item_digest: meta.item_digest,
         });
     }
     Ok(Decoded {

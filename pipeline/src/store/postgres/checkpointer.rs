@@ -54,7 +54,8 @@ impl PostgresStore {
             return Ok(None);
         };
         let sql = "SELECT seq, node, attempt, started_at_ms, finished_at_ms, duration_us, \
-                   output, item, items FROM pipeline_node_records WHERE run_id = $1 ORDER BY seq";
+                   output, item, items, item_digest FROM pipeline_node_records \
+                   WHERE run_id = $1 ORDER BY seq";
         let rows = client
             .query(sql, &[&run_id.as_str()])
             .await
@@ -86,6 +87,7 @@ impl PostgresStore {
                 duration_us: non_negative(row.get::<_, i64>(5)),
                 output: Arc::from(output),
                 item,
+                item_digest: row.get(9),
             });
         }
         Ok(Some(Checkpoint { header, nodes }))
@@ -269,7 +271,7 @@ impl Checkpointer for PostgresStore {
             };
             completion.add(row.get(0), item);
         }
-        let recorded = completion.complete();
+        let recorded = filter.settled(completion.complete());
         self.resume(run_id, |node| filter.needs(node, &recorded))
             .await
     }
@@ -278,14 +280,14 @@ impl Checkpointer for PostgresStore {
         let client = self.client().await?;
         // `FOR SHARE` holds off a takeover (which moves the epoch) until this insert commits.
         let sql = "INSERT INTO pipeline_node_records (run_id, node, attempt, started_at_ms, \
-                   finished_at_ms, duration_us, output, item, items) \
-                   SELECT $1, $2, $3, $4, $5, $6, $7, $9, $10 WHERE EXISTS (SELECT 1 FROM \
+                   finished_at_ms, duration_us, output, item, items, item_digest) \
+                   SELECT $1, $2, $3, $4, $5, $6, $7, $9, $10, $11 WHERE EXISTS (SELECT 1 FROM \
                    pipeline_runs WHERE run_id = $1 AND epoch = $8 FOR SHARE) \
                    ON CONFLICT (run_id, node, item) DO NOTHING";
         let output = record.output.get().as_bytes();
         let item = record.item.map_or(-1, |i| i.index as i32);
         let items = record.item.map(|i| i.of as i32);
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [
             &run_id.as_str(),
             &record.node,
             &(record.attempt as i32),
@@ -296,6 +298,7 @@ impl Checkpointer for PostgresStore {
             &(epoch.get() as i64),
             &item,
             &items,
+            &record.item_digest,
         ];
         let inserted = client
             .execute(sql, &params)

@@ -39,10 +39,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "fleet waits",
         sql: include_str!("migrations/0005_fleet_waits.sql"),
     },
+    Migration {
+        version: 6,
+        name: "item digests",
+        sql: include_str!("migrations/0006_item_digests.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
 
