@@ -371,6 +371,14 @@ fn approve_a_waiting_run(store: &str) {
         ],
     );
     one_line_error(&other, "the wait `approval` has a signal already");
+    // An operator takes a stored signal back (the repair for one that does not fit the run).
+    let removed = ops(store, &["signal", &run_id, "approval", "--remove"]);
+    assert_eq!(removed.code, 0, "{}{}", removed.stdout, removed.stderr);
+    let line = format!("signal for `approval` of run {run_id} removed");
+    assert!(removed.stdout.contains(&line), "{}", removed.stdout);
+    let none = ops(store, &["signal", &run_id, "approval", "--remove"]);
+    let line = format!("run {run_id} has no signal stored for `approval`: nothing removed");
+    assert!(none.stdout.contains(&line), "{}", none.stdout);
 }
 
 /// A run of `Remind` with `--wait-in-process 0` stops at its 3 s timer (exit 2, the due time and

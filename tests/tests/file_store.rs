@@ -310,3 +310,34 @@ async fn two_engines_resuming_one_run_at_once_never_write_it_together() {
     ids.sort();
     assert_eq!(ids, ["n0", "n1", "n2"], "each node recorded exactly once");
 }
+
+/// Issue 24, finding 10: a run's files copied in under another run's name were resumed with the
+/// copied run's inputs. The header's run id is now checked against the file's name, and the
+/// resume, the load and the header read are refused, naming both ids.
+#[tokio::test]
+async fn a_run_file_copied_under_another_runs_name_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let fail = Arc::new(AtomicBool::new(true));
+    let graph = chain(2, fail, Log::default());
+    let first = engine(dir.path(), graph.clone()).run(7).await.unwrap();
+    assert_eq!(first.status, RunStatus::Failed);
+    let checkpointer = FileCheckpointer::new(dir.path());
+    let other = RunId::new("copied-in").unwrap();
+    fs::copy(checkpointer.path(&first.run_id), checkpointer.path(&other)).unwrap();
+
+    let refused = engine(dir.path(), graph).resume(&other).await.unwrap_err();
+    let text = refused.to_string();
+    assert!(
+        text.contains(&format!(
+            "holds run `{}`, not run `copied-in`",
+            first.run_id
+        )),
+        "{text}"
+    );
+    let load = checkpointer.load(&other).await.unwrap_err();
+    assert!(matches!(load, StoreError::ForeignRun { .. }), "{load}");
+    let header = checkpointer.header(&other).await.unwrap_err();
+    assert!(matches!(header, StoreError::ForeignRun { .. }), "{header}");
+    // The original still resumes.
+    assert!(checkpointer.header(&first.run_id).await.unwrap().is_some());
+}

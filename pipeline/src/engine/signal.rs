@@ -1,11 +1,11 @@
 //! Sending a signal to a run's wait: [`Signal`], and [`PipelineEngine::signal`], which checks the
-//! payload against the wait's type, stores it first (durably, once per idempotency key), and then
+//! run's pipeline, the wait and the payload's type before anything is written, stores it first (durably, once per idempotency key), and then
 //! continues the run if it waits on it and nobody else holds it.
 
 use serde::Serialize;
 
 use super::PipelineEngine;
-use super::lifecycle::now_ms;
+use super::lifecycle::{check_header, now_ms};
 use crate::data::{Json, to_json};
 use crate::definition::Pipeline;
 use crate::error::PipelineError;
@@ -92,8 +92,10 @@ pub struct SignalOutcome<O> {
 }
 
 impl<P: Pipeline> PipelineEngine<P> {
-    /// Sends `signal` to run `run_id`: checks that the pipeline has that wait and that the payload
-    /// is a value of its type, stores it (durably, before anything else; once per idempotency
+    /// Sends `signal` to run `run_id`: checks that the run is one of this pipeline (of this
+    /// shape: [`PipelineError::PipelineMismatch`], [`PipelineError::GraphChanged`]), that the
+    /// pipeline has that wait, and that the payload is a value of its type, before anything is
+    /// written; then stores it (durably, before anything else; once per idempotency
     /// key, and a different second payload for the same wait is an error that says so), then
     /// continues the run if it waits on this signal and no one else holds it. A signal for a wait
     /// that has not begun yet is kept and consumed when it begins.
@@ -117,6 +119,16 @@ impl<P: Pipeline> PipelineEngine<P> {
             .checkpointer
             .as_ref()
             .ok_or_else(|| PipelineError::NoCheckpointer(run_id.clone()))?;
+        let store_error = |e| PipelineError::from_store(run_id, e);
+        // The run must be one of this pipeline, in this shape, before anything is written: a
+        // signal stored for another pipeline's wait of the same name would be refused when it is
+        // consumed, and then block the right one.
+        let header = checkpointer
+            .header(run_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| PipelineError::UnknownRun(run_id.clone()))?;
+        check_header(&self.graph, &header)?;
         let graph = &self.graph.inner;
         let is_signal = |n: &&crate::graph::NodeDef| matches!(n.wait, Some(WaitDef::Signal));
         let Some(node) = graph
@@ -144,7 +156,6 @@ impl<P: Pipeline> PipelineEngine<P> {
                 source,
             });
         }
-        let store_error = |e| PipelineError::from_store(run_id, e);
         if checkpointer
             .waits(run_id)
             .await

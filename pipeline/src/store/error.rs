@@ -199,6 +199,20 @@ pub enum StoreError {
     /// where a run is deleted with SQL: `DELETE FROM pipeline_runs WHERE run_id = ...`).
     #[error("this store cannot delete runs")]
     DeleteUnsupported,
+    /// A run file names another run in its header: a file copied (or renamed) from another run,
+    /// which would otherwise be resumed with that run's inputs.
+    #[error(
+        "`{path}` holds run `{found}`, not run `{expected}`: it was copied or renamed from another \
+         run; move it back to `{found}`'s name, or delete it"
+    )]
+    ForeignRun {
+        /// The file.
+        path: PathBuf,
+        /// The run its name says.
+        expected: RunId,
+        /// The run its header says.
+        found: RunId,
+    },
     /// The run was never created in this store.
     #[error("run `{0}` does not exist")]
     UnknownRun(RunId),

@@ -100,6 +100,15 @@ impl Checkpointer for InMemoryCheckpointer {
         waits.add(run_id, signal).map(|(sent, _)| sent)
     }
 
+    async fn remove_signal(&self, run_id: &RunId, wait: &str) -> StoreResult<bool> {
+        if !lock(&self.runs).contains_key(run_id) {
+            return Err(StoreError::UnknownRun(run_id.clone()));
+        }
+        let mut waits = lock(&self.waits);
+        let waits = waits.entry(run_id.clone()).or_default();
+        waits.remove(wait).map(|(removed, _)| removed)
+    }
+
     async fn waits(&self, run_id: &RunId) -> StoreResult<RunWaits> {
         Ok(lock(&self.waits).get(run_id).cloned().unwrap_or_default())
     }

@@ -180,6 +180,21 @@ pub trait Checkpointer: Send + Sync {
         Err(StoreError::SignalsUnsupported)
     }
 
+    /// The run's header alone (what ran, on which inputs), without reading its records: what a
+    /// signal is checked against before it is stored. `Ok(None)` when the run is unknown. The
+    /// default loads the whole checkpoint; the built-in stores read the header only.
+    async fn header(&self, run_id: &RunId) -> StoreResult<Option<RunHeader>> {
+        Ok(self.load(run_id).await?.map(|checkpoint| checkpoint.header))
+    }
+
+    /// Removes the signal stored for wait `wait` of run `run_id` (an operator's repair of a
+    /// signal that does not fit the run): whether there was one. [`StoreError::UnknownRun`]
+    /// when the run does not exist. The default keeps none.
+    async fn remove_signal(&self, run_id: &RunId, wait: &str) -> StoreResult<bool> {
+        let _ = (run_id, wait);
+        Err(StoreError::SignalsUnsupported)
+    }
+
     /// The run's signals and what it waits on. The default: none.
     async fn waits(&self, run_id: &RunId) -> StoreResult<RunWaits> {
         let _ = run_id;

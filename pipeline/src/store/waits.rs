@@ -101,6 +101,14 @@ impl RunWaits {
         Ok(((), changed))
     }
 
+    /// Removes the signal stored for `wait`; whether there was one (and so a change).
+    pub(crate) fn remove(&mut self, wait: &str) -> StoreResult<(bool, bool)> {
+        let before = self.signals.len();
+        self.signals.retain(|s| s.wait != wait);
+        let removed = self.signals.len() != before;
+        Ok((removed, removed))
+    }
+
     /// Marks the run cancelled; whether that changed anything.
     pub(crate) fn cancel(&mut self) -> StoreResult<((), bool)> {
         let changed = !self.cancelled;

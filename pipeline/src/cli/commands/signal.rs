@@ -1,5 +1,6 @@
 //! `signal`: sends a signal to a run's wait, as JSON checked against the wait's type; the run
-//! continues here if it waits on it.
+//! continues here if it waits on it. `--remove` takes a stored signal back (an operator's repair
+//! of one that does not fit the run).
 
 use super::run::report;
 use crate::cli::error::CliError;
@@ -7,6 +8,8 @@ use crate::cli::output::outln;
 use crate::cli::stored::{parse_id, stored_pipeline};
 use crate::engine::EngineSettings;
 use crate::engine::Signal;
+use crate::error::PipelineError;
+use crate::run_id::RunId;
 use crate::store::{SignalSent, Stores};
 
 #[derive(clap::Args, Debug)]
@@ -16,12 +19,17 @@ pub(crate) struct Args {
     /// The wait (its binding's name).
     wait: String,
     /// The payload, as JSON of the wait's type, e.g. '{"by": "finance", "ok": true}'.
-    #[arg(long)]
-    value: String,
+    #[arg(long, required_unless_present = "remove")]
+    value: Option<String>,
     /// The idempotency key: sending the same key and payload again is one signal (by default the
     /// payload itself is the key).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "remove")]
     key: Option<String>,
+    /// Removes the signal stored for the wait instead of sending one: for a signal that does not
+    /// fit the run (one sent before signals were checked, or by hand), so that the right one can
+    /// be sent.
+    #[arg(long, conflicts_with = "value")]
+    remove: bool,
 }
 
 pub(super) async fn exec(
@@ -30,12 +38,15 @@ pub(super) async fn exec(
     settings: &EngineSettings,
 ) -> Result<i32, CliError> {
     let run_id = parse_id(&args.run_id)?;
+    let value = match (args.remove, &args.value) {
+        (false, Some(value)) => value,
+        _ => return remove(&stores, &run_id, &args.wait).await,
+    };
     let (pipeline, progress) = stored_pipeline(&stores, &run_id, settings).await?;
-    let mut signal =
-        Signal::from_json(&args.wait, &args.value).map_err(|source| CliError::BadValue {
-            wait: args.wait.clone(),
-            source,
-        })?;
+    let mut signal = Signal::from_json(&args.wait, value).map_err(|source| CliError::BadValue {
+        wait: args.wait.clone(),
+        source,
+    })?;
     if let Some(key) = args.key {
         signal = signal.key(key);
     }
@@ -59,4 +70,18 @@ pub(super) async fn exec(
             Ok(0)
         }
     }
+}
+
+/// `signal RUN WAIT --remove`.
+async fn remove(stores: &Stores, run_id: &RunId, wait: &str) -> Result<i32, CliError> {
+    let removed = stores
+        .checkpointer
+        .remove_signal(run_id, wait)
+        .await
+        .map_err(|e| PipelineError::from_store(run_id, e))?;
+    match removed {
+        true => outln!("signal for `{wait}` of run {run_id} removed"),
+        false => outln!("run {run_id} has no signal stored for `{wait}`: nothing removed"),
+    }
+    Ok(0)
 }

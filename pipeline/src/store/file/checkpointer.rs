@@ -12,7 +12,7 @@ use super::waits;
 use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
-use crate::store::error::StoreResult;
+use crate::store::error::{StoreError, StoreResult};
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
 use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
@@ -83,6 +83,18 @@ impl FileCheckpointer {
     }
 }
 
+/// Refuses a run file whose header names another run than its file name.
+fn check_run_id(header: &RunHeader, run_id: &RunId, path: &Path) -> StoreResult<()> {
+    match header.run_id == *run_id {
+        true => Ok(()),
+        false => Err(StoreError::ForeignRun {
+            path: path.to_owned(),
+            expected: run_id.clone(),
+            found: header.run_id.clone(),
+        }),
+    }
+}
+
 fn resumed((decoded, epoch): (Decoded<RunHeader, NodeRecord>, Epoch)) -> Resumed {
     Resumed {
         checkpoint: Checkpoint {
@@ -116,7 +128,9 @@ impl Checkpointer for FileCheckpointer {
         blocking(move || {
             let (kind, recovery) = (files.kind, files.recovery);
             let taken = files.take(&run_id, |file, path| {
-                stream::read_checkpoint(file, path, kind, recovery, &filter)
+                let decoded = stream::read_checkpoint(file, path, kind, recovery, &filter)?;
+                check_run_id(&decoded.header, &run_id, path)?;
+                Ok(decoded)
             })?;
             Ok(taken.map(resumed))
         })
@@ -129,7 +143,14 @@ impl Checkpointer for FileCheckpointer {
 
     async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
         let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
-        let loaded = blocking(move || files.load(&run_id)).await?;
+        let loaded = blocking(move || {
+            let loaded = files.load::<RunHeader, NodeRecord>(&run_id)?;
+            if let Some((header, _)) = &loaded {
+                check_run_id(header, &run_id, &files.path(&run_id))?;
+            }
+            Ok(loaded)
+        })
+        .await?;
         Ok(loaded.map(|(header, nodes)| Checkpoint { header, nodes }))
     }
 
@@ -168,6 +189,28 @@ impl Checkpointer for FileCheckpointer {
     async fn cancel_waits(&self, run_id: &RunId) -> StoreResult<()> {
         let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
         blocking(move || waits::cancel(&files, &run_id)).await
+    }
+
+    async fn remove_signal(&self, run_id: &RunId, wait: &str) -> StoreResult<bool> {
+        let (files, run_id, wait) = (Arc::clone(&self.files), run_id.clone(), wait.to_owned());
+        blocking(move || waits::remove(&files, &run_id, &wait)).await
+    }
+
+    /// Reads the first frame of the run's file.
+    async fn header(&self, run_id: &RunId) -> StoreResult<Option<RunHeader>> {
+        let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
+        blocking(move || {
+            let path = files.path(&run_id);
+            let file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(crate::store::fs::io_error("open", &path)(e)),
+            };
+            let header = stream::read_header(&file, &path, files.kind)?;
+            check_run_id(&header, &run_id, &path)?;
+            Ok(Some(header))
+        })
+        .await
     }
 
     async fn set_waiting(

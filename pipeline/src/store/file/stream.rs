@@ -210,6 +210,20 @@ fn first_pass(
     })
 }
 
+/// The header of a run file: its first frame, nothing more.
+pub(super) fn read_header(file: &File, path: &Path, kind: FileKind) -> StoreResult<RunHeader> {
+    let mut frames = Frames::open(file, path, kind)?;
+    let offset = frames.at;
+    match frames.next()? {
+        Some(_) => frames.decode(offset),
+        None => Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            offset,
+            reason: "the file has no header record".into(),
+        }),
+    }
+}
+
 /// Checks a run file for appending (an audit trail on resume) without decoding its records or
 /// holding it: its header, and what to drop from its end.
 pub(super) fn read_for_append(

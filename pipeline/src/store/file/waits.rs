@@ -82,6 +82,14 @@ pub(super) fn send(
     change(files, run_id, |waits| waits.add(run_id, signal))
 }
 
+/// Removes the signal of `wait` (see [`Checkpointer::remove_signal`](crate::store::Checkpointer::remove_signal)).
+pub(super) fn remove(files: &RunFiles, run_id: &RunId, wait: &str) -> StoreResult<bool> {
+    if !files.path(run_id).exists() {
+        return Err(StoreError::UnknownRun(run_id.clone()));
+    }
+    change(files, run_id, |waits| waits.remove(wait))
+}
+
 /// Marks the run cancelled (see [`Checkpointer::cancel_waits`](crate::store::Checkpointer::cancel_waits)).
 pub(super) fn cancel(files: &RunFiles, run_id: &RunId) -> StoreResult<()> {
     if !files.path(run_id).exists() {

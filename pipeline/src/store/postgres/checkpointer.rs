@@ -396,6 +396,15 @@ impl Checkpointer for PostgresStore {
         self.cancel_waiting(run_id).await
     }
 
+    async fn remove_signal(&self, run_id: &RunId, wait: &str) -> StoreResult<bool> {
+        self.remove_stored_signal(run_id, wait).await
+    }
+
+    async fn header(&self, run_id: &RunId) -> StoreResult<Option<RunHeader>> {
+        let client = self.client().await?;
+        PostgresStore::header(self, &**client, "pipeline_runs", run_id).await
+    }
+
     async fn set_waiting(
         &self,
         run_id: &RunId,

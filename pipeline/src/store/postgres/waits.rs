@@ -125,6 +125,15 @@ impl PostgresStore {
         .await
     }
 
+    pub(super) async fn remove_stored_signal(
+        &self,
+        run_id: &RunId,
+        wait: &str,
+    ) -> StoreResult<bool> {
+        self.change_waits(run_id, None, None, |waits| waits.remove(wait))
+            .await
+    }
+
     pub(super) async fn cancel_waiting(&self, run_id: &RunId) -> StoreResult<()> {
         self.change_waits(run_id, None, None, |waits| waits.cancel())
             .await

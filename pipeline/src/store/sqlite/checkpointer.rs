@@ -156,6 +156,16 @@ impl Checkpointer for SqliteCheckpointer {
         blocking(move || waits::cancel(&db, &run_id)).await
     }
 
+    async fn remove_signal(&self, run_id: &RunId, wait: &str) -> StoreResult<bool> {
+        let (db, run_id, wait) = (Arc::clone(&self.db), run_id.clone(), wait.to_owned());
+        blocking(move || waits::remove(&db, &run_id, &wait)).await
+    }
+
+    async fn header(&self, run_id: &RunId) -> StoreResult<Option<RunHeader>> {
+        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
+        blocking(move || db.header("runs", &run_id)).await
+    }
+
     async fn set_waiting(
         &self,
         run_id: &RunId,

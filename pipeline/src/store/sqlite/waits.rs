@@ -102,6 +102,10 @@ pub(super) fn send(
     change(db, run_id, None, |waits| waits.add(run_id, signal))
 }
 
+pub(super) fn remove(db: &Database, run_id: &RunId, wait: &str) -> StoreResult<bool> {
+    change(db, run_id, None, |waits| waits.remove(wait))
+}
+
 pub(super) fn cancel(db: &Database, run_id: &RunId) -> StoreResult<()> {
     change(db, run_id, None, |waits| waits.cancel())
 }
