@@ -705,3 +705,87 @@ fn three_worker_processes_run_what_submit_records() {
     let elsewhere = ops(dir.path().to_str().unwrap(), &["worker"]);
     one_line_error(&elsewhere, "`worker` needs a PostgreSQL store");
 }
+
+/// Issue 24, finding 8: parse errors echoed `password=` and `?password=`, and a key-value
+/// conninfo was taken as a directory whose name held the password. No password is in any output
+/// now, and a conninfo is read as PostgreSQL.
+#[test]
+fn store_passwords_never_show_and_a_conninfo_is_postgres() {
+    let secret_free = |out: &common::Output| {
+        let said = format!("{}{}", out.stdout, out.stderr);
+        assert!(!said.contains("hunter"), "a password shows: {said}");
+    };
+    let unreachable = "postgres://u:hunter2@127.0.0.1:1/x?sslmode=disable&password=hunter3";
+    let out = ops(unreachable, &["runs"]);
+    assert_ne!(out.code, 0);
+    secret_free(&out);
+    assert!(
+        out.stderr.contains("postgres://u@127.0.0.1:1/x"),
+        "{}",
+        out.stderr
+    );
+
+    let unknown = ops("mysql://u:hunter2@h/db?password=hunter3", &["runs"]);
+    one_line_error(&unknown, "unknown scheme `mysql:`");
+    secret_free(&unknown);
+
+    let cwd = tempfile::tempdir().unwrap();
+    let conninfo = "host=127.0.0.1 port=1 user=u password=hunter2 dbname=x";
+    let out = common::ops_in(
+        cwd.path(),
+        conninfo,
+        &["run", "Payout", "--input", r#"{"cents":5}"#],
+    );
+    assert_ne!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    secret_free(&out);
+    let made: Vec<_> = std::fs::read_dir(cwd.path()).unwrap().collect();
+    assert!(made.is_empty(), "a conninfo made a directory: {made:?}");
+}
+
+/// Issue 24, finding 5: with a store that cannot be reached, `run Payout` printed `waiting` and a
+/// `signal` hint (exit 2) and `run Revenue` printed `completed` (exit 0), with nothing stored.
+/// The store is checked before a run starts: a one-line error. A store that fails midway ends the
+/// run with exit code 3, naming the records lost.
+#[test]
+fn a_run_is_refused_by_an_unusable_store_and_a_store_failing_midway_exits_3() {
+    let unreachable = "postgres://u@127.0.0.1:1/x";
+    let payout = ops(unreachable, &["run", "Payout", "--input", r#"{"cents":5}"#]);
+    one_line_error(&payout, "cannot connect to the PostgreSQL database");
+    assert!(payout.stdout.is_empty(), "{}", payout.stdout);
+    let input = format!(r#"{{"orders": "{ORDERS}", "rates": "rates.json"}}"#);
+    let revenue = ops(unreachable, &["run", "Revenue", "--input", &input]);
+    one_line_error(&revenue, "cannot connect to the PostgreSQL database");
+
+    // A file-size limit lets the run's headers be written and fails every later append with
+    // `EFBIG`, as a full disk would (`SIGXFSZ` ignored, so the write fails instead).
+    let dir = tempfile::tempdir().unwrap();
+    let rates = dir.path().join("rates.json");
+    std::fs::write(&rates, r#"{"EUR": 0.9}"#).unwrap();
+    let input = format!(
+        r#"{{"orders": "{ORDERS}", "rates": "{}"}}"#,
+        rates.display()
+    );
+    let store = dir.path().join("runs");
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 2; exec \"$0\" \"$@\"")
+        .arg(OPS)
+        .args([
+            "--store",
+            store.to_str().unwrap(),
+            "run",
+            "Revenue",
+            "--input",
+            &input,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains(" completed\n"), "{stdout}");
+    assert!(
+        stdout.contains("lost: the checkpoint records of `") && stdout.contains("`report`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("output revenue"), "{stdout}");
+}

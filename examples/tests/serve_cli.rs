@@ -162,3 +162,24 @@ fn serve_beyond_this_machine_needs_the_token_for_every_page() {
     let (status, body) = request(&server, "GET", "/api/runs", &[bearer]);
     assert_eq!(status, 200, "{body}");
 }
+
+/// Issue 24, finding 8: `serve` printed the whole store URL, password included.
+#[test]
+fn serve_hides_the_password_of_its_store() {
+    let Some(db) = tests::postgres::TestDatabase::create() else {
+        return;
+    };
+    // The local server trusts local connections, so the password is given but not needed.
+    let url = db.url.replacen("://postgres@", "://postgres:hunter2@", 1);
+    assert_ne!(
+        url, db.url,
+        "the test database's URL names the user `postgres`"
+    );
+    let server = serve(&url, &[]);
+    let said = server.said.join("\n");
+    assert!(!said.contains("hunter2"), "{said}");
+    assert!(
+        said.contains("serving the runs of postgres://postgres:***@"),
+        "{said}"
+    );
+}

@@ -9,6 +9,18 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError {
+    /// A run of a pipeline with waits could not be written to its checkpoint store as it started:
+    /// it would wait with nothing to continue it from, so it did not start.
+    #[error(
+        "run `{run_id}` was not started: its pipeline waits for signals or timers, which continue \
+         it from its checkpoint, and the checkpoint store cannot take it: {reason}"
+    )]
+    WaitsNeedCheckpoint {
+        /// The run.
+        run_id: RunId,
+        /// Why the store cannot take it.
+        reason: String,
+    },
     /// `resume` (or `checkpoint`) needs a checkpointer.
     #[error(
         "cannot resume run `{0}`: the engine has no checkpointer; \

@@ -315,6 +315,7 @@ fn to_json<O: Serialize>(result: PipelineResult<O>) -> PipelineResult<Json> {
             source: WarningSource::Output,
             node: None,
             message: format!("the run's output cannot be written as JSON: {reason}"),
+            lost: false,
         });
     }
     result

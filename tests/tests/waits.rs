@@ -400,3 +400,34 @@ async fn suspended_runs_hold_no_file_or_lock() {
         );
     }
 }
+
+/// Issue 24, finding 5: a run with waits whose store was unusable from the start reported
+/// `waiting` and a `signal` hint, with nothing stored anywhere. It is refused before any node
+/// runs (and before its audit trail is written), saying why.
+#[tokio::test]
+async fn a_run_with_waits_is_refused_when_its_checkpoint_cannot_be_written() {
+    let audit = InMemoryAuditLog::new();
+    let log = tests::Log::default();
+    let graph = payout(Arc::new(AtomicBool::new(false)), None, |node| node);
+    let engine = PipelineEngine::new(graph)
+        .checkpointer(tests::FailingCheckpointer)
+        .audit_log(audit.clone())
+        .event_handler(tests::RecordingEvents(log.clone()));
+    let refused = engine.run(5).await.unwrap_err();
+    assert!(
+        matches!(&refused, PipelineError::WaitsNeedCheckpoint { reason, .. }
+            if reason.contains("disk on fire")),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("was not started"), "{refused}");
+    assert!(
+        audit.list_runs().await.unwrap().is_empty(),
+        "no audit trail"
+    );
+    let started: Vec<String> = log
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("node_start") || l.starts_with("pipeline_start"))
+        .collect();
+    assert!(started.is_empty(), "nothing ran: {started:?}");
+}

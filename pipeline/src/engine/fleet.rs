@@ -181,6 +181,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             executed: NodeList::new(names, executed),
             warnings: Vec::new(),
             waiting: Vec::new(),
+            stored: true,
         }))
     }
 

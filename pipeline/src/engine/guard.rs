@@ -82,6 +82,7 @@ impl GuardedEvents {
         };
         if let Err(panic) = caught_sync(|| call(&**inner)) {
             let warning = PersistenceWarning {
+                lost: false,
                 source: WarningSource::EventHandler,
                 node: node.map(str::to_owned),
                 message: format!("`{hook}` {panic}"),

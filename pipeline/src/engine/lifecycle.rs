@@ -60,6 +60,7 @@ impl RunShared {
             source,
             node: None,
             message,
+            lost: true,
         };
         tracing::warn!(%warning, "persistence disabled for this run");
         self.events.on_persistence_warning(&self.run_id, &warning);
@@ -185,12 +186,15 @@ async fn take_in(
     Ok(())
 }
 
-/// Creates a new run in each store, holding each in `lease`.
+/// Creates a new run in each store, holding each in `lease`. A run with `waits` whose checkpoint
+/// cannot be created is refused ([`PipelineError::WaitsNeedCheckpoint`]), before its audit trail
+/// is.
 pub(crate) async fn create_stores(
     shared: &mut RunShared,
     header: &RunHeader,
     warnings: &mut Vec<PersistenceWarning>,
     lease: &mut Lease,
+    waits: bool,
 ) -> Result<(), PipelineError> {
     if let Some(store) = shared.checkpointer.clone() {
         let header = header.clone();
@@ -199,6 +203,14 @@ pub(crate) async fn create_stores(
             Ok((epoch, Some(checkpoint_hold(&store, &header.run_id, epoch))))
         };
         take_in(shared, WarningSource::Checkpoint, warnings, lease, work).await?;
+        // A run with waits is continued from its checkpoint: without one it could never be, so
+        // it is refused before anything runs (or is audited).
+        if shared.checkpointer.is_none() && waits {
+            return Err(PipelineError::WaitsNeedCheckpoint {
+                run_id: shared.run_id.clone(),
+                reason: warnings.pop().map(|w| w.message).unwrap_or_default(),
+            });
+        }
     }
     if let Some(store) = shared.audit.clone() {
         let header = header.clone();
@@ -280,6 +292,7 @@ pub(crate) fn report_truncation(
              run again",
             truncated.bytes, truncated.offset
         ),
+        lost: false,
     };
     tracing::warn!(%warning, "recovered a damaged checkpoint");
     shared
@@ -347,6 +360,7 @@ pub(crate) async fn write_summary(
             source: WarningSource::Audit,
             node: None,
             message: format!("cannot write the run summary: {e}"),
+            lost: true,
         };
         events.on_persistence_warning(&summary.run_id, &warning);
         warnings.push(warning);

@@ -295,8 +295,21 @@ impl<P: Pipeline> PipelineEngine<P> {
             {
                 Ok(json) => {
                     let header = lifecycle::header(&self.graph, &run_id, json, started_at_ms);
-                    lifecycle::create_stores(&mut shared, &header, &mut warnings, &mut lease)
-                        .await?;
+                    let waits = self.graph.inner.has_waits();
+                    lifecycle::create_stores(
+                        &mut shared,
+                        &header,
+                        &mut warnings,
+                        &mut lease,
+                        waits,
+                    )
+                    .await?;
+                }
+                Err(e) if self.graph.inner.has_waits() => {
+                    return Err(PipelineError::WaitsNeedCheckpoint {
+                        run_id,
+                        reason: format!("cannot serialize the inputs: {e}"),
+                    });
                 }
                 Err(e) => lifecycle::unpersistable_inputs(&mut shared, &e, &mut warnings),
             }

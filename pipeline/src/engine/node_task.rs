@@ -257,7 +257,7 @@ impl<'a> NodeTask<'a> {
             Ok(Ok(json)) => json,
             Ok(Err(e)) => {
                 let message = format!("cannot serialize the output: {e}");
-                self.warn(WarningSource::Checkpoint, message);
+                self.warn(WarningSource::Checkpoint, message, false);
                 return Ok(Encoded::default());
             }
             Err(panic) => return Err(format!("serializing the output {panic}").into()),
@@ -271,7 +271,7 @@ impl<'a> NodeTask<'a> {
             Ok(Err(reason)) => {
                 let message =
                     format!("output not checkpointed, the node runs again on resume: {reason}");
-                self.warn(WarningSource::Checkpoint, message);
+                self.warn(WarningSource::Checkpoint, message, false);
                 Ok(Encoded::new(json, false))
             }
             Err(panic) => Err(format!("reading the output back {panic}").into()),
@@ -407,10 +407,11 @@ impl<'a> NodeTask<'a> {
         if matches!(error, StoreError::Fenced { .. }) {
             self.taken_over = true;
         }
-        self.warn(source, error.to_string());
+        self.warn(source, error.to_string(), true);
     }
 
-    fn warn(&mut self, source: WarningSource, message: String) {
+    /// A warning about this node's persistence; `lost` when a store failed a write.
+    fn warn(&mut self, source: WarningSource, message: String, lost: bool) {
         let message = match self.job.item {
             Some(item) => format!("{item}: {message}"),
             None => message,
@@ -419,6 +420,7 @@ impl<'a> NodeTask<'a> {
             source,
             node: Some(self.node.id.as_ref().to_owned()),
             message,
+            lost,
         };
         tracing::warn!(node = &*self.node.id, %warning, "persistence failed");
         self.shared

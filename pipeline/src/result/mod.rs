@@ -97,6 +97,10 @@ pub struct PersistenceWarning {
     pub node: Option<String>,
     /// What went wrong.
     pub message: String,
+    /// Whether a write was lost: the store failed it, so a later read (a resume, `audit`) will
+    /// not find it. `false` for an output the engine chose not to checkpoint (it does not read
+    /// back as the same value), a repaired torn tail, or an event handler's panic.
+    pub lost: bool,
 }
 
 impl fmt::Display for PersistenceWarning {
@@ -210,6 +214,11 @@ pub struct PipelineResult<O> {
     pub warnings: Vec<PersistenceWarning>,
     /// The waits the run waits on, when it ended [`RunStatus::Waiting`].
     pub waiting: Vec<WaitingOn>,
+    /// Whether the run is in a checkpoint store: `false` when the engine has none, or the run
+    /// could not be written there from its start (its header: see `warnings`), so that it
+    /// cannot be resumed, signalled or shown. Records lost one by one later are warnings whose
+    /// [`lost`](PersistenceWarning::lost) is set.
+    pub stored: bool,
 }
 
 impl<O> PipelineResult<O> {
@@ -230,6 +239,7 @@ impl<O> PipelineResult<O> {
             executed: self.executed,
             warnings: self.warnings,
             waiting: self.waiting,
+            stored: self.stored,
         }
     }
 

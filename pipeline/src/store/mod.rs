@@ -11,6 +11,7 @@ mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod records;
+mod secret;
 mod shared;
 mod spec;
 #[cfg(feature = "sqlite")]
@@ -32,6 +33,7 @@ pub use records::{
     AuditDetail, AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader,
     RunSummary, StoredNode,
 };
+pub use secret::redact;
 pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::Durability;
 use super::error::{StoreError, StoreResult};
 use super::file::{FileAuditLog, FileCheckpointer};
+use super::secret::{is_conninfo, redact};
 use super::traits::{AuditLog, Checkpointer};
 
 /// A checkpointer and an audit log that keep their runs in the same place: what a pipeline
@@ -43,7 +44,7 @@ impl std::fmt::Debug for Stores {
 /// assert!(matches!(StoreSpec::parse("./.pipeline")?, StoreSpec::Directory(_)));
 /// # Ok::<(), pipeline::StoreError>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreSpec {
     /// A directory of run files (`FileCheckpointer`, `FileAuditLog`).
     Directory(PathBuf),
@@ -52,6 +53,17 @@ pub enum StoreSpec {
     /// A PostgreSQL database, spelled as its URL, `postgres://...` or `postgresql://...`
     /// (feature `postgres`).
     Postgres(String),
+}
+
+/// Shows a PostgreSQL spec with its password hidden (see [`redact`]).
+impl std::fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSpec::Directory(dir) => f.debug_tuple("Directory").field(dir).finish(),
+            StoreSpec::Sqlite(file) => f.debug_tuple("Sqlite").field(file).finish(),
+            StoreSpec::Postgres(url) => f.debug_tuple("Postgres").field(&redact(url)).finish(),
+        }
+    }
 }
 
 impl StoreSpec {
@@ -63,13 +75,18 @@ impl StoreSpec {
     /// (`sqlite://:memory:`), which would keep nothing.
     pub fn parse(spec: &str) -> StoreResult<StoreSpec> {
         let bad = |reason: &str| StoreError::BadSpec {
-            spec: spec.to_owned(),
+            spec: redact(spec),
             reason: reason.to_owned(),
         };
         if spec.trim().is_empty() {
             return Err(bad("is empty"));
         }
         if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+            return Ok(StoreSpec::Postgres(spec.to_owned()));
+        }
+        // `host=... dbname=...`: PostgreSQL's key-value form, never a directory (whose name
+        // would then hold the password).
+        if is_conninfo(spec) {
             return Ok(StoreSpec::Postgres(spec.to_owned()));
         }
         if let Some(path) = spec.strip_prefix("sqlite://") {
@@ -91,7 +108,10 @@ impl StoreSpec {
                 }
                 _ => String::new(),
             };
-            return Err(bad(&format!("has the unknown scheme `{scheme}:`{hint}")));
+            return Err(bad(&format!(
+                "has the unknown scheme `{scheme}:`{}",
+                redact(&hint)
+            )));
         }
         if Path::new(spec).is_file() {
             return Err(StoreError::SpecIsAFile(spec.to_owned()));
@@ -229,7 +249,7 @@ fn open_postgres(url: &str) -> StoreResult<Stores> {
 #[cfg(not(feature = "postgres"))]
 fn open_postgres(url: &str) -> StoreResult<Stores> {
     Err(StoreError::FeatureDisabled {
-        spec: url.to_owned(),
+        spec: redact(url),
         feature: "postgres",
     })
 }

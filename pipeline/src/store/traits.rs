@@ -180,6 +180,12 @@ pub trait Checkpointer: Send + Sync {
         Err(StoreError::SignalsUnsupported)
     }
 
+    /// Checks that the store can be used now (reached, its schema one this build reads), without
+    /// writing anything: what the command line does before it starts a run. The default: `Ok`.
+    async fn check(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// The run's header alone (what ran, on which inputs), without reading its records: what a
     /// signal is checked against before it is stored. `Ok(None)` when the run is unknown. The
     /// default loads the whole checkpoint; the built-in stores read the header only.

@@ -120,7 +120,7 @@ fn postgres(command: &'static str, store: &str) -> Result<crate::store::Postgres
         StoreSpec::Postgres(url) => Ok(crate::store::PostgresStore::open(&url)?),
         _ => Err(CliError::NeedsPostgres {
             command,
-            store: store.to_owned(),
+            store: crate::store::redact(store),
         }),
     }
 }

@@ -8,7 +8,7 @@ use crate::cli::stored::{configured, find_pipeline, parse_id};
 use crate::cli::table::format_time;
 use crate::data::Json;
 use crate::engine::EngineSettings;
-use crate::result::{PipelineResult, RunStatus};
+use crate::result::{PipelineResult, RunStatus, WarningSource};
 use crate::run_id::RunId;
 use crate::store::Stores;
 
@@ -40,6 +40,9 @@ pub(super) async fn exec(
         None => RunId::generate(),
     };
     let stores = stores()?;
+    // A run is only worth starting where it can be stored: an unreachable database, or a schema
+    // of a newer version, is a one-line error before anything runs.
+    stores.checkpointer.check().await?;
     let progress = Progress::new(pipeline.signature().nodes.len(), 0);
     let cancel = cancel_on_ctrl_c(&run_id);
     let result = pipeline
@@ -67,7 +70,12 @@ fn read_input(input: &str) -> Result<String, CliError> {
     }
 }
 
-/// Prints how a run ended; the exit code is 0 only for a completed run.
+/// Exit code of a run that ended, but whose store failed: it is stored nowhere, or some of its
+/// records were lost (the report lists them).
+pub(super) const STORE_FAILED: i32 = 3;
+
+/// Prints how a run ended; the exit code is 0 only for a completed run whose every write was
+/// stored, [`STORE_FAILED`] for a completed run whose store failed.
 pub(super) fn report(result: &PipelineResult<Json>) -> i32 {
     outln!("run {} {}", result.run_id, result.status);
     for (node, failure) in &result.failures {
@@ -80,7 +88,25 @@ pub(super) fn report(result: &PipelineResult<Json>) -> i32 {
     for warning in &result.warnings {
         outln!("  warning: {warning}");
     }
-    for waiting in &result.waiting {
+    let lost: Vec<&str> = result
+        .warnings
+        .iter()
+        .filter(|w| w.lost && w.source == WarningSource::Checkpoint)
+        .filter_map(|w| w.node.as_deref())
+        .collect();
+    if !result.stored {
+        outln!("  the run is stored nowhere (see above): it cannot be resumed, signalled or shown");
+    } else if !lost.is_empty() {
+        outln!(
+            "  lost: the checkpoint records of {} were not written (the run's checkpoint does not hold \
+             them)",
+            lost.iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for waiting in result.waiting.iter().filter(|_| result.stored) {
         let (wait, since) = (&waiting.wait, format_time(waiting.began_at_ms));
         match (waiting.timer, waiting.deadline_ms) {
             (true, Some(due)) => outln!(
@@ -108,11 +134,13 @@ pub(super) fn report(result: &PipelineResult<Json>) -> i32 {
             Err(_) => outln!("output {}", output.get()),
         }
     }
-    if matches!(result.status, RunStatus::Failed | RunStatus::Cancelled) {
+    if result.stored && matches!(result.status, RunStatus::Failed | RunStatus::Cancelled) {
         let (program, id) = (crate::cli::output::program(), &result.run_id);
         outln!("resume it with: {program} resume {id}");
     }
+    let store_failed = !result.stored || result.warnings.iter().any(|w| w.lost);
     match result.status {
+        RunStatus::Completed if store_failed => STORE_FAILED,
         RunStatus::Completed => 0,
         // Not an error: the run is sound and holds nothing until its signal comes.
         RunStatus::Waiting => 2,

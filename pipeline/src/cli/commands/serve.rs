@@ -57,7 +57,7 @@ pub(super) async fn exec(
         addr: args.listen.to_string(),
         source,
     })?;
-    outln!("serving the runs of {store}");
+    outln!("serving the runs of {}", crate::store::redact(store));
     outln!("open http://{addr}/?token={}", viewer.token());
     match private {
         true => outln!("listening beyond this machine: every page needs the token"),

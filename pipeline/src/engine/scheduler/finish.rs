@@ -38,6 +38,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             executed: NodeList::new(names, self.executed),
             warnings: self.warnings,
             waiting: self.suspended,
+            stored: self.shared.checkpointer.is_some(),
         }
     }
 

@@ -175,6 +175,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             source: WarningSource::Checkpoint,
             node: None,
             message,
+            lost: true,
         };
         self.shared
             .events

@@ -396,6 +396,11 @@ impl Checkpointer for PostgresStore {
         self.cancel_waiting(run_id).await
     }
 
+    /// Connects, and brings the schema to this build's version (a newer one is refused).
+    async fn check(&self) -> StoreResult<()> {
+        self.client().await.map(drop)
+    }
+
     async fn remove_signal(&self, run_id: &RunId, wait: &str) -> StoreResult<bool> {
         self.remove_stored_signal(run_id, wait).await
     }

@@ -141,7 +141,7 @@ impl PostgresStore {
         let mut config: tokio_postgres::Config =
             url.parse().map_err(|source| StoreError::Postgres {
                 op: "parse the URL of",
-                target: redacted(url),
+                target: crate::store::redact(url),
                 source: DriverError::boxed(source),
             })?;
         config.connect_timeout(options.connect_timeout);
@@ -264,18 +264,4 @@ fn describe(config: &tokio_postgres::Config) -> String {
     let user = config.get_user().unwrap_or("(default user)");
     let db = config.get_dbname().unwrap_or(user);
     format!("postgres://{user}@{host}:{port}/{db}")
-}
-
-/// A URL that did not parse, with anything between `:` and `@` (a password) hidden.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
