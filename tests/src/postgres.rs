@@ -92,6 +92,38 @@ impl TestDatabase {
         };
         Some(TestDatabase { name, admin, url })
     }
+
+    /// How many deadlocks the server detected in this database (`pg_stat_database`), once every
+    /// other connection to it has closed: a backend's statistics are flushed as it exits (before
+    /// it leaves `pg_stat_activity`), so by then the count is final. Panics when connections are
+    /// still open after 30 s.
+    pub async fn deadlocks(&self) -> i64 {
+        let client = admin_client(&self.url)
+            .await
+            .expect("connect to the test database");
+        let others = "SELECT count(*) FROM pg_stat_activity \
+                      WHERE datname = current_database() AND pid <> pg_backend_pid()";
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let open: i64 = client.query_one(others, &[]).await.unwrap().get(0);
+            if open == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{open} connections to the test database are still open after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let row = client
+            .query_one(
+                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+                &[],
+            )
+            .await
+            .unwrap();
+        row.get(0)
+    }
 }
 
 /// Drops the databases of test processes that died before they could drop their own (killed,

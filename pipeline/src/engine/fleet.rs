@@ -202,12 +202,6 @@ impl<P: Pipeline> PipelineEngine<P> {
         let stored = sql::outputs(store, run_id, &ids)
             .await
             .map_err(|e| PipelineError::from_store(run_id, e))?;
-        let header = sql::header(store, run_id)
-            .await
-            .map_err(|e| PipelineError::from_store(run_id, e))?;
-        let Some(header) = header else {
-            return Ok(None);
-        };
         let decode = |what: String, source| PipelineError::Decode {
             run_id: run_id.clone(),
             what,
@@ -219,6 +213,14 @@ impl<P: Pipeline> PipelineEngine<P> {
             match *slot {
                 Slot::Input(i) => {
                     if inputs.is_none() {
+                        // Read only when the output holds an input: a run whose header is
+                        // damaged still ends (failed, naming the damage) for its waiters.
+                        let header = sql::header(store, run_id)
+                            .await
+                            .map_err(|e| PipelineError::from_store(run_id, e))?;
+                        let Some(header) = header else {
+                            return Ok(None);
+                        };
                         let decoded = serde_json::from_str(header.inputs.get())
                             .map_err(|e| decode("inputs".into(), e))?;
                         inputs = Some(decoded);

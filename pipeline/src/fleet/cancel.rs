@@ -41,10 +41,16 @@ pub(crate) async fn cancel(
     if row.get::<_, &str>(0) != "running" {
         return Ok(Some(false));
     }
+    // Locked in key order, as a worker's heartbeat and commit lock the rows they claimed.
     tx.execute(
-        "UPDATE pipeline_fleet_nodes SET state = 'not_run', \
+        "WITH ending AS MATERIALIZED ( \
+             SELECT node FROM pipeline_fleet_nodes \
+             WHERE run_id = $1 AND state IN ('waiting', 'ready', 'running') \
+             ORDER BY run_id, node FOR UPDATE) \
+         UPDATE pipeline_fleet_nodes n SET state = 'not_run', \
          claim = nextval('pipeline_fleet_claims'), lease_expires_at = NULL, resolved_at = now() \
-         WHERE run_id = $1 AND state IN ('waiting', 'ready', 'running')",
+         FROM ending e WHERE n.run_id = $1 AND n.node = e.node \
+           AND n.state IN ('waiting', 'ready', 'running')",
         &[&id],
     )
     .await

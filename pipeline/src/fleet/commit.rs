@@ -115,21 +115,29 @@ pub(crate) async fn resolve(
         .iter()
         .map(|i| matches!(i.resolution, Resolution::Begin { .. }))
         .collect();
-    // The claimed rows are this worker's alone (no other batch writes them): fence them first.
+    // The claimed rows are this worker's alone (no other batch writes them): fence them first,
+    // locked in key order as the heartbeat locks them (two orders would deadlock, and the
+    // statement PostgreSQL aborts loses its claims or its commit).
     // A wait that begins is due at once when a signal for it was stored meanwhile: the signal's
     // transaction sets `signalled` under the row's lock.
     let kept = tx
         .query(
-            "UPDATE pipeline_fleet_nodes n SET state = c.state, error = c.error, \
+            "WITH c AS (SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[], \
+                         $6::text[], $7::float8[], $8::bool[]) \
+                  AS c (run_id, node, claim, state, error, delay, begin)), \
+             fenced AS MATERIALIZED ( \
+                 SELECT n.run_id, n.node FROM pipeline_fleet_nodes n \
+                 JOIN c ON n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
+                 WHERE n.state = 'running' \
+                 ORDER BY n.run_id, n.node FOR UPDATE OF n) \
+             UPDATE pipeline_fleet_nodes n SET state = c.state, error = c.error, \
              lease_expires_at = NULL, worker = $1, began = n.began OR c.begin, \
              attempt = n.attempt + CASE WHEN c.state = 'ready' AND NOT c.begin THEN 1 ELSE 0 END, \
              not_before = CASE WHEN c.begin AND n.signalled THEN now() \
                                WHEN c.delay IS NULL THEN 'infinity' \
                                ELSE now() + make_interval(secs => c.delay / 1000.0) END, \
              resolved_at = CASE WHEN c.state = 'ready' THEN NULL ELSE now() END \
-             FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[], \
-                         $7::float8[], $8::bool[]) \
-                  AS c (run_id, node, claim, state, error, delay, begin) \
+             FROM c JOIN fenced f ON f.run_id = c.run_id AND f.node = c.node \
              WHERE n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
                AND n.state = 'running' \
              RETURNING n.run_id, n.node",
@@ -317,10 +325,16 @@ async fn stop_fail_fast_runs<'a>(
     if runs.is_empty() {
         return Ok(());
     }
+    // Locked in key order, as every statement of a commit locks rows.
     let stopped = tx
         .query(
-            "UPDATE pipeline_fleet_nodes SET state = 'not_run', resolved_at = now() \
-             WHERE run_id = ANY($1) AND state IN ('waiting', 'ready') RETURNING run_id",
+            "WITH stopping AS MATERIALIZED ( \
+                 SELECT run_id, node FROM pipeline_fleet_nodes \
+                 WHERE run_id = ANY($1) AND state IN ('waiting', 'ready') \
+                 ORDER BY run_id, node FOR UPDATE) \
+             UPDATE pipeline_fleet_nodes n SET state = 'not_run', resolved_at = now() \
+             FROM stopping s WHERE n.run_id = s.run_id AND n.node = s.node \
+               AND n.state IN ('waiting', 'ready') RETURNING n.run_id",
             &[&runs],
         )
         .await

@@ -224,11 +224,17 @@ pub(crate) async fn heartbeat(
     let client = store.client().await?;
     let rows = client
         .query(
-            "UPDATE pipeline_fleet_nodes n \
+            // The rows are locked in key order, as the commit's fence locks them: two orders
+            // would deadlock, and the one PostgreSQL aborts loses its claims or its commit.
+            "WITH held AS MATERIALIZED ( \
+                 SELECT n.run_id, n.node FROM pipeline_fleet_nodes n \
+                 JOIN unnest($1::text[], $2::int[], $3::bigint[]) AS c (run_id, node, claim) \
+                   ON n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
+                 WHERE n.state = 'running' \
+                 ORDER BY n.run_id, n.node FOR UPDATE OF n) \
+             UPDATE pipeline_fleet_nodes n \
              SET lease_expires_at = now() + make_interval(secs => $4::float8 / 1000.0) \
-             FROM unnest($1::text[], $2::int[], $3::bigint[]) AS c (run_id, node, claim) \
-             WHERE n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
-               AND n.state = 'running' \
+             FROM held WHERE n.run_id = held.run_id AND n.node = held.node \
              RETURNING n.run_id, n.node, n.claim",
             &[&ids, &nodes, &tokens, &millis(lease)],
         )
@@ -257,12 +263,16 @@ pub(crate) async fn release(
     let client = store.client().await?;
     client
         .execute(
-            "UPDATE pipeline_fleet_nodes n SET state = 'ready', worker = NULL, \
+            "WITH held AS MATERIALIZED ( \
+                 SELECT n.run_id, n.node FROM pipeline_fleet_nodes n \
+                 JOIN unnest($1::text[], $2::int[], $3::bigint[]) AS c (run_id, node, claim) \
+                   ON n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
+                 WHERE n.state = 'running' \
+                 ORDER BY n.run_id, n.node FOR UPDATE OF n) \
+             UPDATE pipeline_fleet_nodes n SET state = 'ready', worker = NULL, \
              lease_expires_at = NULL, \
              not_before = CASE WHEN n.began THEN n.not_before ELSE now() END \
-             FROM unnest($1::text[], $2::int[], $3::bigint[]) AS c (run_id, node, claim) \
-             WHERE n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
-               AND n.state = 'running'",
+             FROM held WHERE n.run_id = held.run_id AND n.node = held.node",
             &[&ids, &nodes, &tokens],
         )
         .await

@@ -19,7 +19,7 @@ use super::read;
 use super::served::{Served, ServedGraph};
 use crate::data::Value;
 use crate::run_id::RunId;
-use crate::store::{PostgresStore, StoreResult};
+use crate::store::{PostgresStore, StoreError, StoreResult};
 
 /// How a worker works (see `Worker`'s builder methods).
 pub(crate) struct Settings {
@@ -355,19 +355,29 @@ async fn run_claimed(ctx: &Context, claimed: &Claimed, committing: &AtomicBool) 
     else {
         return Done::Lost;
     };
-    let resolution = retried("read the node's arguments", || {
-        let inputs = inputs
-            .as_deref()
-            .map(|v| v.as_slice())
-            .map_err(String::as_str);
-        execute(&ctx.store, &**graph, claimed, inputs, &ctx.settings.id)
-    })
-    .await;
+    let in_graph = (claimed.node as usize) < graph.nodes().len();
+    let resolution = match in_graph {
+        true => {
+            retried("read the node's arguments", || {
+                let inputs = inputs
+                    .as_deref()
+                    .map(|v| v.as_slice())
+                    .map_err(String::as_str);
+                execute(&ctx.store, &**graph, claimed, inputs, &ctx.settings.id)
+            })
+            .await
+        }
+        // A row naming a node the pipeline does not have: the run fails, naming the damage.
+        false => damaged_row(claimed, graph.nodes().len(), &ctx.settings.id),
+    };
     let kind = Kind::of(&resolution);
     let item = Item {
         claimed: claimed.clone(),
         resolution,
-        downstream: graph.downstream(claimed.node).to_vec(),
+        downstream: match in_graph {
+            true => graph.downstream(claimed.node).to_vec(),
+            false => Vec::new(),
+        },
         pipeline: graph.name().to_owned(),
         started_at_ms,
     };
@@ -379,6 +389,33 @@ async fn run_claimed(ctx: &Context, claimed: &Claimed, committing: &AtomicBool) 
     match resolved.await {
         Ok(resolved) => Done::Resolved(kind, resolved),
         Err(_) => Done::Lost,
+    }
+}
+
+/// The failure of a claimed row whose node index is not one of the pipeline's `nodes`.
+fn damaged_row(claimed: &Claimed, nodes: usize, worker: &str) -> Resolution {
+    let now = crate::engine::now_ms();
+    let error = format!(
+        "the run's row for node index {} is damaged: the pipeline has {nodes} nodes",
+        claimed.node
+    );
+    Resolution::Failed {
+        entry: crate::store::AuditEntry {
+            run_id: claimed.run_id.clone(),
+            node: format!("#{}", claimed.node),
+            item: None,
+            status: crate::store::AuditStatus::Failed,
+            attempt: claimed.attempt,
+            started_at_ms: now,
+            finished_at_ms: now,
+            duration_us: 0,
+            inputs: Default::default(),
+            input_refs: Vec::new(),
+            output: None,
+            output_in_checkpoint: false,
+            error: Some(error),
+            worker: Some(worker.to_owned()),
+        },
     }
 }
 
@@ -415,18 +452,28 @@ async fn run_inputs(
     if let Some(known) = crate::sync::lock(&ctx.runs).get(&claimed.run_id) {
         return Ok(Some(known.clone()));
     }
-    let Some(header) = read::header(&ctx.store, &claimed.run_id).await? else {
-        return Ok(None);
+    // A damaged header fails the node (and so the run), naming the damage: retrying could only
+    // leave the run running forever.
+    let (inputs, started_at_ms) = match read::header(&ctx.store, &claimed.run_id).await {
+        Ok(Some(header)) => {
+            let inputs = graph
+                .inputs(&header.inputs)
+                .map(Arc::new)
+                .map_err(|e| format!("the run's inputs do not decode: {e}"));
+            (inputs, header.started_at_ms)
+        }
+        Ok(None) => return Ok(None),
+        Err(e @ StoreError::CorruptRow { .. }) => (
+            Err(format!("the run's stored header is damaged: {e}")),
+            crate::engine::now_ms(),
+        ),
+        Err(e) => return Err(e),
     };
-    let inputs = graph
-        .inputs(&header.inputs)
-        .map(Arc::new)
-        .map_err(|e| format!("the run's inputs do not decode: {e}"));
     let mut runs = crate::sync::lock(&ctx.runs);
     if runs.len() > 1024 {
         runs.clear();
     }
-    let known = (inputs, header.started_at_ms);
+    let known = (inputs, started_at_ms);
     runs.insert(claimed.run_id.clone(), known.clone());
     Ok(Some(known))
 }

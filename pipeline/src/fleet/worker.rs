@@ -117,6 +117,12 @@ impl Worker {
 
     /// How long a claim holds a node without a heartbeat (default 30 s), and how often the
     /// worker renews its claims (default 10 s; at most a third of the lease is sensible).
+    ///
+    /// Keep the lease well above the server's `deadlock_timeout` (1 s by default). The worker's
+    /// statements lock its claimed rows in key order and cannot deadlock with each other, but a
+    /// lock held by another application makes a heartbeat wait, and a deadlock is only detected
+    /// after `deadlock_timeout`: a lease shorter than that wait lapses, and the node runs again
+    /// elsewhere.
     pub fn lease(mut self, lease: Duration, heartbeat: Duration) -> Worker {
         self.settings.lease = lease.max(Duration::from_millis(100));
         self.settings.heartbeat = heartbeat.clamp(Duration::from_millis(10), self.settings.lease);
