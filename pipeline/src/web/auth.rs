@@ -91,9 +91,10 @@ fn token_in_query(request: &Request) -> Option<(String, String)> {
             None => true,
         })
         .collect();
-    let path = request.uri().path();
+    // One leading `/`, never more (or a `\`): `//evil.example/` is another site to a browser.
+    let path = format!("/{}", request.uri().path().trim_start_matches(['/', '\\']));
     let location = match rest.is_empty() {
-        true => path.to_owned(),
+        true => path,
         false => format!("{path}?{}", rest.join("&")),
     };
     Some((token?, location))

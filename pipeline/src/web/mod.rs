@@ -31,12 +31,14 @@ mod state;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+
 use tokio::sync::Mutex;
 
 use state::AppState;
@@ -54,7 +56,14 @@ pub struct Viewer {
     settings: EngineSettings,
     token: String,
     private: bool,
+    header_timeout: Duration,
+    max_connections: usize,
 }
+
+/// How long a client has to send a request's headers (by default).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many connections the server holds open at once (by default).
+const MAX_CONNECTIONS: usize = 256;
 
 /// A fresh random token (244 bits, hex).
 fn new_token() -> String {
@@ -75,6 +84,8 @@ impl Viewer {
             settings: EngineSettings::default(),
             token: new_token(),
             private: false,
+            header_timeout: HEADER_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
         }
     }
 
@@ -89,6 +100,20 @@ impl Viewer {
     /// private viewer answers any host name).
     pub fn private(mut self, private: bool) -> Viewer {
         self.private = private;
+        self
+    }
+
+    /// How long [`serve`](Viewer::serve) gives a client to send a request's headers before it
+    /// closes the connection (default 10 s): slow or half-sent requests cannot hold it open.
+    pub fn header_timeout(mut self, timeout: Duration) -> Viewer {
+        self.header_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How many connections [`serve`](Viewer::serve) holds open at once (default 256, at least
+    /// 1); more wait to be accepted, so file descriptors never run out.
+    pub fn max_connections(mut self, connections: usize) -> Viewer {
+        self.max_connections = connections.max(1);
         self
     }
 
@@ -132,13 +157,80 @@ impl Viewer {
                 Arc::clone(&state),
                 auth::guard,
             ))
+            .layer(axum::middleware::map_response(security_headers))
             .with_state(state)
     }
 
-    /// Serves the viewer on `listener` until the process ends.
+    /// Serves the viewer on `listener` until the process ends: at most
+    /// [`max_connections`](Viewer::max_connections) at once, each closed when its request's
+    /// headers take longer than [`header_timeout`](Viewer::header_timeout). `Err` only when
+    /// accepting fails for another reason than a connection's own error or a lack of file
+    /// descriptors (which waits and tries again).
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).await
+        let router = self.router();
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(self.header_timeout);
+        loop {
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                return Ok(());
+            };
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) if accept_error_passes(&e) => {
+                    // Out of file descriptors, or one connection's own error: wait a little
+                    // (as axum's `serve` does) and go on.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let service = hyper_util::service::TowerToHyperService::new(router.clone());
+            let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::spawn(async move {
+                let _slot = slot;
+                // A client that goes away or times out ends its connection, nothing more.
+                let _ = connection.await;
+            });
+        }
     }
+}
+
+/// Whether an `accept` error is one connection's, or a passing lack of resources.
+fn accept_error_passes(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset | Interrupted | WouldBlock
+    ) || matches!(error.raw_os_error(), Some(23 | 24 | 105 | 12)) // ENFILE, EMFILE, ENOBUFS, ENOMEM
+}
+
+/// What every response says to a browser: the pages load only their own script and style, are
+/// never framed, and their types are not sniffed.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+     frame-ancestors 'none'";
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
 
 fn error_page(error: api::ApiError) -> Response {
