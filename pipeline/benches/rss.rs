@@ -5,7 +5,9 @@
 //!   last node fails;
 //! - `rss chain-resume DIR`: the resume of that run (only the last node runs again);
 //! - `rss map [DIR]`: a node mapped over 100,000 items of 1 KB outputs, without stores or over
-//!   file stores in `DIR`.
+//!   file stores in `DIR`;
+//! - `rss map-million DIR`: a node mapped over 1,000,000 no-op items with the default settings
+//!   (`Stores::directory(DIR)`: `Durability::Sync`, no `max_in_flight`), with its wall time.
 
 mod common;
 
@@ -100,6 +102,34 @@ fn main() {
             });
             assert_eq!(result.output, Some(OUTPUT));
             report("chain_1mb_resume_peak_rss_mb", before);
+        }
+        (Some("map-million"), Some(dir)) => {
+            // What `Stores::directory(dir)` opens, kept to read their counts.
+            let (checkpointer, audit) = (FileCheckpointer::new(dir), FileAuditLog::new(dir));
+            // `MAP_ITEMS` changes the count, to try things quickly.
+            let items = std::env::var("MAP_ITEMS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1_000_000);
+            let engine = PipelineEngine::new(common::mapped(items))
+                .checkpointer(checkpointer.clone())
+                .audit_log(audit.clone());
+            let engine = Arc::new(engine);
+            let started = std::time::Instant::now();
+            let output = rt.block_on(async move {
+                tokio::spawn(async move { engine.run(0).await.expect("runs").output })
+                    .await
+                    .expect("the run task")
+            });
+            assert!(output.is_some());
+            println!(
+                "map_1m_default_seconds {:.1}",
+                started.elapsed().as_secs_f64()
+            );
+            let (c, a) = (checkpointer.stats(), audit.stats());
+            println!("map_1m_default_records {} {}", c.records, a.records);
+            println!("map_1m_default_fsyncs {} {}", c.fsyncs, a.fsyncs);
+            report("map_1m_default_peak_rss_mb", before);
         }
         (Some("map"), dir) => {
             let mut engine = PipelineEngine::new(common::text_mapped(100_000, 1_024));

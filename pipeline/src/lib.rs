@@ -135,7 +135,8 @@ pub use error::PipelineError;
 pub use event::EventHandler;
 pub use graph::{Graph, GraphBuilder, GraphError, Handle};
 pub use node::{
-    Backoff, MapItem, Node, NodeContext, NodeError, NodeOptions, OnError, TimeoutError,
+    Backoff, DEFAULT_MAX_IN_FLIGHT, MapItem, Node, NodeContext, NodeError, NodeOptions, OnError,
+    TimeoutError,
 };
 pub use pipeline_macros::{node, pipeline};
 pub use result::{

@@ -74,6 +74,12 @@ pub enum OnError {
     SkipDownstream,
 }
 
+/// How many items of a mapped node (`each`) run at once when the node does not say
+/// ([`NodeOptions::max_in_flight`](NodeOptions::max_in_flight())): a window that starts the next item as one ends. A million
+/// items started at once would hold a million tasks (and their records' writes) in memory;
+/// 1,024 keep every core and a group commit busy. Give `max_in_flight` to change it.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1_024;
+
 /// Exponential backoff between retries: `initial`, then doubled each retry up to `max`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backoff {
@@ -124,8 +130,9 @@ pub struct NodeOptions {
     pub backoff: Backoff,
     /// Overrides the pipeline's failure policy for this node.
     pub on_error: Option<OnError>,
-    /// For a node mapped over a list (`each`), the most items that run at once; `None`: as many
-    /// as the engine's `max_concurrency` allows.
+    /// For a node mapped over a list (`each`), the most items that run at once; `None`:
+    /// [`DEFAULT_MAX_IN_FLIGHT`] (a window that moves on as items end). The engine's
+    /// `max_concurrency` bounds them too.
     pub max_in_flight: Option<usize>,
 }
 

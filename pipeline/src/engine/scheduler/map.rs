@@ -14,7 +14,7 @@ use crate::engine::node_task::{Outcome, Report};
 use crate::engine::restore::PartialMap;
 use crate::event::EventHandler;
 use crate::graph::map::MISTYPED;
-use crate::node::{MapItem, OnError};
+use crate::node::{DEFAULT_MAX_IN_FLIGHT, MapItem, OnError};
 use crate::result::{ItemFailure, NodeFailure, NodeStatus};
 use crate::store::AuditDetail;
 
@@ -69,7 +69,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         let limit = node
             .options
             .max_in_flight
-            .unwrap_or(usize::MAX)
+            .unwrap_or(DEFAULT_MAX_IN_FLIGHT)
             .min(self.cap);
         let mut run = MapRun::new(of, limit, keep_json);
         if let Some(at) = self.partial.iter().position(|p| p.index == index) {

@@ -71,17 +71,33 @@ struct Stats {
     fsyncs: AtomicU64,
 }
 
-/// A run's file while a run is being written, with group commit: appends are serialized, and
-/// one `fsync` covers every append that finished before it started, so concurrent nodes share it.
+/// A run's file while a run is being written, with group commit: with [`Durability::Sync`],
+/// records queue up, and one writer appends every record queued and `fsync`s once for all of
+/// them, while the next ones queue behind; each append returns once its record is durable.
 #[derive(Debug)]
 struct OpenRun {
     file: File,
     /// The epoch this process holds the run at.
     epoch: Epoch,
-    /// Serializes appends, so records never interleave; holds the count of records appended.
-    appended: Mutex<u64>,
-    /// How many of the appended records an `fsync` has covered.
-    synced: Mutex<u64>,
+    /// Serializes writes, so records never interleave.
+    writing: Mutex<()>,
+    /// The records waiting for the next group commit, and whether a writer is at work.
+    group: Mutex<Group>,
+}
+
+/// The group commit's queue.
+#[derive(Debug, Default)]
+struct Group {
+    queued: Vec<Queued>,
+    /// Whether a writer task commits groups (it stops when the queue is empty).
+    writer: bool,
+}
+
+/// A framed record waiting to be appended, and who waits for it.
+#[derive(Debug)]
+struct Queued {
+    bytes: Vec<u8>,
+    done: tokio::sync::oneshot::Sender<StoreResult<()>>,
 }
 
 impl OpenRun {
@@ -89,8 +105,8 @@ impl OpenRun {
         Arc::new(OpenRun {
             file,
             epoch,
-            appended: Mutex::new(0),
-            synced: Mutex::new(0),
+            writing: Mutex::new(()),
+            group: Mutex::new(Group::default()),
         })
     }
 }
@@ -302,8 +318,8 @@ impl RunFiles {
     }
 
     /// Serializes and frames `record` on the caller's thread, then appends it: inline with
-    /// [`Durability::Async`], on the blocking pool with [`Durability::Sync`] (it may wait for
-    /// an `fsync`).
+    /// [`Durability::Async`]; with [`Durability::Sync`], in the run's next group commit, and
+    /// returns once an `fsync` covered it.
     pub async fn append(
         self: &Arc<Self>,
         run_id: &RunId,
@@ -312,9 +328,85 @@ impl RunFiles {
     ) -> StoreResult<()> {
         let mut bytes = Vec::new();
         framing::frame(&encode(record)?, &mut bytes)?;
-        let run_id = run_id.clone();
-        self.run(move |files| files.append_bytes(&run_id, epoch, &bytes))
-            .await
+        if !self.sync() {
+            return self.append_bytes(run_id, epoch, &bytes);
+        }
+        let run = self.held(run_id, epoch)?;
+        let (done, committed) = tokio::sync::oneshot::channel();
+        let start_writer = {
+            let mut group = lock(&run.group);
+            group.queued.push(Queued { bytes, done });
+            !std::mem::replace(&mut group.writer, true)
+        };
+        if start_writer {
+            // A task of its own: a caller's future may be dropped, the queue must still drain.
+            let (files, run_id) = (Arc::clone(self), run_id.clone());
+            tokio::spawn(async move { files.commit_groups(run, run_id).await });
+        }
+        committed.await.unwrap_or_else(|_| {
+            Err(StoreError::Backend(
+                "the group commit stopped before it wrote the record".into(),
+            ))
+        })
+    }
+
+    /// Commits the queued records group by group (one `fsync` each) until none is queued.
+    async fn commit_groups(self: Arc<Self>, run: Arc<OpenRun>, run_id: RunId) {
+        loop {
+            let group = {
+                let mut group = lock(&run.group);
+                if group.queued.is_empty() {
+                    group.writer = false;
+                    return;
+                }
+                std::mem::take(&mut group.queued)
+            };
+            let (files, run, id) = (Arc::clone(&self), Arc::clone(&run), run_id.clone());
+            let written = tokio::task::spawn_blocking(move || files.commit(&run, &id, group)).await;
+            if written.is_err() {
+                // The blocking task panicked: its records' senders were dropped, which their
+                // appends report. Later records still get a writer.
+                continue;
+            }
+        }
+    }
+
+    /// Appends a group's records in order, each on its own (a failed one fails alone, as it
+    /// would without group commit), `fsync`s once if any was written, and answers each.
+    fn commit(&self, run: &OpenRun, run_id: &RunId, group: Vec<Queued>) {
+        let path = self.path(run_id);
+        let mut results = Vec::with_capacity(group.len());
+        {
+            let _writing = lock(&run.writing);
+            for queued in &group {
+                let written = (&run.file).write_all(&queued.bytes);
+                if written.is_ok() {
+                    self.stats.records.fetch_add(1, Ordering::Relaxed);
+                    let n = queued.bytes.len() as u64;
+                    self.stats.bytes.fetch_add(n, Ordering::Relaxed);
+                }
+                results.push(written);
+            }
+        }
+        let synced = match results.iter().any(Result::is_ok) {
+            true => {
+                self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+                run.file.sync_data()
+            }
+            false => Ok(()),
+        };
+        for (queued, written) in group.into_iter().zip(results) {
+            let result = written
+                .and_then(|()| match &synced {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+                })
+                .map_err(|e| match synced.is_err() {
+                    true => io_error("sync", &path)(e),
+                    false => io_error("append to", &path)(e),
+                });
+            let _ = queued.done.send(result);
+        }
     }
 
     /// The open run `run_id`, if this process holds it at `epoch`.
@@ -340,32 +432,19 @@ impl RunFiles {
         self.held(run_id, epoch).map(drop)
     }
 
+    /// Appends one framed record without waiting for the disk ([`Durability::Async`]).
     fn append_bytes(&self, run_id: &RunId, epoch: Epoch, bytes: &[u8]) -> StoreResult<()> {
         let run = self.held(run_id, epoch)?;
-        let number = {
-            let mut appended = lock(&run.appended);
+        {
+            let _writing = lock(&run.writing);
             (&run.file)
                 .write_all(bytes)
                 .map_err(|e| io_error("append to", &self.path(run_id))(e))?;
-            *appended += 1;
-            *appended
-        };
+        }
         self.stats.records.fetch_add(1, Ordering::Relaxed);
         self.stats
             .bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        if self.sync() {
-            let mut synced = lock(&run.synced);
-            if *synced < number {
-                // Covers this record and every record appended before the sync starts.
-                let covered = *lock(&run.appended);
-                run.file
-                    .sync_data()
-                    .map_err(|e| io_error("sync", &self.path(run_id))(e))?;
-                self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-                *synced = covered;
-            }
-        }
         Ok(())
     }
 
