@@ -6,6 +6,9 @@
 //! - `rss chain-resume DIR`: the resume of that run (only the last node runs again);
 //! - `rss map [DIR]`: a node mapped over 100,000 items of 1 KB outputs, without stores or over
 //!   file stores in `DIR`;
+//! - `rss viewer DIR` (feature `web`, after `chain-run DIR`): the run viewer on that 2,000 x 1 MB
+//!   run: the median of 20 `/status` answers, then peak RSS while serving 20 concurrent `/status`
+//!   and 5 page loads;
 //! - `rss map-million DIR`: a node mapped over 1,000,000 no-op items with the default settings
 //!   (`Stores::directory(DIR)`: `Durability::Sync`, no `max_in_flight`), with its wall time.
 
@@ -103,6 +106,11 @@ fn main() {
             assert_eq!(result.output, Some(OUTPUT));
             report("chain_1mb_resume_peak_rss_mb", before);
         }
+        #[cfg(feature = "web")]
+        (Some("viewer"), Some(dir)) => {
+            rt.block_on(viewer(Path::new(dir)));
+            report("viewer_2000x1mb_peak_rss_mb", before);
+        }
         (Some("map-million"), Some(dir)) => {
             // What `Stores::directory(dir)` opens, kept to read their counts.
             let (checkpointer, audit) = (FileCheckpointer::new(dir), FileAuditLog::new(dir));
@@ -161,5 +169,47 @@ fn main() {
             assert_eq!(output, Some(20_000));
             report("peak_rss_mb", before);
         }
+    }
+}
+
+/// One request to the viewer, in process; its status and how long it took.
+#[cfg(feature = "web")]
+async fn request(router: &axum::Router, uri: &str) -> (u16, std::time::Duration) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::get(uri)
+        .header("host", "127.0.0.1")
+        .body(axum::body::Body::empty())
+        .expect("a request");
+    let started = std::time::Instant::now();
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status().as_u16();
+    let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+    (status, started.elapsed())
+}
+
+/// The viewer on run `big` (2,000 x 1 MB, written by `chain-run`): `/status` times, then a burst.
+#[cfg(feature = "web")]
+async fn viewer(dir: &Path) {
+    let stores = pipeline::Stores::directory(dir);
+    let router = pipeline::web::Viewer::new(stores).router();
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let (status, took) = request(&router, "/api/runs/big/status").await;
+        assert_eq!(status, 200);
+        times.push(took);
+    }
+    times.sort();
+    println!("viewer_2000x1mb_status_ms {:.1}", times[10].as_secs_f64() * 1000.0);
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..25 {
+        let router = router.clone();
+        let uri = match i % 5 {
+            0 => "/runs/big",
+            _ => "/api/runs/big/status",
+        };
+        burst.spawn(async move { request(&router, uri).await });
+    }
+    while let Some(answer) = burst.join_next().await {
+        assert_eq!(answer.expect("a request task").0, 200);
     }
 }

@@ -226,3 +226,30 @@ fn completed(node: &NodeDef, claimed: &Claimed, mut entry: AuditEntry, json: Jso
     };
     Resolution::Completed { record, entry }
 }
+
+/// The failure of a claimed row whose node index is not one of the pipeline's `nodes`.
+pub(crate) fn damaged_row(claimed: &Claimed, nodes: usize, worker: &str) -> Resolution {
+    let now = now_ms();
+    let error = format!(
+        "the run's row for node index {} is damaged: the pipeline has {nodes} nodes",
+        claimed.node
+    );
+    Resolution::Failed {
+        entry: AuditEntry {
+            run_id: claimed.run_id.clone(),
+            node: format!("#{}", claimed.node),
+            item: None,
+            status: AuditStatus::Failed,
+            attempt: claimed.attempt,
+            started_at_ms: now,
+            finished_at_ms: now,
+            duration_us: 0,
+            inputs: Default::default(),
+            input_refs: Vec::new(),
+            output: None,
+            output_in_checkpoint: false,
+            error: Some(error),
+            worker: Some(worker.to_owned()),
+        },
+    }
+}

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::commit::{self, Item, Resolution, Resolved};
 use super::control::{Shutdown, WorkerReport};
-use super::execute::execute;
+use super::execute::{damaged_row, execute};
 use super::listen::Listener;
 use super::queue::{self, Claimed, retried};
 use super::read;
@@ -356,28 +356,24 @@ async fn run_claimed(ctx: &Context, claimed: &Claimed, committing: &AtomicBool) 
         return Done::Lost;
     };
     let in_graph = (claimed.node as usize) < graph.nodes().len();
+    let inputs = inputs
+        .as_deref()
+        .map(|v| v.as_slice())
+        .map_err(String::as_str);
     let resolution = match in_graph {
         true => {
-            retried("read the node's arguments", || {
-                let inputs = inputs
-                    .as_deref()
-                    .map(|v| v.as_slice())
-                    .map_err(String::as_str);
-                execute(&ctx.store, &**graph, claimed, inputs, &ctx.settings.id)
-            })
-            .await
+            let execute = || execute(&ctx.store, &**graph, claimed, inputs, &ctx.settings.id);
+            retried("read the node's arguments", execute).await
         }
         // A row naming a node the pipeline does not have: the run fails, naming the damage.
         false => damaged_row(claimed, graph.nodes().len(), &ctx.settings.id),
     };
     let kind = Kind::of(&resolution);
+    let downstream = in_graph.then(|| graph.downstream(claimed.node).to_vec());
     let item = Item {
         claimed: claimed.clone(),
         resolution,
-        downstream: match in_graph {
-            true => graph.downstream(claimed.node).to_vec(),
-            false => Vec::new(),
-        },
+        downstream: downstream.unwrap_or_default(),
         pipeline: graph.name().to_owned(),
         started_at_ms,
     };
@@ -389,33 +385,6 @@ async fn run_claimed(ctx: &Context, claimed: &Claimed, committing: &AtomicBool) 
     match resolved.await {
         Ok(resolved) => Done::Resolved(kind, resolved),
         Err(_) => Done::Lost,
-    }
-}
-
-/// The failure of a claimed row whose node index is not one of the pipeline's `nodes`.
-fn damaged_row(claimed: &Claimed, nodes: usize, worker: &str) -> Resolution {
-    let now = crate::engine::now_ms();
-    let error = format!(
-        "the run's row for node index {} is damaged: the pipeline has {nodes} nodes",
-        claimed.node
-    );
-    Resolution::Failed {
-        entry: crate::store::AuditEntry {
-            run_id: claimed.run_id.clone(),
-            node: format!("#{}", claimed.node),
-            item: None,
-            status: crate::store::AuditStatus::Failed,
-            attempt: claimed.attempt,
-            started_at_ms: now,
-            finished_at_ms: now,
-            duration_us: 0,
-            inputs: Default::default(),
-            input_refs: Vec::new(),
-            output: None,
-            output_in_checkpoint: false,
-            error: Some(error),
-            worker: Some(worker.to_owned()),
-        },
     }
 }
 

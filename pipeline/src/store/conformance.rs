@@ -18,10 +18,11 @@
 use std::sync::Arc;
 
 use super::epoch::Epoch;
-use super::error::StoreError;
-use super::records::{AuditEntry, AuditStatus, FORMAT_VERSION, NodeRecord, RunHeader};
+use super::error::{StoreError, StoreResult};
+use super::records::{AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader};
 use super::traits::{AuditLog, Checkpointer};
 use super::waits::{SignalRecord, SignalSent};
+use crate::data::Json;
 use crate::graph::GraphSignature;
 use crate::node::MapItem;
 use crate::result::WaitingOn;
@@ -69,10 +70,14 @@ fn record(node: &str) -> NodeRecord {
         started_at_ms: 0,
         finished_at_ms: 0,
         duration_us: 0,
-        output: Arc::from(serde_json::value::RawValue::NULL.to_owned()),
+        output: json(&format!("{node:?}")),
         item: None,
         item_digest: None,
     }
+}
+
+fn json(text: &str) -> Json {
+    Arc::from(serde_json::value::RawValue::from_string(text.to_owned()).expect("JSON text"))
 }
 
 /// The record of item `index` of 2 of mapped node `node`.
@@ -80,6 +85,7 @@ fn item_record(node: &str, index: u32) -> NodeRecord {
     NodeRecord {
         item: Some(MapItem { index, of: 2 }),
         item_digest: Some(format!("digest-of-item-{index}")),
+        output: json(&index.to_string()),
         ..record(node)
     }
 }
@@ -185,7 +191,52 @@ pub async fn check_checkpointer(open: impl Fn() -> Arc<dyn Checkpointer>) -> Res
         "records (with their items and item digests) are kept in order, and a refused one is not kept",
         nodes,
     )?;
+    check_reads(&open, id).await?;
     check_signals(&open, id).await
+}
+
+/// The reads of a viewer: records without outputs, one node's output, the header.
+async fn check_reads(
+    open: &impl Fn() -> Arc<dyn Checkpointer>,
+    id: &RunId,
+) -> Result<(), Violation> {
+    let store = open();
+    let records = store.load_records(id).await;
+    let fields = |c: &Checkpoint| -> Vec<(String, Option<u32>)> {
+        c.nodes
+            .iter()
+            .map(|n| (n.node.clone(), n.item.map(|i| i.index)))
+            .collect()
+    };
+    let whole = store.load(id).await.ok().flatten();
+    expect(
+        matches!((&records, &whole), (Ok(Some(r)), Some(w))
+            if fields(r) == fields(w) && r.nodes.iter().all(|n| n.output.get() == "null")),
+        "load_records gives every record, each output null",
+        records.as_ref().map(|r| r.as_ref().map(fields)),
+    )?;
+    let outputs = (
+        store.load_output(id, "c").await,
+        store.load_output(id, "m").await,
+        store.load_output(id, "no-such-node").await,
+    );
+    let text = |o: &StoreResult<Option<Json>>| match o {
+        Ok(Some(json)) => Some(json.get().to_owned()),
+        _ => None,
+    };
+    expect(
+        text(&outputs.0).as_deref() == Some("\"c\"")
+            && text(&outputs.1).as_deref() == Some("[0,1]")
+            && matches!(outputs.2, Ok(None)),
+        "load_output gives a node's output, a mapped node's items in order, and none for a node without records",
+        (text(&outputs.0), text(&outputs.1), text(&outputs.2)),
+    )?;
+    let header = store.header(id).await;
+    expect(
+        matches!(&header, Ok(Some(h)) if h.run_id == *id),
+        "header reads the run's header",
+        header.map(|h| h.map(|h| h.run_id)),
+    )
 }
 
 fn signal(key: &str, payload: &str) -> SignalRecord {

@@ -36,6 +36,11 @@ pub struct RunHeader {
 }
 
 /// One completed node in a checkpoint.
+///
+/// Written with its output last, after an `item` field that is always there (`null` for an
+/// ordinary node): a reader that needs only the other fields (the run viewer, `show`) reads a
+/// record's first bytes and skips the rest on disk. Records written before put `item` after the
+/// output; they read the same, only more slowly.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NodeRecord {
     /// The node id.
@@ -48,12 +53,10 @@ pub struct NodeRecord {
     pub finished_at_ms: u64,
     /// How long it took, in microseconds.
     pub duration_us: u64,
-    /// The node's output, as JSON: for an item of a mapped node, that item's output.
-    pub output: Json,
     /// For a node mapped over a list (`each`), which item this record holds: each completed item
     /// has a record of its own. `None` for an ordinary node, and for a map over an empty list
     /// (whose one record holds `[]`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub item: Option<MapItem>,
     /// For an item's record, the canonical digest of the item it was computed from: a resume
     /// reuses the record only for an item with the same digest, wherever that item now is in the
@@ -61,6 +64,9 @@ pub struct NodeRecord {
     /// are never reused for an item).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_digest: Option<String>,
+    /// The node's output, as JSON: for an item of a mapped node, that item's output. `null` in
+    /// a checkpoint read without its outputs ([`Checkpointer::load_records`](super::Checkpointer::load_records)).
+    pub output: Json,
 }
 
 /// What a checkpoint holds of one node: its output, or the items a mapped node completed.
@@ -118,6 +124,25 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// The same checkpoint with every output `null` (what
+    /// [`Checkpointer::load_records`](super::Checkpointer::load_records) gives).
+    pub fn without_outputs(mut self) -> Checkpoint {
+        let null: Json = Arc::from(serde_json::value::RawValue::NULL.to_owned());
+        for record in &mut self.nodes {
+            record.output = Arc::clone(&null);
+        }
+        self
+    }
+
+    /// What node `id` stored: its output, or a mapped node's list of item outputs once every
+    /// item has a record; `None` otherwise.
+    pub fn output_of(&self, id: &str) -> Option<Json> {
+        self.stored()
+            .into_iter()
+            .find(|(node, _)| *node == id)
+            .and_then(|(_, stored)| stored.output())
+    }
+
     /// The whole-output record of node `id`, if it has one (a mapped node has one record per
     /// item instead: see [`stored`](Checkpoint::stored)). When a node was recorded twice (it ran
     /// again after a torn write), the first record wins, as on resume.

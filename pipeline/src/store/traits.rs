@@ -10,6 +10,7 @@ use super::epoch::Epoch;
 use super::error::{StoreError, StoreResult};
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
 use super::waits::{RunWaits, SignalRecord, SignalSent};
+use crate::data::Json;
 use crate::result::WaitingOn;
 use crate::run_id::RunId;
 
@@ -161,6 +162,25 @@ pub trait Checkpointer: Send + Sync {
 
     /// Reads a run without preparing to write. `Ok(None)` when the run is unknown.
     async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError>;
+
+    /// The run's checkpoint with every output left out (`null`): its header, and which nodes and
+    /// items completed, when, after which attempt. What a reader that shows a run needs (the
+    /// run viewer, `show`): the built-in stores read no output for it (a directory store skips
+    /// each record's output on disk). `Ok(None)` for an unknown run. The default loads the whole
+    /// checkpoint and drops its outputs.
+    async fn load_records(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
+        Ok(self.load(run_id).await?.map(Checkpoint::without_outputs))
+    }
+
+    /// What node `node` of run `run_id` stored (see [`Checkpoint::output_of`]), reading no other
+    /// node's output in the built-in stores; `Ok(None)` when it stored nothing or the run is
+    /// unknown. The default loads the whole checkpoint.
+    async fn load_output(&self, run_id: &RunId, node: &str) -> StoreResult<Option<Json>> {
+        Ok(self
+            .load(run_id)
+            .await?
+            .and_then(|checkpoint| checkpoint.output_of(node)))
+    }
 
     /// Every run in the store, oldest first for generated (UUID v7) ids.
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError>;

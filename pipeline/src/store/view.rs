@@ -15,7 +15,8 @@ use crate::run_id::RunId;
 /// where each node is. See [`Stores::view`].
 #[derive(Clone, Debug)]
 pub struct RunView {
-    /// The run's checkpoint.
+    /// The run's checkpoint, its outputs left out (`null`: read one with
+    /// [`Checkpointer::load_output`](super::Checkpointer::load_output)).
     pub checkpoint: Checkpoint,
     /// Its audit trail; `None` when it was run without an audit log.
     pub trail: Option<Vec<AuditEntry>>,
@@ -114,7 +115,8 @@ impl Stores {
     /// audit trail (a last attempt that failed), its waits, and its graph (a node whose inputs
     /// were all complete had an attempt in flight, or about to be).
     pub async fn view(&self, run_id: &RunId) -> StoreResult<Option<RunView>> {
-        let Some(checkpoint) = self.checkpointer.load(run_id).await? else {
+        // Its records, not its outputs: a reader never holds a whole checkpoint.
+        let Some(checkpoint) = self.checkpointer.load_records(run_id).await? else {
             return Ok(None);
         };
         let trail = self.audit.entries(run_id).await?;

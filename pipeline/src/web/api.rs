@@ -79,9 +79,19 @@ pub(super) fn parse_id(text: &str) -> Result<RunId, ApiError> {
     RunId::new(text).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
-/// Run `id` as its stores tell it; 404 when unknown.
+/// A permit to read a run's stores (see [`AppState::reads`]).
+async fn read_permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    state
+        .reads
+        .acquire()
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"))
+}
+
+/// Run `id` as its stores tell it (its records, never its outputs); 404 when unknown.
 pub(super) async fn view(state: &AppState, id: &str) -> Result<(RunId, RunView), ApiError> {
     let run_id = parse_id(id)?;
+    let _permit = read_permit(state).await?;
     match state.stores.view(&run_id).await.map_err(ApiError::store)? {
         Some(view) => Ok((run_id, view)),
         None => Err(ApiError::new(
@@ -131,12 +141,37 @@ pub(super) async fn node(
             format!("run {id} has no node `{node}`"),
         ));
     };
-    let values = NodeValues::of(&view.checkpoint, node_detail).map_err(|e| {
-        ApiError::store(format!(
-            "run {id}: a stored value of `{node}` is not JSON: {e}"
-        ))
-    })?;
+    let _permit = read_permit(&state).await?;
+    let values = NodeValues::load(&state.stores, &view.checkpoint, node_detail)
+        .await
+        .map_err(|e| ApiError::store(format!("run {id}: the values of `{node}`: {e}")))?;
     Ok(Json(values))
+}
+
+/// A node's whole stored output, as the JSON it is stored as (for a value too big to show).
+pub(super) async fn output(
+    State(state): State<Arc<AppState>>,
+    Path((id, node)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let run_id = parse_id(&id)?;
+    let _permit = read_permit(&state).await?;
+    let output = state
+        .stores
+        .checkpointer
+        .load_output(&run_id, &node)
+        .await
+        .map_err(ApiError::store)?;
+    match output {
+        Some(json) => Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            json.get().to_owned(),
+        )
+            .into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("run {run_id} has no stored output of `{node}`"),
+        )),
+    }
 }
 
 /// What an action answers when it was accepted.

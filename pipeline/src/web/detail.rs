@@ -177,7 +177,12 @@ impl RunStatusView {
     }
 }
 
-/// One node with its values: what it read and what it returned, as JSON.
+/// The most bytes of a value [`NodeValues`] shows; a larger one is cut (see
+/// [`NodeValues::clipped`]) and can be downloaded whole.
+pub const VALUE_CAP: usize = 64 * 1024;
+
+/// One node with its values: what it read and what it returned, as JSON. A value larger than
+/// [`VALUE_CAP`] is shown as a JSON string holding its first bytes, and named in `clipped`.
 #[derive(Clone, Debug, Serialize)]
 pub struct NodeValues {
     /// The node, as in its run's [`RunDetail`].
@@ -187,36 +192,90 @@ pub struct NodeValues {
     pub inputs: BTreeMap<String, Json>,
     /// Its output as its exact JSON, when it completed.
     pub output: Option<Json>,
+    /// The values cut to [`VALUE_CAP`]: by input name, and `output` for the output, with their
+    /// whole size and where to download them whole.
+    pub clipped: BTreeMap<String, Clipped>,
+}
+
+/// A value [`NodeValues`] shows cut.
+#[derive(Clone, Debug, Serialize)]
+pub struct Clipped {
+    /// Its whole size, in bytes of JSON.
+    pub bytes: usize,
+    /// Where to get it whole (a node's output; `None` for a pipeline input).
+    pub download: Option<String>,
 }
 
 impl NodeValues {
-    /// `node` with its values in `checkpoint`; an error when a stored value is not JSON.
-    pub fn of(checkpoint: &Checkpoint, node: NodeDetail) -> serde_json::Result<NodeValues> {
-        let mut outputs: HashMap<&str, Json> = HashMap::new();
-        for (id, stored) in checkpoint.stored() {
-            if let Some(json) = stored.output() {
-                outputs.insert(id, json);
-            }
-        }
+    /// `node` with its values: its output and its inputs' outputs, each read alone from `stores`
+    /// (no other output is read), and the pipeline inputs from `checkpoint`'s header.
+    pub async fn load(
+        stores: &crate::store::Stores,
+        checkpoint: &Checkpoint,
+        node: NodeDetail,
+    ) -> Result<NodeValues, crate::store::StoreError> {
+        let run_id = &checkpoint.header.run_id;
+        let graph = &checkpoint.header.graph;
+        let is_node = |name: &str| graph.nodes.iter().any(|n| n.id == name);
         let mut pipeline_inputs: HashMap<String, Box<RawValue>> =
-            serde_json::from_str(checkpoint.header.inputs.get())?;
-        let null = || Json::from(RawValue::NULL.to_owned());
-        let inputs = node
-            .inputs
-            .iter()
-            .map(|name| {
-                let value = match outputs.get(name.as_str()) {
-                    Some(output) => Json::clone(output),
-                    None => pipeline_inputs.remove(name).map_or_else(null, Json::from),
-                };
-                (name.clone(), value)
-            })
-            .collect();
-        let output = outputs.get(node.id.as_str()).cloned();
+            serde_json::from_str(checkpoint.header.inputs.get()).unwrap_or_default();
+        let download = |name: &str| {
+            Some(format!(
+                "/api/runs/{}/nodes/{}/output",
+                super::html::url_part(run_id.as_str()),
+                super::html::url_part(name)
+            ))
+        };
+        let mut clipped = BTreeMap::new();
+        let mut inputs = BTreeMap::new();
+        for name in &node.inputs {
+            let (value, link) = match is_node(name) {
+                true => (
+                    stores.checkpointer.load_output(run_id, name).await?,
+                    download(name),
+                ),
+                false => (pipeline_inputs.remove(name).map(Json::from), None),
+            };
+            let value = value.unwrap_or_else(|| Json::from(RawValue::NULL.to_owned()));
+            inputs.insert(name.clone(), clip(name, value, link, &mut clipped));
+        }
+        let output = stores.checkpointer.load_output(run_id, &node.id).await?;
+        let link = download(&node.id);
+        let output = output.map(|value| clip("output", value, link, &mut clipped));
         Ok(NodeValues {
             node,
             inputs,
             output,
+            clipped,
         })
     }
+}
+
+/// `value`, or its first [`VALUE_CAP`] bytes as a JSON string when it is larger (then named in
+/// `clipped` as `name`).
+fn clip(
+    name: &str,
+    value: Json,
+    download: Option<String>,
+    clipped: &mut BTreeMap<String, Clipped>,
+) -> Json {
+    let text = value.get();
+    if text.len() <= VALUE_CAP {
+        return value;
+    }
+    let mut end = VALUE_CAP;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    clipped.insert(
+        name.to_owned(),
+        Clipped {
+            bytes: text.len(),
+            download,
+        },
+    );
+    let cut = format!("{}…", &text[..end]);
+    serde_json::value::to_raw_value(&cut)
+        .map(Json::from)
+        .unwrap_or_else(|_| Json::from(RawValue::NULL.to_owned()))
 }

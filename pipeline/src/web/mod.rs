@@ -43,7 +43,7 @@ use tokio::sync::Mutex;
 
 use state::AppState;
 
-pub use detail::{Attempt, NodeDetail, NodeValues, RunDetail, RunStatusView};
+pub use detail::{Attempt, Clipped, NodeDetail, NodeValues, RunDetail, RunStatusView, VALUE_CAP};
 pub use index::{RunFilter, RunLine, RunPage};
 
 use crate::engine::EngineSettings;
@@ -138,12 +138,14 @@ impl Viewer {
             index: index::RunIndex::default(),
             active: Mutex::new(HashMap::new()),
             notes: Mutex::new(HashMap::new()),
+            reads: tokio::sync::Semaphore::new(state::READS_AT_ONCE),
         });
         let api = Router::new()
             .route("/runs", get(api::runs))
             .route("/runs/{id}", get(api::run))
             .route("/runs/{id}/status", get(api::status))
             .route("/runs/{id}/nodes/{node}", get(api::node))
+            .route("/runs/{id}/nodes/{node}/output", get(api::output))
             .route("/runs/{id}/resume", post(api::resume))
             .route("/runs/{id}/cancel", post(api::cancel))
             .route("/runs/{id}/signal", post(api::signal));

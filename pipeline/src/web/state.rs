@@ -21,4 +21,10 @@ pub(super) struct AppState {
     pub active: Mutex<HashMap<RunId, CancelHandle>>,
     /// Why the last action of this server on a run failed, shown on its page.
     pub notes: Mutex<HashMap<RunId, String>>,
+    /// Reads of a run's stores in progress at once (a page, its status, a node's values): each
+    /// takes a permit, so a burst of requests queues instead of reading everything at once.
+    pub reads: tokio::sync::Semaphore,
 }
+
+/// How many reads of runs [`AppState::reads`] lets run at once.
+pub(super) const READS_AT_ONCE: usize = 4;

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::decode::{CHECKPOINT, Decoded};
+use super::decode::{CHECKPOINT, Decoded, FileKind};
 use super::log::{Repair, RunFiles, StoreStats};
 use super::stream;
 use super::waits;
+use crate::data::Json;
 use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
@@ -92,6 +93,30 @@ fn check_run_id(header: &RunHeader, run_id: &RunId, path: &Path) -> StoreResult<
             expected: run_id.clone(),
             found: header.run_id.clone(),
         }),
+    }
+}
+
+/// What `read` makes of run `run_id`'s file, opened to read only (no lock: a reader never waits
+/// for a writer); `Ok(None)` when there is no such file. Its header must name the run.
+impl FileCheckpointer {
+    async fn read<T: Send + 'static>(
+        &self,
+        run_id: &RunId,
+        read: impl FnOnce(&std::fs::File, &Path, FileKind) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<Option<T>> {
+        let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
+        blocking(move || {
+            let path = files.path(&run_id);
+            let file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(crate::store::fs::io_error("open", &path)(e)),
+            };
+            let header = stream::read_header(&file, &path, files.kind)?;
+            check_run_id(&header, &run_id, &path)?;
+            read(&file, &path, files.kind).map(Some)
+        })
+        .await
     }
 }
 
@@ -198,19 +223,29 @@ impl Checkpointer for FileCheckpointer {
 
     /// Reads the first frame of the run's file.
     async fn header(&self, run_id: &RunId) -> StoreResult<Option<RunHeader>> {
-        let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
-        blocking(move || {
-            let path = files.path(&run_id);
-            let file = match std::fs::File::open(&path) {
-                Ok(file) => file,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(crate::store::fs::io_error("open", &path)(e)),
-            };
-            let header = stream::read_header(&file, &path, files.kind)?;
-            check_run_id(&header, &run_id, &path)?;
-            Ok(Some(header))
+        self.read(run_id, |file, path, kind| {
+            stream::read_header(file, path, kind)
         })
         .await
+    }
+
+    /// Reads each record only as far as its output (see [`stream::read_records`]).
+    async fn load_records(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
+        let read = |file: &_, path: &_, kind| {
+            let (header, nodes) = stream::read_records(file, path, kind)?;
+            Ok(Checkpoint { header, nodes })
+        };
+        self.read(run_id, read).await
+    }
+
+    /// Reads the outputs of node `node`'s records alone.
+    async fn load_output(&self, run_id: &RunId, node: &str) -> StoreResult<Option<Json>> {
+        let node = node.to_owned();
+        let read = move |file: &_, path: &_, kind| {
+            let (header, nodes) = stream::read_node(file, path, kind, &node)?;
+            Ok(Checkpoint { header, nodes }.output_of(&node))
+        };
+        Ok(self.read(run_id, read).await?.flatten())
     }
 
     async fn set_waiting(

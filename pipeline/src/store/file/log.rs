@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::decode::{Decoded, FileKind, decode_file};
+use super::group::{self, OpenRun, Stats};
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
@@ -33,7 +34,7 @@ pub(super) struct RunFiles {
     pub durability: Durability,
     pub recovery: Recovery,
     open: Mutex<HashMap<RunId, Arc<OpenRun>>>,
-    stats: Stats,
+    stats: Arc<Stats>,
 }
 
 /// A run file taken for appending: its decoded contents, and the epoch it was taken at.
@@ -64,53 +65,6 @@ pub struct StoreStats {
     pub fsyncs: u64,
 }
 
-#[derive(Debug, Default)]
-struct Stats {
-    records: AtomicU64,
-    bytes: AtomicU64,
-    fsyncs: AtomicU64,
-}
-
-/// A run's file while a run is being written, with group commit: with [`Durability::Sync`],
-/// records queue up, and one writer appends every record queued and `fsync`s once for all of
-/// them, while the next ones queue behind; each append returns once its record is durable.
-#[derive(Debug)]
-struct OpenRun {
-    file: File,
-    /// The epoch this process holds the run at.
-    epoch: Epoch,
-    /// Serializes writes, so records never interleave.
-    writing: Mutex<()>,
-    /// The records waiting for the next group commit, and whether a writer is at work.
-    group: Mutex<Group>,
-}
-
-/// The group commit's queue.
-#[derive(Debug, Default)]
-struct Group {
-    queued: Vec<Queued>,
-    /// Whether a writer task commits groups (it stops when the queue is empty).
-    writer: bool,
-}
-
-/// A framed record waiting to be appended, and who waits for it.
-#[derive(Debug)]
-struct Queued {
-    bytes: Vec<u8>,
-    done: tokio::sync::oneshot::Sender<StoreResult<()>>,
-}
-
-impl OpenRun {
-    fn new(file: File, epoch: Epoch) -> Arc<OpenRun> {
-        Arc::new(OpenRun {
-            file,
-            epoch,
-            writing: Mutex::new(()),
-            group: Mutex::new(Group::default()),
-        })
-    }
-}
-
 impl RunFiles {
     pub fn new(
         dir: PathBuf,
@@ -124,7 +78,7 @@ impl RunFiles {
             durability,
             recovery,
             open: Mutex::default(),
-            stats: Stats::default(),
+            stats: Arc::default(),
         })
     }
 
@@ -332,81 +286,8 @@ impl RunFiles {
             return self.append_bytes(run_id, epoch, &bytes);
         }
         let run = self.held(run_id, epoch)?;
-        let (done, committed) = tokio::sync::oneshot::channel();
-        let start_writer = {
-            let mut group = lock(&run.group);
-            group.queued.push(Queued { bytes, done });
-            !std::mem::replace(&mut group.writer, true)
-        };
-        if start_writer {
-            // A task of its own: a caller's future may be dropped, the queue must still drain.
-            let (files, run_id) = (Arc::clone(self), run_id.clone());
-            tokio::spawn(async move { files.commit_groups(run, run_id).await });
-        }
-        committed.await.unwrap_or_else(|_| {
-            Err(StoreError::Backend(
-                "the group commit stopped before it wrote the record".into(),
-            ))
-        })
-    }
-
-    /// Commits the queued records group by group (one `fsync` each) until none is queued.
-    async fn commit_groups(self: Arc<Self>, run: Arc<OpenRun>, run_id: RunId) {
-        loop {
-            let group = {
-                let mut group = lock(&run.group);
-                if group.queued.is_empty() {
-                    group.writer = false;
-                    return;
-                }
-                std::mem::take(&mut group.queued)
-            };
-            let (files, run, id) = (Arc::clone(&self), Arc::clone(&run), run_id.clone());
-            let written = tokio::task::spawn_blocking(move || files.commit(&run, &id, group)).await;
-            if written.is_err() {
-                // The blocking task panicked: its records' senders were dropped, which their
-                // appends report. Later records still get a writer.
-                continue;
-            }
-        }
-    }
-
-    /// Appends a group's records in order, each on its own (a failed one fails alone, as it
-    /// would without group commit), `fsync`s once if any was written, and answers each.
-    fn commit(&self, run: &OpenRun, run_id: &RunId, group: Vec<Queued>) {
-        let path = self.path(run_id);
-        let mut results = Vec::with_capacity(group.len());
-        {
-            let _writing = lock(&run.writing);
-            for queued in &group {
-                let written = (&run.file).write_all(&queued.bytes);
-                if written.is_ok() {
-                    self.stats.records.fetch_add(1, Ordering::Relaxed);
-                    let n = queued.bytes.len() as u64;
-                    self.stats.bytes.fetch_add(n, Ordering::Relaxed);
-                }
-                results.push(written);
-            }
-        }
-        let synced = match results.iter().any(Result::is_ok) {
-            true => {
-                self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-                run.file.sync_data()
-            }
-            false => Ok(()),
-        };
-        for (queued, written) in group.into_iter().zip(results) {
-            let result = written
-                .and_then(|()| match &synced {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-                })
-                .map_err(|e| match synced.is_err() {
-                    true => io_error("sync", &path)(e),
-                    false => io_error("append to", &path)(e),
-                });
-            let _ = queued.done.send(result);
-        }
+        let stats = Arc::clone(&self.stats);
+        group::append(stats, run, self.path(run_id), bytes).await
     }
 
     /// The open run `run_id`, if this process holds it at `epoch`.
@@ -441,10 +322,7 @@ impl RunFiles {
                 .write_all(bytes)
                 .map_err(|e| io_error("append to", &self.path(run_id))(e))?;
         }
-        self.stats.records.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .bytes
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.stats.count_record(bytes.len());
         Ok(())
     }
 

@@ -5,6 +5,7 @@ mod audit;
 mod checkpointer;
 mod decode;
 mod delete;
+mod group;
 mod log;
 mod stream;
 mod waits;

@@ -210,6 +210,131 @@ fn first_pass(
     })
 }
 
+/// How much of a record's payload is read to find its fields before its output.
+const META_PREFIX: usize = 1024;
+
+/// A run file's header and its records with every output `null`, reading each record only as
+/// far as its output: a record written by this build has every other field before it (see
+/// [`NodeRecord`]), so the rest of the payload is skipped on disk. An older record (its `item`
+/// after the output) is read whole. Reading stops at the first frame that is not whole, as a
+/// torn tail; payloads skipped are not checksummed (what a resume reads, it checks).
+pub(super) fn read_records(
+    file: &File,
+    path: &Path,
+    kind: FileKind,
+) -> StoreResult<(RunHeader, Vec<NodeRecord>)> {
+    read_selected(file, path, kind, |_| false)
+}
+
+/// [`read_records`], with the outputs of the records of node `node`.
+pub(super) fn read_node(
+    file: &File,
+    path: &Path,
+    kind: FileKind,
+    node: &str,
+) -> StoreResult<(RunHeader, Vec<NodeRecord>)> {
+    let (header, records) = read_selected(file, path, kind, |meta| meta.node == node)?;
+    Ok((
+        header,
+        records.into_iter().filter(|r| r.node == node).collect(),
+    ))
+}
+
+/// The header and the records, with the outputs of those `keep` selects.
+fn read_selected(
+    file: &File,
+    path: &Path,
+    kind: FileKind,
+    keep: impl Fn(&RecordMeta) -> bool,
+) -> StoreResult<(RunHeader, Vec<NodeRecord>)> {
+    let header = read_header(file, path, kind)?;
+    let mut frames = Frames::open(file, path, kind)?;
+    frames.next()?; // the header, read above
+    let len = file.metadata().map_err(io_error("read", path))?.len();
+    let null: Arc<serde_json::value::RawValue> =
+        Arc::from(serde_json::value::RawValue::NULL.to_owned());
+    let mut records = Vec::new();
+    let mut at = frames.at;
+    let mut head = [0u8; FRAME_HEADER_LEN];
+    while at + FRAME_HEADER_LEN as u64 <= len {
+        read_at(file, path, at, &mut head)?;
+        let word = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+        let size = word(0) as u64;
+        let start = at + FRAME_HEADER_LEN as u64;
+        if crc32fast::hash(&head[..4]) != word(4) || start + size > len {
+            break;
+        }
+        let mut prefix = vec![0u8; size.min(META_PREFIX as u64) as usize];
+        read_at(file, path, start, &mut prefix)?;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            path: path.to_owned(),
+            offset: at,
+            reason,
+        };
+        let meta = match meta_before_output(&prefix) {
+            Some(meta) => meta,
+            None => {
+                let mut payload = vec![0u8; size as usize];
+                read_at(file, path, start, &mut payload)?;
+                if crc32fast::hash(&payload) != word(8) {
+                    break;
+                }
+                serde_json::from_slice::<RecordMeta>(&payload)
+                    .map_err(|e| corrupt(format!("undecodable record: {e}")))?
+            }
+        };
+        let output = match keep(&meta) {
+            true => {
+                let mut payload = vec![0u8; size as usize];
+                read_at(file, path, start, &mut payload)?;
+                if crc32fast::hash(&payload) != word(8) {
+                    break;
+                }
+                serde_json::from_slice::<NodeRecord>(&payload)
+                    .map_err(|e| corrupt(format!("undecodable record: {e}")))?
+                    .output
+            }
+            false => Arc::clone(&null),
+        };
+        records.push(NodeRecord {
+            node: meta.node,
+            attempt: meta.attempt,
+            started_at_ms: meta.started_at_ms,
+            finished_at_ms: meta.finished_at_ms,
+            duration_us: meta.duration_us,
+            item: meta.item,
+            item_digest: meta.item_digest,
+            output,
+        });
+        at = start + size;
+    }
+    Ok((header, records))
+}
+
+/// The fields of a record written output-last, from the first bytes of its payload: what comes
+/// before `,"output":`, closed as an object. `None` when the output does not start within them,
+/// or `item` is not among them (a record of an older layout, whose `item` follows the output).
+fn meta_before_output(prefix: &[u8]) -> Option<RecordMeta> {
+    const OUTPUT: &[u8] = b",\"output\":";
+    let end = prefix.windows(OUTPUT.len()).position(|w| w == OUTPUT)?;
+    let fields = &prefix[..end];
+    if !fields.windows(7).any(|w| w == b"\"item\":") {
+        return None;
+    }
+    let mut object = fields.to_vec();
+    object.push(b'}');
+    serde_json::from_slice(&object).ok()
+}
+
+/// Reads `buf.len()` bytes of `file` at `offset`.
+fn read_at(file: &File, path: &Path, offset: u64, buf: &mut [u8]) -> StoreResult<()> {
+    let mut reader = file;
+    reader
+        .seek(SeekFrom::Start(offset))
+        .and_then(|_| reader.read_exact(buf))
+        .map_err(io_error("read", path))
+}
+
 /// The header of a run file: its first frame, nothing more.
 pub(super) fn read_header(file: &File, path: &Path, kind: FileKind) -> StoreResult<RunHeader> {
     let mut frames = Frames::open(file, path, kind)?;

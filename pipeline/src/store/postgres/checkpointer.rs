@@ -2,14 +2,13 @@
 //! `pipeline_node_records` (one row per completed node; a second record of a node is refused
 //! by a unique key, so the first one wins, as on resume).
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use serde_json::value::RawValue;
 use tokio_postgres::GenericClient;
 
 use super::PostgresStore;
 use super::locks::Kind;
+use super::records::{Fetch, non_negative};
+use crate::data::Json;
 use crate::node::MapItem;
 use crate::result::WaitingOn;
 use crate::run_id::RunId;
@@ -20,86 +19,7 @@ use crate::store::state::NodeState;
 use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
 use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
-const RECORDS: &str = "pipeline_node_records";
-
 impl PostgresStore {
-    /// The header of `run_id` in `table` (`pipeline_runs` or `pipeline_audit_runs`; the table
-    /// names in these helpers are this module's constants, never input).
-    pub(crate) async fn header(
-        &self,
-        client: &impl GenericClient,
-        table: &'static str,
-        run_id: &RunId,
-    ) -> StoreResult<Option<RunHeader>> {
-        let sql = format!("SELECT header FROM {table} WHERE run_id = $1");
-        let row = client
-            .query_opt(&sql, &[&run_id.as_str()])
-            .await
-            .map_err(self.error("read"))?;
-        row.map(|row| {
-            serde_json::from_slice(row.get::<_, &[u8]>(0))
-                .map_err(|e| self.corrupt(table, 0, "run header", e))
-        })
-        .transpose()
-    }
-
-    /// The run's checkpoint, with the outputs `keep` does not want left out as `null`.
-    async fn checkpoint(
-        &self,
-        client: &impl GenericClient,
-        run_id: &RunId,
-        keep: impl Fn(&str) -> bool,
-    ) -> StoreResult<Option<Checkpoint>> {
-        let Some(header) = self.header(client, "pipeline_runs", run_id).await? else {
-            return Ok(None);
-        };
-        let sql = "SELECT seq, node, attempt, started_at_ms, finished_at_ms, duration_us, \
-                   output, item, items, item_digest FROM pipeline_node_records \
-                   WHERE run_id = $1 ORDER BY seq";
-        let rows = client
-            .query(sql, &[&run_id.as_str()])
-            .await
-            .map_err(self.error("read"))?;
-        let mut nodes = Vec::with_capacity(rows.len());
-        for row in rows {
-            let seq: i64 = row.get(0);
-            let node: String = row.get(1);
-            let item = match (row.get::<_, i32>(7), row.get::<_, Option<i32>>(8)) {
-                (-1, None) => None,
-                (index, Some(of)) if (0..of).contains(&index) => Some(MapItem {
-                    index: index as u32,
-                    of: of as u32,
-                }),
-                (index, of) => {
-                    let reason = format!("item {index} of {of:?} is not an item of a list");
-                    return Err(self.corrupt(RECORDS, seq, "node record", &reason));
-                }
-            };
-            let output = match keep(&node) {
-                true => self.stored_output(seq, row.get(6))?,
-                false => null(),
-            };
-            nodes.push(NodeRecord {
-                node,
-                attempt: row.get::<_, i32>(2).try_into().unwrap_or(0),
-                started_at_ms: non_negative(row.get::<_, i64>(3)),
-                finished_at_ms: non_negative(row.get::<_, i64>(4)),
-                duration_us: non_negative(row.get::<_, i64>(5)),
-                output: Arc::from(output),
-                item,
-                item_digest: row.get(9),
-            });
-        }
-        Ok(Some(Checkpoint { header, nodes }))
-    }
-
-    /// The output of node record `seq`, as its stored bytes (which must be JSON text) say.
-    pub(crate) fn stored_output(&self, seq: i64, bytes: Vec<u8>) -> StoreResult<Box<RawValue>> {
-        let corrupt = |e: &dyn std::fmt::Display| self.corrupt(RECORDS, seq, "node output", e);
-        let text = String::from_utf8(bytes).map_err(|e| corrupt(&e))?;
-        RawValue::from_string(text).map_err(|e| corrupt(&e))
-    }
-
     /// Moves a run of `table` to its next epoch; `None` for an unknown run.
     pub(super) async fn next_epoch(
         &self,
@@ -208,14 +128,6 @@ impl PostgresStore {
             truncated: None,
         }))
     }
-}
-
-fn null() -> Box<RawValue> {
-    RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable!("`null` is JSON"))
-}
-
-pub(super) fn non_negative<T: TryInto<u64> + Copy>(n: T) -> u64 {
-    n.try_into().unwrap_or(0)
 }
 
 #[async_trait]
@@ -403,6 +315,22 @@ impl Checkpointer for PostgresStore {
 
     async fn remove_signal(&self, run_id: &RunId, wait: &str) -> StoreResult<bool> {
         self.remove_stored_signal(run_id, wait).await
+    }
+
+    /// Fetches no output from the server.
+    async fn load_records(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
+        let client = self.client().await?;
+        self.checkpoint_fetching(&**client, run_id, Fetch::NoOutputs, |_| false)
+            .await
+    }
+
+    /// Fetches the records of `node` alone.
+    async fn load_output(&self, run_id: &RunId, node: &str) -> StoreResult<Option<Json>> {
+        let client = self.client().await?;
+        let checkpoint = self
+            .checkpoint_fetching(&**client, run_id, Fetch::Node(node), |_| true)
+            .await?;
+        Ok(checkpoint.and_then(|c| c.output_of(node)))
     }
 
     async fn header(&self, run_id: &RunId) -> StoreResult<Option<RunHeader>> {

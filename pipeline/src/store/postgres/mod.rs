@@ -10,6 +10,7 @@ mod audit;
 mod checkpointer;
 mod driver;
 mod locks;
+mod records;
 mod schema;
 mod waits;
 

@@ -9,6 +9,7 @@ use rusqlite::params;
 use super::audit::SqliteAuditLog;
 use super::database::{Database, Kind};
 use super::waits;
+use crate::data::Json;
 use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::Durability;
@@ -63,6 +64,27 @@ fn load_checkpoint(db: &Database, run_id: &RunId) -> StoreResult<Option<Checkpoi
         return Ok(None);
     };
     let nodes = db.rows("node_records", "record", "node record", run_id)?;
+    Ok(Some(Checkpoint { header, nodes }))
+}
+
+/// The checkpoint with every output `null`, set so by SQLite (outputs never reach this process);
+/// or, given `node`, that node's records alone, with their outputs.
+fn load_records(
+    db: &Database,
+    run_id: &RunId,
+    node: Option<&str>,
+) -> StoreResult<Option<Checkpoint>> {
+    let Some(header) = db.header("runs", run_id)? else {
+        return Ok(None);
+    };
+    let nodes = match node {
+        None => {
+            // A record that is not JSON goes through as it is, to be reported where it is.
+            let column = "CASE WHEN json_valid(record) THEN json_set(record, '$.output', NULL) ELSE record END";
+            db.rows_where("node_records", column, "node record", run_id, None)?
+        }
+        Some(node) => db.rows_where("node_records", "record", "node record", run_id, Some(node))?,
+    };
     Ok(Some(Checkpoint { header, nodes }))
 }
 
@@ -154,6 +176,20 @@ impl Checkpointer for SqliteCheckpointer {
     async fn cancel_waits(&self, run_id: &RunId) -> StoreResult<()> {
         let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
         blocking(move || waits::cancel(&db, &run_id)).await
+    }
+
+    async fn load_records(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
+        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
+        blocking(move || load_records(&db, &run_id, None)).await
+    }
+
+    async fn load_output(&self, run_id: &RunId, node: &str) -> StoreResult<Option<Json>> {
+        let (db, run_id, node) = (Arc::clone(&self.db), run_id.clone(), node.to_owned());
+        let loaded = blocking(move || {
+            load_records(&db, &run_id, Some(&node)).map(|c| c.and_then(|c| c.output_of(&node)))
+        })
+        .await?;
+        Ok(loaded)
     }
 
     async fn remove_signal(&self, run_id: &RunId, wait: &str) -> StoreResult<bool> {

@@ -217,15 +217,36 @@ impl Database {
         what: &'static str,
         run_id: &RunId,
     ) -> StoreResult<Vec<T>> {
-        let sql = format!("SELECT seq, {column} FROM {table} WHERE run_id = ?1 ORDER BY seq");
+        self.rows_where(table, column, what, run_id, None)
+    }
+
+    /// [`rows`](Database::rows) whose JSON has `node` as its `node` field, when given.
+    pub fn rows_where<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        what: &'static str,
+        run_id: &RunId,
+        node: Option<&str>,
+    ) -> StoreResult<Vec<T>> {
+        // Only a record's own `node` is compared: SQLite reads no JSON for the other queries.
+        let sql = match node {
+            None => format!("SELECT seq, {column} FROM {table} WHERE run_id = ?1 ORDER BY seq"),
+            Some(_) => format!(
+                "SELECT seq, {column} FROM {table} WHERE run_id = ?1 \
+                 AND json_valid(record) AND json_extract(record, '$.node') = ?2 ORDER BY seq"
+            ),
+        };
         let connection = lock(&self.connection);
         let read = sql_error("read", &self.path);
         let mut statement = connection.prepare_cached(&sql).map_err(read)?;
-        let rows = statement
-            .query_map(params![run_id.as_str()], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(sql_error("read", &self.path))?;
+        let read_row =
+            |row: &rusqlite::Row<'_>| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?));
+        let rows = match node {
+            None => statement.query_map(params![run_id.as_str()], read_row),
+            Some(node) => statement.query_map(params![run_id.as_str(), node], read_row),
+        }
+        .map_err(sql_error("read", &self.path))?;
         let mut out = Vec::new();
         for row in rows {
             let (seq, text) = row.map_err(sql_error("read", &self.path))?;

@@ -53,10 +53,23 @@ async function showNode(id) {
   if (node.attempts.length) out.append(table);
   out.append(text("h3", "Inputs"), text("pre", preview(data.inputs)));
   out.append(text("h3", "Output"), text("pre", data.output === null ? "(none yet)" : preview(data.output)));
-  const full = text("a", "full JSON");
-  full.href = api("/nodes/" + encodeURIComponent(id));
-  full.target = "_blank";
-  out.append(full);
+  // Values too big to show are cut by the server; each can be downloaded whole.
+  for (const [name, cut] of Object.entries(data.clipped || {})) {
+    const note = text("p", (name === "output" ? "The output" : "Input " + name) + " is " + cut.bytes + " bytes; only its start is shown. ");
+    if (cut.download) {
+      const link = text("a", "Download it whole");
+      link.href = cut.download;
+      link.target = "_blank";
+      note.append(link);
+    }
+    out.append(note);
+  }
+  if (data.output !== null) {
+    const full = text("a", "full output (JSON)");
+    full.href = api("/nodes/" + encodeURIComponent(id) + "/output");
+    full.target = "_blank";
+    out.append(full);
+  }
   history.replaceState(null, "", "#node=" + encodeURIComponent(id));
 }
 
