@@ -199,7 +199,10 @@ async fn viewer(dir: &Path) {
         times.push(took);
     }
     times.sort();
-    println!("viewer_2000x1mb_status_ms {:.1}", times[10].as_secs_f64() * 1000.0);
+    println!(
+        "viewer_2000x1mb_status_ms {:.1}",
+        times[10].as_secs_f64() * 1000.0
+    );
     let mut burst = tokio::task::JoinSet::new();
     for i in 0..25 {
         let router = router.clone();
