@@ -175,7 +175,7 @@ fn serve_hides_the_password_of_its_store() {
         url, db.url,
         "the test database's URL names the user `postgres`"
     );
-    let server = serve(&url, &[]);
+    let server = serve(&url, &["--listen", "127.0.0.1:0"]);
     let said = server.said.join("\n");
     assert!(!said.contains("hunter2"), "{said}");
     assert!(

@@ -229,7 +229,7 @@ impl Checkpointer for FileCheckpointer {
         .await
     }
 
-    /// Reads each record only as far as its output (see [`stream::read_records`]).
+    /// Reads each record only as far as its output, skipping the rest on disk.
     async fn load_records(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
         let read = |file: &_, path: &_, kind| {
             let (header, nodes) = stream::read_records(file, path, kind)?;
