@@ -210,6 +210,20 @@ pub(crate) async fn next_due(
         .map(|secs| Duration::from_secs_f64(secs.max(0.0))))
 }
 
+/// `held`: the rows of claims `$1` (runs), `$2` (nodes), `$3` (claim tokens) that are still
+/// running, locked in key order, as the commit's fence locks them: two orders would deadlock, and
+/// the statement PostgreSQL aborts would lose its claims or its commit.
+macro_rules! held_claims {
+    () => {
+        "WITH held AS MATERIALIZED ( \
+             SELECT n.run_id, n.node FROM pipeline_fleet_nodes n \
+             JOIN unnest($1::text[], $2::int[], $3::bigint[]) AS c (run_id, node, claim) \
+               ON n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
+             WHERE n.state = 'running' \
+             ORDER BY n.run_id, n.node FOR UPDATE OF n) "
+    };
+}
+
 /// Renews the leases of `claims`; returns those still held (a claim missing from the answer was
 /// lost: its lease lapsed and another worker took the node, or the run was cancelled).
 pub(crate) async fn heartbeat(
@@ -224,18 +238,13 @@ pub(crate) async fn heartbeat(
     let client = store.client().await?;
     let rows = client
         .query(
-            // The rows are locked in key order, as the commit's fence locks them: two orders
-            // would deadlock, and the one PostgreSQL aborts loses its claims or its commit.
-            "WITH held AS MATERIALIZED ( \
-                 SELECT n.run_id, n.node FROM pipeline_fleet_nodes n \
-                 JOIN unnest($1::text[], $2::int[], $3::bigint[]) AS c (run_id, node, claim) \
-                   ON n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
-                 WHERE n.state = 'running' \
-                 ORDER BY n.run_id, n.node FOR UPDATE OF n) \
-             UPDATE pipeline_fleet_nodes n \
+            concat!(
+                held_claims!(),
+                "UPDATE pipeline_fleet_nodes n \
              SET lease_expires_at = now() + make_interval(secs => $4::float8 / 1000.0) \
              FROM held WHERE n.run_id = held.run_id AND n.node = held.node \
-             RETURNING n.run_id, n.node, n.claim",
+             RETURNING n.run_id, n.node, n.claim"
+            ),
             &[&ids, &nodes, &tokens, &millis(lease)],
         )
         .await
@@ -263,16 +272,13 @@ pub(crate) async fn release(
     let client = store.client().await?;
     client
         .execute(
-            "WITH held AS MATERIALIZED ( \
-                 SELECT n.run_id, n.node FROM pipeline_fleet_nodes n \
-                 JOIN unnest($1::text[], $2::int[], $3::bigint[]) AS c (run_id, node, claim) \
-                   ON n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
-                 WHERE n.state = 'running' \
-                 ORDER BY n.run_id, n.node FOR UPDATE OF n) \
-             UPDATE pipeline_fleet_nodes n SET state = 'ready', worker = NULL, \
+            concat!(
+                held_claims!(),
+                "UPDATE pipeline_fleet_nodes n SET state = 'ready', worker = NULL, \
              lease_expires_at = NULL, \
              not_before = CASE WHEN n.began THEN n.not_before ELSE now() END \
-             FROM held WHERE n.run_id = held.run_id AND n.node = held.node",
+             FROM held WHERE n.run_id = held.run_id AND n.node = held.node"
+            ),
             &[&ids, &nodes, &tokens],
         )
         .await

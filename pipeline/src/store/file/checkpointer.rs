@@ -102,7 +102,9 @@ impl FileCheckpointer {
     async fn read<T: Send + 'static>(
         &self,
         run_id: &RunId,
-        read: impl FnOnce(&std::fs::File, &Path, FileKind) -> StoreResult<T> + Send + 'static,
+        read: impl FnOnce(&std::fs::File, &Path, (FileKind, Recovery)) -> StoreResult<T>
+        + Send
+        + 'static,
     ) -> StoreResult<Option<T>> {
         let (files, run_id) = (Arc::clone(&self.files), run_id.clone());
         blocking(move || {
@@ -114,7 +116,7 @@ impl FileCheckpointer {
             };
             let header = stream::read_header(&file, &path, files.kind)?;
             check_run_id(&header, &run_id, &path)?;
-            read(&file, &path, files.kind).map(Some)
+            read(&file, &path, (files.kind, files.recovery)).map(Some)
         })
         .await
     }
@@ -223,7 +225,7 @@ impl Checkpointer for FileCheckpointer {
 
     /// Reads the first frame of the run's file.
     async fn header(&self, run_id: &RunId) -> StoreResult<Option<RunHeader>> {
-        self.read(run_id, |file, path, kind| {
+        self.read(run_id, |file, path, (kind, _)| {
             stream::read_header(file, path, kind)
         })
         .await
@@ -231,8 +233,8 @@ impl Checkpointer for FileCheckpointer {
 
     /// Reads each record only as far as its output, skipping the rest on disk.
     async fn load_records(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
-        let read = |file: &_, path: &_, kind| {
-            let (header, nodes) = stream::read_records(file, path, kind)?;
+        let read = |file: &_, path: &_, (kind, recovery)| {
+            let (header, nodes) = stream::read_records(file, path, kind, recovery)?;
             Ok(Checkpoint { header, nodes })
         };
         self.read(run_id, read).await
@@ -241,8 +243,8 @@ impl Checkpointer for FileCheckpointer {
     /// Reads the outputs of node `node`'s records alone.
     async fn load_output(&self, run_id: &RunId, node: &str) -> StoreResult<Option<Json>> {
         let node = node.to_owned();
-        let read = move |file: &_, path: &_, kind| {
-            let (header, nodes) = stream::read_node(file, path, kind, &node)?;
+        let read = move |file: &_, path: &_, (kind, recovery)| {
+            let (header, nodes) = stream::read_node(file, path, kind, recovery, &node)?;
             Ok(Checkpoint { header, nodes }.output_of(&node))
         };
         Ok(self.read(run_id, read).await?.flatten())

@@ -216,14 +216,16 @@ const META_PREFIX: usize = 1024;
 /// A run file's header and its records with every output `null`, reading each record only as
 /// far as its output: a record written by this build has every other field before it (see
 /// [`NodeRecord`]), so the rest of the payload is skipped on disk. An older record (its `item`
-/// after the output) is read whole. Reading stops at the first frame that is not whole, as a
-/// torn tail; payloads skipped are not checksummed (what a resume reads, it checks).
+/// after the output) is read whole. A frame that is not whole ends the records: a torn tail, or,
+/// with valid frames after it, an error unless `recovery` keeps the valid prefix (as on
+/// resume). A flipped byte inside an output skipped is not seen: what a resume reads, it checks.
 pub(super) fn read_records(
     file: &File,
     path: &Path,
     kind: FileKind,
+    recovery: Recovery,
 ) -> StoreResult<(RunHeader, Vec<NodeRecord>)> {
-    read_selected(file, path, kind, |_| false)
+    read_selected(file, path, (kind, recovery), |_| false)
 }
 
 /// [`read_records`], with the outputs of the records of node `node`.
@@ -231,9 +233,10 @@ pub(super) fn read_node(
     file: &File,
     path: &Path,
     kind: FileKind,
+    recovery: Recovery,
     node: &str,
 ) -> StoreResult<(RunHeader, Vec<NodeRecord>)> {
-    let (header, records) = read_selected(file, path, kind, |meta| meta.node == node)?;
+    let (header, records) = read_selected(file, path, (kind, recovery), |meta| meta.node == node)?;
     Ok((
         header,
         records.into_iter().filter(|r| r.node == node).collect(),
@@ -244,7 +247,7 @@ pub(super) fn read_node(
 fn read_selected(
     file: &File,
     path: &Path,
-    kind: FileKind,
+    (kind, recovery): (FileKind, Recovery),
     keep: impl Fn(&RecordMeta) -> bool,
 ) -> StoreResult<(RunHeader, Vec<NodeRecord>)> {
     let header = read_header(file, path, kind)?;
@@ -262,39 +265,54 @@ fn read_selected(
         let size = word(0) as u64;
         let start = at + FRAME_HEADER_LEN as u64;
         if crc32fast::hash(&head[..4]) != word(4) || start + size > len {
+            tail(file, path, at, recovery)?;
             break;
         }
-        let mut prefix = vec![0u8; size.min(META_PREFIX as u64) as usize];
-        read_at(file, path, start, &mut prefix)?;
-        let corrupt = |reason: String| StoreError::Corrupt {
+        // The whole payload, when its checksum holds.
+        let whole = || -> StoreResult<Option<Vec<u8>>> {
+            let mut payload = vec![0u8; size as usize];
+            read_at(file, path, start, &mut payload)?;
+            Ok((crc32fast::hash(&payload) == word(8)).then_some(payload))
+        };
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt {
             path: path.to_owned(),
             offset: at,
-            reason,
+            reason: format!("undecodable record: {e}"),
         };
+        let mut prefix = vec![0u8; size.min(META_PREFIX as u64) as usize];
+        read_at(file, path, start, &mut prefix)?;
+        let mut payload = None;
         let meta = match meta_before_output(&prefix) {
             Some(meta) => meta,
-            None => {
-                let mut payload = vec![0u8; size as usize];
-                read_at(file, path, start, &mut payload)?;
-                if crc32fast::hash(&payload) != word(8) {
+            None => match whole()? {
+                Some(bytes) => {
+                    let meta = serde_json::from_slice::<RecordMeta>(&bytes).map_err(corrupt)?;
+                    payload = Some(bytes);
+                    meta
+                }
+                None => {
+                    tail(file, path, at, recovery)?;
                     break;
                 }
-                serde_json::from_slice::<RecordMeta>(&payload)
-                    .map_err(|e| corrupt(format!("undecodable record: {e}")))?
-            }
+            },
         };
         let output = match keep(&meta) {
+            false => Arc::clone(&null),
             true => {
-                let mut payload = vec![0u8; size as usize];
-                read_at(file, path, start, &mut payload)?;
-                if crc32fast::hash(&payload) != word(8) {
-                    break;
-                }
-                serde_json::from_slice::<NodeRecord>(&payload)
-                    .map_err(|e| corrupt(format!("undecodable record: {e}")))?
+                let bytes = match payload.take() {
+                    Some(bytes) => bytes,
+                    None => match whole()? {
+                        Some(bytes) => bytes,
+                        None => {
+                            tail(file, path, at, recovery)?;
+                            break;
+                        }
+                    },
+                };
+                serde_json::from_slice::<NodeRecord>(&bytes)
+                    .map_err(corrupt)?
                     .output
             }
-            false => Arc::clone(&null),
         };
         records.push(NodeRecord {
             node: meta.node,
