@@ -56,7 +56,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `cli` | yes | [`cli::main`] and [`cli::Cli`]: a command line over every pipeline in the binary |
+//! | `cli` | yes | `cli::main` and `cli::Cli`: a command line over every pipeline in the binary |
 //! | `sqlite` | no | `SqliteCheckpointer` and `SqliteAuditLog` (SQLite compiled in), `--store sqlite://FILE` |
 //! | `postgres` | no | `store::PostgresStore` and the worker fleet (`fleet`), `--store postgres://...` |
 //! | `web` | no | the run viewer: `serve` on the command line, and `web::Viewer` (implies `cli`) |

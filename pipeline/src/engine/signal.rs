@@ -100,9 +100,9 @@ impl<P: Pipeline> PipelineEngine<P> {
     /// continues the run if it waits on this signal and no one else holds it. A signal for a wait
     /// that has not begun yet is kept and consumed when it begins.
     ///
-    /// On a [`fleet`](PipelineEngine::fleet), the transaction that stores the signal also makes
-    /// the wait due and wakes the workers (`NOTIFY`); one of them continues the run, and
-    /// [`wait`](PipelineEngine::wait) returns its result.
+    /// On a fleet (`PipelineEngine::fleet`, feature `postgres`), the transaction that stores the
+    /// signal also makes the wait due and wakes the workers (`NOTIFY`); one of them continues the
+    /// run, and `PipelineEngine::wait` returns its result.
     pub async fn signal(
         &self,
         run_id: &RunId,
@@ -197,9 +197,9 @@ impl<P: Pipeline> PipelineEngine<P> {
 
     /// Cancels run `run_id`, which waits (or will): the store marks it cancelled, so no signal
     /// continues it, and it ends [`RunStatus::Cancelled`](crate::RunStatus::Cancelled) here, or
-    /// in the process that holds it when that process next reads its signals. On a
-    /// [`fleet`](PipelineEngine::fleet), this is [`cancel`](PipelineEngine::cancel), and it returns
-    /// the ended run.
+    /// in the process that holds it when that process next reads its signals. On a fleet
+    /// (`PipelineEngine::fleet`, feature `postgres`), this is `PipelineEngine::cancel`, and it
+    /// returns the ended run.
     pub async fn cancel_waiting(
         &self,
         run_id: &RunId,
