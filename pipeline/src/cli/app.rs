@@ -200,7 +200,7 @@ mod tests {
             .about("An app.")
             .command();
         command.clone().debug_assert();
-        // Test code: `run` is a command of every build.
+        // Test code: `run` is a subcommand of every build (the builder adds it), so this holds.
         let run = command.find_subcommand("run").expect("run exists");
         let help = run
             .get_after_help()

@@ -1,6 +1,7 @@
 //! Sending a signal to a run's wait: [`Signal`], and [`PipelineEngine::signal`], which checks the
-//! run's pipeline, the wait and the payload's type before anything is written, stores it first (durably, once per idempotency key), and then
-//! continues the run if it waits on it and nobody else holds it.
+//! run's pipeline, the wait and the payload's type before anything is written, stores it first
+//! (durably, once per idempotency key), and then continues the run if it waits on it and nobody
+//! else holds it.
 
 use serde::Serialize;
 

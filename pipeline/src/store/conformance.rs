@@ -70,14 +70,16 @@ fn record(node: &str) -> NodeRecord {
         started_at_ms: 0,
         finished_at_ms: 0,
         duration_us: 0,
-        output: json(&format!("{node:?}")),
+        output: json(node),
         item: None,
         item_digest: None,
     }
 }
 
-fn json(text: &str) -> Json {
-    Arc::from(serde_json::value::RawValue::from_string(text.to_owned()).expect("JSON text"))
+/// `value` as JSON (`null` if it could not be written, which a string or a number never is).
+fn json(value: impl serde::Serialize) -> Json {
+    crate::data::to_json(&value)
+        .unwrap_or_else(|_| Arc::from(serde_json::value::RawValue::NULL.to_owned()))
 }
 
 /// The record of item `index` of 2 of mapped node `node`.
@@ -85,7 +87,7 @@ fn item_record(node: &str, index: u32) -> NodeRecord {
     NodeRecord {
         item: Some(MapItem { index, of: 2 }),
         item_digest: Some(format!("digest-of-item-{index}")),
-        output: json(&index.to_string()),
+        output: json(index),
         ..record(node)
     }
 }

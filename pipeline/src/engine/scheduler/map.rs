@@ -76,7 +76,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             let PartialMap { items, .. } = self.partial.swap_remove(at);
             // Bound to the item, not to its place: the list may have been computed again, with
             // other items or in another order.
-            for item in 0..of {
+            for item in (0..of).filter(|_| !items.is_empty()) {
                 let found = (map.item_input)(&list, map.each, item)
                     .and_then(|json| canonical_digest(json.get()).ok())
                     .and_then(|digest| items.get(&digest));

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::decode::{Decoded, FileKind};
+use crate::data::Json;
 use crate::node::MapItem;
 use crate::store::Recovery;
 use crate::store::error::{StoreError, StoreResult};
@@ -33,6 +34,22 @@ struct RecordMeta {
     item: Option<MapItem>,
     #[serde(default)]
     item_digest: Option<String>,
+}
+
+impl RecordMeta {
+    /// The record these fields belong to, with `output`.
+    fn with_output(self, output: Json) -> NodeRecord {
+        NodeRecord {
+            node: self.node,
+            attempt: self.attempt,
+            started_at_ms: self.started_at_ms,
+            finished_at_ms: self.finished_at_ms,
+            duration_us: self.duration_us,
+            item: self.item,
+            item_digest: self.item_digest,
+            output,
+        }
+    }
 }
 
 /// The frames of a run file, read one at a time into one reused buffer.
@@ -149,16 +166,7 @@ pub(super) fn read_checkpoint(
         } else {
             Arc::clone(&null)
         };
-        records.push(NodeRecord {
-            node: meta.node,
-            attempt: meta.attempt,
-            started_at_ms: meta.started_at_ms,
-            finished_at_ms: meta.finished_at_ms,
-            duration_us: meta.duration_us,
-            output,
-            item: meta.item,
-            item_digest: meta.item_digest,
-        });
+        records.push(meta.with_output(output));
     }
     Ok(Decoded {
         header,
@@ -314,16 +322,7 @@ fn read_selected(
                     .output
             }
         };
-        records.push(NodeRecord {
-            node: meta.node,
-            attempt: meta.attempt,
-            started_at_ms: meta.started_at_ms,
-            finished_at_ms: meta.finished_at_ms,
-            duration_us: meta.duration_us,
-            item: meta.item,
-            item_digest: meta.item_digest,
-            output,
-        });
+        records.push(meta.with_output(output));
         at = start + size;
     }
     Ok((header, records))
