@@ -89,6 +89,7 @@ mod event;
 #[cfg(feature = "postgres")]
 pub mod fleet;
 pub mod graph;
+mod machine;
 mod node;
 pub mod registry;
 mod result;

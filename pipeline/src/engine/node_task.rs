@@ -17,6 +17,7 @@ use super::lifecycle::{RunShared, now_ms};
 use crate::data::{Json, RoundTrip, Value, canonical_digest};
 use crate::event::EventHandler;
 use crate::graph::NodeDef;
+use crate::machine::retry_after;
 use crate::node::{MapItem, NodeContext, NodeError};
 use crate::result::{PersistenceWarning, WarningSource};
 use crate::store::{AuditDetail, AuditEntry, AuditStatus, NodeRecord, StoreError};
@@ -166,7 +167,6 @@ impl<'a> NodeTask<'a> {
     }
 
     async fn attempts(&mut self) -> Outcome {
-        let max = self.node.options.max_attempts();
         let mut number = 1;
         loop {
             let attempt = self.start(number);
@@ -185,10 +185,10 @@ impl<'a> NodeTask<'a> {
                 }
                 Err(error) => {
                     let error = error.to_string();
-                    let last = number >= max;
-                    Box::pin(self.audit_failure(&attempt, ended, &error, last)).await;
+                    let retry = retry_after(&self.node.options, number, true);
+                    Box::pin(self.audit_failure(&attempt, ended, &error, retry.is_none())).await;
                     let (run_id, id) = (&self.shared.run_id, &*self.node.id);
-                    if number >= max {
+                    let Some(delay) = retry else {
                         match self.job.item {
                             Some(item) => {
                                 let events = &self.shared.events;
@@ -210,8 +210,7 @@ impl<'a> NodeTask<'a> {
                             error,
                             attempts: number,
                         };
-                    }
-                    let delay = self.node.options.backoff.delay(number);
+                    };
                     self.shared
                         .events
                         .on_node_retry(run_id, id, number, &error, delay);

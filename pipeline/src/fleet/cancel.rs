@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use super::apply::{self, RunRows, Unconnected};
 use super::queue::{DONE, write_summary};
 use super::read::node_states;
+use crate::machine::Event;
 use crate::result::NodeStatus;
 use crate::run_id::RunId;
 use crate::store::{PostgresStore, RunSummary, StoreResult};
@@ -22,12 +24,13 @@ pub(crate) async fn cancel(
     let tx = client.transaction().await.map_err(err("write to"))?;
     let id = run_id.as_str();
     // Node rows before the run row, in key order, as every commit locks them.
-    tx.execute(
-        "SELECT 1 FROM pipeline_fleet_nodes WHERE run_id = $1 ORDER BY node FOR UPDATE",
-        &[&id],
-    )
-    .await
-    .map_err(err("write to"))?;
+    let nodes = tx
+        .query(
+            "SELECT node FROM pipeline_fleet_nodes WHERE run_id = $1 ORDER BY node FOR UPDATE",
+            &[&id],
+        )
+        .await
+        .map_err(err("write to"))?;
     let Some(row) = tx
         .query_opt(
             "SELECT state FROM pipeline_fleet_runs WHERE run_id = $1 FOR UPDATE",
@@ -41,20 +44,20 @@ pub(crate) async fn cancel(
     if row.get::<_, &str>(0) != "running" {
         return Ok(Some(false));
     }
-    // Locked in key order, as a worker's heartbeat and commit lock the rows they claimed.
-    tx.execute(
-        "WITH ending AS MATERIALIZED ( \
-             SELECT node FROM pipeline_fleet_nodes \
-             WHERE run_id = $1 AND state IN ('waiting', 'ready', 'running') \
-             ORDER BY run_id, node FOR UPDATE) \
-         UPDATE pipeline_fleet_nodes n SET state = 'not_run', \
-         claim = nextval('pipeline_fleet_claims'), lease_expires_at = NULL, resolved_at = now() \
-         FROM ending e WHERE n.run_id = $1 AND n.node = e.node \
-           AND n.state IN ('waiting', 'ready', 'running')",
-        &[&id],
-    )
-    .await
-    .map_err(err("write to"))?;
+    // The machine decides which nodes do not run, and which claims are fenced; a cancel reads
+    // every node and follows no edge.
+    let keys: Vec<(&str, u32)> = nodes
+        .iter()
+        .map(|r| (id, r.get::<_, i32>(0) as u32))
+        .collect();
+    let mut rows = RunRows::default();
+    for (_, node, state) in apply::read(store, &tx, &keys).await? {
+        rows.states.insert(node, state);
+    }
+    let shape = Unconnected(keys.iter().map(|k| k.1 as usize + 1).max().unwrap_or(0));
+    rows.decide(store, &tx, id, &shape, Event::Cancel).await?;
+    let runs = BTreeMap::from([(id.to_owned(), rows)]);
+    apply::write(store, &tx, "", &runs).await?;
     tx.execute(
         "UPDATE pipeline_fleet_runs SET state = 'cancelled', remaining = 0, ended_at = now() \
          WHERE run_id = $1",
@@ -63,6 +66,7 @@ pub(crate) async fn cancel(
     .await
     .map_err(err("write to"))?;
     let nodes = node_states(store, &tx, run_id).await?;
+    let nodes = nodes.into_iter().map(|(id, p)| (id, p.status())).collect();
     write_summary(store, &tx, &summary(nodes)).await?;
     tx.execute("SELECT pg_notify($1, $2)", &[&DONE, &id])
         .await

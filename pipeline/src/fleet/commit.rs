@@ -7,14 +7,17 @@
 //! server still reports (with a fail-fast stop or a cancel) rolls the batch back and the worker
 //! commits it again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Transaction;
 
-use super::queue::{Claimed, DONE, Param, READY, millis, write_summary};
+use super::apply::{self, ClaimEnd, RunRows};
+use super::queue::{Claimed, DONE, Param, write_summary};
 use super::read::node_states;
-use crate::result::{NodeStatus, RunStatus};
+use super::served::ServedGraph;
+use crate::machine::{self, Event, NodeState, Outcome, Phase};
 use crate::store::{AuditEntry, NodeRecord, PostgresStore, RunSummary, StoreError, StoreResult};
 
 /// How a claimed node ends this claim.
@@ -40,15 +43,6 @@ pub(crate) enum Resolution {
 }
 
 impl Resolution {
-    fn state(&self) -> &'static str {
-        match self {
-            Resolution::Completed { .. } => "completed",
-            Resolution::Retry { .. } | Resolution::Begin { .. } => "ready",
-            Resolution::Failed { .. } => "failed",
-            Resolution::Skipped => "skipped",
-        }
-    }
-
     fn entry(&self) -> Option<&AuditEntry> {
         match self {
             Resolution::Completed { entry, .. }
@@ -61,6 +55,33 @@ impl Resolution {
     /// Whether the node stays unresolved: it is ready again later.
     fn again(&self) -> bool {
         matches!(self, Resolution::Retry { .. } | Resolution::Begin { .. })
+    }
+
+    /// The run's event this resolution is, for node `node` whose row says `signalled`.
+    fn event(&self, node: u32, fail_fast: bool, signalled: bool) -> Event {
+        let ended = |outcome| Event::Ended { node, outcome };
+        match self {
+            Resolution::Completed { .. } => ended(Outcome::Completed),
+            Resolution::Failed { .. } => ended(Outcome::Failed { stops: fail_fast }),
+            Resolution::Skipped => ended(Outcome::Skipped),
+            Resolution::Retry { delay, .. } => Event::Retry {
+                node,
+                after: *delay,
+            },
+            Resolution::Begin { .. } => Event::Began { node, signalled },
+        }
+    }
+
+    /// How the claim's own row ends, beside its new state.
+    fn claim_end(&self) -> ClaimEnd {
+        ClaimEnd {
+            error: self.entry().and_then(|e| e.error.clone()),
+            retry: matches!(self, Resolution::Retry { .. }),
+            began: match self {
+                Resolution::Begin { after } => Some(*after),
+                _ => None,
+            },
+        }
     }
 }
 
@@ -78,14 +99,16 @@ pub(crate) enum Resolved {
 pub(crate) struct Item {
     pub claimed: Claimed,
     pub resolution: Resolution,
-    pub downstream: Vec<u32>,
+    /// The graph of the node's pipeline.
+    pub graph: Arc<dyn ServedGraph>,
     pub pipeline: String,
     pub started_at_ms: u64,
 }
 
-type Key = (String, i32);
-
-/// Resolves `items` in one transaction; one answer per item, in order.
+/// Resolves `items` in one transaction; one answer per item, in order. The claims still held
+/// are fenced (locked in key order, as the heartbeat locks them); each item is an event the
+/// run's state machine decides, reading the rows it needs; the rows it changed are written back,
+/// with the records and audit entries of the items, and the runs whose last node resolved end.
 pub(crate) async fn resolve(
     store: &PostgresStore,
     worker: &str,
@@ -97,76 +120,81 @@ pub(crate) async fn resolve(
     let ids: Vec<&str> = items.iter().map(|i| i.claimed.run_id.as_str()).collect();
     let nodes: Vec<i32> = items.iter().map(|i| i.claimed.node as i32).collect();
     let tokens: Vec<i64> = items.iter().map(|i| i.claimed.claim).collect();
-    let states: Vec<&str> = items.iter().map(|i| i.resolution.state()).collect();
-    let errors: Vec<Option<&str>> = items
-        .iter()
-        .map(|i| i.resolution.entry().and_then(|e| e.error.as_deref()))
-        .collect();
-    // When the node is claimable again: after this many milliseconds, never when `None`.
-    let delays: Vec<Option<f64>> = items
-        .iter()
-        .map(|i| match &i.resolution {
-            Resolution::Retry { delay, .. } => Some(millis(*delay)),
-            Resolution::Begin { after } => after.map(millis),
-            _ => Some(0.0),
-        })
-        .collect();
-    let begins: Vec<bool> = items
-        .iter()
-        .map(|i| matches!(i.resolution, Resolution::Begin { .. }))
-        .collect();
-    // The claimed rows are this worker's alone (no other batch writes them): fence them first,
-    // locked in key order as the heartbeat locks them (two orders would deadlock, and the
-    // statement PostgreSQL aborts loses its claims or its commit).
-    // A wait that begins is due at once when a signal for it was stored meanwhile: the signal's
-    // transaction sets `signalled` under the row's lock.
-    let kept = tx
+    // The claimed rows are this worker's alone (no other batch writes them). A wait that begins
+    // is due at once when a signal for it was stored meanwhile: the signal's transaction sets
+    // `signalled` under the row's lock.
+    let fenced = tx
         .query(
-            "WITH c AS (SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[], \
-                         $6::text[], $7::float8[], $8::bool[]) \
-                  AS c (run_id, node, claim, state, error, delay, begin)), \
-             fenced AS MATERIALIZED ( \
-                 SELECT n.run_id, n.node FROM pipeline_fleet_nodes n \
-                 JOIN c ON n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
-                 WHERE n.state = 'running' \
-                 ORDER BY n.run_id, n.node FOR UPDATE OF n) \
-             UPDATE pipeline_fleet_nodes n SET state = c.state, error = c.error, \
-             lease_expires_at = NULL, worker = $1, began = n.began OR c.begin, \
-             attempt = n.attempt + CASE WHEN c.state = 'ready' AND NOT c.begin THEN 1 ELSE 0 END, \
-             not_before = CASE WHEN c.begin AND n.signalled THEN now() \
-                               WHEN c.delay IS NULL THEN 'infinity' \
-                               ELSE now() + make_interval(secs => c.delay / 1000.0) END, \
-             resolved_at = CASE WHEN c.state = 'ready' THEN NULL ELSE now() END \
-             FROM c JOIN fenced f ON f.run_id = c.run_id AND f.node = c.node \
-             WHERE n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
-               AND n.state = 'running' \
-             RETURNING n.run_id, n.node",
-            &[
-                &worker, &ids, &nodes, &tokens, &states, &errors, &delays, &begins,
-            ],
+            "SELECT n.run_id, n.node, n.signalled, n.waiting, n.blocked \
+             FROM pipeline_fleet_nodes n \
+             JOIN unnest($1::text[], $2::int[], $3::bigint[]) AS c (run_id, node, claim) \
+               ON n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
+             WHERE n.state = 'running' \
+             ORDER BY n.run_id, n.node FOR UPDATE OF n",
+            &[&ids, &nodes, &tokens],
         )
         .await
         .map_err(err("write to"))?;
-    let kept: std::collections::HashSet<Key> = kept.iter().map(|r| (r.get(0), r.get(1))).collect();
-    let is_kept = |i: &Item| kept.contains(&(i.claimed.run_id.to_string(), i.claimed.node as i32));
+    let mut runs: BTreeMap<String, RunRows> = BTreeMap::new();
+    let mut signalled: HashSet<(String, u32)> = HashSet::new();
+    for row in &fenced {
+        let (run_id, node): (String, i32) = (row.get(0), row.get(1));
+        let state = NodeState {
+            phase: Phase::Running,
+            unresolved: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
+            blocked: row.get(4),
+        };
+        if row.get(2) {
+            signalled.insert((run_id.clone(), node as u32));
+        }
+        runs.entry(run_id).or_default().claimed(node as u32, state);
+    }
+    let kept: HashSet<(&str, u32)> = fenced
+        .iter()
+        .map(|r| (r.get::<_, &str>(0), r.get::<_, i32>(1) as u32))
+        .collect();
+    let is_kept = |i: &Item| kept.contains(&(i.claimed.run_id.as_str(), i.claimed.node));
     let written: Vec<&Item> = items.iter().filter(|i| is_kept(i)).collect();
+    // The rows the resolved nodes' dependents are in, read in one statement: most decisions
+    // need no others (a skip or a stop reads more as it goes).
+    let mut dependents: Vec<(&str, u32)> = Vec::new();
+    for item in written.iter().filter(|i| !i.resolution.again()) {
+        let node = item.claimed.node;
+        if (node as usize) < item.graph.node_count() {
+            let run_id = item.claimed.run_id.as_str();
+            dependents.extend(item.graph.downstream_of(node).iter().map(|&d| (run_id, d)));
+        }
+    }
+    dependents.sort_unstable();
+    dependents.dedup();
+    for (run_id, node, state) in apply::read(store, &tx, &dependents).await? {
+        if let Some(rows) = runs.get_mut(&run_id) {
+            rows.states.entry(node).or_insert(state);
+        }
+    }
+    for item in &written {
+        let (run_id, node) = (item.claimed.run_id.as_str(), item.claimed.node);
+        let Some(rows) = runs.get_mut(run_id) else {
+            continue;
+        };
+        let signalled = signalled.contains(&(run_id.to_owned(), node));
+        let event = item
+            .resolution
+            .event(node, item.claimed.fail_fast, signalled);
+        rows.decide(store, &tx, run_id, &*item.graph, event).await?;
+        rows.end_claim(node, item.resolution.claim_end());
+    }
+    apply::write(store, &tx, worker, &runs).await?;
     insert_records(store, &tx, &written).await?;
     insert_entries(store, &tx, worker, &written).await?;
-
-    let resolved: Vec<&Item> = written
+    let per_run: BTreeMap<&str, i32> = runs
         .iter()
-        .copied()
-        .filter(|i| !i.resolution.again())
+        .filter(|(_, rows)| rows.resolved > 0)
+        .map(|(id, rows)| (id.as_str(), rows.resolved))
         .collect();
-    release_dependents(store, &tx, &resolved).await?;
-    let mut per_run: BTreeMap<&str, i32> = BTreeMap::new();
-    for item in &resolved {
-        *per_run.entry(item.claimed.run_id.as_str()).or_default() += 1;
-    }
-    stop_fail_fast_runs(store, &tx, &resolved, &mut per_run).await?;
     let ended = count_down(store, &tx, &per_run).await?;
     for run in &ended {
-        let Some(item) = resolved.iter().find(|i| i.claimed.run_id.as_str() == run) else {
+        let Some(item) = written.iter().find(|i| i.claimed.run_id.as_str() == run) else {
             continue;
         };
         finish(store, &tx, item).await?;
@@ -252,102 +280,6 @@ async fn insert_entries(
     Ok(())
 }
 
-/// One fewer unresolved upstream node for each dependent of `resolved` (blocked when the node
-/// failed or was skipped), dependents locked in key order; wakes the workers if any is ready.
-async fn release_dependents(
-    store: &PostgresStore,
-    tx: &Transaction<'_>,
-    resolved: &[&Item],
-) -> StoreResult<()> {
-    let mut dependents: BTreeMap<Key, (i32, bool)> = BTreeMap::new();
-    for item in resolved {
-        let blocked = !matches!(item.resolution, Resolution::Completed { .. });
-        for &d in &item.downstream {
-            let key = (item.claimed.run_id.to_string(), d as i32);
-            let entry = dependents.entry(key).or_default();
-            entry.0 += 1;
-            entry.1 |= blocked;
-        }
-    }
-    if dependents.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<&str> = dependents.keys().map(|k| k.0.as_str()).collect();
-    let nodes: Vec<i32> = dependents.keys().map(|k| k.1).collect();
-    let counts: Vec<i32> = dependents.values().map(|v| v.0).collect();
-    let blocked: Vec<bool> = dependents.values().map(|v| v.1).collect();
-    let err = || store.error("write to");
-    tx.execute(
-        "SELECT 1 FROM pipeline_fleet_nodes n \
-         JOIN unnest($1::text[], $2::int[]) AS d (run_id, node) \
-           ON n.run_id = d.run_id AND n.node = d.node \
-         ORDER BY n.run_id, n.node FOR UPDATE OF n",
-        &[&ids, &nodes],
-    )
-    .await
-    .map_err(err())?;
-    let rows = tx
-        .query(
-            "UPDATE pipeline_fleet_nodes n SET waiting = n.waiting - d.count, \
-             blocked = n.blocked OR d.blocked, not_before = now(), \
-             state = CASE WHEN n.waiting = d.count AND n.state = 'waiting' THEN 'ready' \
-                          ELSE n.state END \
-             FROM unnest($1::text[], $2::int[], $3::int[], $4::bool[]) \
-                  AS d (run_id, node, count, blocked) \
-             WHERE n.run_id = d.run_id AND n.node = d.node RETURNING n.state",
-            &[&ids, &nodes, &counts, &blocked],
-        )
-        .await
-        .map_err(err())?;
-    if rows.iter().any(|r| r.get::<_, &str>(0) == "ready") {
-        tx.execute(&format!("NOTIFY {READY}"), &[])
-            .await
-            .map_err(err())?;
-    }
-    Ok(())
-}
-
-/// Fail-fast: no node of a run whose fail-fast node failed starts any more (those running
-/// finish); the nodes that will not run count as resolved.
-async fn stop_fail_fast_runs<'a>(
-    store: &PostgresStore,
-    tx: &Transaction<'_>,
-    resolved: &[&'a Item],
-    per_run: &mut BTreeMap<&'a str, i32>,
-) -> StoreResult<()> {
-    let mut runs: Vec<&str> = resolved
-        .iter()
-        .filter(|i| matches!(i.resolution, Resolution::Failed { .. }) && i.claimed.fail_fast)
-        .map(|i| i.claimed.run_id.as_str())
-        .collect();
-    runs.sort();
-    runs.dedup();
-    if runs.is_empty() {
-        return Ok(());
-    }
-    // Locked in key order, as every statement of a commit locks rows.
-    let stopped = tx
-        .query(
-            "WITH stopping AS MATERIALIZED ( \
-                 SELECT run_id, node FROM pipeline_fleet_nodes \
-                 WHERE run_id = ANY($1) AND state IN ('waiting', 'ready') \
-                 ORDER BY run_id, node FOR UPDATE) \
-             UPDATE pipeline_fleet_nodes n SET state = 'not_run', resolved_at = now() \
-             FROM stopping s WHERE n.run_id = s.run_id AND n.node = s.node \
-               AND n.state IN ('waiting', 'ready') RETURNING n.run_id",
-            &[&runs],
-        )
-        .await
-        .map_err(store.error("write to"))?;
-    for row in stopped {
-        let run: String = row.get(0);
-        if let Some(&id) = runs.iter().find(|r| **r == run) {
-            *per_run.entry(id).or_default() += 1;
-        }
-    }
-    Ok(())
-}
-
 /// Counts the resolved nodes off each run (run rows locked in key order: the commits of one run
 /// serialize here, and exactly one of them sees its count reach zero); returns the runs that
 /// ended.
@@ -384,11 +316,10 @@ async fn count_down(
 /// its waiters.
 async fn finish(store: &PostgresStore, tx: &Transaction<'_>, item: &Item) -> StoreResult<()> {
     let run_id = &item.claimed.run_id;
-    let nodes = node_states(store, tx, run_id).await?;
-    let status = match nodes.values().any(|s| *s == NodeStatus::Failed) {
-        true => RunStatus::Failed,
-        false => RunStatus::Completed,
-    };
+    let phases = node_states(store, tx, run_id).await?;
+    // Every node is resolved: no wait is suspended, so the run failed or completed.
+    let status = machine::run_status(phases.values().copied());
+    let nodes = phases.into_iter().map(|(id, p)| (id, p.status())).collect();
     tx.execute(
         "UPDATE pipeline_fleet_runs SET state = $2, ended_at = now() WHERE run_id = $1",
         &[&run_id.as_str(), &status.to_string()],

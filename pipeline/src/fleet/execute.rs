@@ -13,6 +13,7 @@ use crate::engine::Values;
 use crate::engine::call;
 use crate::engine::now_ms;
 use crate::graph::{NodeDef, Slot, WaitDef};
+use crate::machine::retry_after;
 use crate::node::NodeContext;
 use crate::store::{AuditEntry, AuditStatus, Checkpointer, NodeRecord, PostgresStore, StoreResult};
 
@@ -32,7 +33,7 @@ async fn arguments(
 ) -> StoreResult<Result<Arguments, String>> {
     let nodes = graph.nodes();
     let upstream: Vec<&str> = graph
-        .upstream(claimed.node)
+        .upstream_of(claimed.node)
         .iter()
         .map(|&u| &*nodes[u as usize].id)
         .collect();
@@ -112,13 +113,9 @@ pub(crate) async fn execute(
     let failed = |error: String, names: Vec<String>, retry: bool| {
         let mut entry = entry(AuditStatus::Failed, names);
         entry.error = Some(error);
-        let max = node.options.max_attempts();
-        match retry && claimed.attempt < max {
-            true => Resolution::Retry {
-                entry,
-                delay: node.options.backoff.delay(claimed.attempt),
-            },
-            false => Resolution::Failed { entry },
+        match retry_after(&node.options, claimed.attempt, retry) {
+            Some(delay) => Resolution::Retry { entry, delay },
+            None => Resolution::Failed { entry },
         }
     };
     if claimed.began {

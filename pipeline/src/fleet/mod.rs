@@ -21,6 +21,7 @@
 //! fences its late commit. A node's [`attempt`](crate::NodeContext::attempt) counts failed
 //! attempts only, so a worker killed mid-attempt does not use up the node's retries.
 
+mod apply;
 mod cancel;
 mod commit;
 mod control;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use deadpool_postgres::Transaction;
 
+use super::apply::phase;
 use crate::data::Json;
+use crate::machine::Phase;
 use crate::result::NodeStatus;
 use crate::run_id::RunId;
 use crate::store::{PostgresStore, RunHeader, StoreResult};
@@ -118,21 +120,24 @@ pub(crate) async fn header(
     store.header(&**client, "pipeline_runs", run_id).await
 }
 
-/// Each node's status in a run, read in a transaction.
+/// Each node's phase in a run, by node id, read in a transaction.
 pub(crate) async fn node_states(
     store: &PostgresStore,
     tx: &Transaction<'_>,
     run_id: &RunId,
-) -> StoreResult<BTreeMap<String, NodeStatus>> {
+) -> StoreResult<BTreeMap<String, Phase>> {
     let rows = tx
         .query(
-            &format!("SELECT node_id, {STATE} FROM pipeline_fleet_nodes WHERE run_id = $1"),
+            "SELECT node_id, state, began FROM pipeline_fleet_nodes WHERE run_id = $1",
             &[&run_id.as_str()],
         )
         .await
         .map_err(store.error("read"))?;
     Ok(rows
         .iter()
-        .map(|r| (r.get(0), node_status(r.get(1))))
+        .map(|r| {
+            let phase = phase(r.get(1), r.get(2)).unwrap_or(Phase::NotRun);
+            (r.get(0), phase)
+        })
         .collect())
 }

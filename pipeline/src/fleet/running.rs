@@ -369,11 +369,10 @@ async fn run_claimed(ctx: &Context, claimed: &Claimed, committing: &AtomicBool) 
         false => damaged_row(claimed, graph.nodes().len(), &ctx.settings.id),
     };
     let kind = Kind::of(&resolution);
-    let downstream = in_graph.then(|| graph.downstream(claimed.node).to_vec());
     let item = Item {
         claimed: claimed.clone(),
         resolution,
-        downstream: downstream.unwrap_or_default(),
+        graph: Arc::clone(graph),
         pipeline: graph.name().to_owned(),
         started_at_ms,
     };

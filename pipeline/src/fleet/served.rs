@@ -9,18 +9,15 @@ use serde_json::value::RawValue;
 
 use crate::data::Value;
 use crate::graph::{Graph, GraphInner, NodeDef, Slot};
+use crate::machine::Shape;
 
 /// A graph with its types erased, as a worker runs its nodes.
-pub(crate) trait ServedGraph: Send + Sync {
+pub(crate) trait ServedGraph: Shape + Send + Sync {
     fn name(&self) -> &str;
     fn fingerprint(&self) -> &str;
     fn nodes(&self) -> &[NodeDef];
     /// Node `node`'s arguments.
     fn args(&self, node: u32) -> &[Slot];
-    /// Node `node`'s distinct upstream nodes.
-    fn upstream(&self, node: u32) -> &[u32];
-    /// Node `node`'s dependents.
-    fn downstream(&self, node: u32) -> &[u32];
     /// The name of pipeline input `i`.
     fn input_name(&self, i: usize) -> Option<&str>;
     /// The pipeline input values of a run, from the inputs JSON of its header.
@@ -43,12 +40,6 @@ where
     }
     fn args(&self, node: u32) -> &[Slot] {
         self.args.of(node)
-    }
-    fn upstream(&self, node: u32) -> &[u32] {
-        self.upstream.of(node)
-    }
-    fn downstream(&self, node: u32) -> &[u32] {
-        self.downstream.of(node)
     }
     fn input_name(&self, i: usize) -> Option<&str> {
         self.inputs.get(i).map(|input| &*input.name)

@@ -2,29 +2,22 @@
 
 use std::sync::Arc;
 
-use super::{Run, State};
+use super::Run;
 use crate::data::Value;
 use crate::graph::Slot;
-use crate::result::{NodeList, NodeNames, NodeStatus, NodeStatuses, PipelineResult, RunStatus};
+use crate::machine;
+use crate::result::{NodeList, NodeNames, NodeStatuses, PipelineResult, RunStatus};
 
 impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// The run's result; `cancelled` says whether it was cancelled.
     pub(super) fn finish(self, cancelled: bool) -> PipelineResult<O> {
-        let statuses = self.state.iter().map(|state| match state {
-            State::Done(status) => *status,
-            State::Suspended => NodeStatus::Waiting,
-            State::Waiting | State::Running => NodeStatus::NotRun,
-        });
+        let statuses = self.nodes.iter().map(|state| state.phase.status());
         let status = if self.taken_over {
             RunStatus::TakenOver
         } else if cancelled {
             RunStatus::Cancelled
-        } else if !self.failures.is_empty() {
-            RunStatus::Failed
-        } else if !self.suspended.is_empty() {
-            RunStatus::Waiting
         } else {
-            RunStatus::Completed
+            machine::run_status(self.nodes.iter().map(|state| state.phase))
         };
         let output = self.output();
         let names: Arc<dyn NodeNames> = self.graph.clone();

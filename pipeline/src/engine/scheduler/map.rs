@@ -14,8 +14,9 @@ use crate::engine::node_task::{Outcome, Report};
 use crate::engine::restore::PartialMap;
 use crate::event::EventHandler;
 use crate::graph::map::MISTYPED;
-use crate::node::{DEFAULT_MAX_IN_FLIGHT, MapItem, OnError};
-use crate::result::{ItemFailure, NodeFailure, NodeStatus};
+use crate::machine::{self, Event};
+use crate::node::{DEFAULT_MAX_IN_FLIGHT, MapItem};
+use crate::result::{ItemFailure, NodeFailure};
 use crate::store::AuditDetail;
 
 impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
@@ -43,9 +44,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// gate is false; run whole (as an ordinary node) when its gate fails, to record the failure
     /// as any node's, or when its list is empty; otherwise its items are handed out.
     fn open(&mut self, index: u32) {
-        if self.blocked(index) {
-            return;
-        }
+        self.start(index);
         let graph = std::sync::Arc::clone(&self.graph);
         let node = &graph.nodes[index as usize];
         let Some(map) = &node.map else {
@@ -142,7 +141,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     /// An item of mapped node `index` ended.
     pub(super) fn on_item(&mut self, index: u32, item: MapItem, report: Report) {
-        let policy = self.policy(index);
+        let stops = self.stops(index);
         let Some(run) = self.maps.get_mut(&index) else {
             return;
         };
@@ -150,6 +149,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         run.left -= 1;
         run.ran |= report.ran;
         let slot = item.index as usize;
+        let item_failed = matches!(report.outcome, Outcome::Failed { .. });
         match report.outcome {
             Outcome::Completed {
                 value,
@@ -168,9 +168,6 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                     error,
                     attempts,
                 });
-                if policy == OnError::FailFast {
-                    self.stopped = true;
-                }
             }
             Outcome::Skipped => run.failures.push(ItemFailure {
                 index: item.index,
@@ -179,6 +176,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             }),
         }
         let (left, in_flight, failed) = (run.left, run.in_flight, !run.failures.is_empty());
+        if item_failed {
+            self.apply(Event::ItemFailed { node: index, stops });
+        }
         if left == 0 || (self.stopped && in_flight == 0 && failed) {
             self.end_map(index);
         } else if !self.stopped {
@@ -204,7 +204,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 .events
                 .on_node_fail(run_id, id, failure.attempts, &failure.error);
             self.failures.insert(id.to_owned(), failure);
-            return self.resolve(index, NodeStatus::Failed);
+            return self.fail(index);
         }
         let Some(map) = &node.map else { return };
         let outputs: Option<Vec<Value>> = run.outputs.into_iter().collect();
@@ -227,7 +227,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             1,
             run.started.elapsed(),
         );
-        self.resolve(index, NodeStatus::Completed);
+        self.end(index, machine::Outcome::Completed);
     }
 
     /// Fails mapped node `index` before any item ran.
@@ -243,9 +243,6 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             items: Vec::new(),
         };
         self.failures.insert(id.as_ref().to_owned(), failure);
-        if self.policy(index) == OnError::FailFast {
-            self.stopped = true;
-        }
-        self.resolve(index, NodeStatus::Failed);
+        self.fail(index);
     }
 }

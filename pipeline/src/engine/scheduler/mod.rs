@@ -3,6 +3,7 @@
 //! task (no spawn, no copy of its arguments); nodes that can run together go to tokio tasks
 //! (`tasks`), so independent nodes use every core and overlap their waits.
 
+mod decide;
 mod finish;
 mod items;
 mod job;
@@ -17,36 +18,27 @@ use items::{Given, MapRun};
 use super::cancel::CancelHandle;
 use super::guard::caught_sync;
 use super::lifecycle::RunShared;
-use super::node_task::{Outcome, Report, report};
+use super::node_task::report;
 use super::restore::{PartialMap, StoredRun};
 use super::tasks::{self, Batch, Tasks};
 use crate::data::{Json, Value};
 use crate::event::EventHandler;
 use crate::graph::{Graph, GraphInner};
+use crate::machine::{self, NodeState, Phase};
 use crate::node::OnError;
 use crate::result::WaitingOn;
-use crate::result::{NodeFailure, NodeStatus, PersistenceWarning, PipelineResult};
+use crate::result::{NodeFailure, PersistenceWarning, PipelineResult};
 use crate::run_id::RunId;
 use crate::store::AuditDetail;
 use crate::store::RunWaits;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
-    Waiting,
-    Running,
-    /// A wait that began and has no signal yet.
-    Suspended,
-    Done(NodeStatus),
-}
 
 pub(crate) struct Run<I, O> {
     graph: Arc<GraphInner<I, O>>,
     shared: Arc<RunShared>,
     on_error: OnError,
     cap: usize,
-    state: Vec<State>,
-    /// Upstream nodes not yet resolved, per node.
-    waiting: Vec<u32>,
+    /// Each node's state, as the run's state machine (`machine`) decides it.
+    nodes: Vec<NodeState>,
     /// Downstream nodes not yet resolved, per node: its output is dropped when none is left.
     readers: Vec<u32>,
     /// Nodes whose outputs the pipeline's output reads, kept to the end.
@@ -102,8 +94,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             shared: Arc::new(shared),
             on_error,
             cap: cap.unwrap_or(usize::MAX),
-            state: vec![State::Waiting; n],
-            waiting: vec![0; n], // counted in `restore`, once completed nodes are known
+            nodes: vec![NodeState::new(Phase::Waiting); n], // set in `restore`
             readers: (0..n as u32)
                 .map(|i| graph.inner.downstream.of(i).len() as u32)
                 .collect(),
@@ -167,6 +158,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         self.restore(restored);
         // A run cancelled while it waited runs nothing more.
         let cancelled = self.stored_waits.cancelled || self.drive(cancel).await;
+        if cancelled {
+            self.apply(machine::Event::Cancel);
+        }
         if waits && !self.taken_over {
             self.save_waits().await;
         }
@@ -191,32 +185,25 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     fn restore(&mut self, restored: StoredRun) {
         self.partial = restored.partial;
-        let restored = restored.complete;
-        let restored_nodes: Vec<u32> = restored.iter().map(|&(index, _)| index).collect();
-        for (index, kept) in restored {
+        let mut done = vec![false; self.graph.nodes.len()];
+        for (index, kept) in restored.complete {
             self.restored.push(index);
+            done[index as usize] = true;
             if let Some((value, json)) = kept {
                 self.values[index as usize] = Some(value);
                 self.json[index as usize] = self.keep_json(true).then_some(json);
             }
             self.checkpointed[index as usize] = true;
-            self.state[index as usize] = State::Done(NodeStatus::Completed);
         }
+        self.nodes = machine::initial(&*self.graph, |node| done[node as usize]);
         let graph = Arc::clone(&self.graph);
-        for index in restored_nodes {
+        for index in std::mem::take(&mut self.restored) {
             self.release_upstream(&graph, index);
+            self.restored.push(index);
         }
-        for index in 0..self.graph.nodes.len() {
-            let unresolved = self
-                .graph
-                .upstream
-                .of(index as u32)
-                .iter()
-                .filter(|&&up| self.state[up as usize] == State::Waiting)
-                .count();
-            self.waiting[index] = unresolved as u32;
-            if self.state[index] == State::Waiting && unresolved == 0 {
-                self.make_ready(index as u32);
+        for index in 0..self.nodes.len() as u32 {
+            if self.nodes[index as usize].phase == Phase::Ready {
+                self.make_ready(index);
             }
         }
     }
@@ -244,8 +231,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                     let Some((index, item)) = self.pop_work() else {
                         continue;
                     };
-                    if item.is_none() && self.blocked(index) {
-                        continue;
+                    if item.is_none() {
+                        self.start(index);
                     }
                     let report = {
                         let node = &self.graph.nodes[index as usize];
@@ -319,123 +306,16 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                     break;
                 };
                 taken += 1;
-                if item.is_some() || !self.blocked(index) {
-                    self.add_to(&mut batch, index, item);
+                if item.is_none() {
+                    self.start(index);
                 }
+                self.add_to(&mut batch, index, item);
             }
             if batch.len() > 0 {
                 let (graph, shared) = (Arc::clone(&self.graph), Arc::clone(&self.shared));
                 let nodes = batch.len();
                 let task = tasks::run_batch(graph, shared, batch, self.tasks.sender());
                 self.tasks.spawn(nodes, task);
-            }
-        }
-    }
-
-    /// Whether node `index` cannot run because an upstream node was skipped or failed; it is then
-    /// skipped. Otherwise it is marked running.
-    fn blocked(&mut self, index: u32) -> bool {
-        let graph = Arc::clone(&self.graph);
-        let blocked = graph.upstream.of(index).iter().any(|&up| {
-            matches!(
-                self.state[up as usize],
-                State::Done(NodeStatus::Skipped | NodeStatus::Failed)
-            )
-        });
-        if blocked {
-            self.skip(index);
-        } else {
-            self.state[index as usize] = State::Running;
-        }
-        blocked
-    }
-
-    fn on_report(&mut self, index: u32, mut report: Report) {
-        self.warnings.append(&mut report.warnings);
-        if report.taken_over {
-            // Another engine owns the run now: whatever this one computes can no longer be kept.
-            self.taken_over = true;
-            self.stopped = true;
-        }
-        if let Some(item) = report.item {
-            return self.on_item(index, item, report);
-        }
-        if report.ran {
-            self.executed.push(index);
-        }
-        match report.outcome {
-            Outcome::Completed {
-                value,
-                json,
-                checkpointed,
-            } => {
-                self.values[index as usize] = Some(value);
-                self.json[index as usize] = json.filter(|_| self.keep_json(checkpointed));
-                self.checkpointed[index as usize] = checkpointed;
-                self.resolve(index, NodeStatus::Completed);
-            }
-            Outcome::Skipped => self.skip(index),
-            Outcome::Failed { error, attempts } => {
-                let id = self.graph.nodes[index as usize].id.as_ref().to_owned();
-                let failure = NodeFailure {
-                    error,
-                    attempts,
-                    items: Vec::new(),
-                };
-                self.failures.insert(id, failure);
-                if self.policy(index) == OnError::FailFast {
-                    self.stopped = true;
-                }
-                self.resolve(index, NodeStatus::Failed);
-            }
-        }
-    }
-
-    /// What a failure of node `index` does: its own policy, or the run's.
-    fn policy(&self, index: u32) -> OnError {
-        self.graph.nodes[index as usize]
-            .options
-            .on_error
-            .unwrap_or(self.on_error)
-    }
-
-    fn skip(&mut self, index: u32) {
-        self.shared
-            .events
-            .on_node_skip(&self.shared.run_id, &self.graph.nodes[index as usize].id);
-        self.resolve(index, NodeStatus::Skipped);
-    }
-
-    fn resolve(&mut self, index: u32, status: NodeStatus) {
-        self.state[index as usize] = State::Done(status);
-        let graph = Arc::clone(&self.graph);
-        self.release_upstream(&graph, index);
-        self.release_downstream(&graph, index);
-    }
-
-    /// Node `index` will read its upstream outputs no more: drops each one no other node needs,
-    /// so a run holds only its live frontier.
-    fn release_upstream(&mut self, graph: &GraphInner<I, O>, index: u32) {
-        for &up in graph.upstream.of(index) {
-            let readers = &mut self.readers[up as usize];
-            *readers = readers.saturating_sub(1);
-            if *readers == 0 && !self.pinned[up as usize] {
-                self.values[up as usize] = None;
-                self.json[up as usize] = None;
-            }
-        }
-    }
-
-    fn release_downstream(&mut self, graph: &GraphInner<I, O>, index: u32) {
-        for &down in graph.downstream.of(index) {
-            let waiting = &mut self.waiting[down as usize];
-            debug_assert!(
-                *waiting > 0,
-                "node {down} released more often than it has upstream nodes"
-            );
-            *waiting = waiting.saturating_sub(1);
-            if *waiting == 0 && self.state[down as usize] == State::Waiting {
-                self.make_ready(down);
             }
         }
     }

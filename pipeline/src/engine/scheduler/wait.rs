@@ -7,12 +7,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Run, State};
+use super::Run;
 use crate::data::Value;
 use crate::engine::lifecycle::now_ms;
 use crate::engine::node_task::{NodeJob, report};
 use crate::event::EventHandler;
 use crate::graph::WaitDef;
+use crate::machine::Event;
 use crate::result::{PersistenceWarning, WaitingOn, WarningSource};
 
 impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
@@ -34,9 +35,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// false; run as an ordinary node when its gate fails (to record the failure as any node's);
     /// otherwise completed by its stored signal, failed by its deadline, or suspended.
     fn begin(&mut self, index: u32) {
-        if self.blocked(index) {
-            return;
-        }
+        self.start(index);
         let graph = std::sync::Arc::clone(&self.graph);
         let node = &graph.nodes[index as usize];
         match self.gate_open(index) {
@@ -61,7 +60,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             deadline_ms,
             timer: matches!(node.wait, Some(WaitDef::Timer(_))),
         });
-        self.state[index as usize] = State::Suspended;
+        self.apply(Event::Began {
+            node: index,
+            signalled: false,
+        });
         self.wake_suspended();
     }
 
@@ -96,7 +98,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             };
             match given {
                 Some(given) => {
-                    self.state[index as usize] = State::Running;
+                    self.start(index);
                     self.completing.push_back((index, given));
                     woken = true;
                 }

@@ -1,0 +1,138 @@
+//! The scheduler applying the run's state machine (`machine`): a node's report becomes an event,
+//! and the decision is carried out in memory (states set, outputs nobody will read dropped,
+//! nodes made ready, skips reported, the run stopped).
+
+use std::sync::Arc;
+
+use super::Run;
+use crate::engine::node_task::{Outcome, Report};
+use crate::event::EventHandler;
+use crate::graph::GraphInner;
+use crate::machine::{self, Event, Phase};
+use crate::result::NodeFailure;
+
+impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
+    /// Node `index` starts (its items, for a mapped node; its waiting, for a wait).
+    pub(super) fn start(&mut self, index: u32) {
+        self.apply(Event::Started { node: index });
+    }
+
+    pub(super) fn on_report(&mut self, index: u32, mut report: Report) {
+        self.warnings.append(&mut report.warnings);
+        if report.taken_over {
+            // Another engine owns the run now: whatever this one computes can no longer be kept.
+            self.taken_over = true;
+            self.stopped = true;
+        }
+        if let Some(item) = report.item {
+            return self.on_item(index, item, report);
+        }
+        if report.ran {
+            self.executed.push(index);
+        }
+        match report.outcome {
+            Outcome::Completed {
+                value,
+                json,
+                checkpointed,
+            } => {
+                self.values[index as usize] = Some(value);
+                self.json[index as usize] = json.filter(|_| self.keep_json(checkpointed));
+                self.checkpointed[index as usize] = checkpointed;
+                self.end(index, machine::Outcome::Completed);
+            }
+            Outcome::Skipped => self.skip(index),
+            Outcome::Failed { error, attempts } => {
+                let id = self.graph.nodes[index as usize].id.as_ref().to_owned();
+                let failure = NodeFailure {
+                    error,
+                    attempts,
+                    items: Vec::new(),
+                };
+                self.failures.insert(id, failure);
+                self.fail(index);
+            }
+        }
+    }
+
+    /// Whether a failure of node `index` stops the run: its own policy, or the run's.
+    pub(super) fn stops(&self, index: u32) -> bool {
+        machine::stops_run(&self.graph.nodes[index as usize].options, self.on_error)
+    }
+
+    /// Node `index` failed (its failure is recorded).
+    pub(super) fn fail(&mut self, index: u32) {
+        let stops = self.stops(index);
+        self.end(index, machine::Outcome::Failed { stops });
+    }
+
+    /// Node `index`'s gate was false.
+    pub(super) fn skip(&mut self, index: u32) {
+        self.shared
+            .events
+            .on_node_skip(&self.shared.run_id, &self.graph.nodes[index as usize].id);
+        self.end(index, machine::Outcome::Skipped);
+    }
+
+    pub(super) fn end(&mut self, index: u32, outcome: machine::Outcome) {
+        self.apply(Event::Ended {
+            node: index,
+            outcome,
+        });
+    }
+
+    /// Decides `event` and carries the decision out.
+    pub(super) fn apply(&mut self, event: Event) {
+        let graph = Arc::clone(&self.graph);
+        let decision = match machine::decide(&*graph, self.nodes.as_slice(), event) {
+            Ok(decision) => decision,
+            // The scheduler holds every node's state: only an index out of range gets here.
+            Err(missing) => {
+                tracing::error!(
+                    ?event,
+                    ?missing,
+                    "an event about nodes the run does not have"
+                );
+                return;
+            }
+        };
+        for &(node, state) in &decision.changes {
+            let was = std::mem::replace(&mut self.nodes[node as usize], state).phase;
+            if state.phase.resolved() && !was.resolved() {
+                self.release_upstream(&graph, node);
+            }
+        }
+        for &node in &decision.skipped {
+            self.shared
+                .events
+                .on_node_skip(&self.shared.run_id, &graph.nodes[node as usize].id);
+        }
+        if !decision.not_run.is_empty() {
+            let nodes = &self.nodes;
+            self.suspended.retain(|waiting| {
+                graph
+                    .node_index(&waiting.wait)
+                    .is_none_or(|i| nodes[i as usize].phase == Phase::Suspended)
+            });
+        }
+        for &(node, _) in &decision.ready {
+            self.make_ready(node);
+        }
+        if decision.stop.is_some() {
+            self.stopped = true;
+        }
+    }
+
+    /// Node `index` will read its upstream outputs no more: drops each one no other node needs,
+    /// so a run holds only its live frontier.
+    pub(super) fn release_upstream(&mut self, graph: &GraphInner<I, O>, index: u32) {
+        for &up in graph.upstream.of(index) {
+            let readers = &mut self.readers[up as usize];
+            *readers = readers.saturating_sub(1);
+            if *readers == 0 && !self.pinned[up as usize] {
+                self.values[up as usize] = None;
+                self.json[up as usize] = None;
+            }
+        }
+    }
+}

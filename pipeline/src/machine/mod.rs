@@ -1,0 +1,362 @@
+//! The one place that decides how a run proceeds: a run's state machine, a pure function of the
+//! graph's edges, its nodes' states and an event. Both executors apply its decisions: the
+//! in-process scheduler (`engine::scheduler`) to the states it keeps in memory, the fleet
+//! (`fleet::commit`) to the rows of its commit transaction, reading first the rows a decision
+//! needs ([`Missing`] says which) and writing back the ones it changed. No rule of a run's
+//! semantics (readiness, skip-downstream, fail-fast, retries, cancel, how a run ends) is written
+//! anywhere else.
+//!
+//! ```text
+//!            ┌── Started ──▶ Running ── Ended(completed | failed | skipped) ──▶ resolved
+//! Waiting ─▶ Ready                │ └── Retry(after) ──▶ Ready (not before `after`)
+//!   │        └── (a wait) Began ──▶ Suspended ── Started (its signal or its time came)
+//!   └── an upstream node failed or was skipped, none unresolved ──▶ Skipped
+//! Stop (fail-fast, cancel): every node not resolved and not running ──▶ NotRun
+//! ```
+
+mod policy;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub(crate) use policy::{retry_after, run_status, stops_run};
+
+use crate::result::NodeStatus;
+
+/// A graph's edges, as the machine reads them.
+pub(crate) trait Shape {
+    /// How many nodes the graph has.
+    fn node_count(&self) -> usize;
+    /// Node `node`'s distinct upstream nodes.
+    fn upstream_of(&self, node: u32) -> &[u32];
+    /// Node `node`'s distinct dependents.
+    fn downstream_of(&self, node: u32) -> &[u32];
+}
+
+impl<I, O> Shape for crate::graph::GraphInner<I, O> {
+    fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+    fn upstream_of(&self, node: u32) -> &[u32] {
+        self.upstream.of(node)
+    }
+    fn downstream_of(&self, node: u32) -> &[u32] {
+        self.downstream.of(node)
+    }
+}
+
+/// Where a node is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Phase {
+    /// An upstream node is not resolved yet.
+    Waiting,
+    /// It may start (at once, or after the not-before time its decision gave).
+    Ready,
+    /// An executor started it (or, for a mapped node, its items).
+    Running,
+    /// A wait that began and has neither its signal nor its due time yet.
+    Suspended,
+    Completed,
+    Failed,
+    /// Its gate was false, or an upstream node failed or was skipped.
+    Skipped,
+    /// The run stopped (fail-fast or cancel) before it started.
+    NotRun,
+}
+
+impl Phase {
+    /// Whether the node is resolved: it will not run (again) in this run.
+    pub fn resolved(self) -> bool {
+        matches!(
+            self,
+            Phase::Completed | Phase::Failed | Phase::Skipped | Phase::NotRun
+        )
+    }
+
+    /// The status a run's result reports for a node in this phase.
+    pub fn status(self) -> NodeStatus {
+        match self {
+            Phase::Completed => NodeStatus::Completed,
+            Phase::Failed => NodeStatus::Failed,
+            Phase::Skipped => NodeStatus::Skipped,
+            Phase::Suspended => NodeStatus::Waiting,
+            Phase::Waiting | Phase::Ready | Phase::Running | Phase::NotRun => NodeStatus::NotRun,
+        }
+    }
+}
+
+/// One node's state: its phase, how many of its upstream nodes are not resolved, and whether one
+/// of them failed or was skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct NodeState {
+    pub phase: Phase,
+    pub unresolved: u32,
+    pub blocked: bool,
+}
+
+impl NodeState {
+    pub const fn new(phase: Phase) -> Self {
+        NodeState {
+            phase,
+            unresolved: 0,
+            blocked: false,
+        }
+    }
+}
+
+/// The states of a run's nodes as an executor has them.
+pub(crate) trait States {
+    /// Node `node`'s state; `None` when the executor has not read it (the decision then asks for
+    /// it with [`Missing`]).
+    fn state(&self, node: u32) -> Option<NodeState>;
+}
+
+impl States for [NodeState] {
+    fn state(&self, node: u32) -> Option<NodeState> {
+        self.get(node as usize).copied()
+    }
+}
+
+impl<S: std::hash::BuildHasher> States for std::collections::HashMap<u32, NodeState, S> {
+    fn state(&self, node: u32) -> Option<NodeState> {
+        self.get(&node).copied()
+    }
+}
+
+/// How a node that ran (or was let through its gate) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Completed,
+    /// It failed after its retries; `stops` when its policy is fail-fast ([`stops_run`]).
+    Failed {
+        stops: bool,
+    },
+    /// Its gate was false.
+    Skipped,
+}
+
+/// What happened in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// An executor started a ready node, or a suspended wait whose signal or due time came.
+    Started { node: u32 },
+    /// A node ended.
+    Ended { node: u32, outcome: Outcome },
+    /// An attempt of a running node failed with attempts left ([`retry_after`]): it is ready
+    /// again after `after`. (In one process a node task waits out its backoff itself.)
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Retry { node: u32, after: Duration },
+    /// An item of a running mapped node failed after its retries; `stops` as in
+    /// [`Outcome::Failed`]. The node itself ends when its last item does.
+    ItemFailed { node: u32, stops: bool },
+    /// A wait began (its gate let it through): it is suspended, or ready at once when its signal
+    /// is already stored.
+    Began { node: u32, signalled: bool },
+    /// The run is cancelled: nothing more starts, and nothing running is kept.
+    Cancel,
+}
+
+/// Why a run stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    FailFast,
+    Cancel,
+}
+
+/// What an event changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Decision {
+    /// Every node whose state changed, with its new state, each once, in node order.
+    pub changes: Vec<(u32, NodeState)>,
+    /// The nodes that became ready, with how long from now they may start.
+    pub ready: Vec<(u32, Duration)>,
+    /// The nodes skipped because an upstream node failed or was skipped, in the order decided.
+    pub skipped: Vec<u32>,
+    /// The nodes that will not run because the run stopped.
+    pub not_run: Vec<u32>,
+    /// How many nodes this event resolved (an executor counts them off the run's unresolved
+    /// nodes: the run ends at zero).
+    pub resolved: u32,
+    /// Whether the run stops with this event.
+    pub stop: Option<Stop>,
+}
+
+/// The nodes whose states a decision needs and the executor did not have, sorted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Missing(pub Vec<u32>);
+
+/// Decides what `event` changes in a run whose nodes are in `states`.
+pub(crate) fn decide<G, S>(shape: &G, states: &S, event: Event) -> Result<Decision, Missing>
+where
+    G: Shape + ?Sized,
+    S: States + ?Sized,
+{
+    let mut run = Deciding {
+        shape,
+        states,
+        changed: BTreeMap::new(),
+        decision: Decision::default(),
+        missing: Vec::new(),
+    };
+    match event {
+        Event::Started { node } => run.set(node, |s| s.phase = Phase::Running),
+        Event::Ended { node, outcome } => {
+            if let Outcome::Failed { stops: true } = outcome {
+                run.stop(Stop::FailFast, false);
+            }
+            let phase = match outcome {
+                Outcome::Completed => Phase::Completed,
+                Outcome::Failed { .. } => Phase::Failed,
+                Outcome::Skipped => Phase::Skipped,
+            };
+            run.resolve(node, phase);
+        }
+        Event::Retry { node, after } => run.ready(node, after),
+        Event::ItemFailed { node: _, stops } => {
+            if stops {
+                run.stop(Stop::FailFast, false);
+            }
+        }
+        Event::Began { node, signalled } => match signalled {
+            true => run.ready(node, Duration::ZERO),
+            false => run.set(node, |s| s.phase = Phase::Suspended),
+        },
+        Event::Cancel => run.stop(Stop::Cancel, true),
+    }
+    run.finish()
+}
+
+/// A run's first states: the nodes `done` says completed (restored from a checkpoint) are
+/// completed; every other node is ready when none of its upstream nodes is left, waiting
+/// otherwise.
+pub(crate) fn initial<G: Shape + ?Sized>(shape: &G, done: impl Fn(u32) -> bool) -> Vec<NodeState> {
+    (0..shape.node_count() as u32)
+        .map(|node| match done(node) {
+            true => NodeState::new(Phase::Completed),
+            false => {
+                let up = shape.upstream_of(node);
+                let unresolved = up.iter().filter(|&&u| !done(u)).count() as u32;
+                NodeState {
+                    phase: if unresolved == 0 {
+                        Phase::Ready
+                    } else {
+                        Phase::Waiting
+                    },
+                    unresolved,
+                    blocked: false,
+                }
+            }
+        })
+        .collect()
+}
+
+struct Deciding<'a, G: ?Sized, S: ?Sized> {
+    shape: &'a G,
+    states: &'a S,
+    changed: BTreeMap<u32, NodeState>,
+    decision: Decision,
+    missing: Vec<u32>,
+}
+
+impl<G: Shape + ?Sized, S: States + ?Sized> Deciding<'_, G, S> {
+    fn get(&mut self, node: u32) -> Option<NodeState> {
+        let state = self
+            .changed
+            .get(&node)
+            .copied()
+            .or_else(|| self.states.state(node));
+        if state.is_none() {
+            self.missing.push(node);
+        }
+        state
+    }
+
+    fn set(&mut self, node: u32, change: impl FnOnce(&mut NodeState)) {
+        if let Some(mut state) = self.get(node) {
+            change(&mut state);
+            self.changed.insert(node, state);
+        }
+    }
+
+    fn ready(&mut self, node: u32, after: Duration) {
+        self.set(node, |s| s.phase = Phase::Ready);
+        self.decision.ready.push((node, after));
+    }
+
+    /// Node `node` resolves as `phase`; its dependents learn it, and those left with no
+    /// unresolved upstream node become ready, or are skipped (and so on down) when one of their
+    /// upstream nodes did not complete.
+    fn resolve(&mut self, node: u32, phase: Phase) {
+        let mut resolving = vec![(node, phase)];
+        while let Some((node, phase)) = resolving.pop() {
+            match self.get(node) {
+                Some(state) if !state.phase.resolved() => {}
+                _ => continue,
+            }
+            self.set(node, |s| s.phase = phase);
+            self.decision.resolved += 1;
+            let blocks = phase != Phase::Completed;
+            // A node the graph does not have (a damaged row) has no dependents.
+            let shape = self.shape;
+            let downstream = match (node as usize) < shape.node_count() {
+                true => shape.downstream_of(node),
+                false => &[],
+            };
+            for &down in downstream {
+                let Some(mut state) = self.get(down) else {
+                    continue;
+                };
+                state.unresolved = state.unresolved.saturating_sub(1);
+                state.blocked |= blocks;
+                self.changed.insert(down, state);
+                if state.unresolved == 0 && state.phase == Phase::Waiting {
+                    match state.blocked {
+                        true => {
+                            self.decision.skipped.push(down);
+                            resolving.push((down, Phase::Skipped));
+                        }
+                        false => self.ready(down, Duration::ZERO),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The run stops: no node that has not started will; with `running`, nor is a running
+    /// node's end kept (a cancel).
+    fn stop(&mut self, why: Stop, running: bool) {
+        self.decision.stop = Some(why);
+        for node in 0..self.shape.node_count() as u32 {
+            let Some(state) = self.get(node) else {
+                continue;
+            };
+            let stops = match state.phase {
+                Phase::Waiting | Phase::Ready | Phase::Suspended => true,
+                Phase::Running => running,
+                _ => false,
+            };
+            if stops {
+                self.set(node, |s| s.phase = Phase::NotRun);
+                self.decision.not_run.push(node);
+                self.decision.resolved += 1;
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<Decision, Missing> {
+        if !self.missing.is_empty() {
+            self.missing.sort_unstable();
+            self.missing.dedup();
+            return Err(Missing(self.missing));
+        }
+        let states = self.states;
+        self.decision.changes = self
+            .changed
+            .into_iter()
+            .filter(|(node, state)| states.state(*node) != Some(*state))
+            .collect();
+        Ok(self.decision)
+    }
+}
