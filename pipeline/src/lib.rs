@@ -79,6 +79,7 @@
 
 extern crate self as pipeline;
 
+mod call;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod data;
@@ -96,6 +97,8 @@ mod result;
 mod run_id;
 pub mod store;
 mod sync;
+#[cfg(feature = "cli")]
+mod text;
 #[cfg(feature = "web")]
 pub mod web;
 

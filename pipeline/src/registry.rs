@@ -212,7 +212,7 @@ pub trait DynPipeline: Send + Sync {
     /// The graph as a fleet worker serves it.
     #[cfg(feature = "postgres")]
     #[doc(hidden)]
-    fn fleet_graph(&self) -> Option<crate::fleet::FleetGraph> {
+    fn fleet_graph(&self) -> Option<crate::graph::FleetGraph> {
         None
     }
 
@@ -404,10 +404,10 @@ where
     /// `None` for a pipeline the fleet cannot run yet (one with a mapped node), so a
     /// worker serving every registered pipeline does not claim to serve it.
     #[cfg(feature = "postgres")]
-    fn fleet_graph(&self) -> Option<crate::fleet::FleetGraph> {
+    fn fleet_graph(&self) -> Option<crate::graph::FleetGraph> {
         let graph = P::default().graph();
         let unsupported = graph.inner.fleet_unsupported().is_some();
-        (!unsupported).then(|| crate::fleet::FleetGraph::of(&graph))
+        (!unsupported).then(|| crate::graph::FleetGraph::of(&graph))
     }
 
     #[cfg(feature = "postgres")]

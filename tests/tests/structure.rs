@@ -387,3 +387,95 @@ fn library_files_are_short_and_say_their_concern() {
         }
     }
 }
+
+/// The top-level modules of `pipeline` and which of them each one uses (a folder and its files
+/// as one), without the modules nearly everything uses.
+fn folder_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let mut folders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, uses) in module_graph("pipeline") {
+        let from = module[0].clone();
+        let entry = folders.entry(from.clone()).or_default();
+        for to in uses.iter().map(|u| &u[0]) {
+            if *to != from && !EVERYWHERE.contains(&to.as_str()) {
+                entry.insert(to.clone());
+            }
+        }
+    }
+    folders.retain(|folder, _| !EVERYWHERE.contains(&folder.as_str()));
+    folders
+}
+
+/// Modules used nearly everywhere, left out of the architecture's picture (and of no cycle:
+/// they use no other module of the crate but each other).
+const EVERYWHERE: [&str; 3] = ["data", "run_id", "sync"];
+
+#[test]
+fn no_import_cycle_among_folders() {
+    let folders = folder_graph();
+    let graph: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = folders
+        .iter()
+        .map(|(from, to)| {
+            let to = to.iter().map(|t| vec![t.clone()]).collect();
+            (vec![from.clone()], to)
+        })
+        .collect();
+    assert!(graph.len() > 10, "only {} folders found", graph.len());
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!(
+            "pipeline: top-level modules import each other: {}",
+            cycle.join(" -> ")
+        );
+    }
+    // The modules left out of the picture use no module that is in it.
+    for module in EVERYWHERE {
+        for (path, uses) in module_graph("pipeline") {
+            if path[0] == module {
+                let outside: Vec<_> = uses
+                    .iter()
+                    .filter(|u| !EVERYWHERE.contains(&u[0].as_str()))
+                    .collect();
+                assert!(outside.is_empty(), "{path:?} uses {outside:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_architecture_picture_is_the_module_graph() {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ARCHITECTURE.md");
+    let doc = std::fs::read_to_string(doc).unwrap();
+    let drawn: BTreeSet<(String, String)> = doc
+        .split("```mermaid")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.trim().split_once(" --> "))
+        .map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned()))
+        .collect();
+    let real: BTreeSet<(String, String)> = folder_graph()
+        .into_iter()
+        .flat_map(|(from, to)| to.into_iter().map(move |t| (from.clone(), t)))
+        .collect();
+    let picture: String = real
+        .iter()
+        .map(|(a, b)| format!("    {a} --> {b}\n"))
+        .collect();
+    assert!(
+        drawn == real,
+        "docs/ARCHITECTURE.md's picture is not the module graph; it is:\n\
+         ```mermaid\nflowchart LR\n{picture}```\n\
+         drawn but not real: {:?}\nreal but not drawn: {:?}",
+        drawn.difference(&real).collect::<Vec<_>>(),
+        real.difference(&drawn).collect::<Vec<_>>()
+    );
+    // Every top-level module has its row in the table.
+    let table = doc.split("```mermaid").next().unwrap_or_default();
+    for module in modules("pipeline").iter().filter(|m| m.path.len() == 1) {
+        let name = &module.path[0];
+        assert!(
+            table.contains(&format!("`{name}/`")) || table.contains(&format!("`{name}.rs`")),
+            "docs/ARCHITECTURE.md has no row for `{name}`"
+        );
+    }
+}

@@ -6,10 +6,10 @@ use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::cli::table::{format_ms, format_time, format_us};
 use crate::event::EventHandler;
 use crate::node::MapItem;
 use crate::run_id::RunId;
+use crate::text::{format_ms, format_time, format_us};
 
 pub struct Progress {
     tty: bool,
@@ -176,5 +176,5 @@ impl EventHandler for Progress {
 
 /// The time now, as plain progress lines start with it.
 fn now() -> String {
-    format_time(crate::engine::now_ms())
+    format_time(crate::store::now_ms())
 }

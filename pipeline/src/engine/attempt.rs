@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::lifecycle::now_ms;
 use crate::data::Json;
+use crate::store::now_ms;
 
 /// A node's output as the stores hold it.
 #[derive(Default)]

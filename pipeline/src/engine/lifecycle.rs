@@ -5,25 +5,19 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use super::guard::GuardedEvents;
 use super::restore::{StoredRun, graph_changed, output_filter};
+use crate::call::guard::GuardedEvents;
 use crate::data::{Json, RoundTrip};
 use crate::error::PipelineError;
 use crate::event::EventHandler;
 use crate::graph::Graph;
 use crate::result::{PersistenceWarning, WarningSource};
 use crate::run_id::RunId;
+use crate::store::now_ms;
 use crate::store::{
     AuditDetail, AuditLog, Checkpointer, Epoch, FORMAT_VERSION, Resumed, RunHeader, RunSummary,
     StoreError, Truncated,
 };
-
-/// The wall clock, in milliseconds since the Unix epoch, as stores record it.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 /// What every node task of one run shares.
 pub(crate) struct RunShared {

@@ -2,14 +2,9 @@
 //! and inspects them. A run's life around the scheduler is in `lifecycle`; the scheduler and a
 //! node's life each have their own module.
 
-mod args;
 mod attempt;
-pub(crate) mod call;
 mod cancel;
-#[cfg(feature = "postgres")]
-mod fleet;
-mod guard;
-mod lifecycle;
+pub(crate) mod lifecycle;
 pub(crate) mod node_task;
 mod rerun;
 mod restore;
@@ -22,13 +17,11 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-#[cfg(feature = "postgres")]
-pub(crate) use args::Values;
 pub use cancel::CancelHandle;
-pub(crate) use lifecycle::now_ms;
 pub use settings::EngineSettings;
 pub use signal::{IntoSignal, Signal, SignalOutcome};
 
+use crate::call::guard::{self, GuardedEvents};
 use crate::data::{RoundTrip, to_json};
 use crate::definition::{FromCheckpoint, Pipeline};
 use crate::error::PipelineError;
@@ -37,8 +30,8 @@ use crate::graph::Graph;
 use crate::node::OnError;
 use crate::result::{PersistenceWarning, PipelineResult};
 use crate::run_id::RunId;
+use crate::store::now_ms;
 use crate::store::{AuditDetail, AuditEntry, AuditLog, Checkpoint, Checkpointer, Epoch};
-use guard::GuardedEvents;
 use lifecycle::{Lease, RunShared};
 use restore::StoredRun;
 
@@ -71,21 +64,21 @@ use restore::StoredRun;
 /// ```
 pub struct PipelineEngine<P: Pipeline> {
     pipeline: P,
-    graph: Graph<P::Inputs, P::Output>,
-    checkpointer: Option<Arc<dyn Checkpointer>>,
-    audit: Option<Arc<dyn AuditLog>>,
+    pub(crate) graph: Graph<P::Inputs, P::Output>,
+    pub(crate) checkpointer: Option<Arc<dyn Checkpointer>>,
+    pub(crate) audit: Option<Arc<dyn AuditLog>>,
     /// `None`: no handler, and no event is built or timed.
     events: Option<Arc<dyn EventHandler>>,
-    on_error: OnError,
+    pub(crate) on_error: OnError,
     max_concurrency: Option<usize>,
     /// Waits due within this long are awaited in the process.
     in_process: std::time::Duration,
     round_trip: RoundTrip,
     audit_detail: AuditDetail,
     #[cfg(feature = "postgres")]
-    fleet: Option<crate::store::PostgresStore>,
+    pub(crate) fleet: Option<crate::store::PostgresStore>,
     #[cfg(feature = "postgres")]
-    fleet_done: std::sync::OnceLock<crate::fleet::Listener>,
+    pub(crate) fleet_done: std::sync::OnceLock<crate::store::postgres::Listener>,
 }
 
 impl<P: Pipeline> PipelineEngine<P> {
@@ -283,7 +276,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         if self.checkpointer.is_none() && self.graph.inner.has_waits() {
             return Err(PipelineError::NoCheckpointer(run_id));
         }
-        let started_at_ms = lifecycle::now_ms();
+        let started_at_ms = now_ms();
         let mut shared = self.shared(run_id.clone(), started_at_ms);
         let mut warnings = Vec::new();
         let mut lease = Lease::default();
@@ -406,7 +399,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         let mut result = result.map_err(|message| PipelineError::Panicked { run_id, message })?;
         if let (Some(audit), Some(mut summary)) = (&audit, summary) {
             summary.status = Some(result.status);
-            summary.updated_at_ms = lifecycle::now_ms();
+            summary.updated_at_ms = now_ms();
             summary.nodes = result.nodes.to_map();
             lifecycle::write_summary(
                 audit.as_ref(),

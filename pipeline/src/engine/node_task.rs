@@ -9,17 +9,18 @@ use std::time::Instant;
 use futures_util::FutureExt;
 use futures_util::future::Either;
 
-use super::args::Values;
 use super::attempt::{Attempt, Encoded, Ended};
-use super::call::{call, gate};
-use super::guard::{caught, caught_sync};
-use super::lifecycle::{RunShared, now_ms};
+use super::lifecycle::RunShared;
+use crate::call::args::Values;
+use crate::call::guard::{caught, caught_sync};
+use crate::call::{call, gate};
 use crate::data::{Json, RoundTrip, Value, canonical_digest};
 use crate::event::EventHandler;
 use crate::graph::NodeDef;
 use crate::machine::retry_after;
 use crate::node::{MapItem, NodeContext, NodeError};
 use crate::result::{PersistenceWarning, WarningSource};
+use crate::store::now_ms;
 use crate::store::{AuditDetail, AuditEntry, AuditStatus, NodeRecord, StoreError};
 
 pub(crate) enum Outcome {

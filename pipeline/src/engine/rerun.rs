@@ -6,11 +6,12 @@
 use std::collections::BTreeSet;
 
 use super::PipelineEngine;
-use super::lifecycle::{self, now_ms};
+use super::lifecycle;
 use crate::definition::Pipeline;
 use crate::error::PipelineError;
 use crate::result::PipelineResult;
 use crate::run_id::RunId;
+use crate::store::now_ms;
 
 impl<P: Pipeline> PipelineEngine<P> {
     /// Runs `nodes` of run `run_id` again, with every node downstream of them, as a new run

@@ -6,13 +6,14 @@
 use serde::Serialize;
 
 use super::PipelineEngine;
-use super::lifecycle::{check_header, now_ms};
+use super::lifecycle::check_header;
 use crate::data::{Json, to_json};
 use crate::definition::Pipeline;
 use crate::error::PipelineError;
 use crate::graph::WaitDef;
 use crate::result::{PipelineResult, RunStatus};
 use crate::run_id::RunId;
+use crate::store::now_ms;
 use crate::store::{SignalRecord, SignalSent};
 
 /// A signal for a wait of a run: the wait's binding name and its payload, with an optional

@@ -16,9 +16,9 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, Span};
 
-use super::args::Values;
 use super::lifecycle::RunShared;
 use super::node_task::{AuditedInputs, NodeJob, Report, report};
+use crate::call::args::Values;
 use crate::data::Value;
 use crate::graph::GraphInner;
 use crate::node::MapItem;

@@ -8,38 +8,10 @@ use std::time::Duration;
 
 use deadpool_postgres::Transaction;
 
-use super::queue::{READY, millis};
+use super::queue::millis;
 use crate::machine::{self, Decision, Event, Missing, NodeState, Phase, Shape};
+use crate::store::postgres::fleet::{READY, phase, row_state};
 use crate::store::{PostgresStore, StoreError, StoreResult};
-
-/// A node row's `state` as a phase: a wait that began and is not resolved is a `ready` row (it
-/// is claimed when its signal or its time comes) with `began` set.
-pub(crate) fn phase(state: &str, began: bool) -> Option<Phase> {
-    Some(match state {
-        "waiting" => Phase::Waiting,
-        "ready" if began => Phase::Suspended,
-        "ready" => Phase::Ready,
-        "running" => Phase::Running,
-        "completed" => Phase::Completed,
-        "failed" => Phase::Failed,
-        "skipped" => Phase::Skipped,
-        "not_run" => Phase::NotRun,
-        _ => return None,
-    })
-}
-
-/// The `state` a row of a node in `phase` holds.
-fn row_state(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Waiting => "waiting",
-        Phase::Ready | Phase::Suspended => "ready",
-        Phase::Running => "running",
-        Phase::Completed => "completed",
-        Phase::Failed => "failed",
-        Phase::Skipped => "skipped",
-        Phase::NotRun => "not_run",
-    }
-}
 
 /// A run's nodes without their edges: enough for a decision that follows none (a cancel).
 pub(crate) struct Unconnected(pub usize);

@@ -16,7 +16,7 @@ use deadpool_postgres::Transaction;
 use super::apply::{self, ClaimEnd, RunRows};
 use super::queue::{Claimed, DONE, Param, write_summary};
 use super::read::node_states;
-use super::served::ServedGraph;
+use crate::graph::ServedGraph;
 use crate::machine::{self, Event, NodeState, Outcome, Phase};
 use crate::store::{AuditEntry, NodeRecord, PostgresStore, RunSummary, StoreError, StoreResult};
 
@@ -331,7 +331,7 @@ async fn finish(store: &PostgresStore, tx: &Transaction<'_>, item: &Item) -> Sto
         pipeline: item.pipeline.clone(),
         status: Some(status),
         started_at_ms: item.started_at_ms,
-        updated_at_ms: crate::engine::now_ms(),
+        updated_at_ms: crate::store::now_ms(),
         nodes,
         restored: Vec::new(),
     };

@@ -7,14 +7,14 @@ use std::time::Instant;
 use super::commit::Resolution;
 use super::queue::Claimed;
 use super::read;
-use super::served::ServedGraph;
+use crate::call;
+use crate::call::args::Values;
 use crate::data::{Json, Value};
-use crate::engine::Values;
-use crate::engine::call;
-use crate::engine::now_ms;
+use crate::graph::ServedGraph;
 use crate::graph::{NodeDef, Slot, WaitDef};
 use crate::machine::retry_after;
 use crate::node::NodeContext;
+use crate::store::now_ms;
 use crate::store::{AuditEntry, AuditStatus, Checkpointer, NodeRecord, PostgresStore, StoreResult};
 
 /// The values a node reads, decoded from the run's header and its upstream nodes' records.

@@ -25,8 +25,8 @@ mod apply;
 mod cancel;
 mod commit;
 mod control;
+mod engine;
 mod execute;
-mod listen;
 mod queue;
 mod read;
 mod running;
@@ -34,15 +34,13 @@ mod served;
 mod waiting;
 mod worker;
 
-pub use control::{Shutdown, WorkerReport};
 #[doc(hidden)]
-pub use served::FleetGraph;
+pub use crate::graph::FleetGraph;
+pub use control::{Shutdown, WorkerReport};
 pub use waiting::unserved_runs;
 pub use worker::Worker;
 
-pub(crate) use listen::Listener;
-pub(crate) use queue::{DONE, NewNode, READY};
-pub(crate) use read::{NODE_STATE, node_status};
+pub(crate) use queue::NewNode;
 pub(crate) mod sql {
     //! The queue operations the engine's `submit`, `wait` and `cancel` call.
     pub(crate) use super::cancel::cancel;

@@ -9,12 +9,8 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
 use crate::run_id::RunId;
+pub(crate) use crate::store::postgres::fleet::{DONE, READY};
 use crate::store::{PostgresStore, RunHeader, RunSummary, StoreResult};
-
-/// The channel a worker listens on for ready nodes.
-pub(crate) const READY: &str = "pipeline_fleet_ready";
-/// The channel a waiter listens on for ended runs (the payload is the run id).
-pub(crate) const DONE: &str = "pipeline_fleet_done";
 
 pub(crate) type Param<'a> = &'a (dyn ToSql + Sync);
 

@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use deadpool_postgres::Transaction;
 
-use super::apply::phase;
 use crate::data::Json;
 use crate::machine::Phase;
-use crate::result::NodeStatus;
 use crate::run_id::RunId;
+use crate::store::postgres::fleet::{STATE, phase};
 use crate::store::{PostgresStore, RunHeader, StoreResult};
 
 /// A run as the fleet tables hold it.
@@ -24,26 +23,6 @@ pub(crate) struct NodeRow {
     pub state: String,
     pub attempt: u32,
     pub error: Option<String>,
-}
-
-/// A node's state as the fleet tables hold it, with a wait that began and is not resolved as
-/// `suspended` (its row is `ready`, claimable when due or signalled).
-pub(crate) const STATE: &str =
-    "CASE WHEN began AND state = 'ready' THEN 'suspended' ELSE state END";
-
-/// [`STATE`] for a query that names the node rows `n`.
-pub(crate) const NODE_STATE: &str =
-    "CASE WHEN n.began AND n.state = 'ready' THEN 'suspended' ELSE n.state END";
-
-/// A node state of the fleet tables as a [`NodeStatus`] (a node not resolved is not run).
-pub(crate) fn node_status(state: &str) -> NodeStatus {
-    match state {
-        "suspended" => NodeStatus::Waiting,
-        "completed" => NodeStatus::Completed,
-        "failed" => NodeStatus::Failed,
-        "skipped" => NodeStatus::Skipped,
-        _ => NodeStatus::NotRun,
-    }
 }
 
 /// The run's state and its nodes, in graph order; `None` when the fleet never had the run.

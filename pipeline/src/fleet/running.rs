@@ -13,12 +13,13 @@ use tokio::task::JoinSet;
 use super::commit::{self, Item, Resolution, Resolved};
 use super::control::{Shutdown, WorkerReport};
 use super::execute::{damaged_row, execute};
-use super::listen::Listener;
 use super::queue::{self, Claimed, retried};
 use super::read;
-use super::served::{Served, ServedGraph};
+use super::served::Served;
 use crate::data::Value;
+use crate::graph::ServedGraph;
 use crate::run_id::RunId;
+use crate::store::postgres::Listener;
 use crate::store::{PostgresStore, StoreError, StoreResult};
 
 /// How a worker works (see `Worker`'s builder methods).
@@ -433,7 +434,7 @@ async fn run_inputs(
         Ok(None) => return Ok(None),
         Err(e @ StoreError::CorruptRow { .. }) => (
             Err(format!("the run's stored header is damaged: {e}")),
-            crate::engine::now_ms(),
+            crate::store::now_ms(),
         ),
         Err(e) => return Err(e),
     };

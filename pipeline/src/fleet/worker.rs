@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use super::control::{Shutdown, WorkerReport};
-use super::listen::Listener;
 use super::queue::READY;
 use super::running::{Running, Settings};
 use super::served::Served;
 use crate::definition::Pipeline;
-use crate::engine::now_ms;
+use crate::store::now_ms;
+use crate::store::postgres::Listener;
 use crate::store::{PostgresStore, StoreError, StoreResult};
 
 /// A member of a fleet: claims ready nodes of any run of the pipelines it serves from a

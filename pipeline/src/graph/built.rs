@@ -9,6 +9,7 @@ use super::deps::Slot;
 use super::map::MapDef;
 use super::signature::{GraphSignature, InputSignature, NodeSignature};
 use crate::data::{Codec, Value};
+use crate::machine::Shape;
 use crate::node::{NodeContext, NodeError, NodeOptions};
 use crate::result::NodeNames;
 
@@ -159,6 +160,18 @@ pub(crate) struct GraphInner<I, O> {
     /// Derived on first use: a run without stores never needs them.
     signature: OnceLock<Arc<GraphSignature>>,
     fingerprint: OnceLock<String>,
+}
+
+impl<I, O> Shape for GraphInner<I, O> {
+    fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+    fn upstream_of(&self, node: u32) -> &[u32] {
+        self.upstream.of(node)
+    }
+    fn downstream_of(&self, node: u32) -> &[u32] {
+        self.downstream.of(node)
+    }
 }
 
 impl<I, O> GraphInner<I, O> {

@@ -33,6 +33,8 @@ pub(crate) mod map;
 mod node_builder;
 pub(crate) mod node_fn;
 mod render;
+#[cfg(feature = "postgres")]
+mod served;
 mod signature;
 mod tuples;
 pub(crate) mod wait;
@@ -46,4 +48,9 @@ pub use error::GraphError;
 pub use fingerprint::Fingerprint;
 pub use node_builder::NodeBuilder;
 pub use render::ItemCounts;
+#[cfg(feature = "postgres")]
+#[doc(hidden)]
+pub use served::FleetGraph;
+#[cfg(feature = "postgres")]
+pub(crate) use served::ServedGraph;
 pub use signature::{GraphSignature, InputSignature, NodeSignature};

@@ -35,18 +35,6 @@ pub(crate) trait Shape {
     fn downstream_of(&self, node: u32) -> &[u32];
 }
 
-impl<I, O> Shape for crate::graph::GraphInner<I, O> {
-    fn node_count(&self) -> usize {
-        self.nodes.len()
-    }
-    fn upstream_of(&self, node: u32) -> &[u32] {
-        self.upstream.of(node)
-    }
-    fn downstream_of(&self, node: u32) -> &[u32] {
-        self.downstream.of(node)
-    }
-}
-
 /// Where a node is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Phase {

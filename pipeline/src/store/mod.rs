@@ -9,7 +9,7 @@ mod framing;
 mod fs;
 mod memory;
 #[cfg(feature = "postgres")]
-mod postgres;
+pub(crate) mod postgres;
 mod records;
 mod secret;
 mod shared;
@@ -29,6 +29,7 @@ pub use file::{
 pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION};
+pub(crate) use records::now_ms;
 pub use records::{
     AuditDetail, AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader,
     RunSummary, StoredNode,

@@ -12,6 +12,13 @@ use crate::node::MapItem;
 use crate::result::{NodeStatus, RunStatus};
 use crate::run_id::RunId;
 
+/// The wall clock, in milliseconds since the Unix epoch, as stores record it.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The version of the record format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 

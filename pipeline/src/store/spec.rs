@@ -272,7 +272,7 @@ fn probe(dir: &Path) -> std::io::Result<()> {
     let path = dir.join(format!(
         ".pipeline-probe-{}-{}",
         std::process::id(),
-        crate::engine::now_ms()
+        crate::store::now_ms()
     ));
     super::fs::private_options()
         .write(true)

@@ -85,14 +85,14 @@ fn xy((column, row): (u32, u32)) -> (u32, u32) {
 
 /// A label that fits its box (the full id is in the box's tooltip and the node panel).
 fn short(id: &str) -> String {
-    crate::cli::table::clip(id, 19)
+    crate::text::clip(id, 19)
 }
 
 /// A box's text: the node's id, and for a mapped node its items done of all.
 fn label(node: &NodeDetail) -> String {
     match node.items {
-        Some([done, of]) => format!("{} {done}/{of}", crate::cli::table::clip(&node.id, 12)),
-        None if node.mapped => format!("{} (each)", crate::cli::table::clip(&node.id, 12)),
+        Some([done, of]) => format!("{} {done}/{of}", crate::text::clip(&node.id, 12)),
+        None if node.mapped => format!("{} (each)", crate::text::clip(&node.id, 12)),
         None => short(&node.id),
     }
 }
@@ -188,7 +188,7 @@ pub fn timeline_svg(run: &RunDetail) -> String {
          <text class=\"axis\" x=\"{LABEL_W}\" y=\"12\">0</text>\
          <text class=\"axis\" x=\"{end_x}\" y=\"12\" text-anchor=\"end\">{total}</text>",
         end_x = LABEL_W + PLOT_W,
-        total = escape(&crate::cli::table::format_ms(end.saturating_sub(start))),
+        total = escape(&crate::text::format_ms(end.saturating_sub(start))),
     );
     for (r, node) in rows.iter().enumerate() {
         let y = 20 + r as u32 * ROW_H;

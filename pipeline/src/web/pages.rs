@@ -9,7 +9,7 @@ use super::dag::{dag_svg, timeline_svg};
 use super::detail::RunDetail;
 use super::html::{escape, page, url_part};
 use super::index::{RunFilter, RunPage};
-use crate::cli::table::{format_ms, format_time};
+use crate::text::{format_ms, format_time};
 
 /// The run list: filters, a table of runs newest first, and a link to the next page.
 pub fn runs_page(list: &RunPage, filter: &RunFilter, pipelines: &[String]) -> String {

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use crate::cli::error::CliError;
 use crate::cli::output::{out, outln};
 use crate::cli::stored::parse_id;
-use crate::cli::table::{self, Table, format_time, format_us};
+use crate::cli::table::Table;
 use crate::data::Json;
 use crate::store::{AuditEntry, AuditStatus, Checkpoint, Stores};
+use crate::text::{self, format_time, format_us};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -189,7 +190,7 @@ fn row(entry: &AuditEntry) -> [String; 7] {
             AuditStatus::Failed => "failed".into(),
         },
         format_us(entry.duration_us),
-        table::clip(&inputs.join(" "), 60),
-        table::clip(&result, 80),
+        text::clip(&inputs.join(" "), 60),
+        text::clip(&result, 80),
     ]
 }

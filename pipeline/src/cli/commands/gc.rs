@@ -4,9 +4,10 @@
 use super::runs::{StatusFilter, overview};
 use crate::cli::error::CliError;
 use crate::cli::output::{out, outln};
-use crate::cli::table::{Table, format_time};
-use crate::engine::now_ms;
+use crate::cli::table::Table;
+use crate::store::now_ms;
 use crate::store::{RunState, StoreError, Stores};
+use crate::text::format_time;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {

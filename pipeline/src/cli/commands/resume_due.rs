@@ -6,9 +6,9 @@ use crate::cli::error::CliError;
 use crate::cli::output::outln;
 use crate::cli::stored::stored_pipeline;
 use crate::engine::EngineSettings;
-use crate::engine::now_ms;
 use crate::error::PipelineError;
 use crate::store::Stores;
+use crate::store::now_ms;
 
 pub(super) async fn exec(stores: Stores, settings: &EngineSettings) -> Result<i32, CliError> {
     let now = now_ms();

@@ -5,12 +5,12 @@ use crate::cli::interrupt::cancel_on_ctrl_c;
 use crate::cli::output::outln;
 use crate::cli::progress::Progress;
 use crate::cli::stored::{configured, find_pipeline, parse_id};
-use crate::cli::table::format_time;
 use crate::data::Json;
 use crate::engine::EngineSettings;
 use crate::result::{PipelineResult, RunStatus, WarningSource};
 use crate::run_id::RunId;
 use crate::store::Stores;
+use crate::text::format_time;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {

@@ -4,10 +4,11 @@ use clap::ValueEnum;
 
 use crate::cli::error::CliError;
 use crate::cli::output::{out, outln};
-use crate::cli::table::{Table, format_ms, format_time};
+use crate::cli::table::Table;
 use crate::result::RunStatus;
 use crate::run_id::RunId;
 use crate::store::{RunOverview, RunState, RunSummary, StoreSpec, Stores};
+use crate::text::{format_ms, format_time};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {

@@ -3,8 +3,9 @@
 use crate::cli::error::CliError;
 use crate::cli::output::{out, outln};
 use crate::cli::stored::{load_run, parse_id};
-use crate::cli::table::{Table, format_time, format_us};
+use crate::cli::table::Table;
 use crate::store::{AuditEntry, AuditStatus, NodeState, Stores};
+use crate::text::{format_time, format_us};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use tracing::{Level, Span};
 
 use super::Run;
+use crate::call::args::{Values, missing};
+use crate::call::gate;
 use crate::data::{Json, Value};
-use crate::engine::args::{Values, missing};
-use crate::engine::call::gate;
 use crate::engine::node_task::{AuditedInputs, NodeJob};
 use crate::engine::tasks::Batch;
 use crate::graph::Slot;

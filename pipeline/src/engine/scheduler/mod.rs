@@ -16,11 +16,11 @@ use std::sync::Arc;
 use items::{Given, MapRun};
 
 use super::cancel::CancelHandle;
-use super::guard::caught_sync;
 use super::lifecycle::RunShared;
 use super::node_task::report;
 use super::restore::{PartialMap, StoredRun};
 use super::tasks::{self, Batch, Tasks};
+use crate::call::guard::caught_sync;
 use crate::data::{Json, Value};
 use crate::event::EventHandler;
 use crate::graph::{Graph, GraphInner};

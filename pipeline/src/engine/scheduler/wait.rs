@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use super::Run;
 use crate::data::Value;
-use crate::engine::lifecycle::now_ms;
 use crate::engine::node_task::{NodeJob, report};
 use crate::event::EventHandler;
 use crate::graph::WaitDef;
 use crate::machine::Event;
 use crate::result::{PersistenceWarning, WaitingOn, WarningSource};
+use crate::store::now_ms;
 
 impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// Begins the waits that became ready, and records in the store that the run waits on

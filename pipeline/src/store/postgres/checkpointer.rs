@@ -258,7 +258,7 @@ impl Checkpointer for PostgresStore {
                     "SELECT n.node_id, {} FROM pipeline_fleet_nodes n \
                      JOIN pipeline_fleet_runs r ON r.run_id = n.run_id \
                      WHERE n.run_id = $1 AND r.state = 'running'",
-                    crate::fleet::NODE_STATE
+                    super::fleet::NODE_STATE
                 ),
                 &[&run_id.as_str()],
             )
@@ -269,7 +269,7 @@ impl Checkpointer for PostgresStore {
         }
         let state = |text: &str| match text {
             "running" => NodeState::Running,
-            other => crate::fleet::node_status(other).into(),
+            other => super::fleet::node_status(other).into(),
         };
         Ok(Some(
             rows.iter()

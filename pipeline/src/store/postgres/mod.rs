@@ -9,10 +9,14 @@
 mod audit;
 mod checkpointer;
 mod driver;
+pub(crate) mod fleet;
+mod listen;
 mod locks;
 mod records;
 mod schema;
 mod waits;
+
+pub(crate) use listen::Listener;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -105,7 +105,7 @@ impl PostgresStore {
                 .await
                 .map_err(self.error("write to"))?;
             if due.iter().any(|row| row.get::<_, bool>(0)) {
-                tx.execute(&format!("NOTIFY {}", crate::fleet::READY), &[])
+                tx.execute(&format!("NOTIFY {}", super::fleet::READY), &[])
                     .await
                     .map_err(self.error("write to"))?;
             }

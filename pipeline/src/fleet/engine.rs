@@ -1,21 +1,24 @@
-//! The engine's side of a fleet (feature `postgres`): submitting a run for workers, waiting for
-//! it wherever it ran, and cancelling it from any process.
+//! The engine's side of a fleet: `PipelineEngine::fleet`, submitting a run for workers, waiting
+//! for it wherever it ran, and cancelling it from any process.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{PipelineEngine, lifecycle};
+use super::{NewNode, sql};
 use crate::data::{Value, to_json};
 use crate::definition::Pipeline;
+use crate::engine::{PipelineEngine, lifecycle};
 use crate::error::PipelineError;
-use crate::fleet::{DONE, Listener, NewNode, node_status, sql};
 use crate::graph::Slot;
 use crate::node::OnError;
 use crate::result::{
     NodeFailure, NodeList, NodeNames, NodeStatus, NodeStatuses, PipelineResult, RunStatus,
 };
 use crate::run_id::RunId;
+use crate::store::now_ms;
+use crate::store::postgres::Listener;
+use crate::store::postgres::fleet::{DONE, node_status};
 use crate::store::{PostgresStore, RunSummary};
 
 impl<P: Pipeline> PipelineEngine<P> {
@@ -70,7 +73,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             what: "inputs (they do not serialize)".into(),
             source,
         })?;
-        let started_at_ms = lifecycle::now_ms();
+        let started_at_ms = now_ms();
         let header = lifecycle::header(&self.graph, &run_id, json, started_at_ms);
         let graph = &self.graph.inner;
         let nodes: Vec<NewNode<'_>> = graph
@@ -259,7 +262,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             pipeline: header.pipeline.clone(),
             status: Some(RunStatus::Cancelled),
             started_at_ms: header.started_at_ms,
-            updated_at_ms: lifecycle::now_ms(),
+            updated_at_ms: now_ms(),
             nodes,
             restored: Vec::new(),
         };

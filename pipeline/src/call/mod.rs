@@ -1,16 +1,21 @@
 //! A node's body and condition gate applied to its values, with their panics caught and the
 //! node's timeout applied: for the scheduler's node tasks and for a fleet worker's nodes alike.
+//! `args.rs` is how the values reach the body (references gathered on the stack); `guard.rs` is
+//! the one place panics in user code are caught, and the event handler that reports its own.
+
+pub(crate) mod args;
+pub(crate) mod guard;
 
 use std::future::Future;
 
-use super::args::Values;
-use super::guard::{catching, caught_sync};
 #[cfg(feature = "postgres")]
 use crate::data::Json;
 use crate::data::Value;
 use crate::graph::NodeDef;
 use crate::graph::map::MISTYPED;
 use crate::node::{NodeContext, NodeError, TimeoutError};
+use args::Values;
+use guard::{catching, caught_sync};
 
 /// Evaluates a node's condition gate over its values; a panicking or mistyped gate is an error
 /// that fails the node.

@@ -1,0 +1,73 @@
+//! How values are written for people, on the command line and in the run viewer alike:
+//! durations, timestamps, clipped names.
+
+/// At most `max` characters, with `…` when cut.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// Milliseconds as `850ms`, `12.3s` or `4m05s`.
+pub(crate) fn format_ms(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        _ => format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60),
+    }
+}
+
+/// Microseconds as `850µs`, or as [`format_ms`] from a millisecond on.
+pub(crate) fn format_us(us: u64) -> String {
+    match us {
+        0..1_000 => format!("{us}µs"),
+        _ => format_ms(us / 1000),
+    }
+}
+
+/// Milliseconds since the Unix epoch as `2026-11-28 17:46:38` (UTC).
+pub(crate) fn format_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        (rest / 60) % 60,
+        rest % 60
+    )
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date: Howard Hinnant's algorithm.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_durations_read_as_people_write_them() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00");
+        assert_eq!(format_time(1_795_887_998_000), "2026-11-28 17:46:38");
+        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(format_ms(850), "850ms");
+        assert_eq!(format_us(850), "850µs");
+        assert_eq!(format_us(12_345), "12ms");
+        assert_eq!(format_ms(12_345), "12.3s");
+        assert_eq!(format_ms(245_000), "4m05s");
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip("ab", 3), "ab");
+    }
+}
