@@ -18,12 +18,29 @@ pub type NodeError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub type NodeFuture<T> = BoxFuture<'static, Result<T, NodeError>>;
 
 /// Where a node runs: handed to a node that asks for it.
+///
+/// A node runs at least once: a retry runs it again, and so does a fleet worker that takes over
+/// the node of a worker that died (or froze past its lease) after the body started. To make its
+/// own side effects (a payment, an e-mail, a row in another system) happen once, a node passes
+/// [`idempotency_key`](NodeContext::idempotency_key) to the system it calls, or fences its writes
+/// with [`claim`](NodeContext::claim).
+///
+/// ```
+/// use pipeline::NodeContext;
+///
+/// async fn charge(order: u64, ctx: NodeContext) -> Result<String, std::io::Error> {
+///     // Every attempt, on any worker, sends the same key: the payment service charges once.
+///     let key = ctx.idempotency_key();
+///     Ok(format!("charged order {order} with key {key}"))
+/// }
+/// ```
 #[derive(Clone, Debug)]
 pub struct NodeContext {
     pub(crate) run_id: RunId,
     pub(crate) node_id: Arc<str>,
     pub(crate) attempt: u32,
     pub(crate) item: Option<MapItem>,
+    pub(crate) claim: Option<u64>,
 }
 
 impl NodeContext {
@@ -45,6 +62,25 @@ impl NodeContext {
     /// For a node mapped over a list (`each`), the item this call runs on; `None` otherwise.
     pub fn item(&self) -> Option<MapItem> {
         self.item
+    }
+
+    /// On a worker fleet, the token of the claim this attempt runs under: a number no other
+    /// claim of any node ever had, growing with each claim, so a system that keeps the highest
+    /// token it saw can refuse the writes of an older claim (a worker that lost its lease). `None`
+    /// in one process, where one engine holds the whole run.
+    pub fn claim(&self) -> Option<u64> {
+        self.claim
+    }
+
+    /// A key for this node's side effects, the same for every attempt of it in this run on any
+    /// worker (and for a resume of the run): `RUN/NODE`, or `RUN/NODE/INDEX` for an item of a
+    /// mapped node. An item's key names its place in the list, which a resume keeps unless the
+    /// list itself is computed again (its record was lost) in another order.
+    pub fn idempotency_key(&self) -> String {
+        match self.item {
+            Some(item) => format!("{}/{}/{}", self.run_id, self.node_id, item.index),
+            None => format!("{}/{}", self.run_id, self.node_id),
+        }
     }
 }
 

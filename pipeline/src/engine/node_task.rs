@@ -235,6 +235,7 @@ impl<'a> NodeTask<'a> {
             node_id: Arc::clone(&self.node.id),
             attempt,
             item: self.job.item,
+            claim: None,
         };
         match given {
             Some(given) => Either::Left(std::future::ready(given)),

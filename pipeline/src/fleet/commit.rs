@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Transaction;
+use tokio::sync::{mpsc, oneshot};
 
 use super::apply::{self, ClaimEnd, RunRows};
-use super::queue::{Claimed, DONE, Param, write_summary};
+use super::queue::{Claimed, DONE, Param, retried, write_summary};
 use super::read::node_states;
 use crate::graph::ServedGraph;
 use crate::machine::{self, Event, NodeState, Outcome, Phase};
@@ -340,4 +341,30 @@ async fn finish(store: &PostgresStore, tx: &Transaction<'_>, item: &Item) -> Sto
         .await
         .map_err(store.error("write to"))?;
     Ok(())
+}
+
+/// The most resolutions one commit writes.
+const BATCH: usize = 64;
+
+/// Commits what the node tasks hand over, in batches: whatever is waiting when a commit starts
+/// goes into it (at most [`BATCH`]), so a busy worker writes many nodes per transaction.
+pub(crate) async fn committer(
+    store: PostgresStore,
+    worker: String,
+    mut queue: mpsc::UnboundedReceiver<(Item, oneshot::Sender<Resolved>)>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (items, answers): (Vec<Item>, Vec<_>) = batch.into_iter().unzip();
+        let resolved = retried("commit nodes", || resolve(&store, &worker, &items)).await;
+        for (answer, resolved) in answers.into_iter().zip(resolved) {
+            let _ = answer.send(resolved);
+        }
+    }
 }

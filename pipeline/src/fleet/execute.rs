@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::commit::Resolution;
+use super::lease::Lease;
 use super::queue::Claimed;
 use super::read;
 use crate::call;
@@ -79,18 +80,20 @@ async fn arguments(
     Ok(Ok(arguments))
 }
 
-/// Runs one claimed node's attempt (or skips it) and says how to resolve it. `inputs` are the
-/// run's pipeline input values.
+/// Runs one claimed node's attempt (or skips it) and says how to resolve it; `None` when the
+/// claim's `lease` lapsed before the node's body could start (someone else may hold the node
+/// now). `inputs` are the run's pipeline input values.
 pub(crate) async fn execute(
     store: &PostgresStore,
     graph: &dyn ServedGraph,
     claimed: &Claimed,
     inputs: Result<&[Value], &str>,
     worker: &str,
-) -> StoreResult<Resolution> {
+    lease: &Lease,
+) -> StoreResult<Option<Resolution>> {
     let node = &graph.nodes()[claimed.node as usize];
     if claimed.blocked {
-        return Ok(Resolution::Skipped);
+        return Ok(Some(Resolution::Skipped));
     }
     let started_at_ms = now_ms();
     let clock = Instant::now();
@@ -119,33 +122,30 @@ pub(crate) async fn execute(
         }
     };
     if claimed.began {
-        return wait_end(
-            store,
-            node,
-            claimed,
-            entry(AuditStatus::Completed, Vec::new()),
-        )
-        .await;
+        let entry = entry(AuditStatus::Completed, Vec::new());
+        return wait_end(store, node, claimed, entry).await.map(Some);
     }
     let inputs = match inputs {
         Ok(inputs) => inputs,
-        Err(error) => return Ok(failed(error.to_owned(), Vec::new(), false)),
+        Err(error) => return Ok(Some(failed(error.to_owned(), Vec::new(), false))),
     };
     let arguments = match arguments(store, graph, node, claimed, inputs).await? {
         Ok(arguments) => arguments,
-        Err(error) => return Ok(failed(error, Vec::new(), false)),
+        Err(error) => return Ok(Some(failed(error, Vec::new(), false))),
     };
     match call::gate(node, &Values::Owned(arguments.gate)) {
         Ok(true) => {}
-        Ok(false) => return Ok(Resolution::Skipped),
+        Ok(false) => return Ok(Some(Resolution::Skipped)),
         // As in one process: a broken gate fails the node without retries.
-        Err(error) => return Ok(failed(error, arguments.names, false)),
+        Err(error) => return Ok(Some(failed(error, arguments.names, false))),
     }
     match node.wait {
-        Some(WaitDef::Timer(after)) => return Ok(Resolution::Begin { after: Some(after) }),
+        Some(WaitDef::Timer(after)) => {
+            return Ok(Some(Resolution::Begin { after: Some(after) }));
+        }
         Some(WaitDef::Signal) => {
             let after = node.options.timeout;
-            return Ok(Resolution::Begin { after });
+            return Ok(Some(Resolution::Begin { after }));
         }
         None => {}
     }
@@ -154,12 +154,17 @@ pub(crate) async fn execute(
         node_id: Arc::clone(&node.id),
         attempt: claimed.attempt,
         item: None,
+        claim: u64::try_from(claimed.claim).ok(),
     };
+    // The last moment before the body starts: a claim that lapsed meanwhile is left alone.
+    if !lease.live() {
+        return Ok(None);
+    }
     let output = call::call(node, &Values::Owned(arguments.args), ctx)
         .await
         .map_err(|e| e.to_string())
         .and_then(|value| call::stored_output(node, &value));
-    Ok(match output {
+    Ok(Some(match output {
         Ok(json) => completed(
             node,
             claimed,
@@ -167,7 +172,7 @@ pub(crate) async fn execute(
             json,
         ),
         Err(error) => failed(error, arguments.names, true),
-    })
+    }))
 }
 
 /// Ends a wait that began and is now due or signalled: a timer completes with `()`; a signal

@@ -27,6 +27,7 @@ mod commit;
 mod control;
 mod engine;
 mod execute;
+mod lease;
 mod queue;
 mod read;
 mod running;

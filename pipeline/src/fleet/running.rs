@@ -10,9 +10,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
-use super::commit::{self, Item, Resolution, Resolved};
+use super::commit::{Item, Resolution, Resolved, committer};
 use super::control::{Shutdown, WorkerReport};
 use super::execute::{damaged_row, execute};
+use super::lease::Lease;
 use super::queue::{self, Claimed, retried};
 use super::read;
 use super::served::Served;
@@ -31,9 +32,6 @@ pub(crate) struct Settings {
     pub poll: Duration,
     pub drain: Duration,
 }
-
-/// The most resolutions one commit writes.
-const BATCH: usize = 64;
 
 /// How long a worker with fewer than half its slots free waits for more to free up before it
 /// claims.
@@ -84,6 +82,7 @@ struct Held {
     token: i64,
     task: tokio::task::AbortHandle,
     committing: Arc<AtomicBool>,
+    lease: Arc<Lease>,
 }
 
 /// What every node task of a worker shares.
@@ -183,6 +182,7 @@ impl Running {
     /// Claims up to `free` nodes and starts a task for each; returns how many it claimed.
     async fn claim(&mut self, free: usize) -> StoreResult<usize> {
         let ctx = &self.ctx;
+        let sent = std::time::Instant::now();
         let claimed = queue::claim(
             &ctx.store,
             &ctx.settings.id,
@@ -197,9 +197,10 @@ impl Running {
             let token = claim.claim;
             let ctx = Arc::clone(&self.ctx);
             let committing = Arc::new(AtomicBool::new(false));
-            let flag = Arc::clone(&committing);
+            let lease = Arc::new(Lease::new(sent, ctx.settings.lease));
+            let (flag, held_lease) = (Arc::clone(&committing), Arc::clone(&lease));
             let task = Box::pin(async move {
-                let done = run_claimed(&ctx, &claim, &flag).await;
+                let done = run_claimed(&ctx, &claim, &flag, &held_lease).await;
                 ((claim.run_id, claim.node), done)
             });
             let task = self.tasks.spawn(task);
@@ -207,6 +208,7 @@ impl Running {
                 token,
                 task,
                 committing,
+                lease,
             };
             self.claims.insert(key, held);
         }
@@ -262,12 +264,17 @@ impl Running {
     async fn renew(&mut self) {
         self.announce().await;
         let held = self.held();
-        match queue::heartbeat(&self.ctx.store, &held, self.ctx.settings.lease).await {
+        let (sent, lease) = (std::time::Instant::now(), self.ctx.settings.lease);
+        match queue::heartbeat(&self.ctx.store, &held, lease).await {
             Ok(kept) => {
                 let kept: HashSet<Key> = kept.into_iter().map(|(r, n, _)| (r, n)).collect();
                 self.claims.retain(|key, held| {
                     let busy = !held.task.is_finished() && !held.committing.load(Ordering::SeqCst);
-                    if kept.contains(key) || !busy {
+                    if kept.contains(key) {
+                        held.lease.renewed(sent, lease);
+                        return true;
+                    }
+                    if !busy {
                         return true;
                     }
                     tracing::warn!(run = %key.0, node = key.1, "lease lost; abandoning the node");
@@ -347,7 +354,12 @@ impl Running {
 }
 
 /// Runs one claimed node and resolves it.
-async fn run_claimed(ctx: &Context, claimed: &Claimed, committing: &AtomicBool) -> Done {
+async fn run_claimed(
+    ctx: &Context,
+    claimed: &Claimed,
+    committing: &AtomicBool,
+    lease: &Lease,
+) -> Done {
     let Some(graph) = ctx.served.get(&claimed.fingerprint) else {
         return Done::Lost;
     };
@@ -363,8 +375,19 @@ async fn run_claimed(ctx: &Context, claimed: &Claimed, committing: &AtomicBool) 
         .map_err(String::as_str);
     let resolution = match in_graph {
         true => {
-            let execute = || execute(&ctx.store, &**graph, claimed, inputs, &ctx.settings.id);
-            retried("read the node's arguments", execute).await
+            let worker = &ctx.settings.id;
+            let execute = || execute(&ctx.store, &**graph, claimed, inputs, worker, lease);
+            match retried("read the node's arguments", execute).await {
+                Some(resolution) => resolution,
+                None => {
+                    tracing::warn!(
+                        run = %claimed.run_id,
+                        node = claimed.node,
+                        "the lease lapsed before the node started; leaving it to the next claim"
+                    );
+                    return Done::Lost;
+                }
+            }
         }
         // A row naming a node the pipeline does not have: the run fails, naming the damage.
         false => damaged_row(claimed, graph.nodes().len(), &ctx.settings.id),
@@ -385,29 +408,6 @@ async fn run_claimed(ctx: &Context, claimed: &Claimed, committing: &AtomicBool) 
     match resolved.await {
         Ok(resolved) => Done::Resolved(kind, resolved),
         Err(_) => Done::Lost,
-    }
-}
-
-/// Commits what the node tasks hand over, in batches: whatever is waiting when a commit starts
-/// goes into it (at most [`BATCH`]), so a busy worker writes many nodes per transaction.
-async fn committer(
-    store: PostgresStore,
-    worker: String,
-    mut queue: mpsc::UnboundedReceiver<(Item, oneshot::Sender<Resolved>)>,
-) {
-    while let Some(first) = queue.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match queue.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let (items, answers): (Vec<Item>, Vec<_>) = batch.into_iter().unzip();
-        let resolved = retried("commit nodes", || commit::resolve(&store, &worker, &items)).await;
-        for (answer, resolved) in answers.into_iter().zip(resolved) {
-            let _ = answer.send(resolved);
-        }
     }
 }
 

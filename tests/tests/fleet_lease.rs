@@ -1,0 +1,154 @@
+//! A worker checks its lease before it starts a node's body: a worker frozen between its claim
+//! and the body (here, inside the node's gate) must not start a node another worker has since
+//! taken over and committed. And what a node sees of its claim, to make its own side effects
+//! idempotent.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pipeline::fleet::{Shutdown, Worker};
+use pipeline::store::PostgresStore;
+use pipeline::*;
+use tests::fleet::wait;
+use tests::postgres::TestDatabase;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_frozen_before_the_body_does_not_start_a_node_taken_over_meanwhile() {
+    let gated = Arc::new(AtomicUsize::new(0));
+    let bodies = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let (thaw, thawed) = std::sync::mpsc::channel::<()>();
+    let thawed = Arc::new(Mutex::new(thawed));
+    let graph = || {
+        let mut g = GraphBuilder::<u64>::new("frozen_gate");
+        let x = g.input("x", |x: &u64| *x);
+        let (gated, started, thawed) = (gated.clone(), started.clone(), thawed.clone());
+        let bodies = bodies.clone();
+        let n = g
+            .node("n")
+            .when(x, move |_| {
+                if gated.fetch_add(1, Ordering::SeqCst) == 0 {
+                    started.notify_one();
+                    // Freezes this worker's runtime between its claim and the node's body (a GC
+                    // pause, a stopped VM) until the test thaws it; a minute at most.
+                    let _ = thawed.lock().unwrap().recv_timeout(Duration::from_secs(60));
+                }
+                true
+            })
+            .run(x, move |x, ctx| {
+                let bodies = bodies.clone();
+                async move {
+                    bodies.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, std::io::Error>(x + ctx.claim().unwrap_or(0).min(1))
+                }
+            });
+        g.build(n).unwrap()
+    };
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = PostgresStore::open(&db.url).unwrap();
+    // The frozen worker on a runtime of its own, one thread, with a store of its own, as another
+    // process would have (see `fleet.rs`, `a_late_commit_after_the_lease_lapsed_is_fenced`).
+    let frozen_worker = Worker::new(PostgresStore::open(&db.url).unwrap())
+        .serve(&graph())
+        .lease(Duration::from_millis(300), Duration::from_millis(100))
+        .poll_interval(Duration::from_millis(50))
+        .id("frozen");
+    let frozen_stop = Shutdown::new();
+    let stop = frozen_stop.clone();
+    let frozen = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(frozen_worker.run(stop))
+    });
+    let engine = PipelineEngine::new(graph()).fleet(store.clone());
+    let run_id = engine.submit(1).await.unwrap();
+    started.notified().await; // the frozen worker holds the node, in its gate
+    let other_stop = Shutdown::new();
+    let other = Worker::new(store.clone())
+        .serve(&graph())
+        .lease(Duration::from_millis(300), Duration::from_millis(100))
+        .poll_interval(Duration::from_millis(50))
+        .id("other");
+    let other = tokio::spawn(other.run(other_stop.clone()));
+    let result = wait(&engine, &run_id).await;
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(result.output, Some(2), "the body saw its claim");
+    thaw.send(()).unwrap();
+    frozen_stop.stop();
+    other_stop.stop();
+    let frozen = frozen.join().unwrap().unwrap();
+    assert_eq!(
+        bodies.load(Ordering::SeqCst),
+        1,
+        "the frozen worker started the body of a node it no longer held"
+    );
+    assert_eq!(frozen.lost, 1, "{frozen:?}");
+    assert_eq!(frozen.completed, 0, "{frozen:?}");
+    assert_eq!(other.await.unwrap().unwrap().completed, 1);
+}
+
+/// What a node sees of the attempt it runs in, on a fleet and in one process: its run, its id,
+/// its attempt, the claim's token (a fencing token no other claim ever had: none in one
+/// process) and a key for its side effects that every attempt and worker shares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_sees_its_run_attempt_claim_and_idempotency_key() {
+    let seen: Arc<Mutex<Vec<(String, u32, Option<u64>, String)>>> = Arc::default();
+    let graph = || {
+        let mut g = GraphBuilder::<u64>::new("context");
+        let x = g.input("x", |x: &u64| *x);
+        let seen = seen.clone();
+        let n = g.node("n").retries(1).run(x, move |x, ctx| {
+            let seen = seen.clone();
+            async move {
+                let attempt = ctx.attempt();
+                let key = ctx.idempotency_key();
+                seen.lock()
+                    .unwrap()
+                    .push((ctx.run_id().to_string(), attempt, ctx.claim(), key));
+                match attempt {
+                    1 => Err(std::io::Error::other("first attempt fails")),
+                    _ => Ok(x),
+                }
+            }
+        });
+        g.build(n).unwrap()
+    };
+    let run_id = RunId::new("in-process-run").unwrap();
+    let result = PipelineEngine::new(graph())
+        .run_with_id(run_id.clone(), 1)
+        .await
+        .unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(
+            seen[0],
+            ("in-process-run".into(), 1, None, "in-process-run/n".into())
+        );
+        assert_eq!(seen[1].1, 2);
+        assert_eq!(seen[1].3, seen[0].3, "one key for every attempt");
+    }
+    seen.lock().unwrap().clear();
+    let Some(fleet) = tests::fleet::Fleet::start(&graph(), 1).await else {
+        return;
+    };
+    let engine = fleet.engine(graph());
+    let run_id = engine.submit(1).await.unwrap();
+    let result = wait(&engine, &run_id).await;
+    assert_eq!(result.status, RunStatus::Completed);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].0, run_id.to_string());
+    assert_eq!((seen[0].1, seen[1].1), (1, 2));
+    let (first, second) = (seen[0].2.unwrap(), seen[1].2.unwrap());
+    assert_ne!(first, second, "each claim has its own token");
+    assert!(second > first, "tokens grow");
+    assert_eq!(seen[0].3, format!("{run_id}/n"));
+    assert_eq!(seen[1].3, seen[0].3);
+}
