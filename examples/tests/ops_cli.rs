@@ -696,6 +696,12 @@ fn three_worker_processes_run_what_submit_records() {
         let rest: Vec<String> = lines.map_while(Result::ok).collect();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{rest:?}{stderr}");
+        // The worker logs through `tracing` by default, on stderr.
+        assert!(
+            stderr.contains("INFO") && stderr.contains("worker started"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("worker stopped"), "{stderr}");
         assert!(
             rest.iter().any(|l| l.starts_with("worker stopped: ")),
             "{rest:?}"

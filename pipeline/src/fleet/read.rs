@@ -1,15 +1,17 @@
 //! Reading the fleet's runs: a run's state and nodes, stored outputs, a run's header.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::Transaction;
 
-use crate::data::Json;
+use super::queue::Claimed;
+use crate::data::{Json, Value};
+use crate::graph::ServedGraph;
 use crate::machine::Phase;
 use crate::run_id::RunId;
 use crate::store::postgres::fleet::{STATE, phase};
-use crate::store::{PostgresStore, RunHeader, StoreResult};
+use crate::store::{PostgresStore, RunHeader, StoreError, StoreResult};
 
 /// A run as the fleet tables hold it.
 pub(crate) struct RunRow {
@@ -119,4 +121,45 @@ pub(crate) async fn node_states(
             (r.get(0), phase)
         })
         .collect())
+}
+
+/// A run's pipeline input values, decoded once per run, or why they do not decode.
+pub(crate) type RunInputs = Result<Arc<Vec<Value>>, String>;
+
+/// The run's decoded pipeline inputs (or why they do not decode, which fails the node) and its
+/// start time; `None` when the run is gone.
+/// `known` caches them by run.
+pub(crate) async fn run_inputs(
+    store: &PostgresStore,
+    known: &Mutex<HashMap<RunId, (RunInputs, u64)>>,
+    graph: &Arc<dyn ServedGraph>,
+    claimed: &Claimed,
+) -> StoreResult<Option<(RunInputs, u64)>> {
+    if let Some(known) = crate::sync::lock(known).get(&claimed.run_id) {
+        return Ok(Some(known.clone()));
+    }
+    // A damaged header fails the node (and so the run), naming the damage: retrying could only
+    // leave the run running forever.
+    let (inputs, started_at_ms) = match header(store, &claimed.run_id).await {
+        Ok(Some(header)) => {
+            let inputs = graph
+                .inputs(&header.inputs)
+                .map(Arc::new)
+                .map_err(|e| format!("the run's inputs do not decode: {e}"));
+            (inputs, header.started_at_ms)
+        }
+        Ok(None) => return Ok(None),
+        Err(e @ StoreError::CorruptRow { .. }) => (
+            Err(format!("the run's stored header is damaged: {e}")),
+            crate::store::now_ms(),
+        ),
+        Err(e) => return Err(e),
+    };
+    let mut runs = crate::sync::lock(known);
+    if runs.len() > 1024 {
+        runs.clear();
+    }
+    let known = (inputs, started_at_ms);
+    runs.insert(claimed.run_id.clone(), known.clone());
+    Ok(Some(known))
 }

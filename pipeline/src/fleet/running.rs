@@ -15,13 +15,11 @@ use super::control::{Shutdown, WorkerReport};
 use super::execute::{damaged_row, execute};
 use super::lease::Lease;
 use super::queue::{self, Claimed, retried};
-use super::read;
+use super::read::{self, RunInputs};
 use super::served::Served;
-use crate::data::Value;
-use crate::graph::ServedGraph;
 use crate::run_id::RunId;
 use crate::store::postgres::Listener;
-use crate::store::{PostgresStore, StoreError, StoreResult};
+use crate::store::{PostgresStore, StoreResult};
 
 /// How a worker works (see `Worker`'s builder methods).
 pub(crate) struct Settings {
@@ -38,7 +36,6 @@ pub(crate) struct Settings {
 const GATHER: Duration = Duration::from_millis(3);
 
 type Key = (RunId, u32);
-type RunInputs = Result<Arc<Vec<Value>>, String>;
 
 /// What one node task reports back.
 enum Done {
@@ -223,7 +220,15 @@ impl Running {
             return; // its lease was found lost meanwhile, and counted then
         }
         match done {
-            Done::Resolved(_, Resolved::Fenced) | Done::Lost => self.report.lost += 1,
+            Done::Resolved(_, Resolved::Fenced) => {
+                tracing::warn!(
+                    worker = %self.ctx.settings.id, run = %key.0, node = key.1,
+                    "commit refused: the claim is no longer current (its lease lapsed and \
+                     another worker took the node, or the run was cancelled)"
+                );
+                self.report.lost += 1;
+            }
+            Done::Lost => self.report.lost += 1,
             Done::Resolved(resolution, Resolved::Done { ended }) => {
                 if ended {
                     tracing::info!(worker = %self.ctx.settings.id, run = %key.0, "run ended");
@@ -363,8 +368,10 @@ async fn run_claimed(
     let Some(graph) = ctx.served.get(&claimed.fingerprint) else {
         return Done::Lost;
     };
-    let Some((inputs, started_at_ms)) =
-        retried("read the run", || run_inputs(ctx, graph, claimed)).await
+    let Some((inputs, started_at_ms)) = retried("read the run", || {
+        read::run_inputs(&ctx.store, &ctx.runs, graph, claimed)
+    })
+    .await
     else {
         return Done::Lost;
     };
@@ -409,40 +416,4 @@ async fn run_claimed(
         Ok(resolved) => Done::Resolved(kind, resolved),
         Err(_) => Done::Lost,
     }
-}
-
-/// The run's decoded pipeline inputs (or why they do not decode, which fails the node) and its
-/// start time; `None` when the run is gone.
-async fn run_inputs(
-    ctx: &Context,
-    graph: &Arc<dyn ServedGraph>,
-    claimed: &Claimed,
-) -> StoreResult<Option<(RunInputs, u64)>> {
-    if let Some(known) = crate::sync::lock(&ctx.runs).get(&claimed.run_id) {
-        return Ok(Some(known.clone()));
-    }
-    // A damaged header fails the node (and so the run), naming the damage: retrying could only
-    // leave the run running forever.
-    let (inputs, started_at_ms) = match read::header(&ctx.store, &claimed.run_id).await {
-        Ok(Some(header)) => {
-            let inputs = graph
-                .inputs(&header.inputs)
-                .map(Arc::new)
-                .map_err(|e| format!("the run's inputs do not decode: {e}"));
-            (inputs, header.started_at_ms)
-        }
-        Ok(None) => return Ok(None),
-        Err(e @ StoreError::CorruptRow { .. }) => (
-            Err(format!("the run's stored header is damaged: {e}")),
-            crate::store::now_ms(),
-        ),
-        Err(e) => return Err(e),
-    };
-    let mut runs = crate::sync::lock(&ctx.runs);
-    if runs.len() > 1024 {
-        runs.clear();
-    }
-    let known = (inputs, started_at_ms);
-    runs.insert(claimed.run_id.clone(), known.clone());
-    Ok(Some(known))
 }

@@ -37,7 +37,27 @@ fn seconds(name: &str, value: f64) -> Result<Duration, CliError> {
     })
 }
 
+/// Logs the worker's `tracing` events on stderr (claims lost, commits refused, connection errors,
+/// runs ended): `pipeline=info` unless `RUST_LOG` names other targets and levels
+/// (`pipeline=debug`, `pipeline::fleet=warn`). A program that embeds the CLI and installed its
+/// own subscriber keeps it.
+fn log_to_stderr() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|spec| spec.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_target("pipeline", LevelFilter::INFO));
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .finish()
+        .with(filter);
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
 pub(super) async fn exec(args: Args, store: PostgresStore) -> Result<i32, CliError> {
+    log_to_stderr();
     let mut worker = Worker::new(store);
     worker = match args.pipelines.is_empty() {
         true => worker.serve_registered(),
