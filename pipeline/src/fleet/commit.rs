@@ -17,8 +17,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::apply::{self, ClaimEnd, RunRows};
 use super::queue::{Claimed, DONE, Param, retried, write_summary};
 use super::read::node_states;
+use crate::call::guard::GuardedEvents;
+use crate::event::EventHandler;
 use crate::graph::ServedGraph;
 use crate::machine::{self, Event, NodeState, Outcome, Phase};
+use crate::run_id::RunId;
 use crate::store::{AuditEntry, NodeRecord, PostgresStore, RunSummary, StoreError, StoreResult};
 
 /// How a claimed node ends this claim.
@@ -110,10 +113,13 @@ pub(crate) struct Item {
 /// are fenced (locked in key order, as the heartbeat locks them); each item is an event the
 /// run's state machine decides, reading the rows it needs; the rows it changed are written back,
 /// with the records and audit entries of the items, and the runs whose last node resolved end.
+/// Once committed, `events` hears of the nodes skipped because a node of the batch failed or
+/// was skipped.
 pub(crate) async fn resolve(
     store: &PostgresStore,
     worker: &str,
     items: &[Item],
+    events: &dyn EventHandler,
 ) -> StoreResult<Vec<Resolved>> {
     let mut client = store.client().await?;
     let err = |op| store.error(op);
@@ -173,6 +179,7 @@ pub(crate) async fn resolve(
             rows.states.entry(node).or_insert(state);
         }
     }
+    let mut cascaded: Vec<(&RunId, &str)> = Vec::new();
     for item in &written {
         let (run_id, node) = (item.claimed.run_id.as_str(), item.claimed.node);
         let Some(rows) = runs.get_mut(run_id) else {
@@ -182,7 +189,13 @@ pub(crate) async fn resolve(
         let event = item
             .resolution
             .event(node, item.claimed.fail_fast, signalled);
-        rows.decide(store, &tx, run_id, &*item.graph, event).await?;
+        let decision = rows.decide(store, &tx, run_id, &*item.graph, event).await?;
+        let nodes = item.graph.nodes();
+        for &node in &decision.skipped {
+            if let Some(skipped) = nodes.get(node as usize) {
+                cascaded.push((&item.claimed.run_id, &*skipped.id));
+            }
+        }
         rows.end_claim(node, item.resolution.claim_end());
     }
     apply::write(store, &tx, worker, &runs).await?;
@@ -201,6 +214,9 @@ pub(crate) async fn resolve(
         finish(store, &tx, item).await?;
     }
     tx.commit().await.map_err(err("write to"))?;
+    for (run_id, node) in cascaded {
+        events.on_node_skip(run_id, node);
+    }
     Ok(items
         .iter()
         .map(|i| match is_kept(i) {
@@ -351,6 +367,7 @@ const BATCH: usize = 64;
 pub(crate) async fn committer(
     store: PostgresStore,
     worker: String,
+    events: Arc<GuardedEvents>,
     mut queue: mpsc::UnboundedReceiver<(Item, oneshot::Sender<Resolved>)>,
 ) {
     while let Some(first) = queue.recv().await {
@@ -362,7 +379,8 @@ pub(crate) async fn committer(
             }
         }
         let (items, answers): (Vec<Item>, Vec<_>) = batch.into_iter().unzip();
-        let resolved = retried("commit nodes", || resolve(&store, &worker, &items)).await;
+        let commit = || resolve(&store, &worker, &items, &*events);
+        let resolved = retried("commit nodes", commit).await;
         for (answer, resolved) in answers.into_iter().zip(resolved) {
             let _ = answer.send(resolved);
         }

@@ -1,8 +1,9 @@
 //! One claimed node on a worker: its arguments read back from the store, its condition gate,
-//! one attempt, and the [`Resolution`] that records how it went.
+//! its lease checked, one attempt, the [`Resolution`] that records how it went, and what the
+//! worker's event handler hears of it (`Heard`) once that is committed.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::commit::Resolution;
 use super::lease::Lease;
@@ -11,10 +12,12 @@ use super::read;
 use crate::call;
 use crate::call::args::Values;
 use crate::data::{Json, Value};
+use crate::event::EventHandler;
 use crate::graph::ServedGraph;
 use crate::graph::{NodeDef, Slot, WaitDef};
 use crate::machine::retry_after;
 use crate::node::NodeContext;
+use crate::run_id::RunId;
 use crate::store::now_ms;
 use crate::store::{AuditEntry, AuditStatus, Checkpointer, NodeRecord, PostgresStore, StoreResult};
 
@@ -90,6 +93,7 @@ pub(crate) async fn execute(
     inputs: Result<&[Value], &str>,
     worker: &str,
     lease: &Lease,
+    events: &dyn EventHandler,
 ) -> StoreResult<Option<Resolution>> {
     let node = &graph.nodes()[claimed.node as usize];
     if claimed.blocked {
@@ -160,6 +164,7 @@ pub(crate) async fn execute(
     if !lease.live() {
         return Ok(None);
     }
+    events.on_node_start(&claimed.run_id, &node.id, claimed.attempt);
     let output = call::call(node, &Values::Owned(arguments.args), ctx)
         .await
         .map_err(|e| e.to_string())
@@ -253,5 +258,41 @@ pub(crate) fn damaged_row(claimed: &Claimed, nodes: usize, worker: &str) -> Reso
             error: Some(error),
             worker: Some(worker.to_owned()),
         },
+    }
+}
+
+/// What a worker's event handler hears of a node it ran, once its outcome is committed.
+pub(crate) enum Heard {
+    Complete(u32, Duration),
+    Fail(u32, String),
+    Retry(u32, String, Duration),
+    Skip,
+    Nothing,
+}
+
+impl Heard {
+    pub fn of(resolution: &Resolution, attempt: u32) -> Heard {
+        let error = |e: &AuditEntry| e.error.clone().unwrap_or_default();
+        match resolution {
+            Resolution::Completed { entry, .. } => {
+                Heard::Complete(attempt, Duration::from_micros(entry.duration_us))
+            }
+            Resolution::Failed { entry } => Heard::Fail(attempt, error(entry)),
+            Resolution::Retry { entry, delay } => Heard::Retry(attempt, error(entry), *delay),
+            Resolution::Skipped => Heard::Skip,
+            Resolution::Begin { .. } => Heard::Nothing,
+        }
+    }
+
+    pub fn tell(self, events: &dyn EventHandler, run_id: &RunId, node: &str) {
+        match self {
+            Heard::Complete(attempt, took) => events.on_node_complete(run_id, node, attempt, took),
+            Heard::Fail(attempt, error) => events.on_node_fail(run_id, node, attempt, &error),
+            Heard::Retry(attempt, error, delay) => {
+                events.on_node_retry(run_id, node, attempt, &error, delay)
+            }
+            Heard::Skip => events.on_node_skip(run_id, node),
+            Heard::Nothing => {}
+        }
     }
 }

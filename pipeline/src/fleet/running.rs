@@ -12,11 +12,13 @@ use tokio::task::JoinSet;
 
 use super::commit::{Item, Resolution, Resolved, committer};
 use super::control::{Shutdown, WorkerReport};
-use super::execute::{damaged_row, execute};
+use super::execute::{Heard, damaged_row, execute};
 use super::lease::Lease;
 use super::queue::{self, Claimed, retried};
 use super::read::{self, RunInputs};
 use super::served::Served;
+use crate::call::guard::GuardedEvents;
+use crate::event::EventHandler;
 use crate::run_id::RunId;
 use crate::store::postgres::Listener;
 use crate::store::{PostgresStore, StoreResult};
@@ -29,6 +31,8 @@ pub(crate) struct Settings {
     pub heartbeat: Duration,
     pub poll: Duration,
     pub drain: Duration,
+    /// Hears of the nodes this worker runs.
+    pub events: Option<Arc<dyn EventHandler>>,
 }
 
 /// How long a worker with fewer than half its slots free waits for more to free up before it
@@ -86,6 +90,7 @@ struct Held {
 struct Context {
     store: PostgresStore,
     served: Served,
+    events: Arc<GuardedEvents>,
     fingerprints: Vec<String>,
     settings: Settings,
     /// Each run's decoded pipeline inputs and start time, read once per run.
@@ -98,11 +103,14 @@ impl Running {
     pub fn new(store: PostgresStore, served: Served, settings: Settings) -> Running {
         let fingerprints = served.fingerprints();
         let (commits, queue) = mpsc::unbounded_channel();
-        let committer = tokio::spawn(committer(store.clone(), settings.id.clone(), queue));
+        let events = Arc::new(GuardedEvents::new(settings.events.clone()));
+        let worker = settings.id.clone();
+        let committer = tokio::spawn(committer(store.clone(), worker, Arc::clone(&events), queue));
         Running {
             ctx: Arc::new(Context {
                 store,
                 served,
+                events,
                 fingerprints,
                 settings,
                 runs: Default::default(),
@@ -382,8 +390,8 @@ async fn run_claimed(
         .map_err(String::as_str);
     let resolution = match in_graph {
         true => {
-            let worker = &ctx.settings.id;
-            let execute = || execute(&ctx.store, &**graph, claimed, inputs, worker, lease);
+            let (worker, events) = (&ctx.settings.id, &*ctx.events);
+            let execute = || execute(&ctx.store, &**graph, claimed, inputs, worker, lease, events);
             match retried("read the node's arguments", execute).await {
                 Some(resolution) => resolution,
                 None => {
@@ -400,6 +408,7 @@ async fn run_claimed(
         false => damaged_row(claimed, graph.nodes().len(), &ctx.settings.id),
     };
     let kind = Kind::of(&resolution);
+    let heard = Heard::of(&resolution, claimed.attempt);
     let item = Item {
         claimed: claimed.clone(),
         resolution,
@@ -413,7 +422,15 @@ async fn run_claimed(
         return Done::Lost;
     }
     match resolved.await {
-        Ok(resolved) => Done::Resolved(kind, resolved),
+        Ok(resolved) => {
+            // Heard once the outcome is committed (a fenced commit kept nothing to hear of).
+            if let (Resolved::Done { .. }, Some(node)) =
+                (resolved, graph.nodes().get(claimed.node as usize))
+            {
+                heard.tell(&*ctx.events, &claimed.run_id, &node.id);
+            }
+            Done::Resolved(kind, resolved)
+        }
         Err(_) => Done::Lost,
     }
 }

@@ -7,6 +7,7 @@ use super::queue::READY;
 use super::running::{Running, Settings};
 use super::served::Served;
 use crate::definition::Pipeline;
+use crate::event::EventHandler;
 use crate::store::now_ms;
 use crate::store::postgres::Listener;
 use crate::store::{PostgresStore, StoreError, StoreResult};
@@ -65,6 +66,7 @@ impl Worker {
                 heartbeat: Duration::from_secs(10),
                 poll: Duration::from_secs(1),
                 drain: Duration::from_secs(30),
+                events: None,
             },
         }
     }
@@ -106,6 +108,17 @@ impl Worker {
     /// few random digits).
     pub fn id(mut self, id: impl Into<String>) -> Worker {
         self.settings.id = id.into();
+        self
+    }
+
+    /// Calls `handler` for the nodes this worker runs, as an engine calls its handler for a run
+    /// in one process: a node's attempts start (`on_node_start`) and, once its outcome is
+    /// committed, it completes, fails, is retried or skipped; the nodes a commit skips because a
+    /// node failed or was skipped are heard of by the worker that committed it. A worker hears of
+    /// no run as a whole (`on_pipeline_start`, `on_pipeline_end`): runs span workers. A panic in
+    /// the handler is logged and changes nothing.
+    pub fn event_handler(mut self, handler: impl EventHandler + 'static) -> Worker {
+        self.settings.events = Some(std::sync::Arc::new(handler));
         self
     }
 
