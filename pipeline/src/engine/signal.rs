@@ -197,9 +197,11 @@ impl<P: Pipeline> PipelineEngine<P> {
         }
     }
 
-    /// Cancels run `run_id`, which waits (or will): the store marks it cancelled, so no signal
-    /// continues it, and it ends [`RunStatus::Cancelled`](crate::RunStatus::Cancelled) here, or
-    /// in the process that holds it when that process next reads its signals. On a fleet
+    /// Cancels run `run_id` wherever it is: the store marks it cancelled, so no signal continues
+    /// it and no resume runs anything of it. A run that waits, or that nobody holds, ends
+    /// [`RunStatus::Cancelled`](crate::RunStatus::Cancelled) here and is returned; a run another
+    /// engine (another process) is running is ended by that engine, which reads the request
+    /// while the run runs (within about a second), and `None` is returned. On a fleet
     /// (`PipelineEngine::fleet`, feature `postgres`), this is `PipelineEngine::cancel`, and it
     /// returns the ended run.
     pub async fn cancel_waiting(

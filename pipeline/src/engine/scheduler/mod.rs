@@ -8,12 +8,14 @@ mod finish;
 mod items;
 mod job;
 mod map;
+mod remote;
 mod wait;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use items::{Given, MapRun};
+use remote::RemoteCancel;
 
 use super::cancel::CancelHandle;
 use super::lifecycle::RunShared;
@@ -210,10 +212,18 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     /// Runs until nothing is ready or running; returns whether the run was cancelled.
     async fn drive(&mut self, cancel: Option<CancelHandle>) -> bool {
+        let remote = RemoteCancel::new(self.shared.checkpointer.clone(), self.run_id().clone());
+        // Cancelled here (the handle, a dropped caller) or from another process.
         let cancelled = || async {
-            match &cancel {
-                Some(handle) => handle.cancelled().await,
-                None => std::future::pending().await,
+            let here = async {
+                match &cancel {
+                    Some(handle) => handle.cancelled().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = here => {}
+                () = remote.requested() => {}
             }
         };
         loop {
