@@ -92,12 +92,15 @@ async fn a_worker_frozen_before_the_body_does_not_start_a_node_taken_over_meanwh
     assert_eq!(other.await.unwrap().unwrap().completed, 1);
 }
 
+/// A run id, an attempt, a claim token and an idempotency key, as a node saw them.
+type Seen = (String, u32, Option<u64>, String);
+
 /// What a node sees of the attempt it runs in, on a fleet and in one process: its run, its id,
 /// its attempt, the claim's token (a fencing token no other claim ever had: none in one
 /// process) and a key for its side effects that every attempt and worker shares.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_sees_its_run_attempt_claim_and_idempotency_key() {
-    let seen: Arc<Mutex<Vec<(String, u32, Option<u64>, String)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let graph = || {
         let mut g = GraphBuilder::<u64>::new("context");
         let x = g.input("x", |x: &u64| *x);
