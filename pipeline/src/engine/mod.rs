@@ -6,6 +6,7 @@ mod attempt;
 mod cancel;
 pub(crate) mod lifecycle;
 pub(crate) mod node_task;
+pub(crate) mod remote;
 mod rerun;
 mod restore;
 mod scheduler;
@@ -77,6 +78,8 @@ pub struct PipelineEngine<P: Pipeline> {
     audit_detail: AuditDetail,
     #[cfg(feature = "postgres")]
     pub(crate) fleet: Option<crate::store::PostgresStore>,
+    /// Where a run is resumed when another executor ran it (a fleet).
+    pub(crate) remote: Option<Arc<dyn remote::Remote<P>>>,
     #[cfg(feature = "postgres")]
     pub(crate) fleet_done: std::sync::OnceLock<crate::store::postgres::Listener>,
 }
@@ -97,6 +100,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             audit_detail: AuditDetail::default(),
             #[cfg(feature = "postgres")]
             fleet: None,
+            remote: None,
             #[cfg(feature = "postgres")]
             fleet_done: std::sync::OnceLock::new(),
         }
@@ -316,6 +320,11 @@ impl<P: Pipeline> PipelineEngine<P> {
         run_id: &RunId,
         cancel: Option<CancelHandle>,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
+        if let Some(remote) = &self.remote
+            && let Some(result) = remote.resume(self, run_id).await
+        {
+            return result;
+        }
         let checkpointer = self
             .checkpointer
             .as_ref()

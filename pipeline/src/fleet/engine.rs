@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::reopen::Reopened;
 use super::{NewNode, sql};
 use crate::data::{Value, to_json};
 use crate::definition::Pipeline;
+use crate::engine::remote::Remote;
 use crate::engine::{PipelineEngine, lifecycle};
 use crate::error::PipelineError;
 use crate::graph::Slot;
@@ -21,16 +23,87 @@ use crate::store::postgres::Listener;
 use crate::store::postgres::fleet::{DONE, node_status};
 use crate::store::{PostgresStore, RunSummary};
 
+/// The fleet as where an engine's fleet runs are resumed.
+struct OnFleet(PostgresStore);
+
+#[async_trait::async_trait]
+impl<P: Pipeline> Remote<P> for OnFleet {
+    async fn resume(
+        &self,
+        engine: &PipelineEngine<P>,
+        run_id: &RunId,
+    ) -> Option<Result<PipelineResult<P::Output>, PipelineError>> {
+        engine.resume_on_fleet(&self.0, run_id).await
+    }
+}
+
 impl<P: Pipeline> PipelineEngine<P> {
     /// Runs this engine's pipeline on a fleet of [`Worker`](crate::fleet::Worker)s sharing
     /// `store`: [`submit`](PipelineEngine::submit) records runs for them,
     /// [`wait`](PipelineEngine::wait) returns a run's result, [`cancel`](PipelineEngine::cancel)
     /// stops one. The store is also the engine's checkpointer and audit log.
+    ///
+    /// [`resume`](PipelineEngine::resume) of a failed fleet run sends it back to the fleet: the
+    /// workers run what did not complete, and `resume` returns once the run ended (a cancel
+    /// handle given to `resume_with_cancel` does not reach it: use `cancel`). A run that is not
+    /// the fleet's is resumed in this process, as without a fleet.
     pub fn fleet(mut self, store: PostgresStore) -> Self {
         self.checkpointer = Some(Arc::new(store.clone()));
         self.audit = Some(Arc::new(store.clone()));
+        self.remote = Some(Arc::new(OnFleet(store.clone())));
         self.fleet = Some(store);
         self
+    }
+
+    /// Resumes a fleet run on the fleet (see [`fleet`](PipelineEngine::fleet)); `None` when the
+    /// fleet never had the run.
+    async fn resume_on_fleet(
+        &self,
+        store: &PostgresStore,
+        run_id: &RunId,
+    ) -> Option<Result<PipelineResult<P::Output>, PipelineError>> {
+        let from_store = |e| PipelineError::from_store(run_id, e);
+        match sql::run_row(store, run_id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
+            Err(e) => return Some(Err(from_store(e))),
+        }
+        Some(self.reopen(store, run_id).await)
+    }
+
+    async fn reopen(
+        &self,
+        store: &PostgresStore,
+        run_id: &RunId,
+    ) -> Result<PipelineResult<P::Output>, PipelineError> {
+        let from_store = |e| PipelineError::from_store(run_id, e);
+        let header = sql::header(store, run_id).await.map_err(from_store)?;
+        let header = header.ok_or_else(|| PipelineError::UnknownRun(run_id.clone()))?;
+        // The workers serve runs of this graph only: a changed pipeline is refused, as in one
+        // process.
+        lifecycle::check_header(&self.graph, &header)?;
+        let graph = &self.graph;
+        let summary = |completed: &[u32]| {
+            let ids = completed
+                .iter()
+                .map(|&n| &*graph.inner.nodes[n as usize].id);
+            RunSummary::in_progress(
+                run_id.clone(),
+                graph.name(),
+                header.started_at_ms,
+                now_ms(),
+                graph.node_ids(),
+                ids,
+            )
+        };
+        let reopened = sql::reopen(store, run_id, &*self.graph.inner, summary)
+            .await
+            .map_err(from_store)?;
+        match reopened {
+            Reopened::Running => Err(PipelineError::RunLocked(run_id.clone())),
+            Reopened::NotFleet => Err(PipelineError::UnknownRun(run_id.clone())),
+            Reopened::Ended | Reopened::Reopened => self.wait(run_id).await,
+        }
     }
 
     fn fleet_store(&self, run_id: &RunId) -> Result<&PostgresStore, PipelineError> {

@@ -30,6 +30,7 @@ mod execute;
 mod lease;
 mod queue;
 mod read;
+mod reopen;
 mod running;
 mod served;
 mod waiting;
@@ -47,4 +48,5 @@ pub(crate) mod sql {
     pub(crate) use super::cancel::cancel;
     pub(crate) use super::queue::submit;
     pub(crate) use super::read::{header, outputs, run_row};
+    pub(crate) use super::reopen::reopen;
 }

@@ -1,0 +1,107 @@
+//! A failed fleet run resumed on the fleet: its nodes that did not complete are made ready again
+//! (or waiting for their upstream nodes) as the run's state machine starts a resumed run
+//! (`machine::initial`), in one transaction with the run's state and summary, and the workers
+//! are woken to run them.
+
+use super::queue::{READY, write_summary};
+use crate::machine::{self, Phase, Shape};
+use crate::run_id::RunId;
+use crate::store::postgres::fleet::{phase, row_state};
+use crate::store::{PostgresStore, RunSummary, StoreResult};
+
+/// What reopening a run found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reopened {
+    /// The fleet never had the run.
+    NotFleet,
+    /// The run is running: nothing changed.
+    Running,
+    /// The run completed or was cancelled: nothing to run again.
+    Ended,
+    /// The run failed, and its nodes that did not complete are ready to run again.
+    Reopened,
+}
+
+/// Reopens failed run `run_id` of a graph of shape `shape`; `summary` is the run's summary as
+/// it starts again, given the indexes of the nodes that completed.
+pub(crate) async fn reopen<G: Shape + ?Sized>(
+    store: &PostgresStore,
+    run_id: &RunId,
+    shape: &G,
+    summary: impl FnOnce(&[u32]) -> RunSummary,
+) -> StoreResult<Reopened> {
+    let mut client = store.client().await?;
+    let err = |op| store.error(op);
+    let tx = client.transaction().await.map_err(err("write to"))?;
+    let id = run_id.as_str();
+    // Node rows before the run row, in key order, as every commit locks them.
+    let rows = tx
+        .query(
+            "SELECT node, state, began FROM pipeline_fleet_nodes WHERE run_id = $1 \
+             ORDER BY node FOR UPDATE",
+            &[&id],
+        )
+        .await
+        .map_err(err("write to"))?;
+    let Some(run) = tx
+        .query_opt(
+            "SELECT state FROM pipeline_fleet_runs WHERE run_id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await
+        .map_err(err("read"))?
+    else {
+        return Ok(Reopened::NotFleet);
+    };
+    match run.get::<_, &str>(0) {
+        "failed" => {}
+        "running" => return Ok(Reopened::Running),
+        _ => return Ok(Reopened::Ended),
+    }
+    let mut done = vec![false; shape.node_count()];
+    for row in &rows {
+        let node = usize::try_from(row.get::<_, i32>(0)).unwrap_or(usize::MAX);
+        if let Some(done) = done.get_mut(node) {
+            *done = phase(row.get(1), row.get(2)) == Some(Phase::Completed);
+        }
+    }
+    let states = machine::initial(shape, |node| done[node as usize]);
+    let again: Vec<(i32, &str, i32)> = (0..states.len())
+        .filter(|&node| states[node].phase != Phase::Completed)
+        .map(|node| {
+            let state = states[node];
+            let waiting = i32::try_from(state.unresolved).unwrap_or(i32::MAX);
+            (node as i32, row_state(state.phase), waiting)
+        })
+        .collect();
+    let nodes: Vec<i32> = again.iter().map(|a| a.0).collect();
+    let row_states: Vec<&str> = again.iter().map(|a| a.1).collect();
+    let waiting: Vec<i32> = again.iter().map(|a| a.2).collect();
+    tx.execute(
+        "UPDATE pipeline_fleet_nodes n SET state = u.state, waiting = u.waiting, blocked = false, \
+         attempt = 1, error = NULL, worker = NULL, lease_expires_at = NULL, began = false, \
+         resolved_at = NULL, not_before = now() \
+         FROM unnest($2::int[], $3::text[], $4::int[]) AS u (node, state, waiting) \
+         WHERE n.run_id = $1 AND n.node = u.node",
+        &[&id, &nodes, &row_states, &waiting],
+    )
+    .await
+    .map_err(err("write to"))?;
+    let remaining = i32::try_from(again.len()).unwrap_or(i32::MAX);
+    tx.execute(
+        "UPDATE pipeline_fleet_runs SET state = 'running', remaining = $2, ended_at = NULL \
+         WHERE run_id = $1",
+        &[&id, &remaining],
+    )
+    .await
+    .map_err(err("write to"))?;
+    let completed: Vec<u32> = (0..done.len() as u32)
+        .filter(|&n| done[n as usize])
+        .collect();
+    write_summary(store, &tx, &summary(&completed)).await?;
+    tx.execute(&format!("NOTIFY {READY}"), &[])
+        .await
+        .map_err(err("write to"))?;
+    tx.commit().await.map_err(err("write to"))?;
+    Ok(Reopened::Reopened)
+}
