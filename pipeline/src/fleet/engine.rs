@@ -102,7 +102,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         match reopened {
             Reopened::Running => Err(PipelineError::RunLocked(run_id.clone())),
             Reopened::NotFleet => Err(PipelineError::UnknownRun(run_id.clone())),
-            Reopened::Ended | Reopened::Reopened => self.wait(run_id).await,
+            Reopened::Ended | Reopened::Again => self.wait(run_id).await,
         }
     }
 

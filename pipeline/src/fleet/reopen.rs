@@ -19,7 +19,7 @@ pub(crate) enum Reopened {
     /// The run completed or was cancelled: nothing to run again.
     Ended,
     /// The run failed, and its nodes that did not complete are ready to run again.
-    Reopened,
+    Again,
 }
 
 /// Reopens failed run `run_id` of a graph of shape `shape`; `summary` is the run's summary as
@@ -103,5 +103,5 @@ pub(crate) async fn reopen<G: Shape + ?Sized>(
         .await
         .map_err(err("write to"))?;
     tx.commit().await.map_err(err("write to"))?;
-    Ok(Reopened::Reopened)
+    Ok(Reopened::Again)
 }
