@@ -645,6 +645,31 @@ fn three_worker_processes_run_what_submit_records() {
     assert!(show.stdout.contains("status   failed"), "{}", show.stdout);
     let all = show.stdout.lines().find(|l| l.starts_with("all ")).unwrap();
     assert!(all.contains("completed") && all.contains("proc-"), "{all}");
+    // With its rates file in place, `resume` sends the failed run back to the workers: the
+    // table's new attempt runs on one of them, and the run completes.
+    std::fs::copy(&rates, &missing).unwrap();
+    let resumed = ops(store, &["resume", run_id]);
+    assert_eq!(resumed.code, 0, "{}{}", resumed.stdout, resumed.stderr);
+    assert!(
+        resumed.stdout.contains("output revenue"),
+        "{}",
+        resumed.stdout
+    );
+    let show = ops(store, &["show", run_id]);
+    assert!(
+        show.stdout.contains("status   completed"),
+        "{}",
+        show.stdout
+    );
+    let table = show
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("table "))
+        .unwrap();
+    assert!(
+        table.contains("completed") && table.contains("proc-"),
+        "{table}"
+    );
 
     // A payout waits on the fleet for its approval, holding no worker; the signal, sent by
     // another process, makes it due, and a worker (woken by NOTIFY) completes it.

@@ -6,7 +6,7 @@ mod attempt;
 mod cancel;
 pub(crate) mod lifecycle;
 pub(crate) mod node_task;
-pub(crate) mod remote;
+mod read;
 mod rerun;
 mod restore;
 mod scheduler;
@@ -24,7 +24,7 @@ pub use signal::{IntoSignal, Signal, SignalOutcome};
 
 use crate::call::guard::{self, GuardedEvents};
 use crate::data::{RoundTrip, to_json};
-use crate::definition::{FromCheckpoint, Pipeline};
+use crate::definition::Pipeline;
 use crate::error::PipelineError;
 use crate::event::EventHandler;
 use crate::graph::Graph;
@@ -32,7 +32,7 @@ use crate::node::OnError;
 use crate::result::{PersistenceWarning, PipelineResult};
 use crate::run_id::RunId;
 use crate::store::now_ms;
-use crate::store::{AuditDetail, AuditEntry, AuditLog, Checkpoint, Checkpointer, Epoch};
+use crate::store::{AuditDetail, AuditLog, Checkpointer, Epoch};
 use lifecycle::{Lease, RunShared};
 use restore::StoredRun;
 
@@ -79,7 +79,7 @@ pub struct PipelineEngine<P: Pipeline> {
     #[cfg(feature = "postgres")]
     pub(crate) fleet: Option<crate::store::PostgresStore>,
     /// Where a run is resumed when another executor ran it (a fleet).
-    pub(crate) remote: Option<Arc<dyn remote::Remote<P>>>,
+    pub(crate) remote: Option<Arc<dyn Remote<P>>>,
     #[cfg(feature = "postgres")]
     pub(crate) fleet_done: std::sync::OnceLock<crate::store::postgres::Listener>,
 }
@@ -223,51 +223,6 @@ impl<P: Pipeline> PipelineEngine<P> {
         cancel: &CancelHandle,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
         self.resume_inner(run_id, Some(cancel.clone())).await
-    }
-
-    /// The checkpoint of run `run_id` as stored; `Ok(None)` for an unknown run.
-    pub async fn load_checkpoint(
-        &self,
-        run_id: &RunId,
-    ) -> Result<Option<Checkpoint>, PipelineError> {
-        let checkpointer = self
-            .checkpointer
-            .as_ref()
-            .ok_or_else(|| PipelineError::NoCheckpointer(run_id.clone()))?;
-        checkpointer
-            .load(run_id)
-            .await
-            .map_err(|e| PipelineError::from_store(run_id, e))
-    }
-
-    /// The typed checkpoint of run `run_id` (for a `pipeline!`, its generated `<Name>Checkpoint`:
-    /// the inputs and each completed node's output); `Ok(None)` for an unknown run.
-    pub async fn checkpoint(&self, run_id: &RunId) -> Result<Option<P::Checkpoint>, PipelineError> {
-        let Some(stored) = self.load_checkpoint(run_id).await? else {
-            return Ok(None);
-        };
-        P::Checkpoint::from_checkpoint(&stored)
-            .map(Some)
-            .map_err(|source| PipelineError::Decode {
-                run_id: run_id.clone(),
-                what: "checkpoint".into(),
-                source,
-            })
-    }
-
-    /// The audit trail of run `run_id`; `Ok(None)` for an unknown run or an engine without an
-    /// audit log.
-    pub async fn audit_trail(
-        &self,
-        run_id: &RunId,
-    ) -> Result<Option<Vec<AuditEntry>>, PipelineError> {
-        match &self.audit {
-            Some(audit) => audit
-                .entries(run_id)
-                .await
-                .map_err(|e| PipelineError::from_store(run_id, e)),
-            None => Ok(None),
-        }
     }
 
     async fn start(
@@ -438,4 +393,18 @@ impl<P: Pipeline> PipelineEngine<P> {
             audit_detail: self.audit_detail,
         }
     }
+}
+
+/// An executor other than this process, which an engine asks first when it resumes a run, so a
+/// run goes back where it ran: a fleet (feature `postgres`, set by `PipelineEngine::fleet`). The
+/// engine knows it only through this trait: the fleet uses the engine, never the other way round.
+#[async_trait::async_trait]
+pub(crate) trait Remote<P: Pipeline>: Send + Sync {
+    /// Resumes run `run_id` where it ran and returns its result once it ended; `None` when this
+    /// executor never had the run (the engine then resumes it in this process).
+    async fn resume(
+        &self,
+        engine: &PipelineEngine<P>,
+        run_id: &RunId,
+    ) -> Option<Result<PipelineResult<P::Output>, PipelineError>>;
 }

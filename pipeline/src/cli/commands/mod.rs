@@ -94,7 +94,7 @@ impl Command {
             Command::Show(args) => show::exec(args, &stores()?).await,
             Command::Audit(args) => audit::exec(args, &stores()?).await,
             Command::Run(args) => run::exec(args, writable, settings).await,
-            Command::Resume(args) => resume::exec(args, stores()?, settings).await,
+            Command::Resume(args) => resume::exec(args, stores()?, store, settings).await,
             Command::Signal(args) => signal::exec(args, stores()?, settings).await,
             Command::ResumeDue => resume_due::exec(stores()?, settings).await,
             Command::Gc(args) => gc::exec(args, &stores()?).await,

@@ -1,4 +1,5 @@
-//! `resume`: restores a stored run's completed nodes and runs the rest, with live progress.
+//! `resume`: restores a stored run's completed nodes and runs the rest, with live progress; a
+//! fleet run (PostgreSQL store) goes back to the fleet's workers.
 
 use super::run::report;
 use crate::cli::error::CliError;
@@ -21,13 +22,24 @@ pub(crate) struct Args {
 pub(super) async fn exec(
     args: Args,
     stores: Stores,
+    spec: &str,
     settings: &EngineSettings,
 ) -> Result<i32, CliError> {
+    let _ = spec; // read only with PostgreSQL, whose fleet runs resume on the fleet
     let run_id = parse_id(&args.run_id)?;
     let (pipeline, progress) = stored_pipeline(&stores, &run_id, settings).await?;
     let result = match args.rerun.is_empty() {
         true => {
             let cancel = cancel_on_ctrl_c(&run_id);
+            #[cfg(feature = "postgres")]
+            if let Ok(crate::store::StoreSpec::Postgres(url)) = crate::store::StoreSpec::parse(spec)
+            {
+                let store = crate::store::PostgresStore::open(&url)?;
+                let resumed = pipeline.resume_on_fleet(store, &run_id, progress.clone(), &cancel);
+                let result = resumed.await;
+                progress.finish();
+                return Ok(report(&result?));
+            }
             pipeline
                 .resume_cancellable(stores, &run_id, progress.clone(), &cancel)
                 .await

@@ -7,24 +7,25 @@
 //! }
 //! ```
 
-use std::collections::HashMap;
+mod json;
+
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use crate::graph::GraphSignature;
 pub use crate::store::Stores;
 
-use crate::data::{self, Json};
+use crate::data::Json;
 use crate::definition::Pipeline;
 use crate::engine::{CancelHandle, EngineSettings, PipelineEngine, Signal, SignalOutcome};
 use crate::error::PipelineError;
 use crate::event::EventHandler;
-use crate::result::{PersistenceWarning, PipelineResult, WarningSource};
+use crate::result::PipelineResult;
 use crate::run_id::RunId;
+use json::{decode_inputs, to_json};
 
 /// A named, typed value: a node parameter or a pipeline input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +226,17 @@ pub trait DynPipeline: Send + Sync {
         inputs: &str,
     ) -> Result<RunId, PipelineError>;
 
+    /// Resumes run `run_id` of `store` where it ran: on the fleet's workers for a fleet run (see
+    /// [`PipelineEngine::fleet`]), in this process otherwise (with `cancel`).
+    #[cfg(feature = "postgres")]
+    async fn resume_on_fleet(
+        &self,
+        store: crate::store::PostgresStore,
+        run_id: &RunId,
+        events: Arc<dyn EventHandler>,
+        cancel: &CancelHandle,
+    ) -> Result<PipelineResult<Json>, PipelineError>;
+
     /// Waits for a fleet run on `store` to end (see [`PipelineEngine::wait`]).
     #[cfg(feature = "postgres")]
     async fn wait(
@@ -247,78 +259,6 @@ impl<P: Pipeline + Default> Registered<P> {
             .audit_log(stores.audit)
             .event_handler(events)
     }
-}
-
-/// Decodes a pipeline's inputs from a JSON object: every input named (an `Option` may be left
-/// out), no field it does not take, each field of its type.
-fn decode_inputs<P: Pipeline>(
-    engine: &PipelineEngine<P>,
-    text: &str,
-) -> Result<P::Inputs, PipelineError> {
-    let graph = engine.graph();
-    let invalid = |source| PipelineError::InvalidInputs {
-        pipeline: graph.name().to_owned(),
-        source,
-    };
-    // The fields as written (numbers keep every digit: a `u128` input reads back whole), to
-    // name what is missing or unknown before the inputs are decoded.
-    let value: &RawValue = serde_json::from_str(text).map_err(invalid)?;
-    let inputs = &graph.signature().inputs;
-    if let Ok(fields) = serde_json::from_str::<HashMap<&str, &RawValue>>(value.get()) {
-        let optional = |type_name: &str| {
-            let bare = type_name.trim_start_matches("::");
-            ["Option<", "std::option::Option<", "core::option::Option<"]
-                .iter()
-                .any(|p| bare.starts_with(p))
-        };
-        let mut problems: Vec<String> = inputs
-            .iter()
-            .filter(|i| !fields.contains_key(i.name.as_str()) && !optional(&i.type_name))
-            .map(|i| format!("missing `{}` ({})", i.name, i.type_name))
-            .collect();
-        let mut unknown: Vec<&str> = fields
-            .keys()
-            .copied()
-            .filter(|k| !inputs.iter().any(|i| i.name == *k))
-            .collect();
-        unknown.sort_unstable();
-        problems.extend(unknown.iter().map(|k| format!("unknown `{k}`")));
-        if !problems.is_empty() {
-            let expected: Vec<String> = inputs
-                .iter()
-                .map(|i| format!("`{}`: {}", i.name, i.type_name))
-                .collect();
-            return Err(PipelineError::InputFields {
-                pipeline: graph.name().to_owned(),
-                problems,
-                expected: match expected.is_empty() {
-                    true => "none (give `{}`)".to_owned(),
-                    false => expected.join(", "),
-                },
-            });
-        }
-    }
-    serde_json::from_str(value.get()).map_err(invalid)
-}
-
-/// The result with its output as exact JSON (every digit of a `u128` kept); an output whose
-/// `Serialize` fails is left out, and a warning says why.
-fn to_json<O: Serialize>(result: PipelineResult<O>) -> PipelineResult<Json> {
-    let mut failed = None;
-    let mut result = result.filter_map_output(|output| {
-        data::to_json(&output)
-            .map_err(|e| failed = Some(e.to_string()))
-            .ok()
-    });
-    if let Some(reason) = failed {
-        result.warnings.push(PersistenceWarning {
-            source: WarningSource::Output,
-            node: None,
-            message: format!("the run's output cannot be written as JSON: {reason}"),
-            lost: false,
-        });
-    }
-    result
 }
 
 #[async_trait]
@@ -408,6 +348,23 @@ where
         let graph = P::default().graph();
         let unsupported = graph.inner.fleet_unsupported().is_some();
         (!unsupported).then(|| crate::graph::FleetGraph::of(&graph))
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn resume_on_fleet(
+        &self,
+        store: crate::store::PostgresStore,
+        run_id: &RunId,
+        events: Arc<dyn EventHandler>,
+        cancel: &CancelHandle,
+    ) -> Result<PipelineResult<Json>, PipelineError> {
+        PipelineEngine::new(P::default())
+            .settings(&self.settings)
+            .event_handler(events)
+            .fleet(store)
+            .resume_with_cancel(run_id, cancel)
+            .await
+            .map(to_json)
     }
 
     #[cfg(feature = "postgres")]
