@@ -61,6 +61,24 @@ impl Fleet {
     }
 }
 
+/// Runs `worker` on a runtime of its own (one thread, on a thread of its own) until `stop`: a
+/// test freezes the whole worker by blocking that thread (a GC pause, a stopped VM). Give it a
+/// store of its own, as another process would have: a pooled connection is driven by the
+/// runtime that opened it, so a shared pool would hand the frozen runtime's connections to the
+/// other workers.
+pub fn on_own_runtime(
+    worker: Worker,
+    stop: Shutdown,
+) -> std::thread::JoinHandle<StoreResult<WorkerReport>> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(worker.run(stop))
+    })
+}
+
 /// Waits for a run, failing the test after a minute instead of hanging it.
 pub async fn wait<O: Send + 'static>(
     engine: &PipelineEngine<Graph<u64, O>>,

@@ -602,10 +602,7 @@ async fn a_late_commit_after_the_lease_lapsed_is_fenced() {
             .poll_interval(Duration::from_millis(50))
             .id(id)
     };
-    // The frozen worker on a runtime of its own, one thread: the freeze stops all of it. With a
-    // store of its own, as another process would have: a pooled connection is driven by the
-    // runtime that opened it, so a shared pool would hand the frozen runtime's connections to
-    // the other worker.
+    // The frozen worker on a runtime of its own, with a store of its own.
     let own_store = PostgresStore::open(&db.url).unwrap();
     let frozen_worker = Worker::new(own_store)
         .serve(&graph(&probe))
@@ -613,14 +610,7 @@ async fn a_late_commit_after_the_lease_lapsed_is_fenced() {
         .poll_interval(Duration::from_millis(50))
         .id("frozen");
     let frozen_stop = Shutdown::new();
-    let stop = frozen_stop.clone();
-    let frozen = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(frozen_worker.run(stop))
-    });
+    let frozen = tests::fleet::on_own_runtime(frozen_worker, frozen_stop.clone());
     let engine = PipelineEngine::new(graph(&probe)).fleet(store.clone());
     let run_id = engine.submit(1).await.unwrap();
     started.notified().await; // the frozen worker has the node

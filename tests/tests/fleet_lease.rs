@@ -57,14 +57,7 @@ async fn a_worker_frozen_before_the_body_does_not_start_a_node_taken_over_meanwh
         .poll_interval(Duration::from_millis(50))
         .id("frozen");
     let frozen_stop = Shutdown::new();
-    let stop = frozen_stop.clone();
-    let frozen = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(frozen_worker.run(stop))
-    });
+    let frozen = tests::fleet::on_own_runtime(frozen_worker, frozen_stop.clone());
     let engine = PipelineEngine::new(graph()).fleet(store.clone());
     let run_id = engine.submit(1).await.unwrap();
     started.notified().await; // the frozen worker holds the node, in its gate

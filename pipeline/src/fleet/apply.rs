@@ -166,6 +166,39 @@ pub(crate) async fn read(
         .collect()
 }
 
+/// A whole run, locked: every node row's state (locked in key order, before the run row, as
+/// every commit locks them) and the run row's `state`; `None` when the fleet never had the run.
+pub(crate) async fn lock_run(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    run_id: &str,
+) -> StoreResult<Option<(String, HashMap<u32, NodeState>)>> {
+    let nodes = tx
+        .query(
+            "SELECT node FROM pipeline_fleet_nodes WHERE run_id = $1 ORDER BY node FOR UPDATE",
+            &[&run_id],
+        )
+        .await
+        .map_err(store.error("write to"))?;
+    let Some(run) = tx
+        .query_opt(
+            "SELECT state FROM pipeline_fleet_runs WHERE run_id = $1 FOR UPDATE",
+            &[&run_id],
+        )
+        .await
+        .map_err(store.error("read"))?
+    else {
+        return Ok(None);
+    };
+    let keys: Vec<(&str, u32)> = nodes
+        .iter()
+        .filter_map(|r| Some((run_id, u32::try_from(r.get::<_, i32>(0)).ok()?)))
+        .collect();
+    let states = read(store, tx, &keys).await?;
+    let states = states.into_iter().map(|(_, node, s)| (node, s)).collect();
+    Ok(Some((run.get(0), states)))
+}
+
 /// Writes the rows `runs` changed, in one statement (rows in key order: they are all locked
 /// already); wakes the workers when a node became claimable at once. `worker` is the claims'.
 pub(crate) async fn write(

@@ -23,38 +23,17 @@ pub(crate) async fn cancel(
     let err = |op| store.error(op);
     let tx = client.transaction().await.map_err(err("write to"))?;
     let id = run_id.as_str();
-    // Node rows before the run row, in key order, as every commit locks them.
-    let nodes = tx
-        .query(
-            "SELECT node FROM pipeline_fleet_nodes WHERE run_id = $1 ORDER BY node FOR UPDATE",
-            &[&id],
-        )
-        .await
-        .map_err(err("write to"))?;
-    let Some(row) = tx
-        .query_opt(
-            "SELECT state FROM pipeline_fleet_runs WHERE run_id = $1 FOR UPDATE",
-            &[&id],
-        )
-        .await
-        .map_err(err("read"))?
-    else {
+    let Some((state, states)) = apply::lock_run(store, &tx, id).await? else {
         return Ok(None);
     };
-    if row.get::<_, &str>(0) != "running" {
+    if state != "running" {
         return Ok(Some(false));
     }
     // The machine decides which nodes do not run, and which claims are fenced; a cancel reads
     // every node and follows no edge.
-    let keys: Vec<(&str, u32)> = nodes
-        .iter()
-        .map(|r| (id, r.get::<_, i32>(0) as u32))
-        .collect();
+    let shape = Unconnected(states.keys().map(|&n| n as usize + 1).max().unwrap_or(0));
     let mut rows = RunRows::default();
-    for (_, node, state) in apply::read(store, &tx, &keys).await? {
-        rows.states.insert(node, state);
-    }
-    let shape = Unconnected(keys.iter().map(|k| k.1 as usize + 1).max().unwrap_or(0));
+    rows.states = states;
     rows.decide(store, &tx, id, &shape, Event::Cancel).await?;
     let runs = BTreeMap::from([(id.to_owned(), rows)]);
     apply::write(store, &tx, "", &runs).await?;

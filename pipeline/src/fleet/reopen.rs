@@ -3,10 +3,11 @@
 //! (`machine::initial`), in one transaction with the run's state and summary, and the workers
 //! are woken to run them.
 
+use super::apply::lock_run;
 use super::queue::{READY, write_summary};
 use crate::machine::{self, Phase, Shape};
 use crate::run_id::RunId;
-use crate::store::postgres::fleet::{phase, row_state};
+use crate::store::postgres::fleet::row_state;
 use crate::store::{PostgresStore, RunSummary, StoreResult};
 
 /// What reopening a run found.
@@ -34,35 +35,18 @@ pub(crate) async fn reopen<G: Shape + ?Sized>(
     let err = |op| store.error(op);
     let tx = client.transaction().await.map_err(err("write to"))?;
     let id = run_id.as_str();
-    // Node rows before the run row, in key order, as every commit locks them.
-    let rows = tx
-        .query(
-            "SELECT node, state, began FROM pipeline_fleet_nodes WHERE run_id = $1 \
-             ORDER BY node FOR UPDATE",
-            &[&id],
-        )
-        .await
-        .map_err(err("write to"))?;
-    let Some(run) = tx
-        .query_opt(
-            "SELECT state FROM pipeline_fleet_runs WHERE run_id = $1 FOR UPDATE",
-            &[&id],
-        )
-        .await
-        .map_err(err("read"))?
-    else {
+    let Some((state, rows)) = lock_run(store, &tx, id).await? else {
         return Ok(Reopened::NotFleet);
     };
-    match run.get::<_, &str>(0) {
+    match state.as_str() {
         "failed" => {}
         "running" => return Ok(Reopened::Running),
         _ => return Ok(Reopened::Ended),
     }
     let mut done = vec![false; shape.node_count()];
-    for row in &rows {
-        let node = usize::try_from(row.get::<_, i32>(0)).unwrap_or(usize::MAX);
-        if let Some(done) = done.get_mut(node) {
-            *done = phase(row.get(1), row.get(2)) == Some(Phase::Completed);
+    for (node, state) in rows {
+        if let Some(done) = done.get_mut(node as usize) {
+            *done = state.phase == Phase::Completed;
         }
     }
     let states = machine::initial(shape, |node| done[node as usize]);
