@@ -18,7 +18,6 @@ mod policy;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub(crate) use policy::{retry_after, run_status, stops_run};
@@ -129,6 +128,8 @@ pub(crate) enum Outcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Event {
     /// An executor started a ready node, or a suspended wait whose signal or due time came.
+    /// (Executors apply [`started`] in place; the event keeps the machine's tests whole.)
+    #[allow(dead_code)]
     Started { node: u32 },
     /// A node ended.
     Ended { node: u32, outcome: Outcome },
@@ -176,20 +177,56 @@ pub(crate) struct Decision {
 pub(crate) struct Missing(pub Vec<u32>);
 
 /// Decides what `event` changes in a run whose nodes are in `states`.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn decide<G, S>(shape: &G, states: &S, event: Event) -> Result<Decision, Missing>
 where
     G: Shape + ?Sized,
     S: States + ?Sized,
 {
+    let mut decision = Decision::default();
+    decide_into(shape, states, event, &mut Scratch::default(), &mut decision)?;
+    Ok(decision)
+}
+
+/// The buffers a decision works in, kept by an executor that decides often so that deciding
+/// allocates nothing once they have grown.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// The states this decision changed, sorted by node.
+    changed: Vec<(u32, NodeState)>,
+    missing: Vec<u32>,
+    resolving: Vec<(u32, Phase)>,
+}
+
+/// [`decide`] into `decision` (cleared first), with `scratch`'s buffers.
+pub(crate) fn decide_into<G, S>(
+    shape: &G,
+    states: &S,
+    event: Event,
+    scratch: &mut Scratch,
+    decision: &mut Decision,
+) -> Result<(), Missing>
+where
+    G: Shape + ?Sized,
+    S: States + ?Sized,
+{
+    scratch.changed.clear();
+    scratch.missing.clear();
+    scratch.resolving.clear();
+    decision.changes.clear();
+    decision.ready.clear();
+    decision.skipped.clear();
+    decision.not_run.clear();
+    decision.resolved = 0;
+    decision.stop = None;
     let mut run = Deciding {
         shape,
         states,
-        changed: BTreeMap::new(),
-        decision: Decision::default(),
-        missing: Vec::new(),
+        scratch,
+        decision,
     };
     match event {
-        Event::Started { node } => run.set(node, |s| s.phase = Phase::Running),
+        Event::Started { node } => run.set(node, started),
         Event::Ended { node, outcome } => {
             if let Outcome::Failed { stops: true } = outcome {
                 run.stop(Stop::FailFast, false);
@@ -214,6 +251,13 @@ where
         Event::Cancel => run.stop(Stop::Cancel, true),
     }
     run.finish()
+}
+
+/// What [`Event::Started`] does to the node that starts, and nothing else: an executor that
+/// holds the node's state may apply it alone, without a whole decision (the scheduler does, for
+/// every node it starts).
+pub(crate) fn started(state: &mut NodeState) {
+    state.phase = Phase::Running;
 }
 
 /// A run's first states: the nodes `done` says completed (restored from a checkpoint) are
@@ -243,28 +287,37 @@ pub(crate) fn initial<G: Shape + ?Sized>(shape: &G, done: impl Fn(u32) -> bool) 
 struct Deciding<'a, G: ?Sized, S: ?Sized> {
     shape: &'a G,
     states: &'a S,
-    changed: BTreeMap<u32, NodeState>,
-    decision: Decision,
-    missing: Vec<u32>,
+    scratch: &'a mut Scratch,
+    decision: &'a mut Decision,
 }
 
 impl<G: Shape + ?Sized, S: States + ?Sized> Deciding<'_, G, S> {
     fn get(&mut self, node: u32) -> Option<NodeState> {
-        let state = self
-            .changed
-            .get(&node)
-            .copied()
-            .or_else(|| self.states.state(node));
+        let changed = &self.scratch.changed;
+        let state = match changed.binary_search_by_key(&node, |c| c.0) {
+            Ok(at) => Some(changed[at].1),
+            Err(_) => self.states.state(node),
+        };
         if state.is_none() {
-            self.missing.push(node);
+            self.scratch.missing.push(node);
         }
         state
+    }
+
+    /// Records node `node`'s new state (the changes stay sorted by node: a stop walks the nodes
+    /// in order, so its writes append).
+    fn put(&mut self, node: u32, state: NodeState) {
+        let changed = &mut self.scratch.changed;
+        match changed.binary_search_by_key(&node, |c| c.0) {
+            Ok(at) => changed[at].1 = state,
+            Err(at) => changed.insert(at, (node, state)),
+        }
     }
 
     fn set(&mut self, node: u32, change: impl FnOnce(&mut NodeState)) {
         if let Some(mut state) = self.get(node) {
             change(&mut state);
-            self.changed.insert(node, state);
+            self.put(node, state);
         }
     }
 
@@ -277,8 +330,8 @@ impl<G: Shape + ?Sized, S: States + ?Sized> Deciding<'_, G, S> {
     /// unresolved upstream node become ready, or are skipped (and so on down) when one of their
     /// upstream nodes did not complete.
     fn resolve(&mut self, node: u32, phase: Phase) {
-        let mut resolving = vec![(node, phase)];
-        while let Some((node, phase)) = resolving.pop() {
+        self.scratch.resolving.push((node, phase));
+        while let Some((node, phase)) = self.scratch.resolving.pop() {
             match self.get(node) {
                 Some(state) if !state.phase.resolved() => {}
                 _ => continue,
@@ -298,12 +351,12 @@ impl<G: Shape + ?Sized, S: States + ?Sized> Deciding<'_, G, S> {
                 };
                 state.unresolved = state.unresolved.saturating_sub(1);
                 state.blocked |= blocks;
-                self.changed.insert(down, state);
+                self.put(down, state);
                 if state.unresolved == 0 && state.phase == Phase::Waiting {
                     match state.blocked {
                         true => {
                             self.decision.skipped.push(down);
-                            resolving.push((down, Phase::Skipped));
+                            self.scratch.resolving.push((down, Phase::Skipped));
                         }
                         false => self.ready(down, Duration::ZERO),
                     }
@@ -333,18 +386,22 @@ impl<G: Shape + ?Sized, S: States + ?Sized> Deciding<'_, G, S> {
         }
     }
 
-    fn finish(mut self) -> Result<Decision, Missing> {
-        if !self.missing.is_empty() {
-            self.missing.sort_unstable();
-            self.missing.dedup();
-            return Err(Missing(self.missing));
+    fn finish(self) -> Result<(), Missing> {
+        let Deciding {
+            states,
+            scratch,
+            decision,
+            ..
+        } = self;
+        if !scratch.missing.is_empty() {
+            scratch.missing.sort_unstable();
+            scratch.missing.dedup();
+            return Err(Missing(scratch.missing.clone()));
         }
-        let states = self.states;
-        self.decision.changes = self
-            .changed
-            .into_iter()
-            .filter(|(node, state)| states.state(*node) != Some(*state))
-            .collect();
-        Ok(self.decision)
+        let changes = scratch.changed.iter().copied();
+        decision
+            .changes
+            .extend(changes.filter(|&(node, state)| states.state(node) != Some(state)));
+        Ok(())
     }
 }

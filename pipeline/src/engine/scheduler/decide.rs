@@ -12,9 +12,12 @@ use crate::machine::{self, Event, Phase};
 use crate::result::NodeFailure;
 
 impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
-    /// Node `index` starts (its items, for a mapped node; its waiting, for a wait).
+    /// Node `index` starts (its items, for a mapped node; its waiting, for a wait): the
+    /// machine's `Started`, which changes that node's state alone, applied in place.
     pub(super) fn start(&mut self, index: u32) {
-        self.apply(Event::Started { node: index });
+        if let Some(state) = self.nodes.get_mut(index as usize) {
+            machine::started(state);
+        }
     }
 
     pub(super) fn on_report(&mut self, index: u32, mut report: Report) {
@@ -84,22 +87,34 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// Decides `event` and carries the decision out.
     pub(super) fn apply(&mut self, event: Event) {
         let graph = Arc::clone(&self.graph);
-        let decision = match machine::decide(&*graph, self.nodes.as_slice(), event) {
-            Ok(decision) => decision,
+        // The buffers are the run's, reused: deciding allocates nothing once they have grown.
+        let (mut decision, mut scratch) = std::mem::take(&mut self.deciding);
+        let decided = machine::decide_into(
+            &*graph,
+            self.nodes.as_slice(),
+            event,
+            &mut scratch,
+            &mut decision,
+        );
+        match decided {
+            Ok(()) => self.carry_out(&graph, &decision),
             // The scheduler holds every node's state: only an index out of range gets here.
             Err(missing) => {
                 tracing::error!(
                     ?event,
                     ?missing,
                     "an event about nodes the run does not have"
-                );
-                return;
+                )
             }
-        };
+        }
+        self.deciding = (decision, scratch);
+    }
+
+    fn carry_out(&mut self, graph: &GraphInner<I, O>, decision: &machine::Decision) {
         for &(node, state) in &decision.changes {
             let was = std::mem::replace(&mut self.nodes[node as usize], state).phase;
             if state.phase.resolved() && !was.resolved() {
-                self.release_upstream(&graph, node);
+                self.release_upstream(graph, node);
             }
         }
         for &node in &decision.skipped {

@@ -41,6 +41,8 @@ pub(crate) struct Run<I, O> {
     cap: usize,
     /// Each node's state, as the run's state machine (`machine`) decides it.
     nodes: Vec<NodeState>,
+    /// The machine's buffers, reused for every decision.
+    deciding: (machine::Decision, machine::Scratch),
     /// Downstream nodes not yet resolved, per node: its output is dropped when none is left.
     readers: Vec<u32>,
     /// Nodes whose outputs the pipeline's output reads, kept to the end.
@@ -97,6 +99,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             on_error,
             cap: cap.unwrap_or(usize::MAX),
             nodes: vec![NodeState::new(Phase::Waiting); n], // set in `restore`
+            deciding: Default::default(),
             readers: (0..n as u32)
                 .map(|i| graph.inner.downstream.of(i).len() as u32)
                 .collect(),
