@@ -2,16 +2,17 @@
 //! graph's edges, its nodes' states and an event. Both executors apply its decisions: the
 //! in-process scheduler (`engine::scheduler`) to the states it keeps in memory, the fleet
 //! (`fleet::commit`) to the rows of its commit transaction, reading first the rows a decision
-//! needs ([`Missing`] says which) and writing back the ones it changed. No rule of a run's
-//! semantics (readiness, skip-downstream, fail-fast, retries, cancel, how a run ends) is written
-//! anywhere else.
+//! needs ([`Missing`] says which) and writing back the ones it changed. The rules of a run's
+//! semantics (readiness, skip-downstream, fail-fast, retries, a wait beginning, cancel, how a run
+//! ends) are written here and nowhere else. (One is left in SQL: a signal stored for a wait that
+//! began makes the fleet's row due at once, in `store/postgres/waits.rs`.)
 //!
 //! ```text
 //!            ┌── Started ──▶ Running ── Ended(completed | failed | skipped) ──▶ resolved
 //! Waiting ─▶ Ready                │ └── Retry(after) ──▶ Ready (not before `after`)
 //!   │        └── (a wait) Began ──▶ Suspended ── Started (its signal or its time came)
 //!   └── an upstream node failed or was skipped, none unresolved ──▶ Skipped
-//! Stop (fail-fast, cancel): every node not resolved and not running ──▶ NotRun
+//! Stop: every node not resolved and not running (for a cancel, running too) ──▶ NotRun
 //! ```
 
 mod policy;
