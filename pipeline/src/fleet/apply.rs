@@ -13,21 +13,6 @@ use crate::machine::{self, Decision, Event, Missing, NodeState, Phase, Shape};
 use crate::store::postgres::fleet::{READY, phase, row_state};
 use crate::store::{PostgresStore, StoreError, StoreResult};
 
-/// A run's nodes without their edges: enough for a decision that follows none (a cancel).
-pub(crate) struct Unconnected(pub usize);
-
-impl Shape for Unconnected {
-    fn node_count(&self) -> usize {
-        self.0
-    }
-    fn upstream_of(&self, _: u32) -> &[u32] {
-        &[]
-    }
-    fn downstream_of(&self, _: u32) -> &[u32] {
-        &[]
-    }
-}
-
 /// How a claimed node's own row ends its claim, beside its new state.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ClaimEnd {

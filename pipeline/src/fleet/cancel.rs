@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::apply::{self, RunRows, Unconnected};
+use super::apply::{self, RunRows};
 use super::queue::{DONE, write_summary};
 use super::read::node_states;
-use crate::machine::Event;
+use crate::machine::{Event, Unconnected};
 use crate::result::NodeStatus;
 use crate::run_id::RunId;
 use crate::store::{PostgresStore, RunSummary, StoreResult};

@@ -4,8 +4,7 @@
 //! (`fleet::commit`) to the rows of its commit transaction, reading first the rows a decision
 //! needs ([`Missing`] says which) and writing back the ones it changed. The rules of a run's
 //! semantics (readiness, skip-downstream, fail-fast, retries, a wait beginning, cancel, how a run
-//! ends) are written here and nowhere else. (One is left in SQL: a signal stored for a wait that
-//! began makes the fleet's row due at once, in `store/postgres/waits.rs`.)
+//! ends) are written here and nowhere else.
 //!
 //! ```text
 //!            ┌── Started ──▶ Running ── Ended(completed | failed | skipped) ──▶ resolved
@@ -72,6 +71,24 @@ impl Phase {
             Phase::Suspended => NodeStatus::Waiting,
             Phase::Waiting | Phase::Ready | Phase::Running | Phase::NotRun => NodeStatus::NotRun,
         }
+    }
+}
+
+/// A run's nodes without their edges: enough for a decision that follows none (a cancel, a
+/// signal), made by an executor that does not hold the graph.
+#[cfg(feature = "postgres")]
+pub(crate) struct Unconnected(pub usize);
+
+#[cfg(feature = "postgres")]
+impl Shape for Unconnected {
+    fn node_count(&self) -> usize {
+        self.0
+    }
+    fn upstream_of(&self, _: u32) -> &[u32] {
+        &[]
+    }
+    fn downstream_of(&self, _: u32) -> &[u32] {
+        &[]
     }
 }
 
@@ -144,6 +161,10 @@ pub(crate) enum Event {
     /// A wait began (its gate let it through): it is suspended, or ready at once when its signal
     /// is already stored.
     Began { node: u32, signalled: bool },
+    /// A signal for wait `node` was stored: a suspended wait is ready at once; a wait that has
+    /// not begun finds the signal when it begins ([`Event::Began`]).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Signalled { node: u32 },
     /// The run is cancelled: nothing more starts, and nothing running is kept.
     Cancel,
 }
@@ -249,6 +270,11 @@ where
             true => run.ready(node, Duration::ZERO),
             false => run.set(node, |s| s.phase = Phase::Suspended),
         },
+        Event::Signalled { node } => {
+            if run.get(node).map(|s| s.phase) == Some(Phase::Suspended) {
+                run.ready(node, Duration::ZERO);
+            }
+        }
         Event::Cancel => run.stop(Stop::Cancel, true),
     }
     run.finish()

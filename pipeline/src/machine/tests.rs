@@ -71,7 +71,8 @@ fn decide_reading(graph: &TestGraph, all: &[NodeState], event: Event) -> Decisio
     | Event::Ended { node, .. }
     | Event::Retry { node, .. }
     | Event::ItemFailed { node, .. }
-    | Event::Began { node, .. } = event
+    | Event::Began { node, .. }
+    | Event::Signalled { node } = event
     {
         read.insert(node, all[node as usize]);
     }
@@ -244,7 +245,7 @@ proptest! {
     #[test]
     fn retries_and_waits_only_delay(
         (graph, outcomes) in dag(),
-        detours in proptest::collection::vec(0u8..4, 24),
+        detours in proptest::collection::vec(0u8..5, 24),
     ) {
         let mut run = Executor::new(&graph);
         let mut taken = vec![false; graph.node_count()];
@@ -267,6 +268,15 @@ proptest! {
                     }
                     3 => {
                         run.apply(Event::Began { node, signalled: true });
+                        prop_assert!(run.ready.contains(&node));
+                        continue;
+                    }
+                    4 => {
+                        // A signal while it runs changes nothing; once it waits, it is due.
+                        run.apply(Event::Signalled { node });
+                        prop_assert_eq!(run.states[node as usize].phase, Phase::Running);
+                        run.apply(Event::Began { node, signalled: false });
+                        run.apply(Event::Signalled { node });
                         prop_assert!(run.ready.contains(&node));
                         continue;
                     }

@@ -2,8 +2,15 @@
 //! store's: its migrations create them): the channels workers and waiters listen on, and a node
 //! row's `state` as the run's state machine sees it.
 
-use crate::machine::Phase;
+use std::collections::HashMap;
+
+use deadpool_postgres::Transaction;
+
+use super::PostgresStore;
+use crate::machine::{self, Event, NodeState, Phase, Unconnected};
 use crate::result::NodeStatus;
+use crate::run_id::RunId;
+use crate::store::StoreResult;
 
 /// The channel a worker listens on for ready nodes.
 pub(crate) const READY: &str = "pipeline_fleet_ready";
@@ -54,4 +61,49 @@ pub(crate) fn row_state(phase: Phase) -> &'static str {
         Phase::Skipped => "skipped",
         Phase::NotRun => "not_run",
     }
+}
+
+/// A signal for wait `wait` of a fleet run was stored (a run of one process has no row): its row
+/// is marked, so the wait is due as soon as it begins, and the run's state machine decides
+/// whether the wait is due now (it began and is suspended: `Event::Signalled`). The row's lock
+/// orders this with the worker's commit that begins the wait.
+pub(crate) async fn signalled(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    run_id: &RunId,
+    wait: &str,
+) -> StoreResult<()> {
+    let id = run_id.as_str();
+    let rows = tx
+        .query(
+            "SELECT node, state, began FROM pipeline_fleet_nodes \
+             WHERE run_id = $1 AND node_id = $2 FOR UPDATE",
+            &[&id, &wait],
+        )
+        .await
+        .map_err(store.error("write to"))?;
+    for row in rows {
+        let (index, state, began): (i32, &str, bool) = (row.get(0), row.get(1), row.get(2));
+        let (Ok(node), Some(phase)) = (u32::try_from(index), phase(state, began)) else {
+            continue;
+        };
+        let states = HashMap::from([(node, NodeState::new(phase))]);
+        let shape = Unconnected(node as usize + 1);
+        let decided = machine::decide(&shape, &states, Event::Signalled { node });
+        let due = decided.is_ok_and(|d| !d.ready.is_empty());
+        tx.execute(
+            "UPDATE pipeline_fleet_nodes SET signalled = true, \
+             not_before = CASE WHEN $3 THEN least(not_before, now()) ELSE not_before END \
+             WHERE run_id = $1 AND node = $2",
+            &[&id, &index, &due],
+        )
+        .await
+        .map_err(store.error("write to"))?;
+        if due {
+            tx.execute(&format!("NOTIFY {READY}"), &[])
+                .await
+                .map_err(store.error("write to"))?;
+        }
+    }
+    Ok(())
 }

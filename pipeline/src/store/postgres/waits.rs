@@ -91,24 +91,7 @@ impl PostgresStore {
             .map_err(self.error("write to"))?;
         }
         if let Some(wait) = signalled {
-            // A fleet run's wait (no row for a run of one process): due at once when it began,
-            // and marked, so it is due as it begins otherwise. The row's lock orders this with
-            // the worker's commit that begins the wait.
-            let due = tx
-                .query(
-                    "UPDATE pipeline_fleet_nodes SET signalled = true, \
-                     not_before = CASE WHEN began AND state = 'ready' THEN least(not_before, now()) \
-                                       ELSE not_before END \
-                     WHERE run_id = $1 AND node_id = $2 RETURNING began AND state = 'ready'",
-                    &[&run_id.as_str(), &wait],
-                )
-                .await
-                .map_err(self.error("write to"))?;
-            if due.iter().any(|row| row.get::<_, bool>(0)) {
-                tx.execute(&format!("NOTIFY {}", super::fleet::READY), &[])
-                    .await
-                    .map_err(self.error("write to"))?;
-            }
+            super::fleet::signalled(self, &tx, run_id, wait).await?;
         }
         tx.commit().await.map_err(self.error("write to"))?;
         Ok(answer)
