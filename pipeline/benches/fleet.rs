@@ -1,7 +1,7 @@
 //! The fleet against the local PostgreSQL server, printed as rows for `scripts/bench`:
 //! node completions per second with 1, 2 and 4 workers (no-op nodes), beside the in-process
 //! engine with the SQLite store in the same run; latency from `submit` to the first node
-//! starting (p50, p99); from `signal` to the node after the wait starting (p50, p99); rows and
+//! starting on a worker process (p50, p99; the bench starts itself again as the worker); from `signal` to the node after the wait starting (p50, p99); rows and
 //! bytes per node at 100, 1,000 and 10,000 nodes.
 //!
 //! `PIPELINE_BENCH_POSTGRES` names a database to create the bench's own database from
@@ -95,39 +95,61 @@ async fn in_process_sqlite() -> f64 {
     (RUNS * WIDTH) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// From `submit` to the node starting on an idle worker, over 200 one-node runs.
+/// The wall clock in microseconds (worker processes and the bench share the machine's clock).
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// One node that outputs when it started, by the wall clock.
+fn stamp() -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new("stamp");
+    let x = g.input("x", |x: &u64| *x);
+    let n = g.node("n").run(x, |_, _| async move {
+        Ok::<_, std::convert::Infallible>(now_us())
+    });
+    g.build(n).unwrap()
+}
+
+/// This bench as a worker process serving `stamp` on `url` until it is killed.
+fn worker_process(url: &str) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let worker = Worker::new(PostgresStore::open(url).unwrap())
+            .serve(&stamp())
+            .concurrency(4);
+        worker.run(Shutdown::new()).await.unwrap();
+    });
+}
+
+/// From `submit` to the node starting on an idle worker in a process of its own (this bench
+/// started again as a worker), over 200 one-node runs: the node's output is when it started.
 async fn latency(url: &str) -> (Duration, Duration) {
-    let (sender, mut started) = tokio::sync::mpsc::unbounded_channel::<Instant>();
-    let graph = move || {
-        let sender = sender.clone();
-        let mut g = GraphBuilder::<u64>::new("latency");
-        let x = g.input("x", |x: &u64| *x);
-        let n = g.node("n").run(x, move |x, _| {
-            let _ = sender.send(Instant::now());
-            async move { Ok::<_, std::convert::Infallible>(x) }
-        });
-        g.build(n).unwrap()
-    };
     let store = PostgresStore::open(url).unwrap();
     store.migrate().await.unwrap();
-    let shutdown = Shutdown::new();
-    let worker = Worker::new(store.clone()).serve(&graph()).concurrency(4);
-    let task = tokio::spawn(worker.run(shutdown.clone()));
-    let engine = PipelineEngine::new(graph()).fleet(store);
-    // Warm up the connections.
+    let exe = std::env::current_exe().unwrap();
+    let mut worker = std::process::Command::new(exe)
+        .args(["--worker", url])
+        .spawn()
+        .expect("the bench starts itself as a worker process");
+    let engine = PipelineEngine::new(stamp()).fleet(store);
+    // Warm up: the worker process is up, connected and listening once a run completed.
     let id = engine.submit(0).await.unwrap();
-    started.recv().await.unwrap();
     engine.wait(&id).await.unwrap();
     let mut samples = Vec::new();
     for i in 0..200 {
-        let submitted = Instant::now();
+        let submitted = now_us();
         let id = engine.submit(i).await.unwrap();
-        let began = started.recv().await.unwrap();
-        samples.push(began - submitted);
-        engine.wait(&id).await.unwrap();
+        let began = engine.wait(&id).await.unwrap().output.unwrap();
+        samples.push(Duration::from_micros(began.saturating_sub(submitted)));
     }
-    shutdown.stop();
-    task.await.unwrap().unwrap();
+    worker.kill().unwrap();
+    worker.wait().unwrap();
     samples.sort();
     (
         samples[samples.len() / 2],
@@ -247,6 +269,10 @@ async fn footprint(url: &str, n: usize) -> (f64, f64) {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--worker") {
+        return worker_process(&args[at + 1]);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
