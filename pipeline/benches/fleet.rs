@@ -95,6 +95,15 @@ async fn in_process_sqlite() -> f64 {
     (RUNS * WIDTH) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The median and the 99th percentile of `samples`.
+fn p50_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    (
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+    )
+}
+
 /// The wall clock in microseconds (worker processes and the bench share the machine's clock).
 fn now_us() -> u64 {
     std::time::SystemTime::now()
@@ -150,11 +159,7 @@ async fn latency(url: &str) -> (Duration, Duration) {
     }
     worker.kill().unwrap();
     worker.wait().unwrap();
-    samples.sort();
-    (
-        samples[samples.len() / 2],
-        samples[samples.len() * 99 / 100],
-    )
+    p50_p99(samples)
 }
 
 /// From `signal` (sent by an engine with no worker) to the dependent node starting on an idle
@@ -215,11 +220,7 @@ async fn signal_latency(url: &str) -> (Duration, Duration) {
     }
     shutdown.stop();
     task.await.unwrap().unwrap();
-    samples.sort();
-    (
-        samples[samples.len() / 2],
-        samples[samples.len() * 99 / 100],
-    )
+    p50_p99(samples)
 }
 
 /// Rows and bytes (row data, `pg_column_size`) the store adds per node for one run of `n`

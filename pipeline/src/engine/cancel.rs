@@ -28,7 +28,9 @@ impl CancelHandle {
         self.token.is_cancelled()
     }
 
-    pub(crate) async fn cancelled(&self) {
-        self.token.cancelled().await
+    /// A token cancelled with this handle, which a run may also cancel on its own (a cancel
+    /// asked for by another process) without cancelling the handle's other runs.
+    pub(crate) fn child_token(&self) -> CancellationToken {
+        self.token.child_token()
     }
 }

@@ -33,8 +33,6 @@ pub(crate) struct RunRows {
     pub resolved: i32,
     /// Whether a node became claimable at once.
     pub ready_now: bool,
-    /// Why the run stopped, if it did.
-    pub stop: Option<machine::Stop>,
 }
 
 #[derive(Default)]
@@ -93,7 +91,6 @@ impl RunRows {
             self.ready_now |= after.is_zero();
         }
         self.resolved += decision.resolved as i32;
-        self.stop = self.stop.or(decision.stop);
         Ok(decision)
     }
 

@@ -123,7 +123,10 @@ impl<'a> Executor<'a> {
     fn apply(&mut self, event: Event) -> Result<(), TestCaseError> {
         let decision = decide(self.graph, self.states.as_slice(), event)
             .map_err(|missing| TestCaseError::fail(format!("every state is held: {missing:?}")))?;
-        prop_assert_eq!(decide_reading(self.graph, &self.states, event), decision.clone());
+        prop_assert_eq!(
+            decide_reading(self.graph, &self.states, event),
+            decision.clone()
+        );
         for &(node, state) in &decision.changes {
             let before = self.states[node as usize].phase;
             if state.phase.resolved() && !before.resolved() {

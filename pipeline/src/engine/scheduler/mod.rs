@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use items::{Given, MapRun};
-use remote::RemoteCancel;
 
 use super::cancel::CancelHandle;
 use super::lifecycle::RunShared;
@@ -215,20 +214,16 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     /// Runs until nothing is ready or running; returns whether the run was cancelled.
     async fn drive(&mut self, cancel: Option<CancelHandle>) -> bool {
-        let remote = RemoteCancel::new(self.shared.checkpointer.clone(), self.run_id().clone());
-        // Cancelled here (the handle, a dropped caller) or from another process.
-        let cancelled = || async {
-            let here = async {
-                match &cancel {
-                    Some(handle) => handle.cancelled().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                () = here => {}
-                () = remote.requested() => {}
-            }
-        };
+        // Cancelled here (the handle, a dropped caller) or from another process (the watch).
+        let token = cancel
+            .as_ref()
+            .map_or_else(Default::default, CancelHandle::child_token);
+        let _watch = remote::watch(
+            self.shared.checkpointer.clone(),
+            self.run_id().clone(),
+            token.clone(),
+        );
+        let cancelled = || token.cancelled();
         loop {
             self.open_maps();
             self.begin_waits().await;

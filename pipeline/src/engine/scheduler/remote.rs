@@ -1,15 +1,16 @@
 //! A cancel asked for by another process: stored with the run (`Checkpointer::cancel_waits`,
 //! which `PipelineEngine::cancel_waiting` writes), and read by the process that holds the run
-//! every [`CHECK_EVERY`] while it runs, so a cancel reaches a run wherever it runs.
+//! every [`CHECK_EVERY`] while it runs, on a task of its own beside the run (nothing on the path
+//! of each node), which cancels the run's token when the request comes.
 //!
 //! The checks are paced by one thread of the process that ticks twice a second (started on first
 //! use), not by tokio's timer: an engine runs on a runtime without its time driver too.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::run_id::RunId;
 use crate::store::Checkpointer;
@@ -17,33 +18,31 @@ use crate::store::Checkpointer;
 /// How often a run's holder reads whether another process asked to cancel the run.
 pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-pub(super) struct RemoteCancel {
-    checkpointer: Option<Arc<dyn Checkpointer>>,
-    run_id: RunId,
-    base: Instant,
-    /// When to read next, in microseconds after `base`: kept across the futures that wait for
-    /// it, so a run whose nodes end faster than [`CHECK_EVERY`] still reads on time.
-    next: AtomicU64,
-}
+/// The task that watches for a cancel from elsewhere, aborted when the run ends.
+pub(super) struct Watch(Option<tokio::task::JoinHandle<()>>);
 
-impl RemoteCancel {
-    pub fn new(checkpointer: Option<Arc<dyn Checkpointer>>, run_id: RunId) -> Self {
-        RemoteCancel {
-            checkpointer,
-            run_id,
-            base: Instant::now(),
-            next: AtomicU64::new(CHECK_EVERY.as_micros() as u64),
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
         }
     }
+}
 
-    /// Completes once another process asked to cancel the run; never for a run stored nowhere.
-    /// A store that cannot be read now is read again at the next check.
-    pub async fn requested(&self) {
-        let Some(checkpointer) = &self.checkpointer else {
-            return std::future::pending().await;
-        };
+/// Watches the run's store for a cancel another process asked for, and cancels `token` when one
+/// comes; nothing for a run stored nowhere. A store that cannot be read now is read again at the
+/// next check.
+pub(super) fn watch(
+    checkpointer: Option<Arc<dyn Checkpointer>>,
+    run_id: RunId,
+    token: CancellationToken,
+) -> Watch {
+    let Some(checkpointer) = checkpointer else {
+        return Watch(None);
+    };
+    Watch(Some(tokio::spawn(async move {
         loop {
-            let next = self.base + Duration::from_micros(self.next.load(Ordering::SeqCst));
+            let next = Instant::now() + CHECK_EVERY;
             while Instant::now() < next {
                 let tick = ticks().notified();
                 tokio::pin!(tick);
@@ -53,16 +52,13 @@ impl RemoteCancel {
                 }
                 tick.await;
             }
-            let asked = matches!(checkpointer.waits(&self.run_id).await, Ok(w) if w.cancelled);
-            let after = (self.base.elapsed() + CHECK_EVERY).as_micros();
-            self.next
-                .store(after.try_into().unwrap_or(u64::MAX), Ordering::SeqCst);
-            if asked {
-                tracing::info!(run_id = %self.run_id, "another process asked to cancel the run");
+            if matches!(checkpointer.waits(&run_id).await, Ok(w) if w.cancelled) {
+                tracing::info!(run_id = %run_id, "another process asked to cancel the run");
+                token.cancel();
                 return;
             }
         }
-    }
+    })))
 }
 
 /// The process's ticks: woken twice every [`CHECK_EVERY`] by a thread of their own.
