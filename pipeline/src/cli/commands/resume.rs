@@ -25,24 +25,26 @@ pub(super) async fn exec(
     spec: &str,
     settings: &EngineSettings,
 ) -> Result<i32, CliError> {
-    let _ = spec; // read only with PostgreSQL, whose fleet runs resume on the fleet
     let run_id = parse_id(&args.run_id)?;
     let (pipeline, progress) = stored_pipeline(&stores, &run_id, settings).await?;
     let result = match args.rerun.is_empty() {
         true => {
             let cancel = cancel_on_ctrl_c(&run_id);
-            #[cfg(feature = "postgres")]
-            if let Ok(crate::store::StoreSpec::Postgres(url)) = crate::store::StoreSpec::parse(spec)
-            {
-                let store = crate::store::PostgresStore::open(&url)?;
-                let resumed = pipeline.resume_on_fleet(store, &run_id, progress.clone(), &cancel);
-                let result = resumed.await;
-                progress.finish();
-                return Ok(report(&result?));
+            match fleet_store(spec)? {
+                #[cfg(feature = "postgres")]
+                Some(store) => {
+                    let events = progress.clone();
+                    pipeline
+                        .resume_on_fleet(store, &run_id, events, &cancel)
+                        .await
+                }
+                _ => {
+                    let events = progress.clone();
+                    pipeline
+                        .resume_cancellable(stores, &run_id, events, &cancel)
+                        .await
+                }
             }
-            pipeline
-                .resume_cancellable(stores, &run_id, progress.clone(), &cancel)
-                .await
         }
         false => {
             let rerun = pipeline.rerun(stores, &run_id, &args.rerun, progress.clone());
@@ -56,4 +58,22 @@ pub(super) async fn exec(
     };
     progress.finish();
     Ok(report(&result?))
+}
+
+/// The PostgreSQL store `spec` names, where a fleet run resumes on the fleet (a run of one
+/// process resumes here, as on any store); `None` for other stores.
+#[cfg(feature = "postgres")]
+fn fleet_store(spec: &str) -> Result<Option<crate::store::PostgresStore>, CliError> {
+    match crate::store::StoreSpec::parse(spec) {
+        Ok(crate::store::StoreSpec::Postgres(url)) => {
+            Ok(Some(crate::store::PostgresStore::open(&url)?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Without PostgreSQL, no store holds fleet runs.
+#[cfg(not(feature = "postgres"))]
+fn fleet_store(_: &str) -> Result<Option<std::convert::Infallible>, CliError> {
+    Ok(None)
 }
