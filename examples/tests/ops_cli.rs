@@ -598,9 +598,9 @@ fn three_worker_processes_run_what_submit_records() {
         use std::io::BufRead;
         let mut lines = std::io::BufReader::new(worker.stdout.take().unwrap()).lines();
         let banner = lines.next().unwrap().unwrap();
-        // Every pipeline but the mapped one (`Sizes`), which a fleet does not run yet.
+        // Every pipeline, the mapped one (`Sizes`) too.
         assert!(
-            banner.contains("serving Payout, Remind, Revenue, Stall ("),
+            banner.contains("serving Payout, Remind, Revenue, Sizes, Stall ("),
             "{banner}"
         );
         banners.push(lines);

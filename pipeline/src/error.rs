@@ -33,20 +33,6 @@ pub enum PipelineError {
          configure one with `.fleet(PostgresStore::open(url)?)`"
     )]
     NoFleet(RunId),
-    /// The pipeline has a node a worker fleet cannot run yet: one mapped over a list (`each`),
-    /// or a wait.
-    #[error(
-        "run `{run_id}`: node `{node}` is {what}, which a worker fleet does not run yet; run this \
-         pipeline in one process with `run` and `resume`"
-    )]
-    FleetUnsupported {
-        /// The run.
-        run_id: RunId,
-        /// The first node the fleet cannot run.
-        node: String,
-        /// What the node is.
-        what: &'static str,
-    },
     /// The checkpointer has no run with this id.
     #[error("unknown run `{0}`: the checkpointer has no run with this id")]
     UnknownRun(RunId),

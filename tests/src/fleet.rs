@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pipeline::fleet::{Shutdown, Worker, WorkerReport};
 use pipeline::store::{PostgresStore, StoreResult};
-use pipeline::{Graph, PipelineEngine, PipelineResult, RunId};
+use pipeline::{Pipeline, PipelineEngine, PipelineResult, RunId};
 
 use crate::postgres::TestDatabase;
 
@@ -19,7 +19,16 @@ pub struct Fleet {
 
 impl Fleet {
     /// `n` workers serving `graph`, or `None` without a server outside CI.
-    pub async fn start<O: Send + 'static>(graph: &Graph<u64, O>, n: usize) -> Option<Fleet> {
+    pub async fn start<P: Pipeline>(graph: &P, n: usize) -> Option<Fleet> {
+        Fleet::start_with(graph, n, |worker| worker).await
+    }
+
+    /// [`start`](Fleet::start), each worker set up by `configure`.
+    pub async fn start_with<P: Pipeline>(
+        graph: &P,
+        n: usize,
+        configure: impl Fn(Worker) -> Worker,
+    ) -> Option<Fleet> {
         let db = TestDatabase::create()?;
         let store = PostgresStore::open(&db.url).unwrap();
         store.migrate().await.unwrap();
@@ -30,11 +39,11 @@ impl Fleet {
             db,
         };
         for i in 0..n {
-            fleet.add(
+            fleet.add(configure(
                 Worker::new(fleet.store.clone())
                     .serve(graph)
                     .id(format!("w{i}")),
-            );
+            ));
         }
         Some(fleet)
     }
@@ -45,7 +54,7 @@ impl Fleet {
             .push(tokio::spawn(worker.run(self.shutdown.clone())));
     }
 
-    pub fn engine<O: Send + 'static>(&self, graph: Graph<u64, O>) -> PipelineEngine<Graph<u64, O>> {
+    pub fn engine<P: Pipeline>(&self, graph: P) -> PipelineEngine<P> {
         PipelineEngine::new(graph).fleet(self.store.clone())
     }
 
@@ -80,10 +89,10 @@ pub fn on_own_runtime(
 }
 
 /// Waits for a run, failing the test after a minute instead of hanging it.
-pub async fn wait<O: Send + 'static>(
-    engine: &PipelineEngine<Graph<u64, O>>,
+pub async fn wait<P: Pipeline>(
+    engine: &PipelineEngine<P>,
     run_id: &RunId,
-) -> PipelineResult<O> {
+) -> PipelineResult<P::Output> {
     tokio::time::timeout(Duration::from_secs(60), engine.wait(run_id))
         .await
         .unwrap_or_else(|_| panic!("run {run_id} did not end within a minute"))

@@ -3,6 +3,7 @@
 //! `pipeline!`s runs.
 
 pub mod chaos;
+pub mod executor;
 pub mod fleet;
 pub mod postgres;
 pub mod web;

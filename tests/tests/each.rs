@@ -1,7 +1,8 @@
 //! Nodes mapped over a list (`each`) through the low-level API: item order, one checkpoint
 //! record and one audit entry per item attempt, retries per item, failures naming their items,
 //! fail-fast and skip-downstream, gates, the bounds on items in flight, and resume re-running
-//! only the items without a record.
+//! only the items without a record. The shared tests run on every executor (one process over
+//! each store, and a fleet of workers: `tests::on_every_executor!`).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use pipeline::graph::NodeBuilder;
 use pipeline::store::{AuditStatus, InMemoryAuditLog, InMemoryCheckpointer, StoredNode};
 use pipeline::*;
+use tests::executor::On;
 use tokio::sync::Barrier;
 
 /// The items that fail while they are in the set, and every item call made.
@@ -70,205 +72,228 @@ fn stores(graph: Mapped) -> PipelineEngine<Mapped> {
         .audit_log(InMemoryAuditLog::new())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_output_is_the_items_outputs_in_item_order() {
-    let mut g = GraphBuilder::<Vec<u64>>::new("order");
-    let xs = g.input("xs", |xs: &Vec<u64>| xs.clone());
-    // Later items finish first: the output keeps item order anyway.
-    let out = g.node("slow_first").each(xs, (), |x, (), ctx| async move {
-        for _ in 0..(100 - x) {
-            tokio::task::yield_now().await;
-        }
-        assert_eq!(ctx.item().map(|i| i.index as u64), Some(x));
-        tests::ok(x * 2)
-    });
-    let graph = g.build(out).unwrap();
-    let result = PipelineEngine::new(graph)
-        .run((0..100).collect())
-        .await
-        .unwrap();
-    assert_eq!(result.status, RunStatus::Completed);
-    assert_eq!(result.output, Some((0..100).map(|x| x * 2).collect()));
+/// [`mapped`] on `on`, its engine set up by `configure`; `None` without PostgreSQL outside CI.
+async fn mapped_on(
+    on: tests::executor::Executor,
+    items: &Items,
+    node: impl FnOnce(NodeBuilder<'_, Vec<u64>>) -> NodeBuilder<'_, Vec<u64>>,
+    configure: impl FnOnce(PipelineEngine<Mapped>) -> PipelineEngine<Mapped>,
+) -> Option<On<Mapped>> {
+    on.engine(mapped(items, node), configure).await
 }
 
-#[tokio::test]
-async fn each_item_has_its_own_checkpoint_record_and_audit_entries() {
-    let items = Items::default();
-    let engine = stores(mapped(&items, |n| n));
-    let result = engine.run(vec![3, 1, 2]).await.unwrap();
-    assert_eq!(result.output, Some((vec![30, 10, 20], 60)));
-    let checkpoint = engine
-        .load_checkpoint(&result.run_id)
-        .await
-        .unwrap()
-        .unwrap();
-    let tens: Vec<_> = checkpoint
-        .nodes
-        .iter()
-        .filter(|r| r.node == "tens")
-        .collect();
-    assert_eq!(tens.len(), 3, "one record per item");
-    let mut seen: Vec<(u32, u32, String)> = tens
-        .iter()
-        .map(|r| {
-            let item = r.item.unwrap();
-            (item.index, item.of, r.output.get().to_owned())
-        })
-        .collect();
-    seen.sort();
-    assert_eq!(
-        seen,
-        [
-            (0, 3, "30".into()),
-            (1, 3, "10".into()),
-            (2, 3, "20".into())
-        ]
-    );
-    let stored = checkpoint.stored();
-    let (_, tens) = stored.iter().find(|(id, _)| *id == "tens").unwrap();
-    assert_eq!(tens.items(), Some((3, 3)));
-    assert_eq!(tens.output().unwrap().get(), "[30,10,20]");
-    let trail = engine.audit_trail(&result.run_id).await.unwrap().unwrap();
-    let entries: Vec<_> = trail.iter().filter(|e| e.node == "tens").collect();
-    assert_eq!(entries.len(), 3);
-    assert!(
-        entries
+tests::on_every_executor! {
+    async fn the_output_is_the_items_outputs_in_item_order(on: Executor) {
+        let mut g = GraphBuilder::<Vec<u64>>::new("order");
+        let xs = g.input("xs", |xs: &Vec<u64>| xs.clone());
+        // Later items finish first: the output keeps item order anyway.
+        let out = g.node("slow_first").each(xs, (), |x, (), ctx| async move {
+            for _ in 0..(100 - x) {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(ctx.item().map(|i| i.index as u64), Some(x));
+            tests::ok(x * 2)
+        });
+        let Some(on) = on.engine(g.build(out).unwrap(), |e| e).await else {
+            return;
+        };
+        let result = on.run((0..100).collect()).await.unwrap();
+        assert_eq!(result.status, RunStatus::Completed);
+        assert_eq!(result.output, Some((0..100).map(|x| x * 2).collect()));
+    }
+}
+
+tests::on_every_executor! {
+    async fn each_item_has_its_own_checkpoint_record_and_audit_entries(on: Executor) {
+        let items = Items::default();
+        let Some(on) = mapped_on(on, &items, |n| n, |e| e).await else {
+            return;
+        };
+        let engine = &on.engine;
+        let result = on.run(vec![3, 1, 2]).await.unwrap();
+        assert_eq!(result.output, Some((vec![30, 10, 20], 60)));
+        let checkpoint = engine
+            .load_checkpoint(&result.run_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let tens: Vec<_> = checkpoint
+            .nodes
             .iter()
-            .all(|e| e.status == AuditStatus::Completed && e.item.is_some())
-    );
-}
+            .filter(|r| r.node == "tens")
+            .collect();
+        assert_eq!(tens.len(), 3, "one record per item");
+        let mut seen: Vec<(u32, u32, String)> = tens
+            .iter()
+            .map(|r| {
+                let item = r.item.unwrap();
+                (item.index, item.of, r.output.get().to_owned())
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                (0, 3, "30".into()),
+                (1, 3, "10".into()),
+                (2, 3, "20".into())
+            ]
+        );
+        let stored = checkpoint.stored();
+        let (_, tens) = stored.iter().find(|(id, _)| *id == "tens").unwrap();
+        assert_eq!(tens.items(), Some((3, 3)));
+        assert_eq!(tens.output().unwrap().get(), "[30,10,20]");
+        let trail = engine.audit_trail(&result.run_id).await.unwrap().unwrap();
+        let entries: Vec<_> = trail.iter().filter(|e| e.node == "tens").collect();
+        assert_eq!(entries.len(), 3);
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.status == AuditStatus::Completed && e.item.is_some())
+        );
+    }
 
-#[tokio::test]
-async fn retries_and_failures_are_per_item_and_the_failure_names_the_items() {
-    let items = Items::failing(&[4, 7]);
-    let engine = stores(mapped(&items, |n| {
-        n.retries(1).backoff(Backoff {
+    async fn retries_and_failures_are_per_item_and_the_failure_names_the_items(on: Executor) {
+        let items = Items::failing(&[4, 7]);
+        let backoff = Backoff {
             initial: std::time::Duration::ZERO,
             max: std::time::Duration::ZERO,
-        })
-    }))
-    .on_error(OnError::SkipDownstream);
-    let result = engine.run((0..10).collect()).await.unwrap();
-    assert_eq!(result.status, RunStatus::Failed);
-    assert_eq!(result.node("tens"), Some(NodeStatus::Failed));
-    assert_eq!(result.node("sum"), Some(NodeStatus::Skipped));
-    let failure = &result.failures["tens"];
-    let failed: Vec<(u32, u32)> = failure
-        .items
-        .iter()
-        .map(|f| (f.index, f.attempts))
-        .collect();
-    assert_eq!(failed, [(4, 2), (7, 2)]);
-    assert!(
-        failure
-            .error
-            .starts_with("2 of 10 items failed: item 4: item 4 is bad"),
-        "{}",
-        failure.error
-    );
-    // Under skip-downstream every other item ran, once.
-    let mut expected: Vec<u64> = (0..10).collect();
-    expected.extend([4, 7]);
-    expected.sort();
-    assert_eq!(items.calls(), expected);
-    let trail = engine.audit_trail(&result.run_id).await.unwrap().unwrap();
-    let failed_attempts = trail
-        .iter()
-        .filter(|e| e.status == AuditStatus::Failed)
-        .map(|e| (e.item.unwrap().index, e.attempt))
-        .collect::<Vec<_>>();
-    assert_eq!(failed_attempts.len(), 4, "{failed_attempts:?}");
-}
+        };
+        let skip_downstream = |e: PipelineEngine<Mapped>| e.on_error(OnError::SkipDownstream);
+        let on = mapped_on(on, &items, |n| n.retries(1).backoff(backoff), skip_downstream);
+        let Some(on) = on.await else {
+            return;
+        };
+        let engine = &on.engine;
+        let result = on.run((0..10).collect()).await.unwrap();
+        assert_eq!(result.status, RunStatus::Failed);
+        assert_eq!(result.node("tens"), Some(NodeStatus::Failed));
+        assert_eq!(result.node("sum"), Some(NodeStatus::Skipped));
+        let failure = &result.failures["tens"];
+        let failed: Vec<(u32, u32)> = failure
+            .items
+            .iter()
+            .map(|f| (f.index, f.attempts))
+            .collect();
+        assert_eq!(failed, [(4, 2), (7, 2)]);
+        assert!(
+            failure
+                .error
+                .starts_with("2 of 10 items failed: item 4: item 4 is bad"),
+            "{}",
+            failure.error
+        );
+        // Under skip-downstream every other item ran, once.
+        let mut expected: Vec<u64> = (0..10).collect();
+        expected.extend([4, 7]);
+        expected.sort();
+        assert_eq!(items.calls(), expected);
+        let trail = engine.audit_trail(&result.run_id).await.unwrap().unwrap();
+        let failed_attempts = trail
+            .iter()
+            .filter(|e| e.status == AuditStatus::Failed)
+            .map(|e| (e.item.unwrap().index, e.attempt))
+            .collect::<Vec<_>>();
+        assert_eq!(failed_attempts.len(), 4, "{failed_attempts:?}");
+    }
 
-#[tokio::test]
-async fn under_fail_fast_no_new_item_starts_after_a_failure() {
-    let items = Items::failing(&[2]);
-    let engine = stores(mapped(&items, |n| n.max_in_flight(1)));
-    let result = engine.run((0..10).collect()).await.unwrap();
-    assert_eq!(result.status, RunStatus::Failed);
-    assert_eq!(result.node("tens"), Some(NodeStatus::Failed));
-    assert_eq!(result.node("sum"), Some(NodeStatus::NotRun));
-    assert_eq!(items.calls(), [0, 1, 2]);
-}
+    async fn under_fail_fast_no_new_item_starts_after_a_failure(on: Executor) {
+        let items = Items::failing(&[2]);
+        let Some(on) = mapped_on(on, &items, |n| n.max_in_flight(1), |e| e).await else {
+            return;
+        };
+        let result = on.run((0..10).collect()).await.unwrap();
+        assert_eq!(result.status, RunStatus::Failed);
+        assert_eq!(result.node("tens"), Some(NodeStatus::Failed));
+        assert_eq!(result.node("sum"), Some(NodeStatus::NotRun));
+        assert_eq!(items.calls(), [0, 1, 2]);
+    }
 
-#[tokio::test]
-async fn resume_runs_only_the_items_without_a_record() {
-    let items = Items::failing(&[5, 8]);
-    let engine = stores(mapped(&items, |n| n)).on_error(OnError::SkipDownstream);
-    let input: Vec<u64> = (0..12).collect();
-    let failed = engine.run(input.clone()).await.unwrap();
-    assert_eq!(failed.status, RunStatus::Failed);
-    let checkpoint = engine
-        .load_checkpoint(&failed.run_id)
-        .await
-        .unwrap()
-        .unwrap();
-    let stored = checkpoint.stored();
-    let (_, tens) = stored.iter().find(|(id, _)| *id == "tens").unwrap();
-    assert_eq!(
-        tens.items(),
-        Some((10, 12)),
-        "load_checkpoint shows the partial map"
-    );
-    assert!(!tens.is_complete());
-    assert!(matches!(tens, StoredNode::Items { .. }));
+    async fn resume_runs_only_the_items_without_a_record(on: Executor) {
+        let items = Items::failing(&[5, 8]);
+        let skip_downstream = |e: PipelineEngine<Mapped>| e.on_error(OnError::SkipDownstream);
+        let Some(on) = mapped_on(on, &items, |n| n, skip_downstream).await else {
+            return;
+        };
+        let engine = &on.engine;
+        let input: Vec<u64> = (0..12).collect();
+        let failed = on.run(input.clone()).await.unwrap();
+        assert_eq!(failed.status, RunStatus::Failed);
+        let checkpoint = engine
+            .load_checkpoint(&failed.run_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let stored = checkpoint.stored();
+        let (_, tens) = stored.iter().find(|(id, _)| *id == "tens").unwrap();
+        assert_eq!(
+            tens.items(),
+            Some((10, 12)),
+            "load_checkpoint shows the partial map"
+        );
+        assert!(!tens.is_complete());
+        assert!(matches!(tens, StoredNode::Items { .. }));
 
-    items.heal();
-    let resumed = engine.resume(&failed.run_id).await.unwrap();
-    assert_eq!(resumed.status, RunStatus::Completed);
-    assert_eq!(items.calls(), [5, 8], "only the items without a record ran");
-    let undisturbed = stores(mapped(&Items::default(), |n| n))
-        .run(input)
-        .await
-        .unwrap();
-    assert_eq!(resumed.output, undisturbed.output);
+        items.heal();
+        let resumed = on.resume(&failed.run_id).await.unwrap();
+        assert_eq!(resumed.status, RunStatus::Completed);
+        assert_eq!(items.calls(), [5, 8], "only the items without a record ran");
+        let undisturbed = stores(mapped(&Items::default(), |n| n))
+            .run(input)
+            .await
+            .unwrap();
+        assert_eq!(resumed.output, undisturbed.output);
 
-    // A completed run resumes as a no-op with the same output.
-    items.heal();
-    let again = engine.resume(&failed.run_id).await.unwrap();
-    assert_eq!(again.output, undisturbed.output);
-    assert!(items.calls().is_empty());
-    assert_eq!(again.restored.iter().collect::<Vec<_>>(), ["tens", "sum"]);
-}
+        // A completed run resumes as a no-op with the same output.
+        items.heal();
+        let again = on.resume(&failed.run_id).await.unwrap();
+        assert_eq!(again.output, undisturbed.output);
+        assert!(items.calls().is_empty());
+        assert_eq!(again.restored.iter().collect::<Vec<_>>(), ["tens", "sum"]);
+    }
 
-#[tokio::test]
-async fn a_map_over_an_empty_list_completes_at_once_with_an_empty_list() {
-    let items = Items::default();
-    let engine = stores(mapped(&items, |n| n));
-    let result = engine.run(Vec::new()).await.unwrap();
-    assert_eq!(result.status, RunStatus::Completed);
-    assert_eq!(result.output, Some((Vec::new(), 0)));
-    assert!(items.calls().is_empty());
-    let checkpoint = engine
-        .load_checkpoint(&result.run_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(checkpoint.node("tens").unwrap().output.get(), "[]");
-    let resumed = engine.resume(&result.run_id).await.unwrap();
-    assert_eq!(resumed.output, Some((Vec::new(), 0)));
-}
+    async fn a_map_over_an_empty_list_completes_at_once_with_an_empty_list(on: Executor) {
+        let items = Items::default();
+        let Some(on) = mapped_on(on, &items, |n| n, |e| e).await else {
+            return;
+        };
+        let engine = &on.engine;
+        let result = on.run(Vec::new()).await.unwrap();
+        assert_eq!(result.status, RunStatus::Completed);
+        assert_eq!(result.output, Some((Vec::new(), 0)));
+        assert!(items.calls().is_empty());
+        let checkpoint = engine
+            .load_checkpoint(&result.run_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(checkpoint.node("tens").unwrap().output.get(), "[]");
+        let resumed = on.resume(&result.run_id).await.unwrap();
+        assert_eq!(resumed.output, Some((Vec::new(), 0)));
+    }
 
-#[tokio::test]
-async fn a_gate_on_a_mapped_node_gates_the_whole_map() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let mut g = GraphBuilder::<Vec<u64>>::new("gated");
-    let xs = g.input("xs", |xs: &Vec<u64>| xs.clone());
-    let counter = Arc::clone(&calls);
-    let out = g
-        .node("big_only")
-        .when(xs, |xs| xs.len() > 3)
-        .each(xs, (), move |x, (), _ctx| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async move { tests::ok(x) }
-        });
-    let engine = PipelineEngine::new(g.build(out).unwrap());
-    let small = engine.run(vec![1, 2]).await.unwrap();
-    assert_eq!(small.node("big_only"), Some(NodeStatus::Skipped));
-    assert_eq!(calls.load(Ordering::SeqCst), 0);
-    let big = engine.run(vec![1, 2, 3, 4]).await.unwrap();
-    assert_eq!(big.output, Some(vec![1, 2, 3, 4]));
-    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    async fn a_gate_on_a_mapped_node_gates_the_whole_map(on: Executor) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut g = GraphBuilder::<Vec<u64>>::new("gated");
+        let xs = g.input("xs", |xs: &Vec<u64>| xs.clone());
+        let counter = Arc::clone(&calls);
+        let out = g
+            .node("big_only")
+            .when(xs, |xs| xs.len() > 3)
+            .each(xs, (), move |x, (), _ctx| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async move { tests::ok(x) }
+            });
+        let Some(on) = on.engine(g.build(out).unwrap(), |e| e).await else {
+            return;
+        };
+        let small = on.run(vec![1, 2]).await.unwrap();
+        assert_eq!(small.node("big_only"), Some(NodeStatus::Skipped));
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        let big = on.run(vec![1, 2, 3, 4]).await.unwrap();
+        assert_eq!(big.output, Some(vec![1, 2, 3, 4]));
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
 }
 
 /// A map of `n` items that each wait at a barrier of `group` parties; returns the most items
@@ -279,6 +304,20 @@ async fn most_in_flight(
     max_in_flight: Option<usize>,
     max_concurrency: Option<usize>,
 ) -> usize {
+    let on = tests::executor::Executor::InMemory;
+    most_in_flight_on(on, n, group, max_in_flight, max_concurrency)
+        .await
+        .unwrap()
+}
+
+/// [`most_in_flight`] on `on`; `None` without PostgreSQL outside CI.
+async fn most_in_flight_on(
+    on: tests::executor::Executor,
+    n: u64,
+    group: usize,
+    max_in_flight: Option<usize>,
+    max_concurrency: Option<usize>,
+) -> Option<usize> {
     let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let barrier = Arc::new(Barrier::new(group));
     let mut g = GraphBuilder::<Vec<u64>>::new("bounded");
@@ -298,26 +337,63 @@ async fn most_in_flight(
             tests::ok(x)
         }
     });
-    let mut engine = PipelineEngine::new(g.build(out).unwrap());
-    if let Some(cap) = max_concurrency {
-        engine = engine.max_concurrency(cap);
-    }
-    let result = engine.run((0..n).collect()).await.unwrap();
+    let on = on
+        .engine(g.build(out).unwrap(), |engine| match max_concurrency {
+            Some(cap) => engine.max_concurrency(cap),
+            None => engine,
+        })
+        .await?;
+    let result = on.run((0..n).collect()).await.unwrap();
     assert_eq!(result.output, Some((0..n).collect()));
-    most.load(Ordering::SeqCst)
+    Some(most.load(Ordering::SeqCst))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn max_in_flight_bounds_the_items_of_one_map() {
-    // Groups of three meet at the barrier: three in flight at once, never more.
-    assert_eq!(most_in_flight(30, 3, Some(3), None).await, 3);
+tests::on_every_executor! {
+    async fn max_in_flight_bounds_the_items_of_one_map(on: Executor) {
+        // Groups of three meet at the barrier: three in flight at once, never more (on a fleet,
+        // across its workers).
+        if let Some(most) = most_in_flight_on(on, 30, 3, Some(3), None).await {
+            assert_eq!(most, 3);
+        }
+    }
+
+    async fn the_timeout_applies_to_each_item(on: Executor) {
+        let mut g = GraphBuilder::<Vec<u64>>::new("timeouts");
+        let xs = g.input("xs", |xs: &Vec<u64>| xs.clone());
+        let out = g
+            .node("slow_one")
+            .timeout(std::time::Duration::from_millis(50))
+            .each(xs, (), |x, (), _ctx| async move {
+                if x == 2 {
+                    std::future::pending::<()>().await;
+                }
+                tests::ok(x)
+            });
+        let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
+        let Some(on) = on.engine(g.build(out).unwrap(), skip_downstream).await else {
+            return;
+        };
+        let result = on.run(vec![1, 2, 3]).await.unwrap();
+        let failure = &result.failures["slow_one"];
+        assert_eq!(failure.items.len(), 1);
+        assert_eq!(failure.items[0].index, 1);
+        assert!(
+            failure.items[0].error.contains("timed out"),
+            "{}",
+            failure.items[0].error
+        );
+    }
 }
 
+/// In one process only: `max_concurrency` bounds a run in one process; a fleet's workers bound
+/// what they run by their own concurrency.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_concurrency_bounds_items_in_flight_too() {
     assert_eq!(most_in_flight(20, 2, None, Some(2)).await, 2);
 }
 
+/// In one process only: 200 items at one barrier need 200 in flight at once, more than a test
+/// fleet's workers run (4 each).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn within_the_default_window_all_items_wait_at_once() {
     assert_eq!(most_in_flight(200, 200, None, None).await, 200);
@@ -360,72 +436,33 @@ impl EventHandler for Heard {
     }
 }
 
-#[tokio::test]
-async fn a_mapped_node_starts_and_ends_once_and_each_item_is_reported() {
-    let heard = Arc::new(Heard::default());
-    let items = Items::failing(&[1]);
-    let engine = PipelineEngine::new(mapped(&items, |n| n.max_in_flight(1)))
-        .event_handler(Arc::clone(&heard))
-        .on_error(OnError::SkipDownstream);
-    engine.run(vec![0, 1, 2]).await.unwrap();
-    let heard = heard.0.lock().unwrap().clone();
-    assert_eq!(
-        heard,
-        [
-            "start tens 1",
-            "item tens 0 of 3 done after 1",
-            "item tens 1 of 3 failed after 1",
-            "item tens 2 of 3 done after 1",
-            "fail tens",
-        ]
-    );
+tests::on_every_executor! {
+    async fn a_mapped_node_starts_and_ends_once_and_each_item_is_reported(on: Executor) {
+        let heard = Arc::new(Heard::default());
+        let items = Items::failing(&[1]);
+        let graph = mapped(&items, |n| n.max_in_flight(1));
+        let events: Arc<dyn EventHandler> = heard.clone();
+        let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
+        let Some(on) = on.engine_heard(graph, Some(events), skip_downstream).await else {
+            return;
+        };
+        on.run(vec![0, 1, 2]).await.unwrap();
+        let heard = heard.0.lock().unwrap().clone();
+        assert_eq!(
+            heard,
+            [
+                "start tens 1",
+                "item tens 0 of 3 done after 1",
+                "item tens 1 of 3 failed after 1",
+                "item tens 2 of 3 done after 1",
+                "fail tens",
+            ]
+        );
+    }
 }
 
-#[tokio::test]
-async fn a_fleet_refuses_a_pipeline_with_a_mapped_node() {
-    let Some(db) = tests::postgres::TestDatabase::create() else {
-        return;
-    };
-    let store = pipeline::store::PostgresStore::open(&db.url).unwrap();
-    let engine = PipelineEngine::new(mapped(&Items::default(), |n| n)).fleet(store);
-    let refused = engine.submit(vec![1, 2]).await.unwrap_err();
-    assert!(
-        matches!(&refused, PipelineError::FleetUnsupported { node, .. } if node == "tens"),
-        "{refused}"
-    );
-    assert!(
-        refused
-            .to_string()
-            .contains("a worker fleet does not run yet"),
-        "{refused}"
-    );
-}
-
-#[tokio::test]
-async fn the_timeout_applies_to_each_item() {
-    let mut g = GraphBuilder::<Vec<u64>>::new("timeouts");
-    let xs = g.input("xs", |xs: &Vec<u64>| xs.clone());
-    let out = g
-        .node("slow_one")
-        .timeout(std::time::Duration::from_millis(50))
-        .each(xs, (), |x, (), _ctx| async move {
-            if x == 2 {
-                std::future::pending::<()>().await;
-            }
-            tests::ok(x)
-        });
-    let engine = PipelineEngine::new(g.build(out).unwrap()).on_error(OnError::SkipDownstream);
-    let result = engine.run(vec![1, 2, 3]).await.unwrap();
-    let failure = &result.failures["slow_one"];
-    assert_eq!(failure.items.len(), 1);
-    assert_eq!(failure.items[0].index, 1);
-    assert!(
-        failure.items[0].error.contains("timed out"),
-        "{}",
-        failure.items[0].error
-    );
-}
-
+/// In one process only: a fleet's audit entries refer to the inputs' records instead of copying
+/// them (`AuditDetail` is the engine's, and the workers write the entries).
 #[tokio::test]
 async fn full_audit_entries_copy_one_item_per_item_and_the_whole_list_for_readers() {
     let items = Items::default();

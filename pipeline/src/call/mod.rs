@@ -62,11 +62,11 @@ pub(crate) fn call(
     }
 }
 
-/// A node's output as JSON that reads back as the same value, for a store that hands it to other
-/// processes (a worker fleet): `Err` says why it cannot be stored, which fails the attempt.
+/// A node's output (an item's, with its map's item codec) as JSON that reads back as the same
+/// value, for a store that hands it to other processes (a worker fleet): `Err` says why it cannot
+/// be stored, which fails the attempt.
 #[cfg(feature = "postgres")]
-pub(crate) fn stored_output(node: &NodeDef, value: &Value) -> Result<Json, String> {
-    let codec = &node.codec;
+pub(crate) fn stored_output(codec: &crate::data::Codec, value: &Value) -> Result<Json, String> {
     let json = match caught_sync(|| (codec.encode)(value)) {
         Ok(Ok(json)) => json,
         Ok(Err(e)) => return Err(format!("cannot serialize the output: {e}")),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Transaction;
 
-use super::queue::millis;
+use super::claim::millis;
 use crate::machine::{self, Decision, Event, Missing, NodeState, Phase, Shape};
 use crate::store::postgres::fleet::{READY, phase, row_state};
 use crate::store::{PostgresStore, StoreError, StoreResult};

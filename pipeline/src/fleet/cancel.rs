@@ -1,5 +1,6 @@
-//! Cancelling a fleet run from any process: its unresolved nodes are not run, the claims of
-//! its running nodes are fenced, its summary written and its waiters notified.
+//! Cancelling a fleet run from any process: its unresolved nodes and items are not run, the
+//! claims of its running nodes and items are fenced, its summary written and its waiters
+//! notified.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +38,15 @@ pub(crate) async fn cancel(
     rows.decide(store, &tx, id, &shape, Event::Cancel).await?;
     let runs = BTreeMap::from([(id.to_owned(), rows)]);
     apply::write(store, &tx, "", &runs).await?;
+    // The items of its open maps do not run either: their claims are fenced too.
+    tx.execute(
+        "UPDATE pipeline_fleet_items SET state = 'not_run', lease_expires_at = NULL, \
+         claim = nextval('pipeline_fleet_claims') \
+         WHERE run_id = $1 AND state IN ('pending', 'ready', 'running')",
+        &[&id],
+    )
+    .await
+    .map_err(err("write to"))?;
     tx.execute(
         "UPDATE pipeline_fleet_runs SET state = 'cancelled', remaining = 0, ended_at = now() \
          WHERE run_id = $1",

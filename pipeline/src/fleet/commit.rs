@@ -7,114 +7,31 @@
 //! server still reports (with a fail-fast stop or a cancel) rolls the batch back and the worker
 //! commits it again.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use deadpool_postgres::Transaction;
 use tokio::sync::{mpsc, oneshot};
 
 use super::apply::{self, ClaimEnd, RunRows};
-use super::queue::{Claimed, DONE, Param, retried, write_summary};
+use super::claim::Hold;
+use super::maps::{After, ItemEnd, MapRow, Opening, end_maps};
+use super::queue::{DONE, retried, write_summary};
 use super::read::node_states;
+use super::records::{insert_entries, insert_records};
+use super::resolution::{Item, Resolution, Resolved};
 use crate::call::guard::GuardedEvents;
 use crate::event::EventHandler;
-use crate::graph::ServedGraph;
-use crate::machine::{self, Event, NodeState, Outcome, Phase};
-use crate::run_id::RunId;
-use crate::store::{AuditEntry, NodeRecord, PostgresStore, RunSummary, StoreError, StoreResult};
+use crate::machine::{self, Event, NodeState, Phase};
+use crate::store::{PostgresStore, RunSummary, StoreResult};
 
-/// How a claimed node ends this claim.
-pub(crate) enum Resolution {
-    Completed {
-        record: NodeRecord,
-        entry: AuditEntry,
-    },
-    /// A failed attempt with attempts left: the node is ready again after `delay`.
-    Retry {
-        entry: AuditEntry,
-        delay: Duration,
-    },
-    Failed {
-        entry: AuditEntry,
-    },
-    Skipped,
-    /// A wait whose gate let it through begins: it is due after `after` (a timer's duration, a
-    /// signal's timeout; never when `None`), or at once when a signal for it is stored.
-    Begin {
-        after: Option<Duration>,
-    },
-}
-
-impl Resolution {
-    fn entry(&self) -> Option<&AuditEntry> {
-        match self {
-            Resolution::Completed { entry, .. }
-            | Resolution::Retry { entry, .. }
-            | Resolution::Failed { entry } => Some(entry),
-            Resolution::Skipped | Resolution::Begin { .. } => None,
-        }
-    }
-
-    /// Whether the node stays unresolved: it is ready again later.
-    fn again(&self) -> bool {
-        matches!(self, Resolution::Retry { .. } | Resolution::Begin { .. })
-    }
-
-    /// The run's event this resolution is, for node `node` whose row says `signalled`.
-    fn event(&self, node: u32, fail_fast: bool, signalled: bool) -> Event {
-        let ended = |outcome| Event::Ended { node, outcome };
-        match self {
-            Resolution::Completed { .. } => ended(Outcome::Completed),
-            Resolution::Failed { .. } => ended(Outcome::Failed { stops: fail_fast }),
-            Resolution::Skipped => ended(Outcome::Skipped),
-            Resolution::Retry { delay, .. } => Event::Retry {
-                node,
-                after: *delay,
-            },
-            Resolution::Begin { .. } => Event::Began { node, signalled },
-        }
-    }
-
-    /// How the claim's own row ends, beside its new state.
-    fn claim_end(&self) -> ClaimEnd {
-        ClaimEnd {
-            error: self.entry().and_then(|e| e.error.clone()),
-            retry: matches!(self, Resolution::Retry { .. }),
-            began: match self {
-                Resolution::Begin { after } => Some(*after),
-                _ => None,
-            },
-        }
-    }
-}
-
-/// What resolving a node did.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Resolved {
-    /// The claim was no longer current (its lease lapsed and another worker claimed the node, or
-    /// the run was cancelled): nothing was written.
-    Fenced,
-    /// Written; `ended` when it was the run's last node.
-    Done { ended: bool },
-}
-
-/// One claimed node to resolve, with what its run's summary needs should it be the last.
-pub(crate) struct Item {
-    pub claimed: Claimed,
-    pub resolution: Resolution,
-    /// The graph of the node's pipeline.
-    pub graph: Arc<dyn ServedGraph>,
-    pub pipeline: String,
-    pub started_at_ms: u64,
-}
-
-/// Resolves `items` in one transaction; one answer per item, in order. The claims still held
-/// are fenced (locked in key order, as the heartbeat locks them); each item is an event the
-/// run's state machine decides, reading the rows it needs; the rows it changed are written back,
-/// with the records and audit entries of the items, and the runs whose last node resolved end.
-/// Once committed, `events` hears of the nodes skipped because a node of the batch failed or
-/// was skipped.
+/// Resolves `items` in one transaction; one answer per item, in order. The node rows of the
+/// claims and of the maps whose items are claimed are locked in key order (as the heartbeat
+/// locks them), then the claimed item rows; each item is an event the run's state machine
+/// decides, reading the rows it needs; the rows it changed are written back, with the records
+/// and audit entries of the items, and the runs whose last node resolved end. Once committed,
+/// `events` hears of the nodes skipped because a node of the batch failed or was skipped, and
+/// of the maps whose last item resolved.
 pub(crate) async fn resolve(
     store: &PostgresStore,
     worker: &str,
@@ -124,48 +41,95 @@ pub(crate) async fn resolve(
     let mut client = store.client().await?;
     let err = |op| store.error(op);
     let tx = client.transaction().await.map_err(err("write to"))?;
-    let ids: Vec<&str> = items.iter().map(|i| i.claimed.run_id.as_str()).collect();
-    let nodes: Vec<i32> = items.iter().map(|i| i.claimed.node as i32).collect();
-    let tokens: Vec<i64> = items.iter().map(|i| i.claimed.claim).collect();
+    let mut keys: Vec<(&str, u32)> = items
+        .iter()
+        .map(|i| (i.claimed.run_id.as_str(), i.claimed.node))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let ids: Vec<&str> = keys.iter().map(|k| k.0).collect();
+    let nodes: Vec<i32> = keys.iter().map(|k| k.1 as i32).collect();
     // The claimed rows are this worker's alone (no other batch writes them). A wait that begins
     // is due at once when a signal for it was stored meanwhile: the signal's transaction sets
     // `signalled` under the row's lock.
-    let fenced = tx
+    let locked = tx
         .query(
-            "SELECT n.run_id, n.node, n.signalled, n.waiting, n.blocked \
+            "SELECT n.run_id, n.node, n.claim, \
+                    n.state = 'running' AND n.lease_expires_at IS NOT NULL, \
+                    n.signalled, n.waiting, n.blocked, \
+                    n.state = 'running' AND n.items IS NOT NULL, n.items, n.items_left, \
+                    n.fail_fast \
              FROM pipeline_fleet_nodes n \
-             JOIN unnest($1::text[], $2::int[], $3::bigint[]) AS c (run_id, node, claim) \
-               ON n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
-             WHERE n.state = 'running' \
+             JOIN unnest($1::text[], $2::int[]) AS k (run_id, node) \
+               ON n.run_id = k.run_id AND n.node = k.node \
              ORDER BY n.run_id, n.node FOR UPDATE OF n",
-            &[&ids, &nodes, &tokens],
+            &[&ids, &nodes],
         )
         .await
         .map_err(err("write to"))?;
+    let holds: Vec<Hold> = items
+        .iter()
+        .filter_map(|i| {
+            let c = &i.claimed;
+            Some((c.run_id.clone(), c.node, Some(c.item?.index), c.claim))
+        })
+        .collect();
+    let items_kept = super::items::fence(store, &tx, &holds).await?;
+    let claims: HashMap<(&str, u32), i64> = items
+        .iter()
+        .filter(|i| i.claimed.item.is_none())
+        .map(|i| ((i.claimed.run_id.as_str(), i.claimed.node), i.claimed.claim))
+        .collect();
     let mut runs: BTreeMap<String, RunRows> = BTreeMap::new();
+    let mut maps: BTreeMap<(String, u32), MapRow> = BTreeMap::new();
     let mut signalled: HashSet<(String, u32)> = HashSet::new();
-    for row in &fenced {
-        let (run_id, node): (String, i32) = (row.get(0), row.get(1));
+    let mut kept: HashSet<(String, u32)> = HashSet::new();
+    for row in &locked {
+        let (run_id, node): (String, u32) = (row.get(0), row.get::<_, i32>(1) as u32);
         let state = NodeState {
             phase: Phase::Running,
-            unresolved: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
-            blocked: row.get(4),
+            unresolved: u32::try_from(row.get::<_, i32>(5)).unwrap_or(0),
+            blocked: row.get(6),
         };
-        if row.get(2) {
-            signalled.insert((run_id.clone(), node as u32));
+        let held = claims.get(&(run_id.as_str(), node)) == Some(&row.get(2));
+        if held && row.get(3) {
+            kept.insert((run_id.clone(), node));
+            runs.entry(run_id.clone()).or_default().claimed(node, state);
         }
-        runs.entry(run_id).or_default().claimed(node as u32, state);
+        if row.get(7) {
+            runs.entry(run_id.clone()).or_default().claimed(node, state);
+            let map = MapRow::new(row.get(8), row.get(9), row.get(10));
+            maps.insert((run_id.clone(), node), map);
+        }
+        if row.get(4) {
+            signalled.insert((run_id, node));
+        }
     }
-    let kept: HashSet<(&str, u32)> = fenced
+    // An item's claim is kept when its row is still running under it and its map still open.
+    let is_kept: Vec<bool> = items
         .iter()
-        .map(|r| (r.get::<_, &str>(0), r.get::<_, i32>(1) as u32))
+        .map(|i| {
+            let key = (i.claimed.run_id.as_str().to_owned(), i.claimed.node);
+            match i.claimed.item {
+                None => kept.contains(&key),
+                Some(item) => {
+                    maps.contains_key(&key) && items_kept.contains(&(key.0, key.1, item.index))
+                }
+            }
+        })
         .collect();
-    let is_kept = |i: &Item| kept.contains(&(i.claimed.run_id.as_str(), i.claimed.node));
-    let written: Vec<&Item> = items.iter().filter(|i| is_kept(i)).collect();
+    let written: Vec<&Item> = items
+        .iter()
+        .zip(&is_kept)
+        .filter_map(|(item, &kept)| kept.then_some(item))
+        .collect();
     // The rows the resolved nodes' dependents are in, read in one statement: most decisions
     // need no others (a skip or a stop reads more as it goes).
     let mut dependents: Vec<(&str, u32)> = Vec::new();
-    for item in written.iter().filter(|i| !i.resolution.again()) {
+    for item in written
+        .iter()
+        .filter(|i| i.claimed.item.is_none() && !i.resolution.again())
+    {
         let node = item.claimed.node;
         if (node as usize) < item.graph.node_count() {
             let run_id = item.claimed.run_id.as_str();
@@ -179,25 +143,67 @@ pub(crate) async fn resolve(
             rows.states.entry(node).or_insert(state);
         }
     }
-    let mut cascaded: Vec<(&RunId, &str)> = Vec::new();
+    let mut after = After::default();
+    let mut ends: Vec<ItemEnd<'_>> = Vec::new();
     for item in &written {
         let (run_id, node) = (item.claimed.run_id.as_str(), item.claimed.node);
         let Some(rows) = runs.get_mut(run_id) else {
             continue;
         };
-        let signalled = signalled.contains(&(run_id.to_owned(), node));
-        let event = item
-            .resolution
-            .event(node, item.claimed.fail_fast, signalled);
-        let decision = rows.decide(store, &tx, run_id, &*item.graph, event).await?;
-        let nodes = item.graph.nodes();
-        for &node in &decision.skipped {
-            if let Some(skipped) = nodes.get(node as usize) {
-                cascaded.push((&item.claimed.run_id, &*skipped.id));
+        let event = match (&item.resolution, item.claimed.item) {
+            (Resolution::Open { digests, limit }, _) => {
+                let opening = Opening {
+                    run_id,
+                    node,
+                    node_id: &item.graph.nodes()[node as usize].id,
+                    fingerprint: &item.claimed.fingerprint,
+                    digests,
+                    limit: *limit,
+                };
+                let left = super::maps::open(store, &tx, &opening).await?;
+                let of = i32::try_from(digests.len()).ok();
+                let map = MapRow::new(of, Some(left), item.claimed.fail_fast);
+                maps.insert(
+                    (run_id.to_owned(), node),
+                    MapRow {
+                        changed: true,
+                        ..map
+                    },
+                );
+                rows.end_claim(node, ClaimEnd::default());
+                continue;
             }
+            (resolution, Some(mapped)) => {
+                let end = ItemEnd::of(run_id, node, mapped.index, resolution);
+                let Some(end) = end else { continue };
+                let map = maps.get_mut(&(run_id.to_owned(), node));
+                if let (Some(map), true) = (map, end.state != "ready") {
+                    map.item_ended();
+                }
+                let failed = end.state == "failed";
+                ends.push(end);
+                match failed {
+                    true => Event::ItemFailed {
+                        node,
+                        stops: item.claimed.fail_fast,
+                    },
+                    false => continue,
+                }
+            }
+            (resolution, None) => {
+                let signalled = signalled.contains(&(run_id.to_owned(), node));
+                resolution.event(node, item.claimed.fail_fast, signalled)
+            }
+        };
+        let decision = rows.decide(store, &tx, run_id, &*item.graph, event).await?;
+        after.decided(&item.claimed.run_id, &*item.graph, &decision);
+        if item.claimed.item.is_none() {
+            rows.end_claim(node, item.resolution.claim_end());
         }
-        rows.end_claim(node, item.resolution.claim_end());
     }
+    super::maps::end(store, &tx, worker, &ends).await?;
+    end_maps(store, &tx, &written, &mut runs, &mut maps, &mut after).await?;
+    super::maps::write(store, &tx, &maps).await?;
     apply::write(store, &tx, worker, &runs).await?;
     insert_records(store, &tx, &written).await?;
     insert_entries(store, &tx, worker, &written).await?;
@@ -214,87 +220,24 @@ pub(crate) async fn resolve(
         finish(store, &tx, item).await?;
     }
     tx.commit().await.map_err(err("write to"))?;
-    for (run_id, node) in cascaded {
-        events.on_node_skip(run_id, node);
+    // Heard once committed (a fenced claim kept nothing to hear of): each unit's own event,
+    // then what followed from them.
+    for item in &written {
+        if let Some(node) = item.graph.nodes().get(item.claimed.node as usize) {
+            item.heard.tell(events, &item.claimed.run_id, &node.id);
+        }
     }
+    after.tell(events);
     Ok(items
         .iter()
-        .map(|i| match is_kept(i) {
+        .zip(is_kept)
+        .map(|(i, kept)| match kept {
             false => Resolved::Fenced,
             true => Resolved::Done {
                 ended: !i.resolution.again() && ended.contains(i.claimed.run_id.as_str()),
             },
         })
         .collect())
-}
-
-async fn insert_records(
-    store: &PostgresStore,
-    tx: &Transaction<'_>,
-    items: &[&Item],
-) -> StoreResult<()> {
-    let records: Vec<(&str, &NodeRecord)> = items
-        .iter()
-        .filter_map(|i| match &i.resolution {
-            Resolution::Completed { record, .. } => Some((i.claimed.run_id.as_str(), record)),
-            _ => None,
-        })
-        .collect();
-    if records.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<&str> = records.iter().map(|r| r.0).collect();
-    let nodes: Vec<&str> = records.iter().map(|r| r.1.node.as_str()).collect();
-    let attempts: Vec<i32> = records.iter().map(|r| r.1.attempt as i32).collect();
-    let started: Vec<i64> = records.iter().map(|r| r.1.started_at_ms as i64).collect();
-    let finished: Vec<i64> = records.iter().map(|r| r.1.finished_at_ms as i64).collect();
-    let durations: Vec<i64> = records.iter().map(|r| r.1.duration_us as i64).collect();
-    let outputs: Vec<&[u8]> = records
-        .iter()
-        .map(|r| r.1.output.get().as_bytes())
-        .collect();
-    let params: [Param<'_>; 7] = [
-        &ids, &nodes, &attempts, &started, &finished, &durations, &outputs,
-    ];
-    tx.execute(
-        "INSERT INTO pipeline_node_records \
-         (run_id, node, attempt, started_at_ms, finished_at_ms, duration_us, output) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[], \
-                              $6::bigint[], $7::bytea[]) \
-         ON CONFLICT (run_id, node, item) DO NOTHING",
-        &params,
-    )
-    .await
-    .map_err(store.error("write to"))?;
-    Ok(())
-}
-
-async fn insert_entries(
-    store: &PostgresStore,
-    tx: &Transaction<'_>,
-    worker: &str,
-    items: &[&Item],
-) -> StoreResult<()> {
-    let entries: Vec<&AuditEntry> = items.iter().filter_map(|i| i.resolution.entry()).collect();
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let mut bytes = Vec::with_capacity(entries.len());
-    for entry in &entries {
-        bytes.push(serde_json::to_vec(entry).map_err(StoreError::Encode)?);
-    }
-    let ids: Vec<&str> = entries.iter().map(|e| e.run_id.as_str()).collect();
-    let nodes: Vec<&str> = entries.iter().map(|e| e.node.as_str()).collect();
-    let attempts: Vec<i32> = entries.iter().map(|e| e.attempt as i32).collect();
-    tx.execute(
-        "INSERT INTO pipeline_audit_entries (run_id, entry, node, attempt, worker) \
-         SELECT r, e, n, a, $5 FROM unnest($1::text[], $2::bytea[], $3::text[], $4::int[]) \
-         AS t (r, e, n, a)",
-        &[&ids, &bytes, &nodes, &attempts, &worker],
-    )
-    .await
-    .map_err(store.error("write to"))?;
-    Ok(())
 }
 
 /// Counts the resolved nodes off each run (run rows locked in key order: the commits of one run

@@ -101,23 +101,23 @@ impl<P: Pipeline> PipelineEngine<P> {
         match reopened {
             Reopened::Running => Err(PipelineError::RunLocked(run_id.clone())),
             Reopened::NotFleet => Err(PipelineError::UnknownRun(run_id.clone())),
-            Reopened::Ended | Reopened::Again => self.wait(run_id).await,
+            Reopened::Ended(completed) | Reopened::Again(completed) => {
+                // As a resume in one process says: the nodes completed before were restored,
+                // and only the others ran in this call.
+                let mut result = self.wait(run_id).await?;
+                let names: Arc<dyn NodeNames> = self.graph.inner.clone();
+                let executed = result.executed.indexes().filter(|i| !completed.contains(i));
+                result.executed = NodeList::new(Arc::clone(&names), executed.collect());
+                result.restored = NodeList::new(names, completed);
+                Ok(result)
+            }
         }
     }
 
     fn fleet_store(&self, run_id: &RunId) -> Result<&PostgresStore, PipelineError> {
-        let store = self
-            .fleet
+        self.fleet
             .as_ref()
-            .ok_or_else(|| PipelineError::NoFleet(run_id.clone()))?;
-        match self.graph.inner.fleet_unsupported() {
-            Some((node, what)) => Err(PipelineError::FleetUnsupported {
-                run_id: run_id.clone(),
-                node: node.id.as_ref().to_owned(),
-                what,
-            }),
-            None => Ok(store),
-        }
+            .ok_or_else(|| PipelineError::NoFleet(run_id.clone()))
     }
 
     /// The engine's one listener for ended runs, shared by all its waits.
@@ -234,10 +234,12 @@ impl<P: Pipeline> PipelineEngine<P> {
             if let Some(error) = &node.error
                 && node.state == "failed"
             {
+                // A mapped node's failure names its items, as in one process.
+                let attempts = node.failed_items.iter().map(|i| i.attempts).max();
                 let failure = NodeFailure {
-                    items: Vec::new(),
                     error: error.clone(),
-                    attempts: node.attempt,
+                    attempts: attempts.unwrap_or(node.attempt),
+                    items: node.failed_items.clone(),
                 };
                 failures.insert(node.id.clone(), failure);
             }

@@ -3,21 +3,21 @@
 //! worker's event handler hears of it (`Heard`) once that is committed.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::commit::Resolution;
+use super::claim::Claimed;
 use super::lease::Lease;
-use super::queue::Claimed;
 use super::read;
+use super::resolution::Resolution;
 use crate::call;
 use crate::call::args::Values;
-use crate::data::{Json, Value};
+use crate::data::{Json, Value, canonical_digest};
 use crate::event::EventHandler;
 use crate::graph::ServedGraph;
+use crate::graph::map::{MISTYPED, MapDef};
 use crate::graph::{NodeDef, Slot, WaitDef};
 use crate::machine::retry_after;
-use crate::node::NodeContext;
-use crate::run_id::RunId;
+use crate::node::{DEFAULT_MAX_IN_FLIGHT, MapItem, NodeContext};
 use crate::store::now_ms;
 use crate::store::{AuditEntry, AuditStatus, Checkpointer, NodeRecord, PostgresStore, StoreResult};
 
@@ -104,7 +104,7 @@ pub(crate) async fn execute(
     let entry = |status, names: Vec<String>| AuditEntry {
         run_id: claimed.run_id.clone(),
         node: node.id.to_string(),
-        item: None,
+        item: claimed.item,
         status,
         attempt: claimed.attempt,
         started_at_ms,
@@ -137,11 +137,22 @@ pub(crate) async fn execute(
         Ok(arguments) => arguments,
         Err(error) => return Ok(Some(failed(error, Vec::new(), false))),
     };
-    match call::gate(node, &Values::Owned(arguments.gate)) {
-        Ok(true) => {}
-        Ok(false) => return Ok(Some(Resolution::Skipped)),
-        // As in one process: a broken gate fails the node without retries.
-        Err(error) => return Ok(Some(failed(error, arguments.names, false))),
+    // An item's map was let through the gate when it opened.
+    if claimed.item.is_none() {
+        match call::gate(node, &Values::Owned(arguments.gate)) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Some(Resolution::Skipped)),
+            // As in one process: a broken gate fails the node without retries.
+            Err(error) => return Ok(Some(failed(error, arguments.names, false))),
+        }
+        if let Some(map) = &node.map {
+            match opening(node, map, &arguments.args) {
+                Ok(Some(open)) => return Ok(Some(open)),
+                // Over an empty list, a mapped node runs whole, as any node.
+                Ok(None) => {}
+                Err(error) => return Ok(Some(failed(error.to_owned(), arguments.names, false))),
+            }
+        }
     }
     match node.wait {
         Some(WaitDef::Timer(after)) => {
@@ -157,27 +168,67 @@ pub(crate) async fn execute(
         run_id: claimed.run_id.clone(),
         node_id: Arc::clone(&node.id),
         attempt: claimed.attempt,
-        item: None,
+        item: claimed.item,
         claim: u64::try_from(claimed.claim).ok(),
     };
     // The last moment before the body starts: a claim that lapsed meanwhile is left alone.
     if !lease.live() {
         return Ok(None);
     }
-    events.on_node_start(&claimed.run_id, &node.id, claimed.attempt);
+    if claimed.item.is_none() {
+        events.on_node_start(&claimed.run_id, &node.id, claimed.attempt);
+    }
+    let (codec, digest) = match (&node.map, claimed.item) {
+        (Some(map), Some(item)) => (&map.item_codec, item_digest(map, &arguments.args, item)),
+        _ => (&node.codec, None),
+    };
     let output = call::call(node, &Values::Owned(arguments.args), ctx)
         .await
         .map_err(|e| e.to_string())
-        .and_then(|value| call::stored_output(node, &value));
+        .and_then(|value| call::stored_output(codec, &value));
     Ok(Some(match output {
-        Ok(json) => completed(
-            node,
-            claimed,
-            entry(AuditStatus::Completed, arguments.names),
-            json,
-        ),
+        Ok(json) => {
+            let entry = entry(AuditStatus::Completed, arguments.names);
+            let mut resolution = completed(node, claimed, entry, json);
+            if let Resolution::Completed { record, .. } = &mut resolution {
+                record.item_digest = digest;
+            }
+            resolution
+        }
         Err(error) => failed(error, arguments.names, true),
     }))
+}
+
+/// A mapped node whose gate let it through opens on its list: `None` over an empty list (it runs
+/// whole), `Err` when the list is not the one it maps over.
+fn opening(
+    node: &NodeDef,
+    map: &MapDef,
+    args: &[Value],
+) -> Result<Option<Resolution>, &'static str> {
+    let list = args.get(map.each).ok_or(MISTYPED)?;
+    let of = match (map.len)(list, map.each).map(u32::try_from) {
+        Some(Ok(0)) => return Ok(None),
+        Some(Ok(of)) => of,
+        Some(Err(_)) => return Err("a map has at most 4,294,967,295 items"),
+        None => return Err(MISTYPED),
+    };
+    let digests = (0..of)
+        .map(|item| {
+            let json = (map.item_input)(list, map.each, item)?;
+            canonical_digest(json.get()).ok()
+        })
+        .collect();
+    let limit = node.options.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+    let limit = u32::try_from(limit).unwrap_or(u32::MAX).max(1);
+    Ok(Some(Resolution::Open { digests, limit }))
+}
+
+/// The canonical digest of `item` of the mapped list, for its record: a resume keeps the record
+/// only while the list holds the same item at the same place.
+fn item_digest(map: &MapDef, args: &[Value], item: MapItem) -> Option<String> {
+    let json = (map.item_input)(args.get(map.each)?, map.each, item.index)?;
+    canonical_digest(json.get()).ok()
 }
 
 /// Ends a wait that began and is now due or signalled: a timer completes with `()`; a signal
@@ -209,7 +260,7 @@ async fn wait_end(
         _ => Ok(Arc::new(()) as Value),
     };
     entry.finished_at_ms = now_ms();
-    match given.and_then(|value| call::stored_output(node, &value)) {
+    match given.and_then(|value| call::stored_output(&node.codec, &value)) {
         Ok(json) => Ok(completed(node, claimed, entry, json)),
         Err(error) => {
             entry.status = AuditStatus::Failed;
@@ -228,7 +279,7 @@ fn completed(node: &NodeDef, claimed: &Claimed, mut entry: AuditEntry, json: Jso
         finished_at_ms: entry.finished_at_ms,
         duration_us: entry.duration_us,
         output: json,
-        item: None,
+        item: claimed.item,
         item_digest: None,
     };
     Resolution::Completed { record, entry }
@@ -258,41 +309,5 @@ pub(crate) fn damaged_row(claimed: &Claimed, nodes: usize, worker: &str) -> Reso
             error: Some(error),
             worker: Some(worker.to_owned()),
         },
-    }
-}
-
-/// What a worker's event handler hears of a node it ran, once its outcome is committed.
-pub(crate) enum Heard {
-    Complete(u32, Duration),
-    Fail(u32, String),
-    Retry(u32, String, Duration),
-    Skip,
-    Nothing,
-}
-
-impl Heard {
-    pub fn of(resolution: &Resolution, attempt: u32) -> Heard {
-        let error = |e: &AuditEntry| e.error.clone().unwrap_or_default();
-        match resolution {
-            Resolution::Completed { entry, .. } => {
-                Heard::Complete(attempt, Duration::from_micros(entry.duration_us))
-            }
-            Resolution::Failed { entry } => Heard::Fail(attempt, error(entry)),
-            Resolution::Retry { entry, delay } => Heard::Retry(attempt, error(entry), *delay),
-            Resolution::Skipped => Heard::Skip,
-            Resolution::Begin { .. } => Heard::Nothing,
-        }
-    }
-
-    pub fn tell(self, events: &dyn EventHandler, run_id: &RunId, node: &str) {
-        match self {
-            Heard::Complete(attempt, took) => events.on_node_complete(run_id, node, attempt, took),
-            Heard::Fail(attempt, error) => events.on_node_fail(run_id, node, attempt, &error),
-            Heard::Retry(attempt, error, delay) => {
-                events.on_node_retry(run_id, node, attempt, &error, delay)
-            }
-            Heard::Skip => events.on_node_skip(run_id, node),
-            Heard::Nothing => {}
-        }
     }
 }

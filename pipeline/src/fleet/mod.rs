@@ -23,14 +23,19 @@
 
 mod apply;
 mod cancel;
+mod claim;
 mod commit;
 mod control;
 mod engine;
 mod execute;
+mod items;
 mod lease;
+mod maps;
 mod queue;
 mod read;
+mod records;
 mod reopen;
+mod resolution;
 mod running;
 mod served;
 mod waiting;

@@ -8,25 +8,13 @@ use std::time::Duration;
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
+use super::claim::{Claimed, Hold, millis};
+use super::items;
 use crate::run_id::RunId;
 pub(crate) use crate::store::postgres::fleet::{DONE, READY};
 use crate::store::{PostgresStore, RunHeader, RunSummary, StoreResult};
 
 pub(crate) type Param<'a> = &'a (dyn ToSql + Sync);
-
-/// A node a worker claimed.
-#[derive(Clone, Debug)]
-pub(crate) struct Claimed {
-    pub run_id: RunId,
-    pub node: u32,
-    pub claim: i64,
-    pub attempt: u32,
-    pub blocked: bool,
-    pub fail_fast: bool,
-    pub fingerprint: String,
-    /// A wait claimed the second time: it began, and now it is due or signalled.
-    pub began: bool,
-}
 
 /// A node of a run to submit: its id, its number of distinct upstream nodes, and whether a
 /// failure of it stops the run.
@@ -34,10 +22,6 @@ pub(crate) struct NewNode<'a> {
     pub id: &'a str,
     pub upstream: usize,
     pub fail_fast: bool,
-}
-
-pub(crate) fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// Records a new run for the fleet: the checkpoint and audit headers, the run, one row per node
@@ -168,8 +152,7 @@ pub(crate) async fn claim(
         )
         .await
         .map_err(store.error("claim nodes in"))?;
-    tx.commit().await.map_err(store.error("claim nodes in"))?;
-    Ok(rows
+    let mut claimed: Vec<Claimed> = rows
         .iter()
         .filter_map(|row| {
             Some(Claimed {
@@ -181,9 +164,17 @@ pub(crate) async fn claim(
                 fail_fast: row.get(5),
                 fingerprint: row.get(6),
                 began: row.get(7),
+                item: None,
             })
         })
-        .collect())
+        .collect();
+    if claimed.len() < limit {
+        let left = limit - claimed.len();
+        let more = items::claim(&tx, worker, fingerprints, left, lease).await;
+        claimed.extend(more.map_err(store.error("claim items in"))?);
+    }
+    tx.commit().await.map_err(store.error("claim nodes in"))?;
+    Ok(claimed)
 }
 
 /// When the next ready node of `fingerprints` becomes claimable (a retry's backoff, a timer, a
@@ -195,8 +186,11 @@ pub(crate) async fn next_due(
     let client = store.client().await?;
     let row = client
         .query_one(
-            "SELECT extract(epoch FROM min(not_before) - now())::float8 FROM pipeline_fleet_nodes \
-             WHERE state = 'ready' AND not_before < 'infinity' AND fingerprint = ANY($1)",
+            "SELECT extract(epoch FROM least( \
+                 (SELECT min(not_before) FROM pipeline_fleet_nodes WHERE state = 'ready' \
+                    AND not_before < 'infinity' AND fingerprint = ANY($1)), \
+                 (SELECT min(not_before) FROM pipeline_fleet_items WHERE state = 'ready' \
+                    AND fingerprint = ANY($1))) - now())::float8",
             &[&fingerprints],
         )
         .await
@@ -215,7 +209,7 @@ macro_rules! held_claims {
              SELECT n.run_id, n.node FROM pipeline_fleet_nodes n \
              JOIN unnest($1::text[], $2::int[], $3::bigint[]) AS c (run_id, node, claim) \
                ON n.run_id = c.run_id AND n.node = c.node AND n.claim = c.claim \
-             WHERE n.state = 'running' \
+             WHERE n.state = 'running' AND n.lease_expires_at IS NOT NULL \
              ORDER BY n.run_id, n.node FOR UPDATE OF n) "
     };
 }
@@ -224,14 +218,15 @@ macro_rules! held_claims {
 /// lost: its lease lapsed and another worker took the node, or the run was cancelled).
 pub(crate) async fn heartbeat(
     store: &PostgresStore,
-    claims: &[(RunId, u32, i64)],
+    claims: &[Hold],
     lease: Duration,
-) -> StoreResult<Vec<(RunId, u32, i64)>> {
+) -> StoreResult<Vec<Hold>> {
     if claims.is_empty() {
         return Ok(Vec::new());
     }
-    let (ids, nodes, tokens) = columns(claims);
     let client = store.client().await?;
+    let mut kept = items::heartbeat(store, &client, claims, lease).await?;
+    let (ids, nodes, tokens) = columns(claims);
     let rows = client
         .query(
             concat!(
@@ -245,27 +240,23 @@ pub(crate) async fn heartbeat(
         )
         .await
         .map_err(store.error("renew leases in"))?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let id = RunId::new(r.get::<_, String>(0)).ok()?;
-            Some((id, r.get::<_, i32>(1) as u32, r.get(2)))
-        })
-        .collect())
+    kept.extend(rows.iter().filter_map(|r| {
+        let id = RunId::new(r.get::<_, String>(0)).ok()?;
+        Some((id, r.get::<_, i32>(1) as u32, None, r.get(2)))
+    }));
+    Ok(kept)
 }
 
 /// Gives back the leases of claims this worker will not finish (it is shutting down): their
 /// nodes are ready for another worker at once, instead of when the leases expire (a wait that
 /// began stays due when it was).
-pub(crate) async fn release(
-    store: &PostgresStore,
-    claims: &[(RunId, u32, i64)],
-) -> StoreResult<()> {
+pub(crate) async fn release(store: &PostgresStore, claims: &[Hold]) -> StoreResult<()> {
     if claims.is_empty() {
         return Ok(());
     }
-    let (ids, nodes, tokens) = columns(claims);
     let client = store.client().await?;
+    items::release(store, &client, claims).await?;
+    let (ids, nodes, tokens) = columns(claims);
     client
         .execute(
             concat!(
@@ -316,12 +307,14 @@ pub(crate) async fn retire(store: &PostgresStore, id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Claims as the columns `unnest` takes: run ids, node indexes, tokens.
-fn columns(claims: &[(RunId, u32, i64)]) -> (Vec<&str>, Vec<i32>, Vec<i64>) {
-    let ids = claims.iter().map(|c| c.0.as_str()).collect();
-    let nodes = claims.iter().map(|c| c.1 as i32).collect();
-    let tokens = claims.iter().map(|c| c.2).collect();
-    (ids, nodes, tokens)
+/// The claims of node rows (not items) as the columns `unnest` takes: run ids, node indexes,
+/// tokens.
+fn columns(claims: &[Hold]) -> (Vec<&str>, Vec<i32>, Vec<i64>) {
+    let nodes = || claims.iter().filter(|c| c.2.is_none());
+    let ids = nodes().map(|c| c.0.as_str()).collect();
+    let indexes = nodes().map(|c| c.1 as i32).collect();
+    let tokens = nodes().map(|c| c.3).collect();
+    (ids, indexes, tokens)
 }
 
 /// Retries a store operation until it succeeds: the server may be restarting. The node's lease

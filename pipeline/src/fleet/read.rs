@@ -5,10 +5,13 @@ use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::Transaction;
 
-use super::queue::Claimed;
-use crate::data::{Json, Value};
+use super::claim::Claimed;
+use serde_json::value::RawValue;
+
+use crate::data::{Json, Value, json_list};
 use crate::graph::ServedGraph;
 use crate::machine::Phase;
+use crate::result::ItemFailure;
 use crate::run_id::RunId;
 use crate::store::postgres::fleet::{STATE, phase};
 use crate::store::{PostgresStore, RunHeader, StoreError, StoreResult};
@@ -25,6 +28,8 @@ pub(crate) struct NodeRow {
     pub state: String,
     pub attempt: u32,
     pub error: Option<String>,
+    /// For a mapped node, its items that failed, in item order.
+    pub failed_items: Vec<ItemFailure>,
 }
 
 /// The run's state and its nodes, in graph order; `None` when the fleet never had the run.
@@ -44,13 +49,29 @@ pub(crate) async fn run_row(store: &PostgresStore, run_id: &RunId) -> StoreResul
     let rows = client
         .query(
             &format!(
-                "SELECT node_id, {STATE}, attempt, error FROM pipeline_fleet_nodes \
+                "SELECT node_id, {STATE}, attempt, error, node FROM pipeline_fleet_nodes \
                  WHERE run_id = $1 ORDER BY node"
             ),
             &[&id],
         )
         .await
         .map_err(store.error("read"))?;
+    let failed = client
+        .query(
+            "SELECT node, item, coalesce(error, ''), attempt FROM pipeline_fleet_items \
+             WHERE run_id = $1 AND state = 'failed' ORDER BY node, item",
+            &[&id],
+        )
+        .await
+        .map_err(store.error("read"))?;
+    let mut failed_items: HashMap<i32, Vec<ItemFailure>> = HashMap::new();
+    for r in &failed {
+        failed_items.entry(r.get(0)).or_default().push(ItemFailure {
+            index: r.get::<_, i32>(1).max(0) as u32,
+            error: r.get(2),
+            attempts: r.get::<_, i32>(3).max(1) as u32,
+        });
+    }
     let nodes = rows
         .iter()
         .map(|r| NodeRow {
@@ -58,6 +79,7 @@ pub(crate) async fn run_row(store: &PostgresStore, run_id: &RunId) -> StoreResul
             state: r.get(1),
             attempt: r.get::<_, i32>(2).max(0) as u32,
             error: r.get(3),
+            failed_items: failed_items.remove(&r.get::<_, i32>(4)).unwrap_or_default(),
         })
         .collect();
     Ok(Some(RunRow {
@@ -66,7 +88,9 @@ pub(crate) async fn run_row(store: &PostgresStore, run_id: &RunId) -> StoreResul
     }))
 }
 
-/// The stored outputs of `nodes` of a run, by node id.
+/// The stored outputs of `nodes` of a run, by node id: a node's whole output, or a mapped
+/// node's list of its items' outputs in item order once every item has a record (a map's item
+/// records all have its list's length: the records of another list are removed when it opens).
 pub(crate) async fn outputs(
     store: &PostgresStore,
     run_id: &RunId,
@@ -78,16 +102,36 @@ pub(crate) async fn outputs(
     let client = store.client().await?;
     let rows = client
         .query(
-            "SELECT seq, node, output FROM pipeline_node_records \
-             WHERE run_id = $1 AND node = ANY($2)",
+            "SELECT seq, node, output, item, items FROM pipeline_node_records \
+             WHERE run_id = $1 AND node = ANY($2) ORDER BY node, item",
             &[&run_id.as_str(), &nodes],
         )
         .await
         .map_err(store.error("read"))?;
     let mut outputs = HashMap::new();
+    let mut lists: HashMap<String, Vec<Box<RawValue>>> = HashMap::new();
     for row in rows {
         let json = store.stored_output(row.get(0), row.get(2))?;
-        outputs.insert(row.get(1), Arc::from(json));
+        let (item, of): (i32, Option<i32>) = (row.get(3), row.get(4));
+        match of {
+            None => {
+                outputs.insert(row.get(1), Arc::from(json));
+            }
+            Some(of) => {
+                let list = lists.entry(row.get(1)).or_default();
+                // In item order: a list is whole when item `i` is its `i`th record.
+                if item as usize == list.len() && item < of {
+                    list.push(json);
+                    if list.len() == of as usize {
+                        let whole = json_list(list.iter().map(|j| &**j));
+                        if let (Some(whole), Some(node)) = (whole, row.get::<_, Option<String>>(1))
+                        {
+                            outputs.insert(node, whole);
+                        }
+                    }
+                }
+            }
+        }
     }
     Ok(outputs)
 }

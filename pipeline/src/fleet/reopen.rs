@@ -11,16 +11,17 @@ use crate::store::postgres::fleet::row_state;
 use crate::store::{PostgresStore, RunSummary, StoreResult};
 
 /// What reopening a run found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Reopened {
     /// The fleet never had the run.
     NotFleet,
     /// The run is running: nothing changed.
     Running,
-    /// The run completed or was cancelled: nothing to run again.
-    Ended,
-    /// The run failed, and its nodes that did not complete are ready to run again.
-    Again,
+    /// The run completed or was cancelled: nothing to run again. The nodes it completed.
+    Ended(Vec<u32>),
+    /// The run failed, and its nodes that did not complete are ready to run again. The nodes it
+    /// had completed (the resumed run restores them).
+    Again(Vec<u32>),
 }
 
 /// Reopens failed run `run_id` of a graph of shape `shape`; `summary` is the run's summary as
@@ -38,16 +39,19 @@ pub(crate) async fn reopen<G: Shape + ?Sized>(
     let Some((state, rows)) = lock_run(store, &tx, id).await? else {
         return Ok(Reopened::NotFleet);
     };
-    match state.as_str() {
-        "failed" => {}
-        "running" => return Ok(Reopened::Running),
-        _ => return Ok(Reopened::Ended),
-    }
     let mut done = vec![false; shape.node_count()];
     for (node, state) in rows {
         if let Some(done) = done.get_mut(node as usize) {
             *done = state.phase == Phase::Completed;
         }
+    }
+    let completed: Vec<u32> = (0..done.len() as u32)
+        .filter(|&n| done[n as usize])
+        .collect();
+    match state.as_str() {
+        "failed" => {}
+        "running" => return Ok(Reopened::Running),
+        _ => return Ok(Reopened::Ended(completed)),
     }
     let states = machine::initial(shape, |node| done[node as usize]);
     let again: Vec<(i32, &str, i32)> = (0..states.len())
@@ -64,10 +68,19 @@ pub(crate) async fn reopen<G: Shape + ?Sized>(
     tx.execute(
         "UPDATE pipeline_fleet_nodes n SET state = u.state, waiting = u.waiting, blocked = false, \
          attempt = 1, error = NULL, worker = NULL, lease_expires_at = NULL, began = false, \
-         resolved_at = NULL, not_before = now() \
+         resolved_at = NULL, not_before = now(), items = NULL, items_left = NULL, \
+         opened_at = NULL \
          FROM unnest($2::int[], $3::text[], $4::int[]) AS u (node, state, waiting) \
          WHERE n.run_id = $1 AND n.node = u.node",
         &[&id, &nodes, &row_states, &waiting],
+    )
+    .await
+    .map_err(err("write to"))?;
+    // A mapped node opens again on its list: the items it completed keep their records, and
+    // only the others run (see `items::open`).
+    tx.execute(
+        "DELETE FROM pipeline_fleet_items WHERE run_id = $1 AND node = ANY($2)",
+        &[&id, &nodes],
     )
     .await
     .map_err(err("write to"))?;
@@ -79,13 +92,10 @@ pub(crate) async fn reopen<G: Shape + ?Sized>(
     )
     .await
     .map_err(err("write to"))?;
-    let completed: Vec<u32> = (0..done.len() as u32)
-        .filter(|&n| done[n as usize])
-        .collect();
     write_summary(store, &tx, &summary(&completed)).await?;
     tx.execute(&format!("NOTIFY {READY}"), &[])
         .await
         .map_err(err("write to"))?;
     tx.commit().await.map_err(err("write to"))?;
-    Ok(Reopened::Again)
+    Ok(Reopened::Again(completed))
 }

@@ -10,12 +10,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
-use super::commit::{Item, Resolution, Resolved, committer};
+use super::claim::{Claimed, Hold};
+use super::commit::committer;
 use super::control::{Shutdown, WorkerReport};
-use super::execute::{Heard, damaged_row, execute};
+use super::execute::{damaged_row, execute};
 use super::lease::Lease;
-use super::queue::{self, Claimed, retried};
+use super::queue::{self, retried};
 use super::read::{self, RunInputs};
+use super::resolution::{Heard, Item, Resolution, Resolved};
 use super::served::Served;
 use crate::call::guard::GuardedEvents;
 use crate::event::EventHandler;
@@ -39,7 +41,8 @@ pub(crate) struct Settings {
 /// claims.
 const GATHER: Duration = Duration::from_millis(3);
 
-type Key = (RunId, u32);
+/// A claim's key: run, node, and the item for an item of a mapped node.
+type Key = (RunId, u32, Option<u32>);
 
 /// What one node task reports back.
 enum Done {
@@ -54,6 +57,7 @@ enum Kind {
     FailedAttempt,
     Skipped,
     Began,
+    Opened,
 }
 
 impl Kind {
@@ -63,6 +67,7 @@ impl Kind {
             Resolution::Retry { .. } | Resolution::Failed { .. } => Kind::FailedAttempt,
             Resolution::Skipped => Kind::Skipped,
             Resolution::Begin { .. } => Kind::Began,
+            Resolution::Open { .. } => Kind::Opened,
         }
     }
 }
@@ -198,7 +203,11 @@ impl Running {
         .await?;
         let n = claimed.len();
         for claim in claimed {
-            let key = (claim.run_id.clone(), claim.node);
+            let key = (
+                claim.run_id.clone(),
+                claim.node,
+                claim.item.map(|i| i.index),
+            );
             let token = claim.claim;
             let ctx = Arc::clone(&self.ctx);
             let committing = Arc::new(AtomicBool::new(false));
@@ -206,7 +215,8 @@ impl Running {
             let (flag, held_lease) = (Arc::clone(&committing), Arc::clone(&lease));
             let task = Box::pin(async move {
                 let done = run_claimed(&ctx, &claim, &flag, &held_lease).await;
-                ((claim.run_id, claim.node), done)
+                let item = claim.item.map(|i| i.index);
+                ((claim.run_id, claim.node, item), done)
             });
             let task = self.tasks.spawn(task);
             let held = Held {
@@ -246,15 +256,16 @@ impl Running {
                     Kind::FailedAttempt => self.report.failed_attempts += 1,
                     Kind::Skipped => self.report.skipped += 1,
                     Kind::Began => self.report.waits_begun += 1,
+                    Kind::Opened => {}
                 }
             }
         }
     }
 
-    fn held(&self) -> Vec<(RunId, u32, i64)> {
+    fn held(&self) -> Vec<Hold> {
         self.claims
             .iter()
-            .map(|((run, node), held)| (run.clone(), *node, held.token))
+            .map(|((run, node, item), held)| (run.clone(), *node, *item, held.token))
             .collect()
     }
 
@@ -280,7 +291,7 @@ impl Running {
         let (sent, lease) = (std::time::Instant::now(), self.ctx.settings.lease);
         match queue::heartbeat(&self.ctx.store, &held, lease).await {
             Ok(kept) => {
-                let kept: HashSet<Key> = kept.into_iter().map(|(r, n, _)| (r, n)).collect();
+                let kept: HashSet<Key> = kept.into_iter().map(|(r, n, i, _)| (r, n, i)).collect();
                 self.claims.retain(|key, held| {
                     let busy = !held.task.is_finished() && !held.committing.load(Ordering::SeqCst);
                     if kept.contains(key) {
@@ -408,8 +419,8 @@ async fn run_claimed(
         false => damaged_row(claimed, graph.nodes().len(), &ctx.settings.id),
     };
     let kind = Kind::of(&resolution);
-    let heard = Heard::of(&resolution, claimed.attempt);
     let item = Item {
+        heard: Heard::of(&resolution, claimed),
         claimed: claimed.clone(),
         resolution,
         graph: Arc::clone(graph),
@@ -422,15 +433,7 @@ async fn run_claimed(
         return Done::Lost;
     }
     match resolved.await {
-        Ok(resolved) => {
-            // Heard once the outcome is committed (a fenced commit kept nothing to hear of).
-            if let (Resolved::Done { .. }, Some(node)) =
-                (resolved, graph.nodes().get(claimed.node as usize))
-            {
-                heard.tell(&*ctx.events, &claimed.run_id, &node.id);
-            }
-            Done::Resolved(kind, resolved)
-        }
+        Ok(resolved) => Done::Resolved(kind, resolved),
         Err(_) => Done::Lost,
     }
 }

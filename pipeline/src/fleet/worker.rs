@@ -99,9 +99,7 @@ impl Worker {
     }
 
     fn serve_info(&mut self, info: &crate::registry::PipelineInfo) {
-        if let Some(graph) = (info.pipeline)().fleet_graph() {
-            self.served.insert(graph.0);
-        }
+        self.served.insert((info.pipeline)().fleet_graph().0);
     }
 
     /// Names the worker in leases, audit entries and logs (default: host, process id and a

@@ -175,13 +175,6 @@ impl<I, O> Shape for GraphInner<I, O> {
 }
 
 impl<I, O> GraphInner<I, O> {
-    /// The first node a worker fleet cannot run yet, and what it is: a mapped node.
-    #[cfg(feature = "postgres")]
-    pub fn fleet_unsupported(&self) -> Option<(&NodeDef, &'static str)> {
-        let mapped = self.nodes.iter().find(|n| n.map.is_some())?;
-        Some((mapped, "mapped over a list (`each`)"))
-    }
-
     /// Whether the graph has a wait (a signal or a timer).
     pub fn has_waits(&self) -> bool {
         self.nodes.iter().any(|n| n.wait.is_some())

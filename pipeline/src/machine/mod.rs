@@ -20,7 +20,7 @@ mod tests;
 
 use std::time::Duration;
 
-pub(crate) use policy::{retry_after, run_status, stops_run};
+pub(crate) use policy::{map_outcome, retry_after, run_status, stops_run};
 
 use crate::result::NodeStatus;
 
@@ -140,6 +140,10 @@ pub(crate) enum Outcome {
     },
     /// Its gate was false.
     Skipped,
+    /// A mapped node the run stopped (fail-fast elsewhere) before all its items started, none
+    /// of which failed: it did not run ([`map_outcome`]).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Stopped,
 }
 
 /// What happened in a run.
@@ -257,6 +261,7 @@ where
                 Outcome::Completed => Phase::Completed,
                 Outcome::Failed { .. } => Phase::Failed,
                 Outcome::Skipped => Phase::Skipped,
+                Outcome::Stopped => Phase::NotRun,
             };
             run.resolve(node, phase);
         }

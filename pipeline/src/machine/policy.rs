@@ -1,9 +1,10 @@
 //! The rules an executor applies to one node or to the run as a whole: whether a failure stops
-//! the run, whether a failed attempt is tried again and when, and the status a run ends with.
+//! the run, whether a failed attempt is tried again and when, how a mapped node ends from its
+//! items, and the status a run ends with.
 
 use std::time::Duration;
 
-use super::Phase;
+use super::{Outcome, Phase};
 use crate::node::{NodeOptions, OnError};
 use crate::result::RunStatus;
 
@@ -35,4 +36,15 @@ pub(crate) fn run_status(phases: impl IntoIterator<Item = Phase>) -> RunStatus {
         }
     }
     status
+}
+
+/// How a mapped node ends once none of its items runs or will start: failed when an item failed
+/// (`stops` as for any failure, [`stops_run`]); otherwise completed when no item was left unrun
+/// (`unrun`: items that never started because the run stopped), and not run when some were.
+pub(crate) fn map_outcome(failed: usize, unrun: usize, stops: bool) -> Outcome {
+    match (failed, unrun) {
+        (0, 0) => Outcome::Completed,
+        (0, _) => Outcome::Stopped,
+        _ => Outcome::Failed { stops },
+    }
 }

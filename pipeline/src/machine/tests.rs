@@ -58,6 +58,7 @@ fn expected(graph: &TestGraph, outcomes: &[Outcome]) -> Vec<Phase> {
             (false, Outcome::Completed) => Phase::Completed,
             (false, Outcome::Failed { .. }) => Phase::Failed,
             (false, Outcome::Skipped) => Phase::Skipped,
+            (false, Outcome::Stopped) => Phase::NotRun,
         });
     }
     phases

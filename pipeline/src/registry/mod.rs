@@ -213,9 +213,7 @@ pub trait DynPipeline: Send + Sync {
     /// The graph as a fleet worker serves it.
     #[cfg(feature = "postgres")]
     #[doc(hidden)]
-    fn fleet_graph(&self) -> Option<crate::graph::FleetGraph> {
-        None
-    }
+    fn fleet_graph(&self) -> crate::graph::FleetGraph;
 
     /// Submits a run on `inputs` (a JSON object) to the fleet on `store` (see
     /// [`PipelineEngine::submit`]) and returns its id at once.
@@ -341,13 +339,9 @@ where
         Ok(ended.map(to_json))
     }
 
-    /// `None` for a pipeline the fleet cannot run yet (one with a mapped node), so a
-    /// worker serving every registered pipeline does not claim to serve it.
     #[cfg(feature = "postgres")]
-    fn fleet_graph(&self) -> Option<crate::graph::FleetGraph> {
-        let graph = P::default().graph();
-        let unsupported = graph.inner.fleet_unsupported().is_some();
-        (!unsupported).then(|| crate::graph::FleetGraph::of(&graph))
+    fn fleet_graph(&self) -> crate::graph::FleetGraph {
+        crate::graph::FleetGraph::of(&P::default().graph())
     }
 
     #[cfg(feature = "postgres")]

@@ -172,6 +172,12 @@ impl NodeList {
         NodeList { names, nodes }
     }
 
+    /// The nodes' indexes in the graph, in the list's order.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn indexes(&self) -> impl Iterator<Item = u32> + '_ {
+        self.nodes.iter().copied()
+    }
+
     /// How many nodes the list holds.
     pub fn len(&self) -> usize {
         self.nodes.len()

@@ -175,11 +175,12 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 attempts: 1,
             }),
         }
-        let (left, in_flight, failed) = (run.left, run.in_flight, !run.failures.is_empty());
+        let (left, in_flight) = (run.left, run.in_flight);
         if item_failed {
             self.apply(Event::ItemFailed { node: index, stops });
         }
-        if left == 0 || (self.stopped && in_flight == 0 && failed) {
+        // Once the run stopped, no other item starts: the map ends with its last one in flight.
+        if left == 0 || (self.stopped && in_flight == 0) {
             self.end_map(index);
         } else if !self.stopped {
             self.queue_map(index);
@@ -196,6 +197,11 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         }
         let graph = std::sync::Arc::clone(&self.graph);
         let node = &graph.nodes[index as usize];
+        let unrun = run.left.saturating_sub(run.in_flight) as usize;
+        let outcome = machine::map_outcome(run.failures.len(), unrun, self.stops(index));
+        if outcome == machine::Outcome::Stopped {
+            return self.end(index, outcome);
+        }
         if !run.failures.is_empty() {
             run.failures.sort_by_key(|f| f.index);
             let failure = NodeFailure::of_items(run.of, run.failures);

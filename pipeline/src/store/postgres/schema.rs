@@ -44,10 +44,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "item digests",
         sql: include_str!("migrations/0006_item_digests.sql"),
     },
+    Migration {
+        version: 7,
+        name: "fleet items",
+        sql: include_str!("migrations/0007_fleet_items.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
 
