@@ -1,6 +1,8 @@
-//! The pipeline the fleet's chaos test runs over worker processes: 200 nodes with fan-out,
-//! diamonds, condition gates, a fan-in and a node that fails twice before it succeeds. Each
-//! execution appends `run node start_ms` to a side-effect log, as a real side effect would.
+//! The pipeline the fleet's chaos test runs over worker processes: 203 nodes with fan-out,
+//! diamonds, condition gates, a fan-in, a node that fails twice before it succeeds, and a node
+//! mapped over a 500-item list (`each`) whose sum the fan-in reads. Each execution appends
+//! `run node start_ms` to a side-effect log (`run items[i] start_ms` for an item), as a real
+//! side effect would.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,10 +30,17 @@ fn now_ms() -> u64 {
 #[derive(Clone)]
 struct Effects(Option<PathBuf>);
 
+/// The items of the mapped node.
+pub const ITEMS: u64 = 500;
+
 impl Effects {
     fn record(&self, ctx: &NodeContext) {
         if let Some(path) = &self.0 {
-            let line = format!("{} {} {}\n", ctx.run_id(), ctx.node_id(), now_ms());
+            let node = match ctx.item() {
+                Some(item) => format!("{}[{}]", ctx.node_id(), item.index),
+                None => ctx.node_id().to_owned(),
+            };
+            let line = format!("{} {node} {}\n", ctx.run_id(), now_ms());
             let mut file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -107,8 +116,29 @@ pub fn graph(log: Option<PathBuf>) -> Graph<u64, u64> {
             }
         }
     }
+    // A map of 500 items over a list the root computes; its sum joins the fan-in.
+    let list = g.node("list").run(root, |v: u64, _ctx| async move {
+        Ok::<_, std::io::Error>((0..ITEMS).map(|i| mix(v, i)).collect::<Vec<u64>>())
+    });
+    let e = effects.clone();
+    let items = g
+        .node("items")
+        .each(list, (), move |v: u64, (), ctx: NodeContext| {
+            let e = e.clone();
+            async move {
+                e.record(&ctx);
+                tokio::time::sleep(Duration::from_millis(v % 3)).await;
+                Ok::<_, std::io::Error>(mix(v, 11))
+            }
+        });
+    let tally = g
+        .node("tally")
+        .run(items, |items: Vec<u64>, _ctx| async move {
+            Ok::<_, std::io::Error>(items.iter().fold(0, |h, &v| mix(h, v)))
+        });
+    layer.push(tally);
     let sink = g.node("sink").run(layer, step(&effects));
     let graph = g.build(sink).expect("the chaos graph is valid");
-    debug_assert_eq!(graph.len(), 200);
+    debug_assert_eq!(graph.len(), 203);
     graph
 }
