@@ -691,11 +691,19 @@ fn three_worker_processes_run_what_submit_records() {
         std::io::BufReader::new(payout.stdout.take().unwrap()).lines()
     };
     let first = submitted.next().unwrap().unwrap();
-    let payout_id = first.trim_start_matches("submitted ");
+    let payout_id = first.trim_start_matches("submitted ").to_owned();
+    // Nothing is left but the wait: `--wait` says so and how to send the signal, as `run` does.
+    let rest: Vec<String> = submitted.map_while(Result::ok).collect();
+    assert_eq!(payout.wait().unwrap().code(), Some(2), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(&format!("send it with: signal {payout_id} approval"))),
+        "{rest:?}"
+    );
     let approve = r#"{"by": "finance", "ok": true}"#;
     let sent = ops(
         store,
-        &["signal", payout_id, "approval", "--value", approve],
+        &["signal", &payout_id, "approval", "--value", approve],
     );
     assert_eq!(sent.code, 0, "{}{}", sent.stdout, sent.stderr);
     assert!(
@@ -703,12 +711,15 @@ fn three_worker_processes_run_what_submit_records() {
         "{}",
         sent.stdout
     );
-    let rest: Vec<String> = submitted.map_while(Result::ok).collect();
-    assert!(payout.wait().unwrap().success(), "{rest:?}");
+    // A worker continues it; `resume` follows it on the fleet to its end.
+    let followed = ops(store, &["resume", &payout_id]);
+    assert_eq!(followed.code, 0, "{}{}", followed.stdout, followed.stderr);
     assert!(
-        rest.iter()
-            .any(|l| l.contains("paid 990 cents, approved by finance")),
-        "{rest:?}"
+        followed
+            .stdout
+            .contains("paid 990 cents, approved by finance"),
+        "{}",
+        followed.stdout
     );
 
     for (worker, lines) in workers.into_iter().zip(banners) {

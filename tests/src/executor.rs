@@ -7,13 +7,17 @@
 //! A test that can only hold in one process (it counts tasks of one process, or reads a store
 //! only one process has) is left out of the fleet's instance with `#[in_one_process("reason")]`.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use pipeline::store::{
     FileAuditLog, FileCheckpointer, InMemoryAuditLog, InMemoryCheckpointer, PostgresStore,
-    SqliteCheckpointer,
+    SignalSent, SqliteCheckpointer,
 };
-use pipeline::{EventHandler, Pipeline, PipelineEngine, PipelineError, PipelineResult, RunId};
+use pipeline::{
+    EventHandler, Pipeline, PipelineEngine, PipelineError, PipelineResult, RunId, Signal,
+    SignalOutcome,
+};
 
 use crate::fleet::Fleet;
 use crate::postgres::TestDatabase;
@@ -44,6 +48,8 @@ pub struct Seen {
     pub nodes: Vec<(String, String)>,
     pub failures: Vec<Failed>,
     pub output: String,
+    /// The waits a waiting run waits on.
+    pub waiting: Vec<String>,
 }
 
 impl Seen {
@@ -67,6 +73,7 @@ impl Seen {
                 })
                 .collect(),
             output: format!("{:?}", result.output),
+            waiting: result.waiting.iter().map(|w| w.wait.clone()).collect(),
         }
     }
 }
@@ -81,6 +88,8 @@ pub struct On<P: Pipeline> {
     pub engine: PipelineEngine<P>,
     pub executor: Executor,
     fleet: Option<Fleet>,
+    /// The waits each run waited on when its last result came back.
+    waiting: Mutex<HashMap<RunId, Vec<String>>>,
     _dir: Option<tempfile::TempDir>,
     _db: Option<TestDatabase>,
 }
@@ -158,6 +167,7 @@ impl Executor {
             engine: configure(engine),
             executor: self,
             fleet,
+            waiting: Mutex::default(),
             _dir: dir,
             _db: db,
         })
@@ -177,7 +187,32 @@ where
                 self.wait(&run_id).await
             }
         };
-        seen(result)
+        self.seen(result)
+    }
+
+    /// Sends `signal` to `run_id`. In one process a signal for a wait the run waits on continues
+    /// the run there; on a fleet a worker continues it, and this waits for its result, so both
+    /// answer alike (a run that did not wait on it yet answers `None` on both).
+    pub async fn signal(
+        &self,
+        run_id: &RunId,
+        signal: Signal,
+    ) -> Result<SignalOutcome<P::Output>, PipelineError> {
+        let wait = signal.wait().to_owned();
+        let mut outcome = self.engine.signal(run_id, signal).await?;
+        let waited = self
+            .waiting
+            .lock()
+            .unwrap()
+            .get(run_id)
+            .is_some_and(|w| w.contains(&wait));
+        if self.fleet.is_some() && outcome.sent == SignalSent::Stored && waited {
+            outcome.run = Some(self.wait(run_id).await?);
+        }
+        if let Some(run) = outcome.run.take() {
+            outcome.run = Some(self.seen(Ok(run))?);
+        }
+        Ok(outcome)
     }
 
     /// Resumes `run_id` (on the fleet for a fleet run).
@@ -186,7 +221,23 @@ where
             std::time::Duration::from_secs(60),
             self.engine.resume(run_id),
         );
-        seen(resumed.await.expect("the resume ended within a minute"))
+        self.seen(resumed.await.expect("the resume ended within a minute"))
+    }
+
+    /// Records what `result` says (for the comparison, and the waits its run waits on).
+    fn seen(
+        &self,
+        result: Result<PipelineResult<P::Output>, PipelineError>,
+    ) -> Result<PipelineResult<P::Output>, PipelineError> {
+        if let Ok(result) = &result {
+            let waits = result.waiting.iter().map(|w| w.wait.clone()).collect();
+            self.waiting
+                .lock()
+                .unwrap()
+                .insert(result.run_id.clone(), waits);
+            let _ = SEEN.try_with(|seen| seen.lock().unwrap().push(Seen::of(result)));
+        }
+        result
     }
 
     async fn wait(&self, run_id: &RunId) -> Result<PipelineResult<P::Output>, PipelineError> {
@@ -202,15 +253,6 @@ impl<P: Pipeline> Drop for On<P> {
             fleet.shutdown.stop_now();
         }
     }
-}
-
-fn seen<O: std::fmt::Debug>(
-    result: Result<PipelineResult<O>, PipelineError>,
-) -> Result<PipelineResult<O>, PipelineError> {
-    if let Ok(result) = &result {
-        let _ = SEEN.try_with(|seen| seen.lock().unwrap().push(Seen::of(result)));
-    }
-    result
 }
 
 /// Runs `case` on `executor`, recording what its runs ended with.
@@ -254,7 +296,7 @@ pub async fn compared<F: std::future::Future<Output = ()>>(case: impl Fn(Executo
 /// ```
 #[macro_export]
 macro_rules! on_every_executor {
-    ($($(#[in_one_process($why:literal)])? async fn $name:ident($on:ident: Executor) $body:block)*) => {$(
+    ($($(#[in_one_process($why:literal)])? async fn $name:ident($on:ident: Executor $(,)?) $body:block)*) => {$(
         mod $name {
             #[allow(unused_imports)]
             use super::*;

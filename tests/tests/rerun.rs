@@ -1,5 +1,6 @@
 //! `PipelineEngine::rerun`: nodes run again on purpose (after their code was fixed) as a new run
-//! that restores every other completed node; the original run is not changed.
+//! that restores every other completed node; the original run is not changed. The shared test
+//! runs on every executor: a fleet's run runs again on the fleet.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,47 +42,58 @@ fn graph(bump: Arc<AtomicU64>, runs: Arc<AtomicU64>) -> Graph<u64, (u64, u64)> {
     g.build((c, d)).unwrap()
 }
 
-#[tokio::test]
-async fn a_rerun_runs_the_node_and_its_dependents_as_a_new_run_and_keeps_the_original() {
-    let dir = tempfile::tempdir().unwrap();
-    let (bump, runs) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let engine = PipelineEngine::new(graph(Arc::clone(&bump), Arc::clone(&runs)))
-        .stores(Stores::directory(dir.path()));
-    let first = engine.run(1).await.unwrap();
-    assert_eq!(first.output, Some((21, 2)));
-    assert_eq!(runs.load(Ordering::SeqCst), 4);
+tests::on_every_executor! {
+    async fn a_rerun_runs_the_node_and_its_dependents_as_a_new_run_and_keeps_the_original(
+        on: Executor,
+    ) {
+        let (bump, runs) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let graph = graph(Arc::clone(&bump), Arc::clone(&runs));
+        let Some(on) = on.engine(graph, |e| e).await else {
+            return;
+        };
+        let engine = &on.engine;
+        let first = on.run(1).await.unwrap();
+        assert_eq!(first.output, Some((21, 2)));
+        assert_eq!(runs.load(Ordering::SeqCst), 4);
 
-    bump.store(5, Ordering::SeqCst); // `b` is fixed
-    let again = engine.resume(&first.run_id).await.unwrap();
-    assert_eq!(
-        again.output,
-        Some((21, 2)),
-        "a resume restores the old output"
-    );
+        bump.store(5, Ordering::SeqCst); // `b` is fixed
+        let again = on.resume(&first.run_id).await.unwrap();
+        assert_eq!(
+            again.output,
+            Some((21, 2)),
+            "a resume restores the old output"
+        );
 
-    let rerun = engine.rerun(&first.run_id, &["b"]).await.unwrap();
-    assert_ne!(rerun.run_id, first.run_id);
-    assert_eq!(rerun.status, RunStatus::Completed);
-    assert_eq!(rerun.output, Some((26, 2)));
-    assert_eq!(rerun.executed, ["b", "c"]);
-    let mut restored: Vec<&str> = rerun.restored.iter().collect();
-    restored.sort();
-    assert_eq!(restored, ["a", "d"]);
-    assert_eq!(runs.load(Ordering::SeqCst), 6, "only b and c ran again");
+        let rerun = engine.rerun(&first.run_id, &["b"]).await.unwrap();
+        assert_ne!(rerun.run_id, first.run_id);
+        assert_eq!(rerun.status, RunStatus::Completed);
+        assert_eq!(rerun.output, Some((26, 2)));
+        assert_eq!(rerun.executed, ["b", "c"]);
+        let mut restored: Vec<&str> = rerun.restored.iter().collect();
+        restored.sort();
+        assert_eq!(restored, ["a", "d"]);
+        assert_eq!(runs.load(Ordering::SeqCst), 6, "only b and c ran again");
 
-    let original = engine
-        .load_checkpoint(&first.run_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        original.node("b").unwrap().output.get(),
-        "20",
-        "the original is unchanged"
-    );
-    let trail = engine.audit_trail(&rerun.run_id).await.unwrap().unwrap();
-    let nodes: Vec<&str> = trail.iter().map(|e| e.node.as_str()).collect();
-    assert_eq!(nodes, ["b", "c"], "the new run's trail holds what it ran");
+        let original = engine
+            .load_checkpoint(&first.run_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            original.node("b").unwrap().output.get(),
+            "20",
+            "the original is unchanged"
+        );
+        let trail = engine.audit_trail(&rerun.run_id).await.unwrap().unwrap();
+        let nodes: Vec<&str> = trail.iter().map(|e| e.node.as_str()).collect();
+        assert_eq!(nodes, ["b", "c"], "the new run's trail holds what it ran");
+        if on.executor == Executor::Fleet {
+            assert!(
+                trail.iter().all(|e| e.worker.is_some()),
+                "a fleet's run runs again on the fleet: {trail:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

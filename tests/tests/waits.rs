@@ -2,7 +2,8 @@
 //! `Waiting` and holds nothing; a signal is checked against the wait's type, stored first (once
 //! per key), and continues the run; a signal sent before its wait began is consumed when it
 //! begins; the payload is the wait's checkpoint record and audit entry; gates read it; a timeout
-//! fails the wait.
+//! fails the wait. The shared tests run on every executor (one process over each store, and a
+//! fleet of workers: `tests::on_every_executor!`); a test that holds only in one process says why.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +67,50 @@ fn approval(ok: bool) -> Signal {
     .unwrap()
 }
 
+tests::on_every_executor! {
+    async fn a_wait_ends_the_run_waiting_and_a_signal_continues_it(on: Executor) {
+        let Some(on) = on.engine(payout(Arc::default(), None, |n| n), |e| e).await else {
+            return;
+        };
+        let waiting = on.run(7).await.unwrap();
+        assert_eq!(waiting.status, RunStatus::Waiting);
+        assert_eq!(waiting.node("approval"), Some(NodeStatus::Waiting));
+        assert_eq!(waiting.node("pay"), Some(NodeStatus::NotRun));
+        assert_eq!(waiting.waiting.len(), 1);
+        assert_eq!(waiting.waiting[0].wait, "approval");
+        assert!(!waiting.waiting[0].timer);
+
+        // Resuming it runs nothing: it still waits.
+        let again = on.resume(&waiting.run_id).await.unwrap();
+        assert_eq!(again.status, RunStatus::Waiting);
+        assert!(again.executed.is_empty(), "{:?}", again.executed);
+        assert_eq!(again.waiting[0].began_at_ms, waiting.waiting[0].began_at_ms);
+
+        let sent = on.signal(&waiting.run_id, approval(true)).await.unwrap();
+        assert_eq!(sent.sent, SignalSent::Stored);
+        let run = sent.run.expect("the signal continued the run");
+        assert_eq!(run.status, RunStatus::Completed);
+        assert_eq!(run.output, Some(700 + "finance".len() as u64));
+        assert_eq!(run.node("approval"), Some(NodeStatus::Completed));
+        assert_eq!(run.node("pay"), Some(NodeStatus::Completed));
+
+        // The payload is the wait's checkpoint record and audit entry.
+        let engine = &on.engine;
+        let checkpoint = engine
+            .load_checkpoint(&waiting.run_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let record = checkpoint.node("approval").unwrap();
+        assert_eq!(record.output.get(), r#"{"by":"finance","ok":true}"#);
+        let trail = engine.audit_trail(&waiting.run_id).await.unwrap().unwrap();
+        let entry = trail.iter().find(|e| e.node == "approval").unwrap();
+        assert_eq!(entry.status, AuditStatus::Completed);
+    }
+}
+
+/// In one process only: what the store itself holds of a waiting run (the fleet's rows say it
+/// instead; `a_wait_ends_the_run_waiting_and_a_signal_continues_it` is the shared half).
 #[tokio::test]
 async fn a_run_with_only_a_wait_left_ends_waiting_and_a_signal_continues_it() {
     let store = InMemoryCheckpointer::new();
@@ -119,25 +164,29 @@ async fn a_run_with_only_a_wait_left_ends_waiting_and_a_signal_continues_it() {
     assert_eq!(entry.status, AuditStatus::Completed);
 }
 
-#[tokio::test]
-async fn a_signal_sent_before_its_wait_began_is_consumed_when_it_begins() {
-    let store = InMemoryCheckpointer::new();
-    let down = Arc::new(AtomicBool::new(true));
-    let engine = engine(payout(down.clone(), None, |n| n), &store);
-    let failed = engine.run(3).await.unwrap();
-    assert_eq!(failed.status, RunStatus::Failed);
-    let sent = engine.signal(&failed.run_id, approval(true)).await.unwrap();
-    assert_eq!(sent.sent, SignalSent::Stored);
-    assert!(
-        sent.run.is_none(),
-        "the run does not wait on it yet: it is only stored"
-    );
-    down.store(false, Ordering::SeqCst);
-    let resumed = engine.resume(&failed.run_id).await.unwrap();
-    assert_eq!(resumed.status, RunStatus::Completed);
-    assert_eq!(resumed.output, Some(300 + 7));
+tests::on_every_executor! {
+    async fn a_signal_sent_before_its_wait_began_is_consumed_when_it_begins(on: Executor) {
+        let down = Arc::new(AtomicBool::new(true));
+        let Some(on) = on.engine(payout(down.clone(), None, |n| n), |e| e).await else {
+            return;
+        };
+        let failed = on.run(3).await.unwrap();
+        assert_eq!(failed.status, RunStatus::Failed);
+        let sent = on.signal(&failed.run_id, approval(true)).await.unwrap();
+        assert_eq!(sent.sent, SignalSent::Stored);
+        assert!(
+            sent.run.is_none(),
+            "the run does not wait on it yet: it is only stored"
+        );
+        down.store(false, Ordering::SeqCst);
+        let resumed = on.resume(&failed.run_id).await.unwrap();
+        assert_eq!(resumed.status, RunStatus::Completed);
+        assert_eq!(resumed.output, Some(300 + 7));
+    }
 }
 
+/// In one process only: a run held by one engine while another sends the signal (on a fleet
+/// every signal is picked up by the workers: `fleet_waits.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_sent_while_the_run_runs_elsewhere_is_picked_up_by_its_holder() {
     let store = InMemoryCheckpointer::new();
@@ -165,99 +214,104 @@ async fn a_signal_sent_while_the_run_runs_elsewhere_is_picked_up_by_its_holder()
     assert_eq!(result.output, Some(207));
 }
 
-#[tokio::test]
-async fn a_wait_takes_one_signal_and_says_so_when_another_comes() {
-    let store = InMemoryCheckpointer::new();
-    let engine = engine(payout(Arc::default(), None, |n| n), &store);
-    let waiting = engine.run(1).await.unwrap();
-    let first = engine
-        .signal(&waiting.run_id, approval(false).key("k1"))
-        .await
-        .unwrap();
-    assert_eq!(first.sent, SignalSent::Stored);
-    let run = first.run.unwrap();
-    assert_eq!(run.status, RunStatus::Completed);
-    assert_eq!(
-        run.node("pay"),
-        Some(NodeStatus::Skipped),
-        "the gate read the payload"
-    );
-    let again = engine
-        .signal(&waiting.run_id, approval(false).key("k1"))
-        .await
-        .unwrap();
-    assert_eq!(again.sent, SignalSent::Duplicate);
-    let other = engine
-        .signal(&waiting.run_id, approval(true).key("k1"))
-        .await
-        .unwrap_err();
-    assert!(tests::is_signal_conflict(&other), "{other}");
-    assert!(
-        other
-            .to_string()
-            .contains(r#"it holds {"by":"finance","ok":false}"#),
-        "{other}"
-    );
-}
-
-#[tokio::test]
-async fn a_signal_of_the_wrong_shape_or_for_no_wait_is_refused_before_it_is_stored() {
-    let store = InMemoryCheckpointer::new();
-    let engine = engine(payout(Arc::default(), None, |n| n), &store);
-    let waiting = engine.run(1).await.unwrap();
-    let wrong = Signal::from_json("approval", r#"{"by": "finance"}"#).unwrap();
-    let refused = engine.signal(&waiting.run_id, wrong).await.unwrap_err();
-    assert!(
-        matches!(refused, PipelineError::BadSignal { .. }),
-        "{refused}"
-    );
-    assert!(
-        refused.to_string().contains("missing field `ok`"),
-        "{refused}"
-    );
-    let unknown = engine
-        .signal(&waiting.run_id, Signal::new("aproval", &true).unwrap())
-        .await
-        .unwrap_err();
-    assert!(
-        unknown
-            .to_string()
-            .contains("no wait named `aproval`; its waits: `approval`"),
-        "{unknown}"
-    );
-    assert!(
-        store
-            .waits(&waiting.run_id)
+tests::on_every_executor! {
+    async fn a_wait_takes_one_signal_and_says_so_when_another_comes(on: Executor) {
+        let Some(on) = on.engine(payout(Arc::default(), None, |n| n), |e| e).await else {
+            return;
+        };
+        let waiting = on.run(1).await.unwrap();
+        let first = on
+            .signal(&waiting.run_id, approval(false).key("k1"))
             .await
-            .unwrap()
-            .signals
-            .is_empty()
-    );
-    let missing = engine
-        .signal(&RunId::new("nope").unwrap(), approval(true))
-        .await
-        .unwrap_err();
-    assert!(matches!(missing, PipelineError::UnknownRun(_)), "{missing}");
+            .unwrap();
+        assert_eq!(first.sent, SignalSent::Stored);
+        let run = first.run.unwrap();
+        assert_eq!(run.status, RunStatus::Completed);
+        assert_eq!(
+            run.node("pay"),
+            Some(NodeStatus::Skipped),
+            "the gate read the payload"
+        );
+        let again = on
+            .signal(&waiting.run_id, approval(false).key("k1"))
+            .await
+            .unwrap();
+        assert_eq!(again.sent, SignalSent::Duplicate);
+        let other = on
+            .signal(&waiting.run_id, approval(true).key("k1"))
+            .await
+            .unwrap_err();
+        assert!(tests::is_signal_conflict(&other), "{other}");
+        assert!(
+            other
+                .to_string()
+                .contains(r#"it holds {"by":"finance","ok":false}"#),
+            "{other}"
+        );
+    }
 }
 
-#[tokio::test]
-async fn a_wait_past_its_timeout_fails_and_skip_downstream_applies() {
-    let store = InMemoryCheckpointer::new();
-    let graph = payout(Arc::default(), None, |n| {
-        n.timeout(std::time::Duration::ZERO)
-    });
-    let engine = engine(graph, &store).on_error(OnError::SkipDownstream);
-    let result = engine.run(1).await.unwrap();
-    assert_eq!(result.status, RunStatus::Failed);
-    assert_eq!(result.node("approval"), Some(NodeStatus::Failed));
-    assert_eq!(result.node("pay"), Some(NodeStatus::Skipped));
-    assert!(
-        result.failures["approval"].error.contains("timed out"),
-        "{:?}",
-        result.failures
-    );
+tests::on_every_executor! {
+    async fn a_signal_of_the_wrong_shape_or_for_no_wait_is_refused_before_it_is_stored(on: Executor) {
+        let Some(on) = on.engine(payout(Arc::default(), None, |n| n), |e| e).await else {
+            return;
+        };
+        let engine = &on.engine;
+        let waiting = on.run(1).await.unwrap();
+        let wrong = Signal::from_json("approval", r#"{"by": "finance"}"#).unwrap();
+        let refused = engine.signal(&waiting.run_id, wrong).await.unwrap_err();
+        assert!(
+            matches!(refused, PipelineError::BadSignal { .. }),
+            "{refused}"
+        );
+        assert!(
+            refused.to_string().contains("missing field `ok`"),
+            "{refused}"
+        );
+        let unknown = engine
+            .signal(&waiting.run_id, Signal::new("aproval", &true).unwrap())
+            .await
+            .unwrap_err();
+        assert!(
+            unknown
+                .to_string()
+                .contains("no wait named `aproval`; its waits: `approval`"),
+            "{unknown}"
+        );
+        // Nothing was stored: the right signal is the first, and continues the run.
+        let right = on.signal(&waiting.run_id, approval(true)).await.unwrap();
+        assert_eq!(right.sent, SignalSent::Stored);
+        assert_eq!(right.run.unwrap().status, RunStatus::Completed);
+        let missing = engine
+            .signal(&RunId::new("nope").unwrap(), approval(true))
+            .await
+            .unwrap_err();
+        assert!(matches!(missing, PipelineError::UnknownRun(_)), "{missing}");
+    }
 }
 
+tests::on_every_executor! {
+    async fn a_wait_past_its_timeout_fails_and_skip_downstream_applies(on: Executor) {
+        let graph = payout(Arc::default(), None, |n| {
+            n.timeout(std::time::Duration::ZERO)
+        });
+        let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
+        let Some(on) = on.engine(graph, skip_downstream).await else {
+            return;
+        };
+        let result = on.run(1).await.unwrap();
+        assert_eq!(result.status, RunStatus::Failed);
+        assert_eq!(result.node("approval"), Some(NodeStatus::Failed));
+        assert_eq!(result.node("pay"), Some(NodeStatus::Skipped));
+        assert!(
+            result.failures["approval"].error.contains("timed out"),
+            "{:?}",
+            result.failures
+        );
+    }
+}
+
+/// In one process only: a fleet's store is always its checkpointer.
 #[tokio::test]
 async fn a_pipeline_with_waits_needs_a_checkpointer() {
     let engine = PipelineEngine::new(payout(Arc::default(), None, |n| n));
@@ -268,21 +322,27 @@ async fn a_pipeline_with_waits_needs_a_checkpointer() {
     );
 }
 
-#[tokio::test]
-async fn a_timer_within_the_threshold_is_awaited_in_the_process() {
-    let store = InMemoryCheckpointer::new();
-    let engine = engine(tests::cooling(std::time::Duration::from_millis(20)), &store);
-    let result = engine.run(5).await.unwrap();
-    assert_eq!(result.status, RunStatus::Completed);
-    assert_eq!(result.output, Some(11));
-    let checkpoint = engine
-        .load_checkpoint(&result.run_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(checkpoint.node("cooled").unwrap().output.get(), "null");
+tests::on_every_executor! {
+    async fn a_timer_within_the_threshold_is_awaited_in_the_process(on: Executor) {
+        let graph = tests::cooling(std::time::Duration::from_millis(20));
+        let Some(on) = on.engine(graph, |e| e).await else {
+            return;
+        };
+        let engine = &on.engine;
+        let result = on.run(5).await.unwrap();
+        assert_eq!(result.status, RunStatus::Completed);
+        assert_eq!(result.output, Some(11));
+        let checkpoint = engine
+            .load_checkpoint(&result.run_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(checkpoint.node("cooled").unwrap().output.get(), "null");
+    }
 }
 
+/// In one process only: `resume_due` is how a process continues its due timers; on a fleet a
+/// timer is due by itself and a worker takes it (`fleet_waits.rs`).
 #[tokio::test]
 async fn a_longer_timer_suspends_the_run_and_resume_due_continues_it_once_due() {
     let store = InMemoryCheckpointer::new();
@@ -320,49 +380,57 @@ async fn a_longer_timer_suspends_the_run_and_resume_due_continues_it_once_due() 
     );
 }
 
-#[tokio::test]
-async fn a_signal_cannot_be_sent_to_a_timer() {
-    let store = InMemoryCheckpointer::new();
-    let engine = engine(tests::cooling(std::time::Duration::from_secs(3600)), &store)
-        .wait_in_process(std::time::Duration::ZERO);
-    let waiting = engine.run(5).await.unwrap();
-    let refused = engine
-        .signal(&waiting.run_id, Signal::new("cooled", &()).unwrap())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(refused, PipelineError::UnknownWait { .. }),
-        "{refused}"
-    );
+tests::on_every_executor! {
+    async fn a_signal_cannot_be_sent_to_a_timer(on: Executor) {
+        let graph = tests::cooling(std::time::Duration::from_secs(3600));
+        let suspend = |e: PipelineEngine<_>| e.wait_in_process(std::time::Duration::ZERO);
+        let Some(on) = on.engine(graph, suspend).await else {
+            return;
+        };
+        let waiting = on.run(5).await.unwrap();
+        assert_eq!(waiting.status, RunStatus::Waiting);
+        assert!(waiting.waiting[0].timer);
+        let refused = on
+            .signal(&waiting.run_id, Signal::new("cooled", &()).unwrap())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, PipelineError::UnknownWait { .. }),
+            "{refused}"
+        );
+    }
 }
 
-#[tokio::test]
-async fn a_waiting_run_can_be_cancelled_and_then_takes_no_signal() {
-    let store = InMemoryCheckpointer::new();
-    let engine = engine(payout(Arc::default(), None, |n| n), &store);
-    let waiting = engine.run(4).await.unwrap();
-    assert_eq!(waiting.status, RunStatus::Waiting);
-    let cancelled = engine
-        .cancel_waiting(&waiting.run_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(cancelled.status, RunStatus::Cancelled);
-    assert!(cancelled.executed.is_empty());
-    let refused = engine
-        .signal(&waiting.run_id, approval(true))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(refused, PipelineError::RunCancelled(_)),
-        "{refused}"
-    );
-    let again = engine.resume(&waiting.run_id).await.unwrap();
-    assert_eq!(again.status, RunStatus::Cancelled, "resuming runs nothing");
-    assert!(again.executed.is_empty());
-    assert!(engine.resume_due().await.unwrap().is_empty());
+tests::on_every_executor! {
+    async fn a_waiting_run_can_be_cancelled_and_then_takes_no_signal(on: Executor) {
+        let Some(on) = on.engine(payout(Arc::default(), None, |n| n), |e| e).await else {
+            return;
+        };
+        let engine = &on.engine;
+        let waiting = on.run(4).await.unwrap();
+        assert_eq!(waiting.status, RunStatus::Waiting);
+        let cancelled = engine
+            .cancel_waiting(&waiting.run_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(cancelled.status, RunStatus::Cancelled);
+        assert!(cancelled.executed.is_empty());
+        let refused = on
+            .signal(&waiting.run_id, approval(true))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, PipelineError::RunCancelled(_)),
+            "{refused}"
+        );
+        let again = on.resume(&waiting.run_id).await.unwrap();
+        assert_eq!(again.status, RunStatus::Cancelled, "resuming runs nothing");
+        assert!(again.executed.is_empty());
+    }
 }
 
+/// In one process only: the file store's open files.
 #[tokio::test]
 async fn suspended_runs_hold_no_file_or_lock() {
     let dir = tempfile::tempdir().unwrap();
@@ -404,6 +472,7 @@ async fn suspended_runs_hold_no_file_or_lock() {
 /// Issue 24, finding 5: a run with waits whose store was unusable from the start reported
 /// `waiting` and a `signal` hint, with nothing stored anywhere. It is refused before any node
 /// runs (and before its audit trail is written), saying why.
+/// In one process only: a failing checkpointer of the test's own.
 #[tokio::test]
 async fn a_run_with_waits_is_refused_when_its_checkpoint_cannot_be_written() {
     let audit = InMemoryAuditLog::new();

@@ -72,8 +72,8 @@ pub struct PipelineEngine<P: Pipeline> {
     events: Option<Arc<dyn EventHandler>>,
     pub(crate) on_error: OnError,
     max_concurrency: Option<usize>,
-    /// Waits due within this long are awaited in the process.
-    in_process: std::time::Duration,
+    /// Waits due within this long are awaited in the process (on a fleet: `wait` waits for them).
+    pub(crate) in_process: std::time::Duration,
     round_trip: RoundTrip,
     audit_detail: AuditDetail,
     #[cfg(feature = "postgres")]
@@ -406,5 +406,16 @@ pub(crate) trait Remote<P: Pipeline>: Send + Sync {
         &self,
         engine: &PipelineEngine<P>,
         run_id: &RunId,
+    ) -> Option<Result<PipelineResult<P::Output>, PipelineError>>;
+
+    /// Runs run `run_id` again where it ran, as the new run `header` names, keeping `kept` (the
+    /// original's records of the nodes that do not run again); `None` when this executor never
+    /// had the run.
+    async fn rerun(
+        &self,
+        engine: &PipelineEngine<P>,
+        run_id: &RunId,
+        header: crate::store::RunHeader,
+        kept: Vec<crate::store::NodeRecord>,
     ) -> Option<Result<PipelineResult<P::Output>, PipelineError>>;
 }

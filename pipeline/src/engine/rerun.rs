@@ -1,7 +1,7 @@
 //! Running nodes of a stored run again on purpose: [`PipelineEngine::rerun`] copies the run's
 //! checkpoint, without the named nodes and every node downstream of them, into a new run and
 //! resumes that. The original run is left as it was, so its checkpoint and audit trail still tell
-//! what happened the first time.
+//! what happened the first time. A run of a fleet runs again on the fleet (`Remote::rerun`).
 
 use std::collections::BTreeSet;
 
@@ -56,6 +56,14 @@ impl<P: Pipeline> PipelineEngine<P> {
         self.check_rerun(&stored.header, &again)?;
         let header =
             lifecycle::header(&self.graph, &new_id, stored.header.inputs.clone(), now_ms());
+        // A run of a fleet runs again on the fleet.
+        if let Some(remote) = &self.remote {
+            let kept = stored.nodes.iter().filter(|r| !again.contains(&r.node));
+            let kept = kept.cloned().collect();
+            if let Some(result) = remote.rerun(self, run_id, header.clone(), kept).await {
+                return result;
+            }
+        }
         let epoch = checkpointer
             .create_run(&header)
             .await

@@ -104,7 +104,8 @@ impl<P: Pipeline> PipelineEngine<P> {
     ///
     /// On a fleet (`PipelineEngine::fleet`, feature `postgres`), the transaction that stores the
     /// signal also makes the wait due and wakes the workers (`NOTIFY`); one of them continues the
-    /// run, and `PipelineEngine::wait` returns its result.
+    /// run, and `PipelineEngine::wait` returns its result (ended, or waiting again); `run` is
+    /// `None`, as in one process when another engine holds the run.
     pub async fn signal(
         &self,
         run_id: &RunId,
@@ -179,7 +180,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             .await
             .map_err(store_error)?;
         if self.is_fleet() {
-            // Storing it made the wait due: a worker continues the run.
+            // Storing it made the wait due: a worker continues the run (`wait` returns it).
             return Ok(SignalOutcome { sent, run: None });
         }
         let waits = checkpointer.waits(run_id).await.map_err(store_error)?;
@@ -211,7 +212,10 @@ impl<P: Pipeline> PipelineEngine<P> {
         #[cfg(feature = "postgres")]
         if self.fleet.is_some() {
             self.cancel(run_id).await?;
-            return self.wait(run_id).await.map(Some);
+            // Nothing ran in this call: what had completed is restored, as in one process.
+            let result = self.wait(run_id).await?;
+            let completed = result.executed.indexes().collect();
+            return Ok(Some(self.since(result, completed)));
         }
         let checkpointer = self
             .checkpointer

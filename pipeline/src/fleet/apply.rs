@@ -226,6 +226,7 @@ pub(crate) async fn write(
     tx.execute(
         "UPDATE pipeline_fleet_nodes n SET state = u.state, waiting = u.waiting, \
          blocked = u.blocked, began = n.began OR u.began, attempt = n.attempt + u.attempts, \
+         started_at = CASE WHEN u.began AND NOT n.began THEN now() ELSE n.started_at END, \
          not_before = CASE WHEN u.delay IS NULL THEN n.not_before \
                            WHEN u.delay = 'Infinity'::float8 THEN 'infinity' \
                            ELSE now() + make_interval(secs => u.delay / 1000.0) END, \

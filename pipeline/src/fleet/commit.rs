@@ -213,6 +213,18 @@ pub(crate) async fn resolve(
         .map(|(id, rows)| (id.as_str(), rows.resolved))
         .collect();
     let ended = count_down(store, &tx, &per_run).await?;
+    // A wait that began may leave its run waiting: its waiters look again.
+    let mut waits: Vec<&str> = written
+        .iter()
+        .filter(|i| matches!(i.resolution, Resolution::Begin { .. }))
+        .map(|i| i.claimed.run_id.as_str())
+        .collect();
+    waits.dedup();
+    for run_id in waits {
+        tx.execute("SELECT pg_notify($1, $2)", &[&DONE, &run_id])
+            .await
+            .map_err(err("write to"))?;
+    }
     for run in &ended {
         let Some(item) = written.iter().find(|i| i.claimed.run_id.as_str() == run) else {
             continue;

@@ -11,16 +11,17 @@ use crate::data::{Value, to_json};
 use crate::definition::Pipeline;
 use crate::engine::{PipelineEngine, Remote, lifecycle};
 use crate::error::PipelineError;
-use crate::graph::Slot;
-use crate::node::OnError;
+use crate::graph::{Slot, WaitDef};
+use crate::machine;
 use crate::result::{
     NodeFailure, NodeList, NodeNames, NodeStatus, NodeStatuses, PipelineResult, RunStatus,
+    WaitingOn,
 };
 use crate::run_id::RunId;
 use crate::store::now_ms;
 use crate::store::postgres::Listener;
 use crate::store::postgres::fleet::{DONE, node_status};
-use crate::store::{PostgresStore, RunSummary};
+use crate::store::{NodeRecord, PostgresStore, RunHeader, RunSummary};
 
 /// The fleet as where an engine's fleet runs are resumed.
 struct OnFleet(PostgresStore);
@@ -34,6 +35,16 @@ impl<P: Pipeline> Remote<P> for OnFleet {
     ) -> Option<Result<PipelineResult<P::Output>, PipelineError>> {
         engine.resume_on_fleet(&self.0, run_id).await
     }
+
+    async fn rerun(
+        &self,
+        engine: &PipelineEngine<P>,
+        run_id: &RunId,
+        header: RunHeader,
+        kept: Vec<NodeRecord>,
+    ) -> Option<Result<PipelineResult<P::Output>, PipelineError>> {
+        engine.rerun_on_fleet(&self.0, run_id, header, kept).await
+    }
 }
 
 impl<P: Pipeline> PipelineEngine<P> {
@@ -44,8 +55,10 @@ impl<P: Pipeline> PipelineEngine<P> {
     ///
     /// [`resume`](PipelineEngine::resume) of a failed fleet run sends it back to the fleet: the
     /// workers run what did not complete, and `resume` returns once the run ended (a cancel
-    /// handle given to `resume_with_cancel` does not reach it: use `cancel`). A run that is not
-    /// the fleet's is resumed in this process, as without a fleet.
+    /// handle given to `resume_with_cancel` does not reach it: use `cancel`); a fleet run that
+    /// is still running is followed to its end, or until it only waits. A run that is not the
+    /// fleet's is resumed in this process, as without a fleet. [`rerun`](PipelineEngine::rerun)
+    /// of a fleet run runs the new run on the fleet too.
     pub fn fleet(mut self, store: PostgresStore) -> Self {
         self.checkpointer = Some(Arc::new(store.clone()));
         self.audit = Some(Arc::new(store.clone()));
@@ -99,19 +112,28 @@ impl<P: Pipeline> PipelineEngine<P> {
             .await
             .map_err(from_store)?;
         match reopened {
-            Reopened::Running => Err(PipelineError::RunLocked(run_id.clone())),
+            // The workers run it: resuming it follows it to its end (or until it only waits, as
+            // a waiting run in one process answers).
+            Reopened::Running(completed) => Ok(self.since(self.wait(run_id).await?, completed)),
             Reopened::NotFleet => Err(PipelineError::UnknownRun(run_id.clone())),
             Reopened::Ended(completed) | Reopened::Again(completed) => {
-                // As a resume in one process says: the nodes completed before were restored,
-                // and only the others ran in this call.
-                let mut result = self.wait(run_id).await?;
-                let names: Arc<dyn NodeNames> = self.graph.inner.clone();
-                let executed = result.executed.indexes().filter(|i| !completed.contains(i));
-                result.executed = NodeList::new(Arc::clone(&names), executed.collect());
-                result.restored = NodeList::new(names, completed);
-                Ok(result)
+                Ok(self.since(self.wait(run_id).await?, completed))
             }
         }
+    }
+
+    /// `result` as a call that found nodes `completed` says it, as a resume in one process does:
+    /// those were restored, and only the others ran in this call.
+    pub(crate) fn since(
+        &self,
+        mut result: PipelineResult<P::Output>,
+        completed: Vec<u32>,
+    ) -> PipelineResult<P::Output> {
+        let names: Arc<dyn NodeNames> = self.graph.inner.clone();
+        let executed = result.executed.indexes().filter(|i| !completed.contains(i));
+        result.executed = NodeList::new(Arc::clone(&names), executed.collect());
+        result.restored = NodeList::new(names, completed);
+        result
     }
 
     fn fleet_store(&self, run_id: &RunId) -> Result<&PostgresStore, PipelineError> {
@@ -147,17 +169,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         })?;
         let started_at_ms = now_ms();
         let header = lifecycle::header(&self.graph, &run_id, json, started_at_ms);
-        let graph = &self.graph.inner;
-        let nodes: Vec<NewNode<'_>> = graph
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, node)| NewNode {
-                id: &node.id,
-                upstream: graph.upstream.of(i as u32).len(),
-                fail_fast: node.options.on_error.unwrap_or(self.on_error) == OnError::FailFast,
-            })
-            .collect();
+        let nodes = self.new_nodes(&vec![false; self.graph.inner.nodes.len()]);
         let summary = RunSummary::in_progress(
             run_id.clone(),
             self.graph.name(),
@@ -166,14 +178,31 @@ impl<P: Pipeline> PipelineEngine<P> {
             self.graph.node_ids(),
             [],
         );
-        sql::submit(store, &header, &nodes, &summary)
+        sql::submit(store, &header, &nodes, &summary, &[])
             .await
             .map_err(|e| PipelineError::from_store(&run_id, e))?;
         Ok(run_id)
     }
 
-    /// Waits until the run ends, whichever workers ran it, and returns its result. Woken by
-    /// `LISTEN/NOTIFY`, and looking every second in case a notification was lost. While the
+    /// The rows of a new run's nodes, those `done` resolved from the start (a rerun's kept nodes).
+    pub(crate) fn new_nodes(&self, done: &[bool]) -> Vec<NewNode<'_>> {
+        let graph = &self.graph.inner;
+        let done = |n: u32| done.get(n as usize).copied().unwrap_or(false);
+        (0..graph.nodes.len() as u32)
+            .map(|i| NewNode {
+                id: &graph.nodes[i as usize].id,
+                upstream: graph.upstream.of(i).iter().filter(|&&u| !done(u)).count(),
+                fail_fast: machine::stops_run(&graph.nodes[i as usize].options, self.on_error),
+                done: done(i),
+            })
+            .collect()
+    }
+
+    /// Waits until the run ends, whichever workers ran it, and returns its result; or, as a run in
+    /// one process ends [`Waiting`](RunStatus::Waiting), until nothing of it is left but waits (for
+    /// a signal, or a timer due later than [`wait_in_process`](PipelineEngine::wait_in_process)):
+    /// [`signal`](PipelineEngine::signal) continues it. Woken by `LISTEN/NOTIFY` (a run's end, or
+    /// a wait beginning), and looking every second in case a notification was lost. While the
     /// server cannot be reached it keeps trying (with a warning in the log), as workers do: wrap
     /// it in a timeout to give up.
     pub async fn wait(&self, run_id: &RunId) -> Result<PipelineResult<P::Output>, PipelineError> {
@@ -214,13 +243,15 @@ impl<P: Pipeline> PipelineEngine<P> {
         let Some(run) = sql::run_row(store, run_id).await.map_err(from_store)? else {
             return Err(PipelineError::UnknownRun(run_id.clone()));
         };
+        let graph = &self.graph.inner;
+        let waiting = self.waiting_only(&run);
         let status = match run.state.as_str() {
             "completed" => RunStatus::Completed,
             "failed" => RunStatus::Failed,
             "cancelled" => RunStatus::Cancelled,
+            _ if !waiting.is_empty() => RunStatus::Waiting,
             _ => return Ok(None),
         };
-        let graph = &self.graph.inner;
         let mut failures = BTreeMap::new();
         let mut executed = Vec::new();
         // A fleet run was submitted by this graph (same fingerprint), so its nodes are the
@@ -257,9 +288,38 @@ impl<P: Pipeline> PipelineEngine<P> {
             restored: NodeList::new(names.clone(), Vec::new()),
             executed: NodeList::new(names, executed),
             warnings: Vec::new(),
-            waiting: Vec::new(),
+            waiting,
             stored: true,
         }))
+    }
+
+    /// The waits a running fleet run waits on when nothing else of it is left, as a run in one
+    /// process ends `Waiting`: no node ready or running, some wait suspended, none due within the
+    /// engine's [`wait_in_process`](PipelineEngine::wait_in_process) threshold (a worker takes
+    /// those when they are due). Empty while anything else is left.
+    fn waiting_only(&self, run: &sql::RunRow) -> Vec<WaitingOn> {
+        let graph = &self.graph.inner;
+        let soon = now_ms().saturating_add(self.in_process.as_millis() as u64);
+        let mut waiting = Vec::new();
+        for node in &run.nodes {
+            match (node.state.as_str(), node.began) {
+                // A node waiting for its upstream nodes waits, in the end, on a wait.
+                ("completed" | "failed" | "skipped" | "not_run" | "waiting", _) => {}
+                ("suspended", Some((began_at_ms, due))) if due.is_none_or(|due| due > soon) => {
+                    let timer = graph.node_index(&node.id).is_some_and(|i| {
+                        matches!(graph.nodes[i as usize].wait, Some(WaitDef::Timer(_)))
+                    });
+                    waiting.push(WaitingOn {
+                        wait: node.id.clone(),
+                        began_at_ms,
+                        deadline_ms: due,
+                        timer,
+                    });
+                }
+                _ => return Vec::new(),
+            }
+        }
+        waiting
     }
 
     /// The pipeline's output, from the stored outputs of the nodes it reads (`None` when one of

@@ -159,7 +159,7 @@ pub(crate) async fn open(
     .map_err(err())?;
     let left = of - kept.len() as i32;
     tx.execute(
-        "UPDATE pipeline_fleet_nodes SET items = $3, items_left = $4, opened_at = now() \
+        "UPDATE pipeline_fleet_nodes SET items = $3, items_left = $4, started_at = now() \
          WHERE run_id = $1 AND node = $2",
         &[&map.run_id, &node, &of, &left],
     )
@@ -265,7 +265,7 @@ pub(crate) async fn ended(
 ) -> StoreResult<(Vec<ItemFailure>, usize, Duration)> {
     let took = tx
         .query_one(
-            "SELECT coalesce(extract(epoch FROM now() - opened_at)::float8, 0) \
+            "SELECT coalesce(extract(epoch FROM now() - started_at)::float8, 0) \
              FROM pipeline_fleet_nodes WHERE run_id = $1 AND node = $2",
             &[&run_id, &(node as i32)],
         )

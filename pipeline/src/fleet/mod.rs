@@ -35,6 +35,7 @@ mod queue;
 mod read;
 mod records;
 mod reopen;
+mod rerun;
 mod resolution;
 mod running;
 mod served;
@@ -52,6 +53,6 @@ pub(crate) mod sql {
     //! The queue operations the engine's `submit`, `wait` and `cancel` call.
     pub(crate) use super::cancel::cancel;
     pub(crate) use super::queue::submit;
-    pub(crate) use super::read::{header, outputs, run_row};
+    pub(crate) use super::read::{RunRow, header, outputs, run_row};
     pub(crate) use super::reopen::reopen;
 }

@@ -6,31 +6,32 @@ use std::future::Future;
 use std::time::Duration;
 
 use deadpool_postgres::Transaction;
-use tokio_postgres::types::ToSql;
 
 use super::claim::{Claimed, Hold, millis};
 use super::items;
+use super::records::{Param, insert};
 use crate::run_id::RunId;
 pub(crate) use crate::store::postgres::fleet::{DONE, READY};
-use crate::store::{PostgresStore, RunHeader, RunSummary, StoreResult};
+use crate::store::{NodeRecord, PostgresStore, RunHeader, RunSummary, StoreResult};
 
-pub(crate) type Param<'a> = &'a (dyn ToSql + Sync);
-
-/// A node of a run to submit: its id, its number of distinct upstream nodes, and whether a
-/// failure of it stops the run.
+/// A node of a run to submit: its id, its number of distinct upstream nodes not done, whether a
+/// failure of it stops the run, and whether it is done from the start (a rerun keeps it).
 pub(crate) struct NewNode<'a> {
     pub id: &'a str,
     pub upstream: usize,
     pub fail_fast: bool,
+    pub done: bool,
 }
 
 /// Records a new run for the fleet: the checkpoint and audit headers, the run, one row per node
-/// (those without upstream nodes ready), and the first summary; wakes the workers.
+/// (those done completed, those without upstream nodes left ready), the records `kept` (of the
+/// nodes done), and the first summary; wakes the workers.
 pub(crate) async fn submit(
     store: &PostgresStore,
     header: &RunHeader,
     nodes: &[NewNode<'_>],
     summary: &RunSummary,
+    kept: &[NodeRecord],
 ) -> StoreResult<()> {
     let mut client = store.client().await?;
     let write = store.error("submit a run to");
@@ -52,7 +53,7 @@ pub(crate) async fn submit(
     if inserted == 0 {
         return Err(crate::store::StoreError::RunExists(header.run_id.clone()));
     }
-    let remaining = nodes.len() as i32;
+    let remaining = nodes.iter().filter(|n| !n.done).count() as i32;
     let statements: [(&str, Vec<Param<'_>>); 2] = [
         (
             "INSERT INTO pipeline_audit_runs (run_id, header) VALUES ($1, $2)",
@@ -73,15 +74,29 @@ pub(crate) async fn submit(
     let index: Vec<i32> = (0..nodes.len() as i32).collect();
     let waiting: Vec<i32> = nodes.iter().map(|n| n.upstream as i32).collect();
     let fail_fast: Vec<bool> = nodes.iter().map(|n| n.fail_fast).collect();
+    let done: Vec<bool> = nodes.iter().map(|n| n.done).collect();
     tx.execute(
         "INSERT INTO pipeline_fleet_nodes \
-         (run_id, node, node_id, fingerprint, state, waiting, fail_fast) \
-         SELECT $1, n, id, $2, CASE WHEN w = 0 THEN 'ready' ELSE 'waiting' END, w, f \
-         FROM unnest($3::int[], $4::text[], $5::int[], $6::bool[]) AS t (n, id, w, f)",
-        &[&id, &header.fingerprint, &index, &ids, &waiting, &fail_fast],
+         (run_id, node, node_id, fingerprint, state, waiting, fail_fast, resolved_at) \
+         SELECT $1, n, id, $2, \
+                CASE WHEN d THEN 'completed' WHEN w = 0 THEN 'ready' ELSE 'waiting' END, w, f, \
+                CASE WHEN d THEN now() END \
+         FROM unnest($3::int[], $4::text[], $5::int[], $6::bool[], $7::bool[]) \
+              AS t (n, id, w, f, d)",
+        &[
+            &id,
+            &header.fingerprint,
+            &index,
+            &ids,
+            &waiting,
+            &fail_fast,
+            &done,
+        ],
     )
     .await
     .map_err(store.error("submit a run to"))?;
+    let kept: Vec<(&str, &NodeRecord)> = kept.iter().map(|r| (id, r)).collect();
+    insert(store, &tx, &kept).await?;
     write_summary(store, &tx, summary).await?;
     tx.execute(&format!("NOTIFY {READY}"), &[])
         .await

@@ -30,6 +30,9 @@ pub(crate) struct NodeRow {
     pub error: Option<String>,
     /// For a mapped node, its items that failed, in item order.
     pub failed_items: Vec<ItemFailure>,
+    /// For a wait that began: when (ms since the Unix epoch), and when it is due (never when
+    /// `None`: a signal without a timeout).
+    pub began: Option<(u64, Option<u64>)>,
 }
 
 /// The run's state and its nodes, in graph order; `None` when the fleet never had the run.
@@ -49,8 +52,11 @@ pub(crate) async fn run_row(store: &PostgresStore, run_id: &RunId) -> StoreResul
     let rows = client
         .query(
             &format!(
-                "SELECT node_id, {STATE}, attempt, error, node FROM pipeline_fleet_nodes \
-                 WHERE run_id = $1 ORDER BY node"
+                "SELECT node_id, {STATE}, attempt, error, node, \
+                 CASE WHEN began THEN (extract(epoch FROM started_at) * 1000)::float8 END, \
+                 CASE WHEN not_before < 'infinity' \
+                      THEN (extract(epoch FROM not_before) * 1000)::float8 END \
+                 FROM pipeline_fleet_nodes WHERE run_id = $1 ORDER BY node"
             ),
             &[&id],
         )
@@ -80,6 +86,10 @@ pub(crate) async fn run_row(store: &PostgresStore, run_id: &RunId) -> StoreResul
             attempt: r.get::<_, i32>(2).max(0) as u32,
             error: r.get(3),
             failed_items: failed_items.remove(&r.get::<_, i32>(4)).unwrap_or_default(),
+            began: r.get::<_, Option<f64>>(5).map(|at| {
+                let due = r.get::<_, Option<f64>>(6).map(|due| due.max(0.0) as u64);
+                (at.max(0.0) as u64, due)
+            }),
         })
         .collect();
     Ok(Some(RunRow {

@@ -3,9 +3,12 @@
 
 use deadpool_postgres::Transaction;
 
-use super::queue::Param;
 use super::resolution::{Item, Resolution};
 use crate::store::{AuditEntry, NodeRecord, PostgresStore, StoreError, StoreResult};
+use tokio_postgres::types::ToSql;
+
+/// A statement's parameter.
+pub(crate) type Param<'a> = &'a (dyn ToSql + Sync);
 
 /// The checkpoint records of the nodes and items of `items` that completed (a record already
 /// there, from a claim that committed before, is kept).
@@ -21,6 +24,15 @@ pub(super) async fn insert_records(
             _ => None,
         })
         .collect();
+    insert(store, tx, &records).await
+}
+
+/// Inserts `records`, each of its run.
+pub(super) async fn insert(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    records: &[(&str, &NodeRecord)],
+) -> StoreResult<()> {
     if records.is_empty() {
         return Ok(());
     }

@@ -15,8 +15,8 @@ use crate::store::{PostgresStore, RunSummary, StoreResult};
 pub(crate) enum Reopened {
     /// The fleet never had the run.
     NotFleet,
-    /// The run is running: nothing changed.
-    Running,
+    /// The run is running: nothing changed. The nodes it completed.
+    Running(Vec<u32>),
     /// The run completed or was cancelled: nothing to run again. The nodes it completed.
     Ended(Vec<u32>),
     /// The run failed, and its nodes that did not complete are ready to run again. The nodes it
@@ -50,7 +50,7 @@ pub(crate) async fn reopen<G: Shape + ?Sized>(
         .collect();
     match state.as_str() {
         "failed" => {}
-        "running" => return Ok(Reopened::Running),
+        "running" => return Ok(Reopened::Running(completed)),
         _ => return Ok(Reopened::Ended(completed)),
     }
     let states = machine::initial(shape, |node| done[node as usize]);
@@ -69,7 +69,7 @@ pub(crate) async fn reopen<G: Shape + ?Sized>(
         "UPDATE pipeline_fleet_nodes n SET state = u.state, waiting = u.waiting, blocked = false, \
          attempt = 1, error = NULL, worker = NULL, lease_expires_at = NULL, began = false, \
          resolved_at = NULL, not_before = now(), items = NULL, items_left = NULL, \
-         opened_at = NULL \
+         started_at = NULL \
          FROM unnest($2::int[], $3::text[], $4::int[]) AS u (node, state, waiting) \
          WHERE n.run_id = $1 AND n.node = u.node",
         &[&id, &nodes, &row_states, &waiting],

@@ -28,8 +28,8 @@ CREATE INDEX pipeline_fleet_items_leased ON pipeline_fleet_items (lease_expires_
     WHERE state = 'running';
 ALTER TABLE pipeline_fleet_nodes ADD COLUMN items integer;
 ALTER TABLE pipeline_fleet_nodes ADD COLUMN items_left integer;
--- When the map opened, for its duration.
-ALTER TABLE pipeline_fleet_nodes ADD COLUMN opened_at timestamptz;
+-- When a map opened (for its duration) or a wait began (what a waiting run says of it).
+ALTER TABLE pipeline_fleet_nodes ADD COLUMN started_at timestamptz;
 -- The next pending items of a map, in item order.
 CREATE INDEX pipeline_fleet_items_pending ON pipeline_fleet_items (run_id, node, item)
     WHERE state = 'pending';
