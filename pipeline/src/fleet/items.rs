@@ -7,61 +7,34 @@ use std::time::Duration;
 
 use deadpool_postgres::{Object, Transaction};
 
-use super::claim::{Claimed, Hold, millis};
-use crate::node::MapItem;
+use super::claim::{Hold, millis};
 use crate::run_id::RunId;
 use crate::store::{PostgresStore, StoreResult};
 
-/// Claims up to `limit` items of open maps of `fingerprints` (those whose lease expired first).
-pub(crate) async fn claim(
-    tx: &Transaction<'_>,
-    worker: &str,
-    fingerprints: &[String],
-    limit: usize,
-    lease: Duration,
-) -> Result<Vec<Claimed>, tokio_postgres::Error> {
-    let rows = tx
-        .query(
-            "WITH expired AS (SELECT run_id, node, item FROM pipeline_fleet_items \
-                 WHERE state = 'running' AND lease_expires_at < now() \
-                   AND fingerprint = ANY($2) \
-                 ORDER BY lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
-             ready AS (SELECT run_id, node, item FROM pipeline_fleet_items \
-                 WHERE state = 'ready' AND not_before <= now() AND fingerprint = ANY($2) \
-                 ORDER BY not_before LIMIT $3 FOR UPDATE SKIP LOCKED), \
-             c AS (SELECT * FROM expired UNION ALL SELECT * FROM ready LIMIT $3) \
-             UPDATE pipeline_fleet_items i SET state = 'running', \
+/// The claim statement's part for items (see `queue::claim`): after the node rows `n` it
+/// claimed, up to `$3` less those, items of open maps (those whose lease expired first), as `i`.
+macro_rules! claim_items {
+    () => {
+        "k AS (SELECT $3 - count(*) AS k FROM n), \
+         item_expired AS (SELECT run_id, node, item FROM pipeline_fleet_items \
+             WHERE state = 'running' AND lease_expires_at < now() AND fingerprint = ANY($2) \
+             ORDER BY lease_expires_at LIMIT (SELECT k FROM k) FOR UPDATE SKIP LOCKED), \
+         item_ready AS (SELECT run_id, node, item FROM pipeline_fleet_items \
+             WHERE state = 'ready' AND not_before <= now() AND fingerprint = ANY($2) \
+             ORDER BY not_before LIMIT (SELECT k FROM k) FOR UPDATE SKIP LOCKED), \
+         ic AS (SELECT * FROM item_expired UNION ALL SELECT * FROM item_ready \
+             LIMIT (SELECT k FROM k)), \
+         i AS (UPDATE pipeline_fleet_items i SET state = 'running', \
              claim = nextval('pipeline_fleet_claims'), worker = $1, \
              lease_expires_at = now() + make_interval(secs => $4::float8 / 1000.0) \
-             FROM c, pipeline_fleet_nodes n \
-             WHERE i.run_id = c.run_id AND i.node = c.node AND i.item = c.item \
-               AND n.run_id = i.run_id AND n.node = i.node \
-             RETURNING i.run_id, i.node, i.item, i.claim, i.attempt, n.items, n.fail_fast, \
-             i.fingerprint",
-            &[&worker, &fingerprints, &(limit as i64), &millis(lease)],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| {
-            let item = MapItem {
-                index: u32::try_from(row.get::<_, i32>(2)).ok()?,
-                of: u32::try_from(row.get::<_, Option<i32>>(5)?).ok()?,
-            };
-            Some(Claimed {
-                run_id: RunId::new(row.get::<_, String>(0)).ok()?,
-                node: u32::try_from(row.get::<_, i32>(1)).ok()?,
-                claim: row.get(3),
-                attempt: u32::try_from(row.get::<_, i32>(4)).ok()?,
-                blocked: false,
-                fail_fast: row.get(6),
-                fingerprint: row.get(7),
-                began: false,
-                item: Some(item),
-            })
-        })
-        .collect())
+             FROM ic, pipeline_fleet_nodes p \
+             WHERE i.run_id = ic.run_id AND i.node = ic.node AND i.item = ic.item \
+               AND p.run_id = i.run_id AND p.node = i.node \
+             RETURNING i.run_id, i.node, i.item, i.claim, i.attempt, p.items, p.fail_fast, \
+                       i.fingerprint) "
+    };
 }
+pub(crate) use claim_items;
 
 /// The item claims among `claims` as the columns `unnest` takes.
 fn columns(claims: &[Hold]) -> (Vec<&str>, Vec<i32>, Vec<i32>, Vec<i64>) {

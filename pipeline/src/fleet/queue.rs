@@ -10,6 +10,7 @@ use deadpool_postgres::Transaction;
 use super::claim::{Claimed, Hold, millis};
 use super::items;
 use super::records::{Param, insert};
+use crate::node::MapItem;
 use crate::run_id::RunId;
 pub(crate) use crate::store::postgres::fleet::{DONE, READY};
 use crate::store::{NodeRecord, PostgresStore, RunHeader, RunSummary, StoreResult};
@@ -147,49 +148,58 @@ pub(crate) async fn claim(
     .map_err(store.error("claim nodes in"))?;
     let rows = tx
         .query(
-            // Two index scans (expired leases first, then ready nodes by time), never a scan
-            // of the whole table: the partial indexes on `state` serve both.
-            "WITH expired AS (SELECT run_id, node FROM pipeline_fleet_nodes \
+            concat!(
+                // One statement: node rows first, then items of open maps up to the limit. Each is
+                // two index scans (expired leases first, then ready rows by time), never a scan of a
+                // whole table: the partial indexes on `state` serve them.
+                "WITH expired AS (SELECT run_id, node FROM pipeline_fleet_nodes \
                  WHERE state = 'running' AND lease_expires_at < now() \
                    AND fingerprint = ANY($2) \
                  ORDER BY lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
              ready AS (SELECT run_id, node FROM pipeline_fleet_nodes \
                  WHERE state = 'ready' AND not_before <= now() AND fingerprint = ANY($2) \
                  ORDER BY not_before LIMIT $3 FOR UPDATE SKIP LOCKED), \
-             c AS (SELECT * FROM expired UNION ALL SELECT * FROM ready LIMIT $3) \
-             UPDATE pipeline_fleet_nodes n SET state = 'running', \
-             claim = nextval('pipeline_fleet_claims'), \
-             worker = $1, lease_expires_at = now() + make_interval(secs => $4::float8 / 1000.0) \
-             FROM c WHERE n.run_id = c.run_id AND n.node = c.node \
-             RETURNING n.run_id, n.node, n.claim, n.attempt, n.blocked, n.fail_fast, n.fingerprint, \
-             n.began",
+             c AS (SELECT * FROM expired UNION ALL SELECT * FROM ready LIMIT $3), \
+             n AS (UPDATE pipeline_fleet_nodes n SET state = 'running', \
+                 claim = nextval('pipeline_fleet_claims'), worker = $1, \
+                 lease_expires_at = now() + make_interval(secs => $4::float8 / 1000.0) \
+                 FROM c WHERE n.run_id = c.run_id AND n.node = c.node \
+                 RETURNING n.run_id, n.node, n.claim, n.attempt, n.blocked, n.fail_fast, \
+                           n.fingerprint, n.began), ",
+                items::claim_items!(),
+                "SELECT run_id, node, NULL::int, claim, attempt, blocked, fail_fast, fingerprint, \
+                    began, NULL::int FROM n \
+             UNION ALL SELECT run_id, node, item, claim, attempt, false, fail_fast, fingerprint, \
+                    false, items FROM i"
+            ),
             &[&worker, &fingerprints, &(limit as i64), &millis(lease)],
         )
         .await
         .map_err(store.error("claim nodes in"))?;
-    let mut claimed: Vec<Claimed> = rows
+    tx.commit().await.map_err(store.error("claim nodes in"))?;
+    Ok(rows
         .iter()
         .filter_map(|row| {
+            let item = match row.get::<_, Option<i32>>(2) {
+                None => None,
+                Some(index) => Some(MapItem {
+                    index: u32::try_from(index).ok()?,
+                    of: u32::try_from(row.get::<_, Option<i32>>(9)?).ok()?,
+                }),
+            };
             Some(Claimed {
                 run_id: RunId::new(row.get::<_, String>(0)).ok()?,
                 node: u32::try_from(row.get::<_, i32>(1)).ok()?,
-                claim: row.get(2),
-                attempt: u32::try_from(row.get::<_, i32>(3)).ok()?,
-                blocked: row.get(4),
-                fail_fast: row.get(5),
-                fingerprint: row.get(6),
-                began: row.get(7),
-                item: None,
+                claim: row.get(3),
+                attempt: u32::try_from(row.get::<_, i32>(4)).ok()?,
+                blocked: row.get(5),
+                fail_fast: row.get(6),
+                fingerprint: row.get(7),
+                began: row.get(8),
+                item,
             })
         })
-        .collect();
-    if claimed.len() < limit {
-        let left = limit - claimed.len();
-        let more = items::claim(&tx, worker, fingerprints, left, lease).await;
-        claimed.extend(more.map_err(store.error("claim items in"))?);
-    }
-    tx.commit().await.map_err(store.error("claim nodes in"))?;
-    Ok(claimed)
+        .collect())
 }
 
 /// When the next ready node of `fingerprints` becomes claimable (a retry's backoff, a timer, a
