@@ -289,7 +289,7 @@ pub async fn compared<F: std::future::Future<Output = ()>>(case: impl Fn(Executo
 /// Instantiates a shared test per executor: `in_memory`, `files`, `sqlite`, `postgres`, and
 /// `fleet` (which also compares the fleet's results with one process's).
 ///
-/// ```ignore
+/// ```text
 /// tests::on_every_executor! {
 ///     async fn a_case(on: Executor) { let Some(on) = on.engine(graph(), |e| e).await else { return }; ... }
 /// }

@@ -83,6 +83,10 @@ pub(crate) struct Run<I, O> {
     warnings: Vec<PersistenceWarning>,
 }
 
+/// How many turns of the scheduler's loop pass between two looks at whether the run was
+/// cancelled, besides the cancel racing every node that waits.
+const LOOK_EVERY: u32 = 64;
+
 impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     pub fn new(
         graph: &Graph<I, O>,
@@ -214,17 +218,35 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     /// Runs until nothing is ready or running; returns whether the run was cancelled.
     async fn drive(&mut self, cancel: Option<CancelHandle>) -> bool {
-        // Cancelled here (the handle, a dropped caller) or from another process (the watch).
-        let token = cancel
-            .as_ref()
-            .map_or_else(Default::default, CancelHandle::child_token);
-        let _watch = remote::watch(
-            self.shared.checkpointer.clone(),
-            self.run_id().clone(),
-            token.clone(),
-        );
-        let cancelled = || token.cancelled();
+        // Cancelled here (the handle, a dropped caller) or from another process (the watch of a
+        // stored run); a run with neither cannot be cancelled, and pays nothing for it.
+        let token = match (&cancel, &self.shared.checkpointer) {
+            (Some(handle), _) => Some(handle.child_token()),
+            (None, Some(_)) => Some(tokio_util::sync::CancellationToken::new()),
+            (None, None) => None,
+        };
+        let _watch = token.as_ref().map(|token| {
+            let checkpointer = self.shared.checkpointer.clone();
+            remote::watch(checkpointer, self.run_id().clone(), token.clone())
+        });
+        // One future for the whole run, registered once: polled after the work it races, so a
+        // node that completes at once costs nothing, and looked at directly every
+        // `LOOK_EVERY` turns, so a run whose work never waits still sees a cancel.
+        let cancelled = async {
+            match &token {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(cancelled);
+        let mut turns = 0u32;
         loop {
+            turns = turns.wrapping_add(1);
+            if turns.is_multiple_of(LOOK_EVERY) && token.as_ref().is_some_and(|t| t.is_cancelled())
+            {
+                self.tasks.abort().await;
+                return true;
+            }
             self.open_maps();
             self.begin_waits().await;
             if !self.completing.is_empty() && !self.stopped {
@@ -248,8 +270,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                         let node = tasks::traced(self.span(index), report(&self.shared, node, job));
                         tokio::select! {
                             biased;
-                            () = cancelled() => return true,
                             report = node => report,
+                            () = &mut cancelled => return true,
                         }
                     };
                     self.on_report(index, report);
@@ -277,7 +299,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 let nap = left.min(std::time::Duration::from_secs(1));
                 tokio::select! {
                     biased;
-                    () = cancelled() => return true,
+                    () = &mut cancelled => return true,
                     () = tokio::time::sleep(nap) => {}
                 }
                 self.wake_suspended();
@@ -285,14 +307,14 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             }
             tokio::select! {
                 biased;
-                () = cancelled() => {
-                    self.tasks.abort().await;
-                    return true;
-                }
                 reported = self.tasks.next() => {
                     if let Some((index, report)) = reported {
                         self.on_report(index, report);
                     }
+                }
+                () = &mut cancelled => {
+                    self.tasks.abort().await;
+                    return true;
                 }
             }
         }
