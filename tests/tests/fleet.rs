@@ -1,5 +1,7 @@
-//! The engine's semantics with a fleet of workers doing the work: four workers in this process
-//! share a PostgreSQL database; the engine submits, waits and cancels.
+//! The fleet's own behaviour with four workers in this process on a PostgreSQL database: the
+//! engine submits, waits and cancels; leases, takeovers, fencing, draining, worker concurrency,
+//! fingerprints. The semantics shared with a run in one process are tested once, on every
+//! executor (`engine_semantics.rs`, `each.rs`, `waits.rs`, `rerun.rs`: `tests::on_every_executor!`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -150,29 +152,6 @@ async fn a_false_gate_skips_the_node_and_everything_downstream_writing_nothing()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panicking_gate_fails_its_node() {
-    let graph = || {
-        let mut g = GraphBuilder::<u64>::new("bad_gate");
-        let x = g.input("x", |x: &u64| *x);
-        let n = g
-            .node("n")
-            .when(x, |_| panic!("gate exploded"))
-            .run(x, |x, _| async move { ok(x) });
-        g.build(n).unwrap()
-    };
-    let Some(mut fleet) = Fleet::start(&graph(), 2).await else {
-        return;
-    };
-    let result = submit_and_wait(&fleet.engine(graph()), 1).await;
-    assert_eq!(result.node("n"), Some(NodeStatus::Failed));
-    assert_eq!(
-        result.failures["n"].error,
-        "condition panicked: gate exploded"
-    );
-    fleet.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_fast_stops_scheduling_and_lets_running_nodes_finish() {
     let release = Arc::new(tokio::sync::Notify::new());
     let Some(mut fleet) = Fleet::start(&tests::fail_fast(&release), 4).await else {
@@ -189,60 +168,6 @@ async fn fail_fast_stops_scheduling_and_lets_running_nodes_finish() {
             ("slow".into(), NodeStatus::Completed),
         ]
     );
-    fleet.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn skip_downstream_skips_dependents_and_keeps_independent_branches_running() {
-    let probe = Probe::default().failing("b", usize::MAX);
-    let Some(mut fleet) = Fleet::start(&diamond(&probe), 4).await else {
-        return;
-    };
-    let engine = fleet
-        .engine(diamond(&probe))
-        .on_error(OnError::SkipDownstream);
-    let result = submit_and_wait(&engine, 1).await;
-    assert_eq!(result.status, RunStatus::Failed);
-    assert_eq!(
-        statuses(&result),
-        vec![
-            ("a".into(), NodeStatus::Completed),
-            ("b".into(), NodeStatus::Failed),
-            ("c".into(), NodeStatus::Completed),
-            ("d".into(), NodeStatus::Skipped),
-            ("e".into(), NodeStatus::Completed),
-        ]
-    );
-    assert_eq!(result.failures["b"].error, "boom in b");
-    assert_eq!(result.output, None);
-    fleet.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_policy_overrides_the_pipeline_policy() {
-    let graph = || {
-        let mut g = GraphBuilder::<u64>::new("override");
-        let x = g.input("x", |x: &u64| *x);
-        let flaky = g
-            .node("flaky")
-            .on_error(OnError::SkipDownstream)
-            .run(x, |_, _| async {
-                Err::<u64, _>(std::io::Error::other("flaky"))
-            });
-        let _after = g.node("after").run(flaky, |f, _| async move { ok(f) });
-        let first = g.node("first").run(x, |x, _| async move { ok(x) });
-        let second = g.node("second").run(first, |x, _| async move { ok(x + 1) });
-        g.build(second).unwrap()
-    };
-    let Some(mut fleet) = Fleet::start(&graph(), 4).await else {
-        return;
-    };
-    let result = submit_and_wait(&fleet.engine(graph()), 1).await;
-    // `flaky` fails under its own SkipDownstream: the fail-fast pipeline keeps scheduling.
-    assert_eq!(result.node("after"), Some(NodeStatus::Skipped));
-    assert_eq!(result.node("second"), Some(NodeStatus::Completed));
-    assert_eq!(result.output, Some(2));
-    assert_eq!(result.status, RunStatus::Failed);
     fleet.stop().await;
 }
 
