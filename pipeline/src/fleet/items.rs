@@ -8,6 +8,7 @@ use std::time::Duration;
 use deadpool_postgres::{Object, Transaction};
 
 use super::claim::{Hold, millis};
+use crate::result::ItemFailure;
 use crate::run_id::RunId;
 use crate::store::{PostgresStore, StoreResult};
 
@@ -153,4 +154,13 @@ pub(crate) async fn fence(
             )
         })
         .collect())
+}
+
+/// A failed item from the columns `at` of `row`: its index, error and attempts.
+pub(super) fn failed_item(row: &tokio_postgres::Row, at: [usize; 3]) -> ItemFailure {
+    ItemFailure {
+        index: row.get::<_, i32>(at[0]).max(0) as u32,
+        error: row.get(at[1]),
+        attempts: row.get::<_, i32>(at[2]).max(1) as u32,
+    }
 }

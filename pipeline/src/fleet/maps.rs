@@ -284,11 +284,7 @@ pub(crate) async fn ended(
     let mut unrun = 0;
     for row in rows {
         match row.get::<_, &str>(1) {
-            "failed" => failed.push(ItemFailure {
-                index: row.get::<_, i32>(0) as u32,
-                error: row.get(2),
-                attempts: row.get::<_, i32>(3).max(1) as u32,
-            }),
+            "failed" => failed.push(super::items::failed_item(&row, [0, 2, 3])),
             _ => unrun += 1,
         }
     }
@@ -344,7 +340,7 @@ pub(crate) async fn write(
 /// skipped because a node of the batch did not complete, the maps that resolved.
 #[derive(Default)]
 pub(super) struct After<'a> {
-    stopped: Vec<(&'a RunId, &'a dyn ServedGraph)>,
+    stopped: Vec<&'a RunId>,
     skipped: Vec<(&'a RunId, &'a str)>,
     maps: Vec<(&'a RunId, &'a str, MapEnded)>,
 }
@@ -362,7 +358,7 @@ impl<'a> After<'a> {
             }
         }
         if decision.stop.is_some() {
-            self.stopped.push((run_id, graph));
+            self.stopped.push(run_id);
         }
     }
 
@@ -391,7 +387,7 @@ pub(super) async fn end_maps<'a>(
 ) -> StoreResult<()> {
     let mut stopped_at = 0;
     loop {
-        for &(run_id, _) in &after.stopped[stopped_at..] {
+        for &run_id in &after.stopped[stopped_at..] {
             let id = run_id.as_str();
             for (node, count) in stop(store, tx, id).await? {
                 let key = (id.to_owned(), node);

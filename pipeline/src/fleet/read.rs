@@ -72,11 +72,8 @@ pub(crate) async fn run_row(store: &PostgresStore, run_id: &RunId) -> StoreResul
         .map_err(store.error("read"))?;
     let mut failed_items: HashMap<i32, Vec<ItemFailure>> = HashMap::new();
     for r in &failed {
-        failed_items.entry(r.get(0)).or_default().push(ItemFailure {
-            index: r.get::<_, i32>(1).max(0) as u32,
-            error: r.get(2),
-            attempts: r.get::<_, i32>(3).max(1) as u32,
-        });
+        let failed = super::items::failed_item(r, [1, 2, 3]);
+        failed_items.entry(r.get(0)).or_default().push(failed);
     }
     let nodes = rows
         .iter()
