@@ -90,7 +90,7 @@ impl RunRows {
             self.changed.entry(node).or_default().delay = Some(millis(after));
             self.ready_now |= after.is_zero();
         }
-        self.resolved += decision.resolved as i32;
+        self.resolved += decision.resolved.len() as i32;
         Ok(decision)
     }
 

@@ -14,12 +14,16 @@
 //! Stop: every node not resolved and not running (for a cancel, running too) ──▶ NotRun
 //! ```
 
+mod decide;
 mod policy;
 #[cfg(test)]
 mod tests;
 
 use std::time::Duration;
 
+#[cfg(any(test, feature = "postgres"))]
+pub(crate) use decide::decide;
+pub(crate) use decide::{Scratch, decide_in_place};
 pub(crate) use policy::{map_outcome, retry_after, run_status, stops_run};
 
 use crate::result::NodeStatus;
@@ -183,7 +187,8 @@ pub(crate) enum Stop {
 /// What an event changes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Decision {
-    /// Every node whose state changed, with its new state, each once, in node order.
+    /// Every node whose state changed, with its new state, each once, in node order. Filled by
+    /// [`decide`]; [`decide_in_place`] writes the states instead.
     pub changes: Vec<(u32, NodeState)>,
     /// The nodes that became ready, with how long from now they may start.
     pub ready: Vec<(u32, Duration)>,
@@ -191,99 +196,27 @@ pub(crate) struct Decision {
     pub skipped: Vec<u32>,
     /// The nodes that will not run because the run stopped.
     pub not_run: Vec<u32>,
-    /// How many nodes this event resolved (an executor counts them off the run's unresolved
-    /// nodes: the run ends at zero).
-    pub resolved: u32,
+    /// The nodes this event resolved, in the order decided (an executor counts them off the
+    /// run's unresolved nodes: the run ends at zero).
+    pub resolved: Vec<u32>,
     /// Whether the run stops with this event.
     pub stop: Option<Stop>,
+}
+
+impl Decision {
+    fn clear(&mut self) {
+        self.changes.clear();
+        self.ready.clear();
+        self.skipped.clear();
+        self.not_run.clear();
+        self.resolved.clear();
+        self.stop = None;
+    }
 }
 
 /// The nodes whose states a decision needs and the executor did not have, sorted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Missing(pub Vec<u32>);
-
-/// Decides what `event` changes in a run whose nodes are in `states`.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) fn decide<G, S>(shape: &G, states: &S, event: Event) -> Result<Decision, Missing>
-where
-    G: Shape + ?Sized,
-    S: States + ?Sized,
-{
-    let mut decision = Decision::default();
-    decide_into(shape, states, event, &mut Scratch::default(), &mut decision)?;
-    Ok(decision)
-}
-
-/// The buffers a decision works in, kept by an executor that decides often so that deciding
-/// allocates nothing once they have grown.
-#[derive(Debug, Default)]
-pub(crate) struct Scratch {
-    /// The states this decision changed, sorted by node.
-    changed: Vec<(u32, NodeState)>,
-    missing: Vec<u32>,
-    resolving: Vec<(u32, Phase)>,
-}
-
-/// [`decide`] into `decision` (cleared first), with `scratch`'s buffers.
-pub(crate) fn decide_into<G, S>(
-    shape: &G,
-    states: &S,
-    event: Event,
-    scratch: &mut Scratch,
-    decision: &mut Decision,
-) -> Result<(), Missing>
-where
-    G: Shape + ?Sized,
-    S: States + ?Sized,
-{
-    scratch.changed.clear();
-    scratch.missing.clear();
-    scratch.resolving.clear();
-    decision.changes.clear();
-    decision.ready.clear();
-    decision.skipped.clear();
-    decision.not_run.clear();
-    decision.resolved = 0;
-    decision.stop = None;
-    let mut run = Deciding {
-        shape,
-        states,
-        scratch,
-        decision,
-    };
-    match event {
-        Event::Started { node } => run.set(node, started),
-        Event::Ended { node, outcome } => {
-            if let Outcome::Failed { stops: true } = outcome {
-                run.stop(Stop::FailFast, false);
-            }
-            let phase = match outcome {
-                Outcome::Completed => Phase::Completed,
-                Outcome::Failed { .. } => Phase::Failed,
-                Outcome::Skipped => Phase::Skipped,
-                Outcome::Stopped => Phase::NotRun,
-            };
-            run.resolve(node, phase);
-        }
-        Event::Retry { node, after } => run.ready(node, after),
-        Event::ItemFailed { node: _, stops } => {
-            if stops {
-                run.stop(Stop::FailFast, false);
-            }
-        }
-        Event::Began { node, signalled } => match signalled {
-            true => run.ready(node, Duration::ZERO),
-            false => run.set(node, |s| s.phase = Phase::Suspended),
-        },
-        Event::Signalled { node } => {
-            if run.get(node).map(|s| s.phase) == Some(Phase::Suspended) {
-                run.ready(node, Duration::ZERO);
-            }
-        }
-        Event::Cancel => run.stop(Stop::Cancel, true),
-    }
-    run.finish()
-}
 
 /// What [`Event::Started`] does to the node that starts, and nothing else: an executor that
 /// holds the node's state may apply it alone, without a whole decision (the scheduler does, for
@@ -314,126 +247,4 @@ pub(crate) fn initial<G: Shape + ?Sized>(shape: &G, done: impl Fn(u32) -> bool) 
             }
         })
         .collect()
-}
-
-struct Deciding<'a, G: ?Sized, S: ?Sized> {
-    shape: &'a G,
-    states: &'a S,
-    scratch: &'a mut Scratch,
-    decision: &'a mut Decision,
-}
-
-impl<G: Shape + ?Sized, S: States + ?Sized> Deciding<'_, G, S> {
-    fn get(&mut self, node: u32) -> Option<NodeState> {
-        let changed = &self.scratch.changed;
-        let state = match changed.binary_search_by_key(&node, |c| c.0) {
-            Ok(at) => Some(changed[at].1),
-            Err(_) => self.states.state(node),
-        };
-        if state.is_none() {
-            self.scratch.missing.push(node);
-        }
-        state
-    }
-
-    /// Records node `node`'s new state (the changes stay sorted by node: a stop walks the nodes
-    /// in order, so its writes append).
-    fn put(&mut self, node: u32, state: NodeState) {
-        let changed = &mut self.scratch.changed;
-        match changed.binary_search_by_key(&node, |c| c.0) {
-            Ok(at) => changed[at].1 = state,
-            Err(at) => changed.insert(at, (node, state)),
-        }
-    }
-
-    fn set(&mut self, node: u32, change: impl FnOnce(&mut NodeState)) {
-        if let Some(mut state) = self.get(node) {
-            change(&mut state);
-            self.put(node, state);
-        }
-    }
-
-    fn ready(&mut self, node: u32, after: Duration) {
-        self.set(node, |s| s.phase = Phase::Ready);
-        self.decision.ready.push((node, after));
-    }
-
-    /// Node `node` resolves as `phase`; its dependents learn it, and those left with no
-    /// unresolved upstream node become ready, or are skipped (and so on down) when one of their
-    /// upstream nodes did not complete.
-    fn resolve(&mut self, node: u32, phase: Phase) {
-        self.scratch.resolving.push((node, phase));
-        while let Some((node, phase)) = self.scratch.resolving.pop() {
-            match self.get(node) {
-                Some(state) if !state.phase.resolved() => {}
-                _ => continue,
-            }
-            self.set(node, |s| s.phase = phase);
-            self.decision.resolved += 1;
-            let blocks = phase != Phase::Completed;
-            // A node the graph does not have (a damaged row) has no dependents.
-            let shape = self.shape;
-            let downstream = match (node as usize) < shape.node_count() {
-                true => shape.downstream_of(node),
-                false => &[],
-            };
-            for &down in downstream {
-                let Some(mut state) = self.get(down) else {
-                    continue;
-                };
-                state.unresolved = state.unresolved.saturating_sub(1);
-                state.blocked |= blocks;
-                self.put(down, state);
-                if state.unresolved == 0 && state.phase == Phase::Waiting {
-                    match state.blocked {
-                        true => {
-                            self.decision.skipped.push(down);
-                            self.scratch.resolving.push((down, Phase::Skipped));
-                        }
-                        false => self.ready(down, Duration::ZERO),
-                    }
-                }
-            }
-        }
-    }
-
-    /// The run stops: no node that has not started will; with `running`, nor is a running
-    /// node's end kept (a cancel).
-    fn stop(&mut self, why: Stop, running: bool) {
-        self.decision.stop = Some(why);
-        for node in 0..self.shape.node_count() as u32 {
-            let Some(state) = self.get(node) else {
-                continue;
-            };
-            let stops = match state.phase {
-                Phase::Waiting | Phase::Ready | Phase::Suspended => true,
-                Phase::Running => running,
-                _ => false,
-            };
-            if stops {
-                self.set(node, |s| s.phase = Phase::NotRun);
-                self.decision.not_run.push(node);
-                self.decision.resolved += 1;
-            }
-        }
-    }
-
-    fn finish(self) -> Result<(), Missing> {
-        let Deciding {
-            states,
-            scratch,
-            decision,
-            ..
-        } = self;
-        if !scratch.missing.is_empty() {
-            scratch.missing.sort_unstable();
-            scratch.missing.dedup();
-            return Err(Missing(scratch.missing.clone()));
-        }
-        let changes = scratch.changed.iter().copied();
-        decision
-            .changes
-            .extend(changes.filter(|&(node, state)| states.state(node) != Some(state)));
-        Ok(())
-    }
 }

@@ -128,20 +128,42 @@ impl<'a> Executor<'a> {
             decide_reading(self.graph, &self.states, event),
             decision.clone()
         );
+        // The scheduler's way: the same decision, written into every node's state as it is made.
+        let mut in_place = self.states.clone();
+        let mut decided = Decision::default();
+        decide_in_place(
+            self.graph,
+            &mut in_place,
+            event,
+            &mut Scratch::default(),
+            &mut decided,
+        )
+        .map_err(|missing| TestCaseError::fail(format!("every state is held: {missing:?}")))?;
+        prop_assert!(decided.changes.is_empty());
+        decided.changes.clone_from(&decision.changes);
+        prop_assert_eq!(&decided, &decision);
+        let mut newly = Vec::new();
         for &(node, state) in &decision.changes {
             let before = self.states[node as usize].phase;
             if state.phase.resolved() && !before.resolved() {
                 self.resolutions[node as usize] += 1;
+                newly.push(node);
             }
             self.states[node as usize] = state;
         }
+        prop_assert_eq!(&in_place, &self.states);
+        // `resolved` names exactly the nodes whose state became resolved, each once.
+        let mut named = decision.resolved.clone();
+        named.sort_unstable();
+        prop_assert_eq!(named, newly);
         self.ready.extend(decision.ready.iter().map(|&(n, _)| n));
         self.ready
             .retain(|&n| self.states[n as usize].phase == Phase::Ready);
         self.running
             .retain(|&n| self.states[n as usize].phase == Phase::Running);
-        assert!(decision.resolved <= self.remaining);
-        self.remaining -= decision.resolved;
+        let resolved = decision.resolved.len() as u32;
+        assert!(resolved <= self.remaining);
+        self.remaining -= resolved;
         if decision.stop.is_some() {
             self.stopped = self.stopped.or(decision.stop);
         }
@@ -356,7 +378,7 @@ fn a_node_the_graph_does_not_have_resolves_alone() -> Result<(), Missing> {
     };
     let decision = decide(&graph, &states, event)?;
     assert_eq!(decision.not_run, [0, 1]);
-    assert_eq!(decision.resolved, 3);
+    assert_eq!(decision.resolved.len(), 3);
     assert_eq!(decision.stop, Some(Stop::FailFast));
     Ok(())
 }

@@ -2,12 +2,9 @@
 //! and the decision is carried out in memory (states set, outputs nobody will read dropped,
 //! nodes made ready, skips reported, the run stopped).
 
-use std::sync::Arc;
-
 use super::Run;
 use crate::engine::node_task::{Outcome, Report};
 use crate::event::EventHandler;
-use crate::graph::GraphInner;
 use crate::machine::{self, Event, Phase};
 use crate::result::NodeFailure;
 
@@ -86,62 +83,54 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     /// Decides `event` and carries the decision out.
     pub(super) fn apply(&mut self, event: Event) {
-        let graph = Arc::clone(&self.graph);
-        // The buffers are the run's, reused: deciding allocates nothing once they have grown.
-        let (mut decision, mut scratch) = std::mem::take(&mut self.deciding);
-        let decided = machine::decide_into(
-            &*graph,
-            self.nodes.as_slice(),
+        // The run's buffers, reused: deciding allocates nothing once they have grown, and writes
+        // the nodes' states as it goes.
+        let decided = machine::decide_in_place(
+            &*self.graph,
+            &mut self.nodes,
             event,
-            &mut scratch,
-            &mut decision,
+            &mut self.scratch,
+            &mut self.decision,
         );
-        match decided {
-            Ok(()) => self.carry_out(&graph, &decision),
-            // The scheduler holds every node's state: only an index out of range gets here.
-            Err(missing) => {
-                tracing::error!(
-                    ?event,
-                    ?missing,
-                    "an event about nodes the run does not have"
-                )
-            }
+        if let Err(missing) = decided {
+            // The scheduler holds every node's state: only an index out of range gets here, and
+            // it changed nothing.
+            tracing::error!(
+                ?event,
+                ?missing,
+                "an event about nodes the run does not have"
+            );
+            return;
         }
-        self.deciding = (decision, scratch);
-    }
-
-    fn carry_out(&mut self, graph: &GraphInner<I, O>, decision: &machine::Decision) {
-        for &(node, state) in &decision.changes {
-            let was = std::mem::replace(&mut self.nodes[node as usize], state).phase;
-            if state.phase.resolved() && !was.resolved() {
-                self.release_upstream(graph, node);
-            }
+        // Indexed, not iterated: carrying a decision out borrows the run mutably.
+        for at in 0..self.decision.resolved.len() {
+            self.release_upstream(self.decision.resolved[at]);
         }
-        for &node in &decision.skipped {
-            self.shared
-                .events
-                .on_node_skip(&self.shared.run_id, &graph.nodes[node as usize].id);
+        for at in 0..self.decision.skipped.len() {
+            let node = self.decision.skipped[at];
+            let id = &self.graph.nodes[node as usize].id;
+            self.shared.events.on_node_skip(&self.shared.run_id, id);
         }
-        if !decision.not_run.is_empty() {
-            let nodes = &self.nodes;
+        if !self.decision.not_run.is_empty() {
+            let (graph, nodes) = (&self.graph, &self.nodes);
             self.suspended.retain(|waiting| {
                 graph
                     .node_index(&waiting.wait)
                     .is_none_or(|i| nodes[i as usize].phase == Phase::Suspended)
             });
         }
-        for &(node, _) in &decision.ready {
-            self.make_ready(node);
+        for at in 0..self.decision.ready.len() {
+            self.make_ready(self.decision.ready[at].0);
         }
-        if decision.stop.is_some() {
+        if self.decision.stop.is_some() {
             self.stopped = true;
         }
     }
 
     /// Node `index` will read its upstream outputs no more: drops each one no other node needs,
     /// so a run holds only its live frontier.
-    pub(super) fn release_upstream(&mut self, graph: &GraphInner<I, O>, index: u32) {
-        for &up in graph.upstream.of(index) {
+    pub(super) fn release_upstream(&mut self, index: u32) {
+        for &up in self.graph.upstream.of(index) {
             let readers = &mut self.readers[up as usize];
             *readers = readers.saturating_sub(1);
             if *readers == 0 && !self.pinned[up as usize] {

@@ -40,8 +40,9 @@ pub(crate) struct Run<I, O> {
     cap: usize,
     /// Each node's state, as the run's state machine (`machine`) decides it.
     nodes: Vec<NodeState>,
-    /// The machine's buffers, reused for every decision.
-    deciding: (machine::Decision, machine::Scratch),
+    /// The machine's last decision and its buffers, reused for every decision.
+    decision: machine::Decision,
+    scratch: machine::Scratch,
     /// Downstream nodes not yet resolved, per node: its output is dropped when none is left.
     readers: Vec<u32>,
     /// Nodes whose outputs the pipeline's output reads, kept to the end.
@@ -102,7 +103,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             on_error,
             cap: cap.unwrap_or(usize::MAX),
             nodes: vec![NodeState::new(Phase::Waiting); n], // set in `restore`
-            deciding: Default::default(),
+            decision: machine::Decision::default(),
+            scratch: machine::Scratch::default(),
             readers: (0..n as u32)
                 .map(|i| graph.inner.downstream.of(i).len() as u32)
                 .collect(),
@@ -204,10 +206,8 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             self.checkpointed[index as usize] = true;
         }
         self.nodes = machine::initial(&*self.graph, |node| done[node as usize]);
-        let graph = Arc::clone(&self.graph);
-        for index in std::mem::take(&mut self.restored) {
-            self.release_upstream(&graph, index);
-            self.restored.push(index);
+        for at in 0..self.restored.len() {
+            self.release_upstream(self.restored[at]);
         }
         for index in 0..self.nodes.len() as u32 {
             if self.nodes[index as usize].phase == Phase::Ready {
