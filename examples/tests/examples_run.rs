@@ -2,7 +2,7 @@
 //! output and a temporary store.
 
 #[allow(dead_code)]
-#[path = "../examples/quickstart.rs"]
+#[path = "../quickstart/src/main.rs"]
 mod quickstart;
 
 #[allow(dead_code)]
@@ -159,10 +159,12 @@ fn every_example_pipeline_has_the_same_fingerprint_at_compile_time_and_run_time(
 /// `cargo run -p examples --example fleet`: three worker processes run five submitted runs. The
 /// example's binary is built by `cargo test` beside this test's.
 #[test]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 fn fleet_runs_submitted_runs_on_three_worker_processes() {
-    let Some(db) = tests::postgres::TestDatabase::create() else {
-        return;
-    };
+    let db = tests::postgres::TestDatabase::create();
     let exe = std::env::current_exe().unwrap();
     let example = exe
         .parent()

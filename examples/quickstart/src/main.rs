@@ -2,7 +2,7 @@
 //! first run; the run is then resumed by its id, and only what had not completed runs again.
 //!
 //! ```text
-//! cargo run -p examples --example quickstart
+//! cargo run -p quickstart
 //! ```
 
 use std::io::Write;
