@@ -52,6 +52,27 @@
 //! The macros generate calls to the low-level [`GraphBuilder`], which is public for DAGs whose shape
 //! is only known at run time; its edges are typed through [`Handle`]s.
 //!
+//! # What it does
+//!
+//! - **Fan-out over a list**: `scores = score(each articles)` in [`pipeline!`] (or
+//!   [`NodeBuilder::each`](graph::NodeBuilder::each)) runs a node once per item, at most
+//!   `max_in_flight` at once, with a checkpoint record and retries per item: a resume runs only
+//!   the items that did not complete.
+//! - **Durable waits**: a node may wait for a typed signal or a timer
+//!   (`approval = signal::<Approval>(plan, timeout = "48h")`); the run suspends, its process may
+//!   exit, and [`PipelineEngine::signal`] (or the CLI's `signal`) continues it, in this process
+//!   or another.
+//! - **Stores**: in memory, files ([`Stores::directory`]), SQLite (feature `sqlite`) and
+//!   PostgreSQL (feature `postgres`), each fenced by ownership epochs so that two processes never
+//!   both write one run.
+//! - **A command line** (feature `cli`, on by default): `cli::main()` gives a binary `run`,
+//!   `resume`, `runs`, `show`, `audit`, `graph`, `signal` and more over every pipeline compiled
+//!   into it.
+//! - **A worker fleet** (feature `postgres`): the module `fleet` runs the nodes of submitted runs
+//!   on many worker processes sharing one PostgreSQL database, with leases, takeover and cancel.
+//! - **A run viewer** (feature `web`): `serve` (or `web::Viewer` in your own server) shows runs,
+//!   their graphs, audit trails and waits in a browser, and resumes or signals them.
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |
@@ -76,6 +97,8 @@
 //! | never reached (run stopped or cancelled) | none | none | `NotRun` | `NotRun` |
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+// docs.rs (nightly, `--cfg docsrs`) marks each item with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate self as pipeline;
 

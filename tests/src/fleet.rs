@@ -18,8 +18,8 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// `n` workers serving `graph`, or `None` without a server outside CI.
-    pub async fn start<P: Pipeline>(graph: &P, n: usize) -> Option<Fleet> {
+    /// `n` workers serving `graph` (panics when PostgreSQL does not answer).
+    pub async fn start<P: Pipeline>(graph: &P, n: usize) -> Fleet {
         Fleet::start_with(graph, n, |worker| worker).await
     }
 
@@ -28,8 +28,8 @@ impl Fleet {
         graph: &P,
         n: usize,
         configure: impl Fn(Worker) -> Worker,
-    ) -> Option<Fleet> {
-        let db = TestDatabase::create()?;
+    ) -> Fleet {
+        let db = TestDatabase::create();
         let store = PostgresStore::open(&db.url).unwrap();
         store.migrate().await.unwrap();
         let mut fleet = Fleet {
@@ -45,7 +45,7 @@ impl Fleet {
                     .id(format!("w{i}")),
             ));
         }
-        Some(fleet)
+        fleet
     }
 
     pub fn add(&mut self, worker: Worker) {

@@ -61,24 +61,24 @@ impl Backend for Postgres {
     }
 }
 
-fn memory() -> Option<Memory> {
-    Some(Memory(InMemoryCheckpointer::new(), InMemoryAuditLog::new()))
+fn memory() -> Memory {
+    Memory(InMemoryCheckpointer::new(), InMemoryAuditLog::new())
 }
-fn files() -> Option<Files> {
-    Some(Files(tempfile::tempdir().unwrap()))
+fn files() -> Files {
+    Files(tempfile::tempdir().unwrap())
 }
-fn sqlite() -> Option<Sqlite> {
-    Some(Sqlite(tempfile::tempdir().unwrap()))
+fn sqlite() -> Sqlite {
+    Sqlite(tempfile::tempdir().unwrap())
 }
-fn postgres() -> Option<Postgres> {
-    let db = tests::postgres::TestDatabase::create()?;
+fn postgres() -> Postgres {
+    let db = tests::postgres::TestDatabase::create();
     let options = PostgresOptions::default().max_connections(4);
     let open = || PostgresStore::open_with(&db.url, options.clone()).expect("the URL parses");
-    Some(Postgres {
+    Postgres {
         stores: (0..4).map(|_| open()).collect(),
         next: Default::default(),
         _db: db,
-    })
+    }
 }
 
 /// x -> a -> b -> c; `b` fails while `down` is set.
@@ -798,78 +798,93 @@ async fn the_conformance_check_catches_a_store_that_ignores_epochs() {
     assert!(violation.rule.contains("stale epoch"), "{violation}");
 }
 
+/// The suite on each backend; the attributes after a backend go on each of its tests.
 macro_rules! suite {
-    ($($backend:ident),*) => {
+    ($($backend:ident $(#[$attr:meta])*),*) => {
         $(
             mod $backend {
                 #[tokio::test]
+                $(#[$attr])*
                 async fn records_round_trip_in_order() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::records_round_trip_in_order(&backend).await;
                 }
                 #[tokio::test]
+                $(#[$attr])*
                 async fn a_taken_id_is_refused() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::a_taken_id_is_refused(&backend).await;
                 }
                 #[tokio::test]
+                $(#[$attr])*
                 async fn one_writer_per_run() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::one_writer_per_run(&backend).await;
                 }
                 #[tokio::test]
+                $(#[$attr])*
                 async fn audit_entries_round_trip() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::audit_entries_round_trip(&backend).await;
                 }
                 #[tokio::test]
+                $(#[$attr])*
                 async fn summaries_say_how_each_run_stands() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::summaries_say_how_each_run_stands(&backend).await;
                 }
                 #[tokio::test]
+                $(#[$attr])*
                 async fn a_failed_run_resumes_from_a_reopened_store() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::a_failed_run_resumes_from_a_reopened_store(&backend).await;
                 }
                 #[tokio::test]
+                $(#[$attr])*
                 async fn a_waiting_run_is_continued_by_a_signal_through_another_handle() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::a_waiting_run_is_continued_by_a_signal_through_another_handle(&backend).await;
                 }
                 #[tokio::test]
+                $(#[$attr])*
                 async fn a_partial_map_resumes_from_a_reopened_store() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::a_partial_map_resumes_from_a_reopened_store(&backend).await;
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[$attr])*
                 async fn a_stale_save_in_flight_during_a_takeover_is_refused() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::a_stale_save_in_flight_during_a_takeover_is_refused(&backend).await;
                 }
                 #[tokio::test]
+                $(#[$attr])*
                 async fn the_conformance_checks_pass() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::the_conformance_checks_pass(&backend).await;
                 }
                 #[tokio::test]
+                $(#[$attr])*
                 async fn a_stale_epoch_is_fenced() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::a_stale_epoch_is_fenced(&backend).await;
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                $(#[$attr])*
                 async fn one_caller_wins_a_run_id_started_at_once() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::one_caller_wins_a_run_id_started_at_once(std::sync::Arc::new(backend)).await;
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[$attr])*
                 async fn a_dropped_run_never_keeps_its_lock() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::a_dropped_run_never_keeps_its_lock(std::sync::Arc::new(backend)).await;
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[$attr])*
                 async fn writes_of_a_dropped_run_never_land_after_a_takeover() {
-                    let Some(backend) = super::$backend() else { return };
+                    let backend = super::$backend();
                     super::writes_of_a_dropped_run_never_land_after_a_takeover(std::sync::Arc::new(backend)).await;
                 }
             }
@@ -877,7 +892,7 @@ macro_rules! suite {
     };
 }
 
-suite!(memory, files, sqlite, postgres);
+suite!(memory, files, sqlite, postgres #[cfg_attr(no_postgres, ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")]);
 
 /// SQLite keeps its own pages intact across crashes (WAL); what it cannot catch is a record that
 /// decodes to garbage: that is an error naming the database and the row, never a wrong record.

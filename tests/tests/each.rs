@@ -72,13 +72,13 @@ fn stores(graph: Mapped) -> PipelineEngine<Mapped> {
         .audit_log(InMemoryAuditLog::new())
 }
 
-/// [`mapped`] on `on`, its engine set up by `configure`; `None` without PostgreSQL outside CI.
+/// [`mapped`] on `on`, its engine set up by `configure`.
 async fn mapped_on(
     on: tests::executor::Executor,
     items: &Items,
     node: impl FnOnce(NodeBuilder<'_, Vec<u64>>) -> NodeBuilder<'_, Vec<u64>>,
     configure: impl FnOnce(PipelineEngine<Mapped>) -> PipelineEngine<Mapped>,
-) -> Option<On<Mapped>> {
+) -> On<Mapped> {
     on.engine(mapped(items, node), configure).await
 }
 
@@ -94,9 +94,7 @@ tests::on_every_executor! {
             assert_eq!(ctx.item().map(|i| i.index as u64), Some(x));
             tests::ok(x * 2)
         });
-        let Some(on) = on.engine(g.build(out).unwrap(), |e| e).await else {
-            return;
-        };
+        let on = on.engine(g.build(out).unwrap(), |e| e).await;
         let result = on.run((0..100).collect()).await.unwrap();
         assert_eq!(result.status, RunStatus::Completed);
         assert_eq!(result.output, Some((0..100).map(|x| x * 2).collect()));
@@ -106,9 +104,7 @@ tests::on_every_executor! {
 tests::on_every_executor! {
     async fn each_item_has_its_own_checkpoint_record_and_audit_entries(on: Executor) {
         let items = Items::default();
-        let Some(on) = mapped_on(on, &items, |n| n, |e| e).await else {
-            return;
-        };
+        let on = mapped_on(on, &items, |n| n, |e| e).await;
         let engine = &on.engine;
         let result = on.run(vec![3, 1, 2]).await.unwrap();
         assert_eq!(result.output, Some((vec![30, 10, 20], 60)));
@@ -160,10 +156,7 @@ tests::on_every_executor! {
             max: std::time::Duration::ZERO,
         };
         let skip_downstream = |e: PipelineEngine<Mapped>| e.on_error(OnError::SkipDownstream);
-        let on = mapped_on(on, &items, |n| n.retries(1).backoff(backoff), skip_downstream);
-        let Some(on) = on.await else {
-            return;
-        };
+        let on = mapped_on(on, &items, |n| n.retries(1).backoff(backoff), skip_downstream).await;
         let engine = &on.engine;
         let result = on.run((0..10).collect()).await.unwrap();
         assert_eq!(result.status, RunStatus::Failed);
@@ -199,9 +192,7 @@ tests::on_every_executor! {
 
     async fn under_fail_fast_no_new_item_starts_after_a_failure(on: Executor) {
         let items = Items::failing(&[2]);
-        let Some(on) = mapped_on(on, &items, |n| n.max_in_flight(1), |e| e).await else {
-            return;
-        };
+        let on = mapped_on(on, &items, |n| n.max_in_flight(1), |e| e).await;
         let result = on.run((0..10).collect()).await.unwrap();
         assert_eq!(result.status, RunStatus::Failed);
         assert_eq!(result.node("tens"), Some(NodeStatus::Failed));
@@ -212,9 +203,7 @@ tests::on_every_executor! {
     async fn resume_runs_only_the_items_without_a_record(on: Executor) {
         let items = Items::failing(&[5, 8]);
         let skip_downstream = |e: PipelineEngine<Mapped>| e.on_error(OnError::SkipDownstream);
-        let Some(on) = mapped_on(on, &items, |n| n, skip_downstream).await else {
-            return;
-        };
+        let on = mapped_on(on, &items, |n| n, skip_downstream).await;
         let engine = &on.engine;
         let input: Vec<u64> = (0..12).collect();
         let failed = on.run(input.clone()).await.unwrap();
@@ -254,9 +243,7 @@ tests::on_every_executor! {
 
     async fn a_map_over_an_empty_list_completes_at_once_with_an_empty_list(on: Executor) {
         let items = Items::default();
-        let Some(on) = mapped_on(on, &items, |n| n, |e| e).await else {
-            return;
-        };
+        let on = mapped_on(on, &items, |n| n, |e| e).await;
         let engine = &on.engine;
         let result = on.run(Vec::new()).await.unwrap();
         assert_eq!(result.status, RunStatus::Completed);
@@ -284,9 +271,7 @@ tests::on_every_executor! {
                 counter.fetch_add(1, Ordering::SeqCst);
                 async move { tests::ok(x) }
             });
-        let Some(on) = on.engine(g.build(out).unwrap(), |e| e).await else {
-            return;
-        };
+        let on = on.engine(g.build(out).unwrap(), |e| e).await;
         let small = on.run(vec![1, 2]).await.unwrap();
         assert_eq!(small.node("big_only"), Some(NodeStatus::Skipped));
         assert_eq!(calls.load(Ordering::SeqCst), 0);
@@ -305,19 +290,17 @@ async fn most_in_flight(
     max_concurrency: Option<usize>,
 ) -> usize {
     let on = tests::executor::Executor::InMemory;
-    most_in_flight_on(on, n, group, max_in_flight, max_concurrency)
-        .await
-        .unwrap()
+    most_in_flight_on(on, n, group, max_in_flight, max_concurrency).await
 }
 
-/// [`most_in_flight`] on `on`; `None` without PostgreSQL outside CI.
+/// [`most_in_flight`] on `on`.
 async fn most_in_flight_on(
     on: tests::executor::Executor,
     n: u64,
     group: usize,
     max_in_flight: Option<usize>,
     max_concurrency: Option<usize>,
-) -> Option<usize> {
+) -> usize {
     let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let barrier = Arc::new(Barrier::new(group));
     let mut g = GraphBuilder::<Vec<u64>>::new("bounded");
@@ -342,19 +325,17 @@ async fn most_in_flight_on(
             Some(cap) => engine.max_concurrency(cap),
             None => engine,
         })
-        .await?;
+        .await;
     let result = on.run((0..n).collect()).await.unwrap();
     assert_eq!(result.output, Some((0..n).collect()));
-    Some(most.load(Ordering::SeqCst))
+    most.load(Ordering::SeqCst)
 }
 
 tests::on_every_executor! {
     async fn max_in_flight_bounds_the_items_of_one_map(on: Executor) {
         // Groups of three meet at the barrier: three in flight at once, never more (on a fleet,
         // across its workers).
-        if let Some(most) = most_in_flight_on(on, 30, 3, Some(3), None).await {
-            assert_eq!(most, 3);
-        }
+        assert_eq!(most_in_flight_on(on, 30, 3, Some(3), None).await, 3);
     }
 
     async fn the_timeout_applies_to_each_item(on: Executor) {
@@ -370,9 +351,7 @@ tests::on_every_executor! {
                 tests::ok(x)
             });
         let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
-        let Some(on) = on.engine(g.build(out).unwrap(), skip_downstream).await else {
-            return;
-        };
+        let on = on.engine(g.build(out).unwrap(), skip_downstream).await;
         let result = on.run(vec![1, 2, 3]).await.unwrap();
         let failure = &result.failures["slow_one"];
         assert_eq!(failure.items.len(), 1);
@@ -443,9 +422,7 @@ tests::on_every_executor! {
         let graph = mapped(&items, |n| n.max_in_flight(1));
         let events: Arc<dyn EventHandler> = heard.clone();
         let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
-        let Some(on) = on.engine_heard(graph, Some(events), skip_downstream).await else {
-            return;
-        };
+        let on = on.engine_heard(graph, Some(events), skip_downstream).await;
         on.run(vec![0, 1, 2]).await.unwrap();
         let heard = heard.0.lock().unwrap().clone();
         assert_eq!(

@@ -95,9 +95,7 @@ tests::on_every_executor! {
         let sum = g
             .node("sum")
             .run((left, right), |(l, r), _| async move { ok(l + r) });
-        let Some(on) = on.engine(g.build(sum).unwrap(), |e| e).await else {
-            return;
-        };
+        let on = on.engine(g.build(sum).unwrap(), |e| e).await;
         let result = tokio::time::timeout(Duration::from_secs(30), on.run(21))
             .await
             .expect("independent nodes did not run concurrently");
@@ -146,9 +144,7 @@ async fn each_completed_node_checkpoints_then_audits_once_before_any_dependent_s
 tests::on_every_executor! {
     async fn failed_node_is_audited_with_its_error_not_checkpointed_and_rerun_on_resume(on: Executor) {
         let (log, faults) = (Log::default(), Faults::of(&["b"]));
-        let Some(on) = on.engine(diamond(&log, &faults), |e| e).await else {
-            return;
-        };
+        let on = on.engine(diamond(&log, &faults), |e| e).await;
         let engine = &on.engine;
         let result = on.run(1).await.unwrap();
         assert_eq!(result.status, RunStatus::Failed);
@@ -197,9 +193,7 @@ tests::on_every_executor! {
             .node("both")
             .run((boom, blocking), |(a, b), _| async move { ok(a + b) });
         let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
-        let Some(on) = on.engine(g.build(both).unwrap(), skip_downstream).await else {
-            return;
-        };
+        let on = on.engine(g.build(both).unwrap(), skip_downstream).await;
         let engine = &on.engine;
         let failed = on.run(0).await.unwrap();
         assert_eq!(failed.status, RunStatus::Failed);
@@ -296,9 +290,7 @@ tests::on_every_executor! {
             .node("n")
             .when(x, |_| panic!("gate exploded"))
             .run(x, |x, _| async move { ok(x) });
-        let Some(on) = on.engine(g.build(n).unwrap(), |e| e).await else {
-            return;
-        };
+        let on = on.engine(g.build(n).unwrap(), |e| e).await;
         let result = on.run(1).await.unwrap();
         assert_eq!(result.node("n"), Some(NodeStatus::Failed));
         assert_eq!(
@@ -331,9 +323,7 @@ tests::on_every_executor! {
     async fn skip_downstream_skips_dependents_and_keeps_independent_branches_running(on: Executor) {
         let (log, faults) = (Log::default(), Faults::of(&["b"]));
         let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
-        let Some(on) = on.engine(diamond(&log, &faults), skip_downstream).await else {
-            return;
-        };
+        let on = on.engine(diamond(&log, &faults), skip_downstream).await;
         let result = on.run(1).await.unwrap();
         assert_eq!(result.status, RunStatus::Failed);
         assert_eq!(
@@ -372,9 +362,7 @@ tests::on_every_executor! {
         let second = g.node("second").run(first, |x, _| async move { ok(x + 1) });
         let events: Arc<dyn EventHandler> = Arc::new(ReleaseOnFail(release));
         let graph = g.build(second).unwrap();
-        let Some(on) = on.engine_heard(graph, Some(events), |e| e).await else {
-            return;
-        };
+        let on = on.engine_heard(graph, Some(events), |e| e).await;
         let result = on.run(1).await.unwrap();
         // `flaky` fails under its own SkipDownstream: the fail-fast pipeline keeps scheduling.
         assert_eq!(result.node("after"), Some(NodeStatus::Skipped));
@@ -396,9 +384,7 @@ tests::on_every_executor! {
     async fn resume_restores_completed_outputs_and_runs_only_the_rest(on: Executor) {
         let (log, faults) = (Log::default(), Faults::of(&["d"]));
         let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
-        let Some(on) = on.engine(diamond(&log, &faults), skip_downstream).await else {
-            return;
-        };
+        let on = on.engine(diamond(&log, &faults), skip_downstream).await;
         let failed = on.run(1).await.unwrap();
         assert_eq!(failed.node("d"), Some(NodeStatus::Failed));
         faults.clear();
@@ -424,9 +410,7 @@ tests::on_every_executor! {
 tests::on_every_executor! {
     async fn resuming_a_completed_run_runs_nothing_and_returns_the_same_output(on: Executor) {
         let log = Log::default();
-        let Some(on) = on.engine(diamond(&log, &Faults::default()), |e| e).await else {
-            return;
-        };
+        let on = on.engine(diamond(&log, &Faults::default()), |e| e).await;
         let done = on.run(3).await.unwrap();
         let starts = log.lines().len();
         let again = on.resume(&done.run_id).await.unwrap();

@@ -76,11 +76,13 @@ fn statuses<O>(result: &PipelineResult<O>) -> Vec<(String, NodeStatus)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn a_submitted_run_completes_on_the_workers_with_the_in_process_result() {
     let probe = Probe::default();
-    let Some(mut fleet) = Fleet::start(&diamond(&probe), 4).await else {
-        return;
-    };
+    let mut fleet = Fleet::start(&diamond(&probe), 4).await;
     let engine = fleet.engine(diamond(&probe));
     let run_id = engine.submit(1).await.unwrap();
     let result = wait(&engine, &run_id).await;
@@ -126,10 +128,12 @@ fn gated() -> Graph<u64, u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn a_false_gate_skips_the_node_and_everything_downstream_writing_nothing() {
-    let Some(mut fleet) = Fleet::start(&gated(), 4).await else {
-        return;
-    };
+    let mut fleet = Fleet::start(&gated(), 4).await;
     let engine = fleet.engine(gated());
     let result = submit_and_wait(&engine, 50).await;
     assert_eq!(result.status, RunStatus::Completed);
@@ -152,11 +156,13 @@ async fn a_false_gate_skips_the_node_and_everything_downstream_writing_nothing()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn fail_fast_stops_scheduling_and_lets_running_nodes_finish() {
     let release = Arc::new(tokio::sync::Notify::new());
-    let Some(mut fleet) = Fleet::start(&tests::fail_fast(&release), 4).await else {
-        return;
-    };
+    let mut fleet = Fleet::start(&tests::fail_fast(&release), 4).await;
     let result = submit_and_wait(&fleet.engine(tests::fail_fast(&release)), 1).await;
     assert_eq!(result.status, RunStatus::Failed);
     assert_eq!(
@@ -174,6 +180,10 @@ async fn fail_fast_stops_scheduling_and_lets_running_nodes_finish() {
 /// A node that fails twice then succeeds: three audited attempts, one checkpoint record, and
 /// the retries wait in the queue (a ready row with a later time), not in a sleeping worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn retries_audit_every_attempt_and_only_the_last_decides() {
     let graph = |probe: &Probe| {
         let mut g = GraphBuilder::<u64>::new("retries");
@@ -196,9 +206,7 @@ async fn retries_audit_every_attempt_and_only_the_last_decides() {
         g.build(n).unwrap()
     };
     let probe = Probe::default().failing("n", 2);
-    let Some(mut fleet) = Fleet::start(&graph(&probe), 2).await else {
-        return;
-    };
+    let mut fleet = Fleet::start(&graph(&probe), 2).await;
     let engine = fleet.engine(graph(&probe));
     let result = submit_and_wait(&engine, 7).await;
     assert_eq!(result.status, RunStatus::Completed);
@@ -231,6 +239,10 @@ async fn retries_audit_every_attempt_and_only_the_last_decides() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn a_node_that_never_returns_fails_with_a_timeout() {
     let graph = || {
         let mut g = GraphBuilder::<u64>::new("hangs");
@@ -244,9 +256,7 @@ async fn a_node_that_never_returns_fails_with_a_timeout() {
             });
         g.build(n).unwrap()
     };
-    let Some(mut fleet) = Fleet::start(&graph(), 1).await else {
-        return;
-    };
+    let mut fleet = Fleet::start(&graph(), 1).await;
     let result = submit_and_wait(&fleet.engine(graph()), 1).await;
     assert_eq!(result.status, RunStatus::Failed);
     assert_eq!(result.failures["n"].error, "timed out after 100ms");
@@ -275,11 +285,13 @@ fn blocking(started: &Arc<tokio::sync::Notify>, probe: &Probe) -> Graph<u64, u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn cancel_from_another_engine_stops_the_run_and_its_running_node() {
     let (started, probe) = (Arc::new(tokio::sync::Notify::new()), Probe::default());
-    let Some(db) = TestDatabase::create() else {
-        return;
-    };
+    let db = TestDatabase::create();
     let store = PostgresStore::open(&db.url).unwrap();
     let shutdown = Shutdown::new();
     let worker = Worker::new(store.clone())
@@ -337,6 +349,10 @@ async fn cancel_from_another_engine_stops_the_run_and_its_running_node() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn a_workers_concurrency_caps_the_nodes_it_runs_at_once() {
     let graph = |gauge: &Arc<(AtomicUsize, AtomicUsize)>, pairs: &Arc<tokio::sync::Barrier>| {
         let mut g = GraphBuilder::<u64>::new("wide");
@@ -360,9 +376,7 @@ async fn a_workers_concurrency_caps_the_nodes_it_runs_at_once() {
     };
     let gauge = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
     let pairs = Arc::new(tokio::sync::Barrier::new(2));
-    let Some(db) = TestDatabase::create() else {
-        return;
-    };
+    let db = TestDatabase::create();
     let store = PostgresStore::open(&db.url).unwrap();
     let shutdown = Shutdown::new();
     let worker = Worker::new(store.clone())
@@ -384,6 +398,10 @@ async fn a_workers_concurrency_caps_the_nodes_it_runs_at_once() {
 /// A worker built from another version of a pipeline (its fingerprint differs) never runs the
 /// nodes of runs submitted by this one: it leaves them for a worker of the same build.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn a_worker_of_another_build_leaves_the_nodes_alone() {
     let version = |nodes: usize| {
         let mut g = GraphBuilder::<u64>::new("versioned");
@@ -395,9 +413,7 @@ async fn a_worker_of_another_build_leaves_the_nodes_alone() {
         }
         g.build(last).unwrap()
     };
-    let Some(mut fleet) = Fleet::start(&version(3), 1).await else {
-        return;
-    };
+    let mut fleet = Fleet::start(&version(3), 1).await;
     let engine = fleet.engine(version(2));
     let run_id = engine.submit(1).await.unwrap();
     // `runs` says why: the worker that is running serves another build. (Polled: the worker
@@ -436,11 +452,13 @@ async fn a_worker_of_another_build_leaves_the_nodes_alone() {
 /// A worker that dies mid-node (stopped at once: no commit, no release) loses the node to
 /// another worker when its lease expires; the node is checkpointed once, by the new worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn a_dead_workers_node_runs_again_elsewhere_after_its_lease() {
     let (started, probe) = (Arc::new(tokio::sync::Notify::new()), Probe::default());
-    let Some(db) = TestDatabase::create() else {
-        return;
-    };
+    let db = TestDatabase::create();
     let store = PostgresStore::open(&db.url).unwrap();
     let worker = |id: &str| {
         Worker::new(store.clone())
@@ -484,6 +502,10 @@ async fn a_dead_workers_node_runs_again_elsewhere_after_its_lease() {
 /// worker has taken the node over) finishes its node late: its commit is fenced, the other one's
 /// stands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn a_late_commit_after_the_lease_lapsed_is_fenced() {
     let started = Arc::new(tokio::sync::Notify::new());
     let (taken_over, thawed) = std::sync::mpsc::channel::<()>();
@@ -516,9 +538,7 @@ async fn a_late_commit_after_the_lease_lapsed_is_fenced() {
         g.build(n).unwrap()
     };
     let probe = Probe::default();
-    let Some(db) = TestDatabase::create() else {
-        return;
-    };
+    let db = TestDatabase::create();
     let store = PostgresStore::open(&db.url).unwrap();
     let worker = |id: &str| {
         Worker::new(store.clone())
@@ -562,11 +582,13 @@ async fn a_late_commit_after_the_lease_lapsed_is_fenced() {
 /// A graceful stop finishes the node in flight; past the drain deadline it gives the claim
 /// back, and another worker takes the node at once (without waiting for the lease).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn a_graceful_stop_drains_then_gives_back_what_is_left() {
     let (started, probe) = (Arc::new(tokio::sync::Notify::new()), Probe::default());
-    let Some(db) = TestDatabase::create() else {
-        return;
-    };
+    let db = TestDatabase::create();
     let store = PostgresStore::open(&db.url).unwrap();
     let stop = Shutdown::new();
     let first = Worker::new(store.clone())
@@ -597,6 +619,10 @@ async fn a_graceful_stop_drains_then_gives_back_what_is_left() {
 /// Two workers race for the same ready nodes, 10,000 times: 10,000 single-node runs submitted
 /// at once, each node claimed by exactly one of them and committed exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn two_workers_racing_for_each_node_commit_it_exactly_once() {
     const RUNS: usize = 10_000;
     let graph = || {
@@ -605,9 +631,7 @@ async fn two_workers_racing_for_each_node_commit_it_exactly_once() {
         let n = g.node("n").run(x, |x, _| async move { ok(x * 2) });
         g.build(n).unwrap()
     };
-    let Some(mut fleet) = Fleet::start(&graph(), 0).await else {
-        return;
-    };
+    let mut fleet = Fleet::start(&graph(), 0).await;
     for i in 0..2 {
         let worker = Worker::new(PostgresStore::open(&fleet.db.url).unwrap());
         fleet.add(

@@ -105,12 +105,14 @@ fn notified_worker(fleet: &mut Fleet, graph: &Graph<u64, u64>, shutdown: &Shutdo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn a_waiting_fleet_run_is_continued_by_a_signal_from_another_engine() {
     let plans = Arc::new(AtomicUsize::new(0));
     let graph = payout(Arc::clone(&plans), None, None);
-    let Some(mut fleet) = Fleet::start(&graph, 0).await else {
-        return;
-    };
+    let mut fleet = Fleet::start(&graph, 0).await;
     let shutdown = fleet.shutdown.clone();
     notified_worker(&mut fleet, &graph, &shutdown);
     let engine = fleet.engine(graph);
@@ -157,12 +159,14 @@ async fn a_waiting_fleet_run_is_continued_by_a_signal_from_another_engine() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn a_signal_sent_before_the_wait_began_is_consumed_when_it_begins() {
     let gate = Arc::new(Semaphore::new(0));
     let graph = payout(Arc::default(), Some(Arc::clone(&gate)), None);
-    let Some(mut fleet) = Fleet::start(&graph, 0).await else {
-        return;
-    };
+    let mut fleet = Fleet::start(&graph, 0).await;
     let shutdown = fleet.shutdown.clone();
     notified_worker(&mut fleet, &graph, &shutdown);
     let engine = fleet.engine(graph);
@@ -196,12 +200,14 @@ async fn a_signal_sent_before_the_wait_began_is_consumed_when_it_begins() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn a_gate_on_the_payload_and_a_timeout_apply_as_in_one_process() {
     let timeout = Some(Duration::from_millis(300));
     let graph = payout(Arc::default(), None, timeout);
-    let Some(mut fleet) = Fleet::start(&graph, 0).await else {
-        return;
-    };
+    let mut fleet = Fleet::start(&graph, 0).await;
     let shutdown = fleet.shutdown.clone();
     notified_worker(&mut fleet, &graph, &shutdown);
     let engine = fleet.engine(graph).on_error(OnError::SkipDownstream);
@@ -235,12 +241,14 @@ async fn a_gate_on_the_payload_and_a_timeout_apply_as_in_one_process() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn a_timer_on_a_fleet_is_due_by_itself_and_runs_the_dependents_after_it() {
     let after = Duration::from_millis(400);
     let graph = tests::cooling(after);
-    let Some(mut fleet) = Fleet::start(&graph, 0).await else {
-        return;
-    };
+    let mut fleet = Fleet::start(&graph, 0).await;
     let shutdown = fleet.shutdown.clone();
     notified_worker(&mut fleet, &graph, &shutdown);
     let engine = fleet.engine(graph);
@@ -262,11 +270,13 @@ async fn a_timer_on_a_fleet_is_due_by_itself_and_runs_the_dependents_after_it() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
 async fn a_suspended_run_needs_no_worker_and_cancel_ends_it() {
     let graph = payout(Arc::default(), None, None);
-    let Some(mut fleet) = Fleet::start(&graph, 1).await else {
-        return;
-    };
+    let mut fleet = Fleet::start(&graph, 1).await;
     let engine = fleet.engine(graph);
     let run_id = engine.submit(9).await.unwrap();
     let cancelled = engine.submit(10).await.unwrap();

@@ -48,9 +48,7 @@ tests::on_every_executor! {
     ) {
         let (bump, runs) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let graph = graph(Arc::clone(&bump), Arc::clone(&runs));
-        let Some(on) = on.engine(graph, |e| e).await else {
-            return;
-        };
+        let on = on.engine(graph, |e| e).await;
         let engine = &on.engine;
         let first = on.run(1).await.unwrap();
         assert_eq!(first.output, Some((21, 2)));

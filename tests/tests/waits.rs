@@ -69,9 +69,7 @@ fn approval(ok: bool) -> Signal {
 
 tests::on_every_executor! {
     async fn a_wait_ends_the_run_waiting_and_a_signal_continues_it(on: Executor) {
-        let Some(on) = on.engine(payout(Arc::default(), None, |n| n), |e| e).await else {
-            return;
-        };
+        let on = on.engine(payout(Arc::default(), None, |n| n), |e| e).await;
         let waiting = on.run(7).await.unwrap();
         assert_eq!(waiting.status, RunStatus::Waiting);
         assert_eq!(waiting.node("approval"), Some(NodeStatus::Waiting));
@@ -167,9 +165,7 @@ async fn a_run_with_only_a_wait_left_ends_waiting_and_a_signal_continues_it() {
 tests::on_every_executor! {
     async fn a_signal_sent_before_its_wait_began_is_consumed_when_it_begins(on: Executor) {
         let down = Arc::new(AtomicBool::new(true));
-        let Some(on) = on.engine(payout(down.clone(), None, |n| n), |e| e).await else {
-            return;
-        };
+        let on = on.engine(payout(down.clone(), None, |n| n), |e| e).await;
         let failed = on.run(3).await.unwrap();
         assert_eq!(failed.status, RunStatus::Failed);
         let sent = on.signal(&failed.run_id, approval(true)).await.unwrap();
@@ -216,9 +212,7 @@ async fn a_signal_sent_while_the_run_runs_elsewhere_is_picked_up_by_its_holder()
 
 tests::on_every_executor! {
     async fn a_wait_takes_one_signal_and_says_so_when_another_comes(on: Executor) {
-        let Some(on) = on.engine(payout(Arc::default(), None, |n| n), |e| e).await else {
-            return;
-        };
+        let on = on.engine(payout(Arc::default(), None, |n| n), |e| e).await;
         let waiting = on.run(1).await.unwrap();
         let first = on
             .signal(&waiting.run_id, approval(false).key("k1"))
@@ -253,9 +247,7 @@ tests::on_every_executor! {
 
 tests::on_every_executor! {
     async fn a_signal_of_the_wrong_shape_or_for_no_wait_is_refused_before_it_is_stored(on: Executor) {
-        let Some(on) = on.engine(payout(Arc::default(), None, |n| n), |e| e).await else {
-            return;
-        };
+        let on = on.engine(payout(Arc::default(), None, |n| n), |e| e).await;
         let engine = &on.engine;
         let waiting = on.run(1).await.unwrap();
         let wrong = Signal::from_json("approval", r#"{"by": "finance"}"#).unwrap();
@@ -296,9 +288,7 @@ tests::on_every_executor! {
             n.timeout(std::time::Duration::ZERO)
         });
         let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
-        let Some(on) = on.engine(graph, skip_downstream).await else {
-            return;
-        };
+        let on = on.engine(graph, skip_downstream).await;
         let result = on.run(1).await.unwrap();
         assert_eq!(result.status, RunStatus::Failed);
         assert_eq!(result.node("approval"), Some(NodeStatus::Failed));
@@ -325,9 +315,7 @@ async fn a_pipeline_with_waits_needs_a_checkpointer() {
 tests::on_every_executor! {
     async fn a_timer_within_the_threshold_is_awaited_in_the_process(on: Executor) {
         let graph = tests::cooling(std::time::Duration::from_millis(20));
-        let Some(on) = on.engine(graph, |e| e).await else {
-            return;
-        };
+        let on = on.engine(graph, |e| e).await;
         let engine = &on.engine;
         let result = on.run(5).await.unwrap();
         assert_eq!(result.status, RunStatus::Completed);
@@ -384,9 +372,7 @@ tests::on_every_executor! {
     async fn a_signal_cannot_be_sent_to_a_timer(on: Executor) {
         let graph = tests::cooling(std::time::Duration::from_secs(3600));
         let suspend = |e: PipelineEngine<_>| e.wait_in_process(std::time::Duration::ZERO);
-        let Some(on) = on.engine(graph, suspend).await else {
-            return;
-        };
+        let on = on.engine(graph, suspend).await;
         let waiting = on.run(5).await.unwrap();
         assert_eq!(waiting.status, RunStatus::Waiting);
         assert!(waiting.waiting[0].timer);
@@ -403,9 +389,7 @@ tests::on_every_executor! {
 
 tests::on_every_executor! {
     async fn a_waiting_run_can_be_cancelled_and_then_takes_no_signal(on: Executor) {
-        let Some(on) = on.engine(payout(Arc::default(), None, |n| n), |e| e).await else {
-            return;
-        };
+        let on = on.engine(payout(Arc::default(), None, |n| n), |e| e).await;
         let engine = &on.engine;
         let waiting = on.run(4).await.unwrap();
         assert_eq!(waiting.status, RunStatus::Waiting);

@@ -119,6 +119,10 @@ async fn eval(client: &Client, script: &str) -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_chromium,
+    ignore = "needs Debian's chromium and chromium-driver, not installed when the tests were built: apt-get install -y chromium chromium-driver"
+)]
 async fn the_viewer_in_chromium() {
     let dir = tempfile::tempdir().expect("tempdir");
     let runs = make_runs(dir.path()).await;
