@@ -31,11 +31,11 @@ fn stalled_run(store: &str) -> (Child, String, impl Iterator<Item = String>) {
         .lines()
         .map_while(Result::ok);
     let first = lines.next().expect("a first line");
-    // `2026-11-30 01:02:03 run ID started; resume it with: ops resume ID`
+    // `2026-11-30 01:02:03 run ID started; resume it with: /path/to/ops resume ID`
     let (_, rest) = first.split_once(" run ").expect(&first);
     let run_id = rest.split_whitespace().next().unwrap().to_owned();
     assert!(
-        first.ends_with(&format!("started; resume it with: ops resume {run_id}")),
+        first.ends_with(&format!("started; resume it with: {OPS} resume {run_id}")),
         "{first}"
     );
     let mut seen = Vec::new();
@@ -138,7 +138,7 @@ fn ctrl_c_cancels_the_run_cleanly_and_says_how_to_resume_it() {
     );
     assert!(
         stdout.contains(&format!("run {run_id} cancelled"))
-            && stdout.contains(&format!("resume it with: ops resume {run_id}")),
+            && stdout.contains(&format!("resume it with: {OPS} resume {run_id}")),
         "{stdout}"
     );
     let show = ops(&store, &["show", &run_id]);
@@ -405,12 +405,24 @@ fn the_readme_first_screen_runs_as_written() {
         .trim_end_matches(" failed")
         .to_owned();
     assert!(
-        first.contains("text failed after 2 attempts: No such file or directory")
-            && first.contains(&format!("resume it with: hello resume {run_id}")),
+        first.contains("text failed after 2 attempts: No such file or directory"),
         "{first}"
     );
+    // The command it suggests works as printed, from where the program was started (`hello` is
+    // on no PATH here, as after `cargo run`: the suggestion is the program's path).
+    let hint = first
+        .lines()
+        .find_map(|line| line.strip_prefix("resume it with: "))
+        .unwrap_or_else(|| panic!("a resume hint: {first}"));
+    let words: Vec<&str> = hint.split_whitespace().collect();
+    assert_eq!(words[1..], ["resume", run_id.as_str()], "{hint}");
     std::fs::write(dir.path().join("notes.txt"), "resume what failed\n").unwrap();
-    let (code, resumed) = hello(&["resume", &run_id]);
+    let out = Command::new(words[0])
+        .current_dir(dir.path())
+        .args(&words[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("the suggested command `{hint}` starts: {e}"));
+    let (code, resumed) = (out.status.code(), String::from_utf8_lossy(&out.stdout));
     assert_eq!(code, Some(0), "{resumed}");
     assert!(resumed.contains("output 1 lines, 3 words\n"), "{resumed}");
     let (_, runs) = hello(&["runs"]);

@@ -16,18 +16,41 @@ pub(super) fn emit(text: &str) {
     }
 }
 
-/// The program's name as the user typed it (its file name), for the commands the command line
-/// suggests.
+/// How to start this program again from where it was started, for the commands the command line
+/// suggests: its name when it was found on `PATH` (`ops`), or its path when it was started by one
+/// (`./ops`, or `target/debug/hello` as `cargo run` starts it), relative to the current directory
+/// when it lies under it; quoted for a shell when it needs to be.
 pub(super) fn program() -> String {
-    std::env::args_os()
-        .next()
-        .as_deref()
-        .map(std::path::Path::new)
-        .and_then(|p| p.file_name())
-        .map_or_else(
-            || "pipeline".to_owned(),
-            |n| n.to_string_lossy().into_owned(),
-        )
+    let Some(arg0) = std::env::args_os().next() else {
+        return "pipeline".to_owned();
+    };
+    let path = std::path::Path::new(&arg0);
+    let shown = if path.components().count() > 1 {
+        let here = std::env::current_dir().ok();
+        let under = here
+            .as_deref()
+            .and_then(|here| path.strip_prefix(here).ok());
+        match under {
+            // `./ops`: a bare name would be looked up on `PATH`.
+            Some(relative) if relative.components().count() == 1 => {
+                format!("./{}", relative.to_string_lossy())
+            }
+            Some(relative) => relative.to_string_lossy().into_owned(),
+            None => path.to_string_lossy().into_owned(),
+        }
+    } else {
+        path.to_string_lossy().into_owned()
+    };
+    shell_word(&shown)
+}
+
+/// `word` as one word for a POSIX shell: as it is when it is plain, single-quoted otherwise.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c);
+    match !word.is_empty() && word.chars().all(plain) {
+        true => word.to_owned(),
+        false => format!("'{}'", word.replace('\'', r"'\''")),
+    }
 }
 
 /// `print!` through [`emit`].
@@ -41,3 +64,17 @@ macro_rules! outln {
 }
 
 pub(super) use {out, outln};
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn a_word_is_quoted_only_when_a_shell_would_split_or_expand_it() {
+        assert_eq!(shell_word("target/debug/hello"), "target/debug/hello");
+        assert_eq!(shell_word("/my runs/ops"), "'/my runs/ops'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word("$HOME/ops"), "'$HOME/ops'");
+        assert_eq!(shell_word(""), "''");
+    }
+}
