@@ -405,7 +405,7 @@ fn the_readme_first_screen_runs_as_written() {
         .trim_end_matches(" failed")
         .to_owned();
     assert!(
-        first.contains("text failed after 2 attempts: No such file or directory"),
+        first.contains("text (read) failed after 2 attempts: No such file or directory"),
         "{first}"
     );
     // The command it suggests works as printed, from where the program was started (`hello` is

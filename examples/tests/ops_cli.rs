@@ -27,7 +27,7 @@ fn failed_run(store: &str, dir: &Path) -> (String, String) {
         .to_owned();
     assert!(
         out.stdout
-            .contains("table failed after 2 attempts: cannot read"),
+            .contains("table (load_rates) failed after 2 attempts: cannot read"),
         "{}",
         out.stdout
     );
@@ -307,6 +307,33 @@ fn a_mapped_run_is_shown_once_with_counts_in_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("runs.db").display());
     operate_a_mapped_run(&store, dir.path());
+}
+
+/// Issue 26, finding 6: a run whose output's node was skipped printed `completed` and nothing
+/// else. A refused payout completes without output, and says why.
+fn a_refused_payout_says_why_it_has_no_output(store: &str) {
+    let out = ops(store, &["run", "Payout", "--input", r#"{"cents": 7}"#]);
+    assert_eq!(out.code, 2, "waiting exits 2: {}{}", out.stdout, out.stderr);
+    let run_id = out.stdout.lines().next().unwrap()["run ".len()..]
+        .trim_end_matches(" waiting")
+        .to_owned();
+    let refuse = r#"{"by": "finance", "ok": false}"#;
+    let sent = ops(store, &["signal", &run_id, "approval", "--value", refuse]);
+    assert_eq!(sent.code, 0, "{}{}", sent.stdout, sent.stderr);
+    assert!(
+        sent.stdout.contains(&format!("run {run_id} completed"))
+            && sent.stdout.contains(
+                "no output: the output reads a node that was skipped (skipped: `paid (pay_out)`)"
+            ),
+        "{}",
+        sent.stdout
+    );
+}
+
+#[test]
+fn a_completed_run_without_output_says_why_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    a_refused_payout_says_why_it_has_no_output(&dir.path().join("store").display().to_string());
 }
 
 /// A run of `Payout` stops waiting for its approval (exit 2, the command to send it printed); a
@@ -633,7 +660,7 @@ fn three_worker_processes_run_what_submit_records() {
     assert_eq!(bad.code, 1, "{}{}", bad.stdout, bad.stderr);
     assert!(
         bad.stdout
-            .contains("table failed after 2 attempts: cannot read"),
+            .contains("table (load_rates) failed after 2 attempts: cannot read"),
         "{}",
         bad.stdout
     );

@@ -208,6 +208,9 @@ impl<I, O> NodeNames for GraphInner<I, O> {
     fn index(&self, id: &str) -> Option<u32> {
         self.node_index(id)
     }
+    fn kind(&self, index: u32) -> &str {
+        &self.nodes[index as usize].kind
+    }
 }
 
 /// A fast hash for the names of a graph (the FxHash function), which the program defines: not

@@ -14,6 +14,8 @@ pub(crate) trait NodeNames: Send + Sync {
     fn id(&self, index: u32) -> &str;
     /// The index of node `id`.
     fn index(&self, id: &str) -> Option<u32>;
+    /// What node `index` runs: its `#[node]` fn's name, or the kind a `GraphBuilder` gave it.
+    fn kind(&self, index: u32) -> &str;
 }
 
 /// Every node's status in a run, by node id, in the graph's declaration order.
@@ -52,6 +54,14 @@ impl NodeStatuses {
     pub fn get(&self, id: &str) -> Option<NodeStatus> {
         let index = self.names.index(id)?;
         self.statuses.get(index as usize).copied()
+    }
+
+    /// What node `id` runs: the name of its `#[node]` fn (`text = read(path)` runs `read`), or
+    /// the kind a [`GraphBuilder`](crate::GraphBuilder) node was given (its id by default);
+    /// `None` if the pipeline has no such node.
+    pub fn kind(&self, id: &str) -> Option<&str> {
+        let index = self.names.index(id)?;
+        Some(self.names.kind(index))
     }
 
     /// Whether the pipeline has a node `id`.

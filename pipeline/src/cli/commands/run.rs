@@ -7,7 +7,7 @@ use crate::cli::progress::Progress;
 use crate::cli::stored::{configured, find_pipeline, parse_id};
 use crate::data::Json;
 use crate::engine::EngineSettings;
-use crate::result::{PipelineResult, RunStatus, WarningSource};
+use crate::result::{NodeStatus, PipelineResult, RunStatus, WarningSource};
 use crate::run_id::RunId;
 use crate::store::Stores;
 use crate::text::format_time;
@@ -70,6 +70,15 @@ fn read_input(input: &str) -> Result<String, CliError> {
     }
 }
 
+/// Node `node` as a message names it: its binding, and the fn it runs when that has another
+/// name (`text (read)`).
+fn named(result: &PipelineResult<Json>, node: &str) -> String {
+    match result.nodes.kind(node) {
+        Some(kind) if kind != node => format!("{node} ({kind})"),
+        _ => node.to_owned(),
+    }
+}
+
 /// Exit code of a run that ended, but whose store failed: it is stored nowhere, or some of its
 /// records were lost (the report lists them).
 pub(super) const STORE_FAILED: i32 = 3;
@@ -80,7 +89,8 @@ pub(super) fn report(result: &PipelineResult<Json>) -> i32 {
     outln!("run {} {}", result.run_id, result.status);
     for (node, failure) in &result.failures {
         outln!(
-            "  {node} failed after {} attempts: {}",
+            "  {} failed after {} attempts: {}",
+            named(result, node),
             failure.attempts,
             failure.error
         );
@@ -133,6 +143,19 @@ pub(super) fn report(result: &PipelineResult<Json>) -> i32 {
             Ok(text) => outln!("output {text}"),
             Err(_) => outln!("output {}", output.get()),
         }
+    } else if result.status == RunStatus::Completed {
+        // Every node resolved, so a value the output reads is missing only because its node
+        // was skipped (its gate was false, or a node it reads failed or was skipped).
+        let skipped: Vec<String> = result
+            .nodes
+            .iter()
+            .filter(|&(_, status)| status == NodeStatus::Skipped)
+            .map(|(node, _)| format!("`{}`", named(result, node)))
+            .collect();
+        outln!(
+            "no output: the output reads a node that was skipped (skipped: {})",
+            skipped.join(", ")
+        );
     }
     if result.stored && matches!(result.status, RunStatus::Failed | RunStatus::Cancelled) {
         let (program, id) = (crate::cli::output::program(), &result.run_id);
