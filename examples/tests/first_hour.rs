@@ -80,6 +80,27 @@ fn row<'a>(table: &'a str, start: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line starting with {start:?} in\n{table}"))
 }
 
+/// The DURATION of a `runs` line (`850ms`, `1.2s`, `2m03s`, `≥ 1.2s`), in ms.
+fn duration_ms(line: &str) -> u64 {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    // RUN ID, PIPELINE, STATUS, STARTED (date and time), then DURATION.
+    let word = match words[5] {
+        "≥" => words[6],
+        word => word,
+    };
+    let number = |text: &str| {
+        text.parse::<f64>()
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+    };
+    if let Some(ms) = word.strip_suffix("ms") {
+        number(ms) as u64
+    } else if let Some((m, s)) = word.strip_suffix('s').and_then(|w| w.split_once('m')) {
+        (number(m) * 60_000.0 + number(s) * 1000.0) as u64
+    } else {
+        (number(word.trim_end_matches('s')) * 1000.0) as u64
+    }
+}
+
 #[test]
 fn a_killed_run_is_shown_interrupted_with_its_completed_nodes_and_the_attempt_in_flight() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,6 +110,22 @@ fn a_killed_run_is_shown_interrupted_with_its_completed_nodes_and_the_attempt_in
     let live = ops(&store, &["show", &run_id]);
     let rows = [("batch", "completed"), ("held", "running")];
     assert_shows(&live.stdout, "running", &rows);
+    // Issue 26, finding 6: `runs` said a few ms for runs that had run for seconds. A running
+    // run's duration counts until now: it passes a second while `held` holds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let runs = ops(&store, &["runs"]);
+        let line = row(&runs.stdout, &run_id).to_owned();
+        let took = duration_ms(&line);
+        if took >= 1_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the running run's duration stays at {took} ms: {line}"
+        );
+        std::thread::yield_now();
+    }
 
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -100,6 +137,8 @@ fn a_killed_run_is_shown_interrupted_with_its_completed_nodes_and_the_attempt_in
     let runs = ops(&store, &["runs"]);
     let line = row(&runs.stdout, &run_id);
     assert!(line.contains("interrupted"), "{line}");
+    // What it did after its last record left no trace: at least that long.
+    assert!(line.contains(" ≥ "), "{line}");
     let counts: Vec<&str> = line.split_whitespace().rev().take(3).collect();
     assert_eq!(
         counts,

@@ -18,6 +18,47 @@ pub(crate) fn format_ms(ms: u64) -> String {
     }
 }
 
+/// Where a run is, for how long it took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Took {
+    /// It ended (or waits, suspended): until its last write.
+    Ended,
+    /// A process runs it now: until now.
+    Running,
+    /// It has not ended and nothing runs it (interrupted, or not known): at least until its last
+    /// recorded activity, since what it did after that left no trace.
+    Unfinished,
+}
+
+impl Took {
+    /// A run's state as [`Took`].
+    pub(crate) fn of(state: crate::store::RunState) -> Took {
+        use crate::store::RunState;
+        match state {
+            RunState::Ended(_) => Took::Ended,
+            RunState::Running => Took::Running,
+            RunState::Interrupted | RunState::Stopped | RunState::Unknown => Took::Unfinished,
+        }
+    }
+}
+
+/// How long a run took, for a table: `1.2s`; `≥ 2.1s` for one that did not end and nothing runs.
+pub(crate) fn format_took(
+    took: Took,
+    started_at_ms: u64,
+    updated_at_ms: u64,
+    now_ms: u64,
+) -> String {
+    match took {
+        Took::Ended => format_ms(updated_at_ms.saturating_sub(started_at_ms)),
+        Took::Running => format_ms(now_ms.max(updated_at_ms).saturating_sub(started_at_ms)),
+        Took::Unfinished => format!(
+            "≥ {}",
+            format_ms(updated_at_ms.saturating_sub(started_at_ms))
+        ),
+    }
+}
+
 /// Microseconds as `850µs`, or as [`format_ms`] from a millisecond on.
 pub(crate) fn format_us(us: u64) -> String {
     match us {

@@ -120,10 +120,18 @@ impl Stores {
             return Ok(None);
         };
         let trail = self.audit.entries(run_id).await?;
-        let summary = match self.audit.summary(run_id).await? {
+        let mut summary = match self.audit.summary(run_id).await? {
             Some(summary) => summary,
             None => checkpoint.summary(),
         };
+        if summary.status.is_none() {
+            // A run that has not ended was last written by its last record or audit entry (its
+            // summary is the one written as it started).
+            let records = checkpoint.nodes.iter().map(|r| r.finished_at_ms);
+            let entries = trail.iter().flatten().map(|e| e.finished_at_ms);
+            let last = records.chain(entries).max().unwrap_or_default();
+            summary.updated_at_ms = summary.updated_at_ms.max(last);
+        }
         if let Some(status) = summary.status {
             let nodes = summary
                 .nodes

@@ -19,6 +19,16 @@ pub fn run_code(state: RunState) -> &'static str {
     }
 }
 
+/// How long a run with status `code` took is counted as [`Took`] says.
+pub(crate) fn took(code: &str) -> crate::text::Took {
+    use crate::text::Took;
+    match code {
+        "running" => Took::Running,
+        "interrupted" | "stopped" | "unknown" => Took::Unfinished,
+        _ => Took::Ended,
+    }
+}
+
 /// Every run status code, in the order the filter offers them.
 pub const RUN_CODES: [&str; 9] = [
     "completed",

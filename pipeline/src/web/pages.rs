@@ -4,12 +4,13 @@
 
 use std::fmt::Write;
 
-use super::codes::{NODE_CODES, RUN_CODES, is_resumable, node_label};
+use super::codes::{NODE_CODES, RUN_CODES, is_resumable, node_label, took};
 use super::dag::{dag_svg, timeline_svg};
 use super::detail::RunDetail;
 use super::html::{escape, page, url_part};
 use super::index::{RunFilter, RunPage};
-use crate::text::{format_ms, format_time};
+use crate::store::now_ms;
+use crate::text::{format_time, format_took};
 
 /// The run list: filters, a table of runs newest first, and a link to the next page.
 pub fn runs_page(list: &RunPage, filter: &RunFilter, pipelines: &[String]) -> String {
@@ -53,7 +54,12 @@ pub fn runs_page(list: &RunPage, filter: &RunFilter, pipelines: &[String]) -> St
             status = run.status,
             pipeline = escape(&run.pipeline),
             started = format_time(run.started_at_ms),
-            duration = format_ms(run.updated_at_ms.saturating_sub(run.started_at_ms)),
+            duration = format_took(
+                took(run.status),
+                run.started_at_ms,
+                run.updated_at_ms,
+                now_ms()
+            ),
             completed = run.completed,
             nodes = run.nodes,
             failed = run.failed,
@@ -104,7 +110,12 @@ pub fn run_page(run: &RunDetail) -> String {
         status = run.status,
         started = format_time(run.started_at_ms),
         updated = format_time(run.updated_at_ms),
-        duration = format_ms(run.updated_at_ms.saturating_sub(run.started_at_ms)),
+        duration = format_took(
+            took(run.status),
+            run.started_at_ms,
+            run.updated_at_ms,
+            now_ms()
+        ),
     );
     body.push_str("<div class=\"actions\">");
     if is_resumable(run.status) {

@@ -7,8 +7,9 @@ use crate::cli::output::{out, outln};
 use crate::cli::table::Table;
 use crate::result::RunStatus;
 use crate::run_id::RunId;
+use crate::store::now_ms;
 use crate::store::{RunOverview, RunState, RunSummary, StoreSpec, Stores};
-use crate::text::{format_ms, format_time};
+use crate::text::{Took, format_time, format_took};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -102,7 +103,12 @@ pub(super) async fn exec(args: Args, stores: &Stores, spec: &StoreSpec) -> Resul
             summary.pipeline.clone(),
             status,
             format_time(summary.started_at_ms),
-            format_ms(summary.updated_at_ms.saturating_sub(summary.started_at_ms)),
+            format_took(
+                Took::of(line.state),
+                summary.started_at_ms,
+                summary.updated_at_ms,
+                now_ms(),
+            ),
             line.completed.to_string(),
             line.failed.to_string(),
             line.skipped.to_string(),
