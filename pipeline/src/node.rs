@@ -101,6 +101,7 @@ impl fmt::Display for MapItem {
 
 /// What the engine does when a node fails after all its retries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum OnError {
     /// Stop scheduling new nodes, let running ones finish, and end the run `Failed`.
     #[default]

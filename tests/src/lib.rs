@@ -132,6 +132,8 @@ impl AuditLog for RecordingAudit {
         let status = match entry.status {
             AuditStatus::Completed => "completed",
             AuditStatus::Failed => "failed",
+            // An entry of a kind this recording store does not know is logged as such.
+            _ => "other",
         };
         self.log.push(format!("audit:{}:{status}", entry.node));
         self.inner.append(epoch, entry).await

@@ -12,4 +12,5 @@ fn ui() {
     cases.pass("tests/pass/*.rs");
     cases.compile_fail("tests/node/*.rs");
     cases.compile_fail("tests/pipeline/*.rs");
+    cases.compile_fail("tests/api/*.rs");
 }

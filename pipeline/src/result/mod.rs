@@ -14,6 +14,7 @@ pub use nodes::{NodeIdIter, NodeList, NodeStatusIter, NodeStatuses};
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RunStatus {
     /// No node failed; every node completed or was skipped.
     Completed,
@@ -32,6 +33,7 @@ pub enum RunStatus {
 /// How one node ended in a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum NodeStatus {
     /// The node produced its output, in this run or (on resume) in an earlier one.
     Completed,

@@ -48,6 +48,7 @@ pub use waits::{RunWaits, SignalRecord, SignalSent};
 /// Both settings survive a crash of the process (kill -9, panic, OOM): a record written with
 /// `write(2)` is in the OS page cache and reaches the disk without the process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Durability {
     /// `fsync` each record (and, when a run's file is created, its directory) before the engine
     /// starts any node that depends on it. Survives power loss and kernel crashes: a node that
@@ -66,6 +67,7 @@ pub enum Durability {
 /// A checkpoint is a cache of completed work: dropping a suffix of it only costs running those
 /// nodes again on resume. An audit trail loses the dropped attempts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Recovery {
     /// Refuse the file: an error names it and the offset of the damage. Use
     /// [`FileCheckpointer::repair`] (or the CLI's `repair RUN`) to keep the valid prefix.

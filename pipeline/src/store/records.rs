@@ -298,6 +298,7 @@ impl Completion {
 /// How an attempt ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AuditStatus {
     /// The attempt returned an output.
     Completed,

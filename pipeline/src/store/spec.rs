@@ -45,6 +45,7 @@ impl std::fmt::Debug for Stores {
 /// # Ok::<(), pipeline::StoreError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreSpec {
     /// A directory of run files (`FileCheckpointer`, `FileAuditLog`).
     Directory(PathBuf),

@@ -8,6 +8,7 @@ use crate::result::{NodeStatus, RunStatus};
 
 /// Where a run is, as its stores tell it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RunState {
     /// It ended (its final summary says how), or every node of it completed.
     Ended(RunStatus),
@@ -37,6 +38,7 @@ impl fmt::Display for RunState {
 
 /// Where a node of a run is, as the run's stores tell it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NodeState {
     /// Its output is in the checkpoint.
     Completed,

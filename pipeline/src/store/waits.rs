@@ -25,6 +25,7 @@ pub struct SignalRecord {
 
 /// What [`send_signal`](super::Checkpointer::send_signal) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SignalSent {
     /// The signal is stored.
     Stored,
