@@ -48,27 +48,61 @@ pub enum NodeStatus {
     Waiting,
 }
 
-impl fmt::Display for NodeStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl NodeStatus {
+    /// The status as one word, as JSON and the viewer spell it: `completed`, `failed`,
+    /// `skipped`, `not_run` or `waiting`.
+    pub const fn code(self) -> &'static str {
+        match self {
             NodeStatus::Completed => "completed",
             NodeStatus::Failed => "failed",
             NodeStatus::Skipped => "skipped",
-            NodeStatus::NotRun => "not run",
+            NodeStatus::NotRun => "not_run",
             NodeStatus::Waiting => "waiting",
-        })
+        }
+    }
+
+    /// The status as a sentence says it (its `Display`): `not run` for [`NodeStatus::NotRun`],
+    /// the code otherwise.
+    pub const fn label(self) -> &'static str {
+        match self {
+            NodeStatus::NotRun => "not run",
+            other => other.code(),
+        }
+    }
+}
+
+impl fmt::Display for NodeStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl RunStatus {
+    /// The status as one word, as JSON, the viewer and the CLI's filters spell it: `completed`,
+    /// `failed`, `cancelled`, `taken_over` or `waiting`.
+    pub const fn code(self) -> &'static str {
+        match self {
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::TakenOver => "taken_over",
+            RunStatus::Waiting => "waiting",
+        }
+    }
+
+    /// The status as a sentence says it (its `Display`): `taken over` for
+    /// [`RunStatus::TakenOver`], the code otherwise.
+    pub const fn label(self) -> &'static str {
+        match self {
+            RunStatus::TakenOver => "taken over",
+            other => other.code(),
+        }
     }
 }
 
 impl fmt::Display for RunStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RunStatus::Completed => "completed",
-            RunStatus::Failed => "failed",
-            RunStatus::Cancelled => "cancelled",
-            RunStatus::TakenOver => "taken over",
-            RunStatus::Waiting => "waiting",
-        })
+        f.write_str(self.label())
     }
 }
 

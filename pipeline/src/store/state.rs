@@ -24,15 +24,68 @@ pub enum RunState {
     Unknown,
 }
 
+impl RunState {
+    /// Every state, in the order the viewer's filter offers them.
+    pub const ALL: [RunState; 9] = [
+        RunState::Ended(RunStatus::Completed),
+        RunState::Ended(RunStatus::Failed),
+        RunState::Running,
+        RunState::Ended(RunStatus::Waiting),
+        RunState::Interrupted,
+        RunState::Stopped,
+        RunState::Ended(RunStatus::Cancelled),
+        RunState::Ended(RunStatus::TakenOver),
+        RunState::Unknown,
+    ];
+
+    /// The state as one word, as JSON and the viewer spell it: an ended run's
+    /// [`RunStatus::code`], or `running`, `interrupted`, `stopped` or `unknown`.
+    pub const fn code(self) -> &'static str {
+        match self {
+            RunState::Ended(status) => status.code(),
+            RunState::Running => "running",
+            RunState::Interrupted => "interrupted",
+            RunState::Stopped => "stopped",
+            RunState::Unknown => "unknown",
+        }
+    }
+
+    /// The state whose [`code`](RunState::code) is `code`.
+    pub fn from_code(code: &str) -> Option<RunState> {
+        RunState::ALL.into_iter().find(|state| state.code() == code)
+    }
+
+    /// The state as a sentence says it (its `Display`).
+    pub const fn label(self) -> &'static str {
+        match self {
+            RunState::Ended(status) => status.label(),
+            RunState::Running => "running",
+            RunState::Interrupted => "interrupted",
+            RunState::Stopped => "stopped (no audit trail: failed or interrupted)",
+            RunState::Unknown => "running or interrupted",
+        }
+    }
+
+    /// Whether the run can change no more: it completed (a failed, cancelled, waiting or
+    /// interrupted run can be continued; one taken over is continued by its new owner).
+    pub fn is_final(self) -> bool {
+        self == RunState::Ended(RunStatus::Completed)
+    }
+
+    /// Whether `resume` continues the run: it failed, was cancelled, or stopped without an end.
+    pub fn is_resumable(self) -> bool {
+        matches!(
+            self,
+            RunState::Ended(RunStatus::Failed | RunStatus::Cancelled)
+                | RunState::Interrupted
+                | RunState::Stopped
+        )
+    }
+}
+
 impl fmt::Display for RunState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RunState::Ended(status) => status.fmt(f),
-            RunState::Running => f.write_str("running"),
-            RunState::Interrupted => f.write_str("interrupted"),
-            RunState::Stopped => f.write_str("stopped (no audit trail: failed or interrupted)"),
-            RunState::Unknown => f.write_str("running or interrupted"),
-        }
+        f.write_str(self.label())
     }
 }
 
@@ -71,7 +124,7 @@ impl From<NodeStatus> for NodeState {
 
 impl NodeState {
     /// The [`NodeStatus`] closest to this state (running and "no outcome" are not run yet).
-    pub fn status(self) -> NodeStatus {
+    pub const fn status(self) -> NodeStatus {
         match self {
             NodeState::Completed => NodeStatus::Completed,
             NodeState::Failed => NodeStatus::Failed,
@@ -82,16 +135,121 @@ impl NodeState {
     }
 }
 
-impl fmt::Display for NodeState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            NodeState::Completed => "completed",
-            NodeState::Failed => "failed",
-            NodeState::Skipped => "skipped",
-            NodeState::NotRun => "not run",
-            NodeState::Waiting => "waiting",
+impl NodeState {
+    /// Every state, in the order the viewer's legend shows them.
+    pub const ALL: [NodeState; 7] = [
+        NodeState::Completed,
+        NodeState::Failed,
+        NodeState::Skipped,
+        NodeState::NotRun,
+        NodeState::Waiting,
+        NodeState::Running,
+        NodeState::NoOutcome,
+    ];
+
+    /// The state as one word, as JSON and the viewer spell it: `completed`, `failed`,
+    /// `skipped`, `not_run`, `waiting`, `running` or `no_outcome`.
+    pub const fn code(self) -> &'static str {
+        match self {
+            NodeState::Running => "running",
+            NodeState::NoOutcome => "no_outcome",
+            other => other.status().code(),
+        }
+    }
+
+    /// The state as a sentence says it (its `Display`): `not run`, `started, no outcome`.
+    pub const fn label(self) -> &'static str {
+        match self {
             NodeState::Running => "running",
             NodeState::NoOutcome => "started, no outcome",
-        })
+            other => other.status().label(),
+        }
+    }
+}
+
+impl fmt::Display for NodeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index of `state` in [`RunState::ALL`]: written as a match, so that a new state does
+    /// not compile until it is listed.
+    fn run_index(state: RunState) -> usize {
+        match state {
+            RunState::Ended(RunStatus::Completed) => 0,
+            RunState::Ended(RunStatus::Failed) => 1,
+            RunState::Running => 2,
+            RunState::Ended(RunStatus::Waiting) => 3,
+            RunState::Interrupted => 4,
+            RunState::Stopped => 5,
+            RunState::Ended(RunStatus::Cancelled) => 6,
+            RunState::Ended(RunStatus::TakenOver) => 7,
+            RunState::Unknown => 8,
+        }
+    }
+
+    fn node_index(state: NodeState) -> usize {
+        match state {
+            NodeState::Completed => 0,
+            NodeState::Failed => 1,
+            NodeState::Skipped => 2,
+            NodeState::NotRun => 3,
+            NodeState::Waiting => 4,
+            NodeState::Running => 5,
+            NodeState::NoOutcome => 6,
+        }
+    }
+
+    #[test]
+    fn every_status_is_spelt_once_and_read_back() {
+        for (i, state) in RunState::ALL.into_iter().enumerate() {
+            assert_eq!(run_index(state), i, "{state:?} is listed in its place");
+            assert_eq!(RunState::from_code(state.code()), Some(state));
+            assert_eq!(state.to_string(), state.label());
+            if let RunState::Ended(status) = state {
+                // JSON (serde) spells an ended run's status as its code.
+                let json = serde_json::to_string(&status).unwrap();
+                assert_eq!(json, format!("\"{}\"", status.code()));
+                assert_eq!(status.to_string(), status.label());
+            }
+        }
+        for (i, state) in NodeState::ALL.into_iter().enumerate() {
+            assert_eq!(node_index(state), i, "{state:?} is listed in its place");
+            assert_eq!(state.to_string(), state.label());
+            let status = state.status();
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.code()));
+        }
+        let codes = |all: &mut dyn Iterator<Item = &'static str>| {
+            let mut codes: Vec<_> = all.collect();
+            let n = codes.len();
+            codes.sort_unstable();
+            codes.dedup();
+            assert_eq!(codes.len(), n, "codes are distinct: {codes:?}");
+        };
+        codes(&mut RunState::ALL.into_iter().map(RunState::code));
+        codes(&mut NodeState::ALL.into_iter().map(NodeState::code));
+        assert_eq!(
+            RunState::from_code("taken over"),
+            None,
+            "a label is not a code"
+        );
+    }
+
+    #[test]
+    fn resumable_and_final_runs() {
+        let resumable: Vec<_> = RunState::ALL
+            .into_iter()
+            .filter(|s| s.is_resumable())
+            .map(RunState::code)
+            .collect();
+        assert_eq!(resumable, ["failed", "interrupted", "stopped", "cancelled"]);
+        let finals: Vec<_> = RunState::ALL.into_iter().filter(|s| s.is_final()).collect();
+        assert_eq!(finals, [RunState::Ended(RunStatus::Completed)]);
     }
 }

@@ -1,94 +1,70 @@
 //! The status codes the viewer's pages, styles and JSON use for runs and nodes.
 
-use crate::result::RunStatus;
 use crate::store::{NodeState, RunState};
 
 /// A run's status code: `completed`, `failed`, `cancelled`, `taken_over`, `waiting`, `running`,
-/// `interrupted`, `stopped` or `unknown`.
+/// `interrupted`, `stopped` or `unknown` ([`RunState::code`]).
 pub fn run_code(state: RunState) -> &'static str {
-    match state {
-        RunState::Ended(RunStatus::Completed) => "completed",
-        RunState::Ended(RunStatus::Failed) => "failed",
-        RunState::Ended(RunStatus::Cancelled) => "cancelled",
-        RunState::Ended(RunStatus::TakenOver) => "taken_over",
-        RunState::Ended(RunStatus::Waiting) => "waiting",
-        RunState::Running => "running",
-        RunState::Interrupted => "interrupted",
-        RunState::Stopped => "stopped",
-        RunState::Unknown => "unknown",
-    }
+    state.code()
 }
 
-/// How long a run with status `code` took is counted as [`Took`] says.
+/// How long a run with status `code` took is counted as [`Took`](crate::text::Took) says.
 pub(crate) fn took(code: &str) -> crate::text::Took {
-    use crate::text::Took;
-    match code {
-        "running" => Took::Running,
-        "interrupted" | "stopped" | "unknown" => Took::Unfinished,
-        _ => Took::Ended,
-    }
+    RunState::from_code(code).map_or(crate::text::Took::Ended, crate::text::Took::of)
 }
 
 /// Every run status code, in the order the filter offers them.
-pub const RUN_CODES: [&str; 9] = [
-    "completed",
-    "failed",
-    "running",
-    "waiting",
-    "interrupted",
-    "stopped",
-    "cancelled",
-    "taken_over",
-    "unknown",
-];
+pub const RUN_CODES: [&str; 9] = {
+    let mut codes = [""; 9];
+    let mut i = 0;
+    while i < codes.len() {
+        codes[i] = RunState::ALL[i].code();
+        i += 1;
+    }
+    codes
+};
 
-/// Whether a run with this code can change no more (a failed, cancelled, waiting or
-/// interrupted run can be continued).
+/// Whether a run with this code can change no more ([`RunState::is_final`]).
 pub fn is_final(code: &str) -> bool {
-    code == "completed"
+    RunState::from_code(code).is_some_and(RunState::is_final)
 }
 
-/// Whether a run with this code can be resumed from the viewer.
+/// Whether a run with this code can be resumed from the viewer ([`RunState::is_resumable`]).
 pub fn is_resumable(code: &str) -> bool {
-    matches!(code, "failed" | "cancelled" | "interrupted" | "stopped")
+    RunState::from_code(code).is_some_and(RunState::is_resumable)
 }
 
 /// A node's status code: `completed`, `failed`, `skipped`, `not_run`, `waiting`, `running` or
-/// `no_outcome` (its attempt was in flight when its process died).
+/// `no_outcome` (its attempt was in flight when its process died) ([`NodeState::code`]).
 pub fn node_code(state: NodeState) -> &'static str {
-    match state {
-        NodeState::Completed => "completed",
-        NodeState::Failed => "failed",
-        NodeState::Skipped => "skipped",
-        NodeState::NotRun => "not_run",
-        NodeState::Waiting => "waiting",
-        NodeState::Running => "running",
-        NodeState::NoOutcome => "no_outcome",
-    }
+    state.code()
 }
 
-/// Every node status code, in the order the legend shows them.
-pub const NODE_CODES: [&str; 8] = [
-    "completed",
-    "restored",
-    "failed",
-    "skipped",
-    "not_run",
-    "waiting",
-    "running",
-    "no_outcome",
-];
+/// The viewer's own node code, beside [`NodeState::code`]'s: a node completed in an earlier run
+/// whose output this run restored.
+const RESTORED: &str = "restored";
 
-/// How a node's status code reads on a page.
+/// Every node status code, in the order the legend shows them.
+pub const NODE_CODES: [&str; 8] = {
+    let mut codes = [RESTORED; 8];
+    codes[0] = NodeState::ALL[0].code();
+    let mut i = 1;
+    while i < NodeState::ALL.len() {
+        codes[i + 1] = NodeState::ALL[i].code();
+        i += 1;
+    }
+    codes
+};
+
+/// How a node's status code reads on a page ([`NodeState::label`]; `restored`; `not run` for a
+/// code it does not know).
 pub fn node_label(code: &str) -> &'static str {
-    match code {
-        "completed" => "completed",
-        "restored" => "restored",
-        "failed" => "failed",
-        "skipped" => "skipped",
-        "waiting" => "waiting",
-        "running" => "running",
-        "no_outcome" => "started, no outcome",
-        _ => "not run",
+    match NodeState::ALL
+        .into_iter()
+        .find(|state| state.code() == code)
+    {
+        Some(state) => state.label(),
+        None if code == RESTORED => RESTORED,
+        None => NodeState::NotRun.label(),
     }
 }
