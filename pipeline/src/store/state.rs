@@ -206,14 +206,14 @@ mod tests {
     }
 
     #[test]
-    fn every_status_is_spelt_once_and_read_back() {
+    fn every_status_is_spelt_once_and_read_back() -> Result<(), serde_json::Error> {
         for (i, state) in RunState::ALL.into_iter().enumerate() {
             assert_eq!(run_index(state), i, "{state:?} is listed in its place");
             assert_eq!(RunState::from_code(state.code()), Some(state));
             assert_eq!(state.to_string(), state.label());
             if let RunState::Ended(status) = state {
                 // JSON (serde) spells an ended run's status as its code.
-                let json = serde_json::to_string(&status).unwrap();
+                let json = serde_json::to_string(&status)?;
                 assert_eq!(json, format!("\"{}\"", status.code()));
                 assert_eq!(status.to_string(), status.label());
             }
@@ -222,7 +222,7 @@ mod tests {
             assert_eq!(node_index(state), i, "{state:?} is listed in its place");
             assert_eq!(state.to_string(), state.label());
             let status = state.status();
-            let json = serde_json::to_string(&status).unwrap();
+            let json = serde_json::to_string(&status)?;
             assert_eq!(json, format!("\"{}\"", status.code()));
         }
         let codes = |all: &mut dyn Iterator<Item = &'static str>| {
@@ -239,6 +239,7 @@ mod tests {
             None,
             "a label is not a code"
         );
+        Ok(())
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub fn runs_page(list: &RunPage, filter: &RunFilter, pipelines: &[String]) -> St
          <th>started</th><th>duration</th><th>completed</th><th>failed</th><th>skipped</th>\
          </tr></thead><tbody>",
     );
+    let now = now_ms();
     for run in &list.runs {
         let _ = write!(
             body,
@@ -54,12 +55,7 @@ pub fn runs_page(list: &RunPage, filter: &RunFilter, pipelines: &[String]) -> St
             status = run.status,
             pipeline = escape(&run.pipeline),
             started = format_time(run.started_at_ms),
-            duration = format_took(
-                took(run.status),
-                run.started_at_ms,
-                run.updated_at_ms,
-                now_ms()
-            ),
+            duration = format_took(took(run.status), run.started_at_ms, run.updated_at_ms, now),
             completed = run.completed,
             nodes = run.nodes,
             failed = run.failed,
