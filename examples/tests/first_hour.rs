@@ -147,12 +147,31 @@ fn a_killed_run_is_shown_interrupted_with_its_completed_nodes_and_the_attempt_in
     );
     let filtered = ops(&store, &["runs", "--status", "interrupted"]);
     assert!(filtered.stdout.contains(&run_id), "{}", filtered.stdout);
-    // `batch` is the first node (`n0`), coloured completed.
+    // `batch` is the first node (`n0`), coloured completed; `held` (`n1`), the attempt in
+    // flight, is drawn as `show` tells it (issue 26, item 6: it was coloured `not run`).
     let graph = ops(&store, &["graph", &run_id]);
     assert!(
-        graph.stdout.contains("class n0 completed"),
+        graph.stdout.contains("class n0 completed") && graph.stdout.contains("class n1 no_outcome"),
         "{}",
         graph.stdout
+    );
+    let dot = ops(&store, &["graph", &run_id, "--format", "dot"]);
+    assert!(
+        dot.stdout.contains("tooltip=\"started, no outcome\""),
+        "{}",
+        dot.stdout
+    );
+    // The audit trail names that attempt too (it had no line: no entry is written before an
+    // attempt ends).
+    let audit = ops(&store, &["audit", &run_id]);
+    let held = audit
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("held"))
+        .unwrap_or_else(|| panic!("no line for the attempt in flight: {}", audit.stdout));
+    assert!(
+        held.contains("started, no outcome") && held.contains("`resume` runs it again"),
+        "{held}"
     );
 }
 

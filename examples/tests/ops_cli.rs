@@ -860,3 +860,76 @@ fn a_run_is_refused_by_an_unusable_store_and_a_store_failing_midway_exits_3() {
     );
     assert!(stdout.contains("output revenue"), "{stdout}");
 }
+
+/// Issue 26, item 6: a resumed run's duration counted from its first start, so a run that failed
+/// yesterday and was resumed today took "1440m" in `runs`. It counts from the resume now, and
+/// says it was resumed; `show` gives both starts.
+#[test]
+fn a_resumed_run_counts_its_time_from_the_resume_not_from_its_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("runs.db");
+    let store = format!("sqlite://{}", db.display());
+    let (run_id, rates) = failed_run(&store, dir.path());
+    // The run failed a day ago: its first start moves back a day wherever it is kept.
+    let day = 86_400_000_i64;
+    let sqlite = rusqlite::Connection::open(&db).unwrap();
+    for (table, column) in [
+        ("runs", "header"),
+        ("audit_runs", "header"),
+        ("run_summaries", "summary"),
+    ] {
+        let moved = sqlite
+            .execute(
+                &format!(
+                    "UPDATE {table} SET {column} = json_set({column}, '$.started_at_ms', \
+                     json_extract({column}, '$.started_at_ms') - ?1) WHERE run_id = ?2"
+                ),
+                (day, &run_id),
+            )
+            .unwrap();
+        assert_eq!(moved, 1, "{table}");
+    }
+    sqlite
+        .execute(
+            "UPDATE runs SET started_at_ms = started_at_ms - ?1 WHERE run_id = ?2",
+            (day, &run_id),
+        )
+        .unwrap();
+    drop(sqlite);
+
+    std::fs::write(&rates, r#"{"EUR": 0.5}"#).unwrap(); // the fix
+    let resumed = ops(&store, &["resume", &run_id]);
+    assert_eq!(resumed.code, 0, "{}{}", resumed.stdout, resumed.stderr);
+
+    let runs = ops(&store, &["runs"]);
+    let row = runs
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&run_id))
+        .unwrap_or_else(|| panic!("{}", runs.stdout));
+    // RUN PIPELINE STATUS STARTED(date time) TOOK ... : the resume took well under a minute.
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[2], "completed", "{row}");
+    let took = cells[5];
+    assert!(
+        took.ends_with("ms") || !took.contains('m'),
+        "the time since the resume, not since the first start: {row}"
+    );
+    assert_eq!(cells[6], "(resumed)", "{row}");
+
+    let show = ops(&store, &["show", &run_id]);
+    let line = |prefix: &str| {
+        show.stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line: {}", show.stdout))
+            .to_owned()
+    };
+    let (started, resumed) = (line("started  "), line("resumed  "));
+    assert_ne!(
+        started[9..19],
+        resumed[9..19],
+        "a day apart: {}",
+        show.stdout
+    );
+}

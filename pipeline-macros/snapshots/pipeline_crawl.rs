@@ -202,9 +202,9 @@ const _: () = {
         ::core::line!(), inputs : & [::pipeline::__private::Param { name : "urls",
         type_name : "Vec<String>" }, ::pipeline::__private::Param { name : "cfg",
         type_name : "Config" }], output_type : "usize", nodes : &
-        [::pipeline::__private::PipelineNode { id : "pages", kind : "fetch" },
-        ::pipeline::__private::PipelineNode { id : "counts", kind : "words" },
-        ::pipeline::__private::PipelineNode { id : "sum", kind : "total" }], edges : &
+        [::pipeline::__private::Binding { id : "pages", kind : "fetch" },
+        ::pipeline::__private::Binding { id : "counts", kind : "words" },
+        ::pipeline::__private::Binding { id : "sum", kind : "total" }], edges : &
         [("cfg", "pages"), ("urls", "pages"), ("pages", "counts"), ("counts", "sum")],
         fingerprint : __PIPELINE_FINGERPRINT, pipeline :
         ::pipeline::__private::dyn_pipeline:: < Crawl >, }

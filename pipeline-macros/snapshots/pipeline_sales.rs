@@ -227,13 +227,13 @@ const _: () = {
         "Daily sales report.", module_path : ::core::module_path!(), file :
         ::core::file!(), line : ::core::line!(), inputs : & [::pipeline::__private::Param
         { name : "path", type_name : "String" }], output_type : "String", nodes : &
-        [::pipeline::__private::PipelineNode { id : "orders", kind : "load" },
-        ::pipeline::__private::PipelineNode { id : "sum", kind : "total" },
-        ::pipeline::__private::PipelineNode { id : "n", kind : "count" },
-        ::pipeline::__private::PipelineNode { id : "alert", kind : "page_oncall" },
-        ::pipeline::__private::PipelineNode { id : "report", kind : "render" }], edges :
-        & [("path", "orders"), ("orders", "sum"), ("orders", "n"), ("sum", "alert"),
-        ("n", "report"), ("sum", "report")], fingerprint : __PIPELINE_FINGERPRINT,
-        pipeline : ::pipeline::__private::dyn_pipeline:: < Sales >, }
+        [::pipeline::__private::Binding { id : "orders", kind : "load" },
+        ::pipeline::__private::Binding { id : "sum", kind : "total" },
+        ::pipeline::__private::Binding { id : "n", kind : "count" },
+        ::pipeline::__private::Binding { id : "alert", kind : "page_oncall" },
+        ::pipeline::__private::Binding { id : "report", kind : "render" }], edges : &
+        [("path", "orders"), ("orders", "sum"), ("orders", "n"), ("sum", "alert"), ("n",
+        "report"), ("sum", "report")], fingerprint : __PIPELINE_FINGERPRINT, pipeline :
+        ::pipeline::__private::dyn_pipeline:: < Sales >, }
     }
 };

@@ -153,7 +153,7 @@ fn checkpoint_benches(c: &mut Criterion) {
                     Arc::new(
                         PipelineEngine::new(graph.clone())
                             .checkpointer(InMemoryCheckpointer::new())
-                            .round_trip(round_trip),
+                            .settings(pipeline::EngineSettings::new().round_trip(round_trip)),
                     )
                 },
                 |engine: Engine<String>| async move { run(&engine).await },
@@ -185,7 +185,7 @@ fn resume_benches(c: &mut Criterion) {
             FileCheckpointer::new(dir.path().join(n.to_string())).durability(Durability::Async);
         let engine = Arc::new(PipelineEngine::new(chain_failing_last(n)).checkpointer(store));
         let id = RunId::new(format!("resume-{n}")).expect("a valid id");
-        rt.block_on(engine.run_with_id(id.clone(), 0))
+        rt.block_on(engine.run(0).id(id.clone()))
             .expect("the run starts");
         group.bench_function(BenchmarkId::new("file", n), |b| {
             b.to_async(&rt).iter(|| {

@@ -10,7 +10,7 @@
 //!   run: the median of 20 `/status` answers, then peak RSS while serving 20 concurrent `/status`
 //!   and 5 page loads;
 //! - `rss map-million DIR`: a node mapped over 1,000,000 no-op items with the default settings
-//!   (`Stores::directory(DIR)`: `Durability::Sync`, no `max_in_flight`), with its wall time.
+//!   (`Stores::open(DIR)`: `Durability::Sync`, no `max_in_flight`), with its wall time.
 
 mod common;
 
@@ -88,7 +88,7 @@ fn main() {
             let engine = Arc::new(engine(Path::new(dir), true));
             let run_id = RunId::new("big").expect("a valid id");
             let result = rt.block_on(async move {
-                tokio::spawn(async move { engine.run_with_id(run_id, 0).await.expect("runs") })
+                tokio::spawn(async move { engine.run(0).id(run_id).await.expect("runs") })
                     .await
                     .expect("the run task")
             });
@@ -112,7 +112,7 @@ fn main() {
             report("viewer_2000x1mb_peak_rss_mb", before);
         }
         (Some("map-million"), Some(dir)) => {
-            // What `Stores::directory(dir)` opens, kept to read their counts.
+            // What `Stores::open(dir)` opens, kept to read their counts.
             let (checkpointer, audit) = (FileCheckpointer::new(dir), FileAuditLog::new(dir));
             // `MAP_ITEMS` changes the count, to try things quickly.
             let items = std::env::var("MAP_ITEMS")
@@ -190,7 +190,7 @@ async fn request(router: &axum::Router, uri: &str) -> (u16, std::time::Duration)
 /// The viewer on run `big` (2,000 x 1 MB, written by `chain-run`): `/status` times, then a burst.
 #[cfg(feature = "web")]
 async fn viewer(dir: &Path) {
-    let stores = pipeline::Stores::directory(dir);
+    let stores = pipeline::Stores::open(dir).unwrap();
     let router = pipeline::web::Viewer::new(stores).router();
     let mut times = Vec::new();
     for _ in 0..20 {

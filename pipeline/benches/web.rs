@@ -41,7 +41,7 @@ async fn get(router: &axum::Router, uri: &str) -> usize {
 fn large_run(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
-    let stores = Stores::directory(dir.path());
+    let stores = Stores::open(dir.path()).unwrap();
     let engine = PipelineEngine::new(fanout(10_000)).stores(stores.clone());
     let run_id: RunId = rt.block_on(async { engine.run(0).await.expect("run").run_id });
     let router = Viewer::new(stores).router();
@@ -63,7 +63,7 @@ fn large_run(c: &mut Criterion) {
 fn many_runs(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
-    let stores = Stores::directory(dir.path());
+    let stores = Stores::open(dir.path()).unwrap();
     let engine = PipelineEngine::new(chain(3)).stores(stores.clone());
     rt.block_on(async {
         for _ in 0..10_000 {

@@ -36,7 +36,7 @@ pub enum PipelineError {
     /// The checkpointer has no run with this id.
     #[error("unknown run `{0}`: the checkpointer has no run with this id")]
     UnknownRun(RunId),
-    /// `run_with_id` was given an id that is already taken.
+    /// A run was started with an id that is already taken ([`RunOptions::id`](crate::RunOptions::id)).
     #[error("run `{0}` already exists; resume it with `resume`, or choose another id")]
     RunExists(RunId),
     /// Another engine, in this process or another, is running or resuming this run.

@@ -62,7 +62,7 @@
 //!   (`approval = signal::<Approval>(plan, timeout = "48h")`); the run suspends, its process may
 //!   exit, and [`PipelineEngine::signal`] (or the CLI's `signal`) continues it, in this process
 //!   or another.
-//! - **Stores**: in memory, files ([`Stores::directory`]), SQLite (feature `sqlite`) and
+//! - **Stores**: in memory, files ([`Stores::open`]`("DIR")`), SQLite (feature `sqlite`) and
 //!   PostgreSQL (feature `postgres`), each fenced by ownership epochs so that two processes never
 //!   both write one run.
 //! - **A command line** (feature `cli`, on by default): `cli::main()` gives a binary `run`,
@@ -146,7 +146,7 @@ pub mod __private {
         ErasedFuture, Fallible, IntoNodeError, Node, NodeContext, NodeError, NodeFuture,
         NodeOptions, OnError, erase, node_options, node_result,
     };
-    pub use crate::registry::{NodeInfo, Param, PipelineInfo, PipelineNode, dyn_pipeline};
+    pub use crate::registry::{Binding, NodeInfo, Param, PipelineInfo, dyn_pipeline};
     pub use crate::store::Checkpoint;
     pub use inventory;
     pub use serde;
@@ -157,7 +157,10 @@ pub mod __private {
 
 pub use data::{Data, Json, RoundTrip};
 pub use definition::{FromCheckpoint, Pipeline};
-pub use engine::{CancelHandle, EngineSettings, IntoSignal, PipelineEngine, Signal, SignalOutcome};
+pub use engine::{
+    CancelHandle, EngineSettings, IntoSignal, PipelineEngine, Rerun, Resume, RunOptions, Signal,
+    SignalOutcome, Start,
+};
 pub use error::PipelineError;
 pub use event::EventHandler;
 pub use graph::{Graph, GraphBuilder, GraphError, Handle};
@@ -184,9 +187,10 @@ pub use store::{SqliteAuditLog, SqliteCheckpointer};
 /// Everything a pipeline author needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        CancelHandle, Durability, FileAuditLog, FileCheckpointer, GraphBuilder, InMemoryAuditLog,
-        InMemoryCheckpointer, NodeContext, NodeError, NodeStatus, OnError, Pipeline,
-        PipelineEngine, PipelineError, PipelineResult, RunId, RunStatus, Stores, node, pipeline,
+        CancelHandle, Durability, EngineSettings, FileAuditLog, FileCheckpointer, GraphBuilder,
+        InMemoryAuditLog, InMemoryCheckpointer, NodeContext, NodeError, NodeStatus, OnError,
+        Pipeline, PipelineEngine, PipelineError, PipelineResult, RunId, RunOptions, RunStatus,
+        Stores, node, pipeline,
     };
     pub use serde::{Deserialize, Serialize};
 }

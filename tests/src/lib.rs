@@ -66,15 +66,12 @@ impl<T: OnSave> Checkpointer for Hooked<T> {
     async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         self.0.inner().create_run(header).await
     }
-    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
-        self.0.inner().resume_run(run_id).await
-    }
-    async fn resume_run_keeping(
+    async fn resume_run(
         &self,
         run_id: &RunId,
         filter: &OutputFilter,
     ) -> StoreResult<Option<Resumed>> {
-        self.0.inner().resume_run_keeping(run_id, filter).await
+        self.0.inner().resume_run(run_id, filter).await
     }
     async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
         self.0.save(run_id, epoch, record).await
@@ -161,7 +158,7 @@ impl Checkpointer for FailingCheckpointer {
     async fn create_run(&self, _: &RunHeader) -> StoreResult<Epoch> {
         Err(broken())
     }
-    async fn resume_run(&self, _: &RunId) -> StoreResult<Option<Resumed>> {
+    async fn resume_run(&self, _: &RunId, _: &OutputFilter) -> StoreResult<Option<Resumed>> {
         Err(broken())
     }
     async fn save(&self, _: &RunId, _: Epoch, _: &NodeRecord) -> StoreResult<()> {

@@ -71,7 +71,7 @@ pub async fn waiting_run(stores: &Stores, dir: &Path) -> RunId {
     std::fs::write(&input, "question").expect("write input");
     let engine = PipelineEngine::new(Replied)
         .stores(stores.clone())
-        .wait_in_process(std::time::Duration::ZERO);
+        .settings(EngineSettings::new().wait_in_process(std::time::Duration::ZERO));
     let inputs = RepliedInputs {
         path: input.display().to_string(),
     };
@@ -113,7 +113,7 @@ impl EventHandler for Completed {
 
 /// Runs in a directory store in `dir` (see [`make_runs_in`]).
 pub async fn make_runs(dir: &Path) -> Runs {
-    make_runs_in(Stores::directory(dir.join("store")), dir).await
+    make_runs_in(Stores::open(dir.join("store")).unwrap(), dir).await
 }
 
 /// Runs in `stores` (their input files in `dir`): `Viewed` completed and failed (its file
@@ -142,7 +142,7 @@ pub async fn make_runs_in(stores: Stores, dir: &Path) -> Runs {
     let inputs = HangingInputs {
         path: input.display().to_string(),
     };
-    let task = tokio::spawn(async move { hanging.run_with_id(run_id, inputs).await });
+    let task = tokio::spawn(async move { hanging.run(inputs).id(run_id).await });
     rx.await.expect("`text` completes");
     task.abort();
     let _ = task.await;

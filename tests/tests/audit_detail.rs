@@ -79,7 +79,7 @@ async fn full_detail_copies_every_value_and_none_keeps_none() {
         let engine = PipelineEngine::new(chain(false))
             .checkpointer(FileCheckpointer::new(dir.path()))
             .audit_log(FileAuditLog::new(dir.path()))
-            .audit_detail(detail);
+            .settings(EngineSettings::new().audit_detail(detail));
         let run = engine.run(7).await.unwrap();
         let trail = engine.audit_trail(&run.run_id).await.unwrap().unwrap();
         let n1 = trail.iter().find(|e| e.node == "n1").unwrap();

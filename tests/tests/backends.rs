@@ -161,7 +161,7 @@ async fn records_round_trip_in_order(backend: &dyn Backend) {
     );
     assert!(
         reopened
-            .resume_run(&RunId::new("absent").unwrap())
+            .resume_run(&RunId::new("absent").unwrap(), &OutputFilter::default())
             .await
             .unwrap()
             .is_none()
@@ -192,11 +192,14 @@ async fn one_writer_per_run(backend: &dyn Backend) {
     let h = header("locked");
     let epoch = first.create_run(&h).await.unwrap();
     assert!(matches!(
-        second.resume_run(&h.run_id).await,
+        second.resume_run(&h.run_id, &OutputFilter::default()).await,
         Err(StoreError::Locked(_))
     ));
     first.release_run(&h.run_id, epoch);
-    let resumed = second.resume_run(&h.run_id).await.unwrap();
+    let resumed = second
+        .resume_run(&h.run_id, &OutputFilter::default())
+        .await
+        .unwrap();
     assert!(resumed.is_some());
     second.release_run(&h.run_id, resumed.unwrap().epoch);
 }
@@ -206,7 +209,7 @@ async fn audit_entries_round_trip(backend: &dyn Backend) {
     let engine = PipelineEngine::new(graph(Arc::new(AtomicBool::new(true))))
         .checkpointer(store)
         .audit_log(audit)
-        .audit_detail(AuditDetail::Full);
+        .settings(EngineSettings::new().audit_detail(AuditDetail::Full));
     let failed = engine.run(1).await.unwrap();
     let (_, reopened) = backend.open();
     let trail = reopened.entries(&failed.run_id).await.unwrap().unwrap();
@@ -294,7 +297,7 @@ async fn a_partial_map_resumes_from_a_reopened_store(backend: &dyn Backend) {
         PipelineEngine::new(mapped_graph(down.clone(), calls.clone()))
             .checkpointer(checkpointer)
             .audit_log(audit)
-            .on_error(OnError::SkipDownstream)
+            .settings(EngineSettings::new().on_error(OnError::SkipDownstream))
     };
     let failed = engine(&down).run(1).await.unwrap();
     assert_eq!(failed.status, RunStatus::Failed);
@@ -412,7 +415,12 @@ async fn a_stale_epoch_is_fenced(backend: &dyn Backend) {
     store.release_run(&h.run_id, first);
     audit.release_run(&h.run_id, first_audit);
     let (store, audit) = backend.open();
-    let second = store.resume_run(&h.run_id).await.unwrap().unwrap().epoch;
+    let second = store
+        .resume_run(&h.run_id, &OutputFilter::default())
+        .await
+        .unwrap()
+        .unwrap()
+        .epoch;
     let second_audit = audit.resume_run(&h).await.unwrap();
     assert!(second > first && second_audit > first_audit);
     assert!(matches!(
@@ -432,7 +440,7 @@ async fn a_stale_epoch_is_fenced(backend: &dyn Backend) {
     audit.append(second_audit, &entry).await.unwrap();
     let (other, _) = backend.open();
     assert!(matches!(
-        other.resume_run(&h.run_id).await,
+        other.resume_run(&h.run_id, &OutputFilter::default()).await,
         Err(StoreError::Locked(_))
     ));
     store.release_run(&h.run_id, second);
@@ -474,7 +482,7 @@ async fn one_caller_wins_a_run_id_started_at_once(backend: Arc<dyn Backend + Sen
                 let engine = engine(&*backend, Arc::default());
                 let run_id = RunId::new(format!("race-{id}")).unwrap();
                 let input = id * 1_000 + caller;
-                (id, input, engine.run_with_id(run_id, input).await)
+                (id, input, engine.run(input).id(run_id).await)
             });
         }
     }
@@ -537,7 +545,7 @@ async fn a_dropped_run_never_keeps_its_lock(backend: Arc<dyn Backend + Send + Sy
         let run_id = RunId::new(format!("dropped-{round}")).unwrap();
         let dropped = engine(&*backend, Arc::default());
         let wait = std::time::Duration::from_micros(rng.u64(0..3_000));
-        let _ = tokio::time::timeout(wait, dropped.run_with_id(run_id.clone(), 1)).await;
+        let _ = tokio::time::timeout(wait, dropped.run(1).id(run_id.clone())).await;
         let resumer = engine(&*backend, Arc::default());
         if let Some(result) = resume_when_free(&resumer, &run_id).await {
             assert_eq!(result.output, Some(23), "{run_id}");
@@ -580,7 +588,7 @@ async fn writes_of_a_dropped_run_never_land_after_a_takeover(
             .checkpointer(store)
             .audit_log(audit);
         let wait = std::time::Duration::from_micros(rng.u64(0..20_000));
-        let _ = tokio::time::timeout(wait, first.run_with_id(run_id.clone(), 0)).await;
+        let _ = tokio::time::timeout(wait, first.run(0).id(run_id.clone())).await;
         let (store, audit) = backend.open();
         let second = PipelineEngine::new(tagged_chain(2))
             .checkpointer(store)
@@ -665,7 +673,7 @@ async fn a_stale_save_in_flight_during_a_takeover_is_refused(backend: &dyn Backe
     let first = Arc::new(PipelineEngine::new(tagged_chain(1)).checkpointer(tests::Hooked(held)));
     let first_run = {
         let (first, run_id) = (Arc::clone(&first), run_id.clone());
-        tokio::spawn(async move { first.run_with_id(run_id, 0).await })
+        tokio::spawn(async move { first.run(0).id(run_id).await })
     };
     saves.recv().await.expect("n1's save starts");
     first_run.abort();
@@ -759,8 +767,12 @@ impl Checkpointer for IgnoresEpochs {
         *self.latest.lock().unwrap() = epoch;
         Ok(epoch)
     }
-    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
-        let resumed = self.inner.resume_run(run_id).await?;
+    async fn resume_run(
+        &self,
+        run_id: &RunId,
+        filter: &OutputFilter,
+    ) -> StoreResult<Option<Resumed>> {
+        let resumed = self.inner.resume_run(run_id, filter).await?;
         if let Some(r) = &resumed {
             *self.latest.lock().unwrap() = r.epoch;
         }

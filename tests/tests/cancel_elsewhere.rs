@@ -31,7 +31,7 @@ async fn cancelled_from_elsewhere(stores: impl Fn() -> Stores) {
     let holder = PipelineEngine::new(stuck(Arc::clone(&started))).stores(stores());
     let run_id = RunId::generate();
     let id = run_id.clone();
-    let running = tokio::spawn(async move { holder.run_with_id(id, 1).await });
+    let running = tokio::spawn(async move { holder.run(1).id(id).await });
     started.notified().await;
     let other = PipelineEngine::new(stuck(Arc::default())).stores(stores());
     // The run is held: the request is stored, and the holder ends the run.
@@ -55,7 +55,7 @@ async fn cancelled_from_elsewhere(stores: impl Fn() -> Stores) {
 async fn a_cancel_from_another_engine_ends_a_run_in_a_directory() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_owned();
-    cancelled_from_elsewhere(move || Stores::directory(&path)).await;
+    cancelled_from_elsewhere(move || Stores::open(&path).unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

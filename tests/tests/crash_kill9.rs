@@ -80,7 +80,7 @@ impl Backend {
             .build()
             .unwrap();
         runtime.block_on(async {
-            match Stores::open(&store.to_string_lossy()) {
+            match Stores::open(&*store.to_string_lossy()) {
                 Ok(stores) => (
                     stores.checkpointer.load(id).await,
                     stores.audit.entries(id).await.map(drop),

@@ -155,7 +155,7 @@ tests::on_every_executor! {
             initial: std::time::Duration::ZERO,
             max: std::time::Duration::ZERO,
         };
-        let skip_downstream = |e: PipelineEngine<Mapped>| e.on_error(OnError::SkipDownstream);
+        let skip_downstream = |e: PipelineEngine<Mapped>| e.settings(EngineSettings::new().on_error(OnError::SkipDownstream));
         let on = mapped_on(on, &items, |n| n.retries(1).backoff(backoff), skip_downstream).await;
         let engine = &on.engine;
         let result = on.run((0..10).collect()).await.unwrap();
@@ -202,7 +202,7 @@ tests::on_every_executor! {
 
     async fn resume_runs_only_the_items_without_a_record(on: Executor) {
         let items = Items::failing(&[5, 8]);
-        let skip_downstream = |e: PipelineEngine<Mapped>| e.on_error(OnError::SkipDownstream);
+        let skip_downstream = |e: PipelineEngine<Mapped>| e.settings(EngineSettings::new().on_error(OnError::SkipDownstream));
         let on = mapped_on(on, &items, |n| n, skip_downstream).await;
         let engine = &on.engine;
         let input: Vec<u64> = (0..12).collect();
@@ -322,7 +322,7 @@ async fn most_in_flight_on(
     });
     let on = on
         .engine(g.build(out).unwrap(), |engine| match max_concurrency {
-            Some(cap) => engine.max_concurrency(cap),
+            Some(cap) => engine.settings(EngineSettings::new().max_concurrency(cap)),
             None => engine,
         })
         .await;
@@ -350,7 +350,7 @@ tests::on_every_executor! {
                 }
                 tests::ok(x)
             });
-        let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
+        let skip_downstream = |e: PipelineEngine<_>| e.settings(EngineSettings::new().on_error(OnError::SkipDownstream));
         let on = on.engine(g.build(out).unwrap(), skip_downstream).await;
         let result = on.run(vec![1, 2, 3]).await.unwrap();
         let failure = &result.failures["slow_one"];
@@ -421,7 +421,7 @@ tests::on_every_executor! {
         let items = Items::failing(&[1]);
         let graph = mapped(&items, |n| n.max_in_flight(1));
         let events: Arc<dyn EventHandler> = heard.clone();
-        let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
+        let skip_downstream = |e: PipelineEngine<_>| e.settings(EngineSettings::new().on_error(OnError::SkipDownstream));
         let on = on.engine_heard(graph, Some(events), skip_downstream).await;
         on.run(vec![0, 1, 2]).await.unwrap();
         let heard = heard.0.lock().unwrap().clone();
@@ -446,7 +446,7 @@ async fn full_audit_entries_copy_one_item_per_item_and_the_whole_list_for_reader
     let engine = PipelineEngine::new(mapped(&items, |n| n))
         .checkpointer(InMemoryCheckpointer::new())
         .audit_log(InMemoryAuditLog::new())
-        .audit_detail(pipeline::store::AuditDetail::Full);
+        .settings(EngineSettings::new().audit_detail(pipeline::store::AuditDetail::Full));
     let result = engine.run(vec![4, 5, 6]).await.unwrap();
     let trail = engine.audit_trail(&result.run_id).await.unwrap().unwrap();
     let second = trail

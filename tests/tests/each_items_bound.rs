@@ -125,7 +125,8 @@ async fn items_are_restored_by_their_digest_on_files_and_sqlite() {
     let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     for seven in [true, false] {
-        resume_with_the_list_reordered(Stores::directory(dir.path().join("files")), seven).await;
+        resume_with_the_list_reordered(Stores::open(dir.path().join("files")).unwrap(), seven)
+            .await;
         let sqlite = format!("sqlite://{}", dir.path().join("runs.db").display());
         resume_with_the_list_reordered(Stores::open(&sqlite).unwrap(), seven).await;
     }

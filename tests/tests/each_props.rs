@@ -65,7 +65,7 @@ async fn check(xs: Vec<u64>, open: bool, failing: Vec<(bool, usize)>, skip: bool
         OnError::FailFast
     };
     let undisturbed = PipelineEngine::new(graph(&World::default()))
-        .on_error(policy)
+        .settings(EngineSettings::new().on_error(policy))
         .run((xs.clone(), open))
         .await
         .unwrap();
@@ -84,7 +84,7 @@ async fn check(xs: Vec<u64>, open: bool, failing: Vec<(bool, usize)>, skip: bool
     let checkpointer = Arc::new(InMemoryCheckpointer::new());
     let engine = PipelineEngine::new(graph(&world))
         .checkpointer(Arc::clone(&checkpointer))
-        .on_error(policy);
+        .settings(EngineSettings::new().on_error(policy));
     let first = engine.run((xs.clone(), open)).await.unwrap();
     if first.status == RunStatus::Completed {
         assert_eq!(first.output, undisturbed.output);

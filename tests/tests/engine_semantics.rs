@@ -72,7 +72,7 @@ async fn run_id_is_a_generated_uuid_v7_when_none_is_given() {
 async fn run_id_is_passed_through_when_given() {
     let engine = PipelineEngine::new(diamond(&Log::default(), &Faults::default()));
     let id = RunId::new("nightly-42").unwrap();
-    let result = engine.run_with_id(id.clone(), 1).await.unwrap();
+    let result = engine.run(1).id(id.clone()).await.unwrap();
     assert_eq!(result.run_id, id);
 }
 
@@ -192,7 +192,7 @@ tests::on_every_executor! {
         let both = g
             .node("both")
             .run((boom, blocking), |(a, b), _| async move { ok(a + b) });
-        let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
+        let skip_downstream = |e: PipelineEngine<_>| e.settings(EngineSettings::new().on_error(OnError::SkipDownstream));
         let on = on.engine(g.build(both).unwrap(), skip_downstream).await;
         let engine = &on.engine;
         let failed = on.run(0).await.unwrap();
@@ -322,7 +322,7 @@ async fn fail_fast_stops_scheduling_and_lets_running_nodes_finish() {
 tests::on_every_executor! {
     async fn skip_downstream_skips_dependents_and_keeps_independent_branches_running(on: Executor) {
         let (log, faults) = (Log::default(), Faults::of(&["b"]));
-        let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
+        let skip_downstream = |e: PipelineEngine<_>| e.settings(EngineSettings::new().on_error(OnError::SkipDownstream));
         let on = on.engine(diamond(&log, &faults), skip_downstream).await;
         let result = on.run(1).await.unwrap();
         assert_eq!(result.status, RunStatus::Failed);
@@ -383,7 +383,7 @@ impl EventHandler for ReleaseOnFail {
 tests::on_every_executor! {
     async fn resume_restores_completed_outputs_and_runs_only_the_rest(on: Executor) {
         let (log, faults) = (Log::default(), Faults::of(&["d"]));
-        let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
+        let skip_downstream = |e: PipelineEngine<_>| e.settings(EngineSettings::new().on_error(OnError::SkipDownstream));
         let on = on.engine(diamond(&log, &faults), skip_downstream).await;
         let failed = on.run(1).await.unwrap();
         assert_eq!(failed.node("d"), Some(NodeStatus::Failed));
@@ -451,8 +451,8 @@ async fn a_run_id_that_is_taken_is_refused() {
     let engine = PipelineEngine::new(diamond(&Log::default(), &Faults::default()))
         .checkpointer(InMemoryCheckpointer::new());
     let id = RunId::new("daily").unwrap();
-    engine.run_with_id(id.clone(), 1).await.unwrap();
-    let err = engine.run_with_id(id.clone(), 1).await.unwrap_err();
+    engine.run(1).id(id.clone()).await.unwrap();
+    let err = engine.run(1).id(id.clone()).await.unwrap_err();
     assert!(
         matches!(err, PipelineError::RunExists(ref r) if *r == id),
         "{err:?}"
@@ -527,7 +527,7 @@ async fn the_checkpoint_holds_inputs_and_each_output_with_timing_as_serde_data()
 async fn an_audit_entry_holds_the_inputs_the_node_received_and_its_output() {
     let engine = PipelineEngine::new(diamond(&Log::default(), &Faults::default()))
         .audit_log(InMemoryAuditLog::new())
-        .audit_detail(AuditDetail::Full);
+        .settings(EngineSettings::new().audit_detail(AuditDetail::Full));
     let result = engine.run(2).await.unwrap();
     let trail = engine.audit_trail(&result.run_id).await.unwrap().unwrap();
     assert_eq!(trail.len(), 5);
@@ -567,7 +567,7 @@ async fn retries_audit_every_attempt_and_only_the_last_decides() {
     let engine = PipelineEngine::new(g.build((flaky, never)).unwrap())
         .audit_log(InMemoryAuditLog::new())
         .event_handler(events.clone())
-        .on_error(OnError::SkipDownstream);
+        .settings(EngineSettings::new().on_error(OnError::SkipDownstream));
     let result = engine.run(4).await.unwrap();
     assert_eq!(result.node("flaky"), Some(NodeStatus::Completed));
     assert_eq!(result.node("never"), Some(NodeStatus::Failed));
@@ -613,7 +613,8 @@ async fn max_concurrency_caps_the_nodes_running_at_once() {
             }
         }));
     }
-    let engine = PipelineEngine::new(g.build(outs).unwrap()).max_concurrency(2);
+    let engine = PipelineEngine::new(g.build(outs).unwrap())
+        .settings(EngineSettings::new().max_concurrency(2));
     let result = tokio::time::timeout(Duration::from_secs(30), engine.run(1))
         .await
         .expect("a cap of 2 must let two nodes meet at the barrier")
@@ -657,13 +658,10 @@ async fn a_cancel_handle_stops_the_run_and_leaves_a_resumable_checkpoint() {
         .checkpointer(InMemoryCheckpointer::new());
     let cancel = CancelHandle::new();
     let id = RunId::new("to-cancel").unwrap();
-    let (result, ()) = tokio::join!(
-        engine.run_with_cancel(Some(id.clone()), 1, &cancel),
-        async {
-            started.notified().await;
-            cancel.cancel();
-        }
-    );
+    let (result, ()) = tokio::join!(engine.run(1).id(id.clone()).cancel(&cancel), async {
+        started.notified().await;
+        cancel.cancel();
+    });
     let result = result.unwrap();
     assert_eq!(result.status, RunStatus::Cancelled);
     assert_eq!(result.node("quick"), Some(NodeStatus::Completed));
@@ -688,7 +686,7 @@ async fn dropping_the_run_future_leaves_a_resumable_checkpoint() {
         .checkpointer(InMemoryCheckpointer::new());
     let id = RunId::new("dropped").unwrap();
     tokio::select! {
-        _ = engine.run_with_id(id.clone(), 1) => panic!("the run cannot finish while blocked"),
+        _ = engine.run(1).id(id.clone()) => panic!("the run cannot finish while blocked"),
         () = started.notified() => {} // drops the run future
     }
     *open.lock().unwrap() = true;
@@ -704,7 +702,7 @@ async fn the_event_handler_hears_every_callback_in_order() {
     let (log, faults) = (Log::default(), Faults::of(&["b"]));
     let engine = PipelineEngine::new(diamond(&log, &faults))
         .event_handler(events.clone())
-        .on_error(OnError::SkipDownstream);
+        .settings(EngineSettings::new().on_error(OnError::SkipDownstream));
     engine.run(1).await.unwrap();
     let lines = events.0.lines();
     assert_eq!(

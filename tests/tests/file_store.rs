@@ -65,7 +65,7 @@ async fn a_run_resumes_in_a_new_engine_from_the_files_without_rerunning_complete
 
     fail.store(true, Ordering::SeqCst);
     let first = engine(dir.path(), graph.clone())
-        .on_error(OnError::SkipDownstream)
+        .settings(EngineSettings::new().on_error(OnError::SkipDownstream))
         .run(10)
         .await
         .unwrap();
@@ -207,13 +207,11 @@ async fn a_run_id_taken_in_the_directory_is_refused_by_another_engine() {
     let graph = chain(2, Arc::new(AtomicBool::new(false)), Log::default());
     let id = RunId::new("once").unwrap();
     engine(dir.path(), graph.clone())
-        .run_with_id(id.clone(), 0)
+        .run(0)
+        .id(id.clone())
         .await
         .unwrap();
-    let err = engine(dir.path(), graph)
-        .run_with_id(id, 0)
-        .await
-        .unwrap_err();
+    let err = engine(dir.path(), graph).run(0).id(id).await.unwrap_err();
     assert!(matches!(err, PipelineError::RunExists(_)), "{err:?}");
 }
 
@@ -273,7 +271,7 @@ async fn a_dropped_run_releases_its_lock_so_the_same_process_can_resume_it() {
     let engine = engine(dir.path(), g.build(second).unwrap());
     let id = RunId::new("dropped").unwrap();
     tokio::select! {
-        _ = engine.run_with_id(id.clone(), 1) => panic!("the run cannot finish while blocked"),
+        _ = engine.run(1).id(id.clone()) => panic!("the run cannot finish while blocked"),
         () = started.notified() => {} // drops the run future, and with it the run's lock
     }
     blocked.store(false, Ordering::SeqCst);

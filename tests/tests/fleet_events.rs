@@ -70,7 +70,7 @@ fn node_events(events: &RecordingEvents) -> Vec<String> {
 async fn a_worker_hears_what_an_engine_in_one_process_hears() {
     let in_process = RecordingEvents::default();
     let local = PipelineEngine::new(graph(Arc::default()))
-        .on_error(OnError::SkipDownstream)
+        .settings(EngineSettings::new().on_error(OnError::SkipDownstream))
         .event_handler(in_process.clone())
         .run(1)
         .await
@@ -94,7 +94,7 @@ async fn a_worker_hears_what_an_engine_in_one_process_hears() {
     }
     let engine = fleet
         .engine(graph(Arc::default()))
-        .on_error(OnError::SkipDownstream);
+        .settings(EngineSettings::new().on_error(OnError::SkipDownstream));
     let run_id = engine.submit(1).await.unwrap();
     let remote = wait(&engine, &run_id).await;
     fleet.stop().await;

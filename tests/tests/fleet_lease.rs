@@ -122,7 +122,8 @@ async fn a_node_sees_its_run_attempt_claim_and_idempotency_key() {
     };
     let run_id = RunId::new("in-process-run").unwrap();
     let result = PipelineEngine::new(graph())
-        .run_with_id(run_id.clone(), 1)
+        .run(1)
+        .id(run_id.clone())
         .await
         .unwrap();
     assert_eq!(result.status, RunStatus::Completed);

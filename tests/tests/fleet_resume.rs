@@ -82,6 +82,13 @@ async fn a_failed_fleet_run_resumes_on_the_fleet_and_runs_only_what_failed() {
     let b: Vec<_> = trail.iter().filter(|e| e.node == "b").collect();
     assert_eq!(b.len(), 2, "{trail:?}");
     assert!(b.iter().all(|e| e.worker.is_some()), "{b:?}");
+    // Its summary says when it was resumed, as one process's does, so its time counts from there.
+    let summary = pipeline::AuditLog::summary(&fleet.store, &run_id)
+        .await
+        .unwrap()
+        .expect("a summary");
+    let resumed_at = summary.resumed_at_ms.expect("the resume is recorded");
+    assert!(resumed_at >= summary.started_at_ms && resumed_at <= summary.updated_at_ms);
 
     // A completed run is not run again: resuming it returns it.
     let again = engine.resume(&run_id).await.unwrap();

@@ -210,7 +210,9 @@ async fn a_gate_on_the_payload_and_a_timeout_apply_as_in_one_process() {
     let mut fleet = Fleet::start(&graph, 0).await;
     let shutdown = fleet.shutdown.clone();
     notified_worker(&mut fleet, &graph, &shutdown);
-    let engine = fleet.engine(graph).on_error(OnError::SkipDownstream);
+    let engine = fleet
+        .engine(graph)
+        .settings(EngineSettings::new().on_error(OnError::SkipDownstream));
 
     let refused = engine.submit(1).await.unwrap();
     until_began(&fleet, &refused, "approval").await;

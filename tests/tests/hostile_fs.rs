@@ -51,14 +51,11 @@ async fn links_planted_at_a_file_stores_names_are_never_followed() {
     let engine = PipelineEngine::new(graph())
         .checkpointer(FileCheckpointer::new(dir))
         .audit_log(FileAuditLog::new(dir));
-    let run = engine
-        .run_with_id(RunId::new("r1").unwrap(), 1)
-        .await
-        .unwrap();
+    let run = engine.run(1).id(RunId::new("r1").unwrap()).await.unwrap();
     assert_eq!(run.output, Some(2));
     assert!(run.warnings.is_empty(), "{:?}", run.warnings);
     // A link at a run's own file name: creating it is refused, resuming it is an error.
-    let taken = engine.run_with_id(RunId::new("r2").unwrap(), 1).await;
+    let taken = engine.run(1).id(RunId::new("r2").unwrap()).await;
     assert!(
         matches!(taken, Err(PipelineError::RunExists(_))),
         "{taken:?}"
@@ -80,7 +77,7 @@ async fn a_link_planted_at_a_sqlite_lock_file_is_never_followed() {
     std::fs::create_dir_all(&locks).unwrap();
     symlink(&victim, locks.join("checkpoint-r1.lock")).unwrap();
     let engine = PipelineEngine::new(graph()).checkpointer(checkpointer);
-    let run = engine.run_with_id(RunId::new("r1").unwrap(), 1).await;
+    let run = engine.run(1).id(RunId::new("r1").unwrap()).await;
     // The lock cannot be taken through the link: the checkpointer is disabled with a warning.
     let run = run.unwrap();
     assert_eq!(run.output, Some(2));
@@ -109,7 +106,7 @@ async fn a_store_directory_writable_by_others_is_refused_by_name() {
             && message.contains("chmod 700"),
         "{message}"
     );
-    let refused = Stores::open(&format!("sqlite://{}", open.join("runs.db").display()));
+    let refused = Stores::open(format!("sqlite://{}", open.join("runs.db").display()));
     assert!(matches!(refused, Err(StoreError::InsecureDirectory { .. })));
 
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();

@@ -59,7 +59,7 @@ fn graph(version: &str, bump: u64, runs: Arc<AtomicU64>) -> Graph<u64, (u64, u64
 async fn a_run_of_another_version_is_not_resumed_but_can_be_rerun_from() {
     let dir = tempfile::tempdir().unwrap();
     let runs = Arc::new(AtomicU64::new(0));
-    let stores = || Stores::directory(dir.path());
+    let stores = || Stores::open(dir.path()).unwrap();
     let v1 = PipelineEngine::new(graph("1", 0, Arc::clone(&runs))).stores(stores());
     let first = v1.run(1).await.unwrap();
     assert_eq!(first.output, Some((20, 2)));

@@ -222,7 +222,7 @@ async fn a_take_dropped_midway_leaves_the_run_free() {
         {
             Checkpointer::release_run(&store, &run_id, taken.unwrap());
         }
-        match Checkpointer::resume_run(&store, &run_id).await {
+        match Checkpointer::resume_run(&store, &run_id, &OutputFilter::default()).await {
             Ok(Some(resumed)) => Checkpointer::release_run(&store, &run_id, resumed.epoch),
             Ok(None) => {} // dropped before the run was written
             Err(e) => panic!("{run_id} after a take dropped at {wait:?}: {e}"),

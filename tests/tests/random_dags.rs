@@ -91,7 +91,7 @@ async fn check(spec: Spec) {
     let reference_store = InMemoryCheckpointer::new();
     let reference = PipelineEngine::new(build(&spec, &armed, &Log::default()))
         .checkpointer(reference_store.clone())
-        .on_error(spec.policy);
+        .settings(EngineSettings::new().on_error(spec.policy));
     let expected = reference.run(5).await.unwrap();
     assert_eq!(expected.status, RunStatus::Completed);
     let expected_outputs = outputs(
@@ -111,7 +111,7 @@ async fn check(spec: Spec) {
             inner: store.clone(),
             log: log.clone(),
         }))
-        .on_error(spec.policy);
+        .settings(EngineSettings::new().on_error(spec.policy));
     let faulty = engine.run(5).await.unwrap();
     let keys: BTreeSet<String> = faulty.nodes.keys().map(str::to_owned).collect();
     assert_eq!(keys, all, "every node has exactly one status");

@@ -98,7 +98,7 @@ tests::on_every_executor! {
 async fn a_rerun_of_an_unknown_node_or_run_is_refused_without_a_new_run() {
     let dir = tempfile::tempdir().unwrap();
     let engine = PipelineEngine::new(graph(Arc::default(), Arc::default()))
-        .stores(Stores::directory(dir.path()));
+        .stores(Stores::open(dir.path()).unwrap());
     let first = engine.run(1).await.unwrap();
     let refused = engine.rerun(&first.run_id, &["bb"]).await.unwrap_err();
     assert!(

@@ -107,7 +107,8 @@ async fn max_concurrency_holds_for_hundreds_of_ready_nodes() {
             })
         })
         .collect();
-    let engine = PipelineEngine::new(g.build(nodes).unwrap()).max_concurrency(cap);
+    let engine = PipelineEngine::new(g.build(nodes).unwrap())
+        .settings(pipeline::EngineSettings::new().max_concurrency(cap));
     let result = tokio::time::timeout(Duration::from_secs(60), engine.run(1))
         .await
         .expect("fewer than `cap` nodes ran at once")
@@ -155,7 +156,7 @@ async fn cancelling_stops_the_nodes_on_other_tasks_before_run_returns() {
         .collect();
     let engine = PipelineEngine::new(g.build(stuck).unwrap());
     let cancel = CancelHandle::new();
-    let (result, ()) = tokio::join!(engine.run_with_cancel(None, 1, &cancel), async {
+    let (result, ()) = tokio::join!(engine.run(1).cancel(&cancel), async {
         started.notified().await;
         cancel.cancel();
     });

@@ -133,8 +133,9 @@ async fn signals_are_checked_before_they_are_stored_on_files_and_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path().join("files");
     let sqlite = format!("sqlite://{}", dir.path().join("runs.db").display());
-    a_signal_of_another_pipeline_is_refused_before_it_is_stored(|| Stores::directory(&files)).await;
-    a_stored_signal_that_does_not_fit_can_be_removed(|| Stores::directory(&files)).await;
+    a_signal_of_another_pipeline_is_refused_before_it_is_stored(|| Stores::open(&files).unwrap())
+        .await;
+    a_stored_signal_that_does_not_fit_can_be_removed(|| Stores::open(&files).unwrap()).await;
     a_signal_of_another_pipeline_is_refused_before_it_is_stored(|| Stores::open(&sqlite).unwrap())
         .await;
     a_stored_signal_that_does_not_fit_can_be_removed(|| Stores::open(&sqlite).unwrap()).await;

@@ -48,7 +48,7 @@ async fn run_then_resume<T: Data>(
     let engine = |down| {
         PipelineEngine::new(graph(value.clone(), down))
             .checkpointer(FileCheckpointer::new(dir.path()))
-            .round_trip(round_trip)
+            .settings(EngineSettings::new().round_trip(round_trip))
     };
     let first = engine(down.clone()).run(1).await.unwrap();
     assert_eq!(first.status, RunStatus::Failed);

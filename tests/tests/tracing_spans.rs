@@ -56,7 +56,7 @@ fn one_span_per_run_and_per_node_with_run_and_node_ids() {
             .run((b, c), |(b, c), _| async move { ok(b + c) });
         let _e = g.node("e").run(x, |x, _| async move { ok(x) });
         let engine = PipelineEngine::new(g.build(d).unwrap());
-        engine.run_with_id(id, 1).await.unwrap();
+        engine.run(1).id(id).await.unwrap();
     });
     let lines = spans.0.lines();
     let runs: Vec<_> = lines

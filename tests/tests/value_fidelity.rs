@@ -279,7 +279,7 @@ pipeline! {
 #[tokio::test]
 async fn u128_and_i128_outputs_round_trip_everywhere() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = PipelineEngine::new(FidelityWide).stores(Stores::directory(dir.path()));
+    let engine = PipelineEngine::new(FidelityWide).stores(Stores::open(dir.path()).unwrap());
     let first = engine.run(FidelityWideInputs { x: 5 }).await.unwrap();
     assert_eq!(first.status, RunStatus::Failed);
     let typed = engine.checkpoint(&first.run_id).await.unwrap().unwrap();
@@ -288,7 +288,12 @@ async fn u128_and_i128_outputs_round_trip_everywhere() {
     let info = pipeline::registry::pipeline("FidelityWide").unwrap();
     let events = std::sync::Arc::new(Quiet);
     let resumed = (info.pipeline)()
-        .resume(Stores::directory(dir.path()), &first.run_id, events)
+        .resume(
+            Stores::open(dir.path()).unwrap(),
+            &first.run_id,
+            events,
+            &CancelHandle::new(),
+        )
         .await
         .unwrap();
     assert_eq!(resumed.status, RunStatus::Completed);
@@ -308,7 +313,13 @@ async fn a_u128_input_given_as_json_is_read_whole() {
     let events = std::sync::Arc::new(Quiet);
     let inputs = format!(r#"{{"x":{}}}"#, u128::MAX);
     let run = (info.pipeline)()
-        .run(Stores::directory(dir.path()), &inputs, events)
+        .run(
+            Stores::open(dir.path()).unwrap(),
+            &inputs,
+            RunOptions::new(),
+            events,
+            &CancelHandle::new(),
+        )
         .await
         .unwrap();
     assert_eq!(run.status, RunStatus::Completed);

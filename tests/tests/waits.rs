@@ -194,7 +194,7 @@ async fn a_signal_sent_while_the_run_runs_elsewhere_is_picked_up_by_its_holder()
     let run_id = RunId::new("held").unwrap();
     let running = tokio::spawn({
         let (engine, run_id) = (Arc::clone(&engine), run_id.clone());
-        async move { engine.run_with_id(run_id, 2).await }
+        async move { engine.run(2).id(run_id).await }
     });
     // `plan` holds until notified: the run is held, its wait has not begun.
     let sent = loop {
@@ -287,7 +287,7 @@ tests::on_every_executor! {
         let graph = payout(Arc::default(), None, |n| {
             n.timeout(std::time::Duration::ZERO)
         });
-        let skip_downstream = |e: PipelineEngine<_>| e.on_error(OnError::SkipDownstream);
+        let skip_downstream = |e: PipelineEngine<_>| e.settings(EngineSettings::new().on_error(OnError::SkipDownstream));
         let on = on.engine(graph, skip_downstream).await;
         let result = on.run(1).await.unwrap();
         assert_eq!(result.status, RunStatus::Failed);
@@ -338,7 +338,7 @@ async fn a_longer_timer_suspends_the_run_and_resume_due_continues_it_once_due() 
         tests::cooling(std::time::Duration::from_millis(500)),
         &store,
     )
-    .wait_in_process(std::time::Duration::ZERO);
+    .settings(EngineSettings::new().wait_in_process(std::time::Duration::ZERO));
     let waiting = engine.run(5).await.unwrap();
     assert_eq!(waiting.status, RunStatus::Waiting);
     let due = waiting.waiting[0].deadline_ms.unwrap();
@@ -371,7 +371,7 @@ async fn a_longer_timer_suspends_the_run_and_resume_due_continues_it_once_due() 
 tests::on_every_executor! {
     async fn a_signal_cannot_be_sent_to_a_timer(on: Executor) {
         let graph = tests::cooling(std::time::Duration::from_secs(3600));
-        let suspend = |e: PipelineEngine<_>| e.wait_in_process(std::time::Duration::ZERO);
+        let suspend = |e: PipelineEngine<_>| e.settings(EngineSettings::new().wait_in_process(std::time::Duration::ZERO));
         let on = on.engine(graph, suspend).await;
         let waiting = on.run(5).await.unwrap();
         assert_eq!(waiting.status, RunStatus::Waiting);

@@ -67,7 +67,7 @@ async fn a_short_sleep_is_awaited_in_the_process_and_a_long_one_suspends() {
     assert_eq!(done.output, Some(6));
     let suspending = PipelineEngine::new(Cooling)
         .checkpointer(store)
-        .wait_in_process(std::time::Duration::ZERO);
+        .settings(EngineSettings::new().wait_in_process(std::time::Duration::ZERO));
     let waiting = suspending.run(CoolingInputs { batch }).await.unwrap();
     assert_eq!(waiting.status, RunStatus::Waiting);
     let cooled = &waiting.waiting[0];

@@ -283,7 +283,7 @@ async fn the_viewer_in_chromium() {
 async fn measure_a_10k_node_run_page() {
     use pipeline::{GraphBuilder, Handle, PipelineEngine};
     let dir = tempfile::tempdir().expect("tempdir");
-    let stores = pipeline::store::Stores::directory(dir.path().join("store"));
+    let stores = pipeline::store::Stores::open(dir.path().join("store")).unwrap();
     let mut g = GraphBuilder::<u64>::new("fanout");
     let x = g.input("x", |x: &u64| *x);
     let source = g.node("source").run(

@@ -27,7 +27,7 @@ async fn get(router: &axum::Router, uri: &str) -> axum::response::Response {
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
     let dir = tempfile::tempdir().unwrap();
-    let router = Viewer::new(Stores::directory(dir.path()))
+    let router = Viewer::new(Stores::open(dir.path()).unwrap())
         .with_token(TOKEN)
         .router();
     for (uri, status) in [
@@ -49,7 +49,7 @@ async fn every_response_carries_the_security_headers() {
 #[tokio::test]
 async fn a_token_redirect_never_leaves_this_server() {
     let dir = tempfile::tempdir().unwrap();
-    let router = Viewer::new(Stores::directory(dir.path()))
+    let router = Viewer::new(Stores::open(dir.path()).unwrap())
         .with_token(TOKEN)
         .router();
     for uri in [
@@ -81,7 +81,7 @@ async fn half_sent_requests_are_closed_and_cannot_hold_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let viewer = Viewer::new(Stores::directory(dir.path()))
+    let viewer = Viewer::new(Stores::open(dir.path()).unwrap())
         .header_timeout(Duration::from_millis(300))
         .max_connections(16);
     let server = tokio::spawn(viewer.serve(listener));

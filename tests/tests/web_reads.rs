@@ -54,8 +54,12 @@ impl Checkpointer for Counting {
     async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         self.inner.create_run(header).await
     }
-    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
-        self.inner.resume_run(run_id).await
+    async fn resume_run(
+        &self,
+        run_id: &RunId,
+        filter: &OutputFilter,
+    ) -> StoreResult<Option<Resumed>> {
+        self.inner.resume_run(run_id, filter).await
     }
     async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
         self.inner.save(run_id, epoch, record).await
@@ -104,12 +108,10 @@ async fn get(router: &axum::Router, uri: &str) -> (StatusCode, String) {
 async fn pages_and_status_read_no_output_and_a_node_reads_its_own(kind: &str) {
     let dir = tempfile::tempdir().unwrap();
     let stores = match kind {
-        "files" => Stores::directory(dir.path().join("runs")),
-        "sqlite" => Stores::open(&format!(
-            "sqlite://{}",
-            dir.path().join("runs.db").display()
-        ))
-        .unwrap(),
+        "files" => Stores::open(dir.path().join("runs")).unwrap(),
+        "sqlite" => {
+            Stores::open(format!("sqlite://{}", dir.path().join("runs.db").display())).unwrap()
+        }
         url => Stores::open(url).unwrap(),
     };
     let failed = PipelineEngine::new(big_chain(true))

@@ -24,7 +24,7 @@ pub fn register(def: &PipelineDef, plan: &Plan) -> TokenStream {
             qself: None,
             path: s.func.clone(),
         }));
-        quote!(::pipeline::__private::PipelineNode { id: #id, kind: #kind })
+        quote!(::pipeline::__private::Binding { id: #id, kind: #kind })
     });
     let edges = plan.order.iter().flat_map(|&i| {
         let to = def.statements[i].binding.to_string();

@@ -6,7 +6,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use super::commands;
 use super::error::CliError;
 use crate::engine::EngineSettings;
-use crate::store::Durability;
+use crate::store::{Durability, StoreError, StoreSpec};
 
 /// The flags every command takes, and the command.
 #[derive(Parser, Debug)]
@@ -18,9 +18,10 @@ struct Args {
         long,
         global = true,
         env = "PIPELINE_STORE",
-        default_value = "./.pipeline"
+        default_value = "./.pipeline",
+        value_parser = store_spec
     )]
-    store: String,
+    store: StoreSpec,
 
     /// Timers and signal timeouts due within this many seconds are awaited in this process; a
     /// later one ends the run `waiting` (continue it with `resume-due` once due). Default: the
@@ -112,7 +113,18 @@ impl Cli {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let matches = self.command().get_matches_from(args);
+        let matches = match self.command().try_get_matches_from(args) {
+            Ok(matches) => matches,
+            // A store spec clap could not read is this program's own one-line error, as any
+            // other store that cannot be used.
+            Err(error) => match store_error(&error) {
+                Some(store) => {
+                    eprintln!("error: {store}");
+                    return 1;
+                }
+                None => error.exit(),
+            },
+        };
         let args = match Args::from_arg_matches(&matches) {
             Ok(args) => args,
             Err(error) => error.exit(),
@@ -169,6 +181,20 @@ impl Cli {
             durability: self.durability,
         };
         runtime.block_on(args.command.exec(&context))
+    }
+}
+
+/// `--store` as clap reads it: once, for every command.
+fn store_spec(spec: &str) -> Result<StoreSpec, StoreError> {
+    StoreSpec::parse(spec)
+}
+
+/// The store error behind a clap error, when `--store` (or `PIPELINE_STORE`) could not be read.
+fn store_error(error: &clap::Error) -> Option<&StoreError> {
+    use std::error::Error as _;
+    match error.kind() {
+        clap::error::ErrorKind::ValueValidation => error.source()?.downcast_ref::<StoreError>(),
+        _ => None,
     }
 }
 

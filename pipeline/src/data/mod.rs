@@ -1,9 +1,11 @@
 //! The bound every value that crosses an edge must meet, the erased forms the engine moves, and
 //! how one type is written to a checkpoint and checked to read back as the same value.
 
+mod absent;
 mod compare;
 mod finite;
 
+pub(crate) use absent::absent_is_none;
 pub use compare::ValueEq;
 pub(crate) use compare::canonical_digest;
 #[doc(hidden)]

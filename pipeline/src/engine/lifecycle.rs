@@ -24,6 +24,8 @@ pub(crate) struct RunShared {
     pub run_id: RunId,
     /// When the run first started (the original start, for a resumed run).
     pub started_at_ms: u64,
+    /// When this start began, if it resumes the run.
+    pub resumed_at_ms: Option<u64>,
     pub checkpointer: Option<Arc<dyn Checkpointer>>,
     pub audit: Option<Arc<dyn AuditLog>>,
     /// The epochs the run was taken at in each store: every write carries its store's.
@@ -227,7 +229,7 @@ pub(crate) async fn resume_checkpoint<I, O>(
 ) -> Result<Option<Resumed>, PipelineError> {
     let (store, id, filter) = (Arc::clone(store), run_id.clone(), output_filter(graph));
     let resumed = claim(async move {
-        let resumed = store.resume_run_keeping(&id, &filter).await?;
+        let resumed = store.resume_run(&id, &filter).await?;
         let hold = resumed
             .as_ref()
             .map(|r| checkpoint_hold(&store, &id, r.epoch));
@@ -338,6 +340,7 @@ pub(crate) fn start_summary<I, O>(
         restored.iter().copied(),
     );
     summary.restored = restored.into_iter().map(str::to_owned).collect();
+    summary.resumed_at_ms = shared.resumed_at_ms;
     summary
 }
 

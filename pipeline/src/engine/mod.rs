@@ -12,6 +12,7 @@ mod restore;
 mod scheduler;
 mod settings;
 mod signal;
+mod start;
 mod tasks;
 
 use std::sync::Arc;
@@ -21,6 +22,9 @@ use tracing::Instrument;
 pub use cancel::CancelHandle;
 pub use settings::EngineSettings;
 pub use signal::{IntoSignal, Signal, SignalOutcome};
+#[cfg(feature = "postgres")]
+pub(crate) use start::Call;
+pub use start::{Rerun, Resume, RunOptions, Start};
 
 use crate::call::guard::{self, GuardedEvents};
 use crate::data::{RoundTrip, to_json};
@@ -120,8 +124,9 @@ impl<P: Pipeline> PipelineEngine<P> {
     /// # use pipeline::{GraphBuilder, PipelineEngine, store::Stores};
     /// # let mut g = GraphBuilder::<u64>::new("p");
     /// # let x = g.input("x", |x: &u64| *x);
-    /// # let graph = g.build(x).unwrap();
-    /// let engine = PipelineEngine::new(graph).stores(Stores::directory("./runs"));
+    /// # let graph = g.build(x)?;
+    /// let engine = PipelineEngine::new(graph).stores(Stores::open("./runs")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stores(mut self, stores: crate::store::Stores) -> Self {
         self.checkpointer = Some(stores.checkpointer);
@@ -141,40 +146,6 @@ impl<P: Pipeline> PipelineEngine<P> {
         self
     }
 
-    /// Sets the failure policy for nodes that do not set their own (default [`OnError::FailFast`]).
-    pub fn on_error(mut self, on_error: OnError) -> Self {
-        self.on_error = on_error;
-        self
-    }
-
-    /// Whether each node output is checked to read back from its JSON as the same value before it
-    /// is checkpointed (default [`RoundTrip::Verify`]; see [`RoundTrip`]).
-    pub fn round_trip(mut self, round_trip: RoundTrip) -> Self {
-        self.round_trip = round_trip;
-        self
-    }
-
-    /// How much of the values each attempt read and wrote its audit entry holds (default
-    /// [`AuditDetail::References`]: what a checkpoint already holds is referred to, not copied).
-    pub fn audit_detail(mut self, detail: AuditDetail) -> Self {
-        self.audit_detail = detail;
-        self
-    }
-
-    /// Runs at most `n` nodes of a run at once (at least 1; default: no cap).
-    pub fn max_concurrency(mut self, n: usize) -> Self {
-        self.max_concurrency = Some(n.max(1));
-        self
-    }
-
-    /// Awaits in the process a timer (or a signal's timeout) due within `threshold` when nothing
-    /// else can run, instead of ending the run `Waiting` (default: one minute; zero suspends
-    /// every wait at once). Meanwhile the run's signals are read again every second.
-    pub fn wait_in_process(mut self, threshold: std::time::Duration) -> Self {
-        self.in_process = threshold;
-        self
-    }
-
     /// The pipeline this engine runs.
     pub fn pipeline(&self) -> &P {
         &self.pipeline
@@ -183,46 +154,6 @@ impl<P: Pipeline> PipelineEngine<P> {
     /// The graph this engine runs.
     pub fn graph(&self) -> &Graph<P::Inputs, P::Output> {
         &self.graph
-    }
-
-    /// Starts a run with a generated (UUID v7) run id.
-    pub async fn run(&self, inputs: P::Inputs) -> Result<PipelineResult<P::Output>, PipelineError> {
-        self.start(RunId::generate(), inputs, None).await
-    }
-
-    /// Starts a run with the id `run_id`; [`PipelineError::RunExists`] when a store already has it.
-    pub async fn run_with_id(
-        &self,
-        run_id: RunId,
-        inputs: P::Inputs,
-    ) -> Result<PipelineResult<P::Output>, PipelineError> {
-        self.start(run_id, inputs, None).await
-    }
-
-    /// Starts a run that `cancel` can stop; a generated id when `run_id` is `None`.
-    pub async fn run_with_cancel(
-        &self,
-        run_id: Option<RunId>,
-        inputs: P::Inputs,
-        cancel: &CancelHandle,
-    ) -> Result<PipelineResult<P::Output>, PipelineError> {
-        let run_id = run_id.unwrap_or_else(RunId::generate);
-        self.start(run_id, inputs, Some(cancel.clone())).await
-    }
-
-    /// Resumes run `run_id`: restores the outputs of its completed nodes and runs only the rest
-    /// (condition gates are evaluated again). A completed run runs nothing and returns its output.
-    pub async fn resume(&self, run_id: &RunId) -> Result<PipelineResult<P::Output>, PipelineError> {
-        self.resume_inner(run_id, None).await
-    }
-
-    /// [`resume`](PipelineEngine::resume) with a handle that can cancel it.
-    pub async fn resume_with_cancel(
-        &self,
-        run_id: &RunId,
-        cancel: &CancelHandle,
-    ) -> Result<PipelineResult<P::Output>, PipelineError> {
-        self.resume_inner(run_id, Some(cancel.clone())).await
     }
 
     async fn start(
@@ -302,6 +233,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             })?;
         let restored = restore::restore(&self.graph, &checkpoint)?;
         let mut shared = self.shared(run_id.clone(), checkpoint.header.started_at_ms);
+        shared.resumed_at_ms = Some(now_ms());
         shared.checkpoint_epoch = resumed.epoch;
         let mut warnings = Vec::new();
         if let Some(truncated) = resumed.truncated {
@@ -384,6 +316,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         RunShared {
             run_id,
             started_at_ms,
+            resumed_at_ms: None,
             checkpointer: self.checkpointer.clone(),
             audit: self.audit.clone(),
             checkpoint_epoch: Epoch::FIRST,

@@ -14,24 +14,8 @@ use crate::run_id::RunId;
 use crate::store::now_ms;
 
 impl<P: Pipeline> PipelineEngine<P> {
-    /// Runs `nodes` of run `run_id` again, with every node downstream of them, as a new run
-    /// (its id is the result's `run_id`) that restores the original's other completed nodes.
-    /// The original run is not changed.
-    ///
-    /// This is the way to recompute after fixing a node's body: a checkpoint's fingerprint
-    /// covers the graph's shape, not its code, so a plain [`resume`](PipelineEngine::resume)
-    /// restores the outputs the old code produced. [`PipelineError::UnknownNode`] names a node
-    /// the pipeline does not have; the run must be of this pipeline and graph, as for a resume.
-    pub async fn rerun(
-        &self,
-        run_id: &RunId,
-        nodes: &[&str],
-    ) -> Result<PipelineResult<P::Output>, PipelineError> {
-        self.rerun_as(run_id, nodes, RunId::generate()).await
-    }
-
-    /// [`rerun`](PipelineEngine::rerun) as a new run with the id `new_id`.
-    pub async fn rerun_as(
+    /// Runs `nodes` of run `run_id` again as the new run `new_id` (see [`PipelineEngine::rerun`]).
+    pub(super) async fn rerun_inner(
         &self,
         run_id: &RunId,
         nodes: &[&str],

@@ -9,9 +9,9 @@ use crate::definition::Pipeline;
 use crate::node::OnError;
 use crate::store::AuditDetail;
 
-/// The options of a [`PipelineEngine`] that do not name a store, as a value: each one set here
-/// overrides the engine's default when applied with [`PipelineEngine::settings`]; one left unset
-/// keeps it.
+/// The options of a [`PipelineEngine`] that do not name a store: the one way to set them, on an
+/// engine with [`PipelineEngine::settings`], on the command line's engines with `Cli::engine`.
+/// Each one set here overrides the engine's default; one left unset keeps it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -21,7 +21,6 @@ use crate::store::AuditDetail;
 ///     .max_concurrency(8)
 ///     .on_error(OnError::SkipDownstream)
 ///     .wait_in_process(Duration::ZERO);
-/// assert_eq!(settings.get_max_concurrency(), Some(8));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EngineSettings {
@@ -38,64 +37,69 @@ impl EngineSettings {
         EngineSettings::default()
     }
 
-    /// See [`PipelineEngine::on_error`].
+    /// The failure policy for nodes that do not set their own (default [`OnError::FailFast`]).
     pub fn on_error(mut self, on_error: OnError) -> EngineSettings {
         self.on_error = Some(on_error);
         self
     }
 
-    /// See [`PipelineEngine::max_concurrency`].
+    /// Runs at most `n` nodes of a run at once (at least 1; default: no cap).
     pub fn max_concurrency(mut self, n: usize) -> EngineSettings {
         self.max_concurrency = Some(n.max(1));
         self
     }
 
-    /// See [`PipelineEngine::wait_in_process`].
+    /// Awaits in the process a timer (or a signal's timeout) due within `threshold` when
+    /// nothing else can run, instead of ending the run `Waiting` (default: one minute; zero
+    /// suspends every wait at once). Meanwhile the run's signals are read again every second.
     pub fn wait_in_process(mut self, threshold: Duration) -> EngineSettings {
         self.wait_in_process = Some(threshold);
         self
     }
 
-    /// See [`PipelineEngine::round_trip`].
+    /// Whether each node output is checked to read back from its JSON as the same value before
+    /// it is checkpointed (default [`RoundTrip::Verify`]; see [`RoundTrip`]).
     pub fn round_trip(mut self, round_trip: RoundTrip) -> EngineSettings {
         self.round_trip = Some(round_trip);
         self
     }
 
-    /// See [`PipelineEngine::audit_detail`].
+    /// How much of the values each attempt read and wrote its audit entry holds (default
+    /// [`AuditDetail::References`]: what a checkpoint already holds is referred to, not copied).
     pub fn audit_detail(mut self, detail: AuditDetail) -> EngineSettings {
         self.audit_detail = Some(detail);
         self
     }
-
-    /// The concurrency cap, if set.
-    pub fn get_max_concurrency(&self) -> Option<usize> {
-        self.max_concurrency
-    }
-
-    /// The threshold under which waits are awaited in the process, if set.
-    pub fn get_wait_in_process(&self) -> Option<Duration> {
-        self.wait_in_process
-    }
 }
 
 impl<P: Pipeline> PipelineEngine<P> {
-    /// Applies every option `settings` sets.
-    pub fn settings(mut self, settings: &EngineSettings) -> Self {
+    /// Applies every option `settings` sets; the engine keeps its own value of each one left
+    /// unset (fail-fast, no concurrency cap, waits under a minute awaited in the process,
+    /// [`RoundTrip::Verify`], [`AuditDetail::References`]).
+    ///
+    /// ```
+    /// # use pipeline::{EngineSettings, GraphBuilder, OnError, PipelineEngine};
+    /// # let mut g = GraphBuilder::<u64>::new("p");
+    /// # let x = g.input("x", |x: &u64| *x);
+    /// let engine = PipelineEngine::new(g.build(x)?)
+    ///     .settings(EngineSettings::new().on_error(OnError::SkipDownstream).max_concurrency(4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn settings(mut self, settings: EngineSettings) -> Self {
         if let Some(on_error) = settings.on_error {
-            self = self.on_error(on_error);
+            self.on_error = on_error;
         }
         if let Some(n) = settings.max_concurrency {
-            self = self.max_concurrency(n);
+            self.max_concurrency = Some(n);
         }
         if let Some(threshold) = settings.wait_in_process {
-            self = self.wait_in_process(threshold);
+            self.in_process = threshold;
         }
         if let Some(round_trip) = settings.round_trip {
-            self = self.round_trip(round_trip);
+            self.round_trip = round_trip;
         }
         if let Some(detail) = settings.audit_detail {
-            self = self.audit_detail(detail);
+            self.audit_detail = detail;
         }
         self
     }

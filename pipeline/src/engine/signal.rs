@@ -291,7 +291,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             .iter()
             .any(|w| waits.signal(&w.wait).is_some());
         match signalled {
-            true => Box::pin(self.resume(&result.run_id)).await,
+            true => self.resume(&result.run_id).await,
             false => Ok(result),
         }
     }

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::apply::{self, ClaimEnd, RunRows};
 use super::claim::Hold;
 use super::maps::{After, ItemEnd, MapRow, Opening, end_maps};
-use super::queue::{DONE, retried, write_summary};
+use super::queue::{DONE, retried};
 use super::read::node_states;
 use super::records::{insert_entries, insert_records};
 use super::resolution::{Item, Resolution, Resolved};
@@ -306,8 +306,22 @@ async fn finish(store: &PostgresStore, tx: &Transaction<'_>, item: &Item) -> Sto
         updated_at_ms: crate::store::now_ms(),
         nodes,
         restored: Vec::new(),
+        resumed_at_ms: None,
     };
-    write_summary(store, tx, &summary).await?;
+    // A resumed run's summary says when it was resumed (`reopen` wrote it): the end keeps it,
+    // in the same statement (the summary being replaced is read only when it holds one).
+    let bytes = serde_json::to_vec(&summary).map_err(crate::store::StoreError::Encode)?;
+    tx.execute(
+        "INSERT INTO pipeline_run_summaries AS s (run_id, summary) VALUES ($1, $2) \
+         ON CONFLICT (run_id) DO UPDATE SET summary = CASE \
+           WHEN position('\"resumed_at_ms\"'::bytea IN s.summary) = 0 THEN EXCLUDED.summary \
+           ELSE convert_to((convert_from(EXCLUDED.summary, 'UTF8')::jsonb || jsonb_build_object(\
+             'resumed_at_ms', convert_from(s.summary, 'UTF8')::jsonb -> 'resumed_at_ms'))::text, \
+             'UTF8') END",
+        &[&run_id.as_str(), &bytes],
+    )
+    .await
+    .map_err(store.error("write to"))?;
     tx.execute("SELECT pg_notify($1, $2)", &[&DONE, &run_id.as_str()])
         .await
         .map_err(store.error("write to"))?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::reopen::Reopened;
 use super::{NewNode, sql};
-use crate::data::{Value, to_json};
+use crate::data::Value;
 use crate::definition::Pipeline;
 use crate::engine::{PipelineEngine, Remote, lifecycle};
 use crate::error::PipelineError;
@@ -55,7 +55,7 @@ impl<P: Pipeline> PipelineEngine<P> {
     ///
     /// [`resume`](PipelineEngine::resume) of a failed fleet run sends it back to the fleet: the
     /// workers run what did not complete, and `resume` returns once the run ended (a cancel
-    /// handle given to `resume_with_cancel` does not reach it: use `cancel`); a fleet run that
+    /// handle given to [`Resume::cancel`](crate::Resume::cancel) does not reach it: use `cancel`); a fleet run that
     /// is still running is followed to its end, or until it only waits. A run that is not the
     /// fleet's is resumed in this process, as without a fleet. [`rerun`](PipelineEngine::rerun)
     /// of a fleet run runs the new run on the fleet too.
@@ -99,14 +99,17 @@ impl<P: Pipeline> PipelineEngine<P> {
             let ids = completed
                 .iter()
                 .map(|&n| &*graph.inner.nodes[n as usize].id);
-            RunSummary::in_progress(
+            let now = now_ms();
+            let mut summary = RunSummary::in_progress(
                 run_id.clone(),
                 graph.name(),
                 header.started_at_ms,
-                now_ms(),
+                now,
                 graph.node_ids(),
                 ids,
-            )
+            );
+            summary.resumed_at_ms = Some(now);
+            summary
         };
         let reopened = sql::reopen(store, run_id, &*self.graph.inner, summary)
             .await
@@ -136,7 +139,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         result
     }
 
-    fn fleet_store(&self, run_id: &RunId) -> Result<&PostgresStore, PipelineError> {
+    pub(super) fn fleet_store(&self, run_id: &RunId) -> Result<&PostgresStore, PipelineError> {
         self.fleet
             .as_ref()
             .ok_or_else(|| PipelineError::NoFleet(run_id.clone()))
@@ -146,42 +149,6 @@ impl<P: Pipeline> PipelineEngine<P> {
     fn done_listener(&self, store: &PostgresStore) -> &Listener {
         self.fleet_done
             .get_or_init(|| Listener::start(store.config().clone(), DONE))
-    }
-
-    /// Records a run of `inputs` for the fleet and returns its id at once; any worker that
-    /// serves this pipeline (same fingerprint) runs its nodes.
-    pub async fn submit(&self, inputs: P::Inputs) -> Result<RunId, PipelineError> {
-        self.submit_with_id(RunId::generate(), inputs).await
-    }
-
-    /// [`submit`](PipelineEngine::submit) with a chosen id;
-    /// [`PipelineError::RunExists`] when it is taken.
-    pub async fn submit_with_id(
-        &self,
-        run_id: RunId,
-        inputs: P::Inputs,
-    ) -> Result<RunId, PipelineError> {
-        let store = self.fleet_store(&run_id)?;
-        let json = to_json(&inputs).map_err(|source| PipelineError::Decode {
-            run_id: run_id.clone(),
-            what: "inputs (they do not serialize)".into(),
-            source,
-        })?;
-        let started_at_ms = now_ms();
-        let header = lifecycle::header(&self.graph, &run_id, json, started_at_ms);
-        let nodes = self.new_nodes(&vec![false; self.graph.inner.nodes.len()]);
-        let summary = RunSummary::in_progress(
-            run_id.clone(),
-            self.graph.name(),
-            started_at_ms,
-            started_at_ms,
-            self.graph.node_ids(),
-            [],
-        );
-        sql::submit(store, &header, &nodes, &summary, &[])
-            .await
-            .map_err(|e| PipelineError::from_store(&run_id, e))?;
-        Ok(run_id)
     }
 
     /// The rows of a new run's nodes, those `done` resolved from the start (a rerun's kept nodes).
@@ -200,7 +167,7 @@ impl<P: Pipeline> PipelineEngine<P> {
 
     /// Waits until the run ends, whichever workers ran it, and returns its result; or, as a run in
     /// one process ends [`Waiting`](RunStatus::Waiting), until nothing of it is left but waits (for
-    /// a signal, or a timer due later than [`wait_in_process`](PipelineEngine::wait_in_process)):
+    /// a signal, or a timer due later than [`wait_in_process`](crate::EngineSettings::wait_in_process)):
     /// [`signal`](PipelineEngine::signal) continues it. Woken by `LISTEN/NOTIFY` (a run's end, or
     /// a wait beginning), and looking every second in case a notification was lost. While the
     /// server cannot be reached it keeps trying (with a warning in the log), as workers do: wrap
@@ -295,7 +262,7 @@ impl<P: Pipeline> PipelineEngine<P> {
 
     /// The waits a running fleet run waits on when nothing else of it is left, as a run in one
     /// process ends `Waiting`: no node ready or running, some wait suspended, none due within the
-    /// engine's [`wait_in_process`](PipelineEngine::wait_in_process) threshold (a worker takes
+    /// engine's [`wait_in_process`](crate::EngineSettings::wait_in_process) threshold (a worker takes
     /// those when they are due). Empty while anything else is left.
     fn waiting_only(&self, run: &sql::RunRow) -> Vec<WaitingOn> {
         let graph = &self.graph.inner;
@@ -399,6 +366,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             updated_at_ms: now_ms(),
             nodes,
             restored: Vec::new(),
+            resumed_at_ms: None,
         };
         match sql::cancel(store, run_id, summary).await {
             Ok(Some(true)) => {

@@ -39,12 +39,14 @@ mod rerun;
 mod resolution;
 mod running;
 mod served;
+mod submit;
 mod waiting;
 mod worker;
 
 #[doc(hidden)]
 pub use crate::graph::FleetGraph;
 pub use control::{Shutdown, WorkerReport};
+pub use submit::Submit;
 pub use waiting::unserved_runs;
 pub use worker::Worker;
 

@@ -61,6 +61,7 @@ impl<I: Data> GraphBuilder<I> {
             name,
             extract: Box::new(move |inputs| Arc::new(extract(inputs)) as Value),
             codec: Codec::of::<T>(),
+            may_be_absent: crate::data::absent_is_none::<T>(),
         });
         Handle::new(self.id, slot)
     }

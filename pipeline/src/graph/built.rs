@@ -26,6 +26,8 @@ pub(crate) struct InputDef<I> {
     pub name: Arc<str>,
     pub extract: ExtractInputFn<I>,
     pub codec: Codec,
+    /// Whether the input reads a missing JSON field as its none (an `Option` under any name).
+    pub may_be_absent: bool,
 }
 
 /// What a [`GraphBuilder`](super::GraphBuilder) hands over to assemble a graph.

@@ -47,7 +47,7 @@ pub use deps::{Deps, Handle};
 pub use error::GraphError;
 pub use fingerprint::Fingerprint;
 pub use node_builder::NodeBuilder;
-pub use render::ItemCounts;
+pub use render::{ItemCounts, NodeLook};
 #[cfg(feature = "postgres")]
 #[doc(hidden)]
 pub use served::FleetGraph;

@@ -36,38 +36,63 @@ impl std::fmt::Display for ItemCounts {
     }
 }
 
+/// How a node of a run is drawn: the class and colours of its status. Implemented by
+/// [`NodeStatus`] (what a run's result tells) and by the store's `NodeState`, which also tells a
+/// node running now from the attempt a dead process left with no outcome.
+pub trait NodeLook: Copy + PartialEq {
+    /// The class a picture gives the node: `completed`, `failed`, `no_outcome`, ...
+    fn code(self) -> &'static str;
+    /// Its status as words, for a tooltip: `not run`, `started, no outcome`.
+    fn label(self) -> &'static str;
+    /// Fill and stroke colours.
+    fn colours(self) -> (&'static str, &'static str);
+    /// Its place in a picture's legend.
+    fn rank(self) -> usize;
+}
+
+impl NodeLook for NodeStatus {
+    fn code(self) -> &'static str {
+        NodeStatus::code(self)
+    }
+    fn label(self) -> &'static str {
+        NodeStatus::label(self)
+    }
+    fn colours(self) -> (&'static str, &'static str) {
+        colours(self)
+    }
+    fn rank(self) -> usize {
+        match self {
+            NodeStatus::Completed => 0,
+            NodeStatus::Failed => 1,
+            NodeStatus::Skipped => 2,
+            NodeStatus::NotRun => 3,
+            NodeStatus::Waiting => 4,
+        }
+    }
+}
+
 /// What a picture shows of a run: each node's status, and each mapped node's item counts.
-type Run<'a> = Option<(
-    &'a BTreeMap<String, NodeStatus>,
+type Run<'a, S> = Option<(
+    &'a BTreeMap<String, S>,
     Option<&'a BTreeMap<String, ItemCounts>>,
 )>;
 
 /// The label line of a node's output, or, for a mapped node, of its items: `×each` without a
 /// run, its counts with one.
-fn items_text(node: &NodeSignature, run: Run<'_>) -> Option<String> {
+fn items_text<S>(node: &NodeSignature, run: Run<'_, S>) -> Option<String> {
     node.each?;
     let counts = run.and_then(|(_, counts)| counts?.get(&node.id));
     Some(counts.map_or_else(|| "×each".to_owned(), ToString::to_string))
 }
 
 /// Fill and stroke colours per status.
-fn colours(status: NodeStatus) -> (&'static str, &'static str) {
+pub(crate) fn colours(status: NodeStatus) -> (&'static str, &'static str) {
     match status {
         NodeStatus::Completed => ("#d3f9d8", "#2b8a3e"),
         NodeStatus::Failed => ("#ffe3e3", "#c92a2a"),
         NodeStatus::Skipped => ("#f1f3f5", "#868e96"),
         NodeStatus::NotRun => ("#ffffff", "#adb5bd"),
         NodeStatus::Waiting => ("#fff3bf", "#e67700"),
-    }
-}
-
-fn class_name(status: NodeStatus) -> &'static str {
-    match status {
-        NodeStatus::Completed => "completed",
-        NodeStatus::Failed => "failed",
-        NodeStatus::Skipped => "skipped",
-        NodeStatus::NotRun => "not_run",
-        NodeStatus::Waiting => "waiting",
     }
 }
 
@@ -115,19 +140,19 @@ impl GraphSignature {
     /// assert!(graph.to_mermaid().contains("i0 --> n0"));
     /// ```
     pub fn to_mermaid(&self) -> String {
-        self.mermaid(None)
+        self.mermaid::<NodeStatus>(None)
     }
 
     /// [`to_mermaid`](Self::to_mermaid), with each node coloured by its status in a run.
-    pub fn to_mermaid_with_status(&self, statuses: &BTreeMap<String, NodeStatus>) -> String {
+    pub fn to_mermaid_with_status<S: NodeLook>(&self, statuses: &BTreeMap<String, S>) -> String {
         self.mermaid(Some((statuses, None)))
     }
 
     /// [`to_mermaid_with_status`](Self::to_mermaid_with_status), with each mapped node's item
     /// counts in its box (`×1000: 996 completed, 4 failed`).
-    pub fn to_mermaid_with_items(
+    pub fn to_mermaid_with_items<S: NodeLook>(
         &self,
-        statuses: &BTreeMap<String, NodeStatus>,
+        statuses: &BTreeMap<String, S>,
         items: &BTreeMap<String, ItemCounts>,
     ) -> String {
         self.mermaid(Some((statuses, Some(items))))
@@ -135,23 +160,23 @@ impl GraphSignature {
 
     /// A Graphviz DOT digraph of the graph (render with `dot -Tsvg`).
     pub fn to_dot(&self, name: &str) -> String {
-        self.dot(name, None)
+        self.dot::<NodeStatus>(name, None)
     }
 
     /// [`to_dot`](Self::to_dot), with each node filled by its status in a run.
-    pub fn to_dot_with_status(
+    pub fn to_dot_with_status<S: NodeLook>(
         &self,
         name: &str,
-        statuses: &BTreeMap<String, NodeStatus>,
+        statuses: &BTreeMap<String, S>,
     ) -> String {
         self.dot(name, Some((statuses, None)))
     }
 
     /// [`to_dot_with_status`](Self::to_dot_with_status), with each mapped node's item counts.
-    pub fn to_dot_with_items(
+    pub fn to_dot_with_items<S: NodeLook>(
         &self,
         name: &str,
-        statuses: &BTreeMap<String, NodeStatus>,
+        statuses: &BTreeMap<String, S>,
         items: &BTreeMap<String, ItemCounts>,
     ) -> String {
         self.dot(name, Some((statuses, Some(items))))
@@ -172,7 +197,7 @@ impl GraphSignature {
         inputs.chain(nodes).collect()
     }
 
-    fn mermaid(&self, run: Run<'_>) -> String {
+    fn mermaid<S: NodeLook>(&self, run: Run<'_, S>) -> String {
         let statuses = run.map(|(statuses, _)| statuses);
         let ids = self.mermaid_ids();
         let text = |s: &str| {
@@ -206,13 +231,14 @@ impl GraphSignature {
             let _ = writeln!(out, "    {} {arrow} {}", ids[from], ids[to]);
         }
         if let Some(statuses) = statuses {
-            for status in [
-                NodeStatus::Completed,
-                NodeStatus::Failed,
-                NodeStatus::Skipped,
-                NodeStatus::NotRun,
-                NodeStatus::Waiting,
-            ] {
+            let mut shown: Vec<S> = Vec::new();
+            for &status in statuses.values() {
+                if !shown.contains(&status) {
+                    shown.push(status);
+                }
+            }
+            shown.sort_by_key(|s| s.rank());
+            for status in shown {
                 let members: Vec<&str> = self
                     .nodes
                     .iter()
@@ -222,8 +248,8 @@ impl GraphSignature {
                 if members.is_empty() {
                     continue;
                 }
-                let (fill, stroke) = colours(status);
-                let class = class_name(status);
+                let (fill, stroke) = status.colours();
+                let class = status.code();
                 let _ = writeln!(out, "    classDef {class} fill:{fill},stroke:{stroke}");
                 let _ = writeln!(out, "    class {} {class}", members.join(","));
             }
@@ -231,7 +257,7 @@ impl GraphSignature {
         out
     }
 
-    fn dot(&self, name: &str, run: Run<'_>) -> String {
+    fn dot<S: NodeLook>(&self, name: &str, run: Run<'_, S>) -> String {
         let statuses = run.map(|(statuses, _)| statuses);
         let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         let quote = |s: &str| format!("\"{}\"", escape(s));
@@ -260,8 +286,9 @@ impl GraphSignature {
             );
             let colour = match statuses.and_then(|s| s.get(&node.id)) {
                 Some(&status) => {
-                    let (fill, stroke) = colours(status);
-                    format!(", fillcolor=\"{fill}\", color=\"{stroke}\", tooltip=\"{status}\"")
+                    let (fill, stroke) = status.colours();
+                    let label = status.label();
+                    format!(", fillcolor=\"{fill}\", color=\"{stroke}\", tooltip=\"{label}\"")
                 }
                 None => String::new(),
             };

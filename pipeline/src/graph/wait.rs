@@ -53,7 +53,7 @@ impl<I: Data> NodeBuilder<'_, I> {
     /// Adds a durable timer: the binding completes (with `()`) `duration` after the nodes of
     /// `after` completed. The due time is stored when the timer begins, so it survives crashes
     /// and resumes. A timer due within the engine's
-    /// [`wait_in_process`](crate::PipelineEngine::wait_in_process) threshold is awaited in the
+    /// [`wait_in_process`](crate::EngineSettings::wait_in_process) threshold is awaited in the
     /// process; a longer one ends the run `Waiting`, and
     /// [`PipelineEngine::resume_due`](crate::PipelineEngine::resume_due) continues it once due.
     pub fn sleep<D: Deps>(mut self, duration: Duration, after: D) -> Handle<()> {

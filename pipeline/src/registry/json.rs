@@ -28,15 +28,14 @@ pub(super) fn decode_inputs<P: Pipeline>(
     let value: &RawValue = serde_json::from_str(text).map_err(invalid)?;
     let inputs = &graph.signature().inputs;
     if let Ok(fields) = serde_json::from_str::<HashMap<&str, &RawValue>>(value.get()) {
-        let optional = |type_name: &str| {
-            let bare = type_name.trim_start_matches("::");
-            ["Option<", "std::option::Option<", "core::option::Option<"]
-                .iter()
-                .any(|p| bare.starts_with(p))
-        };
+        // Whether an input may be left out is asked of its type (serde's rule for a missing
+        // field), not guessed from how its name is spelt: an alias of `Option` may be.
+        let may_be_absent = |i: usize| graph.inner.inputs.get(i).is_some_and(|d| d.may_be_absent);
         let mut problems: Vec<String> = inputs
             .iter()
-            .filter(|i| !fields.contains_key(i.name.as_str()) && !optional(&i.type_name))
+            .enumerate()
+            .filter(|(n, i)| !fields.contains_key(i.name.as_str()) && !may_be_absent(*n))
+            .map(|(_, i)| i)
             .map(|i| format!("missing `{}` ({})", i.name, i.type_name))
             .collect();
         let mut unknown: Vec<&str> = fields

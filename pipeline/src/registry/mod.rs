@@ -20,7 +20,9 @@ pub use crate::store::Stores;
 
 use crate::data::Json;
 use crate::definition::Pipeline;
-use crate::engine::{CancelHandle, EngineSettings, PipelineEngine, Signal, SignalOutcome};
+use crate::engine::{
+    CancelHandle, EngineSettings, PipelineEngine, RunOptions, Signal, SignalOutcome,
+};
 use crate::error::PipelineError;
 use crate::event::EventHandler;
 use crate::result::PipelineResult;
@@ -57,9 +59,10 @@ pub struct NodeInfo {
     pub blocking: bool,
 }
 
-/// A node of a pipeline: a binding and the fn it calls.
+/// A binding of a `pipeline!`: the node's id (the name it is bound to) and the `#[node]` fn it
+/// calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PipelineNode {
+pub struct Binding {
     /// The binding name (the node id).
     pub id: &'static str,
     /// The `#[node]` fn it calls, as written.
@@ -84,7 +87,7 @@ pub struct PipelineInfo {
     /// Its output type, as written.
     pub output_type: &'static str,
     /// Its nodes, in topological order.
-    pub nodes: &'static [PipelineNode],
+    pub nodes: &'static [Binding],
     /// Its edges `(from, to)`: from an input or node to a node that reads it (as an argument or
     /// in its condition).
     pub edges: &'static [(&'static str, &'static str)],
@@ -136,39 +139,24 @@ pub trait DynPipeline: Send + Sync {
     /// Sets the options of the engines it builds from here on (for every method below).
     fn configure(&mut self, settings: EngineSettings);
 
-    /// Runs the pipeline on `inputs`, a JSON object with one field per pipeline input;
-    /// [`PipelineError::InvalidInputs`] when it is not JSON, [`PipelineError::InputFields`] when
-    /// a field is missing or unknown.
+    /// Runs the pipeline on `inputs`, a JSON object with one field per pipeline input, with
+    /// `options` (see [`PipelineEngine::run`]); `cancel` can stop it (the command line cancels
+    /// on Ctrl-C). [`PipelineError::InvalidInputs`] when `inputs` is not JSON,
+    /// [`PipelineError::InputFields`] when a field is missing or unknown.
     async fn run(
         &self,
         stores: Stores,
         inputs: &str,
+        options: RunOptions,
         events: Arc<dyn EventHandler>,
-    ) -> Result<PipelineResult<Json>, PipelineError> {
-        let cancel = CancelHandle::new();
-        self.run_cancellable(stores, RunId::generate(), inputs, events, &cancel)
-            .await
-    }
+        cancel: &CancelHandle,
+    ) -> Result<PipelineResult<Json>, PipelineError>;
 
-    /// Resumes run `run_id`.
+    /// Resumes run `run_id` (see [`PipelineEngine::resume`]); `cancel` can stop it.
     async fn resume(
         &self,
         stores: Stores,
         run_id: &RunId,
-        events: Arc<dyn EventHandler>,
-    ) -> Result<PipelineResult<Json>, PipelineError> {
-        let cancel = CancelHandle::new();
-        self.resume_cancellable(stores, run_id, events, &cancel)
-            .await
-    }
-
-    /// [`run`](DynPipeline::run) with the id `run_id` and a handle that can cancel it (the
-    /// command line prints the id first, and cancels on Ctrl-C).
-    async fn run_cancellable(
-        &self,
-        stores: Stores,
-        run_id: RunId,
-        inputs: &str,
         events: Arc<dyn EventHandler>,
         cancel: &CancelHandle,
     ) -> Result<PipelineResult<Json>, PipelineError>;
@@ -181,15 +169,6 @@ pub trait DynPipeline: Send + Sync {
         run_id: &RunId,
         nodes: &[String],
         events: Arc<dyn EventHandler>,
-    ) -> Result<PipelineResult<Json>, PipelineError>;
-
-    /// [`resume`](DynPipeline::resume) with a handle that can cancel it.
-    async fn resume_cancellable(
-        &self,
-        stores: Stores,
-        run_id: &RunId,
-        events: Arc<dyn EventHandler>,
-        cancel: &CancelHandle,
     ) -> Result<PipelineResult<Json>, PipelineError>;
 
     /// Sends `signal` to run `run_id` (see [`PipelineEngine::signal`]): the payload is checked
@@ -215,13 +194,14 @@ pub trait DynPipeline: Send + Sync {
     #[doc(hidden)]
     fn fleet_graph(&self) -> crate::graph::FleetGraph;
 
-    /// Submits a run on `inputs` (a JSON object) to the fleet on `store` (see
+    /// Submits a run on `inputs` (a JSON object) with `options` to the fleet on `store` (see
     /// [`PipelineEngine::submit`]) and returns its id at once.
     #[cfg(feature = "postgres")]
     async fn submit(
         &self,
         store: crate::store::PostgresStore,
         inputs: &str,
+        options: RunOptions,
     ) -> Result<RunId, PipelineError>;
 
     /// Resumes run `run_id` of `store` where it ran: on the fleet's workers for a fleet run (see
@@ -252,7 +232,7 @@ struct Registered<P> {
 impl<P: Pipeline + Default> Registered<P> {
     fn engine(&self, stores: Stores, events: Arc<dyn EventHandler>) -> PipelineEngine<P> {
         PipelineEngine::new(P::default())
-            .settings(&self.settings)
+            .settings(self.settings.clone())
             .checkpointer(stores.checkpointer)
             .audit_log(stores.audit)
             .event_handler(events)
@@ -272,20 +252,18 @@ where
         self.settings = settings;
     }
 
-    async fn run_cancellable(
+    async fn run(
         &self,
         stores: Stores,
-        run_id: RunId,
         inputs: &str,
+        options: RunOptions,
         events: Arc<dyn EventHandler>,
         cancel: &CancelHandle,
     ) -> Result<PipelineResult<Json>, PipelineError> {
         let engine = self.engine(stores, events);
         let inputs = decode_inputs::<P>(&engine, inputs)?;
-        engine
-            .run_with_cancel(Some(run_id), inputs, cancel)
-            .await
-            .map(to_json)
+        let run = engine.run(inputs).options(options).cancel(cancel);
+        run.await.map(to_json)
     }
 
     async fn rerun(
@@ -295,14 +273,13 @@ where
         nodes: &[String],
         events: Arc<dyn EventHandler>,
     ) -> Result<PipelineResult<Json>, PipelineError> {
-        let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
         self.engine(stores, events)
-            .rerun(run_id, &nodes)
+            .rerun(run_id, nodes)
             .await
             .map(to_json)
     }
 
-    async fn resume_cancellable(
+    async fn resume(
         &self,
         stores: Stores,
         run_id: &RunId,
@@ -310,7 +287,8 @@ where
         cancel: &CancelHandle,
     ) -> Result<PipelineResult<Json>, PipelineError> {
         self.engine(stores, events)
-            .resume_with_cancel(run_id, cancel)
+            .resume(run_id)
+            .cancel(cancel)
             .await
             .map(to_json)
     }
@@ -353,10 +331,11 @@ where
         cancel: &CancelHandle,
     ) -> Result<PipelineResult<Json>, PipelineError> {
         PipelineEngine::new(P::default())
-            .settings(&self.settings)
+            .settings(self.settings.clone())
             .event_handler(events)
             .fleet(store)
-            .resume_with_cancel(run_id, cancel)
+            .resume(run_id)
+            .cancel(cancel)
             .await
             .map(to_json)
     }
@@ -366,12 +345,13 @@ where
         &self,
         store: crate::store::PostgresStore,
         inputs: &str,
+        options: RunOptions,
     ) -> Result<RunId, PipelineError> {
         let engine = PipelineEngine::new(P::default())
-            .settings(&self.settings)
+            .settings(self.settings.clone())
             .fleet(store);
         let inputs = decode_inputs::<P>(&engine, inputs)?;
-        engine.submit(inputs).await
+        engine.submit(inputs).options(options).await
     }
 
     #[cfg(feature = "postgres")]
@@ -381,7 +361,7 @@ where
         run_id: &RunId,
     ) -> Result<PipelineResult<Json>, PipelineError> {
         let engine = PipelineEngine::new(P::default())
-            .settings(&self.settings)
+            .settings(self.settings.clone())
             .fleet(store);
         engine.wait(run_id).await.map(to_json)
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use super::epoch::Epoch;
 use super::error::{StoreError, StoreResult};
 use super::records::{AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader};
-use super::traits::{AuditLog, Checkpointer};
+use super::traits::{AuditLog, Checkpointer, OutputFilter};
 use super::waits::{SignalRecord, SignalSent};
 use crate::data::Json;
 use crate::graph::GraphSignature;
@@ -110,7 +110,10 @@ pub async fn check_checkpointer(open: impl Fn() -> Arc<dyn Checkpointer>) -> Res
         "a run id is taken once",
         &again,
     )?;
-    let held = other.resume_run(id).await.map(|r| r.map(|r| r.epoch));
+    let held = other
+        .resume_run(id, &OutputFilter::default())
+        .await
+        .map(|r| r.map(|r| r.epoch));
     expect(
         matches!(held, Err(StoreError::Locked(_))),
         "resume_run refuses a run another holder writes",
@@ -124,7 +127,7 @@ pub async fn check_checkpointer(open: impl Fn() -> Arc<dyn Checkpointer>) -> Res
             answer: e.to_string(),
         })?;
     first.release_run(id, Epoch::FIRST);
-    let resumed = other.resume_run(id).await;
+    let resumed = other.resume_run(id, &OutputFilter::default()).await;
     let second = match &resumed {
         Ok(Some(r)) if r.epoch > Epoch::FIRST && r.checkpoint.nodes.len() == 1 => r.epoch,
         _ => {
@@ -142,7 +145,10 @@ pub async fn check_checkpointer(open: impl Fn() -> Arc<dyn Checkpointer>) -> Res
         &stale,
     )?;
     first.release_run(id, Epoch::FIRST);
-    let still_held = open().resume_run(id).await.map(|r| r.map(|r| r.epoch));
+    let still_held = open()
+        .resume_run(id, &OutputFilter::default())
+        .await
+        .map(|r| r.map(|r| r.epoch));
     expect(
         matches!(still_held, Err(StoreError::Locked(_))),
         "release_run with a stale epoch releases nothing",
@@ -296,7 +302,7 @@ async fn check_signals(
         &waits,
     )?;
     let holder = open();
-    let epoch = match holder.resume_run(id).await {
+    let epoch = match holder.resume_run(id, &OutputFilter::default()).await {
         Ok(Some(resumed)) => resumed.epoch,
         other => {
             return Err(Violation {

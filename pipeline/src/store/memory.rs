@@ -10,7 +10,7 @@ use super::epoch::Epoch;
 use super::error::{StoreError, StoreResult};
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
 use super::shared::{Holders, lock};
-use super::traits::{AuditLog, Checkpointer, Resumed};
+use super::traits::{AuditLog, Checkpointer, OutputFilter, Resumed};
 use super::waits::{RunWaits, SignalRecord, SignalSent};
 use crate::result::WaitingOn;
 use crate::run_id::RunId;
@@ -54,7 +54,12 @@ impl Checkpointer for InMemoryCheckpointer {
         Ok(Epoch::FIRST)
     }
 
-    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
+    /// Keeps every output (`filter` is not used: they are in memory already).
+    async fn resume_run(
+        &self,
+        run_id: &RunId,
+        _filter: &OutputFilter,
+    ) -> StoreResult<Option<Resumed>> {
         let mut runs = lock(&self.runs);
         let Some((checkpoint, epoch)) = runs.get_mut(run_id) else {
             return Ok(None);

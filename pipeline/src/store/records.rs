@@ -387,6 +387,10 @@ pub struct RunSummary {
     /// them (empty unless it was resumed): the run viewer tells them from those it ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restored: Vec<String>,
+    /// When the latest start began, if it resumed the run (milliseconds since the Unix epoch):
+    /// how long a resumed run took is counted from here, not from its first start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_at_ms: Option<u64>,
 }
 
 impl RunSummary {
@@ -416,7 +420,13 @@ impl RunSummary {
             updated_at_ms,
             nodes: statuses,
             restored: Vec::new(),
+            resumed_at_ms: None,
         }
+    }
+
+    /// When the latest start of the run began: when it was resumed, or when it first started.
+    pub fn latest_start_ms(&self) -> u64 {
+        self.resumed_at_ms.unwrap_or(self.started_at_ms)
     }
 
     /// How many nodes have `status`.

@@ -17,7 +17,7 @@ use super::traits::{AuditLog, Checkpointer};
 /// use pipeline::store::Stores;
 ///
 /// let dir = tempfile::tempdir()?;
-/// let stores = Stores::open(&dir.path().display().to_string())?;
+/// let stores = Stores::open(dir.path())?;
 /// # let _ = stores;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -63,6 +63,26 @@ impl std::fmt::Debug for StoreSpec {
             StoreSpec::Directory(dir) => f.debug_tuple("Directory").field(dir).finish(),
             StoreSpec::Sqlite(file) => f.debug_tuple("Sqlite").field(file).finish(),
             StoreSpec::Postgres(url) => f.debug_tuple("Postgres").field(&redact(url)).finish(),
+        }
+    }
+}
+
+/// The spec as it is spelt, with a PostgreSQL password hidden (see [`redact`]).
+///
+/// ```
+/// use pipeline::store::StoreSpec;
+///
+/// let spec = StoreSpec::parse("postgres://ops:hunter2@db/runs")?;
+/// assert_eq!(spec.to_string(), "postgres://ops:***@db/runs");
+/// assert_eq!(StoreSpec::parse("sqlite://runs.db")?.to_string(), "sqlite://runs.db");
+/// # Ok::<(), pipeline::StoreError>(())
+/// ```
+impl std::fmt::Display for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSpec::Directory(dir) => write!(f, "{}", dir.display()),
+            StoreSpec::Sqlite(file) => write!(f, "sqlite://{}", file.display()),
+            StoreSpec::Postgres(url) => f.write_str(&redact(url)),
         }
     }
 }
@@ -195,28 +215,84 @@ impl StoreSpec {
 }
 
 impl Stores {
-    /// A directory of run files (a [`FileCheckpointer`] and a [`FileAuditLog`] on `dir`),
-    /// created when the first run starts; what `--store DIR` opens on the command line.
-    pub fn directory(dir: impl Into<PathBuf>) -> Stores {
-        let dir = dir.into();
-        Stores {
-            checkpointer: Arc::new(FileCheckpointer::new(&dir)),
-            audit: Arc::new(FileAuditLog::new(&dir)),
-        }
-    }
-
-    /// Opens the stores `spec` names (see [`StoreSpec`]), with [`Durability::Sync`]:
+    /// Opens the stores `spec` names, with [`Durability::Sync`]: a spec as text (a `&str` or
+    /// `String`, read by [`StoreSpec::parse`]), a path (always a directory of run files), or a
+    /// [`StoreSpec`]. For another durability, open the spec itself: [`StoreSpec::open`].
     /// - `sqlite://FILE`: one SQLite database (feature `sqlite`), created if missing;
     /// - `postgres://...`: a PostgreSQL database (feature `postgres`), its schema created on
     ///   first use (PostgreSQL makes every commit durable: `durability` does not apply);
     /// - anything else: a directory of run files, created when the first run starts.
-    pub fn open(spec: &str) -> StoreResult<Stores> {
-        Stores::open_with(spec, Durability::Sync)
+    ///
+    /// ```
+    /// use pipeline::store::{Durability, StoreSpec, Stores};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let stores = Stores::open(dir.path())?; // a path: a directory store
+    /// assert!(Stores::open("sqlite://").is_err()); // text is parsed: this names no file
+    /// let stores = StoreSpec::parse("./runs")?.open(Durability::Async)?;
+    /// # let _ = stores;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open<S>(spec: S) -> StoreResult<Stores>
+    where
+        S: TryInto<StoreSpec>,
+        StoreError: From<S::Error>,
+    {
+        spec.try_into()?.open(Durability::Sync)
     }
+}
 
-    /// [`open`](Stores::open) with the given durability.
-    pub fn open_with(spec: &str, durability: Durability) -> StoreResult<Stores> {
-        StoreSpec::parse(spec)?.open(durability)
+impl TryFrom<&str> for StoreSpec {
+    type Error = StoreError;
+
+    /// [`StoreSpec::parse`].
+    fn try_from(spec: &str) -> StoreResult<StoreSpec> {
+        StoreSpec::parse(spec)
+    }
+}
+
+impl TryFrom<String> for StoreSpec {
+    type Error = StoreError;
+
+    /// [`StoreSpec::parse`].
+    fn try_from(spec: String) -> StoreResult<StoreSpec> {
+        StoreSpec::parse(&spec)
+    }
+}
+
+impl TryFrom<&String> for StoreSpec {
+    type Error = StoreError;
+
+    /// [`StoreSpec::parse`].
+    fn try_from(spec: &String) -> StoreResult<StoreSpec> {
+        StoreSpec::parse(spec)
+    }
+}
+
+/// A path is a directory of run files, whatever its name looks like.
+impl From<&Path> for StoreSpec {
+    fn from(dir: &Path) -> StoreSpec {
+        StoreSpec::Directory(dir.to_owned())
+    }
+}
+
+/// A path is a directory of run files, whatever its name looks like.
+impl From<PathBuf> for StoreSpec {
+    fn from(dir: PathBuf) -> StoreSpec {
+        StoreSpec::Directory(dir)
+    }
+}
+
+/// A path is a directory of run files, whatever its name looks like.
+impl From<&PathBuf> for StoreSpec {
+    fn from(dir: &PathBuf) -> StoreSpec {
+        StoreSpec::Directory(dir.clone())
+    }
+}
+
+impl From<std::convert::Infallible> for StoreError {
+    fn from(never: std::convert::Infallible) -> StoreError {
+        match never {}
     }
 }
 

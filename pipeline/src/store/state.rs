@@ -167,6 +167,31 @@ impl NodeState {
     }
 }
 
+/// A node of a run as a picture draws it: a running node and the attempt a dead process left
+/// with no outcome are drawn as such, not as `not run`.
+impl crate::graph::NodeLook for NodeState {
+    fn code(self) -> &'static str {
+        NodeState::code(self)
+    }
+    fn label(self) -> &'static str {
+        NodeState::label(self)
+    }
+    fn colours(self) -> (&'static str, &'static str) {
+        match self {
+            // The run viewer's colours for them.
+            NodeState::Running => ("#d2e3fc", "#1a73e8"),
+            NodeState::NoOutcome => ("#feefc3", "#f29900"),
+            other => crate::graph::NodeLook::colours(other.status()),
+        }
+    }
+    fn rank(self) -> usize {
+        NodeState::ALL
+            .iter()
+            .position(|s| *s == self)
+            .unwrap_or(NodeState::ALL.len())
+    }
+}
+
 impl fmt::Display for NodeState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.label())

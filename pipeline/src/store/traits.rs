@@ -44,7 +44,8 @@ pub struct Truncated {
 /// again unless the checkpoint records it: a mapped node, every one of its items), those the
 /// pipeline's output reads, and the recorded items of a mapped node that will run again. A store may
 /// leave the others out of the checkpoint it hands to a resume (their records stay, with a `null`
-/// output), so resuming a long run holds only its live frontier.
+/// output), so resuming a long run holds only its live frontier. `OutputFilter::default()` needs
+/// every output.
 #[derive(Clone, Debug, Default)]
 pub struct OutputFilter {
     readers: HashMap<String, Vec<String>>,
@@ -137,19 +138,15 @@ pub trait Checkpointer: Send + Sync {
 
     /// Takes the run at its next epoch, loads it to resume it, and prepares to append to it (a
     /// file store drops a torn tail here). `Ok(None)` when the run is unknown.
-    async fn resume_run(&self, run_id: &RunId) -> Result<Option<Resumed>, StoreError>;
-
-    /// [`resume_run`](Checkpointer::resume_run), except that the checkpoint may leave out (as
-    /// `null`) the outputs `filter` says the resume does not need. Stores that can read a run
-    /// piece by piece override it; the default keeps every output.
-    async fn resume_run_keeping(
+    ///
+    /// The checkpoint may leave out (as `null`) the outputs `filter` says the resume does not
+    /// need; a store that cannot read a run piece by piece keeps them all, and so does every
+    /// store given [`OutputFilter::default()`].
+    async fn resume_run(
         &self,
         run_id: &RunId,
         filter: &OutputFilter,
-    ) -> StoreResult<Option<Resumed>> {
-        let _ = filter;
-        self.resume_run(run_id).await
-    }
+    ) -> Result<Option<Resumed>, StoreError>;
 
     /// Appends one completed node, written by the holder of `epoch`;
     /// [`StoreError::Fenced`] when that is not the run's current epoch.
@@ -330,15 +327,12 @@ impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
     async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         (**self).create_run(header).await
     }
-    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
-        (**self).resume_run(run_id).await
-    }
-    async fn resume_run_keeping(
+    async fn resume_run(
         &self,
         run_id: &RunId,
         filter: &OutputFilter,
     ) -> StoreResult<Option<Resumed>> {
-        (**self).resume_run_keeping(run_id, filter).await
+        (**self).resume_run(run_id, filter).await
     }
     async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
         (**self).save(run_id, epoch, record).await

@@ -226,7 +226,7 @@ pub(super) async fn resume(
     tokio::spawn(async move {
         let stores = task_state.stores.clone();
         let result = pipeline
-            .resume_cancellable(stores, &task_id, Arc::new(NoEvents), &cancel)
+            .resume(stores, &task_id, Arc::new(NoEvents), &cancel)
             .await;
         task_state.active.lock().await.remove(&task_id);
         if let Err(e) = result {

@@ -277,6 +277,7 @@ mod tests {
             pipeline: "p".to_owned(),
             status: "failed",
             started_at_ms: 0,
+            resumed_at_ms: None,
             updated_at_ms: 0,
             audited: true,
             nodes: vec![node(

@@ -20,8 +20,11 @@ pub struct RunDetail {
     pub pipeline: String,
     /// Its status code (see [`RunLine::status`](super::RunLine::status)).
     pub status: &'static str,
-    /// When it started (ms since the Unix epoch).
+    /// When it first started (ms since the Unix epoch).
     pub started_at_ms: u64,
+    /// When its latest start resumed it, if it was resumed (ms since the Unix epoch): how long
+    /// it took counts from here.
+    pub resumed_at_ms: Option<u64>,
     /// When it was last written (ms since the Unix epoch).
     pub updated_at_ms: u64,
     /// Whether it has an audit trail (without one, attempts are not known).
@@ -121,6 +124,7 @@ impl RunDetail {
             pipeline: view.summary.pipeline.clone(),
             status: run_code(view.state),
             started_at_ms: view.summary.started_at_ms,
+            resumed_at_ms: view.summary.resumed_at_ms,
             updated_at_ms: view.summary.updated_at_ms,
             audited: view.trail.is_some(),
             nodes,

@@ -22,8 +22,11 @@ pub struct RunLine {
     /// Where it is: `completed`, `failed`, `cancelled`, `taken_over`, `waiting`, `running`,
     /// `interrupted`, `stopped` or `unknown`.
     pub status: &'static str,
-    /// When it started (ms since the Unix epoch).
+    /// When it first started (ms since the Unix epoch).
     pub started_at_ms: u64,
+    /// When its latest start resumed it, if it was resumed (ms since the Unix epoch): how long
+    /// it took counts from here.
+    pub resumed_at_ms: Option<u64>,
     /// When it was last written (ms since the Unix epoch).
     pub updated_at_ms: u64,
     /// Its completed nodes.
@@ -44,6 +47,7 @@ impl RunLine {
             pipeline: run.summary.pipeline.clone(),
             status: run_code(run.state),
             started_at_ms: run.summary.started_at_ms,
+            resumed_at_ms: run.summary.resumed_at_ms,
             updated_at_ms: run.summary.updated_at_ms,
             completed: run.completed,
             failed: run.failed,

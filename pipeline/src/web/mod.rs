@@ -8,14 +8,15 @@
 //! server's token, and so does every page when it listens beyond this machine.
 //!
 //! ```no_run
-//! # async fn demo() -> std::io::Result<()> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use pipeline::Stores;
 //! use pipeline::web::Viewer;
 //!
-//! let viewer = Viewer::new(Stores::directory("runs"));
+//! let viewer = Viewer::new(Stores::open("runs")?);
 //! println!("open http://127.0.0.1:8080/?token={}", viewer.token());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! viewer.serve(listener).await
+//! viewer.serve(listener).await?;
+//! # Ok(())
 //! # }
 //! ```
 

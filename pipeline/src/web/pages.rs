@@ -55,7 +55,12 @@ pub fn runs_page(list: &RunPage, filter: &RunFilter, pipelines: &[String]) -> St
             status = run.status,
             pipeline = escape(&run.pipeline),
             started = format_time(run.started_at_ms),
-            duration = format_took(took(run.status), run.started_at_ms, run.updated_at_ms, now),
+            duration = format_took(
+                took(run.status),
+                run.resumed_at_ms.unwrap_or(run.started_at_ms),
+                run.updated_at_ms,
+                now
+            ),
             completed = run.completed,
             nodes = run.nodes,
             failed = run.failed,
@@ -101,14 +106,18 @@ pub fn run_page(run: &RunDetail) -> String {
         body,
         "<h1><span class=\"pipeline\">{pipeline}</span> <code>{id}</code> \
          <span id=\"run-status\" class=\"badge s-{status}\">{status}</span></h1>\
-         <p class=\"meta\">started {started}, last written {updated} ({duration})</p>",
+         <p class=\"meta\">started {started}{resumed}, last written {updated} ({duration})</p>",
         pipeline = escape(&run.pipeline),
         status = run.status,
         started = format_time(run.started_at_ms),
+        resumed = run
+            .resumed_at_ms
+            .map(|ms| format!(", resumed {}", format_time(ms)))
+            .unwrap_or_default(),
         updated = format_time(run.updated_at_ms),
         duration = format_took(
             took(run.status),
-            run.started_at_ms,
+            run.resumed_at_ms.unwrap_or(run.started_at_ms),
             run.updated_at_ms,
             now_ms()
         ),

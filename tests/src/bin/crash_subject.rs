@@ -196,9 +196,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .audit_log(stores.audit);
     let run_id = RunId::new(run_id)?;
     let result = match mode {
-        "run" | "hold" => engine.run_with_id(run_id, 42).await?,
+        "run" | "hold" => engine.run(42).id(run_id).await?,
         "resume" => match engine.resume(&run_id).await {
-            Err(PipelineError::UnknownRun(_)) => engine.run_with_id(run_id, 42).await?,
+            Err(PipelineError::UnknownRun(_)) => engine.run(42).id(run_id).await?,
             other => other?,
         },
         // Sends the signal 7 to `go`, and reports the run it continued.

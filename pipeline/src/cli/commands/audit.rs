@@ -8,7 +8,7 @@ use crate::cli::output::{out, outln};
 use crate::cli::stored::parse_id;
 use crate::cli::table::Table;
 use crate::data::Json;
-use crate::store::{AuditEntry, AuditStatus, Checkpoint, Stores};
+use crate::store::{AuditEntry, AuditStatus, Checkpoint, NodeState, Stores};
 use crate::text::{self, format_time, format_us};
 
 #[derive(clap::Args, Debug)]
@@ -65,6 +65,35 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
         match fleet {
             true => table.row_with([entry.worker.clone().unwrap_or_default()], cells),
             false => table.row(cells),
+        }
+    }
+    // An attempt that has not ended left no entry: one running now, or the one a process that
+    // died was running (`show` says "started, no outcome"). Name it, after those that ended.
+    if let Some(view) = stores.view(&run_id).await? {
+        for (node, state) in &view.nodes {
+            if !matches!(state, NodeState::Running | NodeState::NoOutcome)
+                || args.node.as_ref().is_some_and(|n| n != node)
+            {
+                continue;
+            }
+            let attempt = trail.iter().filter(|e| e.node == *node).count() + 1;
+            let what = match state {
+                NodeState::Running => "in progress: no outcome yet",
+                _ => "its process ended during it: `resume` runs it again",
+            };
+            let cells = [
+                "-".to_owned(),
+                node.clone(),
+                attempt.to_string(),
+                state.to_string(),
+                "-".to_owned(),
+                String::new(),
+                what.to_owned(),
+            ];
+            match fleet {
+                true => table.row_with([String::new()], cells),
+                false => table.row(cells),
+            }
         }
     }
     out!("{table}");

@@ -9,9 +9,8 @@ use crate::cli::output::out;
 use crate::cli::stored::load_run;
 use crate::graph::{GraphSignature, ItemCounts};
 use crate::registry;
-use crate::result::NodeStatus;
 use crate::run_id::RunId;
-use crate::store::Stores;
+use crate::store::{NodeState, Stores};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -28,9 +27,9 @@ enum Format {
     Dot,
 }
 
-/// A run's node statuses and mapped nodes' item counts.
+/// A run's node states and mapped nodes' item counts.
 type Run<'a> = Option<(
-    &'a BTreeMap<String, NodeStatus>,
+    &'a BTreeMap<String, NodeState>,
     &'a BTreeMap<String, ItemCounts>,
 )>;
 
@@ -64,8 +63,9 @@ pub(super) async fn exec(
     let items = run
         .checkpoint
         .item_counts(run.trail.as_deref().unwrap_or_default());
-    let nodes = run.statuses();
-    let statuses = Some((&nodes, &items));
+    // As `show` tells them: a node running now, or the attempt a dead process left with no
+    // outcome, is drawn as such, not as `not run`.
+    let statuses = Some((&run.nodes, &items));
     out!(
         "{}",
         draw(args.format, &header.graph, &header.pipeline, statuses)

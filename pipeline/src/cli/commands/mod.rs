@@ -27,7 +27,7 @@ use crate::store::{Durability, StoreSpec, Stores};
 
 /// What every command runs with: the store spec, the engines' settings, the stores' durability.
 pub(super) struct Context {
-    pub store: String,
+    pub store: StoreSpec,
     pub settings: EngineSettings,
     pub durability: Durability,
 }
@@ -74,23 +74,21 @@ impl Command {
     /// Runs the command against the store the context names (opened only by the commands that
     /// need it); returns the exit code.
     pub(super) async fn exec(self, context: &Context) -> Result<i32, CliError> {
-        let (store, settings) = (context.store.as_str(), &context.settings);
+        let (store, settings) = (&context.store, &context.settings);
         // Commands that read runs never create a store; `run` makes a directory store only
         // inside a directory that exists.
         let stores = || -> Result<Stores, CliError> {
-            let spec = StoreSpec::parse(store)?;
-            spec.check_exists()?;
-            Ok(spec.open(context.durability)?)
+            store.check_exists()?;
+            Ok(store.open(context.durability)?)
         };
         let writable = || -> Result<Stores, CliError> {
-            let spec = StoreSpec::parse(store)?;
-            spec.check_writable()?;
-            Ok(spec.open(context.durability)?)
+            store.check_writable()?;
+            Ok(store.open(context.durability)?)
         };
         match self {
             Command::List => list::exec(),
             Command::Graph(args) => graph::exec(args, stores).await,
-            Command::Runs(args) => runs::exec(args, &stores()?, &StoreSpec::parse(store)?).await,
+            Command::Runs(args) => runs::exec(args, &stores()?, store).await,
             Command::Show(args) => show::exec(args, &stores()?).await,
             Command::Audit(args) => audit::exec(args, &stores()?).await,
             Command::Run(args) => run::exec(args, writable, settings).await,
@@ -99,9 +97,8 @@ impl Command {
             Command::ResumeDue => resume_due::exec(stores()?, settings).await,
             Command::Gc(args) => gc::exec(args, &stores()?).await,
             Command::Repair(args) => {
-                let spec = StoreSpec::parse(store)?;
-                spec.check_exists()?;
-                repair::exec(args, &spec)
+                store.check_exists()?;
+                repair::exec(args, store)
             }
             #[cfg(feature = "web")]
             Command::Serve(args) => serve::exec(args, stores()?, store, settings).await,
@@ -115,12 +112,15 @@ impl Command {
 
 /// The PostgreSQL store `store` names, for the fleet's commands.
 #[cfg(feature = "postgres")]
-fn postgres(command: &'static str, store: &str) -> Result<crate::store::PostgresStore, CliError> {
-    match StoreSpec::parse(store)? {
-        StoreSpec::Postgres(url) => Ok(crate::store::PostgresStore::open(&url)?),
+fn postgres(
+    command: &'static str,
+    store: &StoreSpec,
+) -> Result<crate::store::PostgresStore, CliError> {
+    match store {
+        StoreSpec::Postgres(url) => Ok(crate::store::PostgresStore::open(url)?),
         _ => Err(CliError::NeedsPostgres {
             command,
-            store: crate::store::redact(store),
+            store: store.to_string(),
         }),
     }
 }

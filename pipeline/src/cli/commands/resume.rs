@@ -7,7 +7,7 @@ use crate::cli::interrupt::cancel_on_ctrl_c;
 use crate::cli::output::outln;
 use crate::cli::stored::{parse_id, stored_pipeline};
 use crate::engine::EngineSettings;
-use crate::store::Stores;
+use crate::store::{StoreSpec, Stores};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -22,7 +22,7 @@ pub(crate) struct Args {
 pub(super) async fn exec(
     args: Args,
     stores: Stores,
-    spec: &str,
+    spec: &StoreSpec,
     settings: &EngineSettings,
 ) -> Result<i32, CliError> {
     let run_id = parse_id(&args.run_id)?;
@@ -40,9 +40,7 @@ pub(super) async fn exec(
                 }
                 _ => {
                     let events = progress.clone();
-                    pipeline
-                        .resume_cancellable(stores, &run_id, events, &cancel)
-                        .await
+                    pipeline.resume(stores, &run_id, events, &cancel).await
                 }
             }
         }
@@ -63,17 +61,15 @@ pub(super) async fn exec(
 /// The PostgreSQL store `spec` names, where a fleet run resumes on the fleet (a run of one
 /// process resumes here, as on any store); `None` for other stores.
 #[cfg(feature = "postgres")]
-fn fleet_store(spec: &str) -> Result<Option<crate::store::PostgresStore>, CliError> {
-    match crate::store::StoreSpec::parse(spec) {
-        Ok(crate::store::StoreSpec::Postgres(url)) => {
-            Ok(Some(crate::store::PostgresStore::open(&url)?))
-        }
+fn fleet_store(spec: &StoreSpec) -> Result<Option<crate::store::PostgresStore>, CliError> {
+    match spec {
+        StoreSpec::Postgres(url) => Ok(Some(crate::store::PostgresStore::open(url)?)),
         _ => Ok(None),
     }
 }
 
 /// Without PostgreSQL, no store holds fleet runs.
 #[cfg(not(feature = "postgres"))]
-fn fleet_store(_: &str) -> Result<Option<std::convert::Infallible>, CliError> {
+fn fleet_store(_: &StoreSpec) -> Result<Option<std::convert::Infallible>, CliError> {
     Ok(None)
 }

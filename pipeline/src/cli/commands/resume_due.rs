@@ -5,7 +5,7 @@ use super::run::report;
 use crate::cli::error::CliError;
 use crate::cli::output::outln;
 use crate::cli::stored::stored_pipeline;
-use crate::engine::EngineSettings;
+use crate::engine::{CancelHandle, EngineSettings};
 use crate::error::PipelineError;
 use crate::store::Stores;
 use crate::store::now_ms;
@@ -24,7 +24,12 @@ pub(super) async fn exec(stores: Stores, settings: &EngineSettings) -> Result<i3
         }
         let (pipeline, progress) = stored_pipeline(&stores, &run_id, settings).await?;
         let result = pipeline
-            .resume(stores.clone(), &run_id, progress.clone())
+            .resume(
+                stores.clone(),
+                &run_id,
+                progress.clone(),
+                &CancelHandle::new(),
+            )
             .await;
         progress.finish();
         match result {

@@ -6,7 +6,7 @@ use crate::cli::output::outln;
 use crate::cli::progress::Progress;
 use crate::cli::stored::{configured, find_pipeline, parse_id};
 use crate::data::Json;
-use crate::engine::EngineSettings;
+use crate::engine::{EngineSettings, RunOptions};
 use crate::result::{NodeStatus, PipelineResult, RunStatus, WarningSource};
 use crate::run_id::RunId;
 use crate::store::Stores;
@@ -46,7 +46,13 @@ pub(super) async fn exec(
     let progress = Progress::new(pipeline.signature().nodes.len(), 0);
     let cancel = cancel_on_ctrl_c(&run_id);
     let result = pipeline
-        .run_cancellable(stores, run_id, &inputs, progress.clone(), &cancel)
+        .run(
+            stores,
+            &inputs,
+            RunOptions::new().id(run_id),
+            progress.clone(),
+            &cancel,
+        )
         .await;
     progress.finish();
     Ok(report(&result?))

@@ -103,12 +103,19 @@ pub(super) async fn exec(args: Args, stores: &Stores, spec: &StoreSpec) -> Resul
             summary.pipeline.clone(),
             status,
             format_time(summary.started_at_ms),
-            format_took(
-                Took::of(line.state),
-                summary.started_at_ms,
-                summary.updated_at_ms,
-                now_ms(),
-            ),
+            {
+                let took = format_took(
+                    Took::of(line.state),
+                    summary.latest_start_ms(),
+                    summary.updated_at_ms,
+                    now_ms(),
+                );
+                // A resumed run's time is its latest start's: say so, as its start is older.
+                match summary.resumed_at_ms {
+                    Some(_) => format!("{took} (resumed)"),
+                    None => took,
+                }
+            },
             line.completed.to_string(),
             line.failed.to_string(),
             line.skipped.to_string(),

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use crate::cli::error::CliError;
 use crate::cli::output::outln;
 use crate::engine::EngineSettings;
-use crate::store::Stores;
+use crate::store::{StoreSpec, Stores};
 use crate::web::Viewer;
 
 #[derive(clap::Args, Debug)]
@@ -23,7 +23,7 @@ pub(crate) struct Args {
 pub(super) async fn exec(
     args: Args,
     stores: Stores,
-    store: &str,
+    store: &StoreSpec,
     settings: &EngineSettings,
 ) -> Result<i32, CliError> {
     let private = !args.listen.ip().is_loopback();
@@ -57,7 +57,7 @@ pub(super) async fn exec(
         addr: args.listen.to_string(),
         source,
     })?;
-    outln!("serving the runs of {}", crate::store::redact(store));
+    outln!("serving the runs of {store}");
     outln!("open http://{addr}/?token={}", viewer.token());
     match private {
         true => outln!("listening beyond this machine: every page needs the token"),

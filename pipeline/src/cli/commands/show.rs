@@ -22,6 +22,9 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
     outln!("pipeline {}", summary.pipeline);
     outln!("status   {}", run.state);
     outln!("started  {}", format_time(summary.started_at_ms));
+    if let Some(resumed) = summary.resumed_at_ms {
+        outln!("resumed  {}", format_time(resumed));
+    }
     let header = ["NODE", "STATUS", "ATTEMPTS", "DURATION", "ERROR"];
     // Runs done by a fleet say which worker ran each node's last attempt.
     let fleet = trail.iter().any(|e| e.worker.is_some());

@@ -5,7 +5,7 @@ use super::run::report;
 use crate::cli::error::CliError;
 use crate::cli::output::outln;
 use crate::cli::stored::{configured, find_pipeline};
-use crate::engine::EngineSettings;
+use crate::engine::{EngineSettings, RunOptions};
 use crate::store::PostgresStore;
 
 #[derive(clap::Args, Debug)]
@@ -27,7 +27,9 @@ pub(super) async fn exec(
 ) -> Result<i32, CliError> {
     let info = find_pipeline(&args.pipeline)?;
     let pipeline = configured(info, settings);
-    let run_id = pipeline.submit(store.clone(), &args.input).await?;
+    let run_id = pipeline
+        .submit(store.clone(), &args.input, RunOptions::new())
+        .await?;
     outln!("submitted {run_id}");
     if !args.wait {
         return Ok(0);

@@ -139,14 +139,8 @@ impl Checkpointer for FileCheckpointer {
         self.files.create_run(header).await
     }
 
-    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
-        // The default filter keeps every output.
-        self.resume_run_keeping(run_id, &OutputFilter::default())
-            .await
-    }
-
     /// Reads the run frame by frame, keeping only the outputs the resume needs.
-    async fn resume_run_keeping(
+    async fn resume_run(
         &self,
         run_id: &RunId,
         filter: &OutputFilter,

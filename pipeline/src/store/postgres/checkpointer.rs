@@ -152,12 +152,8 @@ impl Checkpointer for PostgresStore {
         self.create(Kind::Checkpoint, run_id, insert, &params).await
     }
 
-    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
-        self.resume(run_id, |_| true).await
-    }
-
     /// Reads which nodes the run recorded first, then only the outputs `filter` says are needed.
-    async fn resume_run_keeping(
+    async fn resume_run(
         &self,
         run_id: &RunId,
         filter: &OutputFilter,

@@ -17,7 +17,7 @@ use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
-use crate::store::traits::{Checkpointer, Resumed};
+use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
 use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 /// A [`Checkpointer`] in one SQLite database file (WAL mode; each record its own transaction).
@@ -108,7 +108,12 @@ impl Checkpointer for SqliteCheckpointer {
         .await
     }
 
-    async fn resume_run(&self, run_id: &RunId) -> StoreResult<Option<Resumed>> {
+    /// Keeps every output (`filter` is not used).
+    async fn resume_run(
+        &self,
+        run_id: &RunId,
+        _filter: &OutputFilter,
+    ) -> StoreResult<Option<Resumed>> {
         let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
         blocking(move || {
             if db.header("runs", &run_id)?.is_none() {

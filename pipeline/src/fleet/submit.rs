@@ -1,0 +1,91 @@
+//! Submitting a run for the fleet's workers: [`PipelineEngine::submit`] and its [`Submit`]
+//! call, which takes the run's options by name as a run in one process does.
+
+use super::sql;
+use crate::data::to_json;
+use crate::definition::Pipeline;
+use crate::engine::{Call, PipelineEngine, RunOptions, lifecycle};
+use crate::error::PipelineError;
+use crate::run_id::RunId;
+use crate::store::{RunSummary, now_ms};
+
+impl<P: Pipeline> PipelineEngine<P> {
+    /// Records a run of `inputs` for the fleet when awaited and returns its id at once; any
+    /// worker that serves this pipeline (same fingerprint) runs its nodes. The run is given a
+    /// generated id unless [`id`](Submit::id) names one ([`PipelineError::RunExists`] when it
+    /// is taken).
+    pub fn submit(&self, inputs: P::Inputs) -> Submit<'_, P> {
+        Submit {
+            engine: self,
+            call: Call::Set((inputs, RunOptions::new())),
+        }
+    }
+
+    async fn submit_inner(&self, run_id: RunId, inputs: P::Inputs) -> Result<RunId, PipelineError> {
+        let store = self.fleet_store(&run_id)?;
+        let json = to_json(&inputs).map_err(|source| PipelineError::Decode {
+            run_id: run_id.clone(),
+            what: "inputs (they do not serialize)".into(),
+            source,
+        })?;
+        let started_at_ms = now_ms();
+        let header = lifecycle::header(&self.graph, &run_id, json, started_at_ms);
+        let nodes = self.new_nodes(&vec![false; self.graph.inner.nodes.len()]);
+        let summary = RunSummary::in_progress(
+            run_id.clone(),
+            self.graph.name(),
+            started_at_ms,
+            started_at_ms,
+            self.graph.node_ids(),
+            [],
+        );
+        sql::submit(store, &header, &nodes, &summary, &[])
+            .await
+            .map_err(|e| PipelineError::from_store(&run_id, e))?;
+        Ok(run_id)
+    }
+}
+
+/// A run recorded for the fleet: [`PipelineEngine::submit`]. A future: it is submitted when
+/// first polled.
+#[must_use = "a run is submitted only when awaited"]
+pub struct Submit<'a, P: Pipeline> {
+    engine: &'a PipelineEngine<P>,
+    call: Call<'a, (P::Inputs, RunOptions), RunId>,
+}
+
+impl<'a, P: Pipeline> Submit<'a, P> {
+    /// Gives the run the id `id` (see [`RunOptions::id`]).
+    pub fn id(mut self, id: RunId) -> Self {
+        if let Some((_, options)) = self.call.args() {
+            *options = std::mem::take(options).id(id);
+        }
+        self
+    }
+
+    /// Submits the run with `options`, in place of any set before.
+    pub fn options(mut self, options: RunOptions) -> Self {
+        if let Some(args) = self.call.args() {
+            args.1 = options;
+        }
+        self
+    }
+}
+
+/// No field is pinned: the arguments move out before anything is polled, and what runs is boxed.
+impl<P: Pipeline> Unpin for Submit<'_, P> {}
+
+impl<'a, P: Pipeline> std::future::Future for Submit<'a, P> {
+    type Output = Result<RunId, PipelineError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        let engine = this.engine;
+        this.call.poll(cx, |(inputs, mut options)| {
+            Box::pin(async move { engine.submit_inner(options.take_id(), inputs).await })
+        })
+    }
+}
