@@ -158,8 +158,8 @@ pub mod __private {
 pub use data::{Data, Json, RoundTrip};
 pub use definition::{FromCheckpoint, Pipeline};
 pub use engine::{
-    CancelHandle, EngineSettings, IntoSignal, PipelineEngine, Rerun, Resume, RunOptions, Signal,
-    SignalOutcome, Start,
+    CancelHandle, Clock, EngineSettings, IntoSignal, ManualClock, PipelineEngine, Rerun, Resume,
+    RunOptions, Signal, SignalOutcome, Start, SystemClock,
 };
 pub use error::PipelineError;
 pub use event::EventHandler;

@@ -330,34 +330,39 @@ tests::on_every_executor! {
 }
 
 /// In one process only: `resume_due` is how a process continues its due timers; on a fleet a
-/// timer is due by itself and a worker takes it (`fleet_waits.rs`).
+/// timer is due by itself and a worker takes it (`fleet_waits.rs`). The engine's clock is one the
+/// test moves (issue 26, item 8: this test slept until the timer was due).
 #[tokio::test]
 async fn a_longer_timer_suspends_the_run_and_resume_due_continues_it_once_due() {
     let store = InMemoryCheckpointer::new();
+    let clock = ManualClock::now();
     let engine = engine(
         tests::cooling(std::time::Duration::from_millis(500)),
         &store,
     )
-    .settings(EngineSettings::new().wait_in_process(std::time::Duration::ZERO));
+    .settings(
+        EngineSettings::new()
+            .wait_in_process(std::time::Duration::ZERO)
+            .clock(clock.clone()),
+    );
     let waiting = engine.run(5).await.unwrap();
     assert_eq!(waiting.status, RunStatus::Waiting);
     let due = waiting.waiting[0].deadline_ms.unwrap();
     assert_eq!(due - waiting.waiting[0].began_at_ms, 500);
+    assert_eq!(
+        waiting.waiting[0].began_at_ms,
+        clock.now_ms(),
+        "the engine's clock"
+    );
     // Not due yet: resume_due continues nothing, and resuming leaves it waiting.
     assert!(engine.resume_due().await.unwrap().is_empty());
     assert_eq!(
         engine.resume(&waiting.run_id).await.unwrap().status,
         RunStatus::Waiting
     );
-    // The timer's own time passes (this is the behaviour under test, not synchronisation).
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    tokio::time::sleep(std::time::Duration::from_millis(
-        due.saturating_sub(now) + 5,
-    ))
-    .await;
+    clock.advance(std::time::Duration::from_millis(499));
+    assert!(engine.resume_due().await.unwrap().is_empty(), "1 ms early");
+    clock.advance(std::time::Duration::from_millis(1));
     let continued = engine.resume_due().await.unwrap();
     assert_eq!(continued.len(), 1);
     assert_eq!(continued[0].status, RunStatus::Completed);
@@ -366,6 +371,25 @@ async fn a_longer_timer_suspends_the_run_and_resume_due_continues_it_once_due() 
         engine.resume_due().await.unwrap().is_empty(),
         "nothing is due any more"
     );
+}
+
+/// A run that waits in its process for a timer due soon wakes when the engine's clock reaches
+/// it, not when a second of real time passes.
+#[tokio::test]
+async fn a_run_waiting_in_its_process_wakes_when_its_clock_is_moved() {
+    let store = InMemoryCheckpointer::new();
+    let clock = ManualClock::now();
+    let engine = engine(tests::cooling(std::time::Duration::from_secs(30)), &store)
+        .settings(EngineSettings::new().clock(clock.clone()));
+    let run = tokio::spawn(async move { engine.run(5).await });
+    // The run waits in its process (30 s is under the one-minute threshold) for the clock.
+    while !run.is_finished() {
+        clock.advance(std::time::Duration::from_secs(1));
+        tokio::task::yield_now().await;
+    }
+    let result = run.await.unwrap().unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(result.output, Some(11));
 }
 
 tests::on_every_executor! {

@@ -22,12 +22,22 @@ pub fn ops(store: &str, args: &[&str]) -> Output {
 
 /// [`ops`] run in the directory `cwd`.
 pub fn ops_in(cwd: &Path, store: &str, args: &[&str]) -> Output {
+    run_ops(cwd, store, args, &[])
+}
+
+/// [`ops`] with these environment variables set.
+pub fn ops_with(store: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    run_ops(Path::new("."), store, args, env)
+}
+
+fn run_ops(cwd: &Path, store: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let out = Command::new(OPS)
         .current_dir(cwd)
         .arg("--store")
         .arg(store)
         .args(args)
         .env("RUST_BACKTRACE", "1")
+        .envs(env.iter().copied())
         .output()
         .expect("ops starts");
     let output = Output {

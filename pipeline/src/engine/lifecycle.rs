@@ -36,6 +36,8 @@ pub(crate) struct RunShared {
     pub round_trip: RoundTrip,
     /// How much of the values an attempt read and wrote its audit entry holds.
     pub audit_detail: AuditDetail,
+    /// What says when a wait is due.
+    pub clock: Arc<dyn super::Clock>,
 }
 
 impl RunShared {

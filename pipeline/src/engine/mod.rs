@@ -4,6 +4,7 @@
 
 mod attempt;
 mod cancel;
+mod clock;
 pub(crate) mod lifecycle;
 pub(crate) mod node_task;
 mod read;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 pub use cancel::CancelHandle;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use settings::EngineSettings;
 pub use signal::{IntoSignal, Signal, SignalOutcome};
 #[cfg(feature = "postgres")]
@@ -80,6 +82,8 @@ pub struct PipelineEngine<P: Pipeline> {
     pub(crate) in_process: std::time::Duration,
     round_trip: RoundTrip,
     audit_detail: AuditDetail,
+    /// What says when a wait is due.
+    pub(crate) clock: Arc<dyn Clock>,
     #[cfg(feature = "postgres")]
     pub(crate) fleet: Option<crate::store::PostgresStore>,
     /// Where a run is resumed when another executor ran it (a fleet).
@@ -102,6 +106,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             in_process: std::time::Duration::from_secs(60),
             round_trip: RoundTrip::default(),
             audit_detail: AuditDetail::default(),
+            clock: Arc::new(SystemClock),
             #[cfg(feature = "postgres")]
             fleet: None,
             remote: None,
@@ -324,6 +329,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             events: Arc::new(GuardedEvents::new(self.events.clone())),
             round_trip: self.round_trip,
             audit_detail: self.audit_detail,
+            clock: Arc::clone(&self.clock),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! [`EngineSettings`]: an engine's options as one value, for code that builds engines for
 //! pipelines it knows only at run time (the command line builds one per command from them).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::PipelineEngine;
+use super::{Clock, PipelineEngine};
 use crate::data::RoundTrip;
 use crate::definition::Pipeline;
 use crate::node::OnError;
@@ -22,13 +23,14 @@ use crate::store::AuditDetail;
 ///     .on_error(OnError::SkipDownstream)
 ///     .wait_in_process(Duration::ZERO);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct EngineSettings {
     on_error: Option<OnError>,
     max_concurrency: Option<usize>,
     wait_in_process: Option<Duration>,
     round_trip: Option<RoundTrip>,
     audit_detail: Option<AuditDetail>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl EngineSettings {
@@ -72,6 +74,31 @@ impl EngineSettings {
     }
 }
 
+impl EngineSettings {
+    /// The clock that says when a wait (a timer, a signal's timeout) is due (default: the
+    /// system's, [`SystemClock`](super::SystemClock)); a test gives a
+    /// [`ManualClock`](super::ManualClock) and moves it on instead of waiting.
+    ///
+    /// ```
+    /// # use pipeline::{EngineSettings, ManualClock};
+    /// let clock = ManualClock::now();
+    /// let settings = EngineSettings::new().clock(clock.clone());
+    /// ```
+    pub fn clock(mut self, clock: impl Clock + 'static) -> EngineSettings {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// The clock set, or the system's (the command line's `resume-due` reads it).
+    #[cfg(feature = "cli")]
+    pub(crate) fn the_clock(&self) -> Arc<dyn Clock> {
+        match &self.clock {
+            Some(clock) => Arc::clone(clock),
+            None => Arc::new(super::SystemClock),
+        }
+    }
+}
+
 impl<P: Pipeline> PipelineEngine<P> {
     /// Applies every option `settings` sets; the engine keeps its own value of each one left
     /// unset (fail-fast, no concurrency cap, waits under a minute awaited in the process,
@@ -100,6 +127,9 @@ impl<P: Pipeline> PipelineEngine<P> {
         }
         if let Some(detail) = settings.audit_detail {
             self.audit_detail = detail;
+        }
+        if let Some(clock) = settings.clock {
+            self.clock = clock;
         }
         self
     }

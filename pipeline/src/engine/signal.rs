@@ -243,7 +243,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             .as_ref()
             .ok_or_else(|| PipelineError::NoCheckpointer(run_id.clone()))?;
         let store_error = |e| PipelineError::from_store(&run_id, e);
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut continued = Vec::new();
         for run in checkpointer.list_runs().await.map_err(store_error)? {
             let waits = checkpointer.waits(&run).await.map_err(store_error)?;

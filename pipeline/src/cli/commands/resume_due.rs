@@ -8,10 +8,9 @@ use crate::cli::stored::stored_pipeline;
 use crate::engine::{CancelHandle, EngineSettings};
 use crate::error::PipelineError;
 use crate::store::Stores;
-use crate::store::now_ms;
 
 pub(super) async fn exec(stores: Stores, settings: &EngineSettings) -> Result<i32, CliError> {
-    let now = now_ms();
+    let now = settings.the_clock().now_ms();
     let mut continued = 0;
     for run_id in stores.checkpointer.list_runs().await? {
         let waits = stores.checkpointer.waits(&run_id).await?;

@@ -297,9 +297,11 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                 };
                 // Polled, so a signal another process sends meanwhile is seen within a second.
                 let nap = left.min(std::time::Duration::from_secs(1));
+                let clock = std::sync::Arc::clone(&self.shared.clock);
                 tokio::select! {
                     biased;
                     () = &mut cancelled => return true,
+                    () = clock.sleep(left) => {}
                     () = tokio::time::sleep(nap) => {}
                 }
                 self.wake_suspended();

@@ -14,7 +14,6 @@ use crate::event::EventHandler;
 use crate::graph::WaitDef;
 use crate::machine::Event;
 use crate::result::{PersistenceWarning, WaitingOn, WarningSource};
-use crate::store::now_ms;
 
 impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// Begins the waits that became ready, and records in the store that the run waits on
@@ -48,7 +47,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             .waiting
             .iter()
             .find(|w| w.wait == *node.id)
-            .map_or_else(now_ms, |w| w.began_at_ms);
+            .map_or_else(|| self.shared.clock.now_ms(), |w| w.began_at_ms);
         let after = match node.wait {
             Some(WaitDef::Timer(duration)) => Some(duration),
             _ => node.options.timeout,
@@ -70,7 +69,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// Moves the suspended waits that have a stored signal, or whose deadline passed, to the
     /// queue of waits to complete; whether any moved.
     pub(super) fn wake_suspended(&mut self) -> bool {
-        let now = now_ms();
+        let now = self.shared.clock.now_ms();
         let mut woken = false;
         let mut still = Vec::with_capacity(self.suspended.len());
         for waiting in std::mem::take(&mut self.suspended) {
@@ -142,7 +141,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// is within the threshold under which the run waits in the process instead of suspending.
     pub(super) fn due_soon(&self) -> Option<Duration> {
         let first = self.suspended.iter().filter_map(|w| w.deadline_ms).min()?;
-        let left = Duration::from_millis(first.saturating_sub(now_ms()));
+        let left = Duration::from_millis(first.saturating_sub(self.shared.clock.now_ms()));
         (left <= self.in_process).then_some(left)
     }
 

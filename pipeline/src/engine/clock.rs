@@ -1,0 +1,125 @@
+//! The clock that says when a wait is due: [`SystemClock`] in production, a [`ManualClock`] that
+//! a test moves forward, so a 48-hour timer is tested without waiting 48 hours (or 3 seconds).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// What says when a timer or a signal's timeout is due: when a wait began, whether a waiting run
+/// is due (`resume_due`, the command line's `resume-due`), and how long a run waits in its
+/// process for a wait due soon. Set it with
+/// [`EngineSettings::clock`](crate::EngineSettings::clock).
+///
+/// Attempts' start times and durations in the audit trail are always the system's: they record
+/// what happened. A fleet's workers take a timer as due by the database server's clock.
+pub trait Clock: std::fmt::Debug + Send + Sync {
+    /// Now, in milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+
+    /// Completes once this clock has moved on by `duration` (or sooner: callers check the time
+    /// again when it completes).
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// The system's clock: the wall clock for the time, tokio's timer for sleeping.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        crate::store::now_ms()
+    }
+
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// A clock that stands still until it is moved: [`advance`](ManualClock::advance) wakes every
+/// run waiting in its process for a wait that the move makes due. Clones share one time.
+///
+/// ```
+/// use std::time::Duration;
+/// use pipeline::{Clock, ManualClock};
+///
+/// let clock = ManualClock::starting_at(1_000);
+/// clock.advance(Duration::from_secs(2));
+/// assert_eq!(clock.now_ms(), 3_000);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ManualClock {
+    inner: Arc<Manual>,
+}
+
+#[derive(Debug, Default)]
+struct Manual {
+    now_ms: AtomicU64,
+    moved: Notify,
+}
+
+impl ManualClock {
+    /// A clock standing at `now_ms` (milliseconds since the Unix epoch).
+    pub fn starting_at(now_ms: u64) -> ManualClock {
+        let clock = ManualClock::default();
+        clock.inner.now_ms.store(now_ms, Ordering::SeqCst);
+        clock
+    }
+
+    /// A clock standing at the system's time now.
+    pub fn now() -> ManualClock {
+        ManualClock::starting_at(crate::store::now_ms())
+    }
+
+    /// Moves the clock on by `by`, and wakes what sleeps on it.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.inner.now_ms.fetch_add(by, Ordering::SeqCst);
+        self.inner.moved.notify_waiters();
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.inner.now_ms.load(Ordering::SeqCst)
+    }
+
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let until = self
+            .now_ms()
+            .saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+        Box::pin(async move {
+            loop {
+                // Armed before the time is read: a move in between is not missed.
+                let moved = self.inner.moved.notified();
+                if self.now_ms() >= until {
+                    return;
+                }
+                moved.await;
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sleep_on_a_manual_clock_ends_when_the_clock_is_moved_past_it() {
+        let clock = ManualClock::starting_at(0);
+        let sleeping = {
+            let clock = clock.clone();
+            tokio::spawn(async move { clock.sleep(Duration::from_millis(500)).await })
+        };
+        clock.advance(Duration::from_millis(499));
+        tokio::task::yield_now().await;
+        assert!(!sleeping.is_finished(), "499 ms of 500");
+        clock.advance(Duration::from_millis(1));
+        sleeping.await.unwrap();
+        assert_eq!(clock.now_ms(), 500);
+    }
+}
