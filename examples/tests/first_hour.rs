@@ -175,6 +175,79 @@ fn a_killed_run_is_shown_interrupted_with_its_completed_nodes_and_the_attempt_in
     );
 }
 
+/// Issue 26, item 6: a map killed while its items waited to try again (retries left) said
+/// `2 failed`, and `runs` counted the node FAILED. Its items are retrying: the node has no
+/// outcome yet, and nothing failed.
+#[test]
+fn a_map_killed_while_its_items_wait_to_retry_says_retrying_not_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let missing: Vec<String> = (0..2)
+        .map(|i| dir.path().join(format!("missing{i}")).display().to_string())
+        .collect();
+    let input = serde_json::json!({ "paths": missing }).to_string();
+    let mut child = Command::new(OPS)
+        .args(["--store", &store, "run", "Patient", "--input", &input])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ops starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let first = lines.next().expect("a first line");
+    let (_, rest) = first.split_once(" run ").expect(&first);
+    let run_id = rest.split_whitespace().next().unwrap().to_owned();
+    // Both items failed their first attempt and wait an hour to try again: their entries say so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let json = ops(&store, &["audit", &run_id, "--json"]);
+        let retrying = json
+            .stdout
+            .lines()
+            .filter(|l| l.contains("\"retry_at_ms\""))
+            .count();
+        if retrying == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the items did not fail their first attempt: {}",
+            json.stdout
+        );
+        std::thread::yield_now();
+    }
+    child.kill().unwrap(); // SIGKILL, in the backoff
+    child.wait().unwrap();
+
+    let show = ops(&store, &["show", &run_id]);
+    assert!(
+        show.stdout.contains("status   interrupted"),
+        "{}",
+        show.stdout
+    );
+    let sizes = row(&show.stdout, "sizes");
+    assert!(
+        sizes.contains("started, no outcome: 0 completed, 2 retrying"),
+        "{sizes}"
+    );
+    assert!(!sizes.contains("failed:"), "{sizes}");
+    let runs = ops(&store, &["runs"]);
+    let line = row(&runs.stdout, &run_id);
+    let counts: Vec<&str> = line.split_whitespace().rev().take(3).collect();
+    assert_eq!(
+        counts,
+        ["0", "0", "0"],
+        "done 0, failed 0, skipped 0: {line}"
+    );
+    let graph = ops(&store, &["graph", &run_id]);
+    assert!(
+        graph.stdout.contains("×2: 0 completed, 2 retrying"),
+        "{}",
+        graph.stdout
+    );
+}
+
 #[test]
 fn ctrl_c_cancels_the_run_cleanly_and_says_how_to_resume_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -492,7 +492,7 @@ fn bad_input_is_a_one_line_error_and_a_non_zero_exit() {
     let store = dir.path().to_str().unwrap();
     one_line_error(
         &ops(store, &["run", "Nope"]),
-        "unknown pipeline `Nope`; the pipelines are: Payout, Remind, Revenue, Sizes, Stall",
+        "unknown pipeline `Nope`; the pipelines are: Patient, Payout, Remind, Revenue, Sizes, Stall",
     );
     one_line_error(
         &ops(store, &["run", "Revenue", "--input", "{oops"]),
@@ -629,7 +629,7 @@ fn three_worker_processes_run_what_submit_records() {
         let banner = lines.next().unwrap().unwrap();
         // Every pipeline, the mapped one (`Sizes`) too.
         assert!(
-            banner.contains("serving Payout, Remind, Revenue, Sizes, Stall ("),
+            banner.contains("serving Patient, Payout, Remind, Revenue, Sizes, Stall ("),
             "{banner}"
         );
         banners.push(lines);

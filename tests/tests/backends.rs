@@ -466,6 +466,7 @@ fn audit_entry(run_id: &RunId) -> AuditEntry {
         output_in_checkpoint: false,
         error: None,
         worker: None,
+        retry_at_ms: None,
     }
 }
 

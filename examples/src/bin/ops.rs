@@ -90,6 +90,24 @@ pipeline! {
     }
 }
 
+/// The size of one file, tried again an hour after it cannot be read (three times).
+#[node(retries = 3, backoff = "1h")]
+async fn patient_size(path: String) -> anyhow::Result<u64> {
+    let metadata =
+        std::fs::metadata(&path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
+    Ok(metadata.len())
+}
+
+pipeline! {
+    /// The total size of some files, each tried again an hour later while it cannot be read: a
+    /// map to interrupt while its items wait to try again.
+    pub Patient(paths: Vec<String>) -> u64 {
+        sizes = patient_size(each paths);
+        bytes = add_up(sizes);
+        bytes
+    }
+}
+
 /// A decision on a payout.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Approval {

@@ -110,16 +110,33 @@ mod tests {
 
     #[tokio::test]
     async fn a_sleep_on_a_manual_clock_ends_when_the_clock_is_moved_past_it() {
+        use futures_util::FutureExt;
         let clock = ManualClock::starting_at(0);
+        let mut sleep = clock.sleep(Duration::from_millis(500));
+        clock.advance(Duration::from_millis(499));
+        assert!((&mut sleep).now_or_never().is_none(), "499 ms of 500");
+        clock.advance(Duration::from_millis(1));
+        assert!(sleep.now_or_never().is_some(), "500 ms of 500");
+        assert_eq!(clock.now_ms(), 500);
+    }
+
+    #[tokio::test]
+    async fn a_task_sleeping_on_a_manual_clock_is_woken_when_it_is_moved() {
+        let clock = ManualClock::starting_at(0);
+        let (asleep, mut started) = tokio::sync::oneshot::channel();
         let sleeping = {
             let clock = clock.clone();
-            tokio::spawn(async move { clock.sleep(Duration::from_millis(500)).await })
+            tokio::spawn(async move {
+                let sleep = clock.sleep(Duration::from_secs(60));
+                let _ = asleep.send(());
+                sleep.await
+            })
         };
-        clock.advance(Duration::from_millis(499));
-        tokio::task::yield_now().await;
-        assert!(!sleeping.is_finished(), "499 ms of 500");
-        clock.advance(Duration::from_millis(1));
+        // The sleep's end is fixed once it is made: move the clock only after that.
+        while started.try_recv().is_err() {
+            tokio::task::yield_now().await;
+        }
+        clock.advance(Duration::from_secs(60));
         sleeping.await.unwrap();
-        assert_eq!(clock.now_ms(), 500);
     }
 }

@@ -138,7 +138,7 @@ impl<'a> NodeTask<'a> {
     async fn gate_failed(&mut self, error: String) -> Outcome {
         let attempt = self.start(1);
         let ended = attempt.end(self.shared.persists());
-        self.audit_failure(&attempt, ended, &error, true).await;
+        self.audit_failure(&attempt, ended, &error, None).await;
         self.shared
             .events
             .on_node_fail(&self.shared.run_id, &self.node.id, 1, &error);
@@ -187,7 +187,7 @@ impl<'a> NodeTask<'a> {
                 Err(error) => {
                     let error = error.to_string();
                     let retry = retry_after(&self.node.options, number, true);
-                    Box::pin(self.audit_failure(&attempt, ended, &error, retry.is_none())).await;
+                    Box::pin(self.audit_failure(&attempt, ended, &error, retry)).await;
                     let (run_id, id) = (&self.shared.run_id, &*self.node.id);
                     let Some(delay) = retry else {
                         match self.job.item {
@@ -351,10 +351,23 @@ impl<'a> NodeTask<'a> {
         canonical_digest(json.get()).ok()
     }
 
-    async fn audit_failure(&mut self, attempt: &Attempt, ended: Ended, error: &str, last: bool) {
+    /// The audit entry of a failed attempt; `retry`, the backoff before the next attempt (`None`
+    /// when this was the last).
+    async fn audit_failure(
+        &mut self,
+        attempt: &Attempt,
+        ended: Ended,
+        error: &str,
+        retry: Option<std::time::Duration>,
+    ) {
         if self.shared.audit.is_some() {
-            let mut entry = self.entry(attempt, ended, AuditStatus::Failed, last);
+            let mut entry = self.entry(attempt, ended, AuditStatus::Failed, retry.is_none());
             entry.error = Some(error.to_owned());
+            entry.retry_at_ms = retry.map(|delay| {
+                entry
+                    .finished_at_ms
+                    .saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
+            });
             self.append(entry).await;
         }
     }
@@ -391,6 +404,7 @@ impl<'a> NodeTask<'a> {
             output_in_checkpoint: false,
             error: None,
             worker: None,
+            retry_at_ms: None,
         }
     }
 

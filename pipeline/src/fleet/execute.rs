@@ -116,12 +116,17 @@ pub(crate) async fn execute(
         output_in_checkpoint: false,
         error: None,
         worker: Some(worker.to_owned()),
+        retry_at_ms: None,
     };
     let failed = |error: String, names: Vec<String>, retry: bool| {
         let mut entry = entry(AuditStatus::Failed, names);
         entry.error = Some(error);
         match retry_after(&node.options, claimed.attempt, retry) {
-            Some(delay) => Resolution::Retry { entry, delay },
+            Some(delay) => {
+                let due = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                entry.retry_at_ms = Some(entry.finished_at_ms.saturating_add(due));
+                Resolution::Retry { entry, delay }
+            }
             None => Resolution::Failed { entry },
         }
     };
@@ -308,6 +313,7 @@ pub(crate) fn damaged_row(claimed: &Claimed, nodes: usize, worker: &str) -> Reso
             output_in_checkpoint: false,
             error: Some(error),
             worker: Some(worker.to_owned()),
+            retry_at_ms: None,
         },
     }
 }

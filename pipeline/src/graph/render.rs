@@ -10,22 +10,30 @@ use crate::result::NodeStatus;
 
 /// How far a node mapped over a list (`each`) got in a run: drawn once, with these counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ItemCounts {
     /// How many items the list has.
     pub of: u32,
     /// Items with a checkpoint record.
     pub completed: u32,
-    /// Items whose last attempt failed, with no record.
+    /// Items whose last attempt failed, with no record, and none was to follow.
     pub failed: u32,
+    /// Items whose last attempt failed with retries left: waiting to try again (in backoff), or,
+    /// in a run that was interrupted, to be tried again on resume.
+    pub retrying: u32,
 }
 
 impl ItemCounts {
-    /// `996 completed, 4 failed` (the failures only when there are some).
+    /// `996 completed, 4 failed, 2 retrying` (failures and retries only when there are some).
     pub fn outcomes(&self) -> String {
-        match self.failed {
-            0 => format!("{} completed", self.completed),
-            failed => format!("{} completed, {failed} failed", self.completed),
+        let mut text = format!("{} completed", self.completed);
+        if self.failed > 0 {
+            let _ = write!(text, ", {} failed", self.failed);
         }
+        if self.retrying > 0 {
+            let _ = write!(text, ", {} retrying", self.retrying);
+        }
+        text
     }
 }
 
@@ -388,6 +396,7 @@ mod tests {
             of: 1000,
             completed: 996,
             failed: 4,
+            retrying: 0,
         };
         let items: BTreeMap<String, ItemCounts> = [("sum".to_string(), counts)].into();
         assert!(

@@ -380,6 +380,7 @@ pub async fn check_audit_log(open: impl Fn() -> Arc<dyn AuditLog>) -> Result<(),
         output_in_checkpoint: false,
         error: None,
         worker: None,
+        retry_at_ms: None,
     };
     let created = first.create_run(&h).await;
     expect(

@@ -203,10 +203,13 @@ impl Checkpoint {
         let mut counts = BTreeMap::new();
         let stored = self.stored();
         for node in self.header.graph.nodes.iter().filter(|n| n.each.is_some()) {
-            let mut last: BTreeMap<u32, (u32, AuditStatus)> = BTreeMap::new();
+            // Each item's last attempt: its list's length, how it ended, and whether another was
+            // to follow (in backoff, not failed).
+            let mut last: BTreeMap<u32, (u32, AuditStatus, bool)> = BTreeMap::new();
             for entry in trail.iter().filter(|e| e.node == node.id) {
                 if let Some(item) = entry.item {
-                    last.insert(item.index, (item.of, entry.status));
+                    let retrying = entry.retry_at_ms.is_some();
+                    last.insert(item.index, (item.of, entry.status, retrying));
                 }
             }
             let recorded = stored.iter().find(|(id, _)| *id == node.id).map(|(_, s)| s);
@@ -216,21 +219,28 @@ impl Checkpoint {
                     (records.len() as u32, *done as u32, &records[..])
                 }
                 None => match last.values().next() {
-                    Some(&(of, _)) => (of, 0, &[][..]),
+                    Some(&(of, ..)) => (of, 0, &[][..]),
                     None => continue,
                 },
             };
             let has_record = |i: u32| items.get(i as usize).is_some_and(Option::is_some);
-            let failed = last
+            let unrecorded_failures = last
                 .iter()
-                .filter(|&(&i, &(_, status))| status == AuditStatus::Failed && !has_record(i))
-                .count() as u32;
+                .filter(|&(&i, &(_, status, _))| status == AuditStatus::Failed && !has_record(i));
+            let (mut failed, mut retrying) = (0, 0);
+            for (_, &(_, _, again)) in unrecorded_failures {
+                match again {
+                    true => retrying += 1,
+                    false => failed += 1,
+                }
+            }
             counts.insert(
                 node.id.clone(),
                 ItemCounts {
                     of,
                     completed,
                     failed,
+                    retrying,
                 },
             );
         }
@@ -365,6 +375,12 @@ pub struct AuditEntry {
     /// an attempt run by an engine in its own process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
+    /// When a failed attempt is followed by another (its retries are not spent): when the retry
+    /// was due, in milliseconds since the Unix epoch. `None` for a completed attempt and for the
+    /// last one of a node that failed. A reader of a run that was interrupted then knows the node
+    /// (or item) had not failed: it was waiting to try again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<u64>,
 }
 
 /// Where a run stands, for people and tools listing runs: written by the engine when a run starts

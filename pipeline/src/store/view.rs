@@ -165,12 +165,14 @@ impl Stores {
         let waiting: HashSet<&str> = waits.waiting.iter().map(|w| w.wait.as_str()).collect();
         let ids: HashSet<&str> = graph.nodes.iter().map(|n| n.id.as_str()).collect();
         let entries = trail.as_deref().unwrap_or_default();
+        // Failed: its last attempt failed and none was to follow (one in backoff, waiting to try
+        // again, had not failed).
         let last_failed = |id: &str| {
             entries
                 .iter()
                 .rev()
                 .find(|e| e.node == id)
-                .is_some_and(|e| e.status == AuditStatus::Failed)
+                .is_some_and(|e| e.status == AuditStatus::Failed && e.retry_at_ms.is_none())
         };
         let in_flight = match state {
             RunState::Running => NodeState::Running,
