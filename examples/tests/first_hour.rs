@@ -9,20 +9,17 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::{OPS, ORDERS, one_line_error, ops, ops_in};
+use common::{OPS, ORDERS, one_line_error, ops, ops_in, row};
 
-/// `ops run Stall` on `store`, started; returns the process, the run id it announced, and the
-/// rest of its progress lines, once `stall` has started.
-fn stalled_run(store: &str) -> (Child, String, impl Iterator<Item = String>) {
+/// `ops run PIPELINE --input INPUT` on `store`, started: the process, the run id its first line
+/// announced, and the rest of its progress lines.
+fn started_run(
+    store: &str,
+    pipeline: &str,
+    input: &str,
+) -> (Child, String, impl Iterator<Item = String>) {
     let mut child = Command::new(OPS)
-        .args([
-            "--store",
-            store,
-            "run",
-            "Stall",
-            "--input",
-            r#"{"size": 3}"#,
-        ])
+        .args(["--store", store, "run", pipeline, "--input", input])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -38,6 +35,13 @@ fn stalled_run(store: &str) -> (Child, String, impl Iterator<Item = String>) {
         first.ends_with(&format!("started; resume it with: {OPS} resume {run_id}")),
         "{first}"
     );
+    (child, run_id, lines)
+}
+
+/// `ops run Stall` on `store`, started; returns the process, the run id it announced, and the
+/// rest of its progress lines, once `stall` has started.
+fn stalled_run(store: &str) -> (Child, String, impl Iterator<Item = String>) {
+    let (mut child, run_id, mut lines) = started_run(store, "Stall", r#"{"size": 3}"#);
     let mut seen = Vec::new();
     for line in lines.by_ref() {
         let started = line.ends_with("held started (attempt 1)");
@@ -71,13 +75,6 @@ fn assert_shows(show: &str, status: &str, rows: &[(&str, &str)]) {
             "{node} is not {state}: {show}"
         );
     }
-}
-
-fn row<'a>(table: &'a str, start: &str) -> &'a str {
-    table
-        .lines()
-        .find(|l| l.starts_with(start))
-        .unwrap_or_else(|| panic!("no line starting with {start:?} in\n{table}"))
 }
 
 /// The DURATION of a `runs` line (`850ms`, `1.2s`, `2m03s`, `≥ 1.2s`), in ms.
@@ -186,18 +183,7 @@ fn a_map_killed_while_its_items_wait_to_retry_says_retrying_not_failed() {
         .map(|i| dir.path().join(format!("missing{i}")).display().to_string())
         .collect();
     let input = serde_json::json!({ "paths": missing }).to_string();
-    let mut child = Command::new(OPS)
-        .args(["--store", &store, "run", "Patient", "--input", &input])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ops starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap())
-        .lines()
-        .map_while(Result::ok);
-    let first = lines.next().expect("a first line");
-    let (_, rest) = first.split_once(" run ").expect(&first);
-    let run_id = rest.split_whitespace().next().unwrap().to_owned();
+    let (mut child, run_id, _) = started_run(&store, "Patient", &input);
     // Both items failed their first attempt and wait an hour to try again: their entries say so.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {

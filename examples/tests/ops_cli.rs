@@ -6,7 +6,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{OPS, ORDERS, one_line_error, ops, ops_with};
+use common::{OPS, ORDERS, one_line_error, ops, ops_with, row};
 
 /// Runs `Revenue` with a rates file that does not exist yet: `table` fails, `all` and `cents`
 /// complete. Returns the run id and the rates path.
@@ -902,11 +902,7 @@ fn a_resumed_run_counts_its_time_from_the_resume_not_from_its_first_start() {
     assert_eq!(resumed.code, 0, "{}{}", resumed.stdout, resumed.stderr);
 
     let runs = ops(&store, &["runs"]);
-    let row = runs
-        .stdout
-        .lines()
-        .find(|l| l.starts_with(&run_id))
-        .unwrap_or_else(|| panic!("{}", runs.stdout));
+    let row = row(&runs.stdout, &run_id);
     // RUN PIPELINE STATUS STARTED(date time) TOOK ... : the resume took well under a minute.
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cells[2], "completed", "{row}");

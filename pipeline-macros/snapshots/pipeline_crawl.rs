@@ -31,7 +31,6 @@ pub struct CrawlInputs {
 }
 /// The typed checkpoint of a run of [`Crawl`]: its inputs, and the recorded output of each node (`None` until the node has completed).
 #[derive(
-    ::core::clone::Clone,
     ::core::fmt::Debug,
     ::pipeline::__private::serde::Serialize,
     ::pipeline::__private::serde::Deserialize,
@@ -69,6 +68,23 @@ pub struct CrawlCheckpoint {
     pub sum: ::core::option::Option<
         <__PipelineCrawl_sum as ::pipeline::__private::Node>::Output,
     >,
+}
+#[automatically_derived]
+#[allow(clippy::clone_on_copy)]
+impl ::core::clone::Clone for CrawlCheckpoint {
+    fn clone(&self) -> Self {
+        CrawlCheckpoint {
+            urls: ::core::clone::Clone::clone(&self.urls),
+            cfg: ::core::clone::Clone::clone(&self.cfg),
+            pages: ::pipeline::__private::clone_outputs::<
+                __PipelineCrawl_pages,
+            >(&self.pages),
+            counts: ::pipeline::__private::clone_outputs::<
+                __PipelineCrawl_counts,
+            >(&self.counts),
+            sum: ::pipeline::__private::clone_output::<__PipelineCrawl_sum>(&self.sum),
+        }
+    }
 }
 const _: () = {
     #[automatically_derived]
@@ -180,20 +196,21 @@ const _: () = {
     }
     #[allow(unused_variables, unreachable_code, dead_code, clippy::all)]
     fn __pipeline_shadow(urls: Vec<String>, cfg: Config) -> usize {
+        use ::pipeline::__private::ShadowCopy as _;
         let pages = ::pipeline::__private::each_shadow(
-            urls.clone(),
+            urls.__pipeline_copy(),
             |__pipeline_item| <__PipelineCrawl_pages>::__pipeline_shadow(
                 __pipeline_item,
-                cfg.clone(),
+                cfg.__pipeline_copy(),
             ),
         );
         let counts = ::pipeline::__private::each_shadow(
-            pages.clone(),
+            pages.__pipeline_copy(),
             |__pipeline_item| <__PipelineCrawl_counts>::__pipeline_shadow(
                 __pipeline_item,
             ),
         );
-        let sum = <__PipelineCrawl_sum>::__pipeline_shadow(counts.clone());
+        let sum = <__PipelineCrawl_sum>::__pipeline_shadow(counts.__pipeline_copy());
         sum
     }
     ::pipeline::__private::inventory::submit! {

@@ -35,7 +35,6 @@ pub struct SalesInputs {
 }
 /// The typed checkpoint of a run of [`Sales`]: its inputs, and the recorded output of each node (`None` until the node has completed).
 #[derive(
-    ::core::clone::Clone,
     ::core::fmt::Debug,
     ::pipeline::__private::serde::Serialize,
     ::pipeline::__private::serde::Deserialize,
@@ -89,6 +88,26 @@ pub struct SalesCheckpoint {
     pub report: ::core::option::Option<
         <__PipelineSales_report as ::pipeline::__private::Node>::Output,
     >,
+}
+#[automatically_derived]
+#[allow(clippy::clone_on_copy)]
+impl ::core::clone::Clone for SalesCheckpoint {
+    fn clone(&self) -> Self {
+        SalesCheckpoint {
+            path: ::core::clone::Clone::clone(&self.path),
+            orders: ::pipeline::__private::clone_output::<
+                __PipelineSales_orders,
+            >(&self.orders),
+            sum: ::pipeline::__private::clone_output::<__PipelineSales_sum>(&self.sum),
+            n: ::pipeline::__private::clone_output::<__PipelineSales_n>(&self.n),
+            alert: ::pipeline::__private::clone_output::<
+                __PipelineSales_alert,
+            >(&self.alert),
+            report: ::pipeline::__private::clone_output::<
+                __PipelineSales_report,
+            >(&self.report),
+        }
+    }
 }
 const _: () = {
     #[automatically_derived]
@@ -215,11 +234,15 @@ const _: () = {
     }
     #[allow(unused_variables, unreachable_code, dead_code, clippy::all)]
     fn __pipeline_shadow(path: String) -> String {
-        let orders = <__PipelineSales_orders>::__pipeline_shadow(path.clone());
-        let sum = <__PipelineSales_sum>::__pipeline_shadow(orders.clone());
-        let n = <__PipelineSales_n>::__pipeline_shadow(orders.clone());
-        let alert = <__PipelineSales_alert>::__pipeline_shadow(sum.clone());
-        let report = <__PipelineSales_report>::__pipeline_shadow(sum.clone(), n.clone());
+        use ::pipeline::__private::ShadowCopy as _;
+        let orders = <__PipelineSales_orders>::__pipeline_shadow(path.__pipeline_copy());
+        let sum = <__PipelineSales_sum>::__pipeline_shadow(orders.__pipeline_copy());
+        let n = <__PipelineSales_n>::__pipeline_shadow(orders.__pipeline_copy());
+        let alert = <__PipelineSales_alert>::__pipeline_shadow(sum.__pipeline_copy());
+        let report = <__PipelineSales_report>::__pipeline_shadow(
+            sum.__pipeline_copy(),
+            n.__pipeline_copy(),
+        );
         report
     }
     ::pipeline::__private::inventory::submit! {

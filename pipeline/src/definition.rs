@@ -93,6 +93,20 @@ pub fn serialize_outputs<N: Node, S: Serializer>(
     outputs.serialize(serializer)
 }
 
+/// Clones a typed checkpoint's field of node `N`: through `N`'s `Node` impl, which carries the
+/// `Data` bound (so `Clone`), so that an output type without `Clone` is reported once, at the
+/// node's return type, and not again by the checkpoint's `Clone`.
+#[doc(hidden)]
+pub fn clone_output<N: Node>(output: &Option<N::Output>) -> Option<N::Output> {
+    output.clone()
+}
+
+/// [`clone_output`] for a node mapped with `each`.
+#[doc(hidden)]
+pub fn clone_outputs<N: Node>(outputs: &Option<Vec<N::Output>>) -> Option<Vec<N::Output>> {
+    outputs.clone()
+}
+
 /// Deserializes a typed checkpoint's field of node `N` (see [`serialize_output`]).
 #[doc(hidden)]
 pub fn deserialize_output<'de, N: Node, D: Deserializer<'de>>(

@@ -131,15 +131,15 @@ pub mod web;
 pub mod __private {
     pub use crate::data::{EqByCanonical, EqByValue, EqProbe, Value, input};
     pub use crate::definition::{
-        FromCheckpoint, Pipeline, deserialize_output, deserialize_outputs, serialize_output,
-        serialize_outputs, typed_checkpoint,
+        FromCheckpoint, Pipeline, clone_output, clone_outputs, deserialize_output,
+        deserialize_outputs, serialize_output, serialize_outputs, typed_checkpoint,
     };
     pub use crate::engine::{IntoSignal, Signal};
     pub use crate::graph::erased::{
         AnyHandle, NodeInputs, NodeWiring, add_input, add_signal, add_timer, build, gate,
         signal_shadow, single,
     };
-    pub use crate::graph::map::{EachList, each_shadow};
+    pub use crate::graph::map::{EachList, ShadowCopy, each_shadow};
     pub use crate::graph::node_fn::blocking;
     pub use crate::graph::{Fingerprint, Graph, GraphBuilder};
     pub use crate::node::{

@@ -68,3 +68,11 @@ pub fn one_line_error(out: &Output, expected: &str) {
         out.stderr
     );
 }
+
+/// The line of `table` that starts with `start` (a run id, a node id).
+pub fn row<'a>(table: &'a str, start: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no line starting with {start:?} in\n{table}"))
+}

@@ -262,7 +262,7 @@ fn shadow(def: &PipelineDef, order: &[usize]) -> TokenStream {
                     let item = Ident::new("__pipeline_item", arg.span());
                     quote!(#item)
                 }
-                _ => quote_spanned!(arg.span()=> #arg.clone()),
+                _ => quote_spanned!(arg.span()=> #arg.__pipeline_copy()),
             });
         let call = quote_spanned!(statement.args_span=> (#(#args),*));
         let callee = quote_spanned!(func.span()=> <#func>::__pipeline_shadow);
@@ -270,7 +270,7 @@ fn shadow(def: &PipelineDef, order: &[usize]) -> TokenStream {
             Some((each, _)) => {
                 let list = &statement.args[*each];
                 let shadow = quote_spanned!(list.span()=> ::pipeline::__private::each_shadow);
-                let list = quote_spanned!(list.span()=> #list.clone());
+                let list = quote_spanned!(list.span()=> #list.__pipeline_copy());
                 quote! {
                     let #binding = #shadow(#list, |#item| #callee #call);
                 }
@@ -280,13 +280,14 @@ fn shadow(def: &PipelineDef, order: &[usize]) -> TokenStream {
     });
     let names = &def.tail.names;
     let tail = if def.tail.tuple {
-        quote_spanned!(def.tail.span=> (#(#names.clone(),)*))
+        quote_spanned!(def.tail.span=> (#(#names.__pipeline_copy(),)*))
     } else {
         quote_spanned!(def.tail.span=> #(#names)*)
     };
     quote! {
         #[allow(unused_variables, unreachable_code, dead_code, clippy::all)]
         fn __pipeline_shadow(#(#params),*) -> #output {
+            use ::pipeline::__private::ShadowCopy as _;
             #(#statements)*
             #tail
         }

@@ -2,8 +2,9 @@
 //! checkpoint struct.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::Type;
+use syn::spanned::Spanned;
 
 use super::ast::PipelineDef;
 use super::names::{Names, binding_type, names, node_type};
@@ -63,16 +64,38 @@ pub(super) fn items(def: &PipelineDef, complete: bool) -> TokenStream {
         " The typed checkpoint of a run of [`{name}`]: its inputs, and the recorded output of each \
          node (`None` until the node has completed)."
     );
-    // Users need not depend on serde: the derives go through the runtime's re-export.
+    // Users need not depend on serde: the derives go through the runtime's re-export. The
+    // checkpoint's `Clone` is written out (below), so that it clones node outputs through their
+    // `Node` impls, as serde does.
+    let serde = quote! {
+        ::core::fmt::Debug,
+        ::pipeline::__private::serde::Serialize,
+        ::pipeline::__private::serde::Deserialize,
+    };
     let data = quote! {
-        #[derive(
-            ::core::clone::Clone,
-            ::core::fmt::Debug,
-            ::pipeline::__private::serde::Serialize,
-            ::pipeline::__private::serde::Deserialize,
-        )]
+        #[derive(::core::clone::Clone, #serde)]
         #[serde(crate = "::pipeline::__private::serde")]
     };
+    let input_names: Vec<&syn::Ident> = def.inputs.iter().map(|i| &i.name).collect();
+    let binding_clones = def.statements.iter().filter(|_| complete).map(|s| {
+        let n = &s.binding;
+        match (&s.signal, &s.each) {
+            // Spanned at the payload's type: a payload without `Clone` is reported there.
+            (Some(signal), _) => {
+                let ty = &signal.ty;
+                quote_spanned!(ty.span()=> #n: ::core::clone::Clone::clone(&self.#n),)
+            }
+            (None, each) => {
+                let alias = node_type(def, s);
+                match each {
+                    Some(_) => {
+                        quote!(#n: ::pipeline::__private::clone_outputs::<#alias>(&self.#n),)
+                    }
+                    None => quote!(#n: ::pipeline::__private::clone_output::<#alias>(&self.#n),),
+                }
+            }
+        }
+    });
     quote! {
         #(#attrs)*
         #default_doc
@@ -86,10 +109,22 @@ pub(super) fn items(def: &PipelineDef, complete: bool) -> TokenStream {
         }
 
         #[doc = #checkpoint_doc]
-        #data
+        #[derive(#serde)]
+        #[serde(crate = "::pipeline::__private::serde")]
         #vis struct #checkpoint {
             #(#input_fields)*
             #(#binding_fields)*
+        }
+
+        #[automatically_derived]
+        #[allow(clippy::clone_on_copy)]
+        impl ::core::clone::Clone for #checkpoint {
+            fn clone(&self) -> Self {
+                #checkpoint {
+                    #(#input_names: ::core::clone::Clone::clone(&self.#input_names),)*
+                    #(#binding_clones)*
+                }
+            }
         }
     }
 }

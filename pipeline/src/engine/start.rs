@@ -67,6 +67,15 @@ pub(crate) enum Call<'a, A, T> {
     Moving,
 }
 
+impl<'a, A, T> Call<'a, (A, RunOptions), T> {
+    /// Changes the run's options with `change`, while they can still be changed.
+    pub(crate) fn options(&mut self, change: impl FnOnce(RunOptions) -> RunOptions) {
+        if let Call::Set((_, options)) = self {
+            *options = change(std::mem::take(options));
+        }
+    }
+}
+
 impl<'a, A, T> Call<'a, A, T> {
     /// The arguments, while they can still be changed.
     pub(crate) fn args(&mut self) -> Option<&mut A> {
@@ -99,37 +108,30 @@ impl<'a, A, T> Call<'a, A, T> {
 #[must_use = "a run starts only when awaited"]
 pub struct Start<'a, P: Pipeline> {
     engine: &'a PipelineEngine<P>,
-    call: Call<'a, StartArgs<P>, PipelineResult<P::Output>>,
+    call: Call<'a, (StartArgs<P>, RunOptions), PipelineResult<P::Output>>,
 }
 
-struct StartArgs<P: Pipeline> {
-    inputs: P::Inputs,
-    options: RunOptions,
-    cancel: Option<CancelHandle>,
-}
+/// A new run's inputs, and the handle that can cancel it.
+type StartArgs<P> = (<P as Pipeline>::Inputs, Option<CancelHandle>);
 
 impl<'a, P: Pipeline> Start<'a, P> {
     /// Starts the run with the id `id` (see [`RunOptions::id`]).
     pub fn id(mut self, id: RunId) -> Self {
-        if let Some(args) = self.call.args() {
-            args.options = std::mem::take(&mut args.options).id(id);
-        }
+        self.call.options(|options| options.id(id));
         self
     }
 
     /// Starts the run with `options`, in place of any set before.
     pub fn options(mut self, options: RunOptions) -> Self {
-        if let Some(args) = self.call.args() {
-            args.options = options;
-        }
+        self.call.options(|_| options);
         self
     }
 
     /// Lets `cancel` stop the run: the nodes running are aborted, and the run ends
     /// [`Cancelled`](crate::RunStatus::Cancelled), resumable.
     pub fn cancel(mut self, cancel: &CancelHandle) -> Self {
-        if let Some(args) = self.call.args() {
-            args.cancel = Some(cancel.clone());
+        if let Some(((_, handle), _)) = self.call.args() {
+            *handle = Some(cancel.clone());
         }
         self
     }
@@ -144,12 +146,7 @@ impl<'a, P: Pipeline> Future for Start<'a, P> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let engine = this.engine;
-        this.call.poll(cx, |args| {
-            let StartArgs {
-                inputs,
-                mut options,
-                cancel,
-            } = args;
+        this.call.poll(cx, |((inputs, cancel), mut options)| {
             Box::pin(async move { engine.start(options.take_id(), inputs, cancel).await })
         })
     }
@@ -199,17 +196,13 @@ pub struct Rerun<'a, P: Pipeline> {
 impl<'a, P: Pipeline> Rerun<'a, P> {
     /// Gives the new run the id `id` (see [`RunOptions::id`]).
     pub fn id(mut self, id: RunId) -> Self {
-        if let Some((_, options)) = self.call.args() {
-            *options = std::mem::take(options).id(id);
-        }
+        self.call.options(|options| options.id(id));
         self
     }
 
     /// Starts the new run with `options`, in place of any set before.
     pub fn options(mut self, options: RunOptions) -> Self {
-        if let Some(args) = self.call.args() {
-            args.1 = options;
-        }
+        self.call.options(|_| options);
         self
     }
 }
@@ -256,11 +249,7 @@ impl<P: Pipeline> PipelineEngine<P> {
     pub fn run(&self, inputs: P::Inputs) -> Start<'_, P> {
         Start {
             engine: self,
-            call: Call::Set(StartArgs {
-                inputs,
-                options: RunOptions::new(),
-                cancel: None,
-            }),
+            call: Call::Set(((inputs, None), RunOptions::new())),
         }
     }
 

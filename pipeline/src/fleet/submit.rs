@@ -57,17 +57,13 @@ pub struct Submit<'a, P: Pipeline> {
 impl<'a, P: Pipeline> Submit<'a, P> {
     /// Gives the run the id `id` (see [`RunOptions::id`]).
     pub fn id(mut self, id: RunId) -> Self {
-        if let Some((_, options)) = self.call.args() {
-            *options = std::mem::take(options).id(id);
-        }
+        self.call.options(|options| options.id(id));
         self
     }
 
     /// Submits the run with `options`, in place of any set before.
     pub fn options(mut self, options: RunOptions) -> Self {
-        if let Some(args) = self.call.args() {
-            args.1 = options;
-        }
+        self.call.options(|_| options);
         self
     }
 }

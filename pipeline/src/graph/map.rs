@@ -102,5 +102,22 @@ pub fn each_shadow<L: EachList, O>(list: L, call: impl FnMut(L::Item) -> O) -> V
     list.items().map(call).collect()
 }
 
+/// `value.__pipeline_copy()`: a value of the same type, where the shadow passes a binding on to
+/// a node. The shadow only has its types checked and never runs, so no `Clone` is asked of the
+/// type here (a type without it is reported once per node that takes it, at the node's
+/// signature); a method, like `clone`, so that a mismatch is told as the value's type against
+/// the parameter's.
+#[doc(hidden)]
+pub trait ShadowCopy {
+    /// Never called: the shadow never runs.
+    fn __pipeline_copy(&self) -> Self;
+}
+
+impl<T> ShadowCopy for T {
+    fn __pipeline_copy(&self) -> T {
+        unreachable!("the shadow of a pipeline is never run")
+    }
+}
+
 pub(crate) const MISTYPED: &str =
     "internal error: an upstream value has another type than the node takes";
