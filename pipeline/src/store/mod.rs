@@ -17,6 +17,7 @@ mod spec;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod state;
+mod summary;
 mod traits;
 mod view;
 mod waits;
