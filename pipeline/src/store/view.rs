@@ -2,7 +2,7 @@
 //! a run that has not, whether a process holds it (running) or none does (interrupted), and each
 //! node's state from the checkpoint, the audit trail and the run's waits.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::error::StoreResult;
 use super::records::{AuditEntry, AuditStatus, Checkpoint, RunSummary};
@@ -165,15 +165,18 @@ impl Stores {
         let waiting: HashSet<&str> = waits.waiting.iter().map(|w| w.wait.as_str()).collect();
         let ids: HashSet<&str> = graph.nodes.iter().map(|n| n.id.as_str()).collect();
         let entries = trail.as_deref().unwrap_or_default();
-        // Failed: its last attempt failed and none was to follow (one in backoff, waiting to try
-        // again, had not failed).
-        let last_failed = |id: &str| {
-            entries
-                .iter()
-                .rev()
-                .find(|e| e.node == id)
-                .is_some_and(|e| e.status == AuditStatus::Failed && e.retry_at_ms.is_none())
-        };
+        // Failed: the last attempt of the node (of one of a mapped node's items) failed, and none
+        // was to follow (one in backoff, waiting to try again, had not failed).
+        let mut last: HashMap<(&str, Option<u32>), &AuditEntry> = HashMap::new();
+        for entry in entries {
+            last.insert((entry.node.as_str(), entry.item.map(|i| i.index)), entry);
+        }
+        let failed: HashSet<&str> = last
+            .iter()
+            .filter(|(_, e)| e.status == AuditStatus::Failed && e.retry_at_ms.is_none())
+            .map(|((node, _), _)| *node)
+            .collect();
+        let last_failed = |id: &str| failed.contains(id);
         let in_flight = match state {
             RunState::Running => NodeState::Running,
             _ => NodeState::NoOutcome,
