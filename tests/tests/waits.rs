@@ -374,7 +374,8 @@ async fn a_longer_timer_suspends_the_run_and_resume_due_continues_it_once_due() 
 }
 
 /// A run that waits in its process for a timer due soon wakes when the engine's clock reaches
-/// it, not when a second of real time passes.
+/// it, not when 30 s of real time pass: it has not ended while its clock is short of the due
+/// time, and it ends (well within 10 s of real time) once the clock gets there.
 #[tokio::test]
 async fn a_run_waiting_in_its_process_wakes_when_its_clock_is_moved() {
     let store = InMemoryCheckpointer::new();
@@ -383,11 +384,21 @@ async fn a_run_waiting_in_its_process_wakes_when_its_clock_is_moved() {
         .settings(EngineSettings::new().clock(clock.clone()));
     let run = tokio::spawn(async move { engine.run(5).await });
     // The run waits in its process (30 s is under the one-minute threshold) for the clock.
-    while !run.is_finished() {
+    for second in 0..30 {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            !run.is_finished(),
+            "it ended at {second} s of its 30 s timer"
+        );
         clock.advance(std::time::Duration::from_secs(1));
-        tokio::task::yield_now().await;
     }
-    let result = run.await.unwrap().unwrap();
+    let result = tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .expect("woken by its clock, not by 30 s of real time")
+        .unwrap()
+        .unwrap();
     assert_eq!(result.status, RunStatus::Completed);
     assert_eq!(result.output, Some(11));
 }

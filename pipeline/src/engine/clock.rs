@@ -76,8 +76,12 @@ impl ManualClock {
 
     /// Moves the clock on by `by`, and wakes what sleeps on it.
     pub fn advance(&self, by: Duration) {
-        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.inner.now_ms.fetch_add(by, Ordering::SeqCst);
+        let moved = |now: u64| Some(crate::store::ms_after(now, by));
+        // `moved` always gives a time: the update cannot be refused.
+        let _ = self
+            .inner
+            .now_ms
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, moved);
         self.inner.moved.notify_waiters();
     }
 }
@@ -88,9 +92,7 @@ impl Clock for ManualClock {
     }
 
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        let until = self
-            .now_ms()
-            .saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+        let until = crate::store::ms_after(self.now_ms(), duration);
         Box::pin(async move {
             loop {
                 // Armed before the time is read: a move in between is not missed.
@@ -121,7 +123,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_task_sleeping_on_a_manual_clock_is_woken_when_it_is_moved() {
+    async fn a_task_sleeping_on_a_manual_clock_is_woken_when_it_is_moved()
+    -> Result<(), tokio::task::JoinError> {
         let clock = ManualClock::starting_at(0);
         let (asleep, mut started) = tokio::sync::oneshot::channel();
         let sleeping = {
@@ -132,11 +135,12 @@ mod tests {
                 sleep.await
             })
         };
-        // The sleep's end is fixed once it is made: move the clock only after that.
-        while started.try_recv().is_err() {
+        // The sleep's end is fixed once it is made: move the clock only after that (a task that
+        // ended before it, closing the channel, is reported by the join below).
+        while let Err(tokio::sync::oneshot::error::TryRecvError::Empty) = started.try_recv() {
             tokio::task::yield_now().await;
         }
         clock.advance(Duration::from_secs(60));
-        sleeping.await.unwrap();
+        sleeping.await
     }
 }

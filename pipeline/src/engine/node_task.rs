@@ -363,11 +363,8 @@ impl<'a> NodeTask<'a> {
         if self.shared.audit.is_some() {
             let mut entry = self.entry(attempt, ended, AuditStatus::Failed, retry.is_none());
             entry.error = Some(error.to_owned());
-            entry.retry_at_ms = retry.map(|delay| {
-                entry
-                    .finished_at_ms
-                    .saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
-            });
+            entry.retry_at_ms =
+                retry.map(|delay| crate::store::ms_after(entry.finished_at_ms, delay));
             self.append(entry).await;
         }
     }

@@ -123,8 +123,7 @@ pub(crate) async fn execute(
         entry.error = Some(error);
         match retry_after(&node.options, claimed.attempt, retry) {
             Some(delay) => {
-                let due = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-                entry.retry_at_ms = Some(entry.finished_at_ms.saturating_add(due));
+                entry.retry_at_ms = Some(crate::store::ms_after(entry.finished_at_ms, delay));
                 Resolution::Retry { entry, delay }
             }
             None => Resolution::Failed { entry },

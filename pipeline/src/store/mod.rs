@@ -30,11 +30,11 @@ pub use file::{
 pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION};
-pub(crate) use records::now_ms;
 pub use records::{
     AuditDetail, AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader,
     RunSummary, StoredNode,
 };
+pub(crate) use records::{ms_after, now_ms};
 pub use secret::redact;
 pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]

@@ -20,6 +20,12 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// `by` after `at_ms` (milliseconds since the Unix epoch), saturating: when a timer, a timeout
+/// or a retry's backoff that began at `at_ms` is due.
+pub(crate) fn ms_after(at_ms: u64, by: std::time::Duration) -> u64 {
+    at_ms.saturating_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// The version of the record format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 

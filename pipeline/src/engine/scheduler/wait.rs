@@ -52,7 +52,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             Some(WaitDef::Timer(duration)) => Some(duration),
             _ => node.options.timeout,
         };
-        let deadline_ms = after.map(|t| began_at_ms.saturating_add(t.as_millis() as u64));
+        let deadline_ms = after.map(|t| crate::store::ms_after(began_at_ms, t));
         self.suspended.push(WaitingOn {
             wait: node.id.as_ref().to_owned(),
             began_at_ms,
