@@ -929,3 +929,63 @@ fn a_resumed_run_counts_its_time_from_the_resume_not_from_its_first_start() {
         show.stdout
     );
 }
+
+/// Issue 26, item 6: attempt numbers restarted at 1 after a resume, so `audit` listed `table`'s
+/// attempts as 1, 2, 1, 2 while `show` counted 4. They go on across starts (each start has the
+/// node's retries again), in `audit`, `show` and the run's output.
+fn attempt_numbers_go_on_after_a_resume(store: &str, dir: &Path) {
+    let (run_id, rates) = failed_run(store, dir);
+    let again = ops(store, &["resume", &run_id]);
+    assert_eq!(again.code, 1, "{}{}", again.stdout, again.stderr);
+    assert!(
+        again
+            .stdout
+            .contains("table (load_rates) failed after 4 attempts: cannot read"),
+        "two attempts in each of two starts: {}",
+        again.stdout
+    );
+    let numbers = || -> Vec<u64> {
+        let json = ops(store, &["audit", &run_id, "--node", "table", "--json"]);
+        json.stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|e| e["attempt"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(numbers(), [1, 2, 3, 4]);
+    let show = ops(store, &["show", &run_id]);
+    let table = row(&show.stdout, "table");
+    assert!(table.contains("failed     4"), "{table}");
+
+    std::fs::write(&rates, r#"{"EUR": 0.5}"#).unwrap(); // the fix
+    let fixed = ops(store, &["resume", &run_id]);
+    assert_eq!(fixed.code, 0, "{}{}", fixed.stdout, fixed.stderr);
+    assert_eq!(numbers(), [1, 2, 3, 4, 5]);
+    let text = ops(store, &["audit", &run_id, "--node", "table"]);
+    let last = text
+        .stdout
+        .lines()
+        .rfind(|l| l.contains(" table "))
+        .unwrap_or_default()
+        .to_owned();
+    let cells: Vec<&str> = last.split_whitespace().collect();
+    assert!(
+        cells.contains(&"5") && cells.contains(&"completed"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn attempt_numbers_go_on_after_a_resume_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    attempt_numbers_go_on_after_a_resume(&store, dir.path());
+}
+
+#[test]
+fn attempt_numbers_go_on_after_a_resume_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("runs.db").display());
+    attempt_numbers_go_on_after_a_resume(&store, dir.path());
+}

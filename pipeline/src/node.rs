@@ -54,7 +54,9 @@ impl NodeContext {
         &self.node_id
     }
 
-    /// Which attempt this is: 1 for the first, 2 for the first retry, and so on.
+    /// Which attempt this is: 1 for the first, 2 for the first retry, and so on. Numbers go on
+    /// across the starts of a run: a node that failed attempts 1 and 2 before its run was resumed
+    /// is attempt 3 in the resumed run (which may retry it as often as the first start could).
     pub fn attempt(&self) -> u32 {
         self.attempt
     }

@@ -3,7 +3,7 @@
 //! `tests::on_every_executor!`); a test that holds only in one process says why.
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -793,4 +793,101 @@ fn graph_builder_reports_duplicate_ids_and_foreign_handles() {
         GraphBuilder::<u64>::new("").build(()).unwrap_err(),
         GraphError::EmptyPipelineName
     );
+}
+
+/// Every attempt the nodes of [`attempted`] made, in order: node, item index, attempt number.
+type Attempts = Arc<Mutex<Vec<(String, Option<u32>, u32)>>>;
+
+/// x -> flaky (1 retry), and a list of 3 -> items (each, 1 retry), under skip-downstream: while
+/// `failing` is set, `flaky` and item 1 fail. Every attempt is noted in `seen`.
+fn attempted(failing: &Arc<AtomicBool>, seen: &Attempts) -> Graph<u64, (u64, Vec<u64>)> {
+    let zero = Backoff {
+        initial: Duration::ZERO,
+        max: Duration::ZERO,
+    };
+    let mut g = GraphBuilder::<u64>::new("attempted");
+    let x = g.input("x", |x: &u64| *x);
+    let list = g.input("list", |_: &u64| vec![0u64, 1, 2]);
+    let (fail, note) = (Arc::clone(failing), Arc::clone(seen));
+    let flaky = g
+        .node("flaky")
+        .retries(1)
+        .backoff(zero)
+        .run(x, move |x, ctx| {
+            note.lock()
+                .unwrap()
+                .push(("flaky".into(), None, ctx.attempt()));
+            let failing = fail.load(Ordering::SeqCst);
+            async move {
+                match failing {
+                    true => Err(std::io::Error::other("flaky failed")),
+                    false => Ok(x),
+                }
+            }
+        });
+    let (fail, note) = (Arc::clone(failing), Arc::clone(seen));
+    let items = g
+        .node("items")
+        .retries(1)
+        .backoff(zero)
+        .each(list, (), move |i, (), ctx| {
+            let index = ctx.item().map(|item| item.index);
+            note.lock()
+                .unwrap()
+                .push(("items".into(), index, ctx.attempt()));
+            let failing = fail.load(Ordering::SeqCst) && i == 1;
+            async move {
+                match failing {
+                    true => Err(std::io::Error::other("item 1 failed")),
+                    false => Ok(i * 10),
+                }
+            }
+        });
+    g.build((flaky, items)).unwrap()
+}
+
+tests::on_every_executor! {
+    async fn attempt_numbers_continue_across_resumes_and_each_start_has_its_own_retries(on: Executor) {
+        let failing = Arc::new(AtomicBool::new(true));
+        let seen = Attempts::default();
+        let skip_downstream = |e: PipelineEngine<_>| e.settings(EngineSettings::new().on_error(OnError::SkipDownstream));
+        let on = on.engine(attempted(&failing, &seen), skip_downstream).await;
+        let numbers = |node: &str, item: Option<u32>| -> Vec<u32> {
+            let seen = seen.lock().unwrap();
+            seen.iter().filter(|s| s.0 == node && s.1 == item).map(|s| s.2).collect()
+        };
+        let audited = |trail: &[pipeline::store::AuditEntry], node: &str, item: Option<u32>| -> Vec<u32> {
+            trail
+                .iter()
+                .filter(|e| e.node == node && e.item.map(|i| i.index) == item)
+                .map(|e| e.attempt)
+                .collect()
+        };
+        let first = on.run(1).await.unwrap();
+        assert_eq!(first.status, RunStatus::Failed);
+        assert_eq!(first.failures["flaky"].attempts, 2);
+        assert_eq!(first.failures["items"].items[0].attempts, 2);
+        assert_eq!(numbers("flaky", None), [1, 2]);
+        assert_eq!(numbers("items", Some(1)), [1, 2]);
+
+        // Still failing: the resumed start has its own retry, and its attempts are numbered on.
+        let second = on.resume(&first.run_id).await.unwrap();
+        assert_eq!(second.status, RunStatus::Failed);
+        assert_eq!(second.failures["flaky"].attempts, 4, "attempts in all");
+        assert_eq!(second.failures["items"].items[0].attempts, 4);
+        assert_eq!(numbers("flaky", None), [1, 2, 3, 4]);
+        assert_eq!(numbers("items", Some(1)), [1, 2, 3, 4]);
+        assert_eq!(numbers("items", Some(0)), [1], "a completed item does not run again");
+
+        failing.store(false, Ordering::SeqCst);
+        let third = on.resume(&first.run_id).await.unwrap();
+        assert_eq!(third.status, RunStatus::Completed);
+        assert_eq!(third.output, Some((1, vec![0, 10, 20])));
+        assert_eq!(numbers("flaky", None), [1, 2, 3, 4, 5]);
+        assert_eq!(numbers("items", Some(1)), [1, 2, 3, 4, 5]);
+        let trail = on.engine.audit_trail(&first.run_id).await.unwrap().unwrap();
+        assert_eq!(audited(&trail, "flaky", None), [1, 2, 3, 4, 5]);
+        assert_eq!(audited(&trail, "items", Some(1)), [1, 2, 3, 4, 5]);
+        assert_eq!(audited(&trail, "items", Some(2)), [1]);
+    }
 }

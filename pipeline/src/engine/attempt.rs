@@ -1,10 +1,19 @@
-//! One attempt of a node as the stores record it: its number and clock, when its own work
-//! ended, and its output's encoding.
+//! One attempt of a node as the stores record it: its number and clock, the arguments its audit
+//! entries record, when its own work ended, and its output's encoding.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::data::Json;
 use crate::store::now_ms;
+
+/// An attempt's arguments as its audit entries record them: copies, and references to values a
+/// store already holds.
+#[derive(Default)]
+pub(crate) struct AuditedInputs {
+    pub copies: BTreeMap<String, Json>,
+    pub refs: Vec<String>,
+}
 
 /// A node's output as the stores hold it.
 #[derive(Default)]

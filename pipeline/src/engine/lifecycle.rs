@@ -15,8 +15,8 @@ use crate::result::{PersistenceWarning, WarningSource};
 use crate::run_id::RunId;
 use crate::store::now_ms;
 use crate::store::{
-    AuditDetail, AuditLog, Checkpointer, Epoch, FORMAT_VERSION, Resumed, RunHeader, RunSummary,
-    StoreError, Truncated,
+    AuditDetail, AuditLog, Checkpointer, Epoch, FORMAT_VERSION, LastAttempts, Resumed, RunHeader,
+    RunSummary, StoreError, Truncated,
 };
 
 /// What every node task of one run shares.
@@ -38,9 +38,21 @@ pub(crate) struct RunShared {
     pub audit_detail: AuditDetail,
     /// What says when a wait is due.
     pub clock: Arc<dyn super::Clock>,
+    /// For a resumed run, the last attempt each node and item made before this start (by the
+    /// audit trail): its attempts are numbered on from them.
+    pub last_attempts: LastAttempts,
 }
 
 impl RunShared {
+    /// The last attempt number node `node` (its item `item`) reached in the run's earlier
+    /// starts, 0 in its first.
+    pub fn attempts_before(&self, node: &str, item: Option<u32>) -> u32 {
+        match self.last_attempts.is_empty() {
+            true => 0,
+            false => self.last_attempts.last(node, item),
+        }
+    }
+
     /// Whether node outputs need serializing for a store.
     pub fn persists(&self) -> bool {
         self.checkpointer.is_some() || self.audit.is_some()
@@ -257,6 +269,16 @@ pub(crate) async fn resume_audit(
             Ok((epoch, Some(audit_hold(&store, &header.run_id, epoch))))
         };
         take_in(shared, WarningSource::Audit, warnings, lease, work).await?;
+    }
+    // Attempt numbers go on from the trail's: the same rule the fleet applies when it reopens.
+    if let Some(store) = shared.audit.clone() {
+        match store.last_attempts(&header.run_id).await {
+            Ok(last) => shared.last_attempts = last,
+            Err(e) => {
+                let message = format!("cannot read the attempts made so far: {e}");
+                shared.disable(WarningSource::Audit, message, warnings);
+            }
+        }
     }
     Ok(())
 }

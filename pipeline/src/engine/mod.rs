@@ -38,7 +38,7 @@ use crate::node::OnError;
 use crate::result::{PersistenceWarning, PipelineResult};
 use crate::run_id::RunId;
 use crate::store::now_ms;
-use crate::store::{AuditDetail, AuditLog, Checkpointer, Epoch};
+use crate::store::{AuditDetail, AuditLog, Checkpointer, Epoch, LastAttempts};
 use lifecycle::{Lease, RunShared};
 use restore::StoredRun;
 
@@ -330,6 +330,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             round_trip: self.round_trip,
             audit_detail: self.audit_detail,
             clock: Arc::clone(&self.clock),
+            last_attempts: LastAttempts::new(),
         }
     }
 }

@@ -1,7 +1,6 @@
 //! One node's life, on the run's own task or on another: condition gate, attempts with timeout
 //! and backoff, then its checkpoint record and audit entry, in that order.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,7 +8,7 @@ use std::time::Instant;
 use futures_util::FutureExt;
 use futures_util::future::Either;
 
-use super::attempt::{Attempt, Encoded, Ended};
+use super::attempt::{Attempt, AuditedInputs, Encoded, Ended};
 use super::lifecycle::RunShared;
 use crate::call::args::Values;
 use crate::call::guard::{caught, caught_sync};
@@ -46,14 +45,6 @@ pub(crate) struct Report {
     pub taken_over: bool,
     /// The item of a mapped node this report is about.
     pub item: Option<MapItem>,
-}
-
-/// An attempt's arguments as its audit entries record them: copies, and references to values a
-/// store already holds.
-#[derive(Default)]
-pub(crate) struct AuditedInputs {
-    pub copies: BTreeMap<String, Json>,
-    pub refs: Vec<String>,
 }
 
 pub(crate) struct NodeJob<'a> {
@@ -136,13 +127,24 @@ impl<'a> NodeTask<'a> {
     /// A condition gate that panicked or saw a value of an unexpected type: the node fails,
     /// without retries.
     async fn gate_failed(&mut self, error: String) -> Outcome {
-        let attempt = self.start(1);
+        let number = self.attempts_before() + 1;
+        let attempt = self.start(number);
         let ended = attempt.end(self.shared.persists());
         self.audit_failure(&attempt, ended, &error, None).await;
         self.shared
             .events
-            .on_node_fail(&self.shared.run_id, &self.node.id, 1, &error);
-        Outcome::Failed { error, attempts: 1 }
+            .on_node_fail(&self.shared.run_id, &self.node.id, number, &error);
+        Outcome::Failed {
+            error,
+            attempts: number,
+        }
+    }
+
+    /// The attempts this node (item) made in the run's earlier starts: this start numbers its
+    /// attempts on from them, with a retry budget of its own.
+    fn attempts_before(&self) -> u32 {
+        let item = self.job.item.map(|item| item.index);
+        self.shared.attempts_before(&self.node.id, item)
     }
 
     /// The node's gate; an item's map was let through it before its items started.
@@ -168,7 +170,8 @@ impl<'a> NodeTask<'a> {
     }
 
     async fn attempts(&mut self) -> Outcome {
-        let mut number = 1;
+        let before = self.attempts_before();
+        let mut number = before + 1;
         loop {
             let attempt = self.start(number);
             let result = self.call(number).await;
@@ -186,7 +189,7 @@ impl<'a> NodeTask<'a> {
                 }
                 Err(error) => {
                     let error = error.to_string();
-                    let retry = retry_after(&self.node.options, number, true);
+                    let retry = retry_after(&self.node.options, number - before, true);
                     Box::pin(self.audit_failure(&attempt, ended, &error, retry)).await;
                     let (run_id, id) = (&self.shared.run_id, &*self.node.id);
                     let Some(delay) = retry else {

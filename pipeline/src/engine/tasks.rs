@@ -16,8 +16,9 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, Span};
 
+use super::attempt::AuditedInputs;
 use super::lifecycle::RunShared;
-use super::node_task::{AuditedInputs, NodeJob, Report, report};
+use super::node_task::{NodeJob, Report, report};
 use crate::call::args::Values;
 use crate::data::Value;
 use crate::graph::GraphInner;

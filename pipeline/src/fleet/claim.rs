@@ -19,6 +19,9 @@ pub(crate) struct Claimed {
     pub began: bool,
     /// For an item of a mapped node, which one (the node's row was claimed once, to open it).
     pub item: Option<MapItem>,
+    /// The last attempt number of the run's earlier starts: `attempt` goes on from it, and this
+    /// start's retry budget counts only the attempts after it.
+    pub attempts_before: u32,
 }
 
 /// A claim a worker holds: run, node, item (for an item of a mapped node), fencing token.

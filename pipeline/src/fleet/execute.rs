@@ -121,7 +121,12 @@ pub(crate) async fn execute(
     let failed = |error: String, names: Vec<String>, retry: bool| {
         let mut entry = entry(AuditStatus::Failed, names);
         entry.error = Some(error);
-        match retry_after(&node.options, claimed.attempt, retry) {
+        // This start's retry budget counts only its own attempts (numbers go on across starts).
+        let this_start = claimed
+            .attempt
+            .saturating_sub(claimed.attempts_before)
+            .max(1);
+        match retry_after(&node.options, this_start, retry) {
             Some(delay) => {
                 entry.retry_at_ms = Some(crate::store::ms_after(entry.finished_at_ms, delay));
                 Resolution::Retry { entry, delay }

@@ -32,7 +32,7 @@ macro_rules! claim_items {
              WHERE i.run_id = ic.run_id AND i.node = ic.node AND i.item = ic.item \
                AND p.run_id = i.run_id AND p.node = i.node \
              RETURNING i.run_id, i.node, i.item, i.claim, i.attempt, p.items, p.fail_fast, \
-                       i.fingerprint) "
+                       i.fingerprint, i.attempts_before) "
     };
 }
 pub(crate) use claim_items;

@@ -151,8 +151,12 @@ pub(crate) async fn open(
     .await
     .map_err(err())?;
     tx.execute(
-        "INSERT INTO pipeline_fleet_items (run_id, node, item, fingerprint, state) \
-         SELECT $1, $2, i, $3, s FROM unnest($4::int[], $5::text[]) AS t (i, s)",
+        "INSERT INTO pipeline_fleet_items (run_id, node, item, fingerprint, state, attempt, \
+             attempts_before) \
+         SELECT $1, $2, t.i, $3, t.s, coalesce(p.b[t.i + 1], 0) + 1, coalesce(p.b[t.i + 1], 0) \
+         FROM unnest($4::int[], $5::text[]) AS t (i, s) \
+         CROSS JOIN (SELECT item_attempts_before AS b FROM pipeline_fleet_nodes \
+                     WHERE run_id = $1 AND node = $2) AS p",
         &[&map.run_id, &node, &map.fingerprint, &indexes, &states],
     )
     .await
@@ -243,7 +247,8 @@ pub(crate) async fn stop(
     let rows = tx
         .query(
             "UPDATE pipeline_fleet_items SET state = 'not_run' WHERE run_id = $1 \
-             AND (state = 'pending' OR (state = 'ready' AND attempt = 1)) RETURNING node",
+             AND (state = 'pending' OR (state = 'ready' AND attempt = attempts_before + 1)) \
+             RETURNING node",
             &[&run_id],
         )
         .await

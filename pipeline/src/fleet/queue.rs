@@ -165,12 +165,12 @@ pub(crate) async fn claim(
                  lease_expires_at = now() + make_interval(secs => $4::float8 / 1000.0) \
                  FROM c WHERE n.run_id = c.run_id AND n.node = c.node \
                  RETURNING n.run_id, n.node, n.claim, n.attempt, n.blocked, n.fail_fast, \
-                           n.fingerprint, n.began), ",
+                           n.fingerprint, n.began, n.attempts_before), ",
                 items::claim_items!(),
                 "SELECT run_id, node, NULL::int, claim, attempt, blocked, fail_fast, fingerprint, \
-                    began, NULL::int FROM n \
+                    began, NULL::int, attempts_before FROM n \
              UNION ALL SELECT run_id, node, item, claim, attempt, false, fail_fast, fingerprint, \
-                    false, items FROM i"
+                    false, items, attempts_before FROM i"
             ),
             &[&worker, &fingerprints, &(limit as i64), &millis(lease)],
         )
@@ -197,6 +197,7 @@ pub(crate) async fn claim(
                 fingerprint: row.get(7),
                 began: row.get(8),
                 item,
+                attempts_before: u32::try_from(row.get::<_, i32>(10)).ok()?,
             })
         })
         .collect())

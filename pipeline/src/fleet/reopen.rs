@@ -6,7 +6,10 @@
 use super::apply::lock_run;
 use super::queue::{READY, write_summary};
 use crate::machine::{self, Phase, Shape};
+use crate::result::NodeNames;
 use crate::run_id::RunId;
+use crate::store::LastAttempts;
+use crate::store::postgres::audit::last_attempts;
 use crate::store::postgres::fleet::row_state;
 use crate::store::{PostgresStore, RunSummary, StoreResult};
 
@@ -26,7 +29,7 @@ pub(crate) enum Reopened {
 
 /// Reopens failed run `run_id` of a graph of shape `shape`; `summary` is the run's summary as
 /// it starts again, given the indexes of the nodes that completed.
-pub(crate) async fn reopen<G: Shape + ?Sized>(
+pub(crate) async fn reopen<G: Shape + NodeNames + ?Sized>(
     store: &PostgresStore,
     run_id: &RunId,
     shape: &G,
@@ -65,14 +68,28 @@ pub(crate) async fn reopen<G: Shape + ?Sized>(
     let nodes: Vec<i32> = again.iter().map(|a| a.0).collect();
     let row_states: Vec<&str> = again.iter().map(|a| a.1).collect();
     let waiting: Vec<i32> = again.iter().map(|a| a.2).collect();
+    // Attempt numbers go on from the audit trail's, as in one process (`engine::lifecycle`).
+    let last = last_attempts(&tx, run_id).await.map_err(err("read"))?;
+    let before: Vec<i32> = nodes
+        .iter()
+        .map(|&n| clamp(last.last(shape.id(n as u32), None)))
+        .collect();
+    // An array literal per node (`{1,0,3}`, by item index from 1), or NULL: unnest takes no
+    // array of arrays of different lengths.
+    let item_before: Vec<Option<String>> = nodes
+        .iter()
+        .map(|&n| item_attempts(&last, shape.id(n as u32)))
+        .collect();
     tx.execute(
         "UPDATE pipeline_fleet_nodes n SET state = u.state, waiting = u.waiting, blocked = false, \
-         attempt = 1, error = NULL, worker = NULL, lease_expires_at = NULL, began = false, \
-         resolved_at = NULL, not_before = now(), items = NULL, items_left = NULL, \
-         started_at = NULL \
-         FROM unnest($2::int[], $3::text[], $4::int[]) AS u (node, state, waiting) \
+         attempt = u.before + 1, attempts_before = u.before, \
+         item_attempts_before = u.items::int[], error = NULL, worker = NULL, \
+         lease_expires_at = NULL, began = false, resolved_at = NULL, not_before = now(), \
+         items = NULL, items_left = NULL, started_at = NULL \
+         FROM unnest($2::int[], $3::text[], $4::int[], $5::int[], $6::text[]) \
+              AS u (node, state, waiting, before, items) \
          WHERE n.run_id = $1 AND n.node = u.node",
-        &[&id, &nodes, &row_states, &waiting],
+        &[&id, &nodes, &row_states, &waiting, &before, &item_before],
     )
     .await
     .map_err(err("write to"))?;
@@ -98,4 +115,21 @@ pub(crate) async fn reopen<G: Shape + ?Sized>(
         .map_err(err("write to"))?;
     tx.commit().await.map_err(err("write to"))?;
     Ok(Reopened::Again(completed))
+}
+
+fn clamp(attempt: u32) -> i32 {
+    i32::try_from(attempt).unwrap_or(i32::MAX)
+}
+
+/// The last attempts of mapped node `node`'s items as a PostgreSQL array literal, by item index
+/// from 1 (0 for an item with none); `None` when no item made one.
+fn item_attempts(last: &LastAttempts, node: &str) -> Option<String> {
+    let items = last.items(node);
+    let of = items.iter().map(|&(index, _)| index as usize + 1).max()?;
+    let mut by_index = vec![0; of];
+    for (index, attempt) in items {
+        by_index[index as usize] = clamp(attempt);
+    }
+    let text: Vec<String> = by_index.iter().map(i32::to_string).collect();
+    Some(format!("{{{}}}", text.join(",")))
 }

@@ -189,7 +189,8 @@ pub struct NodeFailure {
     /// The error text of the last attempt; for a mapped node (`each`), how many items failed and
     /// the first few items' errors.
     pub error: String,
-    /// How many attempts were made (for a mapped node, the most any failed item made).
+    /// How many attempts were made, in all the run's starts: the last attempt's number (for a
+    /// mapped node, the most any failed item made).
     pub attempts: u32,
     /// For a mapped node, every item that failed after its retries, in item order.
     pub items: Vec<ItemFailure>,
@@ -202,7 +203,7 @@ pub struct ItemFailure {
     pub index: u32,
     /// The error text of its last attempt.
     pub error: String,
-    /// How many attempts it made.
+    /// How many attempts it made, in all the run's starts.
     pub attempts: u32,
 }
 

@@ -411,15 +411,30 @@ pub async fn check_audit_log(open: impl Fn() -> Arc<dyn AuditLog>) -> Result<(),
         "append refuses a stale epoch with StoreError::Fenced",
         &stale,
     )?;
-    other.append(second, &entry).await.map_err(|e| Violation {
-        rule: "append accepts the holder's epoch",
-        answer: e.to_string(),
-    })?;
+    // Attempt 1 of node `a`, attempts 2 and 1 of its item 3 (out of order), attempt 1 of item 0.
+    let item = |index, attempt| AuditEntry {
+        item: Some(MapItem { index, of: 4 }),
+        attempt,
+        ..entry.clone()
+    };
+    for entry in [entry.clone(), item(3, 2), item(3, 1), item(0, 1)] {
+        other.append(second, &entry).await.map_err(|e| Violation {
+            rule: "append accepts the holder's epoch",
+            answer: e.to_string(),
+        })?;
+    }
     other.release_run(id, second);
     let entries = open().entries(id).await.map(|e| e.map(|e| e.len()));
     expect(
-        matches!(entries, Ok(Some(1))),
+        matches!(entries, Ok(Some(4))),
         "a refused entry is not kept",
         entries,
+    )?;
+    let last = open().last_attempts(id).await;
+    expect(
+        matches!(&last, Ok(l) if l.last("a", None) == 1 && l.last("a", Some(3)) == 2
+            && l.last("a", Some(0)) == 1 && l.last("a", Some(1)) == 0 && l.last("b", None) == 0),
+        "last_attempts gives each node's and item's highest attempt number",
+        &last,
     )
 }

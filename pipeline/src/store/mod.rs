@@ -1,6 +1,7 @@
 //! Where runs are kept: the [`Checkpointer`] (completed node outputs, for resume) and the
 //! [`AuditLog`] (every attempt, for people), with in-memory, file, SQLite and PostgreSQL backends.
 
+mod attempts;
 pub mod conformance;
 mod epoch;
 mod error;
@@ -22,6 +23,7 @@ mod traits;
 mod view;
 mod waits;
 
+pub use attempts::LastAttempts;
 pub use epoch::Epoch;
 pub use error::{StoreError, StoreResult};
 pub use file::{

@@ -349,7 +349,8 @@ pub struct AuditEntry {
     pub item: Option<MapItem>,
     /// How the attempt ended.
     pub status: AuditStatus,
-    /// The attempt number (1 for the first).
+    /// The attempt number (1 for the first; numbers go on across the run's starts, see
+    /// [`LastAttempts`](super::LastAttempts)).
     pub attempt: u32,
     /// When the attempt started, in milliseconds since the Unix epoch.
     pub started_at_ms: u64,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::attempts::LastAttempts;
 use super::epoch::Epoch;
 use super::error::{StoreError, StoreResult};
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
@@ -297,6 +298,14 @@ pub trait AuditLog: Send + Sync {
     /// Every run in the store.
     async fn list_runs(&self) -> Result<Vec<RunId>, StoreError>;
 
+    /// The number of the last attempt of each node and item in the run's trail (none for an
+    /// unknown run): a resumed run numbers its next attempts on from them. The default reads
+    /// every entry; a store that can count without decoding them overrides it.
+    async fn last_attempts(&self, run_id: &RunId) -> StoreResult<LastAttempts> {
+        let entries = self.entries(run_id).await?.unwrap_or_default();
+        Ok(LastAttempts::of_entries(&entries))
+    }
+
     /// Replaces the run's summary (see [`RunSummary`]), written by the holder of `epoch`. Stores
     /// that keep none ignore it.
     async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> StoreResult<()> {
@@ -390,6 +399,9 @@ impl<A: AuditLog + ?Sized> AuditLog for Arc<A> {
     }
     async fn entries(&self, run_id: &RunId) -> StoreResult<Option<Vec<AuditEntry>>> {
         (**self).entries(run_id).await
+    }
+    async fn last_attempts(&self, run_id: &RunId) -> StoreResult<LastAttempts> {
+        (**self).last_attempts(run_id).await
     }
     async fn write_summary(&self, epoch: Epoch, summary: &RunSummary) -> StoreResult<()> {
         (**self).write_summary(epoch, summary).await

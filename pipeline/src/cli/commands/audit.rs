@@ -8,7 +8,7 @@ use crate::cli::output::{out, outln};
 use crate::cli::stored::parse_id;
 use crate::cli::table::Table;
 use crate::data::Json;
-use crate::store::{AuditEntry, AuditStatus, Checkpoint, NodeState, Stores};
+use crate::store::{AuditEntry, AuditStatus, Checkpoint, LastAttempts, NodeState, Stores};
 use crate::text::{self, format_time, format_us};
 
 #[derive(clap::Args, Debug)]
@@ -70,13 +70,15 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
     // An attempt that has not ended left no entry: one running now, or the one a process that
     // died was running (`show` says "started, no outcome"). Name it, after those that ended.
     if let Some(view) = stores.view(&run_id).await? {
+        let last = LastAttempts::of_entries(&trail);
         for (node, state) in &view.nodes {
             if !matches!(state, NodeState::Running | NodeState::NoOutcome)
                 || args.node.as_ref().is_some_and(|n| n != node)
             {
                 continue;
             }
-            let attempt = trail.iter().filter(|e| e.node == *node).count() + 1;
+            // Numbers go on from the last that ended, across the run's starts.
+            let attempt = last.last(node, None) + 1;
             let what = match state {
                 NodeState::Running => "in progress: no outcome yet",
                 _ => "its process ended during it: `resume` runs it again",

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use super::PostgresStore;
 use super::locks::Kind;
 use crate::run_id::RunId;
+use crate::store::LastAttempts;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
@@ -114,6 +115,13 @@ impl AuditLog for PostgresStore {
         entries.collect::<StoreResult<_>>().map(Some)
     }
 
+    async fn last_attempts(&self, run_id: &RunId) -> StoreResult<LastAttempts> {
+        let client = self.client().await?;
+        last_attempts(&client, run_id)
+            .await
+            .map_err(self.error("read"))
+    }
+
     async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
         self.list("pipeline_audit_runs").await
     }
@@ -146,4 +154,26 @@ impl AuditLog for PostgresStore {
     fn release_run(&self, run_id: &RunId, epoch: Epoch) {
         self.inner.locks.release(Kind::Audit, run_id, epoch);
     }
+}
+
+/// The last attempt of each node and item in run `run_id`'s audit trail, on `client` (a fleet
+/// reopening a run reads them in its transaction). Only an item's index is read from an entry's
+/// JSON; an entry that is not JSON fails the query, as reading it would.
+pub(crate) async fn last_attempts(
+    client: &impl deadpool_postgres::GenericClient,
+    run_id: &RunId,
+) -> Result<LastAttempts, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT node, (convert_from(entry, 'UTF8')::jsonb #>> '{item,index}')::int, \
+             max(attempt) FROM pipeline_audit_entries WHERE run_id = $1 GROUP BY 1, 2",
+            &[&run_id.as_str()],
+        )
+        .await?;
+    let mut last = LastAttempts::new();
+    for row in rows {
+        let item = row.get::<_, Option<i32>>(1).map(|i| i.max(0) as u32);
+        last.note(row.get(0), item, row.get::<_, i32>(2).max(0) as u32);
+    }
+    Ok(last)
 }

@@ -6,7 +6,7 @@
 //! - [`checkpointer`] and [`audit`]: the two store traits over the tables.
 //! - [`driver`]: errors that say what the server said.
 
-mod audit;
+pub(crate) mod audit;
 mod checkpointer;
 mod driver;
 pub(crate) mod fleet;

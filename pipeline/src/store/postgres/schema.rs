@@ -49,10 +49,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "fleet items",
         sql: include_str!("migrations/0007_fleet_items.sql"),
     },
+    Migration {
+        version: 8,
+        name: "attempts across starts",
+        sql: include_str!("migrations/0008_attempts_across_starts.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
 

@@ -7,12 +7,12 @@ use async_trait::async_trait;
 
 use super::database::{Database, Kind};
 use crate::run_id::RunId;
-use crate::store::Durability;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
 use crate::store::shared::blocking;
 use crate::store::traits::AuditLog;
+use crate::store::{Durability, LastAttempts};
 
 const CREATE: &str = "INSERT INTO audit_runs (run_id, header) VALUES (?1, ?2)";
 
@@ -109,6 +109,11 @@ impl AuditLog for SqliteAuditLog {
                 .map(Some)
         })
         .await
+    }
+
+    async fn last_attempts(&self, run_id: &RunId) -> StoreResult<LastAttempts> {
+        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
+        blocking(move || db.last_attempts(&run_id)).await
     }
 
     async fn list_runs(&self) -> StoreResult<Vec<RunId>> {

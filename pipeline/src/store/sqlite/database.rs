@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::run_id::RunId;
 use crate::store::Durability;
+use crate::store::LastAttempts;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::fs::{create_private_dir, io_error, private_options};
@@ -253,6 +254,32 @@ impl Database {
             out.push(self.decode(table, what, seq, &text)?);
         }
         Ok(out)
+    }
+
+    /// The last attempt of each node and item in run `run_id`'s audit trail, counted in SQL: no
+    /// entry is decoded. An entry that is not JSON fails the query, as reading it would.
+    pub fn last_attempts(&self, run_id: &RunId) -> StoreResult<LastAttempts> {
+        let sql = "SELECT json_extract(entry, '$.node'), json_extract(entry, '$.item.index'), \
+                   max(json_extract(entry, '$.attempt')) FROM audit_entries WHERE run_id = ?1 \
+                   GROUP BY 1, 2";
+        let connection = lock(&self.connection);
+        let read = || sql_error("read", &self.path);
+        let mut statement = connection.prepare_cached(sql).map_err(read())?;
+        let rows = statement
+            .query_map(params![run_id.as_str()], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Option<u32>>(1)?,
+                    row.get::<_, u32>(2)?,
+                ))
+            })
+            .map_err(read())?;
+        let mut last = LastAttempts::new();
+        for row in rows {
+            let (node, item, attempt) = row.map_err(read())?;
+            last.note(&node, item, attempt);
+        }
+        Ok(last)
     }
 
     /// Runs `sql` (an insert with `?1` the run id, `?2` the JSON of `value` and `?3` the epoch,
