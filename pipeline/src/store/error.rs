@@ -199,6 +199,10 @@ pub enum StoreError {
     /// where a run is deleted with SQL: `DELETE FROM pipeline_runs WHERE run_id = ...`).
     #[error("this store cannot delete runs")]
     DeleteUnsupported,
+    /// The store keeps no idempotency keys (a custom store that does not implement
+    /// [`Checkpointer::claim_key`](super::Checkpointer::claim_key)).
+    #[error("this store keeps no idempotency keys")]
+    KeysUnsupported,
     /// A run file names another run in its header: a file copied (or renamed) from another run,
     /// which would otherwise be resumed with that run's inputs.
     #[error(

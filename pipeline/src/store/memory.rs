@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use super::epoch::Epoch;
 use super::error::{StoreError, StoreResult};
+use super::keys::KeyClaim;
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
 use super::shared::{Holders, lock};
 use super::traits::{AuditLog, Checkpointer, OutputFilter, Resumed};
@@ -29,6 +30,7 @@ pub struct InMemoryCheckpointer {
     runs: Arc<Mutex<BTreeMap<RunId, (Checkpoint, Epoch)>>>,
     waits: Arc<Mutex<BTreeMap<RunId, RunWaits>>>,
     holders: Arc<Holders>,
+    keys: Arc<Mutex<BTreeMap<(String, String), KeyClaim>>>,
 }
 
 impl InMemoryCheckpointer {
@@ -40,6 +42,14 @@ impl InMemoryCheckpointer {
 
 #[async_trait]
 impl Checkpointer for InMemoryCheckpointer {
+    async fn claim_key(&self, claim: &KeyClaim, now_ms: u64) -> StoreResult<KeyClaim> {
+        let mut keys = lock(&self.keys);
+        let slot = (claim.pipeline.clone(), claim.key.clone());
+        let kept = claim.against(keys.get(&slot), now_ms).clone();
+        keys.insert(slot, kept.clone());
+        Ok(kept)
+    }
+
     async fn create_run(&self, header: &RunHeader) -> StoreResult<Epoch> {
         let mut runs = lock(&self.runs);
         if runs.contains_key(&header.run_id) {

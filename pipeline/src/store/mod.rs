@@ -8,6 +8,7 @@ mod error;
 mod file;
 mod framing;
 mod fs;
+mod keys;
 mod memory;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
@@ -29,6 +30,7 @@ pub use error::{StoreError, StoreResult};
 pub use file::{
     FileAuditLog, FileCheckpointer, Repair, StoreStats, decode_audit_file, decode_checkpoint_file,
 };
+pub use keys::KeyClaim;
 pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION};

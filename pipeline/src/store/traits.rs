@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use super::attempts::LastAttempts;
 use super::epoch::Epoch;
 use super::error::{StoreError, StoreResult};
+use super::keys::KeyClaim;
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
 use super::waits::{RunWaits, SignalRecord, SignalSent};
 use crate::data::Json;
@@ -267,6 +268,16 @@ pub trait Checkpointer: Send + Sync {
         Err(StoreError::DeleteUnsupported)
     }
 
+    /// Claims idempotency key `claim.key` of `claim.pipeline` for run `claim.run_id` until
+    /// `claim.expires_at_ms`, unless a claim that still holds at `now_ms` has it: returns the
+    /// claim that holds the key now (`claim` itself when it took it). Atomic across every process
+    /// that uses the store: of many claims of one key at once, one takes it and all the others
+    /// get that one. The default keeps no keys ([`StoreError::KeysUnsupported`]).
+    async fn claim_key(&self, claim: &KeyClaim, now_ms: u64) -> StoreResult<KeyClaim> {
+        let _ = (claim, now_ms);
+        Err(StoreError::KeysUnsupported)
+    }
+
     /// Whether some process holds the run now (it is running there), as its lock tells:
     /// `Ok(None)` when the store cannot tell. A reader uses it to say "interrupted" only of a run
     /// nobody holds. The default cannot tell.
@@ -374,6 +385,9 @@ impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
     }
     async fn is_held(&self, run_id: &RunId) -> StoreResult<Option<bool>> {
         (**self).is_held(run_id).await
+    }
+    async fn claim_key(&self, claim: &KeyClaim, now_ms: u64) -> StoreResult<KeyClaim> {
+        (**self).claim_key(claim, now_ms).await
     }
     async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
         (**self).delete_run(run_id).await

@@ -14,6 +14,7 @@ use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::keys::KeyClaim;
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
 use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
@@ -190,6 +191,11 @@ impl Checkpointer for FileCheckpointer {
             super::delete::delete(&files, &run_id, &others)
         })
         .await
+    }
+
+    async fn claim_key(&self, claim: &KeyClaim, now_ms: u64) -> StoreResult<KeyClaim> {
+        let (files, claim) = (Arc::clone(&self.files), claim.clone());
+        blocking(move || super::keys::claim(&files, &claim, now_ms)).await
     }
 
     async fn is_held(&self, run_id: &RunId) -> StoreResult<Option<bool>> {

@@ -6,6 +6,7 @@ mod checkpointer;
 mod decode;
 mod delete;
 mod group;
+mod keys;
 mod log;
 mod stream;
 mod waits;

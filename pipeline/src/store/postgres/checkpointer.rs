@@ -14,6 +14,7 @@ use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::keys::KeyClaim;
 use crate::store::records::{Checkpoint, Completion, NodeRecord, RunHeader};
 use crate::store::state::NodeState;
 use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
@@ -272,6 +273,14 @@ impl Checkpointer for PostgresStore {
                 .map(|row| (row.get::<_, String>(0), state(row.get(1))))
                 .collect(),
         ))
+    }
+
+    async fn claim_key(&self, claim: &KeyClaim, now_ms: u64) -> StoreResult<KeyClaim> {
+        let client = self.client().await?;
+        super::keys::claim(&client, claim, now_ms)
+            .await
+            .map_err(self.error("write to"))?
+            .map_err(|reason| StoreError::Backend(reason.into()))
     }
 
     /// Held when a session holds the run's advisory lock (a process runs it), or when the run is

@@ -10,6 +10,7 @@ pub(crate) mod audit;
 mod checkpointer;
 mod driver;
 pub(crate) mod fleet;
+mod keys;
 mod listen;
 mod locks;
 mod records;

@@ -54,10 +54,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "attempts across starts",
         sql: include_str!("migrations/0008_attempts_across_starts.sql"),
     },
+    Migration {
+        version: 9,
+        name: "idempotency keys",
+        sql: include_str!("migrations/0009_idempotency_keys.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
 

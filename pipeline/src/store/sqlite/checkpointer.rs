@@ -15,6 +15,7 @@ use crate::run_id::RunId;
 use crate::store::Durability;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::keys::KeyClaim;
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
 use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
@@ -161,6 +162,11 @@ impl Checkpointer for SqliteCheckpointer {
     async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
         let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
         blocking(move || db.delete_run(&run_id)).await
+    }
+
+    async fn claim_key(&self, claim: &KeyClaim, now_ms: u64) -> StoreResult<KeyClaim> {
+        let (db, claim) = (Arc::clone(&self.db), claim.clone());
+        blocking(move || super::keys::claim(&db, &claim, now_ms)).await
     }
 
     async fn is_held(&self, run_id: &RunId) -> StoreResult<Option<bool>> {

@@ -46,6 +46,13 @@ const SCHEMA: &str = "
     );
     CREATE INDEX IF NOT EXISTS audit_entries_by_run ON audit_entries (run_id, seq);
     CREATE TABLE IF NOT EXISTS run_summaries (run_id TEXT PRIMARY KEY, summary TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS idempotency_keys (
+        pipeline TEXT NOT NULL,
+        key TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (pipeline, key)
+    );
     CREATE TABLE IF NOT EXISTS run_waits (
         run_id TEXT PRIMARY KEY REFERENCES runs (run_id),
         waits TEXT NOT NULL

@@ -5,6 +5,7 @@
 mod audit;
 mod checkpointer;
 mod database;
+mod keys;
 mod locks;
 mod waits;
 

@@ -1,6 +1,6 @@
 //! Checks a store against the protocol the engine relies on, for the authors of custom stores:
-//! a run id is taken once, one writer holds a run at a time, and ownership epochs fence a writer
-//! that lost its run. Call [`check_checkpointer`] and [`check_audit_log`] from a test of your
+//! a run id is taken once, one writer holds a run at a time, ownership epochs fence a writer
+//! that lost its run, and an idempotency key is held by one run until it expires. Call [`check_checkpointer`] and [`check_audit_log`] from a test of your
 //! store; the built-in stores pass them in this crate's backend suite.
 //!
 //! ```
@@ -14,6 +14,8 @@
 //! conformance::check_checkpointer(open).await.expect("the in-memory store conforms");
 //! # }
 //! ```
+
+mod keys;
 
 use std::sync::Arc;
 
@@ -200,7 +202,8 @@ pub async fn check_checkpointer(open: impl Fn() -> Arc<dyn Checkpointer>) -> Res
         nodes,
     )?;
     check_reads(&open, id).await?;
-    check_signals(&open, id).await
+    check_signals(&open, id).await?;
+    keys::check_keys(&open).await
 }
 
 /// The reads of a viewer: records without outputs, one node's output, the header.

@@ -1,0 +1,52 @@
+//! Idempotency keys: a pipeline's key claimed for one run until it expires, so that a second
+//! start with the same key finds the first run instead of starting another
+//! ([`Checkpointer::claim_key`](super::Checkpointer::claim_key)).
+
+use serde::{Deserialize, Serialize};
+
+use crate::run_id::RunId;
+
+/// A claim of idempotency key `key` of pipeline `pipeline` for run `run_id`, held until
+/// `expires_at_ms` (milliseconds since the Unix epoch).
+///
+/// ```
+/// use pipeline::RunId;
+/// use pipeline::store::KeyClaim;
+///
+/// let claim = KeyClaim {
+///     pipeline: "Nightly".into(),
+///     key: r#"["acme","2026-12-06"]"#.into(),
+///     run_id: RunId::new("nightly-acme")?,
+///     expires_at_ms: 1_800_000_000_000,
+/// };
+/// assert!(claim.holds_at(1_700_000_000_000));
+/// assert!(!claim.holds_at(1_800_000_000_000), "expired at its expiry");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyClaim {
+    /// The pipeline's name: the same key of two pipelines is two keys.
+    pub pipeline: String,
+    /// The key, as text.
+    pub key: String,
+    /// The run that holds it.
+    pub run_id: RunId,
+    /// When the claim expires: from then on, a start with this key starts a new run.
+    pub expires_at_ms: u64,
+}
+
+impl KeyClaim {
+    /// Whether the claim still holds its key at `now_ms`.
+    pub fn holds_at(&self, now_ms: u64) -> bool {
+        now_ms < self.expires_at_ms
+    }
+
+    /// The claim kept when `self` comes for a key `held` holds, at `now_ms`: `held` while it
+    /// holds, `self` otherwise. The one rule every store applies.
+    pub(crate) fn against<'a>(&'a self, held: Option<&'a KeyClaim>, now_ms: u64) -> &'a KeyClaim {
+        match held {
+            Some(held) if held.holds_at(now_ms) => held,
+            _ => self,
+        }
+    }
+}
