@@ -989,3 +989,58 @@ fn attempt_numbers_go_on_after_a_resume_in_sqlite() {
     let store = format!("sqlite://{}", dir.path().join("runs.db").display());
     attempt_numbers_go_on_after_a_resume(&store, dir.path());
 }
+
+/// Issue 27, item 1: `run --key` a second time reports the run that holds the key, and runs
+/// nothing.
+#[test]
+fn a_second_run_with_the_same_key_reports_the_first_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let rates = dir.path().join("rates.json");
+    std::fs::write(&rates, r#"{"EUR": 0.5}"#).unwrap();
+    let input = format!(
+        r#"{{"orders": "{ORDERS}", "rates": "{}"}}"#,
+        rates.display()
+    );
+    let first = ops(
+        &store,
+        &["run", "Revenue", "--input", &input, "--key", "2026-12-06"],
+    );
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    let second = ops(
+        &store,
+        &["run", "Revenue", "--input", &input, "--key", "2026-12-06"],
+    );
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    let id = |out: &str| out.lines().next().unwrap_or_default().to_owned();
+    assert_eq!(
+        id(&second.stdout),
+        id(&first.stdout),
+        "the first run's line"
+    );
+    assert!(
+        second.stdout.contains("output revenue 2599.00 USD"),
+        "{}",
+        second.stdout
+    );
+    assert!(
+        second.stderr.contains("is held by run"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        !second.stderr.contains("all started"),
+        "nothing ran: {}",
+        second.stderr
+    );
+    let runs = ops(&store, &["runs"]);
+    assert_eq!(
+        runs.stdout
+            .lines()
+            .filter(|l| l.contains("Revenue"))
+            .count(),
+        1,
+        "{}",
+        runs.stdout
+    );
+}

@@ -129,7 +129,7 @@ pub mod web;
 /// Not a public API: names and signatures here change without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::data::{EqByCanonical, EqByValue, EqProbe, Value, input};
+    pub use crate::data::{EqByCanonical, EqByValue, EqProbe, Value, input, key_part};
     pub use crate::definition::{
         FromCheckpoint, Pipeline, clone_output, clone_outputs, deserialize_output,
         deserialize_outputs, serialize_output, serialize_outputs, typed_checkpoint,
@@ -137,7 +137,7 @@ pub mod __private {
     pub use crate::engine::{IntoSignal, Signal};
     pub use crate::graph::erased::{
         AnyHandle, NodeInputs, NodeWiring, add_input, add_signal, add_timer, build, gate,
-        signal_shadow, single,
+        idempotent, signal_shadow, single,
     };
     pub use crate::graph::map::{EachList, ShadowCopy, each_shadow};
     pub use crate::graph::node_fn::blocking;
@@ -155,11 +155,11 @@ pub mod __private {
     pub use std::time::Duration;
 }
 
-pub use data::{Data, Json, RoundTrip};
+pub use data::{Data, Json, KeyPart, RoundTrip};
 pub use definition::{FromCheckpoint, Pipeline};
 pub use engine::{
-    CancelHandle, Clock, EngineSettings, IntoSignal, ManualClock, PipelineEngine, Rerun, Resume,
-    RunOptions, Signal, SignalOutcome, Start, SystemClock,
+    CancelHandle, Clock, DEFAULT_KEY_RETENTION, EngineSettings, IntoSignal, ManualClock,
+    PipelineEngine, Rerun, Resume, RunOptions, Signal, SignalOutcome, Start, SystemClock,
 };
 pub use error::PipelineError;
 pub use event::EventHandler;

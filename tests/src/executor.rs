@@ -191,6 +191,23 @@ where
         self.seen(result)
     }
 
+    /// [`run`](On::run) with `options` (an id, an idempotency key): on a fleet, submitted with
+    /// them and waited for.
+    pub async fn run_with(
+        &self,
+        inputs: P::Inputs,
+        options: pipeline::RunOptions,
+    ) -> Result<PipelineResult<P::Output>, PipelineError> {
+        let result = match &self.fleet {
+            None => self.engine.run(inputs).options(options).await,
+            Some(_) => {
+                let run_id = self.engine.submit(inputs).options(options).await?;
+                self.wait(&run_id).await
+            }
+        };
+        self.seen(result)
+    }
+
     /// Sends `signal` to `run_id`. In one process a signal for a wait the run waits on continues
     /// the run there; on a fleet a worker continues it, and this waits for its result, so both
     /// answer alike (a run that did not wait on it yet answers `None` on both).

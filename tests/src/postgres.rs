@@ -83,6 +83,18 @@ impl TestDatabase {
         TestDatabase { name, admin, url }
     }
 
+    /// The one number `sql` (a `SELECT count(*) ...`) reads from this database.
+    pub fn count(&self, sql: &str) -> i64 {
+        let (url, sql) = (self.url.clone(), sql.to_owned());
+        on_own_runtime(async move {
+            let client = admin_client(&url)
+                .await
+                .expect("connect to the test database");
+            let row = client.query_one(&sql, &[]).await.expect("the count query");
+            row.get::<_, i64>(0)
+        })
+    }
+
     /// How many deadlocks the server detected in this database (`pg_stat_database`), once every
     /// other connection to it has closed: a backend's statistics are flushed as it exits (before
     /// it leaves `pg_stat_activity`), so by then the count is final. Panics when connections are

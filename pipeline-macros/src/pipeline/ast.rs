@@ -34,8 +34,52 @@ pub struct Tail {
     pub span: Span,
 }
 
+/// `#[idempotent(key = customer)]` or `#[idempotent(key = (customer, day))]`: the inputs whose
+/// values make the pipeline's idempotency key.
+pub struct Idempotent {
+    pub key: Vec<Ident>,
+}
+
+impl Idempotent {
+    fn parse(attr: &Attribute) -> syn::Result<Idempotent> {
+        let mut key = None;
+        attr.parse_nested_meta(|meta| {
+            if !meta.path.is_ident("key") {
+                return Err(
+                    meta.error("`#[idempotent]` takes `key = input` or `key = (input, ...)`")
+                );
+            }
+            let value = meta.value()?;
+            let names = if value.peek(syn::token::Paren) {
+                let content;
+                syn::parenthesized!(content in value);
+                Punctuated::<Ident, Token![,]>::parse_terminated(&content)?
+                    .into_iter()
+                    .collect()
+            } else {
+                vec![value.parse::<Ident>()?]
+            };
+            if names.is_empty() {
+                return Err(meta.error("`key = ()` names no input"));
+            }
+            key = Some(names);
+            Ok(())
+        })?;
+        match key {
+            Some(key) => Ok(Idempotent { key }),
+            None => Err(syn::Error::new_spanned(
+                attr,
+                "`#[idempotent]` needs `key = input` or `key = (input, ...)`",
+            )),
+        }
+    }
+}
+
 pub struct PipelineDef {
+    /// The attributes passed on to the pipeline struct (its docs, derives).
     pub attrs: Vec<Attribute>,
+    /// `#[idempotent(...)]`, when given.
+    pub idempotent: Option<Idempotent>,
     pub vis: Visibility,
     pub name: Ident,
     pub inputs: Vec<Input>,
@@ -59,7 +103,19 @@ impl Parse for Input {
 
 impl Parse for PipelineDef {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let attrs = input.call(Attribute::parse_outer)?;
+        let mut attrs = input.call(Attribute::parse_outer)?;
+        let mut parse_errors = Vec::new();
+        let mut idempotent = None;
+        for attr in attrs.extract_if(.., |a| a.path().is_ident("idempotent")) {
+            match (Idempotent::parse(&attr), &idempotent) {
+                (Ok(_), Some(_)) => parse_errors.push(syn::Error::new_spanned(
+                    attr,
+                    "`#[idempotent]` is given twice",
+                )),
+                (Ok(parsed), None) => idempotent = Some(parsed),
+                (Err(e), _) => parse_errors.push(e),
+            }
+        }
         let vis = input.parse()?;
         let name = input.parse()?;
         let content;
@@ -71,7 +127,6 @@ impl Parse for PipelineDef {
         let output = input.parse()?;
         let body;
         syn::braced!(body in input);
-        let mut parse_errors = Vec::new();
         let mut statements = Vec::new();
         while body.peek(Ident) && body.peek2(Token![=]) && !body.peek2(Token![==]) {
             statements.push(Statement::parse(&body, &mut parse_errors)?);
@@ -82,6 +137,7 @@ impl Parse for PipelineDef {
         }
         Ok(PipelineDef {
             attrs,
+            idempotent,
             vis,
             name,
             inputs,

@@ -29,6 +29,7 @@ pub fn all(cx: &Ctxt, def: &PipelineDef) -> Option<Plan> {
     bindings_shadowing_inputs(cx, def);
     unknown_arguments(cx, def);
     unknown_outputs(cx, def);
+    unknown_key_inputs(cx, def);
     if !cx.is_ok() {
         return None;
     }
@@ -147,6 +148,33 @@ fn unknown_arguments(cx: &Ctxt, def: &PipelineDef) {
         for arg in &statement.args {
             unknown_name(cx, &known, arg, "");
         }
+    }
+}
+
+/// Every name of `#[idempotent(key = ...)]` is an input of the pipeline (a binding is not: the
+/// key is known before anything runs).
+fn unknown_key_inputs(cx: &Ctxt, def: &PipelineDef) {
+    let Some(idempotent) = &def.idempotent else {
+        return;
+    };
+    let inputs: Vec<String> = def.inputs.iter().map(|i| i.name.to_string()).collect();
+    for name in &idempotent.key {
+        let text = name.to_string();
+        if inputs.contains(&text) {
+            continue;
+        }
+        let pipeline = &def.name;
+        let mut message = match def.statements.iter().any(|s| s.binding == *name) {
+            true => format!(
+                "the idempotency key of `{pipeline}` is made of its inputs, and `{text}` is a \
+                 binding: the key is known before anything runs"
+            ),
+            false => format!("`{pipeline}` has no input `{text}`"),
+        };
+        if let Some(close) = did_you_mean(&text, inputs.iter().map(String::as_str)) {
+            message.push_str(&format!("; did you mean `{close}`?"));
+        }
+        cx.error_spanned_by(name, message);
     }
 }
 

@@ -116,6 +116,21 @@ fn graph_fn(def: &PipelineDef, plan: &Plan) -> TokenStream {
         .order
         .iter()
         .map(|&i| node_handle(def, &def.statements[i], &plan.condition_names[i]));
+    // Each part of the key spanned at its name, so that a type that cannot be a key is reported
+    // there.
+    let key = def.idempotent.as_ref().map(|idempotent| {
+        let parts = idempotent.key.iter().map(|name| {
+            quote_spanned!(name.span()=> ::pipeline::__private::key_part(&__pipeline_inputs.#name),)
+        });
+        quote! {
+            ::pipeline::__private::idempotent(
+                &mut __pipeline_builder,
+                |__pipeline_inputs: &#inputs| {
+                    ::pipeline::__private::serde_json::to_string(&(#(#parts)*))
+                },
+            );
+        }
+    });
     let outputs = def.tail.names.iter().map(local);
     let extract = if def.tail.tuple {
         quote!(<#output as ::pipeline::__private::NodeInputs>::from_values)
@@ -126,6 +141,7 @@ fn graph_fn(def: &PipelineDef, plan: &Plan) -> TokenStream {
         fn __pipeline_graph() -> ::pipeline::__private::Graph<#inputs, #output> {
             let mut __pipeline_builder = ::pipeline::__private::GraphBuilder::<#inputs>::new(#name_text);
             #(#input_handles)*
+            #key
             #(#nodes)*
             ::pipeline::__private::build(
                 __pipeline_builder,

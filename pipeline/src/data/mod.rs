@@ -32,6 +32,27 @@ pub trait Data: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 
 impl<T> Data for T where T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 
+/// What a part of a pipeline's idempotency key (`#[idempotent(key = (customer, day))]`) must be:
+/// serializable (the key is stored as JSON) and compared by value. Implemented for every such
+/// type. A type that misses several of these bounds is told once per bound it misses, each at
+/// the part's name.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of an idempotency key",
+    label = "a key part must be `Serialize + Hash + Eq`",
+    note = "the key is stored as the JSON of its parts, and two starts with equal parts share one run: a float, for one, has no `Eq`"
+)]
+pub trait KeyPart: Serialize + std::hash::Hash + Eq {}
+
+impl<T: Serialize + std::hash::Hash + Eq + ?Sized> KeyPart for T {}
+
+/// `part`, checked to be a [`KeyPart`]: `pipeline!` calls it once per part of the key, spanned at
+/// its name.
+#[doc(hidden)]
+#[inline]
+pub fn key_part<T: KeyPart + ?Sized>(part: &T) -> &T {
+    part
+}
+
 /// Argument `index` of a node from the engine's values: a clone, or `None` if it has another type.
 /// `#[node]` calls it once per parameter, spanned at the parameter's type, so that its `Data`
 /// bound is the one check (and the one error) of that type.

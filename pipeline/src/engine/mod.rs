@@ -5,6 +5,7 @@
 mod attempt;
 mod cancel;
 mod clock;
+mod keyed;
 pub(crate) mod lifecycle;
 pub(crate) mod node_task;
 mod read;
@@ -20,8 +21,11 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
+pub use crate::store::DEFAULT_KEY_RETENTION;
 pub use cancel::CancelHandle;
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "postgres")]
+pub(crate) use keyed::output_from_store;
 pub use settings::EngineSettings;
 pub use signal::{IntoSignal, Signal, SignalOutcome};
 #[cfg(feature = "postgres")]
@@ -82,8 +86,10 @@ pub struct PipelineEngine<P: Pipeline> {
     pub(crate) in_process: std::time::Duration,
     round_trip: RoundTrip,
     audit_detail: AuditDetail,
-    /// What says when a wait is due.
+    /// What says when a wait is due, and when an idempotency key expires.
     pub(crate) clock: Arc<dyn Clock>,
+    /// How long an idempotency key is held by the run that took it.
+    pub(crate) key_retention: std::time::Duration,
     #[cfg(feature = "postgres")]
     pub(crate) fleet: Option<crate::store::PostgresStore>,
     /// Where a run is resumed when another executor ran it (a fleet).
@@ -107,6 +113,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             round_trip: RoundTrip::default(),
             audit_detail: AuditDetail::default(),
             clock: Arc::new(SystemClock),
+            key_retention: DEFAULT_KEY_RETENTION,
             #[cfg(feature = "postgres")]
             fleet: None,
             remote: None,

@@ -31,6 +31,7 @@ pub struct EngineSettings {
     round_trip: Option<RoundTrip>,
     audit_detail: Option<AuditDetail>,
     clock: Option<Arc<dyn Clock>>,
+    key_retention: Option<Duration>,
 }
 
 impl EngineSettings {
@@ -70,6 +71,14 @@ impl EngineSettings {
     /// [`AuditDetail::References`]: what a checkpoint already holds is referred to, not copied).
     pub fn audit_detail(mut self, detail: AuditDetail) -> EngineSettings {
         self.audit_detail = Some(detail);
+        self
+    }
+
+    /// How long an idempotency key stays held by the run that took it (default: a day,
+    /// [`DEFAULT_KEY_RETENTION`](crate::DEFAULT_KEY_RETENTION)): a start with the key within it
+    /// returns that run; after it, one starts a new run.
+    pub fn key_retention(mut self, retention: Duration) -> EngineSettings {
+        self.key_retention = Some(retention);
         self
     }
 }
@@ -130,6 +139,9 @@ impl<P: Pipeline> PipelineEngine<P> {
         }
         if let Some(clock) = settings.clock {
             self.clock = clock;
+        }
+        if let Some(retention) = settings.key_retention {
+            self.key_retention = retention;
         }
         self
     }

@@ -29,6 +29,7 @@ use crate::run_id::RunId;
 #[non_exhaustive]
 pub struct RunOptions {
     id: Option<RunId>,
+    key: Option<String>,
 }
 
 impl RunOptions {
@@ -46,6 +47,30 @@ impl RunOptions {
     /// The id set with [`id`](RunOptions::id), if any.
     pub fn run_id(&self) -> Option<&RunId> {
         self.id.as_ref()
+    }
+
+    /// Starts the run with idempotency key `key`, in place of any the pipeline names from its
+    /// inputs ([`GraphBuilder::idempotent`](crate::GraphBuilder::idempotent)): when a run of
+    /// the pipeline holds the key (it took it less than the engine's
+    /// [`key_retention`](crate::EngineSettings::key_retention) ago), the start returns that
+    /// run's id and result (once it ended) instead of starting another; it is neither a second
+    /// run nor an error. An interrupted holder is resumed. Keys are kept in the checkpointer,
+    /// so a start with a key needs one.
+    ///
+    /// ```
+    /// use pipeline::RunOptions;
+    ///
+    /// let options = RunOptions::new().idempotency_key("order-1234");
+    /// assert_eq!(options.key(), Some("order-1234"));
+    /// ```
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> RunOptions {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The idempotency key set with [`idempotency_key`](RunOptions::idempotency_key), if any.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
     }
 
     /// The run's id: the one set, or a new one.
@@ -121,6 +146,12 @@ impl<'a, P: Pipeline> Start<'a, P> {
         self
     }
 
+    /// Starts the run with idempotency key `key` (see [`RunOptions::idempotency_key`]).
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.call.options(|options| options.idempotency_key(key));
+        self
+    }
+
     /// Starts the run with `options`, in place of any set before.
     pub fn options(mut self, options: RunOptions) -> Self {
         self.call.options(|_| options);
@@ -146,8 +177,8 @@ impl<'a, P: Pipeline> Future for Start<'a, P> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let engine = this.engine;
-        this.call.poll(cx, |((inputs, cancel), mut options)| {
-            Box::pin(async move { engine.start(options.take_id(), inputs, cancel).await })
+        this.call.poll(cx, |((inputs, cancel), options)| {
+            Box::pin(engine.start_with(options, inputs, cancel))
         })
     }
 }

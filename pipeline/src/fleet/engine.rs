@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use super::reopen::Reopened;
 use super::{NewNode, sql};
-use crate::data::Value;
 use crate::definition::Pipeline;
-use crate::engine::{PipelineEngine, Remote, lifecycle};
+use crate::engine::{PipelineEngine, Remote, lifecycle, output_from_store};
 use crate::error::PipelineError;
 use crate::graph::{Slot, WaitDef};
 use crate::machine;
@@ -306,46 +305,26 @@ impl<P: Pipeline> PipelineEngine<P> {
         let stored = sql::outputs(store, run_id, &ids)
             .await
             .map_err(|e| PipelineError::from_store(run_id, e))?;
-        let decode = |what: String, source| PipelineError::Decode {
-            run_id: run_id.clone(),
-            what,
-            source,
-        };
-        let mut values: Vec<Value> = Vec::new();
-        let mut inputs: Option<P::Inputs> = None;
-        for slot in &graph.output_slots {
-            match *slot {
-                Slot::Input(i) => {
-                    if inputs.is_none() {
-                        // Read only when the output holds an input: a run whose header is
-                        // damaged still ends (failed, naming the damage) for its waiters.
-                        let header = sql::header(store, run_id)
-                            .await
-                            .map_err(|e| PipelineError::from_store(run_id, e))?;
-                        let Some(header) = header else {
-                            return Ok(None);
-                        };
-                        let decoded = serde_json::from_str(header.inputs.get())
-                            .map_err(|e| decode("inputs".into(), e))?;
-                        inputs = Some(decoded);
-                    }
-                    if let Some(inputs) = &inputs {
-                        values.push((graph.inputs[i as usize].extract)(inputs));
-                    }
-                }
-                Slot::Node(i) => {
-                    let node = &graph.nodes[i as usize];
-                    let Some(json) = stored.get(&*node.id) else {
-                        return Ok(None);
-                    };
-                    let value = (node.codec.decode)(json)
-                        .map_err(|e| decode(format!("output of `{}`", node.id), e))?;
-                    values.push(value);
-                }
+        let stored: BTreeMap<String, crate::data::Json> = stored.into_iter().collect();
+        // The header is read only when the output holds an input: a run whose header is damaged
+        // still ends (failed, naming the damage) for its waiters.
+        let inputs = match graph
+            .output_slots
+            .iter()
+            .any(|s| matches!(s, Slot::Input(_)))
+        {
+            true => {
+                let header = sql::header(store, run_id)
+                    .await
+                    .map_err(|e| PipelineError::from_store(run_id, e))?;
+                let Some(header) = header else {
+                    return Ok(None);
+                };
+                Some(serde_json::from_str(header.inputs.get()))
             }
-        }
-        let refs: Vec<&Value> = values.iter().collect();
-        Ok((graph.output)(&refs))
+            false => None,
+        };
+        output_from_store(&self.graph, run_id, inputs, &stored)
     }
 
     /// Cancels a fleet run from any process: no node of it starts or commits any more, and its

@@ -7,7 +7,7 @@ use crate::definition::Pipeline;
 use crate::engine::{Call, PipelineEngine, RunOptions, lifecycle};
 use crate::error::PipelineError;
 use crate::run_id::RunId;
-use crate::store::{RunSummary, now_ms};
+use crate::store::{RunSummary, StoreError, now_ms};
 
 impl<P: Pipeline> PipelineEngine<P> {
     /// Records a run of `inputs` for the fleet when awaited and returns its id at once; any
@@ -21,8 +21,21 @@ impl<P: Pipeline> PipelineEngine<P> {
         }
     }
 
-    async fn submit_inner(&self, run_id: RunId, inputs: P::Inputs) -> Result<RunId, PipelineError> {
+    async fn submit_inner(
+        &self,
+        mut options: RunOptions,
+        inputs: P::Inputs,
+    ) -> Result<RunId, PipelineError> {
+        let run_id = options.take_id();
         let store = self.fleet_store(&run_id)?;
+        // With an idempotency key, the run that holds it: submitted by whichever submit comes
+        // first (its claimer, or this one when that one died between its claim and its submit).
+        let key = self.key_of(&options, &inputs, &run_id)?;
+        let keyed = key.is_some();
+        let run_id = match key {
+            Some(key) => self.claim_key(store, key, &run_id).await?,
+            None => run_id,
+        };
         let json = to_json(&inputs).map_err(|source| PipelineError::Decode {
             run_id: run_id.clone(),
             what: "inputs (they do not serialize)".into(),
@@ -39,10 +52,11 @@ impl<P: Pipeline> PipelineEngine<P> {
             self.graph.node_ids(),
             [],
         );
-        sql::submit(store, &header, &nodes, &summary, &[])
-            .await
-            .map_err(|e| PipelineError::from_store(&run_id, e))?;
-        Ok(run_id)
+        match sql::submit(store, &header, &nodes, &summary, &[]).await {
+            Ok(()) => Ok(run_id),
+            Err(StoreError::RunExists(_)) if keyed => Ok(run_id),
+            Err(e) => Err(PipelineError::from_store(&run_id, e)),
+        }
     }
 }
 
@@ -58,6 +72,13 @@ impl<'a, P: Pipeline> Submit<'a, P> {
     /// Gives the run the id `id` (see [`RunOptions::id`]).
     pub fn id(mut self, id: RunId) -> Self {
         self.call.options(|options| options.id(id));
+        self
+    }
+
+    /// Submits the run with idempotency key `key` (see [`RunOptions::idempotency_key`]): when a
+    /// run of the pipeline holds the key, its id is returned and nothing is submitted.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.call.options(|options| options.idempotency_key(key));
         self
     }
 
@@ -80,8 +101,8 @@ impl<'a, P: Pipeline> std::future::Future for Submit<'a, P> {
     ) -> std::task::Poll<Self::Output> {
         let this = self.get_mut();
         let engine = this.engine;
-        this.call.poll(cx, |(inputs, mut options)| {
-            Box::pin(async move { engine.submit_inner(options.take_id(), inputs).await })
+        this.call.poll(cx, |(inputs, options)| {
+            Box::pin(engine.submit_inner(options, inputs))
         })
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::built::{Edges, FastHash, Flat, Graph, InputDef, NodeDef, OutputFn, Parts};
+use super::built::{Edges, FastHash, Flat, Graph, InputDef, KeyFn, NodeDef, OutputFn, Parts};
 use super::deps::{Deps, Handle, Slot};
 use super::error::GraphError;
 use crate::data::{Codec, Data, Value};
@@ -26,6 +26,7 @@ pub struct GraphBuilder<I> {
     claims: Vec<Slot>,
     /// Each mistake, with how many names were declared when it was made (to report the first).
     errors: Vec<(usize, GraphError)>,
+    key: Option<KeyFn<I>>,
 }
 
 impl<I: Data> GraphBuilder<I> {
@@ -45,7 +46,34 @@ impl<I: Data> GraphBuilder<I> {
             args: Flat::default(),
             upstream: Edges::default(),
             claims: Vec::new(),
+            key: None,
         }
+    }
+
+    /// Names the pipeline's idempotency key: what `key` makes of a run's inputs (serialized as
+    /// JSON). A start whose key a run of this pipeline holds (within its retention,
+    /// [`EngineSettings::key_retention`](crate::EngineSettings::key_retention)) returns that
+    /// run's id and result instead of starting another; a key given per start
+    /// ([`RunOptions::idempotency_key`](crate::RunOptions::idempotency_key)) takes precedence.
+    /// `pipeline!` writes it as `#[idempotent(key = (customer, day))]`.
+    ///
+    /// ```
+    /// # use pipeline::GraphBuilder;
+    /// let mut g = GraphBuilder::<(String, u32)>::new("nightly");
+    /// g.idempotent(|(customer, day): &(String, u32)| (customer.clone(), *day));
+    /// ```
+    pub fn idempotent<K: serde::Serialize>(
+        &mut self,
+        key: impl Fn(&I) -> K + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.set_key(Box::new(move |inputs| serde_json::to_string(&key(inputs))));
+        self
+    }
+
+    /// Sets the pipeline's idempotency key, as [`idempotent`](GraphBuilder::idempotent) and
+    /// `pipeline!` make it.
+    pub(crate) fn set_key(&mut self, key: KeyFn<I>) {
+        self.key = Some(key);
     }
 
     /// Declares a pipeline input named `name`, taken out of the inputs value by `extract`.
@@ -92,6 +120,7 @@ impl<I: Data> GraphBuilder<I> {
             args: self.args,
             upstream: self.upstream,
             names,
+            key: self.key,
         };
         Ok(Graph::assemble(parts, output_slots, output))
     }

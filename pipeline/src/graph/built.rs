@@ -21,6 +21,8 @@ pub(crate) type RunFn = Arc<
 pub(crate) type GateFn = Arc<dyn Fn(&[&Value]) -> Option<bool> + Send + Sync>;
 pub(crate) type ExtractInputFn<I> = Box<dyn Fn(&I) -> Value + Send + Sync>;
 pub(crate) type OutputFn<O> = Box<dyn Fn(&[&Value]) -> Option<O> + Send + Sync>;
+/// A pipeline's idempotency key from its inputs, as JSON text.
+pub(crate) type KeyFn<I> = Box<dyn Fn(&I) -> Result<String, serde_json::Error> + Send + Sync>;
 
 pub(crate) struct InputDef<I> {
     pub name: Arc<str>,
@@ -38,6 +40,7 @@ pub(crate) struct Parts<I> {
     pub args: Flat<Slot>,
     pub upstream: Edges,
     pub names: HashMap<Arc<str>, Slot, FastHash>,
+    pub key: Option<KeyFn<I>>,
 }
 
 pub(crate) struct GateDef {
@@ -159,6 +162,8 @@ pub(crate) struct GraphInner<I, O> {
     pub names: HashMap<Arc<str>, Slot, FastHash>,
     pub output_slots: Vec<Slot>,
     pub output: OutputFn<O>,
+    /// The idempotency key its inputs give, if it names one.
+    pub key: Option<KeyFn<I>>,
     /// Derived on first use: a run without stores never needs them.
     signature: OnceLock<Arc<GraphSignature>>,
     fingerprint: OnceLock<String>,
@@ -301,6 +306,7 @@ impl<I, O> Graph<I, O> {
                 names: parts.names,
                 output_slots,
                 output,
+                key: parts.key,
                 signature: OnceLock::new(),
                 fingerprint: OnceLock::new(),
             }),

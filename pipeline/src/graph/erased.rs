@@ -110,6 +110,15 @@ pub fn add_input<I: Data, T: Data>(
     handle.into()
 }
 
+/// Names the pipeline's idempotency key as `pipeline!`'s `#[idempotent(key = ...)]` makes it:
+/// the JSON of the key's parts.
+pub fn idempotent<I: Data>(
+    builder: &mut GraphBuilder<I>,
+    key: impl Fn(&I) -> Result<String, serde_json::Error> + Send + Sync + 'static,
+) {
+    builder.set_key(Box::new(key));
+}
+
 /// How `pipeline!` adds a call of a `#[node]` fn to a graph. Implemented for every [`Node`] and
 /// called as `<load as NodeWiring>::add_to(..)`, which keeps the fn's name in a type position: a
 /// plain fn there is one clear error ("expected type, found function").

@@ -2,9 +2,15 @@
 //! start with the same key finds the first run instead of starting another
 //! ([`Checkpointer::claim_key`](super::Checkpointer::claim_key)).
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::run_id::RunId;
+
+/// How long an idempotency key is held by the run that took it, unless
+/// [`EngineSettings::key_retention`](crate::EngineSettings::key_retention) says otherwise: a day.
+pub const DEFAULT_KEY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A claim of idempotency key `key` of pipeline `pipeline` for run `run_id`, held until
 /// `expires_at_ms` (milliseconds since the Unix epoch).

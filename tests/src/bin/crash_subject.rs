@@ -184,6 +184,29 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let effects = SideEffects(PathBuf::from(log));
+    // `keyed`: a run with idempotency key <run id> (any text); `keyed-submit`: its submit to a
+    // fleet. Each prints `run <id>` of the run that holds the key.
+    if let Some(how) = mode.strip_prefix("keyed") {
+        let engine = PipelineEngine::new(graph(&effects, false)).event_handler(AnnounceStart);
+        let key = run_id.as_str();
+        let run_id = match how {
+            "-submit" => {
+                let store = pipeline::store::PostgresStore::open(store)?;
+                engine.fleet(store).submit(42).idempotency_key(key).await?
+            }
+            _ => {
+                let stores = Stores::open(store)?;
+                let engine = engine
+                    .checkpointer(stores.checkpointer)
+                    .audit_log(stores.audit);
+                let result = engine.run(42).idempotency_key(key).await?;
+                println!("output {}", serde_json::to_string(&result.output)?);
+                result.run_id
+            }
+        };
+        println!("run {run_id}");
+        return Ok(());
+    }
     let (graph, mode) = match (mode.strip_prefix("map-"), mode.strip_prefix("wait-")) {
         (Some(mode), _) => (map_graph(&effects), mode),
         (_, Some(mode)) => (wait_graph(&effects), mode),

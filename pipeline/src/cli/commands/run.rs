@@ -23,6 +23,10 @@ pub(crate) struct Args {
     /// The run's id (default: a new UUID v7); refused when the store has it already.
     #[arg(long)]
     run_id: Option<String>,
+    /// An idempotency key: when a run of the pipeline holds it (it took it within the key
+    /// retention, a day), report that run instead of starting another.
+    #[arg(long)]
+    key: Option<String>,
 }
 
 /// Runs the command; `stores` is opened (and a new directory store made) only once the
@@ -45,17 +49,22 @@ pub(super) async fn exec(
     stores.checkpointer.check().await?;
     let progress = Progress::new(pipeline.signature().nodes.len(), 0);
     let cancel = cancel_on_ctrl_c(&run_id);
+    let mut options = RunOptions::new().id(run_id.clone());
+    if let Some(key) = &args.key {
+        options = options.idempotency_key(key);
+    }
     let result = pipeline
-        .run(
-            stores,
-            &inputs,
-            RunOptions::new().id(run_id),
-            progress.clone(),
-            &cancel,
-        )
+        .run(stores, &inputs, options, progress.clone(), &cancel)
         .await;
     progress.finish();
-    Ok(report(&result?))
+    let result = result?;
+    if let Some(key) = args.key.as_ref().filter(|_| result.run_id != run_id) {
+        eprintln!(
+            "key {key:?} is held by run {}: its result, nothing ran",
+            result.run_id
+        );
+    }
+    Ok(report(&result))
 }
 
 /// The `--input` text: as given, from a file (`@FILE`), or from standard input (`-`).

@@ -18,6 +18,10 @@ pub(crate) struct Args {
     /// Wait for the run to end and report it, as `run` does.
     #[arg(long)]
     wait: bool,
+    /// An idempotency key: when a run of the pipeline holds it, print that run's id and submit
+    /// nothing.
+    #[arg(long)]
+    key: Option<String>,
 }
 
 pub(super) async fn exec(
@@ -27,9 +31,11 @@ pub(super) async fn exec(
 ) -> Result<i32, CliError> {
     let info = find_pipeline(&args.pipeline)?;
     let pipeline = configured(info, settings);
-    let run_id = pipeline
-        .submit(store.clone(), &args.input, RunOptions::new())
-        .await?;
+    let mut options = RunOptions::new();
+    if let Some(key) = &args.key {
+        options = options.idempotency_key(key);
+    }
+    let run_id = pipeline.submit(store.clone(), &args.input, options).await?;
     outln!("submitted {run_id}");
     if !args.wait {
         return Ok(0);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{Violation, expect};
+use super::violation::{Violation, expect};
 use crate::run_id::RunId;
 use crate::store::error::StoreError;
 use crate::store::keys::KeyClaim;

@@ -16,6 +16,10 @@
 //! ```
 
 mod keys;
+mod violation;
+
+pub use violation::Violation;
+use violation::expect;
 
 use std::sync::Arc;
 
@@ -29,26 +33,6 @@ use crate::graph::GraphSignature;
 use crate::node::MapItem;
 use crate::result::WaitingOn;
 use crate::run_id::RunId;
-
-/// A rule of the store protocol that a store broke.
-#[derive(Debug, thiserror::Error)]
-#[error("the store breaks the protocol: {rule} (it answered {answer})")]
-pub struct Violation {
-    /// The rule.
-    pub rule: &'static str,
-    /// What the store did instead.
-    pub answer: String,
-}
-
-fn expect(ok: bool, rule: &'static str, answer: impl std::fmt::Debug) -> Result<(), Violation> {
-    match ok {
-        true => Ok(()),
-        false => Err(Violation {
-            rule,
-            answer: format!("{answer:?}"),
-        }),
-    }
-}
 
 fn header() -> RunHeader {
     RunHeader {
