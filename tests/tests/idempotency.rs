@@ -103,10 +103,7 @@ tests::on_every_executor! {
         assert!(results.iter().all(|r| r.as_ref().unwrap().output == Some(7)));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
-}
 
-tests::on_every_executor! {
-    #[in_one_process("the fleet's workers read the time of their database, not the engine's clock")]
     async fn a_key_is_held_for_the_retention_and_then_starts_a_new_run(on: Executor) {
         let (calls, failing) = (Arc::new(AtomicUsize::new(0)), Arc::new(Mutex::new(false)));
         let clock = ManualClock::now();
