@@ -160,6 +160,7 @@ impl Backoff {
 /// assert_eq!(options.max_attempts(), 4);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NodeOptions {
     /// How many times a failed attempt is retried (0: run once).
     pub retries: u32,
@@ -173,6 +174,10 @@ pub struct NodeOptions {
     /// [`DEFAULT_MAX_IN_FLIGHT`] (a window that moves on as items end). The engine's
     /// `max_concurrency` bounds them too.
     pub max_in_flight: Option<usize>,
+    /// The most executions of this node (attempts; for a mapped node, item attempts) that run at
+    /// once across every run of its pipeline: in one process, every engine of the pipeline; on a
+    /// fleet, every worker. The others wait for one to end, in order. `None`: no limit.
+    pub limit: Option<u32>,
 }
 
 impl NodeOptions {
@@ -203,6 +208,13 @@ impl NodeOptions {
     /// Bounds how many items of a mapped node (`each`) run at once (at least 1).
     pub fn max_in_flight(mut self, items: usize) -> Self {
         self.max_in_flight = Some(items.max(1));
+        self
+    }
+
+    /// Runs at most `executions` of this node at once across every run of its pipeline (at least
+    /// 1; see [`limit`](NodeOptions::limit)).
+    pub fn limit(mut self, executions: u32) -> Self {
+        self.limit = Some(executions.max(1));
         self
     }
 

@@ -5,6 +5,7 @@
 pub mod chaos;
 pub mod executor;
 pub mod fleet;
+pub mod limited;
 pub mod postgres;
 pub mod web;
 

@@ -170,15 +170,16 @@ fn options_tokens(options: &Options) -> TokenStream {
         )),
         None => quote!(::core::option::Option::None),
     };
-    let tokens =
+    let mut tokens =
         quote!(::pipeline::__private::node_options(#retries, #timeout, #backoff, #on_error));
-    match options.max_in_flight {
-        Some(n) => {
-            let n = n as usize;
-            quote!(#tokens.max_in_flight(#n))
-        }
-        None => tokens,
+    if let Some(n) = options.max_in_flight {
+        let n = n as usize;
+        tokens = quote!(#tokens.max_in_flight(#n));
     }
+    if let Some(n) = options.limit {
+        tokens = quote!(#tokens.limit(#n));
+    }
+    tokens
 }
 
 /// The signature `pipeline!`'s shadow code calls: the data parameters only, spanned on the user's

@@ -22,6 +22,10 @@ const KEYS: &[(&str, &str)] = &[
         "max_in_flight",
         "a whole number of at least 1, e.g. `max_in_flight = 8` (items of a node mapped with `each` run at once)",
     ),
+    (
+        "limit",
+        "a whole number of at least 1, e.g. `limit = 10` (executions of the node at once, across every run and worker)",
+    ),
 ];
 
 #[derive(Default)]
@@ -32,6 +36,7 @@ pub struct Options {
     /// `Some(true)` for `skip_downstream`, `Some(false)` for `fail_fast`.
     pub skip_downstream: Option<bool>,
     pub max_in_flight: Option<u32>,
+    pub limit: Option<u32>,
     pub version: Option<String>,
 }
 
@@ -103,10 +108,11 @@ fn set(cx: &Ctxt, options: &mut Options, key: &str, value: &Expr) {
             },
             _ => cx.error_spanned_by(value, bad()),
         },
-        "max_in_flight" => match value {
+        "max_in_flight" | "limit" => match value {
             Expr::Lit(ExprLit {
                 lit: Lit::Int(int), ..
             }) => match int.base10_parse::<u32>() {
+                Ok(n) if n >= 1 && key == "limit" => options.limit = Some(n),
                 Ok(n) if n >= 1 => options.max_in_flight = Some(n),
                 _ => cx.error_spanned_by(value, bad()),
             },

@@ -1,11 +1,27 @@
-//! One attempt of a node as the stores record it: its number and clock, the arguments its audit
-//! entries record, when its own work ended, and its output's encoding.
+//! One attempt of a node: what it runs on, and, as the stores record it, its number and clock,
+//! the arguments its audit entries record, when its own work ended, and its output's encoding.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::data::Json;
+use crate::call::args::Values;
+use crate::data::{Json, Value};
+use crate::node::MapItem;
 use crate::store::now_ms;
+
+/// What a node's attempts run on.
+pub(crate) struct NodeJob<'a> {
+    pub args: Values<'a>,
+    pub gate_args: Values<'a>,
+    /// What the audit entries record of the arguments, when there is an audit log.
+    pub inputs: Option<AuditedInputs>,
+    /// For a mapped node, the item to run; `None` runs the node whole (for a mapped node: its
+    /// gate, and a map over an empty list).
+    pub item: Option<MapItem>,
+    /// For a wait, what it completes with (its signal's payload) or why it fails; its gate was
+    /// checked when it began.
+    pub given: Option<Result<Value, String>>,
+}
 
 /// An attempt's arguments as its audit entries record them: copies, and references to values a
 /// store already holds.

@@ -21,6 +21,8 @@ use crate::store::{
 
 /// What every node task of one run shares.
 pub(crate) struct RunShared {
+    /// The pipeline's name.
+    pub pipeline: Arc<str>,
     pub run_id: RunId,
     /// When the run first started (the original start, for a resumed run).
     pub started_at_ms: u64,

@@ -7,6 +7,7 @@ mod cancel;
 mod clock;
 mod keyed;
 pub(crate) mod lifecycle;
+mod limits;
 pub(crate) mod node_task;
 mod read;
 mod rerun;
@@ -326,6 +327,7 @@ impl<P: Pipeline> PipelineEngine<P> {
 
     fn shared(&self, run_id: RunId, started_at_ms: u64) -> RunShared {
         RunShared {
+            pipeline: Arc::clone(&self.graph.inner.name),
             run_id,
             started_at_ms,
             resumed_at_ms: None,

@@ -8,9 +8,10 @@ use std::time::Instant;
 use futures_util::FutureExt;
 use futures_util::future::Either;
 
+pub(crate) use super::attempt::NodeJob;
 use super::attempt::{Attempt, AuditedInputs, Encoded, Ended};
 use super::lifecycle::RunShared;
-use crate::call::args::Values;
+use super::limits;
 use crate::call::guard::{caught, caught_sync};
 use crate::call::{call, gate};
 use crate::data::{Json, RoundTrip, Value, canonical_digest};
@@ -45,19 +46,6 @@ pub(crate) struct Report {
     pub taken_over: bool,
     /// The item of a mapped node this report is about.
     pub item: Option<MapItem>,
-}
-
-pub(crate) struct NodeJob<'a> {
-    pub args: Values<'a>,
-    pub gate_args: Values<'a>,
-    /// What the audit entries record of the arguments, when there is an audit log.
-    pub inputs: Option<AuditedInputs>,
-    /// For a mapped node, the item to run; `None` runs the node whole (for a mapped node: its
-    /// gate, and a map over an empty list).
-    pub item: Option<MapItem>,
-    /// For a wait, what it completes with (its signal's payload) or why it fails; its gate was
-    /// checked when it began.
-    pub given: Option<Result<Value, String>>,
 }
 
 /// A node's life: gate, attempts, persistence. Not an `async fn`: its arguments are moved into
@@ -173,8 +161,14 @@ impl<'a> NodeTask<'a> {
         let before = self.attempts_before();
         let mut number = before + 1;
         loop {
+            // A limited node's execution waits for its permit before it starts (and is timed).
+            let permit = match self.node.options.limit {
+                Some(n) => Box::pin(limits::permit(&self.shared.pipeline, &self.node.id, n)).await,
+                None => None,
+            };
             let attempt = self.start(number);
             let result = self.call(number).await;
+            drop(permit);
             let ended = attempt.end(self.shared.persists());
             // Encoding runs user `Serialize` code: a panic there fails this attempt too.
             let result = result.and_then(|value| Ok((self.encode(&value)?, value)));

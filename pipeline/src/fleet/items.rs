@@ -16,12 +16,19 @@ use crate::store::{PostgresStore, StoreResult};
 /// claimed, up to `$3` less those, items of open maps (those whose lease expired first), as `i`.
 macro_rules! claim_items {
     () => {
-        "k AS (SELECT $3 - count(*) AS k FROM n), \
+        concat!(
+            "k AS (SELECT $3 - count(*) AS k FROM n), \
          item_expired AS (SELECT run_id, node, item FROM pipeline_fleet_items \
              WHERE state = 'running' AND lease_expires_at < now() AND fingerprint = ANY($2) \
+               AND ",
+            $crate::fleet::limits::limited_filter!(),
+            " \
              ORDER BY lease_expires_at LIMIT (SELECT k FROM k) FOR UPDATE SKIP LOCKED), \
          item_ready AS (SELECT run_id, node, item FROM pipeline_fleet_items \
              WHERE state = 'ready' AND not_before <= now() AND fingerprint = ANY($2) \
+               AND ",
+            $crate::fleet::limits::limited_filter!(),
+            " \
              ORDER BY not_before LIMIT (SELECT k FROM k) FOR UPDATE SKIP LOCKED), \
          ic AS (SELECT * FROM item_expired UNION ALL SELECT * FROM item_ready \
              LIMIT (SELECT k FROM k)), \
@@ -33,6 +40,7 @@ macro_rules! claim_items {
                AND p.run_id = i.run_id AND p.node = i.node \
              RETURNING i.run_id, i.node, i.item, i.claim, i.attempt, p.items, p.fail_fast, \
                        i.fingerprint, i.attempts_before) "
+        )
     };
 }
 pub(crate) use claim_items;

@@ -30,6 +30,7 @@ mod engine;
 mod execute;
 mod items;
 mod lease;
+mod limits;
 mod maps;
 mod queue;
 mod read;

@@ -9,6 +9,7 @@ use deadpool_postgres::Transaction;
 
 use super::claim::{Claimed, Hold, millis};
 use super::items;
+use super::limits::{Limited, limited_filter};
 use super::records::{Param, insert};
 use crate::node::MapItem;
 use crate::run_id::RunId;
@@ -122,13 +123,15 @@ pub(crate) async fn write_summary(
 }
 
 /// Claims up to `limit` ready nodes of the pipelines `fingerprints` name, or running nodes whose
-/// lease expired (their worker died), each under a lease of `lease`.
+/// lease expired (their worker died), each under a lease of `lease`. The nodes of `limited` (the
+/// nodes with a limit among those served) are claimed only within their limit (`limits`).
 pub(crate) async fn claim(
     store: &PostgresStore,
     worker: &str,
     fingerprints: &[String],
     limit: usize,
     lease: Duration,
+    limited: &[Limited],
 ) -> StoreResult<Vec<Claimed>> {
     let mut client = store.client().await?;
     let tx = client
@@ -146,6 +149,47 @@ pub(crate) async fn claim(
     )
     .await
     .map_err(store.error("claim nodes in"))?;
+    let excluded: Vec<String> = limited.iter().map(Limited::key).collect();
+    let args = ClaimArgs {
+        worker,
+        fingerprints,
+        lease,
+    };
+    let mut claimed = claim_in(store, &tx, &args, limit, None, &excluded).await?;
+    for node in limited {
+        let free = limit.saturating_sub(claimed.len());
+        if free == 0 {
+            break;
+        }
+        let room = super::limits::room(store, &tx, node).await?;
+        let key = node.key();
+        let within = claim_in(store, &tx, &args, free.min(room), Some(&key), &[]).await?;
+        claimed.extend(within);
+    }
+    tx.commit().await.map_err(store.error("claim nodes in"))?;
+    Ok(claimed)
+}
+
+/// Who claims, what it serves, and for how long.
+struct ClaimArgs<'a> {
+    worker: &'a str,
+    fingerprints: &'a [String],
+    lease: Duration,
+}
+
+/// One claim statement in `tx`: up to `limit` node rows and items, of the node `only` names
+/// (`fingerprint/node`) when given, never of those `excluded` names.
+async fn claim_in(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    args: &ClaimArgs<'_>,
+    limit: usize,
+    only: Option<&str>,
+    excluded: &[String],
+) -> StoreResult<Vec<Claimed>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
     let rows = tx
         .query(
             concat!(
@@ -154,10 +198,15 @@ pub(crate) async fn claim(
                 // whole table: the partial indexes on `state` serve them.
                 "WITH expired AS (SELECT run_id, node FROM pipeline_fleet_nodes \
                  WHERE state = 'running' AND lease_expires_at < now() \
-                   AND fingerprint = ANY($2) \
+                   AND fingerprint = ANY($2) AND ",
+                limited_filter!(),
+                " \
                  ORDER BY lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
              ready AS (SELECT run_id, node FROM pipeline_fleet_nodes \
                  WHERE state = 'ready' AND not_before <= now() AND fingerprint = ANY($2) \
+                   AND ",
+                limited_filter!(),
+                " \
                  ORDER BY not_before LIMIT $3 FOR UPDATE SKIP LOCKED), \
              c AS (SELECT * FROM expired UNION ALL SELECT * FROM ready LIMIT $3), \
              n AS (UPDATE pipeline_fleet_nodes n SET state = 'running', \
@@ -172,11 +221,17 @@ pub(crate) async fn claim(
              UNION ALL SELECT run_id, node, item, claim, attempt, false, fail_fast, fingerprint, \
                     false, items, attempts_before FROM i"
             ),
-            &[&worker, &fingerprints, &(limit as i64), &millis(lease)],
+            &[
+                &args.worker,
+                &args.fingerprints,
+                &(limit as i64),
+                &millis(args.lease),
+                &excluded,
+                &only,
+            ],
         )
         .await
         .map_err(store.error("claim nodes in"))?;
-    tx.commit().await.map_err(store.error("claim nodes in"))?;
     Ok(rows
         .iter()
         .filter_map(|row| {

@@ -97,6 +97,8 @@ struct Context {
     served: Served,
     events: Arc<GuardedEvents>,
     fingerprints: Vec<String>,
+    /// The served nodes with a limit: claimed only within it.
+    limited: Vec<super::limits::Limited>,
     settings: Settings,
     /// Each run's decoded pipeline inputs and start time, read once per run.
     runs: std::sync::Mutex<HashMap<RunId, (RunInputs, u64)>>,
@@ -107,6 +109,7 @@ struct Context {
 impl Running {
     pub fn new(store: PostgresStore, served: Served, settings: Settings) -> Running {
         let fingerprints = served.fingerprints();
+        let limited = served.limited();
         let (commits, queue) = mpsc::unbounded_channel();
         let events = Arc::new(GuardedEvents::new(settings.events.clone()));
         let worker = settings.id.clone();
@@ -117,6 +120,7 @@ impl Running {
                 served,
                 events,
                 fingerprints,
+                limited,
                 settings,
                 runs: Default::default(),
                 commits,
@@ -199,6 +203,7 @@ impl Running {
             &ctx.fingerprints,
             free,
             ctx.settings.lease,
+            &ctx.limited,
         )
         .await?;
         let n = claimed.len();

@@ -50,6 +50,17 @@ impl Served {
         names
     }
 
+    /// The nodes with a limit, in one order for every worker (the order their locks are taken).
+    pub fn limited(&self) -> Vec<super::limits::Limited> {
+        let mut limited: Vec<_> = self
+            .graphs
+            .values()
+            .flat_map(|g| super::limits::Limited::of(&**g))
+            .collect();
+        limited.sort();
+        limited
+    }
+
     pub fn is_empty(&self) -> bool {
         self.graphs.is_empty()
     }

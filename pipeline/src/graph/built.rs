@@ -345,6 +345,13 @@ impl<I, O> Graph<I, O> {
         self.inner.nodes.iter().map(|n| &*n.id)
     }
 
+    /// The options of node `id` (retries, timeout, limit, ...), as `#[node(...)]` or the
+    /// [`GraphBuilder`](crate::GraphBuilder) gave them; `None` for an unknown node.
+    pub fn node_options(&self, id: &str) -> Option<&crate::node::NodeOptions> {
+        let index = self.inner.node_index(id)?;
+        Some(&self.inner.nodes[index as usize].options)
+    }
+
     /// How many nodes the graph has.
     pub fn len(&self) -> usize {
         self.inner.nodes.len()

@@ -109,6 +109,13 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
         self
     }
 
+    /// Runs at most `executions` of this node at once across every run of the pipeline, in this
+    /// process and on a fleet's workers (see [`NodeOptions::limit`]).
+    pub fn limit(mut self, executions: u32) -> Self {
+        self.options = self.options.limit(executions);
+        self
+    }
+
     /// Overrides the pipeline's failure policy for this node.
     pub fn on_error(mut self, on_error: OnError) -> Self {
         self.options.on_error = Some(on_error);

@@ -3,8 +3,10 @@
 //! side-effect log, until it is killed or interrupted.
 //!
 //! ```text
-//! fleet_subject <postgres url> <worker id> <side-effect log>
+//! fleet_subject <postgres url> <worker id> <side-effect log> [limited]
 //! ```
+//! With `limited`, it serves the node-limit test's pipeline (`tests::limited`) instead, with a
+//! concurrency of 4, logging when each execution starts and ends.
 
 use std::time::Duration;
 
@@ -14,9 +16,15 @@ use pipeline::store::PostgresStore;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let [_, url, id, log] = &args[..] else {
-        eprintln!("usage: fleet_subject <postgres url> <worker id> <side-effect log>");
-        return std::process::ExitCode::from(2);
+    let (url, id, log, limited) = match &args[..] {
+        [_, url, id, log] => (url, id, log, false),
+        [_, url, id, log, mode] if mode == "limited" => (url, id, log, true),
+        _ => {
+            eprintln!(
+                "usage: fleet_subject <postgres url> <worker id> <side-effect log> [limited]"
+            );
+            return std::process::ExitCode::from(2);
+        }
     };
     let store = match PostgresStore::open(url) {
         Ok(store) => store,
@@ -25,10 +33,16 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let worker = Worker::new(store)
-        .serve(&tests::chaos::graph(Some(log.into())))
+    let worker = match limited {
+        true => Worker::new(store)
+            .serve(&tests::limited::graph(log.into()))
+            .concurrency(4),
+        false => Worker::new(store)
+            .serve(&tests::chaos::graph(Some(log.into())))
+            .concurrency(2),
+    };
+    let worker = worker
         .id(id)
-        .concurrency(2)
         .lease(Duration::from_secs(1), Duration::from_millis(250))
         .poll_interval(Duration::from_millis(100));
     let shutdown = Shutdown::on_ctrl_c();

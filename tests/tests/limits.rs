@@ -1,0 +1,155 @@
+//! Node limits (issue 27, item 2): `#[node(limit = N)]` holds at most N executions of a node at
+//! once across every run, in one process and across a fleet's workers. The shared tests run on
+//! every executor (`tests::on_every_executor!`); the process test runs three worker processes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use pipeline::*;
+use tests::*;
+
+/// How many executions run now, and the most that ever ran at once.
+#[derive(Clone, Default)]
+struct Gauge {
+    now: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+impl Gauge {
+    async fn hold(&self, for_: Duration) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(for_).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+    fn most(&self) -> usize {
+        self.most.load(Ordering::SeqCst)
+    }
+}
+
+/// x -> slow (limit 2), and a list of 6 -> items (each, limit 3). Every run's output is the
+/// same (so that runs at once compare with the fleet's in any order of ending).
+fn limited(slow: &Gauge, items: &Gauge) -> Graph<u64, (u64, Vec<u64>)> {
+    let mut g = GraphBuilder::<u64>::new("limited");
+    let x = g.input("x", |x: &u64| *x);
+    let list = g.input("list", |_: &u64| (0..6).collect::<Vec<u64>>());
+    let gauge = slow.clone();
+    let slow = g.node("slow").limit(2).run(x, move |x, _| {
+        let gauge = gauge.clone();
+        async move {
+            gauge.hold(Duration::from_millis(40)).await;
+            ok(x.min(1))
+        }
+    });
+    let gauge = items.clone();
+    let items = g.node("items").limit(3).each(list, (), move |i, (), _| {
+        let gauge = gauge.clone();
+        async move {
+            gauge.hold(Duration::from_millis(10)).await;
+            ok(i)
+        }
+    });
+    g.build((slow, items)).unwrap()
+}
+
+tests::on_every_executor! {
+    async fn a_limited_node_runs_at_most_its_limit_at_once_across_runs(on: Executor) {
+        let (slow, items) = (Gauge::default(), Gauge::default());
+        let on = on.engine(limited(&slow, &items), |e| e).await;
+        let runs = (1..=12).map(|x| on.run(x));
+        let results = futures_util::future::join_all(runs).await;
+        for result in &results {
+            let result = result.as_ref().unwrap();
+            assert_eq!(result.status, RunStatus::Completed);
+            assert_eq!(result.output, Some((1, (0..6).collect())));
+        }
+        assert!(slow.most() <= 2, "{} executions of `slow` at once", slow.most());
+        assert!(items.most() <= 3, "{} items at once", items.most());
+        assert!(slow.most() >= 1 && items.most() >= 1);
+    }
+}
+
+const SUBJECT: &str = env!("CARGO_BIN_EXE_fleet_subject");
+
+/// Three worker processes (each taking up to 4 nodes at once) and 40 runs of a node limited to
+/// 3: the executions that overlap in time, by the intervals the workers logged, never exceed 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
+async fn a_node_limit_holds_across_three_worker_processes() {
+    let db = postgres::TestDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("intervals.log");
+    let store = pipeline::store::PostgresStore::open(&db.url).unwrap();
+    store.migrate().await.unwrap();
+    let mut workers: Vec<std::process::Child> = (0..3)
+        .map(|i| {
+            std::process::Command::new(SUBJECT)
+                .args([&db.url, &format!("limited-{i}")])
+                .arg(&log)
+                .arg("limited")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("a worker process starts")
+        })
+        .collect();
+    let engine = PipelineEngine::new(tests::limited::graph(log.clone())).fleet(store);
+    let mut ids = Vec::new();
+    for x in 0..40u64 {
+        ids.push((x, engine.submit(x).await.unwrap()));
+    }
+    for (x, id) in &ids {
+        let waited = tokio::time::timeout(Duration::from_secs(120), engine.wait(id));
+        let result = waited
+            .await
+            .expect("the run ends within two minutes")
+            .unwrap();
+        assert_eq!(result.output, Some(x * 2), "{id}");
+    }
+    for worker in &mut workers {
+        let _ = worker.kill();
+        let _ = worker.wait();
+    }
+    let intervals = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        intervals.lines().filter(|l| l.starts_with("start")).count(),
+        40
+    );
+    let most = tests::limited::most_at_once(&intervals);
+    assert!(
+        most <= tests::limited::LIMIT as usize,
+        "{most} executions at once across the workers, over the limit of {}",
+        tests::limited::LIMIT
+    );
+}
+
+mod dsl {
+    use pipeline::prelude::*;
+
+    /// A call to an API that takes two callers at once.
+    #[node(limit = 2)]
+    async fn lookup(id: u64) -> u64 {
+        id + 1
+    }
+
+    pipeline! {
+        /// One lookup.
+        pub Lookup(id: u64) -> u64 {
+            found = lookup(id);
+            found
+        }
+    }
+}
+
+#[test]
+fn node_limit_is_an_option_of_node() {
+    use pipeline::Pipeline;
+    let graph = dsl::Lookup.graph();
+    let options = graph.node_options("found").expect("the node `found`");
+    assert_eq!(options.limit, Some(2));
+}
