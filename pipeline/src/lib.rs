@@ -137,7 +137,7 @@ pub mod __private {
     pub use crate::engine::{IntoSignal, Signal};
     pub use crate::graph::erased::{
         AnyHandle, NodeInputs, NodeWiring, add_input, add_signal, add_timer, build, gate,
-        idempotent, signal_shadow, single,
+        idempotent, limit_runs, signal_shadow, single,
     };
     pub use crate::graph::map::{EachList, ShadowCopy, each_shadow};
     pub use crate::graph::node_fn::blocking;

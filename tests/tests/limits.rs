@@ -131,15 +131,26 @@ async fn a_node_limit_holds_across_three_worker_processes() {
 mod dsl {
     use pipeline::prelude::*;
 
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Lookups running now, and the most at once.
+    pub static NOW: AtomicUsize = AtomicUsize::new(0);
+    pub static MOST: AtomicUsize = AtomicUsize::new(0);
+
     /// A call to an API that takes two callers at once.
     #[node(limit = 2)]
     async fn lookup(id: u64) -> u64 {
+        let now = NOW.fetch_add(1, Ordering::SeqCst) + 1;
+        MOST.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        NOW.fetch_sub(1, Ordering::SeqCst);
         id + 1
     }
 
     pipeline! {
-        /// One lookup.
-        pub Lookup(id: u64) -> u64 {
+        /// One lookup; at most one run per tenant at once.
+        #[limit(key = tenant, runs = 1)]
+        pub Lookup(tenant: String, id: u64) -> u64 {
             found = lookup(id);
             found
         }
@@ -152,4 +163,82 @@ fn node_limit_is_an_option_of_node() {
     let graph = dsl::Lookup.graph();
     let options = graph.node_options("found").expect("the node `found`");
     assert_eq!(options.limit, Some(2));
+}
+
+#[tokio::test]
+async fn a_pipeline_limits_its_runs_per_key_with_limit() {
+    use dsl::{Lookup, LookupInputs};
+    let engine = Arc::new(PipelineEngine::new(Lookup));
+    let inputs = |tenant: &str, id| LookupInputs {
+        tenant: tenant.into(),
+        id,
+    };
+    // One run of tenant `a` at a time: its lookups never overlap.
+    let runs = (0..4).map(|id| engine.run(inputs("a", id)));
+    let outputs: Vec<Option<u64>> = futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().output)
+        .collect();
+    assert_eq!(outputs, [Some(1), Some(2), Some(3), Some(4)]);
+    assert_eq!(dsl::MOST.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// Runs of each customer at once now, and the most ever.
+#[derive(Clone, Default)]
+struct PerKey(Arc<std::sync::Mutex<std::collections::HashMap<String, (usize, usize)>>>);
+
+impl PerKey {
+    async fn hold(&self, key: &str, for_: Duration) {
+        {
+            let mut keys = self.0.lock().unwrap();
+            let (now, most) = keys.entry(key.to_owned()).or_default();
+            *now += 1;
+            *most = (*most).max(*now);
+        }
+        tokio::time::sleep(for_).await;
+        self.0.lock().unwrap().entry(key.to_owned()).or_default().0 -= 1;
+    }
+    fn most(&self, key: &str) -> usize {
+        self.0.lock().unwrap().get(key).map_or(0, |k| k.1)
+    }
+}
+
+/// (customer, n) -> first -> second, at most 2 runs per customer at once; every run's output is
+/// the same.
+fn per_customer(gauge: &PerKey) -> Graph<(String, u64), u64> {
+    let mut g = GraphBuilder::<(String, u64)>::new("per_customer");
+    g.limit_runs(|(customer, _): &(String, u64)| customer.clone(), 2);
+    let customer = g.input("customer", |(c, _): &(String, u64)| c.clone());
+    let gauge = gauge.clone();
+    let first = g.node("first").run(customer, move |customer, _| {
+        let gauge = gauge.clone();
+        async move {
+            gauge.hold(&customer, Duration::from_millis(30)).await;
+            ok(customer)
+        }
+    });
+    let second = g.node("second").run(first, |_, _| async move { ok(1u64) });
+    g.build(second).unwrap()
+}
+
+tests::on_every_executor! {
+    async fn at_most_the_limit_of_runs_of_one_key_run_at_once(on: Executor) {
+        let gauge = PerKey::default();
+        let on = on.engine(per_customer(&gauge), |e| e).await;
+        let inputs = (0..12u64).map(|n| {
+            let customer = if n % 2 == 0 { "acme" } else { "globex" };
+            (customer.to_owned(), n)
+        });
+        let runs = inputs.map(|i| on.run(i));
+        let results = futures_util::future::join_all(runs).await;
+        for result in &results {
+            let result = result.as_ref().unwrap();
+            assert_eq!((result.status, result.output), (RunStatus::Completed, Some(1)));
+        }
+        for customer in ["acme", "globex"] {
+            let most = gauge.most(customer);
+            assert!((1..=2).contains(&most), "{most} runs of {customer} at once");
+        }
+    }
 }

@@ -40,6 +40,30 @@ pub struct Idempotent {
     pub key: Vec<Ident>,
 }
 
+/// `#[limit(key = customer, runs = 2)]`: at most `runs` runs at once per value of the key.
+pub struct RunLimit {
+    pub key: Vec<Ident>,
+    pub runs: u32,
+}
+
+/// `key = input` or `key = (input, ...)`, after `key`.
+fn key_names(meta: &syn::meta::ParseNestedMeta) -> syn::Result<Vec<Ident>> {
+    let value = meta.value()?;
+    let names: Vec<Ident> = if value.peek(syn::token::Paren) {
+        let content;
+        syn::parenthesized!(content in value);
+        Punctuated::<Ident, Token![,]>::parse_terminated(&content)?
+            .into_iter()
+            .collect()
+    } else {
+        vec![value.parse::<Ident>()?]
+    };
+    if names.is_empty() {
+        return Err(meta.error("`key = ()` names no input"));
+    }
+    Ok(names)
+}
+
 impl Idempotent {
     fn parse(attr: &Attribute) -> syn::Result<Idempotent> {
         let mut key = None;
@@ -49,20 +73,7 @@ impl Idempotent {
                     meta.error("`#[idempotent]` takes `key = input` or `key = (input, ...)`")
                 );
             }
-            let value = meta.value()?;
-            let names = if value.peek(syn::token::Paren) {
-                let content;
-                syn::parenthesized!(content in value);
-                Punctuated::<Ident, Token![,]>::parse_terminated(&content)?
-                    .into_iter()
-                    .collect()
-            } else {
-                vec![value.parse::<Ident>()?]
-            };
-            if names.is_empty() {
-                return Err(meta.error("`key = ()` names no input"));
-            }
-            key = Some(names);
+            key = Some(key_names(&meta)?);
             Ok(())
         })?;
         match key {
@@ -75,11 +86,47 @@ impl Idempotent {
     }
 }
 
+impl RunLimit {
+    fn parse(attr: &Attribute) -> syn::Result<RunLimit> {
+        let (mut key, mut runs) = (None, None);
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("key") {
+                key = Some(key_names(&meta)?);
+            } else if meta.path.is_ident("runs") {
+                let n: syn::LitInt = meta.value()?.parse()?;
+                match n.base10_parse::<u32>() {
+                    Ok(n) if n >= 1 => runs = Some(n),
+                    _ => {
+                        return Err(syn::Error::new(
+                            n.span(),
+                            "`runs` is a whole number of at least 1",
+                        ));
+                    }
+                }
+            } else {
+                return Err(
+                    meta.error("`#[limit]` takes `key = input` (or `(input, ...)`) and `runs = N`")
+                );
+            }
+            Ok(())
+        })?;
+        match (key, runs) {
+            (Some(key), Some(runs)) => Ok(RunLimit { key, runs }),
+            _ => Err(syn::Error::new_spanned(
+                attr,
+                "`#[limit]` needs `key = input` (or `(input, ...)`) and `runs = N`, e.g. `#[limit(key = customer, runs = 2)]`",
+            )),
+        }
+    }
+}
+
 pub struct PipelineDef {
     /// The attributes passed on to the pipeline struct (its docs, derives).
     pub attrs: Vec<Attribute>,
     /// `#[idempotent(...)]`, when given.
     pub idempotent: Option<Idempotent>,
+    /// `#[limit(...)]`, when given.
+    pub run_limit: Option<RunLimit>,
     pub vis: Visibility,
     pub name: Ident,
     pub inputs: Vec<Input>,
@@ -106,14 +153,21 @@ impl Parse for PipelineDef {
         let mut attrs = input.call(Attribute::parse_outer)?;
         let mut parse_errors = Vec::new();
         let mut idempotent = None;
-        for attr in attrs.extract_if(.., |a| a.path().is_ident("idempotent")) {
-            match (Idempotent::parse(&attr), &idempotent) {
-                (Ok(_), Some(_)) => parse_errors.push(syn::Error::new_spanned(
-                    attr,
-                    "`#[idempotent]` is given twice",
-                )),
-                (Ok(parsed), None) => idempotent = Some(parsed),
-                (Err(e), _) => parse_errors.push(e),
+        let mut run_limit = None;
+        let ours = |a: &Attribute| a.path().is_ident("idempotent") || a.path().is_ident("limit");
+        for attr in attrs.extract_if(.., |a| ours(a)) {
+            let twice = || syn::Error::new_spanned(&attr, "this attribute is given twice");
+            match attr.path().is_ident("idempotent") {
+                true => match (Idempotent::parse(&attr), &idempotent) {
+                    (Ok(_), Some(_)) => parse_errors.push(twice()),
+                    (Ok(parsed), None) => idempotent = Some(parsed),
+                    (Err(e), _) => parse_errors.push(e),
+                },
+                false => match (RunLimit::parse(&attr), &run_limit) {
+                    (Ok(_), Some(_)) => parse_errors.push(twice()),
+                    (Ok(parsed), None) => run_limit = Some(parsed),
+                    (Err(e), _) => parse_errors.push(e),
+                },
             }
         }
         let vis = input.parse()?;
@@ -138,6 +192,7 @@ impl Parse for PipelineDef {
         Ok(PipelineDef {
             attrs,
             idempotent,
+            run_limit,
             vis,
             name,
             inputs,

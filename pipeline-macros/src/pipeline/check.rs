@@ -151,30 +151,31 @@ fn unknown_arguments(cx: &Ctxt, def: &PipelineDef) {
     }
 }
 
-/// Every name of `#[idempotent(key = ...)]` is an input of the pipeline (a binding is not: the
-/// key is known before anything runs).
+/// Every name of a key (`#[idempotent(key = ...)]`, `#[limit(key = ...)]`) is an input of the
+/// pipeline (a binding is not: the key is known before anything runs).
 fn unknown_key_inputs(cx: &Ctxt, def: &PipelineDef) {
-    let Some(idempotent) = &def.idempotent else {
-        return;
-    };
+    let keys = def.idempotent.iter().map(|i| ("idempotency key", &i.key));
+    let keys = keys.chain(def.run_limit.iter().map(|l| ("run limit's key", &l.key)));
     let inputs: Vec<String> = def.inputs.iter().map(|i| i.name.to_string()).collect();
-    for name in &idempotent.key {
-        let text = name.to_string();
-        if inputs.contains(&text) {
-            continue;
+    for (what, names) in keys {
+        for name in names {
+            let text = name.to_string();
+            if inputs.contains(&text) {
+                continue;
+            }
+            let pipeline = &def.name;
+            let mut message = match def.statements.iter().any(|s| s.binding == *name) {
+                true => format!(
+                    "the {what} of `{pipeline}` is made of its inputs, and `{text}` is a \
+                     binding: the key is known before anything runs"
+                ),
+                false => format!("`{pipeline}` has no input `{text}`"),
+            };
+            if let Some(close) = did_you_mean(&text, inputs.iter().map(String::as_str)) {
+                message.push_str(&format!("; did you mean `{close}`?"));
+            }
+            cx.error_spanned_by(name, message);
         }
-        let pipeline = &def.name;
-        let mut message = match def.statements.iter().any(|s| s.binding == *name) {
-            true => format!(
-                "the idempotency key of `{pipeline}` is made of its inputs, and `{text}` is a \
-                 binding: the key is known before anything runs"
-            ),
-            false => format!("`{pipeline}` has no input `{text}`"),
-        };
-        if let Some(close) = did_you_mean(&text, inputs.iter().map(String::as_str)) {
-            message.push_str(&format!("; did you mean `{close}`?"));
-        }
-        cx.error_spanned_by(name, message);
     }
 }
 

@@ -116,20 +116,25 @@ fn graph_fn(def: &PipelineDef, plan: &Plan) -> TokenStream {
         .order
         .iter()
         .map(|&i| node_handle(def, &def.statements[i], &plan.condition_names[i]));
-    // Each part of the key spanned at its name, so that a type that cannot be a key is reported
+    // Each part of a key spanned at its name, so that a type that cannot be a key is reported
     // there.
-    let key = def.idempotent.as_ref().map(|idempotent| {
-        let parts = idempotent.key.iter().map(|name| {
+    let key_json = |names: &[Ident]| {
+        let parts = names.iter().map(|name| {
             quote_spanned!(name.span()=> ::pipeline::__private::key_part(&__pipeline_inputs.#name),)
         });
         quote! {
-            ::pipeline::__private::idempotent(
-                &mut __pipeline_builder,
-                |__pipeline_inputs: &#inputs| {
-                    ::pipeline::__private::serde_json::to_string(&(#(#parts)*))
-                },
-            );
+            |__pipeline_inputs: &#inputs| {
+                ::pipeline::__private::serde_json::to_string(&(#(#parts)*))
+            }
         }
+    };
+    let key = def.idempotent.as_ref().map(|idempotent| {
+        let key = key_json(&idempotent.key);
+        quote!(::pipeline::__private::idempotent(&mut __pipeline_builder, #key);)
+    });
+    let run_limit = def.run_limit.as_ref().map(|limit| {
+        let (key, runs) = (key_json(&limit.key), limit.runs);
+        quote!(::pipeline::__private::limit_runs(&mut __pipeline_builder, #key, #runs);)
     });
     let outputs = def.tail.names.iter().map(local);
     let extract = if def.tail.tuple {
@@ -142,6 +147,7 @@ fn graph_fn(def: &PipelineDef, plan: &Plan) -> TokenStream {
             let mut __pipeline_builder = ::pipeline::__private::GraphBuilder::<#inputs>::new(#name_text);
             #(#input_handles)*
             #key
+            #run_limit
             #(#nodes)*
             ::pipeline::__private::build(
                 __pipeline_builder,

@@ -1,8 +1,10 @@
-//! Node limits in one process ([`NodeOptions::limit`](crate::NodeOptions::limit)): an execution
-//! of a limited node holds a permit of one semaphore per pipeline and node, shared by every
-//! engine of the process, so that the limit holds across all their runs. Permits are handed out
-//! in the order they were asked for (tokio's semaphore is fair). A fleet applies the same limit
-//! across its workers when it claims (`fleet::queue`).
+//! Limits in one process: an execution of a limited node
+//! ([`NodeOptions::limit`](crate::NodeOptions::limit)) holds a permit of one semaphore per
+//! pipeline and node, and a run of a pipeline with a per-key run limit
+//! ([`GraphBuilder::limit_runs`](crate::GraphBuilder::limit_runs)) one of a semaphore per
+//! pipeline and key, shared by every engine of the process, so that the limits hold across all
+//! their runs. Permits are handed out in the order they were asked for (tokio's semaphore is
+//! fair). A fleet applies the same limits across its workers (`fleet::limits`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -31,4 +33,50 @@ pub(crate) async fn permit(
         )
     };
     semaphore.acquire_owned().await.ok()
+}
+
+type RunKey = (Arc<str>, String);
+
+static RUN_LIMITS: LazyLock<Mutex<HashMap<RunKey, Arc<Semaphore>>>> = LazyLock::new(Mutex::default);
+
+/// A run's place among the runs of its key: released (and the key forgotten once nobody holds
+/// or waits for it) when dropped.
+pub(crate) struct RunPermit {
+    key: RunKey,
+    permit: Option<OwnedSemaphorePermit>,
+    semaphore: Option<Arc<Semaphore>>,
+}
+
+impl Drop for RunPermit {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        drop(self.semaphore.take());
+        let mut limits = RUN_LIMITS.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only the map holds it: no run holds or waits for a permit of this key.
+        if limits
+            .get(&self.key)
+            .is_some_and(|s| Arc::strong_count(s) == 1)
+        {
+            limits.remove(&self.key);
+        }
+    }
+}
+
+/// A place for a run of `pipeline` whose key is `key`, of which at most `runs` run at once;
+/// waits, in order, while all are taken.
+pub(crate) async fn run_permit(pipeline: &Arc<str>, key: String, runs: u32) -> RunPermit {
+    let key = (Arc::clone(pipeline), key);
+    let semaphore = {
+        let mut limits = RUN_LIMITS.lock().unwrap_or_else(PoisonError::into_inner);
+        let semaphore = limits
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(runs.max(1) as usize)));
+        Arc::clone(semaphore)
+    };
+    let permit = Arc::clone(&semaphore).acquire_owned().await.ok();
+    RunPermit {
+        key,
+        permit,
+        semaphore: Some(semaphore),
+    }
 }

@@ -27,7 +27,7 @@ pub(crate) async fn cancel(
     let Some((state, states)) = apply::lock_run(store, &tx, id).await? else {
         return Ok(None);
     };
-    if state != "running" {
+    if state != "running" && state != "queued" {
         return Ok(Some(false));
     }
     // The machine decides which nodes do not run, and which claims are fenced; a cancel reads
@@ -60,6 +60,8 @@ pub(crate) async fn cancel(
     tx.execute("SELECT pg_notify($1, $2)", &[&DONE, &id])
         .await
         .map_err(err("write to"))?;
+    // Its end lets queued runs of its key in.
+    super::limits::admit_after(store, &tx, id).await?;
     tx.commit().await.map_err(err("write to"))?;
     Ok(Some(true))
 }

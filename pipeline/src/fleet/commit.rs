@@ -325,7 +325,8 @@ async fn finish(store: &PostgresStore, tx: &Transaction<'_>, item: &Item) -> Sto
     tx.execute("SELECT pg_notify($1, $2)", &[&DONE, &run_id.as_str()])
         .await
         .map_err(store.error("write to"))?;
-    Ok(())
+    // Its end lets queued runs of its key in.
+    super::limits::admit_after(store, tx, run_id.as_str()).await
 }
 
 /// The most resolutions one commit writes.

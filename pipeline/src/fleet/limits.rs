@@ -1,9 +1,12 @@
-//! Node limits on a fleet ([`NodeOptions::limit`](crate::NodeOptions::limit)): the executions of
-//! a limited node (its claimed rows, or its map's claimed items) across every worker stay within
-//! its limit. A worker claims the rows of a limited node apart from the others: under a
-//! transaction-scoped advisory lock of the pipeline and node (so two workers never count at once),
-//! it counts the executions whose lease holds and claims at most the rest of the limit. The same
-//! limit in one process is `engine::limits`.
+//! Limits on a fleet. Node limits ([`NodeOptions::limit`](crate::NodeOptions::limit)): the
+//! executions of a limited node (its claimed rows, or its map's claimed items) across every
+//! worker stay within its limit. A worker claims the rows of a limited node apart from the
+//! others: under a transaction-scoped advisory lock of the pipeline and node (so two workers never
+//! count at once), it counts the executions whose lease holds and claims at most the rest of the
+//! limit. Per-key run limits ([`GraphBuilder::limit_runs`](crate::GraphBuilder::limit_runs)): a
+//! run submitted over its key's limit (or behind runs of its key already queued) is queued; a run
+//! of the key that ends admits the oldest queued ones, under the key's advisory lock. The same
+//! limits in one process are `engine::limits`.
 
 use deadpool_postgres::Transaction;
 
@@ -84,4 +87,109 @@ pub(crate) async fn room(
         .map_err(store.error("claim nodes in"))?;
     let running = row.get::<_, i64>(0).max(0) as usize;
     Ok((node.limit as usize).saturating_sub(running))
+}
+
+/// A run's key under its pipeline's per-key run limit, and the limit.
+pub(crate) struct RunLimitKey<'a> {
+    pub pipeline: &'a str,
+    pub key: &'a str,
+    pub runs: u32,
+}
+
+/// Takes the advisory lock of the runs of `limit`'s key, until `tx` ends.
+async fn lock_key(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    limit: &RunLimitKey<'_>,
+) -> StoreResult<()> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('pipeline:runs:' || $1 || '/' || $2, 0))",
+        &[&limit.pipeline, &limit.key],
+    )
+    .await
+    .map_err(store.error("write to"))?;
+    Ok(())
+}
+
+/// Whether a run submitted now under `limit` must queue: its key has as many runs running as the
+/// limit allows, or runs queued already (which go first). Takes the key's lock.
+pub(crate) async fn must_queue(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    limit: &RunLimitKey<'_>,
+) -> StoreResult<bool> {
+    lock_key(store, tx, limit).await?;
+    let row = tx
+        .query_one(
+            "SELECT count(*) FILTER (WHERE state = 'running'), \
+                    count(*) FILTER (WHERE state = 'queued') \
+             FROM pipeline_fleet_runs WHERE pipeline = $1 AND limit_key = $2 \
+               AND state IN ('running', 'queued')",
+            &[&limit.pipeline, &limit.key],
+        )
+        .await
+        .map_err(store.error("write to"))?;
+    let (running, queued) = (row.get::<_, i64>(0), row.get::<_, i64>(1));
+    Ok(queued > 0 || running >= i64::from(limit.runs))
+}
+
+/// A run of `limit`'s key ended (in `tx`): admits the oldest queued runs of the key that now fit,
+/// making their ready rows claimable. Returns whether it admitted any (the workers are to be
+/// woken).
+pub(crate) async fn admit(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    limit: &RunLimitKey<'_>,
+) -> StoreResult<bool> {
+    lock_key(store, tx, limit).await?;
+    let admitted = tx
+        .execute(
+            "WITH running AS (SELECT count(*) AS n FROM pipeline_fleet_runs \
+                 WHERE pipeline = $1 AND limit_key = $2 AND state = 'running'), \
+             admitted AS (UPDATE pipeline_fleet_runs SET state = 'running' \
+                 WHERE run_id IN (SELECT run_id FROM pipeline_fleet_runs \
+                     WHERE pipeline = $1 AND limit_key = $2 AND state = 'queued' \
+                     ORDER BY submitted_at, run_id \
+                     LIMIT greatest(0, $3 - (SELECT n FROM running))) \
+                 RETURNING run_id) \
+             UPDATE pipeline_fleet_nodes SET not_before = now() \
+             WHERE run_id IN (SELECT run_id FROM admitted) AND state = 'ready' AND NOT began",
+            &[&limit.pipeline, &limit.key, &i64::from(limit.runs)],
+        )
+        .await
+        .map_err(store.error("write to"))?;
+    Ok(admitted > 0)
+}
+
+/// Admits what the end of run `run_id` (in `tx`, its state already ended) lets in, when its
+/// pipeline limits runs per key.
+pub(crate) async fn admit_after(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    run_id: &str,
+) -> StoreResult<()> {
+    let row = tx
+        .query_opt(
+            "SELECT pipeline, limit_key, limit_runs FROM pipeline_fleet_runs \
+             WHERE run_id = $1 AND limit_key IS NOT NULL",
+            &[&run_id],
+        )
+        .await
+        .map_err(store.error("write to"))?;
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let (pipeline, key): (String, String) = (row.get(0), row.get(1));
+    let runs = row.get::<_, Option<i32>>(2).unwrap_or(1).max(1) as u32;
+    let limit = RunLimitKey {
+        pipeline: &pipeline,
+        key: &key,
+        runs,
+    };
+    if admit(store, tx, &limit).await? {
+        tx.execute(&format!("NOTIFY {}", super::queue::READY), &[])
+            .await
+            .map_err(store.error("write to"))?;
+    }
+    Ok(())
 }

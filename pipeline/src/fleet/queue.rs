@@ -9,7 +9,7 @@ use deadpool_postgres::Transaction;
 
 use super::claim::{Claimed, Hold, millis};
 use super::items;
-use super::limits::{Limited, limited_filter};
+use super::limits::{Limited, RunLimitKey, limited_filter};
 use super::records::{Param, insert};
 use crate::node::MapItem;
 use crate::run_id::RunId;
@@ -34,6 +34,7 @@ pub(crate) async fn submit(
     nodes: &[NewNode<'_>],
     summary: &RunSummary,
     kept: &[NodeRecord],
+    limit: Option<RunLimitKey<'_>>,
 ) -> StoreResult<()> {
     let mut client = store.client().await?;
     let write = store.error("submit a run to");
@@ -56,15 +57,33 @@ pub(crate) async fn submit(
         return Err(crate::store::StoreError::RunExists(header.run_id.clone()));
     }
     let remaining = nodes.iter().filter(|n| !n.done).count() as i32;
+    // Over its key's run limit, the run is queued: its ready rows wait for its admission.
+    let queued = match &limit {
+        Some(limit) => super::limits::must_queue(store, &tx, limit).await?,
+        None => false,
+    };
+    let state = if queued { "queued" } else { "running" };
+    let (key, runs) = (
+        limit.as_ref().map(|l| l.key),
+        limit.as_ref().map(|l| l.runs as i32),
+    );
     let statements: [(&str, Vec<Param<'_>>); 2] = [
         (
             "INSERT INTO pipeline_audit_runs (run_id, header) VALUES ($1, $2)",
             vec![&id, &bytes],
         ),
         (
-            "INSERT INTO pipeline_fleet_runs (run_id, pipeline, fingerprint, remaining) \
-             VALUES ($1, $2, $3, $4)",
-            vec![&id, &header.pipeline, &header.fingerprint, &remaining],
+            "INSERT INTO pipeline_fleet_runs (run_id, pipeline, fingerprint, remaining, state, \
+             limit_key, limit_runs) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            vec![
+                &id,
+                &header.pipeline,
+                &header.fingerprint,
+                &remaining,
+                &state,
+                &key,
+                &runs,
+            ],
         ),
     ];
     for (sql, params) in statements {
@@ -79,10 +98,12 @@ pub(crate) async fn submit(
     let done: Vec<bool> = nodes.iter().map(|n| n.done).collect();
     tx.execute(
         "INSERT INTO pipeline_fleet_nodes \
-         (run_id, node, node_id, fingerprint, state, waiting, fail_fast, resolved_at) \
+         (run_id, node, node_id, fingerprint, state, waiting, fail_fast, resolved_at, \
+          not_before) \
          SELECT $1, n, id, $2, \
                 CASE WHEN d THEN 'completed' WHEN w = 0 THEN 'ready' ELSE 'waiting' END, w, f, \
-                CASE WHEN d THEN now() END \
+                CASE WHEN d THEN now() END, \
+                CASE WHEN $8 AND NOT d AND w = 0 THEN 'infinity'::timestamptz ELSE now() END \
          FROM unnest($3::int[], $4::text[], $5::int[], $6::bool[], $7::bool[]) \
               AS t (n, id, w, f, d)",
         &[
@@ -93,6 +114,7 @@ pub(crate) async fn submit(
             &waiting,
             &fail_fast,
             &done,
+            &queued,
         ],
     )
     .await

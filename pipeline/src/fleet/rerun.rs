@@ -51,7 +51,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             completed.iter().copied(),
         );
         let nodes = self.new_nodes(&done);
-        let submitted = sql::submit(store, header, &nodes, &summary, &checkpoint.nodes).await;
+        let submitted = sql::submit(store, header, &nodes, &summary, &checkpoint.nodes, None).await;
         if let Err(e) = submitted {
             return Some(Err(PipelineError::from_store(&new_id, e)));
         }

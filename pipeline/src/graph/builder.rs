@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::built::{Edges, FastHash, Flat, Graph, InputDef, KeyFn, NodeDef, OutputFn, Parts};
+use super::built::{
+    Edges, FastHash, Flat, Graph, InputDef, KeyFn, NodeDef, OutputFn, Parts, RunLimit,
+};
 use super::deps::{Deps, Handle, Slot};
 use super::error::GraphError;
 use crate::data::{Codec, Data, Value};
@@ -27,6 +29,7 @@ pub struct GraphBuilder<I> {
     /// Each mistake, with how many names were declared when it was made (to report the first).
     errors: Vec<(usize, GraphError)>,
     key: Option<KeyFn<I>>,
+    run_limit: Option<RunLimit<I>>,
 }
 
 impl<I: Data> GraphBuilder<I> {
@@ -47,6 +50,7 @@ impl<I: Data> GraphBuilder<I> {
             upstream: Edges::default(),
             claims: Vec::new(),
             key: None,
+            run_limit: None,
         }
     }
 
@@ -74,6 +78,38 @@ impl<I: Data> GraphBuilder<I> {
     /// `pipeline!` make it.
     pub(crate) fn set_key(&mut self, key: KeyFn<I>) {
         self.key = Some(key);
+    }
+
+    /// Runs at most `runs` runs of the pipeline at once per key: what `key` makes of a run's
+    /// inputs (serialized as JSON), e.g. its customer. A run over the limit waits until one of
+    /// its key ends; runs wait in the order they came. The limit holds across the engines of one
+    /// process and, on a fleet, across every worker. `pipeline!` writes it as
+    /// `#[limit(key = customer, runs = 2)]`.
+    ///
+    /// ```
+    /// # use pipeline::GraphBuilder;
+    /// let mut g = GraphBuilder::<(String, u32)>::new("invoices");
+    /// g.limit_runs(|(customer, _): &(String, u32)| customer.clone(), 2);
+    /// ```
+    pub fn limit_runs<K: serde::Serialize>(
+        &mut self,
+        key: impl Fn(&I) -> K + Send + Sync + 'static,
+        runs: u32,
+    ) -> &mut Self {
+        self.set_run_limit(
+            Box::new(move |inputs| serde_json::to_string(&key(inputs))),
+            runs,
+        );
+        self
+    }
+
+    /// Sets the per-key run limit, as [`limit_runs`](GraphBuilder::limit_runs) and `pipeline!`
+    /// make it.
+    pub(crate) fn set_run_limit(&mut self, key: KeyFn<I>, runs: u32) {
+        self.run_limit = Some(RunLimit {
+            key,
+            runs: runs.max(1),
+        });
     }
 
     /// Declares a pipeline input named `name`, taken out of the inputs value by `extract`.
@@ -121,6 +157,7 @@ impl<I: Data> GraphBuilder<I> {
             upstream: self.upstream,
             names,
             key: self.key,
+            run_limit: self.run_limit,
         };
         Ok(Graph::assemble(parts, output_slots, output))
     }

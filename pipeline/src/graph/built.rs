@@ -24,6 +24,12 @@ pub(crate) type OutputFn<O> = Box<dyn Fn(&[&Value]) -> Option<O> + Send + Sync>;
 /// A pipeline's idempotency key from its inputs, as JSON text.
 pub(crate) type KeyFn<I> = Box<dyn Fn(&I) -> Result<String, serde_json::Error> + Send + Sync>;
 
+/// At most `runs` runs of the pipeline at once per key (the JSON of `key` of a run's inputs).
+pub(crate) struct RunLimit<I> {
+    pub key: KeyFn<I>,
+    pub runs: u32,
+}
+
 pub(crate) struct InputDef<I> {
     pub name: Arc<str>,
     pub extract: ExtractInputFn<I>,
@@ -41,6 +47,7 @@ pub(crate) struct Parts<I> {
     pub upstream: Edges,
     pub names: HashMap<Arc<str>, Slot, FastHash>,
     pub key: Option<KeyFn<I>>,
+    pub run_limit: Option<RunLimit<I>>,
 }
 
 pub(crate) struct GateDef {
@@ -164,6 +171,8 @@ pub(crate) struct GraphInner<I, O> {
     pub output: OutputFn<O>,
     /// The idempotency key its inputs give, if it names one.
     pub key: Option<KeyFn<I>>,
+    /// How many of its runs may run at once per key, if it limits them.
+    pub run_limit: Option<RunLimit<I>>,
     /// Derived on first use: a run without stores never needs them.
     signature: OnceLock<Arc<GraphSignature>>,
     fingerprint: OnceLock<String>,
@@ -307,6 +316,7 @@ impl<I, O> Graph<I, O> {
                 output_slots,
                 output,
                 key: parts.key,
+                run_limit: parts.run_limit,
                 signature: OnceLock::new(),
                 fingerprint: OnceLock::new(),
             }),

@@ -119,6 +119,16 @@ pub fn idempotent<I: Data>(
     builder.set_key(Box::new(key));
 }
 
+/// Limits the pipeline's runs per key as `pipeline!`'s `#[limit(key = ..., runs = N)]` makes it:
+/// the JSON of the key's parts.
+pub fn limit_runs<I: Data>(
+    builder: &mut GraphBuilder<I>,
+    key: impl Fn(&I) -> Result<String, serde_json::Error> + Send + Sync + 'static,
+    runs: u32,
+) {
+    builder.set_run_limit(Box::new(key), runs);
+}
+
 /// How `pipeline!` adds a call of a `#[node]` fn to a graph. Implemented for every [`Node`] and
 /// called as `<load as NodeWiring>::add_to(..)`, which keeps the fn's name in a type position: a
 /// plain fn there is one clear error ("expected type, found function").

@@ -105,7 +105,8 @@ impl PostgresStore {
         }
         // A run the fleet is running belongs to its workers: an engine in this process would
         // run its nodes beside them.
-        let fleet = "SELECT 1 FROM pipeline_fleet_runs WHERE run_id = $1 AND state = 'running'";
+        let fleet = "SELECT 1 FROM pipeline_fleet_runs WHERE run_id = $1 \
+                     AND state IN ('running', 'queued')";
         let running = client.query_opt(fleet, &[&run_id.as_str()]).await;
         if running.map_err(self.error("read"))?.is_some() {
             return Err(StoreError::Locked(run_id.clone()));
@@ -254,7 +255,7 @@ impl Checkpointer for PostgresStore {
                 &format!(
                     "SELECT n.node_id, {} FROM pipeline_fleet_nodes n \
                      JOIN pipeline_fleet_runs r ON r.run_id = n.run_id \
-                     WHERE n.run_id = $1 AND r.state = 'running'",
+                     WHERE n.run_id = $1 AND r.state IN ('running', 'queued')",
                     super::fleet::NODE_STATE
                 ),
                 &[&run_id.as_str()],
@@ -293,7 +294,7 @@ impl Checkpointer for PostgresStore {
                    AND objsubid = 1 \
                    AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)) \
                  OR EXISTS (SELECT 1 FROM pipeline_fleet_runs \
-                   WHERE run_id = $2 AND state = 'running')",
+                   WHERE run_id = $2 AND state IN ('running', 'queued'))",
                 &[&Kind::Checkpoint.key(run_id), &run_id.as_str()],
             )
             .await

@@ -59,10 +59,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "idempotency keys",
         sql: include_str!("migrations/0009_idempotency_keys.sql"),
     },
+    Migration {
+        version: 10,
+        name: "run limits",
+        sql: include_str!("migrations/0010_run_limits.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
 
