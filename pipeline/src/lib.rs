@@ -144,7 +144,7 @@ pub mod __private {
     pub use crate::graph::{Fingerprint, Graph, GraphBuilder};
     pub use crate::node::{
         ErasedFuture, Fallible, IntoNodeError, Node, NodeContext, NodeError, NodeFuture,
-        NodeOptions, OnError, erase, node_options, node_result,
+        NodeOptions, OnError, erase, node_options, node_result, rate,
     };
     pub use crate::registry::{Binding, NodeInfo, Param, PipelineInfo, dyn_pipeline};
     pub use crate::store::Checkpoint;
@@ -166,7 +166,7 @@ pub use event::EventHandler;
 pub use graph::{Graph, GraphBuilder, GraphError, Handle};
 pub use node::{
     Backoff, DEFAULT_MAX_IN_FLIGHT, MapItem, Node, NodeContext, NodeError, NodeOptions, OnError,
-    TimeoutError,
+    Rate, RateError, TimeoutError,
 };
 pub use pipeline_macros::{node, pipeline};
 pub use result::{

@@ -1,5 +1,6 @@
-//! The pipeline of the node-limit process test: `call_api` (limit 3) records when each execution
-//! starts and ends, so that the test can count how many ran at once across worker processes.
+//! The pipelines of the node-limit and node-rate process tests: `call_api` (limit 3) records
+//! when each execution starts and ends, so that the test can count how many ran at once across
+//! worker processes; `call_rated` (100 starts a second) records when each one starts.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,6 +43,34 @@ pub fn graph(log: PathBuf) -> Graph<u64, u64> {
         }
     });
     g.build(call).expect("the limited pipeline is sound")
+}
+
+/// The rate of `call_rated`: starts per second.
+pub const PER_SECOND: u32 = 100;
+
+/// x -> call_rated (at most [`PER_SECOND`] starts a second, logs `start NS`) -> its output.
+pub fn rated_graph(log: PathBuf) -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new("rated_api");
+    let x = g.input("x", |x: &u64| *x);
+    let rate = pipeline::Rate::new(PER_SECOND, Duration::from_secs(1)).expect("a rate");
+    let call = g.node("call_rated").rate(rate).run(x, move |x, _| {
+        let log = log.clone();
+        async move {
+            record(&log, format!("start {}\n", now_ns()));
+            crate::ok(x * 2)
+        }
+    });
+    g.build(call).expect("the rated pipeline is sound")
+}
+
+/// The start times of `log` (`start NS` lines), sorted, in nanoseconds.
+pub fn starts(log: &str) -> Vec<u128> {
+    let mut starts: Vec<u128> = log
+        .lines()
+        .filter_map(|line| line.strip_prefix("start ")?.parse().ok())
+        .collect();
+    starts.sort_unstable();
+    starts
 }
 
 /// The most intervals of `log` (`start NS` / `end NS` lines) that overlap at one time.

@@ -147,12 +147,19 @@ mod dsl {
         id + 1
     }
 
+    /// A call to an API that takes 20 calls a second.
+    #[node(rate = "20/s")]
+    async fn notify(found: u64) -> u64 {
+        found
+    }
+
     pipeline! {
         /// One lookup; at most one run per tenant at once.
         #[limit(key = tenant, runs = 1)]
         pub Lookup(tenant: String, id: u64) -> u64 {
             found = lookup(id);
-            found
+            told  = notify(found);
+            told
         }
     }
 }
@@ -163,6 +170,8 @@ fn node_limit_is_an_option_of_node() {
     let graph = dsl::Lookup.graph();
     let options = graph.node_options("found").expect("the node `found`");
     assert_eq!(options.limit, Some(2));
+    let told = graph.node_options("told").expect("the node `told`");
+    assert_eq!(told.rate, Some("20/s".parse().unwrap()));
 }
 
 #[tokio::test]
@@ -241,4 +250,89 @@ tests::on_every_executor! {
             assert!((1..=2).contains(&most), "{most} runs of {customer} at once");
         }
     }
+}
+
+/// x -> paced (50 starts a second); each start's instant is noted.
+fn paced(starts: &Arc<std::sync::Mutex<Vec<std::time::Instant>>>) -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new("paced");
+    let x = g.input("x", |x: &u64| *x);
+    let starts = Arc::clone(starts);
+    let rate = Rate::new(50, Duration::from_secs(1)).unwrap();
+    let paced = g.node("paced").rate(rate).run(x, move |_, _| {
+        starts.lock().unwrap().push(std::time::Instant::now());
+        async move { ok(1u64) }
+    });
+    g.build(paced).unwrap()
+}
+
+tests::on_every_executor! {
+    async fn a_rated_node_starts_no_faster_than_its_rate(on: Executor) {
+        let starts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let on = on.engine(paced(&starts), |e| e).await;
+        let runs = (1..=16).map(|x| on.run(x));
+        for result in futures_util::future::join_all(runs).await {
+            assert_eq!(result.unwrap().output, Some(1));
+        }
+        let mut starts = starts.lock().unwrap().clone();
+        starts.sort();
+        // 16 starts at 50 a second take at least 15 intervals of 20 ms (less 10%): not a burst.
+        let span = starts[starts.len() - 1] - starts[0];
+        assert!(span >= Duration::from_millis(270), "16 starts in {span:?}");
+    }
+}
+
+/// 300 runs of a node rated 100 starts a second, all submitted before three worker processes
+/// start: its starts, by the times the workers logged, come no faster than 10% over the rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
+async fn a_node_rate_holds_across_three_worker_processes() {
+    let db = postgres::TestDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("starts.log");
+    let store = pipeline::store::PostgresStore::open(&db.url).unwrap();
+    store.migrate().await.unwrap();
+    let engine = PipelineEngine::new(tests::limited::rated_graph(log.clone())).fleet(store);
+    let mut ids = Vec::new();
+    for x in 0..300u64 {
+        ids.push(engine.submit(x).await.unwrap());
+    }
+    // Every run is waiting before the workers start: only the rate holds them back.
+    let mut workers: Vec<std::process::Child> = (0..3)
+        .map(|i| {
+            std::process::Command::new(SUBJECT)
+                .args([&db.url, &format!("rated-{i}")])
+                .arg(&log)
+                .arg("rated")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("a worker process starts")
+        })
+        .collect();
+    for id in &ids {
+        let waited = tokio::time::timeout(Duration::from_secs(120), engine.wait(id));
+        let result = waited
+            .await
+            .expect("the run ends within two minutes")
+            .unwrap();
+        assert_eq!(result.status, RunStatus::Completed, "{id}");
+    }
+    for worker in &mut workers {
+        let _ = worker.kill();
+        let _ = worker.wait();
+    }
+    let starts = tests::limited::starts(&std::fs::read_to_string(&log).unwrap());
+    assert_eq!(starts.len(), 300);
+    let span = Duration::from_nanos((starts[299] - starts[0]) as u64);
+    let rate = 299.0 / span.as_secs_f64();
+    let cap = f64::from(tests::limited::PER_SECOND) * 1.1;
+    assert!(rate <= cap, "{rate:.1} starts a second, over {cap:.0}");
+    eprintln!(
+        "rated node: {rate:.1} starts a second over {span:?} (rate {})",
+        tests::limited::PER_SECOND
+    );
 }

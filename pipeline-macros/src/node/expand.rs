@@ -179,6 +179,9 @@ fn options_tokens(options: &Options) -> TokenStream {
     if let Some(n) = options.limit {
         tokens = quote!(#tokens.limit(#n));
     }
+    if let Some((count, nanos)) = options.rate {
+        tokens = quote!(#tokens.rate(::pipeline::__private::rate(#count, #nanos)));
+    }
     tokens
 }
 

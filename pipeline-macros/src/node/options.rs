@@ -26,6 +26,10 @@ const KEYS: &[(&str, &str)] = &[
         "limit",
         "a whole number of at least 1, e.g. `limit = 10` (executions of the node at once, across every run and worker)",
     ),
+    (
+        "rate",
+        "starts per time, e.g. `rate = \"100/s\"`, `\"5/m\"` or `\"10/30s\"` (how often executions of the node start, across every run and worker)",
+    ),
 ];
 
 #[derive(Default)]
@@ -37,6 +41,8 @@ pub struct Options {
     pub skip_downstream: Option<bool>,
     pub max_in_flight: Option<u32>,
     pub limit: Option<u32>,
+    /// `rate`: starts, and per how many nanoseconds.
+    pub rate: Option<(u32, u64)>,
     pub version: Option<String>,
 }
 
@@ -136,6 +142,19 @@ fn set(cx: &Ctxt, options: &mut Options, key: &str, value: &Expr) {
             },
             _ => cx.error_spanned_by(value, bad()),
         },
+        "rate" => match value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(text),
+                ..
+            }) => match parse_rate(&text.value()) {
+                Ok(rate) => options.rate = Some(rate),
+                Err(why) => cx.error_at(
+                    value.span(),
+                    format!("bad rate {:?} for `rate`: {why}", text.value()),
+                ),
+            },
+            _ => cx.error_spanned_by(value, bad()),
+        },
         "version" => match value {
             Expr::Lit(ExprLit {
                 lit: Lit::Str(text),
@@ -155,6 +174,26 @@ fn set(cx: &Ctxt, options: &mut Options, key: &str, value: &Expr) {
             _ => cx.error_spanned_by(value, bad()),
         },
         _ => unreachable!("keys were checked against KEYS"),
+    }
+}
+
+/// Parses `"100/s"`, `"5/m"`, `"10/30s"` into starts and nanoseconds (at least 1 of each).
+pub fn parse_rate(text: &str) -> Result<(u32, u64), String> {
+    let (count, per) = text
+        .split_once('/')
+        .ok_or_else(|| "write it as starts per time, e.g. \"100/s\" or \"10/30s\"".to_owned())?;
+    let count: u32 = match count.trim().parse() {
+        Ok(n) if n >= 1 => n,
+        _ => return Err(format!("`{count}` is not a whole number of at least 1")),
+    };
+    let per = per.trim();
+    let per = match per.starts_with(|c: char| c.is_ascii_digit()) {
+        true => per.to_owned(),
+        false => format!("1{per}"),
+    };
+    match parse_duration(&per)? {
+        0 => Err("the time is zero".to_owned()),
+        nanos => Ok((count, nanos)),
     }
 }
 

@@ -80,3 +80,24 @@ pub(crate) async fn run_permit(pipeline: &Arc<str>, key: String, runs: u32) -> R
         semaphore: Some(semaphore),
     }
 }
+
+static RATES: LazyLock<Mutex<HashMap<Key, tokio::time::Instant>>> = LazyLock::new(Mutex::default);
+
+/// Waits for the turn of the next start of node `node` of pipeline `pipeline`, whose starts are
+/// spaced by `interval` ([`NodeOptions::rate`](crate::NodeOptions::rate)): each start takes the
+/// next free slot at once (so turns go in the order they were asked for), then sleeps until it.
+pub(crate) async fn rate_turn(pipeline: &Arc<str>, node: &Arc<str>, interval: std::time::Duration) {
+    let now = tokio::time::Instant::now();
+    let slot = {
+        let mut rates = RATES.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = rates
+            .entry((Arc::clone(pipeline), Arc::clone(node)))
+            .or_insert(now);
+        let slot = (*next).max(now);
+        *next = slot + interval;
+        slot
+    };
+    if slot > now {
+        tokio::time::sleep_until(slot).await;
+    }
+}

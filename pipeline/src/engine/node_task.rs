@@ -166,6 +166,10 @@ impl<'a> NodeTask<'a> {
                 Some(n) => Box::pin(limits::permit(&self.shared.pipeline, &self.node.id, n)).await,
                 None => None,
             };
+            if let Some(rate) = self.node.options.rate {
+                let (pipeline, node) = (&self.shared.pipeline, &self.node.id);
+                Box::pin(limits::rate_turn(pipeline, node, rate.interval())).await;
+            }
             let attempt = self.start(number);
             let result = self.call(number).await;
             drop(permit);

@@ -22,6 +22,8 @@ pub(crate) struct Claimed {
     /// The last attempt number of the run's earlier starts: `attempt` goes on from it, and this
     /// start's retry budget counts only the attempts after it.
     pub attempts_before: u32,
+    /// For a rated node, how long after the claim its execution may start (its reserved turn).
+    pub start_in: Duration,
 }
 
 /// A claim a worker holds: run, node, item (for an item of a mapped node), fencing token.

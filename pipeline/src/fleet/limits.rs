@@ -8,34 +8,42 @@
 //! of the key that ends admits the oldest queued ones, under the key's advisory lock. The same
 //! limits in one process are `engine::limits`.
 
+use std::time::Duration;
+
 use deadpool_postgres::Transaction;
 
 use crate::graph::ServedGraph;
 use crate::store::{PostgresStore, StoreResult};
 
-/// A node with a limit, of a pipeline a worker serves.
+/// How far ahead a worker reserves the start times of a rated node's executions: it claims no
+/// more of them than start within this.
+const RATE_HORIZON: Duration = Duration::from_secs(1);
+
+/// A node with a limit or a rate, of a pipeline a worker serves.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Limited {
     pub pipeline: String,
     pub node_id: String,
     pub fingerprint: String,
     pub node: u32,
-    pub limit: u32,
+    pub limit: Option<u32>,
+    /// The time between two starts, for a rated node.
+    pub interval: Option<Duration>,
 }
 
 impl Limited {
-    /// The limited nodes of `graph`.
+    /// The limited or rated nodes of `graph`.
     pub fn of(graph: &dyn ServedGraph) -> Vec<Limited> {
         let nodes = graph.nodes().iter().enumerate();
         nodes
-            .filter_map(|(index, node)| {
-                Some(Limited {
-                    pipeline: graph.name().to_owned(),
-                    node_id: node.id.to_string(),
-                    fingerprint: graph.fingerprint().to_owned(),
-                    node: index as u32,
-                    limit: node.options.limit?,
-                })
+            .filter(|(_, node)| node.options.limit.is_some() || node.options.rate.is_some())
+            .map(|(index, node)| Limited {
+                pipeline: graph.name().to_owned(),
+                node_id: node.id.to_string(),
+                fingerprint: graph.fingerprint().to_owned(),
+                node: index as u32,
+                limit: node.options.limit,
+                interval: node.options.rate.map(|r| r.interval()),
             })
             .collect()
     }
@@ -56,12 +64,15 @@ macro_rules! limited_filter {
 }
 pub(crate) use limited_filter;
 
-/// How many more executions of `node` may start now, under its lock (held until `tx` ends).
+/// How many more executions of `node` may be claimed now, under its lock (held until `tx` ends):
+/// the rest of its limit, and of the starts its rate allows within [`RATE_HORIZON`]; for a rated
+/// node, also how long until its next free start.
 pub(crate) async fn room(
     store: &PostgresStore,
     tx: &Transaction<'_>,
     node: &Limited,
-) -> StoreResult<usize> {
+) -> StoreResult<(usize, Duration)> {
+    let error = || store.error("claim nodes in");
     // The lock first, in a statement of its own: the count's statement then sees every claim
     // committed by the worker that held the lock before.
     tx.execute(
@@ -69,24 +80,69 @@ pub(crate) async fn room(
         &[&node.pipeline, &node.node_id],
     )
     .await
-    .map_err(store.error("claim nodes in"))?;
+    .map_err(error())?;
+    let mut room = usize::MAX;
+    if let Some(limit) = node.limit {
+        let row = tx
+            .query_one(
+                "SELECT (SELECT count(*) FROM pipeline_fleet_nodes n \
+                      JOIN pipeline_fleet_runs r ON r.run_id = n.run_id \
+                      WHERE r.pipeline = $1 AND n.node_id = $2 AND n.state = 'running' \
+                        AND n.items IS NULL AND n.lease_expires_at >= now()) + \
+                   (SELECT count(*) FROM pipeline_fleet_items i \
+                      JOIN pipeline_fleet_nodes n ON n.run_id = i.run_id AND n.node = i.node \
+                      JOIN pipeline_fleet_runs r ON r.run_id = i.run_id \
+                      WHERE r.pipeline = $1 AND n.node_id = $2 AND i.state = 'running' \
+                        AND i.lease_expires_at >= now())",
+                &[&node.pipeline, &node.node_id],
+            )
+            .await
+            .map_err(error())?;
+        let running = row.get::<_, i64>(0).max(0) as usize;
+        room = (limit as usize).saturating_sub(running);
+    }
+    let Some(interval) = node.interval else {
+        return Ok((room, Duration::ZERO));
+    };
     let row = tx
         .query_one(
-            "SELECT (SELECT count(*) FROM pipeline_fleet_nodes n \
-                  JOIN pipeline_fleet_runs r ON r.run_id = n.run_id \
-                  WHERE r.pipeline = $1 AND n.node_id = $2 AND n.state = 'running' \
-                    AND n.items IS NULL AND n.lease_expires_at >= now()) + \
-               (SELECT count(*) FROM pipeline_fleet_items i \
-                  JOIN pipeline_fleet_nodes n ON n.run_id = i.run_id AND n.node = i.node \
-                  JOIN pipeline_fleet_runs r ON r.run_id = i.run_id \
-                  WHERE r.pipeline = $1 AND n.node_id = $2 AND i.state = 'running' \
-                    AND i.lease_expires_at >= now())",
+            "WITH new AS (INSERT INTO pipeline_fleet_rates (pipeline, node_id, next_at) \
+                 VALUES ($1, $2, now()) ON CONFLICT DO NOTHING) \
+             SELECT coalesce((SELECT extract(epoch FROM greatest(next_at, now()) - now()) \
+                 FROM pipeline_fleet_rates WHERE pipeline = $1 AND node_id = $2), 0)::float8",
             &[&node.pipeline, &node.node_id],
         )
         .await
-        .map_err(store.error("claim nodes in"))?;
-    let running = row.get::<_, i64>(0).max(0) as usize;
-    Ok((node.limit as usize).saturating_sub(running))
+        .map_err(error())?;
+    let wait = Duration::from_secs_f64(row.get::<_, f64>(0).max(0.0));
+    let starts = match RATE_HORIZON.checked_sub(wait) {
+        Some(left) => (left.as_nanos() / interval.as_nanos().max(1)) as usize + 1,
+        None => 0,
+    };
+    Ok((room.min(starts), wait))
+}
+
+/// Reserves the start times of `claimed` executions of rated node `node`, one interval apart
+/// from its next free start (under its lock, taken by [`room`]).
+pub(crate) async fn reserve(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    node: &Limited,
+    claimed: usize,
+) -> StoreResult<()> {
+    let (Some(interval), true) = (node.interval, claimed > 0) else {
+        return Ok(());
+    };
+    let ahead = interval.as_secs_f64() * 1000.0 * claimed as f64;
+    tx.execute(
+        "UPDATE pipeline_fleet_rates \
+         SET next_at = greatest(next_at, now()) + make_interval(secs => $3::float8 / 1000.0) \
+         WHERE pipeline = $1 AND node_id = $2",
+        &[&node.pipeline, &node.node_id, &ahead],
+    )
+    .await
+    .map_err(store.error("claim nodes in"))?;
+    Ok(())
 }
 
 /// A run's key under its pipeline's per-key run limit, and the limit.

@@ -183,9 +183,16 @@ pub(crate) async fn claim(
         if free == 0 {
             break;
         }
-        let room = super::limits::room(store, &tx, node).await?;
+        let (room, wait) = super::limits::room(store, &tx, node).await?;
         let key = node.key();
-        let within = claim_in(store, &tx, &args, free.min(room), Some(&key), &[]).await?;
+        let mut within = claim_in(store, &tx, &args, free.min(room), Some(&key), &[]).await?;
+        super::limits::reserve(store, &tx, node, within.len()).await?;
+        // A rated node's executions start at their reserved times, one interval apart.
+        if let Some(interval) = node.interval {
+            for (i, claim) in within.iter_mut().enumerate() {
+                claim.start_in = wait + interval * i as u32;
+            }
+        }
         claimed.extend(within);
     }
     tx.commit().await.map_err(store.error("claim nodes in"))?;
@@ -275,6 +282,7 @@ async fn claim_in(
                 began: row.get(8),
                 item,
                 attempts_before: u32::try_from(row.get::<_, i32>(10)).ok()?,
+                start_in: Duration::ZERO,
             })
         })
         .collect())

@@ -116,6 +116,13 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
         self
     }
 
+    /// Caps how often executions of this node start, across every run of the pipeline, in this
+    /// process and on a fleet's workers (see [`NodeOptions::rate`]).
+    pub fn rate(mut self, rate: crate::node::Rate) -> Self {
+        self.options = self.options.rate(rate);
+        self
+    }
+
     /// Overrides the pipeline's failure policy for this node.
     pub fn on_error(mut self, on_error: OnError) -> Self {
         self.options.on_error = Some(on_error);

@@ -5,8 +5,9 @@
 //! ```text
 //! fleet_subject <postgres url> <worker id> <side-effect log> [limited]
 //! ```
-//! With `limited`, it serves the node-limit test's pipeline (`tests::limited`) instead, with a
-//! concurrency of 4, logging when each execution starts and ends.
+//! With `limited` (or `rated`), it serves the node-limit (node-rate) test's pipeline
+//! (`tests::limited`) instead, with a concurrency of 4, logging when each execution starts (and
+//! ends).
 
 use std::time::Duration;
 
@@ -18,7 +19,9 @@ async fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let (url, id, log, limited) = match &args[..] {
         [_, url, id, log] => (url, id, log, false),
-        [_, url, id, log, mode] if mode == "limited" => (url, id, log, true),
+        [_, url, id, log, mode] if mode == "limited" || mode == "rated" => {
+            (url, id, log, mode == "limited")
+        }
         _ => {
             eprintln!(
                 "usage: fleet_subject <postgres url> <worker id> <side-effect log> [limited]"
@@ -33,11 +36,15 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let worker = match limited {
-        true => Worker::new(store)
+    let rated = args.get(4).is_some_and(|mode| mode == "rated");
+    let worker = match (limited, rated) {
+        (true, _) => Worker::new(store)
             .serve(&tests::limited::graph(log.into()))
             .concurrency(4),
-        false => Worker::new(store)
+        (_, true) => Worker::new(store)
+            .serve(&tests::limited::rated_graph(log.into()))
+            .concurrency(4),
+        _ => Worker::new(store)
             .serve(&tests::chaos::graph(Some(log.into())))
             .concurrency(2),
     };

@@ -61,8 +61,8 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 10,
-        name: "run limits",
-        sql: include_str!("migrations/0010_run_limits.sql"),
+        name: "limits",
+        sql: include_str!("migrations/0010_limits.sql"),
     },
 ];
 

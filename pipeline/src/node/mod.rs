@@ -1,6 +1,10 @@
 //! What a node is to the engine: the [`Node`] trait `#[node]` implements, what a node sees while it
 //! runs ([`NodeContext`]), how it is configured ([`NodeOptions`]), and how its errors are boxed.
 
+mod rate;
+
+pub use rate::{Rate, RateError};
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,6 +182,10 @@ pub struct NodeOptions {
     /// once across every run of its pipeline: in one process, every engine of the pipeline; on a
     /// fleet, every worker. The others wait for one to end, in order. `None`: no limit.
     pub limit: Option<u32>,
+    /// How often executions of this node may start, across every run of its pipeline (in one
+    /// process, and on a fleet across every worker): starts are spaced evenly, the others wait
+    /// for their turn. `None`: no cap.
+    pub rate: Option<Rate>,
 }
 
 impl NodeOptions {
@@ -215,6 +223,12 @@ impl NodeOptions {
     /// 1; see [`limit`](NodeOptions::limit)).
     pub fn limit(mut self, executions: u32) -> Self {
         self.limit = Some(executions.max(1));
+        self
+    }
+
+    /// Caps how often executions of this node start (see [`rate`](NodeOptions::rate)).
+    pub fn rate(mut self, rate: Rate) -> Self {
+        self.rate = Some(rate);
         self
     }
 
@@ -298,6 +312,15 @@ pub fn node_options(
     }
     options.on_error = on_error;
     options
+}
+
+/// The rate `#[node(rate = "..")]` checked at compile time: `count` starts per `per_nanos`.
+#[doc(hidden)]
+pub fn rate(count: u32, per_nanos: u64) -> Rate {
+    Rate {
+        count: count.max(1),
+        per: Duration::from_nanos(per_nanos.max(1)),
+    }
 }
 
 /// A `#[node]` fn's return type whose last path segment is `Result`.
