@@ -29,11 +29,31 @@ fn record(log: &PathBuf, line: String) {
         .expect("the interval log is writable");
 }
 
-/// x -> call_api (limit [`LIMIT`], 30 ms, logs `start NS` and `end NS`) -> its output.
-pub fn graph(log: PathBuf) -> Graph<u64, u64> {
-    let mut g = GraphBuilder::<u64>::new("limited_api");
-    let x = g.input("x", |x: &u64| *x);
-    let call = g.node("call_api").limit(LIMIT).run(x, move |x, _| {
+/// The most runs of one customer at once.
+pub const PER_CUSTOMER: u32 = 2;
+
+/// (customer, x) -> work (20 ms, logs `run NS CUSTOMER` and `done NS CUSTOMER`) -> call_api
+/// (limit [`LIMIT`], 30 ms, logs `start NS` and `end NS`), with at most [`PER_CUSTOMER`] runs of
+/// one customer at once.
+pub fn graph(log: PathBuf) -> Graph<(String, u64), u64> {
+    let mut g = GraphBuilder::<(String, u64)>::new("limited_api");
+    g.limit_runs(
+        |(customer, _): &(String, u64)| customer.clone(),
+        PER_CUSTOMER,
+    );
+    let customer = g.input("customer", |(c, _): &(String, u64)| c.clone());
+    let x = g.input("x", |(_, x): &(String, u64)| *x);
+    let work_log = log.clone();
+    let work = g.node("work").run((customer, x), move |(customer, x), _| {
+        let log = work_log.clone();
+        async move {
+            record(&log, format!("run {} {customer}\n", now_ns()));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            record(&log, format!("done {} {customer}\n", now_ns()));
+            crate::ok(x)
+        }
+    });
+    let call = g.node("call_api").limit(LIMIT).run(work, move |x, _| {
         let log = log.clone();
         async move {
             record(&log, format!("start {}\n", now_ns()));
@@ -73,14 +93,22 @@ pub fn starts(log: &str) -> Vec<u128> {
     starts
 }
 
-/// The most intervals of `log` (`start NS` / `end NS` lines) that overlap at one time.
-pub fn most_at_once(log: &str) -> usize {
+/// The most intervals of `log` that overlap at one time: between `open` and `close` lines
+/// (`open NS [KEY]`), of key `key` when given.
+pub fn most_at_once(log: &str, open: &str, close: &str, key: Option<&str>) -> usize {
     let mut events: Vec<(u128, i32)> = log
         .lines()
         .filter_map(|line| {
-            let (kind, at) = line.split_once(' ')?;
-            let at: u128 = at.parse().ok()?;
-            Some((at, if kind == "start" { 1 } else { -1 }))
+            let mut words = line.split(' ');
+            let (kind, at) = (words.next()?, words.next()?.parse::<u128>().ok()?);
+            if key.is_some_and(|key| words.next() != Some(key)) {
+                return None;
+            }
+            match kind {
+                k if k == open => Some((at, 1)),
+                k if k == close => Some((at, -1)),
+                _ => None,
+            }
         })
         .collect();
     // At one instant an end comes before a start.

@@ -72,19 +72,27 @@ tests::on_every_executor! {
 
 const SUBJECT: &str = env!("CARGO_BIN_EXE_fleet_subject");
 
-/// Three worker processes (each taking up to 4 nodes at once) and 40 runs of a node limited to
-/// 3: the executions that overlap in time, by the intervals the workers logged, never exceed 3.
+/// 200 runs over 10 customers (20 each, in turn), all submitted before three worker processes (each taking up to
+/// 4 nodes at once) start: by the intervals the workers logged, no customer ever had more than 2
+/// runs working at once, and `call_api` (limit 3) never ran more than 3 times at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     no_postgres,
     ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 )]
-async fn a_node_limit_holds_across_three_worker_processes() {
+async fn limits_hold_across_three_worker_processes() {
+    use tests::limited::{LIMIT, PER_CUSTOMER, most_at_once};
     let db = postgres::TestDatabase::create();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("intervals.log");
     let store = pipeline::store::PostgresStore::open(&db.url).unwrap();
     store.migrate().await.unwrap();
+    let engine = PipelineEngine::new(tests::limited::graph(log.clone())).fleet(store);
+    let mut ids = Vec::new();
+    for x in 0..200u64 {
+        let customer = format!("customer-{}", x / 20);
+        ids.push((x, engine.submit((customer, x)).await.unwrap()));
+    }
     let mut workers: Vec<std::process::Child> = (0..3)
         .map(|i| {
             std::process::Command::new(SUBJECT)
@@ -98,11 +106,6 @@ async fn a_node_limit_holds_across_three_worker_processes() {
                 .expect("a worker process starts")
         })
         .collect();
-    let engine = PipelineEngine::new(tests::limited::graph(log.clone())).fleet(store);
-    let mut ids = Vec::new();
-    for x in 0..40u64 {
-        ids.push((x, engine.submit(x).await.unwrap()));
-    }
     for (x, id) in &ids {
         let waited = tokio::time::timeout(Duration::from_secs(120), engine.wait(id));
         let result = waited
@@ -118,14 +121,21 @@ async fn a_node_limit_holds_across_three_worker_processes() {
     let intervals = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
         intervals.lines().filter(|l| l.starts_with("start")).count(),
-        40
+        200
     );
-    let most = tests::limited::most_at_once(&intervals);
+    let calls = most_at_once(&intervals, "start", "end", None);
     assert!(
-        most <= tests::limited::LIMIT as usize,
-        "{most} executions at once across the workers, over the limit of {}",
-        tests::limited::LIMIT
+        calls <= LIMIT as usize,
+        "{calls} calls at once, over the limit of {LIMIT}"
     );
+    for c in 0..10 {
+        let customer = format!("customer-{c}");
+        let runs = most_at_once(&intervals, "run", "done", Some(&customer));
+        assert!(
+            runs <= PER_CUSTOMER as usize,
+            "{runs} runs of {customer} at once, over the limit of {PER_CUSTOMER}"
+        );
+    }
 }
 
 mod dsl {
