@@ -72,6 +72,36 @@ tests::on_every_executor! {
 
 const SUBJECT: &str = env!("CARGO_BIN_EXE_fleet_subject");
 
+/// Three `fleet_subject` worker processes serving the pipeline of `mode` (`limited` or `rated`),
+/// logging to `log`; killed when dropped.
+struct Workers(Vec<std::process::Child>);
+
+impl Workers {
+    fn start(url: &str, mode: &str, log: &std::path::Path) -> Workers {
+        let start = |i| {
+            std::process::Command::new(SUBJECT)
+                .args([url, &format!("{mode}-{i}")])
+                .arg(log)
+                .arg(mode)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("a worker process starts")
+        };
+        Workers((0..3).map(start).collect())
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for worker in &mut self.0 {
+            let _ = worker.kill();
+            let _ = worker.wait();
+        }
+    }
+}
+
 /// 200 runs over 10 customers (20 each, in turn), all submitted before three worker processes (each taking up to
 /// 4 nodes at once) start: by the intervals the workers logged, no customer ever had more than 2
 /// runs working at once, and `call_api` (limit 3) never ran more than 3 times at once.
@@ -93,19 +123,7 @@ async fn limits_hold_across_three_worker_processes() {
         let customer = format!("customer-{}", x / 20);
         ids.push((x, engine.submit((customer, x)).await.unwrap()));
     }
-    let mut workers: Vec<std::process::Child> = (0..3)
-        .map(|i| {
-            std::process::Command::new(SUBJECT)
-                .args([&db.url, &format!("limited-{i}")])
-                .arg(&log)
-                .arg("limited")
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("a worker process starts")
-        })
-        .collect();
+    let workers = Workers::start(&db.url, "limited", &log);
     for (x, id) in &ids {
         let waited = tokio::time::timeout(Duration::from_secs(120), engine.wait(id));
         let result = waited
@@ -114,10 +132,7 @@ async fn limits_hold_across_three_worker_processes() {
             .unwrap();
         assert_eq!(result.output, Some(x * 2), "{id}");
     }
-    for worker in &mut workers {
-        let _ = worker.kill();
-        let _ = worker.wait();
-    }
+    drop(workers);
     let intervals = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
         intervals.lines().filter(|l| l.starts_with("start")).count(),
@@ -310,19 +325,7 @@ async fn a_node_rate_holds_across_three_worker_processes() {
         ids.push(engine.submit(x).await.unwrap());
     }
     // Every run is waiting before the workers start: only the rate holds them back.
-    let mut workers: Vec<std::process::Child> = (0..3)
-        .map(|i| {
-            std::process::Command::new(SUBJECT)
-                .args([&db.url, &format!("rated-{i}")])
-                .arg(&log)
-                .arg("rated")
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("a worker process starts")
-        })
-        .collect();
+    let workers = Workers::start(&db.url, "rated", &log);
     for id in &ids {
         let waited = tokio::time::timeout(Duration::from_secs(120), engine.wait(id));
         let result = waited
@@ -331,10 +334,7 @@ async fn a_node_rate_holds_across_three_worker_processes() {
             .unwrap();
         assert_eq!(result.status, RunStatus::Completed, "{id}");
     }
-    for worker in &mut workers {
-        let _ = worker.kill();
-        let _ = worker.wait();
-    }
+    drop(workers);
     let starts = tests::limited::starts(&std::fs::read_to_string(&log).unwrap());
     assert_eq!(starts.len(), 300);
     let span = Duration::from_nanos((starts[299] - starts[0]) as u64);

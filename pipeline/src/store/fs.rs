@@ -172,3 +172,17 @@ pub(crate) fn lock_run(file: File, path: &Path, run_id: &RunId) -> StoreResult<F
         Err(fs::TryLockError::Error(e)) => Err(io_error("lock", path)(e)),
     }
 }
+
+/// Opens (creating it) the lock file at `path` and waits for its exclusive OS lock: held until
+/// the returned file is dropped (or its process dies). For a change made by read, decide and
+/// replace, which two processes must not make at once.
+pub(crate) fn hold_lock_file(path: &Path) -> StoreResult<File> {
+    let lock = private_options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io_error("open", path))?;
+    lock.lock().map_err(io_error("lock", path))?;
+    Ok(lock)
+}

@@ -2,7 +2,6 @@
 //! [`KeyClaim`] replaced atomically, each claim decided under the OS lock of its `.lock` file, so
 //! that of many processes claiming one key at once exactly one takes it.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use sha2::Digest;
@@ -11,7 +10,7 @@ use super::log::RunFiles;
 use crate::store::Durability;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::fs::{
-    create_private_dir, io_error, private_options, replace_atomically, sync_dir,
+    create_private_dir, hold_lock_file, io_error, replace_atomically, sync_dir,
 };
 use crate::store::keys::KeyClaim;
 
@@ -51,13 +50,7 @@ pub(super) fn claim(files: &RunFiles, claim: &KeyClaim, now_ms: u64) -> StoreRes
     create_private_dir(&dir)?;
     let path = key_path(&dir, &claim.pipeline, &claim.key);
     let lock_path = path.with_extension("key.lock");
-    let lock: File = private_options()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(io_error("open", &lock_path))?;
-    lock.lock().map_err(io_error("lock", &lock_path))?;
+    let _lock = hold_lock_file(&lock_path)?;
     let held = read(&path)?;
     // A digest shared by two keys would be a SHA-256 collision: refused, never confused.
     if let Some(held) = &held

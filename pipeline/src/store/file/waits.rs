@@ -3,7 +3,6 @@
 //! anything else), each change made under the OS lock of `<run id>.waits.lock`, so senders in
 //! several processes and the run's holder never lose each other's changes.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::log::RunFiles;
@@ -11,7 +10,7 @@ use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
-use crate::store::fs::{io_error, private_options, replace_atomically, sync_dir};
+use crate::store::fs::{hold_lock_file, io_error, replace_atomically, sync_dir};
 use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 fn waits_path(files: &RunFiles, run_id: &RunId) -> PathBuf {
@@ -52,13 +51,7 @@ fn change<T>(
 ) -> StoreResult<T> {
     let path = waits_path(files, run_id);
     let lock_path = files.dir.join(format!("{run_id}.waits.lock"));
-    let lock: File = private_options()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(io_error("open", &lock_path))?;
-    lock.lock().map_err(io_error("lock", &lock_path))?;
+    let _lock = hold_lock_file(&lock_path)?;
     let mut waits = read_at(&path)?;
     let (answer, write) = change(&mut waits)?;
     if write {
