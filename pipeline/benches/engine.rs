@@ -73,6 +73,26 @@ fn chain_benches(c: &mut Criterion) {
     group.finish();
 }
 
+/// A chain whose nodes are limited (a limit that never binds) or rated (a rate that never
+/// waits), against the same chain without: what a limit or a rate costs per node.
+fn limit_benches(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("limits");
+    let n = 1_000usize;
+    group.throughput(Throughput::Elements(n as u64));
+    for (name, limit, rate) in [
+        ("none", false, false),
+        ("limit", true, false),
+        ("rate", false, true),
+    ] {
+        let engine: Engine<u64> = Arc::new(PipelineEngine::new(chain_with(n, limit, rate)));
+        group.bench_function(BenchmarkId::new(name, n), |b| {
+            b.to_async(&rt).iter(|| run(&engine))
+        });
+    }
+    group.finish();
+}
+
 fn fanout_benches(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("fanout");
@@ -298,7 +318,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = chain_benches, fanout_benches, each_benches, checkpoint_benches, resume_benches,
+    targets = chain_benches, limit_benches, fanout_benches, each_benches, checkpoint_benches, resume_benches,
         fanout_durable_benches, store_stats
 }
 criterion_main!(benches);

@@ -25,6 +25,28 @@ pub fn chain(n: usize) -> Graph<u64, u64> {
     g.build(last).expect("valid graph")
 }
 
+/// [`chain`] whose every node has a limit that never binds (`limit`) or a rate of a million
+/// starts a second (`rate`): the cost of taking a permit, or a turn, per node.
+pub fn chain_with(n: usize, limit: bool, rate: bool) -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new(format!("chain_{limit}_{rate}"));
+    let mut last = g.input("x", |x: &u64| *x);
+    for i in 0..n {
+        let mut node = g.node(format!("n{i}"));
+        if limit {
+            node = node.limit(u32::MAX);
+        }
+        if rate {
+            let rate = pipeline::Rate::new(1_000_000_000, std::time::Duration::from_secs(1));
+            node = node.rate(rate.expect("a rate"));
+        }
+        last = node.run(
+            last,
+            |x, _| async move { Ok::<_, Infallible>(noop(x).await) },
+        );
+    }
+    g.build(last).expect("valid graph")
+}
+
 /// `n` nodes in a line, each passing on a string of `len` bytes.
 pub fn text_chain(n: usize, len: usize) -> Graph<u64, String> {
     let mut g = GraphBuilder::<u64>::new("text_chain");
