@@ -492,7 +492,7 @@ fn bad_input_is_a_one_line_error_and_a_non_zero_exit() {
     let store = dir.path().to_str().unwrap();
     one_line_error(
         &ops(store, &["run", "Nope"]),
-        "unknown pipeline `Nope`; the pipelines are: Patient, Payout, Remind, Revenue, Sizes, Stall",
+        "unknown pipeline `Nope`; the pipelines are: Billing, Patient, Payout, Remind, Revenue, Sizes, Stall",
     );
     one_line_error(
         &ops(store, &["run", "Revenue", "--input", "{oops"]),
@@ -629,7 +629,7 @@ fn three_worker_processes_run_what_submit_records() {
         let banner = lines.next().unwrap().unwrap();
         // Every pipeline, the mapped one (`Sizes`) too.
         assert!(
-            banner.contains("serving Patient, Payout, Remind, Revenue, Sizes, Stall ("),
+            banner.contains("serving Billing, Patient, Payout, Remind, Revenue, Sizes, Stall ("),
             "{banner}"
         );
         banners.push(lines);
@@ -1042,5 +1042,82 @@ fn a_second_run_with_the_same_key_reports_the_first_run() {
         1,
         "{}",
         runs.stdout
+    );
+}
+
+/// Issue 27, item 5: a fleet run over its key's run limit says in `runs` and `show` why it does
+/// not run yet: which key, which limit, and its place in the queue.
+#[test]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
+fn a_queued_fleet_run_says_which_key_and_limit_it_waits_for_and_its_place() {
+    let db = tests::postgres::TestDatabase::create();
+    let store = db.url.as_str();
+    // No worker: the first run of tenant acme holds the key's one place, the others queue.
+    let ids: Vec<String> = (0..3)
+        .map(|cents| {
+            let input = format!(r#"{{"tenant": "acme", "cents": {cents}}}"#);
+            let out = ops(store, &["submit", "Billing", "--input", &input]);
+            assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+            out.stdout
+                .trim()
+                .trim_start_matches("submitted ")
+                .to_owned()
+        })
+        .collect();
+    let other = ops(
+        store,
+        &[
+            "submit",
+            "Billing",
+            "--input",
+            r#"{"tenant": "globex", "cents": 1}"#,
+        ],
+    );
+    let other = other
+        .stdout
+        .trim()
+        .trim_start_matches("submitted ")
+        .to_owned();
+    let runs = ops(store, &["runs"]);
+    let status = |id: &str| {
+        row(&runs.stdout, id)
+            .split_whitespace()
+            .nth(2)
+            .map(str::to_owned)
+    };
+    assert_ne!(
+        status(&ids[0]).as_deref(),
+        Some("queued"),
+        "{}",
+        runs.stdout
+    );
+    assert_eq!(
+        status(&ids[1]).as_deref(),
+        Some("queued"),
+        "{}",
+        runs.stdout
+    );
+    assert_eq!(
+        status(&ids[2]).as_deref(),
+        Some("queued"),
+        "{}",
+        runs.stdout
+    );
+    assert_ne!(
+        status(&other).as_deref(),
+        Some("queued"),
+        "another key: {}",
+        runs.stdout
+    );
+    let show = ops(store, &["show", &ids[2]]);
+    assert!(
+        show.stdout.contains(
+            r#"queued   2 of 2 queued runs of key ["acme"], which runs at most 1 at once"#
+        ),
+        "{}",
+        show.stdout
     );
 }

@@ -184,6 +184,21 @@ pipeline! {
     }
 }
 
+/// Bills a tenant.
+#[node]
+fn bill(tenant: String, cents: u64) -> String {
+    format!("billed {tenant} {cents} cents")
+}
+
+pipeline! {
+    /// One tenant's bill: at most one run per tenant at once, the others queue in order.
+    #[limit(key = tenant, runs = 1)]
+    pub Billing(tenant: String, cents: u64) -> String {
+        line = bill(tenant, cents);
+        line
+    }
+}
+
 fn main() {
     let mut cli = pipeline::cli::Cli::new()
         .name("ops")

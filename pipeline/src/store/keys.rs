@@ -56,3 +56,27 @@ impl KeyClaim {
         }
     }
 }
+
+/// Where a queued run waits: behind runs of its key under its pipeline's per-key run limit
+/// ([`Checkpointer::queue_place`](super::Checkpointer::queue_place)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuePlace {
+    /// The run's key, as JSON text.
+    pub key: String,
+    /// How many runs of one key may run at once.
+    pub runs: u32,
+    /// Its place in the queue of its key: 1 for the next to start.
+    pub position: u32,
+    /// How many runs of its key are queued.
+    pub queued: u32,
+}
+
+impl std::fmt::Display for QueuePlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} queued runs of key {}, which runs at most {} at once",
+            self.position, self.queued, self.key, self.runs
+        )
+    }
+}

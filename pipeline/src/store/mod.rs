@@ -30,7 +30,7 @@ pub use error::{StoreError, StoreResult};
 pub use file::{
     FileAuditLog, FileCheckpointer, Repair, StoreStats, decode_audit_file, decode_checkpoint_file,
 };
-pub use keys::{DEFAULT_KEY_RETENTION, KeyClaim};
+pub use keys::{DEFAULT_KEY_RETENTION, KeyClaim, QueuePlace};
 pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION};

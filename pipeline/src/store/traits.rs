@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::attempts::LastAttempts;
 use super::epoch::Epoch;
 use super::error::{StoreError, StoreResult};
-use super::keys::KeyClaim;
+use super::keys::{KeyClaim, QueuePlace};
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
 use super::waits::{RunWaits, SignalRecord, SignalSent};
 use crate::data::Json;
@@ -278,6 +278,13 @@ pub trait Checkpointer: Send + Sync {
         Err(StoreError::KeysUnsupported)
     }
 
+    /// Where run `run_id` waits, when it is queued behind runs of its key (a fleet run over its
+    /// pipeline's per-key run limit); `Ok(None)` when it is not queued, or the store queues none.
+    async fn queue_place(&self, run_id: &RunId) -> StoreResult<Option<QueuePlace>> {
+        let _ = run_id;
+        Ok(None)
+    }
+
     /// Whether some process holds the run now (it is running there), as its lock tells:
     /// `Ok(None)` when the store cannot tell. A reader uses it to say "interrupted" only of a run
     /// nobody holds. The default cannot tell.
@@ -388,6 +395,9 @@ impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
     }
     async fn claim_key(&self, claim: &KeyClaim, now_ms: u64) -> StoreResult<KeyClaim> {
         (**self).claim_key(claim, now_ms).await
+    }
+    async fn queue_place(&self, run_id: &RunId) -> StoreResult<Option<QueuePlace>> {
+        (**self).queue_place(run_id).await
     }
     async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
         (**self).delete_run(run_id).await

@@ -91,12 +91,21 @@ pub(super) async fn exec(args: Args, stores: &Stores, spec: &StoreSpec) -> Resul
         if !args.admits(summary, line.state) {
             continue;
         }
-        let status = match unserved.get(&summary.run_id) {
-            Some(why) => {
+        // A fleet run over its key's run limit waits its turn: say where.
+        let queued = match line.state {
+            RunState::Running => stores.checkpointer.queue_place(&summary.run_id).await?,
+            _ => None,
+        };
+        let status = match (unserved.get(&summary.run_id), queued) {
+            (_, Some(place)) => {
+                notes.push(format!("{}: queued, {place}", summary.run_id));
+                "queued".to_owned()
+            }
+            (Some(why), None) => {
                 notes.push(format!("{}: {why}", summary.run_id));
                 "waiting for a worker".to_owned()
             }
-            None => line.state.to_string(),
+            (None, None) => line.state.to_string(),
         };
         table.row([
             summary.run_id.to_string(),

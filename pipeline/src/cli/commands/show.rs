@@ -21,6 +21,10 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
     outln!("run {run_id}");
     outln!("pipeline {}", summary.pipeline);
     outln!("status   {}", run.state);
+    // A fleet run over its key's run limit: why it does not run yet.
+    if let Some(place) = stores.checkpointer.queue_place(&run_id).await? {
+        outln!("queued   {place}");
+    }
     outln!("started  {}", format_time(summary.started_at_ms));
     if let Some(resumed) = summary.resumed_at_ms {
         outln!("resumed  {}", format_time(resumed));

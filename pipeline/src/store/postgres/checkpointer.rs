@@ -14,7 +14,7 @@ use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
-use crate::store::keys::KeyClaim;
+use crate::store::keys::{KeyClaim, QueuePlace};
 use crate::store::records::{Checkpoint, Completion, NodeRecord, RunHeader};
 use crate::store::state::NodeState;
 use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
@@ -282,6 +282,29 @@ impl Checkpointer for PostgresStore {
             .await
             .map_err(self.error("write to"))?
             .map_err(|reason| StoreError::Backend(reason.into()))
+    }
+
+    async fn queue_place(&self, run_id: &RunId) -> StoreResult<Option<QueuePlace>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT r.limit_key, r.limit_runs, \
+                   (SELECT count(*) FROM pipeline_fleet_runs q WHERE q.pipeline = r.pipeline \
+                      AND q.limit_key = r.limit_key AND q.state = 'queued' \
+                      AND (q.submitted_at, q.run_id) <= (r.submitted_at, r.run_id)), \
+                   (SELECT count(*) FROM pipeline_fleet_runs q WHERE q.pipeline = r.pipeline \
+                      AND q.limit_key = r.limit_key AND q.state = 'queued') \
+                 FROM pipeline_fleet_runs r WHERE r.run_id = $1 AND r.state = 'queued'",
+                &[&run_id.as_str()],
+            )
+            .await
+            .map_err(self.error("read"))?;
+        Ok(row.map(|row| QueuePlace {
+            key: row.get::<_, Option<String>>(0).unwrap_or_default(),
+            runs: row.get::<_, Option<i32>>(1).unwrap_or(1).max(1) as u32,
+            position: row.get::<_, i64>(2).max(1) as u32,
+            queued: row.get::<_, i64>(3).max(1) as u32,
+        }))
     }
 
     /// Held when a session holds the run's advisory lock (a process runs it), or when the run is
