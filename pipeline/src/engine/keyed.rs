@@ -127,7 +127,9 @@ impl<P: Pipeline> PipelineEngine<P> {
                 RunState::Ended(status) => {
                     return Some(self.stored_result(stores, view, status).await);
                 }
-                RunState::Interrupted | RunState::Stopped => {
+                // Nobody runs it, or the store cannot tell (then its lock refuses the resume
+                // while somebody does).
+                RunState::Interrupted | RunState::Stopped | RunState::Unknown => {
                     let mut resume = self.resume(run_id);
                     if let Some(cancel) = cancel {
                         resume = resume.cancel(cancel);
@@ -138,7 +140,7 @@ impl<P: Pipeline> PipelineEngine<P> {
                         resumed => return Some(resumed),
                     }
                 }
-                RunState::Running | RunState::Unknown => {}
+                RunState::Running => {}
             }
             tokio::time::sleep(*pause).await;
             *pause = (*pause * 2).min(MAX_PAUSE);
