@@ -25,9 +25,9 @@ pub(crate) struct NewNode<'a> {
     pub done: bool,
 }
 
-/// Records a new run for the fleet: the checkpoint and audit headers, the run, one row per node
-/// (those done completed, those without upstream nodes left ready), the records `kept` (of the
-/// nodes done), and the first summary; wakes the workers.
+/// Records a new run for the fleet: the checkpoint and audit headers, the run (queued over its
+/// key's `limit`), one row per node (done ones completed, those without upstream nodes left
+/// ready), the records `kept` (of the nodes done), and the first summary; wakes the workers.
 pub(crate) async fn submit(
     store: &PostgresStore,
     header: &RunHeader,
@@ -145,8 +145,8 @@ pub(crate) async fn write_summary(
 }
 
 /// Claims up to `limit` ready nodes of the pipelines `fingerprints` name, or running nodes whose
-/// lease expired (their worker died), each under a lease of `lease`. The nodes of `limited` (the
-/// nodes with a limit among those served) are claimed only within their limit (`limits`).
+/// lease expired (their worker died), each under a lease of `lease`; `limited` nodes only within
+/// their limits and rates (`limits`).
 pub(crate) async fn claim(
     store: &PostgresStore,
     worker: &str,
@@ -160,11 +160,10 @@ pub(crate) async fn claim(
         .transaction()
         .await
         .map_err(store.error("claim nodes in"))?;
-    // A claim lost to a server crash only means the node is claimed again, and claim numbers
-    // come from a sequence, which never hands one out twice: no need to wait for the disk.
-    // And walk the partial indexes in order, stopping at the limit: with the statistics of a
-    // queue (rows turning over faster than ANALYZE sees them) the planner would otherwise
-    // bitmap-scan and sort every ready row on each claim.
+    // A claim lost to a server crash is only claimed again (claim numbers come from a sequence,
+    // never handed out twice): no need to wait for the disk. And walk the partial indexes in
+    // order, stopping at the limit: with a queue's statistics (rows turning over faster than
+    // ANALYZE sees them) the planner would bitmap-scan and sort every ready row on each claim.
     tx.batch_execute(
         "SET LOCAL synchronous_commit = off; SET LOCAL enable_bitmapscan = off; \
          SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off",
@@ -288,21 +287,26 @@ async fn claim_in(
         .collect())
 }
 
-/// When the next ready node of `fingerprints` becomes claimable (a retry's backoff, a timer, a
-/// signal's timeout), if any is waiting for its time (a wait without a timeout never is).
+/// When the next ready node of `fingerprints` becomes claimable (a backoff, a timer, a signal's
+/// timeout), if any waits for its time. `limited` nodes' rows are left out: a full limit frees by
+/// an execution's end or the next poll, not by time, so a worker must not look again at once.
 pub(crate) async fn next_due(
     store: &PostgresStore,
     fingerprints: &[String],
+    limited: &[Limited],
 ) -> StoreResult<Option<Duration>> {
     let client = store.client().await?;
+    let excluded: Vec<String> = limited.iter().map(Limited::key).collect();
     let row = client
         .query_one(
             "SELECT extract(epoch FROM least( \
                  (SELECT min(not_before) FROM pipeline_fleet_nodes WHERE state = 'ready' \
-                    AND not_before < 'infinity' AND fingerprint = ANY($1)), \
+                    AND not_before < 'infinity' AND fingerprint = ANY($1) \
+                    AND NOT (fingerprint || '/' || node = ANY($2::text[]))), \
                  (SELECT min(not_before) FROM pipeline_fleet_items WHERE state = 'ready' \
-                    AND fingerprint = ANY($1))) - now())::float8",
-            &[&fingerprints],
+                    AND fingerprint = ANY($1) \
+                    AND NOT (fingerprint || '/' || node = ANY($2::text[])))) - now())::float8",
+            &[&fingerprints, &excluded],
         )
         .await
         .map_err(store.error("read"))?;
@@ -325,8 +329,8 @@ macro_rules! held_claims {
     };
 }
 
-/// Renews the leases of `claims`; returns those still held (a claim missing from the answer was
-/// lost: its lease lapsed and another worker took the node, or the run was cancelled).
+/// Renews the leases of `claims`; returns those still held (one missing was lost: its lease
+/// lapsed and another worker took the node, or the run was cancelled).
 pub(crate) async fn heartbeat(
     store: &PostgresStore,
     claims: &[Hold],
@@ -359,8 +363,7 @@ pub(crate) async fn heartbeat(
 }
 
 /// Gives back the leases of claims this worker will not finish (it is shutting down): their
-/// nodes are ready for another worker at once, instead of when the leases expire (a wait that
-/// began stays due when it was).
+/// nodes are ready for another worker at once (a wait that began stays due when it was).
 pub(crate) async fn release(store: &PostgresStore, claims: &[Hold]) -> StoreResult<()> {
     if claims.is_empty() {
         return Ok(());
@@ -418,8 +421,7 @@ pub(crate) async fn retire(store: &PostgresStore, id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// The claims of node rows (not items) as the columns `unnest` takes: run ids, node indexes,
-/// tokens.
+/// The claims of node rows (not items) as `unnest`'s columns: run ids, node indexes, tokens.
 fn columns(claims: &[Hold]) -> (Vec<&str>, Vec<i32>, Vec<i64>) {
     let nodes = || claims.iter().filter(|c| c.2.is_none());
     let ids = nodes().map(|c| c.0.as_str()).collect();

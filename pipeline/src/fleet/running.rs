@@ -163,7 +163,8 @@ impl Running {
                 match self.claim(free).await {
                     Ok(claimed) if claimed == free => pause = Duration::ZERO,
                     Ok(_) => {
-                        let due = queue::next_due(&self.ctx.store, &self.ctx.fingerprints).await;
+                        let (store, ctx) = (&self.ctx.store, &self.ctx);
+                        let due = queue::next_due(store, &ctx.fingerprints, &ctx.limited).await;
                         if let Ok(Some(due)) = due {
                             pause = pause.min(due);
                         }
