@@ -225,6 +225,11 @@ pub(crate) async fn resolve(
             .await
             .map_err(err("write to"))?;
     }
+    // The keys of the runs that end, locked in one order before their queues move.
+    if !ended.is_empty() {
+        let ids: Vec<&str> = ended.iter().map(String::as_str).collect();
+        super::limits::lock_keys_of(store, &tx, &ids).await?;
+    }
     for run in &ended {
         let Some(item) = written.iter().find(|i| i.claimed.run_id.as_str() == run) else {
             continue;

@@ -206,7 +206,8 @@ pub(crate) async fn admit(
                  WHERE run_id IN (SELECT run_id FROM pipeline_fleet_runs \
                      WHERE pipeline = $1 AND limit_key = $2 AND state = 'queued' \
                      ORDER BY submitted_at, run_id \
-                     LIMIT greatest(0, $3 - (SELECT n FROM running))) \
+                     LIMIT greatest(0, $3 - (SELECT n FROM running)) \
+                     FOR UPDATE SKIP LOCKED) \
                  RETURNING run_id) \
              UPDATE pipeline_fleet_nodes SET not_before = now() \
              WHERE run_id IN (SELECT run_id FROM admitted) AND state = 'ready' AND NOT began",
@@ -215,6 +216,26 @@ pub(crate) async fn admit(
         .await
         .map_err(store.error("write to"))?;
     Ok(admitted > 0)
+}
+
+/// Takes, in one order (by pipeline and key), the locks of the keys of `run_ids` that limit their
+/// runs, before a transaction that ends them admits queued runs of those keys: two transactions
+/// ending runs of two keys never wait for each other's key.
+pub(crate) async fn lock_keys_of(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    run_ids: &[&str],
+) -> StoreResult<()> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('pipeline:runs:' || k.pipeline || '/' \
+             || k.limit_key, 0)) \
+         FROM (SELECT DISTINCT pipeline, limit_key FROM pipeline_fleet_runs \
+               WHERE run_id = ANY($1) AND limit_key IS NOT NULL ORDER BY 1, 2) AS k",
+        &[&run_ids],
+    )
+    .await
+    .map_err(store.error("write to"))?;
+    Ok(())
 }
 
 /// Admits what the end of run `run_id` (in `tx`, its state already ended) lets in, when its
