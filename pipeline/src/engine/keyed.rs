@@ -47,6 +47,24 @@ impl<P: Pipeline> PipelineEngine<P> {
             })
     }
 
+    /// The key of a run of `inputs` under the pipeline's per-key run limit, and the limit; `None`
+    /// when the pipeline limits no runs. The one reading of it, in one process and on a fleet.
+    pub(crate) fn run_limit_key(
+        &self,
+        inputs: &P::Inputs,
+        run_id: &RunId,
+    ) -> Result<Option<(String, u32)>, PipelineError> {
+        let Some(limit) = &self.graph.inner.run_limit else {
+            return Ok(None);
+        };
+        let key = (limit.key)(inputs).map_err(|source| PipelineError::Decode {
+            run_id: run_id.clone(),
+            what: "the run limit's key (it does not serialize)".into(),
+            source,
+        })?;
+        Ok(Some((key, limit.runs)))
+    }
+
     /// Claims `key` for run `run_id` in `store`: the id of the run that holds it now.
     pub(crate) async fn claim_key(
         &self,
@@ -142,11 +160,9 @@ impl<P: Pipeline> PipelineEngine<P> {
                 }
                 RunState::Running => {}
             }
-            tokio::time::sleep(*pause).await;
-            *pause = (*pause * 2).min(MAX_PAUSE);
+            back_off(pause).await;
         }
-        tokio::time::sleep(*pause).await;
-        *pause = (*pause * 2).min(MAX_PAUSE);
+        back_off(pause).await;
         None
     }
 
@@ -211,6 +227,12 @@ impl<P: Pipeline> PipelineEngine<P> {
             stored: true,
         })
     }
+}
+
+/// Sleeps `pause`, then doubles it (up to [`MAX_PAUSE`]) for the next look.
+async fn back_off(pause: &mut Duration) {
+    tokio::time::sleep(*pause).await;
+    *pause = (*pause * 2).min(MAX_PAUSE);
 }
 
 /// Why each failed node of `view` failed, by its audit trail: the last attempt's error, and for

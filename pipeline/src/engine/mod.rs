@@ -268,15 +268,8 @@ impl<P: Pipeline> PipelineEngine<P> {
         lease: Lease,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
         // A run over its key's run limit waits here, in order, for one of its key to end.
-        let _place = match &self.graph.inner.run_limit {
-            Some(limit) => {
-                let key = (limit.key)(inputs).map_err(|source| PipelineError::Decode {
-                    run_id: shared.run_id.clone(),
-                    what: "the run limit's key (it does not serialize)".into(),
-                    source,
-                })?;
-                Some(limits::run_permit(&shared.pipeline, key, limit.runs).await)
-            }
+        let _place = match self.run_limit_key(inputs, &shared.run_id)? {
+            Some((key, runs)) => Some(limits::run_permit(&shared.pipeline, key, runs).await),
             None => None,
         };
         let resumed = restored.is_some();

@@ -53,27 +53,14 @@ impl<P: Pipeline> PipelineEngine<P> {
             [],
         );
         // Its key under the pipeline's per-key run limit: over the limit, it is queued.
-        let limit_key = match &self.graph.inner.run_limit {
-            Some(limit) => Some(
-                (limit.key)(&inputs).map_err(|source| PipelineError::Decode {
-                    run_id: run_id.clone(),
-                    what: "the run limit's key (it does not serialize)".into(),
-                    source,
-                })?,
-            ),
-            None => None,
-        };
-        let limit = self
-            .graph
-            .inner
-            .run_limit
+        let limit_key = self.run_limit_key(&inputs, &run_id)?;
+        let limit = limit_key
             .as_ref()
-            .zip(limit_key.as_deref());
-        let limit = limit.map(|(limit, key)| super::limits::RunLimitKey {
-            pipeline: self.graph.name(),
-            key,
-            runs: limit.runs,
-        });
+            .map(|(key, runs)| super::limits::RunLimitKey {
+                pipeline: self.graph.name(),
+                key,
+                runs: *runs,
+            });
         match sql::submit(store, &header, &nodes, &summary, &[], limit).await {
             Ok(()) => Ok(run_id),
             Err(StoreError::RunExists(_)) if keyed => Ok(run_id),
