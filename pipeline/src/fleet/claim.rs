@@ -22,8 +22,9 @@ pub(crate) struct Claimed {
     /// The last attempt number of the run's earlier starts: `attempt` goes on from it, and this
     /// start's retry budget counts only the attempts after it.
     pub attempts_before: u32,
-    /// For a rated node, how long after the claim its execution may start (its reserved turn).
-    pub start_in: Duration,
+    /// For a rated node, the instant its execution may start (its reserved turn): never before
+    /// the start time the claim reserved in the store.
+    pub start_at: Option<tokio::time::Instant>,
 }
 
 /// A claim a worker holds: run, node, item (for an item of a mapped node), fencing token.

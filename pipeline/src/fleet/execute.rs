@@ -180,6 +180,11 @@ pub(crate) async fn execute(
         item: claimed.item,
         claim: u64::try_from(claimed.claim).ok(),
     };
+    // A rated node's execution waits for its reserved turn here, as late as it can, so that
+    // reading its run and arguments does not spread the starts (its lease is renewed meanwhile).
+    if let Some(start_at) = claimed.start_at {
+        tokio::time::sleep_until(start_at).await;
+    }
     // The last moment before the body starts: a claim that lapsed meanwhile is left alone.
     if !lease.live() {
         return Ok(None);

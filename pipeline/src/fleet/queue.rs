@@ -160,6 +160,9 @@ pub(crate) async fn claim(
         .transaction()
         .await
         .map_err(store.error("claim nodes in"))?;
+    // The server's `now()` is the time BEGIN started, at or before this instant: a turn reserved
+    // `wait` after it is due at or before `begun + wait`, so starting then is never early.
+    let begun = tokio::time::Instant::now();
     // A claim lost to a server crash is only claimed again (claim numbers come from a sequence,
     // never handed out twice): no need to wait for the disk. And walk the partial indexes in
     // order, stopping at the limit: with a queue's statistics (rows turning over faster than
@@ -189,7 +192,7 @@ pub(crate) async fn claim(
         // A rated node's executions start at their reserved times, one interval apart.
         if let Some(interval) = node.interval {
             for (i, claim) in within.iter_mut().enumerate() {
-                claim.start_in = wait + interval * i as u32;
+                claim.start_at = Some(begun + wait + interval * i as u32);
             }
         }
         claimed.extend(within);
@@ -281,7 +284,7 @@ async fn claim_in(
                 began: row.get(8),
                 item,
                 attempts_before: u32::try_from(row.get::<_, i32>(10)).ok()?,
-                start_in: Duration::ZERO,
+                start_at: None,
             })
         })
         .collect())

@@ -393,10 +393,6 @@ async fn run_claimed(
     let Some(graph) = ctx.served.get(&claimed.fingerprint) else {
         return Done::Lost;
     };
-    // A rated node's execution waits for its reserved turn (its lease is renewed meanwhile).
-    if !claimed.start_in.is_zero() {
-        tokio::time::sleep(claimed.start_in).await;
-    }
     let Some((inputs, started_at_ms)) = retried("read the run", || {
         read::run_inputs(&ctx.store, &ctx.runs, graph, claimed)
     })
