@@ -70,6 +70,10 @@
 //!   into it.
 //! - **A worker fleet** (feature `postgres`): the module `fleet` runs the nodes of submitted runs
 //!   on many worker processes sharing one PostgreSQL database, with leases, takeover and cancel.
+//! - **Schedules** (feature `schedules`): `#[schedule(cron = "0 3 * * *", tz = "Europe/Paris",
+//!   inputs = nightly)]` starts a run per tick, each tick once however many schedulers run
+//!   (`worker`, `serve`, or a `schedule::Scheduler` in your program); `backfill` starts the runs
+//!   of past ticks.
 //! - **A run viewer** (feature `web`): `serve` (or `web::Viewer` in your own server) shows runs,
 //!   their graphs, audit trails and waits in a browser, and resumes or signals them.
 //!
@@ -81,6 +85,7 @@
 //! | `sqlite` | no | `SqliteCheckpointer` and `SqliteAuditLog` (SQLite compiled in), `--store sqlite://FILE` |
 //! | `postgres` | no | `store::PostgresStore` and the worker fleet (`fleet`), `--store postgres://...` |
 //! | `web` | no | the run viewer: `serve` on the command line, and `web::Viewer` (implies `cli`) |
+//! | `schedules` | yes (with `cli`) | `schedule`: cron schedules in time zones, `#[schedule]` in `pipeline!`, backfills |
 //!
 //! Your crate also needs `serde` with its `derive` feature (the types that cross edges derive
 //! `Serialize` and `Deserialize`, which the prelude re-exports) and `tokio` with `macros` and
@@ -118,6 +123,9 @@ mod node;
 pub mod registry;
 mod result;
 mod run_id;
+#[cfg(feature = "schedules")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schedules")))]
+pub mod schedule;
 pub mod store;
 mod sync;
 #[cfg(feature = "cli")]
@@ -135,9 +143,11 @@ pub mod __private {
         deserialize_outputs, serialize_output, serialize_outputs, typed_checkpoint,
     };
     pub use crate::engine::{IntoSignal, Signal};
+    #[cfg(not(feature = "schedules"))]
+    pub use crate::graph::erased::SchedulesFeature;
     pub use crate::graph::erased::{
         AnyHandle, NodeInputs, NodeWiring, add_input, add_signal, add_timer, build, gate,
-        idempotent, limit_runs, signal_shadow, single,
+        idempotent, limit_runs, schedule, signal_shadow, single,
     };
     pub use crate::graph::map::{EachList, ShadowCopy, each_shadow};
     pub use crate::graph::node_fn::blocking;

@@ -65,19 +65,22 @@ impl<P: Pipeline> PipelineEngine<P> {
         Ok(Some((key, limit.runs)))
     }
 
-    /// Claims `key` for run `run_id` in `store`: the id of the run that holds it now.
+    /// Claims `key` for run `run_id` in `store`, held for the start's retention (`options`) or
+    /// the engine's: the id of the run that holds it now.
     pub(crate) async fn claim_key(
         &self,
         store: &dyn crate::store::Checkpointer,
         key: String,
         run_id: &RunId,
+        options: &RunOptions,
     ) -> Result<RunId, PipelineError> {
         let now = self.clock.now_ms();
+        let retention = options.retention().unwrap_or(self.key_retention);
         let claim = KeyClaim {
             pipeline: self.graph.name().to_owned(),
             key,
             run_id: run_id.clone(),
-            expires_at_ms: ms_after(now, self.key_retention),
+            expires_at_ms: ms_after(now, retention),
         };
         let held = store
             .claim_key(&claim, now)
@@ -100,7 +103,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         let Some(store) = self.checkpointer.clone() else {
             return Err(PipelineError::NoCheckpointer(run_id));
         };
-        let holder = self.claim_key(&*store, key, &run_id).await?;
+        let holder = self.claim_key(&*store, key, &run_id, &options).await?;
         let stores = Stores {
             checkpointer: store,
             audit: match &self.audit {

@@ -30,6 +30,7 @@ use crate::run_id::RunId;
 pub struct RunOptions {
     id: Option<RunId>,
     key: Option<String>,
+    key_retention: Option<std::time::Duration>,
 }
 
 impl RunOptions {
@@ -71,6 +72,28 @@ impl RunOptions {
     /// The idempotency key set with [`idempotency_key`](RunOptions::idempotency_key), if any.
     pub fn key(&self) -> Option<&str> {
         self.key.as_deref()
+    }
+
+    /// Holds this start's idempotency key for `retention`, in place of the engine's
+    /// [`key_retention`](crate::EngineSettings::key_retention). A schedule's ticks use it: a
+    /// tick's key is held for as long as a scheduler may still look at the tick.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pipeline::RunOptions;
+    ///
+    /// let week = Duration::from_secs(7 * 24 * 3600);
+    /// let options = RunOptions::new().idempotency_key("2026-12-06").key_retention(week);
+    /// assert_eq!(options.retention(), Some(week));
+    /// ```
+    pub fn key_retention(mut self, retention: std::time::Duration) -> RunOptions {
+        self.key_retention = Some(retention);
+        self
+    }
+
+    /// The retention set with [`key_retention`](RunOptions::key_retention), if any.
+    pub fn retention(&self) -> Option<std::time::Duration> {
+        self.key_retention
     }
 
     /// The run's id: the one set, or a new one.

@@ -33,7 +33,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         let key = self.key_of(&options, &inputs, &run_id)?;
         let keyed = key.is_some();
         let run_id = match key {
-            Some(key) => self.claim_key(store, key, &run_id).await?,
+            Some(key) => self.claim_key(store, key, &run_id, &options).await?,
             None => run_id,
         };
         let json = to_json(&inputs).map_err(|source| PipelineError::Decode {

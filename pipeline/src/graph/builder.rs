@@ -30,6 +30,8 @@ pub struct GraphBuilder<I> {
     errors: Vec<(usize, GraphError)>,
     key: Option<KeyFn<I>>,
     run_limit: Option<RunLimit<I>>,
+    #[cfg(feature = "schedules")]
+    schedules: crate::schedule::Schedules<I>,
 }
 
 impl<I: Data> GraphBuilder<I> {
@@ -51,6 +53,8 @@ impl<I: Data> GraphBuilder<I> {
             claims: Vec::new(),
             key: None,
             run_limit: None,
+            #[cfg(feature = "schedules")]
+            schedules: Default::default(),
         }
     }
 
@@ -112,6 +116,37 @@ impl<I: Data> GraphBuilder<I> {
         });
     }
 
+    /// Starts the pipeline on the ticks of `schedule` (feature `schedules`): a
+    /// [`Scheduler`](crate::schedule::Scheduler) given an engine of the graph fires them, each
+    /// tick once however many schedulers run. `pipeline!` writes it as
+    /// `#[schedule(cron = "0 3 * * *", tz = "Europe/Paris", inputs = nightly)]`. A second
+    /// schedule of the same name is reported by
+    /// [`Scheduler::add`](crate::schedule::Scheduler::add).
+    ///
+    /// ```
+    /// # use pipeline::GraphBuilder;
+    /// use pipeline::schedule::{Missed, Schedule};
+    ///
+    /// let mut g = GraphBuilder::<String>::new("nightly");
+    /// g.schedule(Schedule::new("at-3", "0 3 * * *", "UTC", |tick| tick.date())?.missed(Missed::Skip));
+    /// # Ok::<(), pipeline::schedule::ScheduleError>(())
+    /// ```
+    #[cfg(feature = "schedules")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "schedules")))]
+    pub fn schedule(&mut self, schedule: crate::schedule::Schedule<I>) -> &mut Self {
+        self.add_schedule(Ok(schedule));
+        self
+    }
+
+    /// Adds a schedule, or the reason it could not be made (as `pipeline!` does).
+    #[cfg(feature = "schedules")]
+    pub(crate) fn add_schedule(
+        &mut self,
+        schedule: Result<crate::schedule::Schedule<I>, crate::schedule::ScheduleError>,
+    ) {
+        self.schedules.add(&self.name, schedule);
+    }
+
     /// Declares a pipeline input named `name`, taken out of the inputs value by `extract`.
     pub fn input<T: Data>(
         &mut self,
@@ -158,6 +193,8 @@ impl<I: Data> GraphBuilder<I> {
             names,
             key: self.key,
             run_limit: self.run_limit,
+            #[cfg(feature = "schedules")]
+            schedules: self.schedules,
         };
         Ok(Graph::assemble(parts, output_slots, output))
     }

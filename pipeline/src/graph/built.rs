@@ -48,6 +48,8 @@ pub(crate) struct Parts<I> {
     pub names: HashMap<Arc<str>, Slot, FastHash>,
     pub key: Option<KeyFn<I>>,
     pub run_limit: Option<RunLimit<I>>,
+    #[cfg(feature = "schedules")]
+    pub schedules: crate::schedule::Schedules<I>,
 }
 
 pub(crate) struct GateDef {
@@ -173,6 +175,9 @@ pub(crate) struct GraphInner<I, O> {
     pub key: Option<KeyFn<I>>,
     /// How many of its runs may run at once per key, if it limits them.
     pub run_limit: Option<RunLimit<I>>,
+    /// Its schedules.
+    #[cfg(feature = "schedules")]
+    pub schedules: crate::schedule::Schedules<I>,
     /// Derived on first use: a run without stores never needs them.
     signature: OnceLock<Arc<GraphSignature>>,
     fingerprint: OnceLock<String>,
@@ -317,6 +322,8 @@ impl<I, O> Graph<I, O> {
                 output,
                 key: parts.key,
                 run_limit: parts.run_limit,
+                #[cfg(feature = "schedules")]
+                schedules: parts.schedules,
                 signature: OnceLock::new(),
                 fingerprint: OnceLock::new(),
             }),

@@ -119,6 +119,35 @@ pub fn idempotent<I: Data>(
     builder.set_key(Box::new(key));
 }
 
+/// Adds a schedule as `pipeline!`'s `#[schedule(...)]` makes it: `missed` is `None` for the
+/// default policy, `Some(0)` to skip missed ticks, `Some(n)` to catch up `n`.
+#[cfg(feature = "schedules")]
+pub fn schedule<I: Data>(
+    builder: &mut GraphBuilder<I>,
+    (name, cron, zone, missed): (&str, &str, &str, Option<u32>),
+    inputs: impl Fn(&crate::schedule::Tick) -> I + Send + Sync + 'static,
+) {
+    use crate::schedule::{Missed, Schedule};
+    let schedule = Schedule::new(name, cron, zone, inputs).map(|s| match missed {
+        None => s,
+        Some(0) => s.missed(Missed::Skip),
+        Some(n) => s.missed(Missed::CatchUp(n)),
+    });
+    builder.add_schedule(schedule);
+}
+
+/// Without feature `schedules`, `#[schedule]` is reported by this trait's message.
+#[cfg(not(feature = "schedules"))]
+#[diagnostic::on_unimplemented(
+    message = "`#[schedule]` needs feature `schedules` of `pipeline` (turned on by its default feature `cli`)",
+    label = "a pipeline with a schedule"
+)]
+pub trait SchedulesFeature {}
+
+/// Without feature `schedules`: reports `#[schedule]` (see [`SchedulesFeature`]).
+#[cfg(not(feature = "schedules"))]
+pub fn schedule<I: Data, S, F: SchedulesFeature>(_: &mut GraphBuilder<I>, _: S, _: F) {}
+
 /// Limits the pipeline's runs per key as `pipeline!`'s `#[limit(key = ..., runs = N)]` makes it:
 /// the JSON of the key's parts.
 pub fn limit_runs<I: Data>(
