@@ -87,7 +87,8 @@ pub enum ScheduleError {
 ///
 /// Five fields (`minute hour day-of-month month day-of-week`) as in crontab, six with seconds
 /// first, or seven with a year last; names (`Mon`, `Jan`), lists, ranges, steps and the
-/// shorthands `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. Times that a daylight saving
+/// shorthands `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. Days of the week are
+/// numbered as in crontab: 0 (or 7) is Sunday, 1 Monday. Times that a daylight saving
 /// change skips fire at the first time after the gap; times it repeats fire once, at the first.
 #[derive(Clone, Debug)]
 pub struct Cron {
@@ -110,16 +111,23 @@ impl Cron {
     /// assert!(Cron::new("0 3 * * *", "Mars/Olympus").is_err());
     /// ```
     pub fn new(expression: &str, zone: &str) -> Result<Cron, ScheduleError> {
-        let trimmed = expression.trim();
-        // Crontab's five fields have no seconds: they fire at second 0.
-        let full = match trimmed.split_whitespace().count() {
-            5 => format!("0 {trimmed}"),
-            _ => trimmed.to_owned(),
-        };
-        let schedule = jiff_cron::Schedule::from_str(&full).map_err(|e| ScheduleError::Cron {
+        let bad = |reason: String| ScheduleError::Cron {
             expression: expression.to_owned(),
-            reason: e.to_string().replace('\n', " ").trim().to_owned(),
-        })?;
+            reason,
+        };
+        let mut fields: Vec<String> = expression.split_whitespace().map(str::to_owned).collect();
+        // Crontab's five fields have no seconds: they fire at second 0.
+        if fields.len() == 5 {
+            fields.insert(0, "0".to_owned());
+        }
+        // Days of the week as crontab numbers them (0 or 7 Sunday, 1 Monday), not as the parser
+        // does (1 Sunday): spelled out as names.
+        if let Some(days) = fields.get_mut(5) {
+            *days = crontab_days(days).map_err(bad)?;
+        }
+        let full = fields.join(" ");
+        let schedule = jiff_cron::Schedule::from_str(&full)
+            .map_err(|e| bad(e.to_string().replace('\n', " ").trim().to_owned()))?;
         let tz = TimeZone::get(zone).map_err(|e| ScheduleError::TimeZone {
             zone: zone.to_owned(),
             reason: e.to_string(),
@@ -183,6 +191,64 @@ impl Cron {
             zoned,
         }
     }
+}
+
+/// Day names, Sunday first: crontab's day numbers index it (7 is Sunday again).
+const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+/// A day-of-week field in crontab's numbering, as the names of its days (`*` and `?` as they
+/// are): `1-5` is `Mon,Tue,Wed,Thu,Fri`, `*/2` is `Sun,Tue,Thu,Sat`, `5-7` is `Fri,Sat,Sun`.
+fn crontab_days(field: &str) -> Result<String, String> {
+    if field == "*" || field == "?" {
+        return Ok(field.to_owned());
+    }
+    let day = |text: &str| -> Result<usize, String> {
+        if let Ok(n) = text.parse::<usize>() {
+            return match n {
+                0..=7 => Ok(n),
+                _ => Err(format!("day of the week {n} is not 0 to 7")),
+            };
+        }
+        let lower = text.to_ascii_lowercase();
+        let names = [
+            ("sun", "sunday"),
+            ("mon", "monday"),
+            ("tue", "tuesday"),
+            ("wed", "wednesday"),
+            ("thu", "thursday"),
+            ("fri", "friday"),
+            ("sat", "saturday"),
+        ];
+        let extra = |d: usize| (d == 2 && lower == "tues") || (d == 4 && lower == "thurs");
+        (0..7)
+            .find(|&d| names[d].0 == lower || names[d].1 == lower || extra(d))
+            .ok_or_else(|| format!("`{text}` is not a day of the week"))
+    };
+    let mut set = [false; 7];
+    for item in field.split(',') {
+        let (base, step) = match item.split_once('/') {
+            Some((base, step)) => match step.parse::<usize>() {
+                Ok(step) if step > 0 => (base, step),
+                _ => return Err(format!("step `{step}` is not a whole number above 0")),
+            },
+            None => (item, 1),
+        };
+        let (from, to) = match base.split_once('-') {
+            _ if base == "*" => (0, 6),
+            Some((from, to)) => (day(from)?, day(to)?),
+            // `n/step` runs from n to the end of the week.
+            None if item.contains('/') => (day(base)?, 6),
+            None => (day(base)?, day(base)?),
+        };
+        if from > to {
+            return Err(format!("day range `{base}` runs backwards"));
+        }
+        for d in (from..=to).step_by(step) {
+            set[d % 7] = true;
+        }
+    }
+    let names: Vec<&str> = (0..7).filter(|&d| set[d]).map(|d| DAYS[d]).collect();
+    Ok(names.join(","))
 }
 
 impl fmt::Display for Cron {

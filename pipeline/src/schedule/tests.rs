@@ -171,3 +171,23 @@ proptest! {
         prop_assert_eq!(fired, every);
     }
 }
+
+#[test]
+fn days_of_the_week_are_numbered_as_in_crontab() {
+    // 2026-12-07 is a Monday.
+    let next = |expr: &str| {
+        let cron = Cron::new(expr, "UTC").unwrap();
+        cron.next_after(ms("2026-12-06T12:00:00Z")).unwrap().date()
+    };
+    assert_eq!(next("0 3 * * 1"), "2026-12-07");
+    assert_eq!(next("0 3 * * Mon"), "2026-12-07");
+    assert_eq!(next("0 3 * * 0"), "2026-12-13");
+    assert_eq!(next("0 3 * * 7"), "2026-12-13");
+    assert_eq!(next("0 3 * * 5-7"), "2026-12-11");
+    assert_eq!(next("0 3 * * 2-4/2"), "2026-12-08");
+    assert_eq!(next("0 3 * * */3"), "2026-12-09");
+    assert_eq!(next("0 3 * * sat,SUN"), "2026-12-12");
+    for bad in ["0 3 * * 8", "0 3 * * 5-2", "0 3 * * */0", "0 3 * * Funday"] {
+        assert!(Cron::new(bad, "UTC").is_err(), "{bad}");
+    }
+}
