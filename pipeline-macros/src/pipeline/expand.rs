@@ -136,6 +136,25 @@ fn graph_fn(def: &PipelineDef, plan: &Plan) -> TokenStream {
         let (key, runs) = (key_json(&limit.key), limit.runs);
         quote!(::pipeline::__private::limit_runs(&mut __pipeline_builder, #key, #runs);)
     });
+    let schedules = def.schedules.iter().map(|s| {
+        let (name, cron, inputs_fn) = (&s.name, &s.cron, &s.inputs);
+        let tz =
+            s.tz.as_ref()
+                .map_or_else(|| quote!("UTC"), |tz| quote!(#tz));
+        let missed = match s.missed {
+            None => quote!(::core::option::Option::None),
+            Some(n) => quote!(::core::option::Option::Some(#n)),
+        };
+        // The inputs fn spanned at its path: a fn of the wrong type is reported there.
+        let inputs_fn = quote_spanned!(inputs_fn.span()=> #inputs_fn);
+        quote! {
+            ::pipeline::__private::schedule(
+                &mut __pipeline_builder,
+                (#name, #cron, #tz, #missed),
+                #inputs_fn,
+            );
+        }
+    });
     let outputs = def.tail.names.iter().map(local);
     let extract = if def.tail.tuple {
         quote!(<#output as ::pipeline::__private::NodeInputs>::from_values)
@@ -148,6 +167,7 @@ fn graph_fn(def: &PipelineDef, plan: &Plan) -> TokenStream {
             #(#input_handles)*
             #key
             #run_limit
+            #(#schedules)*
             #(#nodes)*
             ::pipeline::__private::build(
                 __pipeline_builder,

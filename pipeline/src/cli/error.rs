@@ -18,6 +18,10 @@ pub enum CliError {
     /// A run could not start or resume.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// A schedule could not be made, found or fired (a time zone unknown here, a schedule not
+    /// named, a time that is not one).
+    #[error(transparent)]
+    Schedule(#[from] crate::schedule::ScheduleError),
     /// A run id on the command line is malformed.
     #[error(transparent)]
     InvalidRunId(#[from] InvalidRunId),

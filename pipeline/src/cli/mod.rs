@@ -24,6 +24,7 @@
 mod commands;
 mod error;
 mod interrupt;
+mod log;
 mod output;
 mod progress;
 mod stored;

@@ -222,6 +222,32 @@ pub trait DynPipeline: Send + Sync {
         store: crate::store::PostgresStore,
         run_id: &RunId,
     ) -> Result<PipelineResult<Json>, PipelineError>;
+
+    /// Adds the pipeline's schedules to `scheduler`, their runs started `with` those stores (in
+    /// this process) or on that fleet. The default has no schedule.
+    #[cfg(feature = "schedules")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "schedules")))]
+    fn schedule(
+        &self,
+        scheduler: &mut crate::schedule::Scheduler,
+        with: ScheduleWith,
+    ) -> Result<(), crate::schedule::ScheduleError> {
+        let _ = (scheduler, with);
+        Ok(())
+    }
+}
+
+/// Where a registered pipeline's scheduled runs start ([`DynPipeline::schedule`]).
+#[cfg(feature = "schedules")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schedules")))]
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum ScheduleWith {
+    /// In this process, with these stores (and this event handler).
+    Stores(Stores, Arc<dyn EventHandler>),
+    /// On the fleet of this store's workers.
+    #[cfg(feature = "postgres")]
+    Fleet(crate::store::PostgresStore),
 }
 
 struct Registered<P> {
@@ -364,6 +390,22 @@ where
             .settings(self.settings.clone())
             .fleet(store);
         engine.wait(run_id).await.map(to_json)
+    }
+
+    #[cfg(feature = "schedules")]
+    fn schedule(
+        &self,
+        scheduler: &mut crate::schedule::Scheduler,
+        with: ScheduleWith,
+    ) -> Result<(), crate::schedule::ScheduleError> {
+        let engine = match with {
+            ScheduleWith::Stores(stores, events) => self.engine(stores, events),
+            #[cfg(feature = "postgres")]
+            ScheduleWith::Fleet(store) => PipelineEngine::new(P::default())
+                .settings(self.settings.clone())
+                .fleet(store),
+        };
+        scheduler.add(Arc::new(engine)).map(|_| ())
     }
 }
 

@@ -28,7 +28,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-pub use scheduler::{Backfill, BackfillTick, Scheduled, Scheduler};
+pub use scheduler::{Backfill, BackfillTick, Scheduled, Scheduler, TickRun};
 
 /// A schedule that cannot be made: its cron expression or time zone, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,6 +56,14 @@ pub enum ScheduleError {
     /// A time outside what a tick can be (before 1970 or after 9999).
     #[error("{0} ms since the Unix epoch is out of range")]
     Time(i64),
+    /// A time given as text that is neither a date nor an instant.
+    #[error("`{text}`: {reason}")]
+    Instant {
+        /// The text.
+        text: String,
+        /// Why it is not a time.
+        reason: String,
+    },
     /// Pipeline `0` has schedules, and its engine has no checkpointer to claim ticks' keys in.
     #[error("pipeline `{0}` has schedules, and its engine no checkpointer to keep its ticks' keys")]
     NoCheckpointer(String),
@@ -168,6 +176,55 @@ impl Cron {
             .flat_map(move |start| self.schedule.after(start))
             .map(|zoned| self.tick(zoned))
             .take_while(move |tick| tick.at_ms <= to_ms)
+    }
+
+    /// The instant `text` names, in milliseconds since the Unix epoch: an instant with its
+    /// offset (`2026-11-01T03:00:00Z`, `2026-11-01T03:00:00+01:00`), a date and time in this
+    /// cron's time zone (`2026-11-01T03:00`), or a date there (`2026-11-01`): its first
+    /// millisecond, or its last when `end_of_day`.
+    ///
+    /// ```
+    /// # use pipeline::schedule::Cron;
+    /// let paris = Cron::new("0 3 * * *", "Europe/Paris")?;
+    /// assert_eq!(paris.instant("2026-11-01T03:00:00Z", false)?, 1_761_966_000_000);
+    /// assert_eq!(paris.instant("2026-11-01", false)?, 1_761_951_600_000);
+    /// assert_eq!(paris.instant("2026-11-01", true)?, 1_762_037_999_999);
+    /// assert!(paris.instant("yesterday", false).is_err());
+    /// # Ok::<(), pipeline::schedule::ScheduleError>(())
+    /// ```
+    pub fn instant(&self, text: &str, end_of_day: bool) -> Result<i64, ScheduleError> {
+        let bad = |reason: String| ScheduleError::Instant {
+            text: text.to_owned(),
+            reason,
+        };
+        if let Ok(at) = text.parse::<Timestamp>() {
+            return Ok(at.as_millisecond());
+        }
+        if let Ok(at) = text.parse::<jiff::civil::DateTime>()
+            && text.contains('T')
+        {
+            let zoned = at
+                .to_zoned(self.tz.clone())
+                .map_err(|e| bad(e.to_string()))?;
+            return Ok(zoned.timestamp().as_millisecond());
+        }
+        let date = text.parse::<jiff::civil::Date>().map_err(|e| {
+            bad(format!(
+                "not a date (2026-11-01) or an instant (2026-11-01T03:00:00Z): {e}"
+            ))
+        })?;
+        let start = |d: jiff::civil::Date| {
+            d.to_zoned(self.tz.clone())
+                .map(|z| z.timestamp().as_millisecond())
+                .map_err(|e| bad(e.to_string()))
+        };
+        match end_of_day {
+            false => start(date),
+            true => match date.tomorrow() {
+                Ok(next) => start(next).map(|ms| ms - 1),
+                Err(e) => Err(bad(e.to_string())),
+            },
+        }
     }
 
     /// The ticks at or before `at_ms`, newest first.
@@ -350,10 +407,11 @@ pub enum Missed {
 }
 
 impl Default for Missed {
-    /// [`CatchUp(1)`](Missed::CatchUp): the nightly job that a restart at 03:00 missed runs
-    /// once when the scheduler is back.
+    /// [`Skip`](Missed::Skip): a scheduler started for the first time (a new deployment, a new
+    /// schedule) does not fire the tick before it. Run several schedulers (every `worker` is
+    /// one) so that a restart loses no tick, or choose [`CatchUp`](Missed::CatchUp).
     fn default() -> Missed {
-        Missed::CatchUp(1)
+        Missed::Skip
     }
 }
 
@@ -402,7 +460,7 @@ impl<I> fmt::Debug for Schedule<I> {
 impl<I> Schedule<I> {
     /// A schedule named `name` (unique in its pipeline: it is part of each tick's idempotency
     /// key) on the ticks of `cron` in time zone `zone`, whose runs take the inputs `inputs`
-    /// makes of their tick. Missed ticks: [`Missed::default`].
+    /// makes of their tick. Missed ticks: [`Missed::default`] (skipped).
     pub fn new(
         name: &str,
         cron: &str,

@@ -16,8 +16,21 @@ use crate::error::PipelineError;
 use crate::result::RunStatus;
 use crate::run_id::RunId;
 
-/// What starting a tick's run gave: its id and, when the start waited for it, how it ended.
-type Started = Result<(RunId, Option<RunStatus>), PipelineError>;
+/// What starting a tick's run gave.
+type Started = Result<TickRun, PipelineError>;
+
+/// The run of a tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TickRun {
+    /// Its id.
+    pub run_id: RunId,
+    /// How it ended, when the start waited for it (a fleet run that was only submitted: `None`).
+    pub status: Option<RunStatus>,
+    /// Whether another start made it (a scheduler fired the tick, or an earlier backfill did):
+    /// this start found it and followed it, and ran nothing of its own.
+    pub found: bool,
+}
 
 /// Starts the run of a tick; `true`: wait for its end (a fleet run is only submitted otherwise).
 type Fire = Arc<dyn Fn(Tick, bool) -> Pin<Box<dyn Future<Output = Started> + Send>> + Send + Sync>;
@@ -93,7 +106,7 @@ pub struct BackfillTick {
     pub tick: Tick,
     /// Its run (started now, or found: the run another start made for the tick), and how it
     /// ended; or why it could not be started.
-    pub run: Result<(RunId, Option<RunStatus>), PipelineError>,
+    pub run: Result<TickRun, PipelineError>,
 }
 
 /// What a [backfill](Scheduler::backfill) did.
@@ -235,12 +248,20 @@ impl Scheduler {
         let mut runs = futures_util::stream::iter(runs).buffered(parallel.max(1));
         while let Some(ended) = runs.next().await {
             match &ended.run {
-                Ok((_, Some(RunStatus::Completed))) => done.completed += 1,
+                Ok(TickRun {
+                    status: Some(RunStatus::Completed),
+                    ..
+                }) => done.completed += 1,
                 _ => done.not_completed += 1,
             }
             on_tick(&ended, &done);
         }
         Ok(done)
+    }
+
+    /// The cron expression of schedule `schedule` of pipeline `pipeline` (`None`: its only one).
+    pub fn cron_of(&self, pipeline: &str, schedule: Option<&str>) -> Result<&Cron, ScheduleError> {
+        self.entry(pipeline, schedule).map(|e| &e.cron)
     }
 
     fn entry(&self, pipeline: &str, schedule: Option<&str>) -> Result<&Entry, ScheduleError> {
@@ -284,29 +305,41 @@ async fn start<P: Pipeline>(
     options: RunOptions,
     wait: bool,
 ) -> Started {
+    // A run of another id is one another start made.
+    let own = RunId::generate();
+    let options = options.id(own.clone());
+    let run = |run_id: RunId, status| TickRun {
+        found: run_id != own,
+        run_id,
+        status,
+    };
     #[cfg(feature = "postgres")]
     if engine.fleet.is_some() {
         let run_id = engine.submit(inputs).options(options).await?;
         if !wait {
-            return Ok((run_id, None));
+            return Ok(run(run_id, None));
         }
         let result = engine.wait(&run_id).await?;
-        return Ok((run_id, Some(result.status)));
+        return Ok(run(run_id, Some(result.status)));
     }
     let _ = wait;
     let result = engine.run(inputs).options(options).await?;
-    Ok((result.run_id, Some(result.status)))
+    Ok(run(result.run_id, Some(result.status)))
 }
 
 /// Fires `tick` of `entry` and logs how its run ended.
 async fn log_end(entry: Entry, tick: Tick) {
     let (pipeline, schedule) = (&entry.pipeline, &entry.name);
     match (entry.fire)(tick.clone(), false).await {
-        Ok((run, Some(status))) => {
-            tracing::info!(%pipeline, %schedule, %tick, %run, %status, "tick's run ended");
-        }
-        Ok((run, None)) => {
-            tracing::info!(%pipeline, %schedule, %tick, %run, "tick's run submitted")
+        Ok(run) => {
+            let status = run.status.map_or("submitted".to_owned(), |s| s.to_string());
+            let by = if run.found {
+                "another start's"
+            } else {
+                "this scheduler's"
+            };
+            let id = &run.run_id;
+            tracing::info!(%pipeline, %schedule, %tick, run = %id, %status, "tick: {by} run");
         }
         Err(error) => {
             tracing::warn!(%pipeline, %schedule, %tick, %error, "tick's run could not start");

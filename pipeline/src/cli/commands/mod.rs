@@ -10,6 +10,7 @@ mod resume;
 mod resume_due;
 mod run;
 mod runs;
+mod schedules;
 #[cfg(feature = "web")]
 mod serve;
 mod show;
@@ -53,6 +54,14 @@ pub(super) enum Command {
     ResumeDue,
     /// Send a signal (JSON) to a run's wait; the run continues if it waits on it.
     Signal(signal::Args),
+    /// List the pipelines' schedules, each with its next tick.
+    Schedules,
+    /// Fire the pipelines' schedules until Ctrl-C: each tick's run starts once however many
+    /// schedulers (and workers) run, in this process, or on the fleet for a PostgreSQL store.
+    Scheduler(schedules::RunArgs),
+    /// Start the runs of a pipeline's schedule's ticks from --from to --to (a tick that has a run
+    /// is not run again: the same command again resumes a stopped backfill).
+    Backfill(schedules::BackfillArgs),
     /// Delete old runs by age and status (lists them only, unless --delete).
     Gc(gc::Args),
     /// Keep the valid prefix of a run whose files are damaged (the damaged file is copied aside;
@@ -96,6 +105,11 @@ impl Command {
             Command::Signal(args) => signal::exec(args, stores()?, settings).await,
             Command::ResumeDue => resume_due::exec(stores()?, settings).await,
             Command::Gc(args) => gc::exec(args, &stores()?).await,
+            Command::Schedules => schedules::list(settings),
+            Command::Scheduler(args) => schedules::run(args, store, writable()?, settings).await,
+            Command::Backfill(args) => {
+                schedules::backfill(args, store, writable()?, settings).await
+            }
             Command::Repair(args) => {
                 store.check_exists()?;
                 repair::exec(args, store)
@@ -105,7 +119,7 @@ impl Command {
             #[cfg(feature = "postgres")]
             Command::Submit(args) => submit::exec(args, postgres("submit", store)?, settings).await,
             #[cfg(feature = "postgres")]
-            Command::Worker(args) => worker::exec(args, postgres("worker", store)?).await,
+            Command::Worker(args) => worker::exec(args, postgres("worker", store)?, settings).await,
         }
     }
 }

@@ -18,6 +18,10 @@ pub(crate) struct Args {
     /// printed when not given.
     #[arg(long, env = "PIPELINE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Fire the pipelines' schedules too, as `scheduler` does (each tick's run starts once
+    /// however many schedulers and workers run).
+    #[arg(long)]
+    schedules: bool,
 }
 
 pub(super) async fn exec(
@@ -27,6 +31,13 @@ pub(super) async fn exec(
     settings: &EngineSettings,
 ) -> Result<i32, CliError> {
     let private = !args.listen.ip().is_loopback();
+    let scheduler = match args.schedules {
+        true => {
+            let with = || super::schedules::with(store, &stores);
+            Some(super::schedules::scheduler(&[], settings, with)?)
+        }
+        false => None,
+    };
     let mut viewer = Viewer::new(stores)
         .private(private)
         .settings(settings.clone());
@@ -63,11 +74,18 @@ pub(super) async fn exec(
         true => outln!("listening beyond this machine: every page needs the token"),
         false => outln!("(pages are open to this machine; actions need the token)"),
     }
-    outln!("Ctrl-C stops the server");
-    let serve = viewer.serve(listener);
-    tokio::select! {
-        result = serve => result.map_err(|source| CliError::Listen { addr: addr.to_string(), source })?,
-        _ = tokio::signal::ctrl_c() => {}
+    if let Some(scheduler) = &scheduler {
+        outln!("firing {} schedules", scheduler.schedules().len());
     }
-    Ok(0)
+    outln!("Ctrl-C stops the server");
+    let firing = scheduler.map(|s| tokio::spawn(s.run(std::future::pending())));
+    let serve = viewer.serve(listener);
+    let served = tokio::select! {
+        result = serve => result.map_err(|source| CliError::Listen { addr: addr.to_string(), source }),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    };
+    if let Some(firing) = firing {
+        firing.abort();
+    }
+    served.map(|()| 0)
 }

@@ -28,6 +28,10 @@ pub(crate) struct Args {
     /// The worker's name in leases, audit entries and logs (default: host, pid, random digits).
     #[arg(long)]
     id: Option<String>,
+    /// Do not fire the served pipelines' schedules (by default every worker fires them: each
+    /// tick's run starts once however many workers run).
+    #[arg(long)]
+    no_schedules: bool,
 }
 
 fn seconds(name: &str, value: f64) -> Result<Duration, CliError> {
@@ -37,28 +41,13 @@ fn seconds(name: &str, value: f64) -> Result<Duration, CliError> {
     })
 }
 
-/// Logs the worker's `tracing` events on stderr (claims lost, commits refused, connection errors,
-/// runs ended): `pipeline=info` unless `RUST_LOG` names other targets and levels
-/// (`pipeline=debug`, `pipeline::fleet=warn`). A program that embeds the CLI and installed its
-/// own subscriber keeps it.
-fn log_to_stderr() {
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    use tracing_subscriber::layer::SubscriberExt;
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|spec| spec.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_target("pipeline", LevelFilter::INFO));
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .finish()
-        .with(filter);
-    let _ = tracing::subscriber::set_global_default(subscriber);
-}
-
-pub(super) async fn exec(args: Args, store: PostgresStore) -> Result<i32, CliError> {
-    log_to_stderr();
-    let mut worker = Worker::new(store);
+pub(super) async fn exec(
+    args: Args,
+    store: PostgresStore,
+    settings: &crate::engine::EngineSettings,
+) -> Result<i32, CliError> {
+    crate::cli::log::to_stderr();
+    let mut worker = Worker::new(store.clone());
     worker = match args.pipelines.is_empty() {
         true => worker.serve_registered(),
         false => {
@@ -78,14 +67,36 @@ pub(super) async fn exec(args: Args, store: PostgresStore) -> Result<i32, CliErr
             seconds("--heartbeat", args.heartbeat)?,
         )
         .drain_deadline(seconds("--drain", args.drain)?);
+    let scheduler = match args.no_schedules {
+        true => None,
+        false => {
+            let fleet = || crate::registry::ScheduleWith::Fleet(store.clone());
+            Some(super::schedules::scheduler(
+                &args.pipelines,
+                settings,
+                fleet,
+            )?)
+        }
+    };
     let shutdown = Shutdown::on_ctrl_c();
+    let schedules = scheduler.as_ref().map_or(0, |s| s.schedules().len());
     outln!(
-        "worker {} serving {} (concurrency {}); Ctrl-C to stop",
+        "worker {} serving {} (concurrency {}{}); Ctrl-C to stop",
         worker.worker_id(),
         worker.pipelines().join(", "),
-        args.concurrency
+        args.concurrency,
+        match schedules {
+            0 => String::new(),
+            n => format!(", firing {n} schedule{}", if n == 1 { "" } else { "s" }),
+        }
     );
-    let report = worker.run(shutdown).await?;
+    // The scheduler fires ticks for as long as the worker runs.
+    let firing = scheduler.map(|s| tokio::spawn(s.run(std::future::pending())));
+    let report = worker.run(shutdown).await;
+    if let Some(firing) = firing {
+        firing.abort();
+    }
+    let report = report?;
     outln!(
         "worker stopped: {} completed, {} failed attempts, {} skipped, {} waits begun, {} lost, \
          {} given back",
