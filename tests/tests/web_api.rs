@@ -466,3 +466,85 @@ async fn the_viewer_reads_and_resumes_runs_in_postgres() {
     let stores = pipeline::store::Stores::open(&db.url).expect("postgres store");
     lists_and_resumes_on(stores, dir.path()).await;
 }
+
+/// Noted on each tick of its schedules (the viewer only lists them here).
+#[pipeline::node]
+fn noted(day: String) -> String {
+    day
+}
+
+pipeline::pipeline! {
+    /// A pipeline with two schedules, for the viewer's schedule list.
+    #[schedule(cron = "0 3 * * *", tz = "Europe/Paris", inputs = nightly)]
+    #[schedule(name = "hourly", cron = "0 * * * *", inputs = nightly)]
+    pub Scheduled(day: String) -> String {
+        note = noted(day);
+        note
+    }
+}
+
+fn nightly(tick: &pipeline::schedule::Tick) -> ScheduledInputs {
+    ScheduledInputs { day: tick.date() }
+}
+
+pipeline::pipeline! {
+    /// A schedule in a time zone no system knows.
+    #[schedule(cron = "0 3 * * *", tz = "Mars/Olympus", inputs = on_mars)]
+    pub Misplaced(day: String) -> String {
+        note = noted(day);
+        note
+    }
+}
+
+fn on_mars(tick: &pipeline::schedule::Tick) -> MisplacedInputs {
+    MisplacedInputs { day: tick.date() }
+}
+
+#[tokio::test]
+async fn the_schedules_of_the_pipelines_compiled_in_are_listed_with_their_next_tick() {
+    let (_dir, _runs, viewer) = setup().await;
+    let reply = send(&viewer, get("/api/schedules")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let rows = reply.json();
+    let of = |pipeline: &str| -> Vec<Value> {
+        let rows = rows.as_array().unwrap().iter();
+        rows.filter(|row| row["pipeline"] == pipeline)
+            .cloned()
+            .collect()
+    };
+    let ours = of("Scheduled");
+    let names: Vec<&str> = ours.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["nightly", "hourly"]);
+    let nightly = &ours[0];
+    assert_eq!(
+        (nightly["cron"].as_str(), nightly["time_zone"].as_str()),
+        (Some("0 3 * * *"), Some("Europe/Paris"))
+    );
+    assert_eq!(nightly["missed"], "skip");
+    let next = nightly["next"].as_str().unwrap();
+    assert!(
+        next.contains("T03:00:00+0") && next.ends_with("[Europe/Paris]"),
+        "{next}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let wait = nightly["next_ms"].as_i64().unwrap() - now.as_millis() as i64;
+    assert!(
+        (0..=24 * 3600 * 1000).contains(&wait),
+        "next tick in {wait} ms"
+    );
+    // An unknown time zone makes a pipeline's schedules unable to fire here: a row says so.
+    let misplaced = of("Misplaced");
+    assert_eq!(misplaced.len(), 1, "{rows}");
+    let error = misplaced[0]["error"].as_str().unwrap();
+    assert!(error.contains("`Mars/Olympus` is unknown"), "{error}");
+    let page = send(&viewer, get("/schedules")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("data-schedule=\"Scheduled/hourly\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Mars/Olympus"), "{}", page.body);
+}

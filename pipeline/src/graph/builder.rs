@@ -134,17 +134,19 @@ impl<I: Data> GraphBuilder<I> {
     #[cfg(feature = "schedules")]
     #[cfg_attr(docsrs, doc(cfg(feature = "schedules")))]
     pub fn schedule(&mut self, schedule: crate::schedule::Schedule<I>) -> &mut Self {
-        self.add_schedule(Ok(schedule));
+        let name = schedule.name().to_owned();
+        self.add_schedule(&name, Ok(schedule));
         self
     }
 
-    /// Adds a schedule, or the reason it could not be made (as `pipeline!` does).
+    /// Adds schedule `name`, or the reason it could not be made (as `pipeline!` does).
     #[cfg(feature = "schedules")]
     pub(crate) fn add_schedule(
         &mut self,
+        name: &str,
         schedule: Result<crate::schedule::Schedule<I>, crate::schedule::ScheduleError>,
     ) {
-        self.schedules.add(&self.name, schedule);
+        self.schedules.add(&self.name, name, schedule);
     }
 
     /// Declares a pipeline input named `name`, taken out of the inputs value by `extract`.

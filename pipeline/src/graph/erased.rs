@@ -133,7 +133,7 @@ pub fn schedule<I: Data>(
         Some(0) => s.missed(Missed::Skip),
         Some(n) => s.missed(Missed::CatchUp(n)),
     });
-    builder.add_schedule(schedule);
+    builder.add_schedule(name, schedule);
 }
 
 /// Without feature `schedules`, `#[schedule]` is reported by this trait's message.

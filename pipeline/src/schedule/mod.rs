@@ -81,6 +81,16 @@ pub enum ScheduleError {
         /// The pipeline's schedules.
         known: Vec<String>,
     },
+    /// A schedule of a pipeline could not be made (its time zone is unknown here, say).
+    #[error("pipeline `{pipeline}`, schedule `{name}`: {source}")]
+    Invalid {
+        /// The pipeline.
+        pipeline: String,
+        /// The schedule.
+        name: String,
+        /// Why.
+        source: Box<ScheduleError>,
+    },
     /// Two schedules of one pipeline share a name.
     #[error("pipeline `{pipeline}` has two schedules named `{name}`")]
     Duplicate {
@@ -585,8 +595,14 @@ impl<I> Default for Schedules<I> {
 }
 
 impl<I> Schedules<I> {
-    /// Adds `schedule` (or the reason it could not be made) to pipeline `pipeline`'s.
-    pub fn add(&mut self, pipeline: &str, schedule: Result<Schedule<I>, ScheduleError>) {
+    /// Adds `schedule` (or the reason schedule `name` could not be made) to pipeline
+    /// `pipeline`'s.
+    pub fn add(
+        &mut self,
+        pipeline: &str,
+        name: &str,
+        schedule: Result<Schedule<I>, ScheduleError>,
+    ) {
         match schedule {
             Ok(s) if self.list.iter().any(|had| had.name == s.name) => {
                 self.errors.push(ScheduleError::Duplicate {
@@ -595,7 +611,11 @@ impl<I> Schedules<I> {
                 });
             }
             Ok(s) => self.list.push(s),
-            Err(e) => self.errors.push(e),
+            Err(e) => self.errors.push(ScheduleError::Invalid {
+                pipeline: pipeline.to_owned(),
+                name: name.to_owned(),
+                source: Box::new(e),
+            }),
         }
     }
 }

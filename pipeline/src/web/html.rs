@@ -44,7 +44,8 @@ pub fn page(title: &str, body_attrs: &str, body: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{}</title><link rel=\"stylesheet\" href=\"/assets/style.css\">\
          <script src=\"/assets/app.js\" defer></script></head>\
-         <body{body_attrs}><header><a href=\"/\" class=\"home\">runs</a></header>\
+         <body{body_attrs}><header><a href=\"/\" class=\"home\">runs</a> \
+         <a href=\"/schedules\">schedules</a></header>\
          <main>{body}</main></body></html>\n",
         escape(title)
     )

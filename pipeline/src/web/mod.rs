@@ -28,6 +28,7 @@ mod detail;
 mod html;
 mod index;
 mod pages;
+mod schedules;
 mod state;
 
 use std::collections::HashMap;
@@ -149,10 +150,12 @@ impl Viewer {
             .route("/runs/{id}/nodes/{node}/output", get(api::output))
             .route("/runs/{id}/resume", post(api::resume))
             .route("/runs/{id}/cancel", post(api::cancel))
-            .route("/runs/{id}/signal", post(api::signal));
+            .route("/runs/{id}/signal", post(api::signal))
+            .route("/schedules", get(schedules::api));
         Router::new()
             .route("/", get(runs_page))
             .route("/runs/{id}", get(run_page))
+            .route("/schedules", get(schedules::html))
             .route("/assets/app.js", get(script))
             .route("/assets/style.css", get(style))
             .nest("/api", api)

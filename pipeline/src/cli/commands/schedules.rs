@@ -9,7 +9,7 @@ use crate::cli::output::outln;
 use crate::cli::stored::{configured, find_pipeline};
 use crate::cli::table::Table;
 use crate::engine::EngineSettings;
-use crate::event::EventHandler;
+use crate::event::NoEvents;
 use crate::registry::{self, ScheduleWith};
 use crate::schedule::{Scheduled, Scheduler};
 use crate::store::{StoreSpec, Stores};
@@ -50,10 +50,6 @@ pub(crate) struct BackfillArgs {
     parallel: usize,
 }
 
-/// No events: the scheduler's runs are logged, not drawn.
-struct Quiet;
-impl EventHandler for Quiet {}
-
 /// A scheduler over the pipelines named (all compiled in when none), each started `with`.
 pub(super) fn scheduler(
     names: &[String],
@@ -84,7 +80,7 @@ pub(super) fn with(spec: &StoreSpec, stores: &Stores) -> ScheduleWith {
         return ScheduleWith::Fleet(store);
     }
     let _ = spec;
-    ScheduleWith::Stores(stores.clone(), Arc::new(Quiet))
+    ScheduleWith::Stores(stores.clone(), Arc::new(NoEvents))
 }
 
 fn now_ms() -> i64 {
@@ -98,7 +94,7 @@ pub(super) fn list(settings: &EngineSettings) -> Result<i32, CliError> {
         audit: Arc::new(crate::store::InMemoryAuditLog::new()),
     };
     let scheduler = scheduler(&[], settings, || {
-        ScheduleWith::Stores(memory.clone(), Arc::new(Quiet))
+        ScheduleWith::Stores(memory.clone(), Arc::new(NoEvents))
     })?;
     let schedules = scheduler.schedules();
     if schedules.is_empty() {
