@@ -146,7 +146,7 @@ pub mod __private {
     #[cfg(not(feature = "schedules"))]
     pub use crate::graph::erased::SchedulesFeature;
     pub use crate::graph::erased::{
-        AnyHandle, NodeInputs, NodeWiring, add_input, add_signal, add_timer, build, gate,
+        AnyHandle, NodeInputs, NodeWiring, add_input, add_signal, add_timer, build, fair, gate,
         idempotent, limit_runs, schedule, signal_shadow, single,
     };
     pub use crate::graph::map::{EachList, ShadowCopy, each_shadow};
@@ -167,6 +167,7 @@ pub mod __private {
 
 pub use data::{Data, Json, KeyPart, RoundTrip};
 pub use definition::{FromCheckpoint, Pipeline};
+pub use engine::rank::PRIORITY_STEP;
 pub use engine::{
     CancelHandle, Clock, DEFAULT_KEY_RETENTION, EngineSettings, IntoSignal, ManualClock,
     PipelineEngine, Rerun, Resume, RunOptions, Signal, SignalOutcome, Start, SystemClock,

@@ -186,13 +186,14 @@ fn key_names(meta: &syn::meta::ParseNestedMeta) -> syn::Result<Vec<Ident>> {
 }
 
 impl Idempotent {
-    fn parse(attr: &Attribute) -> syn::Result<Idempotent> {
+    /// `#[idempotent(key = ...)]`, or `#[fair(key = ...)]` (`what` names it in errors).
+    fn parse(attr: &Attribute, what: &str) -> syn::Result<Idempotent> {
         let mut key = None;
         attr.parse_nested_meta(|meta| {
             if !meta.path.is_ident("key") {
-                return Err(
-                    meta.error("`#[idempotent]` takes `key = input` or `key = (input, ...)`")
-                );
+                return Err(meta.error(format!(
+                    "`#[{what}]` takes `key = input` or `key = (input, ...)`"
+                )));
             }
             key = Some(key_names(&meta)?);
             Ok(())
@@ -201,7 +202,7 @@ impl Idempotent {
             Some(key) => Ok(Idempotent { key }),
             None => Err(syn::Error::new_spanned(
                 attr,
-                "`#[idempotent]` needs `key = input` or `key = (input, ...)`",
+                format!("`#[{what}]` needs `key = input` or `key = (input, ...)`"),
             )),
         }
     }
@@ -250,6 +251,8 @@ pub struct PipelineDef {
     pub run_limit: Option<RunLimit>,
     /// Each `#[schedule(...)]`.
     pub schedules: Vec<ScheduleAttr>,
+    /// `#[fair(key = ...)]`, when given: the key runs take turns by.
+    pub fair: Option<Idempotent>,
     pub vis: Visibility,
     pub name: Ident,
     pub inputs: Vec<Input>,
@@ -278,8 +281,9 @@ impl Parse for PipelineDef {
         let mut idempotent = None;
         let mut run_limit = None;
         let mut schedules: Vec<ScheduleAttr> = Vec::new();
+        let mut fair = None;
         let ours = |a: &Attribute| {
-            ["idempotent", "limit", "schedule"]
+            ["idempotent", "limit", "schedule", "fair"]
                 .iter()
                 .any(|name| a.path().is_ident(name))
         };
@@ -301,8 +305,16 @@ impl Parse for PipelineDef {
                 }
                 continue;
             }
+            if attr.path().is_ident("fair") {
+                match (Idempotent::parse(&attr, "fair"), &fair) {
+                    (Ok(_), Some(_)) => parse_errors.push(twice()),
+                    (Ok(parsed), None) => fair = Some(parsed),
+                    (Err(e), _) => parse_errors.push(e),
+                }
+                continue;
+            }
             match attr.path().is_ident("idempotent") {
-                true => match (Idempotent::parse(&attr), &idempotent) {
+                true => match (Idempotent::parse(&attr, "idempotent"), &idempotent) {
                     (Ok(_), Some(_)) => parse_errors.push(twice()),
                     (Ok(parsed), None) => idempotent = Some(parsed),
                     (Err(e), _) => parse_errors.push(e),
@@ -338,6 +350,7 @@ impl Parse for PipelineDef {
             idempotent,
             run_limit,
             schedules,
+            fair,
             vis,
             name,
             inputs,

@@ -151,11 +151,12 @@ fn unknown_arguments(cx: &Ctxt, def: &PipelineDef) {
     }
 }
 
-/// Every name of a key (`#[idempotent(key = ...)]`, `#[limit(key = ...)]`) is an input of the
-/// pipeline (a binding is not: the key is known before anything runs).
+/// Every name of a key (`#[idempotent(key = ...)]`, `#[limit(key = ...)]`, `#[fair(key = ...)]`)
+/// is an input of the pipeline (a binding is not: the key is known before anything runs).
 fn unknown_key_inputs(cx: &Ctxt, def: &PipelineDef) {
     let keys = def.idempotent.iter().map(|i| ("idempotency key", &i.key));
     let keys = keys.chain(def.run_limit.iter().map(|l| ("run limit's key", &l.key)));
+    let keys = keys.chain(def.fair.iter().map(|f| ("fairness key", &f.key)));
     let inputs: Vec<String> = def.inputs.iter().map(|i| i.name.to_string()).collect();
     for (what, names) in keys {
         for name in names {

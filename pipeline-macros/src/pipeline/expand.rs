@@ -136,6 +136,10 @@ fn graph_fn(def: &PipelineDef, plan: &Plan) -> TokenStream {
         let (key, runs) = (key_json(&limit.key), limit.runs);
         quote!(::pipeline::__private::limit_runs(&mut __pipeline_builder, #key, #runs);)
     });
+    let fair = def.fair.as_ref().map(|fair| {
+        let key = key_json(&fair.key);
+        quote!(::pipeline::__private::fair(&mut __pipeline_builder, #key);)
+    });
     let schedules = def.schedules.iter().map(|s| {
         let (name, cron, inputs_fn) = (&s.name, &s.cron, &s.inputs);
         let tz =
@@ -167,6 +171,7 @@ fn graph_fn(def: &PipelineDef, plan: &Plan) -> TokenStream {
             #(#input_handles)*
             #key
             #run_limit
+            #fair
             #(#schedules)*
             #(#nodes)*
             ::pipeline::__private::build(

@@ -65,6 +65,26 @@ impl<P: Pipeline> PipelineEngine<P> {
         Ok(Some((key, limit.runs)))
     }
 
+    /// The fairness key of a run of `inputs`: the pipeline's, if it names one
+    /// ([`GraphBuilder::fair`](crate::GraphBuilder::fair)). The one reading of it, in one process
+    /// and on a fleet (which fall back on the run limit's key).
+    pub(crate) fn fair_key(
+        &self,
+        inputs: &P::Inputs,
+        run_id: &RunId,
+    ) -> Result<Option<String>, PipelineError> {
+        let Some(fair) = &self.graph.inner.fair else {
+            return Ok(None);
+        };
+        fair(inputs)
+            .map(Some)
+            .map_err(|source| PipelineError::Decode {
+                run_id: run_id.clone(),
+                what: "the fairness key (it does not serialize)".into(),
+                source,
+            })
+    }
+
     /// Claims `key` for run `run_id` in `store`, held for the start's retention (`options`) or
     /// the engine's: the id of the run that holds it now.
     pub(crate) async fn claim_key(
@@ -98,7 +118,9 @@ impl<P: Pipeline> PipelineEngine<P> {
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
         let run_id = options.take_id();
         let Some(key) = self.key_of(&options, &inputs, &run_id)? else {
-            return self.start(run_id, inputs, cancel).await;
+            return self
+                .start(run_id, inputs, cancel, options.run_priority())
+                .await;
         };
         let Some(store) = self.checkpointer.clone() else {
             return Err(PipelineError::NoCheckpointer(run_id));
@@ -116,7 +138,12 @@ impl<P: Pipeline> PipelineEngine<P> {
             // The holder is created by whichever start comes first: its claimer, or (when that
             // one died between its claim and its start) another.
             match self
-                .start(holder.clone(), inputs.clone(), cancel.clone())
+                .start(
+                    holder.clone(),
+                    inputs.clone(),
+                    cancel.clone(),
+                    options.run_priority(),
+                )
                 .await
             {
                 Err(PipelineError::RunExists(_) | PipelineError::RunLocked(_)) => {}

@@ -43,6 +43,20 @@ pub(crate) struct RunShared {
     /// For a resumed run, the last attempt each node and item made before this start (by the
     /// audit trail): its attempts are numbered on from them.
     pub last_attempts: LastAttempts,
+    /// The run's priority ([`RunOptions::priority`](crate::RunOptions::priority)); its credit
+    /// (priority and fairness, [`super::rank`]) is taken when it executes.
+    pub priority: i32,
+    /// Its credit in the order of waiting work, in milliseconds: what it waits for in this
+    /// process goes as if asked for this much earlier.
+    pub credit_ms: i64,
+}
+
+impl RunShared {
+    /// The rank of what the run asks for now: the time less its credit.
+    pub fn rank(&self) -> i64 {
+        let now = i64::try_from(crate::store::now_ms()).unwrap_or(i64::MAX);
+        now.saturating_sub(self.credit_ms)
+    }
 }
 
 impl RunShared {

@@ -3,48 +3,45 @@
 //! pipeline and node, and a run of a pipeline with a per-key run limit
 //! ([`GraphBuilder::limit_runs`](crate::GraphBuilder::limit_runs)) one of a semaphore per
 //! pipeline and key, shared by every engine of the process, so that the limits hold across all
-//! their runs. Permits are handed out in the order they were asked for (tokio's semaphore is
-//! fair). A fleet applies the same limits across its workers (`fleet::limits`).
+//! their runs. Places are handed out by rank: the run's priority and fairness credit
+//! ([`super::rank`]), then the order they were asked for. A fleet applies the same limits across
+//! its workers (`fleet::limits`), and orders its claims by the same ranks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use super::ranked::{Place, Ranked};
 
 type Key = (Arc<str>, Arc<str>);
 
-static LIMITS: LazyLock<Mutex<HashMap<Key, Arc<Semaphore>>>> = LazyLock::new(Mutex::default);
+static LIMITS: LazyLock<Mutex<HashMap<Key, Arc<Ranked>>>> = LazyLock::new(Mutex::default);
 
-/// A permit to run node `node` of pipeline `pipeline`, of which at most `limit` run at once;
-/// waits for one when all are taken. The first limit asked for a node is the one kept. (`None`
-/// only if the semaphore were closed, which it never is.)
-pub(crate) async fn permit(
-    pipeline: &Arc<str>,
-    node: &Arc<str>,
-    limit: u32,
-) -> Option<OwnedSemaphorePermit> {
+/// A place to run node `node` of pipeline `pipeline`, of which at most `limit` run at once, for
+/// an execution of rank `rank`; waits for one when all are taken. The first limit asked for a
+/// node is the one kept.
+pub(crate) async fn permit(pipeline: &Arc<str>, node: &Arc<str>, limit: u32, rank: i64) -> Place {
     let semaphore = {
         let mut limits = LIMITS.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (Arc::clone(pipeline), Arc::clone(node));
         Arc::clone(
             limits
                 .entry(key)
-                .or_insert_with(|| Arc::new(Semaphore::new(limit.max(1) as usize))),
+                .or_insert_with(|| Ranked::new(limit.max(1) as usize)),
         )
     };
-    semaphore.acquire_owned().await.ok()
+    semaphore.acquire(rank).await
 }
 
 type RunKey = (Arc<str>, String);
 
-static RUN_LIMITS: LazyLock<Mutex<HashMap<RunKey, Arc<Semaphore>>>> = LazyLock::new(Mutex::default);
+static RUN_LIMITS: LazyLock<Mutex<HashMap<RunKey, Arc<Ranked>>>> = LazyLock::new(Mutex::default);
 
 /// A run's place among the runs of its key: released (and the key forgotten once nobody holds
 /// or waits for it) when dropped.
 pub(crate) struct RunPermit {
     key: RunKey,
-    permit: Option<OwnedSemaphorePermit>,
-    semaphore: Option<Arc<Semaphore>>,
+    permit: Option<Place>,
+    semaphore: Option<Arc<Ranked>>,
 }
 
 impl Drop for RunPermit {
@@ -62,18 +59,23 @@ impl Drop for RunPermit {
     }
 }
 
-/// A place for a run of `pipeline` whose key is `key`, of which at most `runs` run at once;
-/// waits, in order, while all are taken.
-pub(crate) async fn run_permit(pipeline: &Arc<str>, key: String, runs: u32) -> RunPermit {
+/// A place for a run of `pipeline` whose key is `key`, of which at most `runs` run at once, for
+/// a run of rank `rank`; waits, by rank, while all are taken.
+pub(crate) async fn run_permit(
+    pipeline: &Arc<str>,
+    key: String,
+    runs: u32,
+    rank: i64,
+) -> RunPermit {
     let key = (Arc::clone(pipeline), key);
     let semaphore = {
         let mut limits = RUN_LIMITS.lock().unwrap_or_else(PoisonError::into_inner);
         let semaphore = limits
             .entry(key.clone())
-            .or_insert_with(|| Arc::new(Semaphore::new(runs.max(1) as usize)));
+            .or_insert_with(|| Ranked::new(runs.max(1) as usize));
         Arc::clone(semaphore)
     };
-    let permit = Arc::clone(&semaphore).acquire_owned().await.ok();
+    let permit = Some(semaphore.acquire(rank).await);
     RunPermit {
         key,
         permit,

@@ -9,6 +9,8 @@ mod keyed;
 pub(crate) mod lifecycle;
 mod limits;
 pub(crate) mod node_task;
+pub(crate) mod rank;
+mod ranked;
 mod read;
 mod rerun;
 mod restore;
@@ -174,6 +176,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         run_id: RunId,
         inputs: P::Inputs,
         cancel: Option<CancelHandle>,
+        priority: i32,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
         // A wait suspends the run into its checkpoint: without one, nothing could continue it.
         if self.checkpointer.is_none() && self.graph.inner.has_waits() {
@@ -181,6 +184,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         }
         let started_at_ms = now_ms();
         let mut shared = self.shared(run_id.clone(), started_at_ms);
+        shared.priority = priority;
         let mut warnings = Vec::new();
         let mut lease = Lease::default();
         if shared.persists() {
@@ -267,9 +271,21 @@ impl<P: Pipeline> PipelineEngine<P> {
         cancel: Option<CancelHandle>,
         lease: Lease,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
-        // A run over its key's run limit waits here, in order, for one of its key to end.
-        let _place = match self.run_limit_key(inputs, &shared.run_id)? {
-            Some((key, runs)) => Some(limits::run_permit(&shared.pipeline, key, runs).await),
+        let mut shared = shared;
+        let limit = self.run_limit_key(inputs, &shared.run_id)?;
+        // Its place in the order of what waits: its priority, and its fairness key's turn.
+        let fair = self.fair_key(inputs, &shared.run_id)?;
+        let fair = fair
+            .as_deref()
+            .or(limit.as_ref().map(|(key, _)| key.as_str()));
+        let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+        let (credit, _turn) = rank::credit_here(&shared.pipeline, fair, now, shared.priority);
+        shared.credit_ms = credit;
+        // A run over its key's run limit waits here, by rank, for one of its key to end.
+        let _place = match limit {
+            Some((key, runs)) => {
+                Some(limits::run_permit(&shared.pipeline, key, runs, shared.rank()).await)
+            }
             None => None,
         };
         let resumed = restored.is_some();
@@ -345,6 +361,8 @@ impl<P: Pipeline> PipelineEngine<P> {
             audit_detail: self.audit_detail,
             clock: Arc::clone(&self.clock),
             last_attempts: LastAttempts::new(),
+            priority: 0,
+            credit_ms: 0,
         }
     }
 }

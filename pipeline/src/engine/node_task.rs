@@ -163,7 +163,18 @@ impl<'a> NodeTask<'a> {
         loop {
             // A limited node's execution waits for its permit before it starts (and is timed).
             let permit = match self.node.options.limit {
-                Some(n) => Box::pin(limits::permit(&self.shared.pipeline, &self.node.id, n)).await,
+                Some(n) => {
+                    let rank = self.shared.rank();
+                    Some(
+                        Box::pin(limits::permit(
+                            &self.shared.pipeline,
+                            &self.node.id,
+                            n,
+                            rank,
+                        ))
+                        .await,
+                    )
+                }
                 None => None,
             };
             if let Some(rate) = self.node.options.rate {

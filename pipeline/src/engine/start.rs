@@ -31,6 +31,7 @@ pub struct RunOptions {
     id: Option<RunId>,
     key: Option<String>,
     key_retention: Option<std::time::Duration>,
+    priority: i32,
 }
 
 impl RunOptions {
@@ -89,6 +90,28 @@ impl RunOptions {
     pub fn key_retention(mut self, retention: std::time::Duration) -> RunOptions {
         self.key_retention = Some(retention);
         self
+    }
+
+    /// Gives the run priority `priority` (0 unless set; higher goes first). Where its work waits
+    /// (for a fleet's workers, for a limited node's places, for its key's run limit), each point
+    /// is worth a second of waiting ([`PRIORITY_STEP`](crate::PRIORITY_STEP)): it goes before
+    /// work of lower priority that became ready less than that much before it. Waiting raises
+    /// the others in turn, so low priority is never starved: a run of priority `p` waits at most
+    /// `(p_max - p)` seconds behind work that came after it. A resumed run has priority 0.
+    ///
+    /// ```
+    /// use pipeline::RunOptions;
+    ///
+    /// assert_eq!(RunOptions::new().priority(10).run_priority(), 10);
+    /// ```
+    pub fn priority(mut self, priority: i32) -> RunOptions {
+        self.priority = priority;
+        self
+    }
+
+    /// The priority set with [`priority`](RunOptions::priority).
+    pub fn run_priority(&self) -> i32 {
+        self.priority
     }
 
     /// The retention set with [`key_retention`](RunOptions::key_retention), if any.
@@ -172,6 +195,12 @@ impl<'a, P: Pipeline> Start<'a, P> {
     /// Starts the run with idempotency key `key` (see [`RunOptions::idempotency_key`]).
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.call.options(|options| options.idempotency_key(key));
+        self
+    }
+
+    /// Starts the run with priority `priority` (see [`RunOptions::priority`]).
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.call.options(|options| options.priority(priority));
         self
     }
 

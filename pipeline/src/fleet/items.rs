@@ -29,7 +29,7 @@ macro_rules! claim_items {
                AND ",
             $crate::fleet::limits::limited_filter!(),
             " \
-             ORDER BY not_before LIMIT (SELECT k FROM k) FOR UPDATE SKIP LOCKED), \
+             ORDER BY claim_rank LIMIT (SELECT k FROM k) FOR UPDATE SKIP LOCKED), \
          ic AS (SELECT * FROM item_expired UNION ALL SELECT * FROM item_ready \
              LIMIT (SELECT k FROM k)), \
          i AS (UPDATE pipeline_fleet_items i SET state = 'running', \

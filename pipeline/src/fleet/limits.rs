@@ -189,9 +189,9 @@ pub(crate) async fn must_queue(
     Ok(queued > 0 || running >= i64::from(limit.runs))
 }
 
-/// A run of `limit`'s key ended (in `tx`): admits the oldest queued runs of the key that now fit,
-/// making their ready rows claimable. Returns whether it admitted any (the workers are to be
-/// woken).
+/// A run of `limit`'s key ended (in `tx`): admits the first queued runs of the key that now fit
+/// (by rank: the oldest first, as their priorities put them), making their ready rows claimable.
+/// Returns whether it admitted any (the workers are to be woken).
 pub(crate) async fn admit(
     store: &PostgresStore,
     tx: &Transaction<'_>,
@@ -205,7 +205,7 @@ pub(crate) async fn admit(
              admitted AS (UPDATE pipeline_fleet_runs SET state = 'running' \
                  WHERE run_id IN (SELECT run_id FROM pipeline_fleet_runs \
                      WHERE pipeline = $1 AND limit_key = $2 AND state = 'queued' \
-                     ORDER BY submitted_at, run_id \
+                     ORDER BY pipeline_claim_rank(submitted_at, credit_ms), run_id \
                      LIMIT greatest(0, $3 - (SELECT n FROM running)) \
                      FOR UPDATE SKIP LOCKED) \
                  RETURNING run_id) \

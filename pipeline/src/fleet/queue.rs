@@ -25,9 +25,49 @@ pub(crate) struct NewNode<'a> {
     pub done: bool,
 }
 
+/// Where a new run goes in the order of claims: its priority and fairness key
+/// ([`crate::engine::rank`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Order<'a> {
+    pub priority: i32,
+    pub fair_key: Option<&'a str>,
+}
+
+/// The credit of a run of `pipeline` submitted in `tx` in `order`: with a fairness key, it takes
+/// the key's next turn (by the server's clock; the key's row locked until `tx` ends).
+async fn credit(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    pipeline: &str,
+    order: Order<'_>,
+) -> StoreResult<i64> {
+    let Some(key) = order.fair_key else {
+        return Ok(crate::engine::rank::credit(0, order.priority, None).0);
+    };
+    let error = store.error("submit a run to");
+    let row = tx
+        .query_one(
+            "WITH new AS (INSERT INTO pipeline_fleet_turns (pipeline, fair_key, turn_ms)                  VALUES ($1, $2, 0) ON CONFLICT DO NOTHING)              SELECT (extract(epoch FROM now()) * 1000)::bigint,                     coalesce((SELECT turn_ms FROM pipeline_fleet_turns                               WHERE pipeline = $1 AND fair_key = $2 FOR UPDATE), 0),                     (SELECT count(*) FROM pipeline_fleet_runs WHERE pipeline = $1                        AND fair_key = $2 AND state IN ('queued', 'running'))",
+            &[&pipeline, &key],
+        )
+        .await
+        .map_err(error)?;
+    let (now, last, unfinished): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    let (credit, turn) =
+        crate::engine::rank::credit(now, order.priority, Some((last, unfinished as u64)));
+    tx.execute(
+        "UPDATE pipeline_fleet_turns SET turn_ms = $3 WHERE pipeline = $1 AND fair_key = $2",
+        &[&pipeline, &key, &turn],
+    )
+    .await
+    .map_err(store.error("submit a run to"))?;
+    Ok(credit)
+}
+
 /// Records a new run for the fleet: the checkpoint and audit headers, the run (queued over its
-/// key's `limit`), one row per node (done ones completed, those without upstream nodes left
-/// ready), the records `kept` (of the nodes done), and the first summary; wakes the workers.
+/// key's `limit`, ranked by its `order`), one row per node (done ones completed, those without
+/// upstream nodes left ready), the records `kept` (of the nodes done), and the first summary;
+/// wakes the workers.
 pub(crate) async fn submit(
     store: &PostgresStore,
     header: &RunHeader,
@@ -35,6 +75,7 @@ pub(crate) async fn submit(
     summary: &RunSummary,
     kept: &[NodeRecord],
     limit: Option<RunLimitKey<'_>>,
+    order: Order<'_>,
 ) -> StoreResult<()> {
     let mut client = store.client().await?;
     let write = store.error("submit a run to");
@@ -63,6 +104,7 @@ pub(crate) async fn submit(
         None => false,
     };
     let state = if queued { "queued" } else { "running" };
+    let credit = credit(store, &tx, &header.pipeline, order).await?;
     let (key, runs) = (
         limit.as_ref().map(|l| l.key),
         limit.as_ref().map(|l| l.runs as i32),
@@ -74,7 +116,8 @@ pub(crate) async fn submit(
         ),
         (
             "INSERT INTO pipeline_fleet_runs (run_id, pipeline, fingerprint, remaining, state, \
-             limit_key, limit_runs) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             limit_key, limit_runs, priority, credit_ms, fair_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             vec![
                 &id,
                 &header.pipeline,
@@ -83,6 +126,9 @@ pub(crate) async fn submit(
                 &state,
                 &key,
                 &runs,
+                &order.priority,
+                &credit,
+                &order.fair_key,
             ],
         ),
     ];
@@ -99,11 +145,12 @@ pub(crate) async fn submit(
     tx.execute(
         "INSERT INTO pipeline_fleet_nodes \
          (run_id, node, node_id, fingerprint, state, waiting, fail_fast, resolved_at, \
-          not_before) \
+          not_before, credit_ms) \
          SELECT $1, n, id, $2, \
                 CASE WHEN d THEN 'completed' WHEN w = 0 THEN 'ready' ELSE 'waiting' END, w, f, \
                 CASE WHEN d THEN now() END, \
-                CASE WHEN $8 AND NOT d AND w = 0 THEN 'infinity'::timestamptz ELSE now() END \
+                CASE WHEN $8 AND NOT d AND w = 0 THEN 'infinity'::timestamptz ELSE now() END, \
+                $9 \
          FROM unnest($3::int[], $4::text[], $5::int[], $6::bool[], $7::bool[]) \
               AS t (n, id, w, f, d)",
         &[
@@ -115,6 +162,7 @@ pub(crate) async fn submit(
             &fail_fast,
             &done,
             &queued,
+            &credit,
         ],
     )
     .await
@@ -238,7 +286,7 @@ async fn claim_in(
                    AND ",
                 limited_filter!(),
                 " \
-                 ORDER BY not_before LIMIT $3 FOR UPDATE SKIP LOCKED), \
+                 ORDER BY claim_rank LIMIT $3 FOR UPDATE SKIP LOCKED), \
              c AS (SELECT * FROM expired UNION ALL SELECT * FROM ready LIMIT $3), \
              n AS (UPDATE pipeline_fleet_nodes n SET state = 'running', \
                  claim = nextval('pipeline_fleet_claims'), worker = $1, \

@@ -51,7 +51,16 @@ impl<P: Pipeline> PipelineEngine<P> {
             completed.iter().copied(),
         );
         let nodes = self.new_nodes(&done);
-        let submitted = sql::submit(store, header, &nodes, &summary, &checkpoint.nodes, None).await;
+        let submitted = sql::submit(
+            store,
+            header,
+            &nodes,
+            &summary,
+            &checkpoint.nodes,
+            None,
+            super::queue::Order::default(),
+        )
+        .await;
         if let Err(e) = submitted {
             return Some(Err(PipelineError::from_store(&new_id, e)));
         }

@@ -61,7 +61,16 @@ impl<P: Pipeline> PipelineEngine<P> {
                 key,
                 runs: *runs,
             });
-        match sql::submit(store, &header, &nodes, &summary, &[], limit).await {
+        // Its place in the order of claims: its priority, and a turn of its fairness key (the
+        // pipeline's, or its run limit's).
+        let fair = self.fair_key(&inputs, &run_id)?;
+        let order = super::queue::Order {
+            priority: options.run_priority(),
+            fair_key: fair
+                .as_deref()
+                .or(limit_key.as_ref().map(|(key, _)| key.as_str())),
+        };
+        match sql::submit(store, &header, &nodes, &summary, &[], limit, order).await {
             Ok(()) => Ok(run_id),
             Err(StoreError::RunExists(_)) if keyed => Ok(run_id),
             Err(e) => Err(PipelineError::from_store(&run_id, e)),
@@ -88,6 +97,13 @@ impl<'a, P: Pipeline> Submit<'a, P> {
     /// run of the pipeline holds the key, its id is returned and nothing is submitted.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.call.options(|options| options.idempotency_key(key));
+        self
+    }
+
+    /// Submits the run with priority `priority` (see [`RunOptions::priority`]): its nodes are
+    /// claimed as if they became ready `priority` seconds earlier.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.call.options(|options| options.priority(priority));
         self
     }
 

@@ -30,6 +30,7 @@ pub struct GraphBuilder<I> {
     errors: Vec<(usize, GraphError)>,
     key: Option<KeyFn<I>>,
     run_limit: Option<RunLimit<I>>,
+    fair: Option<KeyFn<I>>,
     #[cfg(feature = "schedules")]
     schedules: crate::schedule::Schedules<I>,
 }
@@ -53,6 +54,7 @@ impl<I: Data> GraphBuilder<I> {
             claims: Vec::new(),
             key: None,
             run_limit: None,
+            fair: None,
             #[cfg(feature = "schedules")]
             schedules: Default::default(),
         }
@@ -105,6 +107,31 @@ impl<I: Data> GraphBuilder<I> {
             runs,
         );
         self
+    }
+
+    /// Takes the pipeline's runs in turns per key: what `key` makes of a run's inputs (serialized
+    /// as JSON), e.g. its customer. Where runs wait (for a fleet's workers, for a limited node),
+    /// the runs of one key take turns with those of the others, however many of them wait: a
+    /// customer with a backlog of 1,000 runs does not delay another's first. A pipeline with a
+    /// per-key run limit ([`limit_runs`](GraphBuilder::limit_runs)) takes turns by its key unless
+    /// given this one. `pipeline!` writes it as `#[fair(key = customer)]`.
+    ///
+    /// ```
+    /// # use pipeline::GraphBuilder;
+    /// let mut g = GraphBuilder::<(String, u32)>::new("invoices");
+    /// g.fair(|(customer, _): &(String, u32)| customer.clone());
+    /// ```
+    pub fn fair<K: serde::Serialize>(
+        &mut self,
+        key: impl Fn(&I) -> K + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.set_fair(Box::new(move |inputs| serde_json::to_string(&key(inputs))));
+        self
+    }
+
+    /// Sets the fairness key, as [`fair`](GraphBuilder::fair) and `pipeline!` make it.
+    pub(crate) fn set_fair(&mut self, key: KeyFn<I>) {
+        self.fair = Some(key);
     }
 
     /// Sets the per-key run limit, as [`limit_runs`](GraphBuilder::limit_runs) and `pipeline!`
@@ -195,6 +222,7 @@ impl<I: Data> GraphBuilder<I> {
             names,
             key: self.key,
             run_limit: self.run_limit,
+            fair: self.fair,
             #[cfg(feature = "schedules")]
             schedules: self.schedules,
         };

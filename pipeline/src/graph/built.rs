@@ -48,6 +48,7 @@ pub(crate) struct Parts<I> {
     pub names: HashMap<Arc<str>, Slot, FastHash>,
     pub key: Option<KeyFn<I>>,
     pub run_limit: Option<RunLimit<I>>,
+    pub fair: Option<KeyFn<I>>,
     #[cfg(feature = "schedules")]
     pub schedules: crate::schedule::Schedules<I>,
 }
@@ -175,6 +176,8 @@ pub(crate) struct GraphInner<I, O> {
     pub key: Option<KeyFn<I>>,
     /// How many of its runs may run at once per key, if it limits them.
     pub run_limit: Option<RunLimit<I>>,
+    /// The key its runs take turns by, if it names one.
+    pub fair: Option<KeyFn<I>>,
     /// Its schedules.
     #[cfg(feature = "schedules")]
     pub schedules: crate::schedule::Schedules<I>,
@@ -322,6 +325,7 @@ impl<I, O> Graph<I, O> {
                 output,
                 key: parts.key,
                 run_limit: parts.run_limit,
+                fair: parts.fair,
                 #[cfg(feature = "schedules")]
                 schedules: parts.schedules,
                 signature: OnceLock::new(),

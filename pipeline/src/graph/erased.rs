@@ -148,6 +148,15 @@ pub trait SchedulesFeature {}
 #[cfg(not(feature = "schedules"))]
 pub fn schedule<I: Data, S, F: SchedulesFeature>(_: &mut GraphBuilder<I>, _: S, _: F) {}
 
+/// Takes the pipeline's runs in turns per key as `pipeline!`'s `#[fair(key = ...)]` makes it:
+/// the JSON of the key's parts.
+pub fn fair<I: Data>(
+    builder: &mut GraphBuilder<I>,
+    key: impl Fn(&I) -> Result<String, serde_json::Error> + Send + Sync + 'static,
+) {
+    builder.set_fair(Box::new(key));
+}
+
 /// Limits the pipeline's runs per key as `pipeline!`'s `#[limit(key = ..., runs = N)]` makes it:
 /// the JSON of the key's parts.
 pub fn limit_runs<I: Data>(

@@ -64,10 +64,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "limits",
         sql: include_str!("migrations/0010_limits.sql"),
     },
+    Migration {
+        version: 11,
+        name: "priorities and fairness",
+        sql: include_str!("migrations/0011_priorities.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
 
