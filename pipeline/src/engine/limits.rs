@@ -103,3 +103,66 @@ pub(crate) async fn rate_turn(pipeline: &Arc<str>, node: &Arc<str>, interval: st
         tokio::time::sleep_until(slot).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::LIMITS;
+    use crate::{GraphBuilder, InMemoryCheckpointer, PipelineEngine, RunOptions};
+
+    /// How many executions wait for a place of `node` of `pipeline`.
+    fn waiting(pipeline: &str, node: &str) -> usize {
+        let limits = LIMITS.lock().unwrap();
+        let key = (Arc::from(pipeline), Arc::from(node));
+        limits.get(&key).map_or(0, |places| places.waiting())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_waiting_for_a_limited_node_get_it_by_priority_then_in_order() {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let mut g = GraphBuilder::<(String, bool)>::new("by-priority");
+        let x = g.input("x", |x: &(String, bool)| x.clone());
+        let (seen, held) = (Arc::clone(&order), Arc::clone(&gate));
+        let one = g.node("one").limit(1).run(x, move |(label, hold), _| {
+            seen.lock().unwrap().push(label.clone());
+            let held = Arc::clone(&held);
+            async move {
+                if hold {
+                    let _ = held.acquire().await;
+                }
+                Ok::<_, std::io::Error>(label)
+            }
+        });
+        let graph = g.build(one).unwrap();
+        let engine = Arc::new(PipelineEngine::new(graph).checkpointer(InMemoryCheckpointer::new()));
+        // The first run takes the only place and holds it until the gate opens.
+        let first = tokio::spawn({
+            let engine = Arc::clone(&engine);
+            async move { engine.run(("holder".into(), true)).await }
+        });
+        while order.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let mut runs = Vec::new();
+        for (label, priority) in [("a0", 0), ("b5", 5), ("c0", 0), ("d10", 10), ("e-3", -3)] {
+            let engine = Arc::clone(&engine);
+            let options = RunOptions::new().priority(priority);
+            runs.push(tokio::spawn(async move {
+                engine.run((label.into(), false)).options(options).await
+            }));
+            // Each waits before the next starts: among equal priorities, the order they came.
+            while waiting("by-priority", "one") < runs.len() {
+                tokio::task::yield_now().await;
+            }
+        }
+        gate.add_permits(1);
+        first.await.unwrap().unwrap();
+        for run in runs {
+            run.await.unwrap().unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order, ["holder", "d10", "b5", "a0", "c0", "e-3"]);
+    }
+}

@@ -91,7 +91,7 @@ impl Ranked {
 
     /// How many wait (for tests).
     #[cfg(test)]
-    fn waiting(&self) -> usize {
+    pub(crate) fn waiting(&self) -> usize {
         self.lock().waiting.len()
     }
 }
