@@ -110,6 +110,8 @@ extern crate self as pipeline;
 mod call;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "schedules")]
+mod cron;
 mod data;
 mod definition;
 mod engine;

@@ -1,6 +1,7 @@
 //! `pipeline!`: parse into a model, check it rule by rule, then generate.
 
 mod ast;
+mod attrs;
 mod check;
 mod expand;
 mod items;

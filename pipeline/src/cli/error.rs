@@ -21,7 +21,7 @@ pub enum CliError {
     /// A schedule could not be made, found or fired (a time zone unknown here, a schedule not
     /// named, a time that is not one).
     #[error(transparent)]
-    Schedule(#[from] crate::schedule::ScheduleError),
+    Schedule(#[from] crate::cron::ScheduleError),
     /// A run id on the command line is malformed.
     #[error(transparent)]
     InvalidRunId(#[from] InvalidRunId),

@@ -32,6 +32,16 @@ pub(crate) async fn permit(pipeline: &Arc<str>, node: &Arc<str>, limit: u32, ran
     semaphore.acquire(rank).await
 }
 
+/// The place of an execution of node `node` of `shared`'s run when the node has a `limit`, by
+/// the run's rank.
+pub(crate) async fn node_place(
+    shared: &super::lifecycle::RunShared,
+    node: &Arc<str>,
+    limit: Option<u32>,
+) -> Option<Place> {
+    Some(permit(&shared.pipeline, node, limit?, shared.rank()).await)
+}
+
 type RunKey = (Arc<str>, String);
 
 static RUN_LIMITS: LazyLock<Mutex<HashMap<RunKey, Arc<Ranked>>>> = LazyLock::new(Mutex::default);

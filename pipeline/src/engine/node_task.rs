@@ -161,22 +161,10 @@ impl<'a> NodeTask<'a> {
         let before = self.attempts_before();
         let mut number = before + 1;
         loop {
-            // A limited node's execution waits for its permit before it starts (and is timed).
-            let permit = match self.node.options.limit {
-                Some(n) => {
-                    let rank = self.shared.rank();
-                    Some(
-                        Box::pin(limits::permit(
-                            &self.shared.pipeline,
-                            &self.node.id,
-                            n,
-                            rank,
-                        ))
-                        .await,
-                    )
-                }
-                None => None,
-            };
+            // A limited node's execution waits for its place (by its run's rank) before it
+            // starts (and is timed).
+            let limit = self.node.options.limit;
+            let permit = Box::pin(limits::node_place(&self.shared, &self.node.id, limit)).await;
             if let Some(rate) = self.node.options.rate {
                 let (pipeline, node) = (&self.shared.pipeline, &self.node.id);
                 Box::pin(limits::rate_turn(pipeline, node, rate.interval())).await;

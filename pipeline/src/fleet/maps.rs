@@ -153,8 +153,7 @@ pub(crate) async fn open(
     tx.execute(
         "INSERT INTO pipeline_fleet_items (run_id, node, item, fingerprint, state, attempt, \
              attempts_before, credit_ms) \
-         SELECT $1, $2, t.i, $3, t.s, coalesce(p.b[t.i + 1], 0) + 1, coalesce(p.b[t.i + 1], 0), \
-                p.c \
+         SELECT $1, $2, t.i, $3, t.s, coalesce(p.b[t.i + 1], 0) + 1, coalesce(p.b[t.i + 1], 0), p.c \
          FROM unnest($4::int[], $5::text[]) AS t (i, s) \
          CROSS JOIN (SELECT item_attempts_before AS b, credit_ms AS c FROM pipeline_fleet_nodes \
                      WHERE run_id = $1 AND node = $2) AS p",

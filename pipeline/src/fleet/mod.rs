@@ -32,6 +32,8 @@ mod items;
 mod lease;
 mod limits;
 mod maps;
+mod order;
+mod presence;
 mod queue;
 mod read;
 mod records;

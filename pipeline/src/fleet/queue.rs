@@ -25,45 +25,6 @@ pub(crate) struct NewNode<'a> {
     pub done: bool,
 }
 
-/// Where a new run goes in the order of claims: its priority and fairness key
-/// ([`crate::engine::rank`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Order<'a> {
-    pub priority: i32,
-    pub fair_key: Option<&'a str>,
-}
-
-/// The credit of a run of `pipeline` submitted in `tx` in `order`: with a fairness key, it takes
-/// the key's next turn (by the server's clock; the key's row locked until `tx` ends).
-async fn credit(
-    store: &PostgresStore,
-    tx: &Transaction<'_>,
-    pipeline: &str,
-    order: Order<'_>,
-) -> StoreResult<i64> {
-    let Some(key) = order.fair_key else {
-        return Ok(crate::engine::rank::credit(0, order.priority, None).0);
-    };
-    let error = store.error("submit a run to");
-    let row = tx
-        .query_one(
-            "WITH new AS (INSERT INTO pipeline_fleet_turns (pipeline, fair_key, turn_ms)                  VALUES ($1, $2, 0) ON CONFLICT DO NOTHING)              SELECT (extract(epoch FROM now()) * 1000)::bigint,                     coalesce((SELECT turn_ms FROM pipeline_fleet_turns                               WHERE pipeline = $1 AND fair_key = $2 FOR UPDATE), 0),                     (SELECT count(*) FROM pipeline_fleet_runs WHERE pipeline = $1                        AND fair_key = $2 AND state IN ('queued', 'running'))",
-            &[&pipeline, &key],
-        )
-        .await
-        .map_err(error)?;
-    let (now, last, unfinished): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-    let (credit, turn) =
-        crate::engine::rank::credit(now, order.priority, Some((last, unfinished as u64)));
-    tx.execute(
-        "UPDATE pipeline_fleet_turns SET turn_ms = $3 WHERE pipeline = $1 AND fair_key = $2",
-        &[&pipeline, &key, &turn],
-    )
-    .await
-    .map_err(store.error("submit a run to"))?;
-    Ok(credit)
-}
-
 /// Records a new run for the fleet: the checkpoint and audit headers, the run (queued over its
 /// key's `limit`, ranked by its `order`), one row per node (done ones completed, those without
 /// upstream nodes left ready), the records `kept` (of the nodes done), and the first summary;
@@ -75,7 +36,7 @@ pub(crate) async fn submit(
     summary: &RunSummary,
     kept: &[NodeRecord],
     limit: Option<RunLimitKey<'_>>,
-    order: Order<'_>,
+    order: super::order::Order<'_>,
 ) -> StoreResult<()> {
     let mut client = store.client().await?;
     let write = store.error("submit a run to");
@@ -104,7 +65,7 @@ pub(crate) async fn submit(
         None => false,
     };
     let state = if queued { "queued" } else { "running" };
-    let credit = credit(store, &tx, &header.pipeline, order).await?;
+    let credit = super::order::credit(store, &tx, &header.pipeline, order).await?;
     let (key, runs) = (
         limit.as_ref().map(|l| l.key),
         limit.as_ref().map(|l| l.runs as i32),
@@ -437,36 +398,6 @@ pub(crate) async fn release(store: &PostgresStore, claims: &[Hold]) -> StoreResu
         .map_err(store.error("release leases in"))?;
     client
         .execute(&format!("NOTIFY {READY}"), &[])
-        .await
-        .map_err(store.error("write to"))?;
-    Ok(())
-}
-
-/// Says that worker `id` is alive and serves `pipelines` (by name) at `fingerprints`.
-pub(crate) async fn announce(
-    store: &PostgresStore,
-    id: &str,
-    pipelines: &[String],
-    fingerprints: &[String],
-) -> StoreResult<()> {
-    let client = store.client().await?;
-    client
-        .execute(
-            "INSERT INTO pipeline_fleet_workers (id, pipelines, fingerprints) \
-             VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET pipelines = EXCLUDED.pipelines, \
-             fingerprints = EXCLUDED.fingerprints, last_seen = now()",
-            &[&id, &pipelines, &fingerprints],
-        )
-        .await
-        .map_err(store.error("write to"))?;
-    Ok(())
-}
-
-/// Worker `id` stopped.
-pub(crate) async fn retire(store: &PostgresStore, id: &str) -> StoreResult<()> {
-    let client = store.client().await?;
-    client
-        .execute("DELETE FROM pipeline_fleet_workers WHERE id = $1", &[&id])
         .await
         .map_err(store.error("write to"))?;
     Ok(())

@@ -58,7 +58,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             &summary,
             &checkpoint.nodes,
             None,
-            super::queue::Order::default(),
+            super::order::Order::default(),
         )
         .await;
         if let Err(e) = submitted {

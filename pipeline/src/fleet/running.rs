@@ -278,7 +278,7 @@ impl Running {
     /// Says this worker is alive and what it serves (see `fleet::unserved_runs`).
     async fn announce(&self) {
         let (names, fingerprints) = self.ctx.served.served();
-        let announced = queue::announce(
+        let announced = super::presence::announce(
             &self.ctx.store,
             &self.ctx.settings.id,
             &names,
@@ -375,7 +375,7 @@ impl Running {
                 tracing::warn!(worker = %self.ctx.settings.id, error = %e, "cannot release leases");
             }
         }
-        if let Err(e) = queue::retire(&self.ctx.store, &self.ctx.settings.id).await {
+        if let Err(e) = super::presence::retire(&self.ctx.store, &self.ctx.settings.id).await {
             tracing::warn!(worker = %self.ctx.settings.id, error = %e, "cannot retire the worker");
         }
         tracing::info!(worker = %self.ctx.settings.id, report = ?self.report, "worker stopped");

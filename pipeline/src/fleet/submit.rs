@@ -64,7 +64,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         // Its place in the order of claims: its priority, and a turn of its fairness key (the
         // pipeline's, or its run limit's).
         let fair = self.fair_key(&inputs, &run_id)?;
-        let order = super::queue::Order {
+        let order = super::order::Order {
             priority: options.run_priority(),
             fair_key: fair
                 .as_deref()

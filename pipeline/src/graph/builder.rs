@@ -32,7 +32,7 @@ pub struct GraphBuilder<I> {
     run_limit: Option<RunLimit<I>>,
     fair: Option<KeyFn<I>>,
     #[cfg(feature = "schedules")]
-    schedules: crate::schedule::Schedules<I>,
+    schedules: crate::cron::Schedules<I>,
 }
 
 impl<I: Data> GraphBuilder<I> {
@@ -160,7 +160,7 @@ impl<I: Data> GraphBuilder<I> {
     /// ```
     #[cfg(feature = "schedules")]
     #[cfg_attr(docsrs, doc(cfg(feature = "schedules")))]
-    pub fn schedule(&mut self, schedule: crate::schedule::Schedule<I>) -> &mut Self {
+    pub fn schedule(&mut self, schedule: crate::cron::Schedule<I>) -> &mut Self {
         let name = schedule.name().to_owned();
         self.add_schedule(&name, Ok(schedule));
         self
@@ -171,7 +171,7 @@ impl<I: Data> GraphBuilder<I> {
     pub(crate) fn add_schedule(
         &mut self,
         name: &str,
-        schedule: Result<crate::schedule::Schedule<I>, crate::schedule::ScheduleError>,
+        schedule: Result<crate::cron::Schedule<I>, crate::cron::ScheduleError>,
     ) {
         self.schedules.add(&self.name, name, schedule);
     }

@@ -50,7 +50,7 @@ pub(crate) struct Parts<I> {
     pub run_limit: Option<RunLimit<I>>,
     pub fair: Option<KeyFn<I>>,
     #[cfg(feature = "schedules")]
-    pub schedules: crate::schedule::Schedules<I>,
+    pub schedules: crate::cron::Schedules<I>,
 }
 
 pub(crate) struct GateDef {
@@ -180,7 +180,7 @@ pub(crate) struct GraphInner<I, O> {
     pub fair: Option<KeyFn<I>>,
     /// Its schedules.
     #[cfg(feature = "schedules")]
-    pub schedules: crate::schedule::Schedules<I>,
+    pub schedules: crate::cron::Schedules<I>,
     /// Derived on first use: a run without stores never needs them.
     signature: OnceLock<Arc<GraphSignature>>,
     fingerprint: OnceLock<String>,

@@ -125,9 +125,9 @@ pub fn idempotent<I: Data>(
 pub fn schedule<I: Data>(
     builder: &mut GraphBuilder<I>,
     (name, cron, zone, missed): (&str, &str, &str, Option<u32>),
-    inputs: impl Fn(&crate::schedule::Tick) -> I + Send + Sync + 'static,
+    inputs: impl Fn(&crate::cron::Tick) -> I + Send + Sync + 'static,
 ) {
-    use crate::schedule::{Missed, Schedule};
+    use crate::cron::{Missed, Schedule};
     let schedule = Schedule::new(name, cron, zone, inputs).map(|s| match missed {
         None => s,
         Some(0) => s.missed(Missed::Skip),

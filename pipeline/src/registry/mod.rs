@@ -231,7 +231,7 @@ pub trait DynPipeline: Send + Sync {
         &self,
         scheduler: &mut crate::schedule::Scheduler,
         with: ScheduleWith,
-    ) -> Result<(), crate::schedule::ScheduleError> {
+    ) -> Result<(), crate::cron::ScheduleError> {
         let _ = (scheduler, with);
         Ok(())
     }
@@ -397,7 +397,7 @@ where
         &self,
         scheduler: &mut crate::schedule::Scheduler,
         with: ScheduleWith,
-    ) -> Result<(), crate::schedule::ScheduleError> {
+    ) -> Result<(), crate::cron::ScheduleError> {
         let engine = match with {
             ScheduleWith::Stores(stores, events) => self.engine(stores, events),
             #[cfg(feature = "postgres")]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use super::{Cron, Missed, ScheduleError, Tick};
+use crate::cron::{Cron, Missed, ScheduleError, Tick};
 use crate::definition::Pipeline;
 use crate::engine::{PipelineEngine, RunOptions};
 use crate::error::PipelineError;
@@ -153,9 +153,9 @@ impl Scheduler {
             });
             self.entries.push(Entry {
                 pipeline: Arc::from(graph.name()),
-                name: Arc::clone(&schedule.name),
-                cron: schedule.cron.clone(),
-                missed: schedule.missed,
+                name: Arc::from(schedule.name()),
+                cron: schedule.cron().clone(),
+                missed: schedule.missed_ticks(),
                 fire,
             });
         }
@@ -195,7 +195,8 @@ impl Scheduler {
                 }
                 *seen = Some(now);
                 if let Some(next) = entry.cron.next_after(now) {
-                    wake = Some(wake.map_or(next.at_ms, |w| w.min(next.at_ms)));
+                    let at = next.timestamp_ms();
+                    wake = Some(wake.map_or(at, |w| w.min(at)));
                 }
             }
             let Some(wake) = wake else {
@@ -293,7 +294,7 @@ impl Scheduler {
 
 impl Entry {
     fn due(&self, after_ms: Option<i64>, now_ms: i64) -> Vec<Tick> {
-        super::due(&self.cron, self.missed, after_ms, now_ms)
+        crate::cron::due(&self.cron, self.missed, after_ms, now_ms)
     }
 }
 

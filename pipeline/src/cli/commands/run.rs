@@ -27,6 +27,10 @@ pub(crate) struct Args {
     /// retention, a day), report that run instead of starting another.
     #[arg(long)]
     key: Option<String>,
+    /// The run's priority (0 unless given; higher goes first, each point worth a second of
+    /// waiting where its work waits: a limited node's places, a fleet's workers).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    priority: i32,
 }
 
 /// Runs the command; `stores` is opened (and a new directory store made) only once the
@@ -53,6 +57,7 @@ pub(super) async fn exec(
     if let Some(key) = &args.key {
         options = options.idempotency_key(key);
     }
+    options = options.priority(args.priority);
     let result = pipeline
         .run(stores, &inputs, options, progress.clone(), &cancel)
         .await;

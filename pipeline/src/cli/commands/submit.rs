@@ -22,6 +22,10 @@ pub(crate) struct Args {
     /// nothing.
     #[arg(long)]
     key: Option<String>,
+    /// The run's priority (0 unless given; higher goes first, each point worth a second of
+    /// waiting where its work waits: a limited node's places, a fleet's workers).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    priority: i32,
 }
 
 pub(super) async fn exec(
@@ -35,6 +39,7 @@ pub(super) async fn exec(
     if let Some(key) = &args.key {
         options = options.idempotency_key(key);
     }
+    options = options.priority(args.priority);
     let run_id = pipeline.submit(store.clone(), &args.input, options).await?;
     outln!("submitted {run_id}");
     if !args.wait {

@@ -1,3 +1,5 @@
+//! Cron expressions, ticks and the rule of which ticks fire: hand-checked cases, DST, crontab days, and a property test of a scheduler that keeps up.
+
 use proptest::prelude::*;
 
 use super::{Cron, Missed, Schedule, due};
