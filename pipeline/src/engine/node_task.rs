@@ -164,7 +164,7 @@ impl<'a> NodeTask<'a> {
             // A limited node's execution waits for its place (by its run's rank) before it
             // starts (and is timed).
             let limit = self.node.options.limit;
-            let permit = Box::pin(limits::node_place(&self.shared, &self.node.id, limit)).await;
+            let permit = Box::pin(limits::node_place(self.shared, &self.node.id, limit)).await;
             if let Some(rate) = self.node.options.rate {
                 let (pipeline, node) = (&self.shared.pipeline, &self.node.id);
                 Box::pin(limits::rate_turn(pipeline, node, rate.interval())).await;
