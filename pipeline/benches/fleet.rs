@@ -113,11 +113,29 @@ fn now_us() -> u64 {
 
 /// One node that outputs when it started, by the wall clock.
 fn stamp() -> Graph<u64, u64> {
-    let mut g = GraphBuilder::<u64>::new("stamp");
+    stamped("stamp", |g, x| g.node("n").run(x, stamp_now))
+}
+
+/// The same under limits that never hold it back: the node limited to 100 at once, and the
+/// runs to 100 at once per key (every run has one key), so claims take the limited paths.
+fn stamp_limited() -> Graph<u64, u64> {
+    stamped("stamp_limited", |g, x| {
+        g.limit_runs(|_: &u64| "every run", 100);
+        g.node("n").limit(100).run(x, stamp_now)
+    })
+}
+
+async fn stamp_now(_: u64, _: pipeline::NodeContext) -> Result<u64, std::convert::Infallible> {
+    Ok(now_us())
+}
+
+fn stamped(
+    name: &str,
+    node: impl FnOnce(&mut GraphBuilder<u64>, pipeline::Handle<u64>) -> pipeline::Handle<u64>,
+) -> Graph<u64, u64> {
+    let mut g = GraphBuilder::<u64>::new(name);
     let x = g.input("x", |x: &u64| *x);
-    let n = g.node("n").run(x, |_, _| async move {
-        Ok::<_, std::convert::Infallible>(now_us())
-    });
+    let n = node(&mut g, x);
     g.build(n).unwrap()
 }
 
@@ -131,14 +149,16 @@ fn worker_process(url: &str) {
     runtime.block_on(async {
         let worker = Worker::new(PostgresStore::open(url).unwrap())
             .serve(&stamp())
+            .serve(&stamp_limited())
             .concurrency(4);
         worker.run(Shutdown::new()).await.unwrap();
     });
 }
 
 /// From `submit` to the node starting on an idle worker in a process of its own (this bench
-/// started again as a worker), over 200 one-node runs: the node's output is when it started.
-async fn latency(url: &str) -> (Duration, Duration) {
+/// started again as a worker), over 200 one-node runs of `graph`: the node's output is when it
+/// started.
+async fn latency(url: &str, graph: Graph<u64, u64>) -> (Duration, Duration) {
     let store = PostgresStore::open(url).unwrap();
     store.migrate().await.unwrap();
     let exe = std::env::current_exe().unwrap();
@@ -146,7 +166,7 @@ async fn latency(url: &str) -> (Duration, Duration) {
         .args(["--worker", url])
         .spawn()
         .expect("the bench starts itself as a worker process");
-    let engine = PipelineEngine::new(stamp()).fleet(store);
+    let engine = PipelineEngine::new(graph).fleet(store);
     // Warm up: the worker process is up, connected and listening once a run completed.
     let id = engine.submit(0).await.unwrap();
     engine.wait(&id).await.unwrap();
@@ -290,16 +310,13 @@ fn main() {
             let rate = throughput(&url, workers).await;
             println!("fleet_workers_{workers}_nodes_per_s {rate:.0}");
         }
-        let url = database(&admin_client, &server, "pipeline_bench_fleet").await;
-        let (p50, p99) = latency(&url).await;
-        println!(
-            "fleet_submit_to_start_p50_ms {:.2}",
-            p50.as_secs_f64() * 1000.0
-        );
-        println!(
-            "fleet_submit_to_start_p99_ms {:.2}",
-            p99.as_secs_f64() * 1000.0
-        );
+        for (graph, limited) in [(stamp(), ""), (stamp_limited(), "_limited")] {
+            let url = database(&admin_client, &server, "pipeline_bench_fleet").await;
+            let (p50, p99) = latency(&url, graph).await;
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            println!("fleet_submit_to_start{limited}_p50_ms {:.2}", ms(p50));
+            println!("fleet_submit_to_start{limited}_p99_ms {:.2}", ms(p99));
+        }
         let (p50, p99) = signal_latency(&url).await;
         println!(
             "fleet_signal_to_start_p50_ms {:.2}",

@@ -548,3 +548,49 @@ async fn the_schedules_of_the_pipelines_compiled_in_are_listed_with_their_next_t
     );
     assert!(page.body.contains("Mars/Olympus"), "{}", page.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
+async fn a_queued_fleet_run_says_which_key_and_limit_it_waits_for_and_its_place() {
+    let db = tests::postgres::TestDatabase::create();
+    let store = pipeline::store::PostgresStore::open(&db.url).unwrap();
+    store.migrate().await.unwrap();
+    // One run of a customer at a time; no worker runs, so the first holds the place.
+    let mut g = pipeline::GraphBuilder::<String>::new("billing");
+    let customer = g.input("customer", |c: &String| c.clone());
+    g.limit_runs(|c: &String| c.clone(), 1);
+    let bill = g
+        .node("bill")
+        .run(customer, |c, _| async move { Ok::<_, std::io::Error>(c) });
+    let engine = pipeline::PipelineEngine::new(g.build(bill).unwrap()).fleet(store);
+    let first = engine.submit("acme".into()).await.unwrap();
+    let second = engine.submit("acme".into()).await.unwrap();
+    let third = engine.submit("acme".into()).await.unwrap();
+    let stores = pipeline::store::Stores::open(&db.url).unwrap();
+    let viewer = Viewer::new(stores).with_token(TOKEN).router();
+    let run = send(&viewer, get(&format!("/api/runs/{third}")))
+        .await
+        .json();
+    assert_eq!(
+        run["queued"],
+        serde_json::json!({"key": "\"acme\"", "runs": 1, "position": 2, "queued": 2}),
+        "{run}"
+    );
+    let run = send(&viewer, get(&format!("/api/runs/{first}")))
+        .await
+        .json();
+    assert!(run.get("queued").is_none(), "{run}");
+    let page = send(&viewer, get(&format!("/runs/{second}"))).await;
+    assert!(
+        page.body
+            .contains("queued: 1 of 2 queued runs of key &quot;acme&quot;")
+            || page
+                .body
+                .contains("queued: 1 of 2 queued runs of key \"acme\""),
+        "{}",
+        page.body
+    );
+}

@@ -112,9 +112,20 @@ pub(super) async fn runs(
 pub(super) async fn run(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<Json<RunDetail>, ApiError> {
-    let (_, view) = view(&state, &id).await?;
-    Ok(Json(RunDetail::of(&view)))
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (run_id, view) = view(&state, &id).await?;
+    let mut run = serde_json::to_value(RunDetail::of(&view)).map_err(ApiError::store)?;
+    // Why a queued fleet run does not run yet: its key, its key's limit, its place.
+    let queued = state.stores.checkpointer.queue_place(&run_id).await;
+    if let Ok(Some(place)) = queued {
+        run["queued"] = serde_json::json!({
+            "key": place.key,
+            "runs": place.runs,
+            "position": place.position,
+            "queued": place.queued,
+        });
+    }
+    Ok(Json(run))
 }
 
 pub(super) async fn status(

@@ -267,7 +267,12 @@ async fn runs_page(
 
 async fn run_page(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     match api::view(&state, &id).await {
-        Ok((_, view)) => Html(pages::run_page(&RunDetail::of(&view))).into_response(),
+        Ok((run_id, view)) => {
+            // Why a queued fleet run does not run yet (a reader that cannot tell says nothing).
+            let queued = state.stores.checkpointer.queue_place(&run_id).await;
+            let queued = queued.ok().flatten();
+            Html(pages::run_page(&RunDetail::of(&view), queued.as_ref())).into_response()
+        }
         Err(e) => error_page(e),
     }
 }

@@ -99,7 +99,7 @@ pub fn runs_page(list: &RunPage, filter: &RunFilter, pipelines: &[String]) -> St
 }
 
 /// A run's page: its status and actions, the DAG, the timeline and the node panel.
-pub fn run_page(run: &RunDetail) -> String {
+pub fn run_page(run: &RunDetail, queued: Option<&crate::store::QueuePlace>) -> String {
     let id = escape(&run.run_id);
     let mut body = String::with_capacity(run.nodes.len() * 700);
     let _ = write!(
@@ -122,6 +122,13 @@ pub fn run_page(run: &RunDetail) -> String {
             now_ms()
         ),
     );
+    if let Some(place) = queued {
+        let _ = write!(
+            body,
+            "<p id=\"queued\" class=\"meta\">queued: {}</p>",
+            escape(&place.to_string())
+        );
+    }
     body.push_str("<div class=\"actions\">");
     if is_resumable(run.status) {
         body.push_str("<button data-action=\"resume\">resume</button>");
