@@ -317,6 +317,7 @@ fn main() {
             println!("fleet_submit_to_start{limited}_p50_ms {:.2}", ms(p50));
             println!("fleet_submit_to_start{limited}_p99_ms {:.2}", ms(p99));
         }
+        let url = database(&admin_client, &server, "pipeline_bench_fleet").await;
         let (p50, p99) = signal_latency(&url).await;
         println!(
             "fleet_signal_to_start_p50_ms {:.2}",

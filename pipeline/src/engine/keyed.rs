@@ -20,6 +20,26 @@ use crate::result::{
 use crate::run_id::RunId;
 use crate::store::{AuditStatus, InMemoryAuditLog, KeyClaim, RunState, RunView, Stores, ms_after};
 
+/// What key fn `key` (of a pipeline that names one) makes of `inputs`, as text; `what` names
+/// it in the error of a key that does not serialize.
+fn key_text<I>(
+    key: Option<&crate::graph::KeyFn<I>>,
+    inputs: &I,
+    run_id: &RunId,
+    what: &str,
+) -> Result<Option<String>, PipelineError> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    key(inputs)
+        .map(Some)
+        .map_err(|source| PipelineError::Decode {
+            run_id: run_id.clone(),
+            what: format!("{what} (it does not serialize)"),
+            source,
+        })
+}
+
 /// The longest pause between two looks at a run another process runs, while a start with its
 /// key waits for it to end.
 const MAX_PAUSE: Duration = Duration::from_secs(1);
@@ -35,16 +55,8 @@ impl<P: Pipeline> PipelineEngine<P> {
         if let Some(key) = options.key() {
             return Ok(Some(key.to_owned()));
         }
-        let Some(key) = &self.graph.inner.key else {
-            return Ok(None);
-        };
-        key(inputs)
-            .map(Some)
-            .map_err(|source| PipelineError::Decode {
-                run_id: run_id.clone(),
-                what: "the idempotency key (it does not serialize)".into(),
-                source,
-            })
+        let key = self.graph.inner.key.as_ref();
+        key_text(key, inputs, run_id, "the idempotency key")
     }
 
     /// The key of a run of `inputs` under the pipeline's per-key run limit, and the limit; `None`
@@ -57,12 +69,8 @@ impl<P: Pipeline> PipelineEngine<P> {
         let Some(limit) = &self.graph.inner.run_limit else {
             return Ok(None);
         };
-        let key = (limit.key)(inputs).map_err(|source| PipelineError::Decode {
-            run_id: run_id.clone(),
-            what: "the run limit's key (it does not serialize)".into(),
-            source,
-        })?;
-        Ok(Some((key, limit.runs)))
+        let key = key_text(Some(&limit.key), inputs, run_id, "the run limit's key")?;
+        Ok(key.map(|key| (key, limit.runs)))
     }
 
     /// The fairness key of a run of `inputs`: the pipeline's, if it names one
@@ -73,16 +81,8 @@ impl<P: Pipeline> PipelineEngine<P> {
         inputs: &P::Inputs,
         run_id: &RunId,
     ) -> Result<Option<String>, PipelineError> {
-        let Some(fair) = &self.graph.inner.fair else {
-            return Ok(None);
-        };
-        fair(inputs)
-            .map(Some)
-            .map_err(|source| PipelineError::Decode {
-                run_id: run_id.clone(),
-                what: "the fairness key (it does not serialize)".into(),
-                source,
-            })
+        let fair = self.graph.inner.fair.as_ref();
+        key_text(fair, inputs, run_id, "the fairness key")
     }
 
     /// Claims `key` for run `run_id` in `store`, held for the start's retention (`options`) or

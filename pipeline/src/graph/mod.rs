@@ -41,7 +41,7 @@ pub(crate) mod wait;
 
 pub use builder::GraphBuilder;
 pub use built::Graph;
-pub(crate) use built::{GraphInner, NodeDef, WaitDef};
+pub(crate) use built::{GraphInner, KeyFn, NodeDef, WaitDef};
 pub(crate) use deps::Slot;
 pub use deps::{Deps, Handle};
 pub use error::GraphError;
