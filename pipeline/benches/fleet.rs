@@ -139,17 +139,18 @@ fn stamped(
     g.build(n).unwrap()
 }
 
-/// This bench as a worker process serving `stamp` on `url` until it is killed.
-fn worker_process(url: &str) {
+/// This bench as a worker process serving `stamp` (or `stamp_limited`) on `url` until it is
+/// killed.
+fn worker_process(url: &str, limited: bool) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
+        let graph = if limited { stamp_limited() } else { stamp() };
         let worker = Worker::new(PostgresStore::open(url).unwrap())
-            .serve(&stamp())
-            .serve(&stamp_limited())
+            .serve(&graph)
             .concurrency(4);
         worker.run(Shutdown::new()).await.unwrap();
     });
@@ -158,14 +159,16 @@ fn worker_process(url: &str) {
 /// From `submit` to the node starting on an idle worker in a process of its own (this bench
 /// started again as a worker), over 200 one-node runs of `graph`: the node's output is when it
 /// started.
-async fn latency(url: &str, graph: Graph<u64, u64>) -> (Duration, Duration) {
+async fn latency(url: &str, limited: bool) -> (Duration, Duration) {
     let store = PostgresStore::open(url).unwrap();
     store.migrate().await.unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut worker = std::process::Command::new(exe)
         .args(["--worker", url])
+        .args(limited.then_some("--limited"))
         .spawn()
         .expect("the bench starts itself as a worker process");
+    let graph = if limited { stamp_limited() } else { stamp() };
     let engine = PipelineEngine::new(graph).fleet(store);
     // Warm up: the worker process is up, connected and listening once a run completed.
     let id = engine.submit(0).await.unwrap();
@@ -292,7 +295,7 @@ async fn footprint(url: &str, n: usize) -> (f64, f64) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--worker") {
-        return worker_process(&args[at + 1]);
+        return worker_process(&args[at + 1], args.iter().any(|a| a == "--limited"));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -310,12 +313,12 @@ fn main() {
             let rate = throughput(&url, workers).await;
             println!("fleet_workers_{workers}_nodes_per_s {rate:.0}");
         }
-        for (graph, limited) in [(stamp(), ""), (stamp_limited(), "_limited")] {
+        for (limited, name) in [(false, ""), (true, "_limited")] {
             let url = database(&admin_client, &server, "pipeline_bench_fleet").await;
-            let (p50, p99) = latency(&url, graph).await;
+            let (p50, p99) = latency(&url, limited).await;
             let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-            println!("fleet_submit_to_start{limited}_p50_ms {:.2}", ms(p50));
-            println!("fleet_submit_to_start{limited}_p99_ms {:.2}", ms(p99));
+            println!("fleet_submit_to_start{name}_p50_ms {:.2}", ms(p50));
+            println!("fleet_submit_to_start{name}_p99_ms {:.2}", ms(p99));
         }
         let url = database(&admin_client, &server, "pipeline_bench_fleet").await;
         let (p50, p99) = signal_latency(&url).await;
