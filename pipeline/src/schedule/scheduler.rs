@@ -67,7 +67,7 @@ pub struct Scheduled {
 /// any number of schedulers may run over one store (in several processes or machines, killed
 /// and restarted), and each tick still has one run. In one process a scheduler runs the tick's
 /// run itself, and a scheduler that finds the tick's run started by another follows it to its
-/// end (resuming it if its process died); an engine on a [fleet](PipelineEngine::fleet)
+/// end (resuming it if its process died); an engine on a fleet (`PipelineEngine::fleet`)
 /// submits the run to the workers.
 ///
 /// ```no_run
