@@ -252,6 +252,25 @@ fn a_backfill_starts_one_run_per_tick_and_a_second_one_finds_them() {
     let (code, text) = run_cli(&store, &bad, &log);
     assert_ne!(code, 0);
     assert!(text.contains("`March`: not a date"), "{text}");
+    // Three days of a schedule of every second is refused before anything starts.
+    let huge = [
+        "backfill",
+        "Ticks",
+        "--schedule",
+        "each_second",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-03",
+    ];
+    let (code, text) = run_cli(&store, &huge, &log);
+    assert_ne!(code, 0);
+    assert!(text.contains("more than 100000 ticks"), "{text}");
+    assert_eq!(
+        executions(&log).values().sum::<usize>(),
+        5,
+        "nothing more ran"
+    );
 }
 
 #[test]

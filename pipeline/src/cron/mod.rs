@@ -70,6 +70,14 @@ pub enum ScheduleError {
         /// Why.
         source: Box<ScheduleError>,
     },
+    /// A backfill's range holds more ticks than one backfill starts runs for.
+    #[error("the range holds more than {most} ticks of pipeline `{pipeline}`'s schedule: split it")]
+    TooManyTicks {
+        /// The pipeline.
+        pipeline: String,
+        /// The most one backfill takes.
+        most: usize,
+    },
     /// Two schedules of one pipeline share a name.
     #[error("pipeline `{pipeline}` has two schedules named `{name}`")]
     Duplicate {

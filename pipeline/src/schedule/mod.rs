@@ -21,4 +21,4 @@
 mod scheduler;
 
 pub use crate::cron::{Cron, Missed, Schedule, ScheduleError, Tick};
-pub use scheduler::{Backfill, BackfillTick, Scheduled, Scheduler, TickRun};
+pub use scheduler::{Backfill, BackfillTick, MAX_BACKFILL, Scheduled, Scheduler, TickRun};

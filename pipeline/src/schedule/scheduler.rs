@@ -35,6 +35,10 @@ pub struct TickRun {
 /// Starts the run of a tick; `true`: wait for its end (a fleet run is only submitted otherwise).
 type Fire = Arc<dyn Fn(Tick, bool) -> Pin<Box<dyn Future<Output = Started> + Send>> + Send + Sync>;
 
+/// The most ticks one backfill starts runs for: a range with more is refused, not held in
+/// memory (split it).
+pub const MAX_BACKFILL: usize = 100_000;
+
 /// One schedule of one pipeline, as a scheduler fires it.
 #[derive(Clone)]
 struct Entry {
@@ -234,7 +238,17 @@ impl Scheduler {
         mut on_tick: impl FnMut(&BackfillTick, &Backfill),
     ) -> Result<Backfill, ScheduleError> {
         let entry = self.entry(pipeline, schedule)?;
-        let ticks: Vec<Tick> = entry.cron.between(from_ms, to_ms).collect();
+        let ticks: Vec<Tick> = entry
+            .cron
+            .between(from_ms, to_ms)
+            .take(MAX_BACKFILL + 1)
+            .collect();
+        if ticks.len() > MAX_BACKFILL {
+            return Err(ScheduleError::TooManyTicks {
+                pipeline: pipeline.to_owned(),
+                most: MAX_BACKFILL,
+            });
+        }
         let mut done = Backfill {
             ticks: ticks.len(),
             ..Backfill::default()
