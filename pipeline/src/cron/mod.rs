@@ -183,9 +183,10 @@ impl Cron {
     /// ```
     /// # use pipeline::schedule::Cron;
     /// let paris = Cron::new("0 3 * * *", "Europe/Paris")?;
-    /// assert_eq!(paris.instant("2026-11-01T03:00:00Z", false)?, 1_761_966_000_000);
-    /// assert_eq!(paris.instant("2026-11-01", false)?, 1_761_951_600_000);
-    /// assert_eq!(paris.instant("2026-11-01", true)?, 1_762_037_999_999);
+    /// assert_eq!(paris.instant("2026-11-01T03:00:00Z", false)?, 1_793_502_000_000);
+    /// // The day in Paris (UTC+1 in November): from 23:00 UTC the day before.
+    /// assert_eq!(paris.instant("2026-11-01", false)?, 1_793_487_600_000);
+    /// assert_eq!(paris.instant("2026-11-01", true)?, 1_793_573_999_999);
     /// assert!(paris.instant("yesterday", false).is_err());
     /// # Ok::<(), pipeline::schedule::ScheduleError>(())
     /// ```

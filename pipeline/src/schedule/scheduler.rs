@@ -87,7 +87,7 @@ pub struct Scheduled {
 /// let engine = PipelineEngine::new(graph).checkpointer(Stores::open("runs")?.checkpointer);
 /// let mut scheduler = Scheduler::new();
 /// scheduler.add(std::sync::Arc::new(engine))?;
-/// scheduler.run(tokio::signal::ctrl_c()).await;
+/// scheduler.run(async { tokio::signal::ctrl_c().await.unwrap_or(()) }).await;
 /// # Ok(())
 /// # }
 /// ```
