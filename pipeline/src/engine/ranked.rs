@@ -69,10 +69,11 @@ impl Ranked {
             of: self,
             ticket,
             receiver,
+            served: false,
         };
         // The sender is kept in the map until a place is handed over: it cannot be dropped.
         let _ = (&mut waiter.receiver).await;
-        waiter.done();
+        waiter.served = true;
         Place {
             of: Arc::clone(self),
         }
@@ -102,16 +103,15 @@ struct Waiter<'a> {
     of: &'a Arc<Ranked>,
     ticket: (i64, u64),
     receiver: oneshot::Receiver<()>,
-}
-
-impl Waiter<'_> {
-    fn done(self) {
-        std::mem::forget(self);
-    }
+    /// It was handed its place, which the caller now holds.
+    served: bool,
 }
 
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
+        if self.served {
+            return;
+        }
         let removed = self.of.lock().waiting.remove(&self.ticket).is_some();
         if !removed && self.receiver.try_recv().is_ok() {
             self.of.give_back();
