@@ -74,15 +74,17 @@ impl<P: Pipeline> PipelineEngine<P> {
     }
 
     /// The fairness key of a run of `inputs`: the pipeline's, if it names one
-    /// ([`GraphBuilder::fair`](crate::GraphBuilder::fair)). The one reading of it, in one process
-    /// and on a fleet (which fall back on the run limit's key).
+    /// ([`GraphBuilder::fair`](crate::GraphBuilder::fair)), else its run limit's key
+    /// (`limit_key`), if any. The one reading of it, in one process and on a fleet.
     pub(crate) fn fair_key(
         &self,
         inputs: &P::Inputs,
         run_id: &RunId,
+        limit_key: Option<&str>,
     ) -> Result<Option<String>, PipelineError> {
         let fair = self.graph.inner.fair.as_ref();
-        key_text(fair, inputs, run_id, "the fairness key")
+        let fair = key_text(fair, inputs, run_id, "the fairness key")?;
+        Ok(fair.or_else(|| limit_key.map(str::to_owned)))
     }
 
     /// Claims `key` for run `run_id` in `store`, held for the start's retention (`options`) or

@@ -54,8 +54,7 @@ pub(crate) struct RunShared {
 impl RunShared {
     /// The rank of what the run asks for now: the time less its credit.
     pub fn rank(&self) -> i64 {
-        let now = i64::try_from(crate::store::now_ms()).unwrap_or(i64::MAX);
-        now.saturating_sub(self.credit_ms)
+        crate::store::now_ms_signed().saturating_sub(self.credit_ms)
     }
 }
 

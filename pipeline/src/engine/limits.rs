@@ -32,14 +32,14 @@ pub(crate) async fn permit(pipeline: &Arc<str>, node: &Arc<str>, limit: u32, ran
     semaphore.acquire(rank).await
 }
 
-/// The place of an execution of node `node` of `shared`'s run when the node has a `limit`, by
-/// the run's rank.
+/// The place of an execution of node `node` of `shared`'s run, of which at most `limit` run at
+/// once, by the run's rank.
 pub(crate) async fn node_place(
     shared: &super::lifecycle::RunShared,
     node: &Arc<str>,
-    limit: Option<u32>,
-) -> Option<Place> {
-    Some(permit(&shared.pipeline, node, limit?, shared.rank()).await)
+    limit: u32,
+) -> Place {
+    permit(&shared.pipeline, node, limit, shared.rank()).await
 }
 
 type RunKey = (Arc<str>, String);

@@ -274,12 +274,11 @@ impl<P: Pipeline> PipelineEngine<P> {
         let mut shared = shared;
         let limit = self.run_limit_key(inputs, &shared.run_id)?;
         // Its place in the order of what waits: its priority, and its fairness key's turn.
-        let fair = self.fair_key(inputs, &shared.run_id)?;
-        let fair = fair
-            .as_deref()
-            .or(limit.as_ref().map(|(key, _)| key.as_str()));
-        let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
-        let (credit, _turn) = rank::credit_here(&shared.pipeline, fair, now, shared.priority);
+        let limit_key = limit.as_ref().map(|(key, _)| key.as_str());
+        let fair = self.fair_key(inputs, &shared.run_id, limit_key)?;
+        let now = crate::store::now_ms_signed();
+        let (credit, _turn) =
+            rank::credit_here(&shared.pipeline, fair.as_deref(), now, shared.priority);
         shared.credit_ms = credit;
         // A run over its key's run limit waits here, by rank, for one of its key to end.
         let _place = match limit {

@@ -163,8 +163,11 @@ impl<'a> NodeTask<'a> {
         loop {
             // A limited node's execution waits for its place (by its run's rank) before it
             // starts (and is timed).
-            let limit = self.node.options.limit;
-            let permit = Box::pin(limits::node_place(self.shared, &self.node.id, limit)).await;
+            // (Boxed only when limited: no allocation per node otherwise.)
+            let permit = match self.node.options.limit {
+                Some(n) => Some(Box::pin(limits::node_place(self.shared, &self.node.id, n)).await),
+                None => None,
+            };
             if let Some(rate) = self.node.options.rate {
                 let (pipeline, node) = (&self.shared.pipeline, &self.node.id);
                 Box::pin(limits::rate_turn(pipeline, node, rate.interval())).await;

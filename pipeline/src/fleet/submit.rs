@@ -63,12 +63,11 @@ impl<P: Pipeline> PipelineEngine<P> {
             });
         // Its place in the order of claims: its priority, and a turn of its fairness key (the
         // pipeline's, or its run limit's).
-        let fair = self.fair_key(&inputs, &run_id)?;
+        let limited = limit_key.as_ref().map(|(key, _)| key.as_str());
+        let fair = self.fair_key(&inputs, &run_id, limited)?;
         let order = super::order::Order {
             priority: options.run_priority(),
-            fair_key: fair
-                .as_deref()
-                .or(limit_key.as_ref().map(|(key, _)| key.as_str())),
+            fair_key: fair.as_deref(),
         };
         match sql::submit(store, &header, &nodes, &summary, &[], limit, order).await {
             Ok(()) => Ok(run_id),

@@ -190,7 +190,7 @@ impl Scheduler {
         // Per schedule: every tick at or before this was fired (or judged missed).
         let mut seen: Vec<Option<i64>> = vec![None; self.entries.len()];
         loop {
-            let now = now_ms();
+            let now = crate::store::now_ms_signed();
             let mut wake: Option<i64> = None;
             for (entry, seen) in self.entries.iter().zip(seen.iter_mut()) {
                 for tick in entry.due(*seen, now) {
@@ -360,8 +360,4 @@ async fn log_end(entry: Entry, tick: Tick) {
             tracing::warn!(%pipeline, %schedule, %tick, %error, "tick's run could not start");
         }
     }
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(crate::store::now_ms()).unwrap_or(i64::MAX)
 }

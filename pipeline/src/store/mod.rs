@@ -38,7 +38,7 @@ pub use records::{
     AuditDetail, AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader,
     RunSummary, StoredNode,
 };
-pub(crate) use records::{ms_after, now_ms};
+pub(crate) use records::{ms_after, now_ms, now_ms_signed};
 pub use secret::redact;
 pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]

@@ -20,6 +20,12 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// [`now_ms`] as a signed number, as schedules and ranks compute with it (differences to times
+/// before it).
+pub(crate) fn now_ms_signed() -> i64 {
+    i64::try_from(now_ms()).unwrap_or(i64::MAX)
+}
+
 /// `by` after `at_ms` (milliseconds since the Unix epoch), saturating: when a timer, a timeout
 /// or a retry's backoff that began at `at_ms` is due.
 pub(crate) fn ms_after(at_ms: u64, by: std::time::Duration) -> u64 {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::html::{escape, page};
 use crate::registry::{self, ScheduleWith};
 use crate::schedule::Scheduler;
-use crate::store::{InMemoryAuditLog, InMemoryCheckpointer, Stores, now_ms};
+use crate::store::{InMemoryAuditLog, InMemoryCheckpointer, Stores, now_ms_signed};
 use crate::text::format_time;
 
 /// One schedule, as the viewer shows it.
@@ -38,7 +38,7 @@ pub(super) fn rows() -> Vec<ScheduleRow> {
         checkpointer: Arc::new(InMemoryCheckpointer::new()),
         audit: Arc::new(InMemoryAuditLog::new()),
     };
-    let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+    let now = now_ms_signed();
     let mut rows = Vec::new();
     for info in registry::pipelines() {
         let mut scheduler = Scheduler::new();

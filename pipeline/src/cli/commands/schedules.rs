@@ -70,21 +70,15 @@ pub(super) fn scheduler(
     Ok(scheduler)
 }
 
-/// Where the runs of a store's schedules start: on the fleet for a PostgreSQL store, in this
-/// process otherwise.
-pub(super) fn with(spec: &StoreSpec, stores: &Stores) -> ScheduleWith {
+/// Where the runs of a store's schedules start: on the fleet for a PostgreSQL store (opened
+/// once, shared by every pipeline), in this process otherwise.
+pub(super) fn with(spec: &StoreSpec, stores: &Stores) -> Result<ScheduleWith, CliError> {
     #[cfg(feature = "postgres")]
-    if let StoreSpec::Postgres(url) = spec
-        && let Ok(store) = crate::store::PostgresStore::open(url)
-    {
-        return ScheduleWith::Fleet(store);
+    if let StoreSpec::Postgres(url) = spec {
+        return Ok(ScheduleWith::Fleet(crate::store::PostgresStore::open(url)?));
     }
     let _ = spec;
-    ScheduleWith::Stores(stores.clone(), Arc::new(NoEvents))
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(crate::store::now_ms()).unwrap_or(i64::MAX)
+    Ok(ScheduleWith::Stores(stores.clone(), Arc::new(NoEvents)))
 }
 
 /// `schedules`: the table of schedules, each with its next tick.
@@ -101,7 +95,7 @@ pub(super) fn list(settings: &EngineSettings) -> Result<i32, CliError> {
         outln!("no pipeline compiled in has a schedule");
         return Ok(0);
     }
-    let now = now_ms();
+    let now = crate::store::now_ms_signed();
     let mut table = Table::new([
         "PIPELINE",
         "SCHEDULE",
@@ -147,7 +141,8 @@ pub(super) async fn run(
 ) -> Result<i32, CliError> {
     crate::cli::log::to_stderr();
     stores.checkpointer.check().await?;
-    let scheduler = scheduler(&args.pipelines, settings, || with(spec, &stores))?;
+    let with = with(spec, &stores)?;
+    let scheduler = scheduler(&args.pipelines, settings, || with.clone())?;
     let names: Vec<String> = scheduler
         .schedules()
         .iter()
@@ -177,7 +172,8 @@ pub(super) async fn backfill(
 ) -> Result<i32, CliError> {
     stores.checkpointer.check().await?;
     let names = std::slice::from_ref(&args.pipeline);
-    let scheduler = scheduler(names, settings, || with(spec, &stores))?;
+    let with = with(spec, &stores)?;
+    let scheduler = scheduler(names, settings, || with.clone())?;
     let cron = scheduler.cron_of(&args.pipeline, args.schedule.as_deref())?;
     let from = cron.instant(&args.from, false)?;
     let to = cron.instant(&args.to, true)?;

@@ -33,8 +33,8 @@ pub(super) async fn exec(
     let private = !args.listen.ip().is_loopback();
     let scheduler = match args.schedules {
         true => {
-            let with = || super::schedules::with(store, &stores);
-            Some(super::schedules::scheduler(&[], settings, with)?)
+            let with = super::schedules::with(store, &stores)?;
+            Some(super::schedules::scheduler(&[], settings, || with.clone())?)
         }
         false => None,
     };
