@@ -6,8 +6,10 @@
 //! (`pipeline::check`), and code generation (`node::expand`, `pipeline::expand`).
 #![deny(missing_docs)]
 
+mod code;
 mod ctxt;
 mod debug;
+mod hashed;
 mod node;
 mod pipeline;
 mod text;
@@ -41,6 +43,28 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn node(attr: TokenStream, item: TokenStream) -> TokenStream {
     node::expand(attr.into(), item.into()).into()
+}
+
+/// Marks a helper fn whose code is part of the cache key of every cached node that lists it:
+/// `#[node(cache, uses = [parse_line])]`. The fn stays an ordinary fn; `#[hashed]` adds a hidden
+/// type of the same name that gives the digest of its signature and body (whitespace and
+/// comments do not count). A helper that calls other helpers lists them too:
+/// `#[hashed(uses = [split])]`, and a change in any of them changes the key.
+///
+/// ```ignore
+/// #[hashed]
+/// fn parse_line(line: &str) -> Option<i64> {
+///     line.trim().parse().ok()
+/// }
+///
+/// #[node(cache, uses = [parse_line])]
+/// fn total(lines: Vec<String>) -> i64 {
+///     lines.iter().filter_map(|l| parse_line(l)).sum()
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn hashed(attr: TokenStream, item: TokenStream) -> TokenStream {
+    hashed::expand(attr.into(), item.into()).into()
 }
 
 /// Declares a pipeline: typed inputs, `binding = node(args) [if condition];` statements, and an

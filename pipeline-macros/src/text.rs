@@ -21,6 +21,17 @@ pub fn type_text(ty: &syn::Type) -> String {
     out
 }
 
+/// A path as written, without spaces: `parse::line`.
+pub fn path_text(path: &syn::Path) -> String {
+    let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let lead = if path.leading_colon.is_some() {
+        "::"
+    } else {
+        ""
+    };
+    format!("{lead}{}", segments.join("::"))
+}
+
 /// The text of the `#[doc]` attributes, one line each.
 pub fn doc_text(attrs: &[syn::Attribute]) -> String {
     attrs

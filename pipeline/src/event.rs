@@ -42,6 +42,10 @@ pub trait EventHandler: Send + Sync {
         error: Option<&str>,
     ) {
     }
+    /// A cached node (or, with `item`, an item of a cached mapped node) did not run: its output
+    /// was restored from the cache, computed by run `from` (`#[node(cache)]`). Its end follows
+    /// as for a node that ran: `on_node_complete` (or `on_item_end`) with attempt 0.
+    fn on_node_cached(&self, run_id: &RunId, node: &str, item: Option<MapItem>, from: &RunId) {}
 }
 
 impl<E: EventHandler + ?Sized> EventHandler for std::sync::Arc<E> {
@@ -78,6 +82,9 @@ impl<E: EventHandler + ?Sized> EventHandler for std::sync::Arc<E> {
         error: Option<&str>,
     ) {
         (**self).on_item_end(run_id, node, item, attempt, error)
+    }
+    fn on_node_cached(&self, run_id: &RunId, node: &str, item: Option<MapItem>, from: &RunId) {
+        (**self).on_node_cached(run_id, node, item, from)
     }
 }
 

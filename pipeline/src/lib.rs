@@ -107,6 +107,7 @@
 
 extern crate self as pipeline;
 
+pub mod cache;
 mod call;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -155,8 +156,8 @@ pub mod __private {
     pub use crate::graph::node_fn::blocking;
     pub use crate::graph::{Fingerprint, Graph, GraphBuilder};
     pub use crate::node::{
-        ErasedFuture, Fallible, IntoNodeError, Node, NodeContext, NodeError, NodeFuture,
-        NodeOptions, OnError, erase, node_options, node_result, rate,
+        ErasedFuture, Fallible, Hashed, IntoNodeError, Node, NodeContext, NodeError, NodeFuture,
+        NodeOptions, OnError, erase, helper_code, node_cache, node_options, node_result, rate,
     };
     pub use crate::registry::{Binding, NodeInfo, Param, PipelineInfo, dyn_pipeline};
     pub use crate::store::Checkpoint;
@@ -181,7 +182,7 @@ pub use node::{
     Backoff, DEFAULT_MAX_IN_FLIGHT, MapItem, Node, NodeContext, NodeError, NodeOptions, OnError,
     Rate, RateError, TimeoutError,
 };
-pub use pipeline_macros::{node, pipeline};
+pub use pipeline_macros::{hashed, node, pipeline};
 pub use result::{
     ItemFailure, NodeFailure, NodeIdIter, NodeList, NodeStatus, NodeStatusIter, NodeStatuses,
     PersistenceWarning, PipelineResult, RunStatus, WaitingOn, WarningSource,
@@ -203,7 +204,7 @@ pub mod prelude {
         CancelHandle, Durability, EngineSettings, FileAuditLog, FileCheckpointer, GraphBuilder,
         InMemoryAuditLog, InMemoryCheckpointer, NodeContext, NodeError, NodeStatus, OnError,
         Pipeline, PipelineEngine, PipelineError, PipelineResult, RunId, RunOptions, RunStatus,
-        Stores, node, pipeline,
+        Stores, hashed, node, pipeline,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -467,6 +467,7 @@ fn audit_entry(run_id: &RunId) -> AuditEntry {
         error: None,
         worker: None,
         retry_at_ms: None,
+        cached_from: None,
     }
 }
 

@@ -11,7 +11,7 @@ use super::parse::{NodeFn, Output};
 pub fn node(item: &ItemFn, node: &NodeFn, options: &Options) -> TokenStream {
     let name = &node.name;
     let vis = &item.vis;
-    let impl_node = impl_node(node, options);
+    let impl_node = impl_node(item, node, options);
     let shadow = shadow(node);
     let register = register(item, node);
     quote! {
@@ -39,7 +39,7 @@ fn output_type(node: &NodeFn) -> TokenStream {
     }
 }
 
-fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
+fn impl_node(item: &ItemFn, node: &NodeFn, options: &Options) -> TokenStream {
     let name = &node.name;
     let name_text = name.to_string();
     let input_types = node.inputs.iter().map(|i| &i.ty);
@@ -93,7 +93,7 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
         .version
         .as_ref()
         .map(|v| quote!(const VERSION: &'static str = #v;));
-    let options = options_tokens(options);
+    let options = options_tokens(options, item, &name_text);
     // One `Data` check per parameter, spanned at its type: the one error a non-serializable input
     // gives (the output's is `Node::Output`'s bound, at the return type).
     let inputs = node.inputs.iter().enumerate().map(|(index, i)| {
@@ -151,7 +151,7 @@ fn impl_node(node: &NodeFn, options: &Options) -> TokenStream {
     }
 }
 
-fn options_tokens(options: &Options) -> TokenStream {
+fn options_tokens(options: &Options, item: &ItemFn, name: &str) -> TokenStream {
     let retries = options.retries;
     let duration = |nanos: Option<u64>| match nanos {
         Some(n) => {
@@ -181,6 +181,25 @@ fn options_tokens(options: &Options) -> TokenStream {
     }
     if let Some((count, nanos)) = options.rate {
         tokens = quote!(#tokens.rate(::pipeline::__private::rate(#count, #nanos)));
+    }
+    if let Some(ttl) = options.cache {
+        let code = crate::code::fn_digest(item);
+        let ttl = match ttl {
+            Some(n) => quote!(::core::option::Option::Some(#n)),
+            None => quote!(::core::option::Option::None),
+        };
+        // Each helper's code, read through `Hashed` (spanned at its name: a fn without
+        // `#[hashed]` is reported there).
+        let helpers = options.uses.iter().map(|path| {
+            let text = crate::text::path_text(path);
+            quote_spanned!(path.span()=> (#text, <#path as ::pipeline::__private::Hashed>::code as fn() -> ::std::string::String))
+        });
+        tokens = quote!(#tokens.cache(::pipeline::__private::node_cache(
+            #ttl,
+            #code,
+            ::core::concat!(::core::module_path!(), "::", #name),
+            &[#(#helpers),*],
+        )));
     }
     tokens
 }

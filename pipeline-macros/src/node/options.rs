@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Lit, MetaNameValue, Token};
+use syn::{Expr, ExprLit, Lit, Meta, MetaNameValue, Token};
 
 use crate::ctxt::Ctxt;
 
@@ -30,6 +30,14 @@ const KEYS: &[(&str, &str)] = &[
         "rate",
         "starts per time, e.g. `rate = \"100/s\"`, `\"5/m\"` or `\"10/30s\"` (how often executions of the node start, across every run and worker)",
     ),
+    (
+        "cache",
+        "`cache` alone, or a time to live, e.g. `cache = \"30d\"` (a new run reuses the output an earlier run computed from equal inputs with the same code)",
+    ),
+    (
+        "uses",
+        "a list of `#[hashed]` fns the node calls, e.g. `uses = [parse_line, score]` (their code is part of the cache key)",
+    ),
 ];
 
 #[derive(Default)]
@@ -44,6 +52,10 @@ pub struct Options {
     /// `rate`: starts, and per how many nanoseconds.
     pub rate: Option<(u32, u64)>,
     pub version: Option<String>,
+    /// `cache`: `Some(None)` alone, `Some(Some(nanos))` with a time to live.
+    pub cache: Option<Option<u64>>,
+    /// `uses = [..]`: the helpers whose code is part of the cache key.
+    pub uses: Vec<syn::Path>,
 }
 
 pub fn parse(cx: &Ctxt, attr: TokenStream) -> Options {
@@ -51,7 +63,7 @@ pub fn parse(cx: &Ctxt, attr: TokenStream) -> Options {
     if attr.is_empty() {
         return options;
     }
-    let parser = Punctuated::<MetaNameValue, Token![,]>::parse_terminated;
+    let parser = Punctuated::<Meta, Token![,]>::parse_terminated;
     let metas = match syn::parse::Parser::parse2(parser, attr) {
         Ok(metas) => metas,
         Err(error) => {
@@ -61,6 +73,28 @@ pub fn parse(cx: &Ctxt, attr: TokenStream) -> Options {
     };
     let mut seen: Vec<String> = Vec::new();
     for meta in metas {
+        // `cache` is the one option that may stand alone.
+        let meta = match meta {
+            Meta::NameValue(meta) => meta,
+            Meta::Path(path) if path.is_ident("cache") => MetaNameValue {
+                path,
+                eq_token: Default::default(),
+                value: Expr::Verbatim(TokenStream::new()),
+            },
+            other => {
+                let path = other.path();
+                let key = path
+                    .get_ident()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                let message = match KEYS.iter().any(|(k, _)| *k == key) {
+                    true => format!("write `{key} = ..`: expected {}", expected(&key)),
+                    false => unknown_key_message(&key),
+                };
+                cx.error_spanned_by(&other, message);
+                continue;
+            }
+        };
         let Some(key) = meta.path.get_ident().map(ToString::to_string) else {
             let text: Vec<String> = meta
                 .path
@@ -81,6 +115,14 @@ pub fn parse(cx: &Ctxt, attr: TokenStream) -> Options {
         }
         seen.push(key.clone());
         set(cx, &mut options, &key, &meta.value);
+    }
+    if options.cache.is_none()
+        && let Some(path) = options.uses.first()
+    {
+        cx.error_spanned_by(
+            path,
+            "`uses` lists the helpers whose code a cached node's key holds; add `cache`",
+        );
     }
     options
 }
@@ -164,6 +206,37 @@ fn set(cx: &Ctxt, options: &mut Options, key: &str, value: &Expr) {
             }
             _ => cx.error_spanned_by(value, bad()),
         },
+        "cache" => match value {
+            Expr::Verbatim(tokens) if tokens.is_empty() => options.cache = Some(None),
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(text),
+                ..
+            }) => match parse_duration(&text.value()) {
+                Ok(0) => cx.error_spanned_by(
+                    value,
+                    "a time to live of zero would never reuse an entry; remove `cache`",
+                ),
+                Ok(nanos) => options.cache = Some(Some(nanos)),
+                Err(why) => cx.error_at(
+                    value.span(),
+                    format!("bad duration {:?} for `cache`: {why}", text.value()),
+                ),
+            },
+            _ => cx.error_spanned_by(value, bad()),
+        },
+        "uses" => match value {
+            Expr::Array(array) => {
+                for element in &array.elems {
+                    match element {
+                        Expr::Path(path) if path.qself.is_none() => {
+                            options.uses.push(path.path.clone())
+                        }
+                        other => cx.error_spanned_by(other, bad()),
+                    }
+                }
+            }
+            _ => cx.error_spanned_by(value, bad()),
+        },
         "on_error" => match value {
             Expr::Path(path) if path.path.is_ident("skip_downstream") => {
                 options.skip_downstream = Some(true)
@@ -199,7 +272,8 @@ pub fn parse_rate(text: &str) -> Result<(u32, u64), String> {
 
 /// Parses `"250ms"`, `"30s"`, `"2m"`, `"1h"` and sums like `"1m30s"` into nanoseconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
-    const HOW: &str = "write numbers with units `ms`, `s`, `m` or `h`, e.g. \"30s\" or \"1m30s\"";
+    const HOW: &str =
+        "write numbers with units `ms`, `s`, `m`, `h` or `d`, e.g. \"30s\" or \"1m30s\"";
     let text = text.trim();
     if text.is_empty() {
         return Err(format!("it is empty; {HOW}"));
@@ -225,6 +299,7 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             "s" => 1_000_000_000,
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
+            "d" => 86_400_000_000_000,
             "" => return Err(format!("`{number}` has no unit; {HOW}")),
             unit => return Err(format!("unknown unit `{unit}`; {HOW}")),
         };

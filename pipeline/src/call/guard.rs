@@ -144,4 +144,9 @@ impl EventHandler for GuardedEvents {
             h.on_item_end(run_id, node, item, attempt, error)
         });
     }
+    fn on_node_cached(&self, run_id: &RunId, node: &str, item: Option<MapItem>, from: &RunId) {
+        self.guard("on_node_cached", Some(node), |h| {
+            h.on_node_cached(run_id, node, item, from)
+        });
+    }
 }

@@ -27,6 +27,16 @@ struct State {
     retrying: Option<String>,
     /// When the status line was last drawn for an item (items redraw it at most every 50 ms).
     drawn: Instant,
+    /// Nodes restored from the cache, or how many of their items were, until they end.
+    cached: BTreeMap<String, Cached>,
+}
+
+/// What of a node came from the cache.
+enum Cached {
+    /// The whole node's output, computed by this run.
+    Whole(RunId),
+    /// This many of its items.
+    Items(u32),
 }
 
 impl Progress {
@@ -42,6 +52,7 @@ impl Progress {
                 retrying: None,
                 items: BTreeMap::new(),
                 drawn: Instant::now(),
+                cached: BTreeMap::new(),
             }),
         })
     }
@@ -112,18 +123,42 @@ impl EventHandler for Progress {
     }
 
     fn on_node_complete(&self, _: &RunId, node: &str, _: u32, duration: Duration) {
+        let cached = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.cached.remove(node)
+        };
+        let took = format_us(duration.as_micros() as u64);
+        let line = match cached {
+            Some(Cached::Whole(from)) => format!("{node} restored from the cache (run {from})"),
+            Some(Cached::Items(n)) => {
+                format!("{node} completed in {took} ({n} items from the cache)")
+            }
+            None => format!("{node} completed in {took}"),
+        };
         self.update(
             |s| {
                 s.running.remove(node);
                 s.done += 1;
             },
-            || {
-                format!(
-                    "{node} completed in {}",
-                    format_us(duration.as_micros() as u64)
-                )
-            },
+            || line,
         );
+    }
+
+    /// Remembers a node (or a count of items) restored from the cache, said at its end.
+    fn on_node_cached(&self, _: &RunId, node: &str, item: Option<MapItem>, from: &RunId) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let cached = state.cached.entry(node.to_owned());
+        match item {
+            None => {
+                cached.insert_entry(Cached::Whole(from.clone()));
+            }
+            Some(_) => {
+                let count = cached.or_insert(Cached::Items(0));
+                if let Cached::Items(n) = count {
+                    *n += 1;
+                }
+            }
+        }
     }
 
     fn on_node_fail(&self, _: &RunId, node: &str, attempt: u32, error: &str) {

@@ -120,6 +120,27 @@ pub(crate) fn canonical_digest(json: &str) -> Result<String, String> {
     Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The canonical digest of each top-level field of a JSON object, by name; `None` when `json`
+/// is not an object.
+pub(crate) fn field_digests(json: &str) -> Option<Result<Vec<(String, String)>, String>> {
+    if !json.trim_start().starts_with('{') {
+        return None;
+    }
+    Some(entries(json).and_then(|entries| {
+        entries
+            .into_iter()
+            .map(|(key, value)| Ok((key, canonical_digest(value.get())?)))
+            .collect()
+    }))
+}
+
+/// The SHA-256 digest (32 hex digits) of `text`: how cache keys and code digests are combined.
+pub(crate) fn text_digest(text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Feeds the canonical text of `json` to `out`.
 fn canonical_text(json: &str, depth: usize, out: &mut dyn FnMut(&[u8])) -> Result<(), String> {
     if depth > MAX_DEPTH {

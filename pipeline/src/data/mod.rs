@@ -7,9 +7,9 @@ mod finite;
 
 pub(crate) use absent::absent_is_none;
 pub use compare::ValueEq;
-pub(crate) use compare::canonical_digest;
 #[doc(hidden)]
 pub use compare::{EqByCanonical, EqByValue, EqProbe};
+pub(crate) use compare::{canonical_digest, field_digests, text_digest};
 
 use std::any::Any;
 use std::sync::Arc;

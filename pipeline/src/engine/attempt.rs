@@ -2,6 +2,7 @@
 //! the arguments its audit entries record, when its own work ended, and its output's encoding.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::call::args::Values;
@@ -23,12 +24,16 @@ pub(crate) struct NodeJob<'a> {
     pub given: Option<Result<Value, String>>,
 }
 
-/// An attempt's arguments as its audit entries record them: copies, and references to values a
-/// store already holds.
+/// An attempt's arguments as the stores record them: for its audit entries, copies and
+/// references to values a store already holds; for a cached node, each argument's JSON (by the
+/// name of the input or node it comes from), which its cache key is made of.
 #[derive(Default)]
 pub(crate) struct AuditedInputs {
     pub copies: BTreeMap<String, Json>,
     pub refs: Vec<String>,
+    /// A cached node's arguments, in parameter order; `None` when it is not cached (or one of
+    /// them does not serialize: it then runs, and is not cached).
+    pub keyed: Option<Vec<(Arc<str>, Json)>>,
 }
 
 /// A node's output as the stores hold it.

@@ -222,6 +222,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             .filter(|&i| statuses[i as usize] == NodeStatus::Completed)
             .collect();
         let failures = failures(&view, &statuses, &self.graph);
+        let cached = crate::store::cached_from(view.trail.iter().flatten());
         let output = match status {
             RunStatus::Completed => {
                 let mut stored = BTreeMap::new();
@@ -253,6 +254,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             nodes: NodeStatuses::new(Arc::clone(&names), statuses),
             failures,
             restored: NodeList::new(Arc::clone(&names), restored),
+            cached,
             executed: NodeList::new(names, Vec::new()),
             warnings: Vec::new(),
             waiting,

@@ -93,7 +93,7 @@ impl RunShared {
         match source {
             WarningSource::Checkpoint => self.checkpointer = None,
             WarningSource::Audit => self.audit = None,
-            WarningSource::EventHandler | WarningSource::Output => {}
+            WarningSource::EventHandler | WarningSource::Output | WarningSource::Cache => {}
         }
     }
 }

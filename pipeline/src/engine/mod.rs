@@ -3,12 +3,14 @@
 //! node's life each have their own module.
 
 mod attempt;
+mod cached;
 mod cancel;
 mod clock;
 mod keyed;
 pub(crate) mod lifecycle;
 mod limits;
 pub(crate) mod node_task;
+mod persist;
 pub(crate) mod rank;
 mod ranked;
 mod read;

@@ -9,19 +9,20 @@ use futures_util::FutureExt;
 use futures_util::future::Either;
 
 pub(crate) use super::attempt::NodeJob;
-use super::attempt::{Attempt, AuditedInputs, Encoded, Ended};
+use super::attempt::{Attempt, Encoded, Ended};
 use super::lifecycle::RunShared;
 use super::limits;
+use crate::cache::key::Probe;
 use crate::call::guard::{caught, caught_sync};
 use crate::call::{call, gate};
-use crate::data::{Json, RoundTrip, Value, canonical_digest};
+use crate::data::{Json, RoundTrip, Value};
 use crate::event::EventHandler;
 use crate::graph::NodeDef;
 use crate::machine::retry_after;
 use crate::node::{MapItem, NodeContext, NodeError};
 use crate::result::{PersistenceWarning, WarningSource};
+use crate::run_id::RunId;
 use crate::store::now_ms;
-use crate::store::{AuditDetail, AuditEntry, AuditStatus, NodeRecord, StoreError};
 
 pub(crate) enum Outcome {
     Completed {
@@ -46,6 +47,8 @@ pub(crate) struct Report {
     pub taken_over: bool,
     /// The item of a mapped node this report is about.
     pub item: Option<MapItem>,
+    /// The run that computed the output, when it was restored from the cache.
+    pub cached_from: Option<RunId>,
 }
 
 /// A node's life: gate, attempts, persistence. Not an `async fn`: its arguments are moved into
@@ -61,6 +64,7 @@ pub(crate) fn run_node<'a>(
         job,
         warnings: Vec::new(),
         taken_over: false,
+        cache: None,
     };
     task.run()
 }
@@ -79,16 +83,20 @@ pub(crate) fn report<'a>(
             ran: true,
             taken_over: false,
             item,
+            cached_from: None,
         })
     })
 }
 
-struct NodeTask<'a> {
-    shared: &'a RunShared,
-    node: &'a NodeDef,
-    job: NodeJob<'a>,
-    warnings: Vec<PersistenceWarning>,
-    taken_over: bool,
+pub(super) struct NodeTask<'a> {
+    pub shared: &'a RunShared,
+    pub node: &'a NodeDef,
+    pub job: NodeJob<'a>,
+    pub warnings: Vec<PersistenceWarning>,
+    pub taken_over: bool,
+    /// A cached node's lookup: its key (to store the output under after a miss), or where a
+    /// hit came from.
+    pub cache: Option<Lookup>,
 }
 
 impl<'a> NodeTask<'a> {
@@ -98,7 +106,10 @@ impl<'a> NodeTask<'a> {
     fn run(mut self) -> impl Future<Output = Report> + Send + 'a {
         async move {
             let (outcome, ran) = match self.gate() {
-                Ok(true) => (self.attempts().await, true),
+                Ok(true) => match Box::pin(self.restore_cached()).await {
+                    Some(outcome) => (outcome, false),
+                    None => (self.attempts().await, true),
+                },
                 Ok(false) => (Outcome::Skipped, false),
                 Err(error) => (Box::pin(self.gate_failed(error)).await, true),
             };
@@ -108,6 +119,7 @@ impl<'a> NodeTask<'a> {
                 ran,
                 taken_over: self.taken_over,
                 item: self.job.item,
+                cached_from: self.cache.and_then(Lookup::hit),
             }
         }
     }
@@ -130,7 +142,7 @@ impl<'a> NodeTask<'a> {
 
     /// The attempts this node (item) made in the run's earlier starts: this start numbers its
     /// attempts on from them, with a retry budget of its own.
-    fn attempts_before(&self) -> u32 {
+    pub(super) fn attempts_before(&self) -> u32 {
         let item = self.job.item.map(|item| item.index);
         self.shared.attempts_before(&self.node.id, item)
     }
@@ -182,9 +194,12 @@ impl<'a> NodeTask<'a> {
                 Ok((encoded, value)) => {
                     let checkpointed = match self.shared.persists() {
                         // Boxed: the records are large, and a node's future is moved whole.
-                        true => Box::pin(self.persist(&attempt, ended, &encoded)).await,
+                        true => Box::pin(self.persist(&attempt, ended, &encoded, None)).await,
                         false => false,
                     };
+                    if self.cache.is_some() {
+                        Box::pin(self.store_cached(&encoded)).await;
+                    }
                     return self.completed(&attempt, ended, value, encoded, checkpointed);
                 }
                 Err(error) => {
@@ -266,8 +281,10 @@ impl<'a> NodeTask<'a> {
             }
             Err(panic) => return Err(format!("serializing the output {panic}").into()),
         };
-        // Only a checkpoint is read back: without one, or trusted, there is nothing to check.
-        if self.shared.checkpointer.is_none() || self.shared.round_trip == RoundTrip::Trust {
+        // Only a checkpoint is read back: without one, or trusted, there is nothing to check
+        // (a cached output is always checked: an entry is shared with other runs).
+        let trusted = self.shared.round_trip == RoundTrip::Trust && self.cache.is_none();
+        if self.shared.checkpointer.is_none() || trusted {
             return Ok(Encoded::new(json, true));
         }
         match caught_sync(|| (codec.verify)(value, &json)) {
@@ -308,139 +325,23 @@ impl<'a> NodeTask<'a> {
             checkpointed,
         }
     }
+}
 
-    /// Writes the checkpoint record (when the output round-trips) and the audit entry, in that
-    /// order, sharing the one encoding; returns whether the checkpoint now holds the output.
-    async fn persist(&mut self, attempt: &Attempt, ended: Ended, encoded: &Encoded) -> bool {
-        let json = &encoded.json;
-        let mut checkpointed = false;
-        if let (Some(checkpointer), Some(output), true) =
-            (&self.shared.checkpointer, json, encoded.checkpoint)
-        {
-            let record = NodeRecord {
-                node: self.node.id.as_ref().to_owned(),
-                attempt: attempt.number,
-                started_at_ms: attempt.started_at_ms,
-                finished_at_ms: ended.finished_at_ms,
-                duration_us: ended.duration.as_micros() as u64,
-                output: Arc::clone(output),
-                item: self.job.item,
-                item_digest: self.item_digest(),
-            };
-            let epoch = self.shared.checkpoint_epoch;
-            match checkpointer.save(&self.shared.run_id, epoch, &record).await {
-                Ok(()) => checkpointed = true,
-                Err(e) => self.store_failed(WarningSource::Checkpoint, e),
-            }
+/// A cached node's lookup, as its task keeps it.
+pub(crate) enum Lookup {
+    /// Missed: the output is stored under this key once computed; `stale` when an entry that
+    /// expired or no longer decodes holds the key (it is replaced).
+    Miss { probe: Probe, stale: bool },
+    /// Hit: the output came from this run.
+    Hit(RunId),
+}
+
+impl Lookup {
+    /// The run a hit's output came from.
+    pub fn hit(self) -> Option<RunId> {
+        match self {
+            Lookup::Hit(from) => Some(from),
+            Lookup::Miss { .. } => None,
         }
-        if self.shared.audit.is_some() {
-            let mut entry = self.entry(attempt, ended, AuditStatus::Completed, true);
-            match self.shared.audit_detail {
-                AuditDetail::References if checkpointed => entry.output_in_checkpoint = true,
-                AuditDetail::None => {}
-                _ => entry.output = json.clone(),
-            }
-            self.append(entry).await;
-        }
-        checkpointed
-    }
-
-    /// The canonical digest of this call's item, for its record: a resume reuses the record only
-    /// for an item with this digest. `None` for an ordinary node, or an item that does not
-    /// serialize (its record is then never reused).
-    fn item_digest(&self) -> Option<String> {
-        let (item, map) = (self.job.item?, self.node.map.as_ref()?);
-        let json = (map.item_input)(self.job.args.get(map.each), map.each, item.index)?;
-        canonical_digest(json.get()).ok()
-    }
-
-    /// The audit entry of a failed attempt; `retry`, the backoff before the next attempt (`None`
-    /// when this was the last).
-    async fn audit_failure(
-        &mut self,
-        attempt: &Attempt,
-        ended: Ended,
-        error: &str,
-        retry: Option<std::time::Duration>,
-    ) {
-        if self.shared.audit.is_some() {
-            let mut entry = self.entry(attempt, ended, AuditStatus::Failed, retry.is_none());
-            entry.error = Some(error.to_owned());
-            entry.retry_at_ms =
-                retry.map(|delay| crate::store::ms_after(entry.finished_at_ms, delay));
-            self.append(entry).await;
-        }
-    }
-
-    /// The audit entry of an attempt; `last` when the node makes no other (its recorded
-    /// arguments are then moved into the entry, not copied).
-    fn entry(
-        &mut self,
-        attempt: &Attempt,
-        ended: Ended,
-        status: AuditStatus,
-        last: bool,
-    ) -> AuditEntry {
-        let inputs = match last {
-            true => self.job.inputs.take(),
-            false => self.job.inputs.as_ref().map(|i| AuditedInputs {
-                copies: i.copies.clone(),
-                refs: i.refs.clone(),
-            }),
-        };
-        let inputs = inputs.unwrap_or_default();
-        AuditEntry {
-            run_id: self.shared.run_id.clone(),
-            node: self.node.id.as_ref().to_owned(),
-            item: self.job.item,
-            status,
-            attempt: attempt.number,
-            started_at_ms: attempt.started_at_ms,
-            finished_at_ms: ended.finished_at_ms,
-            duration_us: ended.duration.as_micros() as u64,
-            inputs: inputs.copies,
-            input_refs: inputs.refs,
-            output: None,
-            output_in_checkpoint: false,
-            error: None,
-            worker: None,
-            retry_at_ms: None,
-        }
-    }
-
-    async fn append(&mut self, entry: AuditEntry) {
-        if let Some(audit) = &self.shared.audit
-            && let Err(e) = audit.append(self.shared.audit_epoch, &entry).await
-        {
-            self.store_failed(WarningSource::Audit, e);
-        }
-    }
-
-    /// A store refused a write: a persistence warning, and, when the refusal says another engine
-    /// took the run over, the end of this run's scheduling.
-    fn store_failed(&mut self, source: WarningSource, error: StoreError) {
-        if matches!(error, StoreError::Fenced { .. }) {
-            self.taken_over = true;
-        }
-        self.warn(source, error.to_string(), true);
-    }
-
-    /// A warning about this node's persistence; `lost` when a store failed a write.
-    fn warn(&mut self, source: WarningSource, message: String, lost: bool) {
-        let message = match self.job.item {
-            Some(item) => format!("{item}: {message}"),
-            None => message,
-        };
-        let warning = PersistenceWarning {
-            source,
-            node: Some(self.node.id.as_ref().to_owned()),
-            message,
-            lost,
-        };
-        tracing::warn!(node = &*self.node.id, %warning, "persistence failed");
-        self.shared
-            .events
-            .on_persistence_warning(&self.shared.run_id, &warning);
-        self.warnings.push(warning);
     }
 }

@@ -244,6 +244,20 @@ impl<P: Pipeline> PipelineEngine<P> {
                 executed.push(index);
             }
         }
+        // Which nodes came from the cache the trail says: only read when the pipeline has any.
+        let mut cached = BTreeMap::new();
+        if graph.nodes.iter().any(|n| n.options.cache.is_some()) {
+            let trail = crate::store::AuditLog::entries(store, run_id)
+                .await
+                .map_err(from_store)?;
+            cached = crate::store::cached_from(trail.iter().flatten());
+            for node in cached.keys() {
+                if let Some(index) = graph.node_index(node) {
+                    statuses[index as usize] = NodeStatus::Cached;
+                    executed.retain(|&i| i != index);
+                }
+            }
+        }
         let names: Arc<dyn NodeNames> = graph.clone();
         Ok(Some(PipelineResult {
             run_id: run_id.clone(),
@@ -252,6 +266,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             nodes: NodeStatuses::new(names.clone(), statuses),
             failures,
             restored: NodeList::new(names.clone(), Vec::new()),
+            cached,
             executed: NodeList::new(names, executed),
             warnings: Vec::new(),
             waiting,

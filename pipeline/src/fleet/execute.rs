@@ -26,6 +26,9 @@ struct Arguments {
     args: Vec<Value>,
     gate: Vec<Value>,
     names: Vec<String>,
+    /// Each argument's JSON as stored, for a cached node's key: an upstream output's record;
+    /// `None` for a pipeline input (encoded when a key needs it).
+    json: Vec<Option<Json>>,
 }
 
 async fn arguments(
@@ -42,10 +45,10 @@ async fn arguments(
         .map(|&u| &*nodes[u as usize].id)
         .collect();
     let stored = read::outputs(store, &claimed.run_id, &upstream).await?;
-    let value = |slot: &Slot| -> Result<(Value, String), String> {
+    let value = |slot: &Slot| -> Result<(Value, String, Option<Json>), String> {
         match *slot {
             Slot::Input(i) => match (inputs.get(i as usize), graph.input_name(i as usize)) {
-                (Some(value), Some(name)) => Ok((Arc::clone(value), name.to_owned())),
+                (Some(value), Some(name)) => Ok((Arc::clone(value), name.to_owned(), None)),
                 _ => Err(format!("the run has no pipeline input {i}")),
             },
             Slot::Node(i) => {
@@ -56,7 +59,7 @@ async fn arguments(
                 let value = (up.codec.decode)(json).map_err(|e| {
                     format!("the stored output of `{}` does not decode: {e}", up.id)
                 })?;
-                Ok((value, up.id.to_string()))
+                Ok((value, up.id.to_string(), Some(Arc::clone(json))))
             }
         }
     };
@@ -64,19 +67,21 @@ async fn arguments(
         args: Vec::new(),
         gate: Vec::new(),
         names: Vec::new(),
+        json: Vec::new(),
     };
     for slot in graph.args(claimed.node) {
         match value(slot) {
-            Ok((value, name)) => {
+            Ok((value, name, json)) => {
                 arguments.args.push(value);
                 arguments.names.push(name);
+                arguments.json.push(json);
             }
             Err(e) => return Ok(Err(e)),
         }
     }
     for slot in node.gate.iter().flat_map(|g| &g.args) {
         match value(slot) {
-            Ok((value, _)) => arguments.gate.push(value),
+            Ok((value, _, _)) => arguments.gate.push(value),
             Err(e) => return Ok(Err(e)),
         }
     }
@@ -117,6 +122,7 @@ pub(crate) async fn execute(
         error: None,
         worker: Some(worker.to_owned()),
         retry_at_ms: None,
+        cached_from: None,
     };
     let failed = |error: String, names: Vec<String>, retry: bool| {
         let mut entry = entry(AuditStatus::Failed, names);
@@ -142,13 +148,13 @@ pub(crate) async fn execute(
         Ok(inputs) => inputs,
         Err(error) => return Ok(Some(failed(error.to_owned(), Vec::new(), false))),
     };
-    let arguments = match arguments(store, graph, node, claimed, inputs).await? {
+    let mut arguments = match arguments(store, graph, node, claimed, inputs).await? {
         Ok(arguments) => arguments,
         Err(error) => return Ok(Some(failed(error, Vec::new(), false))),
     };
     // An item's map was let through the gate when it opened.
     if claimed.item.is_none() {
-        match call::gate(node, &Values::Owned(arguments.gate)) {
+        match call::gate(node, &Values::Owned(std::mem::take(&mut arguments.gate))) {
             Ok(true) => {}
             Ok(false) => return Ok(Some(Resolution::Skipped)),
             // As in one process: a broken gate fails the node without retries.
@@ -173,6 +179,35 @@ pub(crate) async fn execute(
         }
         None => {}
     }
+    // A cached node whose key the cache holds is restored, not run.
+    let cached = match node.options.cache {
+        Some(_) => {
+            let args = super::cached::Args {
+                values: &arguments.args,
+                names: &arguments.names,
+                json: &arguments.json,
+            };
+            super::cached::look(store, graph, node, claimed, args, events).await
+        }
+        None => super::cached::Looked::Uncached,
+    };
+    let miss = match cached {
+        super::cached::Looked::Hit { json, from } => {
+            let mut entry = entry(AuditStatus::Cached, arguments.names);
+            entry.attempt = 0;
+            entry.cached_from = Some(from);
+            let mut resolution = completed(node, claimed, entry, json);
+            if let Resolution::Completed { record, .. } = &mut resolution {
+                record.attempt = 0;
+                if let (Some(map), Some(item)) = (&node.map, claimed.item) {
+                    record.item_digest = item_digest(map, &arguments.args, item);
+                }
+            }
+            return Ok(Some(resolution));
+        }
+        super::cached::Looked::Miss(miss) => Some(miss),
+        super::cached::Looked::Uncached => None,
+    };
     let ctx = NodeContext {
         run_id: claimed.run_id.clone(),
         node_id: Arc::clone(&node.id),
@@ -202,6 +237,9 @@ pub(crate) async fn execute(
         .and_then(|value| call::stored_output(codec, &value));
     Ok(Some(match output {
         Ok(json) => {
+            if let Some(miss) = miss {
+                super::cached::keep(store, graph, node, claimed, miss, &json).await;
+            }
             let entry = entry(AuditStatus::Completed, arguments.names);
             let mut resolution = completed(node, claimed, entry, json);
             if let Resolution::Completed { record, .. } = &mut resolution {
@@ -323,6 +361,7 @@ pub(crate) fn damaged_row(claimed: &Claimed, nodes: usize, worker: &str) -> Reso
             error: Some(error),
             worker: Some(worker.to_owned()),
             retry_at_ms: None,
+            cached_from: None,
         },
     }
 }

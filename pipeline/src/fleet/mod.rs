@@ -22,6 +22,7 @@
 //! attempts only, so a worker killed mid-attempt does not use up the node's retries.
 
 mod apply;
+mod cached;
 mod cancel;
 mod claim;
 mod commit;

@@ -24,6 +24,7 @@
 
 mod builder;
 mod built;
+mod counts;
 mod deps;
 mod each;
 pub(crate) mod erased;
@@ -42,12 +43,13 @@ pub(crate) mod wait;
 pub use builder::GraphBuilder;
 pub use built::Graph;
 pub(crate) use built::{GraphInner, KeyFn, NodeDef, WaitDef};
+pub use counts::ItemCounts;
 pub(crate) use deps::Slot;
 pub use deps::{Deps, Handle};
 pub use error::GraphError;
 pub use fingerprint::Fingerprint;
 pub use node_builder::NodeBuilder;
-pub use render::{ItemCounts, NodeLook};
+pub use render::NodeLook;
 #[cfg(feature = "postgres")]
 #[doc(hidden)]
 pub use served::FleetGraph;

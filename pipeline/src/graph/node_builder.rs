@@ -123,6 +123,15 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
         self
     }
 
+    /// Caches the node's results across runs that use one store (see
+    /// [`NodeCache`](crate::cache::NodeCache)): a call with the same code, helpers, version and
+    /// inputs as an earlier one restores that call's output instead of running. A graph built by
+    /// hand names its code itself; change it whenever what the node computes changes.
+    pub fn cache(mut self, cache: crate::node::NodeCache) -> Self {
+        self.options = self.options.cache(cache);
+        self
+    }
+
     /// Overrides the pipeline's failure policy for this node.
     pub fn on_error(mut self, on_error: OnError) -> Self {
         self.options.on_error = Some(on_error);

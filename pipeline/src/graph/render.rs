@@ -5,44 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::built::Graph;
+use super::counts::ItemCounts;
 use super::signature::{GraphSignature, NodeSignature};
 use crate::result::NodeStatus;
-
-/// How far a node mapped over a list (`each`) got in a run: drawn once, with these counts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ItemCounts {
-    /// How many items the list has.
-    pub of: u32,
-    /// Items with a checkpoint record.
-    pub completed: u32,
-    /// Items whose last attempt failed, with no record, and none was to follow.
-    pub failed: u32,
-    /// Items whose last attempt failed with retries left: waiting to try again (in backoff), or,
-    /// in a run that was interrupted, to be tried again on resume.
-    pub retrying: u32,
-}
-
-impl ItemCounts {
-    /// `996 completed, 4 failed, 2 retrying` (failures and retries only when there are some).
-    pub fn outcomes(&self) -> String {
-        let mut text = format!("{} completed", self.completed);
-        if self.failed > 0 {
-            let _ = write!(text, ", {} failed", self.failed);
-        }
-        if self.retrying > 0 {
-            let _ = write!(text, ", {} retrying", self.retrying);
-        }
-        text
-    }
-}
-
-impl std::fmt::Display for ItemCounts {
-    /// `×1000: 996 completed, 4 failed`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "×{}: {}", self.of, self.outcomes())
-    }
-}
 
 /// How a node of a run is drawn: the class and colours of its status. Implemented by
 /// [`NodeStatus`] (what a run's result tells) and by the store's `NodeState`, which also tells a
@@ -75,6 +40,7 @@ impl NodeLook for NodeStatus {
             NodeStatus::Skipped => 2,
             NodeStatus::NotRun => 3,
             NodeStatus::Waiting => 4,
+            NodeStatus::Cached => 5,
         }
     }
 }
@@ -101,6 +67,8 @@ pub(crate) fn colours(status: NodeStatus) -> (&'static str, &'static str) {
         NodeStatus::Skipped => ("#f1f3f5", "#868e96"),
         NodeStatus::NotRun => ("#ffffff", "#adb5bd"),
         NodeStatus::Waiting => ("#fff3bf", "#e67700"),
+        // Teal, apart from completed's green: reused, not run.
+        NodeStatus::Cached => ("#c3fae8", "#087f5b"),
     }
 }
 
@@ -397,6 +365,7 @@ mod tests {
             completed: 996,
             failed: 4,
             retrying: 0,
+            cached: 0,
         };
         let items: BTreeMap<String, ItemCounts> = [("sum".to_string(), counts)].into();
         assert!(

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use super::{Graph, GraphInner, NodeDef, Slot};
-use crate::data::Value;
+use crate::data::{Json, Value};
 use crate::machine::Shape;
 
 /// A graph with its types erased, as a worker runs its nodes.
@@ -21,6 +21,9 @@ pub(crate) trait ServedGraph: Shape + Send + Sync {
     fn input_name(&self, i: usize) -> Option<&str>;
     /// The pipeline input values of a run, from the inputs JSON of its header.
     fn inputs(&self, json: &RawValue) -> Result<Vec<Value>, serde_json::Error>;
+    /// Pipeline input `i`'s `value` as JSON (for a cached node's key); `None` when it does not
+    /// serialize.
+    fn input_json(&self, i: usize, value: &Value) -> Option<Json>;
 }
 
 impl<I, O> ServedGraph for GraphInner<I, O>
@@ -46,6 +49,9 @@ where
     fn inputs(&self, json: &RawValue) -> Result<Vec<Value>, serde_json::Error> {
         let inputs: I = serde_json::from_str(json.get())?;
         Ok(self.inputs.iter().map(|i| (i.extract)(&inputs)).collect())
+    }
+    fn input_json(&self, i: usize, value: &Value) -> Option<Json> {
+        (self.inputs.get(i)?.codec.encode)(value).ok()
     }
 }
 

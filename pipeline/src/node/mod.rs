@@ -1,8 +1,12 @@
 //! What a node is to the engine: the [`Node`] trait `#[node]` implements, what a node sees while it
 //! runs ([`NodeContext`]), how it is configured ([`NodeOptions`]), and how its errors are boxed.
 
+mod cache;
 mod rate;
 
+pub use cache::NodeCache;
+#[doc(hidden)]
+pub use cache::{Hashed, helper_code, node_cache};
 pub use rate::{Rate, RateError};
 
 use std::fmt;
@@ -186,6 +190,9 @@ pub struct NodeOptions {
     /// process, and on a fleet across every worker): starts are spaced evenly, the others wait
     /// for their turn. `None`: no cap.
     pub rate: Option<Rate>,
+    /// Whether a new run reuses the output an earlier run stored for the same key (code,
+    /// helpers, version, inputs) instead of running the node. `None`: never.
+    pub cache: Option<NodeCache>,
 }
 
 impl NodeOptions {
@@ -229,6 +236,12 @@ impl NodeOptions {
     /// Caps how often executions of this node start (see [`rate`](NodeOptions::rate)).
     pub fn rate(mut self, rate: Rate) -> Self {
         self.rate = Some(rate);
+        self
+    }
+
+    /// Caches the node's results across runs (see [`NodeCache`]).
+    pub fn cache(mut self, cache: NodeCache) -> Self {
+        self.cache = Some(cache);
         self
     }
 

@@ -46,13 +46,17 @@ pub enum NodeStatus {
     NotRun,
     /// A wait that began and has not received its signal yet.
     Waiting,
+    /// The node did not run: its output was restored from the cache (`#[node(cache)]`), computed
+    /// by an earlier run with the same code and inputs ([`PipelineResult::cached`] names it).
+    Cached,
 }
 
 impl NodeStatus {
     /// The status as one word, as JSON and the viewer spell it: `completed`, `failed`,
-    /// `skipped`, `not_run` or `waiting`.
+    /// `skipped`, `not_run`, `waiting` or `cached`.
     pub const fn code(self) -> &'static str {
         match self {
+            NodeStatus::Cached => "cached",
             NodeStatus::Completed => "completed",
             NodeStatus::Failed => "failed",
             NodeStatus::Skipped => "skipped",
@@ -120,6 +124,9 @@ pub enum WarningSource {
     /// The run's output, which could not be written as JSON for a caller that takes it so (the
     /// command line, [`DynPipeline`](crate::registry::DynPipeline)): its `Serialize` failed.
     Output,
+    /// The result cache (`#[node(cache)]`): an entry could not be read, decoded or stored. The
+    /// node ran (or its output was not cached); the run's result is unchanged.
+    Cache,
 }
 
 /// Something that went wrong beside the business logic: a checkpoint or audit write that failed
@@ -144,6 +151,7 @@ impl fmt::Display for PersistenceWarning {
         let store = match self.source {
             WarningSource::Checkpoint => "checkpoint",
             WarningSource::Audit => "audit",
+            WarningSource::Cache => "cache",
             WarningSource::Output => return f.write_str(&self.message),
             WarningSource::EventHandler => {
                 return match &self.node {
@@ -245,6 +253,9 @@ pub struct PipelineResult<O> {
     pub failures: BTreeMap<String, NodeFailure>,
     /// The nodes whose outputs were restored from the checkpoint instead of run (on resume).
     pub restored: NodeList,
+    /// The nodes whose outputs were restored from the cache (`#[node(cache)]`) instead of run,
+    /// each with the run that computed the output.
+    pub cached: BTreeMap<String, RunId>,
     /// The nodes that ran in this call (each at least one attempt), in the order they finished.
     pub executed: NodeList,
     /// Checkpoint and audit writes that failed.
@@ -273,6 +284,7 @@ impl<O> PipelineResult<O> {
             nodes: self.nodes,
             failures: self.failures,
             restored: self.restored,
+            cached: self.cached,
             executed: self.executed,
             warnings: self.warnings,
             waiting: self.waiting,

@@ -8,10 +8,11 @@ use async_trait::async_trait;
 
 use super::epoch::Epoch;
 use super::error::{StoreError, StoreResult};
+use super::filter::OutputFilter;
 use super::keys::KeyClaim;
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
 use super::shared::{Holders, lock};
-use super::traits::{AuditLog, Checkpointer, OutputFilter, Resumed};
+use super::traits::{AuditLog, Checkpointer, Resumed};
 use super::waits::{RunWaits, SignalRecord, SignalSent};
 use crate::result::WaitingOn;
 use crate::run_id::RunId;
@@ -31,6 +32,7 @@ pub struct InMemoryCheckpointer {
     waits: Arc<Mutex<BTreeMap<RunId, RunWaits>>>,
     holders: Arc<Holders>,
     keys: Arc<Mutex<BTreeMap<(String, String), KeyClaim>>>,
+    cache: Arc<super::MemoryCache>,
 }
 
 impl InMemoryCheckpointer {
@@ -42,6 +44,10 @@ impl InMemoryCheckpointer {
 
 #[async_trait]
 impl Checkpointer for InMemoryCheckpointer {
+    fn cache(&self) -> Option<&dyn super::ResultCache> {
+        Some(&*self.cache)
+    }
+
     async fn claim_key(&self, claim: &KeyClaim, now_ms: u64) -> StoreResult<KeyClaim> {
         let mut keys = lock(&self.keys);
         let slot = (claim.pipeline.clone(), claim.key.clone());

@@ -2,10 +2,12 @@
 //! [`AuditLog`] (every attempt, for people), with in-memory, file, SQLite and PostgreSQL backends.
 
 mod attempts;
+mod cache;
 pub mod conformance;
 mod epoch;
 mod error;
 mod file;
+mod filter;
 mod framing;
 mod fs;
 mod keys;
@@ -25,11 +27,14 @@ mod view;
 mod waits;
 
 pub use attempts::LastAttempts;
+pub(crate) use cache::MemoryCache;
+pub use cache::{CacheEntry, CacheFilter, InputDigest, ResultCache};
 pub use epoch::Epoch;
 pub use error::{StoreError, StoreResult};
 pub use file::{
     FileAuditLog, FileCheckpointer, Repair, StoreStats, decode_audit_file, decode_checkpoint_file,
 };
+pub use filter::OutputFilter;
 pub use keys::{DEFAULT_KEY_RETENTION, KeyClaim, QueuePlace};
 pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
 #[cfg(feature = "postgres")]
@@ -38,13 +43,13 @@ pub use records::{
     AuditDetail, AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader,
     RunSummary, StoredNode,
 };
-pub(crate) use records::{ms_after, now_ms, now_ms_signed};
+pub(crate) use records::{cached_from, ms_after, now_ms, now_ms_signed};
 pub use secret::redact;
 pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};
 pub use state::{NodeState, RunState};
-pub use traits::{AuditLog, Checkpointer, OutputFilter, Resumed, Truncated};
+pub use traits::{AuditLog, Checkpointer, Resumed, Truncated};
 pub use view::{RunOverview, RunView};
 pub use waits::{RunWaits, SignalRecord, SignalSent};
 

@@ -240,6 +240,10 @@ impl Checkpoint {
             let unrecorded_failures = last
                 .iter()
                 .filter(|&(&i, &(_, status, _))| status == AuditStatus::Failed && !has_record(i));
+            let cached = last
+                .iter()
+                .filter(|&(&i, &(_, status, _))| status == AuditStatus::Cached && has_record(i))
+                .count() as u32;
             let (mut failed, mut retrying) = (0, 0);
             for (_, &(_, _, again)) in unrecorded_failures {
                 match again {
@@ -254,6 +258,7 @@ impl Checkpoint {
                     completed,
                     failed,
                     retrying,
+                    cached,
                 },
             );
         }
@@ -318,6 +323,21 @@ impl Completion {
     }
 }
 
+/// The whole nodes of a trail whose output came from the cache, each with the run that computed
+/// it (the last entry of each node counts).
+pub(crate) fn cached_from<'a>(
+    trail: impl IntoIterator<Item = &'a AuditEntry>,
+) -> BTreeMap<String, RunId> {
+    let mut cached = BTreeMap::new();
+    for entry in trail.into_iter().filter(|e| e.item.is_none()) {
+        match (&entry.status, &entry.cached_from) {
+            (AuditStatus::Cached, Some(from)) => cached.insert(entry.node.clone(), from.clone()),
+            _ => cached.remove(&entry.node),
+        };
+    }
+    cached
+}
+
 /// How an attempt ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -327,6 +347,9 @@ pub enum AuditStatus {
     Completed,
     /// The attempt returned an error, panicked, or timed out.
     Failed,
+    /// No attempt ran: the output was restored from the cache (`#[node(cache)]`), stored by the
+    /// run [`AuditEntry::cached_from`] names. Its `attempt` is 0.
+    Cached,
 }
 
 /// How much of the values an attempt read and wrote its audit entry holds.
@@ -395,4 +418,7 @@ pub struct AuditEntry {
     /// (or item) had not failed: it was waiting to try again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at_ms: Option<u64>,
+    /// For an output restored from the cache ([`AuditStatus::Cached`]): the run that computed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_from: Option<RunId>,
 }

@@ -108,6 +108,8 @@ pub enum NodeState {
     /// Its inputs were complete when the run was interrupted, and no outcome of it is stored:
     /// the attempt in flight when the process died (`resume` runs it again).
     NoOutcome,
+    /// Its output is in the checkpoint, restored from the cache (`#[node(cache)]`): it did not run.
+    Cached,
 }
 
 impl From<NodeStatus> for NodeState {
@@ -118,6 +120,7 @@ impl From<NodeStatus> for NodeState {
             NodeStatus::Skipped => NodeState::Skipped,
             NodeStatus::NotRun => NodeState::NotRun,
             NodeStatus::Waiting => NodeState::Waiting,
+            NodeStatus::Cached => NodeState::Cached,
         }
     }
 }
@@ -130,6 +133,7 @@ impl NodeState {
             NodeState::Failed => NodeStatus::Failed,
             NodeState::Skipped => NodeStatus::Skipped,
             NodeState::Waiting => NodeStatus::Waiting,
+            NodeState::Cached => NodeStatus::Cached,
             NodeState::NotRun | NodeState::Running | NodeState::NoOutcome => NodeStatus::NotRun,
         }
     }
@@ -137,8 +141,9 @@ impl NodeState {
 
 impl NodeState {
     /// Every state, in the order the viewer's legend shows them.
-    pub const ALL: [NodeState; 7] = [
+    pub const ALL: [NodeState; 8] = [
         NodeState::Completed,
+        NodeState::Cached,
         NodeState::Failed,
         NodeState::Skipped,
         NodeState::NotRun,
@@ -148,7 +153,7 @@ impl NodeState {
     ];
 
     /// The state as one word, as JSON and the viewer spell it: `completed`, `failed`,
-    /// `skipped`, `not_run`, `waiting`, `running` or `no_outcome`.
+    /// `skipped`, `not_run`, `waiting`, `running`, `no_outcome` or `cached`.
     pub const fn code(self) -> &'static str {
         match self {
             NodeState::Running => "running",
@@ -221,12 +226,13 @@ mod tests {
     fn node_index(state: NodeState) -> usize {
         match state {
             NodeState::Completed => 0,
-            NodeState::Failed => 1,
-            NodeState::Skipped => 2,
-            NodeState::NotRun => 3,
-            NodeState::Waiting => 4,
-            NodeState::Running => 5,
-            NodeState::NoOutcome => 6,
+            NodeState::Cached => 1,
+            NodeState::Failed => 2,
+            NodeState::Skipped => 3,
+            NodeState::NotRun => 4,
+            NodeState::Waiting => 5,
+            NodeState::Running => 6,
+            NodeState::NoOutcome => 7,
         }
     }
 

@@ -62,7 +62,7 @@ impl RunOverview {
     fn of(view: RunView) -> RunOverview {
         let count = |s| view.count(s);
         RunOverview {
-            completed: count(NodeState::Completed),
+            completed: count(NodeState::Completed) + count(NodeState::Cached),
             failed: count(NodeState::Failed),
             skipped: count(NodeState::Skipped),
             nodes: view.nodes.len(),
@@ -177,6 +177,12 @@ impl Stores {
             .map(|((node, _), _)| *node)
             .collect();
         let last_failed = |id: &str| failed.contains(id);
+        // A whole node whose last entry says its output came from the cache.
+        let cached: HashSet<&str> = last
+            .iter()
+            .filter(|((_, item), e)| item.is_none() && e.status == AuditStatus::Cached)
+            .map(|((node, _), _)| *node)
+            .collect();
         let in_flight = match state {
             RunState::Running => NodeState::Running,
             _ => NodeState::NoOutcome,
@@ -188,7 +194,9 @@ impl Stores {
                 let mut upstream = node.inputs.iter().chain(&node.condition_inputs);
                 upstream.all(|u| !ids.contains(u.as_str()) || completed.contains(u.as_str()))
             };
-            let node_state = if completed.contains(id) {
+            let node_state = if completed.contains(id) && cached.contains(id) {
+                NodeState::Cached
+            } else if completed.contains(id) {
                 NodeState::Completed
             } else if waiting.contains(id) {
                 NodeState::Waiting
@@ -204,6 +212,12 @@ impl Stores {
         // A store that runs the run itself (a fleet) knows better than the derivation.
         if let Some(live) = self.checkpointer.live_nodes(run_id).await? {
             nodes.extend(live);
+            // Its rows say completed; the trail says where the output came from.
+            for node in &cached {
+                if let Some(state @ NodeState::Completed) = nodes.get_mut(*node) {
+                    *state = NodeState::Cached;
+                }
+            }
         }
         Ok(Some(RunView {
             checkpoint,

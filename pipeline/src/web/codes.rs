@@ -34,8 +34,9 @@ pub fn is_resumable(code: &str) -> bool {
     RunState::from_code(code).is_some_and(RunState::is_resumable)
 }
 
-/// A node's status code: `completed`, `failed`, `skipped`, `not_run`, `waiting`, `running` or
-/// `no_outcome` (its attempt was in flight when its process died) ([`NodeState::code`]).
+/// A node's status code: `completed`, `failed`, `skipped`, `not_run`, `waiting`, `running`,
+/// `no_outcome` (its attempt was in flight when its process died) or `cached`
+/// ([`NodeState::code`]).
 pub fn node_code(state: NodeState) -> &'static str {
     state.code()
 }
@@ -45,9 +46,10 @@ pub fn node_code(state: NodeState) -> &'static str {
 const RESTORED: &str = "restored";
 
 /// Every node status code, in the order the legend shows them.
-pub const NODE_CODES: [&str; 8] = [
+pub const NODE_CODES: [&str; 9] = [
     NodeState::Completed.code(),
     RESTORED,
+    NodeState::Cached.code(),
     NodeState::Failed.code(),
     NodeState::Skipped.code(),
     NodeState::NotRun.code(),

@@ -271,6 +271,7 @@ mod tests {
             finished_at_ms,
             duration_us: 5_000,
             error: Some("<b>x</b>".to_owned()),
+            cached_from: None,
         };
         let run = RunDetail {
             run_id: "r".to_owned(),

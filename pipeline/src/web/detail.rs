@@ -43,7 +43,8 @@ pub struct NodeDetail {
     /// What it calls: the `#[node]` fn, or the kind of wait.
     pub kind: String,
     /// Its status code: `completed`, `restored` (completed by an earlier start of the run, restored
-    /// by the latest), `failed`, `skipped`, `not_run`, `waiting`, `running` or `no_outcome`.
+    /// by the latest), `failed`, `skipped`, `not_run`, `waiting`, `running`, `no_outcome` or `cached` (its output
+    /// came from the cache, computed by the run its attempt's `cached_from` names).
     pub status: &'static str,
     /// The nodes (or pipeline inputs) whose outputs it takes.
     pub inputs: Vec<String>,
@@ -64,7 +65,7 @@ pub struct Attempt {
     pub attempt: u32,
     /// The item, for a mapped node.
     pub item: Option<u32>,
-    /// `completed` or `failed`.
+    /// `completed`, `failed` or `cached` (no attempt ran: the output came from the cache).
     pub status: &'static str,
     /// When it started (ms since the Unix epoch).
     pub started_at_ms: u64,
@@ -74,6 +75,8 @@ pub struct Attempt {
     pub duration_us: u64,
     /// Its error, when it failed.
     pub error: Option<String>,
+    /// For a `cached` output, the run that computed it.
+    pub cached_from: Option<String>,
 }
 
 /// A node's status code, telling a node the latest start restored from the checkpoint
@@ -146,11 +149,13 @@ impl Attempt {
             status: match entry.status {
                 AuditStatus::Completed => "completed",
                 AuditStatus::Failed => "failed",
+                AuditStatus::Cached => "cached",
             },
             started_at_ms: entry.started_at_ms,
             finished_at_ms: entry.finished_at_ms,
             duration_us: entry.duration_us,
             error: entry.error.clone(),
+            cached_from: entry.cached_from.as_ref().map(ToString::to_string),
         }
     }
 }

@@ -219,6 +219,10 @@ fn row(entry: &AuditEntry) -> [String; 7] {
         match entry.status {
             AuditStatus::Completed => "completed".into(),
             AuditStatus::Failed => "failed".into(),
+            AuditStatus::Cached => match &entry.cached_from {
+                Some(run) => format!("cached (from {run})"),
+                None => "cached".into(),
+            },
         },
         format_us(entry.duration_us),
         text::clip(&inputs.join(" "), 60),

@@ -25,8 +25,13 @@ pub(crate) struct Args {
 
 /// `30d`, `12h`, `90m`, `45s` in milliseconds.
 fn age_ms(text: &str) -> Result<u64, CliError> {
+    age_ms_of("--older-than", text)
+}
+
+/// `30d`, `12h`, `90m`, `45s` given to `option`, in milliseconds.
+pub(super) fn age_ms_of(option: &str, text: &str) -> Result<u64, CliError> {
     let invalid = || CliError::InvalidOption {
-        option: "--older-than".to_owned(),
+        option: option.to_owned(),
         reason: format!("`{text}` is not an age like `30d`, `12h`, `90m` or `45s`"),
     };
     let split = text

@@ -2,6 +2,7 @@
 //! dispatches.
 
 mod audit;
+mod cache;
 mod gc;
 mod graph;
 mod list;
@@ -64,6 +65,12 @@ pub(super) enum Command {
     Backfill(schedules::BackfillArgs),
     /// Delete old runs by age and status (lists them only, unless --delete).
     Gc(gc::Args),
+    /// The result cache (`#[node(cache)]`): list entries, clear them, keep them within an age
+    /// and a size.
+    Cache(cache::Args),
+    /// Say why a run's cached node missed: which part of its key (code, a helper, the version,
+    /// an input and its fields) differed from the nearest entry of the same node fn.
+    WhyMiss(cache::WhyMissArgs),
     /// Keep the valid prefix of a run whose files are damaged (the damaged file is copied aside;
     /// the nodes whose records are dropped run again on resume).
     Repair(repair::Args),
@@ -105,6 +112,8 @@ impl Command {
             Command::Signal(args) => signal::exec(args, stores()?, settings).await,
             Command::ResumeDue => resume_due::exec(stores()?, settings).await,
             Command::Gc(args) => gc::exec(args, &stores()?).await,
+            Command::Cache(args) => cache::exec(args, &stores()?).await,
+            Command::WhyMiss(args) => cache::why_miss(args, &stores()?).await,
             Command::Schedules => schedules::list(settings),
             Command::Scheduler(args) => schedules::run(args, store, writable()?, settings).await,
             Command::Backfill(args) => {

@@ -30,6 +30,9 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         if report.ran {
             self.executed.push(index);
         }
+        if let Some(from) = report.cached_from {
+            self.cached.push((index, from));
+        }
         match report.outcome {
             Outcome::Completed {
                 value,

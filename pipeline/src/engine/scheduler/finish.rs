@@ -6,12 +6,29 @@ use super::Run;
 use crate::data::Value;
 use crate::graph::Slot;
 use crate::machine;
-use crate::result::{NodeList, NodeNames, NodeStatuses, PipelineResult, RunStatus};
+use crate::result::{NodeList, NodeNames, NodeStatus, NodeStatuses, PipelineResult, RunStatus};
 
 impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// The run's result; `cancelled` says whether it was cancelled.
     pub(super) fn finish(self, cancelled: bool) -> PipelineResult<O> {
-        let statuses = self.nodes.iter().map(|state| state.phase.status());
+        let mut statuses: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|state| state.phase.status())
+            .collect();
+        for (index, _) in &self.cached {
+            statuses[*index as usize] = NodeStatus::Cached;
+        }
+        let cached = self
+            .cached
+            .iter()
+            .map(|(index, from)| {
+                (
+                    self.graph.nodes[*index as usize].id.to_string(),
+                    from.clone(),
+                )
+            })
+            .collect();
         let status = if self.taken_over {
             RunStatus::TakenOver
         } else if cancelled {
@@ -25,9 +42,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             run_id: self.shared.run_id.clone(),
             status,
             output,
-            nodes: NodeStatuses::new(Arc::clone(&names), statuses.collect()),
+            nodes: NodeStatuses::new(Arc::clone(&names), statuses),
             failures: self.failures,
             restored: NodeList::new(Arc::clone(&names), self.restored),
+            cached,
             executed: NodeList::new(names, self.executed),
             warnings: self.warnings,
             waiting: self.suspended,

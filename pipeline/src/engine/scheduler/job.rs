@@ -8,6 +8,7 @@ use tracing::{Level, Span};
 use super::Run;
 use crate::call::args::{Values, missing};
 use crate::call::gate;
+use crate::call::guard::caught_sync;
 use crate::data::{Json, Value};
 use crate::engine::attempt::AuditedInputs;
 use crate::engine::node_task::NodeJob;
@@ -107,9 +108,18 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
     /// An item's entries record only its item of the mapped argument: a copy of it, or the
     /// reference (the entry's `item` says which item of the referred value it read).
     fn audit_inputs(&self, index: u32, item: Option<MapItem>) -> Option<AuditedInputs> {
-        self.shared.audit.as_ref()?;
+        let keyed = self.keyed_inputs(index, item);
+        if self.shared.audit.is_none() {
+            return keyed.map(|keyed| AuditedInputs {
+                keyed: Some(keyed),
+                ..AuditedInputs::default()
+            });
+        }
         let detail = self.shared.audit_detail;
-        let mut inputs = AuditedInputs::default();
+        let mut inputs = AuditedInputs {
+            keyed,
+            ..AuditedInputs::default()
+        };
         if detail == AuditDetail::None {
             return Some(inputs);
         }
@@ -145,6 +155,42 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             }
         }
         Some(inputs)
+    }
+
+    /// A cached node's arguments as JSON, for its cache key, when its run's store keeps a cache:
+    /// an item's entries take its item in place of the mapped list. `None` for other nodes, and
+    /// when an argument does not serialize (the node then runs uncached).
+    fn keyed_inputs(&self, index: u32, item: Option<MapItem>) -> Option<Vec<(Arc<str>, Json)>> {
+        let node = &self.graph.nodes[index as usize];
+        node.options.cache.as_ref()?;
+        self.shared.checkpointer.as_ref()?.cache()?;
+        let each = node.map.as_ref().filter(|_| item.is_some());
+        let args = self.graph.args.of(index).iter().enumerate();
+        args.map(|(position, &slot)| {
+            let (name, stored, codec) = match slot {
+                Slot::Input(i) => {
+                    let input = &self.graph.inputs[i as usize];
+                    (&input.name, &self.input_json[i as usize], &input.codec)
+                }
+                Slot::Node(i) => {
+                    let upstream = &self.graph.nodes[i as usize];
+                    (&upstream.id, &self.json[i as usize], &upstream.codec)
+                }
+            };
+            let json = match (each, item) {
+                (Some(map), Some(item)) if map.each == position => {
+                    (map.item_input)(&self.value(slot), map.each, item.index)?
+                }
+                _ => match stored {
+                    Some(json) => Arc::clone(json),
+                    None => caught_sync(|| (codec.encode)(&self.value(slot)))
+                        .ok()?
+                        .ok()?,
+                },
+            };
+            Some((Arc::clone(name), json))
+        })
+        .collect()
     }
 
     /// Whether a node's JSON must be kept for the audit entries of its readers.

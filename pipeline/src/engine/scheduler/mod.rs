@@ -81,6 +81,8 @@ pub(crate) struct Run<I, O> {
     restored: Vec<u32>,
     /// The nodes that ran, in the order they finished.
     executed: Vec<u32>,
+    /// Nodes whose outputs came from the cache, with the runs that computed them.
+    cached: Vec<(u32, RunId)>,
     warnings: Vec<PersistenceWarning>,
 }
 
@@ -136,6 +138,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             failures: BTreeMap::new(),
             restored: Vec::new(),
             executed: Vec::new(),
+            cached: Vec::new(),
             warnings,
         }
     }

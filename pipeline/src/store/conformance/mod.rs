@@ -25,8 +25,9 @@ use std::sync::Arc;
 
 use super::epoch::Epoch;
 use super::error::{StoreError, StoreResult};
+use super::filter::OutputFilter;
 use super::records::{AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader};
-use super::traits::{AuditLog, Checkpointer, OutputFilter};
+use super::traits::{AuditLog, Checkpointer};
 use super::waits::{SignalRecord, SignalSent};
 use crate::data::Json;
 use crate::graph::GraphSignature;
@@ -368,6 +369,7 @@ pub async fn check_audit_log(open: impl Fn() -> Arc<dyn AuditLog>) -> Result<(),
         error: None,
         worker: None,
         retry_at_ms: None,
+        cached_from: None,
     };
     let created = first.create_run(&h).await;
     expect(

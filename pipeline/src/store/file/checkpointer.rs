@@ -14,10 +14,11 @@ use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::filter::OutputFilter;
 use crate::store::keys::KeyClaim;
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
-use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
+use crate::store::traits::{Checkpointer, Resumed};
 use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 use crate::store::{Durability, Recovery};
 
@@ -191,6 +192,10 @@ impl Checkpointer for FileCheckpointer {
             super::delete::delete(&files, &run_id, &others)
         })
         .await
+    }
+
+    fn cache(&self) -> Option<&dyn crate::store::ResultCache> {
+        Some(&*self.files)
     }
 
     async fn claim_key(&self, claim: &KeyClaim, now_ms: u64) -> StoreResult<KeyClaim> {

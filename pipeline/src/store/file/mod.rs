@@ -2,6 +2,7 @@
 //! decoders of whole files ([`decode`]), and the two trait adapters over them.
 
 mod audit;
+mod cache;
 mod checkpointer;
 mod decode;
 mod delete;

@@ -17,10 +17,11 @@ use crate::data::Json;
 use crate::node::MapItem;
 use crate::store::Recovery;
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::filter::OutputFilter;
 use crate::store::framing::{self, FRAME_HEADER_LEN, MAGIC_LEN, PREFIX_LEN};
 use crate::store::fs::io_error;
 use crate::store::records::{Completion, FORMAT_VERSION, NodeRecord, RunHeader};
-use crate::store::traits::{OutputFilter, Truncated};
+use crate::store::traits::Truncated;
 
 /// A record's fields without its output.
 #[derive(Deserialize)]

@@ -14,10 +14,11 @@ use crate::result::WaitingOn;
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::filter::OutputFilter;
 use crate::store::keys::{KeyClaim, QueuePlace};
 use crate::store::records::{Checkpoint, Completion, NodeRecord, RunHeader};
 use crate::store::state::NodeState;
-use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
+use crate::store::traits::{Checkpointer, Resumed};
 use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 impl PostgresStore {
@@ -274,6 +275,10 @@ impl Checkpointer for PostgresStore {
                 .map(|row| (row.get::<_, String>(0), state(row.get(1))))
                 .collect(),
         ))
+    }
+
+    fn cache(&self) -> Option<&dyn crate::store::ResultCache> {
+        Some(self)
     }
 
     async fn claim_key(&self, claim: &KeyClaim, now_ms: u64) -> StoreResult<KeyClaim> {

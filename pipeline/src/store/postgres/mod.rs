@@ -7,6 +7,7 @@
 //! - [`driver`]: errors that say what the server said.
 
 pub(crate) mod audit;
+mod cache;
 mod checkpointer;
 mod driver;
 pub(crate) mod fleet;

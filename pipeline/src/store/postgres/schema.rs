@@ -69,10 +69,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "priorities and fairness",
         sql: include_str!("migrations/0011_priorities.sql"),
     },
+    Migration {
+        version: 12,
+        name: "result cache",
+        sql: include_str!("migrations/0012_cache.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
 

@@ -15,10 +15,11 @@ use crate::run_id::RunId;
 use crate::store::Durability;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::filter::OutputFilter;
 use crate::store::keys::KeyClaim;
 use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
-use crate::store::traits::{Checkpointer, OutputFilter, Resumed};
+use crate::store::traits::{Checkpointer, Resumed};
 use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 /// A [`Checkpointer`] in one SQLite database file (WAL mode; each record its own transaction).
@@ -162,6 +163,10 @@ impl Checkpointer for SqliteCheckpointer {
     async fn delete_run(&self, run_id: &RunId) -> StoreResult<bool> {
         let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
         blocking(move || db.delete_run(&run_id)).await
+    }
+
+    fn cache(&self) -> Option<&dyn crate::store::ResultCache> {
+        Some(&self.db)
     }
 
     async fn claim_key(&self, claim: &KeyClaim, now_ms: u64) -> StoreResult<KeyClaim> {

@@ -53,6 +53,12 @@ const SCHEMA: &str = "
         expires_at_ms INTEGER NOT NULL,
         PRIMARY KEY (pipeline, key)
     );
+    CREATE TABLE IF NOT EXISTS cache_entries (
+        key TEXT PRIMARY KEY,
+        created_at_ms INTEGER NOT NULL,
+        entry TEXT NOT NULL,
+        output TEXT NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS run_waits (
         run_id TEXT PRIMARY KEY REFERENCES runs (run_id),
         waits TEXT NOT NULL

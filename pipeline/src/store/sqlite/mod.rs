@@ -3,6 +3,7 @@
 //! adapters over it.
 
 mod audit;
+mod cache;
 mod checkpointer;
 mod database;
 mod keys;
