@@ -64,10 +64,13 @@ fn each_run_parses_only_the_files_no_earlier_run_parsed() {
     let (second, line) = run(&store, &dir);
     assert!(line.contains("43 completed (40 from the cache)"), "{line}");
 
-    // One entry per file, each naming the run that parsed it.
-    let (code, ls) = readings(&store, &["cache", "ls"]);
+    // One entry per file, each naming the run that parsed it (and one per report: `total` is
+    // cached whole).
+    let (code, ls) = readings(&store, &["cache", "ls", "--node", "summarize"]);
     assert_eq!(code, 0, "{ls}");
     assert!(ls.contains("43 entries"), "{ls}");
+    let (_, all) = readings(&store, &["cache", "ls"]);
+    assert!(all.contains("45 entries"), "{all}");
     assert_eq!(
         ls.lines().filter(|l| l.contains(&first)).count(),
         40,
@@ -110,18 +113,35 @@ fn each_run_parses_only_the_files_no_earlier_run_parsed() {
     let (code, out) = readings(&store, &["cache", "clear", "--node", "summarize"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("removed 44 entries"), "{out}");
-    let (_, line) = run(&store, &dir);
+    let (after, line) = run(&store, &dir);
     assert!(
         line.contains("43 completed") && !line.contains("cache"),
         "{line}"
     );
+    // Its summaries equal the ones the run before computed, so its report (cached whole, and
+    // not cleared) came from the cache: `show` names the run that computed it.
+    let (_, show) = readings(&store, &["show", &after]);
+    let report = show
+        .lines()
+        .find(|l| l.starts_with("report"))
+        .unwrap_or_default();
+    assert!(report.contains("cached (from "), "{show}");
+    assert!(!report.contains(&after), "{show}");
 
-    // `gc` keeps the newest that fit a size: it lists them, then removes them with --delete.
+    // `cache gc` (and `gc`) keep the newest that fit a size: they list the others, then remove
+    // them with --delete.
     let (code, out) = readings(&store, &["cache", "gc", "--max-size", "1KB"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("would be removed"), "{out}");
-    let (code, out) = readings(&store, &["cache", "gc", "--max-size", "1KB", "--delete"]);
+    let (code, out) = readings(&store, &["gc", "--cache-max-size", "1KB", "--delete"]);
     assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("removed") && out.contains("cache entries"),
+        "{out}"
+    );
+    let (code, out) = readings(&store, &["gc", "--cache-max-size", "lots"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("--cache-max-size"), "{out}");
     let (_, ls) = readings(&store, &["cache", "ls"]);
     let kept: u64 = ls
         .lines()

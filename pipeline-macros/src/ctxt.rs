@@ -5,6 +5,18 @@ use std::fmt::Display;
 
 use quote::ToTokens;
 
+/// The fn an attribute macro is on, or, when `item` is no fn, the item back with an error
+/// saying what the attribute goes on.
+pub fn item_fn(
+    item: proc_macro2::TokenStream,
+    goes_on: &str,
+) -> Result<syn::ItemFn, proc_macro2::TokenStream> {
+    syn::parse2(item.clone()).map_err(|_| {
+        let error = syn::Error::new_spanned(&item, goes_on).to_compile_error();
+        quote::quote!(#item #error)
+    })
+}
+
 /// Errors found while parsing and checking one invocation. Dropping it unchecked is a bug, caught
 /// by a panic (as in serde_derive), so no error is ever silently lost.
 pub struct Ctxt {

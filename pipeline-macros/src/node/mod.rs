@@ -10,16 +10,10 @@ use quote::quote;
 use crate::ctxt::Ctxt;
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let item_fn: syn::ItemFn = match syn::parse2(item.clone()) {
+    let goes_on = "`#[node]` goes on a fn: `async fn name(input: Type, ...) -> Output { ... }`";
+    let item_fn = match crate::ctxt::item_fn(item, goes_on) {
         Ok(item_fn) => item_fn,
-        Err(_) => {
-            let error = syn::Error::new_spanned(
-                &item,
-                "`#[node]` goes on a fn: `async fn name(input: Type, ...) -> Output { ... }`",
-            );
-            let error = error.to_compile_error();
-            return quote!(#item #error);
-        }
+        Err(item_and_error) => return item_and_error,
     };
     let cx = Ctxt::new();
     let options = options::parse(&cx, attr);

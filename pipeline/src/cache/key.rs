@@ -50,13 +50,11 @@ pub(crate) fn probe(
 
 /// The key from its parts: owner, code, version, helpers, inputs' digests.
 pub(crate) fn key(cache: &NodeCache, version: &str, inputs: &[InputDigest]) -> String {
+    use std::fmt::Write as _;
     let mut text = String::with_capacity(256);
     let mut line = |part: &str| {
         // Parts are written with their length, so no two lists of parts give one text.
-        text.push_str(&part.len().to_string());
-        text.push(':');
-        text.push_str(part);
-        text.push('\n');
+        let _ = writeln!(text, "{}:{part}", part.len());
     };
     line(KEY_FORMAT);
     line(&cache.owner);
@@ -72,4 +70,38 @@ pub(crate) fn key(cache: &NodeCache, version: &str, inputs: &[InputDigest]) -> S
         line(&input.digest);
     }
     text_digest(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(name: &str, json: &str) -> InputDigest {
+        let raw = serde_json::value::RawValue::from_string(json.to_owned()).expect("JSON");
+        input_digest(name, &raw).expect("a digest")
+    }
+
+    #[test]
+    fn a_key_counts_inputs_by_position_and_value_not_by_name_or_field_order() {
+        let cache = NodeCache::new("m::f", "c1").helper("h", "x");
+        let a = key(&cache, "", &[digest("a", r#"{"x":1,"y":[1,2]}"#)]);
+        assert_eq!(a, key(&cache, "", &[digest("b", r#"{"y":[1,2],"x":1}"#)]));
+        assert_ne!(a, key(&cache, "", &[digest("a", r#"{"x":1,"y":[2,1]}"#)]));
+        assert_ne!(a, key(&cache, "2", &[digest("a", r#"{"x":1,"y":[1,2]}"#)]));
+        let two = [digest("a", "1"), digest("b", "2")];
+        let swapped = [digest("a", "2"), digest("b", "1")];
+        assert_ne!(key(&cache, "", &two), key(&cache, "", &swapped));
+        // Parts are delimited: moving text from one part to the next changes the key.
+        let ab = NodeCache::new("m::f", "ab");
+        let a_b = NodeCache::new("m::fa", "b");
+        assert_ne!(key(&ab, "", &[]), key(&a_b, "", &[]));
+    }
+
+    #[test]
+    fn an_object_input_has_a_digest_per_field() {
+        let d = digest("order", r#"{"id":7,"lines":[1,2]}"#);
+        assert_eq!(d.fields.len(), 2);
+        assert_eq!(d.fields["id"], digest("x", "7").digest);
+        assert!(digest("n", "[1,2]").fields.is_empty());
+    }
 }

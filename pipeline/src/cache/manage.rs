@@ -202,22 +202,29 @@ pub async fn why_missed(
         .filter(|e| e.run_id == *run_id && e.node == node)
         .collect();
     let mut explained = Vec::with_capacity(mine.len());
+    // Each fn's entries are listed once, however many of its calls missed (a map's items).
+    let mut of_owner: std::collections::HashMap<String, Vec<CacheEntry>> = Default::default();
     for entry in mine {
-        let owner = CacheFilter::all().node(entry.owner.clone());
-        let others = cache.cache_list(&owner).await?;
+        if !of_owner.contains_key(&entry.owner) {
+            let owner = CacheFilter::all().node(entry.owner.clone());
+            let listed = cache.cache_list(&owner).await?;
+            of_owner.insert(entry.owner.clone(), listed);
+        }
+        let others = of_owner.get(&entry.owner).map_or(&[][..], Vec::as_slice);
         let nearest = others
-            .into_iter()
+            .iter()
             .filter(|o| o.key != entry.key && o.owner == entry.owner)
             .filter(|o| o.created_at_ms <= entry.created_at_ms)
-            .map(|o| (differences(&o, &entry), o))
-            // Fewest differences; among equals, the latest.
+            .map(|o| (differences(o, &entry), o))
+            // Fewest differences (each differing field of an input counts); among equals, the
+            // latest.
             .min_by(|(a, x), (b, y)| {
-                a.len()
-                    .cmp(&b.len())
+                weight(a)
+                    .cmp(&weight(b))
                     .then(y.created_at_ms.cmp(&x.created_at_ms))
             });
         let (differences, nearest) = match nearest {
-            Some((differences, nearest)) => (differences, Some(nearest)),
+            Some((differences, nearest)) => (differences, Some(nearest.clone())),
             None => (Vec::new(), None),
         };
         explained.push(Missed {
@@ -227,6 +234,17 @@ pub async fn why_missed(
         });
     }
     Ok(explained)
+}
+
+/// How far apart two keys are: one per differing part, an input by its differing fields.
+fn weight(differences: &[KeyDifference]) -> usize {
+    differences
+        .iter()
+        .map(|d| match d {
+            KeyDifference::Input { fields, .. } => fields.len().max(1),
+            _ => 1,
+        })
+        .sum()
 }
 
 /// The parts of `later`'s key that differ from `earlier`'s.

@@ -117,7 +117,7 @@ pub(crate) fn canonical_digest(json: &str) -> Result<String, String> {
     let mut hasher = sha2::Sha256::new();
     canonical_text(json, 0, &mut |bytes| hasher.update(bytes))?;
     let digest = hasher.finalize();
-    Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&digest[..16]))
 }
 
 /// The canonical digest of each top-level field of a JSON object, by name; `None` when `json`
@@ -134,11 +134,22 @@ pub(crate) fn field_digests(json: &str) -> Option<Result<Vec<(String, String)>, 
     }))
 }
 
+/// `bytes` in lowercase hex, in one allocation.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(DIGITS[(b >> 4) as usize] as char);
+        text.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    text
+}
+
 /// The SHA-256 digest (32 hex digits) of `text`: how cache keys and code digests are combined.
 pub(crate) fn text_digest(text: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(text.as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex(&digest[..16])
 }
 
 /// Feeds the canonical text of `json` to `out`.

@@ -36,7 +36,7 @@ pub struct RunOverview {
     pub summary: RunSummary,
     /// Where the run is.
     pub state: RunState,
-    /// Its completed nodes.
+    /// Its completed nodes (those whose output came from the cache too).
     pub completed: usize,
     /// Its failed nodes.
     pub failed: usize,
@@ -50,7 +50,7 @@ impl RunOverview {
     fn ended(summary: RunSummary, status: RunStatus) -> RunOverview {
         let count = |s| summary.count(s);
         RunOverview {
-            completed: count(NodeStatus::Completed),
+            completed: count(NodeStatus::Completed) + count(NodeStatus::Cached),
             failed: count(NodeStatus::Failed),
             skipped: count(NodeStatus::Skipped),
             nodes: summary.nodes.len(),

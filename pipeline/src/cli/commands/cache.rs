@@ -124,29 +124,55 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
             max_size,
             delete,
         } => {
-            let mut limits = CacheLimits::new();
-            if let Some(age) = max_age {
-                let ms = age_ms_of("--max-age", &age)?;
-                limits = limits.max_age(Duration::from_millis(ms));
-            }
-            if let Some(size) = max_size {
-                limits = limits.max_bytes(size_bytes(&size)?);
-            }
-            let chosen = collect(cache, &limits, now_ms(), delete).await?;
-            let entries: Vec<CacheEntry> = chosen.entries().cloned().collect();
-            if !entries.is_empty() {
-                out!("{}", table(&entries));
-            }
-            let (count, bytes) = (entries.len(), size_text(chosen.bytes()));
-            match delete {
-                true => outln!("removed {count} entries, {bytes}"),
-                false => outln!(
-                    "{count} entries ({bytes}) would be removed; run again with --delete to remove them"
-                ),
-            }
+            let limits = limits("", max_age.as_deref(), max_size.as_deref())?;
+            gc(stores, &limits, delete, false).await?;
             Ok(0)
         }
     }
+}
+
+/// The cache's limits from `--{prefix}max-age` and `--{prefix}max-size` (`cache gc`'s, or
+/// `gc`'s `--cache-max-*`).
+pub(super) fn limits(
+    prefix: &str,
+    age: Option<&str>,
+    size: Option<&str>,
+) -> Result<CacheLimits, CliError> {
+    let mut limits = CacheLimits::new();
+    if let Some(age) = age {
+        let ms = age_ms_of(&format!("--{prefix}max-age"), age)?;
+        limits = limits.max_age(Duration::from_millis(ms));
+    }
+    if let Some(size) = size {
+        limits = limits.max_bytes(size_bytes(&format!("--{prefix}max-size"), size)?);
+    }
+    Ok(limits)
+}
+
+/// Lists the entries `limits` (and their times to live) do not keep, and removes them when
+/// `delete`; `quiet`: says nothing when there are none.
+pub(super) async fn gc(
+    stores: &Stores,
+    limits: &CacheLimits,
+    delete: bool,
+    quiet: bool,
+) -> Result<(), CliError> {
+    let chosen = collect(cache(stores)?, limits, now_ms(), delete).await?;
+    if quiet && chosen.entries().next().is_none() {
+        return Ok(());
+    }
+    let entries: Vec<CacheEntry> = chosen.entries().cloned().collect();
+    if !entries.is_empty() {
+        out!("{}", table(&entries));
+    }
+    let (count, bytes) = (entries.len(), size_text(chosen.bytes()));
+    match delete {
+        true => outln!("removed {count} cache entries, {bytes}"),
+        false => outln!(
+            "{count} cache entries ({bytes}) would be removed; run again with --delete to remove them"
+        ),
+    }
+    Ok(())
 }
 
 fn table(entries: &[CacheEntry]) -> Table {
@@ -183,10 +209,10 @@ fn size_text(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// `500MB`, `2GB`, `64KB`, `1000` in bytes.
-fn size_bytes(text: &str) -> Result<u64, CliError> {
+/// `500MB`, `2GB`, `64KB`, `1000` given to `option`, in bytes.
+fn size_bytes(option: &str, text: &str) -> Result<u64, CliError> {
     let invalid = || CliError::InvalidOption {
-        option: "--max-size".to_owned(),
+        option: option.to_owned(),
         reason: format!("`{text}` is not a size like `500MB`, `2GB`, `64KB` or `1000`"),
     };
     let split = text

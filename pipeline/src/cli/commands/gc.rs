@@ -1,5 +1,6 @@
-//! `gc`: deletes old runs by age and status. Without `--delete` it only lists what it would
-//! delete; a run some process holds is never deleted.
+//! `gc`: deletes old runs by age and status, and cached outputs past their time to live or the
+//! cache's limits. Without `--delete` it only lists what it would delete; a run some process
+//! holds is never deleted.
 
 use super::runs::{StatusFilter, overview};
 use crate::cli::error::CliError;
@@ -21,6 +22,13 @@ pub(crate) struct Args {
     /// Delete them; without it, `gc` only lists what it would delete.
     #[arg(long)]
     delete: bool,
+    /// Also remove cached outputs (`#[node(cache)]`) stored longer ago than this (those past
+    /// their own time to live always go): `30d`, `12h`, `90m` or `45s`.
+    #[arg(long, value_name = "AGE")]
+    cache_max_age: Option<String>,
+    /// Keep at most this many bytes of cached outputs, the newest: `500MB`, `2GB`, `64KB`.
+    #[arg(long, value_name = "SIZE")]
+    cache_max_size: Option<String>,
 }
 
 /// `30d`, `12h`, `90m`, `45s` in milliseconds.
@@ -50,6 +58,21 @@ pub(super) fn age_ms_of(option: &str, text: &str) -> Result<u64, CliError> {
 }
 
 pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
+    let (age, size) = (
+        args.cache_max_age.as_deref(),
+        args.cache_max_size.as_deref(),
+    );
+    let limits = super::cache::limits("cache-", age, size)?;
+    let code = runs(&args, stores).await?;
+    if stores.checkpointer.cache().is_some() {
+        let quiet = age.is_none() && size.is_none();
+        super::cache::gc(stores, &limits, args.delete, quiet).await?;
+    }
+    Ok(code)
+}
+
+/// The runs part of `gc`.
+async fn runs(args: &Args, stores: &Stores) -> Result<i32, CliError> {
     let cutoff = match &args.older_than {
         Some(age) => Some(now_ms().saturating_sub(age_ms(age)?)),
         None => None,

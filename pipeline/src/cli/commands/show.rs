@@ -73,12 +73,23 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
                 format!("{} ×{}", node.id, counts.of),
                 format!("{status}: {}", counts.outcomes()),
             ),
-            None => (node.id.clone(), status.to_string()),
+            // A whole node restored from the cache names the run that computed it.
+            None => match attempts.last().and_then(|e| e.cached_from.as_ref()) {
+                Some(from) if status == NodeState::Cached => {
+                    (node.id.clone(), format!("{status} (from {from})"))
+                }
+                _ => (node.id.clone(), status.to_string()),
+            },
         };
+        // Attempts that ran (an output restored from the cache is none).
+        let ran = attempts
+            .iter()
+            .filter(|e| e.status != AuditStatus::Cached)
+            .count();
         let cells = [
             name,
             status,
-            attempts.len().to_string(),
+            ran.to_string(),
             duration.map_or_else(String::new, format_us),
             error,
         ];
