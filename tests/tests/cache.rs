@@ -595,3 +595,43 @@ fn kill_9_while_writing_entries_leaves_them_whole_or_absent_postgres() {
     let db = TestDatabase::create();
     killed_while_writing_entries(&db.url);
 }
+
+/// A directory-store entry damaged on disk: the run that meets it warns, runs the node and
+/// replaces the entry; the next run hits again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_entry_is_reported_and_replaced() {
+    let store = Backend::Files.open();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let engine = store.engine(scored(NodeCache::new("t::score", "v1"), "", &calls));
+    let _ = engine.run(order("ada", &[5])).await.unwrap();
+    let dir = store
+        ._dir
+        .as_ref()
+        .expect("a directory")
+        .path()
+        .join("cache");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "entry"))
+        .expect("the entry's file");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x55;
+    std::fs::write(&file, bytes).unwrap();
+    let damaged = engine.run(order("ada", &[5])).await.unwrap();
+    assert_eq!(damaged.node("score"), Some(NodeStatus::Completed), "it ran");
+    assert_eq!(damaged.output.as_deref(), Some("score 50"));
+    let warning = damaged
+        .warnings
+        .iter()
+        .find(|w| w.source == WarningSource::Cache)
+        .expect("a cache warning");
+    assert!(
+        warning.message.contains(&*file.to_string_lossy()),
+        "{warning}"
+    );
+    let next = engine.run(order("ada", &[5])).await.unwrap();
+    assert_eq!(next.cached.get("score"), Some(&damaged.run_id), "replaced");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

@@ -594,3 +594,43 @@ async fn a_queued_fleet_run_says_which_key_and_limit_it_waits_for_and_its_place(
         page.body
     );
 }
+
+/// A node restored from the cache: its status is `cached`, its attempt says where the output
+/// came from, and the page draws it in the cache's own colour.
+#[tokio::test]
+async fn a_cached_node_is_shown_cached_with_the_run_it_came_from() {
+    use pipeline::cache::NodeCache;
+    use pipeline::{GraphBuilder, PipelineEngine};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores = pipeline::store::Stores::open(dir.path()).expect("a directory store");
+    let mut g = GraphBuilder::<u64>::new("cached");
+    let x = g.input("x", |x: &u64| *x);
+    let double = g
+        .node("double")
+        .cache(NodeCache::new("web_api::double", "v1"))
+        .run(x, |x: u64, _| async move { Ok::<_, std::io::Error>(x * 2) });
+    let engine = PipelineEngine::new(g.build(double).unwrap()).stores(stores.clone());
+    let first = engine.run(21).await.unwrap();
+    let second = engine.run(21).await.unwrap();
+    let viewer = Viewer::new(stores).with_token(TOKEN).router();
+    let run = send(&viewer, get(&format!("/api/runs/{}", second.run_id)))
+        .await
+        .json();
+    let node = &run["nodes"][0];
+    assert_eq!(node["status"], "cached", "{run}");
+    assert_eq!(node["attempts"][0]["status"], "cached");
+    assert_eq!(node["attempts"][0]["attempt"], 0);
+    assert_eq!(node["attempts"][0]["cached_from"], first.run_id.to_string());
+    let ran = send(&viewer, get(&format!("/api/runs/{}", first.run_id)))
+        .await
+        .json();
+    assert_eq!(ran["nodes"][0]["status"], "completed");
+    assert!(ran["nodes"][0]["attempts"][0]["cached_from"].is_null());
+    let page = send(&viewer, get(&format!("/runs/{}", second.run_id)))
+        .await
+        .body;
+    assert!(
+        page.contains("class=\"node s-cached\" data-node=\"double\""),
+        "{page}"
+    );
+}

@@ -43,16 +43,15 @@ impl NodeTask<'_> {
                 self.cache = Some(Lookup::Miss { probe, stale });
                 return None;
             }
+            // An entry that cannot be read (damaged, or the store failed) is replaced by the
+            // output this run computes.
             Err(e) => {
                 self.warn(
                     WarningSource::Cache,
                     format!("cannot read the cache: {e}"),
                     false,
                 );
-                self.cache = Some(Lookup::Miss {
-                    probe,
-                    stale: false,
-                });
+                self.cache = Some(Lookup::Miss { probe, stale: true });
                 return None;
             }
         };

@@ -52,10 +52,8 @@ pub(super) async fn look(
         Ok(lookup::Looked::Miss { stale }) => return Looked::Miss(Miss { probe, stale }),
         Err(e) => {
             tracing::warn!(node = &*node.id, error = %e, "cannot read the cache: the node runs");
-            return Looked::Miss(Miss {
-                probe,
-                stale: false,
-            });
+            // Replaced by the output this call computes.
+            return Looked::Miss(Miss { probe, stale: true });
         }
     };
     let codec = match (&node.map, claimed.item) {
