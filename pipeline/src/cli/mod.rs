@@ -21,6 +21,7 @@
 //!
 //! Each subcommand lives in its own module under `commands/`; the work itself is the library's.
 
+mod amounts;
 mod commands;
 mod error;
 mod interrupt;

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use super::gc::age_ms_of;
 use crate::cache::{CacheFilter, CacheLimits, collect, why_missed};
+use crate::cli::amounts::{age_ms_of, size_bytes};
 use crate::cli::error::CliError;
 use crate::cli::output::{out, outln};
 use crate::cli::table::Table;
@@ -207,28 +207,6 @@ fn size_text(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
-}
-
-/// `500MB`, `2GB`, `64KB`, `1000` given to `option`, in bytes.
-fn size_bytes(option: &str, text: &str) -> Result<u64, CliError> {
-    let invalid = || CliError::InvalidOption {
-        option: option.to_owned(),
-        reason: format!("`{text}` is not a size like `500MB`, `2GB`, `64KB` or `1000`"),
-    };
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| invalid())?;
-    let scale: u64 = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
-        _ => return Err(invalid()),
-    };
-    number.checked_mul(scale).ok_or_else(invalid)
 }
 
 #[derive(clap::Args, Debug)]

@@ -3,6 +3,7 @@
 //! holds is never deleted.
 
 use super::runs::{StatusFilter, overview};
+use crate::cli::amounts::age_ms_of;
 use crate::cli::error::CliError;
 use crate::cli::output::{out, outln};
 use crate::cli::table::Table;
@@ -34,27 +35,6 @@ pub(crate) struct Args {
 /// `30d`, `12h`, `90m`, `45s` in milliseconds.
 fn age_ms(text: &str) -> Result<u64, CliError> {
     age_ms_of("--older-than", text)
-}
-
-/// `30d`, `12h`, `90m`, `45s` given to `option`, in milliseconds.
-pub(super) fn age_ms_of(option: &str, text: &str) -> Result<u64, CliError> {
-    let invalid = || CliError::InvalidOption {
-        option: option.to_owned(),
-        reason: format!("`{text}` is not an age like `30d`, `12h`, `90m` or `45s`"),
-    };
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(invalid)?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| invalid())?;
-    let unit_ms = match unit {
-        "d" => 86_400_000,
-        "h" => 3_600_000,
-        "m" => 60_000,
-        "s" => 1_000,
-        _ => return Err(invalid()),
-    };
-    number.checked_mul(unit_ms).ok_or_else(invalid)
 }
 
 pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
