@@ -62,6 +62,10 @@
 //!   (`approval = signal::<Approval>(plan, timeout = "48h")`); the run suspends, its process may
 //!   exit, and [`PipelineEngine::signal`] (or the CLI's `signal`) continues it, in this process
 //!   or another.
+//! - **A cache keyed by the code**: `#[node(cache, uses = [parse_line])]` lets a new run restore
+//!   what an earlier run computed from equal inputs with the same code (its tokens, its
+//!   [`#[hashed]`](hashed) helpers' and its `version`), per item for a mapped node; the CLI's
+//!   `why-miss` says which part of the key differed (see [`cache`]).
 //! - **Stores**: in memory, files ([`Stores::open`]`("DIR")`), SQLite (feature `sqlite`) and
 //!   PostgreSQL (feature `postgres`), each fenced by ownership epochs so that two processes never
 //!   both write one run.
