@@ -135,7 +135,7 @@ pub(crate) fn field_digests(json: &str) -> Option<Result<Vec<(String, String)>, 
 }
 
 /// `bytes` in lowercase hex, in one allocation.
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -9,7 +9,7 @@ pub(crate) use absent::absent_is_none;
 pub use compare::ValueEq;
 #[doc(hidden)]
 pub use compare::{EqByCanonical, EqByValue, EqProbe};
-pub(crate) use compare::{canonical_digest, field_digests, text_digest};
+pub(crate) use compare::{canonical_digest, field_digests, hex, text_digest};
 
 use std::any::Any;
 use std::sync::Arc;

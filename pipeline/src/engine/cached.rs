@@ -40,7 +40,7 @@ impl NodeTask<'_> {
         let (entry, output) = match lookup::find(store, &probe, now).await {
             Ok(Looked::Hit(entry, output)) => (entry, output),
             Ok(Looked::Miss { stale }) => {
-                self.cache = Some(Lookup::Miss { probe, stale });
+                self.cache = Some(Box::new(Lookup::Miss { probe, stale }));
                 return None;
             }
             // An entry that cannot be read (damaged, or the store failed) is replaced by the
@@ -51,7 +51,7 @@ impl NodeTask<'_> {
                     format!("cannot read the cache: {e}"),
                     false,
                 );
-                self.cache = Some(Lookup::Miss { probe, stale: true });
+                self.cache = Some(Box::new(Lookup::Miss { probe, stale: true }));
                 return None;
             }
         };
@@ -73,7 +73,7 @@ impl NodeTask<'_> {
                     entry.run_id
                 );
                 self.warn(WarningSource::Cache, message, false);
-                self.cache = Some(Lookup::Miss { probe, stale: true });
+                self.cache = Some(Box::new(Lookup::Miss { probe, stale: true }));
                 return None;
             }
         };
@@ -104,7 +104,7 @@ impl NodeTask<'_> {
             Some(item) => self.shared.events.on_item_end(run_id, id, item, 0, None),
             None => (self.shared.events).on_node_complete(run_id, id, 0, Default::default()),
         }
-        self.cache = Some(Lookup::Hit(from));
+        self.cache = Some(Box::new(Lookup::Hit(from)));
         Outcome::Completed {
             value,
             json: encoded.json,
@@ -115,7 +115,7 @@ impl NodeTask<'_> {
     /// After a miss: the output this call computed, stored under its key, when it reads back as
     /// the value downstream saw (`encoded.checkpoint`).
     pub(super) async fn store_cached(&mut self, encoded: &Encoded) {
-        let Some(Lookup::Miss { probe, stale }) = self.cache.take() else {
+        let Some(Lookup::Miss { probe, stale }) = self.cache.take().map(|lookup| *lookup) else {
             return;
         };
         let (Some(cache), Some(output)) = (self.node.options.cache.as_ref(), &encoded.json) else {

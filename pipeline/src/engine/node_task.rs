@@ -96,7 +96,8 @@ pub(super) struct NodeTask<'a> {
     pub taken_over: bool,
     /// A cached node's lookup: its key (to store the output under after a miss), or where a
     /// hit came from.
-    pub cache: Option<Lookup>,
+    /// (Boxed: every node's future holds the field, and only cached nodes fill it.)
+    pub cache: Option<Box<Lookup>>,
 }
 
 impl<'a> NodeTask<'a> {
@@ -119,7 +120,7 @@ impl<'a> NodeTask<'a> {
                 ran,
                 taken_over: self.taken_over,
                 item: self.job.item,
-                cached_from: self.cache.and_then(Lookup::hit),
+                cached_from: self.cache.and_then(|lookup| lookup.hit()),
             }
         }
     }

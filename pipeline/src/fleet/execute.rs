@@ -179,6 +179,10 @@ pub(crate) async fn execute(
         }
         None => {}
     }
+    let (codec, digest) = match (&node.map, claimed.item) {
+        (Some(map), Some(item)) => (&map.item_codec, item_digest(map, &arguments.args, item)),
+        _ => (&node.codec, None),
+    };
     // A cached node whose key the cache holds is restored, not run.
     let cached = match node.options.cache {
         Some(_) => {
@@ -193,17 +197,11 @@ pub(crate) async fn execute(
     };
     let miss = match cached {
         super::cached::Looked::Hit { json, from } => {
+            // No attempt ran: attempt 0.
             let mut entry = entry(AuditStatus::Cached, arguments.names);
             entry.attempt = 0;
             entry.cached_from = Some(from);
-            let mut resolution = completed(node, claimed, entry, json);
-            if let Resolution::Completed { record, .. } = &mut resolution {
-                record.attempt = 0;
-                if let (Some(map), Some(item)) = (&node.map, claimed.item) {
-                    record.item_digest = item_digest(map, &arguments.args, item);
-                }
-            }
-            return Ok(Some(resolution));
+            return Ok(Some(completed(node, claimed, entry, json, digest)));
         }
         super::cached::Looked::Miss(miss) => Some(miss),
         super::cached::Looked::Uncached => None,
@@ -227,10 +225,6 @@ pub(crate) async fn execute(
     if claimed.item.is_none() {
         events.on_node_start(&claimed.run_id, &node.id, claimed.attempt);
     }
-    let (codec, digest) = match (&node.map, claimed.item) {
-        (Some(map), Some(item)) => (&map.item_codec, item_digest(map, &arguments.args, item)),
-        _ => (&node.codec, None),
-    };
     let output = call::call(node, &Values::Owned(arguments.args), ctx)
         .await
         .map_err(|e| e.to_string())
@@ -241,11 +235,7 @@ pub(crate) async fn execute(
                 super::cached::keep(store, graph, node, claimed, miss, &json).await;
             }
             let entry = entry(AuditStatus::Completed, arguments.names);
-            let mut resolution = completed(node, claimed, entry, json);
-            if let Resolution::Completed { record, .. } = &mut resolution {
-                record.item_digest = digest;
-            }
-            resolution
+            completed(node, claimed, entry, json, digest)
         }
         Err(error) => failed(error, arguments.names, true),
     }))
@@ -313,7 +303,7 @@ async fn wait_end(
     };
     entry.finished_at_ms = now_ms();
     match given.and_then(|value| call::stored_output(&node.codec, &value)) {
-        Ok(json) => Ok(completed(node, claimed, entry, json)),
+        Ok(json) => Ok(completed(node, claimed, entry, json, None)),
         Err(error) => {
             entry.status = AuditStatus::Failed;
             entry.error = Some(error);
@@ -322,17 +312,25 @@ async fn wait_end(
     }
 }
 
-fn completed(node: &NodeDef, claimed: &Claimed, mut entry: AuditEntry, json: Json) -> Resolution {
+/// A completed node (item) of `claimed`: its record holds `json` (and, for an item, the digest
+/// of its item), numbered as its audit `entry` is.
+fn completed(
+    node: &NodeDef,
+    claimed: &Claimed,
+    mut entry: AuditEntry,
+    json: Json,
+    item_digest: Option<String>,
+) -> Resolution {
     entry.output_in_checkpoint = true;
     let record = NodeRecord {
         node: node.id.to_string(),
-        attempt: claimed.attempt,
+        attempt: entry.attempt,
         started_at_ms: entry.started_at_ms,
         finished_at_ms: entry.finished_at_ms,
         duration_us: entry.duration_us,
         output: json,
         item: claimed.item,
-        item_digest: None,
+        item_digest,
     };
     Resolution::Completed { record, entry }
 }

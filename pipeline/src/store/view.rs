@@ -177,12 +177,8 @@ impl Stores {
             .map(|((node, _), _)| *node)
             .collect();
         let last_failed = |id: &str| failed.contains(id);
-        // A whole node whose last entry says its output came from the cache.
-        let cached: HashSet<&str> = last
-            .iter()
-            .filter(|((_, item), e)| item.is_none() && e.status == AuditStatus::Cached)
-            .map(|((node, _), _)| *node)
-            .collect();
+        // Whole nodes whose last entry says their output came from the cache.
+        let cached = super::records::cached_from(entries);
         let in_flight = match state {
             RunState::Running => NodeState::Running,
             _ => NodeState::NoOutcome,
@@ -194,7 +190,7 @@ impl Stores {
                 let mut upstream = node.inputs.iter().chain(&node.condition_inputs);
                 upstream.all(|u| !ids.contains(u.as_str()) || completed.contains(u.as_str()))
             };
-            let node_state = if completed.contains(id) && cached.contains(id) {
+            let node_state = if completed.contains(id) && cached.contains_key(id) {
                 NodeState::Cached
             } else if completed.contains(id) {
                 NodeState::Completed
@@ -213,8 +209,8 @@ impl Stores {
         if let Some(live) = self.checkpointer.live_nodes(run_id).await? {
             nodes.extend(live);
             // Its rows say completed; the trail says where the output came from.
-            for node in &cached {
-                if let Some(state @ NodeState::Completed) = nodes.get_mut(*node) {
+            for node in cached.keys() {
+                if let Some(state @ NodeState::Completed) = nodes.get_mut(node) {
                     *state = NodeState::Cached;
                 }
             }

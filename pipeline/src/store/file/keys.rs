@@ -20,11 +20,7 @@ fn key_path(dir: &Path, pipeline: &str, key: &str) -> PathBuf {
     hasher.update(pipeline.as_bytes());
     hasher.update([0]);
     hasher.update(key.as_bytes());
-    let name: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let name = crate::data::hex(&hasher.finalize());
     dir.join(format!("{name}.key"))
 }
 
