@@ -31,8 +31,12 @@ fn started_run(
     // `2026-11-30 01:02:03 run ID started; resume it with: /path/to/ops resume ID`
     let (_, rest) = first.split_once(" run ").expect(&first);
     let run_id = rest.split_whitespace().next().unwrap().to_owned();
+    // The store it was given is part of the command: without it, `resume` would look in the
+    // default store.
     assert!(
-        first.ends_with(&format!("started; resume it with: {OPS} resume {run_id}")),
+        first.ends_with(&format!(
+            "started; resume it with: {OPS} --store {store} resume {run_id}"
+        )),
         "{first}"
     );
     (child, run_id, lines)
@@ -255,7 +259,9 @@ fn ctrl_c_cancels_the_run_cleanly_and_says_how_to_resume_it() {
     );
     assert!(
         stdout.contains(&format!("run {run_id} cancelled"))
-            && stdout.contains(&format!("resume it with: {OPS} resume {run_id}")),
+            && stdout.contains(&format!(
+                "resume it with: {OPS} --store {store} resume {run_id}"
+            )),
         "{stdout}"
     );
     let show = ops(&store, &["show", &run_id]);

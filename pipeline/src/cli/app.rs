@@ -125,6 +125,7 @@ impl Cli {
                 None => error.exit(),
             },
         };
+        super::output::remember_store(&matches);
         let args = match Args::from_arg_matches(&matches) {
             Ok(args) => args,
             Err(error) => error.exit(),

@@ -14,7 +14,7 @@ pub(super) fn cancel_on_ctrl_c(run_id: &RunId) -> CancelHandle {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
-        let program = super::output::program();
+        let program = super::output::again();
         // On a terminal, over the status line.
         let clear = match std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             true => "\r\x1b[2K",

@@ -44,6 +44,31 @@ pub(super) fn program() -> String {
     shell_word(&shown)
 }
 
+/// The `--store` this invocation was given on its command line (as written, its passwords
+/// hidden), which a suggested command must repeat: without it, the command would look for the run
+/// in the default store. Not set when the store came from `PIPELINE_STORE` (the shell still has
+/// it) or is the default.
+static STORE_FLAG: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Remembers the `--store` of `matches`, for [`again`].
+pub(super) fn remember_store(matches: &clap::ArgMatches) {
+    let given = matches.value_source("store") == Some(clap::parser::ValueSource::CommandLine);
+    let raw = given
+        .then(|| matches.get_raw("store")?.next())
+        .flatten()
+        .map(|spec| crate::store::redact(&spec.to_string_lossy()));
+    *crate::sync::lock(&STORE_FLAG) = raw;
+}
+
+/// How to start this program again on the same store, for the commands the command line
+/// suggests: [`program`], and `--store SPEC` when this invocation was given one.
+pub(super) fn again() -> String {
+    match &*crate::sync::lock(&STORE_FLAG) {
+        Some(spec) => format!("{} --store {}", program(), shell_word(spec)),
+        None => program(),
+    }
+}
+
 /// `word` as one word for a POSIX shell: as it is when it is plain, single-quoted otherwise.
 fn shell_word(word: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c);

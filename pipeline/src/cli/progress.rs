@@ -60,7 +60,7 @@ impl Progress {
     /// Says which run this is and how to resume it, before its first node starts (and on a
     /// terminal above the status line, where it stays).
     fn announce(&self, run_id: &RunId, what: &str) {
-        let program = crate::cli::output::program();
+        let program = crate::cli::output::again();
         let line = format!("run {run_id} {what}; resume it with: {program} resume {run_id}");
         let mut err = std::io::stderr().lock();
         let _ = match self.tty {

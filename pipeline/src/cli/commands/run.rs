@@ -178,7 +178,7 @@ pub(super) fn report(result: &PipelineResult<Json>) -> i32 {
         );
     }
     if result.stored && matches!(result.status, RunStatus::Failed | RunStatus::Cancelled) {
-        let (program, id) = (crate::cli::output::program(), &result.run_id);
+        let (program, id) = (crate::cli::output::again(), &result.run_id);
         outln!("resume it with: {program} resume {id}");
     }
     let store_failed = !result.stored || result.warnings.iter().any(|w| w.lost);
