@@ -2,6 +2,8 @@
 //! - a run whose every node hits the cache against a resume that restores the same nodes from
 //!   the run's checkpoint, per node, with the in-memory stores and the directory store (`Async`),
 //!   beside a run of the same chain uncached and a run whose every node misses (and stores);
+//! - one lookup in a directory store's cache of 10,000 entries (p50, p99), and the first of a
+//!   process, which reads the whole log;
 //! - a map over 10,000 items of which 10 are new, against the full run, directory store;
 //! - with feature `postgres` and a server: one hit's lookup (p50, p99), and a one-node run that
 //!   hits against one that runs (p50).
@@ -157,6 +159,61 @@ async fn incremental_rows(dir: &std::path::Path) {
     );
 }
 
+/// Lookups in a directory store's cache of 10,000 entries: each key once, with this process's
+/// index up to date (p50, p99), and the first lookup of a process that has not read the log yet.
+async fn directory_lookup_rows(dir: &std::path::Path) {
+    let store = dir.join("lookups");
+    let open = || FileCheckpointer::new(&store).durability(Durability::Async);
+    let writer = open();
+    let engine = PipelineEngine::new(chain(CHAIN, true)).stores(Stores {
+        checkpointer: Arc::new(writer.clone()),
+        audit: Arc::new(FileAuditLog::new(&store).durability(Durability::Async)),
+    });
+    for x in 0..10 {
+        let _ = engine.run(x).await.expect("a run that stores entries");
+    }
+    let cache = writer.cache().expect("a directory store keeps a cache");
+    let mut keys: Vec<String> = cache
+        .cache_list(&pipeline::cache::CacheFilter::all())
+        .await
+        .expect("the entries")
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    keys.sort(); // digests: an order unrelated to where the entries are in the log
+    let mut lookups = Vec::with_capacity(keys.len());
+    for key in &keys {
+        let started = Instant::now();
+        let found = cache.cache_get(key).await.expect("a lookup");
+        lookups.push(started.elapsed());
+        assert!(found.is_some());
+    }
+    lookups.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!("cache_file_entries {}", keys.len());
+    println!(
+        "cache_file_lookup_p50_us {:.2}",
+        us(lookups[lookups.len() / 2])
+    );
+    println!(
+        "cache_file_lookup_p99_us {:.2}",
+        us(lookups[lookups.len() * 99 / 100])
+    );
+    let mut cold = Vec::new();
+    for key in keys.iter().take(ROUNDS) {
+        let fresh = open();
+        let cache = fresh.cache().expect("a cache");
+        let started = Instant::now();
+        let found = cache.cache_get(key).await.expect("a lookup");
+        cold.push(started.elapsed());
+        assert!(found.is_some());
+    }
+    println!(
+        "cache_file_first_lookup_of_a_process_ms {:.2}",
+        median(cold).as_secs_f64() * 1e3
+    );
+}
+
 #[cfg(feature = "postgres")]
 async fn postgres_rows() {
     use pipeline::store::PostgresStore;
@@ -261,6 +318,7 @@ fn main() {
             }
         })
         .await;
+        directory_lookup_rows(dir.path()).await;
         incremental_rows(dir.path()).await;
         #[cfg(feature = "postgres")]
         postgres_rows().await;

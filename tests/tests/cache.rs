@@ -596,29 +596,36 @@ fn kill_9_while_writing_entries_leaves_them_whole_or_absent_postgres() {
     killed_while_writing_entries(&db.url);
 }
 
-/// A directory-store entry damaged on disk: the run that meets it warns, runs the node and
-/// replaces the entry; the next run hits again.
+/// A directory-store entry damaged on disk, in the middle of the cache's log: a run of the
+/// process that had indexed it warns (naming the log), runs the node and replaces the entry; a
+/// process that indexes the log after the damage skips the entry (a miss) and keeps the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_entry_is_reported_and_replaced() {
     let store = Backend::Files.open();
+    let dir = store._dir.as_ref().expect("a directory").path().to_owned();
     let calls = Arc::new(AtomicUsize::new(0));
     let engine = store.engine(scored(NodeCache::new("t::score", "v1"), "", &calls));
     let _ = engine.run(order("ada", &[5])).await.unwrap();
-    let dir = store
-        ._dir
-        .as_ref()
-        .expect("a directory")
-        .path()
-        .join("cache");
-    let file = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "entry"))
-        .expect("the entry's file");
-    let mut bytes = std::fs::read(&file).unwrap();
-    let last = bytes.len() - 2;
-    bytes[last] ^= 0x55;
-    std::fs::write(&file, bytes).unwrap();
+    let _ = engine.run(order("bob", &[7])).await.unwrap();
+    let log = dir.join("cache").join("entries.log");
+    let mut bytes = std::fs::read(&log).expect("the cache's log");
+    // The first entry's output (`50`) is inside its frame, before the second entry's frame.
+    let at = bytes
+        .windows(11)
+        .position(|w| w == b"\"output\":50")
+        .expect("ada's output");
+    bytes[at + 10] ^= 0x01;
+    std::fs::write(&log, &bytes).unwrap();
+
+    // A process that indexes the log now: ada's entry is skipped, bob's still hits.
+    let fresh = Stores::open(&dir).expect("the same directory");
+    let other = PipelineEngine::new(scored(NodeCache::new("t::score", "v1"), "", &calls))
+        .stores(fresh.clone());
+    let bob = other.run(order("bob", &[7])).await.unwrap();
+    assert!(bob.cached.contains_key("score"), "bob's entry is intact");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "nothing ran again yet");
+
+    // The process that indexed the entry before the damage finds its checksum wrong.
     let damaged = engine.run(order("ada", &[5])).await.unwrap();
     assert_eq!(damaged.node("score"), Some(NodeStatus::Completed), "it ran");
     assert_eq!(damaged.output.as_deref(), Some("score 50"));
@@ -628,10 +635,18 @@ async fn a_damaged_entry_is_reported_and_replaced() {
         .find(|w| w.source == WarningSource::Cache)
         .expect("a cache warning");
     assert!(
-        warning.message.contains(&*file.to_string_lossy()),
+        warning.message.contains(&*log.to_string_lossy()),
         "{warning}"
     );
-    let next = engine.run(order("ada", &[5])).await.unwrap();
-    assert_eq!(next.cached.get("score"), Some(&damaged.run_id), "replaced");
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    for engine in [&engine, &other] {
+        let next = engine.run(order("ada", &[5])).await.unwrap();
+        assert_eq!(next.cached.get("score"), Some(&damaged.run_id), "replaced");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let cache = fresh.checkpointer.cache().expect("a cache");
+    assert_eq!(
+        cache.cache_list(&CacheFilter::all()).await.unwrap().len(),
+        2
+    );
 }

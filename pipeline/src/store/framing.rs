@@ -60,8 +60,8 @@ pub(crate) struct Scanned<'a> {
     pub dropped_valid: bool,
 }
 
-/// Whether a whole, valid frame starts at `at`.
-fn frame_at(bytes: &[u8], at: usize) -> Option<usize> {
+/// Where the whole, valid frame that starts at `at` ends; `None` when none starts there.
+pub(crate) fn frame_at(bytes: &[u8], at: usize) -> Option<usize> {
     let header = bytes.get(at..at + FRAME_HEADER_LEN)?;
     let word =
         |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
@@ -75,7 +75,13 @@ fn frame_at(bytes: &[u8], at: usize) -> Option<usize> {
 
 /// Whether any valid frame starts after `at`: if none does, the bytes from `at` are a torn tail.
 pub(crate) fn valid_frame_after(bytes: &[u8], at: usize) -> bool {
-    (at + 1..bytes.len().saturating_sub(FRAME_HEADER_LEN - 1)).any(|i| frame_at(bytes, i).is_some())
+    next_frame_after(bytes, at).is_some()
+}
+
+/// Where the first valid frame after `at` starts, if one does.
+pub(crate) fn next_frame_after(bytes: &[u8], at: usize) -> Option<usize> {
+    (at + 1..bytes.len().saturating_sub(FRAME_HEADER_LEN - 1))
+        .find(|&i| frame_at(bytes, i).is_some())
 }
 
 /// Splits a whole file into frames, checking the prefix and every checksum.

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::cache::CacheLog;
 use super::decode::{Decoded, FileKind, decode_file};
 use super::group::{self, OpenRun, Stats};
 use crate::run_id::RunId;
@@ -35,6 +36,8 @@ pub(super) struct RunFiles {
     pub recovery: Recovery,
     open: Mutex<HashMap<RunId, Arc<OpenRun>>>,
     stats: Arc<Stats>,
+    /// The store's result cache (`cache/entries.log`).
+    pub cache: Arc<CacheLog>,
 }
 
 /// A run file taken for appending: its decoded contents, and the epoch it was taken at.
@@ -73,12 +76,16 @@ impl RunFiles {
         recovery: Recovery,
     ) -> Arc<RunFiles> {
         Arc::new(RunFiles {
-            dir,
             kind,
             durability,
             recovery,
             open: Mutex::default(),
             stats: Arc::default(),
+            cache: Arc::new(CacheLog::new(
+                dir.join("cache"),
+                durability == Durability::Sync,
+            )),
+            dir,
         })
     }
 

@@ -1,0 +1,135 @@
+//! Cached node outputs in a directory store: one append-only log, `cache/entries.log` ([`log`]),
+//! of framed records ([`record`]), indexed in memory by key. A hit costs a `stat` of the log and
+//! one read of the entry's frame, done inline when it is small (as an `Async` append is); a put,
+//! a removal and a listing run on the blocking pool.
+
+mod log;
+mod record;
+mod write;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub(crate) use self::log::CacheLog;
+use self::log::{Framed, INLINE_BYTES, Read};
+use self::record::{Record, check_key};
+use crate::data::Json;
+use crate::store::cache::{CacheEntry, CacheFilter, ResultCache, oldest_first};
+use crate::store::error::StoreError;
+use crate::store::shared::blocking;
+use crate::store::{Durability, StoreResult};
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    entry: CacheEntry,
+    output: Json,
+}
+
+/// The put of `key` in the frame at `offset` in `log`: its JSON.
+fn put_json<'a>(log: &CacheLog, (offset, payload): &'a Framed) -> StoreResult<&'a [u8]> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        path: log.path(),
+        offset: *offset,
+        reason,
+    };
+    match record::parse(payload).map_err(corrupt)? {
+        Record::Put(_, json) => Ok(json),
+        Record::Remove(_) => Err(corrupt("a removal where an entry was indexed".to_owned())),
+    }
+}
+
+/// The entry and output in `framed`, the frame of `key`.
+fn decode(log: &CacheLog, framed: &Framed) -> StoreResult<(CacheEntry, Json)> {
+    let stored: Stored =
+        serde_json::from_slice(put_json(log, framed)?).map_err(|e| StoreError::Corrupt {
+            path: log.path(),
+            offset: framed.0,
+            reason: format!("undecodable cache entry: {e}"),
+        })?;
+    Ok((stored.entry, stored.output))
+}
+
+/// The entry in `framed`, its output left undecoded.
+fn decode_entry(log: &CacheLog, framed: &Framed) -> StoreResult<CacheEntry> {
+    #[derive(Deserialize)]
+    struct Parts {
+        entry: CacheEntry,
+    }
+    let parts: Parts =
+        serde_json::from_slice(put_json(log, framed)?).map_err(|e| StoreError::Corrupt {
+            path: log.path(),
+            offset: framed.0,
+            reason: format!("undecodable cache entry: {e}"),
+        })?;
+    Ok(parts.entry)
+}
+
+/// The frame of `key` read whole, however large (on the blocking pool).
+async fn frame_whole(log: &Arc<CacheLog>, key: &str) -> StoreResult<Option<Framed>> {
+    let (log, key) = (Arc::clone(log), key.to_owned());
+    blocking(move || match log.frame(&key, None)? {
+        Read::Done(found) => Ok(found),
+        // Without a budget, every read is done.
+        Read::Heavy => Ok(None),
+    })
+    .await
+}
+
+#[async_trait]
+impl ResultCache for super::log::RunFiles {
+    async fn cache_get(&self, key: &str) -> StoreResult<Option<(CacheEntry, Json)>> {
+        check_key(key)?;
+        let framed = match self.cache.frame(key, Some(INLINE_BYTES))? {
+            Read::Done(found) => found,
+            Read::Heavy => frame_whole(&self.cache, key).await?,
+        };
+        framed.map(|f| decode(&self.cache, &f)).transpose()
+    }
+
+    async fn cache_put(&self, entry: &CacheEntry, output: &Json) -> StoreResult<bool> {
+        let stored = Stored {
+            entry: entry.clone(),
+            output: output.clone(),
+        };
+        let json = serde_json::to_vec(&stored).map_err(StoreError::Encode)?;
+        let framed = record::framed(&Record::Put(&entry.key, &json))?;
+        // With `Async`, inline when no other writer holds the log (as a run's appends are).
+        let framed = match self.durability {
+            Durability::Async => match self.cache.put(&entry.key, framed, true)? {
+                Ok(appended) => return Ok(appended),
+                Err(framed) => framed,
+            },
+            Durability::Sync => framed,
+        };
+        let (log, key) = (Arc::clone(&self.cache), entry.key.clone());
+        blocking(move || Ok(log.put(&key, framed, false)?.unwrap_or(false))).await
+    }
+
+    async fn cache_list(&self, filter: &CacheFilter) -> StoreResult<Vec<CacheEntry>> {
+        let (log, filter) = (Arc::clone(&self.cache), filter.clone());
+        blocking(move || {
+            let mut entries = Vec::new();
+            for framed in log.frames()? {
+                let entry = decode_entry(&log, &framed)?;
+                if filter.matches(&entry) {
+                    entries.push(entry);
+                }
+            }
+            Ok(oldest_first(entries))
+        })
+        .await
+    }
+
+    async fn cache_remove(&self, keys: &[String]) -> StoreResult<u64> {
+        for key in keys {
+            check_key(key)?;
+        }
+        let (log, keys) = (Arc::clone(&self.cache), keys.to_vec());
+        blocking(move || log.remove(&keys)).await
+    }
+}
+
+#[cfg(test)]
+mod tests;
