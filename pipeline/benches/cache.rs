@@ -2,8 +2,8 @@
 //! - a run whose every node hits the cache against a resume that restores the same nodes from
 //!   the run's checkpoint, per node, with the in-memory stores and the directory store (`Async`),
 //!   beside a run of the same chain uncached and a run whose every node misses (and stores);
-//! - one lookup in a directory store's cache of 10,000 entries (p50, p99), and the first of a
-//!   process, which reads the whole log;
+//! - one lookup in a directory store's cache of 10,000 entries (p50, p99), the same lookup
+//!   again (the entry decoded before), and the first of a process, which reads the whole log;
 //! - a map over 10,000 items of which 10 are new, against the full run, directory store;
 //! - with feature `postgres` and a server: one hit's lookup (p50, p99), and a one-node run that
 //!   hits against one that runs (p50).
@@ -199,6 +199,19 @@ async fn directory_lookup_rows(dir: &std::path::Path) {
         "cache_file_lookup_p99_us {:.2}",
         us(lookups[lookups.len() * 99 / 100])
     );
+    // The same keys again: each entry is now one this process decoded.
+    let mut again = Vec::with_capacity(keys.len());
+    for key in &keys {
+        let started = Instant::now();
+        let found = cache.cache_get(key).await.expect("a lookup");
+        again.push(started.elapsed());
+        assert!(found.is_some());
+    }
+    again.sort();
+    println!(
+        "cache_file_lookup_again_p50_us {:.2}",
+        us(again[again.len() / 2])
+    );
     let mut cold = Vec::new();
     for key in keys.iter().take(ROUNDS) {
         let fresh = open();
@@ -300,12 +313,17 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
+    // `PIPELINE_BENCH_ONLY=memory`: the in-memory chain alone (to profile it).
+    let only_memory = std::env::var("PIPELINE_BENCH_ONLY").is_ok_and(|o| o == "memory");
     runtime.block_on(async {
         chain_rows("memory", || Stores {
             checkpointer: Arc::new(InMemoryCheckpointer::new()) as Arc<dyn Checkpointer>,
             audit: Arc::new(InMemoryAuditLog::new()) as Arc<dyn AuditLog>,
         })
         .await;
+        if only_memory {
+            return;
+        }
         let dir = tempfile::tempdir().expect("a scratch directory");
         let at = dir.path().to_owned();
         let next = std::sync::atomic::AtomicUsize::new(0);

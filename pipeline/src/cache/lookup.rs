@@ -5,12 +5,12 @@ use super::key::Probe;
 use crate::data::Json;
 use crate::node::NodeCache;
 use crate::run_id::RunId;
-use crate::store::{CacheEntry, ResultCache, StoreResult};
+use crate::store::{CacheEntry, CacheHit, ResultCache, StoreResult};
 
 /// What the store holds for a probe.
 pub(crate) enum Looked {
     /// A live entry: its output is reused.
-    Hit(Box<CacheEntry>, Json),
+    Hit(CacheHit),
     /// Nothing to reuse; `stale` when an expired entry holds the key (the new output replaces it).
     Miss { stale: bool },
 }
@@ -21,8 +21,8 @@ pub(crate) async fn find(
     probe: &Probe,
     now_ms: u64,
 ) -> StoreResult<Looked> {
-    Ok(match cache.cache_get(&probe.key).await? {
-        Some((entry, output)) if !entry.expired(now_ms) => Looked::Hit(Box::new(entry), output),
+    Ok(match cache.cache_hit(&probe.key).await? {
+        Some(hit) if !hit.expired(now_ms) => Looked::Hit(hit),
         Some(_) => Looked::Miss { stale: true },
         None => Looked::Miss { stale: false },
     })

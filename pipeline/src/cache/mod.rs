@@ -61,5 +61,5 @@ pub(crate) mod lookup;
 mod manage;
 
 pub use crate::node::NodeCache;
-pub use crate::store::{CacheEntry, CacheFilter, InputDigest, ResultCache};
+pub use crate::store::{CacheEntry, CacheFilter, CacheHit, InputDigest, ResultCache};
 pub use manage::{CacheLimits, Collected, KeyDifference, Missed, collect, differences, why_missed};

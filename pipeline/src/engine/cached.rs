@@ -37,8 +37,8 @@ impl NodeTask<'_> {
             }
         };
         let now = self.shared.clock.now_ms();
-        let (entry, output) = match lookup::find(store, &probe, now).await {
-            Ok(Looked::Hit(entry, output)) => (entry, output),
+        let (from, output) = match lookup::find(store, &probe, now).await {
+            Ok(Looked::Hit(hit)) => (hit.run_id, hit.output),
             Ok(Looked::Miss { stale }) => {
                 self.cache = Some(Box::new(Lookup::Miss { probe, stale }));
                 return None;
@@ -70,14 +70,14 @@ impl NodeTask<'_> {
                 let message = format!(
                     "the cached output of run {} no longer decodes ({why}): the node runs, and its \
                      output replaces the entry",
-                    entry.run_id
+                    from
                 );
                 self.warn(WarningSource::Cache, message, false);
                 self.cache = Some(Box::new(Lookup::Miss { probe, stale: true }));
                 return None;
             }
         };
-        Some(self.restored(value, output, entry.run_id).await)
+        Some(self.restored(value, output, from).await)
     }
 
     /// A hit: the output recorded as this run's (checkpoint record, audit entry `cached`), and

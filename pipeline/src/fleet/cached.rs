@@ -47,8 +47,8 @@ pub(super) async fn look(
         return Looked::Uncached;
     };
     let found = lookup::find(store_cache, &probe, now_ms()).await;
-    let (entry, json) = match found {
-        Ok(lookup::Looked::Hit(entry, json)) => (entry, json),
+    let (from, json) = match found {
+        Ok(lookup::Looked::Hit(hit)) => (hit.run_id, hit.output),
         Ok(lookup::Looked::Miss { stale }) => return Looked::Miss(Miss { probe, stale }),
         Err(e) => {
             tracing::warn!(node = &*node.id, error = %e, "cannot read the cache: the node runs");
@@ -64,11 +64,8 @@ pub(super) async fn look(
     if (codec.decode)(&json).is_err() {
         return Looked::Miss(Miss { probe, stale: true });
     }
-    events.on_node_cached(&claimed.run_id, &node.id, claimed.item, &entry.run_id);
-    Looked::Hit {
-        json,
-        from: entry.run_id,
-    }
+    events.on_node_cached(&claimed.run_id, &node.id, claimed.item, &from);
+    Looked::Hit { json, from }
 }
 
 /// Stores the output `json` a miss computed.

@@ -93,6 +93,34 @@ impl CacheEntry {
     }
 }
 
+/// What a run needs of an entry to reuse it (see [`ResultCache::cache_hit`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CacheHit {
+    /// The run that computed the output.
+    pub run_id: RunId,
+    /// When the entry stops being reused, if it has a time to live.
+    pub expires_at_ms: Option<u64>,
+    /// The output, as JSON.
+    pub output: Json,
+}
+
+impl CacheHit {
+    /// The hit of `entry`, with its `output`.
+    pub fn new(entry: CacheEntry, output: Json) -> Self {
+        CacheHit {
+            run_id: entry.run_id,
+            expires_at_ms: entry.expires_at_ms,
+            output,
+        }
+    }
+
+    /// Whether the entry has expired at `now_ms`.
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expires_at_ms.is_some_and(|at| at <= now_ms)
+    }
+}
+
 /// Which entries [`ResultCache::cache_list`] and a clear take; every part given must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -150,6 +178,13 @@ impl CacheFilter {
 pub trait ResultCache: Send + Sync {
     /// The entry of `key` and its output, expired or not (the reader decides).
     async fn cache_get(&self, key: &str) -> StoreResult<Option<(CacheEntry, Json)>>;
+    /// What a run needs of `key`'s entry to reuse it, expired or not (the reader decides):
+    /// [`cache_get`](ResultCache::cache_get) without the parts of the key, which a store may
+    /// answer without copying or decoding them. Every lookup of a run goes through it.
+    async fn cache_hit(&self, key: &str) -> StoreResult<Option<CacheHit>> {
+        let found = self.cache_get(key).await?;
+        Ok(found.map(|(entry, output)| CacheHit::new(entry, output)))
+    }
     /// Stores `entry` with `output`, unless the key has one: `Ok(false)` then.
     async fn cache_put(&self, entry: &CacheEntry, output: &Json) -> StoreResult<bool>;
     /// The entries `filter` takes, without their outputs, oldest first.
@@ -168,6 +203,16 @@ pub(crate) struct MemoryCache {
 impl ResultCache for MemoryCache {
     async fn cache_get(&self, key: &str) -> StoreResult<Option<(CacheEntry, Json)>> {
         Ok(lock(&self.entries).get(key).cloned())
+    }
+
+    async fn cache_hit(&self, key: &str) -> StoreResult<Option<CacheHit>> {
+        Ok(lock(&self.entries)
+            .get(key)
+            .map(|(entry, output)| CacheHit {
+                run_id: entry.run_id.clone(),
+                expires_at_ms: entry.expires_at_ms,
+                output: Json::clone(output),
+            }))
     }
 
     async fn cache_put(&self, entry: &CacheEntry, output: &Json) -> StoreResult<bool> {

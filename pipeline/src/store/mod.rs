@@ -28,7 +28,7 @@ mod waits;
 
 pub use attempts::LastAttempts;
 pub(crate) use cache::MemoryCache;
-pub use cache::{CacheEntry, CacheFilter, InputDigest, ResultCache};
+pub use cache::{CacheEntry, CacheFilter, CacheHit, InputDigest, ResultCache};
 pub use epoch::Epoch;
 pub use error::{StoreError, StoreResult};
 pub use file::{

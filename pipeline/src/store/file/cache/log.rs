@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex};
 
 use super::record::{self, Record};
 use super::write::Writer;
+use crate::data::Json;
+use crate::store::cache::CacheEntry;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::framing::{self, FRAME_HEADER_LEN, PREFIX_LEN};
 use crate::store::fs::io_error;
@@ -34,6 +36,8 @@ pub(super) const VERSION: u32 = 2;
 #[derive(Debug)]
 pub(crate) struct CacheLog {
     pub(super) dir: PathBuf,
+    /// `dir/entries.log`.
+    log: PathBuf,
     pub(super) sync: bool,
     pub(super) state: Mutex<State>,
     /// Serializes this process's writers (the OS lock serializes processes), with the files
@@ -55,7 +59,19 @@ pub(super) struct State {
     pub(super) slots: HashMap<Box<str>, Slot>,
     /// Bytes of frames no entry uses (removed, replaced, damaged, and the removals themselves).
     pub(super) dead: u64,
+    /// Entries this process decoded, so that a repeated hit reads nothing but the log's length;
+    /// dropped with their slots, and all of them when they would hold more than [`MEMO_BYTES`].
+    memo: HashMap<Box<str>, Decoded>,
+    /// The frame bytes of the entries in `memo`.
+    memo_bytes: u64,
 }
+
+/// A decoded entry and its output.
+pub(super) type Decoded = Arc<(CacheEntry, Json)>;
+
+/// How many bytes of frames the decoded entries a process keeps may stand for; one entry larger
+/// than a sixteenth of it is never kept.
+const MEMO_BYTES: u64 = 16 << 20;
 
 #[derive(Debug)]
 pub(super) struct Opened {
@@ -97,6 +113,18 @@ pub(super) fn file_id(meta: &fs::Metadata) -> FileId {
     (0, created.map_or(0, |d| d.as_nanos() as u64))
 }
 
+/// Whether a file still has a name (a file renamed over, or removed, has none).
+#[cfg(unix)]
+pub(super) fn still_linked(meta: &fs::Metadata) -> bool {
+    std::os::unix::fs::MetadataExt::nlink(meta) > 0
+}
+
+/// Without link counts, the log is always found by its path.
+#[cfg(not(unix))]
+pub(super) fn still_linked(_: &fs::Metadata) -> bool {
+    false
+}
+
 #[cfg(unix)]
 pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
@@ -130,6 +158,7 @@ pub(super) fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> io::Resu
 impl CacheLog {
     pub fn new(dir: PathBuf, sync: bool) -> Self {
         CacheLog {
+            log: dir.join(LOG),
             dir,
             sync,
             state: Mutex::default(),
@@ -137,12 +166,52 @@ impl CacheLog {
         }
     }
 
-    pub(super) fn path(&self) -> PathBuf {
-        self.dir.join(LOG)
+    pub(super) fn path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The entry of `key`, decoded by `decode` from its frame unless this process decoded it
+    /// before; with `budget`, [`Read::Heavy`] instead of reading more bytes than that.
+    pub(super) fn get(
+        &self,
+        key: &str,
+        budget: Option<u64>,
+        decode: impl FnOnce(&Framed) -> StoreResult<(CacheEntry, Json)>,
+    ) -> StoreResult<Read<Option<Decoded>>> {
+        let path = self.path();
+        let (file, slot, id) = {
+            let mut state = lock(&self.state);
+            if !state.refresh(path, budget)? {
+                return Ok(Read::Heavy);
+            }
+            if let Some(decoded) = state.memo.get(key) {
+                return Ok(Read::Done(Some(Arc::clone(decoded))));
+            }
+            let (Some(open), Some(slot)) = (&state.open, state.slots.get(key)) else {
+                return Ok(Read::Done(None));
+            };
+            if budget.is_some_and(|b| slot.len > b) {
+                return Ok(Read::Heavy);
+            }
+            (Arc::clone(&open.file), *slot, open.id)
+        };
+        let framed = (slot.offset, read_frame(&file, path, slot)?);
+        let decoded = Arc::new(decode(&framed)?);
+        let mut state = lock(&self.state);
+        // Kept only if it is still the key's entry in the file it was read from.
+        let slot = state.slots.get(key).copied();
+        if let Some(slot) = slot
+            && slot.offset == framed.0
+            && state.open.as_ref().map(|o| o.id) == Some(id)
+        {
+            state.remember(key, slot.len, &decoded);
+        }
+        Ok(Read::Done(Some(decoded)))
     }
 
     /// The frame of `key`'s entry (its offset and payload, checked), or `None`; with `budget`,
-    /// [`Read::Heavy`] instead of reading more bytes than that.
+    /// [`Read::Heavy`] instead of reading more bytes than that. (Tests compare it with `get`.)
+    #[cfg(test)]
     pub(super) fn frame(
         &self,
         key: &str,
@@ -151,7 +220,7 @@ impl CacheLog {
         let path = self.path();
         let (file, slot) = {
             let mut state = lock(&self.state);
-            if !state.refresh(&path, budget)? {
+            if !state.refresh(path, budget)? {
                 return Ok(Read::Heavy);
             }
             let (Some(open), Some(slot)) = (&state.open, state.slots.get(key)) else {
@@ -162,7 +231,7 @@ impl CacheLog {
             }
             (Arc::clone(&open.file), *slot)
         };
-        let payload = read_frame(&file, &path, slot)?;
+        let payload = read_frame(&file, path, slot)?;
         Ok(Read::Done(Some((slot.offset, payload))))
     }
 
@@ -172,7 +241,7 @@ impl CacheLog {
         let path = self.path();
         let (file, slots) = {
             let mut state = lock(&self.state);
-            state.refresh(&path, None)?;
+            state.refresh(path, None)?;
             match &state.open {
                 Some(open) => (Arc::clone(&open.file), state.sorted_slots()),
                 None => return Ok(Vec::new()),
@@ -180,7 +249,7 @@ impl CacheLog {
         };
         let mut frames = Vec::with_capacity(slots.len());
         for slot in slots {
-            match read_frame(&file, &path, slot) {
+            match read_frame(&file, path, slot) {
                 Ok(payload) => frames.push((slot.offset, payload)),
                 Err(e @ StoreError::Corrupt { .. }) => tracing::warn!("{e}"),
                 Err(e) => return Err(e),
@@ -209,13 +278,9 @@ impl State {
     /// Brings the index up to what the log holds. `Ok(false)`, with nothing read, when that
     /// means reading more than `budget` bytes.
     pub(super) fn refresh(&mut self, path: &Path, budget: Option<u64>) -> StoreResult<bool> {
-        let meta = match fs::metadata(path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                *self = State::default();
-                return Ok(true);
-            }
-            Err(e) => return Err(io_error("inspect", path)(e)),
+        let Some(meta) = self.inspect(path).map_err(io_error("inspect", path))? else {
+            *self = State::default();
+            return Ok(true);
         };
         let mut len = meta.len();
         let current = self.open.as_ref().map(|o| (o.id, o.end));
@@ -294,11 +359,49 @@ impl State {
             Record::Remove(keys) => {
                 self.dead += len;
                 for key in keys {
-                    self.dead += self.slots.remove(key).map_or(0, |s| s.len);
+                    let Some(slot) = self.slots.remove(key) else {
+                        continue;
+                    };
+                    self.dead += slot.len;
+                    if self.memo.remove(key).is_some() {
+                        self.memo_bytes -= slot.len;
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// The log's metadata, `None` when there is no log: from the file this index read while the
+    /// file is still the log (an `fstat`, without walking the path), else from the path. A
+    /// compaction renamed another file over it, or the directory was removed, when it has no
+    /// name left.
+    fn inspect(&self, path: &Path) -> io::Result<Option<fs::Metadata>> {
+        if let Some(open) = &self.open {
+            let meta = open.file.metadata()?;
+            if still_linked(&meta) {
+                return Ok(Some(meta));
+            }
+        }
+        match fs::metadata(path) {
+            Ok(meta) => Ok(Some(meta)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Keeps `decoded`, the entry of `key` (`len` bytes framed), for the next lookups.
+    fn remember(&mut self, key: &str, len: u64, decoded: &Decoded) {
+        if len > MEMO_BYTES / 16 {
+            return;
+        }
+        if self.memo_bytes + len > MEMO_BYTES {
+            self.memo.clear();
+            self.memo_bytes = 0;
+        }
+        if self.memo.insert(key.into(), Arc::clone(decoded)).is_none() {
+            self.memo_bytes += len;
+        }
     }
 
     pub(super) fn sorted_slots(&self) -> Vec<Slot> {

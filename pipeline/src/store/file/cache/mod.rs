@@ -1,7 +1,8 @@
 //! Cached node outputs in a directory store: one append-only log, `cache/entries.log` ([`log`]),
 //! of framed records ([`record`]), indexed in memory by key. A hit costs a `stat` of the log and
-//! one read of the entry's frame, done inline when it is small (as an `Async` append is); a put,
-//! a removal and a listing run on the blocking pool.
+//! one read of the entry's frame (none when this process decoded the entry before), done inline
+//! when it is small; a put is inline too with `Async` when no other writer holds the log (as a
+//! run's `Async` appends are); the rest runs on the blocking pool.
 
 mod log;
 mod record;
@@ -13,10 +14,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use self::log::CacheLog;
-use self::log::{Framed, INLINE_BYTES, Read};
+use self::log::{Decoded, Framed, INLINE_BYTES, Read};
 use self::record::{Record, check_key};
 use crate::data::Json;
-use crate::store::cache::{CacheEntry, CacheFilter, ResultCache, oldest_first};
+use crate::store::cache::{CacheEntry, CacheFilter, CacheHit, ResultCache, oldest_first};
 use crate::store::error::StoreError;
 use crate::store::shared::blocking;
 use crate::store::{Durability, StoreResult};
@@ -30,7 +31,7 @@ struct Stored {
 /// The put of `key` in the frame at `offset` in `log`: its JSON.
 fn put_json<'a>(log: &CacheLog, (offset, payload): &'a Framed) -> StoreResult<&'a [u8]> {
     let corrupt = |reason: String| StoreError::Corrupt {
-        path: log.path(),
+        path: log.path().to_owned(),
         offset: *offset,
         reason,
     };
@@ -44,7 +45,7 @@ fn put_json<'a>(log: &CacheLog, (offset, payload): &'a Framed) -> StoreResult<&'
 fn decode(log: &CacheLog, framed: &Framed) -> StoreResult<(CacheEntry, Json)> {
     let stored: Stored =
         serde_json::from_slice(put_json(log, framed)?).map_err(|e| StoreError::Corrupt {
-            path: log.path(),
+            path: log.path().to_owned(),
             offset: framed.0,
             reason: format!("undecodable cache entry: {e}"),
         })?;
@@ -59,17 +60,17 @@ fn decode_entry(log: &CacheLog, framed: &Framed) -> StoreResult<CacheEntry> {
     }
     let parts: Parts =
         serde_json::from_slice(put_json(log, framed)?).map_err(|e| StoreError::Corrupt {
-            path: log.path(),
+            path: log.path().to_owned(),
             offset: framed.0,
             reason: format!("undecodable cache entry: {e}"),
         })?;
     Ok(parts.entry)
 }
 
-/// The frame of `key` read whole, however large (on the blocking pool).
-async fn frame_whole(log: &Arc<CacheLog>, key: &str) -> StoreResult<Option<Framed>> {
+/// The entry of `key`, however large its frame (read on the blocking pool).
+async fn get_whole(log: &Arc<CacheLog>, key: &str) -> StoreResult<Option<Decoded>> {
     let (log, key) = (Arc::clone(log), key.to_owned());
-    blocking(move || match log.frame(&key, None)? {
+    blocking(move || match log.get(&key, None, |f| decode(&log, f))? {
         Read::Done(found) => Ok(found),
         // Without a budget, every read is done.
         Read::Heavy => Ok(None),
@@ -77,15 +78,31 @@ async fn frame_whole(log: &Arc<CacheLog>, key: &str) -> StoreResult<Option<Frame
     .await
 }
 
+impl super::log::RunFiles {
+    /// The entry of `key`: read inline when it is small, else on the blocking pool.
+    async fn decoded(&self, key: &str) -> StoreResult<Option<Decoded>> {
+        check_key(key)?;
+        let log = &self.cache;
+        match log.get(key, Some(INLINE_BYTES), |f| decode(log, f))? {
+            Read::Done(found) => Ok(found),
+            Read::Heavy => get_whole(log, key).await,
+        }
+    }
+}
+
 #[async_trait]
 impl ResultCache for super::log::RunFiles {
     async fn cache_get(&self, key: &str) -> StoreResult<Option<(CacheEntry, Json)>> {
-        check_key(key)?;
-        let framed = match self.cache.frame(key, Some(INLINE_BYTES))? {
-            Read::Done(found) => found,
-            Read::Heavy => frame_whole(&self.cache, key).await?,
-        };
-        framed.map(|f| decode(&self.cache, &f)).transpose()
+        let found = self.decoded(key).await?;
+        Ok(found.map(|decoded| (decoded.0.clone(), Arc::clone(&decoded.1))))
+    }
+
+    async fn cache_hit(&self, key: &str) -> StoreResult<Option<CacheHit>> {
+        Ok(self.decoded(key).await?.map(|decoded| CacheHit {
+            run_id: decoded.0.run_id.clone(),
+            expires_at_ms: decoded.0.expires_at_ms,
+            output: Arc::clone(&decoded.1),
+        }))
     }
 
     async fn cache_put(&self, entry: &CacheEntry, output: &Json) -> StoreResult<bool> {

@@ -11,6 +11,8 @@ use proptest::prelude::*;
 use super::CacheLog;
 use super::log::LOG;
 use super::record::{Record, framed};
+use crate::run_id::RunId;
+use crate::store::cache::CacheEntry;
 
 fn key(i: u8) -> String {
     format!("k{i:02}")
@@ -21,12 +23,14 @@ fn put(log: &CacheLog, key: &str, value: &str) -> bool {
     log.put(key, bytes, false).unwrap().unwrap()
 }
 
+/// `key`'s value as the log holds it: read from its frame, or from what this handle decoded
+/// before (both ways are checked to agree).
 fn get(log: &CacheLog, key: &str) -> Option<String> {
     let read = log.frame(key, None).unwrap();
     let super::log::Read::Done(found) = read else {
         panic!("a read without a budget is done");
     };
-    found.map(
+    let framed = found.map(
         |(_, payload)| match super::record::parse(&payload).unwrap() {
             Record::Put(k, json) => {
                 assert_eq!(k, key);
@@ -34,7 +38,20 @@ fn get(log: &CacheLog, key: &str) -> Option<String> {
             }
             Record::Remove(_) => panic!("a removal indexed as an entry"),
         },
-    )
+    );
+    let decode = |framed: &super::log::Framed| {
+        let Ok(Record::Put(_, json)) = super::record::parse(&framed.1) else {
+            panic!("an entry's frame");
+        };
+        let output = serde_json::from_slice::<Box<serde_json::value::RawValue>>(json).unwrap();
+        let entry = CacheEntry::new(key, "t::f", RunId::new("r1").unwrap());
+        Ok((entry, Arc::from(output)))
+    };
+    let super::log::Read::Done(decoded) = log.get(key, None, decode).unwrap() else {
+        panic!("a read without a budget is done");
+    };
+    assert_eq!(decoded.map(|d| d.1.get().to_owned()), framed, "{key}");
+    framed
 }
 
 #[derive(Clone, Debug)]
@@ -125,7 +142,7 @@ fn a_compaction_keeps_live_entries_only_and_removes_the_first_format_s_files() {
     let cache = dir.path().join("cache");
     let log = Arc::new(CacheLog::new(cache.clone(), false));
     for i in 0..20 {
-        assert!(put(&log, &key(i), &"x".repeat(1_000)));
+        assert!(put(&log, &key(i), &format!("\"{}\"", "x".repeat(1_000))));
     }
     std::fs::write(
         cache.join("0123abcd.entry"),
@@ -141,4 +158,23 @@ fn a_compaction_keeps_live_entries_only_and_removes_the_first_format_s_files() {
     for i in 0..20 {
         assert_eq!(get(&log, &key(i)).is_some(), i >= 15, "{}", key(i));
     }
+}
+
+#[test]
+fn a_cache_removed_from_disk_is_gone_for_a_process_that_had_read_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, reader) = (
+        CacheLog::new(dir.path().join("cache"), false),
+        CacheLog::new(dir.path().join("cache"), false),
+    );
+    assert!(put(&writer, "a1", "1"));
+    assert_eq!(
+        get(&reader, "a1").as_deref(),
+        Some("1"),
+        "read, and decoded"
+    );
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    assert_eq!(get(&reader, "a1"), None);
+    assert!(put(&writer, "a1", "2"), "a new log");
+    assert_eq!(get(&reader, "a1").as_deref(), Some("2"));
 }

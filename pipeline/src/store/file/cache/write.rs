@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::log::{
-    CacheLog, FileId, INLINE_BYTES, MAGIC, State, VERSION, file_id, read_at, write_at,
+    CacheLog, FileId, INLINE_BYTES, MAGIC, State, VERSION, file_id, read_at, still_linked, write_at,
 };
 use super::record::{self, Record};
 use crate::store::error::StoreResult;
@@ -116,7 +116,7 @@ impl CacheLog {
         let path = self.path();
         let (decided, end) = {
             let mut state = lock(&self.state);
-            if !state.refresh(&path, budget)? {
+            if !state.refresh(path, budget)? {
                 return Ok(Written::Heavy);
             }
             let end = state.open.as_ref().map(|o| o.end);
@@ -125,16 +125,16 @@ impl CacheLog {
         let Some((bytes, decided)) = decided else {
             return Ok(Written::Nothing);
         };
-        let file = held.log(&path)?;
-        let len = file.metadata().map_err(io_error("inspect", &path))?.len();
+        let file = held.log(path)?;
+        let len = file.metadata().map_err(io_error("inspect", path))?.len();
         // What the index holds is what the file holds up to `end`: anything after it is a record
         // a writer that died left unfinished (no writer is at work: this one holds the lock).
         let at = match end {
             Some(end) if end >= PREFIX_LEN as u64 => end,
             _ => {
-                file.set_len(0).map_err(io_error("truncate", &path))?;
+                file.set_len(0).map_err(io_error("truncate", path))?;
                 write_at(file, &framing::prefix(MAGIC, VERSION), 0)
-                    .map_err(io_error("write", &path))?;
+                    .map_err(io_error("write", path))?;
                 PREFIX_LEN as u64
             }
         };
@@ -145,16 +145,16 @@ impl CacheLog {
                 bytes = len - at,
                 "a cache record left unfinished (a crash while it was written) is dropped"
             );
-            file.set_len(at).map_err(io_error("truncate", &path))?;
+            file.set_len(at).map_err(io_error("truncate", path))?;
         }
-        write_at(file, &bytes, at).map_err(io_error("append to", &path))?;
+        write_at(file, &bytes, at).map_err(io_error("append to", path))?;
         if self.sync {
-            file.sync_data().map_err(io_error("sync", &path))?;
+            file.sync_data().map_err(io_error("sync", path))?;
             if at == PREFIX_LEN as u64 {
                 sync_dir(&self.dir)?;
             }
         }
-        lock(&self.state).refresh(&path, None)?;
+        lock(&self.state).refresh(path, None)?;
         Ok(Written::Appended(decided))
     }
 
@@ -165,7 +165,7 @@ impl CacheLog {
         let path = self.path();
         let (file, slots) = {
             let mut state = lock(&self.state);
-            state.refresh(&path, None)?;
+            state.refresh(path, None)?;
             match &state.open {
                 Some(open) => (Arc::clone(&open.file), state.sorted_slots()),
                 None => return Ok(()),
@@ -201,13 +201,13 @@ impl CacheLog {
             out.flush()?;
             out.get_ref().sync_all()
         })();
-        if let Err(e) = written.and_then(|()| fs::rename(&tmp, &path)) {
+        if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
             let _ = fs::remove_file(&tmp);
-            return Err(io_error("compact", &path)(e));
+            return Err(io_error("compact", path)(e));
         }
         sync_dir(&self.dir)?;
         remove_leftovers(&self.dir)?;
-        lock(&self.state).refresh(&path, None)?;
+        lock(&self.state).refresh(path, None)?;
         Ok(())
     }
 }
@@ -243,6 +243,12 @@ impl CacheLog {
 
     /// `cache/lock`, opened (and the directory created) by the first writer.
     fn lock_file<'w>(&self, writer: &'w mut Writer) -> StoreResult<&'w File> {
+        // A lock file without a name (its directory was removed) locks nothing another process
+        // would see: opened again, with the directory.
+        let named = |file: &File| file.metadata().is_ok_and(|m| still_linked(&m));
+        if writer.lock.as_ref().is_some_and(|file| !named(file)) {
+            *writer = Writer::default();
+        }
         if writer.lock.is_none() {
             create_private_dir(&self.dir)?;
             let path = self.dir.join(LOCK);
