@@ -142,11 +142,27 @@ fn each_run_parses_only_the_files_no_earlier_run_parsed() {
     let (code, out) = readings(&store, &["gc", "--cache-max-size", "lots"]);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("--cache-max-size"), "{out}");
+    // What is left fits the size, and is not nothing: `N entries, M B` (under 1 KB, in bytes).
     let (_, ls) = readings(&store, &["cache", "ls"]);
-    let kept: u64 = ls
+    let total = ls.lines().last().unwrap_or_default();
+    let (entries, bytes) = total
+        .split_once(" entries, ")
+        .and_then(|(n, size)| Some((n.parse::<u64>().ok()?, size.strip_suffix(" B")?)))
+        .and_then(|(n, size)| Some((n, size.parse::<u64>().ok()?)))
+        .unwrap_or_else(|| panic!("a total line `N entries, M B`: {ls}"));
+    assert!((1..43).contains(&entries), "{ls}");
+    assert!(bytes <= 1000, "{ls}");
+    let sizes: u64 = ls
         .lines()
-        .filter_map(|l| l.split_whitespace().nth(3)?.parse::<u64>().ok())
+        .skip(1)
+        .filter(|l| l.contains("readings::"))
+        .map(|l| {
+            let size = l
+                .split_whitespace()
+                .nth(3)
+                .and_then(|n| n.parse::<u64>().ok());
+            size.unwrap_or_else(|| panic!("a size in bytes: {l}"))
+        })
         .sum();
-    assert!(kept <= 1000, "{ls}");
-    assert!(!ls.contains("43 entries"), "{ls}");
+    assert_eq!(sizes, bytes, "{ls}");
 }

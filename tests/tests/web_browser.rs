@@ -252,6 +252,38 @@ async fn the_viewer_in_chromium() {
     let colours = eval(&client, "return [...document.querySelectorAll('#dag .node')].every(n => n.classList.contains('s-completed'))").await;
     assert_eq!(colours, json!(true));
 
+    // A node restored from the cache: its own colour, and its panel links to the run that
+    // computed its output.
+    let (computed, restored) = cached_runs(&runs.stores).await;
+    open(&client, &format!("{base}/runs/{restored}")).await;
+    let fills = eval(
+        &client,
+        "const fill = (s) => getComputedStyle(document.querySelector('#dag .node.' + s + ' rect')).fill; \
+         return [fill('s-cached'), fill('s-completed')]",
+    )
+    .await;
+    assert_ne!(
+        fills[0], fills[1],
+        "cached and completed look alike: {fills}"
+    );
+    click(&client, "#dag .node.s-cached").await;
+    until(
+        &client,
+        "return document.querySelector('#panel-body .cached-from a') !== null",
+        "the source run in the panel",
+    )
+    .await;
+    let link = eval(
+        &client,
+        "const a = document.querySelector('#panel-body .cached-from a'); \
+         return [a.textContent, a.getAttribute('href')]",
+    )
+    .await;
+    assert_eq!(
+        link,
+        json!([computed.to_string(), format!("/runs/{computed}")])
+    );
+
     // A waiting run: its page offers the signal; a payload sent from the form continues it.
     let waiting = tests::web::waiting_run(&runs.stores, dir.path()).await;
     open(&client, &format!("{base}/runs/{waiting}")).await;
@@ -274,6 +306,27 @@ async fn the_viewer_in_chromium() {
     )
     .await;
     client.close().await.expect("close the browser");
+}
+
+/// Two runs of a pipeline whose `double` is cached and whose `label` is not: the first computes
+/// `double`, the second restores it. Their ids, in that order.
+async fn cached_runs(stores: &pipeline::store::Stores) -> (pipeline::RunId, pipeline::RunId) {
+    use pipeline::cache::NodeCache;
+    use pipeline::{GraphBuilder, PipelineEngine};
+    let mut g = GraphBuilder::<u64>::new("cached");
+    let x = g.input("x", |x: &u64| *x);
+    let double = g
+        .node("double")
+        .cache(NodeCache::new("web_browser::double", "v1"))
+        .run(x, |x: u64, _| async move { Ok::<_, std::io::Error>(x * 2) });
+    let label = g.node("label").run(double, |x: u64, _| async move {
+        Ok::<_, std::io::Error>(format!("{x}"))
+    });
+    let engine = PipelineEngine::new(g.build(label).expect("a graph")).stores(stores.clone());
+    let first = engine.run(21).await.expect("the first run");
+    let second = engine.run(21).await.expect("the second run");
+    assert!(second.cached.contains_key("double"), "{second:?}");
+    (first.run_id, second.run_id)
 }
 
 /// Not a check: prints how long headless chromium takes to load the page of a 10,000-node run

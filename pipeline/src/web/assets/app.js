@@ -51,6 +51,15 @@ async function showNode(id) {
   }
   out.append(text("h3", node.attempts.length ? "Attempts" : "No attempts recorded"));
   if (node.attempts.length) out.append(table);
+  // An output restored from the cache names the run that computed it, with a link to that run.
+  const sources = [...new Set(node.attempts.map((a) => a.cached_from).filter((r) => r))];
+  for (const source of sources) {
+    const from = text("p", "Restored from the cache: computed by run ", "cached-from");
+    const link = text("a", source);
+    link.href = "/runs/" + encodeURIComponent(source);
+    from.append(link);
+    out.append(from);
+  }
   out.append(text("h3", "Inputs"), text("pre", preview(data.inputs)));
   out.append(text("h3", "Output"), text("pre", data.output === null ? "(none yet)" : preview(data.output)));
   // Values too big to show are cut by the server; each can be downloaded whole.
