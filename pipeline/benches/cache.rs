@@ -159,6 +159,19 @@ async fn incremental_rows(dir: &std::path::Path) {
     );
 }
 
+/// How long each of `keys` took to find in `cache`, shortest first.
+async fn timed_lookups(cache: &dyn pipeline::cache::ResultCache, keys: &[String]) -> Vec<Duration> {
+    let mut took = Vec::with_capacity(keys.len());
+    for key in keys {
+        let started = Instant::now();
+        let found = cache.cache_get(key).await.expect("a lookup");
+        took.push(started.elapsed());
+        assert!(found.is_some());
+    }
+    took.sort();
+    took
+}
+
 /// Lookups in a directory store's cache of 10,000 entries: each key once, with this process's
 /// index up to date (p50, p99), and the first lookup of a process that has not read the log yet.
 async fn directory_lookup_rows(dir: &std::path::Path) {
@@ -181,14 +194,7 @@ async fn directory_lookup_rows(dir: &std::path::Path) {
         .map(|e| e.key)
         .collect();
     keys.sort(); // digests: an order unrelated to where the entries are in the log
-    let mut lookups = Vec::with_capacity(keys.len());
-    for key in &keys {
-        let started = Instant::now();
-        let found = cache.cache_get(key).await.expect("a lookup");
-        lookups.push(started.elapsed());
-        assert!(found.is_some());
-    }
-    lookups.sort();
+    let lookups = timed_lookups(cache, &keys).await;
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!("cache_file_entries {}", keys.len());
     println!(
@@ -200,14 +206,7 @@ async fn directory_lookup_rows(dir: &std::path::Path) {
         us(lookups[lookups.len() * 99 / 100])
     );
     // The same keys again: each entry is now one this process decoded.
-    let mut again = Vec::with_capacity(keys.len());
-    for key in &keys {
-        let started = Instant::now();
-        let found = cache.cache_get(key).await.expect("a lookup");
-        again.push(started.elapsed());
-        assert!(found.is_some());
-    }
-    again.sort();
+    let again = timed_lookups(cache, &keys).await;
     println!(
         "cache_file_lookup_again_p50_us {:.2}",
         us(again[again.len() / 2])

@@ -235,17 +235,23 @@ impl CacheLog {
         Ok(Read::Done(Some((slot.offset, payload))))
     }
 
+    /// The log brought up to date, and its live entries' slots in the log's order; `None`
+    /// without a log.
+    pub(super) fn live_slots(&self) -> StoreResult<Option<(Arc<File>, Vec<Slot>)>> {
+        let mut state = lock(&self.state);
+        state.refresh(self.path(), None)?;
+        Ok(state
+            .open
+            .as_ref()
+            .map(|open| (Arc::clone(&open.file), state.sorted_slots())))
+    }
+
     /// Every live entry's frame payload, in the log's order; a frame damaged since it was
     /// indexed is left out (and logged).
     pub(super) fn frames(&self) -> StoreResult<Vec<Framed>> {
         let path = self.path();
-        let (file, slots) = {
-            let mut state = lock(&self.state);
-            state.refresh(path, None)?;
-            match &state.open {
-                Some(open) => (Arc::clone(&open.file), state.sorted_slots()),
-                None => return Ok(Vec::new()),
-            }
+        let Some((file, slots)) = self.live_slots()? else {
+            return Ok(Vec::new());
         };
         let mut frames = Vec::with_capacity(slots.len());
         for slot in slots {

@@ -11,6 +11,7 @@ mod write;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use self::log::CacheLog;
@@ -41,14 +42,18 @@ fn put_json<'a>(log: &CacheLog, (offset, payload): &'a Framed) -> StoreResult<&'
     }
 }
 
-/// The entry and output in `framed`, the frame of `key`.
+/// The JSON of the put in `framed`, decoded as `T`.
+fn decode_json<T: DeserializeOwned>(log: &CacheLog, framed: &Framed) -> StoreResult<T> {
+    serde_json::from_slice(put_json(log, framed)?).map_err(|e| StoreError::Corrupt {
+        path: log.path().to_owned(),
+        offset: framed.0,
+        reason: format!("undecodable cache entry: {e}"),
+    })
+}
+
+/// The entry and output in `framed`.
 fn decode(log: &CacheLog, framed: &Framed) -> StoreResult<(CacheEntry, Json)> {
-    let stored: Stored =
-        serde_json::from_slice(put_json(log, framed)?).map_err(|e| StoreError::Corrupt {
-            path: log.path().to_owned(),
-            offset: framed.0,
-            reason: format!("undecodable cache entry: {e}"),
-        })?;
+    let stored: Stored = decode_json(log, framed)?;
     Ok((stored.entry, stored.output))
 }
 
@@ -58,13 +63,7 @@ fn decode_entry(log: &CacheLog, framed: &Framed) -> StoreResult<CacheEntry> {
     struct Parts {
         entry: CacheEntry,
     }
-    let parts: Parts =
-        serde_json::from_slice(put_json(log, framed)?).map_err(|e| StoreError::Corrupt {
-            path: log.path().to_owned(),
-            offset: framed.0,
-            reason: format!("undecodable cache entry: {e}"),
-        })?;
-    Ok(parts.entry)
+    Ok(decode_json::<Parts>(log, framed)?.entry)
 }
 
 /// The entry of `key`, however large its frame (read on the blocking pool).

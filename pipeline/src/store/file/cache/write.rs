@@ -5,7 +5,6 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
 
 use super::log::{
     CacheLog, FileId, INLINE_BYTES, MAGIC, State, VERSION, file_id, read_at, still_linked, write_at,
@@ -163,13 +162,8 @@ impl CacheLog {
     pub(super) fn compact(&self) -> StoreResult<()> {
         let _held = self.hold()?;
         let path = self.path();
-        let (file, slots) = {
-            let mut state = lock(&self.state);
-            state.refresh(path, None)?;
-            match &state.open {
-                Some(open) => (Arc::clone(&open.file), state.sorted_slots()),
-                None => return Ok(()),
-            }
+        let Some((file, slots)) = self.live_slots()? else {
+            return Ok(());
         };
         let tmp = self.dir.join(COMPACTING);
         match fs::remove_file(&tmp) {
