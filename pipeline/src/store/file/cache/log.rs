@@ -2,15 +2,16 @@
 //! lock (`cache/lock`), and this process's index of them, brought up to date by the log's
 //! length on every lookup.
 //!
-//! - A lookup stats the log, reads only what was appended since it last looked, and reads its
-//!   entry's one frame at the offset the index holds: no directory walk, no file opened per
-//!   entry.
+//! - A lookup checks the log's length (an `fstat` of the file it read, while that file still has
+//!   a name), reads only what was appended since it last looked, and reads its entry's one frame
+//!   at the offset the index holds (nothing, when this process decoded the entry before): no
+//!   directory walk, no file opened per entry.
 //! - Writers (a put, a removal, a compaction) hold `cache/lock`, so records never interleave and
 //!   the first to store a key keeps it, across processes.
 //! - A record cut short by a crash is never indexed (a reader takes it for one still being
 //!   written); the next writer truncates it before it appends.
 //! - A compaction writes the live entries to a new file and renames it over the log; a reader
-//!   notices the new file by its identity and indexes it whole.
+//!   notices that the file it read lost its name, and indexes the new one whole.
 
 use std::collections::HashMap;
 use std::fs::{self, File};

@@ -149,12 +149,14 @@ fn a_compaction_keeps_live_entries_only_and_removes_the_first_format_s_files() {
         b"an entry of the first format",
     )
     .unwrap();
+    std::fs::write(cache.join(".0123abcd.entry.77.0.tmp"), b"its temporary").unwrap();
     let before = std::fs::metadata(cache.join(LOG)).unwrap().len();
     let gone: Vec<String> = (0..15).map(key).collect();
     assert_eq!(log.remove(&gone).unwrap(), 15);
     let after = std::fs::metadata(cache.join(LOG)).unwrap().len();
     assert!(after * 3 < before, "{after} of {before} bytes: compacted");
     assert!(!cache.join("0123abcd.entry").exists());
+    assert!(!cache.join(".0123abcd.entry.77.0.tmp").exists());
     for i in 0..20 {
         assert_eq!(get(&log, &key(i)).is_some(), i >= 15, "{}", key(i));
     }

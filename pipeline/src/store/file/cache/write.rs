@@ -298,7 +298,11 @@ fn remove_leftovers(dir: &Path) -> StoreResult<()> {
     for item in listing {
         let path = item.map_err(io_error("list", dir))?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let old = name.is_some_and(|n| n.ends_with(".entry") || n.ends_with(".entry.tmp"));
+        // `<key>.entry`, and `.<key>.entry.<pid>.<n>.tmp` (a writer of that format that died).
+        let old = name.is_some_and(|n| {
+            n.ends_with(".entry")
+                || (n.starts_with('.') && n.contains(".entry.") && n.ends_with(".tmp"))
+        });
         if old && let Err(e) = fs::remove_file(&path) {
             return Err(io_error("remove", &path)(e));
         }
