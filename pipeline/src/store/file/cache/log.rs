@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::record::{self, Record};
-use super::write::Writer;
 use crate::data::Json;
 use crate::store::cache::CacheEntry;
 use crate::store::error::{StoreError, StoreResult};
@@ -44,6 +43,13 @@ pub(crate) struct CacheLog {
     /// Serializes this process's writers (the OS lock serializes processes), with the files
     /// they keep open between writes.
     pub(super) writer: Mutex<Writer>,
+}
+
+/// A writer's open files: `cache/lock`, and the log opened for writing with its identity.
+#[derive(Debug, Default)]
+pub(super) struct Writer {
+    pub(super) lock: Option<File>,
+    pub(super) log: Option<(FileId, File)>,
 }
 
 /// What a read found, or that it would read more than it was allowed to.

@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use super::log::{
-    CacheLog, FileId, INLINE_BYTES, MAGIC, State, VERSION, file_id, read_at, still_linked, write_at,
+    CacheLog, INLINE_BYTES, MAGIC, State, VERSION, Writer, file_id, read_at, still_linked, write_at,
 };
 use super::record::{self, Record};
 use crate::store::error::StoreResult;
@@ -17,13 +17,6 @@ use crate::store::shared::lock;
 
 const LOCK: &str = "lock";
 const COMPACTING: &str = ".entries.log.compacting";
-
-/// A writer's open files: `cache/lock`, and the log opened for writing with its identity.
-#[derive(Debug, Default)]
-pub(super) struct Writer {
-    lock: Option<File>,
-    log: Option<(FileId, File)>,
-}
 
 /// What a write did.
 enum Written<T> {
