@@ -4,9 +4,10 @@
 //
 // - `no_postgres`: no PostgreSQL answers at `PIPELINE_TEST_POSTGRES` (by default
 //   `postgres://postgres@127.0.0.1:5432/postgres`);
-// - `no_chromium`: Debian's `/usr/bin/chromium` or `/usr/bin/chromedriver` is not installed.
+// - `no_chromium`: Debian's `/usr/bin/chromium` or `/usr/bin/chromedriver` is not installed;
+// - `no_prometheus`: Debian's `/usr/bin/prometheus` is not installed.
 //
-// Under `CI=true` neither is ever set: there a missing server or browser fails its tests.
+// Under `CI=true` none is ever set: there a missing server or browser fails its tests.
 //
 // The answers are built in, so they are looked at again when what they depend on changes: the
 // environment variables above, `/usr/bin` (where the browser and PostgreSQL's commands are
@@ -21,7 +22,7 @@ const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const SOCKETS: &str = "/var/run/postgresql";
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(no_postgres, no_chromium)");
+    println!("cargo::rustc-check-cfg=cfg(no_postgres, no_chromium, no_prometheus)");
     println!("cargo::rerun-if-changed=build.rs");
     for var in ["CI", "PIPELINE_TEST_POSTGRES"] {
         println!("cargo::rerun-if-env-changed={var}");
@@ -51,6 +52,13 @@ fn main() {
             "cargo::warning=Debian's chromium and chromium-driver are not installed: the \
              browser tests are ignored. Install them with: apt-get install -y chromium \
              chromium-driver"
+        );
+    }
+    if !Path::new("/usr/bin/prometheus").exists() {
+        println!("cargo::rustc-cfg=no_prometheus");
+        println!(
+            "cargo::warning=Debian's prometheus is not installed: the test that scrapes a worker \
+             with it is ignored. Install it with: apt-get install -y prometheus"
         );
     }
 }

@@ -126,6 +126,7 @@ mod event;
 pub mod fleet;
 pub mod graph;
 mod machine;
+pub mod metrics;
 mod node;
 pub mod registry;
 mod result;

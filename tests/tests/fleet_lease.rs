@@ -51,6 +51,10 @@ async fn a_worker_frozen_before_the_body_does_not_start_a_node_taken_over_meanwh
     };
     let db = TestDatabase::create();
     let store = PostgresStore::open(&db.url).unwrap();
+    let (taken_before, lost_before) = (
+        metric("pipeline_fleet_leases_taken_over_total"),
+        metric("pipeline_fleet_leases_lost_total"),
+    );
     // The frozen worker on a runtime of its own, one thread, with a store of its own, as another
     // process would have (see `fleet.rs`, `a_late_commit_after_the_lease_lapsed_is_fenced`).
     let frozen_worker = Worker::new(PostgresStore::open(&db.url).unwrap())
@@ -85,6 +89,23 @@ async fn a_worker_frozen_before_the_body_does_not_start_a_node_taken_over_meanwh
     assert_eq!(frozen.lost, 1, "{frozen:?}");
     assert_eq!(frozen.completed, 0, "{frozen:?}");
     assert_eq!(other.await.unwrap().unwrap().completed, 1);
+    // The metrics say so (both workers are in this process): a lease taken over, a claim lost
+    // (other tests of this file take none over), and the queue's depth as heartbeats counted it.
+    assert!(
+        metric("pipeline_fleet_leases_taken_over_total") > taken_before,
+        "{}",
+        pipeline::metrics::text()
+    );
+    assert!(metric("pipeline_fleet_leases_lost_total") > lost_before);
+    assert!(pipeline::metrics::text().contains("\npipeline_fleet_ready_nodes "));
+}
+
+/// The value of this process's metric `name` (one without labels), 0 when not yet recorded.
+fn metric(name: &str) -> f64 {
+    let text = pipeline::metrics::text();
+    let line = text.lines().find(|l| l.split(' ').next() == Some(name));
+    line.and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// A run id, an attempt, a claim token and an idempotency key, as a node saw them.

@@ -88,6 +88,7 @@ impl NodeTask<'_> {
             .events
             .on_node_cached(run_id, id, self.job.item, &from);
         tracing::info!(node = id, cached_from = %from, "node output restored from the cache");
+        self.node.metrics(&self.shared.pipeline).cache_hit();
         let attempt = Attempt {
             number: 0,
             started_at_ms: crate::store::now_ms(),

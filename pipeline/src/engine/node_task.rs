@@ -189,6 +189,11 @@ impl<'a> NodeTask<'a> {
             let result = self.call(number).await;
             drop(permit);
             let ended = attempt.end(self.shared.persists());
+            if attempt.clock.is_some() {
+                self.node
+                    .metrics(&self.shared.pipeline)
+                    .attempt(ended.duration);
+            }
             // Encoding runs user `Serialize` code: a panic there fails this attempt too.
             let result = result.and_then(|value| Ok((self.encode(&value)?, value)));
             match result {
@@ -234,6 +239,7 @@ impl<'a> NodeTask<'a> {
                     self.shared
                         .events
                         .on_node_retry(run_id, id, number, &error, delay);
+                    self.node.metrics(&self.shared.pipeline).retry();
                     tracing::info!(node = id, attempt = number, error, ?delay, "retrying node");
                     // Boxed: a `Sleep` is large, and only retries need one.
                     Box::pin(tokio::time::sleep(delay)).await;

@@ -7,6 +7,7 @@ use super::attempt::{Attempt, AuditedInputs, Encoded, Ended};
 use super::node_task::NodeTask;
 use crate::data::canonical_digest;
 use crate::event::EventHandler;
+use crate::metrics::{self, Record};
 use crate::result::{PersistenceWarning, WarningSource};
 use crate::run_id::RunId;
 use crate::store::{AuditDetail, AuditEntry, AuditStatus, NodeRecord, StoreError};
@@ -38,7 +39,10 @@ impl NodeTask<'_> {
                 item_digest: self.item_digest(),
             };
             let epoch = self.shared.checkpoint_epoch;
-            match checkpointer.save(&self.shared.run_id, epoch, &record).await {
+            let timer = metrics::store_write_timer(Record::Checkpoint);
+            let saved = checkpointer.save(&self.shared.run_id, epoch, &record).await;
+            metrics::store_write(Record::Checkpoint, timer);
+            match saved {
                 Ok(()) => checkpointed = true,
                 Err(e) => self.store_failed(WarningSource::Checkpoint, e),
             }
@@ -126,9 +130,13 @@ impl NodeTask<'_> {
     }
 
     pub(super) async fn append(&mut self, entry: AuditEntry) {
-        if let Some(audit) = &self.shared.audit
-            && let Err(e) = audit.append(self.shared.audit_epoch, &entry).await
-        {
+        let Some(audit) = &self.shared.audit else {
+            return;
+        };
+        let timer = metrics::store_write_timer(Record::Audit);
+        let appended = audit.append(self.shared.audit_epoch, &entry).await;
+        metrics::store_write(Record::Audit, timer);
+        if let Err(e) = appended {
             self.store_failed(WarningSource::Audit, e);
         }
     }

@@ -25,6 +25,8 @@ pub(crate) struct Claimed {
     /// For a rated node, the instant its execution may start (its reserved turn): never before
     /// the start time the claim reserved in the store.
     pub start_at: Option<tokio::time::Instant>,
+    /// Whether another worker held it and let its lease lapse (this claim took it over).
+    pub lapsed: bool,
 }
 
 /// A claim a worker holds: run, node, item (for an item of a mapped node), fencing token.

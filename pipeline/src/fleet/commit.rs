@@ -23,6 +23,7 @@ use super::resolution::{Item, Resolution, Resolved};
 use crate::call::guard::GuardedEvents;
 use crate::event::EventHandler;
 use crate::machine::{self, Event, NodeState, Phase};
+use crate::result::RunStatus;
 use crate::store::{PostgresStore, RunSummary, StoreResult};
 
 /// Resolves `items` in one transaction; one answer per item, in order. The node rows of the
@@ -230,13 +231,20 @@ pub(crate) async fn resolve(
         let ids: Vec<&str> = ended.iter().map(String::as_str).collect();
         super::limits::lock_keys_of(store, &tx, &ids).await?;
     }
+    let mut finished = Vec::new();
     for run in &ended {
         let Some(item) = written.iter().find(|i| i.claimed.run_id.as_str() == run) else {
             continue;
         };
-        finish(store, &tx, item).await?;
+        finished.push((&item.pipeline, finish(store, &tx, item).await?));
     }
     tx.commit().await.map_err(err("write to"))?;
+    for item in &written {
+        item.record_metrics();
+    }
+    for (pipeline, status) in finished {
+        crate::metrics::run_ended(pipeline, status.code());
+    }
     // Heard once committed (a fenced claim kept nothing to hear of): each unit's own event,
     // then what followed from them.
     for item in &written {
@@ -291,7 +299,12 @@ async fn count_down(
 
 /// Ends a run whose last node just resolved: its state, its summary, and a notification for
 /// its waiters.
-async fn finish(store: &PostgresStore, tx: &Transaction<'_>, item: &Item) -> StoreResult<()> {
+/// Ends `item`'s run (its last node was resolved); returns the status it ended with.
+async fn finish(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    item: &Item,
+) -> StoreResult<RunStatus> {
     let run_id = &item.claimed.run_id;
     let phases = node_states(store, tx, run_id).await?;
     // Every node is resolved: no wait is suspended, so the run failed or completed.
@@ -331,7 +344,8 @@ async fn finish(store: &PostgresStore, tx: &Transaction<'_>, item: &Item) -> Sto
         .await
         .map_err(store.error("write to"))?;
     // Its end lets queued runs of its key in.
-    super::limits::admit_after(store, tx, run_id.as_str()).await
+    super::limits::admit_after(store, tx, run_id.as_str()).await?;
+    Ok(status)
 }
 
 /// The most resolutions one commit writes.

@@ -18,13 +18,13 @@ macro_rules! claim_items {
     () => {
         concat!(
             "k AS (SELECT $3 - count(*) AS k FROM n), \
-         item_expired AS (SELECT run_id, node, item FROM pipeline_fleet_items \
+         item_expired AS (SELECT run_id, node, item, true AS lapsed FROM pipeline_fleet_items \
              WHERE state = 'running' AND lease_expires_at < now() AND fingerprint = ANY($2) \
                AND ",
             $crate::fleet::limits::limited_filter!(),
             " \
              ORDER BY lease_expires_at LIMIT (SELECT k FROM k) FOR UPDATE SKIP LOCKED), \
-         item_ready AS (SELECT run_id, node, item FROM pipeline_fleet_items \
+         item_ready AS (SELECT run_id, node, item, false AS lapsed FROM pipeline_fleet_items \
              WHERE state = 'ready' AND not_before <= now() AND fingerprint = ANY($2) \
                AND ",
             $crate::fleet::limits::limited_filter!(),
@@ -39,7 +39,7 @@ macro_rules! claim_items {
              WHERE i.run_id = ic.run_id AND i.node = ic.node AND i.item = ic.item \
                AND p.run_id = i.run_id AND p.node = i.node \
              RETURNING i.run_id, i.node, i.item, i.claim, i.attempt, p.items, p.fail_fast, \
-                       i.fingerprint, i.attempts_before) "
+                       i.fingerprint, i.attempts_before, ic.lapsed) "
         )
     };
 }

@@ -207,6 +207,7 @@ pub(crate) async fn claim(
         claimed.extend(within);
     }
     tx.commit().await.map_err(store.error("claim nodes in"))?;
+    crate::metrics::fleet_taken_over(claimed.iter().filter(|c| c.lapsed).count() as u64);
     Ok(claimed)
 }
 
@@ -236,13 +237,13 @@ async fn claim_in(
                 // One statement: node rows first, then items of open maps up to the limit. Each is
                 // two index scans (expired leases first, then ready rows by time), never a scan of a
                 // whole table: the partial indexes on `state` serve them.
-                "WITH expired AS (SELECT run_id, node FROM pipeline_fleet_nodes \
+                "WITH expired AS (SELECT run_id, node, true AS lapsed FROM pipeline_fleet_nodes \
                  WHERE state = 'running' AND lease_expires_at < now() \
                    AND fingerprint = ANY($2) AND ",
                 limited_filter!(),
                 " \
                  ORDER BY lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
-             ready AS (SELECT run_id, node FROM pipeline_fleet_nodes \
+             ready AS (SELECT run_id, node, false AS lapsed FROM pipeline_fleet_nodes \
                  WHERE state = 'ready' AND not_before <= now() AND fingerprint = ANY($2) \
                    AND ",
                 limited_filter!(),
@@ -254,12 +255,12 @@ async fn claim_in(
                  lease_expires_at = now() + make_interval(secs => $4::float8 / 1000.0) \
                  FROM c WHERE n.run_id = c.run_id AND n.node = c.node \
                  RETURNING n.run_id, n.node, n.claim, n.attempt, n.blocked, n.fail_fast, \
-                           n.fingerprint, n.began, n.attempts_before), ",
+                           n.fingerprint, n.began, n.attempts_before, c.lapsed), ",
                 items::claim_items!(),
                 "SELECT run_id, node, NULL::int, claim, attempt, blocked, fail_fast, fingerprint, \
-                    began, NULL::int, attempts_before FROM n \
+                    began, NULL::int, attempts_before, lapsed FROM n \
              UNION ALL SELECT run_id, node, item, claim, attempt, false, fail_fast, fingerprint, \
-                    false, items, attempts_before FROM i"
+                    false, items, attempts_before, lapsed FROM i"
             ),
             &[
                 &args.worker,
@@ -294,6 +295,7 @@ async fn claim_in(
                 item,
                 attempts_before: u32::try_from(row.get::<_, i32>(10)).ok()?,
                 start_at: None,
+                lapsed: row.get(11),
             })
         })
         .collect())

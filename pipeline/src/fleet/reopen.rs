@@ -109,11 +109,13 @@ pub(crate) async fn reopen<G: Shape + NodeNames + ?Sized>(
     )
     .await
     .map_err(err("write to"))?;
-    write_summary(store, &tx, &summary(&completed)).await?;
+    let summary = summary(&completed);
+    write_summary(store, &tx, &summary).await?;
     tx.execute(&format!("NOTIFY {READY}"), &[])
         .await
         .map_err(err("write to"))?;
     tx.commit().await.map_err(err("write to"))?;
+    crate::metrics::run_started(&summary.pipeline);
     Ok(Reopened::Again(completed))
 }
 

@@ -113,6 +113,31 @@ pub(crate) struct Item {
     pub started_at_ms: u64,
 }
 
+impl Item {
+    /// Counts the attempt (or the cache hit) this item resolved, once committed: the metrics a
+    /// node in one process records as it runs (`pipeline::metrics`).
+    pub fn record_metrics(&self) {
+        let Some(node) = self.graph.nodes().get(self.claimed.node as usize) else {
+            return;
+        };
+        let metrics = node.metrics(&self.pipeline);
+        let took = |entry: &AuditEntry| Duration::from_micros(entry.duration_us);
+        match &self.resolution {
+            Resolution::Completed { entry, .. } if entry.cached_from.is_some() => {
+                metrics.cache_hit()
+            }
+            Resolution::Completed { entry, .. } | Resolution::Failed { entry } => {
+                metrics.attempt(took(entry))
+            }
+            Resolution::Retry { entry, .. } => {
+                metrics.attempt(took(entry));
+                metrics.retry();
+            }
+            Resolution::Skipped | Resolution::Begin { .. } | Resolution::Open { .. } => {}
+        }
+    }
+}
+
 /// What a worker's event handler hears of a node it ran, once its outcome is committed.
 pub(crate) enum Heard {
     /// A map opened (its items start).

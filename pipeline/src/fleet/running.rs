@@ -250,9 +250,10 @@ impl Running {
                     "commit refused: the claim is no longer current (its lease lapsed and \
                      another worker took the node, or the run was cancelled)"
                 );
-                self.report.lost += 1;
+                crate::metrics::fleet_commit_refused();
+                self.lost();
             }
-            Done::Lost => self.report.lost += 1,
+            Done::Lost => self.lost(),
             Done::Resolved(resolution, Resolved::Done { ended }) => {
                 if ended {
                     tracing::info!(worker = %self.ctx.settings.id, run = %key.0, "run ended");
@@ -266,6 +267,12 @@ impl Running {
                 }
             }
         }
+    }
+
+    /// A claim lost before it was resolved.
+    fn lost(&mut self) {
+        crate::metrics::fleet_lease_lost();
+        self.report.lost += 1;
     }
 
     fn held(&self) -> Vec<Hold> {
@@ -293,6 +300,7 @@ impl Running {
     /// still run the node (one that is committing, or done, is left to its commit's fence).
     async fn renew(&mut self) {
         self.announce().await;
+        super::waiting::count_ready(&self.ctx.store);
         let held = self.held();
         let (sent, lease) = (std::time::Instant::now(), self.ctx.settings.lease);
         match queue::heartbeat(&self.ctx.store, &held, lease).await {
@@ -309,6 +317,7 @@ impl Running {
                     }
                     tracing::warn!(run = %key.0, node = key.1, "lease lost; abandoning the node");
                     held.task.abort();
+                    crate::metrics::fleet_lease_lost();
                     self.report.lost += 1;
                     false
                 });
@@ -323,18 +332,8 @@ impl Running {
     /// worker of another build (their fingerprint differs): it leaves their nodes alone.
     async fn warn_unserved(&mut self) {
         let names = self.ctx.served.names();
-        let Ok(client) = self.ctx.store.client().await else {
-            return;
-        };
-        let rows = client
-            .query(
-                "SELECT DISTINCT pipeline, fingerprint FROM pipeline_fleet_runs \
-                 WHERE state = 'running' AND pipeline = ANY($1) AND fingerprint <> ALL($2)",
-                &[&names, &self.ctx.fingerprints],
-            )
-            .await;
-        for row in rows.iter().flatten() {
-            let key: (String, String) = (row.get(0), row.get(1));
+        let fingerprints = &self.ctx.fingerprints;
+        for key in super::waiting::other_builds(&self.ctx.store, &names, fingerprints).await {
             if self.warned.insert(key.clone()) {
                 tracing::warn!(
                     worker = %self.ctx.settings.id,

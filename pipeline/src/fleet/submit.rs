@@ -70,7 +70,10 @@ impl<P: Pipeline> PipelineEngine<P> {
             fair_key: fair.as_deref(),
         };
         match sql::submit(store, &header, &nodes, &summary, &[], limit, order).await {
-            Ok(()) => Ok(run_id),
+            Ok(()) => {
+                crate::metrics::run_started(self.graph.name());
+                Ok(run_id)
+            }
             Err(StoreError::RunExists(_)) if keyed => Ok(run_id),
             Err(e) => Err(PipelineError::from_store(&run_id, e)),
         }

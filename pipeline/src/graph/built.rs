@@ -80,6 +80,15 @@ pub(crate) struct NodeDef {
     pub map: Option<MapDef>,
     /// What the node waits for, when it is a wait.
     pub wait: Option<WaitDef>,
+    /// Its metrics, looked up by its first attempt (see [`NodeDef::metrics`]).
+    pub metrics: std::sync::OnceLock<crate::metrics::NodeMetrics>,
+}
+
+impl NodeDef {
+    /// The node's metrics as a node of `pipeline` (its graph's name, the same for every run).
+    pub fn metrics(&self, pipeline: &str) -> &crate::metrics::NodeMetrics {
+        (self.metrics).get_or_init(|| crate::metrics::NodeMetrics::new(pipeline, &self.id))
+    }
 }
 
 /// A list per node, all in one flat list (no allocation per node): node `i`'s items are

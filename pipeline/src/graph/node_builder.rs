@@ -237,6 +237,7 @@ impl<'g, I: Data> NodeBuilder<'g, I> {
             codec,
             map,
             wait,
+            metrics: std::sync::OnceLock::new(),
         })
     }
 

@@ -158,6 +158,7 @@ impl Viewer {
             .route("/schedules", get(schedules::html))
             .route("/assets/app.js", get(script))
             .route("/assets/style.css", get(style))
+            .route("/metrics", get(metrics))
             .nest("/api", api)
             .layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&state),
@@ -281,6 +282,15 @@ async fn script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("assets/app.js"),
+    )
+}
+
+/// This process's metrics (`pipeline::metrics`), for Prometheus: open on loopback like the
+/// pages; beyond it, with `Authorization: Bearer <token>` (Prometheus' `authorization`).
+async fn metrics() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        crate::metrics::text(),
     )
 }
 

@@ -32,6 +32,9 @@ pub(crate) struct Args {
     /// tick's run starts once however many workers run).
     #[arg(long)]
     no_schedules: bool,
+    /// Answer `GET /metrics` (Prometheus' text format) at this address, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 fn seconds(name: &str, value: f64) -> Result<Duration, CliError> {
@@ -47,6 +50,22 @@ pub(super) async fn exec(
     settings: &crate::engine::EngineSettings,
 ) -> Result<i32, CliError> {
     crate::cli::log::to_stderr();
+    if let Some(addr) = args.metrics {
+        let listener =
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| CliError::InvalidOption {
+                    option: "--metrics".to_owned(),
+                    reason: format!("cannot listen on {addr}: {e}"),
+                })?;
+        let bound = listener.local_addr().unwrap_or(addr);
+        outln!("metrics at http://{bound}/metrics");
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(listener).await {
+                tracing::error!(error = %e, "the metrics endpoint stopped");
+            }
+        });
+    }
     let mut worker = Worker::new(store.clone());
     worker = match args.pipelines.is_empty() {
         true => worker.serve_registered(),

@@ -163,6 +163,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         let events = Arc::clone(&self.shared.events);
         let name = Arc::clone(&self.graph.name);
         events.on_pipeline_start(&name, &self.shared.run_id, resumed);
+        crate::metrics::run_started(&name);
         self.load_inputs(inputs);
         let waits = self.graph.has_waits();
         if waits {
@@ -179,6 +180,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         }
         let result = self.finish(cancelled);
         events.on_pipeline_end(&name, &result.run_id, result.status);
+        crate::metrics::run_ended(&name, result.status.code());
         tracing::info!(status = %result.status, "run finished");
         result
     }

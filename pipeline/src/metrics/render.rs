@@ -1,0 +1,149 @@
+//! The text exposition format: `# HELP` and `# TYPE` lines, then a line per metric (a
+//! histogram's cumulative buckets, sum and count), label values escaped.
+
+use std::fmt::Write;
+
+use super::family::{BUCKETS, Counter, Family, Gauge, Histogram, Labels, NodeSeries};
+use super::registry::Registry;
+
+pub(super) fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    counters(&mut out, &registry.runs_started);
+    counters(&mut out, &registry.runs_ended);
+    nodes(&mut out, &registry.nodes);
+    histograms(&mut out, &registry.store_writes);
+    gauges(&mut out, &registry.fleet_ready);
+    counters(&mut out, &registry.fleet_leases_lost);
+    counters(&mut out, &registry.fleet_taken_over);
+    counters(&mut out, &registry.fleet_commits_refused);
+    out
+}
+
+fn head<M>(out: &mut String, family: &Family<M>, kind: &str) {
+    let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+    let _ = writeln!(out, "# TYPE {} {kind}", family.name);
+}
+
+/// `{a="x",b="y"}`, with `extra` (a name and a value) last; empty without labels.
+fn labels(names: &[&str], values: &Labels, extra: Option<(&str, &str)>) -> String {
+    let pairs = names
+        .iter()
+        .zip(values.iter().map(|v| &**v))
+        .map(|(n, v)| (*n, v))
+        .chain(extra);
+    let mut out = String::new();
+    for (i, (name, value)) in pairs.enumerate() {
+        out.push(if i == 0 { '{' } else { ',' });
+        let _ = write!(out, "{name}=\"{}\"", escape(value));
+    }
+    if !out.is_empty() {
+        out.push('}');
+    }
+    out
+}
+
+/// A label value as the format wants it: backslash, double quote and newline escaped.
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn gauges(out: &mut String, family: &Family<Gauge>) {
+    let each = family.each();
+    if each.is_empty() {
+        return;
+    }
+    head(out, family, "gauge");
+    for (values, gauge) in each {
+        let labels = labels(family.labels, &values, None);
+        let _ = writeln!(out, "{}{labels} {}", family.name, gauge.get());
+    }
+}
+
+fn counters(out: &mut String, family: &Family<Counter>) {
+    let each = family.each();
+    counter_lines(out, family, each.iter().map(|(v, c)| (v, &**c)));
+}
+
+/// `family`'s head and a line per counter of `each`; nothing without one.
+fn counter_lines<'a, M>(
+    out: &mut String,
+    family: &Family<M>,
+    each: impl Iterator<Item = (&'a Labels, &'a Counter)>,
+) {
+    let mut each = each.peekable();
+    if each.peek().is_none() {
+        return;
+    }
+    head(out, family, "counter");
+    for (values, counter) in each {
+        let labels = labels(family.labels, values, None);
+        let _ = writeln!(out, "{}{labels} {}", family.name, counter.get());
+    }
+}
+
+pub(super) fn histograms(out: &mut String, family: &Family<Histogram>) {
+    let each = family.each();
+    histogram_lines(out, family, each.iter().map(|(v, h)| (v, &**h)));
+}
+
+/// `family`'s head and the lines of each histogram of `each`; nothing without one.
+fn histogram_lines<'a, M>(
+    out: &mut String,
+    family: &Family<M>,
+    each: impl Iterator<Item = (&'a Labels, &'a Histogram)>,
+) {
+    let mut each = each.peekable();
+    if each.peek().is_none() {
+        return;
+    }
+    head(out, family, "histogram");
+    let name = family.name;
+    for (values, histogram) in each {
+        let (cumulative, count, sum) = histogram.snapshot();
+        for (bound, n) in BUCKETS.iter().zip(cumulative) {
+            let le = labels(family.labels, values, Some(("le", &bound.to_string())));
+            let _ = writeln!(out, "{name}_bucket{le} {n}");
+        }
+        let inf = labels(family.labels, values, Some(("le", "+Inf")));
+        let _ = writeln!(out, "{name}_bucket{inf} {count}");
+        let plain = labels(family.labels, values, None);
+        let _ = writeln!(out, "{name}_sum{plain} {sum}");
+        let _ = writeln!(out, "{name}_count{plain} {count}");
+    }
+}
+
+/// The nodes' three families, from their one metric each.
+fn nodes(out: &mut String, family: &Family<NodeSeries>) {
+    let each = family.each();
+    if each.is_empty() {
+        return;
+    }
+    let labels = family.labels;
+    let attempts = Family::<Histogram>::new(
+        "pipeline_node_attempt_duration_seconds",
+        "How long the attempts of nodes (and of mapped nodes' items) took, failed ones too.",
+        labels,
+    );
+    let retries = Family::<Counter>::new(
+        "pipeline_node_retries_total",
+        "Failed attempts of nodes that were retried.",
+        labels,
+    );
+    let hits = Family::<Counter>::new(
+        "pipeline_node_cache_hits_total",
+        "Node calls whose output was restored from the result cache.",
+        labels,
+    );
+    histogram_lines(out, &attempts, each.iter().map(|(v, s)| (v, &s.attempts)));
+    counter_lines(out, &retries, each.iter().map(|(v, s)| (v, &s.retries)));
+    counter_lines(out, &hits, each.iter().map(|(v, s)| (v, &s.cache_hits)));
+}
