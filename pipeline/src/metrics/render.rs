@@ -7,7 +7,7 @@ use super::family::{BUCKETS, Counter, Family, Gauge, Histogram, Labels, NodeSeri
 use super::registry::Registry;
 
 pub(super) fn render(registry: &Registry) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(64 * 1024);
     counters(&mut out, &registry.runs_started);
     counters(&mut out, &registry.runs_ended);
     nodes(&mut out, &registry.nodes);
@@ -26,15 +26,12 @@ fn head<M>(out: &mut String, family: &Family<M>, kind: &str) {
 
 /// `{a="x",b="y"}`, with `extra` (a name and a value) last; empty without labels.
 fn labels(names: &[&str], values: &Labels, extra: Option<(&str, &str)>) -> String {
-    let pairs = names
-        .iter()
-        .zip(values.iter().map(|v| &**v))
-        .map(|(n, v)| (*n, v))
-        .chain(extra);
     let mut out = String::new();
-    for (i, (name, value)) in pairs.enumerate() {
-        out.push(if i == 0 { '{' } else { ',' });
-        let _ = write!(out, "{name}=\"{}\"", escape(value));
+    open_labels(&mut out, names, values);
+    match (extra, out.is_empty()) {
+        (Some((name, value)), true) => push_label(&mut out, '{', name, value),
+        (Some((name, value)), false) => push_label(&mut out, ',', name, value),
+        (None, _) => {}
     }
     if !out.is_empty() {
         out.push('}');
@@ -42,9 +39,23 @@ fn labels(names: &[&str], values: &Labels, extra: Option<(&str, &str)>) -> Strin
     out
 }
 
-/// A label value as the format wants it: backslash, double quote and newline escaped.
-fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
+/// `{a="x",b="y"` (not closed: a histogram's lines add `le`); nothing without labels.
+fn open_labels(out: &mut String, names: &[&str], values: &Labels) {
+    for (i, (name, value)) in names.iter().zip(values.iter()).enumerate() {
+        push_label(out, if i == 0 { '{' } else { ',' }, name, value);
+    }
+}
+
+fn push_label(out: &mut String, before: char, name: &str, value: &str) {
+    out.push(before);
+    out.push_str(name);
+    out.push_str("=\"");
+    escape(out, value);
+    out.push('"');
+}
+
+/// `value` as the format wants a label value: backslash, double quote and newline escaped.
+fn escape(out: &mut String, value: &str) {
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -53,7 +64,6 @@ fn escape(value: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 fn gauges(out: &mut String, family: &Family<Gauge>) {
@@ -107,17 +117,24 @@ fn histogram_lines<'a, M>(
     }
     head(out, family, "histogram");
     let name = family.name;
+    // `le="…"}` of each bound, written once.
+    let bounds: Vec<String> = BUCKETS
+        .iter()
+        .map(|b| b.to_string())
+        .chain(["+Inf".to_owned()])
+        .collect();
+    let mut open = String::new();
     for (values, histogram) in each {
         let (cumulative, count, sum) = histogram.snapshot();
-        for (bound, n) in BUCKETS.iter().zip(cumulative) {
-            let le = labels(family.labels, values, Some(("le", &bound.to_string())));
-            let _ = writeln!(out, "{name}_bucket{le} {n}");
+        open.clear();
+        open_labels(&mut open, family.labels, values);
+        let before_le = if open.is_empty() { "{" } else { "," };
+        for (bound, n) in bounds.iter().zip(cumulative.into_iter().chain([count])) {
+            let _ = writeln!(out, "{name}_bucket{open}{before_le}le=\"{bound}\"}} {n}");
         }
-        let inf = labels(family.labels, values, Some(("le", "+Inf")));
-        let _ = writeln!(out, "{name}_bucket{inf} {count}");
-        let plain = labels(family.labels, values, None);
-        let _ = writeln!(out, "{name}_sum{plain} {sum}");
-        let _ = writeln!(out, "{name}_count{plain} {count}");
+        let plain = if open.is_empty() { "" } else { "}" };
+        let _ = writeln!(out, "{name}_sum{open}{plain} {sum}");
+        let _ = writeln!(out, "{name}_count{open}{plain} {count}");
     }
 }
 
