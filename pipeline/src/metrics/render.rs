@@ -19,9 +19,26 @@ pub(super) fn render(registry: &Registry) -> String {
     out
 }
 
-fn head<M>(out: &mut String, family: &Family<M>, kind: &str) {
-    let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
-    let _ = writeln!(out, "# TYPE {} {kind}", family.name);
+/// What a family's lines are written with: its name, help and label names.
+struct Head {
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+}
+
+impl Head {
+    fn of<M>(family: &Family<M>) -> Head {
+        Head {
+            name: family.name,
+            help: family.help,
+            labels: family.labels,
+        }
+    }
+
+    fn write(&self, out: &mut String, kind: &str) {
+        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
+        let _ = writeln!(out, "# TYPE {} {kind}", self.name);
+    }
 }
 
 /// `{a="x",b="y"}`, with `extra` (a name and a value) last; empty without labels.
@@ -71,7 +88,7 @@ fn gauges(out: &mut String, family: &Family<Gauge>) {
     if each.is_empty() {
         return;
     }
-    head(out, family, "gauge");
+    Head::of(family).write(out, "gauge");
     for (values, gauge) in each {
         let labels = labels(family.labels, &values, None);
         let _ = writeln!(out, "{}{labels} {}", family.name, gauge.get());
@@ -80,20 +97,20 @@ fn gauges(out: &mut String, family: &Family<Gauge>) {
 
 fn counters(out: &mut String, family: &Family<Counter>) {
     let each = family.each();
-    counter_lines(out, family, each.iter().map(|(v, c)| (v, &**c)));
+    counter_lines(out, &Head::of(family), each.iter().map(|(v, c)| (v, &**c)));
 }
 
 /// `family`'s head and a line per counter of `each`; nothing without one.
-fn counter_lines<'a, M>(
+fn counter_lines<'a>(
     out: &mut String,
-    family: &Family<M>,
+    family: &Head,
     each: impl Iterator<Item = (&'a Labels, &'a Counter)>,
 ) {
     let mut each = each.peekable();
     if each.peek().is_none() {
         return;
     }
-    head(out, family, "counter");
+    family.write(out, "counter");
     for (values, counter) in each {
         let labels = labels(family.labels, values, None);
         let _ = writeln!(out, "{}{labels} {}", family.name, counter.get());
@@ -102,20 +119,20 @@ fn counter_lines<'a, M>(
 
 pub(super) fn histograms(out: &mut String, family: &Family<Histogram>) {
     let each = family.each();
-    histogram_lines(out, family, each.iter().map(|(v, h)| (v, &**h)));
+    histogram_lines(out, &Head::of(family), each.iter().map(|(v, h)| (v, &**h)));
 }
 
 /// `family`'s head and the lines of each histogram of `each`; nothing without one.
-fn histogram_lines<'a, M>(
+fn histogram_lines<'a>(
     out: &mut String,
-    family: &Family<M>,
+    family: &Head,
     each: impl Iterator<Item = (&'a Labels, &'a Histogram)>,
 ) {
     let mut each = each.peekable();
     if each.peek().is_none() {
         return;
     }
-    head(out, family, "histogram");
+    family.write(out, "histogram");
     let name = family.name;
     // `le="…"}` of each bound, written once.
     let bounds: Vec<String> = BUCKETS
@@ -145,21 +162,21 @@ fn nodes(out: &mut String, family: &Family<NodeSeries>) {
         return;
     }
     let labels = family.labels;
-    let attempts = Family::<Histogram>::new(
-        "pipeline_node_attempt_duration_seconds",
-        "How long the attempts of nodes (and of mapped nodes' items) took, failed ones too.",
+    let attempts = Head {
+        name: "pipeline_node_attempt_duration_seconds",
+        help: "How long the attempts of nodes (and of mapped nodes' items) took, failed ones too.",
         labels,
-    );
-    let retries = Family::<Counter>::new(
-        "pipeline_node_retries_total",
-        "Failed attempts of nodes that were retried.",
+    };
+    let retries = Head {
+        name: "pipeline_node_retries_total",
+        help: "Failed attempts of nodes that were retried.",
         labels,
-    );
-    let hits = Family::<Counter>::new(
-        "pipeline_node_cache_hits_total",
-        "Node calls whose output was restored from the result cache.",
+    };
+    let hits = Head {
+        name: "pipeline_node_cache_hits_total",
+        help: "Node calls whose output was restored from the result cache.",
         labels,
-    );
+    };
     histogram_lines(out, &attempts, each.iter().map(|(v, s)| (v, &s.attempts)));
     counter_lines(out, &retries, each.iter().map(|(v, s)| (v, &s.retries)));
     counter_lines(out, &hits, each.iter().map(|(v, s)| (v, &s.cache_hits)));

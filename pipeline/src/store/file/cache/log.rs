@@ -59,6 +59,14 @@ pub(super) enum Read<T> {
     Heavy,
 }
 
+/// Where [`CacheLog::locate`] found an entry: kept decoded, at a slot of a file (with the file's
+/// id), or nowhere.
+pub(super) enum Found {
+    Kept(Decoded),
+    At(Arc<File>, Slot, FileId),
+    Absent,
+}
+
 /// The index: where each live entry's frame is, in the file it was read from.
 #[derive(Debug, Default)]
 pub(super) struct State {
@@ -185,24 +193,13 @@ impl CacheLog {
         budget: Option<u64>,
         decode: impl FnOnce(&Framed) -> StoreResult<(CacheEntry, Json)>,
     ) -> StoreResult<Read<Option<Decoded>>> {
-        let path = self.path();
-        let (file, slot, id) = {
-            let mut state = lock(&self.state);
-            if !state.refresh(path, budget)? {
-                return Ok(Read::Heavy);
-            }
-            if let Some(decoded) = state.memo.get(key) {
-                return Ok(Read::Done(Some(Arc::clone(decoded))));
-            }
-            let (Some(open), Some(slot)) = (&state.open, state.slots.get(key)) else {
-                return Ok(Read::Done(None));
-            };
-            if budget.is_some_and(|b| slot.len > b) {
-                return Ok(Read::Heavy);
-            }
-            (Arc::clone(&open.file), *slot, open.id)
+        let (file, slot, id) = match self.locate(key, budget, true)? {
+            Read::Heavy => return Ok(Read::Heavy),
+            Read::Done(Found::Kept(decoded)) => return Ok(Read::Done(Some(decoded))),
+            Read::Done(Found::Absent) => return Ok(Read::Done(None)),
+            Read::Done(Found::At(file, slot, id)) => (file, slot, id),
         };
-        let framed = (slot.offset, read_frame(&file, path, slot)?);
+        let framed = (slot.offset, read_frame(&file, self.path(), slot)?);
         let decoded = Arc::new(decode(&framed)?);
         let mut state = lock(&self.state);
         // Kept only if it is still the key's entry in the file it was read from.
@@ -216,30 +213,33 @@ impl CacheLog {
         Ok(Read::Done(Some(decoded)))
     }
 
-    /// The frame of `key`'s entry (its offset and payload, checked), or `None`; with `budget`,
-    /// [`Read::Heavy`] instead of reading more bytes than that. (Tests compare it with `get`.)
-    #[cfg(test)]
-    pub(super) fn frame(
+    /// Where `key`'s entry is, the log brought up to date first: kept decoded (looked up only
+    /// with `kept`), at a slot of the open file, or absent; with `budget`, [`Read::Heavy`]
+    /// instead of reading more bytes than that.
+    pub(super) fn locate(
         &self,
         key: &str,
         budget: Option<u64>,
-    ) -> StoreResult<Read<Option<Framed>>> {
-        let path = self.path();
-        let (file, slot) = {
-            let mut state = lock(&self.state);
-            if !state.refresh(path, budget)? {
-                return Ok(Read::Heavy);
-            }
-            let (Some(open), Some(slot)) = (&state.open, state.slots.get(key)) else {
-                return Ok(Read::Done(None));
-            };
-            if budget.is_some_and(|b| slot.len > b) {
-                return Ok(Read::Heavy);
-            }
-            (Arc::clone(&open.file), *slot)
+        kept: bool,
+    ) -> StoreResult<Read<Found>> {
+        let mut state = lock(&self.state);
+        if !state.refresh(self.path(), budget)? {
+            return Ok(Read::Heavy);
+        }
+        if kept && let Some(decoded) = state.memo.get(key) {
+            return Ok(Read::Done(Found::Kept(Arc::clone(decoded))));
+        }
+        let (Some(open), Some(slot)) = (&state.open, state.slots.get(key)) else {
+            return Ok(Read::Done(Found::Absent));
         };
-        let payload = read_frame(&file, path, slot)?;
-        Ok(Read::Done(Some((slot.offset, payload))))
+        if budget.is_some_and(|b| slot.len > b) {
+            return Ok(Read::Heavy);
+        }
+        Ok(Read::Done(Found::At(
+            Arc::clone(&open.file),
+            *slot,
+            open.id,
+        )))
     }
 
     /// The log brought up to date, and its live entries' slots in the log's order; `None`
@@ -273,7 +273,7 @@ impl CacheLog {
 }
 
 /// The frame at `slot`, checked against its checksums; its payload.
-fn read_frame(file: &File, path: &Path, slot: Slot) -> StoreResult<Vec<u8>> {
+pub(super) fn read_frame(file: &File, path: &Path, slot: Slot) -> StoreResult<Vec<u8>> {
     let mut frame = vec![0; slot.len as usize];
     read_at(file, &mut frame, slot.offset).map_err(io_error("read", path))?;
     if framing::frame_at(&frame, 0) != Some(frame.len()) {

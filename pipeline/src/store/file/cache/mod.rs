@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 pub(crate) use self::log::CacheLog;
 use self::log::{Decoded, Framed, INLINE_BYTES, Read};
@@ -23,10 +24,17 @@ use crate::store::error::StoreError;
 use crate::store::shared::blocking;
 use crate::store::{Durability, StoreResult};
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Stored {
     entry: CacheEntry,
     output: Json,
+}
+
+/// What [`Stored`] reads, written from borrowed parts (a put copies neither).
+#[derive(Serialize)]
+struct ToStore<'a> {
+    entry: &'a CacheEntry,
+    output: &'a RawValue,
 }
 
 /// The put of `key` in the frame at `offset` in `log`: its JSON.
@@ -105,11 +113,7 @@ impl ResultCache for super::log::RunFiles {
     }
 
     async fn cache_put(&self, entry: &CacheEntry, output: &Json) -> StoreResult<bool> {
-        let stored = Stored {
-            entry: entry.clone(),
-            output: output.clone(),
-        };
-        let json = serde_json::to_vec(&stored).map_err(StoreError::Encode)?;
+        let json = serde_json::to_vec(&ToStore { entry, output }).map_err(StoreError::Encode)?;
         let framed = record::framed(&Record::Put(&entry.key, &json))?;
         // With `Async`, inline when no other writer holds the log (as a run's appends are).
         let framed = match self.durability {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::CacheLog;
-use super::log::LOG;
+use super::log::{Found, LOG, Read, read_frame};
 use super::record::{Record, framed};
 use crate::run_id::RunId;
 use crate::store::cache::CacheEntry;
@@ -26,19 +26,19 @@ fn put(log: &CacheLog, key: &str, value: &str) -> bool {
 /// `key`'s value as the log holds it: read from its frame, or from what this handle decoded
 /// before (both ways are checked to agree).
 fn get(log: &CacheLog, key: &str) -> Option<String> {
-    let read = log.frame(key, None).unwrap();
-    let super::log::Read::Done(found) = read else {
-        panic!("a read without a budget is done");
+    let found = match log.locate(key, None, false).unwrap() {
+        Read::Done(Found::At(file, slot, _)) => Some(read_frame(&file, log.path(), slot).unwrap()),
+        Read::Done(Found::Absent) => None,
+        Read::Done(Found::Kept(_)) => panic!("a kept entry where none was asked for"),
+        Read::Heavy => panic!("a read without a budget is done"),
     };
-    let framed = found.map(
-        |(_, payload)| match super::record::parse(&payload).unwrap() {
-            Record::Put(k, json) => {
-                assert_eq!(k, key);
-                String::from_utf8(json.to_vec()).unwrap()
-            }
-            Record::Remove(_) => panic!("a removal indexed as an entry"),
-        },
-    );
+    let framed = found.map(|payload| match super::record::parse(&payload).unwrap() {
+        Record::Put(k, json) => {
+            assert_eq!(k, key);
+            String::from_utf8(json.to_vec()).unwrap()
+        }
+        Record::Remove(_) => panic!("a removal indexed as an entry"),
+    });
     let decode = |framed: &super::log::Framed| {
         let Ok(Record::Put(_, json)) = super::record::parse(&framed.1) else {
             panic!("an entry's frame");
@@ -47,7 +47,7 @@ fn get(log: &CacheLog, key: &str) -> Option<String> {
         let entry = CacheEntry::new(key, "t::f", RunId::new("r1").unwrap());
         Ok((entry, Arc::from(output)))
     };
-    let super::log::Read::Done(decoded) = log.get(key, None, decode).unwrap() else {
+    let Read::Done(decoded) = log.get(key, None, decode).unwrap() else {
         panic!("a read without a budget is done");
     };
     assert_eq!(decoded.map(|d| d.1.get().to_owned()), framed, "{key}");
