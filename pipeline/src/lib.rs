@@ -138,6 +138,7 @@ pub mod store;
 mod sync;
 #[cfg(feature = "cli")]
 mod text;
+pub mod trace;
 #[cfg(feature = "web")]
 pub mod web;
 
@@ -202,6 +203,9 @@ pub use store::{
 };
 #[cfg(feature = "sqlite")]
 pub use store::{SqliteAuditLog, SqliteCheckpointer};
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub use trace::otel;
 
 /// Everything a pipeline author needs, in one `use`.
 pub mod prelude {

@@ -120,6 +120,7 @@ fn header(run_id: &str) -> RunHeader {
         graph: graph.signature().clone().into(),
         inputs: serde_json::value::to_raw_value(&1u64).unwrap().into(),
         started_at_ms: 1,
+        trace: None,
     }
 }
 

@@ -125,5 +125,6 @@ fn header(graph: &Graph<u64, u64>) -> RunHeader {
         graph: graph.signature().clone().into(),
         inputs: serde_json::value::to_raw_value(&1u64).unwrap().into(),
         started_at_ms: 1,
+        trace: None,
     }
 }

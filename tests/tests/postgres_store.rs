@@ -19,6 +19,7 @@ fn header(run_id: &RunId) -> RunHeader {
         }),
         inputs: serde_json::value::to_raw_value(&()).unwrap().into(),
         started_at_ms: 1,
+        trace: None,
     }
 }
 

@@ -72,4 +72,6 @@ fn one_span_per_run_and_per_node_with_run_and_node_ids() {
         let span = format!("pipeline.node node={node} run_id=traced");
         assert_eq!(spans.0.count(&span), 1, "{span} in {lines:?}");
     }
+    // Each node's body ran in an attempt's span (a child of the node's).
+    assert_eq!(spans.0.count("pipeline.attempt attempt=1"), 5, "{lines:?}");
 }

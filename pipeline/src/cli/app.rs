@@ -176,6 +176,8 @@ impl Cli {
             })?;
             settings = settings.wait_in_process(threshold);
         }
+        let service = self.name.clone().unwrap_or_else(super::output::program);
+        let _telemetry = super::log::install(args.command.long_running(), &service);
         let context = commands::Context {
             store: args.store,
             settings,

@@ -121,7 +121,13 @@ impl<P: Pipeline> PipelineEngine<P> {
         let run_id = options.take_id();
         let Some(key) = self.key_of(&options, &inputs, &run_id)? else {
             return self
-                .start(run_id, inputs, cancel, options.run_priority())
+                .start(
+                    run_id,
+                    inputs,
+                    cancel,
+                    options.run_priority(),
+                    options.trace_parent(),
+                )
                 .await;
         };
         let Some(store) = self.checkpointer.clone() else {
@@ -145,6 +151,7 @@ impl<P: Pipeline> PipelineEngine<P> {
                     inputs.clone(),
                     cancel.clone(),
                     options.run_priority(),
+                    options.trace_parent(),
                 )
                 .await
             {

@@ -18,6 +18,7 @@ use crate::store::{
     AuditDetail, AuditLog, Checkpointer, Epoch, FORMAT_VERSION, LastAttempts, Resumed, RunHeader,
     RunSummary, StoreError, Truncated,
 };
+use crate::trace::RunTrace;
 
 /// What every node task of one run shares.
 pub(crate) struct RunShared {
@@ -28,6 +29,9 @@ pub(crate) struct RunShared {
     pub started_at_ms: u64,
     /// When this start began, if it resumes the run.
     pub resumed_at_ms: Option<u64>,
+    /// The run's trace (see [`crate::trace`]): made at its start, read from its header on a
+    /// resume; `None` when no trace is exported.
+    pub trace: Option<RunTrace>,
     pub checkpointer: Option<Arc<dyn Checkpointer>>,
     pub audit: Option<Arc<dyn AuditLog>>,
     /// The epochs the run was taken at in each store: every write carries its store's.
@@ -146,6 +150,7 @@ pub(crate) fn header<I, O>(
     run_id: &RunId,
     inputs: Json,
     started_at_ms: u64,
+    trace: Option<RunTrace>,
 ) -> RunHeader {
     RunHeader {
         format_version: FORMAT_VERSION,
@@ -155,6 +160,7 @@ pub(crate) fn header<I, O>(
         graph: Arc::clone(graph.inner.signature()),
         inputs,
         started_at_ms,
+        trace,
     }
 }
 

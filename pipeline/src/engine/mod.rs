@@ -179,6 +179,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         inputs: P::Inputs,
         cancel: Option<CancelHandle>,
         priority: i32,
+        caller: Option<crate::trace::TraceParent>,
     ) -> Result<PipelineResult<P::Output>, PipelineError> {
         // A wait suspends the run into its checkpoint: without one, nothing could continue it.
         if self.checkpointer.is_none() && self.graph.inner.has_waits() {
@@ -187,6 +188,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         let started_at_ms = now_ms();
         let mut shared = self.shared(run_id.clone(), started_at_ms);
         shared.priority = priority;
+        shared.trace = crate::trace::begin(caller);
         let mut warnings = Vec::new();
         let mut lease = Lease::default();
         if shared.persists() {
@@ -196,7 +198,8 @@ impl<P: Pipeline> PipelineEngine<P> {
                 .and_then(|json| json.map_err(|e| e.to_string()))
             {
                 Ok(json) => {
-                    let header = lifecycle::header(&self.graph, &run_id, json, started_at_ms);
+                    let header =
+                        lifecycle::header(&self.graph, &run_id, json, started_at_ms, shared.trace);
                     let waits = self.graph.inner.has_waits();
                     lifecycle::create_stores(
                         &mut shared,
@@ -253,6 +256,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         let restored = restore::restore(&self.graph, &checkpoint)?;
         let mut shared = self.shared(run_id.clone(), checkpoint.header.started_at_ms);
         shared.resumed_at_ms = Some(now_ms());
+        shared.trace = checkpoint.header.trace;
         shared.checkpoint_epoch = resumed.epoch;
         let mut warnings = Vec::new();
         if let Some(truncated) = resumed.truncated {
@@ -308,6 +312,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             )
             .await;
         }
+        let shared_trace = shared.trace;
         let run = scheduler::Run::new(
             &self.graph,
             shared,
@@ -316,7 +321,8 @@ impl<P: Pipeline> PipelineEngine<P> {
             warnings,
         )
         .wait_in_process(self.in_process);
-        let span = tracing::info_span!("pipeline.run", pipeline = self.graph.name(), run_id = %run.run_id(), resumed);
+        let trace = shared_trace.as_ref();
+        let span = crate::trace::run_span(self.graph.name(), run.run_id(), resumed, trace);
         let run_id = run.run_id().clone();
         // A panic in user code outside any node (an input's extractor, a `Clone` of the output)
         // is an error of this call, never an unwind into the caller.
@@ -325,9 +331,10 @@ impl<P: Pipeline> PipelineEngine<P> {
         let result = if span.is_disabled() {
             execute.await
         } else {
-            execute.instrument(span).await
+            execute.instrument(span.clone()).await
         };
         let mut result = result.map_err(|message| PipelineError::Panicked { run_id, message })?;
+        crate::trace::run_status(&span, result.status.code());
         if let (Some(audit), Some(mut summary)) = (&audit, summary) {
             summary.status = Some(result.status);
             summary.updated_at_ms = now_ms();
@@ -353,6 +360,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             run_id,
             started_at_ms,
             resumed_at_ms: None,
+            trace: None,
             checkpointer: self.checkpointer.clone(),
             audit: self.audit.clone(),
             checkpoint_epoch: Epoch::FIRST,

@@ -186,8 +186,12 @@ impl<'a> NodeTask<'a> {
                 Box::pin(limits::rate_turn(pipeline, node, rate.interval())).await;
             }
             let attempt = self.start(number);
-            let result = self.call(number).await;
-            drop(permit);
+            let span = crate::trace::attempt_span(number);
+            let result = crate::trace::traced(span.clone(), self.call(number)).await;
+            if let (Some(span), Err(e)) = (&span, &result) {
+                crate::trace::failed(Some(span), &e.to_string());
+            }
+            drop((permit, span));
             let ended = attempt.end(self.shared.persists());
             if attempt.clock.is_some() {
                 self.node

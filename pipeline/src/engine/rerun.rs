@@ -38,8 +38,10 @@ impl<P: Pipeline> PipelineEngine<P> {
         };
         let again = self.downstream_of(run_id, nodes)?;
         self.check_rerun(&stored.header, &again)?;
-        let header =
-            lifecycle::header(&self.graph, &new_id, stored.header.inputs.clone(), now_ms());
+        let inputs = stored.header.inputs.clone();
+        // A new run, with a trace of its own (under the caller's span, if any).
+        let trace = crate::trace::begin(None);
+        let header = lifecycle::header(&self.graph, &new_id, inputs, now_ms(), trace);
         // A run of a fleet runs again on the fleet.
         if let Some(remote) = &self.remote {
             let kept = stored.nodes.iter().filter(|r| !again.contains(&r.node));

@@ -13,6 +13,7 @@ use crate::definition::Pipeline;
 use crate::error::PipelineError;
 use crate::result::PipelineResult;
 use crate::run_id::RunId;
+use crate::trace::TraceParent;
 
 /// What a new run is started with, besides its inputs: the same for
 /// [`run`](PipelineEngine::run) and, on a fleet, `submit`.
@@ -32,6 +33,7 @@ pub struct RunOptions {
     key: Option<String>,
     key_retention: Option<std::time::Duration>,
     priority: i32,
+    traceparent: Option<TraceParent>,
 }
 
 impl RunOptions {
@@ -119,6 +121,29 @@ impl RunOptions {
         self.key_retention
     }
 
+    /// Puts the run in the trace of `parent`, a W3C `traceparent` the caller was handed (an
+    /// HTTP request's header, say): its span is a child of that span. Without it, a run started
+    /// inside a span that is in a trace hangs under that span. Traces are exported with the
+    /// feature `otel` ([`crate::trace`]); without it, this changes nothing.
+    ///
+    /// ```
+    /// use pipeline::RunOptions;
+    ///
+    /// let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse()?;
+    /// let options = RunOptions::new().traceparent(parent);
+    /// assert_eq!(options.trace_parent(), Some(parent));
+    /// # Ok::<(), pipeline::trace::TraceParentError>(())
+    /// ```
+    pub fn traceparent(mut self, parent: TraceParent) -> RunOptions {
+        self.traceparent = Some(parent);
+        self
+    }
+
+    /// The parent set with [`traceparent`](RunOptions::traceparent).
+    pub fn trace_parent(&self) -> Option<TraceParent> {
+        self.traceparent
+    }
+
     /// The run's id: the one set, or a new one.
     pub(crate) fn take_id(&mut self) -> RunId {
         self.id.take().unwrap_or_else(RunId::generate)
@@ -195,6 +220,12 @@ impl<'a, P: Pipeline> Start<'a, P> {
     /// Starts the run with idempotency key `key` (see [`RunOptions::idempotency_key`]).
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.call.options(|options| options.idempotency_key(key));
+        self
+    }
+
+    /// Puts the run in the caller's trace (see [`RunOptions::traceparent`]).
+    pub fn traceparent(mut self, parent: TraceParent) -> Self {
+        self.call.options(|options| options.traceparent(parent));
         self
     }
 

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use futures_util::future::{Either, OptionFuture};
+use futures_util::future::OptionFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::task::JoinHandle;
-use tracing::{Instrument, Span};
+use tracing::Span;
 
 use super::attempt::AuditedInputs;
 use super::lifecycle::RunShared;
@@ -231,7 +231,7 @@ pub(crate) async fn run_batch<I, O>(
             given: None,
         };
         let (index, node) = (started.index, &graph.nodes[started.index as usize]);
-        traced(
+        crate::trace::traced(
             started.span,
             report(shared, node, job).map(move |r| (index, r)),
         )
@@ -269,16 +269,5 @@ pub(crate) async fn run_batch<I, O>(
     }
     while let Some(reported) = waiting.next().await {
         let _ = sender.send(reported.into_iter().collect());
-    }
-}
-
-/// `node` inside `span`, if any.
-pub(crate) fn traced<F: Future>(
-    span: Option<Span>,
-    node: F,
-) -> Either<F, tracing::instrument::Instrumented<F>> {
-    match span {
-        Some(span) => Either::Right(node.instrument(span)),
-        None => Either::Left(node),
     }
 }

@@ -63,5 +63,17 @@ pub(crate) async fn cancel(
     // Its end lets queued runs of its key in.
     super::limits::admit_after(store, &tx, id).await?;
     tx.commit().await.map_err(err("write to"))?;
+    // Its span ends with it (its nodes' spans name it as their parent).
+    #[cfg(feature = "otel")]
+    if let Ok(Some(header)) = super::read::header(store, run_id).await {
+        let (pipeline, started) = (&header.pipeline, header.started_at_ms);
+        crate::trace::run_ended(
+            header.trace.as_ref(),
+            pipeline,
+            run_id,
+            started,
+            "cancelled",
+        );
+    }
     Ok(Some(true))
 }

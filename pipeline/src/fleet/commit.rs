@@ -236,14 +236,22 @@ pub(crate) async fn resolve(
         let Some(item) = written.iter().find(|i| i.claimed.run_id.as_str() == run) else {
             continue;
         };
-        finished.push((&item.pipeline, finish(store, &tx, item).await?));
+        finished.push((item, finish(store, &tx, item).await?));
     }
     tx.commit().await.map_err(err("write to"))?;
     for item in &written {
         item.record_metrics();
     }
-    for (pipeline, status) in finished {
-        crate::metrics::run_ended(pipeline, status.code());
+    for (item, status) in finished {
+        crate::metrics::run_ended(&item.pipeline, status.code());
+        let (trace, run_id) = (item.trace.as_ref(), &item.claimed.run_id);
+        crate::trace::run_ended(
+            trace,
+            &item.pipeline,
+            run_id,
+            item.started_at_ms,
+            status.code(),
+        );
     }
     // Heard once committed (a fenced claim kept nothing to hear of): each unit's own event,
     // then what followed from them.

@@ -20,6 +20,7 @@ use crate::machine::retry_after;
 use crate::node::{DEFAULT_MAX_IN_FLIGHT, MapItem, NodeContext};
 use crate::store::now_ms;
 use crate::store::{AuditEntry, AuditStatus, Checkpointer, NodeRecord, PostgresStore, StoreResult};
+use crate::trace::RunTrace;
 
 /// The values a node reads, decoded from the run's header and its upstream nodes' records.
 struct Arguments {
@@ -91,7 +92,23 @@ async fn arguments(
 /// Runs one claimed node's attempt (or skips it) and says how to resolve it; `None` when the
 /// claim's `lease` lapsed before the node's body could start (someone else may hold the node
 /// now). `inputs` are the run's pipeline input values.
+/// In the node's span (its item's), a child of the run's span in `trace`.
 pub(crate) async fn execute(
+    store: &PostgresStore,
+    graph: &dyn ServedGraph,
+    claimed: &Claimed,
+    (inputs, trace): (Result<&[Value], &str>, Option<&RunTrace>),
+    worker: &str,
+    lease: &Lease,
+    events: &dyn EventHandler,
+) -> StoreResult<Option<Resolution>> {
+    let node = &graph.nodes()[claimed.node as usize];
+    let span = crate::trace::node_span(&claimed.run_id, &node.id, claimed.item, trace);
+    let run = run_claim(store, graph, claimed, inputs, worker, lease, events);
+    crate::trace::traced(span, run).await
+}
+
+async fn run_claim(
     store: &PostgresStore,
     graph: &dyn ServedGraph,
     claimed: &Claimed,
@@ -225,10 +242,16 @@ pub(crate) async fn execute(
     if claimed.item.is_none() {
         events.on_node_start(&claimed.run_id, &node.id, claimed.attempt);
     }
-    let output = call::call(node, &Values::Owned(arguments.args), ctx)
+    let span = crate::trace::attempt_span(claimed.attempt);
+    let call = call::call(node, &Values::Owned(arguments.args), ctx);
+    let output = crate::trace::traced(span.clone(), call)
         .await
         .map_err(|e| e.to_string())
         .and_then(|value| call::stored_output(codec, &value));
+    if let Err(error) = &output {
+        crate::trace::failed(span.as_ref(), error);
+    }
+    drop(span);
     Ok(Some(match output {
         Ok(json) => {
             if let Some(miss) = miss {

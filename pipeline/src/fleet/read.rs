@@ -15,6 +15,7 @@ use crate::result::ItemFailure;
 use crate::run_id::RunId;
 use crate::store::postgres::fleet::{STATE, phase};
 use crate::store::{PostgresStore, RunHeader, StoreError, StoreResult};
+use crate::trace::RunTrace;
 
 /// A run as the fleet tables hold it.
 pub(crate) struct RunRow {
@@ -177,32 +178,36 @@ pub(crate) async fn node_states(
 /// A run's pipeline input values, decoded once per run, or why they do not decode.
 pub(crate) type RunInputs = Result<Arc<Vec<Value>>, String>;
 
-/// The run's decoded pipeline inputs (or why they do not decode, which fails the node) and its
-/// start time; `None` when the run is gone.
+/// What a worker keeps of a run it runs nodes of: its decoded inputs, its start, its trace.
+pub(crate) type KnownRun = (RunInputs, u64, Option<RunTrace>);
+
+/// The run's decoded pipeline inputs (or why they do not decode, which fails the node), its
+/// start time and its trace; `None` when the run is gone.
 /// `known` caches them by run.
 pub(crate) async fn run_inputs(
     store: &PostgresStore,
-    known: &Mutex<HashMap<RunId, (RunInputs, u64)>>,
+    known: &Mutex<HashMap<RunId, KnownRun>>,
     graph: &Arc<dyn ServedGraph>,
     claimed: &Claimed,
-) -> StoreResult<Option<(RunInputs, u64)>> {
+) -> StoreResult<Option<KnownRun>> {
     if let Some(known) = crate::sync::lock(known).get(&claimed.run_id) {
         return Ok(Some(known.clone()));
     }
     // A damaged header fails the node (and so the run), naming the damage: retrying could only
     // leave the run running forever.
-    let (inputs, started_at_ms) = match header(store, &claimed.run_id).await {
+    let (inputs, started_at_ms, trace) = match header(store, &claimed.run_id).await {
         Ok(Some(header)) => {
             let inputs = graph
                 .inputs(&header.inputs)
                 .map(Arc::new)
                 .map_err(|e| format!("the run's inputs do not decode: {e}"));
-            (inputs, header.started_at_ms)
+            (inputs, header.started_at_ms, header.trace)
         }
         Ok(None) => return Ok(None),
         Err(e @ StoreError::CorruptRow { .. }) => (
             Err(format!("the run's stored header is damaged: {e}")),
             crate::store::now_ms(),
+            None,
         ),
         Err(e) => return Err(e),
     };
@@ -210,7 +215,7 @@ pub(crate) async fn run_inputs(
     if runs.len() > 1024 {
         runs.clear();
     }
-    let known = (inputs, started_at_ms);
+    let known = (inputs, started_at_ms, trace);
     runs.insert(claimed.run_id.clone(), known.clone());
     Ok(Some(known))
 }

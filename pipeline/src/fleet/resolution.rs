@@ -111,6 +111,8 @@ pub(crate) struct Item {
     pub graph: Arc<dyn ServedGraph>,
     pub pipeline: String,
     pub started_at_ms: u64,
+    /// The run's trace: the worker that ends the run makes its span.
+    pub trace: Option<crate::trace::RunTrace>,
 }
 
 impl Item {

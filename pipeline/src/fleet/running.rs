@@ -16,7 +16,7 @@ use super::control::{Shutdown, WorkerReport};
 use super::execute::{damaged_row, execute};
 use super::lease::Lease;
 use super::queue::{self, retried};
-use super::read::{self, RunInputs};
+use super::read::{self, KnownRun};
 use super::resolution::{Heard, Item, Resolution, Resolved};
 use super::served::Served;
 use crate::call::guard::GuardedEvents;
@@ -101,7 +101,7 @@ struct Context {
     limited: Vec<super::limits::Limited>,
     settings: Settings,
     /// Each run's decoded pipeline inputs and start time, read once per run.
-    runs: std::sync::Mutex<HashMap<RunId, (RunInputs, u64)>>,
+    runs: std::sync::Mutex<HashMap<RunId, KnownRun>>,
     /// Where node tasks hand their resolutions to the committer.
     commits: mpsc::UnboundedSender<(Item, oneshot::Sender<Resolved>)>,
 }
@@ -392,7 +392,7 @@ async fn run_claimed(
     let Some(graph) = ctx.served.get(&claimed.fingerprint) else {
         return Done::Lost;
     };
-    let Some((inputs, started_at_ms)) = retried("read the run", || {
+    let Some((inputs, started_at_ms, trace)) = retried("read the run", || {
         read::run_inputs(&ctx.store, &ctx.runs, graph, claimed)
     })
     .await
@@ -407,7 +407,8 @@ async fn run_claimed(
     let resolution = match in_graph {
         true => {
             let (worker, events) = (&ctx.settings.id, &*ctx.events);
-            let execute = || execute(&ctx.store, &**graph, claimed, inputs, worker, lease, events);
+            let run = (inputs, trace.as_ref());
+            let execute = || execute(&ctx.store, &**graph, claimed, run, worker, lease, events);
             match retried("read the node's arguments", execute).await {
                 Some(resolution) => resolution,
                 None => {
@@ -431,6 +432,7 @@ async fn run_claimed(
         graph: Arc::clone(graph),
         pipeline: graph.name().to_owned(),
         started_at_ms,
+        trace,
     };
     committing.store(true, Ordering::SeqCst);
     let (answer, resolved) = oneshot::channel();

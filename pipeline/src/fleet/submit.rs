@@ -42,7 +42,8 @@ impl<P: Pipeline> PipelineEngine<P> {
             source,
         })?;
         let started_at_ms = now_ms();
-        let header = lifecycle::header(&self.graph, &run_id, json, started_at_ms);
+        let trace = crate::trace::begin(options.trace_parent());
+        let header = lifecycle::header(&self.graph, &run_id, json, started_at_ms, trace);
         let nodes = self.new_nodes(&vec![false; self.graph.inner.nodes.len()]);
         let summary = RunSummary::in_progress(
             run_id.clone(),

@@ -43,12 +43,16 @@ pub(crate) fn erased_run_fn<A>(
 
 const MISTYPED: &str = "internal error: an upstream value has another type than the node takes";
 
-/// Runs a sync node body on tokio's blocking pool; a panic in it is re-raised in the calling task,
-/// where the engine catches it like any other node panic.
+/// Runs a sync node body on tokio's blocking pool, inside the caller's current `tracing` span; a
+/// panic in it is re-raised in the calling task, where the engine catches it like any other
+/// node panic.
 pub async fn blocking<T: Send + 'static>(
     body: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, NodeError> {
-    match on_blocking_pool(body).await {
+    // The body runs inside the span that is current here (its attempt's): its own spans and
+    // events are that span's children, as an async body's are.
+    let span = tracing::Span::current();
+    match on_blocking_pool(move || span.in_scope(body)).await {
         Ok(result) => result,
         Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
         Err(join) => Err(join.to_string().into()),

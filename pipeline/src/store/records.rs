@@ -53,6 +53,10 @@ pub struct RunHeader {
     pub inputs: Json,
     /// When the run started, in milliseconds since the Unix epoch.
     pub started_at_ms: u64,
+    /// The run's place in a distributed trace, when traces were exported as it started (see
+    /// [`crate::trace`]); absent from headers written without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::RunTrace>,
 }
 
 /// One completed node in a checkpoint.

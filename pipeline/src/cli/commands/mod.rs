@@ -87,6 +87,16 @@ pub(super) enum Command {
 }
 
 impl Command {
+    /// Whether the command runs until stopped, and logs on stderr what happens meanwhile.
+    pub(super) fn long_running(&self) -> bool {
+        match self {
+            Command::Scheduler(_) => true,
+            #[cfg(feature = "postgres")]
+            Command::Worker(_) => true,
+            _ => false,
+        }
+    }
+
     /// Runs the command against the store the context names (opened only by the commands that
     /// need it); returns the exit code.
     pub(super) async fn exec(self, context: &Context) -> Result<i32, CliError> {

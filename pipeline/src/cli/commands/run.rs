@@ -58,6 +58,9 @@ pub(super) async fn exec(
         options = options.idempotency_key(key);
     }
     options = options.priority(args.priority);
+    if let Some(parent) = crate::cli::log::caller_trace()? {
+        options = options.traceparent(parent);
+    }
     let result = pipeline
         .run(stores, &inputs, options, progress.clone(), &cancel)
         .await;

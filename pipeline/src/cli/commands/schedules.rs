@@ -139,7 +139,6 @@ pub(super) async fn run(
     stores: Stores,
     settings: &EngineSettings,
 ) -> Result<i32, CliError> {
-    crate::cli::log::to_stderr();
     stores.checkpointer.check().await?;
     let with = with(spec, &stores)?;
     let scheduler = scheduler(&args.pipelines, settings, || with.clone())?;

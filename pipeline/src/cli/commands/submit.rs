@@ -40,6 +40,9 @@ pub(super) async fn exec(
         options = options.idempotency_key(key);
     }
     options = options.priority(args.priority);
+    if let Some(parent) = crate::cli::log::caller_trace()? {
+        options = options.traceparent(parent);
+    }
     let run_id = pipeline.submit(store.clone(), &args.input, options).await?;
     outln!("submitted {run_id}");
     if !args.wait {

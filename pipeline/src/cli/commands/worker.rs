@@ -49,7 +49,6 @@ pub(super) async fn exec(
     store: PostgresStore,
     settings: &crate::engine::EngineSettings,
 ) -> Result<i32, CliError> {
-    crate::cli::log::to_stderr();
     if let Some(addr) = args.metrics {
         let listener =
             tokio::net::TcpListener::bind(addr)

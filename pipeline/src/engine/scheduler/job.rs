@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tracing::{Level, Span};
+use tracing::Span;
 
 use super::Run;
 use crate::call::args::{Values, missing};
@@ -38,7 +38,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
 
     /// Adds node `index` to `batch`, with copies of its arguments and gate values.
     pub(super) fn add_to(&self, batch: &mut Batch, index: u32, item: Option<MapItem>) {
-        let (inputs, span) = (self.audit_inputs(index, item), self.span(index));
+        let (inputs, span) = (self.audit_inputs(index, item), self.span(index, item));
         if let Some(last) = batch.last()
             && self.same_reads(last, index)
         {
@@ -81,16 +81,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
         gate(node, &gate_args)
     }
 
-    /// Node `index`'s tracing span, when anyone listens.
-    pub(super) fn span(&self, index: u32) -> Option<Span> {
-        // Creating a span that nobody listens to costs a little: skip it when no subscriber
-        // takes info-level spans at all.
-        if !tracing::level_enabled!(Level::INFO) {
-            return None;
-        }
+    /// Node `index`'s tracing span (or its item's), when anyone listens.
+    pub(super) fn span(&self, index: u32, item: Option<MapItem>) -> Option<Span> {
         let id = &*self.graph.nodes[index as usize].id;
-        let span = tracing::info_span!("pipeline.node", run_id = %self.shared.run_id, node = id);
-        (!span.is_disabled()).then_some(span)
+        crate::trace::node_span(&self.shared.run_id, id, item, None)
     }
 
     pub(super) fn value(&self, slot: Slot) -> Value {

@@ -272,7 +272,10 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
                     let report = {
                         let node = &self.graph.nodes[index as usize];
                         let job = self.job(index, item);
-                        let node = tasks::traced(self.span(index), report(&self.shared, node, job));
+                        let node = crate::trace::traced(
+                            self.span(index, item),
+                            report(&self.shared, node, job),
+                        );
                         tokio::select! {
                             biased;
                             report = node => report,

@@ -18,6 +18,7 @@
 mod keys;
 mod violation;
 
+use crate::trace::{RunTrace, TraceParent};
 pub use violation::Violation;
 use violation::expect;
 
@@ -47,6 +48,11 @@ fn header() -> RunHeader {
         }),
         inputs: Arc::from(serde_json::value::RawValue::NULL.to_owned()),
         started_at_ms: 0,
+        // Stored as it is, as every field: a run's trace crosses processes in it.
+        trace: TraceParent::new(0xabc, 0xdef, true).map(|run| RunTrace {
+            run,
+            parent: TraceParent::new(0xabc, 0x123, false),
+        }),
     }
 }
 
@@ -229,9 +235,9 @@ async fn check_reads(
     )?;
     let header = store.header(id).await;
     expect(
-        matches!(&header, Ok(Some(h)) if h.run_id == *id),
-        "header reads the run's header",
-        header.map(|h| h.map(|h| h.run_id)),
+        matches!(&header, Ok(Some(h)) if h.run_id == *id && h.trace == self::header().trace),
+        "header reads the run's header, its trace too",
+        header.map(|h| h.map(|h| (h.run_id, h.trace))),
     )
 }
 
