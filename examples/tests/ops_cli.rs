@@ -1121,3 +1121,64 @@ fn a_queued_fleet_run_says_which_key_and_limit_it_waits_for_and_its_place() {
         show.stdout
     );
 }
+
+/// Issue 29, item 3: what a node's attempt logs is kept in its audit entry; `audit` says so,
+/// and `audit --logs` prints it, one line per event, control characters escaped.
+fn a_nodes_log_is_kept_and_printed(store: &str) {
+    let out = ops(
+        store,
+        &[
+            "run",
+            "Payout",
+            "--run-id",
+            "logged-1",
+            "--input",
+            r#"{"cents": 7}"#,
+        ],
+    );
+    assert_eq!(out.code, 2, "waiting exits 2: {}{}", out.stdout, out.stderr);
+    let audit = ops(store, &["audit", "logged-1"]);
+    assert_eq!(audit.code, 0, "{}{}", audit.stdout, audit.stderr);
+    assert!(
+        audit
+            .stdout
+            .ends_with("1 attempt logged: `audit logged-1 --logs` shows what\n"),
+        "{}",
+        audit.stdout
+    );
+    let logs = ops(store, &["audit", "logged-1", "--logs"]);
+    assert_eq!(logs.code, 0, "{}{}", logs.stdout, logs.stderr);
+    let after_table = logs
+        .stdout
+        .split_once("\nplan attempt 1:\n")
+        .map(|(_, rest)| rest);
+    let lines: Vec<&str> = after_table
+        .unwrap_or_else(|| panic!("{}", logs.stdout))
+        .lines()
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].ends_with(" INFO  ops: payout planned cents=7"),
+        "{lines:?}"
+    );
+    let json = ops(store, &["audit", "logged-1", "--json", "--node", "plan"]);
+    let entry: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert_eq!(entry["logs"][0]["message"], "payout planned cents=7");
+    assert_eq!(entry["logs"][0]["level"], "INFO");
+}
+
+#[test]
+fn a_nodes_log_is_kept_and_printed_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    a_nodes_log_is_kept_and_printed(&dir.path().join("store").display().to_string());
+}
+
+#[test]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
+fn a_nodes_log_is_kept_and_printed_in_postgres() {
+    let db = tests::postgres::TestDatabase::create();
+    a_nodes_log_is_kept_and_printed(&db.url);
+}

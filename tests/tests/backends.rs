@@ -469,6 +469,8 @@ fn audit_entry(run_id: &RunId) -> AuditEntry {
         worker: None,
         retry_at_ms: None,
         cached_from: None,
+        logs: Vec::new(),
+        logs_dropped: 0,
     }
 }
 

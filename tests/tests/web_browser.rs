@@ -284,6 +284,30 @@ async fn the_viewer_in_chromium() {
         json!([computed.to_string(), format!("/runs/{computed}")])
     );
 
+    // A node's logs: its panel lists what each attempt logged, line by line, level marked.
+    let logged = logged_run(&runs.stores).await;
+    open(&client, &format!("{base}/runs/{logged}")).await;
+    click(&client, "#dag .node[data-node=\"say\"]").await;
+    until(
+        &client,
+        "return document.querySelectorAll('#panel-body pre.logs .log-line').length === 2",
+        "the node's two log lines in its panel",
+    )
+    .await;
+    let lines = eval(
+        &client,
+        "return [...document.querySelectorAll('#panel-body pre.logs .log-line')] \
+           .map((l) => [l.className, l.textContent.slice(13)])",
+    )
+    .await;
+    assert_eq!(
+        lines,
+        json!([
+            ["log-line log-info", "INFO  web_browser: saying n=2"],
+            ["log-line log-warn", "WARN  web_browser: <b>not html</b>"]
+        ])
+    );
+
     // A waiting run: its page offers the signal; a payload sent from the form continues it.
     let waiting = tests::web::waiting_run(&runs.stores, dir.path()).await;
     open(&client, &format!("{base}/runs/{waiting}")).await;
@@ -306,6 +330,24 @@ async fn the_viewer_in_chromium() {
     )
     .await;
     client.close().await.expect("close the browser");
+}
+
+/// A run whose node `say` logs two events (kept by the `NodeLogs` layer, installed here as
+/// the process's subscriber); its id.
+async fn logged_run(stores: &pipeline::store::Stores) -> pipeline::RunId {
+    use tracing_subscriber::layer::SubscriberExt;
+    let subscriber = tracing_subscriber::registry().with(pipeline::trace::NodeLogs);
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    let mut g = pipeline::GraphBuilder::<u64>::new("logged");
+    let x = g.input("x", |x: &u64| *x);
+    let say = g.node("say").run(x, |n: u64, _| async move {
+        tracing::info!(n, "saying");
+        tracing::warn!("<b>not html</b>");
+        Ok::<_, std::io::Error>(n)
+    });
+    let engine =
+        pipeline::PipelineEngine::new(g.build(say).expect("a graph")).stores(stores.clone());
+    engine.run(2).await.expect("the logged run").run_id
 }
 
 /// Two runs of a pipeline whose `double` is cached and whose `label` is not: the first computes

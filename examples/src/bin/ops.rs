@@ -122,6 +122,8 @@ pub struct Approval {
 fn plan_payout(cents: u64) -> u64 {
     // A span of the node's own: traces show it inside the node's attempt.
     let _check = tracing::info_span!("payout.check", cents).entered();
+    // Kept with the attempt: `ops audit RUN --logs` and the viewer's node panel show it.
+    tracing::info!(cents, "payout planned");
     cents
 }
 

@@ -13,6 +13,8 @@ pub(crate) struct Telemetry {
 }
 
 /// Installs this process's subscriber, unless a program that embeds the CLI installed its own:
+/// - the [`NodeLogs`](crate::trace::NodeLogs) layer: each node attempt's `INFO` and higher events
+///   are kept in its audit entry;
 /// - with `stderr`, the `tracing` events of a worker or a scheduler on stderr (claims lost,
 ///   commits refused, connection errors, ticks fired, runs ended): `pipeline=info` unless
 ///   `RUST_LOG` names other targets and levels (`pipeline=debug`, `pipeline::fleet=warn`);
@@ -44,10 +46,13 @@ pub(crate) fn install(stderr: bool, service: &str) -> Telemetry {
         let _ = service;
         None
     };
-    if log.is_some() || traces.is_some() {
-        let subscriber = tracing_subscriber::registry().with(log).with(traces);
-        let _ = tracing::subscriber::set_global_default(subscriber);
-    }
+    // Node logs: the events of each node's attempt, kept in its audit entry.
+    let node_logs = crate::trace::NodeLogs.with_filter(LevelFilter::INFO);
+    let subscriber = tracing_subscriber::registry()
+        .with(log)
+        .with(traces)
+        .with(node_logs);
+    let _ = tracing::subscriber::set_global_default(subscriber);
     Telemetry {
         #[cfg(feature = "otel")]
         _otel: otel,

@@ -60,6 +60,9 @@ pub(crate) struct Attempt {
     /// two clock reads cost more than the rest of a node on some virtual machines. Its metrics
     /// then count no duration either.
     pub clock: Option<Instant>,
+    /// The events the attempt's body emitted, and how many more the limits dropped; `None`
+    /// when there were none, or no log is kept (no audit log, or `LogLimits::off`).
+    pub logs: Option<Box<(Vec<crate::trace::LogLine>, u32)>>,
 }
 
 /// When an attempt's own work ended, before anything was persisted.

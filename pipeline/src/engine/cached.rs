@@ -93,6 +93,7 @@ impl NodeTask<'_> {
             number: 0,
             started_at_ms: crate::store::now_ms(),
             clock: Some(Instant::now()),
+            logs: None,
         };
         let ended = attempt.end(true);
         let encoded = Encoded::new(output, true);

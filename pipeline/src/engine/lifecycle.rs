@@ -32,6 +32,8 @@ pub(crate) struct RunShared {
     /// The run's trace (see [`crate::trace`]): made at its start, read from its header on a
     /// resume; `None` when no trace is exported.
     pub trace: Option<RunTrace>,
+    /// How much of each attempt's log its audit entry keeps.
+    pub node_logs: crate::trace::LogLimits,
     pub checkpointer: Option<Arc<dyn Checkpointer>>,
     pub audit: Option<Arc<dyn AuditLog>>,
     /// The epochs the run was taken at in each store: every write carries its store's.

@@ -91,6 +91,7 @@ pub struct PipelineEngine<P: Pipeline> {
     pub(crate) in_process: std::time::Duration,
     round_trip: RoundTrip,
     audit_detail: AuditDetail,
+    node_logs: crate::trace::LogLimits,
     /// What says when a wait is due, and when an idempotency key expires.
     pub(crate) clock: Arc<dyn Clock>,
     /// How long an idempotency key is held by the run that took it.
@@ -117,6 +118,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             in_process: std::time::Duration::from_secs(60),
             round_trip: RoundTrip::default(),
             audit_detail: AuditDetail::default(),
+            node_logs: crate::trace::LogLimits::default(),
             clock: Arc::new(SystemClock),
             key_retention: DEFAULT_KEY_RETENTION,
             #[cfg(feature = "postgres")]
@@ -361,6 +363,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             started_at_ms,
             resumed_at_ms: None,
             trace: None,
+            node_logs: self.node_logs,
             checkpointer: self.checkpointer.clone(),
             audit: self.audit.clone(),
             checkpoint_epoch: Epoch::FIRST,

@@ -23,6 +23,7 @@ use crate::node::{MapItem, NodeContext, NodeError};
 use crate::result::{PersistenceWarning, WarningSource};
 use crate::run_id::RunId;
 use crate::store::now_ms;
+use crate::trace::logs::Captured;
 
 pub(crate) enum Outcome {
     Completed {
@@ -167,6 +168,7 @@ impl<'a> NodeTask<'a> {
             // Wall-clock times are only recorded in stores; without one, skip the clock read.
             started_at_ms: if self.shared.persists() { now_ms() } else { 0 },
             clock: (self.shared.persists() || self.shared.events.active()).then(Instant::now),
+            logs: None,
         }
     }
 
@@ -185,9 +187,19 @@ impl<'a> NodeTask<'a> {
                 let (pipeline, node) = (&self.shared.pipeline, &self.node.id);
                 Box::pin(limits::rate_turn(pipeline, node, rate.interval())).await;
             }
-            let attempt = self.start(number);
+            let mut attempt = self.start(number);
             let span = crate::trace::attempt_span(number);
-            let result = crate::trace::traced(span.clone(), self.call(number)).await;
+            let call = crate::trace::traced(span.clone(), self.call(number));
+            // With an audit log, the body's events are kept in the attempt's entry.
+            let limits = self.shared.node_logs;
+            let result = match self.shared.audit.is_some() && limits.on() {
+                true => {
+                    let (result, kept) = Captured::new(call, limits).await;
+                    attempt.logs = kept.into_entry();
+                    result
+                }
+                false => call.await,
+            };
             if let (Some(span), Err(e)) = (&span, &result) {
                 crate::trace::failed(Some(span), &e.to_string());
             }

@@ -126,6 +126,8 @@ impl NodeTask<'_> {
             worker: None,
             retry_at_ms: None,
             cached_from: None,
+            logs: attempt.logs.as_ref().map_or_else(Vec::new, |l| l.0.clone()),
+            logs_dropped: attempt.logs.as_ref().map_or(0, |l| l.1),
         }
     }
 

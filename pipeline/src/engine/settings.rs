@@ -9,6 +9,7 @@ use crate::data::RoundTrip;
 use crate::definition::Pipeline;
 use crate::node::OnError;
 use crate::store::AuditDetail;
+use crate::trace::LogLimits;
 
 /// The options of a [`PipelineEngine`] that do not name a store: the one way to set them, on an
 /// engine with [`PipelineEngine::settings`], on the command line's engines with `Cli::engine`.
@@ -30,6 +31,7 @@ pub struct EngineSettings {
     wait_in_process: Option<Duration>,
     round_trip: Option<RoundTrip>,
     audit_detail: Option<AuditDetail>,
+    node_logs: Option<LogLimits>,
     clock: Option<Arc<dyn Clock>>,
     key_retention: Option<Duration>,
 }
@@ -71,6 +73,15 @@ impl EngineSettings {
     /// [`AuditDetail::References`]: what a checkpoint already holds is referred to, not copied).
     pub fn audit_detail(mut self, detail: AuditDetail) -> EngineSettings {
         self.audit_detail = Some(detail);
+        self
+    }
+
+    /// How much of the `tracing` events each attempt's body emits its audit entry keeps
+    /// (default [`LogLimits::default`]: 200 lines, 64 KiB, `INFO` and above;
+    /// [`LogLimits::off`] keeps none). Events are kept where the process's subscriber has the
+    /// [`NodeLogs`](crate::trace::NodeLogs) layer (the CLI's has).
+    pub fn node_logs(mut self, limits: LogLimits) -> EngineSettings {
+        self.node_logs = Some(limits);
         self
     }
 
@@ -136,6 +147,9 @@ impl<P: Pipeline> PipelineEngine<P> {
         }
         if let Some(detail) = settings.audit_detail {
             self.audit_detail = detail;
+        }
+        if let Some(limits) = settings.node_logs {
+            self.node_logs = limits;
         }
         if let Some(clock) = settings.clock {
             self.clock = clock;

@@ -21,6 +21,7 @@ use crate::node::{DEFAULT_MAX_IN_FLIGHT, MapItem, NodeContext};
 use crate::store::now_ms;
 use crate::store::{AuditEntry, AuditStatus, Checkpointer, NodeRecord, PostgresStore, StoreResult};
 use crate::trace::RunTrace;
+use crate::trace::logs::{Captured, Kept, LogLimits};
 
 /// The values a node reads, decoded from the run's header and its upstream nodes' records.
 struct Arguments {
@@ -97,14 +98,14 @@ pub(crate) async fn execute(
     store: &PostgresStore,
     graph: &dyn ServedGraph,
     claimed: &Claimed,
-    (inputs, trace): (Result<&[Value], &str>, Option<&RunTrace>),
+    (inputs, trace, logs): (Result<&[Value], &str>, Option<&RunTrace>, LogLimits),
     worker: &str,
     lease: &Lease,
     events: &dyn EventHandler,
 ) -> StoreResult<Option<Resolution>> {
     let node = &graph.nodes()[claimed.node as usize];
     let span = crate::trace::node_span(&claimed.run_id, &node.id, claimed.item, trace);
-    let run = run_claim(store, graph, claimed, inputs, worker, lease, events);
+    let run = run_claim(store, graph, claimed, (inputs, logs), worker, lease, events);
     crate::trace::traced(span, run).await
 }
 
@@ -112,7 +113,7 @@ async fn run_claim(
     store: &PostgresStore,
     graph: &dyn ServedGraph,
     claimed: &Claimed,
-    inputs: Result<&[Value], &str>,
+    (inputs, limits): (Result<&[Value], &str>, LogLimits),
     worker: &str,
     lease: &Lease,
     events: &dyn EventHandler,
@@ -140,6 +141,8 @@ async fn run_claim(
         worker: Some(worker.to_owned()),
         retry_at_ms: None,
         cached_from: None,
+        logs: Vec::new(),
+        logs_dropped: 0,
     };
     let failed = |error: String, names: Vec<String>, retry: bool| {
         let mut entry = entry(AuditStatus::Failed, names);
@@ -244,8 +247,13 @@ async fn run_claim(
     }
     let span = crate::trace::attempt_span(claimed.attempt);
     let call = call::call(node, &Values::Owned(arguments.args), ctx);
-    let output = crate::trace::traced(span.clone(), call)
-        .await
+    let call = crate::trace::traced(span.clone(), call);
+    // The body's events are kept in the attempt's entry.
+    let (output, logs) = match limits.on() {
+        true => Captured::new(call, limits).await,
+        false => (call.await, Kept::default()),
+    };
+    let output = output
         .map_err(|e| e.to_string())
         .and_then(|value| call::stored_output(codec, &value));
     if let Err(error) = &output {
@@ -257,10 +265,17 @@ async fn run_claim(
             if let Some(miss) = miss {
                 super::cached::keep(store, graph, node, claimed, miss, &json).await;
             }
-            let entry = entry(AuditStatus::Completed, arguments.names);
+            let mut entry = entry(AuditStatus::Completed, arguments.names);
+            (entry.logs, entry.logs_dropped) = (logs.lines, logs.dropped);
             completed(node, claimed, entry, json, digest)
         }
-        Err(error) => failed(error, arguments.names, true),
+        Err(error) => {
+            let mut failed = failed(error, arguments.names, true);
+            if let Some(entry) = failed.entry_mut() {
+                (entry.logs, entry.logs_dropped) = (logs.lines, logs.dropped);
+            }
+            failed
+        }
     }))
 }
 
@@ -383,6 +398,8 @@ pub(crate) fn damaged_row(claimed: &Claimed, nodes: usize, worker: &str) -> Reso
             worker: Some(worker.to_owned()),
             retry_at_ms: None,
             cached_from: None,
+            logs: Vec::new(),
+            logs_dropped: 0,
         },
     }
 }

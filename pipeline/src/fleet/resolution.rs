@@ -53,6 +53,16 @@ impl Resolution {
         }
     }
 
+    /// The audit entry it writes, to add to.
+    pub(super) fn entry_mut(&mut self) -> Option<&mut AuditEntry> {
+        match self {
+            Resolution::Completed { entry, .. }
+            | Resolution::Retry { entry, .. }
+            | Resolution::Failed { entry } => Some(entry),
+            Resolution::Skipped | Resolution::Begin { .. } | Resolution::Open { .. } => None,
+        }
+    }
+
     /// Whether the node stays unresolved: it is ready again later, or its items run.
     pub(super) fn again(&self) -> bool {
         matches!(

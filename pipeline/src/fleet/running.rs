@@ -35,6 +35,8 @@ pub(crate) struct Settings {
     pub drain: Duration,
     /// Hears of the nodes this worker runs.
     pub events: Option<Arc<dyn EventHandler>>,
+    /// How much of each attempt's log its audit entry keeps.
+    pub node_logs: crate::trace::LogLimits,
 }
 
 /// How long a worker with fewer than half its slots free waits for more to free up before it
@@ -407,7 +409,7 @@ async fn run_claimed(
     let resolution = match in_graph {
         true => {
             let (worker, events) = (&ctx.settings.id, &*ctx.events);
-            let run = (inputs, trace.as_ref());
+            let run = (inputs, trace.as_ref(), ctx.settings.node_logs);
             let execute = || execute(&ctx.store, &**graph, claimed, run, worker, lease, events);
             match retried("read the node's arguments", execute).await {
                 Some(resolution) => resolution,

@@ -67,6 +67,7 @@ impl Worker {
                 poll: Duration::from_secs(1),
                 drain: Duration::from_secs(30),
                 events: None,
+                node_logs: crate::trace::LogLimits::default(),
             },
         }
     }
@@ -151,6 +152,14 @@ impl Worker {
     /// their claims back for other workers.
     pub fn drain_deadline(mut self, deadline: Duration) -> Worker {
         self.settings.drain = deadline;
+        self
+    }
+
+    /// How much of the `tracing` events each attempt's body emits its audit entry keeps
+    /// (default [`LogLimits::default`](crate::trace::LogLimits::default); see
+    /// [`EngineSettings::node_logs`](crate::EngineSettings::node_logs)).
+    pub fn node_logs(mut self, limits: crate::trace::LogLimits) -> Worker {
+        self.settings.node_logs = limits;
         self
     }
 

@@ -9,6 +9,7 @@ use super::built::RunFn;
 use crate::data::{Data, Value};
 use crate::node::{NodeContext, NodeError};
 use crate::sync::on_blocking_pool;
+use crate::trace::logs;
 
 /// Builds a node's run closure: `gather` clones the node's inputs out of the engine's erased
 /// values, `call` runs the body on them, and the output is erased for the engine.
@@ -52,8 +53,14 @@ pub async fn blocking<T: Send + 'static>(
     // The body runs inside the span that is current here (its attempt's): its own spans and
     // events are that span's children, as an async body's are.
     let span = tracing::Span::current();
-    match on_blocking_pool(move || span.in_scope(body)).await {
-        Ok(result) => result,
+    // The attempt's log goes with the body, and comes back with it.
+    let log = logs::take_log();
+    let body = move || logs::with_log(log, || span.in_scope(body));
+    match on_blocking_pool(body).await {
+        Ok((result, log)) => {
+            logs::put_log(log);
+            result
+        }
         Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
         Err(join) => Err(join.to_string().into()),
     }

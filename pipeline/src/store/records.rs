@@ -425,4 +425,15 @@ pub struct AuditEntry {
     /// For an output restored from the cache ([`AuditStatus::Cached`]): the run that computed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_from: Option<RunId>,
+    /// The `tracing` events the attempt emitted, within the engine's
+    /// [`LogLimits`](crate::trace::LogLimits) (see [`NodeLogs`](crate::trace::NodeLogs)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<crate::trace::LogLine>,
+    /// How many more events it emitted than the limits let it keep.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub logs_dropped: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

@@ -3,7 +3,7 @@
 //! (a resume, a fleet's workers) puts its spans in the same trace, under the same run span.
 //!
 //! The spans themselves are `tracing` spans (`pipeline.run`, `pipeline.node`,
-//! `pipeline.attempt`); with the feature `otel`, [`crate::otel`] exports them over OTLP.
+//! `pipeline.attempt`); with the feature `otel`, `pipeline::otel` exports them over OTLP.
 //! Without it, a run's trace is never made, and nothing here costs anything.
 
 use std::fmt;
@@ -11,11 +11,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub(crate) mod logs;
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub mod otel;
 mod spans;
 
+pub use logs::{LogLimits, LogLine, NodeLogs};
 pub(crate) use spans::*;
 
 /// A W3C Trace Context `traceparent`: a trace id, the id of the span that is the parent, and
@@ -157,7 +159,7 @@ impl<'de> Deserialize<'de> for TraceParent {
 /// the run span's own context, and the caller's span it hangs under, if any.
 ///
 /// Made when the run starts or is submitted, and only when traces are exported (see
-/// [`crate::otel`]); a run started without is never traced, resumed or not.
+/// `pipeline::otel`, feature `otel`); a run started without is never traced, resumed or not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunTrace {
     /// The run span: its trace and its own id. Nodes' spans, on any worker, are its children.

@@ -153,6 +153,7 @@ pub(super) async fn node(
         ));
     };
     let _permit = read_permit(&state).await?;
+    let node_detail = node_detail.with_logs(&view);
     let values = NodeValues::load(&state.stores, &view.checkpoint, node_detail)
         .await
         .map_err(|e| ApiError::store(format!("run {id}: the values of `{node}`: {e}")))?;

@@ -272,6 +272,8 @@ mod tests {
             duration_us: 5_000,
             error: Some("<b>x</b>".to_owned()),
             cached_from: None,
+            logs: Vec::new(),
+            logs_dropped: 0,
         };
         let run = RunDetail {
             run_id: "r".to_owned(),

@@ -10,6 +10,7 @@ use super::codes::{node_code, run_code};
 use crate::data::Json;
 use crate::store::RunView;
 use crate::store::{AuditEntry, AuditStatus, Checkpoint, NodeState};
+use crate::trace::LogLine;
 
 /// A run: its line, its graph with each node's status and attempts, and its waits.
 #[derive(Clone, Debug, Serialize)]
@@ -77,6 +78,30 @@ pub struct Attempt {
     pub error: Option<String>,
     /// For a `cached` output, the run that computed it.
     pub cached_from: Option<String>,
+    /// What the attempt logged (the events its body emitted); given by a node's own answer
+    /// (`/api/runs/ID/nodes/NODE`), not by the run's, which would carry every node's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<LogLine>,
+    /// How many more events it emitted than the limits let it keep.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub logs_dropped: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl NodeDetail {
+    /// Its attempts with what they logged, from the run's trail.
+    pub fn with_logs(mut self, view: &RunView) -> NodeDetail {
+        let entries = view.trail.as_deref().unwrap_or_default();
+        let of_node = entries.iter().filter(|e| e.node == self.id);
+        for (attempt, entry) in self.attempts.iter_mut().zip(of_node) {
+            attempt.logs = entry.logs.clone();
+            attempt.logs_dropped = entry.logs_dropped;
+        }
+        self
+    }
 }
 
 /// A node's status code, telling a node the latest start restored from the checkpoint
@@ -156,6 +181,8 @@ impl Attempt {
             duration_us: entry.duration_us,
             error: entry.error.clone(),
             cached_from: entry.cached_from.as_ref().map(ToString::to_string),
+            logs: Vec::new(),
+            logs_dropped: 0,
         }
     }
 }

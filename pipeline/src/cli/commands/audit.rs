@@ -21,6 +21,9 @@ pub(crate) struct Args {
     /// One JSON object per line, for `jq`.
     #[arg(long)]
     json: bool,
+    /// Also print what each attempt logged (the `tracing` events its body emitted).
+    #[arg(long)]
+    logs: bool,
 }
 
 pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
@@ -35,10 +38,11 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
     // Entries refer to values the run's header and checkpoint hold: show them in place.
     let stored = stores.checkpointer.load(&run_id).await.ok().flatten();
     let lookup = Lookup::new(stored.as_ref());
-    let entries = trail
+    let entries: Vec<AuditEntry> = trail
         .iter()
         .filter(|e| args.node.as_ref().is_none_or(|n| *n == e.node))
-        .map(|e| lookup.resolved(e));
+        .map(|e| lookup.resolved(e))
+        .collect();
     if args.json {
         for entry in entries {
             outln!("{}", serde_json::to_string(&entry).map_err(CliError::Json)?);
@@ -60,8 +64,8 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
         true => Table::new(["WORKER"]).with(header),
         false => Table::new(header),
     };
-    for entry in entries {
-        let cells = row(&entry);
+    for entry in &entries {
+        let cells = row(entry);
         match fleet {
             true => table.row_with([entry.worker.clone().unwrap_or_default()], cells),
             false => table.row(cells),
@@ -99,7 +103,56 @@ pub(super) async fn exec(args: Args, stores: &Stores) -> Result<i32, CliError> {
         }
     }
     out!("{table}");
+    print_logs(&entries, args.logs, &args.run_id);
     Ok(0)
+}
+
+/// With `--logs`, each attempt's log after the table; without, a line saying there are some.
+fn print_logs(entries: &[AuditEntry], show: bool, run_id: &str) {
+    let logged: Vec<&AuditEntry> = entries
+        .iter()
+        .filter(|e| !e.logs.is_empty() || e.logs_dropped > 0)
+        .collect();
+    if logged.is_empty() {
+        return;
+    }
+    if !show {
+        let n = logged.len();
+        let attempts = if n == 1 { "attempt" } else { "attempts" };
+        outln!("{n} {attempts} logged: `audit {run_id} --logs` shows what");
+        return;
+    }
+    for entry in logged {
+        let item = entry
+            .item
+            .map(|i| format!("[{}]", i.index))
+            .unwrap_or_default();
+        let dropped = match entry.logs_dropped {
+            0 => String::new(),
+            n => format!(" ({n} more not kept: over the limits)"),
+        };
+        outln!("\n{}{item} attempt {}{dropped}:", entry.node, entry.attempt);
+        for line in &entry.logs {
+            let at = format_time(line.at_ms);
+            let message = printable(&line.message);
+            outln!(
+                "  {at} {:<5} {}: {message}",
+                line.level,
+                printable(&line.target)
+            );
+        }
+    }
+}
+
+/// `text` with control characters (a newline, a terminal escape) written as escapes: one log
+/// line stays one line, and cannot drive the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 /// The values a run's checkpoint holds, found by the names audit entries refer to them by; each
@@ -228,4 +281,15 @@ fn row(entry: &AuditEntry) -> [String; 7] {
         text::clip(&inputs.join(" "), 60),
         text::clip(&result, 80),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_logged_line_stays_one_line_and_cannot_drive_the_terminal() {
+        assert_eq!(
+            super::printable("ok\nfake line \u{1b}[31mred\u{1b}[0m é"),
+            "ok\\nfake line \\u{1b}[31mred\\u{1b}[0m é"
+        );
+    }
 }

@@ -18,7 +18,7 @@
 mod keys;
 mod violation;
 
-use crate::trace::{RunTrace, TraceParent};
+use crate::trace::{LogLine, RunTrace, TraceParent};
 pub use violation::Violation;
 use violation::expect;
 
@@ -376,6 +376,14 @@ pub async fn check_audit_log(open: impl Fn() -> Arc<dyn AuditLog>) -> Result<(),
         worker: None,
         retry_at_ms: None,
         cached_from: None,
+        // Kept as they are, as every field: the attempt's log is in its entry.
+        logs: vec![LogLine {
+            at_ms: 1,
+            level: "WARN".into(),
+            target: "app::fetch".into(),
+            message: "slow \"answer\" ms=950".into(),
+        }],
+        logs_dropped: 2,
     };
     let created = first.create_run(&h).await;
     expect(
@@ -419,11 +427,17 @@ pub async fn check_audit_log(open: impl Fn() -> Arc<dyn AuditLog>) -> Result<(),
         })?;
     }
     other.release_run(id, second);
-    let entries = open().entries(id).await.map(|e| e.map(|e| e.len()));
+    let entries = open().entries(id).await;
     expect(
-        matches!(entries, Ok(Some(4))),
+        matches!(&entries, Ok(Some(e)) if e.len() == 4),
         "a refused entry is not kept",
-        entries,
+        entries.as_ref().map(|e| e.as_ref().map(Vec::len)),
+    )?;
+    let first_entry = entries.ok().flatten().and_then(|e| e.into_iter().next());
+    expect(
+        matches!(&first_entry, Some(e) if e.logs == entry.logs && e.logs_dropped == 2),
+        "an entry reads back with its log",
+        first_entry.map(|e| (e.logs, e.logs_dropped)),
     )?;
     let last = open().last_attempts(id).await;
     expect(

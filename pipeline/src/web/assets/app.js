@@ -60,6 +60,26 @@ async function showNode(id) {
     from.append(link);
     out.append(from);
   }
+  // What each attempt logged: its events, with the time, level and target of each.
+  const logged = node.attempts.filter((a) => (a.logs && a.logs.length) || a.logs_dropped);
+  if (logged.length) {
+    out.append(text("h3", "Logs"));
+    for (const a of logged) {
+      const title = "attempt " + a.attempt + (a.item === null ? "" : ", item " + a.item) +
+        (a.logs_dropped ? " (" + a.logs_dropped + " more not kept: over the limits)" : "");
+      out.append(text("p", title, "log-title"));
+      const lines = document.createElement("pre");
+      lines.className = "logs";
+      for (const line of a.logs || []) {
+        const row = text("div", "", "log-line log-" + line.level.toLowerCase());
+        row.append(text("span", new Date(line.at_ms).toISOString().slice(11, 23) + " ", "log-at"),
+          text("span", line.level.padEnd(5) + " ", "log-level"),
+          text("span", line.target + ": ", "log-target"), text("span", line.message, "log-message"));
+        lines.append(row);
+      }
+      out.append(lines);
+    }
+  }
   out.append(text("h3", "Inputs"), text("pre", preview(data.inputs)));
   out.append(text("h3", "Output"), text("pre", data.output === null ? "(none yet)" : preview(data.output)));
   // Values too big to show are cut by the server; each can be downloaded whole.
