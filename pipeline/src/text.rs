@@ -18,6 +18,23 @@ pub(crate) fn format_ms(ms: u64) -> String {
     }
 }
 
+/// How long before `now_ms` the time `ms` was, as people say it: `just now`, `42s ago`,
+/// `5 min ago`, `3 h ago`, `2 days ago` (`in the future` for a clock that ran ahead).
+pub(crate) fn format_ago(ms: u64, now_ms: u64) -> String {
+    let Some(ago) = now_ms.checked_sub(ms) else {
+        return "in the future".to_owned();
+    };
+    let s = ago / 1000;
+    match s {
+        0..10 => "just now".to_owned(),
+        10..60 => format!("{s}s ago"),
+        60..3_600 => format!("{} min ago", s / 60),
+        3_600..86_400 => format!("{} h ago", s / 3_600),
+        86_400..172_800 => "1 day ago".to_owned(),
+        _ => format!("{} days ago", s / 86_400),
+    }
+}
+
 /// Where a run is, for how long it took.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Took {
@@ -110,5 +127,13 @@ mod tests {
         assert_eq!(format_ms(245_000), "4m05s");
         assert_eq!(clip("abcdef", 3), "abc…");
         assert_eq!(clip("ab", 3), "ab");
+        let now = 1_795_887_998_000;
+        assert_eq!(format_ago(now - 3_000, now), "just now");
+        assert_eq!(format_ago(now - 42_000, now), "42s ago");
+        assert_eq!(format_ago(now - 330_000, now), "5 min ago");
+        assert_eq!(format_ago(now - 3 * 3_600_000, now), "3 h ago");
+        assert_eq!(format_ago(now - 30 * 3_600_000, now), "1 day ago");
+        assert_eq!(format_ago(now - 50 * 3_600_000, now), "2 days ago");
+        assert_eq!(format_ago(now + 5_000, now), "in the future");
     }
 }

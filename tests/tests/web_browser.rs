@@ -191,8 +191,32 @@ async fn the_viewer_in_chromium() {
         "the output's script ran or was inserted as markup"
     );
 
-    // A failed node's error shows in the panel.
+    // A failed run says why at the top of its page, before any click; the node's name there
+    // opens its panel, which has the error too.
     open(&client, &format!("{base}/runs/{}", runs.failed)).await;
+    let first = eval(
+        &client,
+        "const f = document.querySelector('#glance .failure'); \
+         return f === null ? null : [f.querySelector('button').textContent, f.querySelector('pre').textContent]",
+    )
+    .await;
+    assert!(
+        first[1]
+            .as_str()
+            .unwrap_or_default()
+            .contains("No such file"),
+        "the error at the top: {first}"
+    );
+    let failed_node = first[0].as_str().unwrap_or_default().to_owned();
+    click(&client, "#glance .failure button").await;
+    until(
+        &client,
+        &format!(
+            "return document.getElementById('panel-title').textContent.startsWith({failed_node:?})"
+        ),
+        "the failed node's panel",
+    )
+    .await;
     click(&client, "#dag .node.s-failed").await;
     until(
         &client,
@@ -212,10 +236,6 @@ async fn the_viewer_in_chromium() {
     let shot = client.screenshot().await.expect("screenshot");
     let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer-run.png");
     std::fs::write(&target, &shot).expect("save the screenshot");
-    if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
-        let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/viewer-run.png");
-        std::fs::write(docs, &shot).expect("save the screenshot in docs/");
-    }
 
     // Without the token (no cookie yet), the page's resume is refused.
     click(&client, "button[data-action=\"resume\"]").await;
@@ -284,6 +304,76 @@ async fn the_viewer_in_chromium() {
         json!([computed.to_string(), format!("/runs/{computed}")])
     );
 
+    // A graph wider than the page fits its width (zoomed out, its last node in view), and the
+    // zoom buttons change its scale. Restored nodes do not look like completed ones.
+    let wide = wide_run(&runs.stores).await;
+    open(&client, &format!("{base}/runs/{wide}")).await;
+    let fit = eval(
+        &client,
+        "const box = document.querySelector('.graph-box').getBoundingClientRect(); \
+         const last = document.querySelector('#dag .node[data-node=\"n13\"]').getBoundingClientRect(); \
+         return [last.right <= box.right && last.left >= box.left, \
+                 document.getElementById('zoom-level').textContent]",
+    )
+    .await;
+    assert_eq!(fit[0], json!(true), "the last node is off the page: {fit}");
+    let fitted: u32 = fit[1]
+        .as_str()
+        .unwrap_or_default()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap_or(0);
+    assert!((40..=100).contains(&fitted), "{fit}");
+    click(&client, "button[data-zoom=in]").await;
+    let zoomed = eval(
+        &client,
+        "return document.getElementById('zoom-level').textContent",
+    )
+    .await;
+    assert_ne!(zoomed, fit[1], "zooming in changed nothing");
+    let styles = eval(
+        &client,
+        "const g = (s) => { const n = document.createElementNS('http://www.w3.org/2000/svg', 'g'); \
+           n.setAttribute('class', 'node ' + s); n.innerHTML = '<rect/><text>x</text>'; \
+           document.querySelector('#dag').append(n); \
+           const out = [getComputedStyle(n.querySelector('rect')).fill, getComputedStyle(n.querySelector('text')).fill]; \
+           n.remove(); return out; }; \
+         return [g('s-restored'), g('s-completed'), g('s-cached')]",
+    )
+    .await;
+    assert!(
+        styles[0][0] != styles[1][0]
+            && styles[0][1] != styles[1][1]
+            && styles[0][0] != styles[2][0],
+        "restored looks like completed or cached: {styles}"
+    );
+
+    // The run list finds a run by part of its id, and says when runs started as people do.
+    let part = &runs.completed.to_string()[..13];
+    open(&client, &format!("{base}/?run={part}")).await;
+    let found = eval(
+        &client,
+        "return [[...document.querySelectorAll('#runs tbody tr')].map((r) => r.dataset.run), \
+                 document.querySelector('input[name=run]').value, \
+                 document.querySelector('#runs tbody time.ago').textContent]",
+    )
+    .await;
+    let rows = found[0].as_array().cloned().unwrap_or_default();
+    assert!(
+        !rows.is_empty()
+            && rows
+                .iter()
+                .all(|r| r.as_str().unwrap_or_default().contains(part)),
+        "{found}"
+    );
+    assert!(rows.contains(&json!(runs.completed.to_string())), "{found}");
+    assert_eq!(found[1], json!(part));
+    let started = found[2].as_str().unwrap_or_default();
+    assert!(
+        started == "just now" || started.ends_with(" ago"),
+        "{found}"
+    );
+
     // A node's logs: its panel lists what each attempt logged, line by line, level marked.
     let logged = logged_run(&runs.stores).await;
     open(&client, &format!("{base}/runs/{logged}")).await;
@@ -311,15 +401,30 @@ async fn the_viewer_in_chromium() {
     // A waiting run: its page offers the signal; a payload sent from the form continues it.
     let waiting = tests::web::waiting_run(&runs.stores, dir.path()).await;
     open(&client, &format!("{base}/runs/{waiting}")).await;
+    // The form starts from the payload's template (a `String`'s is `""`), not from `null`; the
+    // top of the page says what the run waits for and until when it may.
     let form = eval(
         &client,
-        "return document.querySelector('#signal select').value",
+        "return [document.querySelector('#signal select').value, \
+                 document.querySelector('#signal textarea[name=payload]').value, \
+                 document.querySelector('#glance .wait').textContent]",
     )
     .await;
-    assert_eq!(form, json!("reply"));
+    assert_eq!(
+        (&form[0], &form[1]),
+        (&json!("reply"), &json!("\"\"")),
+        "{form}"
+    );
+    let wait = form[2].as_str().unwrap_or_default();
+    assert!(
+        wait.starts_with("Waiting: the signal reply, since ")
+            && wait.contains("; it times out ")
+            && wait.ends_with(" min)"),
+        "{wait}"
+    );
     eval(
         &client,
-        "document.querySelector('#signal input[name=payload]').value = '\"yes\"'; return true",
+        "document.querySelector('#signal textarea[name=payload]').value = '\"yes\"'; return true",
     )
     .await;
     click(&client, "#signal button[type=submit]").await;
@@ -330,6 +435,114 @@ async fn the_viewer_in_chromium() {
     )
     .await;
     client.close().await.expect("close the browser");
+}
+
+/// The run page of a failed, a waiting and a 200-node run, in a 1,400 × 900 window: saved as
+/// PNGs in the test's temporary directory, and in `docs/` with `UPDATE_SCREENSHOTS=1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_chromium,
+    ignore = "needs Debian's chromium and chromium-driver, not installed when the tests were built: apt-get update && apt-get install -y chromium chromium-driver"
+)]
+async fn screenshots_of_run_pages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = make_runs(dir.path()).await;
+    let big = big_run(&runs.stores).await;
+    let waiting = tests::web::waiting_run(&runs.stores, dir.path()).await;
+    let viewer = Viewer::new(runs.stores.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(viewer.serve(listener));
+    let (_driver, client) = browser(&dir.path().join("profile")).await;
+    // The window is the page's 1,400 × 900 and what the browser's frame takes besides.
+    open(&client, &format!("{base}/")).await;
+    let frame = eval(
+        &client,
+        "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]",
+    )
+    .await;
+    let extra = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
+    client
+        .set_window_size(1400 + extra(0), 900 + extra(1))
+        .await
+        .expect("a 1,400 × 900 page");
+    for (name, run) in [
+        ("run-failed", runs.failed.clone()),
+        ("run-waiting", waiting),
+        ("run-200-nodes", big),
+    ] {
+        open(&client, &format!("{base}/runs/{run}")).await;
+        until(
+            &client,
+            "return document.getElementById('zoom-level').textContent !== ''",
+            "the graph fitted",
+        )
+        .await;
+        let shot = client.screenshot().await.expect("screenshot");
+        // A PNG's width and height are the big-endian words at bytes 16 and 20.
+        let size =
+            |at: usize| u32::from_be_bytes([shot[at], shot[at + 1], shot[at + 2], shot[at + 3]]);
+        assert_eq!((size(16), size(20)), (1400, 900), "{name}");
+        let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.png"));
+        std::fs::write(&target, &shot).expect("save the screenshot");
+        if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+            let docs = format!("{}/../docs/{name}.png", env!("CARGO_MANIFEST_DIR"));
+            std::fs::write(docs, &shot).expect("save the screenshot in docs/");
+        }
+    }
+    client.close().await.expect("close the browser");
+}
+
+/// A run of 200 nodes: 20 layers of 10, each node reading two of the layer before; one node
+/// fails on its first attempt and is retried.
+async fn big_run(stores: &pipeline::store::Stores) -> pipeline::RunId {
+    use pipeline::{GraphBuilder, PipelineEngine};
+    let mut g = GraphBuilder::<u64>::new("big");
+    let x = g.input("x", |x: &u64| *x);
+    let mut layer = vec![x; 10];
+    for l in 0..20 {
+        let mut next = Vec::new();
+        for i in 0..10 {
+            let (a, b) = (layer[i], layer[(i + 3) % 10]);
+            let flaky = l == 7 && i == 4;
+            let node = g.node(format!("step_{l:02}_{i}")).retries(1).run(
+                (a, b),
+                move |(a, b): (u64, u64), ctx| async move {
+                    if flaky && ctx.attempt() == 1 {
+                        return Err(std::io::Error::other("the first try fails"));
+                    }
+                    Ok(a.wrapping_add(b))
+                },
+            );
+            next.push(node);
+        }
+        layer = next;
+    }
+    let last = g
+        .node("sum")
+        .run((layer[0], layer[9]), |(a, b): (u64, u64), _| async move {
+            Ok::<_, std::io::Error>(a.wrapping_add(b))
+        });
+    let engine = PipelineEngine::new(g.build(last).expect("a graph")).stores(stores.clone());
+    engine.run(1).await.expect("the big run").run_id
+}
+
+/// A run of a chain of 14 nodes (`n0` to `n13`): wider than the browser's page.
+async fn wide_run(stores: &pipeline::store::Stores) -> pipeline::RunId {
+    let mut g = pipeline::GraphBuilder::<u64>::new("wide");
+    let mut last = g.input("x", |x: &u64| *x);
+    for i in 0..14 {
+        last =
+            g.node(format!("n{i}")).run(
+                last,
+                |x: u64, _| async move { Ok::<_, std::io::Error>(x + 1) },
+            );
+    }
+    let engine =
+        pipeline::PipelineEngine::new(g.build(last).expect("a graph")).stores(stores.clone());
+    engine.run(0).await.expect("the wide run").run_id
 }
 
 /// A run whose node `say` logs two events (kept by the `NodeLogs` layer, installed here as

@@ -4,12 +4,14 @@
 mod absent;
 mod compare;
 mod finite;
+mod template;
 
 pub(crate) use absent::absent_is_none;
 pub use compare::ValueEq;
 #[doc(hidden)]
 pub use compare::{EqByCanonical, EqByValue, EqProbe};
 pub(crate) use compare::{canonical_digest, field_digests, hex, text_digest};
+pub(crate) use template::template;
 
 use std::any::Any;
 use std::sync::Arc;

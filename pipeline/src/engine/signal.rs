@@ -133,7 +133,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             .ok_or_else(|| PipelineError::UnknownRun(run_id.clone()))?;
         check_header(&self.graph, &header)?;
         let graph = &self.graph.inner;
-        let is_signal = |n: &&crate::graph::NodeDef| matches!(n.wait, Some(WaitDef::Signal));
+        let is_signal = |n: &&crate::graph::NodeDef| matches!(n.wait, Some(WaitDef::Signal(_)));
         let Some(node) = graph
             .nodes
             .iter()

@@ -193,7 +193,7 @@ async fn run_claim(
         Some(WaitDef::Timer(after)) => {
             return Ok(Some(Resolution::Begin { after: Some(after) }));
         }
-        Some(WaitDef::Signal) => {
+        Some(WaitDef::Signal(_)) => {
             let after = node.options.timeout;
             return Ok(Some(Resolution::Begin { after }));
         }
@@ -321,7 +321,7 @@ async fn wait_end(
     mut entry: AuditEntry,
 ) -> StoreResult<Resolution> {
     let given: Result<Value, String> = match node.wait {
-        Some(WaitDef::Signal) => {
+        Some(WaitDef::Signal(_)) => {
             let waits = Checkpointer::waits(store, &claimed.run_id).await?;
             match (waits.signal(&node.id), node.options.timeout) {
                 (Some(signal), _) => (node.codec.decode)(&signal.payload).map_err(|e| {

@@ -59,10 +59,11 @@ pub(crate) struct GateDef {
 }
 
 /// What a wait waits for (see `NodeBuilder::signal`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum WaitDef {
-    /// A signal whose payload is the binding's output.
-    Signal,
+    /// A signal whose payload is the binding's output; the payload's template (see
+    /// `data::template`), for a form to start from.
+    Signal(fn() -> Option<String>),
     /// A durable timer: the binding completes (with `()`) this long after the wait began.
     Timer(std::time::Duration),
 }

@@ -299,7 +299,8 @@ pub fn add_signal<I: Data, T: Data>(
         type_name,
         ..Codec::of::<T>()
     };
-    node.add_wait::<T>(WaitDef::Signal, codec).into()
+    node.add_wait::<T>(WaitDef::Signal(crate::data::template::<T>), codec)
+        .into()
 }
 
 /// Adds timer `id`, due `duration` after the nodes of `after` completed, gated by `gate` if

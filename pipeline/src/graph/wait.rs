@@ -47,7 +47,10 @@ impl<I: Data> NodeBuilder<'_, I> {
         self.builder.resolve_args(&self.id, &after);
         self.options.retries = 0;
         self.kind.get_or_insert_with(|| "signal".into());
-        self.add_wait(WaitDef::Signal, Codec::of::<T>())
+        self.add_wait(
+            WaitDef::Signal(crate::data::template::<T>),
+            Codec::of::<T>(),
+        )
     }
 
     /// Adds a durable timer: the binding completes (with `()`) `duration` after the nodes of

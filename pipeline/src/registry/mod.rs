@@ -136,6 +136,14 @@ pub trait DynPipeline: Send + Sync {
     /// The pipeline's graph.
     fn signature(&self) -> GraphSignature;
 
+    /// A template of the payload wait `wait` takes (pretty JSON: every field with its smallest
+    /// value), for a form to start from; `None` when `wait` is not a signal of this pipeline, or
+    /// its type refuses the smallest values.
+    fn signal_template(&self, wait: &str) -> Option<String> {
+        let _ = wait;
+        None
+    }
+
     /// Sets the options of the engines it builds from here on (for every method below).
     fn configure(&mut self, settings: EngineSettings);
 
@@ -272,6 +280,15 @@ where
 {
     fn signature(&self) -> GraphSignature {
         P::default().graph().signature().clone()
+    }
+
+    fn signal_template(&self, wait: &str) -> Option<String> {
+        let graph = P::default().graph();
+        let node = graph.inner.nodes.iter().find(|n| &*n.id == wait)?;
+        match node.wait {
+            Some(crate::graph::WaitDef::Signal(template)) => template(),
+            _ => None,
+        }
     }
 
     fn configure(&mut self, settings: EngineSettings) {

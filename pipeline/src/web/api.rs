@@ -59,6 +59,8 @@ impl IntoResponse for ApiError {
 pub(super) struct ListQuery {
     pipeline: Option<String>,
     status: Option<String>,
+    /// Text the run id contains.
+    run: Option<String>,
     before: Option<String>,
     limit: Option<usize>,
 }
@@ -69,6 +71,7 @@ impl ListQuery {
         RunFilter {
             pipeline: given(self.pipeline),
             status: given(self.status),
+            search: given(self.run),
             before: given(self.before),
             limit: self.limit.unwrap_or(50).clamp(1, 500),
         }

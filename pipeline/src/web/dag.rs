@@ -1,87 +1,14 @@
-//! The run page's pictures, drawn on the server as SVG: the DAG, laid out in layers (a node one
-//! column right of its deepest upstream node; within a column, nodes ordered by the mean row of
-//! their upstream nodes, which keeps edges short and uncrossed for the usual fan-out/fan-in
-//! shapes), and the timeline of every attempt on one time axis. Layout is O(nodes + edges) plus
-//! a sort per column, so a 10,000-node run draws in milliseconds, with no JavaScript library.
+//! The run page's pictures, drawn on the server as SVG: the DAG, in the layered layout of
+//! `layout.rs` (edges routed between boxes, crossings reduced), and the timeline of every
+//! attempt on one time axis. No JavaScript library draws anything.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::codes::node_label;
 use super::detail::{NodeDetail, RunDetail};
 use super::html::escape;
 
-const BOX_W: u32 = 168;
-const BOX_H: u32 = 34;
-const COL_GAP: u32 = 64;
-const ROW_GAP: u32 = 14;
-const PAD: u32 = 12;
-
-/// Where each node is drawn: its column and row.
-struct Layout {
-    at: Vec<(u32, u32)>,
-    columns: u32,
-    rows: u32,
-}
-
-fn layout(nodes: &[NodeDetail]) -> Layout {
-    let index: HashMap<&str, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.id.as_str(), i))
-        .collect();
-    let upstream = |n: &NodeDetail| -> Vec<usize> {
-        n.inputs
-            .iter()
-            .chain(&n.condition_inputs)
-            .filter_map(|u| index.get(u.as_str()).copied())
-            .collect()
-    };
-    // Nodes come in topological order, so every upstream node has its column already.
-    let mut column = vec![0u32; nodes.len()];
-    for (i, node) in nodes.iter().enumerate() {
-        column[i] = upstream(node)
-            .into_iter()
-            .filter(|&u| u < i)
-            .map(|u| column[u] + 1)
-            .max()
-            .unwrap_or(0);
-    }
-    let columns = column.iter().max().map_or(0, |c| c + 1);
-    let mut by_column: Vec<Vec<usize>> = vec![Vec::new(); columns as usize];
-    for (i, c) in column.iter().enumerate() {
-        by_column[*c as usize].push(i);
-    }
-    let mut row = vec![0u32; nodes.len()];
-    for members in &mut by_column {
-        let key = |i: usize| -> f64 {
-            let ups = upstream(&nodes[i]);
-            match ups.is_empty() {
-                true => i as f64,
-                false => ups.iter().map(|&u| f64::from(row[u])).sum::<f64>() / ups.len() as f64,
-            }
-        };
-        let mut keyed: Vec<(f64, usize)> = members.iter().map(|&i| (key(i), i)).collect();
-        keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        for (r, (_, i)) in keyed.iter().enumerate() {
-            row[*i] = r as u32;
-        }
-        *members = keyed.into_iter().map(|(_, i)| i).collect();
-    }
-    let rows = by_column.iter().map(|m| m.len() as u32).max().unwrap_or(0);
-    Layout {
-        at: column.into_iter().zip(row).collect(),
-        columns,
-        rows,
-    }
-}
-
-fn xy((column, row): (u32, u32)) -> (u32, u32) {
-    (
-        PAD + column * (BOX_W + COL_GAP),
-        PAD + row * (BOX_H + ROW_GAP),
-    )
-}
+use super::layout::{BOX_H, BOX_W, PAD, layout, path};
 
 /// A label that fits its box (the full id is in the box's tooltip and the node panel).
 fn short(id: &str) -> String {
@@ -101,43 +28,24 @@ fn label(node: &NodeDetail) -> String {
 /// `s-<status>`.
 pub fn dag_svg(run: &RunDetail) -> String {
     let layout = layout(&run.nodes);
-    let width = 2 * PAD + layout.columns * (BOX_W + COL_GAP);
-    let height = 2 * PAD + layout.rows.max(1) * (BOX_H + ROW_GAP);
-    let index: HashMap<&str, usize> = run
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.id.as_str(), i))
-        .collect();
+    let (width, height) = (layout.width, layout.height);
     let mut svg = String::with_capacity(run.nodes.len() * 400);
     let _ = write!(
         svg,
         "<svg id=\"dag\" class=\"dag\" width=\"{width}\" height=\"{height}\" \
          viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\"><g class=\"edges\">"
     );
-    for (i, node) in run.nodes.iter().enumerate() {
-        let (tx, ty) = xy(layout.at[i]);
-        let ends = node
-            .inputs
-            .iter()
-            .map(|u| (u, ""))
-            .chain(node.condition_inputs.iter().map(|u| (u, " gate")));
-        for (from, class) in ends {
-            let Some(&u) = index.get(from.as_str()) else {
-                continue;
-            };
-            let (fx, fy) = xy(layout.at[u]);
-            let (x1, y1, x2, y2) = (fx + BOX_W, fy + BOX_H / 2, tx, ty + BOX_H / 2);
-            let mid = (x1 + x2) / 2;
-            let _ = write!(
-                svg,
-                "<path class=\"edge{class}\" d=\"M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}\"/>"
-            );
-        }
+    for route in &layout.routes {
+        let class = if route.gate { " gate" } else { "" };
+        let _ = write!(
+            svg,
+            "<path class=\"edge{class}\" d=\"{}\"/>",
+            path(&layout, route)
+        );
     }
     svg.push_str("</g><g class=\"nodes\">");
     for (i, node) in run.nodes.iter().enumerate() {
-        let (x, y) = xy(layout.at[i]);
+        let (x, y) = layout.at[i];
         let id = escape(&node.id);
         let mapped = match node.mapped {
             true => " mapped",
@@ -172,7 +80,10 @@ pub fn timeline_svg(run: &RunDetail) -> String {
         .collect();
     let attempts = rows.iter().flat_map(|n| &n.attempts);
     let start = attempts.clone().map(|a| a.started_at_ms).min();
-    let end = attempts.map(|a| a.finished_at_ms).max();
+    // A backoff that has not ended yet (an interrupted run) still shows whole.
+    let end = attempts
+        .map(|a| a.finished_at_ms.max(a.retry_at_ms.unwrap_or(0)))
+        .max();
     let (Some(start), Some(end)) = (start, end) else {
         return "<p class=\"empty\">No attempts recorded yet.</p>".to_owned();
     };
@@ -184,12 +95,22 @@ pub fn timeline_svg(run: &RunDetail) -> String {
     let _ = write!(
         svg,
         "<svg id=\"timeline\" class=\"timeline\" width=\"{width}\" height=\"{height}\" \
-         viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\">\
-         <text class=\"axis\" x=\"{LABEL_W}\" y=\"12\">0</text>\
-         <text class=\"axis\" x=\"{end_x}\" y=\"12\" text-anchor=\"end\">{total}</text>",
-        end_x = LABEL_W + PLOT_W,
-        total = escape(&crate::text::format_ms(end.saturating_sub(start))),
+         viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\"><g class=\"ticks\">"
     );
+    // The time axis: a tick every 1, 2 or 5 times a power of ten, about eight in all.
+    let step = tick_step(end.saturating_sub(start));
+    let mut at = 0;
+    while at <= end.saturating_sub(start) {
+        let x = scale(at as f64);
+        let _ = write!(
+            svg,
+            "<line class=\"tick\" x1=\"{x:.1}\" y1=\"14\" x2=\"{x:.1}\" y2=\"{height}\"/>\
+             <text class=\"axis\" x=\"{x:.1}\" y=\"11\" text-anchor=\"middle\">{}</text>",
+            escape(&crate::text::format_ms(at)),
+        );
+        at += step;
+    }
+    svg.push_str("</g>");
     for (r, node) in rows.iter().enumerate() {
         let y = 20 + r as u32 * ROW_H;
         let id = escape(&node.id);
@@ -222,11 +143,38 @@ pub fn timeline_svg(run: &RunDetail) -> String {
                 w = (x_ran - x).max(1.0),
                 pw = (x_end - x_ran).max(0.0),
             );
+            // A retried attempt's backoff: from its end to when the retry was due.
+            if let Some(retry) = attempt.retry_at_ms.filter(|&r| r > attempt.finished_at_ms) {
+                let (x1, x2) = (x_end, scale(retry.saturating_sub(start) as f64));
+                let _ = write!(
+                    svg,
+                    "<g class=\"backoff\"><title>{id}{item} attempt {n}: retried after a backoff \
+                     of {wait}</title><line x1=\"{x1:.1}\" y1=\"{mid}\" x2=\"{x2:.1}\" y2=\"{mid}\"/></g>",
+                    n = attempt.attempt,
+                    wait = escape(&crate::text::format_ms(retry - attempt.finished_at_ms)),
+                    mid = y + 7,
+                );
+            }
         }
         svg.push_str("</g>");
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// The axis' tick spacing in ms for a timeline `span` ms long: 1, 2 or 5 times a power of ten,
+/// about eight ticks in all.
+fn tick_step(span: u64) -> u64 {
+    let rough = (span / 8).max(1);
+    let mut power = 1;
+    while power * 10 <= rough {
+        power *= 10;
+    }
+    [1, 2, 5, 10]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|&step| step >= rough)
+        .unwrap_or(10 * power)
 }
 
 #[cfg(test)]
@@ -248,20 +196,6 @@ mod tests {
     }
 
     #[test]
-    fn a_node_is_one_column_right_of_its_deepest_upstream_node() {
-        let nodes = vec![
-            node("a", &["input"], vec![]),
-            node("b", &["a"], vec![]),
-            node("c", &["a"], vec![]),
-            node("d", &["b", "c", "a"], vec![]),
-        ];
-        let layout = layout(&nodes);
-        let columns: Vec<u32> = layout.at.iter().map(|(c, _)| *c).collect();
-        assert_eq!(columns, vec![0, 1, 1, 2]);
-        assert_eq!((layout.columns, layout.rows), (3, 2));
-    }
-
-    #[test]
     fn a_finish_stored_before_its_start_draws_as_an_instant() {
         let attempt = |started_at_ms, finished_at_ms| Attempt {
             attempt: 1,
@@ -272,6 +206,7 @@ mod tests {
             duration_us: 5_000,
             error: Some("<b>x</b>".to_owned()),
             cached_from: None,
+            retry_at_ms: None,
             logs: Vec::new(),
             logs_dropped: 0,
         };
@@ -294,5 +229,14 @@ mod tests {
         assert!(svg.contains("recorded after 0 ms"), "{svg}");
         assert!(svg.contains("&lt;a&gt;") && !svg.contains("<a>"), "{svg}");
         assert!(dag_svg(&run).contains("data-node=\"&lt;a&gt;\""));
+    }
+
+    #[test]
+    fn the_axis_ticks_every_one_two_or_five_of_a_power_of_ten() {
+        assert_eq!(tick_step(0), 1);
+        assert_eq!(tick_step(80), 10);
+        assert_eq!(tick_step(1_000), 200);
+        assert_eq!(tick_step(9_000), 2_000);
+        assert_eq!(tick_step(3_600_000), 500_000);
     }
 }

@@ -78,6 +78,9 @@ pub struct Attempt {
     pub error: Option<String>,
     /// For a `cached` output, the run that computed it.
     pub cached_from: Option<String>,
+    /// For a failed attempt that was retried: when the retry was due (the backoff ends).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<u64>,
     /// What the attempt logged (the events its body emitted); given by a node's own answer
     /// (`/api/runs/ID/nodes/NODE`), not by the run's, which would carry every node's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -181,6 +184,7 @@ impl Attempt {
             duration_us: entry.duration_us,
             error: entry.error.clone(),
             cached_from: entry.cached_from.as_ref().map(ToString::to_string),
+            retry_at_ms: entry.retry_at_ms,
             logs: Vec::new(),
             logs_dropped: 0,
         }

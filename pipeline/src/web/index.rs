@@ -64,6 +64,8 @@ pub struct RunFilter {
     pub pipeline: Option<String>,
     /// Only runs with this status code (see [`RunLine::status`]).
     pub status: Option<String>,
+    /// Only runs whose id contains this text (any case).
+    pub search: Option<String>,
     /// Only runs older than this one (the page after the one that ended with it).
     pub before: Option<String>,
     /// At most this many.
@@ -106,10 +108,16 @@ impl RunIndex {
                 Err(e) => unreadable.push(format!("{id}: {e}")),
             }
         }
+        let search = filter.search.as_ref().map(|s| s.trim().to_lowercase());
         let mut matching: Vec<&RunLine> = lines
             .values()
             .filter(|l| filter.pipeline.as_ref().is_none_or(|p| *p == l.pipeline))
             .filter(|l| filter.status.as_ref().is_none_or(|s| s == l.status))
+            .filter(|l| {
+                search
+                    .as_ref()
+                    .is_none_or(|s| l.run_id.to_lowercase().contains(s))
+            })
             .collect();
         // Newest first; the id breaks ties so that paging is stable.
         matching.sort_unstable_by(|a, b| {

@@ -25,8 +25,10 @@ mod auth;
 mod codes;
 mod dag;
 mod detail;
+mod glance;
 mod html;
 mod index;
+mod layout;
 mod pages;
 mod schedules;
 mod state;
@@ -272,7 +274,18 @@ async fn run_page(State(state): State<Arc<AppState>>, Path(id): Path<String>) ->
             // Why a queued fleet run does not run yet (a reader that cannot tell says nothing).
             let queued = state.stores.checkpointer.queue_place(&run_id).await;
             let queued = queued.ok().flatten();
-            Html(pages::run_page(&RunDetail::of(&view), queued.as_ref())).into_response()
+            // What it waits for, with deadlines (a reader that cannot tell shows none).
+            let waits = state.stores.checkpointer.waits(&run_id).await;
+            let waiting = waits.map(|w| w.waiting).unwrap_or_default();
+            let detail = RunDetail::of(&view);
+            let inputs = &view.checkpoint.header.inputs;
+            let glance = glance::glance(&detail, inputs, &waiting, crate::store::now_ms());
+            // A signal's form starts from its payload's template, when the pipeline is compiled in.
+            let pipeline = crate::registry::pipeline(&view.checkpoint.header.pipeline)
+                .map(|info| (info.pipeline)());
+            let template = |wait: &str| pipeline.as_ref()?.signal_template(wait);
+            let page = pages::run_page(&detail, queued.as_ref(), &glance, &template);
+            Html(page).into_response()
         }
         Err(e) => error_page(e),
     }

@@ -10,7 +10,7 @@ use super::detail::RunDetail;
 use super::html::{escape, page, url_part};
 use super::index::{RunFilter, RunPage};
 use crate::store::now_ms;
-use crate::text::{format_time, format_took};
+use crate::text::{format_ago, format_time, format_took};
 
 /// The run list: filters, a table of runs newest first, and a link to the next page.
 pub fn runs_page(list: &RunPage, filter: &RunFilter, pipelines: &[String]) -> String {
@@ -37,7 +37,13 @@ pub fn runs_page(list: &RunPage, filter: &RunFilter, pipelines: &[String]) -> St
     for code in RUN_CODES {
         body.push_str(&option(code, filter.status.as_deref() == Some(code)));
     }
-    body.push_str("</select></label><button type=\"submit\">filter</button></form>");
+    let _ = write!(
+        body,
+        "</select></label><label>run id <input type=\"search\" name=\"run\" value=\"{}\" \
+         placeholder=\"part of an id\" size=\"24\"></label>\
+         <button type=\"submit\">filter</button></form>",
+        escape(filter.search.as_deref().unwrap_or_default())
+    );
     body.push_str(
         "<table id=\"runs\"><thead><tr><th>pipeline</th><th>run id</th><th>status</th>\
          <th>started</th><th>duration</th><th>completed</th><th>failed</th><th>skipped</th>\
@@ -49,12 +55,13 @@ pub fn runs_page(list: &RunPage, filter: &RunFilter, pipelines: &[String]) -> St
             body,
             "<tr data-run=\"{id}\" data-status=\"{status}\"><td>{pipeline}</td>\
              <td><a href=\"/runs/{href}\">{id}</a></td><td><span class=\"badge s-{status}\">{status}</span></td>\
-             <td>{started}</td><td>{duration}</td><td>{completed}/{nodes}</td><td>{failed}</td><td>{skipped}</td></tr>",
+             <td>{started}</td><td{live}>{duration}</td><td>{completed}/{nodes}</td><td>{failed}</td><td>{skipped}</td></tr>",
             id = escape(&run.run_id),
             href = url_part(&run.run_id),
             status = run.status,
             pipeline = escape(&run.pipeline),
-            started = format_time(run.started_at_ms),
+            started = ago(run.started_at_ms, now),
+            live = live(run.status, run.resumed_at_ms.unwrap_or(run.started_at_ms)),
             duration = format_took(
                 took(run.status),
                 run.resumed_at_ms.unwrap_or(run.started_at_ms),
@@ -79,6 +86,9 @@ pub fn runs_page(list: &RunPage, filter: &RunFilter, pipelines: &[String]) -> St
         if let Some(s) = &filter.status {
             let _ = write!(query, "&status={}", url_part(s));
         }
+        if let Some(r) = &filter.search {
+            let _ = write!(query, "&run={}", url_part(r));
+        }
         let _ = write!(
             body,
             "<p><a id=\"next\" href=\"/{query}\">older runs →</a></p>"
@@ -99,27 +109,35 @@ pub fn runs_page(list: &RunPage, filter: &RunFilter, pipelines: &[String]) -> St
 }
 
 /// A run's page: its status and actions, the DAG, the timeline and the node panel.
-pub fn run_page(run: &RunDetail, queued: Option<&crate::store::QueuePlace>) -> String {
+/// `template` gives a wait's payload template, which its signal form starts from.
+pub fn run_page(
+    run: &RunDetail,
+    queued: Option<&crate::store::QueuePlace>,
+    glance: &str,
+    template: &dyn Fn(&str) -> Option<String>,
+) -> String {
     let id = escape(&run.run_id);
+    let now = now_ms();
     let mut body = String::with_capacity(run.nodes.len() * 700);
     let _ = write!(
         body,
         "<h1><span class=\"pipeline\">{pipeline}</span> <code>{id}</code> \
          <span id=\"run-status\" class=\"badge s-{status}\">{status}</span></h1>\
-         <p class=\"meta\">started {started}{resumed}, last written {updated} ({duration})</p>",
+         <p class=\"meta\">started {started}{resumed}, last written {updated} (<span id=\"took\"{live}>{duration}</span>)</p>",
         pipeline = escape(&run.pipeline),
         status = run.status,
-        started = format_time(run.started_at_ms),
+        started = ago(run.started_at_ms, now),
         resumed = run
             .resumed_at_ms
-            .map(|ms| format!(", resumed {}", format_time(ms)))
+            .map(|ms| format!(", resumed {}", ago(ms, now)))
             .unwrap_or_default(),
-        updated = format_time(run.updated_at_ms),
+        updated = ago(run.updated_at_ms, now),
+        live = live(run.status, run.resumed_at_ms.unwrap_or(run.started_at_ms)),
         duration = format_took(
             took(run.status),
             run.resumed_at_ms.unwrap_or(run.started_at_ms),
             run.updated_at_ms,
-            now_ms()
+            now
         ),
     );
     if let Some(place) = queued {
@@ -137,13 +155,31 @@ pub fn run_page(run: &RunDetail, queued: Option<&crate::store::QueuePlace>) -> S
         body.push_str("<button data-action=\"cancel\">cancel</button>");
     }
     if !run.waiting.is_empty() {
+        // Each wait's payload template (its type's fields, each with its smallest value): the
+        // form starts from the first, and from another's when it is chosen.
+        let templates: Vec<String> = run
+            .waiting
+            .iter()
+            .map(|w| template(w).unwrap_or_else(|| "null".to_owned()))
+            .collect();
         body.push_str("<form id=\"signal\"><label>signal <select name=\"wait\">");
-        for wait in &run.waiting {
-            let _ = write!(body, "<option>{}</option>", escape(wait));
+        for (wait, template) in run.waiting.iter().zip(&templates) {
+            let _ = write!(
+                body,
+                "<option data-template=\"{}\">{}</option>",
+                escape(template),
+                escape(wait)
+            );
         }
-        body.push_str(
-            "</select></label> <input name=\"payload\" value=\"null\" size=\"30\" \
-             aria-label=\"payload (JSON)\"> <button type=\"submit\">send</button></form>",
+        let _ = write!(
+            body,
+            "</select></label> <textarea name=\"payload\" rows=\"{rows}\" cols=\"40\" \
+             aria-label=\"payload (JSON)\" spellcheck=\"false\">{first}</textarea> \
+             <button type=\"submit\">send</button></form>",
+            rows = templates
+                .first()
+                .map_or(1, |t| t.lines().count().clamp(1, 12)),
+            first = escape(templates.first().map_or("null", String::as_str)),
         );
     }
     body.push_str("<span id=\"action-result\" role=\"status\"></span></div>");
@@ -153,6 +189,7 @@ pub fn run_page(run: &RunDetail, queued: Option<&crate::store::QueuePlace>) -> S
              attempts, errors and timing are not known.</p>",
         );
     }
+    body.push_str(glance);
     body.push_str("<section class=\"graph\"><h2>Graph</h2><div class=\"legend\">");
     for code in NODE_CODES {
         let _ = write!(
@@ -161,9 +198,14 @@ pub fn run_page(run: &RunDetail, queued: Option<&crate::store::QueuePlace>) -> S
             node_label(code)
         );
     }
+    body.push_str(
+        "</div><div class=\"zoom\"><button data-zoom=\"out\" title=\"zoom out\">−</button>\
+         <button data-zoom=\"fit\" title=\"fit the width\">fit</button>\
+         <button data-zoom=\"in\" title=\"zoom in\">+</button> <span id=\"zoom-level\"></span></div>",
+    );
     let _ = write!(
         body,
-        "</div><div class=\"scroll\">{}</div></section>\
+        "<div class=\"scroll graph-box\">{}</div></section>\
          <section class=\"panel\" id=\"panel\" hidden><h2 id=\"panel-title\"></h2>\
          <div id=\"panel-body\"></div></section>\
          <section class=\"time\"><h2>Timeline</h2><div class=\"scroll\">{}</div></section>",
@@ -175,6 +217,23 @@ pub fn run_page(run: &RunDetail, queued: Option<&crate::store::QueuePlace>) -> S
         run.status
     );
     page(&format!("{} {}", run.pipeline, run.run_id), &attrs, &body)
+}
+
+/// A time as `5 min ago` (kept current by the page's script), the date and time in its tooltip.
+fn ago(ms: u64, now: u64) -> String {
+    format!(
+        "<time class=\"ago\" data-ms=\"{ms}\" title=\"{} UTC\">{}</time>",
+        format_time(ms),
+        format_ago(ms, now)
+    )
+}
+
+/// For a running run's duration: the attributes that let the page's script count it up.
+fn live(status: &str, since_ms: u64) -> String {
+    match status {
+        "running" => format!(" class=\"took\" data-since=\"{since_ms}\""),
+        _ => String::new(),
+    }
 }
 
 /// A page that says what went wrong (an unknown run, an unreadable store).

@@ -79,7 +79,7 @@ impl<I: Send + Sync + 'static, O: Send + 'static> Run<I, O> {
             let node = &self.graph.nodes[index as usize];
             let due = waiting.deadline_ms.is_some_and(|d| d <= now);
             let signal = match node.wait {
-                Some(WaitDef::Signal) => self.stored_waits.signal(&waiting.wait),
+                Some(WaitDef::Signal(_)) => self.stored_waits.signal(&waiting.wait),
                 _ => None,
             };
             let given = match (signal, node.wait) {

@@ -42,14 +42,39 @@ async function showNode(id) {
   const head = document.createElement("tr");
   ["attempt", "item", "status", "ran", "recorded after", "error"].forEach((h) => head.append(text("th", h)));
   table.append(head);
-  for (const a of node.attempts) {
+  // A mapped node's attempts go by item, then attempt; a filter shows one status.
+  const attempts = node.mapped
+    ? [...node.attempts].sort((a, b) => (a.item ?? -1) - (b.item ?? -1) || a.attempt - b.attempt)
+    : node.attempts;
+  for (const a of attempts) {
     const row = document.createElement("tr");
+    row.dataset.status = a.status;
     row.append(text("td", String(a.attempt)), text("td", a.item === null ? "" : String(a.item)),
       text("td", a.status), text("td", (a.duration_us / 1000).toFixed(1) + " ms"),
       text("td", (a.finished_at_ms - a.started_at_ms) + " ms"), text("td", a.error || "", "attempt-error"));
     table.append(row);
   }
   out.append(text("h3", node.attempts.length ? "Attempts" : "No attempts recorded"));
+  if (node.mapped && node.attempts.length) {
+    const counts = {};
+    for (const a of node.attempts) counts[a.status] = (counts[a.status] || 0) + 1;
+    const filter = document.createElement("div");
+    filter.className = "item-filter";
+    for (const status of ["all", ...Object.keys(counts).sort()]) {
+      const n = status === "all" ? node.attempts.length : counts[status];
+      const button = text("button", status + " (" + n + ")");
+      button.dataset.filter = status;
+      button.addEventListener("click", () => {
+        filter.querySelectorAll("button").forEach((b) => b.classList.toggle("on", b === button));
+        table.querySelectorAll("tr[data-status]").forEach((row) => {
+          row.hidden = status !== "all" && row.dataset.status !== status;
+        });
+      });
+      if (status === "all") button.classList.add("on");
+      filter.append(button);
+    }
+    out.append(filter);
+  }
   if (node.attempts.length) out.append(table);
   // An output restored from the cache names the run that computed it, with a link to that run.
   const sources = [...new Set(node.attempts.map((a) => a.cached_from).filter((r) => r))];
@@ -112,6 +137,32 @@ async function act(path, init) {
   if (response.ok) poll();
 }
 
+// Times as "5 min ago" stay current; a running run's duration counts up.
+function ago(ms) {
+  const s = Math.floor((Date.now() - ms) / 1000);
+  if (s < 0) return "in the future";
+  if (s < 10) return "just now";
+  if (s < 60) return s + "s ago";
+  if (s < 3600) return Math.floor(s / 60) + " min ago";
+  if (s < 86400) return Math.floor(s / 3600) + " h ago";
+  if (s < 172800) return "1 day ago";
+  return Math.floor(s / 86400) + " days ago";
+}
+
+function took(ms) {
+  if (ms < 1000) return ms + "ms";
+  if (ms < 60000) return (ms / 1000).toFixed(1) + "s";
+  return Math.floor(ms / 60000) + "m" + String(Math.floor(ms / 1000) % 60).padStart(2, "0") + "s";
+}
+
+function tick() {
+  document.querySelectorAll("time.ago").forEach((t) => { t.textContent = ago(Number(t.dataset.ms)); });
+  document.querySelectorAll(".took[data-since]").forEach((t) => {
+    t.textContent = took(Math.max(0, Date.now() - Number(t.dataset.since)));
+  });
+}
+setInterval(tick, 1000);
+
 let lastStatus = body.dataset.status;
 let timer = null;
 
@@ -165,7 +216,59 @@ async function watchList() {
 
 if (body.dataset.page === "runs") setTimeout(watchList, 2000);
 
+// The graph fits the page's width (down to 40%); bigger graphs scroll, and zoom (the buttons,
+// or ctrl and the wheel) and pan (drag the background) move about them.
+const graph = { scale: 1, width: 0, height: 0 };
+
+function zoomTo(scale) {
+  const svg = document.getElementById("dag");
+  graph.scale = Math.min(2, Math.max(0.1, scale));
+  svg.style.width = graph.width * graph.scale + "px";
+  svg.style.height = graph.height * graph.scale + "px";
+  document.getElementById("zoom-level").textContent = Math.round(graph.scale * 100) + "%";
+}
+
+function fitGraph() {
+  const svg = document.getElementById("dag");
+  const room = svg.parentElement.clientWidth - 2;
+  zoomTo(Math.max(0.4, Math.min(1, room / graph.width)));
+}
+
+function setUpGraph() {
+  const svg = document.getElementById("dag");
+  graph.width = Number(svg.getAttribute("width"));
+  graph.height = Number(svg.getAttribute("height"));
+  fitGraph();
+  document.querySelectorAll("button[data-zoom]").forEach((button) => button.addEventListener("click", () => {
+    const how = button.dataset.zoom;
+    if (how === "fit") fitGraph();
+    else zoomTo(graph.scale * (how === "in" ? 1.25 : 0.8));
+  }));
+  const box = svg.parentElement;
+  box.addEventListener("wheel", (event) => {
+    if (!event.ctrlKey) return;
+    event.preventDefault();
+    zoomTo(graph.scale * (event.deltaY < 0 ? 1.1 : 0.9));
+  }, { passive: false });
+  let drag = null;
+  box.addEventListener("pointerdown", (event) => {
+    if (event.target.closest(".node")) return;
+    drag = { x: event.clientX, y: event.clientY, left: box.scrollLeft, top: box.scrollTop };
+    box.classList.add("panning");
+  });
+  window.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    box.scrollLeft = drag.left - (event.clientX - drag.x);
+    box.scrollTop = drag.top - (event.clientY - drag.y);
+  });
+  window.addEventListener("pointerup", () => {
+    drag = null;
+    box.classList.remove("panning");
+  });
+}
+
 if (body.dataset.page === "run") {
+  setUpGraph();
   document.getElementById("dag").addEventListener("click", (event) => {
     const box = event.target.closest(".node");
     if (box) showNode(box.dataset.node);
@@ -174,10 +277,17 @@ if (body.dataset.page === "run") {
     const box = event.target.closest(".node");
     if (box && event.key === "Enter") showNode(box.dataset.node);
   });
+  document.querySelectorAll("button[data-open]").forEach((button) =>
+    button.addEventListener("click", () => showNode(button.dataset.open)));
   document.querySelectorAll("button[data-action]").forEach((button) =>
     button.addEventListener("click", () => act("/" + button.dataset.action)));
   const form = document.getElementById("signal");
   if (form) {
+    form.wait.addEventListener("change", () => {
+      const template = form.wait.selectedOptions[0].dataset.template;
+      form.payload.value = template;
+      form.payload.rows = Math.min(12, Math.max(1, template.split("\n").length));
+    });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       let payload;
