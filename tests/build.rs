@@ -5,7 +5,11 @@
 // - `no_postgres`: no PostgreSQL answers at `PIPELINE_TEST_POSTGRES` (by default
 //   `postgres://postgres@127.0.0.1:5432/postgres`);
 // - `no_chromium`: Debian's `/usr/bin/chromium` or `/usr/bin/chromedriver` is not installed;
-// - `no_prometheus`: Debian's `/usr/bin/prometheus` is not installed.
+// - `no_prometheus`: Debian's `/usr/bin/prometheus` is not installed;
+// - `no_phoenix`: Arize Phoenix (an OpenTelemetry collector with a trace UI, from PyPI) is not
+//   installed at `PIPELINE_PHOENIX` (by default where `.ci/run` installs it,
+//   `~/.cache/pipeline-ci/phoenix-20.26.1/bin/phoenix`); the tests read its path from
+//   `env!("PIPELINE_PHOENIX")`.
 //
 // Under `CI=true` none is ever set: there a missing server or browser fails its tests.
 //
@@ -22,9 +26,15 @@ const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const SOCKETS: &str = "/var/run/postgresql";
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(no_postgres, no_chromium, no_prometheus)");
+    println!("cargo::rustc-check-cfg=cfg(no_postgres, no_chromium, no_prometheus, no_phoenix)");
     println!("cargo::rerun-if-changed=build.rs");
-    for var in ["CI", "PIPELINE_TEST_POSTGRES"] {
+    let phoenix = std::env::var("PIPELINE_PHOENIX").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".to_owned());
+        format!("{home}/.cache/pipeline-ci/phoenix-20.26.1/bin/phoenix")
+    });
+    println!("cargo::rustc-env=PIPELINE_PHOENIX={phoenix}");
+    println!("cargo::rerun-if-changed={phoenix}");
+    for var in ["CI", "PIPELINE_TEST_POSTGRES", "PIPELINE_PHOENIX", "HOME"] {
         println!("cargo::rerun-if-env-changed={var}");
     }
     println!("cargo::rerun-if-changed=/usr/bin");
@@ -52,6 +62,15 @@ fn main() {
             "cargo::warning=Debian's chromium and chromium-driver are not installed: the \
              browser tests are ignored. Install them with: apt-get install -y chromium \
              chromium-driver"
+        );
+    }
+    if !Path::new(&phoenix).exists() {
+        println!("cargo::rustc-cfg=no_phoenix");
+        println!(
+            "cargo::warning=Arize Phoenix is not installed at {phoenix}: the test that exports \
+             traces to it is ignored. Install it with: python3 -m venv \
+             ~/.cache/pipeline-ci/phoenix-20.26.1 && \
+             ~/.cache/pipeline-ci/phoenix-20.26.1/bin/pip install arize-phoenix==20.26.1"
         );
     }
     if !Path::new("/usr/bin/prometheus").exists() {

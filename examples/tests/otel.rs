@@ -377,3 +377,166 @@ fn a_sync_nodes_own_span_is_a_child_of_its_attempt_in_one_process_too() {
         ("attempt 1", plan.id.as_str())
     );
 }
+
+/// Kills the process when dropped, so a failing test leaves none behind.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on 127.0.0.1:`port`: the body of a 200, or `None`.
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
+/// The same fleet run, exported to a real OpenTelemetry backend: Arize Phoenix (from PyPI; an
+/// OTLP collector with a trace UI, `.ci/run` installs it). What it stored, read back from its
+/// REST API, is one trace under the caller's span: the run span, each node's span under it
+/// (from both workers), each attempt's under its node's, the node's own span under its attempt.
+#[test]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
+#[cfg_attr(
+    no_phoenix,
+    ignore = "needs Arize Phoenix, not installed when the tests were built: python3 -m venv ~/.cache/pipeline-ci/phoenix-20.26.1 && ~/.cache/pipeline-ci/phoenix-20.26.1/bin/pip install arize-phoenix==20.26.1"
+)]
+fn phoenix_stores_a_fleet_run_as_one_trace() {
+    let db = tests::postgres::TestDatabase::create();
+    let store = db.url.as_str();
+    let (port, grpc) = (free_port(), free_port());
+    let data = tempfile::tempdir().unwrap();
+    let _phoenix = Killed(
+        Command::new(env!("PIPELINE_PHOENIX"))
+            .arg("serve")
+            .env("PHOENIX_PORT", port.to_string())
+            .env("PHOENIX_GRPC_PORT", grpc.to_string())
+            .env("PHOENIX_WORKING_DIR", data.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("phoenix starts"),
+    );
+    // Its first start (a Python server, a database to create) takes seconds.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while get(port, "/v1/projects").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "Phoenix did not answer in three minutes"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let env = otel_env(port);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = worker(store, port);
+    let submitted = ops_with(
+        store,
+        &["submit", "Payout", "--input", r#"{"cents": 990}"#],
+        &env,
+    );
+    assert_eq!(
+        submitted.code, 0,
+        "{}{}",
+        submitted.stdout, submitted.stderr
+    );
+    let run_id = submitted
+        .stdout
+        .trim()
+        .strip_prefix("submitted ")
+        .unwrap()
+        .to_owned();
+    let waited = ops_with(store, &["show", &run_id], &env);
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    // The plan ran and the wait began (the worker commits both before it stops).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ops_with(store, &["show", &run_id], &env)
+        .stdout
+        .contains("waiting")
+    {
+        assert!(Instant::now() < deadline, "the run never waited");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(first);
+    let second = worker(store, port);
+    let approval = r#"{"by": "finance", "ok": true}"#;
+    let sent = ops_with(
+        store,
+        &["signal", &run_id, "approval", "--value", approval],
+        &env,
+    );
+    assert_eq!(sent.code, 0, "{}{}", sent.stdout, sent.stderr);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let spans = loop {
+        let body = get(port, "/v1/projects/default/spans?limit=100").unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let spans: Vec<Received> = json["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| Received {
+                trace: s["context"]["trace_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                id: s["context"]["span_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                parent: s["parent_id"].as_str().unwrap_or_default().to_owned(),
+                name: s["name"].as_str().unwrap_or_default().to_owned(),
+                attributes: s["attributes"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_owned)))
+                    .collect(),
+                pid: String::new(),
+                error: None,
+            })
+            .collect();
+        if spans.iter().any(|s| s.name == "run Payout")
+            && spans.iter().any(|s| s.name == "node paid")
+        {
+            break spans;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Phoenix has not the run's spans: {spans:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    stop(second);
+    check_run(&spans, &run_id, "Payout");
+    let check = one(&spans, "payout.check");
+    let attempt = spans
+        .iter()
+        .find(|s| s.id == check.parent)
+        .expect("the check's parent");
+    assert_eq!(attempt.parent, one(&spans, "node plan").id);
+    assert_eq!(
+        one(&spans, "node paid").parent,
+        one(&spans, "run Payout").id
+    );
+}

@@ -18,8 +18,9 @@ pub(crate) fn format_ms(ms: u64) -> String {
     }
 }
 
-/// How long before `now_ms` the time `ms` was, as people say it: `just now`, `42s ago`,
+/// How long before `now_ms` the time `ms` was, as people say it (the viewer's run list and page): `just now`, `42s ago`,
 /// `5 min ago`, `3 h ago`, `2 days ago` (`in the future` for a clock that ran ahead).
+#[cfg(feature = "web")]
 pub(crate) fn format_ago(ms: u64, now_ms: u64) -> String {
     let Some(ago) = now_ms.checked_sub(ms) else {
         return "in the future".to_owned();
@@ -127,6 +128,11 @@ mod tests {
         assert_eq!(format_ms(245_000), "4m05s");
         assert_eq!(clip("abcdef", 3), "abc…");
         assert_eq!(clip("ab", 3), "ab");
+    }
+
+    #[cfg(feature = "web")]
+    #[test]
+    fn how_long_ago_reads_as_people_say_it() {
         let now = 1_795_887_998_000;
         assert_eq!(format_ago(now - 3_000, now), "just now");
         assert_eq!(format_ago(now - 42_000, now), "42s ago");

@@ -1,7 +1,8 @@
 //! The DAG's layered layout (Sugiyama's method, kept linear enough for 10,000 nodes):
 //! - **Layers:** a node is one column right of its deepest upstream node.
 //! - **Long edges** get a waypoint in each column they cross, which takes a slot of its own in
-//!   that column's order: an edge never passes through a box, it goes between them.
+//!   that column's order: an edge never passes through a box, it goes between them (up to a
+//!   budget of waypoints of four per node, past which long edges are drawn as plain curves).
 //! - **Order:** within a column, nodes and waypoints are sorted by the mean position of their
 //!   neighbours, sweeping down and up a few times (the barycenter heuristic), which removes
 //!   most crossings of the usual fan-out and fan-in shapes.
@@ -102,10 +103,23 @@ pub(super) fn layout(nodes: &[NodeDetail]) -> Layout {
     let mut up: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     let mut down: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     let mut chains = Vec::with_capacity(edges.len());
+    // Waypoints are one per layer an edge skips: a graph whose edges skip very many layers in
+    // all (a node that reads from every layer of a long chain) would be drawn slowly and huge,
+    // so past a budget of a few per node its long edges go straight, as curves.
+    let skipped: usize = edges
+        .iter()
+        .map(|&(from, to, _)| (column[to] - column[from] - 1) as usize)
+        .sum();
+    let around = skipped <= 4 * nodes.len() + 1_000;
     for &(from, to, gate) in &edges {
         let mut via = Vec::new();
         let mut last = from;
-        for c in column[from] + 1..column[to] {
+        let crossed = if around {
+            column[from] + 1..column[to]
+        } else {
+            0..0
+        };
+        for c in crossed {
             let way = vertex_column.len();
             vertex_column.push(c);
             up.push(vec![last]);

@@ -133,6 +133,24 @@ fn a_long_chain_is_drawn_top_down_and_fits_a_page() {
     assert!(!short.down, "a short chain stays left to right");
 }
 
+/// Past the budget, long edges go straight: a node reading every node of a 3,000-node chain
+/// would need millions of waypoints.
+#[test]
+fn past_the_budget_long_edges_have_no_waypoints() {
+    let names: Vec<String> = (0..3_000).map(|i| format!("n{i}")).collect();
+    let mut nodes: Vec<NodeDetail> = (0..3_000)
+        .map(|i| match i {
+            0 => node(&names[0], &[]),
+            _ => node(&names[i], &[names[i - 1].as_str()]),
+        })
+        .collect();
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
+    nodes.push(node("every", &all));
+    let layout = layout(&nodes);
+    assert!(layout.routes.iter().all(|r| r.via.is_empty()));
+    assert_eq!(layout.routes.len(), 2_999 + 3_000);
+}
+
 #[test]
 fn the_ordering_uncrosses_swapped_fan_outs() {
     // `s1 -> t2`, `s2 -> t1`, listed so that drawing in list order crosses them.
@@ -172,6 +190,12 @@ proptest! {
             let (a, b) = (pair[0], pair[1]);
             prop_assert!(a.0 != b.0 || a.2 <= b.1, "{a:?} overlaps {b:?}");
         }
+        let skipped: u32 = layout
+            .routes
+            .iter()
+            .map(|r| layout.column[r.to] - layout.column[r.from] - 1)
+            .sum();
+        prop_assume!(skipped as usize <= 4 * n + 1_000);
         for route in &layout.routes {
             let (from, to) = (layout.column[route.from], layout.column[route.to]);
             let layer = |w: &(u32, u32)| if layout.down { w.1 } else { w.0 };
