@@ -348,6 +348,39 @@ async fn the_viewer_in_chromium() {
         "restored looks like completed or cached: {styles}"
     );
 
+    // A completed run's output is at the top of its page (its pipeline is compiled in).
+    open(&client, &format!("{base}/runs/{}", runs.completed)).await;
+    let output = eval(
+        &client,
+        "return document.querySelector('#glance .output pre').textContent",
+    )
+    .await;
+    assert!(
+        output.as_str().unwrap_or_default().contains("HELLO"),
+        "{output}"
+    );
+
+    // A mapped node's panel lists attempts by item, and a filter shows one status.
+    let mapped = mapped_run(&runs.stores).await;
+    open(&client, &format!("{base}/runs/{mapped}")).await;
+    click(&client, "#dag .node[data-node=\"items\"]").await;
+    until(
+        &client,
+        "return document.querySelector('.item-filter') !== null",
+        "the item filter",
+    )
+    .await;
+    let rows = "[...document.querySelectorAll('#panel-body table.attempts tr[data-status]')] \
+                .filter((r) => !r.hidden).map((r) => r.children[1].textContent + '/' + r.children[0].textContent)";
+    let all = eval(&client, &format!("return {rows}")).await;
+    assert_eq!(
+        all,
+        json!(["0/1", "1/1", "2/1", "3/1", "3/2", "4/1", "5/1"])
+    );
+    click(&client, ".item-filter button[data-filter=failed]").await;
+    let failed = eval(&client, &format!("return {rows}")).await;
+    assert_eq!(failed, json!(["3/1"]));
+
     // The run list finds a run by part of its id, and says when runs started as people do.
     let part = &runs.completed.to_string()[..13];
     open(&client, &format!("{base}/?run={part}")).await;
@@ -480,6 +513,19 @@ async fn screenshots_of_run_pages() {
             "the graph fitted",
         )
         .await;
+        if name == "run-200-nodes" {
+            // Its retried node's backoff is drawn on the timeline, after the failed attempt.
+            let backoffs = eval(&client, "return [...document.querySelectorAll('#timeline .backoff title')].map((t) => t.textContent)").await;
+            let backoffs = backoffs.as_array().cloned().unwrap_or_default();
+            assert_eq!(backoffs.len(), 1, "{backoffs:?}");
+            assert!(
+                backoffs[0]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("step_07_4 attempt 1: retried after a backoff of "),
+                "{backoffs:?}"
+            );
+        }
         let shot = client.screenshot().await.expect("screenshot");
         // A PNG's width and height are the big-endian words at bytes 16 and 20.
         let size =
@@ -527,6 +573,36 @@ async fn big_run(stores: &pipeline::store::Stores) -> pipeline::RunId {
         });
     let engine = PipelineEngine::new(g.build(last).expect("a graph")).stores(stores.clone());
     engine.run(1).await.expect("the big run").run_id
+}
+
+/// A run whose mapped node `items` runs six items; item 3 fails its first attempt, then
+/// completes. Items finish out of order (higher ones first).
+async fn mapped_run(stores: &pipeline::store::Stores) -> pipeline::RunId {
+    use pipeline::{Backoff, GraphBuilder, PipelineEngine};
+    let mut g = GraphBuilder::<Vec<u64>>::new("mapped");
+    let xs = g.input("xs", |xs: &Vec<u64>| xs.clone());
+    let items = g
+        .node("items")
+        .retries(1)
+        .backoff(Backoff {
+            initial: std::time::Duration::ZERO,
+            max: std::time::Duration::ZERO,
+        })
+        .each(xs, (), |x: u64, (), ctx| async move {
+            for _ in 0..(10 - x) {
+                tokio::task::yield_now().await;
+            }
+            if x == 3 && ctx.attempt() == 1 {
+                return Err(std::io::Error::other("item 3 fails once"));
+            }
+            Ok(x * 2)
+        });
+    let engine = PipelineEngine::new(g.build(items).expect("a graph")).stores(stores.clone());
+    engine
+        .run((0..6).collect())
+        .await
+        .expect("the mapped run")
+        .run_id
 }
 
 /// A run of a chain of 14 nodes (`n0` to `n13`): wider than the browser's page.

@@ -205,6 +205,26 @@ impl<P: Pipeline> PipelineEngine<P> {
         None
     }
 
+    /// The output of run `view`, read from its output nodes' stored outputs: `None` when one of
+    /// them has none (it was skipped, or the run has not completed).
+    pub(crate) async fn stored_output(
+        &self,
+        stores: &Stores,
+        view: &RunView,
+    ) -> Result<Option<P::Output>, PipelineError> {
+        let run_id = &view.checkpoint.header.run_id;
+        let mut stored = BTreeMap::new();
+        for node in self.graph.output_nodes() {
+            let id = &*self.graph.inner.nodes[node as usize].id;
+            let output = stores.checkpointer.load_output(run_id, id).await;
+            if let Some(json) = output.map_err(|e| PipelineError::from_store(run_id, e))? {
+                stored.insert(id.to_owned(), json);
+            }
+        }
+        let inputs = Some(serde_json::from_str(view.checkpoint.header.inputs.get()));
+        output_from_store(&self.graph, run_id, inputs, &stored)
+    }
+
     /// The result run `run_id` ended with, read from its stores: nothing ran in this call, and
     /// every completed node's output is restored.
     async fn stored_result(
@@ -231,18 +251,7 @@ impl<P: Pipeline> PipelineEngine<P> {
         let failures = failures(&view, &statuses, &self.graph);
         let cached = crate::store::cached_from(view.trail.iter().flatten());
         let output = match status {
-            RunStatus::Completed => {
-                let mut stored = BTreeMap::new();
-                for node in self.graph.output_nodes() {
-                    let id = &*graph.nodes[node as usize].id;
-                    let output = stores.checkpointer.load_output(run_id, id).await;
-                    if let Some(json) = output.map_err(|e| PipelineError::from_store(run_id, e))? {
-                        stored.insert(id.to_owned(), json);
-                    }
-                }
-                let inputs = Some(serde_json::from_str(view.checkpoint.header.inputs.get()));
-                output_from_store(&self.graph, run_id, inputs, &stored)?
-            }
+            RunStatus::Completed => self.stored_output(stores, &view).await?,
             _ => None,
         };
         let waiting = match status {

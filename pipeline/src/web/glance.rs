@@ -13,14 +13,23 @@ use crate::text::{clip, format_ago, format_time};
 /// The most of an error or of the inputs shown here (the node panel has the rest).
 const MOST: usize = 1_200;
 
-/// What the page shows first about `run`; `inputs` as stored, `waiting` as its waits say.
+/// What the page shows first about `run`: `output` (a completed run's, when the pipeline is
+/// compiled in), why it failed, what it waits for (`waiting`), and its `inputs`.
 pub(super) fn glance(
     run: &RunDetail,
+    output: Option<&RawValue>,
     inputs: &RawValue,
     waiting: &[WaitingOn],
     now: u64,
 ) -> String {
     let mut out = String::from("<section id=\"glance\" class=\"glance\">");
+    if let Some(output) = output {
+        let _ = write!(
+            out,
+            "<div class=\"output\"><strong>Output</strong><pre>{}</pre></div>",
+            escape(&clip(&pretty(output), MOST))
+        );
+    }
     for node in run.nodes.iter().filter(|n| n.status == "failed") {
         let last = node.attempts.iter().rev().find(|a| a.status == "failed");
         let error = last
@@ -59,16 +68,20 @@ pub(super) fn glance(
             since = format_ago(wait.began_at_ms, now),
         );
     }
-    let pretty = serde_json::from_str::<serde_json::Value>(inputs.get())
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| inputs.get().to_owned());
     let _ = write!(
         out,
         "<details class=\"inputs\" open><summary>Inputs</summary><pre>{}</pre></details></section>",
-        escape(&clip(&pretty, MOST))
+        escape(&clip(&pretty(inputs), MOST))
     );
     out
+}
+
+/// `json` indented, as people read it.
+fn pretty(json: &RawValue) -> String {
+    serde_json::from_str::<serde_json::Value>(json.get())
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| json.get().to_owned())
 }
 
 /// How far `at` is from `now`: `in 47 h`, or `passed 3 min ago` for a deadline that passed.

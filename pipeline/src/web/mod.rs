@@ -278,11 +278,20 @@ async fn run_page(State(state): State<Arc<AppState>>, Path(id): Path<String>) ->
             let waits = state.stores.checkpointer.waits(&run_id).await;
             let waiting = waits.map(|w| w.waiting).unwrap_or_default();
             let detail = RunDetail::of(&view);
-            let inputs = &view.checkpoint.header.inputs;
-            let glance = glance::glance(&detail, inputs, &waiting, crate::store::now_ms());
-            // A signal's form starts from its payload's template, when the pipeline is compiled in.
+            // With the pipeline compiled in: a completed run's output, and each signal's
+            // payload template (its form starts from it).
             let pipeline = crate::registry::pipeline(&view.checkpoint.header.pipeline)
                 .map(|info| (info.pipeline)());
+            let output = match (&pipeline, detail.status) {
+                (Some(pipeline), "completed") => {
+                    let stored = pipeline.stored_output(state.stores.clone(), &view).await;
+                    stored.ok().flatten()
+                }
+                _ => None,
+            };
+            let inputs = &view.checkpoint.header.inputs;
+            let now = crate::store::now_ms();
+            let glance = glance::glance(&detail, output.as_deref(), inputs, &waiting, now);
             let template = |wait: &str| pipeline.as_ref()?.signal_template(wait);
             let page = pages::run_page(&detail, queued.as_ref(), &glance, &template);
             Html(page).into_response()
