@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{OPS, ORDERS, ops_with};
+use common::{Killed, OPS, ORDERS, free_port, ops_with};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -190,6 +190,48 @@ fn stop(mut worker: Child) {
     assert!(worker.wait().unwrap().success());
 }
 
+/// A `Payout` run submitted (under the caller's `TRACEPARENT`) to a first worker process, which
+/// plans it and begins its wait, then stops; a second worker, another process, runs the rest
+/// once the approval is sent. The run's id, the first worker's process id, and the second
+/// worker (running: the caller stops it once its spans are where they are expected).
+fn payout_on_two_workers(store: &str, port: u16) -> (String, String, Child) {
+    let env = otel_env(port);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = worker(store, port);
+    let first_pid = first.id().to_string();
+    let input = r#"{"cents": 990}"#;
+    let submitted = ops_with(store, &["submit", "Payout", "--input", input], &env);
+    assert_eq!(
+        submitted.code, 0,
+        "{}{}",
+        submitted.stdout, submitted.stderr
+    );
+    let run_id = submitted
+        .stdout
+        .trim()
+        .trim_start_matches("submitted ")
+        .to_owned();
+    // The plan ran and the wait began (committed before the worker stops, which sends its spans).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ops_with(store, &["show", &run_id], &env)
+        .stdout
+        .contains("waiting")
+    {
+        assert!(Instant::now() < deadline, "the run never waited");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(first);
+    let second = worker(store, port);
+    let approval = r#"{"by": "finance", "ok": true}"#;
+    let sent = ops_with(
+        store,
+        &["signal", &run_id, "approval", "--value", approval],
+        &env,
+    );
+    assert_eq!(sent.code, 0, "{}{}", sent.stdout, sent.stderr);
+    (run_id, first_pid, second)
+}
+
 /// Checks the spans of one run: all in the caller's trace, the run span under the caller's span,
 /// each node's span under the run span, each attempt's under its node's; returns the run span.
 fn check_run<'a>(spans: &'a [Received], run_id: &str, pipeline: &str) -> Vec<&'a Received> {
@@ -234,46 +276,8 @@ fn a_fleet_run_is_one_trace_across_two_workers_under_the_callers_span() {
     let db = tests::postgres::TestDatabase::create();
     let store = db.url.as_str();
     let (receiver, port) = Receiver::start();
-    let env = otel_env(port);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-
-    // The first worker runs the payout's plan, and the run waits for its approval.
-    let first = worker(store, port);
-    let first_pid = first.id().to_string();
-    let submitted = ops_with(
-        store,
-        &["submit", "Payout", "--input", r#"{"cents": 990}"#],
-        &env,
-    );
-    assert_eq!(
-        submitted.code, 0,
-        "{}{}",
-        submitted.stdout, submitted.stderr
-    );
-    let run_id = submitted
-        .stdout
-        .trim()
-        .strip_prefix("submitted ")
-        .unwrap()
-        .to_owned();
-    receiver.until("the plan's span", |s| {
-        s.iter().any(|s| s.name == "node plan")
-    });
-    receiver.until("the wait's span", |s| {
-        s.iter().any(|s| s.name == "node approval")
-    });
-    stop(first);
-
-    // A second worker, another process, runs the rest once the approval comes.
-    let second = worker(store, port);
+    let (run_id, first_pid, second) = payout_on_two_workers(store, port);
     let second_pid = second.id().to_string();
-    let approval = r#"{"by": "finance", "ok": true}"#;
-    let sent = ops_with(
-        store,
-        &["signal", &run_id, "approval", "--value", approval],
-        &env,
-    );
-    assert_eq!(sent.code, 0, "{}{}", sent.stdout, sent.stderr);
     let spans = receiver.until("the run's span", |s| {
         s.iter().any(|s| s.name == "run Payout")
     });
@@ -378,24 +382,6 @@ fn a_sync_nodes_own_span_is_a_child_of_its_attempt_in_one_process_too() {
     );
 }
 
-/// Kills the process when dropped, so a failing test leaves none behind.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `GET path` on 127.0.0.1:`port`: the body of a 200, or `None`.
 fn get(port: u16, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -448,45 +434,7 @@ fn phoenix_stores_a_fleet_run_as_one_trace() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let env = otel_env(port);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let first = worker(store, port);
-    let submitted = ops_with(
-        store,
-        &["submit", "Payout", "--input", r#"{"cents": 990}"#],
-        &env,
-    );
-    assert_eq!(
-        submitted.code, 0,
-        "{}{}",
-        submitted.stdout, submitted.stderr
-    );
-    let run_id = submitted
-        .stdout
-        .trim()
-        .strip_prefix("submitted ")
-        .unwrap()
-        .to_owned();
-    let waited = ops_with(store, &["show", &run_id], &env);
-    assert_eq!(waited.code, 0, "{}", waited.stderr);
-    // The plan ran and the wait began (the worker commits both before it stops).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ops_with(store, &["show", &run_id], &env)
-        .stdout
-        .contains("waiting")
-    {
-        assert!(Instant::now() < deadline, "the run never waited");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    stop(first);
-    let second = worker(store, port);
-    let approval = r#"{"by": "finance", "ok": true}"#;
-    let sent = ops_with(
-        store,
-        &["signal", &run_id, "approval", "--value", approval],
-        &env,
-    );
-    assert_eq!(sent.code, 0, "{}{}", sent.stdout, sent.stderr);
+    let (run_id, _, second) = payout_on_two_workers(store, port);
     let deadline = Instant::now() + Duration::from_secs(60);
     let spans = loop {
         let body = get(port, "/v1/projects/default/spans?limit=100").unwrap_or_default();

@@ -80,6 +80,16 @@ async fn browser(profile: &std::path::Path) -> (Driver, Client) {
 }
 
 /// Evaluates `script` in the page until it returns `true` (the page polls every second).
+/// `viewer` serving on a port of its own on 127.0.0.1; its base URL.
+async fn serve(viewer: Viewer) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(viewer.serve(listener));
+    base
+}
+
 async fn until(client: &Client, script: &str, what: &str) {
     for _ in 0..300 {
         if eval(client, script).await == json!(true) {
@@ -128,11 +138,7 @@ async fn the_viewer_in_chromium() {
     let runs = make_runs(dir.path()).await;
     let viewer = Viewer::new(runs.stores.clone());
     let token = viewer.token().to_owned();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(viewer.serve(listener));
+    let base = serve(viewer).await;
     let (_driver, client) = browser(&dir.path().join("profile")).await;
 
     // The run list: each run with its status.
@@ -482,12 +488,7 @@ async fn screenshots_of_run_pages() {
     let runs = make_runs(dir.path()).await;
     let big = big_run(&runs.stores).await;
     let waiting = tests::web::waiting_run(&runs.stores, dir.path()).await;
-    let viewer = Viewer::new(runs.stores.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(viewer.serve(listener));
+    let base = serve(Viewer::new(runs.stores.clone())).await;
     let (_driver, client) = browser(&dir.path().join("profile")).await;
     // The window is the page's 1,400 × 900 and what the browser's frame takes besides.
     open(&client, &format!("{base}/")).await;
@@ -686,11 +687,7 @@ async fn measure_a_10k_node_run_page() {
     });
     let engine = PipelineEngine::new(g.build(sink).expect("graph")).stores(stores.clone());
     let run_id = engine.run(1).await.expect("run").run_id;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(Viewer::new(stores).serve(listener));
+    let base = serve(Viewer::new(stores)).await;
     let (_driver, client) = browser(&dir.path().join("profile")).await;
     for round in 0..3 {
         open(&client, &format!("{base}/runs/{run_id}")).await;

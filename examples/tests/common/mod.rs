@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test file uses its own part
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command};
 
 pub const OPS: &str = env!("CARGO_BIN_EXE_ops");
 pub const ORDERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/orders.json");
@@ -75,4 +75,20 @@ pub fn row<'a>(table: &'a str, start: &str) -> &'a str {
         .lines()
         .find(|l| l.starts_with(start))
         .unwrap_or_else(|| panic!("no line starting with {start:?} in\n{table}"))
+}
+
+/// Kills the process when dropped, so a failing test leaves none behind.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }
