@@ -78,6 +78,29 @@ pub async fn waiting_run(stores: &Stores, dir: &Path) -> RunId {
     engine.run(inputs).await.expect("run").run_id
 }
 
+/// A run of `Hanging` in `stores` that is running (its `held` node hangs) on a task of its own,
+/// which lives as long as the runtime; its id, once `text` completed.
+pub async fn running_run(stores: &Stores, dir: &Path) -> RunId {
+    let input = dir.join("running.txt");
+    std::fs::write(&input, "running").expect("write input");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let events = Completed {
+        node: "text",
+        tx: std::sync::Mutex::new(Some(tx)),
+    };
+    let engine = PipelineEngine::new(Hanging)
+        .stores(stores.clone())
+        .event_handler(events);
+    let id = RunId::generate();
+    let run_id = id.clone();
+    let inputs = HangingInputs {
+        path: input.display().to_string(),
+    };
+    tokio::spawn(async move { engine.run(inputs).id(run_id).await });
+    rx.await.expect("`text` completes");
+    id
+}
+
 /// A store with three runs, and the file whose absence failed one of them.
 pub struct Runs {
     pub stores: Stores,

@@ -155,6 +155,20 @@ async fn the_viewer_in_chromium() {
         assert_eq!(row.text().await.expect("text"), status);
     }
 
+    // Durations: an interrupted run's is "at least" its recorded activity (nothing ran it since).
+    let took = eval(
+        &client,
+        &format!(
+            "return document.querySelector('tr[data-run=\"{}\"] td:nth-child(5)').textContent",
+            runs.interrupted
+        ),
+    )
+    .await;
+    assert!(
+        took.as_str().unwrap_or_default().starts_with("≥ "),
+        "{took}"
+    );
+
     // A run made meanwhile by another engine shows up without a reload by hand.
     let engine = pipeline::PipelineEngine::new(tests::web::Viewed).stores(runs.stores.clone());
     let inputs = tests::web::ViewedInputs {
@@ -166,6 +180,21 @@ async fn the_viewer_in_chromium() {
          return row !== null && row.dataset.status === 'completed'"
     );
     until(&client, &shown, "the new run in the list").await;
+
+    // A running run's duration counts up on its page (its held node hangs until cancelled).
+    let running = tests::web::running_run(&runs.stores, dir.path()).await;
+    open(&client, &format!("{base}/runs/{running}")).await;
+    let first = eval(
+        &client,
+        "return document.getElementById('took').textContent",
+    )
+    .await;
+    until(
+        &client,
+        &format!("return document.getElementById('took').textContent !== {first}"),
+        "the running run's duration to count up",
+    )
+    .await;
 
     // A run page colours each node by its status.
     open(&client, &format!("{base}/runs/{}", runs.interrupted)).await;
