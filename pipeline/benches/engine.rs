@@ -195,6 +195,37 @@ fn checkpoint_benches(c: &mut Criterion) {
     group.finish();
 }
 
+/// A no-op chain with the in-memory checkpointer and audit log, each attempt's log kept (the
+/// default: the body polled with its log as the thread's current one) and not kept
+/// (`LogLimits::off`): the difference is what node logs cost a node that logs nothing.
+fn audit_benches(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("audit");
+    let n = 1_000usize;
+    group.throughput(Throughput::Elements(n as u64));
+    for (name, limits) in [
+        ("memory_logs", pipeline::trace::LogLimits::default()),
+        ("memory_logs_off", pipeline::trace::LogLimits::off()),
+    ] {
+        let graph = chain(n);
+        group.bench_function(BenchmarkId::new(name, n), |b| {
+            b.to_async(&rt).iter_batched(
+                || {
+                    Arc::new(
+                        PipelineEngine::new(graph.clone())
+                            .checkpointer(InMemoryCheckpointer::new())
+                            .audit_log(pipeline::InMemoryAuditLog::new())
+                            .settings(pipeline::EngineSettings::new().node_logs(limits)),
+                    )
+                },
+                |engine: Engine<u64>| async move { run(&engine).await },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
 fn resume_benches(c: &mut Criterion) {
     let rt = runtime();
     let dir = scratch_dir();
@@ -318,7 +349,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = chain_benches, limit_benches, fanout_benches, each_benches, checkpoint_benches, resume_benches,
+    targets = chain_benches, limit_benches, fanout_benches, each_benches, checkpoint_benches, audit_benches, resume_benches,
         fanout_durable_benches, store_stats
 }
 criterion_main!(benches);
