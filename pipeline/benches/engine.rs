@@ -197,8 +197,20 @@ fn checkpoint_benches(c: &mut Criterion) {
 
 /// A no-op chain with the in-memory checkpointer and audit log, each attempt's log kept (the
 /// default: the body polled with its log as the thread's current one) and not kept
-/// (`LogLimits::off`): the difference is what node logs cost a node that logs nothing.
+/// (`LogLimits::off`): the difference is what node logs cost a node that logs nothing, in a
+/// process whose subscriber has the `NodeLogs` layer (without one, attempts are not watched).
+/// Last in the file's groups: it installs the process's subscriber.
 fn audit_benches(c: &mut Criterion) {
+    // The process's subscriber has the NodeLogs layer, as the CLI's does (events only: no span
+    // is made), so attempts are watched; `off` then keeps none.
+    {
+        use tracing_subscriber::layer::{Layer, SubscriberExt};
+        let logs =
+            pipeline::trace::NodeLogs.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                meta.is_event()
+            }));
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(logs));
+    }
     let rt = runtime();
     let mut group = c.benchmark_group("audit");
     let n = 1_000usize;
@@ -349,7 +361,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = chain_benches, limit_benches, fanout_benches, each_benches, checkpoint_benches, audit_benches, resume_benches,
-        fanout_durable_benches, store_stats
+    targets = chain_benches, limit_benches, fanout_benches, each_benches, checkpoint_benches, resume_benches,
+        fanout_durable_benches, store_stats, audit_benches
 }
 criterion_main!(benches);

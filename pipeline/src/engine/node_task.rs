@@ -23,7 +23,7 @@ use crate::node::{MapItem, NodeContext, NodeError};
 use crate::result::{PersistenceWarning, WarningSource};
 use crate::run_id::RunId;
 use crate::store::now_ms;
-use crate::trace::logs::Captured;
+use crate::trace::logs::{self, Captured};
 
 pub(crate) enum Outcome {
     Completed {
@@ -192,7 +192,7 @@ impl<'a> NodeTask<'a> {
             let call = crate::trace::traced(span.clone(), self.call(number));
             // With an audit log, the body's events are kept in the attempt's entry.
             let limits = self.shared.node_logs;
-            let result = match self.shared.audit.is_some() && limits.on() {
+            let result = match self.shared.audit.is_some() && limits.on() && logs::watched() {
                 true => {
                     let (result, kept) = Captured::new(call, limits).await;
                     attempt.logs = kept.into_entry();

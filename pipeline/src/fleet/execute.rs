@@ -249,7 +249,7 @@ async fn run_claim(
     let call = call::call(node, &Values::Owned(arguments.args), ctx);
     let call = crate::trace::traced(span.clone(), call);
     // The body's events are kept in the attempt's entry.
-    let (output, logs) = match limits.on() {
+    let (output, logs) = match limits.on() && crate::trace::logs::watched() {
         true => Captured::new(call, limits).await,
         false => (call.await, Kept::default()),
     };

@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use serde::{Deserialize, Serialize};
@@ -257,7 +258,8 @@ impl<F: Future> Future for Captured<F> {
 }
 
 /// The `tracing` layer that keeps each event a node's attempt emits with the attempt. Put it
-/// in your subscriber (the CLI does): without it, attempts keep no log. It filters nothing for
+/// in your subscriber (the CLI does): without it, attempts keep no log, and are not watched (a
+/// process without it pays nothing for node logs). It filters nothing for
 /// the other layers; alone it enables every event, so give it a filter of its own
 /// (`.with_filter(LevelFilter::INFO)`) or put it beside filtered layers.
 ///
@@ -270,7 +272,20 @@ impl<F: Future> Future for Captured<F> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NodeLogs;
 
+/// Whether a [`NodeLogs`] layer was added to a subscriber in this process: until one is,
+/// attempts are not watched at all (their bodies are polled as they are).
+static WATCHED: AtomicBool = AtomicBool::new(false);
+
+/// Whether attempts' events can be kept: a [`NodeLogs`] layer is in a subscriber.
+pub(crate) fn watched() -> bool {
+    WATCHED.load(Ordering::Relaxed)
+}
+
 impl<S: Subscriber> Layer<S> for NodeLogs {
+    fn on_layer(&mut self, _: &mut S) {
+        WATCHED.store(true, Ordering::Relaxed);
+    }
+
     fn on_event(&self, event: &Event<'_>, _: layer::Context<'_, S>) {
         // `try_with`: an event during the thread's teardown has no attempt.
         let _ = CURRENT.try_with(|current| {

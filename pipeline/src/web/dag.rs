@@ -29,10 +29,13 @@ fn label(node: &NodeDetail) -> String {
 pub fn dag_svg(run: &RunDetail) -> String {
     let layout = layout(&run.nodes);
     let (width, height) = (layout.width, layout.height);
+    // The page fits the graph to its width (CSS `max-width: 100%`), down to 40 %.
+    let min = width * 2 / 5;
     let mut svg = String::with_capacity(run.nodes.len() * 400);
     let _ = write!(
         svg,
         "<svg id=\"dag\" class=\"dag\" width=\"{width}\" height=\"{height}\" \
+         style=\"min-width:{min}px\" \
          viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\"><g class=\"edges\">"
     );
     for route in &layout.routes {

@@ -216,29 +216,39 @@ async function watchList() {
 
 if (body.dataset.page === "runs") setTimeout(watchList, 2000);
 
-// The graph fits the page's width (down to 40%); bigger graphs scroll, and zoom (the buttons,
-// or ctrl and the wheel) and pan (drag the background) move about them.
+// The graph fits the page's width (CSS: `max-width: 100%`, down to 40% by its `min-width`), in
+// the page's one layout; zoom (the buttons, or ctrl and the wheel) sets its size instead, and
+// pan (drag the background) moves about it.
 const graph = { scale: 1, width: 0, height: 0 };
 
 function zoomTo(scale) {
   const svg = document.getElementById("dag");
   graph.scale = Math.min(2, Math.max(0.1, scale));
+  svg.style.maxWidth = "none";
+  svg.style.minWidth = "0";
   svg.style.width = graph.width * graph.scale + "px";
   svg.style.height = graph.height * graph.scale + "px";
+  showZoom();
+}
+
+function showZoom() {
+  const svg = document.getElementById("dag");
+  graph.scale = svg.getBoundingClientRect().width / graph.width;
   document.getElementById("zoom-level").textContent = Math.round(graph.scale * 100) + "%";
 }
 
 function fitGraph() {
   const svg = document.getElementById("dag");
-  const room = svg.parentElement.clientWidth - 2;
-  zoomTo(Math.max(0.4, Math.min(1, room / graph.width)));
+  for (const key of ["maxWidth", "minWidth", "width", "height"]) svg.style[key] = "";
+  showZoom();
 }
 
 function setUpGraph() {
   const svg = document.getElementById("dag");
   graph.width = Number(svg.getAttribute("width"));
   graph.height = Number(svg.getAttribute("height"));
-  fitGraph();
+  // Read once laid out: reading sizes now would lay the page out twice.
+  requestAnimationFrame(showZoom);
   document.querySelectorAll("button[data-zoom]").forEach((button) => button.addEventListener("click", () => {
     const how = button.dataset.zoom;
     if (how === "fit") fitGraph();
