@@ -13,6 +13,10 @@ use crate::text::{clip, format_ago, format_time};
 /// The most of an error or of the inputs shown here (the node panel has the rest).
 const MOST: usize = 1_200;
 
+/// The most failed nodes listed here: a run that failed in many places lists the first, so the
+/// graph stays near the top.
+const FAILURES: usize = 5;
+
 /// What the page shows first about `run`: `output` (a completed run's, when the pipeline is
 /// compiled in), why it failed, what it waits for (`waiting`), and its `inputs`.
 pub(super) fn glance(
@@ -30,7 +34,8 @@ pub(super) fn glance(
             escape(&clip(&pretty(output), MOST))
         );
     }
-    for node in run.nodes.iter().filter(|n| n.status == "failed") {
+    let failed: Vec<_> = run.nodes.iter().filter(|n| n.status == "failed").collect();
+    for node in failed.iter().take(FAILURES) {
         let last = node.attempts.iter().rev().find(|a| a.status == "failed");
         let error = last
             .and_then(|a| a.error.as_deref())
@@ -45,6 +50,13 @@ pub(super) fn glance(
              {id}</button></strong>{attempts}</p><pre class=\"error\">{error}</pre></div>",
             id = escape(&node.id),
             error = escape(&clip(error, MOST)),
+        );
+    }
+    if failed.len() > FAILURES {
+        let _ = write!(
+            out,
+            "<p class=\"more\">and {} more failed nodes (red in the graph)</p>",
+            failed.len() - FAILURES
         );
     }
     for wait in waiting {
@@ -98,6 +110,53 @@ fn until(at: u64, now: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::detail::{Attempt, NodeDetail, RunDetail};
+
+    #[test]
+    fn a_run_that_failed_in_many_places_lists_the_first_five() {
+        let node = |i: usize| NodeDetail {
+            id: format!("n{i}"),
+            kind: "f".to_owned(),
+            status: "failed",
+            inputs: Vec::new(),
+            condition_inputs: Vec::new(),
+            mapped: false,
+            items: None,
+            attempts: vec![Attempt {
+                attempt: 1,
+                item: None,
+                status: "failed",
+                started_at_ms: 0,
+                finished_at_ms: 0,
+                duration_us: 0,
+                error: Some(format!("<error {i}>")),
+                cached_from: None,
+                retry_at_ms: None,
+                logs: Vec::new(),
+                logs_dropped: 0,
+            }],
+        };
+        let run = RunDetail {
+            run_id: "r".to_owned(),
+            pipeline: "p".to_owned(),
+            status: "failed",
+            started_at_ms: 0,
+            resumed_at_ms: None,
+            updated_at_ms: 0,
+            audited: true,
+            nodes: (0..8).map(node).collect(),
+            waiting: Vec::new(),
+        };
+        let inputs = serde_json::value::RawValue::from_string("{}".to_owned()).unwrap();
+        let html = super::glance(&run, None, &inputs, &[], 0);
+        assert_eq!(html.matches("class=\"failure\"").count(), 5);
+        assert!(
+            html.contains("&lt;error 4&gt;") && !html.contains("error 5"),
+            "{html}"
+        );
+        assert!(html.contains("and 3 more failed nodes"), "{html}");
+    }
+
     #[test]
     fn a_deadline_reads_forwards_and_a_passed_one_backwards() {
         let now = 1_795_887_998_000;
