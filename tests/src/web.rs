@@ -83,6 +83,18 @@ pub async fn waiting_run(stores: &Stores, dir: &Path) -> RunId {
 pub async fn running_run(stores: &Stores, dir: &Path) -> RunId {
     let input = dir.join("running.txt");
     std::fs::write(&input, "running").expect("write input");
+    hanging_run(stores, &input).await.0
+}
+
+/// A run of `Hanging` on `input` started on a task, returned once its `text` completed (its
+/// `held` hangs): its id and the task.
+async fn hanging_run(
+    stores: &Stores,
+    input: &Path,
+) -> (
+    RunId,
+    tokio::task::JoinHandle<Result<pipeline::PipelineResult<String>, pipeline::PipelineError>>,
+) {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let events = Completed {
         node: "text",
@@ -96,9 +108,9 @@ pub async fn running_run(stores: &Stores, dir: &Path) -> RunId {
     let inputs = HangingInputs {
         path: input.display().to_string(),
     };
-    tokio::spawn(async move { engine.run(inputs).id(run_id).await });
+    let task = tokio::spawn(async move { engine.run(inputs).id(run_id).await });
     rx.await.expect("`text` completes");
-    id
+    (id, task)
 }
 
 /// A store with three runs, and the file whose absence failed one of them.
@@ -152,21 +164,8 @@ pub async fn make_runs_in(stores: Stores, dir: &Path) -> Runs {
     };
     let completed = viewed.run(path(&input)).await.expect("run").run_id;
     let failed = viewed.run(path(&missing)).await.expect("run").run_id;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let events = Completed {
-        node: "text",
-        tx: std::sync::Mutex::new(Some(tx)),
-    };
-    let hanging = PipelineEngine::new(Hanging)
-        .stores(stores.clone())
-        .event_handler(events);
-    let id = RunId::generate();
-    let run_id = id.clone();
-    let inputs = HangingInputs {
-        path: input.display().to_string(),
-    };
-    let task = tokio::spawn(async move { hanging.run(inputs).id(run_id).await });
-    rx.await.expect("`text` completes");
+    // Dropping its task releases the run, as a killed process would.
+    let (id, task) = hanging_run(&stores, &input).await;
     task.abort();
     let _ = task.await;
     Runs {

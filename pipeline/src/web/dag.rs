@@ -185,49 +185,14 @@ mod tests {
     use super::*;
     use crate::web::detail::Attempt;
 
-    fn node(id: &str, inputs: &[&str], attempts: Vec<Attempt>) -> NodeDetail {
-        NodeDetail {
-            id: id.to_owned(),
-            kind: "f".to_owned(),
-            status: "completed",
-            inputs: inputs.iter().map(|s| s.to_string()).collect(),
-            condition_inputs: Vec::new(),
-            mapped: false,
-            items: None,
-            attempts,
-        }
-    }
-
     #[test]
     fn a_finish_stored_before_its_start_draws_as_an_instant() {
-        let attempt = |started_at_ms, finished_at_ms| Attempt {
-            attempt: 1,
-            item: None,
-            status: "failed",
-            started_at_ms,
-            finished_at_ms,
-            duration_us: 5_000,
-            error: Some("<b>x</b>".to_owned()),
-            cached_from: None,
-            retry_at_ms: None,
-            logs: Vec::new(),
-            logs_dropped: 0,
-        };
-        let run = RunDetail {
-            run_id: "r".to_owned(),
-            pipeline: "p".to_owned(),
-            status: "failed",
-            started_at_ms: 0,
-            resumed_at_ms: None,
-            updated_at_ms: 0,
-            audited: true,
-            nodes: vec![node(
-                "<a>",
-                &[],
-                vec![attempt(1_000, 900), attempt(900, 950)],
-            )],
-            waiting: Vec::new(),
-        };
+        let attempt = |started, finished| Attempt::failed_for_test(started, finished, "<b>x</b>");
+        let run = RunDetail::failed_for_test(vec![NodeDetail::for_test(
+            "<a>",
+            &[],
+            vec![attempt(1_000, 900), attempt(900, 950)],
+        )]);
         let svg = timeline_svg(&run);
         assert!(svg.contains("recorded after 0 ms"), "{svg}");
         assert!(svg.contains("&lt;a&gt;") && !svg.contains("<a>"), "{svg}");

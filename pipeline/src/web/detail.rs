@@ -94,6 +94,62 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+/// What the viewer's tests build pages from.
+#[cfg(test)]
+impl NodeDetail {
+    /// A completed node of kind `f` reading `inputs`.
+    pub(super) fn for_test(id: &str, inputs: &[&str], attempts: Vec<Attempt>) -> NodeDetail {
+        NodeDetail {
+            id: id.to_owned(),
+            kind: "f".to_owned(),
+            status: "completed",
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            condition_inputs: Vec::new(),
+            mapped: false,
+            items: None,
+            attempts,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Attempt {
+    /// Attempt 1, failed with `error`, from `started_at_ms` to `finished_at_ms`, its fn 5 ms.
+    pub(super) fn failed_for_test(started_at_ms: u64, finished_at_ms: u64, error: &str) -> Attempt {
+        Attempt {
+            attempt: 1,
+            item: None,
+            status: "failed",
+            started_at_ms,
+            finished_at_ms,
+            duration_us: 5_000,
+            error: Some(error.to_owned()),
+            cached_from: None,
+            retry_at_ms: None,
+            logs: Vec::new(),
+            logs_dropped: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+impl RunDetail {
+    /// A failed run `r` of pipeline `p` with `nodes`.
+    pub(super) fn failed_for_test(nodes: Vec<NodeDetail>) -> RunDetail {
+        RunDetail {
+            run_id: "r".to_owned(),
+            pipeline: "p".to_owned(),
+            status: "failed",
+            started_at_ms: 0,
+            resumed_at_ms: None,
+            updated_at_ms: 0,
+            audited: true,
+            nodes,
+            waiting: Vec::new(),
+        }
+    }
+}
+
 impl NodeDetail {
     /// Its attempts with what they logged, from the run's trail.
     pub fn with_logs(mut self, view: &RunView) -> NodeDetail {

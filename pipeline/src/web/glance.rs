@@ -115,38 +115,14 @@ mod tests {
     #[test]
     fn a_run_that_failed_in_many_places_lists_the_first_five() {
         let node = |i: usize| NodeDetail {
-            id: format!("n{i}"),
-            kind: "f".to_owned(),
             status: "failed",
-            inputs: Vec::new(),
-            condition_inputs: Vec::new(),
-            mapped: false,
-            items: None,
-            attempts: vec![Attempt {
-                attempt: 1,
-                item: None,
-                status: "failed",
-                started_at_ms: 0,
-                finished_at_ms: 0,
-                duration_us: 0,
-                error: Some(format!("<error {i}>")),
-                cached_from: None,
-                retry_at_ms: None,
-                logs: Vec::new(),
-                logs_dropped: 0,
-            }],
+            ..NodeDetail::for_test(
+                &format!("n{i}"),
+                &[],
+                vec![Attempt::failed_for_test(0, 0, &format!("<error {i}>"))],
+            )
         };
-        let run = RunDetail {
-            run_id: "r".to_owned(),
-            pipeline: "p".to_owned(),
-            status: "failed",
-            started_at_ms: 0,
-            resumed_at_ms: None,
-            updated_at_ms: 0,
-            audited: true,
-            nodes: (0..8).map(node).collect(),
-            waiting: Vec::new(),
-        };
+        let run = RunDetail::failed_for_test((0..8).map(node).collect());
         let inputs = serde_json::value::RawValue::from_string("{}".to_owned()).unwrap();
         let html = super::glance(&run, None, &inputs, &[], 0);
         assert_eq!(html.matches("class=\"failure\"").count(), 5);

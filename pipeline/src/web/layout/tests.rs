@@ -6,16 +6,7 @@ use proptest::prelude::*;
 use super::*;
 
 fn node(id: &str, inputs: &[&str]) -> NodeDetail {
-    NodeDetail {
-        id: id.to_owned(),
-        kind: "f".to_owned(),
-        status: "completed",
-        inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        condition_inputs: Vec::new(),
-        mapped: false,
-        items: None,
-        attempts: Vec::new(),
-    }
+    NodeDetail::for_test(id, inputs, Vec::new())
 }
 
 /// Every slot of every layer (boxes and waypoints), as (layer, start, end) along the layer.
