@@ -388,6 +388,43 @@ fn library_files_are_short_and_say_their_concern() {
     }
 }
 
+/// Library code never calls `unwrap()` or `expect()`: data from users or from disk gets a typed
+/// error, and what cannot fail says why in its own terms (`unwrap_or_else(|_| unreachable!(..))`
+/// with the reason). Unit tests (a `tests` module, or the `#[cfg(test)]` part at a file's end)
+/// and doc examples may.
+#[test]
+fn library_code_neither_unwraps_nor_expects() {
+    // The `tests` crate is test support: it panics to fail a test.
+    for krate in ["pipeline", "pipeline-macros"] {
+        for module in modules(krate) {
+            if module
+                .path
+                .iter()
+                .any(|p| p == "tests" || p.ends_with("_tests"))
+            {
+                continue;
+            }
+            let library = module
+                .text
+                .split("#[cfg(test)]")
+                .next()
+                .unwrap_or(&module.text);
+            for (n, line) in library.lines().enumerate() {
+                let code = line.trim_start();
+                if code.starts_with("//") {
+                    continue;
+                }
+                assert!(
+                    !code.contains(".unwrap()") && !code.contains(".expect("),
+                    "{}:{}: `{code}`: return a typed error, or say why it cannot fail",
+                    module.file.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+}
+
 /// The top-level modules of `pipeline` and which of them each one uses (a folder and its files
 /// as one), without the modules nearly everything uses.
 fn folder_graph() -> BTreeMap<String, BTreeSet<String>> {

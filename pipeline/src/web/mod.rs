@@ -274,10 +274,16 @@ async fn run_page(State(state): State<Arc<AppState>>, Path(id): Path<String>) ->
             // Why a queued fleet run does not run yet (a reader that cannot tell says nothing).
             let queued = state.stores.checkpointer.queue_place(&run_id).await;
             let queued = queued.ok().flatten();
-            // What it waits for, with deadlines (a reader that cannot tell shows none).
-            let waits = state.stores.checkpointer.waits(&run_id).await;
-            let waiting = waits.map(|w| w.waiting).unwrap_or_default();
             let detail = RunDetail::of(&view);
+            // What a waiting run waits for, with deadlines (read only for one that waits; a
+            // reader that cannot tell shows none).
+            let waiting = match detail.waiting.is_empty() {
+                true => Vec::new(),
+                false => {
+                    let waits = state.stores.checkpointer.waits(&run_id).await;
+                    waits.map(|w| w.waiting).unwrap_or_default()
+                }
+            };
             // With the pipeline compiled in: a completed run's output, and each signal's
             // payload template (its form starts from it).
             let pipeline = crate::registry::pipeline(&view.checkpoint.header.pipeline)
