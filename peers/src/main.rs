@@ -11,6 +11,7 @@
 //!     cargo run --release --manifest-path peers/Cargo.toml -- [--n 1000] [--reps 21]
 
 mod baseline;
+mod durable;
 mod large;
 mod ours;
 mod rivals;
@@ -106,6 +107,8 @@ struct Args {
     build_only: bool,
     /// With `profile`: the stores of the runs.
     stores: ours::Stores,
+    /// Durable steps against DBOS instead (`--durable`).
+    durable: bool,
 }
 
 fn args() -> Args {
@@ -115,9 +118,14 @@ fn args() -> Args {
         profile: None,
         build_only: false,
         stores: ours::Stores::None,
+        durable: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--durable" {
+            args.durable = true;
+            continue;
+        }
         let value = it.next();
         let number = value.as_deref().and_then(|v| v.parse().ok());
         match (flag.as_str(), number, value.as_deref()) {
@@ -133,7 +141,7 @@ fn args() -> Args {
             }
             _ => {
                 eprintln!(
-                    "usage: pipeline-peers [--n NODES] [--reps REPETITIONS] [--profile chain|wide|build] [--stores memory|DIR]"
+                    "usage: pipeline-peers [--n NODES] [--reps REPETITIONS] [--profile chain|wide|build] [--stores memory|DIR] [--durable]"
                 );
                 std::process::exit(2);
             }
@@ -149,12 +157,16 @@ fn main() {
         profile,
         build_only,
         stores,
+        durable,
     } = args();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    if durable {
+        return durable_table(&rt, reps.min(5));
+    }
     if let Some(shape) = profile {
         for _ in 0..reps {
             if build_only {
@@ -263,4 +275,85 @@ fn main() {
         cpu.as_secs_f64() * 1000.0,
         cpu.as_secs_f64() / 0.2
     );
+}
+
+/// Durable steps against DBOS: time per step of each contender (median of `rounds`), its speed
+/// against DBOS, and the PostgreSQL contenders' rows, transactions and WAL flushes per step.
+fn durable_table(rt: &Runtime, rounds: usize) {
+    use durable::{Contender, Mode, Work};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // `PEERS_DURABLE_ONCE=N`: N chain-10 workflows of ours on PostgreSQL, one by one, alone (to
+    // read the server's statement log).
+    if let Some(n) = std::env::var("PEERS_DURABLE_ONCE").ok().and_then(|n| n.parse().ok()) {
+        let mode = Mode { workflows: n, in_flight: 1 };
+        let c = match std::env::var("PEERS_DURABLE_WHO").as_deref() {
+            Ok("fleet") => Contender::Fleet,
+            Ok("dbos") => Contender::Dbos,
+            _ => Contender::Postgres,
+        };
+        let pass = rt.block_on(durable::pass(c, Work::Chain10, mode, dir.path()));
+        println!("{pass:?}");
+        return;
+    }
+    let modes = [
+        ("one by one (200)", Mode { workflows: 200, in_flight: 1 }),
+        ("64 in flight (1,000)", Mode { workflows: 1_000, in_flight: 64 }),
+    ];
+    println!(
+        "Durable steps on PostgreSQL at {}: time per step, median of {rounds} rounds; speed \
+         against DBOS in brackets (above 1 is faster)\n",
+        durable::server().rsplit_once('@').map_or("?", |(_, host)| host)
+    );
+    print!("| workload | mode |");
+    for c in Contender::ALL {
+        print!(" {} |", c.name());
+    }
+    println!("\n|---|---|{}", "---|".repeat(Contender::ALL.len()));
+    let mut counts = Vec::new();
+    for work in [Work::Chain10, Work::Fan10] {
+        for (label, mode) in modes {
+            let mut passes = vec![Vec::new(); Contender::ALL.len()];
+            for _ in 0..rounds {
+                for (i, c) in Contender::ALL.into_iter().enumerate() {
+                    passes[i].push(rt.block_on(durable::pass(c, work, mode, dir.path())));
+                }
+            }
+            let medians: Vec<durable::Pass> = passes
+                .into_iter()
+                .map(|mut p| {
+                    p.sort_by_key(|p| p.per_step);
+                    p[p.len() / 2]
+                })
+                .collect();
+            let dbos = medians[0].per_step.as_secs_f64();
+            let cells: Vec<String> = medians
+                .iter()
+                .enumerate()
+                .map(|(i, p)| match i {
+                    0 => micros(Some(p.per_step)),
+                    _ => format!(
+                        "{} ({:.2}x)",
+                        micros(Some(p.per_step)),
+                        dbos / p.per_step.as_secs_f64()
+                    ),
+                })
+                .collect();
+            println!("| {work:?} | {label} | {} |", cells.join(" | "));
+            counts.push((work, label, medians));
+        }
+    }
+    println!("\nPer step, from PostgreSQL's statistics: rows written / transactions / WAL flushes\n");
+    println!("| workload | mode | DBOS 0.5.0 | ours, PostgreSQL | ours, fleet |");
+    println!("|---|---|---|---|---|");
+    for (work, label, medians) in counts {
+        let cell = |p: &durable::Pass| {
+            format!("{:.2} / {:.2} / {:.2}", p.rows, p.transactions, p.wal_flushes)
+        };
+        println!(
+            "| {work:?} | {label} | {} | {} | {} |",
+            cell(&medians[0]),
+            cell(&medians[1]),
+            cell(&medians[5])
+        );
+    }
 }

@@ -96,18 +96,24 @@ impl TestDatabase {
     }
 
     /// How many deadlocks the server detected in this database (`pg_stat_database`), once every
-    /// other connection to it has closed: a backend's statistics are flushed as it exits (before
-    /// it leaves `pg_stat_activity`), so by then the count is final. Panics when connections are
-    /// still open after 30 s.
+    /// other connection to it has closed (see [`TestDatabase::statistic`]).
     pub async fn deadlocks(&self) -> i64 {
-        let client = admin_client(&self.url)
+        self.statistic("deadlocks").await
+    }
+
+    /// Column `column` of this database's row of `pg_stat_database` (`xact_commit`,
+    /// `tup_inserted`, ...), read from the server's own database once every connection to this
+    /// one has closed: a backend's statistics are flushed as it exits (before it leaves
+    /// `pg_stat_activity`), so by then the count is final, and reading it adds nothing to it.
+    /// Panics when connections are still open after 30 s.
+    pub async fn statistic(&self, column: &str) -> i64 {
+        let client = admin_client(&self.admin)
             .await
-            .expect("connect to the test database");
-        let others = "SELECT count(*) FROM pg_stat_activity \
-                      WHERE datname = current_database() AND pid <> pg_backend_pid()";
+            .expect("connect to the server");
+        let open = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1";
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let open: i64 = client.query_one(others, &[]).await.unwrap().get(0);
+            let open: i64 = client.query_one(open, &[&self.name]).await.unwrap().get(0);
             if open == 0 {
                 break;
             }
@@ -117,14 +123,12 @@ impl TestDatabase {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let row = client
-            .query_one(
-                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
-                &[],
-            )
+        client
+            .batch_execute("SELECT pg_stat_clear_snapshot()")
             .await
             .unwrap();
-        row.get(0)
+        let sql = format!("SELECT {column}::int8 FROM pg_stat_database WHERE datname = $1");
+        client.query_one(&sql, &[&self.name]).await.unwrap().get(0)
     }
 }
 

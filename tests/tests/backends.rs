@@ -757,6 +757,7 @@ async fn the_conformance_checks_pass(backend: &dyn Backend) {
     conformance::check_audit_log(|| backend.open().1)
         .await
         .unwrap();
+    conformance::check_joint(|| backend.open()).await.unwrap();
 }
 
 /// A checkpointer that ignores the epoch it is given: it writes with the latest one it handed out.

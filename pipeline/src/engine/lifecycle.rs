@@ -36,6 +36,9 @@ pub(crate) struct RunShared {
     pub node_logs: crate::trace::LogLimits,
     pub checkpointer: Option<Arc<dyn Checkpointer>>,
     pub audit: Option<Arc<dyn AuditLog>>,
+    /// Whether the checkpointer and the audit log commit in one place, so that a node's record
+    /// and its audit entry go in one commit ([`Checkpointer::save_with_entry`]).
+    pub joint: bool,
     /// The epochs the run was taken at in each store: every write carries its store's.
     pub checkpoint_epoch: Epoch,
     pub audit_epoch: Epoch,

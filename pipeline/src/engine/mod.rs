@@ -366,6 +366,7 @@ impl<P: Pipeline> PipelineEngine<P> {
             node_logs: self.node_logs,
             checkpointer: self.checkpointer.clone(),
             audit: self.audit.clone(),
+            joint: joint(self.checkpointer.as_deref(), self.audit.as_deref()),
             checkpoint_epoch: Epoch::FIRST,
             audit_epoch: Epoch::FIRST,
             events: Arc::new(GuardedEvents::new(self.events.clone())),
@@ -376,6 +377,14 @@ impl<P: Pipeline> PipelineEngine<P> {
             priority: 0,
             credit_ms: 0,
         }
+    }
+}
+
+/// Whether `checkpointer` and `audit` commit in one place (see [`crate::store::CommitPlace`]).
+fn joint(checkpointer: Option<&dyn Checkpointer>, audit: Option<&dyn AuditLog>) -> bool {
+    match (checkpointer, audit) {
+        (Some(c), Some(a)) => c.commit_place().is_some() && c.commit_place() == a.commit_place(),
+        _ => false,
     }
 }
 

@@ -13,9 +13,11 @@ use crate::run_id::RunId;
 use crate::store::{AuditDetail, AuditEntry, AuditStatus, NodeRecord, StoreError};
 
 impl NodeTask<'_> {
-    /// Writes the checkpoint record (when the output round-trips) and the audit entry, in that
-    /// order, sharing the one encoding; returns whether the checkpoint now holds the output.
-    /// `cached_from`: the output was restored from the cache, computed by that run.
+    /// Writes the checkpoint record (when the output round-trips) and the audit entry, sharing
+    /// the one encoding: in one commit when the stores commit in one place
+    /// ([`Checkpointer::save_with_entry`](crate::store::Checkpointer::save_with_entry)), else
+    /// the record first. Returns whether the checkpoint now holds the output. `cached_from`: the
+    /// output was restored from the cache, computed by that run.
     pub(super) async fn persist(
         &mut self,
         attempt: &Attempt,
@@ -24,11 +26,8 @@ impl NodeTask<'_> {
         cached_from: Option<&RunId>,
     ) -> bool {
         let json = &encoded.json;
-        let mut checkpointed = false;
-        if let (Some(checkpointer), Some(output), true) =
-            (&self.shared.checkpointer, json, encoded.checkpoint)
-        {
-            let record = NodeRecord {
+        let record = match (&self.shared.checkpointer, json, encoded.checkpoint) {
+            (Some(_), Some(output), true) => Some(NodeRecord {
                 node: self.node.id.as_ref().to_owned(),
                 attempt: attempt.number,
                 started_at_ms: attempt.started_at_ms,
@@ -37,17 +36,10 @@ impl NodeTask<'_> {
                 output: Arc::clone(output),
                 item: self.job.item,
                 item_digest: self.item_digest(),
-            };
-            let epoch = self.shared.checkpoint_epoch;
-            let timer = metrics::store_write_timer(Record::Checkpoint);
-            let saved = checkpointer.save(&self.shared.run_id, epoch, &record).await;
-            metrics::store_write(Record::Checkpoint, timer);
-            match saved {
-                Ok(()) => checkpointed = true,
-                Err(e) => self.store_failed(WarningSource::Checkpoint, e),
-            }
-        }
-        if self.shared.audit.is_some() {
+            }),
+            _ => None,
+        };
+        let mut entry = self.shared.audit.is_some().then(|| {
             let status = match cached_from {
                 Some(_) => AuditStatus::Cached,
                 None => AuditStatus::Completed,
@@ -55,9 +47,51 @@ impl NodeTask<'_> {
             let mut entry = self.entry(attempt, ended, status, true);
             entry.cached_from = cached_from.cloned();
             match self.shared.audit_detail {
-                AuditDetail::References if checkpointed => entry.output_in_checkpoint = true,
                 AuditDetail::None => {}
+                // Set below, once the record is in the checkpoint.
+                AuditDetail::References if record.is_some() => {}
                 _ => entry.output = json.clone(),
+            }
+            entry
+        });
+        let mut checkpointed = false;
+        if let (Some(checkpointer), Some(record)) = (&self.shared.checkpointer, &record) {
+            let (run_id, epoch) = (&self.shared.run_id, self.shared.checkpoint_epoch);
+            let timer = metrics::store_write_timer(Record::Checkpoint);
+            let saved = match &mut entry {
+                Some(entry) if self.shared.joint => {
+                    let by_reference = self.shared.audit_detail == AuditDetail::References;
+                    entry.output_in_checkpoint = by_reference;
+                    let audit_epoch = self.shared.audit_epoch;
+                    let saved = checkpointer
+                        .save_with_entry(run_id, epoch, record, audit_epoch, entry)
+                        .await;
+                    match saved {
+                        Ok(()) => {
+                            metrics::store_write(Record::Checkpoint, timer);
+                            return true;
+                        }
+                        // Neither was written: the entry is appended alone below, and holds the
+                        // output itself.
+                        Err(e) => {
+                            entry.output_in_checkpoint = false;
+                            Err(e)
+                        }
+                    }
+                }
+                _ => checkpointer.save(run_id, epoch, record).await,
+            };
+            metrics::store_write(Record::Checkpoint, timer);
+            match saved {
+                Ok(()) => checkpointed = true,
+                Err(e) => self.store_failed(WarningSource::Checkpoint, e),
+            }
+        }
+        if let Some(mut entry) = entry {
+            match self.shared.audit_detail {
+                AuditDetail::References if checkpointed => entry.output_in_checkpoint = true,
+                AuditDetail::References => entry.output = json.clone(),
+                _ => {}
             }
             self.append(entry).await;
         }

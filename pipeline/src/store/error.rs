@@ -203,6 +203,10 @@ pub enum StoreError {
     /// [`Checkpointer::claim_key`](super::Checkpointer::claim_key)).
     #[error("this store keeps no idempotency keys")]
     KeysUnsupported,
+    /// The store cannot write a node's record and its audit entry in one commit (a custom store
+    /// that gives no [`Checkpointer::commit_place`](super::Checkpointer::commit_place)).
+    #[error("this store cannot write a record and an audit entry in one commit")]
+    JointUnsupported,
     /// A run file names another run in its header: a file copied (or renamed) from another run,
     /// which would otherwise be resumed with that run's inputs.
     #[error(

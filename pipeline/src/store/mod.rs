@@ -49,7 +49,7 @@ pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};
 pub use state::{NodeState, RunState};
-pub use traits::{AuditLog, Checkpointer, Resumed, Truncated};
+pub use traits::{AuditLog, Checkpointer, CommitPlace, Resumed, Truncated};
 pub use view::{RunOverview, RunView};
 pub use waits::{RunWaits, SignalRecord, SignalSent};
 

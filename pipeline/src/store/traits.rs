@@ -43,6 +43,34 @@ pub struct Truncated {
     pub dropped_valid_records: bool,
 }
 
+/// Where a store commits: a [`Checkpointer`] and an [`AuditLog`] that give the same place keep
+/// a run's records and its trail in one database, and the engine then writes a completed node's
+/// record and its audit entry together, in one commit (one transaction, one `fsync`), with
+/// [`Checkpointer::save_with_entry`]. The built-in SQLite and PostgreSQL stores do, each pair
+/// opened together ([`Stores::open`](super::Stores::open)).
+///
+/// A place is the address of a value both hold (see [`CommitPlace::of`]): it names the same
+/// place for as long as they hold it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CommitPlace(usize);
+
+impl CommitPlace {
+    /// The place named by the value `shared` points to.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use pipeline::store::CommitPlace;
+    ///
+    /// let database = Arc::new("one database");
+    /// let (a, b) = (Arc::clone(&database), Arc::new("another"));
+    /// assert_eq!(CommitPlace::of(&database), CommitPlace::of(&a));
+    /// assert_ne!(CommitPlace::of(&database), CommitPlace::of(&b));
+    /// ```
+    pub fn of<T: ?Sized>(shared: &Arc<T>) -> CommitPlace {
+        CommitPlace(Arc::as_ptr(shared).cast::<()>() as usize)
+    }
+}
+
 /// Keeps each completed node's output so a run can resume without re-running it.
 ///
 /// A store keeps one append-only log per run: a [`RunHeader`], then one [`NodeRecord`] per completed
@@ -81,6 +109,31 @@ pub trait Checkpointer: Send + Sync {
         epoch: Epoch,
         record: &NodeRecord,
     ) -> Result<(), StoreError>;
+
+    /// Where this store commits, when it can write a node's record together with an audit
+    /// entry of the [`AuditLog`] that gives the same place (see [`CommitPlace`]). The default:
+    /// `None`, and the engine writes the two one after the other.
+    fn commit_place(&self) -> Option<CommitPlace> {
+        None
+    }
+
+    /// Appends one completed node (as [`save`](Checkpointer::save) does, by the holder of
+    /// `epoch`) and its audit entry (as [`AuditLog::append`] does, by the holder of
+    /// `audit_epoch`) in one commit: both or neither. [`StoreError::Fenced`] when either epoch
+    /// is not the run's current one, and nothing is written. The engine calls it only when this
+    /// store and its audit log give the same [`commit_place`](Checkpointer::commit_place); the
+    /// default refuses ([`StoreError::JointUnsupported`]).
+    async fn save_with_entry(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        record: &NodeRecord,
+        audit_epoch: Epoch,
+        entry: &AuditEntry,
+    ) -> StoreResult<()> {
+        let _ = (run_id, epoch, record, audit_epoch, entry);
+        Err(StoreError::JointUnsupported)
+    }
 
     /// Reads a run without preparing to write. `Ok(None)` when the run is unknown.
     async fn load(&self, run_id: &RunId) -> Result<Option<Checkpoint>, StoreError>;
@@ -239,6 +292,11 @@ pub trait AuditLog: Send + Sync {
     /// Appends one entry, written by the holder of `epoch`.
     async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> Result<(), StoreError>;
 
+    /// Where this log commits (see [`Checkpointer::commit_place`]). The default: `None`.
+    fn commit_place(&self) -> Option<CommitPlace> {
+        None
+    }
+
     /// A run's entries in the order they were written; `Ok(None)` when the run is unknown.
     async fn entries(&self, run_id: &RunId) -> Result<Option<Vec<AuditEntry>>, StoreError>;
 
@@ -292,6 +350,21 @@ impl<C: Checkpointer + ?Sized> Checkpointer for Arc<C> {
     }
     async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
         (**self).save(run_id, epoch, record).await
+    }
+    fn commit_place(&self) -> Option<CommitPlace> {
+        (**self).commit_place()
+    }
+    async fn save_with_entry(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        record: &NodeRecord,
+        audit_epoch: Epoch,
+        entry: &AuditEntry,
+    ) -> StoreResult<()> {
+        (**self)
+            .save_with_entry(run_id, epoch, record, audit_epoch, entry)
+            .await
     }
     async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
         (**self).load(run_id).await
@@ -352,6 +425,9 @@ impl<A: AuditLog + ?Sized> AuditLog for Arc<A> {
     }
     async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> StoreResult<()> {
         (**self).append(epoch, entry).await
+    }
+    fn commit_place(&self) -> Option<CommitPlace> {
+        (**self).commit_place()
     }
     async fn entries(&self, run_id: &RunId) -> StoreResult<Option<Vec<AuditEntry>>> {
         (**self).entries(run_id).await

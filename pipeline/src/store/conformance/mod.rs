@@ -15,10 +15,14 @@
 //! # }
 //! ```
 
+mod fixtures;
+mod joint;
 mod keys;
 mod violation;
 
-use crate::trace::{LogLine, RunTrace, TraceParent};
+use fixtures::{entry, header, item_record, record};
+pub use joint::check_joint;
+
 pub use violation::Violation;
 use violation::expect;
 
@@ -27,63 +31,13 @@ use std::sync::Arc;
 use super::epoch::Epoch;
 use super::error::{StoreError, StoreResult};
 use super::filter::OutputFilter;
-use super::records::{AuditEntry, AuditStatus, Checkpoint, FORMAT_VERSION, NodeRecord, RunHeader};
+use super::records::{AuditEntry, Checkpoint};
 use super::traits::{AuditLog, Checkpointer};
 use super::waits::{SignalRecord, SignalSent};
 use crate::data::Json;
-use crate::graph::GraphSignature;
 use crate::node::MapItem;
 use crate::result::WaitingOn;
 use crate::run_id::RunId;
-
-fn header() -> RunHeader {
-    RunHeader {
-        format_version: FORMAT_VERSION,
-        run_id: RunId::generate(),
-        pipeline: "conformance".into(),
-        fingerprint: "0".repeat(16),
-        graph: std::sync::Arc::new(GraphSignature {
-            inputs: Vec::new(),
-            nodes: Vec::new(),
-        }),
-        inputs: Arc::from(serde_json::value::RawValue::NULL.to_owned()),
-        started_at_ms: 0,
-        // Stored as it is, as every field: a run's trace crosses processes in it.
-        trace: TraceParent::new(0xabc, 0xdef, true).map(|run| RunTrace {
-            run,
-            parent: TraceParent::new(0xabc, 0x123, false),
-        }),
-    }
-}
-
-fn record(node: &str) -> NodeRecord {
-    NodeRecord {
-        node: node.into(),
-        attempt: 1,
-        started_at_ms: 0,
-        finished_at_ms: 0,
-        duration_us: 0,
-        output: json(node),
-        item: None,
-        item_digest: None,
-    }
-}
-
-/// `value` as JSON (`null` if it could not be written, which a string or a number never is).
-fn json(value: impl serde::Serialize) -> Json {
-    crate::data::to_json(&value)
-        .unwrap_or_else(|_| Arc::from(serde_json::value::RawValue::NULL.to_owned()))
-}
-
-/// The record of item `index` of 2 of mapped node `node`.
-fn item_record(node: &str, index: u32) -> NodeRecord {
-    NodeRecord {
-        item: Some(MapItem { index, of: 2 }),
-        item_digest: Some(format!("digest-of-item-{index}")),
-        output: json(index),
-        ..record(node)
-    }
-}
 
 /// Checks a checkpointer; `open` gives a new handle on the same storage each call, as another
 /// engine (or process) would hold.
@@ -359,32 +313,7 @@ pub async fn check_audit_log(open: impl Fn() -> Arc<dyn AuditLog>) -> Result<(),
     let (first, other) = (open(), open());
     let h = header();
     let id = &h.run_id;
-    let entry = AuditEntry {
-        run_id: id.clone(),
-        node: "a".into(),
-        item: None,
-        status: AuditStatus::Completed,
-        attempt: 1,
-        started_at_ms: 0,
-        finished_at_ms: 0,
-        duration_us: 0,
-        inputs: Default::default(),
-        input_refs: Vec::new(),
-        output: None,
-        output_in_checkpoint: false,
-        error: None,
-        worker: None,
-        retry_at_ms: None,
-        cached_from: None,
-        // Kept as they are, as every field: the attempt's log is in its entry.
-        logs: vec![LogLine {
-            at_ms: 1,
-            level: "WARN".into(),
-            target: "app::fetch".into(),
-            message: "slow \"answer\" ms=950".into(),
-        }],
-        logs_dropped: 2,
-    };
+    let entry = entry(id, "a");
     let created = first.create_run(&h).await;
     expect(
         matches!(created, Ok(Epoch::FIRST)),

@@ -10,7 +10,7 @@ use crate::store::LastAttempts;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
-use crate::store::traits::AuditLog;
+use crate::store::traits::{AuditLog, CommitPlace};
 
 const CREATE: &str =
     "INSERT INTO pipeline_audit_runs (run_id, header) VALUES ($1, $2) ON CONFLICT DO NOTHING";
@@ -32,10 +32,7 @@ impl PostgresStore {
         let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
             vec![&id, &bytes, &epoch_n];
         params.extend_from_slice(extra);
-        let written = client
-            .execute(sql, &params)
-            .await
-            .map_err(self.error("write to"))?;
+        let written = self.execute_cached(&client, sql, &params).await?;
         if written == 0 {
             return Err(StoreError::Fenced {
                 run_id: run_id.clone(),
@@ -81,6 +78,10 @@ impl AuditLog for PostgresStore {
             })
             .await?;
         Ok(taken.map_or(Epoch::FIRST, |(_, epoch)| epoch))
+    }
+
+    fn commit_place(&self) -> Option<CommitPlace> {
+        Some(CommitPlace::of(&self.inner))
     }
 
     async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> StoreResult<()> {

@@ -16,9 +16,9 @@ use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::filter::OutputFilter;
 use crate::store::keys::{KeyClaim, QueuePlace};
-use crate::store::records::{Checkpoint, Completion, NodeRecord, RunHeader};
+use crate::store::records::{AuditEntry, Checkpoint, Completion, NodeRecord, RunHeader};
 use crate::store::state::NodeState;
-use crate::store::traits::{Checkpointer, Resumed};
+use crate::store::traits::{Checkpointer, CommitPlace, Resumed};
 use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 impl PostgresStore {
@@ -78,10 +78,7 @@ impl PostgresStore {
             .locks
             .take(kind, run_id, async {
                 let client = self.client().await?;
-                let inserted = client
-                    .execute(insert, params)
-                    .await
-                    .map_err(self.error("write to"))?;
+                let inserted = self.execute_cached(&client, insert, params).await?;
                 match inserted {
                     0 => Err(StoreError::RunExists(run_id.clone())),
                     _ => Ok(Some(((), Epoch::FIRST))),
@@ -140,11 +137,12 @@ impl Checkpointer for PostgresStore {
         let bytes = serde_json::to_vec(header).map_err(StoreError::Encode)?;
         let started = header.started_at_ms as i64;
         let exists = "SELECT 1 FROM pipeline_runs WHERE run_id = $1";
-        let found = self
-            .client()
-            .await?
-            .query_opt(exists, &[&run_id.as_str()])
+        let client = self.client().await?;
+        let statement = client.prepare_cached(exists).await;
+        let found = client
+            .query_opt(&statement.map_err(self.error("read"))?, &[&run_id.as_str()])
             .await;
+        drop(client);
         if found.map_err(self.error("read"))?.is_some() {
             return Err(StoreError::RunExists(run_id.clone()));
         }
@@ -188,48 +186,23 @@ impl Checkpointer for PostgresStore {
     }
 
     async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
-        let client = self.client().await?;
-        // `FOR SHARE` holds off a takeover (which moves the epoch) until this insert commits.
-        let sql = "INSERT INTO pipeline_node_records (run_id, node, attempt, started_at_ms, \
-                   finished_at_ms, duration_us, output, item, items, item_digest) \
-                   SELECT $1, $2, $3, $4, $5, $6, $7, $9, $10, $11 WHERE EXISTS (SELECT 1 FROM \
-                   pipeline_runs WHERE run_id = $1 AND epoch = $8 FOR SHARE) \
-                   ON CONFLICT (run_id, node, item) DO NOTHING";
-        let output = record.output.get().as_bytes();
-        let item = record.item.map_or(-1, |i| i.index as i32);
-        let items = record.item.map(|i| i.of as i32);
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [
-            &run_id.as_str(),
-            &record.node,
-            &(record.attempt as i32),
-            &(record.started_at_ms as i64),
-            &(record.finished_at_ms as i64),
-            &(record.duration_us as i64),
-            &output,
-            &(epoch.get() as i64),
-            &item,
-            &items,
-            &record.item_digest,
-        ];
-        let inserted = client
-            .execute(sql, &params)
+        self.save_node(run_id, epoch, record, None).await
+    }
+
+    fn commit_place(&self) -> Option<CommitPlace> {
+        Some(CommitPlace::of(&self.inner))
+    }
+
+    async fn save_with_entry(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        record: &NodeRecord,
+        audit_epoch: Epoch,
+        entry: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.save_node(run_id, epoch, record, Some((audit_epoch, entry)))
             .await
-            .map_err(self.error("write to"))?;
-        if inserted == 1 {
-            return Ok(());
-        }
-        match self
-            .current_epoch(&**client, "pipeline_runs", run_id)
-            .await?
-        {
-            // The node was recorded already: the first record wins.
-            Some(current) if current == epoch => Ok(()),
-            current => Err(StoreError::Fenced {
-                run_id: run_id.clone(),
-                epoch,
-                current,
-            }),
-        }
     }
 
     async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use super::driver::DriverError;
 use crate::run_id::RunId;
@@ -40,8 +40,15 @@ pub(super) struct Locks {
     config: Config,
     target: String,
     wait: Duration,
-    session: Arc<tokio::sync::Mutex<Option<Client>>>,
+    session: Arc<tokio::sync::Mutex<Option<Session>>>,
     held: Mutex<Held>,
+}
+
+/// The lock session's connection, with its two statements prepared once.
+struct Session {
+    client: Client,
+    lock: Statement,
+    unlock: Statement,
 }
 
 impl Locks {
@@ -67,8 +74,8 @@ impl Locks {
     /// closed); `false` when another session holds it.
     async fn try_lock(&self, key: &str) -> StoreResult<bool> {
         let mut session = self.session.lock().await;
-        let client = match session.as_ref().filter(|c| !c.is_closed()) {
-            Some(client) => client,
+        let session = match session.as_ref().filter(|s| !s.client.is_closed()) {
+            Some(session) => session,
             None => {
                 let (client, connection) = self
                     .config
@@ -80,14 +87,24 @@ impl Locks {
                         tracing::warn!(error = %e, "the PostgreSQL lock session ended");
                     }
                 });
-                session.insert(client)
+                let lock = client
+                    .prepare("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                    .await
+                    .map_err(self.error("lock a run in"))?;
+                let unlock = client
+                    .prepare("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+                    .await
+                    .map_err(self.error("lock a run in"))?;
+                session.insert(Session {
+                    client,
+                    lock,
+                    unlock,
+                })
             }
         };
-        let row = client
-            .query_one(
-                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
-                &[&key],
-            )
+        let row = session
+            .client
+            .query_one(&session.lock, &[&key])
             .await
             .map_err(self.error("lock a run in"))?;
         Ok(row.get(0))
@@ -171,11 +188,10 @@ impl Locks {
         };
         runtime.spawn(async move {
             let session = session.lock().await;
-            if let Some(client) = session.as_ref().filter(|c| !c.is_closed()) {
-                let unlock = "SELECT pg_advisory_unlock(hashtextextended($1, 0))";
-                if let Err(e) = client.execute(unlock, &[&key]).await {
-                    tracing::warn!(error = %e, key, "cannot release a run's PostgreSQL lock");
-                }
+            if let Some(session) = session.as_ref().filter(|s| !s.client.is_closed())
+                && let Err(e) = session.client.execute(&session.unlock, &[&key]).await
+            {
+                tracing::warn!(error = %e, key, "cannot release a run's PostgreSQL lock");
             }
         });
     }

@@ -11,6 +11,7 @@ mod cache;
 mod checkpointer;
 mod driver;
 pub(crate) mod fleet;
+mod joint;
 mod keys;
 mod listen;
 mod locks;

@@ -11,7 +11,7 @@ use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
 use crate::store::shared::blocking;
-use crate::store::traits::AuditLog;
+use crate::store::traits::{AuditLog, CommitPlace};
 use crate::store::{Durability, LastAttempts};
 
 const CREATE: &str = "INSERT INTO audit_runs (run_id, header) VALUES (?1, ?2)";
@@ -72,6 +72,10 @@ impl AuditLog for SqliteAuditLog {
             Ok(taken.map_or(Epoch::FIRST, |(_, epoch)| epoch))
         })
         .await
+    }
+
+    fn commit_place(&self) -> Option<CommitPlace> {
+        Some(CommitPlace::of(&self.db))
     }
 
     async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> StoreResult<()> {

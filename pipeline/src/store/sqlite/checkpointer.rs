@@ -17,9 +17,9 @@ use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::filter::OutputFilter;
 use crate::store::keys::KeyClaim;
-use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
+use crate::store::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
-use crate::store::traits::{Checkpointer, Resumed};
+use crate::store::traits::{Checkpointer, CommitPlace, Resumed};
 use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 /// A [`Checkpointer`] in one SQLite database file (WAL mode; each record its own transaction).
@@ -144,6 +144,24 @@ impl Checkpointer for SqliteCheckpointer {
             db.append(Kind::Checkpoint, sql, &run_id, epoch, &record)
         })
         .await
+    }
+
+    fn commit_place(&self) -> Option<CommitPlace> {
+        Some(CommitPlace::of(&self.db))
+    }
+
+    async fn save_with_entry(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        record: &NodeRecord,
+        audit_epoch: Epoch,
+        entry: &AuditEntry,
+    ) -> StoreResult<()> {
+        let record = serde_json::to_string(record).map_err(StoreError::Encode)?;
+        let entry = serde_json::to_string(entry).map_err(StoreError::Encode)?;
+        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
+        blocking(move || db.append_joint(&run_id, epoch, &record, audit_epoch, &entry)).await
     }
 
     async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {

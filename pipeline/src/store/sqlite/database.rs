@@ -309,7 +309,8 @@ impl Database {
         let text = serde_json::to_string(value).map_err(StoreError::Encode)?;
         let values = params![run_id.as_str(), text, epoch.get() as i64];
         let inserted = lock(&self.connection)
-            .execute(sql, values)
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.execute(values))
             .map_err(sql_error("write to", &self.path))?;
         if inserted == 0 {
             return Err(StoreError::Fenced {

@@ -6,6 +6,7 @@ mod audit;
 mod cache;
 mod checkpointer;
 mod database;
+mod joint;
 mod keys;
 mod locks;
 mod waits;
