@@ -24,11 +24,10 @@ struct Files(tempfile::TempDir);
 
 impl Backend for Files {
     fn open(&self) -> (Arc<dyn Checkpointer>, Arc<dyn AuditLog>) {
-        let dir = self.0.path();
-        (
-            Arc::new(FileCheckpointer::new(dir)),
-            Arc::new(FileAuditLog::new(dir)),
-        )
+        // As `Stores::open` opens them: a record and its entry written together.
+        let checkpointer = FileCheckpointer::new(self.0.path());
+        let audit = checkpointer.audit_log();
+        (Arc::new(checkpointer), Arc::new(audit))
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Durability;
 use super::error::{StoreError, StoreResult};
-use super::file::{FileAuditLog, FileCheckpointer};
+use super::file::FileCheckpointer;
 use super::secret::{is_conninfo, redact};
 use super::traits::{AuditLog, Checkpointer};
 
@@ -204,10 +204,14 @@ impl StoreSpec {
     /// without the `sqlite` feature.
     pub fn open(&self, durability: Durability) -> StoreResult<Stores> {
         match self {
-            StoreSpec::Directory(dir) => Ok(Stores {
-                checkpointer: Arc::new(FileCheckpointer::new(dir).durability(durability)),
-                audit: Arc::new(FileAuditLog::new(dir).durability(durability)),
-            }),
+            StoreSpec::Directory(dir) => {
+                let checkpointer = FileCheckpointer::new(dir).durability(durability);
+                let audit = checkpointer.audit_log();
+                Ok(Stores {
+                    checkpointer: Arc::new(checkpointer),
+                    audit: Arc::new(audit),
+                })
+            }
             StoreSpec::Sqlite(path) => open_sqlite(path, durability),
             StoreSpec::Postgres(url) => open_postgres(url),
         }

@@ -16,7 +16,7 @@ use crate::store::error::{StoreError, StoreResult};
 use crate::store::fs::{io_error, replace_atomically};
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
 use crate::store::shared::blocking;
-use crate::store::traits::AuditLog;
+use crate::store::traits::{AuditLog, CommitPlace};
 use crate::store::{Durability, Recovery};
 
 /// An [`AuditLog`] that keeps one file per run, `<dir>/<run id>.audit`, appending one framed
@@ -37,6 +37,12 @@ impl FileAuditLog {
                 Recovery::default(),
             ),
         }
+    }
+
+    /// The log over `files` (those of a [`FileCheckpointer`](super::FileCheckpointer)'s
+    /// `audit_log`).
+    pub(super) fn from_files(files: Arc<RunFiles>) -> Self {
+        FileAuditLog { files }
     }
 
     /// Sets how entries are flushed (default [`Durability::Sync`]).
@@ -106,6 +112,10 @@ impl AuditLog for FileAuditLog {
 
     async fn append(&self, epoch: Epoch, entry: &AuditEntry) -> StoreResult<()> {
         self.files.append(&entry.run_id, epoch, entry).await
+    }
+
+    fn commit_place(&self) -> Option<CommitPlace> {
+        Some(CommitPlace::of(&self.files))
     }
 
     /// Written to `<dir>/<run id>.summary` through a temporary file and a rename, so a reader

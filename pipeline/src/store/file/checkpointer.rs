@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::decode::{CHECKPOINT, Decoded, FileKind};
+use super::audit::FileAuditLog;
+use super::decode::{AUDIT, CHECKPOINT, Decoded, FileKind};
 use super::log::{Repair, RunFiles, StoreStats};
 use super::stream;
 use super::waits;
@@ -16,9 +17,9 @@ use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::filter::OutputFilter;
 use crate::store::keys::KeyClaim;
-use crate::store::records::{Checkpoint, NodeRecord, RunHeader};
+use crate::store::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
-use crate::store::traits::{Checkpointer, Resumed};
+use crate::store::traits::{Checkpointer, CommitPlace, Resumed};
 use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 use crate::store::{Durability, Recovery};
 
@@ -34,25 +35,28 @@ use crate::store::{Durability, Recovery};
 #[derive(Debug, Clone)]
 pub struct FileCheckpointer {
     files: Arc<RunFiles>,
+    /// The audit files of the same directory that [`FileCheckpointer::audit_log`] hands out:
+    /// a node's record and its entry are written to both at once.
+    trail: Arc<RunFiles>,
 }
 
 impl FileCheckpointer {
     /// A store in `dir`, created (owner-only, 0700 on Unix) when the first run starts.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        let (durability, recovery) = (Durability::default(), Recovery::default());
         FileCheckpointer {
-            files: RunFiles::new(
-                dir.into(),
-                CHECKPOINT,
-                Durability::default(),
-                Recovery::default(),
-            ),
+            files: RunFiles::new(dir.clone(), CHECKPOINT, durability, recovery),
+            trail: RunFiles::new(dir, AUDIT, durability, recovery),
         }
     }
 
-    /// Sets how records are flushed (default [`Durability::Sync`]).
+    /// Sets how records are flushed (default [`Durability::Sync`]), and entries of
+    /// [`audit_log`](FileCheckpointer::audit_log).
     pub fn durability(self, durability: Durability) -> Self {
         FileCheckpointer {
             files: self.files.with(durability, self.files.recovery),
+            trail: self.trail.with(durability, self.trail.recovery),
         }
     }
 
@@ -61,7 +65,23 @@ impl FileCheckpointer {
     pub fn recovery(self, recovery: Recovery) -> Self {
         FileCheckpointer {
             files: self.files.with(self.files.durability, recovery),
+            trail: self.trail,
         }
+    }
+
+    /// The audit log of this store's directory, with its durability: a completed node's record
+    /// and its audit entry are then appended and flushed together (their two files `fsync`ed at
+    /// once, [`Checkpointer::save_with_entry`]) instead of one after the other.
+    ///
+    /// ```no_run
+    /// use pipeline::{Durability, FileCheckpointer, PipelineEngine};
+    ///
+    /// let checkpointer = FileCheckpointer::new("./.pipeline").durability(Durability::Sync);
+    /// let audit_log = checkpointer.audit_log();
+    /// # let _ = (checkpointer, audit_log);
+    /// ```
+    pub fn audit_log(&self) -> FileAuditLog {
+        FileAuditLog::from_files(Arc::clone(&self.trail))
     }
 
     /// Keeps the valid prefix of run `run_id`'s damaged checkpoint (see [`Repair`]); `Ok(None)`
@@ -162,6 +182,28 @@ impl Checkpointer for FileCheckpointer {
 
     async fn save(&self, run_id: &RunId, epoch: Epoch, record: &NodeRecord) -> StoreResult<()> {
         self.files.append(run_id, epoch, record).await
+    }
+
+    fn commit_place(&self) -> Option<CommitPlace> {
+        Some(CommitPlace::of(&self.trail))
+    }
+
+    /// Checks both holds, then appends the record and the entry at once: with
+    /// [`Durability::Sync`] their two files are flushed at the same time, so a node waits for
+    /// about one `fsync`, not two. A crash while they are flushed can keep either one alone, as
+    /// two stores written one after the other could.
+    async fn save_with_entry(
+        &self,
+        run_id: &RunId,
+        epoch: Epoch,
+        record: &NodeRecord,
+        audit_epoch: Epoch,
+        entry: &AuditEntry,
+    ) -> StoreResult<()> {
+        let record = self.files.prepare(run_id, epoch, record)?;
+        let entry = self.trail.prepare(run_id, audit_epoch, entry)?;
+        let (saved, appended) = tokio::join!(record.write(), entry.write());
+        saved.and(appended)
     }
 
     async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {

@@ -287,14 +287,26 @@ impl RunFiles {
         epoch: Epoch,
         record: &impl Serialize,
     ) -> StoreResult<()> {
+        self.prepare(run_id, epoch, record)?.write().await
+    }
+
+    /// Checks that this process holds `run_id` at `epoch` and frames `record`, writing nothing:
+    /// [`Prepared::write`] appends it. Two prepared appends written together are both written,
+    /// or (when either holder was fenced) neither.
+    pub fn prepare(
+        self: &Arc<Self>,
+        run_id: &RunId,
+        epoch: Epoch,
+        record: &impl Serialize,
+    ) -> StoreResult<Prepared> {
         let mut bytes = Vec::new();
         framing::frame(&encode(record)?, &mut bytes)?;
-        if !self.sync() {
-            return self.append_bytes(run_id, epoch, &bytes);
-        }
-        let run = self.held(run_id, epoch)?;
-        let stats = Arc::clone(&self.stats);
-        group::append(stats, run, self.path(run_id), bytes).await
+        Ok(Prepared {
+            files: Arc::clone(self),
+            run: self.held(run_id, epoch)?,
+            path: self.path(run_id),
+            bytes,
+        })
     }
 
     /// The open run `run_id`, if this process holds it at `epoch`.
@@ -318,19 +330,6 @@ impl RunFiles {
     /// Checks that this process holds `run_id` at `epoch`, for writes beside the run's file.
     pub fn check(&self, run_id: &RunId, epoch: Epoch) -> StoreResult<()> {
         self.held(run_id, epoch).map(drop)
-    }
-
-    /// Appends one framed record without waiting for the disk ([`Durability::Async`]).
-    fn append_bytes(&self, run_id: &RunId, epoch: Epoch, bytes: &[u8]) -> StoreResult<()> {
-        let run = self.held(run_id, epoch)?;
-        {
-            let _writing = lock(&run.writing);
-            (&run.file)
-                .write_all(bytes)
-                .map_err(|e| io_error("append to", &self.path(run_id))(e))?;
-        }
-        self.stats.count_record(bytes.len());
-        Ok(())
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -378,4 +377,36 @@ fn now_ms() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis())
+}
+
+/// A record framed for a run this process holds, not yet appended (see [`RunFiles::prepare`]).
+pub(super) struct Prepared {
+    files: Arc<RunFiles>,
+    run: Arc<OpenRun>,
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl Prepared {
+    /// Appends the record: with [`Durability::Sync`] through the run's group commit, returning
+    /// once it is on disk; with `Async`, written without waiting for the disk.
+    pub async fn write(self) -> StoreResult<()> {
+        let Prepared {
+            files,
+            run,
+            path,
+            bytes,
+        } = self;
+        if files.sync() {
+            return group::append(Arc::clone(&files.stats), run, path, bytes).await;
+        }
+        {
+            let _writing = lock(&run.writing);
+            (&run.file)
+                .write_all(&bytes)
+                .map_err(|e| io_error("append to", &path)(e))?;
+        }
+        files.stats.count_record(bytes.len());
+        Ok(())
+    }
 }

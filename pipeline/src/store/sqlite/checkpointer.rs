@@ -160,8 +160,7 @@ impl Checkpointer for SqliteCheckpointer {
     ) -> StoreResult<()> {
         let record = serde_json::to_string(record).map_err(StoreError::Encode)?;
         let entry = serde_json::to_string(entry).map_err(StoreError::Encode)?;
-        let (db, run_id) = (Arc::clone(&self.db), run_id.clone());
-        blocking(move || db.append_joint(&run_id, epoch, &record, audit_epoch, &entry)).await
+        super::joint::append(&self.db, run_id, epoch, record, audit_epoch, entry).await
     }
 
     async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {

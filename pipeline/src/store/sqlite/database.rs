@@ -96,6 +96,8 @@ pub(super) struct Database {
     /// The runs this process writes, each held by an OS lock on `<db>.locks/<kind>-<run>.lock`,
     /// at the epoch it was taken with.
     pub(super) locks: Mutex<HashMap<(Kind, RunId), (File, Epoch)>>,
+    /// Joint writes waiting for the next group commit ([`super::joint`]).
+    pub(super) joint: Mutex<super::joint::Queue>,
 }
 
 /// The typed error of SQLite operation `op` on the database at `path`.
@@ -150,6 +152,7 @@ impl Database {
             path: path.to_owned(),
             connection: Mutex::new(connection),
             locks: Mutex::default(),
+            joint: Mutex::default(),
         })
     }
 
