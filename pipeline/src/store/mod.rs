@@ -63,6 +63,15 @@ pub enum Durability {
     /// `fsync` each record (and, when a run's file is created, its directory) before the engine
     /// starts any node that depends on it. Survives power loss and kernel crashes: a node that
     /// was reported completed is never run again.
+    ///
+    /// Exactly what is on disk when a dependent starts: the node's checkpoint record and, when
+    /// the run keeps an audit trail, its audit entry. Stores that commit in one place (SQLite,
+    /// PostgreSQL, and a directory's [`FileCheckpointer::audit_log`]; see [`CommitPlace`]) write
+    /// the two together: one transaction for SQLite and PostgreSQL, the two files flushed at
+    /// once for a directory. Records completed at the same time share one commit (one `fsync`
+    /// for a group of them, across runs of one store), and each waits for the one that covers
+    /// it. PostgreSQL always commits durably (`synchronous_commit` as the server sets it); this
+    /// setting does not apply to it.
     #[default]
     Sync,
     /// Leave flushing to the OS. Faster; on power loss or a kernel crash the last few seconds of
