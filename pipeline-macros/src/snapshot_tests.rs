@@ -78,3 +78,57 @@ fn mapped_pipeline_expansion() {
     };
     check("pipeline_crawl", crate::pipeline::expand(input));
 }
+
+/// The number of tokens in `stream`, counting into groups.
+fn tokens(stream: TokenStream) -> usize {
+    stream
+        .into_iter()
+        .map(|tree| match tree {
+            proc_macro2::TokenTree::Group(group) => 2 + tokens(group.stream()),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// The expansion of a chain of `n` nodes (a join every 10 nodes), as `scripts/gen-pipeline`
+/// writes for the compile-time measurement.
+fn generated(n: usize) -> TokenStream {
+    let mut lines = vec![quote!(n0 = step(seed);)];
+    for i in 1..n {
+        let (this, last) = (quote::format_ident!("n{i}"), quote::format_ident!("n{}", i - 1));
+        lines.push(match i % 10 {
+            0 => {
+                let back = quote::format_ident!("n{}", i - 10);
+                quote!(#this = join(#last, #back);)
+            }
+            _ => quote!(#this = step(#last);),
+        });
+    }
+    let out = quote::format_ident!("n{}", n - 1);
+    crate::pipeline::expand(quote! {
+        pub Large(seed: u64) -> u64 {
+            #(#lines)*
+            #out
+        }
+    })
+}
+
+/// What `pipeline!` expands to per node, and `#[node]` per function, may not grow unseen: the
+/// compiler's time grows with it (issue 30). Raising a budget is a decision: measure
+/// `scripts/compile-time` before and after, and say so where the budget is raised.
+#[test]
+fn expansion_per_node_stays_within_its_budget() {
+    let per_node = (tokens(generated(200)) - tokens(generated(100))) as f64 / 100.0;
+    let fixed = tokens(generated(100)) as f64 - 100.0 * per_node;
+    let node = tokens(crate::node::expand(
+        TokenStream::new(),
+        quote!(async fn step(x: u64) -> u64 { x + 1 }),
+    ));
+    // Measured 2026-12-06: 252.6 tokens per node, 795 more, 727 for `step`.
+    let (per_node_budget, fixed_budget, node_budget) = (260.0, 830.0, 750);
+    assert!(
+        per_node <= per_node_budget && fixed <= fixed_budget && node <= node_budget,
+        "`pipeline!` expands to {per_node:.1} tokens per node (budget {per_node_budget}) and \
+         {fixed:.0} more (budget {fixed_budget}); `#[node]` to {node} (budget {node_budget})"
+    );
+}
