@@ -95,7 +95,10 @@ fn tokens(stream: TokenStream) -> usize {
 fn generated(n: usize) -> TokenStream {
     let mut lines = vec![quote!(n0 = step(seed);)];
     for i in 1..n {
-        let (this, last) = (quote::format_ident!("n{i}"), quote::format_ident!("n{}", i - 1));
+        let (this, last) = (
+            quote::format_ident!("n{i}"),
+            quote::format_ident!("n{}", i - 1),
+        );
         lines.push(match i % 10 {
             0 => {
                 let back = quote::format_ident!("n{}", i - 10);
@@ -122,7 +125,11 @@ fn expansion_per_node_stays_within_its_budget() {
     let fixed = tokens(generated(100)) as f64 - 100.0 * per_node;
     let node = tokens(crate::node::expand(
         TokenStream::new(),
-        quote!(async fn step(x: u64) -> u64 { x + 1 }),
+        quote!(
+            async fn step(x: u64) -> u64 {
+                x + 1
+            }
+        ),
     ));
     // Measured 2026-12-06: 252.6 tokens per node, 795 more, 727 for `step`.
     let (per_node_budget, fixed_budget, node_budget) = (260.0, 830.0, 750);

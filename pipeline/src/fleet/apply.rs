@@ -119,11 +119,16 @@ pub(crate) async fn read(
     let nodes: Vec<i32> = keys.iter().map(|k| k.1 as i32).collect();
     let rows = tx
         .query(
-            "SELECT n.run_id, n.node, n.state, n.began, n.waiting, n.blocked \
+            &store
+                .prepared(
+                    &tx,
+                    "SELECT n.run_id, n.node, n.state, n.began, n.waiting, n.blocked \
              FROM pipeline_fleet_nodes n \
              JOIN unnest($1::text[], $2::int[]) AS k (run_id, node) \
                ON n.run_id = k.run_id AND n.node = k.node \
              ORDER BY n.run_id, n.node FOR UPDATE OF n",
+                )
+                .await?,
             &[&ids, &nodes],
         )
         .await
@@ -156,15 +161,19 @@ pub(crate) async fn lock_run(
     run_id: &str,
 ) -> StoreResult<Option<(String, HashMap<u32, NodeState>)>> {
     let nodes = tx
-        .query(
-            "SELECT node FROM pipeline_fleet_nodes WHERE run_id = $1 ORDER BY node FOR UPDATE",
+        .query(&store.prepared(&tx, "SELECT node FROM pipeline_fleet_nodes WHERE run_id = $1 ORDER BY node FOR UPDATE").await?,
             &[&run_id],
         )
         .await
         .map_err(store.error("write to"))?;
     let Some(run) = tx
         .query_opt(
-            "SELECT state FROM pipeline_fleet_runs WHERE run_id = $1 FOR UPDATE",
+            &store
+                .prepared(
+                    &tx,
+                    "SELECT state FROM pipeline_fleet_runs WHERE run_id = $1 FOR UPDATE",
+                )
+                .await?,
             &[&run_id],
         )
         .await
@@ -224,7 +233,10 @@ pub(crate) async fn write(
         return Ok(());
     }
     tx.execute(
-        "UPDATE pipeline_fleet_nodes n SET state = u.state, waiting = u.waiting, \
+        &store
+            .prepared(
+                &tx,
+                "UPDATE pipeline_fleet_nodes n SET state = u.state, waiting = u.waiting, \
          blocked = u.blocked, began = n.began OR u.began, attempt = n.attempt + u.attempts, \
          started_at = CASE WHEN u.began AND NOT n.began THEN now() ELSE n.started_at END, \
          not_before = CASE WHEN u.delay IS NULL THEN n.not_before \
@@ -240,6 +252,8 @@ pub(crate) async fn write(
               AS u (run_id, node, state, waiting, blocked, delay, resolved, claimed, error, \
                     began, attempts, fence) \
          WHERE n.run_id = u.run_id AND n.node = u.node",
+            )
+            .await?,
         &[
             &ids, &nodes, &states, &waiting, &blocked, &delays, &resolved, &claimed, &errors,
             &began, &attempts, &fence, &worker,

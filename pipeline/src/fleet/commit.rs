@@ -55,7 +55,10 @@ pub(crate) async fn resolve(
     // `signalled` under the row's lock.
     let locked = tx
         .query(
-            "SELECT n.run_id, n.node, n.claim, \
+            &store
+                .prepared(
+                    &tx,
+                    "SELECT n.run_id, n.node, n.claim, \
                     n.state = 'running' AND n.lease_expires_at IS NOT NULL, \
                     n.signalled, n.waiting, n.blocked, \
                     n.state = 'running' AND n.items IS NOT NULL, n.items, n.items_left, \
@@ -64,6 +67,8 @@ pub(crate) async fn resolve(
              JOIN unnest($1::text[], $2::int[]) AS k (run_id, node) \
                ON n.run_id = k.run_id AND n.node = k.node \
              ORDER BY n.run_id, n.node FOR UPDATE OF n",
+                )
+                .await?,
             &[&ids, &nodes],
         )
         .await
@@ -222,9 +227,12 @@ pub(crate) async fn resolve(
         .collect();
     waits.dedup();
     for run_id in waits {
-        tx.execute("SELECT pg_notify($1, $2)", &[&DONE, &run_id])
-            .await
-            .map_err(err("write to"))?;
+        tx.execute(
+            &store.prepared(&tx, "SELECT pg_notify($1, $2)").await?,
+            &[&DONE, &run_id],
+        )
+        .await
+        .map_err(err("write to"))?;
     }
     // The keys of the runs that end, locked in one order before their queues move.
     if !ended.is_empty() {
@@ -288,12 +296,17 @@ async fn count_down(
     let counts: Vec<i32> = per_run.values().copied().collect();
     let rows = tx
         .query(
-            "WITH locked AS (SELECT run_id FROM pipeline_fleet_runs WHERE run_id = ANY($1) \
+            &store
+                .prepared(
+                    &tx,
+                    "WITH locked AS (SELECT run_id FROM pipeline_fleet_runs WHERE run_id = ANY($1) \
                              ORDER BY run_id FOR UPDATE) \
              UPDATE pipeline_fleet_runs r SET remaining = r.remaining - c.count \
              FROM unnest($1::text[], $2::int[]) AS c (run_id, count), locked \
              WHERE r.run_id = c.run_id AND locked.run_id = r.run_id \
              RETURNING r.run_id, r.remaining",
+                )
+                .await?,
             &[&ids, &counts],
         )
         .await
@@ -319,7 +332,12 @@ async fn finish(
     let status = machine::run_status(phases.values().copied());
     let nodes = phases.into_iter().map(|(id, p)| (id, p.status())).collect();
     tx.execute(
-        "UPDATE pipeline_fleet_runs SET state = $2, ended_at = now() WHERE run_id = $1",
+        &store
+            .prepared(
+                &tx,
+                "UPDATE pipeline_fleet_runs SET state = $2, ended_at = now() WHERE run_id = $1",
+            )
+            .await?,
         &[&run_id.as_str(), &status.to_string()],
     )
     .await
@@ -338,19 +356,27 @@ async fn finish(
     // in the same statement (the summary being replaced is read only when it holds one).
     let bytes = serde_json::to_vec(&summary).map_err(crate::store::StoreError::Encode)?;
     tx.execute(
-        "INSERT INTO pipeline_run_summaries AS s (run_id, summary) VALUES ($1, $2) \
+        &store
+            .prepared(
+                &tx,
+                "INSERT INTO pipeline_run_summaries AS s (run_id, summary) VALUES ($1, $2) \
          ON CONFLICT (run_id) DO UPDATE SET summary = CASE \
            WHEN position('\"resumed_at_ms\"'::bytea IN s.summary) = 0 THEN EXCLUDED.summary \
            ELSE convert_to((convert_from(EXCLUDED.summary, 'UTF8')::jsonb || jsonb_build_object(\
              'resumed_at_ms', convert_from(s.summary, 'UTF8')::jsonb -> 'resumed_at_ms'))::text, \
              'UTF8') END",
+            )
+            .await?,
         &[&run_id.as_str(), &bytes],
     )
     .await
     .map_err(store.error("write to"))?;
-    tx.execute("SELECT pg_notify($1, $2)", &[&DONE, &run_id.as_str()])
-        .await
-        .map_err(store.error("write to"))?;
+    tx.execute(
+        &store.prepared(&tx, "SELECT pg_notify($1, $2)").await?,
+        &[&DONE, &run_id.as_str()],
+    )
+    .await
+    .map_err(store.error("write to"))?;
     // Its end lets queued runs of its key in.
     super::limits::admit_after(store, tx, run_id.as_str()).await?;
     Ok(status)

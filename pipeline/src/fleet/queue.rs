@@ -49,8 +49,13 @@ pub(crate) async fn submit(
     let started = header.started_at_ms as i64;
     let inserted = tx
         .execute(
-            "INSERT INTO pipeline_runs (run_id, pipeline, started_at_ms, header) \
+            &store
+                .prepared(
+                    &tx,
+                    "INSERT INTO pipeline_runs (run_id, pipeline, started_at_ms, header) \
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .await?,
             &[&id, &header.pipeline, &started, &bytes],
         )
         .await
@@ -104,7 +109,10 @@ pub(crate) async fn submit(
     let fail_fast: Vec<bool> = nodes.iter().map(|n| n.fail_fast).collect();
     let done: Vec<bool> = nodes.iter().map(|n| n.done).collect();
     tx.execute(
-        "INSERT INTO pipeline_fleet_nodes \
+        &store
+            .prepared(
+                &tx,
+                "INSERT INTO pipeline_fleet_nodes \
          (run_id, node, node_id, fingerprint, state, waiting, fail_fast, resolved_at, \
           not_before, credit_ms) \
          SELECT $1, n, id, $2, \
@@ -114,6 +122,8 @@ pub(crate) async fn submit(
                 $9 \
          FROM unnest($3::int[], $4::text[], $5::int[], $6::bool[], $7::bool[]) \
               AS t (n, id, w, f, d)",
+            )
+            .await?,
         &[
             &id,
             &header.fingerprint,
@@ -144,8 +154,13 @@ pub(crate) async fn write_summary(
 ) -> StoreResult<()> {
     let bytes = serde_json::to_vec(summary).map_err(crate::store::StoreError::Encode)?;
     tx.execute(
-        "INSERT INTO pipeline_run_summaries (run_id, summary) VALUES ($1, $2) \
+        &store
+            .prepared(
+                &tx,
+                "INSERT INTO pipeline_run_summaries (run_id, summary) VALUES ($1, $2) \
          ON CONFLICT (run_id) DO UPDATE SET summary = EXCLUDED.summary",
+            )
+            .await?,
         &[&summary.run_id.as_str(), &bytes],
     )
     .await
@@ -232,8 +247,7 @@ async fn claim_in(
         return Ok(Vec::new());
     }
     let rows = tx
-        .query(
-            concat!(
+        .query(&store.prepared(&tx, concat!(
                 // One statement: node rows first, then items of open maps up to the limit. Each is
                 // two index scans (expired leases first, then ready rows by time), never a scan of a
                 // whole table: the partial indexes on `state` serve them.
@@ -261,7 +275,7 @@ async fn claim_in(
                     began, NULL::int, attempts_before, lapsed FROM n \
              UNION ALL SELECT run_id, node, item, claim, attempt, false, fail_fast, fingerprint, \
                     false, items, attempts_before, lapsed FROM i"
-            ),
+            )).await?,
             &[
                 &args.worker,
                 &args.fingerprints,
@@ -313,13 +327,18 @@ pub(crate) async fn next_due(
     let excluded: Vec<String> = limited.iter().map(Limited::key).collect();
     let row = client
         .query_one(
-            "SELECT extract(epoch FROM least( \
+            &store
+                .prepared(
+                    &client,
+                    "SELECT extract(epoch FROM least( \
                  (SELECT min(not_before) FROM pipeline_fleet_nodes WHERE state = 'ready' \
                     AND not_before < 'infinity' AND fingerprint = ANY($1) \
                     AND NOT (fingerprint || '/' || node = ANY($2::text[]))), \
                  (SELECT min(not_before) FROM pipeline_fleet_items WHERE state = 'ready' \
                     AND fingerprint = ANY($1) \
                     AND NOT (fingerprint || '/' || node = ANY($2::text[])))) - now())::float8",
+                )
+                .await?,
             &[&fingerprints, &excluded],
         )
         .await
@@ -358,13 +377,18 @@ pub(crate) async fn heartbeat(
     let (ids, nodes, tokens) = columns(claims);
     let rows = client
         .query(
-            concat!(
-                held_claims!(),
-                "UPDATE pipeline_fleet_nodes n \
+            &store
+                .prepared(
+                    &client,
+                    concat!(
+                        held_claims!(),
+                        "UPDATE pipeline_fleet_nodes n \
              SET lease_expires_at = now() + make_interval(secs => $4::float8 / 1000.0) \
              FROM held WHERE n.run_id = held.run_id AND n.node = held.node \
              RETURNING n.run_id, n.node, n.claim"
-            ),
+                    ),
+                )
+                .await?,
             &[&ids, &nodes, &tokens, &millis(lease)],
         )
         .await
@@ -387,13 +411,18 @@ pub(crate) async fn release(store: &PostgresStore, claims: &[Hold]) -> StoreResu
     let (ids, nodes, tokens) = columns(claims);
     client
         .execute(
-            concat!(
-                held_claims!(),
-                "UPDATE pipeline_fleet_nodes n SET state = 'ready', worker = NULL, \
+            &store
+                .prepared(
+                    &client,
+                    concat!(
+                        held_claims!(),
+                        "UPDATE pipeline_fleet_nodes n SET state = 'ready', worker = NULL, \
              lease_expires_at = NULL, \
              not_before = CASE WHEN n.began THEN n.not_before ELSE now() END \
              FROM held WHERE n.run_id = held.run_id AND n.node = held.node"
-            ),
+                    ),
+                )
+                .await?,
             &[&ids, &nodes, &tokens],
         )
         .await

@@ -137,3 +137,54 @@ impl PostgresStore {
         })
     }
 }
+
+/// A connection or transaction that prepares statements once per connection.
+pub(crate) trait Prepare {
+    /// `sql` prepared on this connection, from its cache after the first time.
+    fn prepare_once(
+        &self,
+        sql: &str,
+    ) -> impl std::future::Future<Output = Result<tokio_postgres::Statement, tokio_postgres::Error>> + Send;
+}
+
+impl Prepare for Object {
+    async fn prepare_once(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        self.prepare_cached(sql).await
+    }
+}
+
+impl Prepare for deadpool_postgres::Transaction<'_> {
+    async fn prepare_once(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        self.prepare_cached(sql).await
+    }
+}
+
+impl PostgresStore {
+    /// `sql` prepared on `client` once per connection: a statement run again is one round trip,
+    /// and the server neither parses nor plans it again.
+    pub(crate) async fn prepared(
+        &self,
+        client: &impl Prepare,
+        sql: &str,
+    ) -> StoreResult<tokio_postgres::Statement> {
+        client
+            .prepare_once(sql)
+            .await
+            .map_err(self.error("prepare a statement in"))
+    }
+}
+
+impl<T: Prepare + Sync> Prepare for &T {
+    async fn prepare_once(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        (**self).prepare_once(sql).await
+    }
+}
