@@ -81,6 +81,67 @@ async fn throughput(url: &str, workers: usize) -> f64 {
     (RUNS * WIDTH) as f64 / elapsed.as_secs_f64()
 }
 
+/// The limit for the fleet on this server: RUNS * WIDTH rows of a bare queue table, claimed by
+/// `workers` loops (a connection each) with the fleet's batching: up to 32 rows claimed with
+/// `FOR UPDATE SKIP LOCKED` in one transaction (`synchronous_commit = off`, as the fleet's
+/// claim), then marked done in a second, durable one. Nodes per second.
+async fn bare_skip_locked(url: &str, workers: usize) -> f64 {
+    let setup = admin(url).await;
+    setup
+        .batch_execute(&format!(
+            "CREATE TABLE bare_queue (id bigserial PRIMARY KEY, state text NOT NULL DEFAULT \
+             'ready', worker text); CREATE INDEX ON bare_queue (id) WHERE state = 'ready'; \
+             INSERT INTO bare_queue (state) SELECT 'ready' FROM generate_series(1, {})",
+            RUNS * WIDTH
+        ))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let loops: Vec<_> = (0..workers)
+        .map(|i| {
+            let url = url.to_owned();
+            tokio::spawn(async move {
+                let mut client = admin(&url).await;
+                let claim = client
+                    .prepare(
+                        "UPDATE bare_queue q SET state = 'running', worker = $1 FROM \
+                         (SELECT id FROM bare_queue WHERE state = 'ready' ORDER BY id \
+                          LIMIT 32 FOR UPDATE SKIP LOCKED) c WHERE q.id = c.id RETURNING q.id",
+                    )
+                    .await
+                    .unwrap();
+                let done = client
+                    .prepare("UPDATE bare_queue SET state = 'done' WHERE id = ANY($1)")
+                    .await
+                    .unwrap();
+                let name = format!("bare-{i}");
+                loop {
+                    let tx = client.transaction().await.unwrap();
+                    tx.batch_execute("SET LOCAL synchronous_commit = off")
+                        .await
+                        .unwrap();
+                    let ids: Vec<i64> = tx
+                        .query(&claim, &[&name])
+                        .await
+                        .unwrap()
+                        .iter()
+                        .map(|row| row.get(0))
+                        .collect();
+                    tx.commit().await.unwrap();
+                    if ids.is_empty() {
+                        return;
+                    }
+                    client.execute(&done, &[&ids]).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in loops {
+        task.await.unwrap();
+    }
+    (RUNS * WIDTH) as f64 / started.elapsed().as_secs_f64()
+}
+
 /// The same work in one process, run after run, with the SQLite checkpointer and audit log.
 async fn in_process_sqlite() -> f64 {
     let dir = tempfile::tempdir().unwrap();
@@ -308,11 +369,19 @@ fn main() {
         let admin_client = admin(&server).await;
         let sqlite = in_process_sqlite().await;
         println!("fleet_sqlite_in_process_nodes_per_s {sqlite:.0}");
+        let mut two = 0.0;
         for workers in [1, 2, 4] {
             let url = database(&admin_client, &server, "pipeline_bench_fleet").await;
             let rate = throughput(&url, workers).await;
             println!("fleet_workers_{workers}_nodes_per_s {rate:.0}");
+            if workers == 2 {
+                two = rate;
+            }
         }
+        let url = database(&admin_client, &server, "pipeline_bench_fleet").await;
+        let bare = bare_skip_locked(&url, 2).await;
+        println!("fleet_bare_skip_locked_2_loops_nodes_per_s {bare:.0}");
+        println!("fleet_workers_2_of_bare {:.2}", two / bare);
         for (limited, name) in [(false, ""), (true, "_limited")] {
             let url = database(&admin_client, &server, "pipeline_bench_fleet").await;
             let (p50, p99) = latency(&url, limited).await;
