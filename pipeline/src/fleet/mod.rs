@@ -27,6 +27,7 @@ mod cancel;
 mod claim;
 mod commit;
 mod control;
+mod due;
 mod engine;
 mod execute;
 mod items;

@@ -315,39 +315,6 @@ async fn claim_in(
         .collect())
 }
 
-/// When the next ready node of `fingerprints` becomes claimable (a backoff, a timer, a signal's
-/// timeout), if any waits for its time. `limited` nodes' rows are left out: a full limit frees by
-/// an execution's end or the next poll, not by time, so a worker must not look again at once.
-pub(crate) async fn next_due(
-    store: &PostgresStore,
-    fingerprints: &[String],
-    limited: &[Limited],
-) -> StoreResult<Option<Duration>> {
-    let client = store.client().await?;
-    let excluded: Vec<String> = limited.iter().map(Limited::key).collect();
-    let row = client
-        .query_one(
-            &store
-                .prepared(
-                    &client,
-                    "SELECT extract(epoch FROM least( \
-                 (SELECT min(not_before) FROM pipeline_fleet_nodes WHERE state = 'ready' \
-                    AND not_before < 'infinity' AND fingerprint = ANY($1) \
-                    AND NOT (fingerprint || '/' || node = ANY($2::text[]))), \
-                 (SELECT min(not_before) FROM pipeline_fleet_items WHERE state = 'ready' \
-                    AND fingerprint = ANY($1) \
-                    AND NOT (fingerprint || '/' || node = ANY($2::text[])))) - now())::float8",
-                )
-                .await?,
-            &[&fingerprints, &excluded],
-        )
-        .await
-        .map_err(store.error("read"))?;
-    Ok(row
-        .get::<_, Option<f64>>(0)
-        .map(|secs| Duration::from_secs_f64(secs.max(0.0))))
-}
-
 /// `held`: the rows of claims `$1` (runs), `$2` (nodes), `$3` (claim tokens) that are still
 /// running, locked in key order, as the commit's fence locks them: two orders would deadlock, and
 /// the statement PostgreSQL aborts would lose its claims or its commit.

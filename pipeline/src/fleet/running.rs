@@ -166,7 +166,8 @@ impl Running {
                     Ok(claimed) if claimed == free => pause = Duration::ZERO,
                     Ok(_) => {
                         let (store, ctx) = (&self.ctx.store, &self.ctx);
-                        let due = queue::next_due(store, &ctx.fingerprints, &ctx.limited).await;
+                        let due =
+                            super::due::next_due(store, &ctx.fingerprints, &ctx.limited).await;
                         if let Ok(Some(due)) = due {
                             pause = pause.min(due);
                         }

@@ -12,6 +12,7 @@ mod framing;
 mod fs;
 mod keys;
 mod memory;
+mod place;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 mod records;
@@ -37,6 +38,7 @@ pub use file::{
 pub use filter::OutputFilter;
 pub use keys::{DEFAULT_KEY_RETENTION, KeyClaim, QueuePlace};
 pub use memory::{InMemoryAuditLog, InMemoryCheckpointer};
+pub use place::CommitPlace;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION};
 pub use records::{
@@ -49,7 +51,7 @@ pub use spec::{StoreSpec, Stores};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteAuditLog, SqliteCheckpointer};
 pub use state::{NodeState, RunState};
-pub use traits::{AuditLog, Checkpointer, CommitPlace, Resumed, Truncated};
+pub use traits::{AuditLog, Checkpointer, Resumed, Truncated};
 pub use view::{RunOverview, RunView};
 pub use waits::{RunWaits, SignalRecord, SignalSent};
 

@@ -11,6 +11,7 @@ use super::cache::ResultCache;
 use super::epoch::Epoch;
 use super::error::{StoreError, StoreResult};
 use super::keys::{KeyClaim, QueuePlace};
+use super::place::CommitPlace;
 use super::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader, RunSummary};
 use super::waits::{RunWaits, SignalRecord, SignalSent};
 use crate::data::Json;
@@ -41,34 +42,6 @@ pub struct Truncated {
     pub bytes: u64,
     /// Whether valid records were among them (only with point-in-time recovery).
     pub dropped_valid_records: bool,
-}
-
-/// Where a store commits: a [`Checkpointer`] and an [`AuditLog`] that give the same place keep
-/// a run's records and its trail in one database, and the engine then writes a completed node's
-/// record and its audit entry together, in one commit (one transaction, one `fsync`), with
-/// [`Checkpointer::save_with_entry`]. The built-in SQLite and PostgreSQL stores do, each pair
-/// opened together ([`Stores::open`](super::Stores::open)).
-///
-/// A place is the address of a value both hold (see [`CommitPlace::of`]): it names the same
-/// place for as long as they hold it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct CommitPlace(usize);
-
-impl CommitPlace {
-    /// The place named by the value `shared` points to.
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use pipeline::store::CommitPlace;
-    ///
-    /// let database = Arc::new("one database");
-    /// let (a, b) = (Arc::clone(&database), Arc::new("another"));
-    /// assert_eq!(CommitPlace::of(&database), CommitPlace::of(&a));
-    /// assert_ne!(CommitPlace::of(&database), CommitPlace::of(&b));
-    /// ```
-    pub fn of<T: ?Sized>(shared: &Arc<T>) -> CommitPlace {
-        CommitPlace(Arc::as_ptr(shared).cast::<()>() as usize)
-    }
 }
 
 /// Keeps each completed node's output so a run can resume without re-running it.

@@ -14,9 +14,10 @@ use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::fs::{io_error, replace_atomically};
+use crate::store::place::CommitPlace;
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
 use crate::store::shared::blocking;
-use crate::store::traits::{AuditLog, CommitPlace};
+use crate::store::traits::AuditLog;
 use crate::store::{Durability, Recovery};
 
 /// An [`AuditLog`] that keeps one file per run, `<dir>/<run id>.audit`, appending one framed

@@ -17,9 +17,10 @@ use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::filter::OutputFilter;
 use crate::store::keys::KeyClaim;
+use crate::store::place::CommitPlace;
 use crate::store::records::{AuditEntry, Checkpoint, NodeRecord, RunHeader};
 use crate::store::shared::blocking;
-use crate::store::traits::{Checkpointer, CommitPlace, Resumed};
+use crate::store::traits::{Checkpointer, Resumed};
 use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 use crate::store::{Durability, Recovery};
 

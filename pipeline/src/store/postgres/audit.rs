@@ -9,8 +9,9 @@ use crate::run_id::RunId;
 use crate::store::LastAttempts;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::place::CommitPlace;
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
-use crate::store::traits::{AuditLog, CommitPlace};
+use crate::store::traits::AuditLog;
 
 const CREATE: &str =
     "INSERT INTO pipeline_audit_runs (run_id, header) VALUES ($1, $2) ON CONFLICT DO NOTHING";

@@ -16,9 +16,10 @@ use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::filter::OutputFilter;
 use crate::store::keys::{KeyClaim, QueuePlace};
+use crate::store::place::CommitPlace;
 use crate::store::records::{AuditEntry, Checkpoint, Completion, NodeRecord, RunHeader};
 use crate::store::state::NodeState;
-use crate::store::traits::{Checkpointer, CommitPlace, Resumed};
+use crate::store::traits::{Checkpointer, Resumed};
 use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 impl PostgresStore {

@@ -9,9 +9,10 @@ use super::database::{Database, Kind};
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::place::CommitPlace;
 use crate::store::records::{AuditEntry, RunHeader, RunSummary};
 use crate::store::shared::blocking;
-use crate::store::traits::{AuditLog, CommitPlace};
+use crate::store::traits::AuditLog;
 use crate::store::{Durability, LastAttempts};
 
 const CREATE: &str = "INSERT INTO audit_runs (run_id, header) VALUES (?1, ?2)";

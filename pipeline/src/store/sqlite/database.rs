@@ -96,8 +96,8 @@ pub(super) struct Database {
     /// The runs this process writes, each held by an OS lock on `<db>.locks/<kind>-<run>.lock`,
     /// at the epoch it was taken with.
     pub(super) locks: Mutex<HashMap<(Kind, RunId), (File, Epoch)>>,
-    /// Joint writes waiting for the next group commit ([`super::joint`]).
-    pub(super) joint: Mutex<super::joint::Queue>,
+    /// Joint writes waiting for the next group commit ([`super::queue`]).
+    pub(super) joint: Mutex<super::queue::Queue>,
 }
 
 /// The typed error of SQLite operation `op` on the database at `path`.

@@ -7,29 +7,13 @@ use std::sync::Arc;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
+use super::queue::Joint;
+
 use super::database::{Database, sql_error};
 use crate::run_id::RunId;
 use crate::store::epoch::Epoch;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::shared::lock;
-
-/// The joint writes waiting for the next transaction, and whether a writer is at work.
-#[derive(Debug, Default)]
-pub(super) struct Queue {
-    queued: Vec<Joint>,
-    writer: bool,
-}
-
-/// A record and an entry (their JSON) to write together, and who waits for them.
-#[derive(Debug)]
-struct Joint {
-    run_id: RunId,
-    epoch: Epoch,
-    record: String,
-    audit_epoch: Epoch,
-    entry: String,
-    done: oneshot::Sender<StoreResult<()>>,
-}
 
 /// Queues `record` (a [`NodeRecord`](crate::store::NodeRecord)'s JSON, for the holder of the
 /// run's `epoch`) and `entry` (an [`AuditEntry`](crate::store::AuditEntry)'s, for the holder

@@ -9,6 +9,7 @@ mod database;
 mod joint;
 mod keys;
 mod locks;
+mod queue;
 mod waits;
 
 pub use audit::SqliteAuditLog;
