@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use pipeline::store::{
-    FileAuditLog, FileCheckpointer, InMemoryAuditLog, InMemoryCheckpointer, PostgresStore,
-    SignalSent, SqliteCheckpointer,
+    FileCheckpointer, InMemoryAuditLog, InMemoryCheckpointer, PostgresStore, SignalSent,
+    SqliteCheckpointer,
 };
 use pipeline::{
     EventHandler, Pipeline, PipelineEngine, PipelineError, PipelineResult, RunId, Signal,
@@ -133,9 +133,11 @@ impl Executor {
                 .audit_log(InMemoryAuditLog::new()),
             Executor::Files => {
                 let temp = tempfile::tempdir().expect("a temporary directory");
+                // As `Stores::open` opens them: a record and its entry written together.
+                let checkpointer = FileCheckpointer::new(temp.path());
                 let engine = engine
-                    .checkpointer(FileCheckpointer::new(temp.path()))
-                    .audit_log(FileAuditLog::new(temp.path()));
+                    .audit_log(checkpointer.audit_log())
+                    .checkpointer(checkpointer);
                 dir = Some(temp);
                 engine
             }

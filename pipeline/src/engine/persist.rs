@@ -57,20 +57,18 @@ impl NodeTask<'_> {
         let mut checkpointed = false;
         if let (Some(checkpointer), Some(record)) = (&self.shared.checkpointer, &record) {
             let (run_id, epoch) = (&self.shared.run_id, self.shared.checkpoint_epoch);
-            let timer = metrics::store_write_timer(Record::Checkpoint);
             let saved = match &mut entry {
                 Some(entry) if self.shared.joint => {
+                    let timer = metrics::store_write_timer(Record::Both);
                     let by_reference = self.shared.audit_detail == AuditDetail::References;
                     entry.output_in_checkpoint = by_reference;
                     let audit_epoch = self.shared.audit_epoch;
                     let saved = checkpointer
                         .save_with_entry(run_id, epoch, record, audit_epoch, entry)
                         .await;
+                    metrics::store_write(Record::Both, timer);
                     match saved {
-                        Ok(()) => {
-                            metrics::store_write(Record::Checkpoint, timer);
-                            return true;
-                        }
+                        Ok(()) => return true,
                         // Neither was written: the entry is appended alone below, and holds the
                         // output itself.
                         Err(e) => {
@@ -79,9 +77,13 @@ impl NodeTask<'_> {
                         }
                     }
                 }
-                _ => checkpointer.save(run_id, epoch, record).await,
+                _ => {
+                    let timer = metrics::store_write_timer(Record::Checkpoint);
+                    let saved = checkpointer.save(run_id, epoch, record).await;
+                    metrics::store_write(Record::Checkpoint, timer);
+                    saved
+                }
             };
-            metrics::store_write(Record::Checkpoint, timer);
             match saved {
                 Ok(()) => checkpointed = true,
                 Err(e) => self.store_failed(WarningSource::Checkpoint, e),

@@ -16,7 +16,7 @@
 //! | `pipeline_node_attempt_duration_seconds` | histogram | `pipeline`, `node` |
 //! | `pipeline_node_retries_total` | counter | `pipeline`, `node` |
 //! | `pipeline_node_cache_hits_total` | counter | `pipeline`, `node` |
-//! | `pipeline_store_write_duration_seconds` | histogram | `record` (`checkpoint`, `audit`); one write in 16, sampled |
+//! | `pipeline_store_write_duration_seconds` | histogram | `record` (`checkpoint`, `audit`, and `checkpoint_and_audit` for a record and its entry in one commit); one write in 16, sampled |
 //! | `pipeline_fleet_ready_nodes` | gauge | (a worker: nodes and items ready but not claimed, as of its last heartbeat) |
 //! | `pipeline_fleet_leases_lost_total` | counter | (a worker: claims it lost before resolving them) |
 //! | `pipeline_fleet_leases_taken_over_total` | counter | (a worker: nodes it claimed whose lease another had let lapse) |
@@ -78,12 +78,14 @@ const STORE_WRITE_SAMPLE: u32 = 16;
 pub(crate) enum Record {
     Checkpoint,
     Audit,
+    /// A node's record and its audit entry in one commit.
+    Both,
 }
 
 /// The start of a store write of `record` to time, for one write in [`STORE_WRITE_SAMPLE`] of
 /// that kind; `None` for the others.
 pub(crate) fn store_write_timer(record: Record) -> Option<Instant> {
-    static WRITES: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
+    static WRITES: [AtomicU32; 3] = [const { AtomicU32::new(0) }; 3];
     let n = WRITES[record as usize].fetch_add(1, Ordering::Relaxed);
     n.is_multiple_of(STORE_WRITE_SAMPLE).then(Instant::now)
 }
@@ -96,6 +98,7 @@ pub(crate) fn store_write(record: Record, timer: Option<Instant>) {
     let name = match record {
         Record::Checkpoint => "checkpoint",
         Record::Audit => "audit",
+        Record::Both => "checkpoint_and_audit",
     };
     REGISTRY
         .store_writes
