@@ -55,6 +55,7 @@ pub(super) async fn append(
 
 /// Writes the queued joints group by group, one transaction each, until none is queued.
 fn write_groups(db: &Database) {
+    let _writing = Writing(db);
     loop {
         let group = {
             let mut queue = lock(&db.joint);
@@ -91,6 +92,20 @@ fn write_groups(db: &Database) {
                         .send(Err(StoreError::Backend(message.clone().into())));
                 }
             }
+        }
+    }
+}
+
+/// The writer at work: should it panic, the joints still queued are dropped (their callers hear
+/// that the group commit stopped) and the next joint starts a new writer, so none waits forever.
+struct Writing<'a>(&'a Database);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut queue = lock(&self.0.joint);
+            queue.queued.clear();
+            queue.writer = false;
         }
     }
 }
