@@ -64,19 +64,25 @@ async fn takeover(url: String, held: Vec<Held>, killed: Instant) -> Duration {
     while !pending.is_empty() && killed.elapsed() < LEASE + Duration::from_secs(10) {
         let mut still = Vec::new();
         for (run, node, item, claim) in pending {
+            // `leased` is false for a mapped node whose map the worker opened: its row stays
+            // running under the same claim, without a lease, until its items are done.
             let row = client
                 .query_one(
-                    "SELECT claim, state FROM pipeline_fleet_nodes \
+                    "SELECT claim, state, lease_expires_at IS NOT NULL FROM pipeline_fleet_nodes \
                      WHERE run_id = $1 AND node = $2 AND $3 = -1 \
-                     UNION ALL SELECT claim, state FROM pipeline_fleet_items \
+                     UNION ALL SELECT claim, state, true FROM pipeline_fleet_items \
                      WHERE run_id = $1 AND node = $2 AND item = $3",
                     &[&run, &node, &item],
                 )
                 .await
                 .unwrap();
-            // Still the killed worker's claim, running: not taken over yet. (Resolved means
-            // the worker committed it between the look and the kill.)
-            if row.get::<_, i64>(0) == claim && row.get::<_, &str>(1) == "running" {
+            // Still the killed worker's claim, running under its lease: not taken over yet.
+            // (Otherwise the worker committed it between the look and the kill: it resolved
+            // the node or the item, or opened the node's map.)
+            if row.get::<_, i64>(0) == claim
+                && row.get::<_, &str>(1) == "running"
+                && row.get::<_, bool>(2)
+            {
                 still.push((run, node, item, claim));
             }
         }

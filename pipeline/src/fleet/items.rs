@@ -12,26 +12,40 @@ use crate::result::ItemFailure;
 use crate::run_id::RunId;
 use crate::store::{PostgresStore, StoreResult};
 
-/// The claim statement's part for items (see `queue::claim`): after the node rows `n` it
-/// claimed, up to `$3` less those, items of open maps (those whose lease expired first), as `i`.
-macro_rules! claim_items {
+/// The claim statement's part for items whose lease lapsed (see `queue::claim`): after the
+/// node rows `expired`, up to `$3` less those, as `item_expired`. Lapsed work is taken over
+/// before any ready work: an item held by a worker that died must not wait behind other runs.
+macro_rules! claim_expired_items {
     () => {
         concat!(
-            "k AS (SELECT $3 - count(*) AS k FROM n), \
-         item_expired AS (SELECT run_id, node, item, true AS lapsed FROM pipeline_fleet_items \
+            "item_expired AS (SELECT run_id, node, item, true AS lapsed \
+             FROM pipeline_fleet_items \
              WHERE state = 'running' AND lease_expires_at < now() AND fingerprint = ANY($2) \
                AND ",
             $crate::fleet::limits::limited_filter!(),
             " \
-             ORDER BY lease_expires_at LIMIT (SELECT k FROM k) FOR UPDATE SKIP LOCKED), \
-         item_ready AS (SELECT run_id, node, item, false AS lapsed FROM pipeline_fleet_items \
+             ORDER BY lease_expires_at LIMIT $3 - (SELECT count(*) FROM expired) \
+             FOR UPDATE SKIP LOCKED), "
+        )
+    };
+}
+pub(crate) use claim_expired_items;
+
+/// The claim statement's part for ready items (see `queue::claim`): after the node rows `n` it
+/// claimed and the lapsed items, up to `$3` less those, items of open maps; all the items
+/// claimed, as `i`.
+macro_rules! claim_items {
+    () => {
+        concat!(
+            "item_ready AS (SELECT run_id, node, item, false AS lapsed FROM pipeline_fleet_items \
              WHERE state = 'ready' AND not_before <= now() AND fingerprint = ANY($2) \
                AND ",
             $crate::fleet::limits::limited_filter!(),
             " \
-             ORDER BY claim_rank LIMIT (SELECT k FROM k) FOR UPDATE SKIP LOCKED), \
-         ic AS (SELECT * FROM item_expired UNION ALL SELECT * FROM item_ready \
-             LIMIT (SELECT k FROM k)), \
+             ORDER BY claim_rank \
+             LIMIT $3 - (SELECT count(*) FROM n) - (SELECT count(*) FROM item_expired) \
+             FOR UPDATE SKIP LOCKED), \
+         ic AS (SELECT * FROM item_expired UNION ALL SELECT * FROM item_ready), \
          i AS (UPDATE pipeline_fleet_items i SET state = 'running', \
              claim = nextval('pipeline_fleet_claims'), worker = $1, \
              lease_expires_at = now() + make_interval(secs => $4::float8 / 1000.0) \

@@ -248,22 +248,26 @@ async fn claim_in(
     }
     let rows = tx
         .query(&store.prepared(&tx, concat!(
-                // One statement: node rows first, then items of open maps up to the limit. Each is
-                // two index scans (expired leases first, then ready rows by time), never a scan of a
-                // whole table: the partial indexes on `state` serve them.
+                // One statement, up to the limit: what lapsed first (node rows, then items),
+                // then ready node rows, then ready items of open maps. Each is an index scan in
+                // order that stops at its limit, never a scan of a whole table: the partial
+                // indexes on `state` serve them.
                 "WITH expired AS (SELECT run_id, node, true AS lapsed FROM pipeline_fleet_nodes \
                  WHERE state = 'running' AND lease_expires_at < now() \
                    AND fingerprint = ANY($2) AND ",
                 limited_filter!(),
                 " \
-                 ORDER BY lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
-             ready AS (SELECT run_id, node, false AS lapsed FROM pipeline_fleet_nodes \
+                 ORDER BY lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED), ",
+                items::claim_expired_items!(),
+                "ready AS (SELECT run_id, node, false AS lapsed FROM pipeline_fleet_nodes \
                  WHERE state = 'ready' AND not_before <= now() AND fingerprint = ANY($2) \
                    AND ",
                 limited_filter!(),
                 " \
-                 ORDER BY claim_rank LIMIT $3 FOR UPDATE SKIP LOCKED), \
-             c AS (SELECT * FROM expired UNION ALL SELECT * FROM ready LIMIT $3), \
+                 ORDER BY claim_rank \
+                 LIMIT $3 - (SELECT count(*) FROM expired) - (SELECT count(*) FROM item_expired) \
+                 FOR UPDATE SKIP LOCKED), \
+             c AS (SELECT * FROM expired UNION ALL SELECT * FROM ready), \
              n AS (UPDATE pipeline_fleet_nodes n SET state = 'running', \
                  claim = nextval('pipeline_fleet_claims'), worker = $1, \
                  lease_expires_at = now() + make_interval(secs => $4::float8 / 1000.0) \
