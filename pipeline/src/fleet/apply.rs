@@ -10,7 +10,7 @@ use deadpool_postgres::Transaction;
 
 use super::claim::millis;
 use crate::machine::{self, Decision, Event, Missing, NodeState, Phase, Shape};
-use crate::store::postgres::fleet::{READY, phase, row_state};
+use crate::store::postgres::fleet::{phase, row_state};
 use crate::store::{PostgresStore, StoreError, StoreResult};
 
 /// How a claimed node's own row ends its claim, beside its new state.
@@ -262,9 +262,7 @@ pub(crate) async fn write(
     .await
     .map_err(store.error("write to"))?;
     if runs.values().any(|r| r.ready_now) {
-        tx.execute(&format!("NOTIFY {READY}"), &[])
-            .await
-            .map_err(store.error("write to"))?;
+        super::due::notify_ready(store, &tx).await?;
     }
     Ok(())
 }

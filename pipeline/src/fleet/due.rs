@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
+use deadpool_postgres::Transaction;
+
 use super::limits::Limited;
+use crate::store::postgres::fleet::NOTIFY_READY;
 use crate::store::{PostgresStore, StoreResult};
 
 /// The seconds until the earliest `not_before` of a ready row of the fingerprints `$1`, leaving
@@ -34,4 +37,15 @@ pub(crate) async fn next_due(
     Ok(row
         .get::<_, Option<f64>>(0)
         .map(|secs| Duration::from_secs_f64(secs.max(0.0))))
+}
+
+/// Wakes the idle workers when `tx` commits: ready rows are there for them. The statement is
+/// prepared once per connection (as text, each `NOTIFY` cost the server a parse and a round trip
+/// of its own).
+pub(crate) async fn notify_ready(store: &PostgresStore, tx: &Transaction<'_>) -> StoreResult<()> {
+    let statement = store.prepared(tx, NOTIFY_READY).await?;
+    tx.execute(&statement, &[])
+        .await
+        .map_err(store.error("write to"))?;
+    Ok(())
 }

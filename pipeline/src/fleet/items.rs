@@ -161,7 +161,12 @@ pub(crate) async fn fence(
     }
     let rows = tx
         .query(
-            concat!(held_items!(), "SELECT run_id, node, item FROM held"),
+            &store
+                .prepared(
+                    tx,
+                    concat!(held_items!(), "SELECT run_id, node, item FROM held"),
+                )
+                .await?,
             &[&ids, &nodes, &items, &tokens],
         )
         .await

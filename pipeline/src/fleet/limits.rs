@@ -264,9 +264,7 @@ pub(crate) async fn admit_after(
         runs,
     };
     if admit(store, tx, &limit).await? {
-        tx.execute(&format!("NOTIFY {}", super::queue::READY), &[])
-            .await
-            .map_err(store.error("write to"))?;
+        super::due::notify_ready(store, tx).await?;
     }
     Ok(())
 }

@@ -189,13 +189,13 @@ pub(crate) async fn end(
     let delays: Vec<Option<f64>> = ends.iter().map(|e| e.delay.map(millis)).collect();
     let errors: Vec<Option<&str>> = ends.iter().map(|e| e.error).collect();
     tx.execute(
-        "UPDATE pipeline_fleet_items i SET state = u.state, worker = $7, lease_expires_at = NULL, \
+        &store.prepared(tx, "UPDATE pipeline_fleet_items i SET state = u.state, worker = $7, lease_expires_at = NULL, \
          error = u.error, attempt = i.attempt + (u.state = 'ready')::int, \
          not_before = CASE WHEN u.delay IS NULL THEN i.not_before \
                            ELSE now() + make_interval(secs => u.delay / 1000.0) END \
          FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::float8[], $6::text[]) \
               AS u (run_id, node, item, state, delay, error) \
-         WHERE i.run_id = u.run_id AND i.node = u.node AND i.item = u.item",
+         WHERE i.run_id = u.run_id AND i.node = u.node AND i.item = u.item").await?,
         &[&ids, &nodes, &items, &states, &delays, &errors, &worker],
     )
     .await
@@ -313,30 +313,38 @@ pub(crate) async fn write(
     let ended: Vec<i32> = changed().map(|(_, m)| m.ended).collect();
     let err = || store.error("write to");
     tx.execute(
-        "UPDATE pipeline_fleet_nodes n SET items_left = u.items_left \
+        &store
+            .prepared(
+                tx,
+                "UPDATE pipeline_fleet_nodes n SET items_left = u.items_left \
          FROM unnest($1::text[], $2::int[], $3::int[]) AS u (run_id, node, items_left) \
          WHERE n.run_id = u.run_id AND n.node = u.node",
+            )
+            .await?,
         &[&ids, &nodes, &left],
     )
     .await
     .map_err(err())?;
     let let_in = tx
         .execute(
-            "UPDATE pipeline_fleet_items i SET state = 'ready', not_before = now() \
+            &store
+                .prepared(
+                    tx,
+                    "UPDATE pipeline_fleet_items i SET state = 'ready', not_before = now() \
              FROM (SELECT p.run_id, p.node, p.item \
                    FROM unnest($1::text[], $2::int[], $3::int[]) AS u (run_id, node, k) \
                    CROSS JOIN LATERAL (SELECT x.run_id, x.node, x.item FROM pipeline_fleet_items x \
                        WHERE x.run_id = u.run_id AND x.node = u.node AND x.state = 'pending' \
                        ORDER BY x.item LIMIT u.k) p) q \
              WHERE i.run_id = q.run_id AND i.node = q.node AND i.item = q.item",
+                )
+                .await?,
             &[&ids, &nodes, &ended],
         )
         .await
         .map_err(err())?;
     if let_in > 0 {
-        tx.execute(&format!("NOTIFY {}", super::queue::READY), &[])
-            .await
-            .map_err(err())?;
+        super::due::notify_ready(store, tx).await?;
     }
     Ok(())
 }

@@ -141,9 +141,7 @@ pub(crate) async fn submit(
     let kept: Vec<(&str, &NodeRecord)> = kept.iter().map(|r| (id, r)).collect();
     insert(store, &tx, &kept).await?;
     write_summary(store, &tx, summary).await?;
-    tx.execute(&format!("NOTIFY {READY}"), &[])
-        .await
-        .map_err(store.error("submit a run to"))?;
+    super::due::notify_ready(store, &tx).await?;
     tx.commit().await.map_err(write)
 }
 

@@ -58,16 +58,20 @@ pub(super) async fn insert(
     let params: [Param<'_>; 10] = [
         &ids, &nodes, &attempts, &started, &finished, &durations, &outputs, &item, &of, &digests,
     ];
-    tx.execute(
-        "INSERT INTO pipeline_node_records (run_id, node, attempt, started_at_ms, \
-         finished_at_ms, duration_us, output, item, items, item_digest) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[], \
-                              $6::bigint[], $7::bytea[], $8::int[], $9::int[], $10::text[]) \
-         ON CONFLICT (run_id, node, item) DO NOTHING",
-        &params,
-    )
-    .await
-    .map_err(store.error("write to"))?;
+    let statement = store
+        .prepared(
+            tx,
+            "INSERT INTO pipeline_node_records (run_id, node, attempt, started_at_ms, \
+             finished_at_ms, duration_us, output, item, items, item_digest) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], \
+                                  $5::bigint[], $6::bigint[], $7::bytea[], $8::int[], \
+                                  $9::int[], $10::text[]) \
+             ON CONFLICT (run_id, node, item) DO NOTHING",
+        )
+        .await?;
+    tx.execute(&statement, &params)
+        .await
+        .map_err(store.error("write to"))?;
     Ok(())
 }
 
@@ -89,13 +93,16 @@ pub(super) async fn insert_entries(
     let ids: Vec<&str> = entries.iter().map(|e| e.run_id.as_str()).collect();
     let nodes: Vec<&str> = entries.iter().map(|e| e.node.as_str()).collect();
     let attempts: Vec<i32> = entries.iter().map(|e| e.attempt as i32).collect();
-    tx.execute(
-        "INSERT INTO pipeline_audit_entries (run_id, entry, node, attempt, worker) \
-         SELECT r, e, n, a, $5 FROM unnest($1::text[], $2::bytea[], $3::text[], $4::int[]) \
-         AS t (r, e, n, a)",
-        &[&ids, &bytes, &nodes, &attempts, &worker],
-    )
-    .await
-    .map_err(store.error("write to"))?;
+    let statement = store
+        .prepared(
+            tx,
+            "INSERT INTO pipeline_audit_entries (run_id, entry, node, attempt, worker) \
+             SELECT r, e, n, a, $5 FROM unnest($1::text[], $2::bytea[], $3::text[], $4::int[]) \
+             AS t (r, e, n, a)",
+        )
+        .await?;
+    tx.execute(&statement, &[&ids, &bytes, &nodes, &attempts, &worker])
+        .await
+        .map_err(store.error("write to"))?;
     Ok(())
 }

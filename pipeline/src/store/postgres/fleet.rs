@@ -12,8 +12,17 @@ use crate::result::NodeStatus;
 use crate::run_id::RunId;
 use crate::store::StoreResult;
 
+/// The name of [`READY`], for statements built at compile time.
+macro_rules! ready_channel {
+    () => {
+        "pipeline_fleet_ready"
+    };
+}
+
 /// The channel a worker listens on for ready nodes.
-pub(crate) const READY: &str = "pipeline_fleet_ready";
+pub(crate) const READY: &str = ready_channel!();
+/// The statement that wakes the workers listening on [`READY`].
+pub(crate) const NOTIFY_READY: &str = concat!("NOTIFY ", ready_channel!());
 /// The channel a waiter listens on for ended runs (the payload is the run id).
 pub(crate) const DONE: &str = "pipeline_fleet_done";
 
