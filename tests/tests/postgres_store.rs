@@ -289,3 +289,60 @@ async fn a_node_costs_one_transaction() {
         "{per_node:.2} transactions per node more ({short} for 100 nodes, {long} for 200)"
     );
 }
+
+/// A chain on a fleet wakes no idle worker: the worker that commits a node claims the next one
+/// itself (its task frees the slot), so the other worker's claim transactions are not spent on
+/// every node. Each commit that made a node ready woke every idle worker, and each of them ran
+/// a claim and a look at the queue for nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "needs PostgreSQL, which did not answer when the tests were built: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+)]
+async fn a_chain_on_a_fleet_wakes_no_idle_worker() {
+    use pipeline::fleet::{Shutdown, Worker};
+    let db = TestDatabase::create();
+    PostgresStore::open(&db.url)
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
+    // The transactions of a run of `n` nodes on two workers that never poll (only a `NOTIFY`
+    // or their own commits send them to the queue), from their start to their stop.
+    let transactions = |n: usize| {
+        let db = &db;
+        async move {
+            let before = db.statistic("xact_commit").await;
+            let store = PostgresStore::open(&db.url).unwrap();
+            let stop = Shutdown::new();
+            let workers: Vec<_> = (0..2)
+                .map(|i| {
+                    let worker = Worker::new(store.clone())
+                        .serve(&chain(n))
+                        .id(format!("w{i}"))
+                        .poll_interval(std::time::Duration::from_secs(600));
+                    tokio::spawn(worker.run(stop.clone()))
+                })
+                .collect();
+            let engine = PipelineEngine::new(chain(n)).fleet(store.clone());
+            let run_id = engine.submit(0).await.unwrap();
+            let result = tests::fleet::wait(&engine, &run_id).await;
+            assert_eq!(result.output, Some(n as u64), "{:?}", result.failures);
+            stop.stop();
+            let mut completed = 0;
+            for worker in workers {
+                completed += worker.await.unwrap().unwrap().completed;
+            }
+            assert_eq!(completed, n as u64);
+            drop((engine, store));
+            db.statistic("xact_commit").await - before
+        }
+    };
+    let (short, long) = (transactions(100).await, transactions(200).await);
+    let per_node = (long - short) as f64 / 100.0;
+    println!("{per_node:.2} transactions per node ({short} for 100 nodes, {long} for 200)");
+    assert!(
+        per_node <= 4.5,
+        "{per_node:.2} transactions per node more ({short} for 100 nodes, {long} for 200)"
+    );
+}

@@ -31,8 +31,8 @@ pub(crate) struct RunRows {
     changed: BTreeMap<u32, Change>,
     /// How many nodes the decisions resolved.
     pub resolved: i32,
-    /// Whether a node became claimable at once.
-    pub ready_now: bool,
+    /// How many nodes became claimable at once.
+    pub ready_now: usize,
 }
 
 #[derive(Default)]
@@ -88,7 +88,7 @@ impl RunRows {
         }
         for &(node, after) in &decision.ready {
             self.changed.entry(node).or_default().delay = Some(millis(after));
-            self.ready_now |= after.is_zero();
+            self.ready_now += usize::from(after.is_zero());
         }
         self.resolved += decision.resolved.len() as i32;
         Ok(decision)
@@ -191,12 +191,15 @@ pub(crate) async fn lock_run(
 }
 
 /// Writes the rows `runs` changed, in one statement (rows in key order: they are all locked
-/// already); wakes the workers when a node became claimable at once. `worker` is the claims'.
+/// already). `worker` is the claims'. Wakes the idle workers when more nodes became claimable at
+/// once than `room`: the claims the committing worker makes itself once this commit is in (each
+/// node it resolves frees a slot), so a chain's next node wakes no other worker.
 pub(crate) async fn write(
     store: &PostgresStore,
     tx: &Transaction<'_>,
     worker: &str,
     runs: &BTreeMap<String, RunRows>,
+    room: usize,
 ) -> StoreResult<()> {
     let mut ids: Vec<&str> = Vec::new();
     let mut nodes: Vec<i32> = Vec::new();
@@ -261,7 +264,7 @@ pub(crate) async fn write(
     )
     .await
     .map_err(store.error("write to"))?;
-    if runs.values().any(|r| r.ready_now) {
+    if runs.values().map(|r| r.ready_now).sum::<usize>() > room {
         super::due::notify_ready(store, &tx).await?;
     }
     Ok(())

@@ -37,7 +37,7 @@ pub(crate) async fn cancel(
     rows.states = states;
     rows.decide(store, &tx, id, &shape, Event::Cancel).await?;
     let runs = BTreeMap::from([(id.to_owned(), rows)]);
-    apply::write(store, &tx, "", &runs).await?;
+    apply::write(store, &tx, "", &runs, 0).await?;
     // The items of its open maps do not run either: their claims are fenced too.
     tx.execute(
         "UPDATE pipeline_fleet_items SET state = 'not_run', lease_expires_at = NULL, \

@@ -32,12 +32,14 @@ use crate::store::{PostgresStore, RunSummary, StoreResult};
 /// decides, reading the rows it needs; the rows it changed are written back, with the records
 /// and audit entries of the items, and the runs whose last node resolved end. Once committed,
 /// `events` hears of the nodes skipped because a node of the batch failed or was skipped, and
-/// of the maps whose last item resolved.
+/// of the maps whose last item resolved. `room`: how many ready nodes the worker claims itself
+/// once the commit is in (others are woken for the rest).
 pub(crate) async fn resolve(
     store: &PostgresStore,
     worker: &str,
     items: &[Item],
     events: &dyn EventHandler,
+    room: usize,
 ) -> StoreResult<Vec<Resolved>> {
     let mut client = store.client().await?;
     let err = |op| store.error(op);
@@ -210,7 +212,7 @@ pub(crate) async fn resolve(
     super::maps::end(store, &tx, worker, &ends).await?;
     end_maps(store, &tx, &written, &mut runs, &mut maps, &mut after).await?;
     super::maps::write(store, &tx, &maps).await?;
-    apply::write(store, &tx, worker, &runs).await?;
+    apply::write(store, &tx, worker, &runs, room).await?;
     insert_records(store, &tx, &written).await?;
     insert_entries(store, &tx, worker, &written).await?;
     let per_run: BTreeMap<&str, i32> = runs
@@ -387,11 +389,14 @@ const BATCH: usize = 64;
 
 /// Commits what the node tasks hand over, in batches: whatever is waiting when a commit starts
 /// goes into it (at most [`BATCH`]), so a busy worker writes many nodes per transaction.
+/// While `claiming` (the worker is not draining), the nodes a batch makes ready take the slots
+/// its tasks free, on this worker; only the rest wake the other workers.
 pub(crate) async fn committer(
     store: PostgresStore,
     worker: String,
     events: Arc<GuardedEvents>,
     mut queue: mpsc::UnboundedReceiver<(Item, oneshot::Sender<Resolved>)>,
+    claiming: Arc<std::sync::atomic::AtomicBool>,
 ) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
@@ -402,7 +407,12 @@ pub(crate) async fn committer(
             }
         }
         let (items, answers): (Vec<Item>, Vec<_>) = batch.into_iter().unzip();
-        let commit = || resolve(&store, &worker, &items, &*events);
+        // Each task of the batch ends once answered, and the worker then claims again.
+        let room = || match claiming.load(std::sync::atomic::Ordering::SeqCst) {
+            true => items.len(),
+            false => 0,
+        };
+        let commit = || resolve(&store, &worker, &items, &*events, room());
         let resolved = retried("commit nodes", commit).await;
         for (answer, resolved) in answers.into_iter().zip(resolved) {
             let _ = answer.send(resolved);

@@ -1,6 +1,26 @@
-//! How a worker is told to stop ([`Shutdown`]) and what it reports when it has ([`WorkerReport`]).
+//! How a worker works (`Settings`), how it is told to stop ([`Shutdown`]) and what it reports
+//! when it has ([`WorkerReport`]).
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+
+use crate::event::EventHandler;
+
+/// How a worker works (see `Worker`'s builder methods).
+pub(crate) struct Settings {
+    pub id: String,
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    pub poll: Duration,
+    pub drain: Duration,
+    /// Hears of the nodes this worker runs.
+    pub events: Option<Arc<dyn EventHandler>>,
+    /// How much of each attempt's log its audit entry keeps.
+    pub node_logs: crate::trace::LogLimits,
+}
 
 /// Tells a [`Worker`](super::Worker) to stop: [`stop`](Shutdown::stop) lets the nodes in flight finish (within
 /// the worker's drain deadline), [`stop_now`](Shutdown::stop_now) abandons them (their leases

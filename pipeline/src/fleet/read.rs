@@ -110,8 +110,13 @@ pub(crate) async fn outputs(
     let client = store.client().await?;
     let rows = client
         .query(
-            "SELECT seq, node, output, item, items FROM pipeline_node_records \
-             WHERE run_id = $1 AND node = ANY($2) ORDER BY node, item",
+            &store
+                .prepared(
+                    &client,
+                    "SELECT seq, node, output, item, items FROM pipeline_node_records \
+                     WHERE run_id = $1 AND node = ANY($2) ORDER BY node, item",
+                )
+                .await?,
             &[&run_id.as_str(), &nodes],
         )
         .await
@@ -161,7 +166,12 @@ pub(crate) async fn node_states(
 ) -> StoreResult<BTreeMap<String, Phase>> {
     let rows = tx
         .query(
-            "SELECT node_id, state, began FROM pipeline_fleet_nodes WHERE run_id = $1",
+            &store
+                .prepared(
+                    tx,
+                    "SELECT node_id, state, began FROM pipeline_fleet_nodes WHERE run_id = $1",
+                )
+                .await?,
             &[&run_id.as_str()],
         )
         .await

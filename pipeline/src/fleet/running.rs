@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::claim::{Claimed, Hold};
 use super::commit::committer;
-use super::control::{Shutdown, WorkerReport};
+use super::control::{Settings, Shutdown, WorkerReport};
 use super::execute::{damaged_row, execute};
 use super::lease::Lease;
 use super::queue::{self, retried};
@@ -20,24 +20,9 @@ use super::read::{self, KnownRun};
 use super::resolution::{Heard, Item, Resolution, Resolved};
 use super::served::Served;
 use crate::call::guard::GuardedEvents;
-use crate::event::EventHandler;
 use crate::run_id::RunId;
 use crate::store::postgres::Listener;
 use crate::store::{PostgresStore, StoreResult};
-
-/// How a worker works (see `Worker`'s builder methods).
-pub(crate) struct Settings {
-    pub id: String,
-    pub concurrency: usize,
-    pub lease: Duration,
-    pub heartbeat: Duration,
-    pub poll: Duration,
-    pub drain: Duration,
-    /// Hears of the nodes this worker runs.
-    pub events: Option<Arc<dyn EventHandler>>,
-    /// How much of each attempt's log its audit entry keeps.
-    pub node_logs: crate::trace::LogLimits,
-}
 
 /// How long a worker with fewer than half its slots free waits for more to free up before it
 /// claims.
@@ -78,6 +63,8 @@ impl Kind {
 pub(crate) struct Running {
     ctx: Arc<Context>,
     committer: tokio::task::JoinHandle<()>,
+    /// Cleared when the worker stops claiming (it drains): its commits then wake others.
+    claiming: Arc<AtomicBool>,
     tasks: JoinSet<(Key, Done)>,
     claims: HashMap<Key, Held>,
     report: WorkerReport,
@@ -115,7 +102,14 @@ impl Running {
         let (commits, queue) = mpsc::unbounded_channel();
         let events = Arc::new(GuardedEvents::new(settings.events.clone()));
         let worker = settings.id.clone();
-        let committer = tokio::spawn(committer(store.clone(), worker, Arc::clone(&events), queue));
+        let claiming = Arc::new(AtomicBool::new(true));
+        let committer = tokio::spawn(committer(
+            store.clone(),
+            worker,
+            Arc::clone(&events),
+            queue,
+            Arc::clone(&claiming),
+        ));
         Running {
             ctx: Arc::new(Context {
                 store,
@@ -128,6 +122,7 @@ impl Running {
                 commits,
             }),
             committer,
+            claiming,
             tasks: JoinSet::new(),
             claims: HashMap::new(),
             report: WorkerReport::default(),
@@ -352,6 +347,7 @@ impl Running {
     /// Finishes the nodes in flight within the drain deadline (or none, on a stop now), gives
     /// the rest back, and reports.
     pub async fn drain(mut self, shutdown: &Shutdown) -> WorkerReport {
+        self.claiming.store(false, Ordering::SeqCst);
         let deadline = tokio::time::sleep(self.ctx.settings.drain);
         tokio::pin!(deadline);
         let mut heartbeat = tokio::time::interval(self.ctx.settings.heartbeat);

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use super::control::{Shutdown, WorkerReport};
+use super::control::{Settings, Shutdown, WorkerReport};
 use super::queue::READY;
-use super::running::{Running, Settings};
+use super::running::Running;
 use super::served::Served;
 use crate::definition::Pipeline;
 use crate::event::EventHandler;
