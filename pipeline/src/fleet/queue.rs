@@ -168,7 +168,8 @@ pub(crate) async fn write_summary(
 
 /// Claims up to `limit` ready nodes of the pipelines `fingerprints` name, or running nodes whose
 /// lease expired (their worker died), each under a lease of `lease`; `limited` nodes only within
-/// their limits and rates (`limits`).
+/// their limits and rates (`limits`). Also returns when the next ready node of the others left
+/// becomes claimable (`due::next_due`), if one waits for its time.
 pub(crate) async fn claim(
     store: &PostgresStore,
     worker: &str,
@@ -176,7 +177,7 @@ pub(crate) async fn claim(
     limit: usize,
     lease: Duration,
     limited: &[Limited],
-) -> StoreResult<Vec<Claimed>> {
+) -> StoreResult<(Vec<Claimed>, Option<Duration>)> {
     let mut client = store.client().await?;
     let tx = client
         .transaction()
@@ -201,7 +202,7 @@ pub(crate) async fn claim(
         fingerprints,
         lease,
     };
-    let mut claimed = claim_in(store, &tx, &args, limit, None, &excluded).await?;
+    let (mut claimed, due) = claim_in(store, &tx, &args, limit, None, &excluded).await?;
     for node in limited {
         let free = limit.saturating_sub(claimed.len());
         if free == 0 {
@@ -209,7 +210,7 @@ pub(crate) async fn claim(
         }
         let (room, wait) = super::limits::room(store, &tx, node).await?;
         let key = node.key();
-        let mut within = claim_in(store, &tx, &args, free.min(room), Some(&key), &[]).await?;
+        let (mut within, _) = claim_in(store, &tx, &args, free.min(room), Some(&key), &[]).await?;
         super::limits::reserve(store, &tx, node, within.len()).await?;
         // A rated node's executions start at their reserved times, one interval apart.
         if let Some(interval) = node.interval {
@@ -221,7 +222,7 @@ pub(crate) async fn claim(
     }
     tx.commit().await.map_err(store.error("claim nodes in"))?;
     crate::metrics::fleet_taken_over(claimed.iter().filter(|c| c.lapsed).count() as u64);
-    Ok(claimed)
+    Ok((claimed, due))
 }
 
 /// Who claims, what it serves, and for how long.
@@ -240,9 +241,9 @@ async fn claim_in(
     limit: usize,
     only: Option<&str>,
     excluded: &[String],
-) -> StoreResult<Vec<Claimed>> {
+) -> StoreResult<(Vec<Claimed>, Option<Duration>)> {
     if limit == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     let rows = tx
         .query(&store.prepared(&tx, concat!(
@@ -274,9 +275,12 @@ async fn claim_in(
                            n.fingerprint, n.began, n.attempts_before, c.lapsed), ",
                 items::claim_items!(),
                 "SELECT run_id, node, NULL::int, claim, attempt, blocked, fail_fast, fingerprint, \
-                    began, NULL::int, attempts_before, lapsed FROM n \
+                    began, NULL::int, attempts_before, lapsed, NULL::float8 FROM n \
              UNION ALL SELECT run_id, node, item, claim, attempt, false, fail_fast, fingerprint, \
-                    false, items, attempts_before, lapsed FROM i"
+                    false, items, attempts_before, lapsed, NULL::float8 FROM i \
+             UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+                    NULL, ",
+                super::due::next_due!(),
             )).await?,
             &[
                 &args.worker,
@@ -289,9 +293,17 @@ async fn claim_in(
         )
         .await
         .map_err(store.error("claim nodes in"))?;
-    Ok(rows
+    // The last row is the next due time of what was left (see `due::next_due`).
+    let due = rows
+        .iter()
+        .find(|row| row.get::<_, Option<String>>(0).is_none())
+        .and_then(|row| row.get::<_, Option<f64>>(12))
+        .filter(|secs| secs.is_finite())
+        .map(|secs| Duration::from_secs_f64(secs.clamp(0.0, 1e9)));
+    let claimed = rows
         .iter()
         .filter_map(|row| {
+            let run_id = RunId::new(row.get::<_, Option<String>>(0)?).ok()?;
             let item = match row.get::<_, Option<i32>>(2) {
                 None => None,
                 Some(index) => Some(MapItem {
@@ -300,7 +312,7 @@ async fn claim_in(
                 }),
             };
             Some(Claimed {
-                run_id: RunId::new(row.get::<_, String>(0)).ok()?,
+                run_id,
                 node: u32::try_from(row.get::<_, i32>(1)).ok()?,
                 claim: row.get(3),
                 attempt: u32::try_from(row.get::<_, i32>(4)).ok()?,
@@ -314,7 +326,8 @@ async fn claim_in(
                 lapsed: row.get(11),
             })
         })
-        .collect())
+        .collect();
+    Ok((claimed, due))
 }
 
 /// `held`: the rows of claims `$1` (runs), `$2` (nodes), `$3` (claim tokens) that are still

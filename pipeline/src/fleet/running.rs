@@ -158,15 +158,8 @@ impl Running {
                 pause = at - now;
             } else if free > 0 {
                 match self.claim(free).await {
-                    Ok(claimed) if claimed == free => pause = Duration::ZERO,
-                    Ok(_) => {
-                        let (store, ctx) = (&self.ctx.store, &self.ctx);
-                        let due =
-                            super::due::next_due(store, &ctx.fingerprints, &ctx.limited).await;
-                        if let Ok(Some(due)) = due {
-                            pause = pause.min(due);
-                        }
-                    }
+                    Ok((claimed, _)) if claimed == free => pause = Duration::ZERO,
+                    Ok((_, due)) => pause = pause.min(due.unwrap_or(pause)),
                     Err(e) => {
                         tracing::warn!(worker = %self.ctx.settings.id, error = %e, "cannot claim nodes")
                     }
@@ -192,11 +185,12 @@ impl Running {
         }
     }
 
-    /// Claims up to `free` nodes and starts a task for each; returns how many it claimed.
-    async fn claim(&mut self, free: usize) -> StoreResult<usize> {
+    /// Claims up to `free` nodes and starts a task for each; returns how many it claimed, and
+    /// when the next node left waits to be claimable.
+    async fn claim(&mut self, free: usize) -> StoreResult<(usize, Option<Duration>)> {
         let ctx = &self.ctx;
         let sent = std::time::Instant::now();
-        let claimed = queue::claim(
+        let (claimed, due) = queue::claim(
             &ctx.store,
             &ctx.settings.id,
             &ctx.fingerprints,
@@ -231,7 +225,7 @@ impl Running {
             };
             self.claims.insert(key, held);
         }
-        Ok(n)
+        Ok((n, due))
     }
 
     fn finished(&mut self, joined: Result<(Key, Done), tokio::task::JoinError>) {
