@@ -265,7 +265,7 @@ pub(crate) async fn write(
     .await
     .map_err(store.error("write to"))?;
     if runs.values().map(|r| r.ready_now).sum::<usize>() > room {
-        super::due::notify_ready(store, &tx).await?;
+        super::due::notify_ready(store, tx).await?;
     }
     Ok(())
 }

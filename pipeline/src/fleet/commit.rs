@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::apply::{self, ClaimEnd, RunRows};
 use super::claim::Hold;
-use super::maps::{After, ItemEnd, MapRow, Opening, end_maps};
+use super::map_rows::{ItemEnd, MapRow};
+use super::maps::{After, Opening, end_maps};
 use super::queue::{DONE, retried};
 use super::read::node_states;
 use super::records::{insert_entries, insert_records};

@@ -33,6 +33,7 @@ mod execute;
 mod items;
 mod lease;
 mod limits;
+mod map_rows;
 mod maps;
 mod order;
 mod presence;
