@@ -391,7 +391,10 @@ const BATCH: usize = 64;
 /// Commits what the node tasks hand over, in batches: whatever is waiting when a commit starts
 /// goes into it (at most [`BATCH`]), so a busy worker writes many nodes per transaction.
 /// While `claiming` (the worker is not draining), the nodes a batch makes ready take the slots
-/// its tasks free, on this worker; only the rest wake the other workers.
+/// its tasks free, on this worker; only the rest wake the other workers. A worker that stops
+/// wakes them as it leaves (`presence::retire`); one killed between such a commit and its next
+/// claim leaves those nodes to the others' next poll (the worker's poll interval, 1 s by
+/// default).
 pub(crate) async fn committer(
     store: PostgresStore,
     worker: String,

@@ -23,11 +23,16 @@ pub(crate) async fn announce(
     Ok(())
 }
 
-/// Worker `id` stopped.
+/// Worker `id` stopped. The other workers look at the queue: a commit this worker made just
+/// before it stopped claiming may have left ready nodes to it (see `commit::committer`).
 pub(crate) async fn retire(store: &PostgresStore, id: &str) -> StoreResult<()> {
     let client = store.client().await?;
     client
         .execute("DELETE FROM pipeline_fleet_workers WHERE id = $1", &[&id])
+        .await
+        .map_err(store.error("write to"))?;
+    client
+        .batch_execute(crate::store::postgres::fleet::NOTIFY_READY)
         .await
         .map_err(store.error("write to"))?;
     Ok(())
