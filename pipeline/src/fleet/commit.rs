@@ -53,29 +53,22 @@ pub(crate) async fn resolve(
     keys.dedup();
     let ids: Vec<&str> = keys.iter().map(|k| k.0).collect();
     let nodes: Vec<i32> = keys.iter().map(|k| k.1 as i32).collect();
-    // The claimed rows are this worker's alone (no other batch writes them). A wait that begins
-    // is due at once when a signal for it was stored meanwhile: the signal's transaction sets
-    // `signalled` under the row's lock.
-    let locked = tx
-        .query(
-            &store
-                .prepared(
-                    &tx,
-                    "SELECT n.run_id, n.node, n.claim, \
-                    n.state = 'running' AND n.lease_expires_at IS NOT NULL, \
-                    n.signalled, n.waiting, n.blocked, \
-                    n.state = 'running' AND n.items IS NOT NULL, n.items, n.items_left, \
-                    n.fail_fast \
-             FROM pipeline_fleet_nodes n \
-             JOIN unnest($1::text[], $2::int[]) AS k (run_id, node) \
-               ON n.run_id = k.run_id AND n.node = k.node \
-             ORDER BY n.run_id, n.node FOR UPDATE OF n",
-                )
-                .await?,
-            &[&ids, &nodes],
-        )
-        .await
-        .map_err(err("write to"))?;
+    // The rows the resolved nodes' dependents are in: most decisions need no others (a skip or a
+    // stop reads more as it goes). Read with the claims' own rows, in the statement after theirs,
+    // whether the claims are still held or not: the statements go out together, one round trip.
+    let mut dependents: Vec<(&str, u32)> = Vec::new();
+    for item in items
+        .iter()
+        .filter(|i| i.claimed.item.is_none() && !i.resolution.again())
+    {
+        let node = item.claimed.node;
+        if (node as usize) < item.graph.node_count() {
+            let run_id = item.claimed.run_id.as_str();
+            dependents.extend(item.graph.downstream_of(node).iter().map(|&d| (run_id, d)));
+        }
+    }
+    dependents.sort_unstable();
+    dependents.dedup();
     let holds: Vec<Hold> = items
         .iter()
         .filter_map(|i| {
@@ -83,7 +76,20 @@ pub(crate) async fn resolve(
             Some((c.run_id.clone(), c.node, Some(c.item?.index), c.claim))
         })
         .collect();
-    let items_kept = super::items::fence(store, &tx, &holds).await?;
+    // The claimed rows are this worker's alone (no other batch writes them). A wait that begins
+    // is due at once when a signal for it was stored meanwhile: the signal's transaction sets
+    // `signalled` under the row's lock.
+    let lock = async {
+        let statement = store.prepared(&tx, LOCK_CLAIMED).await?;
+        tx.query(&statement, &[&ids, &nodes])
+            .await
+            .map_err(err("write to"))
+    };
+    let (locked, items_kept, dependents) = tokio::try_join!(
+        lock,
+        super::items::fence(store, &tx, &holds),
+        apply::read(store, &tx, &dependents),
+    )?;
     let claims: HashMap<(&str, u32), i64> = items
         .iter()
         .filter(|i| i.claimed.item.is_none())
@@ -132,22 +138,7 @@ pub(crate) async fn resolve(
         .zip(&is_kept)
         .filter_map(|(item, &kept)| kept.then_some(item))
         .collect();
-    // The rows the resolved nodes' dependents are in, read in one statement: most decisions
-    // need no others (a skip or a stop reads more as it goes).
-    let mut dependents: Vec<(&str, u32)> = Vec::new();
-    for item in written
-        .iter()
-        .filter(|i| i.claimed.item.is_none() && !i.resolution.again())
-    {
-        let node = item.claimed.node;
-        if (node as usize) < item.graph.node_count() {
-            let run_id = item.claimed.run_id.as_str();
-            dependents.extend(item.graph.downstream_of(node).iter().map(|&d| (run_id, d)));
-        }
-    }
-    dependents.sort_unstable();
-    dependents.dedup();
-    for (run_id, node, state) in apply::read(store, &tx, &dependents).await? {
+    for (run_id, node, state) in dependents {
         if let Some(rows) = runs.get_mut(&run_id) {
             rows.states.entry(node).or_insert(state);
         }
@@ -213,15 +204,19 @@ pub(crate) async fn resolve(
     super::maps::end(store, &tx, worker, &ends).await?;
     end_maps(store, &tx, &written, &mut runs, &mut maps, &mut after).await?;
     super::maps::write(store, &tx, &maps).await?;
-    apply::write(store, &tx, worker, &runs, room).await?;
-    insert_records(store, &tx, &written).await?;
-    insert_entries(store, &tx, worker, &written).await?;
     let per_run: BTreeMap<&str, i32> = runs
         .iter()
         .filter(|(_, rows)| rows.resolved > 0)
         .map(|(id, rows)| (id.as_str(), rows.resolved))
         .collect();
-    let ended = count_down(store, &tx, &per_run).await?;
+    // Independent writes (the node rows, the records, the entries, the runs' counts), sent
+    // together: one round trip.
+    let ((), (), (), ended) = tokio::try_join!(
+        apply::write(store, &tx, worker, &runs, room),
+        insert_records(store, &tx, &written),
+        insert_entries(store, &tx, worker, &written),
+        count_down(store, &tx, &per_run),
+    )?;
     // A wait that began may leave its run waiting: its waiters look again.
     let mut waits: Vec<&str> = written
         .iter()
@@ -384,6 +379,16 @@ async fn finish(
     super::limits::admit_after(store, tx, run_id.as_str()).await?;
     Ok(status)
 }
+
+/// Locks the claimed node rows `$1` (runs), `$2` (nodes) in key order, with what a commit needs of
+/// them.
+const LOCK_CLAIMED: &str = "SELECT n.run_id, n.node, n.claim, \
+    n.state = 'running' AND n.lease_expires_at IS NOT NULL, n.signalled, n.waiting, n.blocked, \
+    n.state = 'running' AND n.items IS NOT NULL, n.items, n.items_left, n.fail_fast \
+    FROM pipeline_fleet_nodes n \
+    JOIN unnest($1::text[], $2::int[]) AS k (run_id, node) \
+      ON n.run_id = k.run_id AND n.node = k.node \
+    ORDER BY n.run_id, n.node FOR UPDATE OF n";
 
 /// The most resolutions one commit writes.
 const BATCH: usize = 64;

@@ -6,7 +6,7 @@ use deadpool_postgres::Transaction;
 use crate::store::postgres::fleet::NOTIFY_READY;
 use crate::store::{PostgresStore, StoreResult};
 
-/// The claim statement's last column (see `queue::claim`), when it claimed fewer than `$3`:
+/// The claim statement's last column (see `claimer::CLAIM`), when it claimed fewer than `$3`:
 /// the seconds until the earliest `not_before` of a ready row of the fingerprints `$2` that it
 /// did not claim (`c`, `ic`), leaving out the limited nodes `$5` names (`fingerprint/node`): a
 /// full limit frees by an execution's end or the next poll, not by time, so a worker must not

@@ -12,7 +12,7 @@ use crate::result::ItemFailure;
 use crate::run_id::RunId;
 use crate::store::{PostgresStore, StoreResult};
 
-/// The claim statement's part for items whose lease lapsed (see `queue::claim`): after the
+/// The claim statement's part for items whose lease lapsed (see `claimer::CLAIM`): after the
 /// node rows `expired`, up to `$3` less those, as `item_expired`. Lapsed work is taken over
 /// before any ready work: an item held by a worker that died must not wait behind other runs.
 macro_rules! claim_expired_items {
@@ -31,7 +31,7 @@ macro_rules! claim_expired_items {
 }
 pub(crate) use claim_expired_items;
 
-/// The claim statement's part for ready items (see `queue::claim`): after the node rows `n` it
+/// The claim statement's part for ready items (see `claimer::CLAIM`): after the node rows `n` it
 /// claimed and the lapsed items, up to `$3` less those, items of open maps; all the items
 /// claimed, as `i`.
 macro_rules! claim_items {

@@ -25,6 +25,7 @@ mod apply;
 mod cached;
 mod cancel;
 mod claim;
+mod claimer;
 mod commit;
 mod control;
 mod due;

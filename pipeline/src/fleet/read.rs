@@ -155,7 +155,7 @@ pub(crate) async fn header(
     run_id: &RunId,
 ) -> StoreResult<Option<RunHeader>> {
     let client = store.client().await?;
-    store.header(&**client, "pipeline_runs", run_id).await
+    store.header(&client, "pipeline_runs", run_id).await
 }
 
 /// Each node's phase in a run, by node id, read in a transaction.

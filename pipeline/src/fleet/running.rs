@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::claim::{Claimed, Hold};
+use super::claimer::{ClaimArgs, Claimer};
 use super::commit::committer;
 use super::control::{Settings, Shutdown, WorkerReport};
 use super::execute::{damaged_row, execute};
@@ -69,6 +70,7 @@ pub(crate) struct Running {
     claims: HashMap<Key, Held>,
     report: WorkerReport,
     warned: HashSet<(String, String)>,
+    claimer: Claimer,
 }
 
 /// A claim in flight: its fencing token, its task, and whether the task is committing (a lost
@@ -127,6 +129,7 @@ impl Running {
             claims: HashMap::new(),
             report: WorkerReport::default(),
             warned: HashSet::new(),
+            claimer: Claimer::default(),
         }
     }
 
@@ -190,15 +193,15 @@ impl Running {
     async fn claim(&mut self, free: usize) -> StoreResult<(usize, Option<Duration>)> {
         let ctx = &self.ctx;
         let sent = std::time::Instant::now();
-        let (claimed, due) = queue::claim(
-            &ctx.store,
-            &ctx.settings.id,
-            &ctx.fingerprints,
-            free,
-            ctx.settings.lease,
-            &ctx.limited,
-        )
-        .await?;
+        let args = ClaimArgs {
+            worker: &ctx.settings.id,
+            fingerprints: &ctx.fingerprints,
+            lease: ctx.settings.lease,
+        };
+        let (claimed, due) = self
+            .claimer
+            .claim(&ctx.store, &args, free, &ctx.limited)
+            .await?;
         let n = claimed.len();
         for claim in claimed {
             let key = (

@@ -97,7 +97,7 @@ impl AuditLog for PostgresStore {
     async fn entries(&self, run_id: &RunId) -> StoreResult<Option<Vec<AuditEntry>>> {
         let client = self.client().await?;
         if self
-            .header(&**client, "pipeline_audit_runs", run_id)
+            .header(&client, "pipeline_audit_runs", run_id)
             .await?
             .is_none()
         {

@@ -96,7 +96,7 @@ impl PostgresStore {
     ) -> StoreResult<Option<Resumed>> {
         let client = self.client().await?;
         if self
-            .header(&**client, "pipeline_runs", run_id)
+            .header(&client, "pipeline_runs", run_id)
             .await?
             .is_none()
         {
@@ -119,7 +119,7 @@ impl PostgresStore {
                 let Some(epoch) = self.next_epoch(&**client, "pipeline_runs", run_id).await? else {
                     return Ok(None);
                 };
-                let checkpoint = self.checkpoint(&**client, run_id, keep).await?;
+                let checkpoint = self.checkpoint(&client, run_id, keep).await?;
                 Ok(checkpoint.map(|c| (c, epoch)))
             })
             .await?;
@@ -208,7 +208,7 @@ impl Checkpointer for PostgresStore {
 
     async fn load(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
         let client = self.client().await?;
-        self.checkpoint(&**client, run_id, |_| true).await
+        self.checkpoint(&client, run_id, |_| true).await
     }
 
     async fn list_runs(&self) -> StoreResult<Vec<RunId>> {
@@ -328,7 +328,7 @@ impl Checkpointer for PostgresStore {
     /// Fetches no output from the server.
     async fn load_records(&self, run_id: &RunId) -> StoreResult<Option<Checkpoint>> {
         let client = self.client().await?;
-        self.checkpoint_fetching(&**client, run_id, Fetch::NoOutputs, |_| false)
+        self.checkpoint_fetching(&client, run_id, Fetch::NoOutputs, |_| false)
             .await
     }
 
@@ -336,14 +336,14 @@ impl Checkpointer for PostgresStore {
     async fn load_output(&self, run_id: &RunId, node: &str) -> StoreResult<Option<Json>> {
         let client = self.client().await?;
         let checkpoint = self
-            .checkpoint_fetching(&**client, run_id, Fetch::Node(node), |_| true)
+            .checkpoint_fetching(&client, run_id, Fetch::Node(node), |_| true)
             .await?;
         Ok(checkpoint.and_then(|c| c.output_of(node)))
     }
 
     async fn header(&self, run_id: &RunId) -> StoreResult<Option<RunHeader>> {
         let client = self.client().await?;
-        PostgresStore::header(self, &**client, "pipeline_runs", run_id).await
+        PostgresStore::header(self, &client, "pipeline_runs", run_id).await
     }
 
     async fn set_waiting(

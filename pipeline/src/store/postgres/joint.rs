@@ -156,6 +156,15 @@ impl Prepare for Object {
     }
 }
 
+impl Prepare for deadpool_postgres::ClientWrapper {
+    async fn prepare_once(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        self.prepare_cached(sql).await
+    }
+}
+
 impl Prepare for deadpool_postgres::Transaction<'_> {
     async fn prepare_once(
         &self,

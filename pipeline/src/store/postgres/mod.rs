@@ -19,6 +19,7 @@ mod records;
 mod schema;
 mod waits;
 
+pub(crate) use joint::Prepare;
 pub(crate) use listen::Listener;
 
 use std::sync::Arc;

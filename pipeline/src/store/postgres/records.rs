@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
-use tokio_postgres::GenericClient;
 
 use super::PostgresStore;
 use crate::node::MapItem;
@@ -26,17 +25,21 @@ pub(super) enum Fetch<'a> {
 }
 
 impl PostgresStore {
-    /// The header of `run_id` in `table` (`pipeline_runs` or `pipeline_audit_runs`; the table
-    /// names in these helpers are this module's constants, never input).
+    /// The header of `run_id` in `table` (`pipeline_runs` or `pipeline_audit_runs`), by a
+    /// statement prepared once per connection.
     pub(crate) async fn header(
         &self,
-        client: &impl GenericClient,
+        client: &deadpool_postgres::Object,
         table: &'static str,
         run_id: &RunId,
     ) -> StoreResult<Option<RunHeader>> {
-        let sql = format!("SELECT header FROM {table} WHERE run_id = $1");
+        let sql = match table {
+            "pipeline_audit_runs" => "SELECT header FROM pipeline_audit_runs WHERE run_id = $1",
+            _ => "SELECT header FROM pipeline_runs WHERE run_id = $1",
+        };
+        let statement = self.prepared(client, sql).await?;
         let row = client
-            .query_opt(&sql, &[&run_id.as_str()])
+            .query_opt(&statement, &[&run_id.as_str()])
             .await
             .map_err(self.error("read"))?;
         row.map(|row| {
@@ -49,7 +52,7 @@ impl PostgresStore {
     /// The run's checkpoint, with the outputs `keep` does not want left out as `null`.
     pub(super) async fn checkpoint(
         &self,
-        client: &impl GenericClient,
+        client: &deadpool_postgres::Object,
         run_id: &RunId,
         keep: impl Fn(&str) -> bool,
     ) -> StoreResult<Option<Checkpoint>> {
@@ -61,7 +64,7 @@ impl PostgresStore {
     /// want left out as `null`.
     pub(super) async fn checkpoint_fetching(
         &self,
-        client: &impl GenericClient,
+        client: &deadpool_postgres::Object,
         run_id: &RunId,
         fetch: Fetch<'_>,
         keep: impl Fn(&str) -> bool,
