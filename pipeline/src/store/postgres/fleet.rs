@@ -85,8 +85,13 @@ pub(crate) async fn signalled(
     let id = run_id.as_str();
     let rows = tx
         .query(
-            "SELECT node, state, began FROM pipeline_fleet_nodes \
+            &store
+                .prepared(
+                    tx,
+                    "SELECT node, state, began FROM pipeline_fleet_nodes \
              WHERE run_id = $1 AND node_id = $2 FOR UPDATE",
+                )
+                .await?,
             &[&id, &wait],
         )
         .await
@@ -101,15 +106,20 @@ pub(crate) async fn signalled(
         let decided = machine::decide(&shape, &states, Event::Signalled { node });
         let due = decided.is_ok_and(|d| !d.ready.is_empty());
         tx.execute(
-            "UPDATE pipeline_fleet_nodes SET signalled = true, \
+            &store
+                .prepared(
+                    tx,
+                    "UPDATE pipeline_fleet_nodes SET signalled = true, \
              not_before = CASE WHEN $3 THEN least(not_before, now()) ELSE not_before END \
              WHERE run_id = $1 AND node = $2",
+                )
+                .await?,
             &[&id, &index, &due],
         )
         .await
         .map_err(store.error("write to"))?;
         if due {
-            tx.execute(&format!("NOTIFY {READY}"), &[])
+            tx.execute(&store.prepared(tx, NOTIFY_READY).await?, &[])
                 .await
                 .map_err(store.error("write to"))?;
         }

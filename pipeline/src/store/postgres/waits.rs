@@ -11,6 +11,17 @@ use crate::store::waits::{RunWaits, SignalRecord, SignalSent};
 
 const TABLE: &str = "pipeline_run_waits";
 
+/// Orders the changes of one run's waits (`$1`: the run).
+const LOCK_WAITS: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('pipeline waits ' || $1, 0))";
+/// The run's epoch.
+const READ_EPOCH: &str = "SELECT epoch FROM pipeline_runs WHERE run_id = $1";
+/// The run's waits.
+const READ_WAITS: &str = "SELECT waits FROM pipeline_run_waits WHERE run_id = $1";
+/// Replaces the run's waits.
+const WRITE_WAITS: &str = "INSERT INTO pipeline_run_waits (run_id, waits) VALUES ($1, $2) \
+    ON CONFLICT (run_id) DO UPDATE SET waits = excluded.waits";
+
 impl PostgresStore {
     /// The run's waits; none while nothing was sent.
     pub(super) async fn read_waits(&self, run_id: &RunId) -> StoreResult<RunWaits> {
@@ -44,19 +55,25 @@ impl PostgresStore {
     ) -> StoreResult<T> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(self.error("write to"))?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('pipeline waits ' || $1, 0))",
-            &[&run_id.as_str()],
-        )
-        .await
-        .map_err(self.error("lock"))?;
-        let run = tx
-            .query_opt(
-                "SELECT epoch FROM pipeline_runs WHERE run_id = $1",
-                &[&run_id.as_str()],
-            )
-            .await
-            .map_err(self.error("read"))?;
+        // The run's lock, its epoch and its waits, sent together (the server runs them in turn,
+        // so both reads are under the lock): one round trip.
+        let lock = self.prepared(&tx, LOCK_WAITS).await?;
+        let read_epoch = self.prepared(&tx, READ_EPOCH).await?;
+        let read_waits = self.prepared(&tx, READ_WAITS).await?;
+        let id: &(dyn tokio_postgres::types::ToSql + Sync) = &run_id.as_str();
+        let (_, run, row) = tokio::try_join!(
+            async { tx.execute(&lock, &[id]).await.map_err(self.error("lock")) },
+            async {
+                tx.query_opt(&read_epoch, &[id])
+                    .await
+                    .map_err(self.error("read"))
+            },
+            async {
+                tx.query_opt(&read_waits, &[id])
+                    .await
+                    .map_err(self.error("read"))
+            },
+        )?;
         let Some(run) = run else {
             return Err(StoreError::UnknownRun(run_id.clone()));
         };
@@ -68,13 +85,6 @@ impl PostgresStore {
                 current: Some(current),
             });
         }
-        let row = tx
-            .query_opt(
-                "SELECT waits FROM pipeline_run_waits WHERE run_id = $1",
-                &[&run_id.as_str()],
-            )
-            .await
-            .map_err(self.error("read"))?;
         let mut waits = match row {
             Some(row) => self.decode_waits(row.get(0))?,
             None => RunWaits::default(),
@@ -83,8 +93,7 @@ impl PostgresStore {
         if write {
             let bytes = serde_json::to_vec(&waits).map_err(StoreError::Encode)?;
             tx.execute(
-                "INSERT INTO pipeline_run_waits (run_id, waits) VALUES ($1, $2) \
-                 ON CONFLICT (run_id) DO UPDATE SET waits = excluded.waits",
+                &self.prepared(&tx, WRITE_WAITS).await?,
                 &[&run_id.as_str(), &bytes],
             )
             .await
