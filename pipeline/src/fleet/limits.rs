@@ -76,7 +76,7 @@ pub(crate) async fn room(
     // The lock first, in a statement of its own: the count's statement then sees every claim
     // committed by the worker that held the lock before.
     tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('pipeline:limit:' || $1 || '/' || $2, 0))",
+        &store.prepared(tx, "SELECT pg_advisory_xact_lock(hashtextextended('pipeline:limit:' || $1 || '/' || $2, 0))").await?,
         &[&node.pipeline, &node.node_id],
     )
     .await
@@ -85,7 +85,10 @@ pub(crate) async fn room(
     if let Some(limit) = node.limit {
         let row = tx
             .query_one(
-                "SELECT (SELECT count(*) FROM pipeline_fleet_nodes n \
+                &store
+                    .prepared(
+                        tx,
+                        "SELECT (SELECT count(*) FROM pipeline_fleet_nodes n \
                       JOIN pipeline_fleet_runs r ON r.run_id = n.run_id \
                       WHERE r.pipeline = $1 AND n.node_id = $2 AND n.state = 'running' \
                         AND n.items IS NULL AND n.lease_expires_at >= now()) + \
@@ -94,6 +97,8 @@ pub(crate) async fn room(
                       JOIN pipeline_fleet_runs r ON r.run_id = i.run_id \
                       WHERE r.pipeline = $1 AND n.node_id = $2 AND i.state = 'running' \
                         AND i.lease_expires_at >= now())",
+                    )
+                    .await?,
                 &[&node.pipeline, &node.node_id],
             )
             .await
@@ -106,10 +111,15 @@ pub(crate) async fn room(
     };
     let row = tx
         .query_one(
-            "WITH new AS (INSERT INTO pipeline_fleet_rates (pipeline, node_id, next_at) \
+            &store
+                .prepared(
+                    tx,
+                    "WITH new AS (INSERT INTO pipeline_fleet_rates (pipeline, node_id, next_at) \
                  VALUES ($1, $2, now()) ON CONFLICT DO NOTHING) \
              SELECT coalesce((SELECT extract(epoch FROM greatest(next_at, now()) - now()) \
                  FROM pipeline_fleet_rates WHERE pipeline = $1 AND node_id = $2), 0)::float8",
+                )
+                .await?,
             &[&node.pipeline, &node.node_id],
         )
         .await
@@ -135,9 +145,14 @@ pub(crate) async fn reserve(
     };
     let ahead = interval.as_secs_f64() * 1000.0 * claimed as f64;
     tx.execute(
-        "UPDATE pipeline_fleet_rates \
+        &store
+            .prepared(
+                tx,
+                "UPDATE pipeline_fleet_rates \
          SET next_at = greatest(next_at, now()) + make_interval(secs => $3::float8 / 1000.0) \
          WHERE pipeline = $1 AND node_id = $2",
+            )
+            .await?,
         &[&node.pipeline, &node.node_id, &ahead],
     )
     .await
@@ -159,7 +174,7 @@ async fn lock_key(
     limit: &RunLimitKey<'_>,
 ) -> StoreResult<()> {
     tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('pipeline:runs:' || $1 || '/' || $2, 0))",
+        &store.prepared(tx, "SELECT pg_advisory_xact_lock(hashtextextended('pipeline:runs:' || $1 || '/' || $2, 0))").await?,
         &[&limit.pipeline, &limit.key],
     )
     .await
@@ -177,10 +192,15 @@ pub(crate) async fn must_queue(
     lock_key(store, tx, limit).await?;
     let row = tx
         .query_one(
-            "SELECT count(*) FILTER (WHERE state = 'running'), \
+            &store
+                .prepared(
+                    tx,
+                    "SELECT count(*) FILTER (WHERE state = 'running'), \
                     count(*) FILTER (WHERE state = 'queued') \
              FROM pipeline_fleet_runs WHERE pipeline = $1 AND limit_key = $2 \
                AND state IN ('running', 'queued')",
+                )
+                .await?,
             &[&limit.pipeline, &limit.key],
         )
         .await
@@ -200,7 +220,10 @@ pub(crate) async fn admit(
     lock_key(store, tx, limit).await?;
     let admitted = tx
         .execute(
-            "WITH running AS (SELECT count(*) AS n FROM pipeline_fleet_runs \
+            &store
+                .prepared(
+                    tx,
+                    "WITH running AS (SELECT count(*) AS n FROM pipeline_fleet_runs \
                  WHERE pipeline = $1 AND limit_key = $2 AND state = 'running'), \
              admitted AS (UPDATE pipeline_fleet_runs SET state = 'running' \
                  WHERE run_id IN (SELECT run_id FROM pipeline_fleet_runs \
@@ -211,6 +234,8 @@ pub(crate) async fn admit(
                  RETURNING run_id) \
              UPDATE pipeline_fleet_nodes SET not_before = now() \
              WHERE run_id IN (SELECT run_id FROM admitted) AND state = 'ready' AND NOT began",
+                )
+                .await?,
             &[&limit.pipeline, &limit.key, &i64::from(limit.runs)],
         )
         .await
@@ -227,10 +252,10 @@ pub(crate) async fn lock_keys_of(
     run_ids: &[&str],
 ) -> StoreResult<()> {
     tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('pipeline:runs:' || k.pipeline || '/' \
+        &store.prepared(tx, "SELECT pg_advisory_xact_lock(hashtextextended('pipeline:runs:' || k.pipeline || '/' \
              || k.limit_key, 0)) \
          FROM (SELECT DISTINCT pipeline, limit_key FROM pipeline_fleet_runs \
-               WHERE run_id = ANY($1) AND limit_key IS NOT NULL ORDER BY 1, 2) AS k",
+               WHERE run_id = ANY($1) AND limit_key IS NOT NULL ORDER BY 1, 2) AS k").await?,
         &[&run_ids],
     )
     .await
@@ -247,8 +272,13 @@ pub(crate) async fn admit_after(
 ) -> StoreResult<()> {
     let row = tx
         .query_opt(
-            "SELECT pipeline, limit_key, limit_runs FROM pipeline_fleet_runs \
+            &store
+                .prepared(
+                    tx,
+                    "SELECT pipeline, limit_key, limit_runs FROM pipeline_fleet_runs \
              WHERE run_id = $1 AND limit_key IS NOT NULL",
+                )
+                .await?,
             &[&run_id],
         )
         .await

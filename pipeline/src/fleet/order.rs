@@ -1,7 +1,7 @@
 //! Where a submitted run goes in the order of claims: its credit, from its priority and its
 //! fairness key's turn ([`crate::engine::rank`], taken here under the key's row lock).
 
-use tokio_postgres::Transaction;
+use deadpool_postgres::Transaction;
 
 use crate::store::{PostgresStore, StoreResult};
 
@@ -27,7 +27,7 @@ pub(crate) async fn credit(
     let error = store.error("submit a run to");
     let row = tx
         .query_one(
-            "WITH new AS (INSERT INTO pipeline_fleet_turns (pipeline, fair_key, turn_ms)                  VALUES ($1, $2, 0) ON CONFLICT DO NOTHING)              SELECT (extract(epoch FROM now()) * 1000)::bigint,                     coalesce((SELECT turn_ms FROM pipeline_fleet_turns                               WHERE pipeline = $1 AND fair_key = $2 FOR UPDATE), 0),                     (SELECT count(*) FROM pipeline_fleet_runs WHERE pipeline = $1                        AND fair_key = $2 AND state IN ('queued', 'running'))",
+            &store.prepared(tx, "WITH new AS (INSERT INTO pipeline_fleet_turns (pipeline, fair_key, turn_ms)                  VALUES ($1, $2, 0) ON CONFLICT DO NOTHING)              SELECT (extract(epoch FROM now()) * 1000)::bigint,                     coalesce((SELECT turn_ms FROM pipeline_fleet_turns                               WHERE pipeline = $1 AND fair_key = $2 FOR UPDATE), 0),                     (SELECT count(*) FROM pipeline_fleet_runs WHERE pipeline = $1                        AND fair_key = $2 AND state IN ('queued', 'running'))").await?,
             &[&pipeline, &key],
         )
         .await
@@ -36,7 +36,7 @@ pub(crate) async fn credit(
     let (credit, turn) =
         crate::engine::rank::credit(now, order.priority, Some((last, unfinished as u64)));
     tx.execute(
-        "UPDATE pipeline_fleet_turns SET turn_ms = $3 WHERE pipeline = $1 AND fair_key = $2",
+        &store.prepared(tx, "UPDATE pipeline_fleet_turns SET turn_ms = $3 WHERE pipeline = $1 AND fair_key = $2").await?,
         &[&pipeline, &key, &turn],
     )
     .await
