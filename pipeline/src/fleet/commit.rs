@@ -290,6 +290,26 @@ async fn count_down(
     if per_run.is_empty() {
         return Ok(Default::default());
     }
+    // One run (a chain's commit): no order to keep, and a statement planned in a tenth of the
+    // time of the one for many.
+    if let [(run_id, count)] = per_run.iter().collect::<Vec<_>>()[..] {
+        let statement = store
+            .prepared(
+                tx,
+                "UPDATE pipeline_fleet_runs SET remaining = remaining - $2 WHERE run_id = $1 \
+                 RETURNING run_id, remaining",
+            )
+            .await?;
+        let row = tx
+            .query_opt(&statement, &[run_id, count])
+            .await
+            .map_err(store.error("write to"))?;
+        return Ok(row
+            .filter(|r| r.get::<_, i32>(1) <= 0)
+            .map(|r| r.get(0))
+            .into_iter()
+            .collect());
+    }
     let ids: Vec<&str> = per_run.keys().copied().collect();
     let counts: Vec<i32> = per_run.values().copied().collect();
     let rows = tx
