@@ -48,7 +48,8 @@ pub use schema::SCHEMA_VERSION;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct PostgresOptions {
-    /// The most connections the pool opens (default 16).
+    /// The most connections the pool opens (default 16). A fleet worker on the store opens two
+    /// more of its own: one to `LISTEN` on, one to claim nodes on.
     pub max_connections: usize,
     /// How long opening one connection may take (default 10 s).
     pub connect_timeout: Duration,
