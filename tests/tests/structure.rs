@@ -392,6 +392,20 @@ fn library_files_are_short_and_say_their_concern() {
 /// error, and what cannot fail says why in its own terms (`unwrap_or_else(|_| unreachable!(..))`
 /// with the reason). Unit tests (a `tests` module, or the `#[cfg(test)]` part at a file's end)
 /// and doc examples may.
+/// Where a file's `#[cfg(test)] mod ...` begins, if it has one.
+fn test_module_start(text: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = text[from..].find("#[cfg(test)]") {
+        let at = from + at;
+        let after = text[at + "#[cfg(test)]".len()..].trim_start();
+        if after.starts_with("mod ") {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 #[test]
 fn library_code_neither_unwraps_nor_expects() {
     // The `tests` crate is test support: it panics to fail a test.
@@ -404,11 +418,10 @@ fn library_code_neither_unwraps_nor_expects() {
             {
                 continue;
             }
-            let library = module
-                .text
-                .split("#[cfg(test)]")
-                .next()
-                .unwrap_or(&module.text);
+            // Up to the test module: an item marked `#[cfg(test)]` before it (a helper) does
+            // not hide the library code after it.
+            let library =
+                test_module_start(&module.text).map_or(&*module.text, |at| &module.text[..at]);
             for (n, line) in library.lines().enumerate() {
                 let code = line.trim_start();
                 if code.starts_with("//") {
