@@ -269,3 +269,60 @@ pub(crate) async fn write(
     }
     Ok(())
 }
+
+/// Counts the resolved nodes off each run (run rows locked in key order: the commits of one run
+/// serialize here, and exactly one of them sees its count reach zero); returns the runs that
+/// ended.
+pub(crate) async fn count_down(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    per_run: &BTreeMap<&str, i32>,
+) -> StoreResult<std::collections::HashSet<String>> {
+    if per_run.is_empty() {
+        return Ok(Default::default());
+    }
+    // One run (a chain's commit): no order to keep, and a statement planned in a tenth of the
+    // time of the one for many.
+    if let [(run_id, count)] = per_run.iter().collect::<Vec<_>>()[..] {
+        let statement = store
+            .prepared(
+                tx,
+                "UPDATE pipeline_fleet_runs SET remaining = remaining - $2 WHERE run_id = $1 \
+                 RETURNING run_id, remaining",
+            )
+            .await?;
+        let row = tx
+            .query_opt(&statement, &[run_id, count])
+            .await
+            .map_err(store.error("write to"))?;
+        return Ok(row
+            .filter(|r| r.get::<_, i32>(1) <= 0)
+            .map(|r| r.get(0))
+            .into_iter()
+            .collect());
+    }
+    let ids: Vec<&str> = per_run.keys().copied().collect();
+    let counts: Vec<i32> = per_run.values().copied().collect();
+    let rows = tx
+        .query(
+            &store
+                .prepared(
+                    &tx,
+                    "WITH locked AS (SELECT run_id FROM pipeline_fleet_runs WHERE run_id = ANY($1) \
+                             ORDER BY run_id FOR UPDATE) \
+             UPDATE pipeline_fleet_runs r SET remaining = r.remaining - c.count \
+             FROM unnest($1::text[], $2::int[]) AS c (run_id, count), locked \
+             WHERE r.run_id = c.run_id AND locked.run_id = r.run_id \
+             RETURNING r.run_id, r.remaining",
+                )
+                .await?,
+            &[&ids, &counts],
+        )
+        .await
+        .map_err(store.error("write to"))?;
+    Ok(rows
+        .iter()
+        .filter(|r| r.get::<_, i32>(1) <= 0)
+        .map(|r| r.get(0))
+        .collect())
+}

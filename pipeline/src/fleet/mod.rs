@@ -47,6 +47,7 @@ mod resolution;
 mod running;
 mod served;
 mod submit;
+mod task;
 mod waiting;
 mod worker;
 
