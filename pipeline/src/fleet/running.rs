@@ -214,7 +214,8 @@ impl Running {
             .claim(&ctx.store, &args, free, &ctx.limited)
             .await?;
         let n = claimed.len();
-        self.start(claimed, sent, None);
+        let known = super::task::inputs_of(ctx, &claimed).await;
+        self.start(claimed, sent, known);
         Ok((n, due))
     }
 

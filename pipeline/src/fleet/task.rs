@@ -132,3 +132,45 @@ pub(crate) async fn run_claimed(
         Err(_) => Done::Lost,
     }
 }
+
+/// The upstream outputs the nodes `claimed` read, in one statement for them all (each read its
+/// own: a fan-out's nodes each read the same record again). `None` when fewer than two need any
+/// (one read either way), or when the read fails: each node then reads its own, retrying.
+pub(crate) async fn inputs_of(ctx: &Context, claimed: &[Claimed]) -> Option<Arc<Outputs>> {
+    let mut wanted: HashMap<(&str, &str), (&RunId, u32)> = HashMap::new();
+    let mut reading = 0;
+    for claim in claimed.iter().filter(|c| !c.blocked && !c.began) {
+        let Some(graph) = ctx.served.get(&claim.fingerprint) else {
+            continue;
+        };
+        let nodes = graph.nodes();
+        if claim.node as usize >= nodes.len() {
+            continue;
+        }
+        let upstream = graph.upstream_of(claim.node);
+        reading += usize::from(!upstream.is_empty());
+        for &u in upstream {
+            let key = (claim.run_id.as_str(), &*nodes[u as usize].id);
+            wanted.insert(key, (&claim.run_id, u));
+        }
+    }
+    if reading < 2 {
+        return None;
+    }
+    let keys: Vec<(&str, &str)> = wanted.keys().copied().collect();
+    let found = match read::outputs_of(&ctx.store, &keys).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read the claimed nodes' inputs at once");
+            return None;
+        }
+    };
+    let outputs = found
+        .into_iter()
+        .filter_map(|((run, node), json)| {
+            let (run_id, u) = wanted.get(&(run.as_str(), node.as_str()))?;
+            Some((((*run_id).clone(), *u), json))
+        })
+        .collect();
+    Some(Arc::new(outputs))
+}
