@@ -207,9 +207,12 @@ pub(crate) struct ClaimArgs<'a> {
     pub lease: Duration,
 }
 
-/// The planner settings of [`SESSION`], for one transaction on a pooled connection.
+/// The planner settings of [`SESSION`], for one transaction on a pooled connection (the claim's
+/// plan is made once per connection there too: planned at each bind, it took 0.18 ms of a
+/// commit's server time).
 const PLANNER: &str = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; \
-                       SET LOCAL enable_seqscan = off";
+                       SET LOCAL enable_seqscan = off; \
+                       SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// What a commit claimed for its worker in its own transaction: the nodes, when the claim was
 /// sent (their leases count from before the transaction began: the server's `now()` is its
