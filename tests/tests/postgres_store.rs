@@ -290,13 +290,12 @@ async fn a_node_costs_one_transaction() {
     );
 }
 
-/// A chain on a fleet wakes no idle worker, and a node costs the server one transaction: its
-/// commit, which also claims the next node for the same worker and hands it the output it wrote
-/// (so the next node neither claims nor reads its input). Each commit that made a node ready
-/// woke every idle worker, and each of them ran a claim and a look at the queue for nothing
-/// (11.0 transactions per node; 4.0 once the worker that commits a node claimed the next one
-/// itself, its task freeing the slot; 2.94 once the look at the queue went into the claim; 1.99
-/// with the claim in the commit; 0.96 with the input handed over).
+/// A chain on a fleet wakes no idle worker, and a node costs the server three transactions: its
+/// claim (which also says when the next node left is due), the read of its inputs, and its
+/// commit. Each commit that made a node ready woke every idle worker, and each of them ran a
+/// claim and a look at the queue for nothing (11.0 transactions per node; 4.0 once the worker
+/// that commits a node claimed the next one itself, its task freeing the slot; 3.0 once the
+/// look at the queue went into the claim).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     no_postgres,
@@ -345,7 +344,7 @@ async fn a_chain_on_a_fleet_wakes_no_idle_worker() {
     let per_node = (long - short) as f64 / 100.0;
     println!("{per_node:.2} transactions per node ({short} for 100 nodes, {long} for 200)");
     assert!(
-        per_node <= 1.5,
+        per_node <= 3.5,
         "{per_node:.2} transactions per node more ({short} for 100 nodes, {long} for 200)"
     );
 }

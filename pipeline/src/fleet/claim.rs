@@ -29,14 +29,6 @@ pub(crate) struct Claimed {
     pub lapsed: bool,
 }
 
-impl Claimed {
-    /// What the worker holds of it.
-    pub fn hold(&self) -> Hold {
-        let item = self.item.map(|i| i.index);
-        (self.run_id.clone(), self.node, item, self.claim)
-    }
-}
-
 /// A claim a worker holds: run, node, item (for an item of a mapped node), fencing token.
 pub(crate) type Hold = (RunId, u32, Option<u32>, i64);
 

@@ -6,12 +6,11 @@
 //! settings, the claim, `COMMIT`). Limited nodes are claimed in a transaction on it (their room is
 //! read and reserved with their claim).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::ClientWrapper;
 
-use super::claim::{Claimed, Hold, millis};
+use super::claim::{Claimed, millis};
 use super::items;
 use super::limits::{Limited, limited_filter};
 use crate::node::MapItem;
@@ -115,38 +114,6 @@ impl Claimer {
     }
 }
 
-/// How a worker's commits continue its runs: what it serves, its lease, and where the nodes a
-/// commit claims go (to the worker, which starts them).
-pub(crate) struct Continuation {
-    pub fingerprints: Vec<String>,
-    pub lease: std::time::Duration,
-    pub to: tokio::sync::mpsc::UnboundedSender<Continued>,
-}
-
-/// Hands what a commit claimed to its worker, or gives it back when the worker no longer takes
-/// claims (it drains, or it is gone).
-pub(crate) async fn hand_over(
-    store: &PostgresStore,
-    continued: Continued,
-    claiming: bool,
-    to: &tokio::sync::mpsc::UnboundedSender<Continued>,
-) {
-    if continued.claimed.is_empty() && continued.due.is_none() {
-        return;
-    }
-    let back = match claiming {
-        true => match to.send(continued) {
-            Ok(()) => return,
-            Err(tokio::sync::mpsc::error::SendError(back)) => back,
-        },
-        false => continued,
-    };
-    let holds: Vec<Hold> = back.claimed.iter().map(Claimed::hold).collect();
-    if let Err(e) = super::queue::release(store, &holds).await {
-        tracing::warn!(error = %e, "cannot give back the nodes a commit claimed; their leases will lapse");
-    }
-}
-
 /// A connection taken out of the pool (its session settings never reach another user), set up
 /// for claiming.
 async fn connect(store: &PostgresStore) -> StoreResult<ClientWrapper> {
@@ -205,53 +172,6 @@ pub(crate) struct ClaimArgs<'a> {
     pub worker: &'a str,
     pub fingerprints: &'a [String],
     pub lease: Duration,
-}
-
-/// The planner settings of [`SESSION`], for one transaction on a pooled connection (the claim's
-/// plan is made once per connection there too: planned at each bind, it took 0.18 ms of a
-/// commit's server time).
-const PLANNER: &str = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; \
-                       SET LOCAL enable_seqscan = off; \
-                       SET LOCAL plan_cache_mode = force_generic_plan";
-
-/// What a commit claimed for its worker in its own transaction: the nodes, when the claim was
-/// sent (their leases count from before the transaction began: the server's `now()` is its
-/// start), when the next node left is due, and the outputs it wrote.
-pub(crate) struct Continued {
-    pub claimed: Vec<Claimed>,
-    pub sent: std::time::Instant,
-    pub due: Option<Duration>,
-    /// The outputs the commit wrote (of whole nodes, not of items): a node it claimed reads
-    /// those of its upstream nodes from here, as stored, not from the store again.
-    pub outputs: Arc<Outputs>,
-}
-
-/// Node outputs as stored, by run and node.
-pub(crate) type Outputs = std::collections::HashMap<(RunId, u32), crate::data::Json>;
-
-/// Claims up to `limit` nodes in a commit's transaction `tx`, in the claim's order (what lapsed
-/// first, then by rank), after the commit's writes: the dependents it just made ready are among
-/// the candidates, and no other worker sees them before they are claimed. The same statement as
-/// a worker's own claim, so the order and the served pipelines are the same; a worker serving a
-/// limited node does not claim here (a limit's room is read and reserved under its own lock).
-pub(crate) async fn claim_in_commit(
-    store: &PostgresStore,
-    tx: &deadpool_postgres::Transaction<'_>,
-    args: &ClaimArgs<'_>,
-    limit: usize,
-) -> StoreResult<(Vec<Claimed>, Option<Duration>)> {
-    if limit == 0 {
-        return Ok((Vec::new(), None));
-    }
-    // Sent together: the settings first, then the claim (prepared by then, or parsed after them).
-    let planner = async {
-        tx.batch_execute(PLANNER)
-            .await
-            .map_err(store.error("claim nodes in"))
-    };
-    let ((), claimed) = tokio::try_join!(planner, claim_in(store, tx, args, limit, None, &[]))?;
-    crate::metrics::fleet_taken_over(claimed.0.iter().filter(|c| c.lapsed).count() as u64);
-    Ok(claimed)
 }
 
 /// The claim statement on `client` (the claim connection, or a transaction on it): up to `limit`

@@ -15,7 +15,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::apply::{self, ClaimEnd, RunRows};
 use super::claim::Hold;
-use super::claimer::{ClaimArgs, Continuation, Continued, Outputs, claim_in_commit, hand_over};
 use super::map_rows::{ItemEnd, MapRow};
 use super::maps::{After, Opening, end_maps};
 use super::queue::{DONE, retried};
@@ -35,18 +34,16 @@ use crate::store::{PostgresStore, RunSummary, StoreResult};
 /// and audit entries of the items, and the runs whose last node resolved end. Once committed,
 /// `events` hears of the nodes skipped because a node of the batch failed or was skipped, and
 /// of the maps whose last item resolved. `room`: how many ready nodes the worker claims itself
-/// (others are woken for the rest): in this transaction, after its writes, when `continuation`
-/// says how; otherwise once the commit is in.
+/// once the commit is in (others are woken for the rest).
 pub(crate) async fn resolve(
     store: &PostgresStore,
     worker: &str,
     items: &[Item],
     events: &dyn EventHandler,
-    (room, continuation): (usize, Option<&ClaimArgs<'_>>),
-) -> StoreResult<(Vec<Resolved>, Option<Continued>)> {
+    room: usize,
+) -> StoreResult<Vec<Resolved>> {
     let mut client = store.client().await?;
     let err = |op| store.error(op);
-    let sent = std::time::Instant::now();
     let tx = client.transaction().await.map_err(err("write to"))?;
     let mut keys: Vec<(&str, u32)> = items
         .iter()
@@ -218,26 +215,8 @@ pub(crate) async fn resolve(
         apply::write(store, &tx, worker, &runs, room),
         insert_records(store, &tx, &written),
         insert_entries(store, &tx, worker, &written),
-        apply::count_down(store, &tx, &per_run),
+        count_down(store, &tx, &per_run),
     )?;
-    // The run goes on in this transaction: the nodes it made ready are claimed before any other
-    // worker can see them, without a claim of its own.
-    let continued = match continuation {
-        Some(args) => {
-            let (claimed, due) = claim_in_commit(store, &tx, args, room).await?;
-            let outputs = match claimed.is_empty() {
-                true => Default::default(),
-                false => Arc::new(outputs(&written)),
-            };
-            Some(Continued {
-                claimed,
-                sent,
-                due,
-                outputs,
-            })
-        }
-        None => None,
-    };
     // A wait that began may leave its run waiting: its waiters look again.
     let mut waits: Vec<&str> = written
         .iter()
@@ -288,7 +267,7 @@ pub(crate) async fn resolve(
         }
     }
     after.tell(events);
-    let resolved = items
+    Ok(items
         .iter()
         .zip(is_kept)
         .map(|(i, kept)| match kept {
@@ -297,23 +276,64 @@ pub(crate) async fn resolve(
                 ended: !i.resolution.again() && ended.contains(i.claimed.run_id.as_str()),
             },
         })
-        .collect();
-    Ok((resolved, continued))
+        .collect())
 }
 
-/// The outputs of the whole nodes `written` completed, as their records store them.
-fn outputs(written: &[&Item]) -> Outputs {
-    written
+/// Counts the resolved nodes off each run (run rows locked in key order: the commits of one run
+/// serialize here, and exactly one of them sees its count reach zero); returns the runs that
+/// ended.
+async fn count_down(
+    store: &PostgresStore,
+    tx: &Transaction<'_>,
+    per_run: &BTreeMap<&str, i32>,
+) -> StoreResult<std::collections::HashSet<String>> {
+    if per_run.is_empty() {
+        return Ok(Default::default());
+    }
+    // One run (a chain's commit): no order to keep, and a statement planned in a tenth of the
+    // time of the one for many.
+    if let [(run_id, count)] = per_run.iter().collect::<Vec<_>>()[..] {
+        let statement = store
+            .prepared(
+                tx,
+                "UPDATE pipeline_fleet_runs SET remaining = remaining - $2 WHERE run_id = $1 \
+                 RETURNING run_id, remaining",
+            )
+            .await?;
+        let row = tx
+            .query_opt(&statement, &[run_id, count])
+            .await
+            .map_err(store.error("write to"))?;
+        return Ok(row
+            .filter(|r| r.get::<_, i32>(1) <= 0)
+            .map(|r| r.get(0))
+            .into_iter()
+            .collect());
+    }
+    let ids: Vec<&str> = per_run.keys().copied().collect();
+    let counts: Vec<i32> = per_run.values().copied().collect();
+    let rows = tx
+        .query(
+            &store
+                .prepared(
+                    &tx,
+                    "WITH locked AS (SELECT run_id FROM pipeline_fleet_runs WHERE run_id = ANY($1) \
+                             ORDER BY run_id FOR UPDATE) \
+             UPDATE pipeline_fleet_runs r SET remaining = r.remaining - c.count \
+             FROM unnest($1::text[], $2::int[]) AS c (run_id, count), locked \
+             WHERE r.run_id = c.run_id AND locked.run_id = r.run_id \
+             RETURNING r.run_id, r.remaining",
+                )
+                .await?,
+            &[&ids, &counts],
+        )
+        .await
+        .map_err(store.error("write to"))?;
+    Ok(rows
         .iter()
-        .filter(|i| i.claimed.item.is_none())
-        .filter_map(|i| match &i.resolution {
-            Resolution::Completed { record, .. } => Some((
-                (i.claimed.run_id.clone(), i.claimed.node),
-                Arc::clone(&record.output),
-            )),
-            _ => None,
-        })
-        .collect()
+        .filter(|r| r.get::<_, i32>(1) <= 0)
+        .map(|r| r.get(0))
+        .collect())
 }
 
 /// Ends a run whose last node just resolved: its state, its summary, and a notification for
@@ -396,21 +416,17 @@ const BATCH: usize = 64;
 /// Commits what the node tasks hand over, in batches: whatever is waiting when a commit starts
 /// goes into it (at most [`BATCH`]), so a busy worker writes many nodes per transaction.
 /// While `claiming` (the worker is not draining), the nodes a batch makes ready take the slots
-/// its tasks free, on this worker; only the rest wake the other workers. With a `continuation`
-/// the batch claims them in its own transaction and hands them to the worker before its tasks
-/// are answered (so the worker starts them before it counts the slots free); without one (a
-/// worker serving a limited node) the worker claims once the tasks end. Claims the worker can no
-/// longer take (it began to drain meanwhile) are given back. A worker that stops wakes the
-/// others as it leaves (`presence::retire`); one killed between a commit and its next claim
-/// leaves the nodes it held to their leases and the others' next poll.
+/// its tasks free, on this worker; only the rest wake the other workers. A worker that stops
+/// wakes them as it leaves (`presence::retire`); one killed between such a commit and its next
+/// claim leaves those nodes to the others' next poll (the worker's poll interval, 1 s by
+/// default).
 pub(crate) async fn committer(
     store: PostgresStore,
     worker: String,
     events: Arc<GuardedEvents>,
     mut queue: mpsc::UnboundedReceiver<(Item, oneshot::Sender<Resolved>)>,
-    (claiming, continuation): (Arc<std::sync::atomic::AtomicBool>, Option<Continuation>),
+    claiming: Arc<std::sync::atomic::AtomicBool>,
 ) {
-    let claiming = || claiming.load(std::sync::atomic::Ordering::SeqCst);
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -420,21 +436,13 @@ pub(crate) async fn committer(
             }
         }
         let (items, answers): (Vec<Item>, Vec<_>) = batch.into_iter().unzip();
-        // Each task of the batch ends once answered, and its slot is free again.
-        let room = || match claiming() {
+        // Each task of the batch ends once answered, and the worker then claims again.
+        let room = || match claiming.load(std::sync::atomic::Ordering::SeqCst) {
             true => items.len(),
             false => 0,
         };
-        let args = continuation.as_ref().map(|c| ClaimArgs {
-            worker: &worker,
-            fingerprints: &c.fingerprints,
-            lease: c.lease,
-        });
-        let commit = || resolve(&store, &worker, &items, &*events, (room(), args.as_ref()));
-        let (resolved, continued) = retried("commit nodes", commit).await;
-        if let (Some(continued), Some(c)) = (continued, &continuation) {
-            hand_over(&store, continued, claiming(), &c.to).await;
-        }
+        let commit = || resolve(&store, &worker, &items, &*events, room());
+        let resolved = retried("commit nodes", commit).await;
         for (answer, resolved) in answers.into_iter().zip(resolved) {
             let _ = answer.send(resolved);
         }

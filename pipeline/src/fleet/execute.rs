@@ -2,12 +2,10 @@
 //! its lease checked, one attempt, the [`Resolution`] that records how it went, and what the
 //! worker's event handler hears of it (`Heard`) once that is committed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::claim::Claimed;
-use super::claimer::Outputs;
 use super::lease::Lease;
 use super::read;
 use super::resolution::Resolution;
@@ -40,21 +38,15 @@ async fn arguments(
     graph: &dyn ServedGraph,
     node: &NodeDef,
     claimed: &Claimed,
-    (inputs, known): (&[Value], Option<&Outputs>),
+    inputs: &[Value],
 ) -> StoreResult<Result<Arguments, String>> {
     let nodes = graph.nodes();
-    // The upstream outputs the commit that claimed this node wrote are as stored: only the
-    // others are read.
-    let mut stored = HashMap::new();
-    let mut upstream: Vec<&str> = Vec::new();
-    for &u in graph.upstream_of(claimed.node) {
-        let id = &*nodes[u as usize].id;
-        match known.and_then(|k| k.get(&(claimed.run_id.clone(), u))) {
-            Some(json) => drop(stored.insert(id.to_owned(), Arc::clone(json))),
-            None => upstream.push(id),
-        }
-    }
-    stored.extend(read::outputs(store, &claimed.run_id, &upstream).await?);
+    let upstream: Vec<&str> = graph
+        .upstream_of(claimed.node)
+        .iter()
+        .map(|&u| &*nodes[u as usize].id)
+        .collect();
+    let stored = read::outputs(store, &claimed.run_id, &upstream).await?;
     let value = |slot: &Slot| -> Result<(Value, String, Option<Json>), String> {
         match *slot {
             Slot::Input(i) => match (inputs.get(i as usize), graph.input_name(i as usize)) {
@@ -98,16 +90,6 @@ async fn arguments(
     Ok(Ok(arguments))
 }
 
-/// What a claimed node's run gives its execution: the run's pipeline input values (or why they
-/// do not decode), outputs known without the store (see `claimer::Continued`), the run's trace,
-/// and the limits on the logs its attempt keeps.
-pub(crate) struct RunOf<'a> {
-    pub inputs: Result<&'a [Value], &'a str>,
-    pub known: Option<&'a Outputs>,
-    pub trace: Option<&'a RunTrace>,
-    pub logs: LogLimits,
-}
-
 /// Runs one claimed node's attempt (or skips it) and says how to resolve it; `None` when the
 /// claim's `lease` lapsed before the node's body could start (someone else may hold the node
 /// now). `inputs` are the run's pipeline input values.
@@ -116,28 +98,14 @@ pub(crate) async fn execute(
     store: &PostgresStore,
     graph: &dyn ServedGraph,
     claimed: &Claimed,
-    run: RunOf<'_>,
+    (inputs, trace, logs): (Result<&[Value], &str>, Option<&RunTrace>, LogLimits),
     worker: &str,
     lease: &Lease,
     events: &dyn EventHandler,
 ) -> StoreResult<Option<Resolution>> {
-    let RunOf {
-        inputs,
-        known,
-        trace,
-        logs,
-    } = run;
     let node = &graph.nodes()[claimed.node as usize];
     let span = crate::trace::node_span(&claimed.run_id, &node.id, claimed.item, trace);
-    let run = run_claim(
-        store,
-        graph,
-        claimed,
-        (inputs, known, logs),
-        worker,
-        lease,
-        events,
-    );
+    let run = run_claim(store, graph, claimed, (inputs, logs), worker, lease, events);
     crate::trace::traced(span, run).await
 }
 
@@ -145,7 +113,7 @@ async fn run_claim(
     store: &PostgresStore,
     graph: &dyn ServedGraph,
     claimed: &Claimed,
-    (inputs, known, limits): (Result<&[Value], &str>, Option<&Outputs>, LogLimits),
+    (inputs, limits): (Result<&[Value], &str>, LogLimits),
     worker: &str,
     lease: &Lease,
     events: &dyn EventHandler,
@@ -200,7 +168,7 @@ async fn run_claim(
         Ok(inputs) => inputs,
         Err(error) => return Ok(Some(failed(error.to_owned(), Vec::new(), false))),
     };
-    let mut arguments = match arguments(store, graph, node, claimed, (inputs, known)).await? {
+    let mut arguments = match arguments(store, graph, node, claimed, inputs).await? {
         Ok(arguments) => arguments,
         Err(error) => return Ok(Some(failed(error, Vec::new(), false))),
     };

@@ -47,7 +47,6 @@ mod resolution;
 mod running;
 mod served;
 mod submit;
-mod task;
 mod waiting;
 mod worker;
 

@@ -121,65 +121,26 @@ pub(crate) async fn outputs(
         )
         .await
         .map_err(store.error("read"))?;
-    whole(store, &rows, |row| row.get(1))
-}
-
-/// The stored outputs of the `(run, node)` pairs `wanted`, by run and node id, in one statement
-/// (as [`outputs`] reads those of one run).
-pub(crate) async fn outputs_of(
-    store: &PostgresStore,
-    wanted: &[(&str, &str)],
-) -> StoreResult<HashMap<(String, String), Json>> {
-    if wanted.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let (runs, nodes): (Vec<&str>, Vec<&str>) = wanted.iter().copied().unzip();
-    let client = store.client().await?;
-    let rows = client
-        .query(
-            &store
-                .prepared(
-                    &client,
-                    "SELECT r.seq, r.node, r.output, r.item, r.items, r.run_id \
-                     FROM pipeline_node_records r \
-                     JOIN unnest($1::text[], $2::text[]) AS w (run_id, node) \
-                       ON r.run_id = w.run_id AND r.node = w.node \
-                     ORDER BY r.run_id, r.node, r.item",
-                )
-                .await?,
-            &[&runs, &nodes],
-        )
-        .await
-        .map_err(store.error("read"))?;
-    whole(store, &rows, |row| (row.get(5), row.get(1)))
-}
-
-/// Record rows (`seq`, `node`, `output`, `item`, `items`, in node and item order) as whole
-/// outputs by `key`: a mapped node's once its list is whole.
-fn whole<K: Eq + std::hash::Hash + Clone>(
-    store: &PostgresStore,
-    rows: &[tokio_postgres::Row],
-    key: impl Fn(&tokio_postgres::Row) -> K,
-) -> StoreResult<HashMap<K, Json>> {
     let mut outputs = HashMap::new();
-    let mut lists: HashMap<K, Vec<Box<RawValue>>> = HashMap::new();
+    let mut lists: HashMap<String, Vec<Box<RawValue>>> = HashMap::new();
     for row in rows {
         let json = store.stored_output(row.get(0), row.get(2))?;
         let (item, of): (i32, Option<i32>) = (row.get(3), row.get(4));
         match of {
             None => {
-                outputs.insert(key(row), Arc::from(json));
+                outputs.insert(row.get(1), Arc::from(json));
             }
             Some(of) => {
-                let key = key(row);
-                let list = lists.entry(key.clone()).or_default();
+                let list = lists.entry(row.get(1)).or_default();
                 // In item order: a list is whole when item `i` is its `i`th record.
                 if item as usize == list.len() && item < of {
                     list.push(json);
-                    if list.len() == of as usize
-                        && let Some(whole) = json_list(list.iter().map(|j| &**j))
-                    {
-                        outputs.insert(key, whole);
+                    if list.len() == of as usize {
+                        let whole = json_list(list.iter().map(|j| &**j));
+                        if let (Some(whole), Some(node)) = (whole, row.get::<_, Option<String>>(1))
+                        {
+                            outputs.insert(node, whole);
+                        }
                     }
                 }
             }

@@ -5,20 +5,21 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::claim::{Claimed, Hold};
-use super::claimer::{ClaimArgs, Claimer, Continuation, Continued, Outputs};
+use super::claimer::{ClaimArgs, Claimer};
 use super::commit::committer;
 use super::control::{Settings, Shutdown, WorkerReport};
+use super::execute::{damaged_row, execute};
 use super::lease::Lease;
-use super::queue;
-use super::resolution::Resolved;
+use super::queue::{self, retried};
+use super::read::{self, KnownRun};
+use super::resolution::{Heard, Item, Resolution, Resolved};
 use super::served::Served;
-use super::task::{Context, Done, Kind, run_claimed};
 use crate::call::guard::GuardedEvents;
 use crate::run_id::RunId;
 use crate::store::postgres::Listener;
@@ -31,22 +32,40 @@ const GATHER: Duration = Duration::from_millis(3);
 /// A claim's key: run, node, and the item for an item of a mapped node.
 type Key = (RunId, u32, Option<u32>);
 
+/// What one node task reports back.
+enum Done {
+    Resolved(Kind, Resolved),
+    Lost,
+}
+
+/// How a node task resolved its node, for the worker's report.
+#[derive(Clone, Copy)]
+enum Kind {
+    Completed,
+    FailedAttempt,
+    Skipped,
+    Began,
+    Opened,
+}
+
+impl Kind {
+    fn of(resolution: &Resolution) -> Kind {
+        match resolution {
+            Resolution::Completed { .. } => Kind::Completed,
+            Resolution::Retry { .. } | Resolution::Failed { .. } => Kind::FailedAttempt,
+            Resolution::Skipped => Kind::Skipped,
+            Resolution::Begin { .. } => Kind::Began,
+            Resolution::Open { .. } => Kind::Opened,
+        }
+    }
+}
+
 /// A worker at work: its tasks, their claims, and what it did.
 pub(crate) struct Running {
     ctx: Arc<Context>,
     committer: tokio::task::JoinHandle<()>,
     /// Cleared when the worker stops claiming (it drains): its commits then wake others.
     claiming: Arc<AtomicBool>,
-    /// The nodes its commits claimed (when they continue its runs: see `commit::committer`).
-    continued: mpsc::UnboundedReceiver<Continued>,
-    /// Whether its commits claim for it.
-    continues: bool,
-    /// Whether a claim may find something: set when woken, at a poll or a heartbeat, when a
-    /// claim filled every slot it had, when a task ends whose slot no commit filled; cleared
-    /// when a claim left slots empty (nothing else was claimable then).
-    want: bool,
-    /// When the next node left is due.
-    next_due: Option<tokio::time::Instant>,
     tasks: JoinSet<(Key, Done)>,
     claims: HashMap<Key, Held>,
     report: WorkerReport,
@@ -63,29 +82,35 @@ struct Held {
     lease: Arc<Lease>,
 }
 
+/// What every node task of a worker shares.
+struct Context {
+    store: PostgresStore,
+    served: Served,
+    events: Arc<GuardedEvents>,
+    fingerprints: Vec<String>,
+    /// The served nodes with a limit: claimed only within it.
+    limited: Vec<super::limits::Limited>,
+    settings: Settings,
+    /// Each run's decoded pipeline inputs and start time, read once per run.
+    runs: std::sync::Mutex<HashMap<RunId, KnownRun>>,
+    /// Where node tasks hand their resolutions to the committer.
+    commits: mpsc::UnboundedSender<(Item, oneshot::Sender<Resolved>)>,
+}
+
 impl Running {
     pub fn new(store: PostgresStore, served: Served, settings: Settings) -> Running {
         let fingerprints = served.fingerprints();
         let limited = served.limited();
         let (commits, queue) = mpsc::unbounded_channel();
-        let (to, continued) = mpsc::unbounded_channel();
         let events = Arc::new(GuardedEvents::new(settings.events.clone()));
         let worker = settings.id.clone();
         let claiming = Arc::new(AtomicBool::new(true));
-        // A limited node's room is read and reserved under its own lock, on the worker's claim
-        // connection: a worker serving one claims after its commits instead.
-        let continuation = limited.is_empty().then(|| Continuation {
-            fingerprints: fingerprints.clone(),
-            lease: settings.lease,
-            to,
-        });
-        let continues = continuation.is_some();
         let committer = tokio::spawn(committer(
             store.clone(),
             worker,
             Arc::clone(&events),
             queue,
-            (Arc::clone(&claiming), continuation),
+            Arc::clone(&claiming),
         ));
         Running {
             ctx: Arc::new(Context {
@@ -100,10 +125,6 @@ impl Running {
             }),
             committer,
             claiming,
-            continued,
-            continues,
-            want: true,
-            next_due: None,
             tasks: JoinSet::new(),
             claims: HashMap::new(),
             report: WorkerReport::default(),
@@ -120,24 +141,17 @@ impl Running {
         let mut gather = None::<tokio::time::Instant>;
         loop {
             let woken = listener.armed();
-            // What the commits claimed first: their slots are not free.
-            while let Ok(continued) = self.continued.try_recv() {
-                self.take(continued);
-            }
             let free = self
                 .ctx
                 .settings
                 .concurrency
                 .saturating_sub(self.tasks.len());
-            let now = tokio::time::Instant::now();
-            if self.next_due.is_some_and(|at| at <= now) {
-                (self.want, self.next_due) = (true, None);
-            }
             let mut pause = self.ctx.settings.poll;
             // Claim in batches: at once when half the slots are free (or all are), otherwise a
             // few milliseconds later, so one claim serves several finished nodes.
+            let now = tokio::time::Instant::now();
             let eager = free * 2 >= self.ctx.settings.concurrency || self.tasks.is_empty();
-            let wait = match (free > 0 && self.want && !eager, gather) {
+            let wait = match (free > 0 && !eager, gather) {
                 (false, _) => None,
                 (true, None) => Some(now + GATHER),
                 (true, Some(at)) => Some(at),
@@ -145,20 +159,14 @@ impl Running {
             gather = wait.filter(|at| *at > now);
             if let Some(at) = gather {
                 pause = at - now;
-            } else if free > 0 && self.want {
+            } else if free > 0 {
                 match self.claim(free).await {
                     Ok((claimed, _)) if claimed == free => pause = Duration::ZERO,
-                    Ok((_, due)) => {
-                        self.want = false;
-                        self.due_in(due);
-                    }
+                    Ok((_, due)) => pause = pause.min(due.unwrap_or(pause)),
                     Err(e) => {
                         tracing::warn!(worker = %self.ctx.settings.id, error = %e, "cannot claim nodes")
                     }
                 }
-            }
-            if let Some(at) = self.next_due {
-                pause = pause.min(at.saturating_duration_since(now));
             }
             if last_check.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                 self.warn_unserved().await;
@@ -173,27 +181,10 @@ impl Running {
                 Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     self.finished(joined);
                 }
-                _ = heartbeat.tick() => {
-                    self.renew().await;
-                    self.want = true; // a lease of another worker may have lapsed
-                }
-                () = woken => self.want = true,
-                () = tokio::time::sleep(pause) => self.want = true,
+                _ = heartbeat.tick() => self.renew().await,
+                () = woken => {}
+                () = tokio::time::sleep(pause) => {}
             }
-        }
-    }
-
-    /// Starts what a commit claimed. Its slots were its own nodes' (no claim of the worker's is
-    /// owed for them): what became ready beyond them woke the workers, this one too.
-    fn take(&mut self, continued: Continued) {
-        self.due_in(continued.due);
-        self.start(continued.claimed, continued.sent, Some(continued.outputs));
-    }
-
-    /// Notes that the next node left is due in `due`.
-    fn due_in(&mut self, due: Option<Duration>) {
-        if let Some(at) = due.and_then(|d| tokio::time::Instant::now().checked_add(d)) {
-            self.next_due = Some(self.next_due.map_or(at, |next| next.min(at)));
         }
     }
 
@@ -203,7 +194,7 @@ impl Running {
         let ctx = &self.ctx;
         // Connecting takes no time off the leases of the nodes claimed.
         self.claimer.open(&ctx.store).await?;
-        let sent = Instant::now();
+        let sent = std::time::Instant::now();
         let args = ClaimArgs {
             worker: &ctx.settings.id,
             fingerprints: &ctx.fingerprints,
@@ -214,14 +205,6 @@ impl Running {
             .claim(&ctx.store, &args, free, &ctx.limited)
             .await?;
         let n = claimed.len();
-        let known = super::task::inputs_of(ctx, &claimed).await;
-        self.start(claimed, sent, known);
-        Ok((n, due))
-    }
-
-    /// Starts a task for each node `claimed` by a statement sent at `sent`; `known`: outputs
-    /// they may read without the store (those a commit that claimed them wrote).
-    fn start(&mut self, claimed: Vec<Claimed>, sent: Instant, known: Option<Arc<Outputs>>) {
         for claim in claimed {
             let key = (
                 claim.run_id.clone(),
@@ -233,10 +216,8 @@ impl Running {
             let committing = Arc::new(AtomicBool::new(false));
             let lease = Arc::new(Lease::new(sent, ctx.settings.lease));
             let (flag, held_lease) = (Arc::clone(&committing), Arc::clone(&lease));
-            let known = known.clone();
             let task = Box::pin(async move {
-                let held = (&*flag, &*held_lease, known.as_deref());
-                let done = run_claimed(&ctx, &claim, held).await;
+                let done = run_claimed(&ctx, &claim, &flag, &held_lease).await;
                 let item = claim.item.map(|i| i.index);
                 ((claim.run_id, claim.node, item), done)
             });
@@ -249,12 +230,10 @@ impl Running {
             };
             self.claims.insert(key, held);
         }
+        Ok((n, due))
     }
 
     fn finished(&mut self, joined: Result<(Key, Done), tokio::task::JoinError>) {
-        // A slot a commit did not fill (it claims only for what it resolved) is claimed for.
-        let committed = matches!(joined, Ok((_, Done::Resolved(..))));
-        self.want |= !(committed && self.continues);
         let Ok((key, done)) = joined else {
             return; // aborted: counted where it was aborted
         };
@@ -381,20 +360,13 @@ impl Running {
                     return self.report;
                 }
                 () = &mut deadline => break,
-                // Claimed by a commit before the drain began: in flight like the others.
-                Some(continued) = self.continued.recv() => self.take(continued),
                 Some(joined) = self.tasks.join_next() => self.finished(joined),
                 _ = heartbeat.tick() => self.renew().await,
             }
         }
-        let mut unstarted = Vec::new();
-        while let Ok(continued) = self.continued.try_recv() {
-            unstarted.extend(continued.claimed.iter().map(Claimed::hold));
-        }
-        if !self.claims.is_empty() || !unstarted.is_empty() {
+        if !self.claims.is_empty() {
             self.tasks.abort_all();
-            let mut held = self.held();
-            held.extend(unstarted);
+            let held = self.held();
             self.report.released += held.len() as u64;
             if let Err(e) = queue::release(&self.ctx.store, &held).await {
                 tracing::warn!(worker = %self.ctx.settings.id, error = %e, "cannot release leases");
@@ -405,5 +377,68 @@ impl Running {
         }
         tracing::info!(worker = %self.ctx.settings.id, report = ?self.report, "worker stopped");
         self.report
+    }
+}
+
+/// Runs one claimed node and resolves it.
+async fn run_claimed(
+    ctx: &Context,
+    claimed: &Claimed,
+    committing: &AtomicBool,
+    lease: &Lease,
+) -> Done {
+    let Some(graph) = ctx.served.get(&claimed.fingerprint) else {
+        return Done::Lost;
+    };
+    let Some((inputs, started_at_ms, trace)) = retried("read the run", || {
+        read::run_inputs(&ctx.store, &ctx.runs, graph, claimed)
+    })
+    .await
+    else {
+        return Done::Lost;
+    };
+    let in_graph = (claimed.node as usize) < graph.nodes().len();
+    let inputs = inputs
+        .as_deref()
+        .map(|v| v.as_slice())
+        .map_err(String::as_str);
+    let resolution = match in_graph {
+        true => {
+            let (worker, events) = (&ctx.settings.id, &*ctx.events);
+            let run = (inputs, trace.as_ref(), ctx.settings.node_logs);
+            let execute = || execute(&ctx.store, &**graph, claimed, run, worker, lease, events);
+            match retried("read the node's arguments", execute).await {
+                Some(resolution) => resolution,
+                None => {
+                    tracing::warn!(
+                        run = %claimed.run_id,
+                        node = claimed.node,
+                        "the lease lapsed before the node started; leaving it to the next claim"
+                    );
+                    return Done::Lost;
+                }
+            }
+        }
+        // A row naming a node the pipeline does not have: the run fails, naming the damage.
+        false => damaged_row(claimed, graph.nodes().len(), &ctx.settings.id),
+    };
+    let kind = Kind::of(&resolution);
+    let item = Item {
+        heard: Heard::of(&resolution, claimed),
+        claimed: claimed.clone(),
+        resolution,
+        graph: Arc::clone(graph),
+        pipeline: graph.name().to_owned(),
+        started_at_ms,
+        trace,
+    };
+    committing.store(true, Ordering::SeqCst);
+    let (answer, resolved) = oneshot::channel();
+    if ctx.commits.send((item, answer)).is_err() {
+        return Done::Lost;
+    }
+    match resolved.await {
+        Ok(resolved) => Done::Resolved(kind, resolved),
+        Err(_) => Done::Lost,
     }
 }
